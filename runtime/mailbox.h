@@ -1,0 +1,80 @@
+/*
+ * mailbox.h - one interface over IMAP, POP3 (libcurl) and Microsoft Graph.
+ *
+ * A struct mailbox is one session: opened once per run, used for every
+ * message, closed at the end (one connection, one login).  libcurl types
+ * stay inside mailbox_*.c.
+ *
+ * Ownership: params strings are borrowed for the life of the mailbox.
+ * Items returned by mailbox_list() are owned by the mailbox and valid until
+ * mailbox_close().
+ */
+#ifndef MS_MAILBOX_H
+#define MS_MAILBOX_H
+
+#include <stddef.h>
+#include <time.h>
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+
+enum tls_mode { TLSM_IMPLICIT, TLSM_STARTTLS, TLSM_NONE };
+
+/* Supplies a fresh bearer token when the server says the one we used has
+ * expired (reconnect-with-fresh-token).  Returns 0 and fills *token (caller
+ * wipes and frees) or -1 with err. */
+typedef int (*mailbox_token_fn)(void *ctx, int force_refresh, char **token,
+				struct ms_err *err);
+
+struct mailbox_params {
+	enum mail_protocol protocol;   /* PROTO_IMAP, PROTO_POP, PROTO_GRAPH */
+	const char *host;
+	int port;
+	enum tls_mode tls;
+	enum tls_level tls_min;
+	int verify_peer;               /* 1 unless SelfSignedCertificate=True */
+	const char *ca_file;           /* NULL = system store */
+	const char *user;              /* login / mailbox UPN for Graph */
+	const char *password;          /* basic auth; NULL with a token */
+	mailbox_token_fn token_fn;     /* XOAUTH2 / Graph bearer; NULL for basic */
+	void *token_ctx;
+	const char *folder;            /* IMAP folder, default "INBOX" */
+	const char *graph_endpoint;    /* e.g. https://graph.microsoft.com */
+	time_t since;                  /* list only mail received at/after, 0 = all */
+	long timeout_s;                /* per operation, default 60 */
+	int verbose;                   /* protocol trace through log_trace, credentials redacted */
+	int read_only;                 /* never delete, EXAMINE instead of SELECT */
+};
+
+struct mailbox_item {
+	char *key;          /* exactly-once key: "imap:<uidvalidity>:<uid>",
+			     * "pop:<uidl>", "graph:<immutable id>" */
+	char *server_id;    /* UID / message number / Graph id */
+	size_t size;
+	time_t received;    /* INTERNALDATE / receivedDateTime, 0 if unknown */
+	char *headers;      /* raw header block, filled by mailbox_fetch_headers */
+	size_t headers_len;
+};
+
+struct mailbox;
+
+int mailbox_open(struct mailbox **mb, const struct mailbox_params *p,
+		 struct ms_err *err);
+/* List the folder.  Fills *items (owned by mb) in server order. */
+int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
+		 struct ms_err *err);
+/* Fetch the header blocks of all listed items in as few round trips as the
+ * protocol allows (IMAP: one UID FETCH; POP: TOP n 0 each, pipelined where
+ * possible; Graph: $select on the list). */
+int mailbox_fetch_headers(struct mailbox *mb, struct ms_err *err);
+/* Fetch one whole message (raw RFC 5322) into out. */
+int mailbox_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
+			  struct buf *out, struct ms_err *err);
+/* Mark one message deleted (IMAP: \Deleted + UID EXPUNGE; POP: DELE,
+ * committed at QUIT; Graph: DELETE). */
+int mailbox_delete(struct mailbox *mb, const struct mailbox_item *it,
+		   struct ms_err *err);
+/* Commit deletions (POP QUIT / IMAP EXPUNGE) and close. Always frees mb. */
+int mailbox_close(struct mailbox *mb, struct ms_err *err);
+
+#endif
