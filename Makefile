@@ -86,6 +86,7 @@ install: $(BINS)
 clean:
 	rm -rf $(BUILD) bin
 
+.SECONDARY:
 .PHONY: all deps deps-check check demo bench fuzz install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

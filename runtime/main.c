@@ -1,18 +1,120 @@
-/* mailshift: placeholder until its issue lands. */
+/*
+ * mailshift - the connector: a drop-in for smartemail.exe.
+ * Command line and exit codes are the incumbent's (0 matched, 1 command
+ * line error, 2 general error, [General] ExitCodeForNoMatchingEmails).
+ */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
+
+#include "cmdline.h"
+#include "connector.h"
+#include "log.h"
+
+#define DEFAULT_INI "SMArtEmail.ini"
+
+static const char usage[] =
+"usage: mailshift [-inifile:PATH] [-server:HOST] [-port:N] [--imap|--pop]\n"
+"                 [--ssl|--tls1_1|--tls1_2] [--delete] [--msal] [--dry-run] [-v]\n"
+"       mailshift --credentials [-user:U] [-password:P] [-opconuser:U]\n"
+"                 [-opconpassword:P] [-inifile:PATH]\n"
+"       mailshift --oauth-login [-inifile:PATH]       (device-code sign-in)\n"
+"       mailshift --msal --renewMsalToken --renewTokenSilent [-inifile:PATH]\n"
+"\n"
+"Reads one mailbox, matches each new message against the INI's\n"
+"[ConfigurationN] rules and writes OpCon events into MSGINDirectory.\n"
+"Without -inifile: $MAILSHIFT_INIFILE, else ./" DEFAULT_INI ".\n"
+"Exit: 0 mail matched, 1 command line error, 2 error,\n"
+"      [General] ExitCodeForNoMatchingEmails when nothing matched.\n";
+
+static void report(void *ctx, enum connector_note note, const char *key,
+		   const char *section, const char *text)
+{
+	const int *dry = ctx;
+
+	switch (note) {
+	case NOTE_EVENT:
+		printf("%s%s [%s] %s\n", *dry ? "would write " : "event ", key,
+		       section ? section : "", text ? text : "");
+		break;
+	case NOTE_MATCHED:
+		printf("matched %s: %s\n", key, text ? text : "");
+		break;
+	case NOTE_REJECTED:
+		printf("rejected %s: %s\n", key, text ? text : "");
+		break;
+	case NOTE_RECOVERED:
+		printf("recovered %s (interrupted run)\n", key);
+		break;
+	default:
+		break;
+	}
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("mailshift %s\n", MS_VERSION);
+	struct connector_opts o;
+	struct connector_run r = { 0 };
+	struct connector_summary sum;
+	struct ms_err err = MS_ERR_INIT;
+	const char *ini;
+	int rc, dry;
+
+	if (cmdline_parse_connector(argc, argv, &o, &err)) {
+		fprintf(stderr, "mailshift: %s\n%s", err.msg, usage);
+		cmdline_opts_release(&o);
+		return 1;
+	}
+	if (o.help || o.version) {
+		if (o.help)
+			fputs(usage, stdout);
+		else
+			printf("mailshift %s\n", MS_VERSION);
+		cmdline_opts_release(&o);
 		return 0;
 	}
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: mailshift [options]\n");
-		return 0;
+	log_set_sink(log_stderr_sink, "mailshift",
+		     o.verbose >= 2 ? LOG_LVL_TRACE : o.verbose ? LOG_LVL_DEBUG
+		     : LOG_LVL_WARN);
+	ini = o.inifile ? o.inifile : getenv("MAILSHIFT_INIFILE");
+	if (!ini)
+		ini = DEFAULT_INI;
+
+	if (o.credentials) {
+		rc = connector_store_credentials(ini, o.user, o.password, o.opcon_user,
+						 o.opcon_password, &err);
+		if (rc)
+			fprintf(stderr, "mailshift: %s\n", err.msg);
+		else
+			printf("credentials sealed into '%s'\n", ini);
+		cmdline_opts_release(&o);
+		return rc ? (err.code == MS_ERR_USAGE ? 1 : 2) : 0;
 	}
-	fprintf(stderr, "mailshift: not implemented yet\n");
-	return EX_SOFTWARE;
+
+	dry = o.dry_run;
+	r.ini_path = ini;
+	r.server = o.server;
+	r.port = o.port;
+	r.protocol = o.protocol;
+	r.tls = o.tls;
+	r.delete_mail = o.delete_mail;
+	r.msal = o.msal;
+	r.dry_run = o.dry_run;
+	r.verbose = o.verbose >= 2;
+	r.state_path = o.state_path;
+	r.report = report;
+	r.report_ctx = &dry;
+	if (getenv("MAILSHIFT_CRASH_AFTER"))
+		r.crash_after = atol(getenv("MAILSHIFT_CRASH_AFTER"));
+
+	rc = connector_run(&r, &sum, &err);
+	if (rc)
+		fprintf(stderr, "mailshift: %s\n", err.msg);
+	if (o.verbose || o.dry_run)
+		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
+			"%ld already done, %ld events%s, %ld deleted\n", sum.listed,
+			sum.considered, sum.matched, sum.rejected, sum.skipped,
+			sum.events, o.dry_run ? " (not written)" : "", sum.deleted);
+	cmdline_opts_release(&o);
+	return connector_exit_code(rc, &sum);
 }

@@ -1,0 +1,85 @@
+/*
+ * connector.h - one run of the connector: read the INI, open the mailbox
+ * once, match every new message against the rules, write the events into
+ * MSGIN durably, record them, and only then delete on the server.
+ *
+ * The library never prints: what a program shows (dry-run findings, a
+ * summary) reaches it through the report callback.
+ *
+ * Ownership: every pointer in struct connector_run is borrowed for the
+ * duration of connector_run().  Strings handed to the callback are
+ * borrowed for the duration of the call; event lines given to it never
+ * hold the OpCon password.
+ */
+#ifndef MS_CONNECTOR_H
+#define MS_CONNECTOR_H
+
+#include "config.h"
+#include "err.h"
+#include "mailbox.h"
+
+enum connector_note {
+	NOTE_MATCHED,      /* a message matched: text = subject */
+	NOTE_REJECTED,     /* text = reason */
+	NOTE_EVENT,        /* text = event line, credentials redacted */
+	NOTE_DELETED,
+	NOTE_SKIPPED,      /* already processed in an earlier run */
+	NOTE_RECOVERED     /* finished the work of an interrupted run */
+};
+
+typedef void (*connector_report_fn)(void *ctx, enum connector_note note,
+				    const char *message_key, const char *section,
+				    const char *text);
+
+struct connector_run {
+	const char *ini_path;
+	/* command-line overrides (0 / NULL / *_UNSET = keep the INI's) */
+	const char *server;
+	int port;
+	enum mail_protocol protocol;
+	enum tls_level tls;
+	int delete_mail;           /* --delete */
+	int msal;                  /* --msal */
+	int dry_run;               /* match and report only: no event, no
+				    * deletion, no state, no INI write */
+	int verbose;               /* protocol trace */
+	const char *state_path;    /* NULL = [State] StateDatabase or <ini>.state.db */
+	/* bearer token source; NULL = the [OAuth] section through oauth.h */
+	mailbox_token_fn token_fn;
+	void *token_ctx;
+	connector_report_fn report;
+	void *report_ctx;
+	/* test hook: stop (as if killed) right after the n-th message's
+	 * events are durable in MSGIN, before its state is recorded;
+	 * 0 = never.  Read from MAILSHIFT_CRASH_AFTER by the program. */
+	long crash_after;
+};
+
+struct connector_summary {
+	long listed;       /* messages in the folder */
+	long considered;   /* new ones, received since LastRunDate */
+	long matched;
+	long rejected;
+	long skipped;      /* already processed */
+	long events;       /* event files written (or that would be) */
+	long deleted;
+	long bodies;       /* whole messages fetched */
+	int exit_code_no_match;
+};
+
+int connector_run(const struct connector_run *r, struct connector_summary *sum,
+		  struct ms_err *err);
+
+/* --credentials: seal the given secrets into the INI file (only the keys
+ * given change; every other byte stays).  User names are kept in clear
+ * (they are addresses, not secrets); passwords are sealed with the machine
+ * key.  Any argument may be NULL. */
+int connector_store_credentials(const char *ini_path, const char *user,
+				const char *password, const char *opcon_user,
+				const char *opcon_password, struct ms_err *err);
+
+/* The exit code a run maps to, as the incumbent: 0 when mail matched,
+ * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error. */
+int connector_exit_code(int rc, const struct connector_summary *sum);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * connector_int.h - private parts of the connector shared between
+ * connector.c and connector_auth.c.  Not for the tools.
+ */
+#ifndef MS_CONNECTOR_INT_H
+#define MS_CONNECTOR_INT_H
+
+#include "config.h"
+#include "connector.h"
+#include "mailbox.h"
+#include "message.h"
+#include "rules.h"
+
+/* Wire the [OAuth] section into p->token_fn/token_ctx (token cache). */
+int connector_oauth_setup(const struct connector_run *r, const struct config *c,
+			  struct mailbox_params *p, struct ms_err *err);
+
+/* Resolve a secret as written in the INI (sealed, env:, file:, literal);
+ * refuses the incumbent's proprietary encryption with a clear message.
+ * what names the key, e.g. "[Mail] Password". */
+int connector_resolve_secret(const char *ref, const char *what, const char *path,
+			     char **plain, struct ms_err *err);
+void connector_secret_free(char *plain);
+
+/* Send the [Audit] Notify* mails for one processed message (best effort:
+ * failures are logged, never fatal). */
+void connector_notify(const struct connector_run *r, const struct config *c,
+		      const struct message *msg, const struct rule_result *res);
+
+/* A file name safe to create on Windows and Unix.  Caller frees. */
+char *connector_safe_name(const char *name);
+
+#endif
