@@ -2,7 +2,7 @@
  * config.h - the typed view of a connector INI file (the incumbent's keys
  * plus mailshift's [OAuth], [Notify] and [State] additions).
  *
- * config_load() reads an INI through ini.h and fills a struct ms_config.
+ * config_load() reads an INI through ini.h and fills a struct config.
  * Every string in it is owned by the struct (UTF-8, NUL-terminated) and
  * freed by config_release(); NULL means "unset" (absent, empty, N/A or N\A).
  * Secrets (passwords, client secret) are stored as written in the file
@@ -59,6 +59,8 @@ struct config {
 	int use_last_run_date; /* default 1 */
 	char *last_run_date;   /* raw, e.g. "1/1/2017 12:30:00 AM" */
 	time_t last_run;       /* parsed, 0 if unset */
+	int send_rejection_notice; /* seen in the wild; recorded only */
+	int send_accepted_notice;
 
 	/* [Mail] */
 	char *user;
@@ -141,8 +143,17 @@ char *config_expand_env(const char *s);
 int config_parse_run_date(const char *s, time_t *out);
 /* Format t as the incumbent writes it: "M/D/YYYY h:mm:ss AM". Buffer >= 32. */
 void config_format_run_date(time_t t, char *out, size_t outsz);
+/* Write [General] LastRunDate = t back into the INI file at path, changing
+ * only that value's bytes (or adding the key to [General]), in the file's
+ * encoding and line ends, atomically. */
+int config_save_run_date(const char *path, time_t t, struct ms_err *err);
 
 const char *config_protocol_name(enum mail_protocol p);
+/* Is this a key config.c reads (any key in [Tokens], EventN in rules)?
+ * For audit's "unknown key" warnings. */
+int config_known_key(const char *section, const char *key);
+/* General, Mail, Audit, Tokens, OAuth, Notify, State, ConfigurationN. */
+int config_known_section(const char *section);
 int config_default_port(enum mail_protocol p, int implicit_tls);
 
 #endif

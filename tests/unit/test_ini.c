@@ -1,0 +1,487 @@
+/*
+ * test_ini.c - the lossless INI parser/editor.  Run from the repository
+ * root (files are found under samples/ini and tests/data/ini).
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fsutil.h"
+#include "ini.h"
+#include "tap.h"
+
+static int read_all(const char *path, char **data, size_t *len)
+{
+	struct ms_err err = MS_ERR_INIT;
+
+	return fs_read_file(path, INI_MAX_FILE, data, len, &err);
+}
+
+static int same_as_file(const struct ini *ini, const char *path)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char *want = NULL, *got = NULL;
+	size_t wlen = 0, glen = 0;
+	int same;
+
+	if (read_all(path, &want, &wlen) < 0)
+		return 0;
+	if (ini_serialize(ini, &got, &glen, &err) < 0) {
+		free(want);
+		return 0;
+	}
+	same = wlen == glen && memcmp(want, got, wlen) == 0;
+	if (!same) {
+		size_t i = 0;
+
+		while (i < wlen && i < glen && want[i] == got[i])
+			i++;
+		printf("# %s: differs at byte %zu (got %zu bytes, want %zu)\n",
+		       path, i, glen, wlen);
+	}
+	free(want);
+	free(got);
+	return same;
+}
+
+static int roundtrip_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct ms_err err = MS_ERR_INIT;
+		struct ini *ini = NULL;
+		char *path;
+		size_t l = strlen(de->d_name);
+
+		if (l < 5 || strcmp(de->d_name + l - 4, ".ini") != 0)
+			continue;
+		path = fs_join(dir, de->d_name);
+		if (!ok(ini_load(&ini, path, &err) == 0, "parse %s (%s)", path, err.msg)) {
+			free(path);
+			continue;
+		}
+		ok(same_as_file(ini, path), "round trip %s (%s) is byte-identical",
+		   path, ini_encoding_name(ini));
+		ini_free(ini);
+		free(path);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static struct ini *load(const char *path)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct ini *ini = NULL;
+
+	if (ini_load(&ini, path, &err) < 0)
+		printf("# %s\n", err.msg);
+	return ini;
+}
+
+static void test_roundtrip(void)
+{
+	int n1 = roundtrip_dir("samples/ini");
+	int n2 = roundtrip_dir("tests/data/ini");
+	int n3 = roundtrip_dir("tests/data/ini/golden");
+
+	ok(n1 >= 6, "round-tripped %d sample files", n1);
+	ok(n2 >= 10, "round-tripped %d test data files", n2);
+	ok(n3 >= 3, "round-tripped %d golden files", n3);
+}
+
+static void test_encodings(void)
+{
+	static const struct { const char *path, *enc; } cases[] = {
+		{ "samples/ini/example1-job-add.ini", "UTF-8" },
+		{ "samples/ini/example1-crlf-bom.ini", "UTF-8 with BOM" },
+		{ "samples/ini/example3-utf16le-bom-crlf.ini", "UTF-16LE with BOM" },
+		{ "tests/data/ini/utf16le-nobom.ini", "UTF-16LE" },
+		{ "tests/data/ini/utf16be-bom.ini", "UTF-16BE with BOM" },
+	};
+	struct ini *ini;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ini = load(cases[i].path);
+		is(ini ? ini_encoding_name(ini) : NULL, cases[i].enc,
+		   "%s is %s", cases[i].path, cases[i].enc);
+		ini_free(ini);
+	}
+	ini = load("samples/ini/example3-utf16le-bom-crlf.ini");
+	is(ini ? ini_get(ini, "Tokens", "SCHEDULE") : NULL, "AP-DAILY",
+	   "UTF-16 values come out as UTF-8");
+	is(ini ? ini_dominant_eol(ini) : NULL, "\r\n", "UTF-16 file uses CRLF");
+	ini_free(ini);
+	ini = load("tests/data/ini/utf16be-bom.ini");
+	is(ini ? ini_get(ini, "General", "OpConUser") : NULL, "\xc3\xa9mile",
+	   "UTF-16BE non-ASCII decoded");
+	ini_free(ini);
+	ini = load("tests/data/ini/utf16le-bom-astral.ini");
+	is(ini ? ini_get(ini, "Tokens", "SMILE") : NULL, "\xf0\x9f\x98\x80 ok",
+	   "surrogate pair decoded");
+	ini_free(ini);
+	ini = load("tests/data/ini/mixed-eol.ini");
+	if (ini) {
+		is(ini_get(ini, "General", "C"), "3", "lone CR ends a line");
+		is(ini_get(ini, "General", "E"), "5", "last line without a newline");
+		is_int(ini_get_line(ini, "General", "E"), 10, "line numbers count CR, CRLF, LF");
+		is_int(ini_line_count(ini), 10, "ten lines");
+	}
+	ini_free(ini);
+}
+
+static void test_lookups(void)
+{
+	struct ini *ini = load("samples/ini/variant-odd-spacing.ini");
+	const struct ini_problem *p;
+
+	if (!ok(ini != NULL, "variant-odd-spacing parses"))
+		return;
+	is(ini_get(ini, "general", "MSGINDIRECTORY"), "%PROGRAMDATA%\\OpConxps\\SAM\\MSGIN",
+	   "case-insensitive lookup, value trimmed (trailing blanks)");
+	is(ini_get(ini, "General", "OpConUser"), "svc_opcon", "tab after = trimmed");
+	is(ini_get(ini, "Mail", "Server"), "127.0.0.1", "indented key in [MAIL]");
+	is(ini_get(ini, "", "Owner"), "ops team", "key before any section is in \"\"");
+	is(ini_get(ini, "Configuration2", "SubjectLineMask"),
+	   "^Restart (\\w+) on (\\w+)$ ; not a comment: part of the mask",
+	   "no inline comments in values");
+	is(ini_get(ini, "General", "LastRunDate"), "12/31/2023 11:59:59 PM",
+	   "commented-out key is not a key");
+	ok(ini_get(ini, "General", "Nope") == NULL, "absent key is NULL");
+	ok(ini_get(ini, "Nope", "Server") == NULL, "absent section is NULL");
+	is_int(ini_get_line(ini, "Mail", "Port"), 19, "ini_get_line");
+	is_int(ini_section_count(ini), 6, "sections: \"\", General, MAIL, Audit, Configuration2, Configuration1");
+	is(ini_section_name(ini, 0), "", "\"\" listed first when it has keys");
+	is(ini_section_name(ini, 1), "General", "header spaces trimmed from name");
+	is_int(ini_section_line(ini, 1), 4, "section line");
+	is(ini_section_name(ini, 5), "Configuration1", "file order kept");
+	ok(ini_has_section(ini, "mail"), "has_section is case-insensitive");
+	is_int(ini_problem_count(ini), 0, "no problems");
+	ok(ini_check(ini, NULL) == 0, "check passes");
+	ini_free(ini);
+
+	ini = load("tests/data/ini/dup-and-global.ini");
+	if (!ok(ini != NULL, "dup-and-global parses"))
+		return;
+	is(ini_get(ini, "MAIL", "server"), "y", "duplicate key: last wins across merged headers");
+	is_int(ini_section_count(ini), 2, "[Mail] and [mail] merge");
+	is_int(ini_problem_count(ini), 2, "two warnings");
+	p = ini_problem(ini, 0);
+	ok(p && p->line == 4 && p->severity == INI_WARNING &&
+	   strcmp(p->msg, "section [Mail] appears again (first at line 2); its keys merge") == 0,
+	   "duplicate section warning: %s", p ? p->msg : "");
+	p = ini_problem(ini, 1);
+	ok(p && p->line == 6 && p->severity == INI_WARNING &&
+	   strcmp(p->msg, "duplicate key 'server' in [Mail] (also at line 3); the last one wins") == 0,
+	   "duplicate key warning: %s", p ? p->msg : "");
+	ok(ini_check(ini, NULL) == 0, "warnings do not fail the check");
+	ini_free(ini);
+}
+
+struct collect {
+	char buf[512];
+};
+
+static int collect_key(const char *key, const char *value, int line, void *ctx)
+{
+	struct collect *c = ctx;
+	size_t n = strlen(c->buf);
+
+	snprintf(c->buf + n, sizeof(c->buf) - n, "%s=%s@%d;", key, value, line);
+	return strcmp(key, "stop") == 0 ? 7 : 0;
+}
+
+static void test_foreach(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct collect c = { "" };
+	struct ini *ini = NULL;
+	const char *text = "[Tokens]\nA = 1\nb=two words\nA=3\nstop=x\nnever=y\n";
+
+	ok(ini_parse(&ini, "mem.ini", text, strlen(text), &err) == 0, "parse from memory");
+	is_int(ini_foreach_key(ini, "tokens", collect_key, &c), 7,
+	       "callback's non-zero return stops and is returned");
+	is(c.buf, "A=1@2;b=two words@3;A=3@4;stop=x@5;", "keys in file order with lines");
+	ini_free(ini);
+}
+
+static void test_malformed(void)
+{
+	static const struct { const char *file, *msg; int line; } cases[] = {
+		{ "bad-unterminated-section.ini",
+		  "unterminated section header (missing ']')", 3 },
+		{ "bad-garbage-line.ini",
+		  "expected 'key = value', a [section], a comment or a blank line", 4 },
+		{ "bad-empty-key.ini", "missing key name before '='", 3 },
+		{ "bad-text-after-header.ini",
+		  "unexpected text after section header '[Mail]'", 1 },
+		{ "bad-empty-section.ini", "empty section name '[]'", 2 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ms_err err = MS_ERR_INIT;
+		struct ini *ini;
+		char path[256], want[512];
+
+		snprintf(path, sizeof(path), "tests/data/ini/%s", cases[i].file);
+		snprintf(want, sizeof(want), "%s:%d: %s", path, cases[i].line, cases[i].msg);
+		ini = load(path);
+		if (!ok(ini != NULL, "%s parses losslessly", path))
+			continue;
+		ok(ini_check(ini, &err) < 0 && err.code == MS_ERR_CONFIG &&
+		   err.line == cases[i].line, "%s: check fails with a line", path);
+		is(err.msg, want, "%s: message", path);
+		ini_free(ini);
+	}
+}
+
+static void test_invalid_encoding(void)
+{
+	static const struct { const char *file, *msg; } cases[] = {
+		{ "latin1.ini", "tests/data/ini/invalid/latin1.ini:2: invalid UTF-8 (byte 0xe9 at offset 23); save the file as UTF-8 or UTF-16" },
+		{ "overlong.ini", "tests/data/ini/invalid/overlong.ini:2: invalid UTF-8 (byte 0xc0 at offset 12); save the file as UTF-8 or UTF-16" },
+		{ "utf16-odd.ini", "tests/data/ini/invalid/utf16-odd.ini:3: UTF-16 file has an odd number of bytes (23)" },
+		{ "utf16-lone-surrogate.ini", "tests/data/ini/invalid/utf16-lone-surrogate.ini:2: invalid UTF-16 (unpaired surrogate at offset 18)" },
+		{ "nul.ini", "tests/data/ini/invalid/nul.ini:3: NUL byte in the file" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ms_err err = MS_ERR_INIT;
+		struct ini *ini = NULL;
+		char path[256];
+
+		snprintf(path, sizeof(path), "tests/data/ini/invalid/%s", cases[i].file);
+		ok(ini_load(&ini, path, &err) < 0 && ini == NULL &&
+		   err.code == MS_ERR_CONFIG, "%s refused", path);
+		is(err.msg, cases[i].msg, "%s: message", path);
+	}
+}
+
+static void test_edits(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct ini *ini;
+	char *data = NULL;
+	size_t len = 0;
+
+	ini = load("samples/ini/example1-crlf-bom.ini");
+	if (ini) {
+		ok(ini_set(ini, "mail", "server", "127.0.0.1", &err) == 0, "set existing key");
+		ok(same_as_file(ini, "tests/data/ini/golden/example1-crlf-bom.set-server.ini"),
+		   "CRLF + BOM: only the value bytes changed");
+		is(ini_get(ini, "Mail", "Server"), "127.0.0.1", "lookup sees the new value");
+	}
+	ini_free(ini);
+
+	ini = load("samples/ini/example3-utf16le-bom-crlf.ini");
+	if (ini) {
+		ok(ini_set(ini, "Mail", "Port", "1993", &err) == 0, "UTF-16: set Port");
+		ok(ini_set(ini, "General", "LastRunDate", "11/28/2026 1:02:03 AM", &err) == 0,
+		   "UTF-16: add LastRunDate");
+		ok(same_as_file(ini, "tests/data/ini/golden/example3-utf16le.set-port-add-date.ini"),
+		   "UTF-16LE + CRLF: matches golden");
+	}
+	ini_free(ini);
+
+	ini = load("samples/ini/variant-odd-spacing.ini");
+	if (ini) {
+		ok(ini_set(ini, "General", "LastRunDate", "1/2/2024 3:04:05 AM", &err) == 0,
+		   "set with odd spacing");
+		ok(ini_set(ini, NULL, "owner", "platform team", &err) == 0, "set in \"\"");
+		ok(ini_set(ini, "Mail", "AuthMethod", "OAuth2", &err) == 0, "add key, indented section");
+		is_int(ini_remove(ini, "general", "downloadfolder"), 1, "remove a key");
+		is_int(ini_remove(ini, "general", "downloadfolder"), 0, "remove again: none");
+		is_int(ini_comment_out(ini, "Configuration1", "AllowedSenders"), 1, "comment out");
+		ok(ini_get(ini, "Configuration1", "AllowedSenders") == NULL, "commented key gone");
+		ok(ini_set(ini, "OAuth", "TenantId", "contoso.onmicrosoft.com", &err) == 0,
+		   "add a section");
+		ok(same_as_file(ini, "tests/data/ini/golden/variant-odd-spacing.edited.ini"),
+		   "no final newline kept; spacing copied; other bytes untouched");
+		is_int(ini_get_line(ini, "OAuth", "TenantId"), 40, "new key's line");
+	}
+	ini_free(ini);
+
+	/* refused edits */
+	ini = ini_new("new.ini");
+	err_clear(&err);
+	ok(ini_set(ini, "Mail", "Server", "a\nb", &err) < 0 && err.code == MS_ERR_CONFIG,
+	   "value with a line break refused");
+	err_clear(&err);
+	ok(ini_set(ini, "Mail", "Ser=ver", "x", &err) < 0, "key with '=' refused");
+	err_clear(&err);
+	ok(ini_set(ini, "Ma]il", "Server", "x", &err) < 0, "section with ']' refused");
+	err_clear(&err);
+	ok(ini_set(ini, "Mail", "Server", "\xff", &err) < 0, "invalid UTF-8 refused");
+	/* building a file from nothing uses CRLF and ends with a newline */
+	err_clear(&err);
+	ok(ini_set(ini, "Mail", "Server", "x", &err) == 0 &&
+	   ini_set(ini, "Mail", "Port", "993", &err) == 0 &&
+	   ini_add_comment(ini, "Mail", "added by a test", &err) == 0 &&
+	   ini_set(ini, "General", "A", "1", &err) == 0, "build a new file");
+	ok(ini_serialize(ini, &data, &len, &err) == 0, "serialize");
+	is(data, "[Mail]\r\nServer=x\r\nPort=993\r\n# added by a test\r\n\r\n[General]\r\nA=1\r\n",
+	   "new file content");
+	free(data);
+	ini_free(ini);
+
+	/* add a key to a section whose last lines are comments */
+	{
+		const char *text = "[A]\nx = 1\n# about B\n\n[B]\ny=2\n";
+
+		ini = NULL;
+		ok(ini_parse(&ini, "m", text, strlen(text), &err) == 0, "parse");
+		ok(ini_set(ini, "A", "z", "3", &err) == 0, "add to [A]");
+		ok(ini_serialize(ini, &data, &len, &err) == 0, "serialize");
+		is(data, "[A]\nx = 1\nz = 3\n# about B\n\n[B]\ny=2\n",
+		   "new key goes after the last key, before comments");
+		free(data);
+		ini_free(ini);
+	}
+	/* empty value: the new value goes after the blanks */
+	{
+		const char *text = "[A]\r\nx =  \r\ny=";
+
+		ini = NULL;
+		ok(ini_parse(&ini, "m", text, strlen(text), &err) == 0, "parse");
+		ok(ini_set(ini, "A", "x", "1", &err) == 0 && ini_set(ini, "A", "y", "2", &err) == 0,
+		   "set empty values");
+		ok(ini_serialize(ini, &data, &len, &err) == 0, "serialize");
+		is(data, "[A]\r\nx =  1\r\ny=2", "values filled in");
+		free(data);
+		ini_free(ini);
+	}
+}
+
+static char *edit_text(const char *text, int (*fn)(struct ini *))
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct ini *ini = NULL;
+	char *data = NULL;
+	size_t len;
+
+	if (ini_parse(&ini, "m", text, strlen(text), &err) < 0)
+		return NULL;
+	if (fn(ini) < 0 || ini_serialize(ini, &data, &len, &err) < 0)
+		data = NULL;
+	ini_free(ini);
+	return data;
+}
+
+static int add_b(struct ini *ini)
+{
+	return ini_set(ini, "B", "y", "2", NULL);
+}
+
+static int remove_y(struct ini *ini)
+{
+	return ini_remove(ini, "A", "y") == 1 ? 0 : -1;
+}
+
+static void test_line_end_corners(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct ini *ini = NULL;
+	struct buf b;
+	char *s;
+	int i;
+
+	s = edit_text("[A]\nx=1\nz=2\r", add_b);
+	is(s, "[A]\nx=1\nz=2\r\r[B]\ny=2\n",
+	   "blank line after a lone CR gets a CR (CR + LF would read as one CRLF)");
+	free(s);
+	s = edit_text("[A]\nx=1\n\ny=2", remove_y);
+	is(s, "[A]\nx=1\n\n", "removing the unterminated last line keeps the blank line");
+	free(s);
+	s = edit_text("[A]\nx=1\ny=2", remove_y);
+	is(s, "[A]\nx=1", "removing the last line: still no final newline");
+	free(s);
+
+	buf_init(&b, 0);
+	for (i = 0; i < 1200; i++)
+		buf_appends(&b, "garbage\n", NULL);
+	ok(ini_parse(&ini, "g.ini", b.data, b.len, &err) == 0, "1200 garbage lines parse");
+	is_int(ini ? ini_problem_count(ini) : 0, INI_MAX_PROBLEMS + 1, "problems are capped");
+	if (ini && ini_problem_count(ini) == INI_MAX_PROBLEMS + 1)
+		is(ini_problem(ini, INI_MAX_PROBLEMS)->msg,
+		   "more than 1000 problems; the rest are not listed", "cap note");
+	ini_free(ini);
+	buf_release(&b);
+
+	/* lookups follow edits (the index is rebuilt) */
+	ini = load("samples/ini/example3-attachments.ini");
+	if (ini) {
+		size_t n = ini_section_count(ini);
+
+		ok(ini_add_section(ini, "State", &err) == 0, "add a section");
+		is_int(ini_section_count(ini), n + 1, "section count follows");
+		is(ini_section_name(ini, n), "State", "new section listed last");
+		is_int(ini_section_line(ini, n), 65, "its header line");
+		ok(ini_add_section(ini, "state", &err) == 0 && ini_section_count(ini) == n + 1,
+		   "adding an existing section does nothing");
+		is_int(ini_remove(ini, "Tokens", "VENDORS"), 1, "remove a token");
+		ok(ini_get(ini, "Tokens", "VENDORS") == NULL, "gone from lookups");
+		is_int(ini_get_line(ini, "Tokens", "SCHEDULE"), 46, "later lines renumbered");
+		ok(ini_set(ini, "State", "StateDatabase", "x.db", &err) == 0 &&
+		   ini_get_line(ini, "State", "StateDatabase") == 65, "key in the new section");
+	}
+	ini_free(ini);
+}
+
+static void test_save(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char dir[] = "/tmp/test_ini.XXXXXX", *path;
+	struct ini *ini = load("samples/ini/example3-utf16le-bom-crlf.ini"), *again = NULL;
+
+	if (!ok(ini && mkdtemp(dir), "temp dir"))
+		return;
+	path = fs_join(dir, "saved.ini");
+	ok(ini_set(ini, "Mail", "Port", "1993", &err) == 0 &&
+	   ini_set(ini, "General", "LastRunDate", "11/28/2026 1:02:03 AM", &err) == 0 &&
+	   ini_save(ini, path, &err) == 0, "save (%s)", err.msg);
+	ok(ini_load(&again, path, &err) == 0, "reload the saved file");
+	ok(again && same_as_file(again, "tests/data/ini/golden/example3-utf16le.set-port-add-date.ini"),
+	   "saved bytes match golden");
+	is(again ? ini_encoding_name(again) : NULL, "UTF-16LE with BOM", "encoding kept");
+	ini_free(again);
+	ini_free(ini);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
+int main(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char *u;
+
+	test_roundtrip();
+	test_encodings();
+	test_lookups();
+	test_foreach();
+	test_malformed();
+	test_invalid_encoding();
+	test_edits();
+	test_line_end_corners();
+	test_save();
+	u = ini_unquote("\"C:\\Program Files\\x\"");
+	is(u, "C:\\Program Files\\x", "unquote strips one pair");
+	free(u);
+	u = ini_unquote("\"");
+	is(u, "\"", "a lone quote stays");
+	free(u);
+	ok(ini_load(&(struct ini *){ NULL }, "tests/data/ini/no-such-file.ini", &err) < 0 &&
+	   err.code == MS_ERR_IO, "missing file is an I/O error");
+	return done_testing();
+}
