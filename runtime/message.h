@@ -24,7 +24,9 @@ struct message {
 	int date_offset_min;    /* the header's own zone, minutes east of UTC */
 
 	int has_body;           /* body_lines/attachments are filled */
-	char **body_lines;      /* text/plain lines, then HTML rendered to text lines */
+	char **body_lines;      /* text/plain lines and HTML rendered to text
+				 * lines, in part order; blank lines dropped;
+				 * at most 10,000 (see message.c) */
 	size_t n_body_lines;
 	struct message_attachment {
 		char *name;     /* decoded file name (RFC 2231/2047), "" if none */
@@ -43,6 +45,13 @@ struct message {
 int message_parse(struct message *msg, const char *data, size_t len,
 		  int headers_only, int want_attachment_data, struct ms_err *err);
 void message_release(struct message *msg);
+
+/* A file name safe to create on Windows or POSIX from an attachment name:
+ * '/', '\\', ':', '*', '?', '"', '<', '>', '|' and control characters
+ * become '_', leading dots and blanks and trailing dots and blanks go, at
+ * most 200 bytes; "attachment" if nothing is left.  Caller frees; NULL only
+ * when out of memory. */
+char *message_attachment_safe_name(const char *name);
 
 /* Process-wide init/shutdown of the MIME library (idempotent). */
 void message_library_init(void);

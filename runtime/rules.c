@@ -1,0 +1,684 @@
+/*
+ * rules.c - evaluate one message against the [ConfigurationN] rules (see
+ * rules.h for the order and the decisions).
+ */
+#include "rules.h"
+
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "mask.h"
+#include "message.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct sender {
+	char *addr;             /* lowercase address, or domain */
+	int is_domain;
+};
+
+struct rule {
+	char *section;
+	int line;
+	struct mask *subject;   /* NULL: matches every subject */
+	struct mask *qualifier; /* NULL: none */
+	struct mask *attachment;/* NULL: none */
+	int process_body;
+	int process_attachments;
+	char **events;          /* [Tokens] already substituted */
+	size_t n_events;
+	int all_senders;
+	struct sender *senders;
+	size_t n_senders;
+	int start_min, end_min; /* end 1440 = "2400" */
+};
+
+struct rules {
+	struct rule *r;
+	size_t n;
+	char *reason_sender, *reason_timeframe, *reason_no_subject,
+	     *reason_no_attachment;
+};
+
+static int unset(const char *s)
+{
+	return !s || !*s || strcmp(s, "N/A") == 0 || strcmp(s, "N\\A") == 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+			 e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+int rules_parse_time_frame(const char *s, int *start_min, int *end_min)
+{
+	int v[2], i;
+	const char *p = s;
+
+	if (!s)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		int h, m;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return -1;
+		h = (p[0] - '0') * 10 + (p[1] - '0');
+		p += 2;
+		if (*p == ':')
+			p++;
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return -1;
+		m = (p[0] - '0') * 10 + (p[1] - '0');
+		p += 2;
+		if (h > 24 || m > 59 || (h == 24 && (m != 0 || i == 0)))
+			return -1;
+		v[i] = h * 60 + m;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (i == 0 && *p++ != '-')
+			return -1;
+	}
+	if (*p)
+		return -1;
+	*start_min = v[0];
+	*end_min = v[1];
+	return 0;
+}
+
+static int time_ok(const struct rule *r, time_t received)
+{
+	struct tm tm;
+	int minute;
+
+	if (r->start_min == 0 && r->end_min == 1440)
+		return 1;
+	if (!localtime_r(&received, &tm))
+		return 0;
+	minute = tm.tm_hour * 60 + tm.tm_min;
+	if (r->start_min <= r->end_min)
+		return minute >= r->start_min && minute <= r->end_min;
+	return minute >= r->start_min || minute <= r->end_min;
+}
+
+static int sender_ok(const struct rule *r, const char *from)
+{
+	const char *at;
+	size_t i;
+
+	if (r->all_senders)
+		return 1;
+	if (!from || !*from)
+		return 0;
+	at = strrchr(from, '@');
+	for (i = 0; i < r->n_senders; i++) {
+		const struct sender *s = &r->senders[i];
+		if (s->is_domain) {
+			if (at && strcasecmp(at + 1, s->addr) == 0)
+				return 1;
+		} else if (strcasecmp(from, s->addr) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int parse_senders(struct rule *r, const char *list, struct ms_err *err)
+{
+	char *copy, *tok, *save = NULL;
+	size_t alloc = 0;
+	int rc = -1;
+
+	if (unset(list)) {
+		r->all_senders = 1;
+		return 0;
+	}
+	if (!(copy = strdup(list)))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	if (strstr(copy, "[[")) {
+		err_set(err, MS_ERR_CONFIG, "unknown token in '%s'", list);
+		goto done;
+	}
+	for (tok = strtok_r(copy, ";,", &save); tok;
+	     tok = strtok_r(NULL, ";,", &save)) {
+		char *e = trim(tok), *lt, *gt;
+		struct sender s = { NULL, 0 };
+
+		if (!*e)
+			continue;
+		if (strcasecmp(e, "ALL") == 0) {
+			r->all_senders = 1;
+			continue;
+		}
+		if ((lt = strchr(e, '<')) && (gt = strchr(lt, '>'))) {
+			*gt = '\0';
+			e = trim(lt + 1);
+		}
+		if (strncasecmp(e, "any@", 4) == 0)
+			e += 4, s.is_domain = 1;
+		else if (strncmp(e, "*@", 2) == 0)
+			e += 2, s.is_domain = 1;
+		else if (e[0] == '@')
+			e += 1, s.is_domain = 1;
+		if (!*e) {
+			err_set(err, MS_ERR_CONFIG, "empty domain in '%s'", list);
+			goto done;
+		}
+		if (r->n_senders == alloc) {
+			size_t na = alloc ? alloc * 2 : 4;
+			struct sender *ns = realloc(r->senders, na * sizeof(*ns));
+			if (!ns)
+				goto nomem;
+			r->senders = ns;
+			alloc = na;
+		}
+		if (!(s.addr = strdup(e)))
+			goto nomem;
+		lower(s.addr);
+		r->senders[r->n_senders++] = s;
+	}
+	if (!r->all_senders && r->n_senders == 0) {
+		err_set(err, MS_ERR_CONFIG, "no sender in '%s'", list);
+		goto done;
+	}
+	rc = 0;
+	goto done;
+nomem:
+	err_set(err, MS_ERR_NOMEM, "out of memory");
+done:
+	free(copy);
+	return rc;
+}
+
+static void rule_release(struct rule *r)
+{
+	size_t i;
+
+	free(r->section);
+	mask_free(r->subject);
+	mask_free(r->qualifier);
+	mask_free(r->attachment);
+	for (i = 0; i < r->n_events; i++)
+		free(r->events[i]);
+	free(r->events);
+	for (i = 0; i < r->n_senders; i++)
+		free(r->senders[i].addr);
+	free(r->senders);
+}
+
+void rules_free(struct rules *rs)
+{
+	size_t i;
+
+	if (!rs)
+		return;
+	for (i = 0; i < rs->n; i++)
+		rule_release(&rs->r[i]);
+	free(rs->r);
+	free(rs->reason_sender);
+	free(rs->reason_timeframe);
+	free(rs->reason_no_subject);
+	free(rs->reason_no_attachment);
+	free(rs);
+}
+
+size_t rules_count(const struct rules *rs)
+{
+	return rs ? rs->n : 0;
+}
+
+/* Substitute [Tokens] into a rule value; NULL stays NULL. */
+static int with_tokens(const char *value, const struct subst_var *vars,
+		       size_t n_vars, char **out, struct ms_err *err)
+{
+	*out = NULL;
+	if (unset(value))
+		return 0;
+	return event_substitute_vars(value, vars, n_vars, out, err);
+}
+
+static int compile_mask(struct mask **m, const char *raw,
+			const struct subst_var *vars, size_t n_vars,
+			struct ms_err *err)
+{
+	char *pat = NULL;
+	int rc;
+
+	*m = NULL;
+	if (with_tokens(raw, vars, n_vars, &pat, err))
+		return -1;
+	if (!pat)
+		return 0;
+	rc = mask_compile(m, pat, err);
+	free(pat);
+	return rc;
+}
+
+static int compile_rule(struct rule *r, const struct config_rule *cr,
+			const struct subst_var *vars, size_t n_vars,
+			struct ms_err *err)
+{
+	const char *key = NULL;
+	char *tmp = NULL;
+	size_t i;
+
+	r->line = cr->line;
+	if (!(r->section = strdup(cr->section ? cr->section : "Configuration")))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	r->process_body = cr->process_body;
+	r->process_attachments = cr->process_attachments;
+
+	key = "SubjectLineMask";
+	if (compile_mask(&r->subject, cr->subject_mask, vars, n_vars, err))
+		goto fail;
+	if (!r->subject)
+		log_debug("[%s] SubjectLineMask unset: every subject matches",
+			  r->section);
+	key = "QualifyingSubjectLine";
+	if (compile_mask(&r->qualifier, cr->qualifying_subject, vars, n_vars, err))
+		goto fail;
+	key = "AttachmentMask";
+	if (compile_mask(&r->attachment, cr->attachment_mask, vars, n_vars, err))
+		goto fail;
+
+	key = "AllowedSenders";
+	if (with_tokens(cr->allowed_senders, vars, n_vars, &tmp, err) ||
+	    parse_senders(r, tmp, err))
+		goto fail;
+	free(tmp);
+	tmp = NULL;
+
+	key = "AllowedTimeFrame";
+	r->start_min = 0;
+	r->end_min = 1440;
+	if (with_tokens(cr->time_frame, vars, n_vars, &tmp, err))
+		goto fail;
+	if (tmp && rules_parse_time_frame(tmp, &r->start_min, &r->end_min)) {
+		err_set(err, MS_ERR_CONFIG,
+			"malformed time frame '%s' (want HHMM-HHMM)", tmp);
+		goto fail;
+	}
+	free(tmp);
+	tmp = NULL;
+
+	key = "Event";
+	if (cr->n_events) {
+		if (!(r->events = calloc(cr->n_events, sizeof(char *))))
+			goto nomem;
+		for (i = 0; i < cr->n_events; i++) {
+			if (unset(cr->events[i]))
+				continue;
+			if (event_substitute_vars(cr->events[i], vars, n_vars,
+						  &r->events[r->n_events], err))
+				goto fail;
+			r->n_events++;
+		}
+	}
+	return 0;
+nomem:
+	err_set(err, MS_ERR_NOMEM, "out of memory");
+fail:
+	free(tmp);
+	err->line = cr->line;
+	return err_prefix(err, "[%s] %s", r->section, key);
+}
+
+static char *reason_text(const char *configured, const char *dflt)
+{
+	return strdup(unset(configured) ? dflt : configured);
+}
+
+int rules_compile(struct rules **out, const struct config *cfg,
+		  struct ms_err *err)
+{
+	struct subst_var *vars = NULL;
+	struct rules *rs = NULL;
+	size_t i;
+
+	*out = NULL;
+	if (!(rs = calloc(1, sizeof(*rs))))
+		goto nomem;
+	if (cfg->n_tokens &&
+	    !(vars = calloc(cfg->n_tokens, sizeof(*vars))))
+		goto nomem;
+	for (i = 0; i < cfg->n_tokens; i++) {
+		vars[i].name = cfg->tokens[i].name;
+		vars[i].value = cfg->tokens[i].value ? cfg->tokens[i].value : "";
+		vars[i].trusted = 1;
+	}
+	if (!(rs->reason_sender = reason_text(cfg->reject_sender_msg,
+					      RULES_REASON_SENDER)) ||
+	    !(rs->reason_timeframe = reason_text(cfg->reject_timeframe_msg,
+						 RULES_REASON_TIMEFRAME)) ||
+	    !(rs->reason_no_subject = reason_text(cfg->reject_no_subject_msg,
+						  RULES_REASON_NO_SUBJECT)) ||
+	    !(rs->reason_no_attachment = reason_text(cfg->reject_no_attachment_msg,
+						     RULES_REASON_NO_ATTACHMENT)))
+		goto nomem;
+	if (cfg->n_rules && !(rs->r = calloc(cfg->n_rules, sizeof(*rs->r))))
+		goto nomem;
+	for (i = 0; i < cfg->n_rules; i++) {
+		rs->n++;
+		if (compile_rule(&rs->r[i], &cfg->rules[i], vars,
+				 cfg->n_tokens, err))
+			goto fail;
+	}
+	free(vars);
+	*out = rs;
+	return 0;
+nomem:
+	err_set(err, MS_ERR_NOMEM, "out of memory");
+fail:
+	free(vars);
+	rules_free(rs);
+	return -1;
+}
+
+static int mask_hit(const struct rule *r, const struct mask *m,
+		    const char *s, struct mask_captures *caps)
+{
+	int rc;
+
+	if (!m) {              /* unset mask: matches, whole subject is [[0]] */
+		if (caps) {
+			caps->n = 1;
+			if (!(caps->v = calloc(1, sizeof(char *))) ||
+			    !(caps->v[0] = strdup(s ? s : ""))) {
+				free(caps->v);
+				caps->v = NULL;
+				caps->n = 0;
+				return -1;
+			}
+		}
+		return 1;
+	}
+	rc = mask_match(m, s, caps);
+	if (rc < 0)
+		log_warnx("[%s] mask '%s' hit a matching limit: no match",
+			  r->section, mask_pattern(m));
+	return rc;
+}
+
+int rules_need_body(const struct rules *rs, const struct message *msg,
+		    time_t received)
+{
+	size_t i;
+
+	for (i = 0; rs && i < rs->n; i++) {
+		const struct rule *r = &rs->r[i];
+		if (!sender_ok(r, msg->from_addr) || !time_ok(r, received))
+			continue;
+		if (r->process_body) {
+			if (!r->qualifier ||
+			    mask_hit(r, r->qualifier, msg->subject, NULL) == 1)
+				return 1;
+		}
+		if (r->process_attachments && r->attachment &&
+		    mask_hit(r, r->subject, msg->subject, NULL) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+struct hits {
+	struct mask_captures *v;
+	size_t n, alloc;
+};
+
+static int hits_add(struct hits *h, struct mask_captures *c, struct ms_err *err)
+{
+	if (h->n == h->alloc) {
+		size_t na = h->alloc ? h->alloc * 2 : 4;
+		struct mask_captures *nv = realloc(h->v, na * sizeof(*nv));
+		if (!nv) {
+			mask_captures_release(c);
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		}
+		h->v = nv;
+		h->alloc = na;
+	}
+	h->v[h->n++] = *c;
+	return 0;
+}
+
+static void hits_release(struct hits *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		mask_captures_release(&h->v[i]);
+	free(h->v);
+}
+
+/* Try s against the subject mask; a match is appended to h. */
+static int try_line(const struct rule *r, const char *s, struct hits *h,
+		    struct ms_err *err)
+{
+	struct mask_captures c = { NULL, 0 };
+	int rc = mask_hit(r, r->subject, s, &c);
+
+	if (rc == 1)
+		return hits_add(h, &c, err);
+	mask_captures_release(&c);
+	if (rc < 0 && !r->subject)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int collect_hits(const struct rule *r, const struct message *msg,
+			struct hits *h, struct ms_err *err)
+{
+	size_t i;
+
+	if (r->process_body && r->qualifier) {
+		if (mask_hit(r, r->qualifier, msg->subject, NULL) != 1)
+			return 0;
+	} else if (try_line(r, msg->subject, h, err)) {
+		return -1;
+	}
+	if (!r->process_body)
+		return 0;
+	for (i = 0; i < msg->n_body_lines; i++)
+		if (try_line(r, msg->body_lines[i], h, err))
+			return -1;
+	return 0;
+}
+
+static int str_push(char ***v, size_t *n, char *s, struct ms_err *err)
+{
+	char **nv;
+
+	if (!s)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	if (!(nv = realloc(*v, (*n + 1) * sizeof(char *)))) {
+		free(s);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	*v = nv;
+	nv[(*n)++] = s;
+	return 0;
+}
+
+static int evaluate_rule(const struct rules *rs, const struct rule *r,
+			 const struct message *msg, time_t received,
+			 const char *date, struct rule_outcome *o,
+			 size_t *total_events, struct ms_err *err)
+{
+	struct hits h = { NULL, 0, 0 };
+	size_t i, j;
+	int rc = -1;
+
+	if (!(o->section = strdup(r->section)))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	if (!sender_ok(r, msg->from_addr))
+		o->stage = RULE_STAGE_SENDER;
+	else if (!time_ok(r, received))
+		o->stage = RULE_STAGE_TIMEFRAME;
+	if (collect_hits(r, msg, &h, err))
+		goto done;
+	o->mask_matched = h.n > 0;
+	if (!o->stage && !h.n)
+		o->stage = RULE_STAGE_SUBJECT;
+	if (!o->stage && r->process_attachments && r->attachment) {
+		for (i = 0; i < msg->n_attachments; i++) {
+			const char *name = msg->attachments[i].name;
+			if (mask_hit(r, r->attachment, name ? name : "", NULL) == 1 &&
+			    str_push(&o->attachments, &o->n_attachments,
+				     strdup(name ? name : ""), err))
+				goto done;
+		}
+		if (!o->n_attachments)
+			o->stage = RULE_STAGE_ATTACHMENT;
+	}
+	if (h.n) {
+		for (i = 0; i < h.v[0].n; i++)
+			if (str_push(&o->captures, &o->n_captures,
+				     strdup(h.v[0].v[i]), err))
+				goto done;
+	}
+	switch (o->stage) {
+	case RULE_STAGE_SENDER:
+		o->reason = strdup(rs->reason_sender);
+		break;
+	case RULE_STAGE_TIMEFRAME:
+		o->reason = strdup(rs->reason_timeframe);
+		break;
+	case RULE_STAGE_SUBJECT:
+		o->reason = strdup(rs->reason_no_subject);
+		break;
+	case RULE_STAGE_ATTACHMENT:
+		o->reason = strdup(rs->reason_no_attachment);
+		break;
+	default:
+		o->stage = RULE_STAGE_MATCHED;
+		o->matched = 1;
+		break;
+	}
+	if (!o->matched && !o->reason) {
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if (o->matched) {
+		for (i = 0; i < h.n; i++) {
+			struct event_fields f;
+			memset(&f, 0, sizeof(f));
+			f.sender = msg->from_addr ? msg->from_addr : "";
+			f.subject = msg->subject ? msg->subject : "";
+			f.date = date;
+			f.captures = (const char *const *)h.v[i].v;
+			f.n_captures = h.v[i].n;
+			for (j = 0; j < r->n_events; j++) {
+				char *ev;
+				if (*total_events >= RULES_MAX_EVENTS) {
+					log_warnx("[%s] more than %d events for "
+						  "one message: the rest dropped",
+						  r->section, RULES_MAX_EVENTS);
+					goto out;
+				}
+				if (event_substitute(r->events[j], &f, SUBST_EVENT,
+						     &ev, err) ||
+				    str_push(&o->events, &o->n_events, ev, err))
+					goto done;
+				(*total_events)++;
+			}
+		}
+	}
+out:
+	rc = 0;
+done:
+	hits_release(&h);
+	return rc;
+}
+
+int rules_evaluate(const struct rules *rs, const struct message *msg,
+		   time_t received, struct rule_result *out,
+		   struct ms_err *err)
+{
+	char date[64];
+	size_t i;
+	const char *reason = NULL;
+
+	memset(out, 0, sizeof(*out));
+	event_format_date(msg->has_date ? msg->date : received, date,
+			  sizeof(date));
+	if (!(out->date = strdup(date)))
+		goto nomem;
+	if (rs->n && !(out->rules = calloc(rs->n, sizeof(*out->rules))))
+		goto nomem;
+	for (i = 0; i < rs->n; i++) {
+		struct rule_outcome *o = &out->rules[i];
+		out->n_rules++;
+		if (evaluate_rule(rs, &rs->r[i], msg, received, date, o,
+				  &out->n_events, err))
+			goto fail;
+		if (o->matched)
+			out->matched = 1;
+		else if (!reason && o->mask_matched)
+			reason = o->reason;
+	}
+	if (!out->matched &&
+	    !(out->reason = strdup(reason ? reason : rs->reason_no_subject)))
+		goto nomem;
+	return 0;
+nomem:
+	err_set(err, MS_ERR_NOMEM, "out of memory");
+fail:
+	rules_result_release(out);
+	return -1;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void rules_result_release(struct rule_result *res)
+{
+	size_t i;
+
+	if (!res)
+		return;
+	for (i = 0; i < res->n_rules; i++) {
+		struct rule_outcome *o = &res->rules[i];
+		free(o->section);
+		free(o->reason);
+		strv_free(o->events, o->n_events);
+		strv_free(o->captures, o->n_captures);
+		strv_free(o->attachments, o->n_attachments);
+	}
+	free(res->rules);
+	free(res->reason);
+	free(res->date);
+	memset(res, 0, sizeof(*res));
+}
+
+void rules_event_fields(const struct message *msg, const struct rule_result *res,
+			struct event_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->sender = msg && msg->from_addr ? msg->from_addr : "";
+	f->subject = msg && msg->subject ? msg->subject : "";
+	f->date = res && res->date ? res->date : "";
+	f->reason = res ? res->reason : NULL;
+}
