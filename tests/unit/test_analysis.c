@@ -1,0 +1,353 @@
+/* test_analysis.c - per-job verdicts (status and findings) and the
+ * fleet-wide audit (shared INI, orphans, notify slots, ordering). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "analysis.h"
+#include "fsutil.h"
+#include "tap.h"
+
+static char top[256];
+
+static void put(const char *rel, const char *text)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char path[1024], dir[1024], *slash;
+
+	snprintf(path, sizeof(path), "%s/%s", top, rel);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (fs_mkdirs(dir, 0755, &err) < 0 ||
+	    fs_write_atomic(path, text, strlen(text), 0644, &err) < 0) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		exit(2);
+	}
+}
+
+/* A self-signed certificate valid from now-1 day to now+days (negative:
+ * already expired). */
+static void put_cert(const char *rel, long days)
+{
+	char path[1024];
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", top, rel);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), days < 0 ? (days - 10) * 86400L : -86400L);
+	X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L + 3600);
+	X509_set_pubkey(x, k);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_sign(x, k, EVP_sha256());
+	put(rel, "");
+	f = fopen(path, "w");
+	PEM_write_X509(f, x);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static const char *GEN =
+	"\xEF\xBB\xBF[General]\r\nOpConUser=ops\r\nOpConUserPassword=env:OPCON_PW\r\n";
+
+static struct analysis_opts ao;
+
+static int eval(const char *machine, const char *cmd, const char *wd,
+		struct job_verdict *v)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_job j = { "jobs/x.json", 0, "SCHED", "JOB", "", "Windows", NULL, NULL, NULL };
+
+	j.machine = machine;
+	j.command_line = cmd;
+	j.working_dir = wd;
+	if (analysis_job(&ao, &j, v, &err) < 0) {
+		printf("# analysis_job: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct finding *find(const struct job_verdict *v, const char *code)
+{
+	size_t i;
+
+	for (i = 0; i < v->n_findings; i++)
+		if (strcmp(v->findings[i].code, code) == 0)
+			return &v->findings[i];
+	return NULL;
+}
+
+static void dump(const struct job_verdict *v)
+{
+	size_t i;
+
+	printf("#   status %s; %s %s:%d auth %s\n", analysis_status_name(v->status),
+	       config_protocol_name(v->protocol), v->server ? v->server : "-", v->port,
+	       analysis_auth_name(v->auth));
+	for (i = 0; i < v->n_findings; i++)
+		printf("#   %s %s: %s\n", analysis_severity_name(v->findings[i].severity),
+		       v->findings[i].code, v->findings[i].message);
+}
+
+#define CHECK(machine, cmd, wd, want_status, name) do { \
+	job_verdict_release(&v); \
+	ok(eval(machine, cmd, wd, &v) == 0 && v.status == (want_status), "%s: %s", name, \
+	   analysis_status_name(v.status)); \
+	dump(&v); \
+} while (0)
+
+static void setup(void)
+{
+	char buf[4096];
+
+#define INI(rel, body) do { snprintf(buf, sizeof(buf), "%s%s", GEN, body); put(rel, buf); } while (0)
+	INI("machines/M1/D/o365.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nPassword=q3J8s0v2V7m9Pq1xZr4tYw8kLd6nBf2HcE5aUj0gWiM=\r\n"
+	    "Server=outlook.office365.com\r\nEmailProtocol=IMAP\r\nSecurityProtocol=TLS1_2\r\n"
+	    "SelfSignedCertificate=False\r\n");
+	INI("machines/M1/D/pop.ini",
+	    "[Mail]\r\nUser=a\r\nServer=pop.contoso.local\r\nEmailProtocol=POP\r\nPort=110\r\n"
+	    "SecurityProtocol=SSL\r\n");
+	INI("machines/M1/D/onprem.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=True\r\n");
+	INI("machines/M1/D/plain.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=None\r\nPort=143\r\n");
+	INI("machines/M1/D/mismatch.ini",
+	    "[Mail]\r\nUser=a\r\nServer=imap.example.net\r\nEmailProtocol=IMAP\r\nPort=995\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=no\r\n");
+	INI("machines/M1/C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nEmailProtocol=MSAL\r\n");
+	INI("machines/M1/D/migrated.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nServer=outlook.office365.com\r\nEmailProtocol=IMAP\r\n"
+	    "AuthMethod=OAuth2\r\nSecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[OAuth]\r\nTenantId=t\r\nClientId=c\r\nClientSecret=env:SECRET\r\n");
+	INI("machines/M1/D/graph-cert.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nEmailProtocol=GRAPH\r\n"
+	    "[OAuth]\r\nTenantId=t\r\nClientId=c\r\nCertificateFile=D:\\certs\\soon.pem\r\n");
+	INI("machines/M1/D/graph-old.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nEmailProtocol=GRAPH\r\n"
+	    "[OAuth]\r\nTenantId=t\r\nClientId=c\r\nCertificateFile=D:\\certs\\old.pem\r\n");
+	INI("machines/M1/D/graph-far.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nEmailProtocol=GRAPH\r\n"
+	    "[OAuth]\r\nTenantId=t\r\nClientId=c\r\nCertificateFile=D:\\certs\\far.pem\r\n");
+	INI("machines/M1/D/incomplete.ini",
+	    "[Mail]\r\nUser=a@contoso.com\r\nServer=outlook.office365.com\r\nAuthMethod=OAuth2\r\n"
+	    "[OAuth]\r\nTenantId=t\r\n");
+	INI("machines/M1/D/noserver.ini", "[Mail]\r\nUser=a\r\nEmailProtocol=IMAP\r\n");
+	INI("machines/M1/D/bad.ini", "[Mail]\r\nUser=a\r\n[Configuration1\r\nEvent=x\r\n");
+	INI("machines/M1/D/orphan.ini", "[Mail]\r\n");
+	put_cert("machines/M1/D/certs/soon.pem", 10);
+	put_cert("machines/M1/D/certs/old.pem", -5);
+	put_cert("machines/M1/D/certs/far.pem", 400);
+#undef INI
+}
+
+static void test_verdicts(void)
+{
+	struct job_verdict v;
+	const struct finding *f;
+
+	memset(&v, 0, sizeof(v));
+	CHECK("M1", "smartemail.exe -inifile:D:\\o365.ini", NULL, STATUS_NEEDS_MIGRATION,
+	      "Office 365 IMAP with a password");
+	ok(find(&v, "basic-auth-microsoft") && find(&v, "basic-auth-microsoft")->severity == SEV_ERROR,
+	   "basic-auth-microsoft is an error");
+	ok(find(&v, "legacy-secret"), "incumbent-encrypted password flagged");
+	ok(!find(&v, "tls-verification-off"), "SelfSignedCertificate=False: verification on");
+	ok(v.port == 993 && v.protocol == PROTO_IMAP && v.auth == AUTHK_BASIC && v.microsoft,
+	   "effective IMAP 993 basic");
+	is(v.ini_file, "machines/M1/D/o365.ini", "INI file recorded");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\pop.ini --pop -server:OUTLOOK.Office365.com. "
+	      "-port:995 -password:Hunter2", NULL, STATUS_NEEDS_MIGRATION,
+	      "command-line server override makes an on-prem INI Microsoft-hosted");
+	ok(find(&v, "command-line-override") && strstr(find(&v, "command-line-override")->message,
+							 "-server:"), "command-line-override");
+	ok((f = find(&v, "password-in-command-line")) && !strstr(f->message, "Hunter2"),
+	   "password-in-command-line, without the password");
+	ok(v.command_line && !strstr(v.command_line, "Hunter2") &&
+	   strstr(v.command_line, "-password:***"), "command line redacted: %s", v.command_line);
+	ok(find(&v, "weak-tls"), "SecurityProtocol=SSL is weak");
+	ok((f = find(&v, "tls-verification-off")) && strstr(f->message, "defaults to True"),
+	   "SelfSignedCertificate unset: the incumbent's default");
+	ok(v.port == 995, "port from the command line");
+	ok(!find(&v, "port-protocol-mismatch"), "995 fits POP");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\o365.ini -password:[[MAIL_PW]]", NULL,
+	      STATUS_NEEDS_MIGRATION, "property password");
+	ok(!find(&v, "password-in-command-line"), "a [[PROPERTY]] is not a literal password");
+	ok(!find(&v, "command-line-override"), "no override flags");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\o365.ini -server:[[MAILHOST]]", NULL,
+	      STATUS_BROKEN, "server from a property: cannot be evaluated");
+	ok(find(&v, "unresolved-property") && find(&v, "unresolved-property")->severity == SEV_ERROR,
+	   "unresolved-property error for -server:");
+	CHECK("M1", "smartemail.exe -inifile:D:\\o365.ini -port:[[MAILPORT]]", NULL,
+	      STATUS_NEEDS_MIGRATION, "port from a property: still evaluated");
+	ok(find(&v, "unresolved-property") && find(&v, "unresolved-property")->severity == SEV_WARNING,
+	   "unresolved-property warning for -port:");
+	ok(v.port == 993, "the INI's port is shown");
+
+	CHECK("M1", "\"C:\\Program Files\\OpConxps\\SMArt Email\\SMArtEmail.exe\" --msal", NULL,
+	      STATUS_AT_RISK, "MSAL with the default INI");
+	ok(find(&v, "msal-delegated"), "msal-delegated");
+	ok(v.auth == AUTHK_MSAL_DELEGATED && v.microsoft, "MSAL is Microsoft-hosted");
+
+	CHECK("M1", "SMArtEmail.exe", NULL, STATUS_AT_RISK, "MSAL from the INI only");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\onprem.ini", NULL, STATUS_UNAFFECTED, "on-prem IMAP");
+	ok((f = find(&v, "tls-verification-off")) && strstr(f->message, "SelfSignedCertificate=True"),
+	   "explicit SelfSignedCertificate=True");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\plain.ini", NULL, STATUS_UNAFFECTED, "plaintext IMAP");
+	ok(find(&v, "no-tls"), "no-tls");
+	ok(!find(&v, "tls-verification-off"), "no TLS, so no verification finding");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\mismatch.ini", NULL, STATUS_UNAFFECTED, "IMAP on 995");
+	ok(find(&v, "port-protocol-mismatch"), "port-protocol-mismatch");
+
+	CHECK("M1", "mailshift.exe -inifile:D:\\migrated.ini", NULL, STATUS_MIGRATED, "complete OAuth");
+	ok(v.auth == AUTHK_OAUTH2 && v.n_findings == 0, "no findings on a clean migrated job");
+
+	CHECK("M1", "mailshift -inifile:D:\\incomplete.ini", NULL, STATUS_BROKEN, "incomplete OAuth");
+	ok(find(&v, "oauth-incomplete"), "oauth-incomplete");
+
+	CHECK("M1", "mailshift -inifile:D:\\graph-cert.ini", NULL, STATUS_MIGRATED, "Graph with a cert");
+	ok((f = find(&v, "certificate-expiring")) && f->severity == SEV_WARNING &&
+	   strstr(f->message, "in 10 days"), "certificate expiring in 10 days");
+	CHECK("M1", "mailshift -inifile:D:\\graph-old.ini", NULL, STATUS_MIGRATED, "expired cert");
+	ok((f = find(&v, "certificate-expiring")) && f->severity == SEV_ERROR &&
+	   strstr(f->message, "expired on"), "expired certificate is an error");
+	CHECK("M1", "mailshift -inifile:D:\\graph-far.ini", NULL, STATUS_MIGRATED, "cert valid for long");
+	ok(!find(&v, "certificate-expiring"), "no finding for a certificate valid 400 days");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\noserver.ini", NULL, STATUS_BROKEN, "no server");
+	ok(find(&v, "server-missing"), "server-missing");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\bad.ini", NULL, STATUS_BROKEN, "malformed INI");
+	f = find(&v, "ini-invalid");
+	ok(f && strstr(f->message, "machines/M1/D/bad.ini:6:"),
+	   "ini-invalid names the fleet file and the line: %s", f ? f->message : "-");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\none.ini", NULL, STATUS_BROKEN, "missing INI");
+	ok(find(&v, "ini-missing"), "ini-missing");
+	CHECK("M2", "smartemail.exe", NULL, STATUS_BROKEN, "machine not collected");
+	ok(find(&v, "ini-missing"), "ini-missing for an uncollected machine");
+	CHECK("M1", "smartemail.exe -inifile:\"[[DIR]]\\a.ini\"", NULL, STATUS_BROKEN, "property path");
+	ok(find(&v, "unresolved-property") && find(&v, "unresolved-property")->severity == SEV_ERROR,
+	   "unresolved-property error for the INI path");
+	CHECK("M1", "smartemail.exe --imap --pop", NULL, STATUS_BROKEN, "refused command line");
+	ok(find(&v, "command-line-invalid"), "command-line-invalid");
+	CHECK("M1", "cmd /c \"D:\\x\\SMARTE~1.EXE\" -inifile:o365.ini", "D:\\", STATUS_NEEDS_MIGRATION,
+	      "cmd /c, 8.3 exe, relative INI");
+	job_verdict_release(&v);
+}
+
+static void test_hosts(void)
+{
+	static const char *yes[] = { "outlook.office365.com", "OUTLOOK.OFFICE.COM",
+		"smtp.office365.com:587", "imap-mail.outlook.com", "pop-mail.outlook.com",
+		"smtp-mail.outlook.com", "contoso-com.mail.protection.outlook.com",
+		"outlook.office365.us", "partner.outlook.cn", "outlook.office365.com.", NULL };
+	static const char *no[] = { "mail.contoso.com", "outlook.office365.com.evil.net",
+		"evil-outlook.com", "imap.gmail.com", "", "office365.com.example", NULL };
+	int i;
+
+	for (i = 0; yes[i]; i++)
+		ok(analysis_is_microsoft_host(yes[i]), "Microsoft: %s", yes[i]);
+	for (i = 0; no[i]; i++)
+		ok(!analysis_is_microsoft_host(no[i]), "not Microsoft: '%s'", no[i]);
+	ok(!analysis_is_microsoft_host(NULL), "NULL");
+}
+
+static void test_audit(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct audit a;
+	size_t i;
+
+	put("jobs/b.json",
+	    "[{\"name\":\"Z-JOB\",\"schedule\":{\"name\":\"S\"},\"jobType\":{\"description\":\"Windows\"},"
+	    "\"primaryMachine\":{\"name\":\"M1\"},\"details\":{\"commandLine\":\"smartemail.exe -inifile:D:\\\\o365.ini\"}},"
+	    "{\"name\":\"A-JOB\",\"schedule\":{\"name\":\"S\"},\"jobType\":{\"description\":\"Windows\"},"
+	    "\"primaryMachine\":{\"name\":\"M1\"},\"details\":{\"commandLine\":\"smartemail.exe -inifile:d:\\\\O365.INI\"}},"
+	    "{\"name\":\"OTHER\",\"jobType\":{\"description\":\"Windows\"},"
+	    "\"primaryMachine\":{\"name\":\"M1\"},\"details\":{\"commandLine\":\"robocopy a b\"}}]");
+	put("jobs/a.json",
+	    "[{\"name\":\"MSAL\",\"schedule\":{\"name\":\"A\"},\"primaryMachine\":{\"name\":\"M1\"},"
+	    "\"details\":{\"commandLine\":\"smartemail.exe --msal\"}}]");
+	put("jobs/c.xml", "<jobs><job><jname>X</jname>");
+	put("notify/n.json",
+	    "{\"SMTPSERVER1\":\"smtp.office365.com\",\"SMTPUSER1\":\"u\",\"SMTPPASSWORD1\":\"p\","
+	    "\"SMTPSERVER2\":\"relay.local\",\"SMTPUSER2\":\"u\",\"SMTPPASSWORD2\":\"p\"}");
+	ao.fleet_dir = top;
+	ok(audit_run(&ao, &a, &err) == 0, "audit runs: %s", err.msg);
+	is_int(a.n_jobs, 3, "three connector jobs");
+	is_int(a.other_jobs, 1, "one other job");
+	ok(a.n_jobs == 3 && strcmp(a.jobs[0].job, "MSAL") == 0 && strcmp(a.jobs[1].job, "A-JOB") == 0 &&
+	   strcmp(a.jobs[2].job, "Z-JOB") == 0, "sorted by machine, schedule, job");
+	is_int(a.counts[STATUS_NEEDS_MIGRATION], 2, "two need migration");
+	is_int(a.counts[STATUS_AT_RISK], 1, "one at risk");
+	for (i = 1; i < a.n_jobs; i++) {
+		const struct finding *f = find(&a.jobs[i], "shared-ini");
+		ok(f && f->severity == SEV_WARNING && strstr(f->message, i == 1 ? "S/Z-JOB" : "S/A-JOB"),
+		   "shared-ini names the other job: %s", f ? f->message : "-");
+	}
+	ok(!find(&a.jobs[0], "shared-ini"), "the MSAL job's INI is not shared");
+	is_int(a.n_problems, 1, "one malformed export");
+	ok(a.n_problems == 1 && strcmp(a.problems[0].file, "jobs/c.xml") == 0, "names the file");
+	ok(a.n_orphans > 0, "orphan INI files found (%zu)", a.n_orphans);
+	for (i = 0; i < a.n_inis; i++)
+		if (strcmp(a.inis[i].file, "machines/M1/D/orphan.ini") == 0)
+			break;
+	ok(i < a.n_inis && a.inis[i].n_jobs == 0 && a.inis[i].n_findings == 1 &&
+	   strcmp(a.inis[i].findings[0].code, "orphan-ini") == 0, "orphan.ini is an orphan");
+	for (i = 0; i < a.n_inis; i++)
+		if (strcmp(a.inis[i].file, "machines/M1/D/o365.ini") == 0)
+			break;
+	ok(i < a.n_inis && a.inis[i].n_jobs == 2 && a.inis[i].n_findings == 0, "o365.ini used twice");
+	ok(a.n_notify == 2 && a.n_notify_basic == 1 && a.notify[0].n_findings == 1 &&
+	   strcmp(a.notify[0].findings[0].code, "notify-basic-smtp") == 0 &&
+	   a.notify[1].n_findings == 0, "only the Microsoft slot is notify-basic-smtp");
+	audit_release(&a);
+
+	err_clear(&err);
+	ao.fleet_dir = "/nonexistent/fleet";
+	ok(audit_run(&ao, &a, &err) < 0 && err.code == MS_ERR_IO, "missing fleet: %s", err.msg);
+}
+
+int main(void)
+{
+	char cmd[512];
+
+	snprintf(top, sizeof(top), "%s/test_analysis.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	ao.fleet_dir = top;
+	setup();
+	test_verdicts();
+	test_hosts();
+	test_audit();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", top);
+	return done_testing();
+}

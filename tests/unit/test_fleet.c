@@ -1,0 +1,399 @@
+/* test_fleet.c - export shapes, encodings, malformed exports, Windows
+ * path resolution in a fleet folder (case, 8.3, relative, %VAR%). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fleet.h"
+#include "fsutil.h"
+#include "tap.h"
+
+static char top[256];
+
+static void put(const char *rel, const void *data, size_t len)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char path[1024], dir[1024], *slash;
+
+	snprintf(path, sizeof(path), "%s/%s", top, rel);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (fs_mkdirs(dir, 0755, &err) < 0 || fs_write_atomic(path, data, len, 0644, &err) < 0) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		exit(2);
+	}
+}
+
+static void puts_(const char *rel, const char *text)
+{
+	put(rel, text, strlen(text));
+}
+
+/* UTF-16LE with BOM from ASCII text. */
+static void put_utf16(const char *rel, const char *text)
+{
+	size_t n = strlen(text), i;
+	unsigned char *b = malloc(2 * n + 2);
+
+	b[0] = 0xFF;
+	b[1] = 0xFE;
+	for (i = 0; i < n; i++) {
+		b[2 + 2 * i] = (unsigned char)text[i];
+		b[3 + 2 * i] = 0;
+	}
+	put(rel, b, 2 * n + 2);
+	free(b);
+}
+
+struct seen {
+	char jobs[64][256];
+	int n;
+	size_t files;
+	char problems[16][512];
+	int np;
+};
+
+static int on_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
+{
+	struct seen *s = ctx;
+
+	if (s->n < 64)
+		snprintf(s->jobs[s->n++], 256, "%s|%s|%s|%s|%s|%s|%s|%d", j->source, j->schedule,
+			 j->name, j->machine, j->job_type,
+			 j->command_line ? j->command_line : "-",
+			 j->working_dir ? j->working_dir : "-", j->line);
+	return 0;
+}
+
+static void on_file(const char *file, size_t files, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->files = files;
+}
+
+static void on_problem(const char *file, int line, const char *msg, void *ctx)
+{
+	struct seen *s = ctx;
+
+	if (s->np < 16)
+		snprintf(s->problems[s->np++], 512, "%s:%d: %s", file, line, msg);
+}
+
+static int has_job(const struct seen *s, const char *prefix)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (strncmp(s->jobs[i], prefix, strlen(prefix)) == 0)
+			return 1;
+	return 0;
+}
+
+static void test_utf8(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char *out;
+	size_t len;
+	const char le[] = "\xFF\xFE" "a\0\xE9\0=\xD8\x00\xDE";   /* a, e-acute, U+1F600 */
+	const char bom8[] = "\xEF\xBB\xBFx";
+
+	ok(fleet_to_utf8(le, sizeof(le) - 1, &out, &len, &err) == 0 &&
+	   strcmp(out, "a\xC3\xA9\xF0\x9F\x98\x80") == 0, "UTF-16LE with a surrogate pair");
+	free(out);
+	ok(fleet_to_utf8(bom8, 4, &out, &len, &err) == 0 && strcmp(out, "x") == 0 && len == 1,
+	   "UTF-8 BOM stripped");
+	free(out);
+	ok(fleet_to_utf8("{\0\"\0a\0\"\0", 8, &out, &len, &err) == 0 && strcmp(out, "{\"a\"") == 0,
+	   "UTF-16LE without BOM, evident from zero bytes");
+	free(out);
+	err_clear(&err);
+	ok(fleet_to_utf8("\xFF\xFE" "a\0b", 5, &out, &len, &err) < 0 && err.code == MS_ERR_DATA,
+	   "odd-length UTF-16 is refused");
+	err_clear(&err);
+	ok(fleet_to_utf8("\xFF\xFE\x00\xDC", 4, &out, &len, &err) < 0, "lone low surrogate refused");
+}
+
+static void test_scan(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL };
+	struct seen *s = calloc(1, sizeof(*s));
+	char *bad;
+	int i;
+
+	h.ctx = s;
+	puts_("jobs/a-rest.json",
+	      "[{\"name\":\"J1\",\"schedule\":{\"name\":\"S1\"},\"jobType\":{\"description\":\"Windows\"},"
+	      "\"primaryMachine\":{\"name\":\"M1\"},\"details\":{\"commandLine\":\"smartemail.exe --imap\","
+	      "\"workingDirectory\":\"C:\\\\w\",\"batchUser\":{\"loginName\":\"u\"}}}]");
+	puts_("jobs/b-wrapped.JSON",
+	      "\xEF\xBB\xBF{\"jobs\":[{\"name\":\"J2\",\"schedule\":\"S2\",\"jobType\":\"Windows\","
+	      "\"primaryMachine\":\"M2\",\"windowsDetails\":{\"commandLine\":\"x.exe\"}}]}\r\n");
+	put_utf16("jobs/deep/er/c-deploy.json",
+		  "{\"scheduleList\":[{\"name\":\"S3\",\"jobList\":[{\"name\":\"J3\","
+		  "\"jobType\":{\"description\":\"Windows\"},\"primaryMachine\":{\"name\":\"M3\"},"
+		  "\"details\":{\"commandLine\":\"smartemail\"}}]}]}");
+	puts_("jobs/d-extract.xml",
+	      "<?xml version=\"1.0\"?>\r\n<jobs>\r\n  <job>\r\n    <skdname>S4</skdname>"
+	      "<jname>J4</jname><pmname>M4</pmname><jobtype>Windows</jobtype>\r\n"
+	      "    <jobdata><cmd_line>\r\n      smartemail -inifile:&quot;a b.ini&quot;\r\n    </cmd_line>"
+	      "<working_dir>D:\\w</working_dir><wuid>u</wuid></jobdata>\r\n  </job>\r\n"
+	      "  <job><skdname>S4</skdname><jname>J5</jname><pmname>M4</pmname>"
+	      "<jobtype>UNIX</jobtype><jobdata><cmd_line>/bin/true</cmd_line></jobdata></job>\r\n"
+	      "</jobs>\r\n");
+	puts_("jobs/e-truncated.json",
+	      "[{\"name\":\"J6\",\n\"schedule\":{\"name\":\"S6\"},\n\"details\":{\"commandLine\":\"smart");
+	puts_("jobs/f-broken.xml",
+	      "<jobs>\n<job><jname>J7</jname>\n<skdname>S7</skdname></jobb>\n</jobs>\n");
+	puts_("jobs/g-other.json", "{\"hello\":1}");
+	puts_("jobs/notes.txt", "ignored");
+	puts_("jobs/.hidden.json", "[{\"name\":\"HIDDEN\"}]");
+
+	ok(fleet_scan(top, &h, &err) == 0, "scan succeeds despite bad files: %s", err.msg);
+	ok(has_job(s, "jobs/a-rest.json|S1|J1|M1|Windows|smartemail.exe --imap|C:\\w|1"),
+	   "REST array job");
+	ok(has_job(s, "jobs/b-wrapped.JSON|S2|J2|M2|Windows|x.exe|-|1"),
+	   "{\"jobs\":[...]}, string fields, windowsDetails, BOM, upper-case extension");
+	ok(has_job(s, "jobs/deep/er/c-deploy.json|S3|J3|M3|Windows|smartemail|-|1"),
+	   "deploy package in UTF-16LE, schedule from the enclosing schedule, any depth");
+	ok(has_job(s, "jobs/d-extract.xml|S4|J4|M4|Windows|smartemail -inifile:\"a b.ini\"|D:\\w|3"),
+	   "Schedule Extract XML with its line, values trimmed");
+	is_int(s->files, 7, "progress: seven export files scanned");
+	ok(has_job(s, "jobs/d-extract.xml|S4|J5|M4|UNIX|/bin/true|-|9"), "non-Windows XML job delivered");
+	ok(!has_job(s, "jobs/.hidden"), "hidden files skipped");
+	is_int(s->n, 5, "five jobs in all");
+	for (i = 0; i < s->n; i++)
+		printf("# job %s\n", s->jobs[i]);
+	is_int(s->np, 3, "three problems");
+	for (i = 0; i < s->np; i++)
+		printf("# problem %s\n", s->problems[i]);
+	ok(s->np >= 1 && strncmp(s->problems[0], "jobs/e-truncated.json:3:", 24) == 0 &&
+	   strstr(s->problems[0], "truncated"), "truncated JSON names file and line");
+	ok(s->np >= 2 && strncmp(s->problems[1], "jobs/f-broken.xml:3:", 20) == 0 &&
+	   strstr(s->problems[1], "invalid XML"), "malformed XML names file and line");
+	ok(s->np >= 3 && strncmp(s->problems[2], "jobs/g-other.json:1:", 20) == 0 &&
+	   strstr(s->problems[2], "not a job export"), "unknown JSON shape");
+
+	err_clear(&err);
+	bad = fs_join(top, "nonexistent");
+	ok(fleet_scan(bad, &h, &err) < 0 && err.code == MS_ERR_IO && strstr(err.msg, "nonexistent"),
+	   "missing fleet folder: %s", err.msg);
+	free(bad);
+	free(s);
+}
+
+/* The streaming JSON reader: shapes and traps a whole-file parser would
+ * not meet. */
+static void test_stream(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL };
+	struct seen *s = calloc(1, sizeof(*s));
+	char dir[512], *big;
+	size_t i, n = 1100 * 1024;
+	int k;
+
+	h.ctx = s;
+	puts_("s/jobs/a-name-last.json",
+	      "{\"scheduleList\":[\n {\"jobList\":[\n  {\"name\":\"EARLY\",\"details\":{\"commandLine\":\"smartemail\"}}],\n"
+	      "  \"name\":\"LATE-NAME\"},\n {\"name\":\"S2\",\"extra\":[[[{\"x\":[1,2,{\"y\":\"]}\"}]}]]],\n"
+	      "  \"jobList\":[{\"name\":\"J2\",\"details\":{\"commandLine\":\"a \\\"]}\\\" b\"}}, 42,\n"
+	      "   {\"name\":\"J3\",\"schedule\":{\"name\":\"OWN\"}}]}]}\n");
+	/* UTF-16BE with a BOM */
+	{
+		const char *t = "[{\"name\":\"BE\",\"details\":{\"commandLine\":\"x\"}}]";
+		size_t m = strlen(t), j;
+		unsigned char *b = malloc(2 * m + 2);
+		b[0] = 0xFE;
+		b[1] = 0xFF;
+		for (j = 0; j < m; j++) {
+			b[2 + 2 * j] = 0;
+			b[3 + 2 * j] = (unsigned char)t[j];
+		}
+		put("s/jobs/b-be.json", b, 2 * m + 2);
+		free(b);
+	}
+	big = malloc(n + 64);
+	strcpy(big, "[{\"name\":\"HUGE\",\"x\":\"");
+	k = (int)strlen(big);
+	for (i = 0; i < n; i++)
+		big[k + i] = 'a';
+	strcpy(big + k + n, "\"}]");
+	put("s/jobs/c-huge.json", big, strlen(big));
+	free(big);
+	puts_("s/jobs/d-trailing.json", "[{\"name\":\"T\"}] x");
+	puts_("s/jobs/e-mismatch.json", "[{\"name\":\"M\",\"a\":[}]");
+
+	snprintf(dir, sizeof(dir), "%s/s", top);
+	ok(fleet_scan(dir, &h, &err) == 0, "stream scan: %s", err.msg);
+	for (k = 0; k < s->n; k++)
+		printf("# job %s\n", s->jobs[k]);
+	for (k = 0; k < s->np; k++)
+		printf("# problem %s\n", s->problems[k]);
+	ok(has_job(s, "jobs/a-name-last.json|LATE-NAME|EARLY|||smartemail|-|3"),
+	   "a job before its schedule's name gets the name, and its line");
+	ok(has_job(s, "jobs/a-name-last.json|S2|J2|||a \"]}\" b|-|6"),
+	   "brackets and escaped quotes inside strings; deep skipped members");
+	ok(has_job(s, "jobs/a-name-last.json|OWN|J3|"), "a job's own schedule wins");
+	ok(has_job(s, "jobs/b-be.json||BE|||x|-|1"), "UTF-16BE");
+	ok(has_job(s, "jobs/d-trailing.json||T|"), "jobs before trailing garbage are kept");
+	is_int(s->n, 5, "five jobs");
+	ok(s->np == 4 && strstr(s->problems[0], "a-name-last.json:6: job #3 is not an object"),
+	   "a non-object job is named with its line");
+	ok(s->np == 4 && strstr(s->problems[1], "c-huge.json") && strstr(s->problems[1], "larger than"),
+	   "a job over the size cap is refused");
+	ok(s->np == 4 && strstr(s->problems[2], "d-trailing.json:1: invalid JSON: unexpected data"),
+	   "trailing data");
+	ok(s->np == 4 && strstr(s->problems[3], "e-mismatch.json:1: invalid JSON: unexpected '}'"),
+	   "mismatched brackets");
+	free(s);
+}
+
+static void resolve(const char *machine, const char *ini, const char *wd,
+		    enum fleet_where want, const char *want_rel, const char *name)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_path p;
+
+	if (fleet_resolve_ini(top, machine, ini, wd, &p, &err) < 0) {
+		ok(0, "%s: %s", name, err.msg);
+		return;
+	}
+	ok(p.where == want && (!want_rel || (p.rel && strcmp(p.rel, want_rel) == 0)),
+	   "%s: %s %s (%s)", name, fleet_where_name(p.where), p.rel ? p.rel : "-",
+	   p.detail ? p.detail : "");
+	fleet_path_release(&p);
+}
+
+static void test_resolve(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_path p;
+	int i;
+
+	puts_("machines/WIN1/C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini", "[Mail]\r\n");
+	puts_("machines/WIN1/D/Jobs/finance/recon.ini", "[Mail]\r\n");
+	puts_("machines/WIN1/D/Jobs Config/x.ini", "[Mail]\r\n");
+	puts_("machines/WIN1/C/Program Files/OpConxps/a.ini", "");
+	puts_("machines/WIN1/C/Program Files (x86)/OpConxps/a.ini", "");
+	puts_("machines/WIN1/E/Data/solo/b.ini", "");
+	puts_("machines/WIN1/E/Data/Clash/c.ini", "");
+	puts_("machines/WIN1/E/Data/CLASH/c.ini", "");
+	puts_("machines/WIN2/D$/share/s.ini", "");
+
+	resolve("WIN1", NULL, NULL, FLEET_FOUND,
+		"machines/WIN1/C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini", "default INI");
+	resolve("win1", "d:\\JOBS\\Finance\\RECON.INI", NULL, FLEET_FOUND,
+		"machines/WIN1/D/Jobs/finance/recon.ini", "case-insensitive machine and path");
+	resolve("WIN1", "D:/Jobs/finance/recon.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/D/Jobs/finance/recon.ini", "forward slashes");
+	resolve("WIN1", "recon.ini", "D:\\Jobs\\finance", FLEET_FOUND,
+		"machines/WIN1/D/Jobs/finance/recon.ini", "relative to the working directory");
+	resolve("WIN1", "..\\finance\\.\\recon.ini", "D:\\Jobs\\other\\", FLEET_FOUND,
+		"machines/WIN1/D/Jobs/finance/recon.ini", ".. and . components");
+	resolve("WIN1", "%ProgramData%\\OpConxps\\SMArt Email\\SMArtEmail.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini", "%PROGRAMDATA%");
+	resolve("WIN1", "D:\\JOBSCO~1\\x.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/D/Jobs Config/x.ini", "8.3 name with one candidate and ~1");
+	resolve("WIN1", "E:\\Data\\solo\\b.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/E/Data/solo/b.ini", "exact name");
+	resolve("WIN1", "C:\\PROGRA~1\\OpConxps\\a.ini", NULL, FLEET_AMBIGUOUS, NULL,
+		"8.3 name with several candidates");
+	resolve("WIN1", "D:\\JOBSCO~2\\x.ini", NULL, FLEET_AMBIGUOUS, NULL,
+		"8.3 name ~2 with a single candidate is not guessed");
+	resolve("WIN1", "E:\\data\\clash\\c.ini", NULL, FLEET_AMBIGUOUS, NULL,
+		"two folders differing only in case");
+	resolve("WIN1", "E:\\Data\\Clash\\c.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/E/Data/Clash/c.ini", "an exact match wins over a case clash");
+	resolve("WIN2", "d:\\Share\\S.INI", NULL, FLEET_FOUND,
+		"machines/WIN2/D$/share/s.ini", "drive collected through the admin share (D$)");
+	resolve("WIN1", "D:\\Jobs\\finance\\missing.ini", NULL, FLEET_NOT_FOUND, NULL, "missing file");
+	resolve("WIN1", "D:\\Jobs\\finance", NULL, FLEET_NOT_FOUND, NULL, "a folder is not an INI");
+	resolve("NOPE", NULL, NULL, FLEET_NOT_FOUND, NULL, "machine not collected");
+	resolve("WIN1", "[[INI_DIR]]\\x.ini", NULL, FLEET_UNRESOLVED, NULL, "property in the path");
+	resolve("WIN1", "%MYDIR%\\x.ini", NULL, FLEET_UNRESOLVED, NULL, "unknown %VAR%");
+	resolve("WIN1", "x.ini", "[[WD]]", FLEET_UNRESOLVED, NULL, "property in the working directory");
+	resolve("WIN1", "\\\\fs01\\share\\x.ini", NULL, FLEET_UNSUPPORTED, NULL, "UNC path");
+	resolve("WIN1", "x.ini", NULL, FLEET_UNSUPPORTED, NULL, "relative without working directory");
+
+	memset(&p, 0, sizeof(p));
+	i = fleet_resolve_ini(top, "WIN1", "c:\\programdata\\opconxps\\smart email\\smartemail.ini",
+			      NULL, &p, &err);
+	ok(i == 0 && strcmp(p.windows_path, "C:\\programdata\\opconxps\\smart email\\smartemail.ini") == 0,
+	   "windows_path keeps the job's spelling (drive upper-cased): %s", p.windows_path);
+	fleet_path_release(&p);
+
+	ok(fleet_short_name_matches("PROGRA~1", "Program Files"), "PROGRA~1 ~ Program Files");
+	ok(fleet_short_name_matches("progra~2", "Program Files (x86)"), "case-insensitive");
+	ok(fleet_short_name_matches("SMARTE~1.EXE", "SMArtEmail.exe"), "with extension");
+	ok(!fleet_short_name_matches("SMARTE~1.INI", "SMArtEmail.exe"), "extension differs");
+	ok(!fleet_short_name_matches("PROGRA~1", "Programs.old"), "extension must be empty too");
+	ok(!fleet_short_name_matches("Program Files", "Program Files"), "not a short name");
+}
+
+static void test_inis_notify(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { NULL, on_problem, NULL, NULL };
+	struct seen *s = calloc(1, sizeof(*s));
+	struct fleet_ini *v;
+	struct fleet_notify_slot *ns;
+	size_t n, i;
+
+	h.ctx = s;
+	i = (size_t)fleet_list_inis(top, &v, &n, &err);
+	ok(i == 0 && n == 9, "nine INI files listed (%zu)", n);
+	for (i = 0; i < n; i++)
+		printf("# %s %s %s\n", v[i].machine, v[i].windows_path, v[i].rel);
+	ok(n > 0 && strcmp(v[0].windows_path, "C:\\Program Files (x86)\\OpConxps\\a.ini") == 0,
+	   "sorted, Windows paths built from folders");
+	ok(n == 9 && strcmp(v[8].windows_path, "D:\\share\\s.ini") == 0 &&
+	   strcmp(v[8].machine, "WIN2") == 0, "D$ is drive D:");
+	fleet_inis_free(v, n);
+
+	puts_("notify/opcon.json",
+	      "{\"SMTPSERVER1\":\"smtp.office365.com\",\"SMTPPORT1\":587,\"SMTPUSER1\":\"a@b\","
+	      "\"SMTPPASSWORD1\":\"xx\",\"SMTPSSL1\":true,\"SMTPSERVER2\":\"\","
+	      "\"SMTPSERVER3\":\"relay\",\"SMTPAPPID3\":\"app\",\"SMTPSECRET3\":\"s\","
+	      "\"SMTPTENANTID3\":\"t\"}");
+	puts_("notify/bad.json", "{");
+	i = (size_t)fleet_read_notify(top, &h, &ns, &n, &err);
+	ok(i == 0 && n == 2, "two slots in use");
+	ok(n == 2 && ns[0].slot == 1 && ns[0].port == 587 && ns[0].ssl && ns[0].has_password &&
+	   strcmp(ns[0].user, "a@b") == 0 && !ns[0].app_id, "slot 1 fields");
+	ok(n == 2 && ns[1].slot == 3 && ns[1].has_secret && strcmp(ns[1].app_id, "app") == 0 &&
+	   strcmp(ns[1].tenant_id, "t") == 0, "slot 3 fields");
+	ok(s->np == 1 && strstr(s->problems[0], "notify/bad.json"), "malformed notify export reported");
+	fleet_notify_free(ns, n);
+	free(s);
+}
+
+static void cleanup(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", top);
+}
+
+int main(void)
+{
+	snprintf(top, sizeof(top), "%s/test_fleet.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	test_utf8();
+	test_scan();
+	test_stream();
+	test_resolve();
+	test_inis_notify();
+	cleanup();
+	return done_testing();
+}
