@@ -1,0 +1,1866 @@
+/*
+ * migrate.c - the mailshift-migrate engine: plan, apply, status, rollback
+ * over a SQLite state database (see migrate.h for the guarantees).
+ */
+#include "migrate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "analysis.h"
+#include "cmdline.h"
+#include "fleet.h"
+#include "fsutil.h"
+#include "ini.h"
+#include "seal.h"
+
+#define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
+#define BATCH 256
+
+static int nomem(struct ms_err *err)
+{
+	return err_set(err, MS_ERR_NOMEM, "out of memory");
+}
+
+static void outf(const struct migrate_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void outf(const struct migrate_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	if (!o->out)
+		return;
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n >= 0) {
+		o->out(s, (size_t)n, o->out_ctx);
+		free(s);
+	}
+}
+
+int migrate_result_exit(const struct migrate_result *r)
+{
+	return r->skipped || r->failed || r->conflict || r->manual ? 1 : 0;
+}
+
+/* The state database. */
+
+struct mdb {
+	sqlite3 *db;
+	char *path;
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+	"INSERT OR IGNORE INTO meta VALUES ('schema', '1');"
+	"CREATE TABLE IF NOT EXISTS runs ("
+	" id INTEGER PRIMARY KEY, created INTEGER NOT NULL, fleet TEXT NOT NULL,"
+	" transport TEXT NOT NULL, state TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS items ("
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" path TEXT NOT NULL, machine TEXT NOT NULL, jobs TEXT NOT NULL,"
+	" state TEXT NOT NULL, reason TEXT, written INTEGER NOT NULL DEFAULT 0,"
+	" orig BLOB, orig_sha TEXT, new BLOB, new_sha TEXT, seal TEXT,"
+	" updated INTEGER NOT NULL, PRIMARY KEY (run, seq));"
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, schedule TEXT NOT NULL,"
+	" job TEXT NOT NULL, machine TEXT NOT NULL, source TEXT NOT NULL,"
+	" ini_item INTEGER, export_item INTEGER, action TEXT NOT NULL,"
+	" old_cmd TEXT, new_cmd TEXT, note TEXT, PRIMARY KEY (run, seq));";
+
+static int db_fail(struct mdb *d, struct ms_err *err, const char *what)
+{
+	int code = sqlite3_errcode(d->db);
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		return err_set(err, MS_ERR_BUSY, "state database '%s' is in use by "
+			       "another mailshift-migrate process", d->path);
+	return err_set(err, MS_ERR_IO, "state database '%s': %s: %s", d->path, what,
+		       sqlite3_errmsg(d->db));
+}
+
+static int db_exec(struct mdb *d, const char *sql, struct ms_err *err)
+{
+	if (sqlite3_exec(d->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(d, err, "query failed");
+	return 0;
+}
+
+static void db_close(struct mdb *d)
+{
+	if (!d)
+		return;
+	sqlite3_close(d->db);
+	free(d->path);
+	free(d);
+}
+
+/* Returns 0, -1, or 1 when create is 0 and there is no database yet. */
+static int db_open(struct mdb **out, const struct migrate_opts *o, int create,
+		   struct ms_err *err)
+{
+	struct mdb *d;
+	int fd;
+
+	*out = NULL;
+	if (!(d = calloc(1, sizeof(*d))))
+		return nomem(err);
+	if (o->state_path)
+		d->path = strdup(o->state_path);
+	else
+		d->path = fs_join(o->fleet_dir, MIGRATE_DEFAULT_DB);
+	if (!d->path) {
+		free(d);
+		return nomem(err);
+	}
+	/* create it 0600 before SQLite does (SQLite gives its journal the
+	 * database's mode) */
+	fd = open(d->path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0 && !create && errno == ENOENT) {
+		db_close(d);
+		return 1;
+	}
+	if (fd < 0) {
+		err_set(err, MS_ERR_IO, "cannot open state database '%s': %s", d->path,
+			strerror(errno));
+		goto fail;
+	}
+	(void)fchmod(fd, 0600);
+	close(fd);
+	if (sqlite3_open_v2(d->path, &d->db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		err_set(err, MS_ERR_IO, "cannot open state database '%s': %s", d->path,
+			d->db ? sqlite3_errmsg(d->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(d->db, 0);
+	/* One exclusive lock held until close: a second process gets "in
+	 * use" at once instead of interleaving with us. */
+	if (db_exec(d, "PRAGMA locking_mode=EXCLUSIVE;", err) < 0 ||
+	    db_exec(d, "PRAGMA journal_mode=DELETE;", err) < 0 ||
+	    db_exec(d, "PRAGMA synchronous=FULL;", err) < 0 ||
+	    db_exec(d, "BEGIN EXCLUSIVE;", err) < 0)
+		goto fail;
+	if (db_exec(d, schema, err) < 0 || db_exec(d, "COMMIT;", err) < 0) {
+		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+		goto fail;
+	}
+	*out = d;
+	return 0;
+fail:
+	db_close(d);
+	return -1;
+}
+
+static int db_prepare(struct mdb *d, sqlite3_stmt **st, const char *sql,
+		      struct ms_err *err)
+{
+	if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_fail(d, err, "prepare");
+	return 0;
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+/* The fleet scan. */
+
+struct mjob {
+	struct job_verdict v;
+	char *raw_cmd;            /* may hold a literal password: wiped */
+	char *user_opt;           /* -user: of the command line */
+	int ini_item;             /* seq of its INI item, 0 = none */
+	int export_item;
+	const char *action;
+	char *new_cmd;
+	char *note;
+	unsigned flags;
+};
+
+struct scan {
+	const struct analysis_opts *ao;
+	struct mjob *jobs;
+	size_t n, alloc;
+};
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+static void mjobs_free(struct mjob *j, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		job_verdict_release(&j[i].v);
+		wipe_free(j[i].raw_cmd);
+		wipe_free(j[i].user_opt);
+		wipe_free(j[i].new_cmd);
+		free(j[i].note);
+	}
+	free(j);
+}
+
+static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
+{
+	struct scan *s = ctx;
+	struct mjob *m;
+
+	if (!analysis_is_connector_job(job))
+		return 0;
+	if (s->n == s->alloc) {
+		struct mjob *nj;
+		size_t na = s->alloc ? s->alloc * 2 : 32;
+		if (!(nj = realloc(s->jobs, na * sizeof(*nj))))
+			return nomem(err);
+		s->jobs = nj;
+		s->alloc = na;
+	}
+	m = &s->jobs[s->n];
+	memset(m, 0, sizeof(*m));
+	if (analysis_job(s->ao, job, &m->v, err) < 0)
+		return -1;
+	s->n++;
+	if (!(m->raw_cmd = strdup(job->command_line)))
+		return nomem(err);
+	{
+		struct ms_err lerr = MS_ERR_INIT;
+		struct cmdline_job cj;
+		struct connector_opts co;
+
+		memset(&co, 0, sizeof(co));
+		if (cmdline_job_parse(job->command_line, &cj, &lerr) == 0) {
+			if (cj.exe >= 0 &&
+			    cmdline_parse_connector_ex(cj.end - cj.exe, cj.argv + cj.exe,
+						       CMDLINE_ALLOW_PROPERTIES, &co,
+						       &lerr) == 0 && co.user &&
+			    !(m->user_opt = strdup(co.user))) {
+				cmdline_opts_release(&co);
+				cmdline_job_release(&cj);
+				return nomem(err);
+			}
+			cmdline_opts_release(&co);
+			cmdline_job_release(&cj);
+		}
+	}
+	return 0;
+}
+
+static int cmp_mjob(const void *x, const void *y)
+{
+	const struct job_verdict *a = &((const struct mjob *)x)->v;
+	const struct job_verdict *b = &((const struct mjob *)y)->v;
+	int c;
+
+	if ((c = strcasecmp(a->machine, b->machine)) ||
+	    (c = strcasecmp(a->schedule, b->schedule)) ||
+	    (c = strcasecmp(a->job, b->job)) || (c = strcmp(a->source, b->source)))
+		return c;
+	return (a->source_line > b->source_line) - (a->source_line < b->source_line);
+}
+
+static int scan_fleet(const struct migrate_opts *o, struct scan *s,
+		      struct ms_err *err)
+{
+	struct analysis_opts ao;
+	struct fleet_handlers h;
+
+	memset(&ao, 0, sizeof(ao));
+	ao.fleet_dir = o->fleet_dir;
+	ao.now = o->now;
+	memset(s, 0, sizeof(*s));
+	s->ao = &ao;
+	memset(&h, 0, sizeof(h));
+	h.job = on_job;
+	h.problem = NULL;
+	h.ctx = s;
+	if (fleet_scan(o->fleet_dir, &h, err) < 0) {
+		mjobs_free(s->jobs, s->n);
+		memset(s, 0, sizeof(*s));
+		return -1;
+	}
+	s->ao = NULL;
+	if (s->n)
+		qsort(s->jobs, s->n, sizeof(*s->jobs), cmp_mjob);
+	return 0;
+}
+
+/* Planning. */
+
+struct pitem {
+	const char *kind;         /* "ini" or "export" */
+	char *path;               /* fleet-relative */
+	char *machine;
+	char *jobs;
+	const char *state;        /* "planned" or "skipped" */
+	char *reason;
+	char *orig, *new;
+	size_t orig_len, new_len;
+	char *seal;               /* "TENANT\nCLIENT" when sealing at apply */
+};
+
+struct plan {
+	struct pitem *items;
+	size_t n, alloc;
+	struct scan s;
+};
+
+static void plan_free(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		struct pitem *it = &p->items[i];
+		free(it->path);
+		free(it->machine);
+		free(it->jobs);
+		free(it->reason);
+		free(it->orig);
+		free(it->new);
+		free(it->seal);
+	}
+	free(p->items);
+	mjobs_free(p->s.jobs, p->s.n);
+	memset(p, 0, sizeof(*p));
+}
+
+static struct pitem *plan_add(struct plan *p, struct ms_err *err)
+{
+	if (p->n == p->alloc) {
+		struct pitem *ni;
+		size_t na = p->alloc ? p->alloc * 2 : 16;
+		if (!(ni = realloc(p->items, na * sizeof(*ni)))) {
+			nomem(err);
+			return NULL;
+		}
+		p->items = ni;
+		p->alloc = na;
+	}
+	memset(&p->items[p->n], 0, sizeof(p->items[0]));
+	return &p->items[p->n++];
+}
+
+static int needs_ini_change(const struct mjob *j)
+{
+	return j->v.ini_file && (j->v.status == STATUS_NEEDS_MIGRATION ||
+				 j->v.status == STATUS_AT_RISK);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	it->state = "skipped";
+	free(it->reason);
+	va_start(ap, fmt);
+	n = vasprintf(&it->reason, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		it->reason = NULL;
+		return nomem(err);
+	}
+	return 0;
+}
+
+static int job_list(struct plan *p, const char *ini_file, int seq,
+		    struct pitem *it, struct ms_err *err)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, BUF_DEFAULT_CAP);
+	for (i = 0; i < p->s.n; i++) {
+		struct mjob *j = &p->s.jobs[i];
+		if (!j->v.ini_file || strcmp(j->v.ini_file, ini_file) != 0)
+			continue;
+		j->ini_item = seq;
+		if (!it->machine && !(it->machine = strdup(j->v.machine)))
+			goto fail;
+		if (buf_appendf(&b, err, "%s%s/%s (%s)", b.len ? ", " : "",
+				j->v.schedule, j->v.job, j->v.machine) < 0)
+			goto fail;
+	}
+	if (!(it->jobs = buf_detach(&b, NULL)) && !(it->jobs = strdup("")))
+		return nomem(err);
+	return 0;
+fail:
+	buf_release(&b);
+	return err->code ? -1 : nomem(err);
+}
+
+static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
+		    struct plan *p, const char *ini_file, int seq,
+		    struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct migrate_tenant_view tv;
+	struct migrate_target t;
+	struct ini *ini = NULL;
+	struct pitem *it;
+	const char *local = NULL;
+	char *user = NULL, *file = NULL;
+	const char *mailbox = NULL, *written_mailbox = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (!(it = plan_add(p, err)))
+		return -1;
+	it->kind = "ini";
+	it->state = "planned";
+	if (!(it->path = strdup(ini_file)) || job_list(p, ini_file, seq, it, err) < 0)
+		return err->code ? -1 : nomem(err);
+	for (i = 0; i < p->s.n; i++)
+		if (p->s.jobs[i].ini_item == seq && p->s.jobs[i].v.ini_local) {
+			local = p->s.jobs[i].v.ini_local;
+			break;
+		}
+	if (!(file = fs_join(o->fleet_dir, ini_file)))
+		return nomem(err);
+	if (fs_read_file(local ? local : file, INI_MAX_FILE, &it->orig, &it->orig_len,
+			 &lerr) < 0) {
+		rc = skip(it, err, "cannot read: %s", lerr.msg);
+		goto done;
+	}
+	if (ini_parse(&ini, ini_file, it->orig, it->orig_len, &lerr) < 0 ||
+	    ini_check(ini, &lerr) < 0) {
+		rc = skip(it, err, "%s", lerr.msg);
+		goto done;
+	}
+	user = ini_get(ini, "Mail", "User") ? ini_unquote(ini_get(ini, "Mail", "User")) :
+	       NULL;
+	if (user && user[0] && !config_is_unset(user)) {
+		mailbox = user;
+	} else {
+		for (i = 0; i < p->s.n; i++)
+			if (p->s.jobs[i].ini_item == seq && p->s.jobs[i].user_opt &&
+			    strchr(p->s.jobs[i].user_opt, '@') &&
+			    !cmdline_has_property(p->s.jobs[i].user_opt)) {
+				mailbox = written_mailbox = p->s.jobs[i].user_opt;
+				break;
+			}
+	}
+	if (!mailbox || !strchr(mailbox, '@')) {
+		rc = skip(it, err, "no mailbox address ([Mail] User or -user:) to match "
+			  "a tenant");
+		goto done;
+	}
+	if (migrate_map_find(map, mailbox, &tv) < 0) {
+		rc = skip(it, err, "no tenant in the mapping file for domain '%s'",
+			  strrchr(mailbox, '@') + 1);
+		goto done;
+	}
+	if (tv.secret_expires) {
+		char today[16];
+		time_t now = o->now ? o->now : time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+		if (strcmp(tv.secret_expires, today) < 0) {
+			rc = skip(it, err, "the client secret of tenant %s expired on %s",
+				  tv.tenant_id, tv.secret_expires);
+			goto done;
+		}
+	}
+	memset(&t, 0, sizeof(t));
+	t.transport = migrate_map_transport(map);
+	t.authority = tv.authority;
+	t.tenant_id = tv.tenant_id;
+	t.client_id = tv.client_id;
+	t.client_secret = tv.secret_literal ? MIGRATE_SEALED_PLACEHOLDER :
+			  tv.client_secret;
+	t.certificate_file = tv.certificate_file;
+	t.mailbox = written_mailbox;
+	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
+				&it->new_len, &lerr) < 0) {
+		if (lerr.code == MS_ERR_NOMEM)
+			goto nomem;
+		rc = skip(it, err, "%s", lerr.msg);
+		goto done;
+	}
+	if (tv.secret_literal &&
+	    asprintf(&it->seal, "%s\n%s", tv.tenant_id, tv.client_id) < 0) {
+		it->seal = NULL;
+		goto nomem;
+	}
+	if (it->new_len == it->orig_len && memcmp(it->new, it->orig, it->new_len) == 0)
+		rc = skip(it, err, "already migrated");
+	else
+		rc = 0;
+	goto done;
+nomem:
+	rc = nomem(err);
+done:
+	ini_free(ini);
+	free(user);
+	free(file);
+	return rc;
+}
+
+static int plan_jobs(const struct migrate_map *map, struct plan *p,
+		     struct ms_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < p->s.n; i++) {
+		struct mjob *j = &p->s.jobs[i];
+		struct pitem *it;
+
+		if (!j->ini_item)
+			continue;
+		it = &p->items[j->ini_item - 1];
+		if (strcmp(it->state, "planned") != 0) {
+			j->action = "skipped";
+			if (!(j->note = strdup(it->reason ? it->reason : "")))
+				return nomem(err);
+			continue;
+		}
+		if (migrate_rewrite_command(j->raw_cmd, migrate_map_connector(map),
+					    &j->new_cmd, &j->flags, err) < 0)
+			return -1;
+		if (j->flags & MIGRATE_CMD_KEEPALIVE) {
+			j->action = "manual";
+			j->note = strdup("token keep-alive job for the incumbent's MSAL mode: "
+					 "disable it after the cutover");
+		} else if (j->flags & MIGRATE_CMD_UNLOCATED) {
+			j->action = "manual";
+			j->note = strdup("the connector could not be located in the command "
+					 "line: change it by hand");
+		} else if (j->flags & MIGRATE_CMD_PASSWORD) {
+			j->action = "manual";
+			j->note = strdup("the command line holds a literal password: remove it "
+					 "from the job by hand and rotate it");
+		} else {
+			j->action = j->flags & MIGRATE_CMD_CHANGED ? "change" : "none";
+			continue;
+		}
+		if (!j->note)
+			return nomem(err);
+	}
+	return 0;
+}
+
+static int plan_exports(const struct migrate_opts *o, struct plan *p,
+			struct ms_err *err)
+{
+	char **sources = NULL;
+	size_t n = 0, i, k;
+	int rc = -1;
+
+	if (p->s.n && !(sources = calloc(p->s.n, sizeof(*sources))))
+		return nomem(err);
+	for (i = 0; i < p->s.n; i++)
+		if (p->s.jobs[i].new_cmd && (p->s.jobs[i].flags & MIGRATE_CMD_CHANGED) &&
+		    !(p->s.jobs[i].flags & MIGRATE_CMD_KEEPALIVE))
+			sources[n++] = p->s.jobs[i].v.source;
+	qsort(sources, n, sizeof(*sources), cmp_str);
+	for (i = 0; i < n; i++) {
+		struct ms_err lerr = MS_ERR_INIT;
+		const char **olds = NULL, **news = NULL;
+		size_t m = 0, replaced = 0;
+		struct pitem *it;
+		char *file;
+		struct buf jl;
+		int seq;
+
+		if (i && strcmp(sources[i], sources[i - 1]) == 0)
+			continue;
+		if (!(it = plan_add(p, err)))
+			goto done;
+		seq = (int)p->n;
+		it->kind = "export";
+		it->state = "planned";
+		if (!(it->path = strdup(sources[i])) || !(it->machine = strdup("")) ||
+		    !(olds = calloc(p->s.n, sizeof(*olds))) ||
+		    !(news = calloc(p->s.n, sizeof(*news)))) {
+			free(olds);
+			nomem(err);
+			goto done;
+		}
+		buf_init(&jl, BUF_DEFAULT_CAP);
+		for (k = 0; k < p->s.n; k++) {
+			struct mjob *j = &p->s.jobs[k];
+			if (!j->new_cmd || !(j->flags & MIGRATE_CMD_CHANGED) ||
+			    (j->flags & MIGRATE_CMD_KEEPALIVE) ||
+			    strcmp(j->v.source, sources[i]) != 0)
+				continue;
+			j->export_item = seq;
+			olds[m] = j->raw_cmd;
+			news[m++] = j->new_cmd;
+			buf_appendf(&jl, &lerr, "%s%s/%s (%s)", jl.len ? ", " : "",
+				    j->v.schedule, j->v.job, j->v.machine);
+		}
+		it->jobs = buf_detach(&jl, NULL);
+		if (!it->jobs || lerr.code) {
+			free(olds);
+			free(news);
+			nomem(err);
+			goto done;
+		}
+		file = fs_join(o->fleet_dir, sources[i]);
+		if (!file) {
+			free(olds);
+			free(news);
+			nomem(err);
+			goto done;
+		}
+		if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
+			rc = skip(it, err, "cannot read: %s", lerr.msg);
+		else if (migrate_rewrite_export(sources[i], it->orig, it->orig_len, olds,
+						news, m, &it->new, &it->new_len,
+						&replaced, &lerr) < 0)
+			rc = skip(it, err, "%s", lerr.msg);
+		else if (replaced == 0)
+			rc = skip(it, err, "the command lines were not found in the export: "
+				  "use the change list");
+		else
+			rc = 0;
+		free(file);
+		free(olds);
+		free(news);
+		if (rc < 0)
+			goto done;
+	}
+	rc = 0;
+done:
+	free(sources);
+	return rc;
+}
+
+static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
+		      struct plan *p, struct ms_err *err)
+{
+	char **inis = NULL;
+	size_t n = 0, i;
+	int rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (scan_fleet(o, &p->s, err) < 0)
+		return -1;
+	if (p->s.n && !(inis = calloc(p->s.n, sizeof(*inis))))
+		return nomem(err);
+	for (i = 0; i < p->s.n; i++)
+		if (needs_ini_change(&p->s.jobs[i]))
+			inis[n++] = p->s.jobs[i].v.ini_file;
+	qsort(inis, n, sizeof(*inis), cmp_str);
+	for (i = 0; i < n; i++) {
+		if (i && strcmp(inis[i], inis[i - 1]) == 0)
+			continue;
+		if (plan_ini(o, map, p, inis[i], (int)p->n + 1, err) < 0)
+			goto done;
+	}
+	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, err) < 0)
+		goto done;
+	rc = 0;
+done:
+	free(inis);
+	return rc;
+}
+
+static int store_plan(struct mdb *d, int run, int replace,
+		      const struct migrate_opts *o, const struct migrate_map *map,
+		      const struct plan *p, struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now = o->now ? o->now : time(NULL);
+	char hex[65], sql[200];
+	size_t i;
+	int rc = -1;
+
+	if (db_exec(d, "BEGIN;", err) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "DELETE FROM items WHERE run = %d;"
+		 "DELETE FROM jobs WHERE run = %d; DELETE FROM runs WHERE id = %d;",
+		 run, run, run);
+	if (replace && db_exec(d, sql, err) < 0)
+		goto done;
+	if (db_prepare(d, &st, "INSERT INTO runs VALUES (?, ?, ?, ?, 'open')", err) < 0)
+		goto done;
+	sqlite3_bind_int(st, 1, run);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 3, o->fleet_dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, migrate_transport_name(migrate_map_transport(map)), -1,
+			  SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_fail(d, err, "insert run");
+		goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (db_prepare(d, &st, "INSERT INTO items (run, seq, kind, path, machine, jobs,"
+		       " state, reason, orig, orig_sha, new, new_sha, seal, updated)"
+		       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err) < 0)
+		goto done;
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int(st, 1, run);
+		sqlite3_bind_int(st, 2, (int)i + 1);
+		sqlite3_bind_text(st, 3, it->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, it->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, it->machine ? it->machine : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, it->jobs ? it->jobs : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, it->state, -1, SQLITE_STATIC);
+		if (it->reason)
+			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
+		if (it->orig && strcmp(it->state, "planned") == 0) {
+			sqlite3_bind_blob64(st, 9, it->orig, it->orig_len, SQLITE_STATIC);
+			migrate_sha256_hex(it->orig, it->orig_len, hex);
+			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_blob64(st, 11, it->new, it->new_len, SQLITE_STATIC);
+			migrate_sha256_hex(it->new, it->new_len, hex);
+			sqlite3_bind_text(st, 12, hex, -1, SQLITE_TRANSIENT);
+		}
+		if (it->seal)
+			sqlite3_bind_text(st, 13, it->seal, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 14, (sqlite3_int64)now);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_fail(d, err, "insert item");
+			goto done;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (db_prepare(d, &st, "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+		       err) < 0)
+		goto done;
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		char *oc, *nc;
+		int r;
+
+		if (!j->ini_item)
+			continue;
+		oc = cmdline_redact(j->raw_cmd);
+		nc = j->new_cmd ? cmdline_redact(j->new_cmd) : NULL;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int(st, 1, run);
+		sqlite3_bind_int(st, 2, (int)i + 1);
+		sqlite3_bind_text(st, 3, j->v.schedule, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, j->v.job, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, j->v.machine, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, j->v.source, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, j->ini_item);
+		if (j->export_item)
+			sqlite3_bind_int(st, 8, j->export_item);
+		sqlite3_bind_text(st, 9, j->action ? j->action : "none", -1, SQLITE_STATIC);
+		if (oc)
+			sqlite3_bind_text(st, 10, oc, -1, SQLITE_STATIC);
+		if (nc)
+			sqlite3_bind_text(st, 11, nc, -1, SQLITE_STATIC);
+		if (j->note)
+			sqlite3_bind_text(st, 12, j->note, -1, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		wipe_free(oc);
+		wipe_free(nc);
+		if (r != SQLITE_DONE) {
+			db_fail(d, err, "insert job");
+			goto done;
+		}
+	}
+	rc = db_exec(d, "COMMIT;", err);
+done:
+	sqlite3_finalize(st);
+	if (rc < 0)
+		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Runs and items as stored. */
+
+struct sitem {
+	int seq;
+	char *kind, *path, *machine, *jobs, *state, *reason, *seal;
+	int written;
+	char *orig, *new;
+	size_t orig_len, new_len;
+	char orig_sha[65], new_sha[65];
+	int match;                /* --only */
+	/* apply/rollback work */
+	const char *next;         /* new state */
+	char *next_reason;
+	int write;                /* 1 = write new, 2 = write orig */
+};
+
+struct sjob {
+	char *schedule, *job, *machine, *source, *action, *old_cmd, *new_cmd, *note;
+	int ini_item, export_item;
+};
+
+struct srun {
+	int id;
+	char *state;
+	struct sitem *items;
+	size_t n;
+	struct sjob *jobs;
+	size_t n_jobs;
+};
+
+static void srun_release(struct srun *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct sitem *it = &r->items[i];
+		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
+		free(it->state); free(it->reason); free(it->seal);
+		free(it->orig); free(it->new); free(it->next_reason);
+	}
+	free(r->items);
+	for (i = 0; i < r->n_jobs; i++) {
+		struct sjob *j = &r->jobs[i];
+		free(j->schedule); free(j->job); free(j->machine); free(j->source);
+		free(j->action); free(j->old_cmd); free(j->new_cmd); free(j->note);
+	}
+	free(r->jobs);
+	free(r->state);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *blob_dup(sqlite3_stmt *st, int i, size_t *len)
+{
+	const void *b = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	char *c;
+
+	*len = 0;
+	if (!b)
+		return NULL;
+	if (!(c = malloc((size_t)n + 1)))
+		return NULL;
+	memcpy(c, b, (size_t)n);
+	c[n] = '\0';
+	*len = (size_t)n;
+	return c;
+}
+
+/* Find a run: id > 0 that one, else with open_only the open run, else the
+ * latest.  Returns 0 found, 1 none, -1 error. */
+static int find_run(struct mdb *d, int id, int open_only, int *out,
+		    struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(d, &st, id > 0 ? "SELECT id FROM runs WHERE id = ?" :
+		       open_only ? "SELECT id FROM runs WHERE state = 'open' ORDER BY id "
+		       "DESC LIMIT 1" : "SELECT id FROM runs ORDER BY id DESC LIMIT 1",
+		       err) < 0)
+		return -1;
+	if (id > 0)
+		sqlite3_bind_int(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		r = 0;
+	} else if (r == SQLITE_DONE) {
+		r = 1;
+	} else {
+		r = db_fail(d, err, "select run");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
+		    struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	size_t alloc = 0;
+	int s;
+
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	if (db_prepare(d, &st, "SELECT state FROM runs WHERE id = ?", err) < 0)
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		r->state = col_text(st, 0);
+	sqlite3_finalize(st);
+	if (!r->state)
+		return nomem(err);
+	if (db_prepare(d, &st, with_bytes ?
+		       "SELECT seq, kind, path, machine, jobs, state, reason, seal, written,"
+		       " orig_sha, new_sha, orig, new FROM items WHERE run = ? ORDER BY seq" :
+		       "SELECT seq, kind, path, machine, jobs, state, reason, seal, written,"
+		       " orig_sha, new_sha FROM items WHERE run = ? ORDER BY seq", err) < 0)
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sitem *it;
+		const unsigned char *t;
+		if (r->n == alloc) {
+			struct sitem *ni;
+			alloc = alloc ? alloc * 2 : 64;
+			if (!(ni = realloc(r->items, alloc * sizeof(*ni))))
+				goto nomem;
+			r->items = ni;
+		}
+		it = &r->items[r->n++];
+		memset(it, 0, sizeof(*it));
+		it->seq = sqlite3_column_int(st, 0);
+		it->kind = col_text(st, 1);
+		it->path = col_text(st, 2);
+		it->machine = col_text(st, 3);
+		it->jobs = col_text(st, 4);
+		it->state = col_text(st, 5);
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+			it->reason = col_text(st, 6);
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+			it->seal = col_text(st, 7);
+		it->written = sqlite3_column_int(st, 8);
+		if ((t = sqlite3_column_text(st, 9)))
+			snprintf(it->orig_sha, sizeof(it->orig_sha), "%s", t);
+		if ((t = sqlite3_column_text(st, 10)))
+			snprintf(it->new_sha, sizeof(it->new_sha), "%s", t);
+		if (with_bytes) {
+			it->orig = blob_dup(st, 11, &it->orig_len);
+			it->new = blob_dup(st, 12, &it->new_len);
+		}
+		if (!it->kind || !it->path || !it->machine || !it->jobs || !it->state)
+			goto nomem;
+	}
+	if (s != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_fail(d, err, "select items");
+	}
+	sqlite3_finalize(st);
+	alloc = 0;
+	if (db_prepare(d, &st, "SELECT schedule, job, machine, source, action, old_cmd,"
+		       " new_cmd, note, ini_item, export_item FROM jobs WHERE run = ?"
+		       " ORDER BY seq", err) < 0)
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sjob *j;
+		if (r->n_jobs == alloc) {
+			struct sjob *nj;
+			alloc = alloc ? alloc * 2 : 64;
+			if (!(nj = realloc(r->jobs, alloc * sizeof(*nj))))
+				goto nomem;
+			r->jobs = nj;
+		}
+		j = &r->jobs[r->n_jobs++];
+		memset(j, 0, sizeof(*j));
+		j->schedule = col_text(st, 0);
+		j->job = col_text(st, 1);
+		j->machine = col_text(st, 2);
+		j->source = col_text(st, 3);
+		j->action = col_text(st, 4);
+		j->old_cmd = col_text(st, 5);
+		j->new_cmd = col_text(st, 6);
+		j->note = col_text(st, 7);
+		j->ini_item = sqlite3_column_int(st, 8);
+		j->export_item = sqlite3_column_int(st, 9);
+		if (!j->schedule || !j->job || !j->machine || !j->source || !j->action ||
+		    !j->old_cmd || !j->new_cmd || !j->note)
+			goto nomem;
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return db_fail(d, err, "select jobs");
+	return 0;
+nomem:
+	sqlite3_finalize(st);
+	return nomem(err);
+}
+
+static int job_matches(const struct migrate_opts *o, const struct sjob *j)
+{
+	return (!o->only_machine || strcasecmp(o->only_machine, j->machine) == 0) &&
+	       (!o->only_schedule || strcasecmp(o->only_schedule, j->schedule) == 0) &&
+	       (!o->only_job || strcasecmp(o->only_job, j->job) == 0);
+}
+
+/* An INI item matches --only when one of its jobs does (changing a shared
+ * INI changes them all); an export item when every job it changes does. */
+static void mark_matches(const struct migrate_opts *o, struct srun *r)
+{
+	size_t i, k;
+	int filtered = o->only_machine || o->only_schedule || o->only_job;
+
+	for (i = 0; i < r->n; i++) {
+		struct sitem *it = &r->items[i];
+		int any = 0, all = 1;
+		if (!filtered) {
+			it->match = 1;
+			continue;
+		}
+		for (k = 0; k < r->n_jobs; k++) {
+			const struct sjob *j = &r->jobs[k];
+			if (strcmp(it->kind, "ini") == 0 ? j->ini_item != it->seq :
+			    j->export_item != it->seq)
+				continue;
+			if (job_matches(o, j))
+				any = 1;
+			else
+				all = 0;
+		}
+		it->match = strcmp(it->kind, "ini") == 0 ? any : any && all;
+	}
+}
+
+static int set_item(struct mdb *d, int run, struct sitem *it, int with_new,
+		    struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (db_prepare(d, &st, with_new ?
+		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?,"
+		       " new = ?, new_sha = ? WHERE run = ? AND seq = ?" :
+		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?"
+		       " WHERE run = ? AND seq = ?", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, it->next, -1, SQLITE_STATIC);
+	if (it->next_reason)
+		sqlite3_bind_text(st, 2, it->next_reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, it->written);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	if (with_new) {
+		sqlite3_bind_blob64(st, 5, it->new, it->new_len, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, it->new_sha, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, run);
+		sqlite3_bind_int(st, 8, it->seq);
+	} else {
+		sqlite3_bind_int(st, 5, run);
+		sqlite3_bind_int(st, 6, it->seq);
+	}
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return db_fail(d, err, "update item");
+	free(it->state);
+	if (!(it->state = strdup(it->next)))
+		return nomem(err);
+	free(it->reason);
+	it->reason = it->next_reason;
+	it->next_reason = NULL;
+	return 0;
+}
+
+static void count_state(struct migrate_result *res, const char *s)
+{
+	if (strcmp(s, "planned") == 0 || strcmp(s, "applying") == 0)
+		res->planned++;
+	else if (strcmp(s, "applied") == 0)
+		res->applied++;
+	else if (strcmp(s, "skipped") == 0)
+		res->skipped++;
+	else if (strcmp(s, "conflict") == 0)
+		res->conflict++;
+	else if (strcmp(s, "failed") == 0)
+		res->failed++;
+	else if (strcmp(s, "rolled-back") == 0)
+		res->rolled_back++;
+}
+
+/* Read a fleet file and hash it; 1 when it does not exist. */
+static int hash_file(const char *fleet, const char *rel, const char *kind,
+		     char *hex, struct ms_err *err)
+{
+	char *file = fs_join(fleet, rel), *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!file)
+		return nomem(err);
+	if (!fs_exists(file)) {
+		free(file);
+		return 1;
+	}
+	rc = fs_read_file(file, strcmp(kind, "ini") == 0 ? INI_MAX_FILE : EXPORT_MAX,
+			  &data, &len, err);
+	if (rc == 0)
+		migrate_sha256_hex(data, len, hex);
+	free(data);
+	free(file);
+	return rc;
+}
+
+static int set_reason(struct sitem *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int set_reason(struct sitem *it, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	free(it->next_reason);
+	va_start(ap, fmt);
+	n = vasprintf(&it->next_reason, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		it->next_reason = NULL;
+	return 0;
+}
+
+/* Seal the literal client secret into the planned bytes. */
+static int seal_item(const struct migrate_map *map, struct sitem *it,
+		     struct ms_err *err)
+{
+	struct migrate_tenant_view tv;
+	struct ini *ini = NULL;
+	char *nl, *sealed = NULL, *out = NULL;
+	size_t outlen = 0;
+	int rc = -1;
+
+	if (!(nl = strchr(it->seal, '\n')))
+		return err_set(err, MS_ERR_DATA, "bad seal reference");
+	*nl = '\0';
+	if (!map || migrate_map_find_id(map, it->seal, nl + 1, &tv) < 0 ||
+	    !tv.secret_literal) {
+		err_set(err, MS_ERR_CONFIG, "the mapping file has no literal client "
+			"secret for tenant %s, client %s any more", it->seal, nl + 1);
+		*nl = '\n';
+		return -1;
+	}
+	*nl = '\n';
+	if (seal_value(tv.client_secret, &sealed, err) < 0 ||
+	    ini_parse(&ini, it->path, it->new, it->new_len, err) < 0 ||
+	    ini_set(ini, "OAuth", "ClientSecret", sealed, err) < 0 ||
+	    ini_serialize(ini, &out, &outlen, err) < 0)
+		goto done;
+	free(it->new);
+	it->new = out;
+	it->new_len = outlen;
+	out = NULL;
+	migrate_sha256_hex(it->new, it->new_len, it->new_sha);
+	rc = 0;
+done:
+	free(out);
+	free(sealed);
+	ini_free(ini);
+	return rc;
+}
+
+/* A process killed inside fs_write_atomic() leaves ".NAME.tmp.PID.N" next
+ * to the file (the file itself is intact).  Remove those of dead
+ * processes before writing the file again. */
+static void remove_stale_temps(const char *file)
+{
+	char *dir = strdup(file), *slash, *pat = NULL;
+	struct dirent *de;
+	DIR *dh;
+
+	if (!dir || !(slash = strrchr(dir, '/'))) {
+		free(dir);
+		return;
+	}
+	*slash = '\0';
+	if (asprintf(&pat, ".%s.tmp.", slash + 1) < 0 || !(dh = opendir(dir))) {
+		free(pat);
+		free(dir);
+		return;
+	}
+	while ((de = readdir(dh)) != NULL) {
+		size_t n = strlen(pat);
+		char *end, *p;
+		long pid;
+		if (strncmp(de->d_name, pat, n) != 0)
+			continue;
+		pid = strtol(de->d_name + n, &end, 10);
+		if (pid <= 0 || *end != '.' || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		if ((p = fs_join(dir, de->d_name))) {
+			unlink(p);
+			free(p);
+		}
+	}
+	closedir(dh);
+	free(pat);
+	free(dir);
+}
+
+static int write_item(const struct migrate_opts *o, struct sitem *it,
+		      const char *data, size_t len, size_t *writes,
+		      struct ms_err *err)
+{
+	char *file = fs_join(o->fleet_dir, it->path);
+	int rc;
+
+	if (!file)
+		return nomem(err);
+	remove_stale_temps(file);
+	rc = fs_write_atomic(file, data, len, 0600, err);
+	free(file);
+	if (rc == 0) {
+		(*writes)++;
+		if (o->after_write)
+			o->after_write(*writes, o->hook_ctx);
+	}
+	return rc;
+}
+
+static int csv_field(struct buf *b, const char *s, int last, struct ms_err *err)
+{
+	if (buf_appends(b, "\"", err) < 0)
+		return -1;
+	for (; *s; s++)
+		if (buf_append(b, s, 1, err) < 0 ||
+		    (*s == '"' && buf_append(b, s, 1, err) < 0))
+			return -1;
+	return buf_appends(b, last ? "\"\r\n" : "\",", err);
+}
+
+static int write_changes(const struct migrate_opts *o, const struct srun *r,
+			 struct ms_err *err)
+{
+	struct buf js, cs;
+	char *dir = NULL, *path = NULL;
+	size_t i, n = 0;
+	int rc = -1;
+
+	buf_init(&js, BUF_DEFAULT_CAP);
+	buf_init(&cs, BUF_DEFAULT_CAP);
+	if (buf_appends(&js, "{\"run\": ", err) < 0 ||
+	    buf_appendf(&js, err, "%d, \"changes\": [", r->id) < 0 ||
+	    buf_appends(&cs, "schedule,job,machine,action,old_command_line,"
+			"new_command_line,note\r\n", err) < 0)
+		goto done;
+	for (i = 0; i < r->n_jobs; i++) {
+		const struct sjob *j = &r->jobs[i];
+		const struct sitem *ini = j->ini_item > 0 && (size_t)j->ini_item <= r->n ?
+					  &r->items[j->ini_item - 1] : NULL;
+		const char *f[7];
+		size_t k;
+
+		if (!ini || strcmp(ini->state, "applied") != 0 ||
+		    (strcmp(j->action, "change") && strcmp(j->action, "manual")))
+			continue;
+		f[0] = j->schedule; f[1] = j->job; f[2] = j->machine; f[3] = j->action;
+		f[4] = j->old_cmd; f[5] = j->new_cmd; f[6] = j->note;
+		if (buf_appends(&js, n++ ? ",\n  {" : "\n  {", err) < 0)
+			goto done;
+		for (k = 0; k < 7; k++) {
+			static const char *const names[7] = { "schedule", "job", "machine",
+				"action", "old", "new", "note" };
+			const char *s;
+			if (buf_appendf(&js, err, "%s\"%s\": \"", k ? ", " : "", names[k]) < 0)
+				goto done;
+			for (s = f[k]; *s; s++) {
+				unsigned char c = (unsigned char)*s;
+				if ((c == '"' || c == '\\') ? buf_appendf(&js, err, "\\%c", c) < 0 :
+				    c < 0x20 ? buf_appendf(&js, err, "\\u%04x", c) < 0 :
+				    buf_append(&js, s, 1, err) < 0)
+					goto done;
+			}
+			if (buf_appends(&js, "\"", err) < 0 ||
+			    csv_field(&cs, f[k], k == 6, err) < 0)
+				goto done;
+		}
+		if (buf_appends(&js, "}", err) < 0)
+			goto done;
+	}
+	if (buf_appends(&js, n ? "\n]}\n" : "]}\n", err) < 0)
+		goto done;
+	if (o->out_dir) {
+		if (!(dir = strdup(o->out_dir)))
+			goto nomem;
+	} else if (asprintf(&dir, "%s/migrate/run-%d", o->fleet_dir, r->id) < 0) {
+		dir = NULL;
+		goto nomem;
+	}
+	if (fs_mkdirs(dir, 0755, err) < 0)
+		goto done;
+	if (!(path = fs_join(dir, "changes.json")))
+		goto nomem;
+	if (fs_write_atomic(path, js.data, js.len, 0644, err) < 0)
+		goto done;
+	free(path);
+	if (!(path = fs_join(dir, "changes.csv")))
+		goto nomem;
+	if (fs_write_atomic(path, cs.data, cs.len, 0644, err) < 0)
+		goto done;
+	outf(o, "change list: %s/changes.json, %s/changes.csv (%zu job%s)\n", dir, dir,
+	     n, n == 1 ? "" : "s");
+	rc = 0;
+	goto done;
+nomem:
+	rc = nomem(err);
+done:
+	free(path);
+	free(dir);
+	buf_release(&js);
+	buf_release(&cs);
+	return rc;
+}
+
+/* Output. */
+
+#define JOBS_SHOWN 10
+
+/* The job list of an item, cut after JOBS_SHOWN entries for display.
+ * Returns a malloc'd string (NULL when out of memory). */
+static char *jobs_shown(const char *jobs)
+{
+	const char *p = jobs;
+	size_t shown = 0, more = 0;
+	char *s = NULL;
+
+	while ((p = strstr(p, "), ")) != NULL) {
+		p += 3;
+		if (++shown == JOBS_SHOWN) {
+			const char *q = p;
+			more = 1;
+			while ((q = strstr(q, "), ")) != NULL) {
+				q += 3;
+				more++;
+			}
+			if (asprintf(&s, "%.*s and %zu more", (int)(p - 2 - jobs), jobs,
+				     more) < 0)
+				s = NULL;
+			return s;
+		}
+	}
+	return strdup(jobs);
+}
+
+static void print_plan(const struct migrate_opts *o, int run,
+		       const struct migrate_map *map, const struct plan *p,
+		       struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0;
+
+	outf(o, "plan: run %d, transport %s%s%s\n", run,
+	     migrate_transport_name(migrate_map_transport(map)),
+	     migrate_map_connector(map) ? ", connector " : "",
+	     migrate_map_connector(map) ? migrate_map_connector(map) : "");
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+		if (strcmp(it->state, "planned") != 0)
+			continue;
+		buf_init(&b, BUF_DEFAULT_CAP);
+		if (migrate_diff(it->path, it->orig, it->orig_len, it->new, it->new_len,
+				 strcmp(it->kind, "ini") == 0 ? MIGRATE_DIFF_INI :
+				 MIGRATE_DIFF_EXPORT, &b, err) == 0 && b.data) {
+			char *js = jobs_shown(it->jobs);
+			outf(o, "\n# %s %s: %s\n", it->kind, it->path, js ? js : "");
+			free(js);
+			o->out ? o->out(b.data, b.len, o->out_ctx) : (void)0;
+		}
+		buf_release(&b);
+		if (strcmp(it->kind, "ini") == 0)
+			n_ini++;
+		else
+			n_exp++;
+	}
+	outf(o, "\n");
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
+			continue;
+		n_jobs++;
+		if (strcmp(j->action, "change") == 0 || (j->flags & MIGRATE_CMD_CHANGED)) {
+			char *a = cmdline_redact(j->raw_cmd), *c = cmdline_redact(j->new_cmd);
+			n_change++;
+			outf(o, "job %s/%s (%s): command line\n  - %s\n  + %s\n",
+			     j->v.schedule, j->v.job, j->v.machine, a ? a : "",
+			     c ? c : "");
+			wipe_free(a);
+			wipe_free(c);
+		}
+		if (strcmp(j->action, "manual") == 0) {
+			res->manual++;
+			outf(o, "manual: %s/%s (%s): %s\n", j->v.schedule, j->v.job,
+			     j->v.machine, j->note);
+		}
+	}
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->items[i].state, "skipped") == 0) {
+			char *js = jobs_shown(p->items[i].jobs);
+			outf(o, "skipped: %s %s (%s): %s\n", p->items[i].kind,
+			     p->items[i].path, js ? js : "", p->items[i].reason);
+			free(js);
+		}
+	res->jobs_changed = n_change;
+	outf(o, "\nsummary: %zu INI file%s to change, %zu job%s migrated "
+	     "(%zu command line%s to change, %zu export file%s to rewrite), "
+	     "%zu skipped, %zu for manual action\n",
+	     n_ini, n_ini == 1 ? "" : "s", n_jobs, n_jobs == 1 ? "" : "s", n_change,
+	     n_change == 1 ? "" : "s", n_exp, n_exp == 1 ? "" : "s", res->skipped,
+	     res->manual);
+}
+
+/* plan: returns the run id stored through *run. */
+static int do_plan(const struct migrate_opts *o, struct mdb *d,
+		   const struct migrate_map *map, int print,
+		   struct migrate_result *res, struct ms_err *err)
+{
+	struct plan p;
+	int open_id = 0, run = 0, r, rc = -1;
+	size_t i;
+
+	r = find_run(d, 0, 1, &open_id, err);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		/* an open run may be replanned only when nothing of it started */
+		sqlite3_stmt *st = NULL;
+		int started = 0;
+		if (db_prepare(d, &st, "SELECT count(*) FROM items WHERE run = ? AND"
+			       " (written = 1 OR state NOT IN ('planned', 'skipped'))",
+			       err) < 0)
+			return -1;
+		sqlite3_bind_int(st, 1, open_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			started = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		if (started)
+			return err_set(err, MS_ERR_DATA, "run %d is partly applied: finish it "
+				       "with apply or undo it with rollback", open_id);
+		run = open_id;   /* replaced in the transaction storing the new plan */
+	} else {
+		sqlite3_stmt *st = NULL;
+		if (db_prepare(d, &st, "SELECT coalesce(max(id), 0) + 1 FROM runs", err) < 0)
+			return -1;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			run = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (build_plan(o, map, &p, err) < 0)
+		goto done;
+	if (store_plan(d, run, r == 0, o, map, &p, err) < 0)
+		goto done;
+	res->run = run;
+	for (i = 0; i < p.n; i++) {
+		res->items++;
+		count_state(res, p.items[i].state);
+	}
+	if (print)
+		print_plan(o, run, map, &p, res, err);
+	rc = 0;
+done:
+	plan_free(&p);
+	return rc;
+}
+
+static int open_all(const struct migrate_opts *o, int need_map, struct mdb **d,
+		    struct migrate_map **map, struct ms_err *err)
+{
+	struct stat sb;
+	int r;
+
+	*d = NULL;
+	*map = NULL;
+	if (!o->fleet_dir)
+		return err_set(err, MS_ERR_USAGE, "--fleet is required");
+	if (stat(o->fleet_dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return err_set(err, MS_ERR_IO, "cannot read fleet folder '%s': %s",
+			       o->fleet_dir, stat(o->fleet_dir, &sb) < 0 ?
+			       strerror(errno) : "not a directory");
+	if (need_map) {
+		if (!o->map_path)
+			return err_set(err, MS_ERR_USAGE, "--map is required");
+		if (migrate_map_load(map, o->map_path, err) < 0)
+			return -1;
+	}
+	if ((r = db_open(d, o, need_map, err)) != 0) {
+		migrate_map_free(*map);
+		*map = NULL;
+	}
+	return r;
+}
+
+int migrate_plan(const struct migrate_opts *o, struct migrate_result *res,
+		 struct ms_err *err)
+{
+	struct migrate_map *map;
+	struct mdb *d;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (open_all(o, 1, &d, &map, err) < 0)
+		return -1;
+	rc = do_plan(o, d, map, 1, res, err);
+	db_close(d);
+	migrate_map_free(map);
+	return rc;
+}
+
+static int run_finished(struct mdb *d, struct srun *r, struct ms_err *err)
+{
+	size_t i;
+	char sql[128];
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->items[i].state, "planned") == 0 ||
+		    strcmp(r->items[i].state, "applying") == 0)
+			return 0;
+	snprintf(sql, sizeof(sql), "UPDATE runs SET state = 'done' WHERE id = %d;",
+		 r->id);
+	return db_exec(d, sql, err);
+}
+
+int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
+		  struct ms_err *err)
+{
+	struct migrate_map *map = NULL;
+	struct mdb *d = NULL;
+	struct srun r;
+	size_t i, b0, writes = 0;
+	int run = 0, f, rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&r, 0, sizeof(r));
+	if (open_all(o, 1, &d, &map, err) < 0)
+		return -1;
+	if ((f = find_run(d, 0, 1, &run, err)) < 0)
+		goto done;
+	if (f == 1) {
+		struct migrate_result pr;
+		memset(&pr, 0, sizeof(pr));
+		if (do_plan(o, d, map, 0, &pr, err) < 0)
+			goto done;
+		run = pr.run;
+		outf(o, "planned run %d: %zu item%s\n", run, pr.items,
+		     pr.items == 1 ? "" : "s");
+	} else {
+		outf(o, "resuming run %d\n", run);
+	}
+	if (load_run(d, run, 1, &r, err) < 0)
+		goto done;
+	mark_matches(o, &r);
+	res->run = run;
+	for (b0 = 0; b0 < r.n; b0 += BATCH) {
+		size_t e = b0 + BATCH < r.n ? b0 + BATCH : r.n;
+
+		/* 1: decide, and commit the bytes about to be written */
+		if (db_exec(d, "BEGIN;", err) < 0)
+			goto done;
+		for (i = b0; i < e; i++) {
+			struct sitem *it = &r.items[i];
+			struct ms_err lerr = MS_ERR_INIT;
+			char cur[65] = "";
+			int h, with_new = 0;
+
+			it->next = NULL;
+			it->write = 0;
+			if (!it->match || (strcmp(it->state, "planned") &&
+					   strcmp(it->state, "applying")))
+				continue;
+			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &lerr);
+			if (h != 0) {
+				it->next = "failed";
+				set_reason(it, "%s", h > 0 ? "the file no longer exists" :
+					   lerr.msg);
+			} else if (strcmp(cur, it->new_sha) == 0) {
+				it->next = "applied";   /* written before a crash */
+				it->written = 1;
+			} else if (strcmp(cur, it->orig_sha) != 0) {
+				it->next = "conflict";
+				set_reason(it, "the file changed since the plan (its hash matches "
+					   "neither the original nor the new version)");
+			} else {
+				if (strcmp(it->state, "planned") == 0 && it->seal) {
+					if (seal_item(map, it, &lerr) < 0) {
+						it->next = "failed";
+						set_reason(it, "%s", lerr.msg);
+						goto record;
+					}
+					with_new = 1;
+				}
+				it->next = "applying";
+				it->written = 1;
+				it->write = 1;
+			}
+record:
+			if (set_item(d, run, it, with_new, err) < 0) {
+				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+				goto done;
+			}
+		}
+		if (db_exec(d, "COMMIT;", err) < 0)
+			goto done;
+		/* 2: write */
+		for (i = b0; i < e; i++) {
+			struct sitem *it = &r.items[i];
+			struct ms_err lerr = MS_ERR_INIT;
+			if (!it->write)
+				continue;
+			if (write_item(o, it, it->new, it->new_len, &writes, &lerr) < 0) {
+				it->next = "failed";
+				set_reason(it, "%s", lerr.msg);
+			} else {
+				it->next = "applied";
+			}
+		}
+		/* 3: record */
+		if (db_exec(d, "BEGIN;", err) < 0)
+			goto done;
+		for (i = b0; i < e; i++)
+			if (r.items[i].write && set_item(d, run, &r.items[i], 0, err) < 0) {
+				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+				goto done;
+			}
+		if (db_exec(d, "COMMIT;", err) < 0)
+			goto done;
+	}
+	for (i = 0; i < r.n; i++) {
+		struct sitem *it = &r.items[i];
+		if (!it->match)
+			continue;
+		res->items++;
+		count_state(res, it->state);
+		if (strcmp(it->state, "applied") && strcmp(it->state, "planned"))
+			outf(o, "%-11s %s %s%s%s\n", it->state, it->kind, it->path,
+			     it->reason ? ": " : "", it->reason ? it->reason : "");
+		else
+			outf(o, "%-11s %s %s\n", it->state, it->kind, it->path);
+	}
+	for (i = 0; i < r.n_jobs; i++) {
+		const struct sjob *j = &r.jobs[i];
+		const struct sitem *ini = j->ini_item > 0 && (size_t)j->ini_item <= r.n ?
+					  &r.items[j->ini_item - 1] : NULL;
+		if (ini && ini->match && strcmp(ini->state, "applied") == 0) {
+			if (strcmp(j->action, "manual") == 0) {
+				res->manual++;
+				outf(o, "manual: %s/%s (%s): %s\n", j->schedule, j->job,
+				     j->machine, j->note);
+			} else if (strcmp(j->action, "change") == 0) {
+				res->jobs_changed++;
+			}
+		}
+	}
+	if (run_finished(d, &r, err) < 0 || (r.n && write_changes(o, &r, err) < 0))
+		goto done;
+	outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "
+	     "%zu still planned; %zu job command line%s to change, %zu for manual "
+	     "action\n", run, res->applied, res->skipped, res->conflict, res->failed,
+	     res->planned, res->jobs_changed, res->jobs_changed == 1 ? "" : "s",
+	     res->manual);
+	rc = 0;
+done:
+	srun_release(&r);
+	db_close(d);
+	migrate_map_free(map);
+	return rc;
+}
+
+int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
+		   struct ms_err *err)
+{
+	struct migrate_map *map = NULL;
+	struct mdb *d = NULL;
+	struct srun r;
+	size_t i;
+	int run = 0, f, rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&r, 0, sizeof(r));
+	if ((f = open_all(o, 0, &d, &map, err)) < 0)
+		return -1;
+	if (f == 1) {
+		if (o->run > 0)
+			return err_set(err, MS_ERR_USAGE, "no run %d: no state database yet",
+				       o->run);
+		outf(o, "no runs yet\n");
+		return 0;
+	}
+	if ((f = find_run(d, o->run, 0, &run, err)) < 0)
+		goto done;
+	if (f == 1) {
+		if (o->run > 0)
+			err_set(err, MS_ERR_USAGE, "no run %d in '%s'", o->run, d->path);
+		else {
+			outf(o, "no runs yet\n");
+			rc = 0;
+		}
+		goto done;
+	}
+	if (load_run(d, run, 0, &r, err) < 0)
+		goto done;
+	mark_matches(o, &r);
+	res->run = run;
+	outf(o, "run %d: %s\n", run, r.state);
+	for (i = 0; i < r.n; i++) {
+		struct sitem *it = &r.items[i];
+		if (!it->match)
+			continue;
+		res->items++;
+		count_state(res, it->state);
+		char *js = jobs_shown(it->jobs);
+		outf(o, "%-11s %-6s %s [%s]%s%s\n", it->state, it->kind, it->path,
+		     js ? js : "", it->reason ? ": " : "", it->reason ? it->reason : "");
+		free(js);
+	}
+	for (i = 0; i < r.n_jobs; i++) {
+		const struct sjob *j = &r.jobs[i];
+		if (!job_matches(o, j) || strcmp(j->action, "none") == 0 ||
+		    strcmp(j->action, "skipped") == 0)
+			continue;
+		if (strcmp(j->action, "manual") == 0)
+			res->manual++;
+		outf(o, "job %-7s %s/%s (%s)%s%s\n", j->action, j->schedule, j->job,
+		     j->machine, j->note[0] ? ": " : "", j->note);
+	}
+	outf(o, "summary: %zu planned, %zu applied, %zu skipped, %zu conflict, "
+	     "%zu failed, %zu rolled back\n", res->planned, res->applied, res->skipped,
+	     res->conflict, res->failed, res->rolled_back);
+	rc = 0;
+done:
+	srun_release(&r);
+	db_close(d);
+	return rc;
+}
+
+int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
+		     struct ms_err *err)
+{
+	struct migrate_map *map = NULL;
+	struct mdb *d = NULL;
+	struct srun r;
+	size_t i, writes = 0;
+	int run = 0, f, rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&r, 0, sizeof(r));
+	if ((f = open_all(o, 0, &d, &map, err)) < 0)
+		return -1;
+	if (f == 1) {
+		if (o->run > 0)
+			return err_set(err, MS_ERR_USAGE, "no run %d: no state database yet",
+				       o->run);
+		outf(o, "nothing to roll back\n");
+		return 0;
+	}
+	if (o->run > 0) {
+		if ((f = find_run(d, o->run, 0, &run, err)) < 0)
+			goto done;
+		if (f == 1) {
+			err_set(err, MS_ERR_USAGE, "no run %d in '%s'", o->run, d->path);
+			goto done;
+		}
+	} else {
+		sqlite3_stmt *st = NULL;
+		if (db_prepare(d, &st, "SELECT max(run) FROM items WHERE written = 1 AND"
+			       " state <> 'rolled-back'", err) < 0)
+			goto done;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			run = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		if (run == 0) {
+			outf(o, "nothing to roll back\n");
+			rc = 0;
+			goto done;
+		}
+	}
+	if (load_run(d, run, 1, &r, err) < 0)
+		goto done;
+	mark_matches(o, &r);
+	res->run = run;
+	/* newest first: exports, then INI files, in reverse plan order; the
+	 * states are committed in batches (a file restored before a crash
+	 * has its original hash and is recognised next time) */
+	if (db_exec(d, "BEGIN;", err) < 0)
+		goto done;
+	for (i = r.n; i-- > 0;) {
+		struct sitem *it = &r.items[i];
+		struct ms_err lerr = MS_ERR_INIT;
+		char cur[65] = "";
+		int h;
+
+		if (!it->match)
+			continue;
+		it->next = NULL;
+		if (strcmp(it->state, "planned") == 0 && !it->written) {
+			it->next = "skipped";
+			set_reason(it, "not applied before the rollback");
+		} else if (it->written && strcmp(it->state, "rolled-back") != 0) {
+			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &lerr);
+			if (h < 0) {
+				it->next = "failed";
+				set_reason(it, "%s", lerr.msg);
+			} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
+				it->next = "rolled-back";
+			} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || o->force) {
+				if (write_item(o, it, it->orig ? it->orig : "", it->orig_len,
+					       &writes, &lerr) < 0) {
+					it->next = "failed";
+					set_reason(it, "%s", lerr.msg);
+				} else {
+					it->next = "rolled-back";
+					if (h == 0 && strcmp(cur, it->new_sha) != 0)
+						set_reason(it, "forced over a change made after the "
+							   "migration");
+				}
+			} else {
+				it->next = "conflict";
+				set_reason(it, h > 0 ? "the file no longer exists (use --force to "
+					   "restore it)" : "the file changed after the migration "
+					   "(use --force to restore the original anyway)");
+			}
+		}
+		if (it->next && set_item(d, run, it, 0, err) < 0) {
+			sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+			goto done;
+		}
+		if (i % BATCH == 0 && (db_exec(d, "COMMIT;", err) < 0 ||
+				       (i && db_exec(d, "BEGIN;", err) < 0)))
+			goto done;
+	}
+	if (!sqlite3_get_autocommit(d->db) && db_exec(d, "COMMIT;", err) < 0)
+		goto done;
+	for (i = 0; i < r.n; i++) {
+		struct sitem *it = &r.items[i];
+		if (!it->match || !it->written)
+			continue;
+		res->items++;
+		count_state(res, it->state);
+		outf(o, "%-11s %s %s%s%s\n", it->state, it->kind, it->path,
+		     it->reason && strcmp(it->state, "rolled-back") ? ": " : "",
+		     it->reason && strcmp(it->state, "rolled-back") ? it->reason : "");
+	}
+	{
+		char sql[128];
+		int left = 0;
+		for (i = 0; i < r.n; i++)
+			if (r.items[i].written && strcmp(r.items[i].state, "rolled-back"))
+				left = 1;
+		if (!left) {
+			snprintf(sql, sizeof(sql), "UPDATE runs SET state = 'rolled-back' "
+				 "WHERE id = %d;", run);
+			if (db_exec(d, sql, err) < 0)
+				goto done;
+		}
+	}
+	outf(o, "summary: run %d: %zu rolled back, %zu conflict, %zu failed\n", run,
+	     res->rolled_back, res->conflict, res->failed);
+	rc = 0;
+done:
+	srun_release(&r);
+	db_close(d);
+	return rc;
+}

@@ -1,0 +1,438 @@
+/*
+ * test_migrate.c - the pure parts of mailshift-migrate: mapping file, INI
+ * rewrite (golden files, losslessness on every sample INI), command-line
+ * and export rewriting, diffs.  Run from the repository root.
+ * MIGRATE_GOLDEN_UPDATE=1 rewrites tests/golden/migrate/ instead of
+ * comparing (review the diff before committing it).
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "analysis.h"
+#include "buf.h"
+#include "config.h"
+#include "fleet.h"
+#include "fsutil.h"
+#include "ini.h"
+#include "migrate.h"
+#include "tap.h"
+
+#define GOLDEN "tests/golden/migrate"
+
+static const char map_json[] =
+	"{\"transport\": \"imap\", \"connector\": \"C:\\\\mailshift\\\\mailshift.exe\","
+	" \"tenants\": ["
+	"  {\"domains\": [\"contoso.com\"], \"tenantId\": \"t-contoso\","
+	"   \"clientId\": \"c-1\", \"clientSecret\": \"env:CONTOSO\"},"
+	"  {\"domains\": [\"fabrikam.com\"], \"tenantId\": \"t-fab\","
+	"   \"clientId\": \"c-2\", \"certificateFile\": \"C:\\\\certs\\\\fab.pem\","
+	"   \"authority\": \"https://login.microsoftonline.us\"},"
+	"  {\"domains\": [\"northwind.com\"], \"tenantId\": \"t-nw\","
+	"   \"clientId\": \"c-3\", \"clientSecret\": \"literal-secret\"}"
+	"]}";
+
+static void test_map(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct migrate_map *m = NULL;
+	struct migrate_tenant_view t;
+	static const char *const bad[] = {
+		"[]",
+		"{\"tenants\": []}",
+		"{\"transport\": \"smtp\", \"tenants\": [{\"domains\": [\"a.com\"],"
+		" \"tenantId\": \"t\", \"clientId\": \"c\", \"clientSecret\": \"s\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\", \"certificateFile\": \"x\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a@b.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"clientId\": \"c\","
+		" \"clientSecret\": \"s\"}]}",
+		NULL
+	};
+	int i;
+
+	ok(migrate_map_parse(&m, "map.json", map_json, strlen(map_json), &err) == 0,
+	   "map parses: %s", err.msg);
+	if (!m)
+		return;
+	ok(migrate_map_transport(m) == MT_IMAP, "transport imap");
+	is(migrate_map_connector(m), "C:\\mailshift\\mailshift.exe", "connector");
+	ok(migrate_map_find(m, "ap@contoso.com", &t) == 0 &&
+	   strcmp(t.tenant_id, "t-contoso") == 0 && !t.secret_literal,
+	   "domain match, env: reference is not literal");
+	ok(migrate_map_find(m, "x@EU.Contoso.COM", &t) == 0 &&
+	   strcmp(t.tenant_id, "t-contoso") == 0, "subdomain, any case");
+	ok(migrate_map_find(m, "x@notcontoso.com", &t) < 0, "suffix without a dot");
+	ok(migrate_map_find(m, "scanner", &t) < 0, "no domain");
+	ok(migrate_map_find(m, "a@fabrikam.com", &t) == 0 && t.certificate_file &&
+	   !t.client_secret && strcmp(t.authority, "https://login.microsoftonline.us") == 0,
+	   "certificate tenant with authority");
+	ok(migrate_map_find(m, "a@northwind.com", &t) == 0 && t.secret_literal,
+	   "literal secret flagged for sealing");
+	ok(migrate_map_find_id(m, "t-nw", "c-3", &t) == 0 &&
+	   strcmp(t.client_secret, "literal-secret") == 0, "find by ids");
+	ok(migrate_map_find_id(m, "t-nw", "c-1", &t) < 0, "ids must both match");
+	migrate_map_free(m);
+	for (i = 0; bad[i]; i++) {
+		err_clear(&err);
+		m = NULL;
+		ok(migrate_map_parse(&m, "bad.json", bad[i], strlen(bad[i]), &err) < 0 &&
+		   !m && err.code == MS_ERR_DATA && strstr(err.msg, "bad.json"),
+		   "bad map %d refused: %s", i, err.msg);
+	}
+}
+
+/* Every line the rewrite removed is one of the [Mail] keys it may change;
+ * every line it added is one of the keys it sets or a new [OAuth] block. */
+static int only_expected_lines(const char *diff, char *why, size_t whysz)
+{
+	static const char *const changed[] = { "Password", "Server",
+		"EmailProtocol", "SecurityProtocol", "Port", "SelfSignedCertificate",
+		"AuthMethod", "StartTLS", NULL };
+	static const char *const added[] = { "TenantId", "ClientId", "ClientSecret",
+		"CertificateFile", "Flow", "Mailbox", "Authority", NULL };
+	const char *p = diff;
+
+	while (p && *p) {
+		const char *e = strchr(p, '\n');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if ((p[0] == '-' || p[0] == '+') && strncmp(p, "---", 3) &&
+		    strncmp(p, "+++", 3)) {
+			const char *k = p + 1;
+			size_t kn = 0;
+			int okk = 0, i;
+			while (*k == ' ' || *k == '\t')
+				k++;
+			while (k[kn] && k[kn] != '=' && k[kn] != '\n' && k[kn] != ' ')
+				kn++;
+			for (i = 0; changed[i]; i++)
+				if (strlen(changed[i]) == kn && strncasecmp(k, changed[i], kn) == 0)
+					okk = 1;
+			/* [OAuth] values of an already migrated file may be replaced */
+			for (i = 0; added[i]; i++)
+				if (strlen(added[i]) == kn && strncmp(k, added[i], kn) == 0)
+					okk = 1;
+			if (p[0] == '+' && (n == 1 || strncmp(p, "+[OAuth]", 8) == 0))
+				okk = 1;
+			if (!okk) {
+				snprintf(why, whysz, "unexpected line '%.*s'", (int)n, p);
+				return 0;
+			}
+		}
+		p = e ? e + 1 : NULL;
+	}
+	return 1;
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char *dir = strdup(path), *slash;
+
+	if ((slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		fs_mkdirs(dir, 0755, &err);
+	}
+	free(dir);
+	return fs_write_atomic(path, data, len, 0644, &err);
+}
+
+static void golden_one(const char *path, const char *gname)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct migrate_target t;
+	struct ini *a = NULL, *b = NULL;
+	struct config cfg;
+	struct buf d;
+	char *data = NULL, *out = NULL, *again = NULL, *want = NULL;
+	size_t len = 0, outlen = 0, againlen = 0, wantlen = 0;
+	char gpath[1024], why[256] = "";
+	int r;
+
+	if (fs_read_file(path, INI_MAX_FILE, &data, &len, &err) < 0) {
+		ok(0, "read %s: %s", path, err.msg);
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	t.transport = MT_KEEP;
+	t.tenant_id = "11111111-2222-3333-4444-555555555555";
+	t.client_id = "66666666-7777-8888-9999-000000000000";
+	t.client_secret = MIGRATE_SEALED_PLACEHOLDER;
+	r = migrate_rewrite_ini(gname, data, len, &t, &out, &outlen, &err);
+	if (ini_parse(&a, path, data, len, &err) < 0 || ini_check(a, &err) < 0) {
+		/* structurally broken files are refused, never half-rewritten */
+		ok(r < 0 && !out, "%s: invalid INI refused (%s)", gname, err.msg);
+		goto done;
+	}
+	if (!ok(r == 0, "%s: rewritten %s", gname, err.msg))
+		goto done;
+	snprintf(gpath, sizeof(gpath), "%s/%s", GOLDEN, gname);
+	if (getenv("MIGRATE_GOLDEN_UPDATE")) {
+		ok(write_file(gpath, out, outlen) == 0, "%s: golden written", gname);
+	} else {
+		err_clear(&err);
+		ok(fs_read_file(gpath, INI_MAX_FILE, &want, &wantlen, &err) == 0 &&
+		   wantlen == outlen && memcmp(want, out, outlen) == 0,
+		   "%s: matches golden %s", gname, gpath);
+	}
+	buf_init(&d, BUF_DEFAULT_CAP);
+	ok(migrate_diff(gname, data, len, out, outlen, MIGRATE_DIFF_INI, &d, &err) == 0 &&
+	   only_expected_lines(d.data ? d.data : "", why, sizeof(why)),
+	   "%s: lossless, only migration keys change %s", gname, why);
+	buf_release(&d);
+	ok(ini_parse(&b, gname, out, outlen, &err) == 0 &&
+	   ini_encoding(b) == ini_encoding(a) &&
+	   strcmp(ini_dominant_eol(b), ini_dominant_eol(a)) == 0,
+	   "%s: encoding %s and line ends kept", gname, ini_encoding_name(a));
+	memset(&cfg, 0, sizeof(cfg));
+	ok(b && config_from_ini(&cfg, b, gname, &err) == 0 &&
+	   analysis_oauth_complete(&cfg) && cfg.auth == AUTH_OAUTH2 && !cfg.self_signed &&
+	   (cfg.protocol == PROTO_GRAPH || cfg.password == NULL),
+	   "%s: the connector reads complete OAuth settings %s", gname, err.msg);
+	config_release(&cfg);
+	err_clear(&err);
+	ok(migrate_rewrite_ini(gname, out, outlen, &t, &again, &againlen, &err) == 0 &&
+	   againlen == outlen && memcmp(again, out, outlen) == 0,
+	   "%s: a second rewrite changes nothing", gname);
+done:
+	ini_free(a);
+	ini_free(b);
+	free(data);
+	free(out);
+	free(again);
+	free(want);
+}
+
+static void golden_dir(const char *dir, const char *prefix, int depth)
+{
+	struct dirent **names = NULL;
+	int n, i;
+
+	if (depth > 12 || (n = scandir(dir, &names, NULL, alphasort)) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		char path[1024], gname[512];
+		struct stat sb;
+		size_t l = strlen(nm);
+
+		if (nm[0] == '.') {
+			free(names[i]);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, nm);
+		snprintf(gname, sizeof(gname), "%s%s%s", prefix, prefix[0] ? "__" : "", nm);
+		for (char *c = gname; *c; c++)
+			if (*c == ' ')
+				*c = '_';
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			golden_dir(path, gname, depth + 1);
+		else if (l > 4 && strcasecmp(nm + l - 4, ".ini") == 0)
+			golden_one(path, gname);
+		free(names[i]);
+	}
+	free(names);
+}
+
+static void test_transports(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct migrate_target t;
+	struct ini *ini = NULL;
+	const char in[] = "[Mail]\r\nUser = a@contoso.com\r\nPassword = x\r\n"
+			  "Server = pop.contoso.com\r\nEmailProtocol = POP3\r\n"
+			  "SecurityProtocol = SSL\r\n";
+	char *out = NULL;
+	size_t len = 0;
+
+	memset(&t, 0, sizeof(t));
+	t.tenant_id = "t";
+	t.client_id = "c";
+	t.certificate_file = "C:\\c.pem";
+	t.mailbox = "box@contoso.com";
+	t.authority = "https://login.microsoftonline.us";
+	t.transport = MT_KEEP;
+	ok(migrate_rewrite_ini("x.ini", in, sizeof(in) - 1, &t, &out, &len, &err) == 0 &&
+	   ini_parse(&ini, "x", out, len, &err) == 0, "keep: rewritten");
+	if (ini) {
+		is(ini_get(ini, "Mail", "EmailProtocol"), "POP3", "keep: POP3 kept as written");
+		is(ini_get(ini, "Mail", "Port"), "995", "keep: pop port");
+		is(ini_get(ini, "Mail", "Server"), "outlook.office365.com", "server");
+		is(ini_get(ini, "Mail", "SecurityProtocol"), "TLS1_2", "weak TLS raised");
+		is(ini_get(ini, "Mail", "Password"), "", "password cleared");
+		is(ini_get(ini, "OAuth", "CertificateFile"), "C:\\c.pem", "certificate");
+		ok(!ini_get(ini, "OAuth", "ClientSecret"), "no secret with a certificate");
+		is(ini_get(ini, "OAuth", "Mailbox"), "box@contoso.com", "mailbox");
+		is(ini_get(ini, "OAuth", "Authority"), "https://login.microsoftonline.us",
+		   "authority");
+		ok(strstr(out, "User = a@contoso.com\r\nPassword = \r\n") != NULL,
+		   "spacing and CRLF kept on the edited line");
+	}
+	ini_free(ini);
+	ini = NULL;
+	free(out);
+	out = NULL;
+	t.transport = MT_GRAPH;
+	ok(migrate_rewrite_ini("x.ini", in, sizeof(in) - 1, &t, &out, &len, &err) == 0 &&
+	   ini_parse(&ini, "x", out, len, &err) == 0, "graph: rewritten");
+	if (ini) {
+		is(ini_get(ini, "Mail", "EmailProtocol"), "GRAPH", "graph protocol");
+		is(ini_get(ini, "Mail", "Server"), "pop.contoso.com",
+		   "graph leaves the server alone");
+	}
+	ini_free(ini);
+	free(out);
+}
+
+struct cmdcase {
+	const char *in, *connector, *want;
+	unsigned flags;
+};
+
+static void test_commands(void)
+{
+	static const struct cmdcase cases[] = {
+		{ "\"C:\\Program Files\\OpConxps\\SMArt Email\\SMArtEmail.exe\" -inifile:\"D:\\x.ini\" --delete",
+		  "C:\\ms\\mailshift.exe",
+		  "C:\\ms\\mailshift.exe -inifile:\"D:\\x.ini\" --delete", MIGRATE_CMD_CHANGED },
+		{ "smartemail --pop -server:outlook.office365.com -port:995 -inifile:x.ini",
+		  NULL, "smartemail -inifile:x.ini", MIGRATE_CMD_CHANGED },
+		{ "cmd /c \"C:\\PROGRA~1\\X\\SMARTE~1.EXE\" --IMAP  -Server:\"a b\" & echo done",
+		  "C:\\Program Files\\mailshift\\mailshift.exe",
+		  "cmd /c \"C:\\Program Files\\mailshift\\mailshift.exe\" & echo done",
+		  MIGRATE_CMD_CHANGED },
+		{ "smartemail -inifile:x.ini --delete", NULL,
+		  "smartemail -inifile:x.ini --delete", 0 },
+		{ "smartemail --msal --renewMsalToken --renewTokenSilent", "m.exe",
+		  "smartemail --msal --renewMsalToken --renewTokenSilent",
+		  MIGRATE_CMD_KEEPALIVE },
+		{ "smartemail -server:h -user:u -password:Secret1", NULL,
+		  "smartemail -user:u -password:Secret1",
+		  MIGRATE_CMD_CHANGED | MIGRATE_CMD_PASSWORD },
+		{ "smartemail -password:[[MAIL_PW]]", NULL, "smartemail -password:[[MAIL_PW]]", 0 },
+		{ "robocopy a b", "m.exe", "robocopy a b", MIGRATE_CMD_UNLOCATED },
+		{ NULL, NULL, NULL, 0 }
+	};
+	int i;
+
+	for (i = 0; cases[i].in; i++) {
+		struct ms_err err = MS_ERR_INIT;
+		char *out = NULL;
+		unsigned flags = 0;
+		ok(migrate_rewrite_command(cases[i].in, cases[i].connector, &out, &flags,
+					   &err) == 0, "command %d rewritten", i);
+		is(out, cases[i].want, "command %d text", i);
+		is_int(flags, cases[i].flags, "command %d flags", i);
+		free(out);
+	}
+}
+
+static void test_exports(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	const char json[] =
+		"\xEF\xBB\xBF[\r\n  {\"name\": \"A\", \"details\": {\"commandLine\" :"
+		" \"\\\"C:\\\\x\\\\smartemail.exe\\\" --pop\"}},\r\n"
+		"  {\"name\": \"B\", \"details\": {\"commandLine\": \"other\"}},\r\n"
+		"  {\"note\": \"commandLine\", \"commandLine\": \"\\u0022C:\\\\x\\\\smartemail.exe\\\" --pop\"}\r\n]";
+	const char xml[] =
+		"<?xml version=\"1.0\"?>\n<jobs><job><cmd_line>smartemail &amp;&amp; x"
+		" -server:h</cmd_line></job>\n<job><cmd_line>keep</cmd_line></job></jobs>\n";
+	const char *olds[] = { "\"C:\\x\\smartemail.exe\" --pop", "smartemail && x -server:h" };
+	const char *news[] = { "\"C:\\x\\smartemail.exe\"", "smartemail && x" };
+	const char want_json[] =
+		"\xEF\xBB\xBF[\r\n  {\"name\": \"A\", \"details\": {\"commandLine\" :"
+		" \"\\\"C:\\\\x\\\\smartemail.exe\\\"\"}},\r\n"
+		"  {\"name\": \"B\", \"details\": {\"commandLine\": \"other\"}},\r\n"
+		"  {\"note\": \"commandLine\", \"commandLine\": \"\\\"C:\\\\x\\\\smartemail.exe\\\"\"}\r\n]";
+	const char want_xml[] =
+		"<?xml version=\"1.0\"?>\n<jobs><job><cmd_line>smartemail &amp;&amp; x"
+		"</cmd_line></job>\n<job><cmd_line>keep</cmd_line></job></jobs>\n";
+	const char xml2[] =
+		"<jobs><job><cmd_line attr=\"1\">&quot;C:\\M\xC3\xBCller\\smartemail.exe&quot; --pop"
+		"</cmd_line><cmd_line><![CDATA[smartemail --imap <x>]]></cmd_line>"
+		"<cmd_line/></job></jobs>";
+	const char want_xml2[] =
+		"<jobs><job><cmd_line attr=\"1\">&quot;C:\\M\xC3\xBCller\\smartemail.exe&quot;"
+		"</cmd_line><cmd_line><![CDATA[smartemail <x>]]></cmd_line>"
+		"<cmd_line/></job></jobs>";
+	const char *olds2[] = { "\"C:\\M\xC3\xBCller\\smartemail.exe\" --pop",
+				"smartemail --imap <x>" };
+	const char *news2[] = { "\"C:\\M\xC3\xBCller\\smartemail.exe\"",
+				"smartemail <x>" };
+	const char utf16[] = "\xFF\xFE[\0]\0";
+	char *out = NULL;
+	size_t len = 0, n = 0;
+
+	ok(migrate_rewrite_export("a.json", json, sizeof(json) - 1, olds, news, 2, &out,
+				  &len, &n, &err) == 0, "json export rewritten");
+	is_int(n, 2, "both matching command lines replaced (escaped differently)");
+	is(out, want_json, "json: only the strings changed, BOM and CRLF kept");
+	free(out);
+	out = NULL;
+	ok(migrate_rewrite_export("a.xml", xml, sizeof(xml) - 1, olds, news, 2, &out,
+				  &len, &n, &err) == 0 && n == 1, "xml export rewritten");
+	is(out, want_xml, "xml: entities re-encoded, the rest kept");
+	free(out);
+	out = NULL;
+	ok(migrate_rewrite_export("b.xml", xml2, sizeof(xml2) - 1, olds2, news2, 2, &out,
+				  &len, &n, &err) == 0 && n == 2, "xml: attributes, CDATA, UTF-8");
+	is(out, want_xml2, "xml: &quot; style and CDATA kept");
+	free(out);
+	out = NULL;
+	err_clear(&err);
+	ok(migrate_rewrite_export("u.json", utf16, sizeof(utf16) - 1, olds, news, 2, &out,
+				  &len, &n, &err) < 0 && err.code == MS_ERR_DATA,
+	   "UTF-16 export refused: %s", err.msg);
+	free(out);
+}
+
+static void test_diff(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	const char a[] = "[Mail]\nUser=u\nPassword=Hunter2\nServer=s\n";
+	const char b[] = "[Mail]\nUser=u\nPassword=\nServer=s\nAuthMethod=OAuth2\n"
+			 "[OAuth]\nClientSecret=TopSecret9\nClientSecret=env:X\n";
+	const char want[] =
+		"--- a/x.ini\n+++ b/x.ini\n@@ -1,4 +1,8 @@\n [Mail]\n User=u\n"
+		"-Password=***\n+Password=\n Server=s\n+AuthMethod=OAuth2\n+[OAuth]\n"
+		"+ClientSecret=***\n+ClientSecret=env:X\n";
+	struct buf d;
+
+	buf_init(&d, BUF_DEFAULT_CAP);
+	ok(migrate_diff("x.ini", a, sizeof(a) - 1, b, sizeof(b) - 1, MIGRATE_DIFF_INI,
+			&d, &err) == 0, "diff");
+	is(d.data, want, "unified diff with secrets masked");
+	ok(d.data && !strstr(d.data, "Hunter2") && !strstr(d.data, "TopSecret9"),
+	   "no secret in the diff");
+	buf_release(&d);
+	buf_init(&d, BUF_DEFAULT_CAP);
+	ok(migrate_diff("j.json", "\"commandLine\": \"smartemail -password:Pw1 --pop\"\n",
+			48, "\"commandLine\": \"smartemail -password:Pw1\"\n", 42,
+			MIGRATE_DIFF_EXPORT, &d, &err) == 0 && d.data &&
+	   !strstr(d.data, "Pw1"), "export diff redacts command-line passwords");
+	buf_release(&d);
+}
+
+int main(void)
+{
+	char hex[65];
+
+	migrate_sha256_hex("abc", 3, hex);
+	is(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	   "sha256");
+	test_map();
+	test_transports();
+	test_commands();
+	test_exports();
+	test_diff();
+	golden_dir("samples/ini", "ini", 0);
+	golden_dir("samples/fleet/machines", "fleet", 0);
+	return done_testing();
+}
