@@ -47,13 +47,15 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-bin/mailshift: $(BUILD)/runtime/main.o $(LIB)
+# bin/ is shared by every BUILD (plain, sanitizer): always relink, so bin/
+# holds what the last make built and never a stale variant.
+bin/mailshift: $(BUILD)/runtime/main.o $(LIB) FORCE
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out FORCE,$^) $(LDLIBS)
 
-bin/mailshift-%: $(BUILD)/tools/%/main.o $(LIB)
+bin/mailshift-%: $(BUILD)/tools/%/main.o $(LIB) FORCE
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out FORCE,$^) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -87,6 +89,7 @@ clean:
 	rm -rf $(BUILD) bin
 
 .SECONDARY:
-.PHONY: all deps deps-check check demo bench fuzz install clean
+FORCE:
+.PHONY: FORCE all deps deps-check check demo bench fuzz install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

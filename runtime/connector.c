@@ -44,6 +44,7 @@ struct run {
 	char *staging;         /* staging folder beside MSGIN */
 	int delete_mode;       /* effective enum delete_mode */
 	char *opcon_password;  /* resolved [General] OpConUserPassword (wiped) */
+	struct connector_oauth *oauth;
 	long delivered;        /* messages whose events reached MSGIN */
 };
 
@@ -659,7 +660,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 		if (run->r->token_fn) {
 			p.token_fn = run->r->token_fn;
 			p.token_ctx = run->r->token_ctx;
-		} else if (connector_oauth_setup(run->r, c, &p, err)) {
+		} else if (connector_oauth_setup(run->r, c, &p, &run->oauth, err)) {
 			return -1;
 		}
 	} else {
@@ -724,7 +725,7 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	run.r = r;
 	run.sum = sum;
 	message_library_init();
-	if (ini_load(&run.ini, r->ini_path, err) ||
+	if (ini_load(&run.ini, r->ini_path, err) || ini_check(run.ini, err) ||
 	    config_from_ini(&run.cfg, run.ini, r->ini_path, err))
 		goto out;
 	sum->exit_code_no_match = run.cfg.exit_code_no_match;
@@ -769,6 +770,7 @@ out:
 	if (rc == 0)
 		rc = write_last_run(&run, started, err);
 	state_close(run.state);
+	connector_oauth_free(run.oauth);
 	rules_free(run.rules);
 	config_release(&run.cfg);
 	ini_free(run.ini);

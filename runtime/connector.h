@@ -78,6 +78,18 @@ int connector_store_credentials(const char *ini_path, const char *user,
 				const char *password, const char *opcon_user,
 				const char *opcon_password, struct ms_err *err);
 
+/* --oauth-login: device-code sign-in for the INI's [OAuth] section
+ * (Flow=DeviceCode); the prompt callback shows the code and URL.  Stores
+ * the refresh token in the machine's token cache. */
+typedef int (*connector_prompt_fn)(void *ctx, const char *user_code,
+				   const char *verification_uri,
+				   const char *message, long expires_in);
+int connector_oauth_login(const char *ini_path, connector_prompt_fn prompt,
+			  void *ctx, struct ms_err *err);
+/* --renewMsalToken --renewTokenSilent: use the stored refresh token now and
+ * store the rotated one (keeps a delegated sign-in alive). */
+int connector_oauth_renew(const char *ini_path, struct ms_err *err);
+
 /* The exit code a run maps to, as the incumbent: 0 when mail matched,
  * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error. */
 int connector_exit_code(int rc, const struct connector_summary *sum);

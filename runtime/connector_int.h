@@ -11,9 +11,14 @@
 #include "message.h"
 #include "rules.h"
 
-/* Wire the [OAuth] section into p->token_fn/token_ctx (token cache). */
+/* Wire the [OAuth] section into p->token_fn/token_ctx (token cache).
+ * *out owns the token source; free it with connector_oauth_free() after
+ * the mailbox is closed. */
+struct connector_oauth;
 int connector_oauth_setup(const struct connector_run *r, const struct config *c,
-			  struct mailbox_params *p, struct ms_err *err);
+			  struct mailbox_params *p, struct connector_oauth **out,
+			  struct ms_err *err);
+void connector_oauth_free(struct connector_oauth *o);
 
 /* Resolve a secret as written in the INI (sealed, env:, file:, literal);
  * refuses the incumbent's proprietary encryption with a clear message.

@@ -9,6 +9,7 @@
 
 #include "cmdline.h"
 #include "connector.h"
+#include "explain.h"
 #include "log.h"
 
 #define DEFAULT_INI "SMArtEmail.ini"
@@ -26,6 +27,34 @@ static const char usage[] =
 "Without -inifile: $MAILSHIFT_INIFILE, else ./" DEFAULT_INI ".\n"
 "Exit: 0 mail matched, 1 command line error, 2 error,\n"
 "      [General] ExitCodeForNoMatchingEmails when nothing matched.\n";
+
+/* Print an error and, when the catalogue knows it, its cause and fix. */
+static void fail(const struct ms_err *err)
+{
+	struct explain e;
+	struct explain_ids ids = { 0 };
+	char text[2048];
+
+	fprintf(stderr, "mailshift: %s\n", err->msg);
+	if (explain_text(err->msg, &e) == 0) {
+		explain_ids_from_text(err->msg, &ids);
+		explain_format(&e, &ids, text, sizeof(text));
+		fputs(text, stderr);
+	}
+}
+
+static int prompt(void *ctx, const char *user_code, const char *uri,
+		  const char *message, long expires_in)
+{
+	(void)ctx;
+	if (message && *message)
+		printf("%s\n", message);
+	else
+		printf("To sign in, open %s and enter the code %s (valid %ld minutes).\n",
+		       uri, user_code, expires_in / 60);
+	fflush(stdout);
+	return 0;
+}
 
 static void report(void *ctx, enum connector_note note, const char *key,
 		   const char *section, const char *text)
@@ -84,11 +113,27 @@ int main(int argc, char **argv)
 		rc = connector_store_credentials(ini, o.user, o.password, o.opcon_user,
 						 o.opcon_password, &err);
 		if (rc)
-			fprintf(stderr, "mailshift: %s\n", err.msg);
+			fail(&err);
 		else
 			printf("credentials sealed into '%s'\n", ini);
 		cmdline_opts_release(&o);
 		return rc ? (err.code == MS_ERR_USAGE ? 1 : 2) : 0;
+	}
+
+	if (o.oauth_login || o.renew_msal_token) {
+		/* --renewMsalToken without --renewTokenSilent was the incumbent's
+		 * browser sign-in: headless here, so it is the device code */
+		if (o.oauth_login || !o.renew_silent)
+			rc = connector_oauth_login(ini, prompt, NULL, &err);
+		else
+			rc = connector_oauth_renew(ini, &err);
+		if (rc)
+			fail(&err);
+		else
+			printf("token for '%s' %s\n", ini,
+			       o.renew_silent ? "renewed" : "stored");
+		cmdline_opts_release(&o);
+		return rc ? 2 : 0;
 	}
 
 	dry = o.dry_run;
@@ -109,7 +154,7 @@ int main(int argc, char **argv)
 
 	rc = connector_run(&r, &sum, &err);
 	if (rc)
-		fprintf(stderr, "mailshift: %s\n", err.msg);
+		fail(&err);
 	if (o.verbose || o.dry_run)
 		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
 			"%ld already done, %ld events%s, %ld deleted\n", sum.listed,
