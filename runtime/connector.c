@@ -11,7 +11,9 @@
  */
 #include "connector.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -446,16 +448,23 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	const struct message *msg = &hdr;
 	enum msg_state st = MSG_UNKNOWN;
 	time_t received;
-	int rc = -1, have_raw = 0;
+	int rc = -1, have_raw = 0, was_deleted = 0;
 
 	buf_init(&raw, MESSAGE_CAP);
 	if (message_parse(&hdr, it->headers ? it->headers : "", it->headers_len,
 			  1, 0, err))
 		goto out;
 	if (!run->r->dry_run) {
-		if (state_lookup(run->state, run->mailbox_id, it->key,
-				 hdr.message_id, &st, err))
+		if (state_lookup_ex(run->state, run->mailbox_id, it->key,
+				    hdr.message_id, &st, &was_deleted, err))
 			goto out;
+		if (st == MSG_DONE && was_deleted) {
+			/* recorded as deleted yet still here: a POP session
+			 * died before QUIT committed the DELE */
+			run->sum->skipped++;
+			rc = mailbox_delete(run->mb, it, err);
+			goto out;
+		}
 		if (st == MSG_DONE) {
 			run->sum->skipped++;
 			note(run, NOTE_SKIPPED, it->key, NULL, hdr.subject);
@@ -565,6 +574,33 @@ out:
 }
 
 /* ---- setup ------------------------------------------------------------- */
+
+/* Remove temporary files that a killed run left in the staging folder
+ * (".NAME.tmp.PID.N" from fs_write_atomic) when PID is gone. */
+static void clean_staging(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		long pid;
+		char *path;
+
+		if (e->d_name[0] != '.' || !t)
+			continue;
+		pid = strtol(t + 5, NULL, 10);
+		if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+			if ((path = fs_join(dir, e->d_name))) {
+				unlink(path);
+				free(path);
+			}
+		}
+	}
+	closedir(d);
+}
 
 static int apply_overrides(struct run *run, struct ms_err *err)
 {
@@ -751,6 +787,7 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 		    fs_mkdirs(run.staging, 0700, err) ||
 		    state_open(&run.state, state_path, err))
 			goto out;
+		clean_staging(run.staging);
 	}
 	if (open_mailbox(&run, err) ||
 	    mailbox_list(run.mb, &items, &n, err) ||

@@ -27,7 +27,7 @@ typedef int (*mailbox_token_fn)(void *ctx, int force_refresh, char **token,
 				struct ms_err *err);
 
 struct mailbox_params {
-	enum mail_protocol protocol;   /* PROTO_IMAP, PROTO_POP, PROTO_GRAPH */
+	enum mail_protocol protocol;   /* PROTO_IMAP, PROTO_POP, PROTO_GRAPH (PROTO_MSAL = Graph) */
 	const char *host;
 	int port;
 	enum tls_mode tls;
@@ -52,7 +52,12 @@ struct mailbox_item {
 	char *server_id;    /* UID / message number / Graph id */
 	size_t size;
 	time_t received;    /* INTERNALDATE / receivedDateTime, 0 if unknown */
-	char *headers;      /* raw header block, filled by mailbox_fetch_headers */
+	char *headers;      /* raw header block, filled by mailbox_fetch_headers
+			     * (IMAP: the fields Date, From, Sender, Reply-To,
+			     * Subject, Message-ID, Content-Type, MIME-Version,
+			     * at most 64 KB; POP: TOP n 0; Graph: synthetic
+			     * Message-ID/Date/From/Subject from the listing);
+			     * "" for a message deleted meanwhile */
 	size_t headers_len;
 };
 
@@ -60,21 +65,40 @@ struct mailbox;
 
 int mailbox_open(struct mailbox **mb, const struct mailbox_params *p,
 		 struct ms_err *err);
-/* List the folder.  Fills *items (owned by mb) in server order. */
+/* List the folder.  Fills *items (owned by mb) in server order.  With
+ * params->since only mail received at or after it (IMAP INTERNALDATE,
+ * Graph receivedDateTime; POP3 has no arrival date: its Date header,
+ * mail without a readable Date is kept).  At most 1,000,000 items. */
 int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
 		 struct ms_err *err);
 /* Fetch the header blocks of all listed items in as few round trips as the
- * protocol allows (IMAP: one UID FETCH; POP: TOP n 0 each, pipelined where
- * possible; Graph: $select on the list). */
+ * protocol allows (IMAP: UID FETCH of the header fields, batched so one
+ * answer stays under libcurl's 300 KB limit: one round trip for ~100
+ * messages, plus one for every 3 whose fields exceed 2 KB; POP: TOP n 0
+ * each; Graph: built from the listing, no request). */
 int mailbox_fetch_headers(struct mailbox *mb, struct ms_err *err);
-/* Fetch one whole message (raw RFC 5322) into out. */
+/* Fetch one whole message (raw RFC 5322) into out (appended).  IMAP reads
+ * it with BODY.PEEK[] in 240 KB pieces and never sets \Seen.  More than
+ * 64 MB is refused (MS_ERR_TOOBIG). */
 int mailbox_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 			  struct buf *out, struct ms_err *err);
-/* Mark one message deleted (IMAP: \Deleted + UID EXPUNGE; POP: DELE,
- * committed at QUIT; Graph: DELETE). */
+/* Mark one message deleted (IMAP: \Deleted + UID EXPUNGE, or EXPUNGE at
+ * close without UIDPLUS; POP: DELE, committed at QUIT; Graph: DELETE).  A
+ * message already gone counts as deleted; a read-only mailbox refuses
+ * (MS_ERR_USAGE). */
 int mailbox_delete(struct mailbox *mb, const struct mailbox_item *it,
 		   struct ms_err *err);
-/* Commit deletions (POP QUIT / IMAP EXPUNGE) and close. Always frees mb. */
+/* Commit deletions (POP QUIT / IMAP EXPUNGE) and close. Always frees mb.
+ *
+ * Connection loss: when the server ends the session in the middle of a run
+ * (Exchange: "* BYE ... AccessTokenExpired"), the next command logs in
+ * again (with a forced token refresh if the login is refused), selects
+ * the folder again (refusing a changed UIDVALIDITY) or maps POP message
+ * numbers again through UIDL and re-sends the DELE marks, then repeats. */
 int mailbox_close(struct mailbox *mb, struct ms_err *err);
+
+/* Connections opened and login commands sent so far (IMAP/POP: one each
+ * for a healthy run; Graph: HTTP requests are not counted, both 0). */
+void mailbox_stats(const struct mailbox *mb, long *connections, long *logins);
 
 #endif

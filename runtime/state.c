@@ -115,17 +115,30 @@ static int prepare(struct state *st, sqlite3_stmt **s, const char *sql,
 int state_lookup(struct state *st, const char *mailbox, const char *key,
 		 const char *message_id, enum msg_state *out, struct ms_err *err)
 {
+	int deleted;
+
+	return state_lookup_ex(st, mailbox, key, message_id, out, &deleted, err);
+}
+
+int state_lookup_ex(struct state *st, const char *mailbox, const char *key,
+		    const char *message_id, enum msg_state *out, int *deleted,
+		    struct ms_err *err)
+{
 	sqlite3_stmt *s = NULL;
 	int rc;
 
 	*out = MSG_UNKNOWN;
-	if (prepare(st, &s, "SELECT state FROM messages WHERE mailbox=?1 AND key=?2", err))
+	*deleted = 0;
+	if (prepare(st, &s, "SELECT state, deleted FROM messages WHERE mailbox=?1"
+			    " AND key=?2", err))
 		return -1;
 	sqlite3_bind_text(s, 1, mailbox, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*out = (enum msg_state)sqlite3_column_int(s, 0);
+		*deleted = sqlite3_column_int(s, 1);
+	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_err(st, err, "lookup failed");

@@ -39,6 +39,13 @@ void state_close(struct state *st);
 int state_lookup(struct state *st, const char *mailbox, const char *key,
 		 const char *message_id, enum msg_state *out, struct ms_err *err);
 
+/* Like state_lookup(), also telling whether a deletion was recorded
+ * (*deleted; a POP deletion only takes effect at QUIT, so a message
+ * recorded as deleted can still be listed after a crash). */
+int state_lookup_ex(struct state *st, const char *mailbox, const char *key,
+		    const char *message_id, enum msg_state *out, int *deleted,
+		    struct ms_err *err);
+
 /* Record a message as STAGED with the staged event file names (or DONE at
  * once when n == 0 and mark_done is set), in one transaction. */
 int state_stage(struct state *st, const char *mailbox, const char *key,

@@ -40,10 +40,12 @@ done_testing() { echo "1..$n"; [ "$failed" = 0 ]; }
 
 # maildir of a world user: maildir alice
 maildir() { echo "$WORLD_MAIL_ROOT/${2:-contoso.test}/$1/Maildir"; }
-# remove every message of a mailbox (the test's starting point)
+# remove every message of a mailbox (the test's starting point), through
+# Dovecot so that its index agrees
 clear_mailbox() {
-	d=$(maildir "$1" "${2:-contoso.test}")
-	rm -f "$d"/new/* "$d"/cur/* 2>/dev/null
+	doveadm -c "$WORLD_DIR/dovecot/dovecot.conf" expunge -u "$1@${2:-contoso.test}" \
+		mailbox INBOX all >/dev/null 2>&1 ||
+		echo "# doveadm expunge failed for $1@${2:-contoso.test}"
 }
 count_mailbox() {
 	d=$(maildir "$1" "${2:-contoso.test}")
