@@ -1,18 +1,284 @@
-/* mailshift-verify: placeholder until its issue lands. */
+/*
+ * mailshift-verify: the live post-migration smoke test (see docs/verify.md).
+ *
+ * Exit: 0 every mailbox passed; 1 some mailbox failed; EX_USAGE (64),
+ * EX_NOINPUT (66: no INI, fleet or state database), EX_CANTCREAT (73:
+ * --out), EX_IOERR (74: results database), EX_CONFIG (78: --sender-ini).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "verify.h"
+
+static const char *prog = "mailshift-verify";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s (--ini FILE... | --fleet DIR | --state DB [--run N]) [options]\n"
+		"       %s history [--db PATH | --state DB | --fleet DIR]\n"
+		"  --send              send a probe and prove the connector sees it\n"
+		"  --subject S         probe subject \"S [MSV-id]\"; a rule must match it\n"
+		"  --sender-ini FILE   send every probe with this INI's [Notify]/[Mail]\n"
+		"  --smtp HOST[:PORT]  SMTP submission for IMAP/POP mailboxes\n"
+		"  --smtp-tls T        starttls (default) or implicit\n"
+		"  --from ADDR         From address of the probe\n"
+		"  --concurrency N     mailboxes at a time (default 4)\n"
+		"  --timeout S         wait S seconds for the probe (default 120)\n"
+		"  --poll-ms MS        between polls (default 2000)\n"
+		"  --cert-min-days N   fail when a certificate expires within N days\n"
+		"  --format F          text, json, junit or html (default text)\n"
+		"  --out FILE          write the report there (atomically)\n"
+		"  --junit FILE        also write JUnit XML there\n"
+		"  --db PATH           results database (default verify.db next to the\n"
+		"                      state database, in the fleet, or here)\n"
+		"  --no-db             do not record the results\n"
+		"  --quiet, --verbose\n", prog, prog);
+}
+
+static void progress(void *ctx, size_t done, size_t total,
+		     const struct verify_result *r)
+{
+	size_t *failed = ctx;
+
+	*failed += !r->passed;
+	fprintf(stderr, "\r\033[K%s: %zu/%zu mailboxes, %zu failed", prog, done, total,
+		*failed);
+}
+
+static int write_out(const char *path, const struct verify_run *r,
+		     enum verify_format f)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	if (verify_render(r, f, &text, &len, &err)) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return EX_SOFTWARE;
+	}
+	if (path) {
+		if (fs_write_atomic(path, text, len, 0644, &err)) {
+			fprintf(stderr, "%s: %s\n", prog, err.msg);
+			rc = EX_CANTCREAT;
+		}
+	} else if (fwrite(text, 1, len, stdout) != len || fflush(stdout)) {
+		fprintf(stderr, "%s: cannot write the report: %s\n", prog, strerror(errno));
+		rc = EX_IOERR;
+	}
+	free(text);
+	return rc;
+}
+
+/* verify.db beside the state database, in the fleet, or here. */
+static char *default_db(const char *state, const char *fleet)
+{
+	char *copy, *p;
+
+	if (state) {
+		if (!(copy = strdup(state)))
+			return NULL;
+		p = fs_join(dirname(copy), VERIFY_DB_NAME);
+		free(copy);
+		return p;
+	}
+	return fs_join(fleet ? fleet : ".", VERIFY_DB_NAME);
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("mailshift-verify %s\n", MS_VERSION);
-		return 0;
+	static const struct option longopts[] = {
+		{ "ini", required_argument, NULL, 'i' },
+		{ "fleet", required_argument, NULL, 'f' },
+		{ "state", required_argument, NULL, 's' },
+		{ "run", required_argument, NULL, 'r' },
+		{ "send", no_argument, NULL, 'S' },
+		{ "subject", required_argument, NULL, 'j' },
+		{ "sender-ini", required_argument, NULL, 'I' },
+		{ "smtp", required_argument, NULL, 'm' },
+		{ "smtp-tls", required_argument, NULL, 'T' },
+		{ "from", required_argument, NULL, 'a' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "poll-ms", required_argument, NULL, 'p' },
+		{ "cert-min-days", required_argument, NULL, 'd' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "junit", required_argument, NULL, 'J' },
+		{ "db", required_argument, NULL, 'D' },
+		{ "no-db", no_argument, NULL, 'N' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ms_err err = MS_ERR_INIT;
+	struct verify_opts o = { 0 };
+	struct verify_run r = { 0 };
+	struct verify_target *t = NULL;
+	enum verify_format fmt = VFMT_TEXT;
+	const char *fleet = NULL, *state = NULL, *out = NULL, *junit = NULL, *db = NULL;
+	char *dbp = NULL, *src = NULL, *colon, *end;
+	size_t n = 0, failed = 0;
+	int c, run = 0, run_used = 0, no_db = 0, quiet = 0, history = 0, rc;
+
+	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
+	if (argc > 1 && strcmp(argv[1], "history") == 0) {
+		history = 1;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
 	}
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: mailshift-verify [options]\n");
-		return 0;
+	o.concurrency = 4;
+	o.timeout_s = 120;
+	while ((c = getopt_long(argc, argv, "i:f:s:r:Sj:I:m:T:a:c:t:p:d:F:o:J:D:NqvhV",
+				longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (verify_targets_add(&t, &n, optarg, NULL, &err)) {
+				fprintf(stderr, "%s: %s\n", prog, err.msg);
+				return EX_SOFTWARE;
+			}
+			break;
+		case 'f': fleet = optarg; break;
+		case 's': state = optarg; break;
+		case 'r': run = atoi(optarg); run_used = 1; break;
+		case 'S': o.send = 1; break;
+		case 'j': o.subject = optarg; break;
+		case 'I': o.sender.ini = optarg; break;
+		case 'm':
+			o.sender.smtp_host = optarg;
+			if ((colon = strrchr(optarg, ':'))) {
+				*colon = 0;
+				o.sender.smtp_port = (int)strtol(colon + 1, &end, 10);
+				if (*end || o.sender.smtp_port < 1 || o.sender.smtp_port > 65535) {
+					fprintf(stderr, "%s: bad port in --smtp\n", prog);
+					return EX_USAGE;
+				}
+			}
+			break;
+		case 'T':
+			if (strcmp(optarg, "implicit") && strcmp(optarg, "starttls")) {
+				fprintf(stderr, "%s: --smtp-tls is starttls or implicit\n", prog);
+				return EX_USAGE;
+			}
+			o.sender.smtp_implicit_tls = strcmp(optarg, "implicit") == 0;
+			break;
+		case 'a': o.sender.from = optarg; break;
+		case 'c': o.concurrency = atoi(optarg); break;
+		case 't': o.timeout_s = atol(optarg); break;
+		case 'p': o.poll_ms = atol(optarg); break;
+		case 'd': o.cert_min_days = atoi(optarg); break;
+		case 'F':
+			if (verify_format_parse(optarg, &fmt)) {
+				fprintf(stderr, "%s: unknown format '%s'\n", prog, optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'o': out = optarg; break;
+		case 'J': junit = optarg; break;
+		case 'D': db = optarg; break;
+		case 'N': no_db = 1; break;
+		case 'q': quiet = 1; break;
+		case 'v': o.verbose = 1; log_set_sink(log_stderr_sink, (void *)prog,
+						      LOG_LVL_TRACE); break;
+		case 'h': usage(stdout); return EX_OK;
+		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
+		default: usage(stderr); return EX_USAGE;
+		}
 	}
-	fprintf(stderr, "mailshift-verify: not implemented yet\n");
-	return EX_SOFTWARE;
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		return EX_USAGE;
+	}
+	if (history) {
+		char *text = NULL;
+		if (!(dbp = db ? strdup(db) : default_db(state, fleet)))
+			return EX_SOFTWARE;
+		rc = verify_history(dbp, &text, &err);
+		if (rc)
+			fprintf(stderr, "%s: %s\n", prog, err.msg);
+		else
+			fputs(text, stdout);
+		free(text);
+		free(dbp);
+		return rc ? EX_NOINPUT : EX_OK;
+	}
+	if ((!!fleet + !!state + !!n) != 1 || (run_used && !state) || o.concurrency < 1 ||
+	    o.timeout_s < 1 || (o.subject && !o.send)) {
+		fprintf(stderr, "%s: %s\n", prog, (!!fleet + !!state + !!n) != 1 ?
+			"give exactly one of --ini, --fleet, --state" :
+			run_used && !state ? "--run needs --state" :
+			o.subject && !o.send ? "--subject needs --send" :
+			"--concurrency and --timeout must be positive");
+		usage(stderr);
+		verify_targets_free(t, n);
+		return EX_USAGE;
+	}
+	rc = 0;
+	if (fleet) {
+		rc = verify_targets_from_fleet(fleet, &t, &n, &err);
+	} else if (state) {
+		rc = verify_targets_from_state(state, run, &t, &n, &run, &err);
+	}
+	if (rc || n == 0) {
+		fprintf(stderr, "%s: %s\n", prog, rc ? err.msg : "no INI files to verify");
+		verify_targets_free(t, n);
+		return rc && err.code == MS_ERR_USAGE ? EX_USAGE : EX_NOINPUT;
+	}
+	if (fleet)
+		rc = asprintf(&src, "--fleet %s", fleet);
+	else if (state)
+		rc = asprintf(&src, "--state %s --run %d", state, run);
+	else
+		rc = asprintf(&src, "--ini (%zu file%s)", n, n == 1 ? "" : "s");
+	if (rc < 0 || (!no_db && !(dbp = db ? strdup(db) : default_db(state, fleet)))) {
+		verify_targets_free(t, n);
+		return EX_SOFTWARE;
+	}
+	o.targets = t;
+	o.n_targets = n;
+	o.source = src;
+	o.db_path = dbp;
+	if (isatty(STDERR_FILENO) && !quiet) {
+		o.progress = progress;
+		o.progress_ctx = &failed;
+	}
+	rc = verify_run(&o, &r, &err);
+	if (o.progress)
+		fprintf(stderr, "\r\033[K");
+	if (rc)
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+	if (rc && r.finished == 0) {
+		rc = err.code == MS_ERR_CONFIG || err.code == MS_ERR_IO ? EX_CONFIG :
+			err_sysexit(&err);
+	} else {
+		int wrc = EX_OK;
+		if (rc)
+			wrc = EX_IOERR;   /* ran, but the results were not stored */
+		/* the report to --out (the text summary still on stdout) or
+		 * to stdout */
+		if ((out || !quiet) && (rc = write_out(out, &r, fmt)))
+			wrc = rc;
+		if (junit && (rc = write_out(junit, &r, VFMT_JUNIT)))
+			wrc = rc;
+		if (out && !quiet && (rc = write_out(NULL, &r, VFMT_TEXT)))
+			wrc = rc;
+		rc = wrc ? wrc : verify_exit_code(&r);
+	}
+	verify_run_release(&r);
+	verify_targets_free(t, n);
+	free(dbp);
+	free(src);
+	return rc;
 }

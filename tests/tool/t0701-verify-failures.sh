@@ -1,0 +1,138 @@
+#!/bin/bash
+# mailshift-verify failures, each at the right step with its explanation:
+# a wrong client secret fails at token (AADSTS7000215), a mailbox the app
+# may not open fails at login (IMAP and Graph), a sender the submission
+# server refuses fails at send, a probe that never arrives times out
+# cleanly (nothing deleted), a subject no rule matches fails at seen;
+# usage and input errors give sysexits codes.  Secrets never appear.
+. "$(dirname "$0")/lib.sh"
+world_up
+verify=$MS_TOP/bin/mailshift-verify
+T=$(mktemp -d "${TMPDIR:-/tmp}/t0701.XXXXXX")
+trap 'rm -rf "$T"; _world_cleanup' EXIT
+export MAILSHIFT_HOME=$T/home
+export T0701_SECRET=$WORLD_APP_SECRET
+
+ini() {	# ini NAME PROTO PORT USER CREDENTIAL-LINE [EXTRA-MAIL-LINE]
+	cat >"$T/$1.ini" <<EOF
+[General]
+MSGINDirectory=$T/msgin
+UseLastRunDate=False
+[Mail]
+User=$4
+Server=127.0.0.1
+Port=$3
+EmailProtocol=$2
+AuthMethod=OAuth2
+SelfSignedCertificate=False
+CAFile=$WORLD_CA_FILE
+$6
+[OAuth]
+Authority=$WORLD_TOKEN_URL
+TenantId=$WORLD_TENANT
+ClientId=$WORLD_APP_ID
+$5
+GraphEndpoint=$WORLD_GRAPH_URL
+CAFile=$WORLD_CA_FILE
+[Configuration1]
+SubjectLineMask=Nightly check*
+Event=\$JOB:ADD,now,Daily,[[SUBJECT]],opcon
+EOF
+}
+good="ClientSecret=env:T0701_SECRET"
+ini good IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_ALICE" "$good"
+ini badsecret IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_ALICE" "ClientSecret=Wr0ng~Secret-t0701-value"
+ini bob IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_BOB" "$good"
+ini bobgraph GRAPH 443 "$WORLD_USER_BOB" "$good"
+ini archive IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_ALICE" "$good" "Folder=Archive"
+smtp="--smtp 127.0.0.1:$WORLD_SUBMISSION_PORT"
+j() { jq -r "$1" "$2"; }
+
+# the good one first: its token is then in the shared cache, and the
+# wrong secret must still fail (a cached token proves nothing)
+rc=0
+$verify --ini "$T/good.ini" --ini "$T/badsecret.ini" --ini "$T/bob.ini" --ini "$T/bobgraph.ini" \
+	--concurrency 1 --no-db --format json --out "$T/f.json" --quiet 2>"$T/f.err" || rc=$?
+is "$rc" 1 "exit 1 when a mailbox fails"
+is "$(j '[.mailboxes[] | .passed] | join(",")' "$T/f.json")" "true,false,false,false" \
+	"only the good mailbox passed"
+is "$(j '.mailboxes[1].steps[1].status' "$T/f.json")" fail "wrong secret: fails at token"
+like "$(j '.mailboxes[1].steps[1].message' "$T/f.json")" "AADSTS7000215" "wrong secret: Microsoft's code kept"
+is "$(j '.mailboxes[1].steps[1].topic' "$T/f.json")" AADSTS7000215 "wrong secret: catalogue entry"
+like "$(j '.mailboxes[1].steps[1].cause' "$T/f.json")" "client secret is wrong" "wrong secret: cause"
+like "$(j '.mailboxes[1].steps[1].fix' "$T/f.json")" "new client secret" "wrong secret: fix"
+is "$(j '[.mailboxes[1].steps[2:][] | .status] | unique | join(",")' "$T/f.json")" skip \
+	"wrong secret: later steps skipped"
+is "$(j '.mailboxes[2].steps[1].status + "," + .mailboxes[2].steps[2].status' "$T/f.json")" "pass,fail" \
+	"no permission (IMAP): token issued, fails at login"
+like "$(j '.mailboxes[2].steps[2].cause' "$T/f.json")" "no access to this mailbox" \
+	"no permission (IMAP): explained"
+like "$(j '.mailboxes[2].steps[2].fix' "$T/f.json")" "Add-MailboxPermission" \
+	"no permission (IMAP): the fix names the Exchange command"
+is "$(j '.mailboxes[3].steps[2].status' "$T/f.json")" fail "no permission (Graph): fails at login"
+like "$(j '.mailboxes[3].steps[2].message + " " + .mailboxes[3].steps[2].cause' "$T/f.json")" \
+	"ErrorAccessDenied.*(permission|RBAC)" "no permission (Graph): explained"
+unlike "$(cat "$T/f.json" "$T/f.err")" "$WORLD_APP_SECRET|Wr0ng~Secret" "no secret in output"
+rc=0
+$verify --ini "$T/badsecret.ini" --no-db >"$T/f.txt" 2>&1 || rc=$?
+like "$(cat "$T/f.txt")" "token: token request refused: AADSTS7000215" "text: the failing step and reply"
+like "$(grep -A1 ' cause: ' "$T/f.txt" | tr '\n' ' ')" "cause: .* fix: " "text: cause and fix lines"
+
+# a sender the submission server refuses
+n_alice=$(mailbox_count "$WORLD_USER_ALICE")
+rc=0
+$verify --ini "$T/good.ini" $smtp --send --from "$WORLD_USER_BOB" --no-db \
+	--format json --out "$T/s.json" --quiet || rc=$?
+is "$rc" 1 "refused sender: exit 1"
+is "$(j '.mailboxes[0].steps[3].status' "$T/s.json")" fail "refused sender: fails at send"
+like "$(j '.mailboxes[0].steps[3].message' "$T/s.json")" "553 5.7.1 .*not owned by user" \
+	"refused sender: the server's reply kept"
+is "$(j '.mailboxes[0].steps[4].status + "," + .mailboxes[0].steps[5].status' "$T/s.json")" "skip,skip" \
+	"refused sender: seen and cleanup skipped"
+
+# a probe that never arrives (the connector reads another folder)
+d=$(_maildir "$WORLD_USER_ALICE")/.Archive
+mkdir -p "$d/cur" "$d/new" "$d/tmp" && chown -R 65534:65534 "$d"
+start=$(date +%s)
+rc=0
+$verify --ini "$T/archive.ini" $smtp --send --timeout 3 --poll-ms 500 --no-db \
+	--format json --out "$T/a.json" --quiet || rc=$?
+took=$(( $(date +%s) - start ))
+is "$rc" 1 "never arrives: exit 1"
+is "$(j '.mailboxes[0].steps[4].status' "$T/a.json")" fail "never arrives: fails at seen"
+like "$(j '.mailboxes[0].steps[4].message' "$T/a.json")" "not in alice@contoso.test after 3 s" \
+	"never arrives: timed out after --timeout"
+is "$(j '.mailboxes[0].steps[5].status' "$T/a.json")" skip "never arrives: nothing deleted"
+ok "never arrives: gave up in time ($took s)" test "$took" -le 10
+probe=$(j '.mailboxes[0].probe.id' "$T/a.json")
+wait_mailbox_count "$WORLD_USER_ALICE" $((n_alice + 1)) 10
+ok "the stray probe is in the INBOX, untouched" sh -c "grep -l '$probe' $(_maildir "$WORLD_USER_ALICE")/new/* $(_maildir "$WORLD_USER_ALICE")/cur/* 2>/dev/null | grep -q ."
+# remove it by id (the test's own cleanup)
+grep -l "$probe" "$(_maildir "$WORLD_USER_ALICE")"/new/* "$(_maildir "$WORLD_USER_ALICE")"/cur/* 2>/dev/null | xargs -r rm -f
+
+# --subject no rule matches
+rc=0
+$verify --ini "$T/good.ini" $smtp --send --subject "Weekly report" --poll-ms 300 --no-db \
+	--format json --out "$T/n.json" --quiet || rc=$?
+is "$rc" 1 "unmatched subject: exit 1"
+is "$(j '.mailboxes[0].steps[4].status' "$T/n.json")" fail "unmatched subject: fails at seen"
+like "$(j '.mailboxes[0].probe.outcome' "$T/n.json")" "^rejected" "unmatched subject: the connector's reason"
+is "$(j '.mailboxes[0].steps[5].status' "$T/n.json")" pass "unmatched subject: the probe is still deleted"
+is "$(mailbox_count "$WORLD_USER_ALICE")" "$n_alice" "alice: back to the messages she had"
+
+# usage and input errors
+rc=0; $verify >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "no arguments: EX_USAGE"
+rc=0; $verify --ini a.ini --fleet b >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "two sources: EX_USAGE"
+rc=0; $verify --ini "$T/good.ini" --subject x >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "--subject without --send: EX_USAGE"
+rc=0; $verify --state "$T/none.db" >/dev/null 2>&1 || rc=$?
+is "$rc" 66 "missing state database: EX_NOINPUT"
+rc=0; $verify --ini "$T/missing.ini" --no-db --format json --out "$T/m.json" --quiet || rc=$?
+is "$rc" 1 "missing INI: the mailbox fails"
+is "$(j '.mailboxes[0].steps[0].status + " " + .mailboxes[0].steps[0].code' "$T/m.json")" "fail io" \
+	"missing INI: fails at config"
+rc=0; $verify --ini "$T/good.ini" --no-db --out /nonexistent/dir/x.json --quiet 2>/dev/null || rc=$?
+is "$rc" 73 "unwritable --out: EX_CANTCREAT"
+done_testing
