@@ -514,7 +514,10 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	}
 	if (res.matched) {
 		run->sum->matched++;
-		note(run, NOTE_MATCHED, it->key, NULL, msg->subject);
+		for (size_t i = 0; i < res.n_rules; i++)
+			if (res.rules[i].matched)
+				note(run, NOTE_MATCHED, it->key, res.rules[i].section,
+				     msg->subject);
 	} else {
 		run->sum->rejected++;
 		note(run, NOTE_REJECTED, it->key, NULL, res.reason);
@@ -794,9 +797,12 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	    mailbox_fetch_headers(run.mb, err))
 		goto out;
 	sum->listed = (long)n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (r->only_key && strcmp(r->only_key, items[i].key) != 0)
+			continue;
 		if (process_message(&run, &items[i], err))
 			goto out;
+	}
 	rc = 0;
 out:
 	if (run.mb) {

@@ -19,7 +19,8 @@
 #include "mailbox.h"
 
 enum connector_note {
-	NOTE_MATCHED,      /* a message matched: text = subject */
+	NOTE_MATCHED,      /* a configuration matched: section = its name,
+			    * text = subject (once per matching section) */
 	NOTE_REJECTED,     /* text = reason */
 	NOTE_EVENT,        /* text = event line, credentials redacted */
 	NOTE_DELETED,
@@ -44,6 +45,8 @@ struct connector_run {
 				    * deletion, no state, no INI write */
 	int verbose;               /* protocol trace */
 	const char *state_path;    /* NULL = [State] StateDatabase or <ini>.state.db */
+	const char *only_key;      /* evaluate only the message with this key
+				    * (mailbox_item.key), e.g. a verify probe */
 	/* bearer token source; NULL = the [OAuth] section through oauth.h */
 	mailbox_token_fn token_fn;
 	void *token_ctx;

@@ -67,7 +67,8 @@ static void report(void *ctx, enum connector_note note, const char *key,
 		       section ? section : "", text ? text : "");
 		break;
 	case NOTE_MATCHED:
-		printf("matched %s: %s\n", key, text ? text : "");
+		printf("matched %s [%s]: %s\n", key, section ? section : "",
+		       text ? text : "");
 		break;
 	case NOTE_REJECTED:
 		printf("rejected %s: %s\n", key, text ? text : "");

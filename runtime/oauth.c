@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,16 +497,49 @@ out:
 
 /* ---- the cache-backed entry point ---- */
 
-static void make_key(const struct oauth_params *p, struct token_key *k)
+/* The cache key names the credential too (a salted, truncated SHA-256 of
+ * the secret, or of the certificate file's path), so a token cached for a
+ * good secret is never handed to a configuration with a wrong one: that
+ * configuration must fail now, not when the cached token expires.
+ * flowbuf must hold 96 bytes. */
+static void make_key(const struct oauth_params *p, struct token_key *k,
+		     char *flowbuf)
 {
 	int delegated = p->flow == FLOW_DEVICE_CODE;
+	const char *cred = !unset(p->client_secret) ? p->client_secret
+			 : !unset(p->cert_file) ? p->cert_file : NULL;
 
 	k->authority = unset(p->authority) ? OAUTH_DEFAULT_AUTHORITY : p->authority;
 	k->tenant = p->tenant;
 	k->client_id = p->client_id;
 	k->scope = p->scope;
-	k->flow = oauth_flow_name(p->flow);
 	k->user = delegated && p->user ? p->user : "";
+	if (delegated || !cred) {
+		k->flow = oauth_flow_name(p->flow);
+		return;
+	}
+	{
+		static const char salt[] = "mailshift token cache credential v1";
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+		int n;
+
+		if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
+		    !EVP_DigestUpdate(c, salt, sizeof(salt)) ||
+		    !EVP_DigestUpdate(c, cred, strlen(cred)) ||
+		    !EVP_DigestFinal_ex(c, md, &mdlen) || mdlen < 8) {
+			EVP_MD_CTX_free(c);
+			k->flow = oauth_flow_name(p->flow);
+			return;
+		}
+		EVP_MD_CTX_free(c);
+		n = snprintf(flowbuf, 96, "%s#", oauth_flow_name(p->flow));
+		for (int i = 0; i < 8 && n > 0 && n < 90; i++)
+			n += snprintf(flowbuf + n, 96 - (size_t)n, "%02x", md[i]);
+		OPENSSL_cleanse(md, sizeof(md));
+		k->flow = flowbuf;
+	}
 }
 
 static int check_params(const struct oauth_params *p, struct ms_err *err)
@@ -548,6 +582,7 @@ static int get_token(const struct oauth_params *p, enum get_mode mode,
 	struct token_entry before = { 0 }, cur = { 0 };
 	struct token_reply tr = { 0 };
 	struct token_key key;
+	char keyflow[96];
 	struct ms_err e2 = MS_ERR_INIT;
 	int delegated = p->flow == FLOW_DEVICE_CODE;
 	int rc, ret = -1;
@@ -561,7 +596,7 @@ static int get_token(const struct oauth_params *p, enum get_mode mode,
 	memset(oe, 0, sizeof(*oe));
 	if (check_params(p, err))
 		return -1;
-	make_key(p, &key);
+	make_key(p, &key, keyflow);
 
 	if (tokencache_open(&tc, p->cache_path, &e2)) {
 		if (delegated) {
@@ -688,9 +723,10 @@ int oauth_forget(const struct oauth_params *p, struct ms_err *err)
 {
 	struct tokencache *tc;
 	struct token_key key;
+	char keyflow[96];
 	int rc;
 
-	make_key(p, &key);
+	make_key(p, &key, keyflow);
 	if (tokencache_open(&tc, p->cache_path, err))
 		return -1;
 	rc = tokencache_delete(tc, &key, err);
@@ -788,6 +824,7 @@ int oauth_device_login_ex(const struct oauth_params *p, oauth_prompt_fn prompt,
 	struct device_reply d = { 0 };
 	struct token_reply tr = { 0 };
 	struct token_key key;
+	char keyflow[96];
 	struct buf form;
 	char *dc_url = NULL, *tok_url = NULL;
 	time_t deadline;
@@ -803,7 +840,7 @@ int oauth_device_login_ex(const struct oauth_params *p, oauth_prompt_fn prompt,
 			       "sign-in needs [OAuth] Flow = DeviceCode");
 	if (check_params(p, err))
 		return -1;
-	make_key(p, &key);
+	make_key(p, &key, keyflow);
 	/* open the cache first: no point signing in if we cannot store it */
 	if (tokencache_open(&tc, p->cache_path, err) ||
 	    endpoint_url(p, "devicecode", &dc_url, err) ||

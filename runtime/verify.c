@@ -889,6 +889,7 @@ static void seen_report(void *ctx, enum connector_note note, const char *key,
 	case NOTE_MATCHED:
 		s->considered = 1;
 		s->matched = 1;
+		add_section(res, section);
 		break;
 	case NOTE_REJECTED:
 		s->considered = 1;
@@ -956,6 +957,7 @@ static int step_seen(struct job *j)
 	sc.j = j;
 	cr.ini_path = j->res->ini;
 	cr.dry_run = 1;
+	cr.only_key = j->probe_key;   /* evaluate the probe, not the whole mailbox */
 	cr.verbose = e->o->verbose;
 	cr.report = seen_report;
 	cr.report_ctx = &sc;
