@@ -24,6 +24,7 @@
 #include "fleet.h"
 #include "fsutil.h"
 #include "ini.h"
+#include "paths.h"
 #include "seal.h"
 
 #define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
@@ -63,6 +64,7 @@ int migrate_result_exit(const struct migrate_result *r)
 struct mdb {
 	sqlite3 *db;
 	char *path;
+	struct seal_key *key;     /* the machine key, loaded when needed */
 };
 
 static const char schema[] =
@@ -106,8 +108,60 @@ static void db_close(struct mdb *d)
 	if (!d)
 		return;
 	sqlite3_close(d->db);
+	seal_key_free(d->key);
 	free(d->path);
 	free(d);
+}
+
+/* File contents (the originals hold passwords) are stored sealed with the
+ * machine key; only their SHA-256 hashes are in clear.  plan creates the
+ * key when there is none; apply (resuming) and rollback need the key the
+ * run was sealed with. */
+static int db_key(struct mdb *d, int create, struct ms_err *err)
+{
+	char *kf = NULL;
+	int rc = 0;
+
+	if (d->key)
+		return 0;
+	if (!create) {
+		if (paths_key_file(&kf, err) < 0)
+			return -1;
+		if (!fs_exists(kf))
+			rc = err_set(err, MS_ERR_CONFIG, "machine key file '%s' does not "
+				     "exist: the file contents in state database '%s' are "
+				     "sealed with the machine key of the account that planned "
+				     "the run (set MAILSHIFT_HOME or MAILSHIFT_KEY_FILE to it)",
+				     kf, d->path);
+		free(kf);
+		if (rc < 0)
+			return -1;
+	}
+	return seal_key_load(&d->key, create, err);
+}
+
+static void blob_aad(char *aad, size_t sz, int run, int seq, const char *col)
+{
+	snprintf(aad, sz, "mailshift-migrate run %d item %d %s", run, seq, col);
+}
+
+/* Seal file bytes for an items row; *out is malloc'd. */
+static int blob_seal(struct mdb *d, int run, int seq, const char *col,
+		     const char *data, size_t len, unsigned char **out,
+		     size_t *outlen, struct ms_err *err)
+{
+	char aad[96];
+
+	blob_aad(aad, sizeof(aad), run, seq, col);
+	return seal_bytes(d->key, data, len, aad, strlen(aad), out, outlen, err);
+}
+
+static void wipe_bytes(char *p, size_t len)
+{
+	if (p) {
+		OPENSSL_cleanse(p, len);
+		free(p);
+	}
 }
 
 /* Returns 0, -1, or 1 when create is 0 and there is no database yet. */
@@ -338,8 +392,8 @@ static void plan_free(struct plan *p)
 		free(it->machine);
 		free(it->jobs);
 		free(it->reason);
-		free(it->orig);
-		free(it->new);
+		wipe_bytes(it->orig, it->orig_len);
+		wipe_bytes(it->new, it->new_len);
 		free(it->seal);
 	}
 	free(p->items);
@@ -501,6 +555,10 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 			  tv.client_secret;
 	t.certificate_file = tv.certificate_file;
 	t.mailbox = written_mailbox;
+	t.graph_endpoint = tv.graph_endpoint;
+	t.ca_file = tv.ca_file;
+	t.server = tv.server;
+	t.port = tv.port;
 	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
 				&it->new_len, &lerr) < 0) {
 		if (lerr.code == MS_ERR_NOMEM)
@@ -723,6 +781,10 @@ static int store_plan(struct mdb *d, int run, int replace,
 		goto done;
 	for (i = 0; i < p->n; i++) {
 		const struct pitem *it = &p->items[i];
+		unsigned char *so = NULL, *sn = NULL;
+		size_t so_len = 0, sn_len = 0;
+		int r;
+
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		sqlite3_bind_int(st, 1, run);
@@ -735,17 +797,28 @@ static int store_plan(struct mdb *d, int run, int replace,
 		if (it->reason)
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
 		if (it->orig && strcmp(it->state, "planned") == 0) {
-			sqlite3_bind_blob64(st, 9, it->orig, it->orig_len, SQLITE_STATIC);
+			if (blob_seal(d, run, (int)i + 1, "orig", it->orig, it->orig_len,
+				      &so, &so_len, err) < 0 ||
+			    blob_seal(d, run, (int)i + 1, "new", it->new, it->new_len,
+				      &sn, &sn_len, err) < 0) {
+				free(so);
+				goto done;
+			}
+			sqlite3_bind_blob64(st, 9, so, so_len, SQLITE_STATIC);
 			migrate_sha256_hex(it->orig, it->orig_len, hex);
 			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_blob64(st, 11, it->new, it->new_len, SQLITE_STATIC);
+			sqlite3_bind_blob64(st, 11, sn, sn_len, SQLITE_STATIC);
 			migrate_sha256_hex(it->new, it->new_len, hex);
 			sqlite3_bind_text(st, 12, hex, -1, SQLITE_TRANSIENT);
 		}
 		if (it->seal)
 			sqlite3_bind_text(st, 13, it->seal, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 14, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE) {
+		r = sqlite3_step(st);
+		sqlite3_clear_bindings(st);
+		free(so);
+		free(sn);
+		if (r != SQLITE_DONE) {
 			db_fail(d, err, "insert item");
 			goto done;
 		}
@@ -836,7 +909,8 @@ static void srun_release(struct srun *r)
 		struct sitem *it = &r->items[i];
 		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
 		free(it->state); free(it->reason); free(it->seal);
-		free(it->orig); free(it->new); free(it->next_reason);
+		wipe_bytes(it->orig, it->orig_len); wipe_bytes(it->new, it->new_len);
+		free(it->next_reason);
 	}
 	free(r->items);
 	for (i = 0; i < r->n_jobs; i++) {
@@ -849,21 +923,56 @@ static void srun_release(struct srun *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static char *blob_dup(sqlite3_stmt *st, int i, size_t *len)
+/* Unseal column i of an items row (NULL stays NULL) and check it against
+ * its clear hash.  A wrong machine key is a configuration error naming
+ * the key file. */
+static int blob_open(struct mdb *d, sqlite3_stmt *st, int i, int run,
+		     const struct sitem *it, const char *col, const char *sha,
+		     char **out, size_t *len, struct ms_err *err)
 {
+	struct ms_err lerr = MS_ERR_INIT;
 	const void *b = sqlite3_column_blob(st, i);
 	int n = sqlite3_column_bytes(st, i);
-	char *c;
+	unsigned char *plain = NULL;
+	char aad[96], hex[65], *kf = NULL;
+	const char *what = strcmp(col, "orig") == 0 ? "original" : "new";
 
+	*out = NULL;
 	*len = 0;
 	if (!b)
-		return NULL;
-	if (!(c = malloc((size_t)n + 1)))
-		return NULL;
-	memcpy(c, b, (size_t)n);
-	c[n] = '\0';
-	*len = (size_t)n;
-	return c;
+		return 0;
+	if ((size_t)n < SEAL_BYTES_OVERHEAD ||
+	    memcmp(b, SEAL_BYTES_MAGIC, strlen(SEAL_BYTES_MAGIC)) != 0)
+		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
+			       "'%s' are not sealed (written by an older "
+			       "mailshift-migrate): roll run %d back with that version",
+			       d->path, what, it->path, run);
+	if (db_key(d, 0, err) < 0)
+		return -1;
+	blob_aad(aad, sizeof(aad), run, it->seq, col);
+	if (unseal_bytes(d->key, b, (size_t)n, aad, strlen(aad), &plain, len,
+			 &lerr) < 0) {
+		if (lerr.code != MS_ERR_DATA)
+			return err_set(err, lerr.code, "%s", lerr.msg);
+		if (paths_key_file(&kf, err) < 0)
+			return -1;
+		err_set(err, MS_ERR_CONFIG, "cannot unseal the %s bytes of '%s' in state "
+			"database '%s' with machine key file '%s': they were sealed with "
+			"another machine key or altered (set MAILSHIFT_HOME or "
+			"MAILSHIFT_KEY_FILE to the key of the account that planned run %d)",
+			what, it->path, d->path, kf, run);
+		free(kf);
+		return -1;
+	}
+	migrate_sha256_hex(plain, *len, hex);
+	if (strcmp(hex, sha) != 0) {
+		wipe_bytes((char *)plain, *len);
+		*len = 0;
+		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
+			       "'%s' do not match their hash", d->path, what, it->path);
+	}
+	*out = (char *)plain;
+	return 0;
 }
 
 /* Find a run: id > 0 that one, else with open_only the open run, else the
@@ -945,12 +1054,16 @@ static int load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 			snprintf(it->orig_sha, sizeof(it->orig_sha), "%s", t);
 		if ((t = sqlite3_column_text(st, 10)))
 			snprintf(it->new_sha, sizeof(it->new_sha), "%s", t);
-		if (with_bytes) {
-			it->orig = blob_dup(st, 11, &it->orig_len);
-			it->new = blob_dup(st, 12, &it->new_len);
-		}
 		if (!it->kind || !it->path || !it->machine || !it->jobs || !it->state)
 			goto nomem;
+		if (with_bytes &&
+		    (blob_open(d, st, 11, id, it, "orig", it->orig_sha, &it->orig,
+			       &it->orig_len, err) < 0 ||
+		     blob_open(d, st, 12, id, it, "new", it->new_sha, &it->new,
+			       &it->new_len, err) < 0)) {
+			sqlite3_finalize(st);
+			return -1;
+		}
 	}
 	if (s != SQLITE_DONE) {
 		sqlite3_finalize(st);
@@ -1036,21 +1149,28 @@ static int set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		    struct ms_err *err)
 {
 	sqlite3_stmt *st = NULL;
+	unsigned char *sn = NULL;
+	size_t sn_len = 0;
 	int r;
 
+	if (with_new && blob_seal(d, run, it->seq, "new", it->new, it->new_len, &sn,
+				  &sn_len, err) < 0)
+		return -1;
 	if (db_prepare(d, &st, with_new ?
 		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?,"
 		       " new = ?, new_sha = ? WHERE run = ? AND seq = ?" :
 		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?"
-		       " WHERE run = ? AND seq = ?", err) < 0)
+		       " WHERE run = ? AND seq = ?", err) < 0) {
+		free(sn);
 		return -1;
+	}
 	sqlite3_bind_text(st, 1, it->next, -1, SQLITE_STATIC);
 	if (it->next_reason)
 		sqlite3_bind_text(st, 2, it->next_reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, it->written);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
 	if (with_new) {
-		sqlite3_bind_blob64(st, 5, it->new, it->new_len, SQLITE_STATIC);
+		sqlite3_bind_blob64(st, 5, sn, sn_len, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, it->new_sha, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 7, run);
 		sqlite3_bind_int(st, 8, it->seq);
@@ -1060,6 +1180,7 @@ static int set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 	}
 	r = sqlite3_step(st);
 	sqlite3_finalize(st);
+	free(sn);
 	if (r != SQLITE_DONE)
 		return db_fail(d, err, "update item");
 	free(it->state);
@@ -1105,7 +1226,7 @@ static int hash_file(const char *fleet, const char *rel, const char *kind,
 			  &data, &len, err);
 	if (rc == 0)
 		migrate_sha256_hex(data, len, hex);
-	free(data);
+	wipe_bytes(data, len);
 	free(file);
 	return rc;
 }
@@ -1152,7 +1273,7 @@ static int seal_item(const struct migrate_map *map, struct sitem *it,
 	    ini_set(ini, "OAuth", "ClientSecret", sealed, err) < 0 ||
 	    ini_serialize(ini, &out, &outlen, err) < 0)
 		goto done;
-	free(it->new);
+	wipe_bytes(it->new, it->new_len);
 	it->new = out;
 	it->new_len = outlen;
 	out = NULL;
@@ -1450,7 +1571,8 @@ static int do_plan(const struct migrate_opts *o, struct mdb *d,
 			run = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 	}
-	if (build_plan(o, map, &p, err) < 0)
+	memset(&p, 0, sizeof(p));
+	if (db_key(d, 1, err) < 0 || build_plan(o, map, &p, err) < 0)
 		goto done;
 	if (store_plan(d, run, r == 0, o, map, &p, err) < 0)
 		goto done;

@@ -22,7 +22,12 @@
  * Literal client secrets from the mapping file are sealed (seal.h) at
  * apply time; plans show "<sealed at apply>".  Secrets never reach plan
  * output, status output or the state database in clear; diffs show
- * "***" for the values of password and secret keys.
+ * "***" for the values of password and secret keys.  The original and
+ * new file bytes are stored sealed with the machine key (seal_bytes(),
+ * bound to run, item and column), their SHA-256 hashes in clear:
+ * apply resuming and rollback need the key the run was sealed with
+ * (MS_ERR_CONFIG naming the key file otherwise, before any change);
+ * status needs none.
  *
  * Ownership: struct migrate_map is opaque, owned by the caller of
  * migrate_map_load()/migrate_map_parse() and released (secrets wiped) by
@@ -57,6 +62,12 @@ struct migrate_tenant_view {         /* borrowed from the map */
 	const char *authority;       /* NULL = default */
 	const char *secret_expires;  /* YYYY-MM-DD or NULL */
 	int secret_literal;          /* client_secret must be sealed */
+	/* endpoints: the tenant's own, else the map's top level; NULL / 0
+	 * = the default (not written) */
+	const char *graph_endpoint;  /* [OAuth] GraphEndpoint */
+	const char *ca_file;         /* [OAuth] CAFile, [Mail] CAFile */
+	const char *server;          /* [Mail] Server (IMAP/POP) */
+	int port;                    /* [Mail] Port (IMAP/POP) */
 };
 
 int migrate_map_load(struct migrate_map **m, const char *path,
@@ -85,12 +96,18 @@ struct migrate_target {
 	const char *client_secret;    /* written as is; NULL with a certificate */
 	const char *certificate_file;
 	const char *mailbox;          /* [OAuth] Mailbox, NULL: not written */
+	const char *graph_endpoint;   /* [OAuth] GraphEndpoint, NULL: not written */
+	const char *ca_file;          /* [OAuth] CAFile and (IMAP/POP) [Mail]
+				       * CAFile, NULL: not written */
+	const char *server;           /* IMAP/POP host, NULL: Exchange Online */
+	int port;                     /* IMAP/POP port, 0: 993 / 995 */
 };
 
 /* Rewrite an INI file's bytes (any encoding ini.h reads): [Mail]
  * AuthMethod=OAuth2, EmailProtocol per transport, Server/Port for Exchange
- * Online when needed, SecurityProtocol raised to TLS1_2 when weaker,
- * SelfSignedCertificate=False, Password cleared, and the [OAuth] section.
+ * Online when needed (or t->server / t->port when given),
+ * SecurityProtocol raised to TLS1_2 when weaker, SelfSignedCertificate=
+ * False, Password cleared, CAFile when given, and the [OAuth] section.
  * Every other byte is kept.  *out is malloc'd. */
 int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			const struct migrate_target *t, char **out,

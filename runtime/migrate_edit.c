@@ -51,19 +51,35 @@ const char *migrate_transport_name(enum migrate_transport t)
 
 /* The mapping file. */
 
+/* Where the migrated connector talks to: NULL / 0 = the default. */
+struct mendpoints {
+	char *graph_endpoint, *ca_file, *server;
+	int port;
+};
+
 struct mtenant {
 	char **domains;
 	size_t n_domains;
 	char *tenant_id, *client_id, *client_secret, *certificate_file;
 	char *authority, *secret_expires;
+	struct mendpoints ep;
 };
 
 struct migrate_map {
 	enum migrate_transport transport;
 	char *connector;
+	struct mendpoints ep;         /* top level: for tenants without their own */
 	struct mtenant *tenants;
 	size_t n_tenants;
 };
+
+static void endpoints_release(struct mendpoints *e)
+{
+	free(e->graph_endpoint);
+	free(e->ca_file);
+	free(e->server);
+	memset(e, 0, sizeof(*e));
+}
 
 void migrate_map_free(struct migrate_map *m)
 {
@@ -82,7 +98,9 @@ void migrate_map_free(struct migrate_map *m)
 		free(t->certificate_file);
 		free(t->authority);
 		free(t->secret_expires);
+		endpoints_release(&t->ep);
 	}
+	endpoints_release(&m->ep);
 	free(m->tenants);
 	free(m->connector);
 	free(m);
@@ -107,6 +125,51 @@ static int jstring(const cJSON *o, const char *key, char **out, int required,
 			       name, idx, key);
 	if (!(*out = strdup(v->valuestring)))
 		return nomem(err);
+	return 0;
+}
+
+/* graphEndpoint, caFile, server and port of o (the top level when where
+ * is "", else "tenants[N]: "), all optional. */
+static int jendpoints(const cJSON *o, struct mendpoints *e, const char *name,
+		      const char *where, struct ms_err *err)
+{
+	static const char *const keys[] = { "graphEndpoint", "caFile", "server" };
+	char **dst[3];
+	const cJSON *v;
+	size_t k;
+
+	dst[0] = &e->graph_endpoint;
+	dst[1] = &e->ca_file;
+	dst[2] = &e->server;
+	for (k = 0; k < 3; k++) {
+		v = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+		if (!v || cJSON_IsNull(v))
+			continue;
+		if (!cJSON_IsString(v) || !v->valuestring[0] ||
+		    strpbrk(v->valuestring, "\r\n") ||
+		    (k != 1 && strpbrk(v->valuestring, " \t\"';")))
+			return err_set(err, MS_ERR_DATA, "%s: %s'%s' must be a non-empty "
+				       "one-line %s", name, where, keys[k],
+				       k == 1 ? "path" : "string without spaces or quotes");
+		if (k == 0 && strncasecmp(v->valuestring, "https://", 8) != 0)
+			return err_set(err, MS_ERR_DATA, "%s: %s'graphEndpoint' must be an "
+				       "https:// URL", name, where);
+		if (!(*dst[k] = strdup(v->valuestring)))
+			return nomem(err);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(o, "port");
+	if (v && !cJSON_IsNull(v)) {
+		double d = -1;
+		char *end = NULL;
+		if (cJSON_IsNumber(v))
+			d = v->valuedouble;
+		else if (cJSON_IsString(v) && isdigit((unsigned char)v->valuestring[0]))
+			d = strtod(v->valuestring, &end);
+		if ((end && *end) || d < 1 || d > 65535 || d != (double)(int)d)
+			return err_set(err, MS_ERR_DATA, "%s: %s'port' must be a number "
+				       "from 1 to 65535", name, where);
+		e->port = (int)d;
+	}
 	return 0;
 }
 
@@ -157,6 +220,8 @@ int migrate_map_parse(struct migrate_map **out, const char *name,
 			goto done;
 		}
 	}
+	if (jendpoints(root, &m->ep, name, "", err) < 0)
+		goto done;
 	tl = cJSON_GetObjectItemCaseSensitive(root, "tenants");
 	if (!cJSON_IsArray(tl) || cJSON_GetArraySize(tl) == 0) {
 		err_set(err, MS_ERR_DATA, "%s: 'tenants' must be a non-empty list", name);
@@ -207,6 +272,12 @@ int migrate_map_parse(struct migrate_map **out, const char *name,
 		    jstring(t, "authority", &mt->authority, 0, name, i, err) < 0 ||
 		    jstring(t, "secretExpires", &mt->secret_expires, 0, name, i, err) < 0)
 			goto done;
+		{
+			char where[48];
+			snprintf(where, sizeof(where), "tenants[%zu]: ", i);
+			if (jendpoints(t, &mt->ep, name, where, err) < 0)
+				goto done;
+		}
 		if (!mt->client_secret == !mt->certificate_file) {
 			err_set(err, MS_ERR_DATA, "%s: tenants[%zu]: give exactly one of "
 				"'clientSecret' and 'certificateFile'", name, i);
@@ -267,8 +338,14 @@ const char *migrate_map_connector(const struct migrate_map *m)
 	return m->connector;
 }
 
-static void view(const struct mtenant *t, struct migrate_tenant_view *v)
+static void view(const struct migrate_map *m, const struct mtenant *t,
+		 struct migrate_tenant_view *v)
 {
+	v->graph_endpoint = t->ep.graph_endpoint ? t->ep.graph_endpoint :
+			    m->ep.graph_endpoint;
+	v->ca_file = t->ep.ca_file ? t->ep.ca_file : m->ep.ca_file;
+	v->server = t->ep.server ? t->ep.server : m->ep.server;
+	v->port = t->ep.port ? t->ep.port : m->ep.port;
 	v->tenant_id = t->tenant_id;
 	v->client_id = t->client_id;
 	v->client_secret = t->client_secret;
@@ -298,7 +375,7 @@ int migrate_map_find(const struct migrate_map *m, const char *mailbox,
 			if (strcasecmp(at, d) == 0 ||
 			    (n > dn + 1 && at[n - dn - 1] == '.' &&
 			     strcasecmp(at + n - dn, d) == 0)) {
-				view(&m->tenants[i], v);
+				view(m, &m->tenants[i], v);
 				return 0;
 			}
 		}
@@ -313,7 +390,7 @@ int migrate_map_find_id(const struct migrate_map *m, const char *tenant_id,
 	for (i = 0; i < m->n_tenants; i++)
 		if (strcmp(m->tenants[i].tenant_id, tenant_id) == 0 &&
 		    strcmp(m->tenants[i].client_id, client_id) == 0) {
-			view(&m->tenants[i], v);
+			view(m, &m->tenants[i], v);
 			return 0;
 		}
 	return -1;
@@ -348,6 +425,16 @@ static int is_exo_host(const char *s)
 	return r;
 }
 
+/* The INI value s (maybe quoted) names host, in any case. */
+static int same_host(const char *s, const char *host)
+{
+	char *u = s ? ini_unquote(s) : NULL;
+	int r = u && strcasecmp(u, host) == 0;
+
+	free(u);
+	return r;
+}
+
 int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			const struct migrate_target *t, char **out,
 			size_t *outlen, struct ms_err *err)
@@ -355,6 +442,7 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 	struct ini *ini = NULL;
 	enum migrate_transport tr = t->transport;
 	const char *proto, *sp;
+	char port[16];
 	int rc = -1;
 
 	*out = NULL;
@@ -389,10 +477,16 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 		    ini_set(ini, "Mail", "EmailProtocol", tr == MT_POP ? "POP" : "IMAP",
 			    err) < 0)
 			goto done;
-		if (!is_exo_host(ini_get(ini, "Mail", "Server")) &&
+		if (t->server ? !same_host(ini_get(ini, "Mail", "Server"), t->server) &&
+		    ini_set(ini, "Mail", "Server", t->server, err) < 0 :
+		    !is_exo_host(ini_get(ini, "Mail", "Server")) &&
 		    ini_set(ini, "Mail", "Server", "outlook.office365.com", err) < 0)
 			goto done;
-		if (ensure(ini, "Mail", "Port", tr == MT_POP ? "995" : "993", err) < 0)
+		snprintf(port, sizeof(port), "%d", t->port > 0 ? t->port :
+			 tr == MT_POP ? 995 : 993);
+		if (ensure(ini, "Mail", "Port", port, err) < 0)
+			goto done;
+		if (t->ca_file && ensure(ini, "Mail", "CAFile", t->ca_file, err) < 0)
 			goto done;
 		sp = ini_get(ini, "Mail", "SecurityProtocol");
 		if (sp && !config_is_unset(sp) &&
@@ -426,7 +520,10 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 		ini_remove(ini, "OAuth", "ClientSecret");
 	}
 	if (ensure(ini, "OAuth", "Flow", "ClientCredentials", err) < 0 ||
-	    (t->mailbox && ensure(ini, "OAuth", "Mailbox", t->mailbox, err) < 0))
+	    (t->mailbox && ensure(ini, "OAuth", "Mailbox", t->mailbox, err) < 0) ||
+	    (t->graph_endpoint &&
+	     ensure(ini, "OAuth", "GraphEndpoint", t->graph_endpoint, err) < 0) ||
+	    (t->ca_file && ensure(ini, "OAuth", "CAFile", t->ca_file, err) < 0))
 		goto done;
 	rc = ini_serialize(ini, out, outlen, err);
 done:

@@ -19,6 +19,7 @@
 #include "fsutil.h"
 #include "ini.h"
 #include "migrate.h"
+#include "seal.h"
 #include "tap.h"
 
 #define GOLDEN "tests/golden/migrate"
@@ -96,7 +97,8 @@ static int only_expected_lines(const char *diff, char *why, size_t whysz)
 		"EmailProtocol", "SecurityProtocol", "Port", "SelfSignedCertificate",
 		"AuthMethod", "StartTLS", NULL };
 	static const char *const added[] = { "TenantId", "ClientId", "ClientSecret",
-		"CertificateFile", "Flow", "Mailbox", "Authority", NULL };
+		"CertificateFile", "Flow", "Mailbox", "Authority", "GraphEndpoint",
+		"CAFile", NULL };
 	const char *p = diff;
 
 	while (p && *p) {
@@ -420,6 +422,197 @@ static void test_diff(void)
 	buf_release(&d);
 }
 
+/* Endpoints in the mapping file: top level for every tenant, a tenant's
+ * own winning; bad values refused. */
+static void test_map_endpoints(void)
+{
+	static const char js[] =
+		"{\"graphEndpoint\": \"https://127.0.0.1:8443\", \"caFile\": \"C:\\\\ca\\\\test ca.pem\","
+		" \"server\": \"127.0.0.1\", \"port\": 10993, \"tenants\": ["
+		"  {\"domains\": [\"contoso.com\"], \"tenantId\": \"t1\", \"clientId\": \"c1\","
+		"   \"clientSecret\": \"env:X\"},"
+		"  {\"domains\": [\"fabrikam.com\"], \"tenantId\": \"t2\", \"clientId\": \"c2\","
+		"   \"clientSecret\": \"env:Y\", \"graphEndpoint\": \"https://graph.microsoft.us\","
+		"   \"server\": \"outlook.office365.us\", \"port\": \"993\", \"caFile\": null}"
+		"]}";
+	static const char plain[] =
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"env:S\"}]}";
+	static const char *const bad[] = {
+		"{\"port\": 0, \"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\", \"port\": 65536}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\", \"port\": \"99x\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\", \"port\": 993.5}]}",
+		"{\"graphEndpoint\": \"http://127.0.0.1\", \"tenants\": [{\"domains\": [\"a.com\"],"
+		" \"tenantId\": \"t\", \"clientId\": \"c\", \"clientSecret\": \"s\"}]}",
+		"{\"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\", \"server\": \"a b\"}]}",
+		"{\"server\": \"\", \"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\"}]}",
+		"{\"caFile\": 5, \"tenants\": [{\"domains\": [\"a.com\"], \"tenantId\": \"t\","
+		" \"clientId\": \"c\", \"clientSecret\": \"s\"}]}",
+		NULL
+	};
+	struct ms_err err = MS_ERR_INIT;
+	struct migrate_map *m = NULL;
+	struct migrate_tenant_view t;
+	int i;
+
+	ok(migrate_map_parse(&m, "ep.json", js, strlen(js), &err) == 0,
+	   "map with endpoints parses: %s", err.msg);
+	if (m) {
+		memset(&t, 0, sizeof(t));
+		ok(migrate_map_find(m, "a@contoso.com", &t) == 0, "contoso found");
+		is(t.graph_endpoint, "https://127.0.0.1:8443", "top-level graphEndpoint");
+		is(t.ca_file, "C:\\ca\\test ca.pem", "top-level caFile");
+		is(t.server, "127.0.0.1", "top-level server");
+		is_int(t.port, 10993, "top-level port");
+		memset(&t, 0, sizeof(t));
+		ok(migrate_map_find_id(m, "t2", "c2", &t) == 0, "fabrikam found");
+		is(t.graph_endpoint, "https://graph.microsoft.us", "tenant graphEndpoint wins");
+		is(t.server, "outlook.office365.us", "tenant server wins");
+		is_int(t.port, 993, "tenant port as a string");
+		is(t.ca_file, "C:\\ca\\test ca.pem", "null caFile: the top level's");
+		migrate_map_free(m);
+	}
+	m = NULL;
+	ok(migrate_map_parse(&m, "plain.json", plain, strlen(plain), &err) == 0 &&
+	   migrate_map_find(m, "x@a.com", &t) == 0 && !t.graph_endpoint && !t.ca_file &&
+	   !t.server && t.port == 0, "no endpoints: defaults");
+	migrate_map_free(m);
+	for (i = 0; bad[i]; i++) {
+		err_clear(&err);
+		m = NULL;
+		ok(migrate_map_parse(&m, "bad.json", bad[i], strlen(bad[i]), &err) < 0 &&
+		   !m && err.code == MS_ERR_DATA && strstr(err.msg, "bad.json"),
+		   "bad endpoint %d refused: %s", i, err.msg);
+	}
+}
+
+/* An INI file pointed at the local test world: golden files (lossless,
+ * only the expected keys), the connector reads the endpoints back, and
+ * Graph leaves [Mail] Server / Port / CAFile alone. */
+static void endpoint_golden(const char *path, const char *gname,
+			    enum migrate_transport tr)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct migrate_target t;
+	struct ini *b = NULL;
+	struct config cfg;
+	struct buf d;
+	char *data = NULL, *out = NULL, *want = NULL, *again = NULL;
+	size_t len = 0, outlen = 0, wantlen = 0, againlen = 0;
+	char gpath[1024], why[256] = "";
+
+	if (!ok(fs_read_file(path, INI_MAX_FILE, &data, &len, &err) == 0, "read %s: %s",
+		path, err.msg))
+		return;
+	memset(&t, 0, sizeof(t));
+	t.transport = tr;
+	t.tenant_id = "11111111-2222-3333-4444-555555555555";
+	t.client_id = "66666666-7777-8888-9999-000000000000";
+	t.client_secret = "env:MAILSHIFT_TEST_SECRET";
+	t.graph_endpoint = "https://127.0.0.1:8443";
+	t.ca_file = "C:\\mailshift\\test-ca.pem";
+	t.server = "127.0.0.1";
+	t.port = 10993;
+	if (!ok(migrate_rewrite_ini(gname, data, len, &t, &out, &outlen, &err) == 0,
+		"endpoints: %s rewritten %s", gname, err.msg))
+		goto done;
+	snprintf(gpath, sizeof(gpath), "%s/endpoints/%s", GOLDEN, gname);
+	if (getenv("MIGRATE_GOLDEN_UPDATE")) {
+		ok(write_file(gpath, out, outlen) == 0, "endpoints: %s golden written", gname);
+	} else {
+		ok(fs_read_file(gpath, INI_MAX_FILE, &want, &wantlen, &err) == 0 &&
+		   wantlen == outlen && memcmp(want, out, outlen) == 0,
+		   "endpoints: %s matches golden %s", gname, gpath);
+	}
+	buf_init(&d, BUF_DEFAULT_CAP);
+	ok(migrate_diff(gname, data, len, out, outlen, MIGRATE_DIFF_INI, &d, &err) == 0 &&
+	   only_expected_lines(d.data ? d.data : "", why, sizeof(why)),
+	   "endpoints: %s lossless, only migration keys change %s", gname, why);
+	buf_release(&d);
+	memset(&cfg, 0, sizeof(cfg));
+	ok(ini_parse(&b, gname, out, outlen, &err) == 0 &&
+	   config_from_ini(&cfg, b, gname, &err) == 0, "endpoints: %s read back %s",
+	   gname, err.msg);
+	is(cfg.graph_endpoint, "https://127.0.0.1:8443", "%s: [OAuth] GraphEndpoint", gname);
+	is(cfg.oauth_ca_file, "C:\\mailshift\\test-ca.pem", "%s: [OAuth] CAFile", gname);
+	if (tr == MT_GRAPH) {
+		ok(!cfg.server || strcmp(cfg.server, "127.0.0.1") != 0,
+		   "%s: graph leaves [Mail] Server alone", gname);
+		ok(cfg.port != 10993, "%s: graph leaves [Mail] Port alone", gname);
+		ok(!b || !ini_get(b, "Mail", "CAFile"), "%s: no [Mail] CAFile for graph",
+		   gname);
+	} else {
+		is(cfg.server, "127.0.0.1", "%s: [Mail] Server", gname);
+		is_int(cfg.port, 10993, "%s: [Mail] Port", gname);
+		is(cfg.ca_file, "C:\\mailshift\\test-ca.pem", "%s: [Mail] CAFile", gname);
+	}
+	config_release(&cfg);
+	ok(migrate_rewrite_ini(gname, out, outlen, &t, &again, &againlen, &err) == 0 &&
+	   againlen == outlen && memcmp(again, out, outlen) == 0,
+	   "endpoints: %s a second rewrite changes nothing", gname);
+done:
+	ini_free(b);
+	free(data);
+	free(out);
+	free(want);
+	free(again);
+}
+
+/* The state database keeps files sealed: seal_bytes round trip, bound to
+ * its key and its associated data, tamper-evident. */
+static void test_seal_bytes(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	unsigned char k1[SEAL_KEY_LEN], k2[SEAL_KEY_LEN];
+	struct seal_key *a = NULL, *b = NULL;
+	const char data[] = "[Mail]\r\nPassword=Hunter2-canary\r\n\0binary\xff";
+	unsigned char *s = NULL, *p = NULL, *e = NULL;
+	size_t slen = 0, plen = 0, elen = 0;
+
+	memset(k1, 0x11, sizeof(k1));
+	memset(k2, 0x22, sizeof(k2));
+	ok(seal_key_from_bytes(&a, k1, sizeof(k1), &err) == 0 &&
+	   seal_key_from_bytes(&b, k2, sizeof(k2), &err) == 0, "keys");
+	ok(seal_bytes(a, data, sizeof(data), "row 1", 5, &s, &slen, &err) == 0 &&
+	   slen == sizeof(data) + SEAL_BYTES_OVERHEAD && memcmp(s, "MSB1", 4) == 0,
+	   "sealed: header and length");
+	ok(s && !memmem(s, slen, "Hunter2", 7), "no plaintext in the sealed bytes");
+	ok(unseal_bytes(a, s, slen, "row 1", 5, &p, &plen, &err) == 0 &&
+	   plen == sizeof(data) && memcmp(p, data, plen) == 0, "round trip, binary kept");
+	free(p);
+	err_clear(&err);
+	ok(unseal_bytes(b, s, slen, "row 1", 5, &p, &plen, &err) < 0 && !p &&
+	   err.code == MS_ERR_DATA, "another key refused: %s", err.msg);
+	err_clear(&err);
+	ok(unseal_bytes(a, s, slen, "row 2", 5, &p, &plen, &err) < 0 && !p,
+	   "another row's aad refused");
+	s[slen / 2] ^= 1;
+	err_clear(&err);
+	ok(unseal_bytes(a, s, slen, "row 1", 5, &p, &plen, &err) < 0 && !p,
+	   "altered bytes refused");
+	err_clear(&err);
+	ok(unseal_bytes(a, data, sizeof(data), NULL, 0, &p, &plen, &err) < 0 &&
+	   err.code == MS_ERR_DATA, "clear bytes are not sealed data");
+	ok(seal_bytes(a, "", 0, NULL, 0, &e, &elen, &err) == 0 &&
+	   elen == SEAL_BYTES_OVERHEAD, "empty file sealed");
+	free(p);
+	p = NULL;
+	ok(unseal_bytes(a, e, elen, NULL, 0, &p, &plen, &err) == 0 && plen == 0,
+	   "empty file unsealed");
+	free(p);
+	free(e);
+	free(s);
+	seal_key_free(a);
+	seal_key_free(b);
+}
+
 int main(void)
 {
 	char hex[65];
@@ -434,5 +627,15 @@ int main(void)
 	test_diff();
 	golden_dir("samples/ini", "ini", 0);
 	golden_dir("samples/fleet/machines", "fleet", 0);
+	test_map_endpoints();
+	endpoint_golden("samples/ini/example1-crlf-bom.ini", "example1-crlf-bom.ini",
+			MT_KEEP);
+	endpoint_golden("samples/ini/example3-utf16le-bom-crlf.ini",
+			"example3-utf16le-bom-crlf.ini", MT_POP);
+	endpoint_golden("samples/fleet/machines/WINAPP01/D/Jobs/finance/ap.ini",
+			"fleet-ap.ini", MT_IMAP);
+	endpoint_golden("samples/fleet/machines/WINAPP01/D/Jobs/finance/recon.ini",
+			"fleet-recon-graph.ini", MT_GRAPH);
+	test_seal_bytes();
 	return done_testing();
 }
