@@ -47,15 +47,20 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# bin/ is shared by every BUILD (plain, sanitizer): always relink, so bin/
-# holds what the last make built and never a stale variant.
-bin/mailshift: $(BUILD)/runtime/main.o $(LIB) FORCE
+# bin/ is shared by every BUILD (plain, sanitizer): bin/.variant names the
+# one it holds, and changes (forcing a relink) only when another is built.
+BIN_VARIANT := bin/.variant
+$(BIN_VARIANT): FORCE
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(filter-out FORCE,$^) $(LDLIBS)
+	@echo '$(BUILD) $(SANITIZE)' | cmp -s - $@ || echo '$(BUILD) $(SANITIZE)' >$@
 
-bin/mailshift-%: $(BUILD)/tools/%/main.o $(LIB) FORCE
+bin/mailshift: $(BUILD)/runtime/main.o $(LIB) $(BIN_VARIANT)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(filter-out FORCE,$^) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(BIN_VARIANT),$^) $(LDLIBS)
+
+bin/mailshift-%: $(BUILD)/tools/%/main.o $(LIB) $(BIN_VARIANT)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(BIN_VARIANT),$^) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
