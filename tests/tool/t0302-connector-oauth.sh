@@ -156,6 +156,21 @@ is $rc 0 "--renewMsalToken --renewTokenSilent renews the sign-in"
 "$BIN/mailshift" --msal --renewMsalToken --renewTokenSilent -inifile:"$T/dev.ini" >"$T/renew2.out" 2>&1; rc=$?
 is $rc 0 "and again with the rotated refresh token"
 
+# notify mails through Graph sendMail, with the app's Graph token
+clear_mailbox $U; clear_mailbox bob
+mkmsg "$T/n1" "$WORLD_USER_BOB" "Run job NOTIFY on 8"
+deliver "$T/n1" $WORLD_USER_OPS
+wait_count $U 1
+sed -e "s#^MSGINDirectory=.*#MSGINDirectory=$T/msgin-notify#" \
+	-e 's/^DeleteEmails=None/DeleteEmails=None\nNotifyOnAccepts=True/' "$T/imap-secret.ini" >"$T/notify.ini"
+sed -i 's/^\[General\]/[Audit]\nNotifyOnAccepts=True\nNotifyOnAcceptSubject=Accepted: [[SUBJECT]]\n[General]/' "$T/notify.ini"
+printf '[Notify]\nTransport=Graph\nFrom=%s\n' "$WORLD_USER_OPS" >>"$T/notify.ini"
+"$BIN/mailshift" -inifile:"$T/notify.ini" >"$T/notify.out" 2>&1; rc=$?
+is $rc 0 "a run with Graph notify mails: exit 0"
+wait_count bob 1
+ok "$(grep -h '^Subject: Accepted: Run job NOTIFY on 8' $(find "$(maildir bob)" -type f) >/dev/null 2>&1; echo $?)" \
+	"the accept notice arrived in the sender's mailbox through Graph sendMail"
+
 # nothing secret in any output, log or database
 for f in "$T"/*.out "$T"/*.err; do cat "$f"; done >"$T/all-output"
 for db in $(find "$T" -name '*.db'); do sqlite3 "$db" .dump; done >"$T/all-db" 2>/dev/null
