@@ -10,6 +10,8 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <poll.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -240,6 +242,12 @@ struct mb_session {
 	int clipped;            /* libcurl stripped an excessive line */
 	int used;               /* a connection was made before */
 	char errbuf[CURL_ERROR_SIZE];
+	/* raw connection (CURLOPT_CONNECT_ONLY): libcurl connects, does
+	 * TLS and logs in, then the backend talks over curl_easy_send/recv */
+	int raw;                /* connected in CONNECT_ONLY mode */
+	int lost;               /* the raw connection failed or was closed */
+	size_t rpos, rlen;      /* unread bytes in rbuf */
+	char rbuf[64 * 1024];
 };
 
 static int curl_ready;
@@ -347,6 +355,9 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size,
 	if (type == CURLINFO_TEXT &&
 	    strstr(line, "Excessive server response line"))
 		s->clipped = 1;
+	/* curl_easy_send/recv note "reached easy.c:NNN" on every call */
+	if (type == CURLINFO_TEXT && strncmp(line, "reached ", 8) == 0)
+		return 0;
 	if (type == CURLINFO_HEADER_OUT) {
 		/* count login commands before redacting them */
 		char *sp = strchr(line, ' ');
@@ -439,6 +450,8 @@ int mb_session_new(struct mailbox *mb, const char *scheme, struct ms_err *err)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, p->timeout_s);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, p->timeout_s < 15 ? p->timeout_s : 15L);
+	/* each answer of the login and of the LOGOUT at the end */
+	curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, p->timeout_s);
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 4L * 1024 * 1024);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
@@ -735,6 +748,238 @@ int mb_session_perform(struct mailbox *mb, const char *path, const char *cmd,
 		return -1;
 	*reconnected = 1;
 	return err_set(err, MS_ERR_NET, "%s", first.msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* the raw connection: CONNECT_ONLY + curl_easy_send/recv
+ *
+ * libcurl hands every IMAP response line and literal to the header
+ * callback and counts them against its "response headers" limit (300 KB
+ * in Debian's 7.88.1 with the CVE-2023-38039 fix, curl >= 8.3), which a
+ * large mailbox exceeds.  So libcurl only connects, negotiates TLS
+ * (implicit or STARTTLS) and logs in (SASL with XOAUTH2 or PLAIN/LOGIN):
+ * CURLOPT_CONNECT_ONLY stops after the protocol's connect phase, which
+ * for IMAP and POP3 includes the greeting, capabilities, STARTTLS and the
+ * login.  The commands then go over that connection with our own reader,
+ * which has its own caps. */
+
+int mb_conn_open(struct mailbox *mb, int fresh, struct ms_err *err)
+{
+	struct mb_session *s = mb->session;
+	CURLcode rc = CURLE_OK;
+	int reconnected = 0;
+
+	if (s->raw && s->used) {
+		/* libcurl 7.88 neither reuses nor frees a CONNECT_ONLY
+		 * connection when its handle performs again: close it with the
+		 * handle and go on with a copy (same options and token) */
+		CURL *copy = curl_easy_duphandle(s->curl);
+		if (!copy)
+			return err_set(err, MS_ERR_NOMEM, "cannot create a libcurl handle");
+		curl_easy_cleanup(s->curl);
+		s->curl = copy;
+	}
+	s->rpos = s->rlen = 0;
+	s->lost = 0;
+	s->raw = 1;
+	curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L);
+	/* CURLOPT_TIMEOUT would count from the connect to every later
+	 * curl_easy_recv: our reader has its own per-read timeout */
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, 0L);
+	if (perform_once(mb, "", NULL, 0, 0, fresh || s->used, &reconnected,
+			 &rc, err)) {
+		s->lost = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int mb_conn_lost(struct mailbox *mb)
+{
+	return !mb->session || mb->session->lost;
+}
+
+void mb_conn_abandon(struct mailbox *mb)
+{
+	if (mb->session)
+		mb->session->lost = 1;
+}
+
+static int conn_wait(struct mailbox *mb, short events, struct ms_err *err)
+{
+	struct mb_session *s = mb->session;
+	curl_socket_t sock = CURL_SOCKET_BAD;
+	struct pollfd pfd;
+	int r;
+
+	if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
+	    sock == CURL_SOCKET_BAD) {
+		s->lost = 1;
+		return err_set(err, MS_ERR_NET, "%s: connection closed", mb->label);
+	}
+	pfd.fd = sock;
+	pfd.events = events;
+	pfd.revents = 0;
+	do
+		r = poll(&pfd, 1, (int)(mb->p.timeout_s * 1000));
+	while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		s->lost = 1;
+		return err_set(err, MS_ERR_NET, "%s: no answer from the server in %ld s",
+			       mb->label, mb->p.timeout_s);
+	}
+	if (r < 0) {
+		s->lost = 1;
+		return err_set(err, MS_ERR_NET, "%s: poll: %s", mb->label, strerror(errno));
+	}
+	return 0;
+}
+
+void mb_conn_trace(struct mailbox *mb, const char *dir, const char *data,
+		   size_t len)
+{
+	char line[600];
+	size_t n;
+
+	if (!mb->p.verbose || !log_enabled(LOG_LVL_TRACE))
+		return;
+	n = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	if (*dir == '>')
+		mb_redact_line(line, sizeof(line));
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			line[i] = '.';
+	log_trace("%s %s%s", dir, line, len >= sizeof(line) - 1 ? " ..." : "");
+	OPENSSL_cleanse(line, sizeof(line));
+}
+
+int mb_conn_send(struct mailbox *mb, const char *line, struct ms_err *err)
+{
+	struct mb_session *s = mb->session;
+	size_t len = strlen(line), off = 0;
+	char *msg;
+
+	if (!s || !s->raw || s->lost)
+		return err_set(err, MS_ERR_NET, "%s: not connected", mb->label);
+	msg = malloc(len + 3);
+	if (!msg)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	memcpy(msg, line, len);
+	memcpy(msg + len, "\r\n", 3);
+	mb_conn_trace(mb, ">", line, len);
+	len += 2;
+	/* bounded: every pass sends something or waits at most the timeout */
+	while (off < len) {
+		size_t sent = 0;
+		CURLcode rc = curl_easy_send(s->curl, msg + off, len - off, &sent);
+		if (rc == CURLE_AGAIN) {
+			if (conn_wait(mb, POLLOUT, err))
+				goto fail;
+			continue;
+		}
+		if (rc != CURLE_OK) {
+			s->lost = 1;
+			err_set(err, MS_ERR_NET, "%s: send failed: %s", mb->label,
+				curl_easy_strerror(rc));
+			goto fail;
+		}
+		off += sent;
+	}
+	OPENSSL_cleanse(msg, len);
+	free(msg);
+	return 0;
+fail:
+	OPENSSL_cleanse(msg, len);
+	free(msg);
+	return -1;
+}
+
+/* Refill rbuf; 0 on data, -1 with err on close/error/timeout. */
+static int conn_fill(struct mailbox *mb, struct ms_err *err)
+{
+	struct mb_session *s = mb->session;
+
+	if (!s || !s->raw || s->lost)
+		return err_set(err, MS_ERR_NET, "%s: not connected", mb->label);
+	for (;;) {
+		size_t got = 0;
+		CURLcode rc = curl_easy_recv(s->curl, s->rbuf, sizeof(s->rbuf), &got);
+		if (rc == CURLE_AGAIN) {
+			if (conn_wait(mb, POLLIN, err))
+				return -1;
+			continue;
+		}
+		if (rc != CURLE_OK) {
+			s->lost = 1;
+			return err_set(err, MS_ERR_NET, "%s: receive failed: %s",
+				       mb->label, curl_easy_strerror(rc));
+		}
+		if (got == 0) {
+			s->lost = 1;
+			return err_set(err, MS_ERR_NET, "%s: connection closed by the server",
+				       mb->label);
+		}
+		s->rpos = 0;
+		s->rlen = got;
+		return 0;
+	}
+}
+
+int mb_conn_read_line(struct mailbox *mb, struct buf *out, size_t maxlen,
+		      struct ms_err *err)
+{
+	struct mb_session *s = mb->session;
+	size_t start = out->len;
+
+	for (;;) {
+		const char *p, *nl;
+		size_t n;
+
+		if (s->rpos == s->rlen && conn_fill(mb, err))
+			return -1;
+		p = s->rbuf + s->rpos;
+		nl = memchr(p, '\n', s->rlen - s->rpos);
+		n = nl ? (size_t)(nl - p) + 1 : s->rlen - s->rpos;
+		if (out->len - start + n > maxlen) {
+			s->lost = 1;    /* the stream cannot be resynchronised */
+			return err_set(err, MS_ERR_TOOBIG,
+				       "%s: response line longer than %zu bytes",
+				       mb->label, maxlen);
+		}
+		if (buf_append(out, p, n, err)) {
+			s->lost = 1;
+			return -1;
+		}
+		s->rpos += n;
+		if (nl)
+			return 0;
+	}
+}
+
+int mb_conn_read_exact(struct mailbox *mb, struct buf *out, size_t n,
+		       struct ms_err *err)
+{
+	struct mb_session *s = mb->session;
+
+	while (n) {
+		size_t k;
+
+		if (s->rpos == s->rlen && conn_fill(mb, err))
+			return -1;
+		k = s->rlen - s->rpos < n ? s->rlen - s->rpos : n;
+		if (buf_append(out, s->rbuf + s->rpos, k, err)) {
+			s->lost = 1;
+			return -1;
+		}
+		s->rpos += k;
+		n -= k;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

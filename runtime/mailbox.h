@@ -72,13 +72,13 @@ int mailbox_open(struct mailbox **mb, const struct mailbox_params *p,
 int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
 		 struct ms_err *err);
 /* Fetch the header blocks of all listed items in as few round trips as the
- * protocol allows (IMAP: UID FETCH of the header fields, batched so one
- * answer stays under libcurl's 300 KB limit: one round trip for ~100
- * messages, plus one for every 3 whose fields exceed 2 KB; POP: TOP n 0
+ * protocol allows (IMAP: UID FETCH of the header fields the rules read,
+ * 500 messages per round trip, each block at most 64 KB, over our own
+ * reader on the connection libcurl opened and logged in; POP: TOP n 0
  * each; Graph: built from the listing, no request). */
 int mailbox_fetch_headers(struct mailbox *mb, struct ms_err *err);
 /* Fetch one whole message (raw RFC 5322) into out (appended).  IMAP reads
- * it with BODY.PEEK[] in 240 KB pieces and never sets \Seen.  More than
+ * it with one BODY.PEEK[] and never sets \Seen.  More than
  * 64 MB is refused (MS_ERR_TOOBIG). */
 int mailbox_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 			  struct buf *out, struct ms_err *err);

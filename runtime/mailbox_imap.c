@@ -1,19 +1,20 @@
 /*
  * mailbox_imap.c - IMAP over libcurl custom requests.
  *
- * Every command is a CURLOPT_CUSTOMREQUEST on the one easy handle of the
- * session with a URL that names no mailbox, so libcurl never SELECTs on
- * its own and EXAMINE stays possible.  libcurl hands every response line
- * (literal data included) to the header callback; the parsers below read
- * that stream and check literal lengths, so a line libcurl clipped is
- * detected, never trusted.
+ * libcurl connects, negotiates TLS (implicit or STARTTLS) and logs in
+ * (SASL PLAIN/LOGIN or XOAUTH2) with CURLOPT_CONNECT_ONLY; the commands
+ * then go over that connection (mb_conn_*) and a small strict reader
+ * takes the answers: one response at a time (its line, at most
+ * IMAP_MAX_LINE, and every {n} literal read exactly), at most
+ * IMAP_MAX_RESPONSE per response and a per-command total, every read
+ * bounded by the timeout.  libcurl itself cannot read the answers: it
+ * counts every IMAP response line and literal against its 300 KB limit
+ * on "response headers" (Debian's 7.88.1 with the CVE-2023-38039 fix,
+ * curl >= 8.3), which any mailbox of a few hundred messages exceeds.
  *
- * libcurl refuses more than 300 KB of response lines per command (7.88
- * as Debian ships it, curl >= 8.3), so answers are sized to stay under
- * it: SEARCH over message-number ranges, header fields capped per message
- * (2 KB, then 64 KB for the few that need more) and batched by a byte
- * budget (one round trip for a usual run of up to ~100 messages), whole
- * messages read in 240 KB pieces with BODY.PEEK[]<off.len> (never \Seen).
+ * Headers are fetched IMAP_BATCH messages per UID FETCH, each response
+ * handed to its item as it arrives; a whole message is one UID FETCH
+ * BODY.PEEK[] (never \Seen), at most 64 MB.
  */
 #include "mailbox.h"
 #include "mailbox_int.h"
@@ -26,15 +27,15 @@
 
 #include "log.h"
 
-#define IMAP_SET_MAX    6000     /* characters of one UID set */
-#define IMAP_SET_ITEMS  1000     /* messages per UID FETCH round trip */
-/* libcurl (7.88 as patched by Debian, and curl >= 8.3) refuses more than
- * 300 KB of answer lines per command; stay well under it */
-#define IMAP_ANSWER_BUDGET  (240 * 1024)
-#define IMAP_PIECE          (240 * 1000)   /* bytes of a message per answer */
-#define IMAP_HEADER_CAP     2048           /* header fields, first pass */
-#define IMAP_HEADER_CAP_BIG (64 * 1024)    /* second pass, for those cut */
-#define IMAP_SEARCH_RANGE   20000          /* message numbers per SEARCH */
+#define IMAP_SET_MAX       6000            /* characters of one UID set */
+#define IMAP_LIST_BATCH    1000            /* messages per listing FETCH */
+#define IMAP_BATCH         500             /* messages per header FETCH */
+#define IMAP_HEADER_CAP    (64 * 1024)     /* header fields of one message */
+#define IMAP_SEARCH_RANGE  20000           /* message numbers per SEARCH */
+#define IMAP_MAX_LINE      ((size_t)1024 * 1024)   /* one response line */
+#define IMAP_MAX_LITERALS  64              /* literals in one response */
+#define IMAP_MAX_RESPONSE  (MB_MAX_MESSAGE + (size_t)1024 * 1024)
+#define IMAP_SMALL_ANSWER  ((size_t)4 * 1024 * 1024)   /* SELECT, STORE ... */
 
 struct imap_state {
 	uint32_t uidvalidity;
@@ -43,6 +44,8 @@ struct imap_state {
 	int uidplus;
 	int need_expunge;
 	uint32_t *uids;          /* uid of items[i] */
+	unsigned tag;            /* last command tag number */
+	struct buf resp;         /* the response being read */
 	char select_cmd[600];
 };
 
@@ -578,7 +581,7 @@ size_t imap_uid_set(const uint32_t *uids, size_t n, char *out, size_t maxlen)
 }
 
 /* ------------------------------------------------------------------ */
-/* the backend */
+/* the backend: commands over the raw connection */
 
 static int quote_mailbox(const char *name, char *out, size_t outsz)
 {
@@ -601,50 +604,227 @@ static int quote_mailbox(const char *name, char *out, size_t outsz)
 	return 0;
 }
 
+/* Called for every untagged response of a command (the whole response:
+ * its line and the literals it announces); resp NULL means "the command
+ * is repeated after a reconnection: start over". */
+typedef int (*imap_untagged_fn)(struct mailbox *mb, void *ctx, const char *resp,
+				size_t len, struct ms_err *err);
+
+/* The literal a response line announces at its end ("{n}", "{n+}",
+ * "~{n}" before CRLF); 1 when there is one. */
+static int line_literal(const char *line, size_t len, size_t *n)
+{
+	const char *e = line + len, *q;
+	unsigned long long v = 0, mul = 1;
+
+	while (e > line && (e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	if (e == line || e[-1] != '}')
+		return 0;
+	q = e - 1;
+	if (q > line && q[-1] == '+')
+		q--;
+	while (q > line && isdigit((unsigned char)q[-1]) && mul <= 1000000000000ULL) {
+		v += (unsigned long long)(q[-1] - '0') * mul;
+		mul *= 10;
+		q--;
+	}
+	if (mul == 1 || q == line || q[-1] != '{')
+		return 0;
+	if (v > (unsigned long long)SIZE_MAX / 2)
+		v = SIZE_MAX / 2;
+	*n = (size_t)v;
+	return 1;
+}
+
+/* Read one whole response into out: its line, and for every literal the
+ * line announces, the literal's bytes and the line that continues it. */
+static int imap_read_response(struct mailbox *mb, struct buf *out,
+			      struct ms_err *err)
+{
+	for (int lits = 0; lits < IMAP_MAX_LITERALS; lits++) {
+		size_t start = out->len, n;
+
+		if (mb_conn_read_line(mb, out, IMAP_MAX_LINE, err))
+			return -1;
+		mb_conn_trace(mb, "<", out->data + start, out->len - start);
+		if (!line_literal(out->data + start, out->len - start, &n))
+			return 0;
+		if (n > out->cap - out->len) {
+			mb_conn_abandon(mb);
+			return err_set(err, MS_ERR_TOOBIG,
+				       "%s: response of more than %zu bytes", mb->label,
+				       out->cap);
+		}
+		if (mb_conn_read_exact(mb, out, n, err))
+			return -1;
+		if (mb->p.verbose && log_enabled(LOG_LVL_TRACE))
+			log_trace("< [%zu bytes]", n);
+	}
+	mb_conn_abandon(mb);
+	return err_set(err, MS_ERR_PROTO, "%s: more than %d literals in one response",
+		       mb->label, IMAP_MAX_LITERALS);
+}
+
+/* One command: send it, hand every untagged response to fn, check the
+ * tagged status.  total caps the bytes of all its responses. */
+static int imap_exec_once(struct mailbox *mb, const char *cmd, imap_untagged_fn fn,
+			  void *ctx, size_t total, struct ms_err *err)
+{
+	struct imap_state *st = mb->impl;
+	struct buf *r = &st->resp;
+	char tag[16], *line;
+	size_t tl, got = 0;
+	int rc;
+
+	tl = (size_t)snprintf(tag, sizeof(tag), "M%03u", ++st->tag % 100000);
+	line = malloc(tl + 1 + strlen(cmd) + 1);
+	if (!line)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	sprintf(line, "%s %s", tag, cmd);
+	rc = mb_conn_send(mb, line, err);
+	free(line);
+	if (rc)
+		return -1;
+	for (;;) {
+		buf_reset(r);
+		if (imap_read_response(mb, r, err))
+			return -1;
+		got += r->len;
+		if (got > total) {
+			mb_conn_abandon(mb);
+			return err_set(err, MS_ERR_TOOBIG,
+				       "%s: answer to '%s' larger than %zu bytes",
+				       mb->label, cmd, total);
+		}
+		if (r->len > tl && strncmp(r->data, tag, tl) == 0 && r->data[tl] == ' ') {
+			const char *s = r->data + tl + 1;
+			char last[400];
+			if (strncasecmp(s, "OK", 2) == 0 && (s[2] == ' ' || s[2] == '\r' ||
+							    s[2] == '\n'))
+				return 0;
+			mb_last_line(r->data, r->len, last, sizeof(last));
+			return err_set(err, MS_ERR_PROTO, "%s: '%s' failed: %s", mb->label,
+				       cmd, last);
+		}
+		if (r->len >= 5 && strncasecmp(r->data, "* BYE", 5) == 0 &&
+		    strcmp(cmd, "LOGOUT") != 0) {
+			char last[400];
+			/* the server ends the session (Exchange:
+			 * "Session invalidated - AccessTokenExpired") */
+			mb_last_line(r->data, r->len, last, sizeof(last));
+			mb_conn_abandon(mb);
+			return err_set(err, MS_ERR_NET, "%s: session ended by the server: %s",
+				       mb->label, last);
+		}
+		if (r->len >= 2 && r->data[0] == '*' && r->data[1] == ' ') {
+			if (fn && fn(mb, ctx, r->data, r->len, err))
+				return -1;
+			continue;
+		}
+		{
+			char last[400];
+			mb_last_line(r->data, r->len, last, sizeof(last));
+			mb_conn_abandon(mb);
+			return err_set(err, MS_ERR_PROTO, "%s: unexpected answer to '%s': %s",
+				       mb->label, cmd, last);
+		}
+	}
+}
+
 static int imap_select(struct mailbox *mb, struct ms_err *err);
 
-/* One command on the selected folder; after a reconnect (the server
- * dropped us) select again, check UIDVALIDITY, and repeat it once. */
-static int imap_cmd(struct mailbox *mb, const char *cmd, struct ms_err *err)
+/* One command on the selected folder.  When the connection is gone
+ * (the server dropped us, a timeout), log in again, select again
+ * (refusing a changed UIDVALIDITY), and repeat it once. */
+static int imap_run(struct mailbox *mb, const char *cmd, imap_untagged_fn fn,
+		    void *ctx, size_t total, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
 	struct ms_err first = MS_ERR_INIT;
-	int reconnected = 0, rc;
 
-	rc = mb_session_perform(mb, "", cmd, 0, 0, &reconnected, &first);
-	if (!reconnected || !st->selected) {
-		if (rc)
+	if (!mb_conn_lost(mb)) {
+		if (imap_exec_once(mb, cmd, fn, ctx, total, &first) == 0)
+			return 0;
+		if (!mb_conn_lost(mb) || first.code == MS_ERR_TOOBIG)
 			return err_set(err, first.code, "%s", first.msg);
+		log_debug("%s: session lost (%s); logging in again", mb->label, first.msg);
+	}
+	if (mb_conn_open(mb, 1, err))
+		return -1;
+	log_debug("%s: reconnected", mb->label);
+	if (st->selected && imap_select(mb, err))
+		return -1;
+	if (fn && fn(mb, ctx, NULL, 0, err))
+		return -1;
+	return imap_exec_once(mb, cmd, fn, ctx, total, err);
+}
+
+struct select_ctx {
+	uint32_t uidvalidity, exists;
+	int has_uidvalidity, has_exists, uidplus;
+};
+
+static int on_select(struct mailbox *mb, void *vctx, const char *resp, size_t len,
+		     struct ms_err *err)
+{
+	struct select_ctx *c = vctx;
+	uint32_t v;
+
+	(void)mb;
+	(void)err;
+	if (!resp) {
+		memset(c, 0, sizeof(*c));
 		return 0;
 	}
-	if (imap_select(mb, err))
-		return -1;
-	return mb_session_perform(mb, "", cmd, 0, 0, NULL, err);
+	if (imap_parse_uidvalidity(resp, len, &v) == 0) {
+		c->uidvalidity = v;
+		c->has_uidvalidity = 1;
+	}
+	if (imap_parse_exists(resp, len, &v) == 0) {
+		c->exists = v;
+		c->has_exists = 1;
+	}
+	if (imap_has_capability(resp, len, "UIDPLUS"))
+		c->uidplus = 1;
+	return 0;
 }
 
 static int imap_select(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct buf *lines = mb_session_lines(mb);
-	uint32_t v = 0;
+	struct select_ctx c;
 
+	memset(&c, 0, sizeof(c));
 	st->selected = 0;
-	if (mb_session_perform(mb, "", st->select_cmd, 0, 0, NULL, err))
+	/* not imap_run: this is what imap_run repeats after a reconnection */
+	if (imap_exec_once(mb, st->select_cmd, on_select, &c, IMAP_SMALL_ANSWER, err))
 		return -1;
-	if (imap_has_capability(lines->data, lines->len, "UIDPLUS"))
+	if (c.uidplus)
 		st->uidplus = 1;
-	if (imap_parse_exists(lines->data, lines->len, &st->exists))
-		st->exists = 0;
-	if (imap_parse_uidvalidity(lines->data, lines->len, &v))
+	st->exists = c.has_exists ? c.exists : 0;
+	if (!c.has_uidvalidity)
 		return err_set(err, MS_ERR_PROTO, "%s: no UIDVALIDITY for folder '%s'",
 			       mb->label, mb->p.folder);
-	if (st->uidvalidity && v != st->uidvalidity)
+	if (st->uidvalidity && c.uidvalidity != st->uidvalidity)
 		return err_set(err, MS_ERR_PROTO,
 			       "%s: UIDVALIDITY of folder '%s' changed from %u to %u "
 			       "during the run", mb->label, mb->p.folder,
-			       st->uidvalidity, v);
-	st->uidvalidity = v;
+			       st->uidvalidity, c.uidvalidity);
+	st->uidvalidity = c.uidvalidity;
 	st->selected = 1;
+	return 0;
+}
+
+static int on_capability(struct mailbox *mb, void *vctx, const char *resp,
+			 size_t len, struct ms_err *err)
+{
+	int *uidplus = vctx;
+
+	(void)mb;
+	(void)err;
+	if (resp && imap_has_capability(resp, len, "UIDPLUS"))
+		*uidplus = 1;
 	return 0;
 }
 
@@ -657,22 +837,27 @@ static int imap_open(struct mailbox *mb, struct ms_err *err)
 	if (!st)
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
 	mb->impl = st;
+	buf_init(&st->resp, IMAP_MAX_RESPONSE);
 	if (quote_mailbox(mb->p.folder, q, sizeof(q)))
 		return err_set(err, MS_ERR_CONFIG, "bad folder name '%s'", mb->p.folder);
 	snprintf(st->select_cmd, sizeof(st->select_cmd), "%s %s",
 		 mb->p.read_only ? "EXAMINE" : "SELECT", q);
 	if (mb_session_new(mb, "imap", err))
 		return -1;
+	if (mb_conn_open(mb, 0, err))
+		return -1;
 	if (imap_select(mb, err))
 		return -1;
 	if (!st->uidplus) {
-		struct buf *lines = mb_session_lines(mb);
-		if (imap_cmd(mb, "CAPABILITY", err))
+		int uidplus = 0;
+		if (imap_run(mb, "CAPABILITY", on_capability, &uidplus,
+			     IMAP_SMALL_ANSWER, err))
 			return -1;
-		st->uidplus = imap_has_capability(lines->data, lines->len, "UIDPLUS");
+		st->uidplus = uidplus;
 	}
-	log_debug("%s: folder '%s' UIDVALIDITY %u%s", mb->label, mb->p.folder,
-		  st->uidvalidity, st->uidplus ? ", UIDPLUS" : "");
+	log_debug("%s: folder '%s' UIDVALIDITY %u, %u messages%s", mb->label,
+		  mb->p.folder, st->uidvalidity, st->exists,
+		  st->uidplus ? ", UIDPLUS" : "");
 	return 0;
 }
 
@@ -683,6 +868,7 @@ static void imap_free(struct mailbox *mb)
 	if (!st)
 		return;
 	free(st->uids);
+	buf_release(&st->resp);
 	free(st);
 	mb->impl = NULL;
 }
@@ -726,34 +912,101 @@ static int cmp_fetch_uid(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-static int append_uids(uint32_t **all, size_t *nall, const uint32_t *u, size_t n,
-		       struct ms_err *err)
-{
-	uint32_t *t;
+struct uid_vec {
+	uint32_t *v;
+	size_t n, start;        /* start: length before this command */
+};
 
-	if (!n)
+static int on_search(struct mailbox *mb, void *vctx, const char *resp, size_t len,
+		     struct ms_err *err)
+{
+	struct uid_vec *u = vctx;
+	uint32_t *part = NULL, *t;
+	size_t np = 0;
+
+	if (!resp) {
+		u->n = u->start;
 		return 0;
-	if (*nall + n > MB_MAX_ITEMS)
-		return err_set(err, MS_ERR_TOOBIG, "more than %zu messages in the folder",
-			       MB_MAX_ITEMS);
-	t = realloc(*all, (*nall + n) * sizeof(*t));
-	if (!t)
+	}
+	if (imap_parse_search(resp, len, &part, &np, MB_MAX_ITEMS, err))
+		return err_prefix(err, "%s", mb->label);
+	if (!np) {
+		free(part);
+		return 0;
+	}
+	if (u->n + np > MB_MAX_ITEMS) {
+		free(part);
+		return err_set(err, MS_ERR_TOOBIG, "%s: more than %zu messages in the folder",
+			       mb->label, MB_MAX_ITEMS);
+	}
+	t = realloc(u->v, (u->n + np) * sizeof(*t));
+	if (!t) {
+		free(part);
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	memcpy(t + *nall, u, n * sizeof(*u));
-	*all = t;
-	*nall += n;
+	}
+	memcpy(t + u->n, part, np * sizeof(*part));
+	u->v = t;
+	u->n += np;
+	free(part);
+	return 0;
+}
+
+struct fetch_vec {
+	struct imap_fetch *f;
+	size_t n, alloc, max;
+	size_t max_literal;
+};
+
+static void fetch_vec_clear(struct fetch_vec *v)
+{
+	imap_fetch_free(v->f, v->n);
+	v->f = NULL;
+	v->n = v->alloc = 0;
+}
+
+static int on_fetch_collect(struct mailbox *mb, void *vctx, const char *resp,
+			    size_t len, struct ms_err *err)
+{
+	struct fetch_vec *v = vctx;
+	struct imap_fetch *f = NULL;
+	size_t nf = 0;
+
+	if (!resp) {
+		fetch_vec_clear(v);
+		return 0;
+	}
+	if (imap_parse_fetch(resp, len, &f, &nf, 16, v->max_literal, err))
+		return err_prefix(err, "%s", mb->label);
+	for (size_t i = 0; i < nf; i++) {
+		if (v->n >= v->max) {
+			imap_fetch_free(f, nf);
+			return err_set(err, MS_ERR_TOOBIG, "%s: more than %zu FETCH responses",
+				       mb->label, v->max);
+		}
+		if (v->n == v->alloc) {
+			size_t na = v->alloc ? v->alloc * 2 : 64;
+			struct imap_fetch *t = realloc(v->f, na * sizeof(*t));
+			if (!t) {
+				imap_fetch_free(f, nf);
+				return err_set(err, MS_ERR_NOMEM, "out of memory");
+			}
+			v->f = t;
+			v->alloc = na;
+		}
+		v->f[v->n++] = f[i];
+		f[i].body = NULL;
+	}
+	imap_fetch_free(f, nf);
 	return 0;
 }
 
 static int imap_list(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct buf *lines = mb_session_lines(mb);
-	uint32_t *uids = NULL, *part = NULL;
-	size_t nuids = 0, npart = 0, done = 0;
+	struct uid_vec u = { NULL, 0, 0 };
+	struct fetch_vec fv = { NULL, 0, 0, IMAP_LIST_BATCH * 2, 1024 };
+	size_t done = 0;
 	char cmd[IMAP_SET_MAX + 64], since[48] = "";
-	struct imap_fetch *f = NULL;
-	size_t nf = 0;
 	int ret = -1;
 
 	free(st->uids);
@@ -770,66 +1023,51 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 		return err_set(err, MS_ERR_TOOBIG, "%s: folder '%s' holds %u messages, "
 			       "more than this tool reads", mb->label, mb->p.folder,
 			       st->exists);
-	/* libcurl takes at most 300 KB of answer lines per command: search
-	 * message-number ranges, so no SEARCH line gets longer than that */
+	/* message-number ranges keep every SEARCH line under IMAP_MAX_LINE */
 	for (uint32_t lo = 1; lo <= st->exists || lo == 1; lo += IMAP_SEARCH_RANGE) {
 		uint32_t hi = lo + IMAP_SEARCH_RANGE - 1;
-		if (hi >= st->exists)
+		if (st->exists == 0)
+			snprintf(cmd, sizeof(cmd), "UID SEARCH ALL%s", since);
+		else if (hi >= st->exists)
 			snprintf(cmd, sizeof(cmd), "UID SEARCH %u:*%s", lo, since);
 		else
 			snprintf(cmd, sizeof(cmd), "UID SEARCH %u:%u%s", lo, hi, since);
-		if (st->exists == 0)
-			snprintf(cmd, sizeof(cmd), "UID SEARCH ALL%s", since);
-		if (imap_cmd(mb, cmd, err))
+		u.start = u.n;
+		if (imap_run(mb, cmd, on_search, &u, IMAP_SMALL_ANSWER * 4, err))
 			goto out;
-		if (imap_parse_search(lines->data, lines->len, &part, &npart, MB_MAX_ITEMS, err))
-			goto proto;
-		if (append_uids(&uids, &nuids, part, npart, err))
-			goto proto;
-		free(part);
-		part = NULL;
 		if (hi >= st->exists)
 			break;
 	}
-	if (nuids > 1) {
+	if (u.n > 1) {
 		size_t w = 1;
-		qsort(uids, nuids, sizeof(*uids), cmp_u32);
-		for (size_t i = 1; i < nuids; i++)
-			if (uids[i] != uids[w - 1])
-				uids[w++] = uids[i];
-		nuids = w;
+		qsort(u.v, u.n, sizeof(*u.v), cmp_u32);
+		for (size_t i = 1; i < u.n; i++)
+			if (u.v[i] != u.v[w - 1])
+				u.v[w++] = u.v[i];
+		u.n = w;
 	}
-	while (done < nuids) {
-		size_t k, take = nuids - done < IMAP_SET_ITEMS ? nuids - done : IMAP_SET_ITEMS;
+	while (done < u.n) {
+		size_t k, take = u.n - done < IMAP_LIST_BATCH ? u.n - done : IMAP_LIST_BATCH;
 		char set[IMAP_SET_MAX];
 
-		k = imap_uid_set(uids + done, take, set, sizeof(set));
+		k = imap_uid_set(u.v + done, take, set, sizeof(set));
 		if (!k) {
 			err_set(err, MS_ERR_INTERNAL, "cannot build a UID set");
 			goto out;
 		}
 		snprintf(cmd, sizeof(cmd), "UID FETCH %s (UID INTERNALDATE RFC822.SIZE)", set);
-		if (imap_cmd(mb, cmd, err))
+		if (imap_run(mb, cmd, on_fetch_collect, &fv, IMAP_SMALL_ANSWER * 4, err))
 			goto out;
-		if (imap_parse_fetch(lines->data, lines->len, &f, &nf, IMAP_SET_ITEMS * 2,
-				     MB_MAX_HEADER, err))
-			goto proto;
-		qsort(f, nf, sizeof(*f), cmp_fetch_uid);
-		if (add_fetched(mb, f, nf, err))
+		qsort(fv.f, fv.n, sizeof(*fv.f), cmp_fetch_uid);
+		if (add_fetched(mb, fv.f, fv.n, err))
 			goto out;
-		imap_fetch_free(f, nf);
-		f = NULL;
-		nf = 0;
+		fetch_vec_clear(&fv);
 		done += k;
 	}
 	ret = 0;
-	goto out;
-proto:
-	err_prefix(err, "%s", mb->label);
 out:
-	imap_fetch_free(f, nf);
-	free(uids);
-	free(part);
+	fetch_vec_clear(&fv);
+	free(u.v);
 	return ret;
 }
 
@@ -861,176 +1099,136 @@ static int parse_uid(const char *s, uint32_t *out)
 	return 0;
 }
 
-/* The fields the rules read, each header block cut at IMAP_HEADER_CAP:
- * the whole header of an Exchange message (Received, DKIM, ARC ...) is
- * often larger than the fields together, and libcurl limits the answer
- * of one command to 300 KB. */
+/* The fields the rules read (the whole header of an Exchange message,
+ * Received, DKIM, ARC ..., is often ten times larger), each block cut at
+ * IMAP_HEADER_CAP. */
 #define IMAP_HEADER_FIELDS \
 	"BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER REPLY-TO SUBJECT MESSAGE-ID " \
 	"CONTENT-TYPE MIME-VERSION)]"
 
-/* One pass over the items idx[0..n) (ascending), each header block cut
- * at cap bytes, as many per command as surely fit in one answer. */
-static int fetch_header_pass(struct mailbox *mb, const size_t *idx, size_t n,
-			     size_t cap, struct ms_err *err)
+/* Each FETCH response goes straight onto its item: memory stays one
+ * response plus the header blocks kept. */
+static int on_headers(struct mailbox *mb, void *vctx, const char *resp,
+		      size_t len, struct ms_err *err)
+{
+	struct imap_fetch *f = NULL;
+	size_t nf = 0;
+
+	(void)vctx;
+	if (!resp)
+		return 0;       /* filling again is harmless */
+	if (imap_parse_fetch(resp, len, &f, &nf, 16, IMAP_HEADER_CAP, err))
+		return err_prefix(err, "%s", mb->label);
+	for (size_t i = 0; i < nf; i++) {
+		size_t ix = item_index(mb, f[i].uid);
+		struct mailbox_item *it;
+		if (!f[i].uid || ix == (size_t)-1 || !f[i].has_body)
+			continue;
+		it = &mb->items[ix];
+		free(it->headers);
+		it->headers = f[i].body;
+		it->headers_len = f[i].body_len;
+		f[i].body = NULL;
+	}
+	imap_fetch_free(f, nf);
+	return 0;
+}
+
+/* IMAP_BATCH messages per UID FETCH: one round trip per batch, each
+ * answer at most IMAP_BATCH header blocks. */
+static int imap_fetch_headers(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct buf *lines = mb_session_lines(mb);
 	char cmd[IMAP_SET_MAX + 256], set[IMAP_SET_MAX];
-	uint32_t *uids;
-	size_t done = 0;
-	int ret = -1;
+	size_t done = 0, cut = 0;
 
-	uids = malloc((n ? n : 1) * sizeof(*uids));
-	if (!uids)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		uids[i] = st->uids[idx[i]];
-	while (done < n) {
-		struct imap_fetch *f = NULL;
-		size_t take = 0, budget = 0, k, nf = 0;
+	while (done < mb->n_items) {
+		size_t take = mb->n_items - done < IMAP_BATCH ? mb->n_items - done : IMAP_BATCH;
+		size_t k = imap_uid_set(st->uids + done, take, set, sizeof(set));
 
-		while (done + take < n && take < IMAP_SET_ITEMS) {
-			size_t sz = mb->items[idx[done + take]].size;
-			size_t cost = (sz && sz < cap ? sz : cap) + 256;
-			if (take && budget + cost > IMAP_ANSWER_BUDGET)
-				break;
-			budget += cost;
-			take++;
-		}
-		k = imap_uid_set(uids + done, take, set, sizeof(set));
-		if (!k) {
-			err_set(err, MS_ERR_INTERNAL, "cannot build a UID set");
-			goto out;
-		}
-		snprintf(cmd, sizeof(cmd), "UID FETCH %s (UID %s<0.%zu>)", set,
-			 IMAP_HEADER_FIELDS, cap);
-		if (imap_cmd(mb, cmd, err))
-			goto out;
-		if (mb_session_clipped(mb)) {
-			err_set(err, MS_ERR_PROTO, "%s: header line too long", mb->label);
-			goto out;
-		}
-		if (imap_parse_fetch(lines->data, lines->len, &f, &nf, IMAP_SET_ITEMS * 2,
-				     cap, err)) {
-			err_prefix(err, "%s", mb->label);
-			goto out;
-		}
-		for (size_t i = 0; i < nf; i++) {
-			size_t ix = item_index(mb, f[i].uid);
-			struct mailbox_item *it;
-			if (ix == (size_t)-1 || !f[i].has_body)
-				continue;
-			it = &mb->items[ix];
-			free(it->headers);
-			it->headers = f[i].body;
-			it->headers_len = f[i].body_len;
-			f[i].body = NULL;
-		}
-		imap_fetch_free(f, nf);
+		if (!k)
+			return err_set(err, MS_ERR_INTERNAL, "cannot build a UID set");
+		snprintf(cmd, sizeof(cmd), "UID FETCH %s (UID %s<0.%d>)", set,
+			 IMAP_HEADER_FIELDS, IMAP_HEADER_CAP);
+		if (imap_run(mb, cmd, on_headers, NULL,
+			     k * ((size_t)IMAP_HEADER_CAP + 1024) + IMAP_SMALL_ANSWER, err))
+			return -1;
 		for (size_t i = done; i < done + k; i++) {
-			struct mailbox_item *it = &mb->items[idx[i]];
-			if (!it->headers && !(it->headers = strdup(""))) {
-				err_set(err, MS_ERR_NOMEM, "out of memory");
-				goto out;
-			}
+			struct mailbox_item *it = &mb->items[i];
+			if (!it->headers && !(it->headers = strdup("")))
+				return err_set(err, MS_ERR_NOMEM, "out of memory");
+			if (it->headers_len >= IMAP_HEADER_CAP)
+				cut++;
 		}
 		done += k;
 	}
-	ret = 0;
-out:
-	free(uids);
-	return ret;
+	if (cut)
+		log_debug("%s: header fields of %zu message(s) cut at %d bytes", mb->label,
+			  cut, IMAP_HEADER_CAP);
+	return 0;
 }
 
-/* First every message with a small cap (many per round trip: usually all
- * of a run in one), then again with a large cap only those that filled
- * the small one. */
-static int imap_fetch_headers(struct mailbox *mb, struct ms_err *err)
+struct message_ctx {
+	uint32_t uid;
+	struct buf *out;
+	size_t start;
+	size_t total;   /* RFC822.SIZE, (size_t)-1 unknown */
+	int found;
+};
+
+static int on_message(struct mailbox *mb, void *vctx, const char *resp, size_t len,
+		      struct ms_err *err)
 {
-	size_t *idx, n = 0;
-	int ret = -1;
+	struct message_ctx *c = vctx;
+	struct imap_fetch *f = NULL;
+	size_t nf = 0;
+	int ret = 0;
 
-	idx = malloc(mb->n_items * sizeof(*idx));
-	if (!idx)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < mb->n_items; i++)
-		idx[i] = i;
-	if (fetch_header_pass(mb, idx, mb->n_items, IMAP_HEADER_CAP, err))
-		goto out;
-	for (size_t i = 0; i < mb->n_items; i++)
-		if (mb->items[i].headers_len >= IMAP_HEADER_CAP)
-			idx[n++] = i;
-	if (n && fetch_header_pass(mb, idx, n, IMAP_HEADER_CAP_BIG, err))
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (mb->items[idx[i]].headers_len >= IMAP_HEADER_CAP_BIG)
-			log_debug("%s: header fields of %s cut at %d bytes", mb->label,
-				  mb->items[idx[i]].key, IMAP_HEADER_CAP_BIG);
-	ret = 0;
-out:
-	free(idx);
+	if (!resp) {
+		c->out->len = c->start;
+		if (c->out->data)
+			c->out->data[c->start] = '\0';
+		c->found = 0;
+		c->total = (size_t)-1;
+		return 0;
+	}
+	if (imap_parse_fetch(resp, len, &f, &nf, 16, MB_MAX_MESSAGE, err))
+		return err_prefix(err, "%s: message %u", mb->label, c->uid);
+	for (size_t i = 0; i < nf; i++) {
+		if (f[i].uid != c->uid || !f[i].has_body || c->found)
+			continue;
+		if (f[i].has_size)
+			c->total = f[i].size;
+		c->found = 1;
+		ret = buf_append(c->out, f[i].body, f[i].body_len, err);
+		break;
+	}
+	imap_fetch_free(f, nf);
 	return ret;
 }
 
-/* The whole message in pieces of IMAP_PIECE bytes (BODY.PEEK[]<off.len>):
- * each answer stays under libcurl's 300 KB limit and never sets \Seen. */
+/* The whole message in one answer with BODY.PEEK[] (never \Seen). */
 static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 			      struct buf *out, struct ms_err *err)
 {
-	struct buf *lines = mb_session_lines(mb);
-	struct imap_fetch *f = NULL;
-	size_t nf = 0, off = 0, total = (size_t)-1, i, start = out->len;
-	uint32_t uid;
+	struct message_ctx c;
 	char cmd[128];
 
-	if (parse_uid(it->server_id, &uid))
+	memset(&c, 0, sizeof(c));
+	if (parse_uid(it->server_id, &c.uid))
 		return err_set(err, MS_ERR_INTERNAL, "bad UID '%s'", it->server_id);
-	for (size_t piece = 0; piece <= MB_MAX_MESSAGE / IMAP_PIECE + 1; piece++) {
-		snprintf(cmd, sizeof(cmd), "UID FETCH %u (UID RFC822.SIZE BODY.PEEK[]<%zu.%zu>)",
-			 uid, off, (size_t)IMAP_PIECE);
-		if (imap_cmd(mb, cmd, err))
-			return -1;
-		if (mb_session_clipped(mb))
-			return err_set(err, MS_ERR_PROTO, "%s: message %u: line too long",
-				       mb->label, uid);
-		if (imap_parse_fetch(lines->data, lines->len, &f, &nf, 16, IMAP_PIECE, err))
-			return err_prefix(err, "%s: message %u", mb->label, uid);
-		for (i = 0; i < nf; i++)
-			if (f[i].uid == uid && f[i].has_body)
-				break;
-		if (i == nf) {
-			imap_fetch_free(f, nf);
-			return err_set(err, MS_ERR_PROTO, "%s: message %u is gone from the server",
-				       mb->label, uid);
-		}
-		if (f[i].has_size) {
-			if (f[i].size > MB_MAX_MESSAGE) {
-				size_t sz = f[i].size;
-				imap_fetch_free(f, nf);
-				return err_set(err, MS_ERR_TOOBIG,
-					       "%s: message %u is %zu bytes, more than the limit of %zu",
-					       mb->label, uid, sz, MB_MAX_MESSAGE);
-			}
-			total = f[i].size;
-		}
-		if (buf_append(out, f[i].body, f[i].body_len, err)) {
-			imap_fetch_free(f, nf);
-			return -1;
-		}
-		off += f[i].body_len;
-		{
-			size_t got = f[i].body_len;
-			imap_fetch_free(f, nf);
-			f = NULL;
-			nf = 0;
-			if (got < IMAP_PIECE || (total != (size_t)-1 && off >= total))
-				break;
-		}
-	}
-	if (total != (size_t)-1 && out->len - start != total)
+	c.out = out;
+	c.start = out->len;
+	c.total = (size_t)-1;
+	snprintf(cmd, sizeof(cmd), "UID FETCH %u (UID RFC822.SIZE BODY.PEEK[])", c.uid);
+	if (imap_run(mb, cmd, on_message, &c, MB_MAX_MESSAGE + IMAP_SMALL_ANSWER, err))
+		return -1;
+	if (!c.found)
+		return err_set(err, MS_ERR_PROTO, "%s: message %u is gone from the server",
+			       mb->label, c.uid);
+	if (c.total != (size_t)-1 && out->len - c.start != c.total)
 		return err_set(err, MS_ERR_PROTO, "%s: message %u: %zu bytes read, %zu announced",
-			       mb->label, uid, out->len - start, total);
+			       mb->label, c.uid, out->len - c.start, c.total);
 	return 0;
 }
 
@@ -1044,24 +1242,33 @@ static int imap_delete(struct mailbox *mb, const struct mailbox_item *it,
 	if (parse_uid(it->server_id, &uid))
 		return err_set(err, MS_ERR_INTERNAL, "bad UID '%s'", it->server_id);
 	snprintf(cmd, sizeof(cmd), "UID STORE %u +FLAGS.SILENT (\\Deleted)", uid);
-	if (imap_cmd(mb, cmd, err))
+	if (imap_run(mb, cmd, NULL, NULL, IMAP_SMALL_ANSWER, err))
 		return -1;
 	if (st->uidplus) {
 		/* only this message goes, not others flagged by someone else */
 		snprintf(cmd, sizeof(cmd), "UID EXPUNGE %u", uid);
-		return imap_cmd(mb, cmd, err);
+		return imap_run(mb, cmd, NULL, NULL, IMAP_SMALL_ANSWER, err);
 	}
 	st->need_expunge = 1;
 	return 0;
 }
 
+/* EXPUNGE when needed, then LOGOUT (libcurl closes a CONNECT_ONLY
+ * connection without one); a failed LOGOUT loses nothing. */
 static int imap_close(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
+	struct ms_err lerr = MS_ERR_INIT;
+	int rc = 0;
 
-	if (st && st->need_expunge && mb->session)
-		return imap_cmd(mb, "EXPUNGE", err);
-	return 0;
+	if (!st || !mb->session)
+		return 0;
+	if (st->need_expunge)
+		rc = imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err);
+	if (!mb_conn_lost(mb) &&
+	    imap_exec_once(mb, "LOGOUT", NULL, NULL, IMAP_SMALL_ANSWER, &lerr))
+		log_debug("%s: %s", mb->label, lerr.msg);
+	return rc;
 }
 
 const struct mailbox_ops mailbox_imap_ops = {

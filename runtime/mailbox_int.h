@@ -84,6 +84,31 @@ struct buf *mb_session_body(struct mailbox *mb);
 /* 1 when libcurl clipped an over-long response line in the last perform. */
 int mb_session_clipped(struct mailbox *mb);
 
+/* ---- the raw connection (IMAP): libcurl connects, negotiates TLS and
+ * logs in with CURLOPT_CONNECT_ONLY, then the backend sends its own
+ * commands and reads the answers with its own caps, past libcurl's 300 KB
+ * limit on response lines.  Every read waits at most p.timeout_s. ---- */
+
+/* Connect and log in (again: fresh is implied after the first).  Counts
+ * the connection and the login; a refused bearer token is refreshed once. */
+int mb_conn_open(struct mailbox *mb, int fresh, struct ms_err *err);
+/* 1 when the connection failed, timed out or was closed; reopen it. */
+int mb_conn_lost(struct mailbox *mb);
+/* Give the connection up (out of step with the server: a cap was hit in
+ * the middle of an answer); the next mb_conn_open makes a new one. */
+void mb_conn_abandon(struct mailbox *mb);
+/* Send line + CRLF (traced redacted with p.verbose). */
+int mb_conn_send(struct mailbox *mb, const char *line, struct ms_err *err);
+/* Append one line (CRLF kept) to out; longer than maxlen fails. */
+int mb_conn_read_line(struct mailbox *mb, struct buf *out, size_t maxlen,
+		      struct ms_err *err);
+/* Append exactly n bytes to out (out's cap applies). */
+int mb_conn_read_exact(struct mailbox *mb, struct buf *out, size_t n,
+		       struct ms_err *err);
+/* Trace one protocol line ("<" in, ">" out, redacted) with p.verbose. */
+void mb_conn_trace(struct mailbox *mb, const char *dir, const char *data,
+		   size_t len);
+
 /* Redact credentials from one outgoing protocol line (in place; size is
  * the size of the buffer holding it). */
 void mb_redact_line(char *line, size_t size);

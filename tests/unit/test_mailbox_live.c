@@ -7,7 +7,9 @@
  * Messages are delivered over LMTP (synchronous: delivered when the 250
  * comes back); each scenario lists, reads headers, fetches one message,
  * deletes one and checks the others remain, and counts connections and
- * logins (ours and Dovecot's log).
+ * logins (ours and Dovecot's log).  large_test writes 2,000 messages (one
+ * of 5 MB) straight into a Maildir and reads them all, IMAP and POP, over
+ * one connection and one login.
  */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -867,7 +871,8 @@ static void trace_test(void)
 	buf_release(&trace_buf);
 }
 
-/* More header blocks than one answer may carry: batched by size. */
+/* Header blocks of 12 KB messages and one 5 KB Subject: one round trip,
+ * each block whole, only the fields asked for. */
 static void many_test(void)
 {
 	struct mailbox_params p;
@@ -921,7 +926,7 @@ static void many_test(void)
 				fetches++;
 			t = nl ? nl + 1 : NULL;
 		}
-		is_int(fetches, 2, "many: two round trips (45 small, then the long one again)");
+		is_int(fetches, 1, "many: one round trip for 46 header blocks (one over 5 KB)");
 		ok(n == 46 && items[45].headers && strstr(items[45].headers, "END-OF-SUBJECT"),
 		   "many: a 5 KB Subject read whole");
 		n = n == 46 ? 45 : n;
@@ -975,6 +980,196 @@ static void big_line_test(void)
 		}
 		mailbox_close(mb, &err);
 	}
+	clear_maildir(upn);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* a large mailbox: written straight into the Maildir (no ",S=" size in
+ * the names, so Dovecot measures them itself), owned by nobody */
+
+#define LARGE_N     2000
+#define LARGE_BIG   777                 /* this one is 5 MB */
+#define LARGE_BYTES (5 * 1024 * 1024)
+
+static double now_s(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* The big message, CRLF throughout so what IMAP and POP return is
+ * byte for byte the file. */
+static char *large_big_message(size_t *len)
+{
+	char *m = malloc(LARGE_BYTES + 1024);
+	size_t o;
+
+	if (!m)
+		return NULL;
+	o = (size_t)snprintf(m, 1024, "From: <big@example.test>\r\nSubject: large #%d\r\n"
+			     "Message-ID: <large-%d@example.test>\r\n"
+			     "Date: Sat, 28 Nov 2026 01:00:00 +0000\r\n\r\n",
+			     LARGE_BIG, LARGE_BIG);
+	for (unsigned line = 0; o + 80 < LARGE_BYTES; line++) {
+		/* 76 characters, each line different */
+		o += (size_t)snprintf(m + o, 80, "%08u", line);
+		for (int i = 0; i < 66; i++)
+			m[o++] = (char)('A' + (line * 7 + (unsigned)i) % 26);
+		memcpy(m + o, "\r\n", 2);
+		o += 2;
+	}
+	o += (size_t)snprintf(m + o, 64, "end-of-large\r\n");
+	*len = o;
+	return m;
+}
+
+static int fill_large(const char *upn, int n)
+{
+	const char *at = strchr(upn, '@');
+	char dir[1024], path[1200], msg[1024];
+	size_t biglen = 0;
+	char *big = large_big_message(&biglen);
+	int ret = -1;
+
+	if (!at || !big)
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/%s/%.*s/Maildir/new", wenv("WORLD_MAIL_ROOT"),
+		 at + 1, (int)(at - upn), upn);
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+		const char *data = msg;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/1790000000.M%dP%d.large", dir, i,
+			 (int)getpid());
+		if (i == LARGE_BIG) {
+			data = big;
+			len = biglen;
+		} else {
+			len = (size_t)snprintf(msg, sizeof(msg),
+					       "From: \"Sender %d\" <s%d@example.test>\r\n"
+					       "To: %s\r\nSubject: large #%d\r\n"
+					       "Date: Sat, 28 Nov 2026 01:%02d:%02d +0000\r\n"
+					       "Message-ID: <large-%d@example.test>\r\n"
+					       "X-Other: not asked for\r\n\r\n"
+					       "body of %d\r\n", i, i, upn, i, i / 60 % 60,
+					       i % 60, i, i);
+		}
+		if (!(f = fopen(path, "w")))
+			goto out;
+		if (fwrite(data, 1, len, f) != len) {
+			fclose(f);
+			goto out;
+		}
+		if (fclose(f) || chown(path, 65534, 65534))
+			goto out;
+	}
+	ret = 0;
+out:
+	free(big);
+	return ret;
+}
+
+/* Every "Subject: large #i" exactly once, never the body; IMAP asks only
+ * for the fields the rules read, POP's TOP n 0 has the whole header. */
+static int large_subjects_ok(const struct mailbox_item *items, size_t n, int want,
+			     int fields_only)
+{
+	char *seen = calloc((size_t)want, 1);
+	int good = seen != NULL && (int)n == want;
+
+	for (size_t i = 0; good && i < n; i++) {
+		const char *h = items[i].headers, *s;
+		int k;
+		if (!h || !(s = strstr(h, "Subject: large #")) ||
+		    sscanf(s + 16, "%d", &k) != 1 || k < 0 || k >= want || seen[k] ||
+		    (fields_only && strstr(h, "X-Other")) || strstr(h, "body of"))
+			good = 0;
+		else
+			seen[k] = 1;
+	}
+	free(seen);
+	return good;
+}
+
+static void large_test(enum mail_protocol proto)
+{
+	struct mailbox_params p;
+	struct ms_err err = MS_ERR_INIT;
+	struct mailbox *mb = NULL;
+	struct mailbox_item *items;
+	size_t n = 0, biglen = 0;
+	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *name = proto == PROTO_IMAP ? "imap" : "pop";
+	char *big = large_big_message(&biglen);
+	long conns = 0, logins = 0, logpos;
+	double t0, t1;
+
+	clear_maildir(upn);
+	if (!ok(fill_large(upn, LARGE_N) == 0, "%s large: %d messages written", name,
+		LARGE_N))
+		goto out;
+	base_params(&p, proto, TLSM_IMPLICIT, upn);
+	p.password = wenv("WORLD_PASS_DAVE");
+	logpos = log_size();
+	t0 = now_s();
+	if (!ok(mailbox_open(&mb, &p, &err) == 0, "%s large: open %s", name, err.msg))
+		goto out;
+	ok(mailbox_list(mb, &items, &n, &err) == 0, "%s large: list %s", name, err.msg);
+	is_int(n, LARGE_N, "%s large: all listed", name);
+	ok(mailbox_fetch_headers(mb, &err) == 0, "%s large: headers %s", name, err.msg);
+	t1 = now_s();
+	printf("# %s large: list + headers of %zu messages in %.2f s\n", name, n, t1 - t0);
+	ok(large_subjects_ok(items, n, LARGE_N, proto == PROTO_IMAP), "%s large: every header block right, "
+	   "every Subject once", name);
+	mailbox_stats(mb, &conns, &logins);
+	is_int(conns, 1, "%s large: list + headers over one connection", name);
+	is_int(logins, 1, "%s large: one login", name);
+	{
+		size_t bi = (size_t)-1, del = (size_t)-1;
+		for (size_t i = 0; i < n; i++) {
+			char want[64];
+			snprintf(want, sizeof(want), "Subject: large #%d\r\n", LARGE_BIG);
+			if (items[i].headers && strstr(items[i].headers, want))
+				bi = i;
+			else if (del == (size_t)-1 && i > n / 2)
+				del = i;
+		}
+		ok(bi != (size_t)-1 && items[bi].size == biglen,
+		   "%s large: the 5 MB message listed with its size (%zu)", name,
+		   bi != (size_t)-1 ? items[bi].size : 0);
+		if (bi != (size_t)-1 && big) {
+			struct buf m;
+			buf_init(&m, 0);
+			t0 = now_s();
+			ok(mailbox_fetch_message(mb, &items[bi], &m, &err) == 0,
+			   "%s large: 5 MB fetched %s", name, err.msg);
+			printf("# %s large: 5 MB message in %.2f s\n", name, now_s() - t0);
+			ok(m.len == biglen && memcmp(m.data, big, biglen) == 0,
+			   "%s large: 5 MB message intact (%zu of %zu bytes)", name, m.len, biglen);
+			buf_release(&m);
+		}
+		if (del != (size_t)-1)
+			ok(mailbox_delete(mb, &items[del], &err) == 0, "%s large: delete one %s",
+			   name, err.msg);
+	}
+	mailbox_stats(mb, &conns, &logins);
+	is_int(conns, 1, "%s large: still one connection", name);
+	ok(mailbox_close(mb, &err) == 0, "%s large: close %s", name, err.msg);
+	mb = NULL;
+	is_int(count_logins(logpos, upn, NULL), 1, "%s large: Dovecot saw one login", name);
+	if (ok(mailbox_open(&mb, &p, &err) == 0, "%s large: reopen %s", name, err.msg)) {
+		ok(mailbox_list(mb, &items, &n, &err) == 0 && n == LARGE_N - 1,
+		   "%s large: %d remain (%zu) %s", name, LARGE_N - 1, n, err.msg);
+		mailbox_close(mb, &err);
+		mb = NULL;
+	}
+out:
+	if (mb)
+		mailbox_close(mb, &err);
+	free(big);
 	clear_maildir(upn);
 }
 
@@ -1060,6 +1255,8 @@ int main(void)
 	since_pop_graph_test();
 	many_test();
 	big_line_test();
+	large_test(PROTO_IMAP);
+	large_test(PROTO_POP);
 
 	for (int i = 0; i < 2; i++)
 		free(cached_token[i]);

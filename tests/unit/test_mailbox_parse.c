@@ -462,6 +462,7 @@ struct step {
 	char untagged[1024];    /* sent before the tagged answer */
 	const char *status;     /* "OK done", "NO ...", NULL = close at once */
 	int used;
+	const char *bulk;       /* sent before untagged (large answers) */
 };
 
 struct script {
@@ -472,7 +473,7 @@ struct script {
 	size_t n;
 	int max_conns;
 	int conns;
-	char log[16384];
+	char log[65536];
 	int unexpected;
 };
 
@@ -515,6 +516,12 @@ static void *serve(void *arg)
 				continue;
 			}
 			st->used = 1;
+			for (size_t o = 0, bl = st->bulk ? strlen(st->bulk) : 0; o < bl;) {
+				ssize_t w = write(fd, st->bulk + o, bl - o);
+				if (w <= 0)
+					break;
+				o += (size_t)w;
+			}
 			if (write(fd, st->untagged, strlen(st->untagged)) < 0)
 				break;
 			if (!st->status)
@@ -570,19 +577,19 @@ static void test_script_no_uidplus(void)
 {
 	static const char h5[] = "Subject: five\r\n\r\n", h7[] = "Subject: seven\r\n\r\n";
 	struct step steps[] = {
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "LOGIN", "", "OK logged in", 0 },
-		{ "SELECT \"INBOX\"", SELECTED("42"), "OK [READ-WRITE] selected", 0 },
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "UID SEARCH 1:*", "* SEARCH 7 5\r\n", "OK searched", 0 },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "SELECT \"INBOX\"", SELECTED("42"), "OK [READ-WRITE] selected", 0, NULL },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "UID SEARCH 1:*", "* SEARCH 7 5\r\n", "OK searched", 0, NULL },
 		{ "UID FETCH 5,7 (UID INTERNALDATE RFC822.SIZE)",
 		  "* 1 FETCH (UID 5 INTERNALDATE \"28-Nov-2026 01:35:34 +0000\" RFC822.SIZE 100)\r\n"
 		  "* 2 FETCH (UID 7 INTERNALDATE \"28-Nov-2026 01:35:35 +0000\" RFC822.SIZE 200)\r\n",
-		  "OK fetched", 0 },
-		{ "UID FETCH 5,7 (UID BODY.PEEK[HEADER.FIELDS", "", "OK fetched", 0 },
-		{ "UID STORE 5 +FLAGS.SILENT (\\Deleted)", "", "OK stored", 0 },
-		{ "EXPUNGE", "* 1 EXPUNGE\r\n", "OK expunged", 0 },
-		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0 },
+		  "OK fetched", 0, NULL },
+		{ "UID FETCH 5,7 (UID BODY.PEEK[HEADER.FIELDS", "", "OK fetched", 0, NULL },
+		{ "UID STORE 5 +FLAGS.SILENT (\\Deleted)", "", "OK stored", 0, NULL },
+		{ "EXPUNGE", "* 1 EXPUNGE\r\n", "OK expunged", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
 	};
 	struct script sc;
 	struct mailbox_params p;
@@ -635,20 +642,19 @@ static void test_script_no_uidplus(void)
 static void test_script_uidvalidity_changed(void)
 {
 	struct step steps[] = {
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "LOGIN", "", "OK logged in", 0 },
-		{ "SELECT \"INBOX\"", SELECTED("42"), "OK [READ-WRITE] selected", 0 },
-		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 UIDPLUS\r\n", "OK caps", 0 },
-		{ "UID SEARCH", "* SEARCH 5\r\n", "OK searched", 0 },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "SELECT \"INBOX\"", SELECTED("42"), "OK [READ-WRITE] selected", 0, NULL },
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 UIDPLUS\r\n", "OK caps", 0, NULL },
+		{ "UID SEARCH", "* SEARCH 5\r\n", "OK searched", 0, NULL },
 		{ "UID FETCH 5 (UID INTERNALDATE", "* 1 FETCH (UID 5 RFC822.SIZE 10)\r\n",
-		  "OK fetched", 0 },
+		  "OK fetched", 0, NULL },
 		/* the session ends under us, as Exchange does */
-		{ "UID STORE", "* BYE Session invalidated - AccessTokenExpired\r\n", NULL, 0 },
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "LOGIN", "", "OK logged in", 0 },
-		{ "NOOP", "", "OK noop", 0 },
-		{ "SELECT \"INBOX\"", SELECTED("43"), "OK [READ-WRITE] selected", 0 },
-		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0 },
+		{ "UID STORE", "* BYE Session invalidated - AccessTokenExpired\r\n", NULL, 0, NULL },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "SELECT \"INBOX\"", SELECTED("43"), "OK [READ-WRITE] selected", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
 	};
 	struct script sc;
 	struct mailbox_params p;
@@ -697,14 +703,14 @@ static void test_script_uidvalidity_changed(void)
 static void test_script_too_big(void)
 {
 	struct step steps[] = {
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "LOGIN", "", "OK logged in", 0 },
-		{ "EXAMINE \"INBOX\"", SELECTED("42"), "OK [READ-ONLY] examined", 0 },
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "UID SEARCH", "* SEARCH 9\r\n", "OK searched", 0 },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "EXAMINE \"INBOX\"", SELECTED("42"), "OK [READ-ONLY] examined", 0, NULL },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "UID SEARCH", "* SEARCH 9\r\n", "OK searched", 0, NULL },
 		{ "UID FETCH 9 (UID INTERNALDATE", "* 1 FETCH (UID 9 RFC822.SIZE 70000000)\r\n",
-		  "OK fetched", 0 },
-		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0 },
+		  "OK fetched", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
 	};
 	struct script sc;
 	struct mailbox_params p;
@@ -748,10 +754,10 @@ static void test_script_too_big(void)
 static void test_script_no_starttls(void)
 {
 	struct step steps[] = {
-		{ "CAPABILITY", CAPS, "OK caps", 0 },
-		{ "LOGIN", "", "OK logged in", 0 },
-		{ "AUTHENTICATE", "", "OK logged in", 0 },
-		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0 },
+		{ "CAPABILITY", CAPS, "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "AUTHENTICATE", "", "OK logged in", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
 	};
 	struct script sc;
 	struct mailbox_params p;
@@ -777,6 +783,173 @@ static void test_script_no_starttls(void)
 	   !strstr(sc.log, "Canary"), "script3: no credentials sent in clear");
 }
 
+
+/* Answers far over libcurl's 300 KB: 2,000 messages listed and their
+ * header blocks read in batches of 500, all on one connection; then an
+ * over-long line and an absurd literal are refused, not trusted. */
+#define SCRIPT_N 2000
+static void test_script_large(void)
+{
+	struct step steps[] = {
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 UIDPLUS\r\n", "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "SELECT \"INBOX\"", "* 2000 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\n",
+		  "OK [READ-WRITE] selected", 0, NULL },
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 UIDPLUS\r\n", "OK caps", 0, NULL },
+		{ "UID SEARCH 1:*", "", "OK searched", 0, NULL },
+		{ "UID FETCH 1:1000 (UID INTERNALDATE", "", "OK fetched", 0, NULL },
+		{ "UID FETCH 1001:2000 (UID INTERNALDATE", "", "OK fetched", 0, NULL },
+		{ "UID FETCH 1:500 (UID BODY.PEEK[HEADER.FIELDS", "", "OK fetched", 0, NULL },
+		{ "UID FETCH 501:1000 (UID BODY.PEEK[HEADER.FIELDS", "", "OK fetched", 0, NULL },
+		{ "UID FETCH 1001:1500 (UID BODY.PEEK[HEADER.FIELDS", "", "OK fetched", 0, NULL },
+		{ "UID FETCH 1501:2000 (UID BODY.PEEK[HEADER.FIELDS", "", "OK fetched", 0, NULL },
+		{ "UID FETCH 7 (UID RFC822.SIZE BODY.PEEK[])", "", "OK fetched", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
+	};
+	struct script sc;
+	struct mailbox_params p;
+	struct mailbox *mb = NULL;
+	struct mailbox_item *items = NULL;
+	struct ms_err err = MS_ERR_INIT;
+	struct buf search, list[2], hdr[4], longline;
+	pthread_t th;
+	size_t n = 0;
+	long conns = 0, logins = 0;
+	int all = 1;
+
+	buf_init(&search, 0);
+	buf_appends(&search, "* SEARCH", &err);
+	for (int u = 1; u <= SCRIPT_N; u++)
+		buf_appendf(&search, &err, " %d", u);
+	buf_appends(&search, "\r\n", &err);
+	steps[4].bulk = search.data;
+	for (int b = 0; b < 2; b++) {
+		buf_init(&list[b], 0);
+		for (int u = b * 1000 + 1; u <= (b + 1) * 1000; u++)
+			buf_appendf(&list[b], &err, "* %d FETCH (UID %d INTERNALDATE "
+				    "\"28-Nov-2026 01:35:34 +0000\" RFC822.SIZE %d)\r\n", u, u,
+				    1000 + u);
+		steps[5 + b].bulk = list[b].data;
+	}
+	for (int b = 0; b < 4; b++) {
+		buf_init(&hdr[b], 0);
+		for (int u = b * 500 + 1; u <= (b + 1) * 500; u++) {
+			char h[700];
+			int hl = snprintf(h, sizeof(h), "Subject: scripted %d\r\n"
+					  "From: <s@x.test>\r\nX-Pad: %0500d\r\n\r\n", u, u);
+			buf_appendf(&hdr[b], &err, "* %d FETCH (UID %d BODY[HEADER.FIELDS "
+				    "(SUBJECT FROM)]<0> {%d}\r\n%s)\r\n", u, u, hl, h);
+		}
+		steps[7 + b].bulk = hdr[b].data;
+	}
+	/* a 2 MB line: more than any response line may be */
+	buf_init(&longline, 0);
+	buf_appends(&longline, "* 7 FETCH (UID 7 X-JUNK \"", &err);
+	for (int i = 0; i < 2 * 1024; i++)
+		buf_appendf(&longline, &err, "%01024d", i);
+	buf_appends(&longline, "\")\r\n", &err);
+	steps[11].bulk = longline.data;
+	ok(!err.code, "script5: answers built %s", err.msg);
+
+	memset(&sc, 0, sizeof(sc));
+	sc.greeting = GREETING;
+	sc.steps = steps;
+	sc.n = sizeof(steps) / sizeof(steps[0]);
+	sc.max_conns = 1;
+	if (!ok(script_listen(&sc) == 0, "scripted server listens"))
+		goto out;
+	pthread_create(&th, NULL, serve, &sc);
+	script_params(&p, sc.port);
+	ok(mailbox_open(&mb, &p, &err) == 0, "script5: open %s", err.msg);
+	if (mb) {
+		ok(mailbox_list(mb, &items, &n, &err) == 0 && n == SCRIPT_N,
+		   "script5: 2,000 listed (%zu) %s", n, err.msg);
+		ok(n == SCRIPT_N && items[1999].size == 3000 &&
+		   strcmp(items[1999].key, "imap:9:2000") == 0, "script5: the last one right");
+		ok(mailbox_fetch_headers(mb, &err) == 0, "script5: 2,000 header blocks %s",
+		   err.msg);
+		for (size_t i = 0; i < n; i++) {
+			char want[64];
+			snprintf(want, sizeof(want), "Subject: scripted %zu\r\n", i + 1);
+			if (!items[i].headers || strncmp(items[i].headers, want, strlen(want)) ||
+			    items[i].headers_len < 500)
+				all = 0;
+		}
+		ok(all && n == SCRIPT_N, "script5: every header block whole and right");
+		mailbox_stats(mb, &conns, &logins);
+		is_int(conns, 1, "script5: one connection");
+		is_int(logins, 1, "script5: one login");
+		if (n == SCRIPT_N) {
+			struct buf m;
+			buf_init(&m, 0);
+			err_clear(&err);
+			ok(mailbox_fetch_message(mb, &items[6], &m, &err) == -1 &&
+			   err.code == MS_ERR_TOOBIG && strstr(err.msg, "line longer"),
+			   "script5: a 2 MB response line is refused: %s", err.msg);
+			buf_release(&m);
+		}
+		err_clear(&err);
+		mailbox_close(mb, &err);
+	}
+	pthread_join(th, NULL);
+	close(sc.lfd);
+	is_int(sc.unexpected, 0, "script5: no unexpected command");
+out:
+	buf_release(&search);
+	for (int b = 0; b < 2; b++)
+		buf_release(&list[b]);
+	for (int b = 0; b < 4; b++)
+		buf_release(&hdr[b]);
+	buf_release(&longline);
+}
+
+/* Literals: an announced size beyond every cap is refused before a byte
+ * is read. */
+static void test_script_absurd_literal(void)
+{
+	struct step steps[] = {
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 UIDPLUS\r\n", "OK caps", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "SELECT \"INBOX\"", "* 1 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\n",
+		  "OK [READ-WRITE] selected", 0, NULL },
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 UIDPLUS\r\n", "OK caps", 0, NULL },
+		{ "UID SEARCH 1:*", "* SEARCH 3\r\n", "OK searched", 0, NULL },
+		{ "UID FETCH 3 (UID INTERNALDATE", "* 1 FETCH (UID 3 RFC822.SIZE 10)\r\n",
+		  "OK fetched", 0, NULL },
+		{ "UID FETCH 3 (UID BODY.PEEK[HEADER.FIELDS",
+		  "* 1 FETCH (UID 3 BODY[HEADER.FIELDS (SUBJECT)]<0> {99999999999}\r\nSubject: x",
+		  NULL, 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
+	};
+	struct script sc;
+	struct mailbox_params p;
+	struct mailbox *mb = NULL;
+	struct mailbox_item *items = NULL;
+	struct ms_err err = MS_ERR_INIT;
+	pthread_t th;
+	size_t n = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.greeting = GREETING;
+	sc.steps = steps;
+	sc.n = sizeof(steps) / sizeof(steps[0]);
+	sc.max_conns = 1;
+	if (!ok(script_listen(&sc) == 0, "scripted server listens"))
+		return;
+	pthread_create(&th, NULL, serve, &sc);
+	script_params(&p, sc.port);
+	ok(mailbox_open(&mb, &p, &err) == 0, "script6: open %s", err.msg);
+	if (mb) {
+		ok(mailbox_list(mb, &items, &n, &err) == 0 && n == 1, "script6: listed");
+		ok(mailbox_fetch_headers(mb, &err) == -1 && err.code == MS_ERR_TOOBIG,
+		   "script6: a 100 GB literal is refused: %s", err.msg);
+		err_clear(&err);
+		mailbox_close(mb, &err);
+	}
+	pthread_join(th, NULL);
+	close(sc.lfd);
+}
+
 int main(void)
 {
 	test_dates();
@@ -791,5 +964,7 @@ int main(void)
 	test_script_uidvalidity_changed();
 	test_script_no_starttls();
 	test_script_too_big();
+	test_script_large();
+	test_script_absurd_literal();
 	return done_testing();
 }
