@@ -1,0 +1,76 @@
+#!/bin/sh
+# `make bench` cannot rot: bench/run at tiny sizes (BENCH_SCALE=smoke) in
+# its own mail world prints the five lines, each with its ratio, and writes
+# a results.json that holds every benchmark's figures.  Targets are not
+# asserted here (benchmarks never fail a test); that each benchmark really
+# ran is: the connector listed every message, verify passed every mailbox,
+# migrate wrote every INI file.  Under 60 s.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-t0800.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+
+n=0 failed=0
+result() {	# result STATUS NAME
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"
+	else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+like() {	# like TEXT ERE NAME
+	printf '%s\n' "$1" | grep -Eq -- "$2"
+	st=$?
+	result $st "$3"
+	[ $st = 0 ] || printf '#   got: %s\n#   want: /%s/\n' "$1" "$2"
+}
+
+t0=$(date +%s)
+BENCH_SCALE=smoke BENCH_OUT="$T/out" BENCH_PORT_BASE=${T0800_PORT_BASE:-25960} \
+    sh "$top/bench/run" >"$T/stdout" 2>"$T/stderr" </dev/null
+rc=$?
+t1=$(date +%s)
+result $rc "bench/run exits 0"
+result $([ $((t1 - t0)) -lt 60 ]; echo $?) "smoke run in under 60 s ($((t1 - t0)) s)"
+
+line() { grep "^$1" "$T/stdout" | head -n 1; }
+like "$(line 'B1 connector poll:')" '^B1 connector poll: [0-9]+\.[0-9]+x one-session fetch \(.*300 messages, [0-9.]+ s vs [0-9.]+ s, 1 connection' \
+    "B1 line: ratio, messages, times, connections"
+like "$(line 'B2 token reuse:')" '^B2 token reuse: [0-9]+ request\(s\) for 5 runs, [0-9]+ request\(s\) for 3 concurrent runs' \
+    "B2 line: token requests for consecutive and concurrent runs"
+like "$(line 'B3 audit:')" '^B3 audit: [0-9]+\.[0-9]+x grep \(3000 jobs, [0-9.]+ s vs [0-9.]+ s, peak [0-9]+ MB, peak [0-9]+ MB at 6000 jobs' \
+    "B3 line: ratio, times, peak memory at two sizes"
+like "$(line 'B4 migrate:')" '^B4 migrate: [0-9]+\.[0-9]+x copy\+fsync \(100 INI files, [0-9]+ files written, apply [0-9.]+ s vs [0-9.]+ s; rollback [0-9]+\.[0-9]+x' \
+    "B4 line: apply and rollback ratios"
+like "$(line 'B5 verify:')" '^B5 verify: [0-9]+\.[0-9]+ of the ideal speed-up \(8 mailboxes with --send at concurrency 4: .* 8 passed' \
+    "B5 line: share of the ideal speed-up, every mailbox passed"
+result $([ "$(grep -c '^B[1-5] ' "$T/stdout")" = 5 ]; echo $?) "exactly five benchmark lines"
+
+# results.json: valid JSON, every benchmark's figures, consistent with the lines
+python3 - "$T/out/results.json" >"$T/json.check" 2>&1 <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+problems = []
+for k in ("b1", "b2", "b3", "b4", "b5"):
+    if k not in r or "error" in r[k]:
+        problems.append("%s missing or failed: %r" % (k, r.get(k)))
+if not problems:
+    if r["b1"]["listed"] != 300 or r["b1"]["messages"] != 300:
+        problems.append("b1 listed %r of 300" % r["b1"]["listed"])
+    if not isinstance(r["b2"]["sequential_requests"], int) or r["b2"]["failed_runs"] != 0:
+        problems.append("b2 %r" % r["b2"])
+    if r["b3"]["audit_exit"] != 0 or r["b3"]["peak_kb"] <= 0 or r["b3"]["grep_ms"] < 0:
+        problems.append("b3 %r" % r["b3"])
+    if r["b4"]["files_applied"] < r["b4"]["ini_files"] or r["b4"]["rollback_exit"] != 0:
+        problems.append("b4 %r" % r["b4"])
+    if r["b5"]["passed"] != 8 or r["b5"]["exit"] != 0:
+        problems.append("b5 %r" % r["b5"])
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+EOF
+st=$?
+result $st "results.json holds every benchmark's figures and they show real runs"
+[ $st = 0 ] || sed 's/^/# /' "$T/json.check"
+if [ "$failed" != 0 ]; then
+	sed 's/^/# stdout: /' "$T/stdout"
+	tail -n 20 "$T/stderr" | sed 's/^/# stderr: /'
+fi
+echo "1..$n"
+[ "$failed" = 0 ]
