@@ -158,9 +158,10 @@ int main(int argc, char **argv)
 		fail(&err);
 	if (o.verbose || o.dry_run)
 		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
-			"%ld already done, %ld events%s, %ld deleted\n", sum.listed,
-			sum.considered, sum.matched, sum.rejected, sum.skipped,
-			sum.events, o.dry_run ? " (not written)" : "", sum.deleted);
+			"%ld already done, %ld events%s, %ld deleted, %ld bodies\n",
+			sum.listed, sum.considered, sum.matched, sum.rejected,
+			sum.skipped, sum.events, o.dry_run ? " (not written)" : "",
+			sum.deleted, sum.bodies);
 	cmdline_opts_release(&o);
 	return connector_exit_code(rc, &sum);
 }
