@@ -76,7 +76,7 @@ deps-check:
 	@sh scripts/deps
 
 check: all
-	@sh tests/run-all
+	@BUILD=$(BUILD) sh tests/run-all
 
 demo: all
 	@sh scripts/demo
