@@ -34,6 +34,19 @@
 
 #define MESSAGE_CAP ((size_t)64 * 1024 * 1024)
 
+/* LastRunDate is compared with the server's clock (INTERNALDATE,
+ * receivedDateTime).  Mail up to this many seconds older than it is still
+ * looked at, so a server clock behind ours loses nothing; the state
+ * database keeps what was already processed from being processed again. */
+#define LAST_RUN_SLACK 600
+
+static time_t since_time(const struct config *c)
+{
+	if (!c->use_last_run_date || !c->last_run)
+		return 0;
+	return c->last_run > LAST_RUN_SLACK ? c->last_run - LAST_RUN_SLACK : 0;
+}
+
 struct run {
 	const struct connector_run *r;
 	struct connector_summary *sum;
@@ -448,7 +461,7 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	const struct message *msg = &hdr;
 	enum msg_state st = MSG_UNKNOWN;
 	time_t received;
-	int rc = -1, have_raw = 0, was_deleted = 0;
+	int rc = -1, have_raw = 0, was_deleted = 0, was_matched = 0;
 
 	buf_init(&raw, MESSAGE_CAP);
 	if (message_parse(&hdr, it->headers ? it->headers : "", it->headers_len,
@@ -456,7 +469,8 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 		goto out;
 	if (!run->r->dry_run) {
 		if (state_lookup_ex(run->state, run->mailbox_id, it->key,
-				    hdr.message_id, &st, &was_deleted, err))
+				    hdr.message_id, &st, &was_deleted, &was_matched,
+				    err))
 			goto out;
 		if (st == MSG_DONE && was_deleted) {
 			/* recorded as deleted yet still here: a POP session
@@ -479,14 +493,13 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 				       MSG_DELIVERED, 0, err)))
 				goto out;
 			note(run, NOTE_RECOVERED, it->key, NULL, hdr.subject);
-			rc = finish_message(run, it, 1, err);
+			rc = finish_message(run, it, was_matched, err);
 			run->sum->skipped++;
 			goto out;
 		}
 	}
 	received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
-	if (run->cfg.use_last_run_date && run->cfg.last_run && received &&
-	    received < run->cfg.last_run) {
+	if (since_time(&run->cfg) && received && received < since_time(&run->cfg)) {
 		rc = 0;     /* older than LastRunDate: the incumbent ignores it */
 		goto out;
 	}
@@ -689,7 +702,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;
 	p.folder = c->folder ? c->folder : "INBOX";
 	p.graph_endpoint = c->graph_endpoint ? c->graph_endpoint : "https://graph.microsoft.com";
-	p.since = c->use_last_run_date ? c->last_run : 0;
+	p.since = since_time(c);
 	p.verbose = run->r->verbose;
 	p.read_only = run->r->dry_run;
 	if (c->self_signed)

@@ -115,22 +115,24 @@ static int prepare(struct state *st, sqlite3_stmt **s, const char *sql,
 int state_lookup(struct state *st, const char *mailbox, const char *key,
 		 const char *message_id, enum msg_state *out, struct ms_err *err)
 {
-	int deleted;
+	int deleted, matched;
 
-	return state_lookup_ex(st, mailbox, key, message_id, out, &deleted, err);
+	return state_lookup_ex(st, mailbox, key, message_id, out, &deleted,
+			       &matched, err);
 }
 
 int state_lookup_ex(struct state *st, const char *mailbox, const char *key,
 		    const char *message_id, enum msg_state *out, int *deleted,
-		    struct ms_err *err)
+		    int *matched, struct ms_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
 	*out = MSG_UNKNOWN;
 	*deleted = 0;
-	if (prepare(st, &s, "SELECT state, deleted FROM messages WHERE mailbox=?1"
-			    " AND key=?2", err))
+	*matched = 0;
+	if (prepare(st, &s, "SELECT state, deleted, matched FROM messages"
+			    " WHERE mailbox=?1 AND key=?2", err))
 		return -1;
 	sqlite3_bind_text(s, 1, mailbox, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
@@ -138,6 +140,7 @@ int state_lookup_ex(struct state *st, const char *mailbox, const char *key,
 	if (rc == SQLITE_ROW) {
 		*out = (enum msg_state)sqlite3_column_int(s, 0);
 		*deleted = sqlite3_column_int(s, 1);
+		*matched = sqlite3_column_int(s, 2);
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -40,11 +40,13 @@ int state_lookup(struct state *st, const char *mailbox, const char *key,
 		 const char *message_id, enum msg_state *out, struct ms_err *err);
 
 /* Like state_lookup(), also telling whether a deletion was recorded
- * (*deleted; a POP deletion only takes effect at QUIT, so a message
- * recorded as deleted can still be listed after a crash). */
+ * (*deleted: a POP deletion only takes effect at QUIT, so a message
+ * recorded as deleted can still be listed after a crash) and whether the
+ * message matched a rule (*matched: a rejected message can have events
+ * too, its RejectEvent, and must not be deleted as a match). */
 int state_lookup_ex(struct state *st, const char *mailbox, const char *key,
 		    const char *message_id, enum msg_state *out, int *deleted,
-		    struct ms_err *err);
+		    int *matched, struct ms_err *err);
 
 /* Record a message as STAGED with the staged event file names (or DONE at
  * once when n == 0 and mark_done is set), in one transaction. */
