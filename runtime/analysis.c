@@ -4,7 +4,9 @@
 #include "analysis.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "buf.h"
 #include "secret.h"
@@ -569,21 +572,191 @@ static char *relative_message(const char *msg, const char *local,
 	return strdup(msg);
 }
 
+/*
+ * The INI cache of one audit run: jobs sharing an INI file are common
+ * (shared-ini), so the INI lookup (path resolution on the fleet folder)
+ * and its parse are done once per distinct (machine, -inifile:, working
+ * directory) and reused.  The fleet is not expected to change during a
+ * run.  Open addressing, FNV-1a; entries own everything in them.
+ */
+struct ini_entry {
+	char *key;                      /* machine NUL inifile NUL wd, see ini_key */
+	size_t keylen;
+	struct fleet_path fp;
+	int have_cfg;
+	struct config cfg;
+	char *load_msg;                 /* config_load() failure, fleet-relative */
+};
+
+struct ini_cache {
+	struct ini_entry **slots;
+	size_t n, alloc;
+};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void ini_entry_free(struct ini_entry *e)
+{
+	if (!e)
+		return;
+	free(e->key);
+	fleet_path_release(&e->fp);
+	if (e->have_cfg)
+		config_release(&e->cfg);
+	free(e->load_msg);
+	free(e);
+}
+
+static void ini_cache_free(struct ini_cache *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->alloc; i++)
+		ini_entry_free(c->slots[i]);
+	free(c->slots);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct ini_entry **ini_cache_slot(struct ini_cache *c, const char *key,
+					 size_t keylen)
+{
+	size_t i = (size_t)fnv1a(key, keylen) & (c->alloc - 1);
+
+	while (c->slots[i] && (c->slots[i]->keylen != keylen ||
+			       memcmp(c->slots[i]->key, key, keylen) != 0))
+		i = (i + 1) & (c->alloc - 1);
+	return &c->slots[i];
+}
+
+static int ini_cache_grow(struct ini_cache *c)
+{
+	struct ini_cache nc;
+	size_t i;
+
+	nc.alloc = c->alloc ? c->alloc * 2 : 1024;
+	nc.n = 0;
+	if (!(nc.slots = calloc(nc.alloc, sizeof(*nc.slots))))
+		return -1;
+	for (i = 0; i < c->alloc; i++)
+		if (c->slots[i])
+			*ini_cache_slot(&nc, c->slots[i]->key, c->slots[i]->keylen) =
+			    c->slots[i];
+	nc.n = c->n;
+	free(c->slots);
+	*c = nc;
+	return 0;
+}
+
+/* Resolve and load the INI file of a job (once per distinct lookup when c
+ * is not NULL).  *out is owned by the cache, or by the caller when c is
+ * NULL (release with ini_entry_free()). */
+static int ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
+		      const char *machine, const char *inifile,
+		      const char *working_dir, struct ini_entry **out,
+		      struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct ini_entry *e = NULL, **slot = NULL;
+	char *key = NULL;
+	size_t lm = strlen(machine ? machine : ""), li = strlen(inifile ? inifile : ""),
+	       lw = strlen(working_dir ? working_dir : "");
+	size_t keylen = lm + li + lw + 5;
+
+	*out = NULL;
+	/* the key tells NULL from "" for inifile and working_dir */
+	if (!(key = malloc(keylen)))
+		return nomem(err);
+	memcpy(key, machine ? machine : "", lm);
+	key[lm] = '\0';
+	key[lm + 1] = inifile ? '1' : '0';
+	memcpy(key + lm + 2, inifile ? inifile : "", li);
+	key[lm + 2 + li] = '\0';
+	key[lm + 3 + li] = working_dir ? '1' : '0';
+	memcpy(key + lm + 4 + li, working_dir ? working_dir : "", lw);
+	key[keylen - 1] = '\0';
+	if (c) {
+		if ((c->n + 1) * 2 > c->alloc && ini_cache_grow(c) < 0) {
+			free(key);
+			return nomem(err);
+		}
+		slot = ini_cache_slot(c, key, keylen);
+		if (*slot) {
+			free(key);
+			*out = *slot;
+			return 0;
+		}
+	}
+	if (!(e = calloc(1, sizeof(*e)))) {
+		free(key);
+		return nomem(err);
+	}
+	e->key = key;
+	e->keylen = keylen;
+	if (fleet_resolve_ini(o->fleet_dir, machine, inifile, working_dir, &e->fp,
+			      err) < 0)
+		goto fail;
+	if (e->fp.where == FLEET_FOUND) {
+		if (config_load(&e->cfg, e->fp.file, &lerr) < 0) {
+			if (lerr.code == MS_ERR_NOMEM) {
+				nomem(err);
+				goto fail;
+			}
+			if (!(e->load_msg = relative_message(lerr.msg, e->fp.file,
+							     e->fp.rel))) {
+				nomem(err);
+				goto fail;
+			}
+		} else {
+			e->have_cfg = 1;
+		}
+	}
+	if (c) {
+		*slot = e;
+		c->n++;
+	}
+	*out = e;
+	return 0;
+fail:
+	ini_entry_free(e);
+	return -1;
+}
+
+static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
+		    const struct fleet_job *job, struct job_verdict *v,
+		    struct ms_err *err);
+
 int analysis_job(const struct analysis_opts *o, const struct fleet_job *job,
 		 struct job_verdict *v, struct ms_err *err)
+{
+	return job_eval(o, NULL, job, v, err);
+}
+
+static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
+		    const struct fleet_job *job, struct job_verdict *v,
+		    struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
 	struct cmdline_job cj;
 	struct connector_opts opts;
-	struct fleet_path fp;
-	struct config cfg;
+	struct ini_entry *ie = NULL;
+	const struct fleet_path *fp;
 	int have_opts = 0, have_cfg = 0, rc = -1;
 
 	memset(v, 0, sizeof(*v));
 	memset(&cj, 0, sizeof(cj));
 	memset(&opts, 0, sizeof(opts));
-	memset(&fp, 0, sizeof(fp));
-	memset(&cfg, 0, sizeof(cfg));
 	v->schedule = xstrdup(job->schedule ? job->schedule : "");
 	v->job = xstrdup(job->name ? job->name : "");
 	v->machine = xstrdup(job->machine ? job->machine : "");
@@ -631,55 +804,47 @@ int analysis_job(const struct analysis_opts *o, const struct fleet_job *job,
 		}
 		have_opts = 1;
 	}
-	if (fleet_resolve_ini(o->fleet_dir, job->machine, opts.inifile,
-			      job->working_dir, &fp, err) < 0)
+	if (ini_lookup(c, o, job->machine, opts.inifile, job->working_dir, &ie,
+		       err) < 0)
 		goto done;
-	v->ini = xstrdup(fp.windows_path);
-	if (fp.windows_path && !v->ini)
+	fp = &ie->fp;
+	v->ini = xstrdup(fp->windows_path);
+	if (fp->windows_path && !v->ini)
 		goto nomem;
-	switch (fp.where) {
+	switch (fp->where) {
 	case FLEET_FOUND:
-		v->ini_file = xstrdup(fp.rel);
-		v->ini_local = xstrdup(fp.file);
+		v->ini_file = xstrdup(fp->rel);
+		v->ini_local = xstrdup(fp->file);
 		if (!v->ini_file || !v->ini_local)
 			goto nomem;
-		err_clear(&lerr);
-		if (config_load(&cfg, fp.file, &lerr) < 0) {
-			char *m;
-			if (lerr.code == MS_ERR_NOMEM)
-				goto nomem;
-			if (!(m = relative_message(lerr.msg, fp.file, fp.rel)))
-				goto nomem;
-			rc = verdict_add(v, "ini-invalid", SEV_ERROR, err, "%s", m);
-			free(m);
-			if (rc < 0)
-				goto done;
-		} else {
-			have_cfg = 1;
-		}
+		if (!ie->have_cfg &&
+		    verdict_add(v, "ini-invalid", SEV_ERROR, err, "%s",
+				ie->load_msg ? ie->load_msg : "") < 0)
+			goto done;
+		have_cfg = ie->have_cfg;
 		break;
 	case FLEET_AMBIGUOUS:
 		if (verdict_add(v, "ini-path-ambiguous", SEV_ERROR, err,
 				"INI path '%s' cannot be resolved unambiguously: %s",
-				fp.windows_path, fp.detail ? fp.detail : "") < 0)
+				fp->windows_path, fp->detail ? fp->detail : "") < 0)
 			goto done;
 		break;
 	case FLEET_UNRESOLVED:
 		if (verdict_add(v, "unresolved-property", SEV_ERROR, err,
 				"%s; the audit cannot tell which INI file the job uses",
-				fp.detail ? fp.detail : "unexpanded reference") < 0)
+				fp->detail ? fp->detail : "unexpanded reference") < 0)
 			goto done;
 		break;
 	case FLEET_NOT_FOUND:
 	case FLEET_UNSUPPORTED:
 		if (verdict_add(v, "ini-missing", SEV_ERROR, err,
-				"INI file '%s' %s: %s", fp.windows_path ? fp.windows_path : "",
+				"INI file '%s' %s: %s", fp->windows_path ? fp->windows_path : "",
 				opts.inifile ? "(from -inifile:)" : "(the default)",
-				fp.detail ? fp.detail : "not found") < 0)
+				fp->detail ? fp->detail : "not found") < 0)
 			goto done;
 		break;
 	}
-	if (analysis_config(o, have_cfg ? &cfg : NULL, have_opts ? &opts : NULL,
+	if (analysis_config(o, have_cfg ? &ie->cfg : NULL, have_opts ? &opts : NULL,
 			    job->machine, v, err) < 0)
 		goto done;
 	sort_findings(v);
@@ -690,11 +855,10 @@ int analysis_job(const struct analysis_opts *o, const struct fleet_job *job,
 nomem:
 	rc = nomem(err);
 done:
-	if (have_cfg)
-		config_release(&cfg);
 	cmdline_opts_release(&opts);
 	cmdline_job_release(&cj);
-	fleet_path_release(&fp);
+	if (!c)
+		ini_entry_free(ie);
 	if (rc < 0)
 		job_verdict_release(v);
 	return rc;
@@ -702,9 +866,14 @@ done:
 
 /* The fleet-wide audit. */
 
+struct audit_spill;
+static int spill_add(struct audit_spill *s, const struct job_verdict *v,
+		     struct ms_err *err);
+
 struct run {
 	const struct analysis_opts *o;
 	struct audit *a;
+	struct ini_cache cache;
 	size_t alloc_jobs, alloc_problems;
 };
 
@@ -717,6 +886,20 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 		a->other_jobs++;
 		return 0;
 	}
+	if (a->spill) {
+		struct job_verdict v;
+		int rc;
+
+		if (job_eval(r->o, &r->cache, job, &v, err) < 0)
+			return -1;
+		rc = spill_add(a->spill, &v, err);
+		if (rc == 0) {
+			a->counts[v.status]++;
+			a->n_jobs++;
+		}
+		job_verdict_release(&v);
+		return rc;
+	}
 	if (a->n_jobs == r->alloc_jobs) {
 		struct job_verdict *nv;
 		r->alloc_jobs = r->alloc_jobs ? r->alloc_jobs * 2 : 32;
@@ -724,7 +907,7 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 			return nomem(err);
 		a->jobs = nv;
 	}
-	if (analysis_job(r->o, job, &a->jobs[a->n_jobs], err) < 0)
+	if (job_eval(r->o, &r->cache, job, &a->jobs[a->n_jobs], err) < 0)
 		return -1;
 	a->n_jobs++;
 	return 0;
@@ -829,9 +1012,15 @@ static int shared_inis(struct audit *a, struct ms_err *err)
 					sev = SEV_WARNING;
 				if (m == k)
 					continue;
-				if (shown++ < SHARED_LIST_MAX)
-					buf_appendf(&b, &lerr, "%s%s/%s (%s)", shown > 1 ? ", " : "",
-						    w->schedule, w->job, w->machine);
+				if (shown++ < SHARED_LIST_MAX &&
+				    ((shown > 1 && buf_append(&b, ", ", 2, &lerr) < 0) ||
+				     buf_appends(&b, w->schedule, &lerr) < 0 ||
+				     buf_append(&b, "/", 1, &lerr) < 0 ||
+				     buf_appends(&b, w->job, &lerr) < 0 ||
+				     buf_append(&b, " (", 2, &lerr) < 0 ||
+				     buf_appends(&b, w->machine, &lerr) < 0 ||
+				     buf_append(&b, ")", 1, &lerr) < 0))
+					break;
 			}
 			if (shown > SHARED_LIST_MAX)
 				buf_appendf(&b, &lerr, " and %zu more", shown - SHARED_LIST_MAX);
@@ -906,10 +1095,437 @@ static char *fmt(const char *f, ...)
 	return s;
 }
 
+/*
+ * Spilled verdicts (analysis_opts.spill): one row per connector job in a
+ * temporary SQLite database (a private file SQLite deletes on close, with
+ * a small page cache), read back in report order through an index.  The
+ * cross-job shared-ini finding is added while reading, from a per-INI
+ * summary table, so nothing per job stays in memory.
+ */
+#define SPILL_CACHE_KB 8192
+#define SPILL_ORDER "machine COLLATE NOCASE, schedule COLLATE NOCASE, " \
+		    "job COLLATE NOCASE, machine, schedule, job, source, line"
+#define SPILL_MAX_CODES 128
+
+struct audit_spill {
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	const char *codes[SPILL_MAX_CODES];     /* the static finding codes */
+	size_t n_codes;
+};
+
+static int spill_fail(struct audit_spill *s, struct ms_err *err)
+{
+	return err_set(err, MS_ERR_IO, "cannot keep the audit in a temporary "
+		       "database: %s", s && s->db ? sqlite3_errmsg(s->db) :
+		       "out of memory");
+}
+
+static void spill_free(struct audit_spill *s)
+{
+	if (!s)
+		return;
+	sqlite3_finalize(s->ins);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static int spill_open(struct audit_spill **out, struct ms_err *err)
+{
+	static const char schema[] =
+		"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+		"PRAGMA temp_store=FILE; PRAGMA cache_size=-8192;"
+		"CREATE TABLE jobs(machine TEXT, schedule TEXT, job TEXT, "
+		"source TEXT, line INT, command_line TEXT, ini TEXT, "
+		"ini_file TEXT, ini_local TEXT, protocol INT, server TEXT, "
+		"port INT, tls INT, tls_verify INT, auth INT, microsoft INT, "
+		"status INT, findings BLOB);"
+		"BEGIN;";
+	struct audit_spill *s;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return nomem(err);
+	/* "": a private temporary file, deleted when closed */
+	if (sqlite3_open_v2("", &s->db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
+			       "?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
+		spill_fail(s, err);
+		spill_free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+static int spill_code(struct audit_spill *s, const char *code)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_codes; i++)
+		if (s->codes[i] == code || strcmp(s->codes[i], code) == 0)
+			return (int)i;
+	if (s->n_codes == SPILL_MAX_CODES)
+		return -1;
+	s->codes[s->n_codes] = code;
+	return (int)s->n_codes++;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Findings as one blob: code index, severity, message, NUL. */
+static int spill_add(struct audit_spill *s, const struct job_verdict *v,
+		     struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	sqlite3_stmt *st = s->ins;
+	struct buf b;
+	size_t i;
+	int rc = -1;
+
+	buf_init(&b, BUF_DEFAULT_CAP);
+	for (i = 0; i < v->n_findings; i++) {
+		int c = spill_code(s, v->findings[i].code);
+		unsigned char hdr[2];
+
+		if (c < 0) {
+			err_set(err, MS_ERR_INTERNAL, "too many finding codes");
+			goto done;
+		}
+		hdr[0] = (unsigned char)c;
+		hdr[1] = (unsigned char)v->findings[i].severity;
+		if (buf_append(&b, hdr, 2, &lerr) < 0 ||
+		    buf_append(&b, v->findings[i].message,
+			       strlen(v->findings[i].message) + 1, &lerr) < 0) {
+			err_set(err, lerr.code, "%s", lerr.msg);
+			goto done;
+		}
+	}
+	bind_text(st, 1, v->machine);
+	bind_text(st, 2, v->schedule);
+	bind_text(st, 3, v->job);
+	bind_text(st, 4, v->source);
+	sqlite3_bind_int(st, 5, v->source_line);
+	bind_text(st, 6, v->command_line);
+	bind_text(st, 7, v->ini);
+	bind_text(st, 8, v->ini_file);
+	bind_text(st, 9, v->ini_local);
+	sqlite3_bind_int(st, 10, (int)v->protocol);
+	bind_text(st, 11, v->server);
+	sqlite3_bind_int(st, 12, v->port);
+	sqlite3_bind_int(st, 13, (int)v->tls);
+	sqlite3_bind_int(st, 14, v->tls_verify);
+	sqlite3_bind_int(st, 15, (int)v->auth);
+	sqlite3_bind_int(st, 16, v->microsoft);
+	sqlite3_bind_int(st, 17, (int)v->status);
+	if (b.len > INT_MAX) {
+		err_set(err, MS_ERR_TOOBIG, "a job has too many findings");
+		goto done;
+	}
+	sqlite3_bind_blob(st, 18, b.data ? b.data : "", (int)b.len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		spill_fail(s, err);
+		goto done;
+	}
+	rc = 0;
+done:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	buf_release(&b);
+	return rc;
+}
+
+/* After the scan: the report order and the per-INI summary. */
+static int spill_finish(struct audit *a, struct ms_err *err)
+{
+	static const char sql[] =
+		"COMMIT;"
+		"CREATE INDEX jobs_order ON jobs(" SPILL_ORDER ");"
+		"CREATE INDEX jobs_ini ON jobs(ini_file, " SPILL_ORDER ");"
+		"CREATE TABLE inis AS SELECT ini_file, count(*) AS n, "
+		"max(status IN (0, 1)) AS warn FROM jobs WHERE ini_file IS NOT NULL "
+		"GROUP BY ini_file;"
+		"CREATE UNIQUE INDEX inis_file ON inis(ini_file);";
+	struct audit_spill *s = a->spill;
+	sqlite3_stmt *st = NULL;
+
+	sqlite3_finalize(s->ins);
+	s->ins = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT count(*) FROM (SELECT DISTINCT "
+			       "machine COLLATE NOCASE FROM jobs)", -1, &st,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return spill_fail(s, err);
+	}
+	a->n_machines = (size_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* How many connector jobs use the collected INI file (spilled audit). */
+static int spill_ini_jobs(struct audit_spill *s, sqlite3_stmt **st,
+			  const char *file, size_t *n, int *warn,
+			  struct ms_err *err)
+{
+	int r;
+
+	*n = 0;
+	if (warn)
+		*warn = 0;
+	if (!*st && sqlite3_prepare_v2(s->db, "SELECT n, warn FROM inis WHERE "
+				       "ini_file = ?", -1, st, NULL) != SQLITE_OK)
+		return spill_fail(s, err);
+	sqlite3_bind_text(*st, 1, file, -1, SQLITE_STATIC);
+	r = sqlite3_step(*st);
+	if (r == SQLITE_ROW) {
+		*n = (size_t)sqlite3_column_int64(*st, 0);
+		if (warn)
+			*warn = sqlite3_column_int(*st, 1);
+	}
+	sqlite3_reset(*st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return spill_fail(s, err);
+	return 0;
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	return (char *)(uintptr_t)sqlite3_column_text(st, i);
+}
+
+/* The first members of the INI groups met lately (direct-mapped, so
+ * memory is bounded): jobs sharing an INI file are near each other in
+ * report order, and each would otherwise ask the database twice. */
+#define GROUP_SLOTS 256
+
+struct group {
+	char *file;                     /* NULL: empty slot */
+	size_t n;                       /* jobs using the file */
+	int warn;                       /* one of them needs migration or is at risk */
+	size_t m;                       /* members below, in report order */
+	sqlite3_int64 id[SHARED_LIST_MAX + 1];
+	char *label[SHARED_LIST_MAX + 1];       /* "schedule/job (machine)" */
+};
+
+static void group_clear(struct group *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->m; i++)
+		free(g->label[i]);
+	free(g->file);
+	memset(g, 0, sizeof(*g));
+}
+
+static int group_load(struct audit_spill *s, sqlite3_stmt **q_n,
+		      sqlite3_stmt **q_m, const char *file, struct group *g,
+		      struct ms_err *err)
+{
+	int r;
+
+	group_clear(g);
+	if (!(g->file = strdup(file)))
+		return nomem(err);
+	if (spill_ini_jobs(s, q_n, file, &g->n, &g->warn, err) < 0)
+		goto fail;
+	if (g->n < 2)
+		return 0;
+	if (!*q_m && sqlite3_prepare_v2(s->db, "SELECT rowid, schedule, job, "
+				       "machine FROM jobs WHERE ini_file = ? "
+				       "ORDER BY ini_file, " SPILL_ORDER " LIMIT ?",
+				       -1, q_m, NULL) != SQLITE_OK) {
+		spill_fail(s, err);
+		goto fail;
+	}
+	sqlite3_bind_text(*q_m, 1, file, -1, SQLITE_STATIC);
+	sqlite3_bind_int(*q_m, 2, SHARED_LIST_MAX + 1);
+	while ((r = sqlite3_step(*q_m)) == SQLITE_ROW && g->m <= SHARED_LIST_MAX) {
+		g->id[g->m] = sqlite3_column_int64(*q_m, 0);
+		if (!(g->label[g->m] = fmt("%s/%s (%s)", col_text(*q_m, 1),
+					   col_text(*q_m, 2), col_text(*q_m, 3)))) {
+			sqlite3_reset(*q_m);
+			nomem(err);
+			goto fail;
+		}
+		g->m++;
+	}
+	sqlite3_reset(*q_m);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		spill_fail(s, err);
+		goto fail;
+	}
+	return 0;
+fail:
+	group_clear(g);
+	return -1;
+}
+
+/* The shared-ini finding of a spilled job, as shared_inis() makes it. */
+static int spill_shared(struct audit_spill *s, sqlite3_stmt **q_n,
+			sqlite3_stmt **q_m, struct group *groups,
+			sqlite3_int64 self, struct job_verdict *v,
+			struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct group *g;
+	struct buf b;
+	size_t i, shown = 0;
+	int rc;
+
+	g = &groups[fnv1a(v->ini_file, strlen(v->ini_file)) % GROUP_SLOTS];
+	if ((!g->file || strcmp(g->file, v->ini_file) != 0) &&
+	    group_load(s, q_n, q_m, v->ini_file, g, err) < 0)
+		return -1;
+	if (g->n < 2)
+		return 0;
+	buf_init(&b, 64 * 1024);
+	for (i = 0; i < g->m; i++) {
+		if (g->id[i] == self)
+			continue;
+		if (shown++ < SHARED_LIST_MAX &&
+		    ((shown > 1 && buf_append(&b, ", ", 2, &lerr) < 0) ||
+		     buf_appends(&b, g->label[i], &lerr) < 0))
+			break;
+	}
+	if (g->n - 1 > SHARED_LIST_MAX)
+		buf_appendf(&b, &lerr, " and %zu more", g->n - 1 - SHARED_LIST_MAX);
+	if (lerr.code != MS_OK) {
+		buf_release(&b);
+		return nomem(err);
+	}
+	rc = verdict_add(v, "shared-ini", g->warn ? SEV_WARNING : SEV_INFO, err,
+			 "INI file shared with %zu other job%s: %s; changing it "
+			 "changes all of them", g->n - 1, g->n - 1 == 1 ? "" : "s",
+			 b.data ? b.data : "");
+	sort_findings(v);
+	buf_release(&b);
+	return rc;
+}
+
+static int spill_each(const struct audit *a, unsigned mask,
+		      int (*fn)(const struct job_verdict *v, void *ctx,
+				struct ms_err *err),
+		      void *ctx, struct ms_err *err)
+{
+	struct audit_spill *s = a->spill;
+	sqlite3_stmt *st = NULL, *q_n = NULL, *q_m = NULL;
+	struct group *groups;
+	struct job_verdict v;
+	size_t gi;
+	int r, rc = -1;
+
+	if (!(groups = calloc(GROUP_SLOTS, sizeof(*groups))))
+		return nomem(err);
+	if (sqlite3_prepare_v2(s->db, "SELECT rowid, machine, schedule, job, "
+			       "source, line, command_line, ini, ini_file, "
+			       "ini_local, protocol, server, port, tls, tls_verify, "
+			       "auth, microsoft, status, findings FROM jobs ORDER BY "
+			       SPILL_ORDER, -1, &st, NULL) != SQLITE_OK) {
+		free(groups);
+		return spill_fail(s, err);
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *fb, *p, *end;
+		size_t i, nf = 0;
+		int frc;
+
+		memset(&v, 0, sizeof(v));
+		v.status = (enum job_status)sqlite3_column_int(st, 17);
+		if ((unsigned)v.status >= STATUS_COUNT ||
+		    !(mask & (1u << v.status)))
+			continue;
+		/* strings are borrowed from the row */
+		v.machine = col_text(st, 1);
+		v.schedule = col_text(st, 2);
+		v.job = col_text(st, 3);
+		v.source = col_text(st, 4);
+		v.source_line = sqlite3_column_int(st, 5);
+		v.command_line = col_text(st, 6);
+		v.ini = col_text(st, 7);
+		v.ini_file = col_text(st, 8);
+		v.ini_local = col_text(st, 9);
+		v.protocol = (enum mail_protocol)sqlite3_column_int(st, 10);
+		v.server = col_text(st, 11);
+		v.port = sqlite3_column_int(st, 12);
+		v.tls = (enum tls_level)sqlite3_column_int(st, 13);
+		v.tls_verify = sqlite3_column_int(st, 14);
+		v.auth = (enum auth_kind)sqlite3_column_int(st, 15);
+		v.microsoft = sqlite3_column_int(st, 16);
+		fb = sqlite3_column_blob(st, 18);
+		end = fb + sqlite3_column_bytes(st, 18);
+		for (p = fb; p && p + 2 < end; p += 2 + strlen((const char *)p + 2) + 1)
+			nf++;
+		if (nf && !(v.findings = calloc(nf, sizeof(*v.findings)))) {
+			nomem(err);
+			goto done;
+		}
+		/* messages: copies, so that findings own them as usual */
+		for (p = fb, i = 0; i < nf; i++) {
+			v.findings[i].code = p[0] < s->n_codes ? s->codes[p[0]] : "unknown";
+			v.findings[i].severity = (enum finding_severity)p[1];
+			if (!(v.findings[i].message = strdup((const char *)p + 2))) {
+				v.n_findings = i;
+				findings_free(v.findings, v.n_findings);
+				nomem(err);
+				goto done;
+			}
+			p += 2 + strlen((const char *)p + 2) + 1;
+		}
+		v.n_findings = nf;
+		frc = v.ini_file ? spill_shared(s, &q_n, &q_m, groups,
+						sqlite3_column_int64(st, 0), &v, err) : 0;
+		if (frc == 0)
+			frc = fn(&v, ctx, err);
+		findings_free(v.findings, v.n_findings);
+		if (frc < 0)
+			goto done;
+	}
+	if (r != SQLITE_DONE) {
+		spill_fail(s, err);
+		goto done;
+	}
+	rc = 0;
+done:
+	for (gi = 0; gi < GROUP_SLOTS; gi++)
+		group_clear(&groups[gi]);
+	free(groups);
+	sqlite3_finalize(st);
+	sqlite3_finalize(q_n);
+	sqlite3_finalize(q_m);
+	return rc;
+}
+
+int audit_jobs_each(const struct audit *a, unsigned mask,
+		    int (*fn)(const struct job_verdict *v, void *ctx,
+			      struct ms_err *err),
+		    void *ctx, struct ms_err *err)
+{
+	size_t i;
+
+	if (a->spill)
+		return spill_each(a, mask, fn, ctx, err);
+	for (i = 0; i < a->n_jobs; i++)
+		if ((mask & (1u << a->jobs[i].status)) &&
+		    fn(&a->jobs[i], ctx, err) < 0)
+			return -1;
+	return 0;
+}
+
 static int audit_inis(const struct analysis_opts *o, struct audit *a,
 		      struct ms_err *err)
 {
 	struct fleet_ini *fi = NULL;
+	sqlite3_stmt *q = NULL;
 	char **used = NULL;
 	size_t n = 0, i, nused = 0;
 	int rc = 0;
@@ -917,11 +1533,11 @@ static int audit_inis(const struct analysis_opts *o, struct audit *a,
 	if (fleet_list_inis(o->fleet_dir, &fi, &n, err) < 0)
 		return -1;
 	/* the INI files jobs use, sorted for counting */
-	if (!(used = malloc((a->n_jobs + 1) * sizeof(*used)))) {
+	if (!(used = malloc((a->spill ? 0 : a->n_jobs + 1) * sizeof(*used) + 1))) {
 		fleet_inis_free(fi, n);
 		return nomem(err);
 	}
-	for (i = 0; i < a->n_jobs; i++)
+	for (i = 0; !a->spill && i < a->n_jobs; i++)
 		if (a->jobs[i].ini_file)
 			used[nused++] = a->jobs[i].ini_file;
 	if (nused)
@@ -939,7 +1555,13 @@ static int audit_inis(const struct analysis_opts *o, struct audit *a,
 		ai->file = fi[i].rel;
 		fi[i].machine = fi[i].windows_path = fi[i].rel = NULL;
 		a->n_inis++;
-		ai->n_jobs = count_sorted(used, nused, ai->file);
+		if (a->spill)
+			rc = spill_ini_jobs(a->spill, &q, ai->file, &ai->n_jobs, NULL,
+					    err);
+		else
+			ai->n_jobs = count_sorted(used, nused, ai->file);
+		if (rc < 0)
+			break;
 		if (ai->n_jobs == 0) {
 			a->n_orphans++;
 			rc = add_finding(&ai->findings, &ai->n_findings, "orphan-ini",
@@ -948,6 +1570,7 @@ static int audit_inis(const struct analysis_opts *o, struct audit *a,
 						       ai->windows_path, ai->machine), err);
 		}
 	}
+	sqlite3_finalize(q);
 	free(used);
 	fleet_inis_free(fi, n);
 	return rc;
@@ -1013,8 +1636,17 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	h.problem = on_problem;
 	h.file_done = on_file;
 	h.ctx = &r;
+	if (o->spill && spill_open(&a->spill, err) < 0)
+		goto fail;
 	if (fleet_scan(o->fleet_dir, &h, err) < 0)
 		goto fail;
+	ini_cache_free(&r.cache);
+	if (a->spill) {
+		if (spill_finish(a, err) < 0 || audit_inis(o, a, err) < 0 ||
+		    audit_notify(o, &r, err) < 0)
+			goto fail;
+		return 0;
+	}
 	if (a->n_jobs)
 		qsort(a->jobs, a->n_jobs, sizeof(*a->jobs), cmp_verdict);
 	if (shared_inis(a, err) < 0 || audit_inis(o, a, err) < 0 ||
@@ -1027,6 +1659,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	}
 	return 0;
 fail:
+	ini_cache_free(&r.cache);
 	audit_release(a);
 	return -1;
 }
@@ -1037,9 +1670,10 @@ void audit_release(struct audit *a)
 
 	if (!a)
 		return;
-	for (i = 0; i < a->n_jobs; i++)
+	for (i = 0; a->jobs && i < a->n_jobs; i++)
 		job_verdict_release(&a->jobs[i]);
 	free(a->jobs);
+	spill_free(a->spill);
 	for (i = 0; i < a->n_inis; i++) {
 		free(a->inis[i].machine);
 		free(a->inis[i].windows_path);

@@ -73,6 +73,12 @@ struct analysis_opts {
 	const char *fleet_dir;          /* to resolve files on machines */
 	time_t now;                     /* 0 = time(NULL) */
 	int cert_warn_days;             /* 0 = 30 */
+	/* audit_run(): keep the verdicts in a temporary SQLite database
+	 * (a->spill) instead of a->jobs, so memory stays flat however big
+	 * the fleet; read them with audit_jobs_each().  The database is a
+	 * private file in SQLITE_TMPDIR/TMPDIR (about 1.3 KB a job), deleted
+	 * by audit_release(). */
+	int spill;
 	/* audit_run(): called after each export file (may be NULL) */
 	void (*progress)(size_t files, size_t jobs, void *ctx);
 	void *progress_ctx;
@@ -152,8 +158,12 @@ struct audit_problem {
 	char *message;
 };
 
+struct audit_spill;                     /* opaque: verdicts on disk */
+
 struct audit {
-	struct job_verdict *jobs;       /* sorted by machine, schedule, job */
+	struct job_verdict *jobs;       /* sorted by machine, schedule, job;
+					 * NULL when spill is set */
+	struct audit_spill *spill;      /* owned; NULL unless o->spill */
 	size_t n_jobs;
 	size_t other_jobs;              /* jobs that do not run the connector */
 	size_t counts[STATUS_COUNT];
@@ -174,5 +184,17 @@ struct audit {
 int audit_run(const struct analysis_opts *o, struct audit *a,
 	      struct ms_err *err);
 void audit_release(struct audit *a);
+
+/* Visit the connector jobs of an audit in report order (machine,
+ * schedule, job), held in memory or spilled, with their cross-job
+ * findings.  Only jobs whose status bit (1u << status) is in mask are
+ * visited (AUDIT_ALL for all).  v is valid only during the callback,
+ * which returns 0 to go on or -1 (with err filled) to stop.  Returns 0
+ * or -1. */
+#define AUDIT_ALL 0xffffffffu
+int audit_jobs_each(const struct audit *a, unsigned mask,
+		    int (*fn)(const struct job_verdict *v, void *ctx,
+			      struct ms_err *err),
+		    void *ctx, struct ms_err *err);
 
 #endif

@@ -384,6 +384,22 @@ static int jr_string(struct jr *r, struct buf *b)
 	for (;;) {
 		char ch;
 
+		/* fast path: a run of plain bytes straight from the read buffer
+		 * (UTF-8 input, nothing peeked or pending) */
+		if (r->enc == 0 && r->peek == -2 && r->ppos >= r->plen &&
+		    !r->failed && !r->cb_failed && r->rpos < r->rlen) {
+			const unsigned char *s0 = r->raw + r->rpos, *q = s0,
+					    *e = r->raw + r->rlen;
+
+			while (q < e && *q >= 0x20 && *q != '"' && *q != '\\')
+				q++;
+			if (q > s0) {
+				if (b && buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)
+					goto toobig;
+				r->rpos += (size_t)(q - s0);
+				continue;
+			}
+		}
 		if ((c = jr_get(r)) < 0) {
 			jr_eof(r);
 			return -1;

@@ -3,6 +3,7 @@
  */
 #include "report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,10 +125,38 @@ static const char *nz(const char *s)
 	return s ? s : "";
 }
 
-static int needs_action(enum job_status s)
+/* buf_append() with the common case inline: the hot path of the JSON and
+ * CSV writers is many short appends. */
+static inline int put(struct buf *b, const void *s, size_t n, struct ms_err *err)
 {
-	return s == STATUS_NEEDS_MIGRATION || s == STATUS_BROKEN ||
-	       s == STATUS_AT_RISK;
+	if (b->data && b->len + n + 1 <= b->alloc && b->len + n <= b->cap) {
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return buf_append(b, s, n, err);
+}
+
+static int puts_(struct buf *b, const char *s, struct ms_err *err)
+{
+	return put(b, s, strlen(s), err);
+}
+
+/* Streaming: when fp is not NULL, what is in b goes to fp once it holds
+ * SPILL_AT bytes (and at the end), so the report is never whole in
+ * memory. */
+#define SPILL_AT ((size_t)256 * 1024)
+
+static int spill(struct buf *b, FILE *fp, int force, struct ms_err *err)
+{
+	if (!fp || (!force && b->len < SPILL_AT) || b->len == 0)
+		return 0;
+	if (fwrite(b->data, 1, b->len, fp) != b->len)
+		return err_set(err, MS_ERR_IO, "cannot write the report: %s",
+			       strerror(errno));
+	buf_reset(b);
+	return 0;
 }
 
 /* Text. */
@@ -169,11 +198,30 @@ static int text_job(struct buf *b, const struct job_verdict *v,
 	return text_findings(b, v->findings, v->n_findings, "    ", err);
 }
 
+/* State of a walk over the jobs (audit_jobs_each()). */
+struct jctx {
+	struct buf *b;
+	FILE *fp;
+	size_t n;                 /* jobs written so far */
+	const char *head;         /* text: printed before the first job */
+};
+
+static int text_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
+{
+	struct jctx *c = ctx;
+
+	if (!c->n++ && buf_appends(c->b, c->head, err) < 0)
+		return -1;
+	if (text_job(c->b, v, err) < 0 || spill(c->b, c->fp, 0, err) < 0)
+		return -1;
+	return 0;
+}
+
 static int render_text(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, struct ms_err *err)
+		       struct buf *b, FILE *fp, struct ms_err *err)
 {
 	size_t i;
-	int s, any;
+	int s;
 
 	if (buf_appendf(b, err, "mailshift audit of fleet '%s'\n", nz(o->fleet_dir)) < 0 ||
 	    buf_appendf(b, err, "%zu connector job%s on %zu machine%s, %zu other job%s, "
@@ -189,20 +237,16 @@ static int render_text(const struct audit *a, const struct report_opts *o,
 	if (buf_appendf(b, err, "  %-16s %zu\n  %-16s %zu\n", "orphan INI files",
 			a->n_orphans, "basic SMTP slots", a->n_notify_basic) < 0)
 		return -1;
-	for (any = 0, i = 0; i < a->n_jobs; i++) {
-		if (!needs_action(a->jobs[i].status))
-			continue;
-		if (!any++ && buf_appends(b, "\nJobs needing action:\n", err) < 0)
+	{
+		struct jctx c = { b, fp, 0, "\nJobs needing action:\n" };
+		unsigned act = 1u << STATUS_NEEDS_MIGRATION | 1u << STATUS_AT_RISK |
+			       1u << STATUS_BROKEN;
+
+		if (audit_jobs_each(a, act, text_each, &c, err) < 0)
 			return -1;
-		if (text_job(b, &a->jobs[i], err) < 0)
-			return -1;
-	}
-	for (any = 0, i = 0; i < a->n_jobs; i++) {
-		if (needs_action(a->jobs[i].status))
-			continue;
-		if (!any++ && buf_appends(b, "\nOther connector jobs:\n", err) < 0)
-			return -1;
-		if (text_job(b, &a->jobs[i], err) < 0)
+		c.n = 0;
+		c.head = "\nOther connector jobs:\n";
+		if (audit_jobs_each(a, AUDIT_ALL & ~act, text_each, &c, err) < 0)
 			return -1;
 	}
 	if (a->n_orphans && buf_appends(b, "\nINI files no job uses:\n", err) < 0)
@@ -267,17 +311,23 @@ static size_t utf8_len(const unsigned char *s)
 
 static int jw_str(struct buf *b, const char *s, struct ms_err *err)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)s, *run;
 
 	if (!s)
-		return buf_appends(b, "null", err);
-	if (buf_append(b, "\"", 1, err) < 0)
+		return put(b, "null", 4, err);
+	if (put(b, "\"", 1, err) < 0)
 		return -1;
-	while (*p) {
-		size_t n = utf8_len(p);
+	/* runs that need no escaping go in with one copy */
+	for (run = p; *p; ) {
 		const char *e = NULL;
+		size_t n, elen;
 		char tmp[8];
 
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			p++;
+			continue;
+		}
+		n = utf8_len(p);
 		switch (*p) {
 		case '"': e = "\\\""; break;
 		case '\\': e = "\\\\"; break;
@@ -288,31 +338,34 @@ static int jw_str(struct buf *b, const char *s, struct ms_err *err)
 			if (*p < 0x20) {
 				snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
 				e = tmp;
+			} else if (n == 0) {
+				e = "\xEF\xBF\xBD";
 			}
 		}
-		if (e) {
-			if (buf_appends(b, e, err) < 0)
-				return -1;
-			p++;
-		} else if (n == 0) {
-			if (buf_appends(b, "\xEF\xBF\xBD", err) < 0)
-				return -1;
-			p++;
-		} else {
-			if (buf_append(b, p, n, err) < 0)
-				return -1;
+		if (!e) {
+			/* valid multi-byte UTF-8: part of the run */
 			p += n;
+			continue;
 		}
+		elen = strlen(e);
+		if (put(b, run, (size_t)(p - run), err) < 0 ||
+		    put(b, e, elen, err) < 0)
+			return -1;
+		p++;
+		run = p;
 	}
-	return buf_append(b, "\"", 1, err);
+	if (put(b, run, (size_t)(p - run), err) < 0)
+		return -1;
+	return put(b, "\"", 1, err);
 }
 
 /* "key": value pairs; first says whether a comma is needed. */
 static int jw_key(struct buf *b, const char *indent, const char *key, int *first,
 		  struct ms_err *err)
 {
-	if (buf_appendf(b, err, "%s\n%s", *first ? "" : ",", indent) < 0 ||
-	    jw_str(b, key, err) < 0 || buf_appends(b, ": ", err) < 0)
+	if ((!*first && put(b, ",", 1, err) < 0) ||
+	    put(b, "\n", 1, err) < 0 || puts_(b, indent, err) < 0 ||
+	    jw_str(b, key, err) < 0 || put(b, ": ", 2, err) < 0)
 		return -1;
 	*first = 0;
 	return 0;
@@ -330,15 +383,19 @@ static int jw_knum(struct buf *b, const char *in, const char *k, long long v,
 	if (jw_key(b, in, k, first, err) < 0)
 		return -1;
 	if (null_if_zero && v == 0)
-		return buf_appends(b, "null", err);
-	return buf_appendf(b, err, "%lld", v);
+		return puts_(b, "null", err);
+	{
+		char num[32];
+		int n = snprintf(num, sizeof(num), "%lld", v);
+		return put(b, num, (size_t)n, err);
+	}
 }
 
 static int jw_kbool(struct buf *b, const char *in, const char *k, int v,
 		    int *first, struct ms_err *err)
 {
 	return jw_key(b, in, k, first, err) < 0 ? -1 :
-	       buf_appends(b, v ? "true" : "false", err);
+	       puts_(b, v ? "true" : "false", err);
 }
 
 /* "findings": [ {...}, ... ] at the given indent. */
@@ -348,33 +405,68 @@ static int jw_findings(struct buf *b, const char *in, const struct finding *f,
 	size_t i;
 
 	if (jw_key(b, in, "findings", first, err) < 0 ||
-	    buf_appends(b, n ? "[" : "[]", err) < 0)
+	    puts_(b, n ? "[" : "[]", err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (buf_appendf(b, err, "%s\n%s  {\"code\": ", i ? "," : "", in) < 0 ||
+		if ((i && put(b, ",", 1, err) < 0) || put(b, "\n", 1, err) < 0 ||
+		    puts_(b, in, err) < 0 || puts_(b, "  {\"code\": ", err) < 0 ||
 		    jw_str(b, f[i].code, err) < 0 ||
-		    buf_appends(b, ", \"severity\": ", err) < 0 ||
+		    puts_(b, ", \"severity\": ", err) < 0 ||
 		    jw_str(b, analysis_severity_name(f[i].severity), err) < 0 ||
-		    buf_appends(b, ", \"message\": ", err) < 0 ||
-		    jw_str(b, f[i].message, err) < 0 || buf_appends(b, "}", err) < 0)
+		    puts_(b, ", \"message\": ", err) < 0 ||
+		    jw_str(b, f[i].message, err) < 0 || puts_(b, "}", err) < 0)
 			return -1;
 	}
-	if (n && buf_appendf(b, err, "\n%s]", in) < 0)
+	if (n && (put(b, "\n", 1, err) < 0 || puts_(b, in, err) < 0 ||
+		  put(b, "]", 1, err) < 0))
+		return -1;
+	return 0;
+}
+
+static int json_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
+{
+	struct jctx *c = ctx;
+	struct buf *b = c->b;
+	const char *I3 = "      ";
+	int f3;
+
+	f3 = 1;
+	if ((c->n++ && put(b, ",", 1, err) < 0) ||
+	    puts_(b, "\n    {", err) < 0 ||
+	    jw_kstr(b, I3, "schedule", v->schedule, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "job", v->job, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "machine", v->machine, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "source", v->source, &f3, err) < 0 ||
+	    jw_knum(b, I3, "source_line", v->source_line, 1, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "command_line", v->command_line, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "ini", v->ini, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "ini_file", v->ini_file, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "protocol", v->protocol == PROTO_UNSET ? NULL :
+		    config_protocol_name(v->protocol), &f3, err) < 0 ||
+	    jw_kstr(b, I3, "server", v->server, &f3, err) < 0 ||
+	    jw_knum(b, I3, "port", v->port, 1, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "tls", analysis_tls_name(v->tls), &f3, err) < 0 ||
+	    jw_kbool(b, I3, "tls_verify", v->tls_verify, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "auth", analysis_auth_name(v->auth), &f3, err) < 0 ||
+	    jw_kbool(b, I3, "microsoft", v->microsoft, &f3, err) < 0 ||
+	    jw_kstr(b, I3, "status", analysis_status_name(v->status), &f3, err) < 0 ||
+	    jw_findings(b, I3, v->findings, v->n_findings, &f3, err) < 0 ||
+	    puts_(b, "\n    }", err) < 0 || spill(b, c->fp, 0, err) < 0)
 		return -1;
 	return 0;
 }
 
 static int render_json(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, struct ms_err *err)
+		       struct buf *b, FILE *fp, struct ms_err *err)
 {
 	const char *I1 = "  ", *I2 = "    ", *I3 = "      ";
 	int first = 1, f2, f3, k;
 	size_t i;
 
-	if (buf_appends(b, "{", err) < 0 ||
+	if (puts_(b, "{", err) < 0 ||
 	    jw_kstr(b, I1, "tool", "mailshift-audit", &first, err) < 0 ||
 	    jw_kstr(b, I1, "fleet", nz(o->fleet_dir), &first, err) < 0 ||
-	    jw_key(b, I1, "summary", &first, err) < 0 || buf_appends(b, "{", err) < 0)
+	    jw_key(b, I1, "summary", &first, err) < 0 || puts_(b, "{", err) < 0)
 		return -1;
 	f2 = 1;
 	if (jw_knum(b, I2, "jobs", (long long)a->n_jobs, 0, &f2, err) < 0 ||
@@ -393,39 +485,19 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 		return -1;
 
 	if (jw_key(b, I1, "jobs", &first, err) < 0 ||
-	    buf_appends(b, a->n_jobs ? "[" : "[]", err) < 0)
+	    puts_(b, a->n_jobs ? "[" : "[]", err) < 0)
 		return -1;
-	for (i = 0; i < a->n_jobs; i++) {
-		const struct job_verdict *v = &a->jobs[i];
+	{
+		struct jctx c = { b, fp, 0, NULL };
 
-		f3 = 1;
-		if (buf_appendf(b, err, "%s\n%s{", i ? "," : "", I2) < 0 ||
-		    jw_kstr(b, I3, "schedule", v->schedule, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "job", v->job, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "machine", v->machine, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "source", v->source, &f3, err) < 0 ||
-		    jw_knum(b, I3, "source_line", v->source_line, 1, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "command_line", v->command_line, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "ini", v->ini, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "ini_file", v->ini_file, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "protocol", v->protocol == PROTO_UNSET ? NULL :
-			    config_protocol_name(v->protocol), &f3, err) < 0 ||
-		    jw_kstr(b, I3, "server", v->server, &f3, err) < 0 ||
-		    jw_knum(b, I3, "port", v->port, 1, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "tls", analysis_tls_name(v->tls), &f3, err) < 0 ||
-		    jw_kbool(b, I3, "tls_verify", v->tls_verify, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "auth", analysis_auth_name(v->auth), &f3, err) < 0 ||
-		    jw_kbool(b, I3, "microsoft", v->microsoft, &f3, err) < 0 ||
-		    jw_kstr(b, I3, "status", analysis_status_name(v->status), &f3, err) < 0 ||
-		    jw_findings(b, I3, v->findings, v->n_findings, &f3, err) < 0 ||
-		    buf_appendf(b, err, "\n%s}", I2) < 0)
+		if (audit_jobs_each(a, AUDIT_ALL, json_each, &c, err) < 0)
 			return -1;
 	}
 	if (a->n_jobs && buf_appendf(b, err, "\n%s]", I1) < 0)
 		return -1;
 
 	if (jw_key(b, I1, "inis", &first, err) < 0 ||
-	    buf_appends(b, a->n_inis ? "[" : "[]", err) < 0)
+	    puts_(b, a->n_inis ? "[" : "[]", err) < 0)
 		return -1;
 	for (i = 0; i < a->n_inis; i++) {
 		const struct audit_ini *n = &a->inis[i];
@@ -437,14 +509,14 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 		    jw_kstr(b, I3, "file", n->file, &f3, err) < 0 ||
 		    jw_knum(b, I3, "jobs", (long long)n->n_jobs, 0, &f3, err) < 0 ||
 		    jw_findings(b, I3, n->findings, n->n_findings, &f3, err) < 0 ||
-		    buf_appendf(b, err, "\n%s}", I2) < 0)
+		    buf_appendf(b, err, "\n%s}", I2) < 0 || spill(b, fp, 0, err) < 0)
 			return -1;
 	}
 	if (a->n_inis && buf_appendf(b, err, "\n%s]", I1) < 0)
 		return -1;
 
 	if (jw_key(b, I1, "notify", &first, err) < 0 ||
-	    buf_appends(b, a->n_notify ? "[" : "[]", err) < 0)
+	    puts_(b, a->n_notify ? "[" : "[]", err) < 0)
 		return -1;
 	for (i = 0; i < a->n_notify; i++) {
 		const struct audit_notify *n = &a->notify[i];
@@ -466,7 +538,7 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 		return -1;
 
 	if (jw_key(b, I1, "errors", &first, err) < 0 ||
-	    buf_appends(b, a->n_problems ? "[" : "[]", err) < 0)
+	    puts_(b, a->n_problems ? "[" : "[]", err) < 0)
 		return -1;
 	for (i = 0; i < a->n_problems; i++) {
 		const struct audit_problem *p = &a->problems[i];
@@ -474,12 +546,12 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 		if (buf_appendf(b, err, "%s\n%s{\"file\": ", i ? "," : "", I2) < 0 ||
 		    jw_str(b, p->file, err) < 0 ||
 		    buf_appendf(b, err, ", \"line\": %d, \"message\": ", p->line) < 0 ||
-		    jw_str(b, p->message, err) < 0 || buf_appends(b, "}", err) < 0)
+		    jw_str(b, p->message, err) < 0 || puts_(b, "}", err) < 0)
 			return -1;
 	}
 	if (a->n_problems && buf_appendf(b, err, "\n%s]", I1) < 0)
 		return -1;
-	return buf_appends(b, "\n}\n", err);
+	return puts_(b, "\n}\n", err);
 }
 
 /* CSV (RFC 4180 quoting; cells a spreadsheet would run as a formula get a
@@ -487,61 +559,71 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 
 static int csv_cell(struct buf *b, const char *s, int last, struct ms_err *err)
 {
-	const char *p;
+	const char *p, *q;
 
 	s = nz(s);
-	if (buf_appends(b, "\"", err) < 0)
+	if (puts_(b, "\"", err) < 0)
 		return -1;
-	if (strchr("=+-@\t\r", s[0]) && s[0] && buf_appends(b, "'", err) < 0)
+	if (strchr("=+-@\t\r", s[0]) && s[0] && puts_(b, "'", err) < 0)
 		return -1;
-	for (p = s; *p; p++) {
-		if (*p == '"' && buf_appends(b, "\"", err) < 0)
+	/* a quote is doubled: copy up to and including it, then one more */
+	for (p = s; (q = strchr(p, '"')); p = q + 1)
+		if (put(b, p, (size_t)(q - p) + 1, err) < 0 ||
+		    put(b, "\"", 1, err) < 0)
 			return -1;
-		if (buf_append(b, p, 1, err) < 0)
-			return -1;
-	}
-	return buf_appends(b, last ? "\"\n" : "\",", err);
+	if (puts_(b, p, err) < 0)
+		return -1;
+	return puts_(b, last ? "\"\n" : "\",", err);
 }
 
-static int render_csv(const struct audit *a, struct buf *b, struct ms_err *err)
+static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 {
-	size_t i, k;
+	struct jctx *c = ctx;
+	struct buf *b = c->b, codes;
+	size_t k;
+	char port[16];
+	int rc;
 
+	if (v->port)
+		snprintf(port, sizeof(port), "%d", v->port);
+	else
+		port[0] = '\0';
+	buf_init(&codes, 64 * 1024);
+	for (k = 0; k < v->n_findings; k++)
+		if (buf_appendf(&codes, err, "%s%s", k ? ";" : "",
+				v->findings[k].code) < 0) {
+			buf_release(&codes);
+			return -1;
+		}
+	rc = csv_cell(b, v->machine, 0, err) || csv_cell(b, v->schedule, 0, err) ||
+	     csv_cell(b, v->job, 0, err) ||
+	     csv_cell(b, analysis_status_name(v->status), 0, err) ||
+	     csv_cell(b, v->protocol == PROTO_UNSET ? "" :
+		      config_protocol_name(v->protocol), 0, err) ||
+	     csv_cell(b, v->server, 0, err) || csv_cell(b, port, 0, err) ||
+	     csv_cell(b, analysis_tls_name(v->tls), 0, err) ||
+	     csv_cell(b, v->tls_verify ? "yes" : "no", 0, err) ||
+	     csv_cell(b, analysis_auth_name(v->auth), 0, err) ||
+	     csv_cell(b, v->ini, 0, err) || csv_cell(b, v->ini_file, 0, err) ||
+	     csv_cell(b, v->source, 0, err) || csv_cell(b, codes.data, 0, err) ||
+	     csv_cell(b, v->command_line, 1, err);
+	buf_release(&codes);
+	if (rc || spill(b, c->fp, 0, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int render_csv(const struct audit *a, struct buf *b, FILE *fp,
+		      struct ms_err *err)
+{
 	if (buf_appends(b, "machine,schedule,job,status,protocol,server,port,tls,"
 			"tls_verify,auth,ini,ini_file,source,findings,command_line\n",
 			err) < 0)
 		return -1;
-	for (i = 0; i < a->n_jobs; i++) {
-		const struct job_verdict *v = &a->jobs[i];
-		struct buf codes;
-		char port[16];
-		int rc;
+	{
+		struct jctx c = { b, fp, 0, NULL };
 
-		if (v->port)
-			snprintf(port, sizeof(port), "%d", v->port);
-		else
-			port[0] = '\0';
-		buf_init(&codes, 64 * 1024);
-		for (k = 0; k < v->n_findings; k++)
-			if (buf_appendf(&codes, err, "%s%s", k ? ";" : "",
-					v->findings[k].code) < 0) {
-				buf_release(&codes);
-				return -1;
-			}
-		rc = csv_cell(b, v->machine, 0, err) || csv_cell(b, v->schedule, 0, err) ||
-		     csv_cell(b, v->job, 0, err) ||
-		     csv_cell(b, analysis_status_name(v->status), 0, err) ||
-		     csv_cell(b, v->protocol == PROTO_UNSET ? "" :
-			      config_protocol_name(v->protocol), 0, err) ||
-		     csv_cell(b, v->server, 0, err) || csv_cell(b, port, 0, err) ||
-		     csv_cell(b, analysis_tls_name(v->tls), 0, err) ||
-		     csv_cell(b, v->tls_verify ? "yes" : "no", 0, err) ||
-		     csv_cell(b, analysis_auth_name(v->auth), 0, err) ||
-		     csv_cell(b, v->ini, 0, err) || csv_cell(b, v->ini_file, 0, err) ||
-		     csv_cell(b, v->source, 0, err) || csv_cell(b, codes.data, 0, err) ||
-		     csv_cell(b, v->command_line, 1, err);
-		buf_release(&codes);
-		if (rc)
+		if (audit_jobs_each(a, AUDIT_ALL, csv_each, &c, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -742,7 +824,7 @@ static int code_used(const struct audit *a, const char *code)
 }
 
 static int render_html(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, struct ms_err *err)
+		       struct buf *b, FILE *fp, struct ms_err *err)
 {
 	size_t i;
 	int s;
@@ -846,6 +928,8 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 		if (html_findings(b, v->findings, v->n_findings, err) < 0)
 			return -1;
 		T("</td></tr>\n");
+		if (spill(b, fp, 0, err) < 0)
+			return -1;
 	}
 	T("</tbody></table>\n");
 	if (a->n_inis) {
@@ -860,6 +944,8 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 			if (html_findings(b, a->inis[i].findings, a->inis[i].n_findings, err) < 0)
 				return -1;
 			T("</td></tr>\n");
+			if (spill(b, fp, 0, err) < 0)
+				return -1;
 		}
 		T("</tbody></table>\n");
 	}
@@ -911,23 +997,31 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 	return 0;
 }
 
+static int render(const struct audit *a, const struct report_opts *o,
+		  struct buf *b, FILE *fp, struct ms_err *err)
+{
+	switch (o->format) {
+	case REPORT_JSON: return render_json(a, o, b, fp, err);
+	case REPORT_CSV: return render_csv(a, b, fp, err);
+	case REPORT_HTML:
+		if (a->spill)
+			return err_set(err, MS_ERR_INTERNAL, "the HTML report needs "
+				       "the audit in memory (not spilled)");
+		return render_html(a, o, b, fp, err);
+	default: return render_text(a, o, b, fp, err);
+	}
+}
+
 int report_render(const struct audit *a, const struct report_opts *o,
 		  char **out, size_t *len, struct ms_err *err)
 {
 	struct buf b;
-	int rc;
 
 	*out = NULL;
 	if (len)
 		*len = 0;
 	buf_init(&b, REPORT_MAX);
-	switch (o->format) {
-	case REPORT_JSON: rc = render_json(a, o, &b, err); break;
-	case REPORT_CSV: rc = render_csv(a, &b, err); break;
-	case REPORT_HTML: rc = render_html(a, o, &b, err); break;
-	default: rc = render_text(a, o, &b, err); break;
-	}
-	if (rc < 0) {
+	if (render(a, o, &b, NULL, err) < 0) {
 		buf_release(&b);
 		return -1;
 	}
@@ -935,4 +1029,18 @@ int report_render(const struct audit *a, const struct report_opts *o,
 		return -1;
 	*out = buf_detach(&b, len);
 	return 0;
+}
+
+int report_write(const struct audit *a, const struct report_opts *o,
+		 FILE *fp, struct ms_err *err)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, REPORT_MAX);
+	rc = render(a, o, &b, fp, err);
+	if (rc == 0)
+		rc = spill(&b, fp, 1, err);
+	buf_release(&b);
+	return rc;
 }

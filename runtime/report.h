@@ -7,12 +7,13 @@
  * secret.
  *
  * Ownership: report_render() hands a malloc'd NUL-terminated buffer to the
- * caller.  The audit is borrowed.
+ * caller; report_write() borrows the FILE.  The audit is borrowed.
  */
 #ifndef MS_REPORT_H
 #define MS_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "analysis.h"
 #include "err.h"
@@ -31,6 +32,14 @@ int report_format_parse(const char *s, enum report_format *f);
 
 int report_render(const struct audit *a, const struct report_opts *o,
 		  char **out, size_t *len, struct ms_err *err);
+/* A spilled audit (analysis_opts.spill) renders as text, JSON or CSV; HTML
+ * needs the verdicts in memory (MS_ERR_INTERNAL otherwise).
+ * report_write(): the same report streamed to fp (the caller's, left
+ * open and not flushed): never whole in memory, written in chunks of a
+ * few hundred KB.  Fails (MS_ERR_IO) when a write fails; fp then holds
+ * part of the report. */
+int report_write(const struct audit *a, const struct report_opts *o,
+		 FILE *fp, struct ms_err *err);
 
 /* One-line explanation and fix of a finding code (static strings; a
  * generic text for unknown codes). */

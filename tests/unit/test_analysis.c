@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "analysis.h"
+#include "report.h"
 #include "fsutil.h"
 #include "tap.h"
 
@@ -331,6 +332,176 @@ static void test_audit(void)
 	ok(audit_run(&ao, &a, &err) < 0 && err.code == MS_ERR_IO, "missing fleet: %s", err.msg);
 }
 
+/* Collects the verdicts audit_jobs_each() hands out (deep copies). */
+struct coll {
+	struct job_verdict v[64];
+	size_t n;
+};
+
+static char *dup0(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int collect(const struct job_verdict *v, void *ctx, struct ms_err *err)
+{
+	struct coll *c = ctx;
+	struct job_verdict *d;
+	size_t i;
+
+	if (c->n == 64)
+		return err_set(err, MS_ERR_INTERNAL, "too many jobs");
+	d = &c->v[c->n++];
+	*d = *v;
+	d->schedule = dup0(v->schedule);
+	d->job = dup0(v->job);
+	d->machine = dup0(v->machine);
+	d->source = dup0(v->source);
+	d->command_line = dup0(v->command_line);
+	d->ini = dup0(v->ini);
+	d->ini_file = dup0(v->ini_file);
+	d->ini_local = dup0(v->ini_local);
+	d->server = dup0(v->server);
+	d->findings = calloc(v->n_findings + 1, sizeof(*d->findings));
+	for (i = 0; d->findings && i < v->n_findings; i++) {
+		d->findings[i] = v->findings[i];
+		d->findings[i].message = dup0(v->findings[i].message);
+	}
+	return 0;
+}
+
+static int stop_at_two(const struct job_verdict *v, void *ctx, struct ms_err *err)
+{
+	return ++*(int *)ctx == 2 ? err_set(err, MS_ERR_INTERNAL, "stop") : 0;
+}
+
+static int streq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_verdict(const struct job_verdict *a, const struct job_verdict *b)
+{
+	size_t i;
+
+	if (!streq(a->schedule, b->schedule) || !streq(a->job, b->job) ||
+	    !streq(a->machine, b->machine) || !streq(a->source, b->source) ||
+	    a->source_line != b->source_line ||
+	    !streq(a->command_line, b->command_line) || !streq(a->ini, b->ini) ||
+	    !streq(a->ini_file, b->ini_file) || !streq(a->ini_local, b->ini_local) ||
+	    a->protocol != b->protocol || !streq(a->server, b->server) ||
+	    a->port != b->port || a->tls != b->tls || a->tls_verify != b->tls_verify ||
+	    a->auth != b->auth || a->microsoft != b->microsoft ||
+	    a->status != b->status || a->n_findings != b->n_findings)
+		return 0;
+	for (i = 0; i < a->n_findings; i++)
+		if (strcmp(a->findings[i].code, b->findings[i].code) ||
+		    a->findings[i].severity != b->findings[i].severity ||
+		    strcmp(a->findings[i].message, b->findings[i].message))
+			return 0;
+	return 1;
+}
+
+/* The spilled audit (flat memory) gives the same verdicts, order, counts
+ * and cross-job findings as the in-memory one. */
+static void test_spill(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct audit m, d;
+	struct coll *c = calloc(1, sizeof(*c));
+	char buf[8192];
+	size_t i, k, ok_jobs = 0;
+	int n, stop = 0;
+
+	/* 13 jobs share one INI file (more than the 10 a shared-ini finding
+	 * lists), two share a broken INI file; names in mixed case */
+	n = snprintf(buf, sizeof(buf), "[");
+	for (i = 0; i < 13; i++)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+			      "%s{\"name\":\"%s%02zu\",\"schedule\":{\"name\":\"%s\"},"
+			      "\"primaryMachine\":{\"name\":\"%s\"},\"details\":{\"commandLine\":"
+			      "\"smartemail.exe -inifile:D:\\\\pop.ini\"}}", i ? "," : "",
+			      i % 2 ? "job" : "JOB", i, i % 3 ? "s" : "S", i % 4 ? "m1" : "M1");
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+		      ",{\"name\":\"B1\",\"primaryMachine\":{\"name\":\"M1\"},\"details\":"
+		      "{\"commandLine\":\"smartemail.exe -inifile:D:\\\\bad.ini\"}},"
+		      "{\"name\":\"B2\",\"primaryMachine\":{\"name\":\"M1\"},\"details\":"
+		      "{\"commandLine\":\"smartemail.exe -inifile:D:\\\\bad.ini\"}}]");
+	put("jobs/d.json", buf);
+	ao.fleet_dir = top;
+	ao.spill = 0;
+	ok(audit_run(&ao, &m, &err) == 0, "in-memory audit: %s", err.msg);
+	ao.spill = 1;
+	ok(audit_run(&ao, &d, &err) == 0, "spilled audit: %s", err.msg);
+	ao.spill = 0;
+	ok(d.jobs == NULL && d.spill != NULL, "spilled: no verdicts in memory");
+	ok(d.n_jobs == m.n_jobs && d.other_jobs == m.other_jobs &&
+	   d.n_machines == m.n_machines && d.n_inis == m.n_inis &&
+	   d.n_orphans == m.n_orphans && d.n_notify == m.n_notify &&
+	   d.n_problems == m.n_problems &&
+	   memcmp(d.counts, m.counts, sizeof(d.counts)) == 0,
+	   "same summary (%zu jobs, %zu machines, %zu orphans)", d.n_jobs,
+	   d.n_machines, d.n_orphans);
+	for (i = 0, k = 0; i < d.n_inis && i < m.n_inis; i++)
+		k += d.inis[i].n_jobs == m.inis[i].n_jobs &&
+		     d.inis[i].n_findings == m.inis[i].n_findings;
+	is_int(k, m.n_inis, "same use count for every INI file");
+	n = audit_jobs_each(&d, AUDIT_ALL, collect, c, &err);
+	ok(n == 0, "walk: %s", err.msg);
+	is_int(c->n, m.n_jobs, "every job visited");
+	for (i = 0; i < c->n && i < m.n_jobs; i++)
+		ok_jobs += same_verdict(&c->v[i], &m.jobs[i]);
+	is_int(ok_jobs, m.n_jobs, "same verdicts, findings and order");
+	for (i = 0; i < m.n_jobs; i++) {
+		const struct finding *f = find(&m.jobs[i], "shared-ini");
+		if (f && strstr(f->message, "12 other jobs")) {
+			ok(strstr(f->message, " and 2 more") != NULL,
+			   "shared-ini lists 10 and counts the rest: %s", f->message);
+			break;
+		}
+	}
+	ok(i < m.n_jobs, "a job shares its INI file with 12 others");
+	for (i = 0; i < c->n; i++)
+		job_verdict_release(&c->v[i]);
+	c->n = 0;
+	n = audit_jobs_each(&d, 1u << STATUS_UNAFFECTED, collect, c, &err);
+	ok(n == 0 && c->n > 0 && c->n == d.counts[STATUS_UNAFFECTED] && c->n < d.n_jobs,
+	   "mask: only unaffected jobs (%zu of %zu)", c->n, d.n_jobs);
+	for (i = 0, k = 0; i < c->n; i++)
+		k += c->v[i].status == STATUS_UNAFFECTED;
+	is_int(k, c->n, "all visited are unaffected");
+	for (i = 0; i < c->n; i++)
+		job_verdict_release(&c->v[i]);
+	err_clear(&err);
+	ok(audit_jobs_each(&d, AUDIT_ALL, stop_at_two, &stop, &err) < 0 &&
+	   stop == 2 && strcmp(err.msg, "stop") == 0, "a callback stops the walk");
+	{
+		struct report_opts ro = { REPORT_JSON, "fleet", NULL };
+		char *x = NULL, *y = NULL;
+		size_t xl = 0, yl = 0;
+		int f, same = 0;
+
+		for (f = REPORT_TEXT; f <= REPORT_CSV; f++) {
+			ro.format = (enum report_format)f;
+			if (report_render(&m, &ro, &x, &xl, &err) == 0 &&
+			    report_render(&d, &ro, &y, &yl, &err) == 0 &&
+			    xl == yl && memcmp(x, y, xl) == 0)
+				same++;
+			free(x);
+			free(y);
+			x = y = NULL;
+		}
+		is_int(same, 3, "text, JSON and CSV reports of both audits are identical");
+		ro.format = REPORT_HTML;
+		err_clear(&err);
+		ok(report_render(&d, &ro, &x, &xl, &err) < 0 && x == NULL,
+		   "HTML of a spilled audit is refused: %s", err.msg);
+	}
+	audit_release(&d);
+	audit_release(&m);
+	free(c);
+}
+
 int main(void)
 {
 	char cmd[512];
@@ -346,6 +517,7 @@ int main(void)
 	test_verdicts();
 	test_hosts();
 	test_audit();
+	test_spill();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", top);

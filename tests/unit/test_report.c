@@ -1,5 +1,6 @@
 /* test_report.c - the audit renderings: JSON stays valid whatever the
  * fleet holds, CSV quoting and formula neutralising, HTML escaping. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,51 @@ static void test_text(void)
 	free(s);
 }
 
+/* report_write() streams the same bytes report_render() builds, also
+ * when the report is larger than one chunk; a failing FILE is an error. */
+static void test_stream(void)
+{
+	static struct job_verdict many[3000];
+	struct ms_err err = MS_ERR_INIT;
+	struct report_opts o = { REPORT_JSON, "fleet", NULL };
+	struct audit big = aud;
+	int f, same = 0;
+	size_t i;
+
+	for (i = 0; i < 3000; i++)
+		many[i] = job;
+	big.jobs = many;
+	big.n_jobs = 3000;
+	big.counts[STATUS_BROKEN] = 3000;
+	for (f = REPORT_TEXT; f <= REPORT_HTML; f++) {
+		char *mem = NULL, *file = NULL;
+		size_t len = 0, flen = 0;
+		FILE *fp = open_memstream(&file, &flen);
+
+		o.format = (enum report_format)f;
+		err_clear(&err);
+		if (fp && report_render(&big, &o, &mem, &len, &err) == 0 &&
+		    report_write(&big, &o, fp, &err) == 0 && fclose(fp) == 0 &&
+		    len == flen && memcmp(mem, file, len) == 0 && len > 300 * 1024)
+			same++;
+		else
+			printf("# format %d: %s (%zu vs %zu bytes)\n", f, err.msg, len, flen);
+		free(mem);
+		free(file);
+	}
+	is_int(same, 4, "streamed reports equal the rendered ones (all formats, > 1 chunk)");
+	{
+		FILE *ro = fopen("/dev/full", "w");
+
+		err_clear(&err);
+		o.format = REPORT_JSON;
+		ok(ro && report_write(&big, &o, ro, &err) < 0 && err.code == MS_ERR_IO,
+		   "a failing write is an error: %s", err.msg);
+		if (ro)
+			fclose(ro);
+	}
+}
+
 int main(void)
 {
 	enum report_format f;
@@ -124,6 +170,7 @@ int main(void)
 	test_csv();
 	test_html();
 	test_text();
+	test_stream();
 	ok(report_format_parse("HTML", &f) == 0 && f == REPORT_HTML, "format names any case");
 	ok(report_format_parse("pdf", &f) < 0, "unknown format");
 	ok(strstr(report_finding_fix("weak-tls"), "TLS1_2") != NULL, "fix text");

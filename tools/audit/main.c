@@ -31,6 +31,82 @@ static void progress(size_t files, size_t jobs, void *ctx)
 	*(int *)ctx = 1;
 }
 
+/* Stream the report into a temporary file next to path, then rename it
+ * over path (the old report, if any, stays whole until then; the mode of
+ * an existing file is kept). */
+static int write_report_atomic(const struct audit *a,
+			       const struct report_opts *ro, const char *path,
+			       struct ms_err *err)
+{
+	struct stat st;
+	mode_t mode = 0644;
+	char *tmp = NULL, *dir = NULL, *slash;
+	FILE *fp = NULL;
+	int fd = -1, rc = -1;
+
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 07777;
+	/* DIR/.NAME.tmp.XXXXXX, as fs_write_atomic() names its own */
+	if (!(dir = strdup(path)))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	slash = strrchr(dir, '/');
+	if (asprintf(&tmp, "%.*s%s.%s.tmp.XXXXXX", slash ? (int)(slash - dir) : 0,
+		     dir, slash ? "/" : "", slash ? slash + 1 : dir) < 0) {
+		free(dir);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	free(dir);
+	dir = NULL;
+	if ((fd = mkstemp(tmp)) < 0) {
+		err_set(err, MS_ERR_IO, "cannot create a temporary file for '%s': %s",
+			path, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	(void)fchmod(fd, mode);
+	if (!(fp = fdopen(fd, "w"))) {
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+		close(fd);
+		goto done;
+	}
+	if (report_write(a, ro, fp, err) < 0)
+		goto done;
+	if (fflush(fp) != 0 || fsync(fileno(fp)) < 0) {
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (fclose(fp) != 0) {
+		fp = NULL;
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	fp = NULL;
+	if (rename(tmp, path) < 0) {
+		err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (!(dir = strdup(path))) {
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if ((slash = strrchr(dir, '/')))
+		slash[slash == dir ? 1 : 0] = '\0';
+	else
+		strcpy(dir, ".");
+	rc = fs_fsync_dir(dir, err);
+done:
+	if (fp)
+		fclose(fp);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dir);
+	return rc;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -64,8 +140,7 @@ int main(int argc, char **argv)
 	const char *fleet = NULL, *out = NULL;
 	int fail_on[STATUS_COUNT] = { 0 }, fail_set = 0, quiet = 0, shown = 0;
 	int c, rc, s;
-	char *text = NULL;
-	size_t len = 0, i;
+	size_t i;
 	struct stat st;
 
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
@@ -116,6 +191,9 @@ int main(int argc, char **argv)
 		return EX_NOINPUT;
 	}
 	ao.fleet_dir = fleet;
+	/* verdicts on disk, report streamed: flat memory (the HTML report,
+	 * with its charts, needs them in memory) */
+	ao.spill = ro.format != REPORT_HTML;
 	ro.fleet_dir = fleet;
 	if (isatty(STDERR_FILENO)) {
 		ao.progress = progress;
@@ -128,17 +206,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		return err.code == MS_ERR_IO ? EX_NOINPUT : err_sysexit(&err);
 	}
-	if (report_render(&a, &ro, &text, &len, &err) < 0) {
-		fprintf(stderr, "%s: %s\n", prog, err.msg);
-		audit_release(&a);
-		return err_sysexit(&err);
-	}
 	if (out) {
-		if (fs_write_atomic(out, text, len, 0644, &err) < 0) {
+		if (write_report_atomic(&a, &ro, out, &err) < 0) {
 			fprintf(stderr, "%s: %s\n", prog, err.msg);
-			free(text);
 			audit_release(&a);
-			return EX_CANTCREAT;
+			return err.code == MS_ERR_NOMEM ? err_sysexit(&err) : EX_CANTCREAT;
 		}
 		if (!quiet) {
 			printf("%zu connector jobs:", a.n_jobs);
@@ -147,11 +219,14 @@ int main(int argc, char **argv)
 				       analysis_status_name((enum job_status)s));
 			printf("\nreport written to %s\n", out);
 		}
-	} else if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the report: %s\n", prog, strerror(errno));
-		free(text);
+	} else if (report_write(&a, &ro, stdout, &err) < 0 || fflush(stdout) != 0) {
+		if (err.code != MS_OK)
+			fprintf(stderr, "%s: %s\n", prog, err.msg);
+		else
+			fprintf(stderr, "%s: cannot write the report: %s\n", prog,
+				strerror(errno));
 		audit_release(&a);
-		return EX_IOERR;
+		return err.code == MS_ERR_NOMEM ? err_sysexit(&err) : EX_IOERR;
 	}
 	for (i = 0; i < a.n_problems; i++) {
 		if (a.problems[i].line)
@@ -167,7 +242,6 @@ int main(int argc, char **argv)
 			rc = 1;
 	if (a.n_problems)
 		rc = EX_DATAERR;
-	free(text);
 	audit_release(&a);
 	return rc;
 }
