@@ -72,10 +72,9 @@ int mailbox_open(struct mailbox **mb, const struct mailbox_params *p,
 int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
 		 struct ms_err *err);
 /* Fetch the header blocks of all listed items in as few round trips as the
- * protocol allows (IMAP: UID FETCH of the header fields the rules read,
- * 500 messages per round trip, each block at most 64 KB, over our own
- * reader on the connection libcurl opened and logged in; POP: TOP n 0
- * each; Graph: built from the listing, no request). */
+ * protocol allows (IMAP: the header fields the rules read, at most 64 KB a
+ * message, come with the listing in one UID FETCH, so this sends nothing;
+ * POP: TOP n 0 each; Graph: built from the listing, no request). */
 int mailbox_fetch_headers(struct mailbox *mb, struct ms_err *err);
 /* Fetch one whole message (raw RFC 5322) into out (appended).  IMAP reads
  * it with one BODY.PEEK[] and never sets \Seen.  More than

@@ -12,9 +12,11 @@
  * on "response headers" (Debian's 7.88.1 with the CVE-2023-38039 fix,
  * curl >= 8.3), which any mailbox of a few hundred messages exceeds.
  *
- * Headers are fetched IMAP_BATCH messages per UID FETCH, each response
- * handed to its item as it arrives; a whole message is one UID FETCH
- * BODY.PEEK[] (never \Seen), at most 64 MB.
+ * The listing and the header fields are one UID FETCH (1:*, or from the
+ * first UID a UID SEARCH SINCE finds), each response made an item as it
+ * arrives; the answer's total cap is per message (header cap + 1 KB) times
+ * the folder's size.  A whole message is one UID FETCH BODY.PEEK[] (never
+ * \Seen), at most 64 MB.
  */
 #include "mailbox.h"
 #include "mailbox_int.h"
@@ -28,7 +30,6 @@
 #include "log.h"
 
 #define IMAP_SET_MAX       6000            /* characters of one UID set */
-#define IMAP_LIST_BATCH    1000            /* messages per listing FETCH */
 #define IMAP_BATCH         500             /* messages per header FETCH */
 #define IMAP_HEADER_CAP    (64 * 1024)     /* header fields of one message */
 #define IMAP_SEARCH_RANGE  20000           /* message numbers per SEARCH */
@@ -43,6 +44,7 @@ struct imap_state {
 	int selected;
 	int uidplus;
 	int need_expunge;
+	int headers_listed;       /* imap_list fetched the header fields */
 	uint32_t *uids;          /* uid of items[i] */
 	unsigned tag;            /* last command tag number */
 	struct buf resp;         /* the response being read */
@@ -125,7 +127,8 @@ int imap_parse_uidvalidity(const char *resp, size_t len, uint32_t *out)
 					v = v * 10 + (unsigned long)(*hit++ - '0');
 					nd++;
 				}
-				if (nd && *hit == ']' && v > 0 && v <= 0xffffffffUL) {
+				if (nd && hit < next && *hit == ']' && v > 0 &&
+				    v <= 0xffffffffUL) {
 					*out = (uint32_t)v;
 					return 0;
 				}
@@ -873,45 +876,6 @@ static void imap_free(struct mailbox *mb)
 	mb->impl = NULL;
 }
 
-static int add_fetched(struct mailbox *mb, struct imap_fetch *f, size_t nf,
-		       struct ms_err *err)
-{
-	struct imap_state *st = mb->impl;
-
-	for (size_t i = 0; i < nf; i++) {
-		char key[64], id[16];
-		uint32_t *t;
-
-		if (!f[i].uid)
-			continue;
-		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since)
-			continue;
-		/* skip duplicates (unsolicited FETCH responses) */
-		if (mb->n_items && st->uids[mb->n_items - 1] >= f[i].uid)
-			continue;
-		snprintf(key, sizeof(key), "imap:%u:%u", st->uidvalidity, f[i].uid);
-		snprintf(id, sizeof(id), "%u", f[i].uid);
-		if (mb_grow_point(mb->n_items)) {
-			size_t want = mb->n_items ? mb->n_items * 2 : 16;
-			t = realloc(st->uids, want * sizeof(*t));
-			if (!t)
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
-			st->uids = t;
-		}
-		if (mb_item_add(mb, strdup(key), strdup(id), f[i].size,
-				f[i].has_date ? f[i].internaldate : 0, err))
-			return -1;
-		st->uids[mb->n_items - 1] = f[i].uid;
-	}
-	return 0;
-}
-
-static int cmp_fetch_uid(const void *a, const void *b)
-{
-	const struct imap_fetch *x = a, *y = b;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 struct uid_vec {
 	uint32_t *v;
 	size_t n, start;        /* start: length before this command */
@@ -951,126 +915,6 @@ static int on_search(struct mailbox *mb, void *vctx, const char *resp, size_t le
 	return 0;
 }
 
-struct fetch_vec {
-	struct imap_fetch *f;
-	size_t n, alloc, max;
-	size_t max_literal;
-};
-
-static void fetch_vec_clear(struct fetch_vec *v)
-{
-	imap_fetch_free(v->f, v->n);
-	v->f = NULL;
-	v->n = v->alloc = 0;
-}
-
-static int on_fetch_collect(struct mailbox *mb, void *vctx, const char *resp,
-			    size_t len, struct ms_err *err)
-{
-	struct fetch_vec *v = vctx;
-	struct imap_fetch *f = NULL;
-	size_t nf = 0;
-
-	if (!resp) {
-		fetch_vec_clear(v);
-		return 0;
-	}
-	if (imap_parse_fetch(resp, len, &f, &nf, 16, v->max_literal, err))
-		return err_prefix(err, "%s", mb->label);
-	for (size_t i = 0; i < nf; i++) {
-		if (v->n >= v->max) {
-			imap_fetch_free(f, nf);
-			return err_set(err, MS_ERR_TOOBIG, "%s: more than %zu FETCH responses",
-				       mb->label, v->max);
-		}
-		if (v->n == v->alloc) {
-			size_t na = v->alloc ? v->alloc * 2 : 64;
-			struct imap_fetch *t = realloc(v->f, na * sizeof(*t));
-			if (!t) {
-				imap_fetch_free(f, nf);
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
-			}
-			v->f = t;
-			v->alloc = na;
-		}
-		v->f[v->n++] = f[i];
-		f[i].body = NULL;
-	}
-	imap_fetch_free(f, nf);
-	return 0;
-}
-
-static int imap_list(struct mailbox *mb, struct ms_err *err)
-{
-	struct imap_state *st = mb->impl;
-	struct uid_vec u = { NULL, 0, 0 };
-	struct fetch_vec fv = { NULL, 0, 0, IMAP_LIST_BATCH * 2, 1024 };
-	size_t done = 0;
-	char cmd[IMAP_SET_MAX + 64], since[48] = "";
-	int ret = -1;
-
-	free(st->uids);
-	st->uids = NULL;
-	if (mb->p.since) {
-		/* SEARCH SINCE has day granularity in the server's zone: ask
-		 * a day early, then filter on INTERNALDATE */
-		time_t day = mb->p.since - 86400;
-		struct tm tm;
-		gmtime_r(&day, &tm);
-		strftime(since, sizeof(since), " SINCE %d-%b-%Y", &tm);
-	}
-	if (st->exists > 20 * MB_MAX_ITEMS)
-		return err_set(err, MS_ERR_TOOBIG, "%s: folder '%s' holds %u messages, "
-			       "more than this tool reads", mb->label, mb->p.folder,
-			       st->exists);
-	/* message-number ranges keep every SEARCH line under IMAP_MAX_LINE */
-	for (uint32_t lo = 1; lo <= st->exists || lo == 1; lo += IMAP_SEARCH_RANGE) {
-		uint32_t hi = lo + IMAP_SEARCH_RANGE - 1;
-		if (st->exists == 0)
-			snprintf(cmd, sizeof(cmd), "UID SEARCH ALL%s", since);
-		else if (hi >= st->exists)
-			snprintf(cmd, sizeof(cmd), "UID SEARCH %u:*%s", lo, since);
-		else
-			snprintf(cmd, sizeof(cmd), "UID SEARCH %u:%u%s", lo, hi, since);
-		u.start = u.n;
-		if (imap_run(mb, cmd, on_search, &u, IMAP_SMALL_ANSWER * 4, err))
-			goto out;
-		if (hi >= st->exists)
-			break;
-	}
-	if (u.n > 1) {
-		size_t w = 1;
-		qsort(u.v, u.n, sizeof(*u.v), cmp_u32);
-		for (size_t i = 1; i < u.n; i++)
-			if (u.v[i] != u.v[w - 1])
-				u.v[w++] = u.v[i];
-		u.n = w;
-	}
-	while (done < u.n) {
-		size_t k, take = u.n - done < IMAP_LIST_BATCH ? u.n - done : IMAP_LIST_BATCH;
-		char set[IMAP_SET_MAX];
-
-		k = imap_uid_set(u.v + done, take, set, sizeof(set));
-		if (!k) {
-			err_set(err, MS_ERR_INTERNAL, "cannot build a UID set");
-			goto out;
-		}
-		snprintf(cmd, sizeof(cmd), "UID FETCH %s (UID INTERNALDATE RFC822.SIZE)", set);
-		if (imap_run(mb, cmd, on_fetch_collect, &fv, IMAP_SMALL_ANSWER * 4, err))
-			goto out;
-		qsort(fv.f, fv.n, sizeof(*fv.f), cmp_fetch_uid);
-		if (add_fetched(mb, fv.f, fv.n, err))
-			goto out;
-		fetch_vec_clear(&fv);
-		done += k;
-	}
-	ret = 0;
-out:
-	fetch_vec_clear(&fv);
-	free(u.v);
-	return ret;
-}
-
 static size_t item_index(struct mailbox *mb, uint32_t uid)
 {
 	struct imap_state *st = mb->impl;
@@ -1099,12 +943,195 @@ static int parse_uid(const char *s, uint32_t *out)
 	return 0;
 }
 
-/* The fields the rules read (the whole header of an Exchange message,
- * Received, DKIM, ARC ..., is often ten times larger), each block cut at
- * IMAP_HEADER_CAP. */
+/* The listing and the header fields the rules read (the whole header of
+ * an Exchange message, Received, DKIM, ARC ..., is often ten times
+ * larger), each block cut at IMAP_HEADER_CAP, in one UID FETCH. */
 #define IMAP_HEADER_FIELDS \
 	"BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER REPLY-TO SUBJECT MESSAGE-ID " \
 	"CONTENT-TYPE MIME-VERSION)]"
+
+struct list_ctx {
+	int unsorted;           /* a response came out of UID order */
+};
+
+/* Each FETCH response becomes an item (with its header block) as it
+ * arrives: memory stays one response plus what the items keep. */
+static int on_list(struct mailbox *mb, void *vctx, const char *resp, size_t len,
+		   struct ms_err *err)
+{
+	struct imap_state *st = mb->impl;
+	struct list_ctx *c = vctx;
+	struct imap_fetch *f = NULL;
+	size_t nf = 0;
+	int ret = 0;
+
+	if (!resp) {
+		/* repeated after a reconnection: start over */
+		mb_items_free(mb->items, mb->n_items);
+		mb->items = NULL;
+		mb->n_items = 0;
+		c->unsorted = 0;
+		return 0;
+	}
+	if (imap_parse_fetch(resp, len, &f, &nf, 16, IMAP_HEADER_CAP, err))
+		return err_prefix(err, "%s", mb->label);
+	for (size_t i = 0; i < nf && ret == 0; i++) {
+		struct mailbox_item *it;
+		char key[64], id[16];
+
+		/* unsolicited FETCH (FLAGS changes) carry no UID or no data */
+		if (!f[i].uid || !(f[i].has_size || f[i].has_date || f[i].has_body))
+			continue;
+		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since)
+			continue;
+		if (mb->n_items && st->uids[mb->n_items - 1] == f[i].uid) {
+			/* the server split one message's data over two
+			 * responses: merge */
+			it = &mb->items[mb->n_items - 1];
+		} else {
+			if (mb->n_items && st->uids[mb->n_items - 1] > f[i].uid)
+				c->unsorted = 1;
+			if (mb_grow_point(mb->n_items)) {
+				size_t want = mb->n_items ? mb->n_items * 2 : 16;
+				uint32_t *t = realloc(st->uids, want * sizeof(*t));
+				if (!t) {
+					ret = err_set(err, MS_ERR_NOMEM, "out of memory");
+					break;
+				}
+				st->uids = t;
+			}
+			snprintf(key, sizeof(key), "imap:%u:%u", st->uidvalidity, f[i].uid);
+			snprintf(id, sizeof(id), "%u", f[i].uid);
+			if (mb_item_add(mb, strdup(key), strdup(id), 0, 0, err)) {
+				ret = -1;
+				break;
+			}
+			st->uids[mb->n_items - 1] = f[i].uid;
+			it = &mb->items[mb->n_items - 1];
+		}
+		if (f[i].has_size)
+			it->size = f[i].size;
+		if (f[i].has_date)
+			it->received = f[i].internaldate;
+		if (f[i].has_body && !it->headers) {
+			it->headers = f[i].body;
+			it->headers_len = f[i].body_len;
+			f[i].body = NULL;
+		}
+	}
+	imap_fetch_free(f, nf);
+	return ret;
+}
+
+static int cmp_item_uid(const void *a, const void *b)
+{
+	const struct mailbox_item *x = a, *y = b;
+	unsigned long u = strtoul(x->server_id, NULL, 10);
+	unsigned long v = strtoul(y->server_id, NULL, 10);
+
+	return u < v ? -1 : u > v;
+}
+
+/* Put the items in UID order (item_index searches st->uids) and drop
+ * repeated UIDs; only needed when a server answered out of order. */
+static void sort_items(struct mailbox *mb)
+{
+	struct imap_state *st = mb->impl;
+	size_t w = 0;
+
+	qsort(mb->items, mb->n_items, sizeof(*mb->items), cmp_item_uid);
+	for (size_t i = 0; i < mb->n_items; i++) {
+		uint32_t uid = (uint32_t)strtoul(mb->items[i].server_id, NULL, 10);
+		if (w && st->uids[w - 1] == uid) {
+			free(mb->items[i].key);
+			free(mb->items[i].server_id);
+			free(mb->items[i].headers);
+			continue;
+		}
+		mb->items[w] = mb->items[i];
+		st->uids[w++] = uid;
+	}
+	mb->n_items = w;
+}
+
+/* One UID FETCH for the listing and the header fields: 1:*, or with
+ * params->since from the first UID a UID SEARCH SINCE finds (SINCE has
+ * day granularity in the server's zone: ask a day early, then filter on
+ * INTERNALDATE as the answer streams in). */
+static int imap_list(struct mailbox *mb, struct ms_err *err)
+{
+	struct imap_state *st = mb->impl;
+	struct uid_vec u = { NULL, 0, 0 };
+	struct list_ctx lc = { 0 };
+	char cmd[512], since[48] = "", range[32] = "1:*";
+	size_t per_msg = (size_t)IMAP_HEADER_CAP + 1024, expect;
+	size_t cut = 0;
+	int ret = -1;
+
+	free(st->uids);
+	st->uids = NULL;
+	st->headers_listed = 0;
+	if (st->exists > 20 * MB_MAX_ITEMS)
+		return err_set(err, MS_ERR_TOOBIG, "%s: folder '%s' holds %u messages, "
+			       "more than this tool reads", mb->label, mb->p.folder,
+			       st->exists);
+	if (mb->p.since) {
+		time_t day = mb->p.since - 86400;
+		struct tm tm;
+		gmtime_r(&day, &tm);
+		strftime(since, sizeof(since), " SINCE %d-%b-%Y", &tm);
+		/* message-number ranges keep every SEARCH line under
+		 * IMAP_MAX_LINE */
+		for (uint32_t lo = 1; lo <= st->exists || lo == 1; lo += IMAP_SEARCH_RANGE) {
+			uint32_t hi = lo + IMAP_SEARCH_RANGE - 1;
+			if (st->exists == 0)
+				snprintf(cmd, sizeof(cmd), "UID SEARCH ALL%s", since);
+			else if (hi >= st->exists)
+				snprintf(cmd, sizeof(cmd), "UID SEARCH %u:*%s", lo, since);
+			else
+				snprintf(cmd, sizeof(cmd), "UID SEARCH %u:%u%s", lo, hi, since);
+			u.start = u.n;
+			if (imap_run(mb, cmd, on_search, &u, IMAP_SMALL_ANSWER * 4, err))
+				goto out;
+			if (hi >= st->exists)
+				break;
+		}
+		if (u.n == 0) {
+			st->headers_listed = 1;
+			ret = 0;
+			goto out;
+		}
+		qsort(u.v, u.n, sizeof(*u.v), cmp_u32);
+		snprintf(range, sizeof(range), "%u:*", u.v[0]);
+	}
+	/* the answer's cap grows with the folder: every message at most one
+	 * capped header block and its attributes, plus room for mail that
+	 * arrives meanwhile */
+	expect = (st->exists < MB_MAX_ITEMS ? st->exists : MB_MAX_ITEMS) + 1000;
+	snprintf(cmd, sizeof(cmd), "UID FETCH %s (UID INTERNALDATE RFC822.SIZE %s<0.%d>)",
+		 range, IMAP_HEADER_FIELDS, IMAP_HEADER_CAP);
+	if (imap_run(mb, cmd, on_list, &lc, expect * per_msg + IMAP_SMALL_ANSWER, err))
+		goto out;
+	if (lc.unsorted)
+		sort_items(mb);
+	for (size_t i = 0; i < mb->n_items; i++) {
+		struct mailbox_item *it = &mb->items[i];
+		if (!it->headers && !(it->headers = strdup(""))) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (it->headers_len >= IMAP_HEADER_CAP)
+			cut++;
+	}
+	if (cut)
+		log_debug("%s: header fields of %zu message(s) cut at %d bytes", mb->label,
+			  cut, IMAP_HEADER_CAP);
+	st->headers_listed = 1;
+	ret = 0;
+out:
+	free(u.v);
+	return ret;
+}
 
 /* Each FETCH response goes straight onto its item: memory stays one
  * response plus the header blocks kept. */
@@ -1142,6 +1169,8 @@ static int imap_fetch_headers(struct mailbox *mb, struct ms_err *err)
 	char cmd[IMAP_SET_MAX + 256], set[IMAP_SET_MAX];
 	size_t done = 0, cut = 0;
 
+	if (st->headers_listed)
+		return 0;       /* imap_list fetched them with the listing */
 	while (done < mb->n_items) {
 		size_t take = mb->n_items - done < IMAP_BATCH ? mb->n_items - done : IMAP_BATCH;
 		size_t k = imap_uid_set(st->uids + done, take, set, sizeof(set));

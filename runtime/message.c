@@ -617,6 +617,8 @@ int message_parse(struct message *msg, const char *data, size_t len,
 	struct walk w;
 	int rc = -1;
 
+	if (headers_only)	/* message_fast.c: no MIME tree for a few fields */
+		return message_parse_headers_fast(msg, data, len, err);
 	memset(msg, 0, sizeof(*msg));
 	if (len > MESSAGE_MAX_INPUT)
 		return err_set(err, MS_ERR_TOOBIG,
@@ -734,15 +736,17 @@ char *message_attachment_safe_name(const char *name)
 		if ((unsigned char)*p < 0x20 || *p == 0x7F || strchr(bad, *p))
 			*p = '_';
 	start = s + strspn(s, ". ");
-	end = start + strlen(start);
-	while (end > start && (end[-1] == '.' || end[-1] == ' '))
-		end--;
-	len = (size_t)(end - start);
+	len = strlen(start);
+	/* cut first, then trim: the cut may end on a blank or a dot */
 	if (len > 200) {
 		len = 200;
 		while (len && ((unsigned char)start[len] & 0xC0) == 0x80)
 			len--;
 	}
+	end = start + len;
+	while (end > start && (end[-1] == '.' || end[-1] == ' '))
+		end--;
+	len = (size_t)(end - start);
 	if (len == 0) {
 		free(s);
 		return strdup("attachment");

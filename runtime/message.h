@@ -46,6 +46,13 @@ int message_parse(struct message *msg, const char *data, size_t len,
 		  int headers_only, int want_attachment_data, struct ms_err *err);
 void message_release(struct message *msg);
 
+/* The same as message_parse(msg, data, len, 1, 0, err) (headers only),
+ * without building a MIME tree: a direct scan of the header block for
+ * Subject, From, Sender, Message-ID and Date (message_fast.c).  Fails only
+ * on out of memory or more than 64 MB; release with message_release(). */
+int message_parse_headers_fast(struct message *msg, const char *data, size_t len,
+			       struct ms_err *err);
+
 /* A file name safe to create on Windows or POSIX from an attachment name:
  * '/', '\\', ':', '*', '?', '"', '<', '>', '|' and control characters
  * become '_', leading dots and blanks and trailing dots and blanks go, at
