@@ -777,6 +777,15 @@ static char *redact_scan(char *s)
 			while (ve < len && !is_blank(s[ve]) && s[ve] != '"')
 				ve++;
 		}
+		/* A quoted value that swallows another secret option (quotes
+		 * that pair up otherwise than assumed here) ends before it, so
+		 * that option's own value is redacted in the next round. */
+		for (k = vs + 1; k < ve; k++)
+			if ((is_blank(s[k - 1]) || s[k - 1] == '"') &&
+			    secret_prefix(s + k)) {
+				ve = k;
+				break;
+			}
 		if (!(val = strndup(s + vs, ve - vs)))
 			goto fail;
 		prop = value_is_property(val) || strcmp(val, "***") == 0 ||

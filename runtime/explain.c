@@ -773,8 +773,15 @@ int explain_token_response(const char *json, size_t len, struct explain *out,
 		ids = &local;
 	memset(ids, 0, sizeof(*ids));
 	root = json ? cJSON_ParseWithLength(json, len) : NULL;
-	if (!root)
-		return explain_text(json ? json : "", out);
+	if (!root) {
+		/* not JSON: explain it as text, which need not be
+		 * NUL-terminated (an HTTP body is len bytes) */
+		char *t = json ? strndup(json, len) : NULL;
+
+		rc = explain_text(t ? t : "", out);
+		free(t);
+		return rc;
+	}
 	error = json_str(root, "error");
 	desc = json_str(root, "error_description");
 	if (error)
@@ -785,7 +792,10 @@ int explain_token_response(const char *json, size_t len, struct explain *out,
 		cJSON_ArrayForEach(c, codes) {
 			if (n >= NELEM(cv))
 				break;
-			if (cJSON_IsNumber(c))
+			/* AADSTS codes have at most 8 digits; a bigger number
+			 * would not even fit a long */
+			if (cJSON_IsNumber(c) && c->valuedouble >= 0 &&
+			    c->valuedouble <= 99999999)
 				cv[n++] = (long)c->valuedouble;
 		}
 	}

@@ -102,10 +102,9 @@ int graph_parse_page(const char *json, size_t len, struct graph_msg **msgs,
 			break;
 		if (!cJSON_IsObject(el))
 			goto bad;
-		m = &v[nv];
+		m = &v[nv++];   /* counted before the check: freed on error */
 		if (!(m->id = json_str(el, "id")) || !*m->id)
 			goto bad;
-		nv++;
 		m->internet_message_id = json_str(el, "internetMessageId");
 		m->subject = json_str(el, "subject");
 		from = cJSON_GetObjectItemCaseSensitive(el, "from");

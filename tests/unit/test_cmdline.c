@@ -204,6 +204,12 @@ static void test_options(void)
 	PARSE("-password:two", "words");
 	ok(rc < 0 && strstr(err.msg, "after '-password'") && !strstr(err.msg, "words") &&
 	   !strstr(err.msg, "two"), "the rest of an unquoted password is not echoed: %s", err.msg);
+	/* fuzz_cmdline: a quoting mistake glues a secret into another token */
+	PARSE("x -password:hunter2");
+	ok(rc < 0 && strstr(err.msg, "unexpected argument 'x -password:***'") &&
+	   !strstr(err.msg, "hunter2"), "a glued password is not echoed: %s", err.msg);
+	PARSE("-port:\"1 -opconpassword:hunter2\"");
+	ok(rc < 0 && !strstr(err.msg, "hunter2"), "nor in an invalid port: %s", err.msg);
 	PARSE("-port:[[MAILPORT]]");
 	ok(rc < 0, "a property port is refused by the connector");
 	PARSE_EX(CMDLINE_ALLOW_PROPERTIES, "-port:[[MAILPORT]]", "-server:[[HOST]]");
@@ -255,6 +261,10 @@ static void test_redact(void)
 	free(s);
 	s = cmdline_redact("");
 	is(s, "", "empty");
+	free(s);
+	/* fuzz_cmdline: a quoted value that swallows the next secret option */
+	s = cmdline_redact("t.exe\"  c\"-PASSWORD=\"a -password:\"hunter2\" ");
+	ok(s && !strstr(s, "hunter2"), "a swallowed secret option is redacted too: %s", s);
 	free(s);
 	{
 		char *argv[] = { "C:\\Program Files\\x\\smartemail.exe", "-password:abc",

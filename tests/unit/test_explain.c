@@ -415,6 +415,24 @@ static void test_json(void)
 	is(ids.correlation_id, "bbbb-2", "correlation id from the description");
 
 	is_int(explain_token_response("<html>502</html>", 16, &e, &ids), -1, "not JSON -> -1");
+	{
+		/* fuzz_replies: a code too big for a long is skipped (UBSan) */
+		const char *big = "{\"error\":\"authorization_pending\","
+				  "\"error_codes\":[1e300,-5,70016]}";
+		is_int(explain_token_response(big, strlen(big), &e, &ids), 0,
+		       "out-of-range error codes skipped");
+		ok(ids.code == 70016, "the first code in range is kept: %ld", ids.code);
+	}
+	{
+		/* fuzz_replies: an HTTP body is not NUL-terminated (ASan) */
+		char *body = malloc(16);
+		if (body) {
+			memcpy(body, "<html>502</html>", 16);
+			is_int(explain_token_response(body, 16, &e, &ids), -1,
+			       "not JSON and not NUL-terminated -> -1, no over-read");
+			free(body);
+		}
+	}
 	is_int(explain_token_response("{\"error\":\"slow_down\"}", 21, &e, NULL), 0,
 	       "ids may be NULL");
 	is(e.topic, "slow_down", "slow_down from JSON");

@@ -184,6 +184,16 @@ static void test_attachments(void)
 		s = message_attachment_safe_name("...");
 		is(s, "attachment", "safe name: nothing left");
 		free(s);
+		{
+			/* fuzz_message: the 200-byte cut may end on a blank */
+			char lng[256];
+			memset(lng, 'a', 199);
+			strcpy(lng + 199, " tail.csv");
+			s = message_attachment_safe_name(lng);
+			ok(s && strlen(s) == 199 && s[198] == 'a',
+			   "safe name: cut at 200 bytes, then the trailing blank goes");
+			free(s);
+		}
 	}
 }
 
