@@ -337,50 +337,6 @@ static int finish_message(struct run *run, const struct mailbox_item *it,
 
 /* ---- downloads ----------------------------------------------------------- */
 
-/* A file name safe on both Windows and Unix: no separators, no device
- * names, no leading dots, bounded length. */
-char *connector_safe_name(const char *name)
-{
-	static const char *const devices[] = { "CON", "PRN", "AUX", "NUL",
-		"COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-		"COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7",
-		"LPT8", "LPT9", "CLOCK$" };
-	size_t n = name ? strlen(name) : 0, o = 0;
-	char *out = malloc(n + 8);
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n && o < 200; i++) {
-		unsigned char ch = (unsigned char)name[i];
-		if (ch < 0x20 || ch == 0x7f || strchr("/\\:*?\"<>|", ch))
-			ch = '_';
-		out[o++] = (char)ch;
-	}
-	out[o] = '\0';
-	while (o && (out[o - 1] == ' ' || out[o - 1] == '.'))
-		out[--o] = '\0';
-	{
-		size_t lead = 0;
-		while (out[lead] == '.' || out[lead] == ' ')
-			lead++;
-		memmove(out, out + lead, o - lead + 1);
-		o -= lead;
-	}
-	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		size_t dl = strlen(devices[i]);
-		if (strncasecmp(out, devices[i], dl) == 0 &&
-		    (out[dl] == '\0' || out[dl] == '.')) {
-			memmove(out + 1, out, o + 1);
-			out[0] = '_';
-			o++;
-			break;
-		}
-	}
-	if (!o)
-		strcpy(out, "unnamed");
-	return out;
-}
-
 /* Create dir/name without overwriting: name, name (1), name (2) ... */
 static int save_unique(const char *dir, const char *name, const void *data,
 		       size_t len, struct ms_err *err)
@@ -434,7 +390,7 @@ static void download(struct run *run, const struct mailbox_item *it,
 
 		if (!a->data)
 			continue;
-		safe = connector_safe_name(a->name);
+		safe = message_attachment_safe_name(a->name);
 		if (!safe || save_unique(dir, safe, a->data, a->size, &err)) {
 			free(safe);
 			goto fail;

@@ -32,7 +32,4 @@ void connector_secret_free(char *plain);
 void connector_notify(const struct connector_run *r, const struct config *c,
 		      const struct message *msg, const struct rule_result *res);
 
-/* A file name safe to create on Windows and Unix.  Caller frees. */
-char *connector_safe_name(const char *name);
-
 #endif

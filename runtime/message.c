@@ -722,6 +722,35 @@ void message_release(struct message *msg)
 	memset(msg, 0, sizeof(*msg));
 }
 
+/* "CON", "nul.txt", "COM1.pdf" ... name devices on Windows, whatever the
+ * extension: prefix them with '_' so the file is a file there too. */
+static char *windows_device_guard(char *s)
+{
+	static const char *const devices[] = { "CON", "PRN", "AUX", "NUL",
+		"COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+		"COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7",
+		"LPT8", "LPT9", "CLOCK$" };
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		size_t dl = strlen(devices[i]);
+		char *t;
+
+		if (g_ascii_strncasecmp(s, devices[i], dl) != 0 ||
+		    (s[dl] != '\0' && s[dl] != '.'))
+			continue;
+		if (!(t = malloc(n + 2))) {
+			free(s);
+			return NULL;
+		}
+		t[0] = '_';
+		memcpy(t + 1, s, n + 1);
+		free(s);
+		return t;
+	}
+	return s;
+}
+
 char *message_attachment_safe_name(const char *name)
 {
 	static const char bad[] = "/\\:*?\"<>|";
@@ -753,5 +782,5 @@ char *message_attachment_safe_name(const char *name)
 	}
 	memmove(s, start, len);
 	s[len] = '\0';
-	return s;
+	return windows_device_guard(s);
 }

@@ -56,8 +56,9 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 /* A file name safe to create on Windows or POSIX from an attachment name:
  * '/', '\\', ':', '*', '?', '"', '<', '>', '|' and control characters
  * become '_', leading dots and blanks and trailing dots and blanks go, at
- * most 200 bytes; "attachment" if nothing is left.  Caller frees; NULL only
- * when out of memory. */
+ * most 200 bytes; "attachment" if nothing is left; a Windows device name
+ * (CON, NUL, COM1, LPT1 ..., with any extension) gets a leading '_'.
+ * Caller frees; NULL only when out of memory. */
 char *message_attachment_safe_name(const char *name);
 
 /* Process-wide init/shutdown of the MIME library (idempotent). */

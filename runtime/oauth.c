@@ -209,16 +209,24 @@ static const char *jstr(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A whole number a token service may send (lifetimes, intervals, AADSTS
+ * codes): anything outside 0..10^9 is not one, and casting it to long
+ * would be undefined behaviour. */
+static int sane_number(double d)
+{
+	return d >= 0 && d <= 1e9;
+}
+
 static long jlong(const cJSON *o, const char *name, long dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
 	if (cJSON_IsNumber(v))
-		return (long)v->valuedouble;
+		return sane_number(v->valuedouble) ? (long)v->valuedouble : dflt;
 	if (cJSON_IsString(v) && v->valuestring[0]) {
 		char *end;
 		long n = strtol(v->valuestring, &end, 10);
-		if (*end == '\0')
+		if (*end == '\0' && n >= 0 && n <= 1000000000L)
 			return n;
 	}
 	return dflt;
@@ -245,7 +253,7 @@ static int parse_error(const struct http_response *r, struct oauth_error *oe)
 	cJSON_ArrayForEach(c, codes) {
 		if (oe->n_codes >= sizeof(oe->codes) / sizeof(oe->codes[0]))
 			break;
-		if (cJSON_IsNumber(c))
+		if (cJSON_IsNumber(c) && sane_number(c->valuedouble))
 			oe->codes[oe->n_codes++] = (long)c->valuedouble;
 	}
 	cJSON_Delete(j);

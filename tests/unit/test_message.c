@@ -184,6 +184,15 @@ static void test_attachments(void)
 		s = message_attachment_safe_name("...");
 		is(s, "attachment", "safe name: nothing left");
 		free(s);
+		s = message_attachment_safe_name("nul.txt");
+		is(s, "_nul.txt", "safe name: a Windows device name with an extension");
+		free(s);
+		s = message_attachment_safe_name("COM1");
+		is(s, "_COM1", "safe name: a bare Windows device name");
+		free(s);
+		s = message_attachment_safe_name("console.log");
+		is(s, "console.log", "safe name: a name that only starts like a device");
+		free(s);
 		{
 			/* fuzz_message: the 200-byte cut may end on a blank */
 			char lng[256];
