@@ -27,6 +27,7 @@
  * UTF-8, windows-1252, ISO-8859-1.
  */
 #include "message.h"
+#include "message_int.h"
 
 #include <gmime/gmime.h>
 #include <libxml/HTMLparser.h>
@@ -125,7 +126,7 @@ static char *cp1252_to_utf8(const char *s, size_t len)
 	return out;
 }
 
-static char *dup_len(const char *s, size_t len)
+char *msg_dup_len(const char *s, size_t len)
 {
 	char *p = malloc(len + 1);
 
@@ -156,7 +157,7 @@ static char *to_utf8(const char *s, size_t len, const char *charset)
 		if (gerr)
 			g_error_free(gerr);
 		if (g && g_utf8_validate(g, (gssize)written, NULL))
-			out = dup_len(g, written);
+			out = msg_dup_len(g, written);
 		g_free(g);
 		if (out) {
 			n = written;
@@ -164,7 +165,7 @@ static char *to_utf8(const char *s, size_t len, const char *charset)
 		}
 	}
 	if (g_utf8_validate(s, (gssize)len, NULL)) {
-		out = dup_len(s, len);
+		out = msg_dup_len(s, len);
 		n = len;
 	} else {
 		return cp1252_to_utf8(s, len);
@@ -179,7 +180,7 @@ nul:
 }
 
 /* A header value (already decoded by GMime) as one clean UTF-8 line. */
-static char *header_text(const char *s)
+char *msg_header_text(const char *s)
 {
 	char *out, *p;
 
@@ -227,7 +228,7 @@ static void add_line(struct walk *w, const char *s, size_t len)
 		w->msg->body_lines = nl;
 		w->lines_alloc = na;
 	}
-	if (!(line = dup_len(s, len)))
+	if (!(line = msg_dup_len(s, len)))
 		goto nomem;
 	w->msg->body_lines[w->msg->n_body_lines++] = line;
 	return;
@@ -399,8 +400,8 @@ static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
 	}
 	a = &w->msg->attachments[w->msg->n_attachments];
 	memset(a, 0, sizeof(*a));
-	a->name = header_text(name);
-	a->content_type = type ? header_text(type) : strdup("application/octet-stream");
+	a->name = msg_header_text(name);
+	a->content_type = type ? msg_header_text(type) : strdup("application/octet-stream");
 	a->is_inline = is_inline;
 	a->size = size;
 	if (!a->name || !a->content_type)
@@ -524,9 +525,9 @@ static void walk(struct walk *w, GMimeObject *obj, int depth, int want_text)
 
 /* Headers ------------------------------------------------------------- */
 
-static char *address_lower_domain(const char *addr)
+char *msg_address_lower_domain(const char *addr)
 {
-	char *s = header_text(addr), *at, *p;
+	char *s = msg_header_text(addr), *at, *p;
 
 	if (!s)
 		return NULL;
@@ -541,7 +542,7 @@ static char *address_lower_domain(const char *addr)
 	return s;
 }
 
-static InternetAddressMailbox *first_mailbox(InternetAddressList *l, int depth)
+InternetAddressMailbox *msg_first_mailbox(InternetAddressList *l, int depth)
 {
 	int i, n;
 
@@ -553,7 +554,7 @@ static InternetAddressMailbox *first_mailbox(InternetAddressList *l, int depth)
 		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
 			return INTERNET_ADDRESS_MAILBOX(ia);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			InternetAddressMailbox *m = first_mailbox(
+			InternetAddressMailbox *m = msg_first_mailbox(
 				internet_address_group_get_members(
 					INTERNET_ADDRESS_GROUP(ia)), depth + 1);
 			if (m)
@@ -570,7 +571,7 @@ static char *message_id_of(GMimeMessage *m)
 	size_t len;
 
 	if (id && *id)
-		return header_text(id);
+		return msg_header_text(id);
 	raw = g_mime_object_get_header(GMIME_OBJECT(m), "Message-Id");
 	if (!raw)
 		return strdup("");
@@ -579,16 +580,16 @@ static char *message_id_of(GMimeMessage *m)
 	while (len && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
 		len--;
 	{
-		char *tmp = dup_len(raw, len), *out;
+		char *tmp = msg_dup_len(raw, len), *out;
 		if (!tmp)
 			return NULL;
-		out = header_text(tmp);
+		out = msg_header_text(tmp);
 		free(tmp);
 		return out;
 	}
 }
 
-static size_t header_block_len(const char *data, size_t len)
+size_t msg_header_block_len(const char *data, size_t len)
 {
 	size_t i;
 
@@ -628,7 +629,7 @@ int message_parse(struct message *msg, const char *data, size_t len,
 		data = "", len = 0;
 	message_library_init();
 	if (headers_only)
-		len = header_block_len(data, len);
+		len = msg_header_block_len(data, len);
 
 	opts = g_mime_parser_options_new();
 	g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
@@ -650,14 +651,14 @@ int message_parse(struct message *msg, const char *data, size_t len,
 		goto done;
 	}
 
-	if (!(msg->subject = header_text(g_mime_message_get_subject(m))))
+	if (!(msg->subject = msg_header_text(g_mime_message_get_subject(m))))
 		goto nomem;
-	mb = first_mailbox(g_mime_message_get_from(m), 0);
+	mb = msg_first_mailbox(g_mime_message_get_from(m), 0);
 	if (!mb)
-		mb = first_mailbox(g_mime_message_get_sender(m), 0);
+		mb = msg_first_mailbox(g_mime_message_get_sender(m), 0);
 	if (mb) {
-		msg->from_addr = address_lower_domain(internet_address_mailbox_get_addr(mb));
-		msg->from_name = header_text(internet_address_get_name(INTERNET_ADDRESS(mb)));
+		msg->from_addr = msg_address_lower_domain(internet_address_mailbox_get_addr(mb));
+		msg->from_name = msg_header_text(internet_address_get_name(INTERNET_ADDRESS(mb)));
 	} else {
 		msg->from_addr = strdup("");
 		msg->from_name = strdup("");

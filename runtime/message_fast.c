@@ -18,6 +18,7 @@
  * tests/data/mime and on hostile blocks.  GMime types stay here.
  */
 #include "message.h"
+#include "message_int.h"
 
 #include <gmime/gmime.h>
 #include <ctype.h>
@@ -30,126 +31,6 @@
 #define FAST_MAX_INPUT   ((size_t)64 * 1024 * 1024)
 
 /* windows-1252 0x80-0x9F (as message.c) */
-static const unsigned short cp1252_high[32] = {
-	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
-	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
-};
-
-static char *cp1252_to_utf8(const char *s, size_t len)
-{
-	char *out = malloc(len * 3 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned c = (unsigned char)s[i];
-		if (c >= 0x80 && c < 0xA0)
-			c = cp1252_high[c - 0x80];
-		else if (c == 0)
-			c = ' ';
-		if (c < 0x80) {
-			*o++ = (char)c;
-		} else if (c < 0x800) {
-			*o++ = (char)(0xC0 | (c >> 6));
-			*o++ = (char)(0x80 | (c & 0x3F));
-		} else {
-			*o++ = (char)(0xE0 | (c >> 12));
-			*o++ = (char)(0x80 | ((c >> 6) & 0x3F));
-			*o++ = (char)(0x80 | (c & 0x3F));
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *dup_len(const char *s, size_t len)
-{
-	char *p = malloc(len + 1);
-
-	if (!p)
-		return NULL;
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
-/* A decoded header value as one clean UTF-8 line (message.c's
- * header_text(): invalid UTF-8 read as windows-1252, CR/LF/TAB blank). */
-static char *header_text(const char *s)
-{
-	char *out;
-	size_t len;
-
-	if (!s)
-		return strdup("");
-	len = strlen(s);
-	if (len == 0)
-		return strdup("");
-	if (g_utf8_validate(s, (gssize)len, NULL))
-		out = dup_len(s, len);
-	else
-		out = cp1252_to_utf8(s, len);
-	if (!out)
-		return NULL;
-	for (char *p = out; *p; p++)
-		if (*p == '\r' || *p == '\n' || *p == '\t')
-			*p = ' ';
-	return out;
-}
-
-static char *address_lower_domain(const char *addr)
-{
-	char *s = header_text(addr), *at, *p;
-
-	if (!s)
-		return NULL;
-	p = s + strspn(s, " ");
-	memmove(s, p, strlen(p) + 1);
-	for (p = s + strlen(s); p > s && p[-1] == ' '; p--)
-		p[-1] = '\0';
-	if ((at = strrchr(s, '@')) != NULL)
-		for (p = at + 1; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	return s;
-}
-
-static InternetAddressMailbox *first_mailbox(InternetAddressList *l, int depth)
-{
-	int n;
-
-	if (!l || depth > 4)
-		return NULL;
-	n = internet_address_list_length(l);
-	for (int i = 0; i < n; i++) {
-		InternetAddress *ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			return INTERNET_ADDRESS_MAILBOX(ia);
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			InternetAddressMailbox *m = first_mailbox(
-				internet_address_group_get_members(
-					INTERNET_ADDRESS_GROUP(ia)), depth + 1);
-			if (m)
-				return m;
-		}
-	}
-	return NULL;
-}
-
-static size_t header_block_len(const char *data, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (data[i] != '\n')
-			continue;
-		if (data[i + 1] == '\n')
-			return i + 1;
-		if (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')
-			return i + 1;
-	}
-	return len;
-}
-
 /* 1 when the block is one this scanner reads exactly as GMime's parser
  * does: ended by an empty line, every line ended by LF or CRLF, no NUL or
  * lone CR, no folded first line, every field name (up to ':') without
@@ -244,7 +125,7 @@ struct field {
 /* A raw value unfolded as GMime does (g_free). */
 static char *unfold(const struct field *f)
 {
-	char *raw = dup_len(f->value, f->value_len), *u;
+	char *raw = msg_dup_len(f->value, f->value_len), *u;
 
 	if (!raw)
 		return NULL;
@@ -381,7 +262,7 @@ static int plain_mailbox(const char *v, size_t n, char **name, char **addr)
 	if (n == 0)
 		return 0;
 	if ((a = plain_addr(v, n)) == n)
-		return (*addr = dup_len(v, n)) ? 1 : -1;
+		return (*addr = msg_dup_len(v, n)) ? 1 : -1;
 	if (n && v[0] == '"') {
 		quoted = 1;
 		ns = i = 1;
@@ -418,9 +299,9 @@ static int plain_mailbox(const char *v, size_t n, char **name, char **addr)
 	a = plain_addr(v + i, n - i);
 	if (!a || i + a + 1 != n || v[i + a] != '>')
 		return 0;
-	if (!(*addr = dup_len(v + i, a)))
+	if (!(*addr = msg_dup_len(v + i, a)))
 		return -1;
-	if (ne > ns && !(*name = dup_len(v + ns, ne - ns))) {
+	if (ne > ns && !(*name = msg_dup_len(v + ns, ne - ns))) {
 		free(*addr);
 		*addr = NULL;
 		return -1;
@@ -442,22 +323,22 @@ static int try_address(GMimeParserOptions *opts, const struct field *f,
 	if (r < 0)
 		return -1;
 	if (r == 1) {
-		msg->from_addr = address_lower_domain(addr);
-		msg->from_name = header_text(name);
+		msg->from_addr = msg_address_lower_domain(addr);
+		msg->from_name = msg_header_text(name);
 		free(addr);
 		free(name);
 		*found = 1;
 		return msg->from_addr && msg->from_name ? 0 : -1;
 	}
-	if (!(v = dup_len(f->value, f->value_len)))
+	if (!(v = msg_dup_len(f->value, f->value_len)))
 		return -1;
 	l = internet_address_list_parse(opts, v);
 	free(v);
 	if (!l)
 		return 0;
-	if ((mbx = first_mailbox(l, 0)) != NULL) {
-		msg->from_addr = address_lower_domain(internet_address_mailbox_get_addr(mbx));
-		msg->from_name = header_text(internet_address_get_name(INTERNET_ADDRESS(mbx)));
+	if ((mbx = msg_first_mailbox(l, 0)) != NULL) {
+		msg->from_addr = msg_address_lower_domain(internet_address_mailbox_get_addr(mbx));
+		msg->from_name = msg_header_text(internet_address_get_name(INTERNET_ADDRESS(mbx)));
 		*found = 1;
 	}
 	g_object_unref(l);
@@ -488,7 +369,7 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 		data = "", len = 0;
 	opts = fast_options();
 	{
-		size_t block = header_block_len(data, len);
+		size_t block = msg_header_block_len(data, len);
 		if (!clean_block(data, len, block))
 			return gmime_fallback(msg, data, block, err);
 		len = block;
@@ -537,7 +418,7 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 		char *dec = decoded(opts, &last[F_SUBJECT]);
 		if (!dec)
 			goto nomem;
-		msg->subject = header_text(dec);
+		msg->subject = msg_header_text(dec);
 		g_free(dec);
 	} else {
 		msg->subject = strdup("");
@@ -561,7 +442,7 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 		id = g_mime_utils_decode_message_id(raw);
 		g_free(raw);
 		if (id && *id) {
-			msg->message_id = header_text(id);
+			msg->message_id = msg_header_text(id);
 		} else {
 			char *r0, *dec = decoded(opts, &first_msgid);
 			const char *s;
@@ -575,9 +456,9 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 			l = strcspn(s, ">\r\n");
 			while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
 				l--;
-			r0 = dup_len(s, l);
+			r0 = msg_dup_len(s, l);
 			g_free(dec);
-			msg->message_id = r0 ? header_text(r0) : NULL;
+			msg->message_id = r0 ? msg_header_text(r0) : NULL;
 			free(r0);
 		}
 		g_free(id);
