@@ -9,21 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fs_read_file(const char *path, size_t cap, char **data, size_t *len,
-		 struct ms_err *err)
+/* Read an open file of path into a NUL-terminated buffer; closes fd. */
+static int read_fd(int fd, const char *path, size_t cap, char **data,
+		   size_t *len, mode_t *mode, struct ms_err *err)
 {
 	struct stat st;
 	char *p = NULL;
 	size_t got = 0;
-	int fd;
 
-	*data = NULL;
-	if (len)
-		*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path,
-			       strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return err_set(err, MS_ERR_IO, "cannot read '%s': not a regular file",
@@ -59,7 +52,41 @@ int fs_read_file(const char *path, size_t cap, char **data, size_t *len,
 	*data = p;
 	if (len)
 		*len = got;
+	if (mode)
+		*mode = st.st_mode & 07777;
 	return 0;
+}
+
+int fs_read_file(const char *path, size_t cap, char **data, size_t *len,
+		 struct ms_err *err)
+{
+	int fd;
+
+	*data = NULL;
+	if (len)
+		*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path,
+			       strerror(errno));
+	return read_fd(fd, path, cap, data, len, NULL, err);
+}
+
+int fs_read_file_mode(const char *path, size_t cap, char **data, size_t *len,
+		      mode_t *mode, struct ms_err *err)
+{
+	int fd;
+
+	*data = NULL;
+	if (len)
+		*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return 1;
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path,
+			       strerror(errno));
+	return read_fd(fd, path, cap, data, len, mode, err);
 }
 
 static char *dir_of(const char *path)
@@ -107,8 +134,8 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 /* Write a temporary sibling of path; returns its name (caller frees). */
-static char *write_temp(const char *path, const void *data, size_t len,
-			mode_t mode, struct ms_err *err)
+static char *write_temp_ex(const char *path, const void *data, size_t len,
+			   mode_t mode, int exact_mode, struct ms_err *err)
 {
 	static unsigned counter;
 	char *dir = dir_of(path), *tmp = NULL;
@@ -136,7 +163,8 @@ static char *write_temp(const char *path, const void *data, size_t len,
 		free(tmp);
 		return NULL;
 	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, data, len) < 0 ||
+	    (exact_mode && fchmod(fd, mode) < 0) || fsync(fd) < 0) {
 		e = errno;
 		close(fd);
 		unlink(tmp);
@@ -152,6 +180,30 @@ static char *write_temp(const char *path, const void *data, size_t len,
 		return NULL;
 	}
 	return tmp;
+}
+
+static char *write_temp(const char *path, const void *data, size_t len,
+			mode_t mode, struct ms_err *err)
+{
+	return write_temp_ex(path, data, len, mode, 0, err);
+}
+
+int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
+			      mode_t mode, struct ms_err *err)
+{
+	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, err);
+
+	if (!tmp)
+		return -1;
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		free(tmp);
+		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
+			       strerror(e));
+	}
+	free(tmp);
+	return 0;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len,

@@ -423,9 +423,20 @@ static int needs_ini_change(const struct mjob *j)
 				 j->v.status == STATUS_AT_RISK);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Jobs indexed by a key (INI file, export source), then by position: the
+ * jobs of one file are one run of the sorted array, in the order of
+ * p->s.jobs, so planning never scans every job for every file. */
+struct jref {
+	const char *key;
+	size_t i;
+};
+
+static int cmp_jref(const void *x, const void *y)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const struct jref *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+
+	return c ? c : (a->i > b->i) - (a->i < b->i);
 }
 
 static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
@@ -447,17 +458,15 @@ static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
 	return 0;
 }
 
-static int job_list(struct plan *p, const char *ini_file, int seq,
+static int job_list(struct plan *p, const struct jref *g, size_t ng, int seq,
 		    struct pitem *it, struct ms_err *err)
 {
 	struct buf b;
 	size_t i;
 
 	buf_init(&b, BUF_DEFAULT_CAP);
-	for (i = 0; i < p->s.n; i++) {
-		struct mjob *j = &p->s.jobs[i];
-		if (!j->v.ini_file || strcmp(j->v.ini_file, ini_file) != 0)
-			continue;
+	for (i = 0; i < ng; i++) {
+		struct mjob *j = &p->s.jobs[g[i].i];
 		j->ini_item = seq;
 		if (!it->machine && !(it->machine = strdup(j->v.machine)))
 			goto fail;
@@ -475,7 +484,7 @@ fail:
 
 static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 		    struct plan *p, const char *ini_file, int seq,
-		    struct ms_err *err)
+		    const struct jref *g, size_t ng, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
 	struct migrate_tenant_view tv;
@@ -492,11 +501,11 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 		return -1;
 	it->kind = "ini";
 	it->state = "planned";
-	if (!(it->path = strdup(ini_file)) || job_list(p, ini_file, seq, it, err) < 0)
+	if (!(it->path = strdup(ini_file)) || job_list(p, g, ng, seq, it, err) < 0)
 		return err->code ? -1 : nomem(err);
-	for (i = 0; i < p->s.n; i++)
-		if (p->s.jobs[i].ini_item == seq && p->s.jobs[i].v.ini_local) {
-			local = p->s.jobs[i].v.ini_local;
+	for (i = 0; i < ng; i++)
+		if (p->s.jobs[g[i].i].v.ini_local) {
+			local = p->s.jobs[g[i].i].v.ini_local;
 			break;
 		}
 	if (!(file = fs_join(o->fleet_dir, ini_file)))
@@ -516,13 +525,14 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	if (user && user[0] && !config_is_unset(user)) {
 		mailbox = user;
 	} else {
-		for (i = 0; i < p->s.n; i++)
-			if (p->s.jobs[i].ini_item == seq && p->s.jobs[i].user_opt &&
-			    strchr(p->s.jobs[i].user_opt, '@') &&
-			    !cmdline_has_property(p->s.jobs[i].user_opt)) {
-				mailbox = written_mailbox = p->s.jobs[i].user_opt;
+		for (i = 0; i < ng; i++) {
+			const struct mjob *j = &p->s.jobs[g[i].i];
+			if (j->user_opt && strchr(j->user_opt, '@') &&
+			    !cmdline_has_property(j->user_opt)) {
+				mailbox = written_mailbox = j->user_opt;
 				break;
 			}
+		}
 	}
 	if (!mailbox || !strchr(mailbox, '@')) {
 		rc = skip(it, err, "no mailbox address ([Mail] User or -user:) to match "
@@ -631,47 +641,48 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			struct ms_err *err)
 {
-	char **sources = NULL;
-	size_t n = 0, i, k;
+	struct jref *refs = NULL;
+	const char **olds = NULL, **news = NULL;
+	size_t n = 0, i, lo, hi;
 	int rc = -1;
 
-	if (p->s.n && !(sources = calloc(p->s.n, sizeof(*sources))))
-		return nomem(err);
+	if (p->s.n && (!(refs = calloc(p->s.n, sizeof(*refs))) ||
+		       !(olds = calloc(p->s.n, sizeof(*olds))) ||
+		       !(news = calloc(p->s.n, sizeof(*news))))) {
+		nomem(err);
+		goto done;
+	}
 	for (i = 0; i < p->s.n; i++)
 		if (p->s.jobs[i].new_cmd && (p->s.jobs[i].flags & MIGRATE_CMD_CHANGED) &&
-		    !(p->s.jobs[i].flags & MIGRATE_CMD_KEEPALIVE))
-			sources[n++] = p->s.jobs[i].v.source;
-	qsort(sources, n, sizeof(*sources), cmp_str);
-	for (i = 0; i < n; i++) {
+		    !(p->s.jobs[i].flags & MIGRATE_CMD_KEEPALIVE)) {
+			refs[n].key = p->s.jobs[i].v.source;
+			refs[n++].i = i;
+		}
+	if (n)
+		qsort(refs, n, sizeof(*refs), cmp_jref);
+	for (lo = 0; lo < n; lo = hi) {
 		struct ms_err lerr = MS_ERR_INIT;
-		const char **olds = NULL, **news = NULL;
 		size_t m = 0, replaced = 0;
+		const char *source = refs[lo].key;
 		struct pitem *it;
 		char *file;
 		struct buf jl;
 		int seq;
 
-		if (i && strcmp(sources[i], sources[i - 1]) == 0)
-			continue;
+		for (hi = lo; hi < n && strcmp(refs[hi].key, source) == 0; hi++)
+			;
 		if (!(it = plan_add(p, err)))
 			goto done;
 		seq = (int)p->n;
 		it->kind = "export";
 		it->state = "planned";
-		if (!(it->path = strdup(sources[i])) || !(it->machine = strdup("")) ||
-		    !(olds = calloc(p->s.n, sizeof(*olds))) ||
-		    !(news = calloc(p->s.n, sizeof(*news)))) {
-			free(olds);
+		if (!(it->path = strdup(source)) || !(it->machine = strdup(""))) {
 			nomem(err);
 			goto done;
 		}
 		buf_init(&jl, BUF_DEFAULT_CAP);
-		for (k = 0; k < p->s.n; k++) {
-			struct mjob *j = &p->s.jobs[k];
-			if (!j->new_cmd || !(j->flags & MIGRATE_CMD_CHANGED) ||
-			    (j->flags & MIGRATE_CMD_KEEPALIVE) ||
-			    strcmp(j->v.source, sources[i]) != 0)
-				continue;
+		for (i = lo; i < hi; i++) {
+			struct mjob *j = &p->s.jobs[refs[i].i];
 			j->export_item = seq;
 			olds[m] = j->raw_cmd;
 			news[m++] = j->new_cmd;
@@ -680,21 +691,16 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		}
 		it->jobs = buf_detach(&jl, NULL);
 		if (!it->jobs || lerr.code) {
-			free(olds);
-			free(news);
 			nomem(err);
 			goto done;
 		}
-		file = fs_join(o->fleet_dir, sources[i]);
-		if (!file) {
-			free(olds);
-			free(news);
+		if (!(file = fs_join(o->fleet_dir, source))) {
 			nomem(err);
 			goto done;
 		}
 		if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
 			rc = skip(it, err, "cannot read: %s", lerr.msg);
-		else if (migrate_rewrite_export(sources[i], it->orig, it->orig_len, olds,
+		else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds,
 						news, m, &it->new, &it->new_len,
 						&replaced, &lerr) < 0)
 			rc = skip(it, err, "%s", lerr.msg);
@@ -704,44 +710,53 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		else
 			rc = 0;
 		free(file);
-		free(olds);
-		free(news);
 		if (rc < 0)
 			goto done;
 	}
 	rc = 0;
 done:
-	free(sources);
+	free(olds);
+	free(news);
+	free(refs);
 	return rc;
 }
 
 static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
 		      struct plan *p, struct ms_err *err)
 {
-	char **inis = NULL;
-	size_t n = 0, i;
+	struct jref *refs = NULL;
+	size_t n = 0, i, lo, hi;
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
 	if (scan_fleet(o, &p->s, err) < 0)
 		return -1;
-	if (p->s.n && !(inis = calloc(p->s.n, sizeof(*inis))))
+	if (p->s.n && !(refs = calloc(p->s.n, sizeof(*refs))))
 		return nomem(err);
 	for (i = 0; i < p->s.n; i++)
-		if (needs_ini_change(&p->s.jobs[i]))
-			inis[n++] = p->s.jobs[i].v.ini_file;
-	qsort(inis, n, sizeof(*inis), cmp_str);
-	for (i = 0; i < n; i++) {
-		if (i && strcmp(inis[i], inis[i - 1]) == 0)
-			continue;
-		if (plan_ini(o, map, p, inis[i], (int)p->n + 1, err) < 0)
+		if (p->s.jobs[i].v.ini_file) {
+			refs[n].key = p->s.jobs[i].v.ini_file;
+			refs[n++].i = i;
+		}
+	if (n)
+		qsort(refs, n, sizeof(*refs), cmp_jref);
+	/* one item per INI file that one of its jobs needs changed, with all
+	 * of that file's jobs */
+	for (lo = 0; lo < n; lo = hi) {
+		int change = 0;
+
+		for (hi = lo; hi < n && strcmp(refs[hi].key, refs[lo].key) == 0; hi++)
+			if (needs_ini_change(&p->s.jobs[refs[hi].i]))
+				change = 1;
+		if (change && plan_ini(o, map, p, refs[lo].key, (int)p->n + 1, refs + lo,
+				       hi - lo, err) < 0)
 			goto done;
 	}
 	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, err) < 0)
 		goto done;
 	rc = 0;
 done:
-	free(inis);
+	free(refs);
 	return rc;
 }
 
@@ -885,6 +900,8 @@ struct sitem {
 	const char *next;         /* new state */
 	char *next_reason;
 	int write;                /* 1 = write new, 2 = write orig */
+	mode_t mode;              /* the file's mode when hashed */
+	char *dir;                /* its folder (fleet-relative) once written */
 };
 
 struct sjob {
@@ -911,6 +928,7 @@ static void srun_release(struct srun *r)
 		free(it->state); free(it->reason); free(it->seal);
 		wipe_bytes(it->orig, it->orig_len); wipe_bytes(it->new, it->new_len);
 		free(it->next_reason);
+		free(it->dir);
 	}
 	free(r->items);
 	for (i = 0; i < r->n_jobs; i++) {
@@ -1208,22 +1226,20 @@ static void count_state(struct migrate_result *res, const char *s)
 		res->rolled_back++;
 }
 
-/* Read a fleet file and hash it; 1 when it does not exist. */
+/* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
+ * file's mode (0600 when it does not exist), kept when it is rewritten. */
 static int hash_file(const char *fleet, const char *rel, const char *kind,
-		     char *hex, struct ms_err *err)
+		     char *hex, mode_t *mode, struct ms_err *err)
 {
 	char *file = fs_join(fleet, rel), *data = NULL;
 	size_t len = 0;
 	int rc;
 
+	*mode = 0600;
 	if (!file)
 		return nomem(err);
-	if (!fs_exists(file)) {
-		free(file);
-		return 1;
-	}
-	rc = fs_read_file(file, strcmp(kind, "ini") == 0 ? INI_MAX_FILE : EXPORT_MAX,
-			  &data, &len, err);
+	rc = fs_read_file_mode(file, strcmp(kind, "ini") == 0 ? INI_MAX_FILE :
+			       EXPORT_MAX, &data, &len, mode, err);
 	if (rc == 0)
 		migrate_sha256_hex(data, len, hex);
 	wipe_bytes(data, len);
@@ -1286,62 +1302,256 @@ done:
 	return rc;
 }
 
-/* A process killed inside fs_write_atomic() leaves ".NAME.tmp.PID.N" next
- * to the file (the file itself is intact).  Remove those of dead
- * processes before writing the file again. */
-static void remove_stale_temps(const char *file)
-{
-	char *dir = strdup(file), *slash, *pat = NULL;
-	struct dirent *de;
-	DIR *dh;
+/* A set of strings (folder and file paths), open addressing. */
+struct strset {
+	char **slot;
+	size_t cap, n;
+};
 
-	if (!dir || !(slash = strrchr(dir, '/'))) {
-		free(dir);
-		return;
+static size_t str_hash(const char *p)
+{
+	size_t h = 2166136261u;
+
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static void strset_free(struct strset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->cap; i++)
+		free(s->slot[i]);
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+static int strset_has(const struct strset *s, const char *k)
+{
+	size_t i;
+
+	if (!s->cap)
+		return 0;
+	for (i = str_hash(k) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+		if (strcmp(s->slot[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+/* Add a copy of k: 1 when added, 0 when already there, -1 out of memory. */
+static int strset_add(struct strset *s, const char *k)
+{
+	size_t i;
+
+	if (strset_has(s, k))
+		return 0;
+	if ((s->n + 1) * 2 > s->cap) {
+		struct strset g = { NULL, s->cap ? s->cap * 2 : 64, 0 };
+		if (!(g.slot = calloc(g.cap, sizeof(*g.slot))))
+			return -1;
+		for (i = 0; i < s->cap; i++) {
+			size_t j;
+			if (!s->slot[i])
+				continue;
+			for (j = str_hash(s->slot[i]) & (g.cap - 1); g.slot[j];
+			     j = (j + 1) & (g.cap - 1))
+				;
+			g.slot[j] = s->slot[i];
+			g.n++;
+		}
+		free(s->slot);
+		*s = g;
 	}
-	*slash = '\0';
-	if (asprintf(&pat, ".%s.tmp.", slash + 1) < 0 || !(dh = opendir(dir))) {
-		free(pat);
-		free(dir);
-		return;
+	for (i = str_hash(k) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+		;
+	if (!(s->slot[i] = strdup(k)))
+		return -1;
+	s->n++;
+	return 1;
+}
+
+/* What apply and rollback know while they write a run's files: the
+ * run's file paths, the folders already cleaned of stale temporary
+ * files, and the folders the current batch renamed files in (each is
+ * fsynced once before the batch's states are committed). */
+struct wctx {
+	const struct migrate_opts *o;
+	struct strset items;      /* fleet-relative paths of the run's items */
+	struct strset cleaned;    /* folders listed for stale temporary files */
+	struct strset batch;      /* folders with a rename not yet fsynced */
+	char **dirs;              /* batch's folders, in order */
+	size_t n_dirs, alloc_dirs;
+	size_t writes;
+};
+
+static int wctx_init(struct wctx *w, const struct migrate_opts *o,
+		     const struct srun *r, struct ms_err *err)
+{
+	size_t i;
+
+	memset(w, 0, sizeof(*w));
+	w->o = o;
+	for (i = 0; i < r->n; i++)
+		if (strset_add(&w->items, r->items[i].path) < 0)
+			return nomem(err);
+	return 0;
+}
+
+static void wctx_release(struct wctx *w)
+{
+	size_t i;
+
+	strset_free(&w->items);
+	strset_free(&w->cleaned);
+	strset_free(&w->batch);
+	for (i = 0; i < w->n_dirs; i++)
+		free(w->dirs[i]);
+	free(w->dirs);
+	memset(w, 0, sizeof(*w));
+}
+
+/* The fleet-relative folder of a fleet-relative path ("" at the top). */
+static char *rel_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return strndup(path, slash ? (size_t)(slash - path) : 0);
+}
+
+/* A process killed inside an atomic write leaves ".NAME.tmp.PID.N" next
+ * to the file (the file itself is intact).  The first time a run writes
+ * into a folder, remove those of dead processes whose NAME is one of the
+ * run's files in that folder: one listing per folder, not per file. */
+static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
+{
+	struct dirent *de;
+	char *abs;
+	DIR *dh;
+	int added = strset_add(&w->cleaned, dir);
+
+	if (added < 0)
+		return nomem(err);
+	if (!added)
+		return 0;
+	if (!(abs = *dir ? fs_join(w->o->fleet_dir, dir) : strdup(w->o->fleet_dir)))
+		return nomem(err);
+	if (!(dh = opendir(abs))) {
+		free(abs);
+		return 0;         /* the write reports what is wrong */
 	}
 	while ((de = readdir(dh)) != NULL) {
-		size_t n = strlen(pat);
-		char *end, *p;
+		const char *nm = de->d_name, *t, *q;
+		char *end, *rel = NULL, *p;
 		long pid;
-		if (strncmp(de->d_name, pat, n) != 0)
+
+		if (nm[0] != '.')
 			continue;
-		pid = strtol(de->d_name + n, &end, 10);
-		if (pid <= 0 || *end != '.' || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
-			continue;
-		if ((p = fs_join(dir, de->d_name))) {
-			unlink(p);
-			free(p);
+		/* ".NAME.tmp.PID.N": NAME may itself contain ".tmp." */
+		for (t = strstr(nm + 1, ".tmp."); t; t = strstr(t + 1, ".tmp.")) {
+			pid = strtol(t + 5, &end, 10);
+			if (pid <= 0 || *end != '.')
+				continue;
+			for (q = end + 1; *q >= '0' && *q <= '9'; q++)
+				;
+			if (q == end + 1 || *q)
+				continue;
+			if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+				continue;
+			if (asprintf(&rel, "%s%s%.*s", dir, *dir ? "/" : "",
+				     (int)(t - nm - 1), nm + 1) < 0) {
+				rel = NULL;
+				break;
+			}
+			if (strset_has(&w->items, rel) && (p = fs_join(abs, nm))) {
+				unlink(p);
+				free(p);
+			}
+			free(rel);
+			rel = NULL;
+			break;
 		}
 	}
 	closedir(dh);
-	free(pat);
-	free(dir);
+	free(abs);
+	return 0;
 }
 
-static int write_item(const struct migrate_opts *o, struct sitem *it,
-		      const char *data, size_t len, size_t *writes,
-		      struct ms_err *err)
+/* Write one file durably but for its folder's entry: the caller must
+ * sync_dirs() before it records the item as done. */
+static int write_item(struct wctx *w, struct sitem *it, const char *data,
+		      size_t len, struct ms_err *err)
 {
-	char *file = fs_join(o->fleet_dir, it->path);
-	int rc;
+	char *file = NULL;
+	int rc = -1, added;
 
-	if (!file)
+	free(it->dir);
+	if (!(it->dir = rel_dir(it->path)))
 		return nomem(err);
-	remove_stale_temps(file);
-	rc = fs_write_atomic(file, data, len, 0600, err);
+	if (clean_dir(w, it->dir, err) < 0)
+		return -1;
+	if (!(file = fs_join(w->o->fleet_dir, it->path)))
+		return nomem(err);
+	rc = fs_write_atomic_nodirsync(file, data, len, it->mode, err);
 	free(file);
-	if (rc == 0) {
-		(*writes)++;
-		if (o->after_write)
-			o->after_write(*writes, o->hook_ctx);
+	if (rc < 0)
+		return -1;
+	if ((added = strset_add(&w->batch, it->dir)) < 0)
+		return nomem(err);
+	if (added) {
+		if (w->n_dirs == w->alloc_dirs) {
+			size_t na = w->alloc_dirs ? w->alloc_dirs * 2 : 32;
+			char **nd = realloc(w->dirs, na * sizeof(*nd));
+			if (!nd)
+				return nomem(err);
+			w->dirs = nd;
+			w->alloc_dirs = na;
+		}
+		if (!(w->dirs[w->n_dirs] = strdup(it->dir)))
+			return nomem(err);
+		w->n_dirs++;
 	}
-	return rc;
+	w->writes++;
+	if (w->o->after_write)
+		w->o->after_write(w->writes, w->o->hook_ctx);
+	return 0;
+}
+
+/* fsync every folder the batch renamed a file in, once.  An item whose
+ * folder cannot be synced is failed (with the folder's error) and marked
+ * with write = -1; returns how many were. */
+static size_t sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
+{
+	size_t i, k, bad = 0;
+
+	for (k = 0; k < w->n_dirs; k++) {
+		struct ms_err lerr = MS_ERR_INIT;
+		char *abs = *w->dirs[k] ? fs_join(w->o->fleet_dir, w->dirs[k]) :
+			    strdup(w->o->fleet_dir);
+
+		if (abs && fs_fsync_dir(abs, &lerr) == 0) {
+			free(abs);
+			continue;
+		}
+		if (!abs)
+			err_set(&lerr, MS_ERR_NOMEM, "out of memory");
+		free(abs);
+		for (i = from; i < to; i++) {
+			struct sitem *it = &r->items[i];
+			if (it->write > 0 && it->dir && strcmp(it->dir, w->dirs[k]) == 0 &&
+			    it->next && strcmp(it->next, "failed")) {
+				it->next = "failed";
+				set_reason(it, "%s", lerr.msg);
+				it->write = -1;
+				bad++;
+			}
+		}
+	}
+	for (k = 0; k < w->n_dirs; k++)
+		free(w->dirs[k]);
+	w->n_dirs = 0;
+	strset_free(&w->batch);
+	return bad;
 }
 
 static int csv_field(struct buf *b, const char *s, int last, struct ms_err *err)
@@ -1652,11 +1862,13 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	struct migrate_map *map = NULL;
 	struct mdb *d = NULL;
 	struct srun r;
-	size_t i, b0, writes = 0;
+	struct wctx w;
+	size_t i, b0;
 	int run = 0, f, rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
+	memset(&w, 0, sizeof(w));
 	if (open_all(o, 1, &d, &map, err) < 0)
 		return -1;
 	if ((f = find_run(d, 0, 1, &run, err)) < 0)
@@ -1676,6 +1888,13 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		goto done;
 	mark_matches(o, &r);
 	res->run = run;
+	if (wctx_init(&w, o, &r, err) < 0)
+		goto done;
+	/* Each batch: commit the bytes about to be written (state applying),
+	 * write every file (tmp, fsync, rename), fsync each folder once, then
+	 * commit the applied states.  An item is only recorded applied once
+	 * its bytes and its folder entry are durable; a crash before that
+	 * leaves it applying, and the next apply finds the new hash. */
 	for (b0 = 0; b0 < r.n; b0 += BATCH) {
 		size_t e = b0 + BATCH < r.n ? b0 + BATCH : r.n;
 
@@ -1693,7 +1912,8 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 			if (!it->match || (strcmp(it->state, "planned") &&
 					   strcmp(it->state, "applying")))
 				continue;
-			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &lerr);
+			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
+				      &lerr);
 			if (h != 0) {
 				it->next = "failed";
 				set_reason(it, "%s", h > 0 ? "the file no longer exists" :
@@ -1732,14 +1952,16 @@ record:
 			struct ms_err lerr = MS_ERR_INIT;
 			if (!it->write)
 				continue;
-			if (write_item(o, it, it->new, it->new_len, &writes, &lerr) < 0) {
+			if (write_item(&w, it, it->new, it->new_len, &lerr) < 0) {
 				it->next = "failed";
 				set_reason(it, "%s", lerr.msg);
 			} else {
 				it->next = "applied";
 			}
 		}
-		/* 3: record */
+		/* 3: make the renames durable, one fsync per folder */
+		sync_dirs(&w, &r, b0, e);
+		/* 4: record */
 		if (db_exec(d, "BEGIN;", err) < 0)
 			goto done;
 		for (i = b0; i < e; i++)
@@ -1785,6 +2007,7 @@ record:
 	     res->manual);
 	rc = 0;
 done:
+	wctx_release(&w);
 	srun_release(&r);
 	db_close(d);
 	migrate_map_free(map);
@@ -1864,11 +2087,13 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct migrate_map *map = NULL;
 	struct mdb *d = NULL;
 	struct srun r;
-	size_t i, writes = 0;
+	struct wctx w;
+	size_t i, hi;
 	int run = 0, f, rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
+	memset(&w, 0, sizeof(w));
 	if ((f = open_all(o, 0, &d, &map, err)) < 0)
 		return -1;
 	if (f == 1) {
@@ -1903,37 +2128,43 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		goto done;
 	mark_matches(o, &r);
 	res->run = run;
+	if (wctx_init(&w, o, &r, err) < 0)
+		goto done;
 	/* newest first: exports, then INI files, in reverse plan order; the
-	 * states are committed in batches (a file restored before a crash
+	 * states are committed in batches, each after the folders of the
+	 * batch's restored files are fsynced (a file restored before a crash
 	 * has its original hash and is recognised next time) */
 	if (db_exec(d, "BEGIN;", err) < 0)
 		goto done;
-	for (i = r.n; i-- > 0;) {
+	for (i = r.n, hi = r.n; i-- > 0;) {
 		struct sitem *it = &r.items[i];
 		struct ms_err lerr = MS_ERR_INIT;
 		char cur[65] = "";
 		int h;
 
-		if (!it->match)
-			continue;
 		it->next = NULL;
+		it->write = 0;
+		if (!it->match)
+			goto batch;
 		if (strcmp(it->state, "planned") == 0 && !it->written) {
 			it->next = "skipped";
 			set_reason(it, "not applied before the rollback");
 		} else if (it->written && strcmp(it->state, "rolled-back") != 0) {
-			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &lerr);
+			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
+				      &lerr);
 			if (h < 0) {
 				it->next = "failed";
 				set_reason(it, "%s", lerr.msg);
 			} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
 				it->next = "rolled-back";
 			} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || o->force) {
-				if (write_item(o, it, it->orig ? it->orig : "", it->orig_len,
-					       &writes, &lerr) < 0) {
+				if (write_item(&w, it, it->orig ? it->orig : "", it->orig_len,
+					       &lerr) < 0) {
 					it->next = "failed";
 					set_reason(it, "%s", lerr.msg);
 				} else {
 					it->next = "rolled-back";
+					it->write = 1;
 					if (h == 0 && strcmp(cur, it->new_sha) != 0)
 						set_reason(it, "forced over a change made after the "
 							   "migration");
@@ -1949,8 +2180,22 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 			goto done;
 		}
-		if (i % BATCH == 0 && (db_exec(d, "COMMIT;", err) < 0 ||
-				       (i && db_exec(d, "BEGIN;", err) < 0)))
+batch:
+		if (i % BATCH != 0)
+			continue;
+		/* the batch's renames durable before its states are */
+		if (sync_dirs(&w, &r, i, hi) > 0) {
+			size_t k;
+			for (k = i; k < hi; k++)
+				if (r.items[k].write < 0 &&
+				    set_item(d, run, &r.items[k], 0, err) < 0) {
+					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+					goto done;
+				}
+		}
+		hi = i;
+		if (db_exec(d, "COMMIT;", err) < 0 ||
+		    (i && db_exec(d, "BEGIN;", err) < 0))
 			goto done;
 	}
 	if (!sqlite3_get_autocommit(d->db) && db_exec(d, "COMMIT;", err) < 0)
@@ -1982,6 +2227,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;
 done:
+	wctx_release(&w);
 	srun_release(&r);
 	db_close(d);
 	return rc;

@@ -4,6 +4,10 @@
 # written): running the command again converges on exactly the files of
 # an uninterrupted run, with no half-written or temporary file, and
 # nothing written twice.  Also a real SIGKILL in the middle of apply.
+# The hook runs after the file's rename and before its folder is fsynced
+# (once per 256-file batch, before the batch's states are committed), so
+# every kill lands in that window: the item is still "applying" (or not
+# yet rolled back) and the rerun recognises the file by its hash.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "buf.h"
@@ -613,6 +614,71 @@ static void test_seal_bytes(void)
 	seal_key_free(b);
 }
 
+/* The fsutil primitives migrate's batched writes rely on. */
+static void test_fs_batch(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char dir[] = "/tmp/test_migrate.XXXXXX", *path = NULL, *data = NULL;
+	struct stat st;
+	struct dirent *de;
+	size_t len = 0;
+	mode_t mode = 0, um;
+	int temps = 0;
+	DIR *dh;
+
+	if (!mkdtemp(dir) || !(path = fs_join(dir, "a.ini"))) {
+		ok(0, "temporary folder");
+		free(path);
+		return;
+	}
+	is_int(fs_read_file_mode(path, 1024, &data, &len, &mode, &err), 1,
+	       "fs_read_file_mode: a missing file is 1, not an error");
+	ok(!data && !err.code, "nothing read, no error set");
+	um = umask(077);
+	ok(fs_write_atomic_nodirsync(path, "one\n", 4, 0644, &err) == 0,
+	   "fs_write_atomic_nodirsync creates the file");
+	umask(um);
+	ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644,
+	   "with exactly the mode asked, the umask (077) not applied");
+	ok(fs_read_file_mode(path, 1024, &data, &len, &mode, &err) == 0 &&
+	   len == 4 && memcmp(data, "one\n", 4) == 0 && mode == 0644,
+	   "fs_read_file_mode reads it and gives its mode");
+	free(data);
+	data = NULL;
+	ok(fs_write_atomic_nodirsync(path, "two, longer\n", 12, 0640, &err) == 0 &&
+	   fs_read_file(path, 1024, &data, &len, &err) == 0 && len == 12 &&
+	   memcmp(data, "two, longer\n", 12) == 0, "replaces an existing file");
+	free(data);
+	data = NULL;
+	ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0640,
+	   "the replacement has the mode passed");
+	ok(fs_fsync_dir(dir, &err) == 0, "the folder is fsynced by the caller");
+	if ((dh = opendir(dir))) {
+		while ((de = readdir(dh)))
+			if (strstr(de->d_name, ".tmp."))
+				temps++;
+		closedir(dh);
+	}
+	is_int(temps, 0, "no temporary file left next to it");
+	err_clear(&err);
+	ok(fs_read_file_mode(path, 4, &data, &len, NULL, &err) < 0 &&
+	   err.code == MS_ERR_TOOBIG, "fs_read_file_mode keeps the size cap");
+	err_clear(&err);
+	{
+		char *under = fs_join(path, "x");
+		ok(under && fs_read_file_mode(under, 1024, &data, &len, NULL, &err) == 1 &&
+		   !err.code, "a path under a file does not exist either (ENOTDIR)");
+		free(under);
+	}
+	unlink(path);
+	free(path);
+	path = fs_join(dir, "missing/b.ini");
+	ok(path && fs_write_atomic_nodirsync(path, "x", 1, 0600, &err) < 0 &&
+	   err.code == MS_ERR_IO, "a folder that does not exist is an error");
+	free(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	char hex[65];
@@ -637,5 +703,6 @@ int main(void)
 	endpoint_golden("samples/fleet/machines/WINAPP01/D/Jobs/finance/recon.ini",
 			"fleet-recon-graph.ini", MT_GRAPH);
 	test_seal_bytes();
+	test_fs_batch();
 	return done_testing();
 }

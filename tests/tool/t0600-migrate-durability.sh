@@ -1,0 +1,78 @@
+#!/bin/sh
+# The durability order of apply and rollback, seen in their system calls
+# (strace): every file is written to a temporary file, fsynced and renamed
+# over the original, and every folder a rename happened in is fsynced
+# before the state database syncs again (the commit that records the
+# batch's files as applied / rolled back).  The folder fsyncs are batched:
+# one per folder per batch, fewer than the renames.  Over 300 INI files
+# (two 256-file batches).
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+migrate=${MAILSHIFT_MIGRATE:-$top/bin/mailshift-migrate}
+if ! command -v strace >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 ||
+   ! strace -o /dev/null true >/dev/null 2>&1; then
+	echo "1..0 # SKIP needs strace (and ptrace allowed) and python3"
+	exit 0
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-durability.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+MAILSHIFT_HOME=$tmp/home
+export MAILSHIFT_HOME
+n=0
+failed=0
+t() {
+	name=$1; shift
+	n=$((n + 1))
+	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+
+python3 bench/gen-fleet.py "$tmp/orig" 300 15 300 basic >/dev/null
+cp -a "$tmp/orig" "$tmp/fleet"
+nini=$(find "$tmp/fleet/machines" -name '*.ini' | wc -l)
+
+# check TRACE: prints "renames dirfsyncs violations files_fsynced_before_rename"
+check() {
+	awk '
+	/ rename\(/ {
+		# rename("DIR/.NAME.tmp.P.N", "DIR/NAME") = 0
+		s = $0; sub(/^[^"]*"[^"]*", "/, "", s); sub(/".*/, "", s)
+		d = s; sub(/\/[^\/]*$/, "", d)
+		src = $0; sub(/^[^"]*"/, "", src); sub(/".*/, "", src)
+		if (!(src in synced)) early++
+		pending[d] = 1; renames++; next
+	}
+	/ fsync\(/ {
+		p = $0; sub(/^[^<]*</, "", p); sub(/>\).*/, "", p)
+		if (p in pending) { delete pending[p]; dirs++ } else synced[p] = 1
+		next
+	}
+	/ fdatasync\(/ {
+		for (k in pending) { bad++; delete pending[k] }
+	}
+	END { printf "%d %d %d %d\n", renames, dirs, bad + 0, early + 0 }' "$1"
+}
+
+strace -f -y -e trace=rename,fsync,fdatasync -o "$tmp/apply.trace" \
+    "$migrate" apply --fleet "$tmp/fleet" --map samples/map.json >"$tmp/apply.txt" 2>&1
+t "apply under strace succeeds" grep -q " 0 failed, 0 still planned" "$tmp/apply.txt"
+set -- $(check "$tmp/apply.trace")
+# every INI file, the exports, changes.json and changes.csv
+t "apply renamed every file into place ($1 renames for $nini INI files)" [ "$1" -gt "$nini" ]
+t "apply fsynced each temporary file before its rename ($4 not)" [ "$4" = 0 ]
+t "apply fsynced every folder of a rename before the next database sync ($3 not)" [ "$3" = 0 ]
+t "apply batched the folder fsyncs ($2 for $1 renames)" [ "$2" -gt 0 -a "$2" -lt "$1" ]
+
+strace -f -y -e trace=rename,fsync,fdatasync -o "$tmp/rollback.trace" \
+    "$migrate" rollback --fleet "$tmp/fleet" >"$tmp/rollback.txt" 2>&1
+t "rollback under strace succeeds" grep -q " 0 conflict, 0 failed" "$tmp/rollback.txt"
+set -- $(check "$tmp/rollback.trace")
+t "rollback renamed every file into place ($1 renames)" [ "$1" -gt "$nini" ]
+t "rollback fsynced each temporary file before its rename ($4 not)" [ "$4" = 0 ]
+t "rollback fsynced every folder of a rename before the next database sync ($3 not)" [ "$3" = 0 ]
+t "rollback batched the folder fsyncs ($2 for $1 renames)" [ "$2" -gt 0 -a "$2" -lt "$1" ]
+t "rollback restored the fleet byte for byte" \
+    diff -r -x .mailshift-migrate.db -x migrate "$tmp/orig" "$tmp/fleet"
+
+echo "1..$n"
+[ "$failed" = 0 ]
