@@ -38,7 +38,8 @@ int err_set_line(struct ms_err *err, enum ms_errcode code, int line,
 
 int err_prefix(struct ms_err *err, const char *fmt, ...)
 {
-	char head[MS_ERR_MSG_MAX], old[MS_ERR_MSG_MAX];
+	char head[MS_ERR_MSG_MAX], joined[2 * MS_ERR_MSG_MAX + 2];
+	size_t n;
 	va_list ap;
 
 	if (!err)
@@ -46,8 +47,13 @@ int err_prefix(struct ms_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(head, sizeof(head), fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+	/* join in a buffer large enough for both, then cut to the record */
+	snprintf(joined, sizeof(joined), "%s: %s", head, err->msg);
+	n = strlen(joined);
+	if (n >= sizeof(err->msg))
+		n = sizeof(err->msg) - 1;
+	memcpy(err->msg, joined, n);
+	err->msg[n] = '\0';
 	if (err->code == MS_OK)
 		err->code = MS_ERR_INTERNAL;
 	return -1;
