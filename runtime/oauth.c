@@ -963,3 +963,25 @@ int oauth_device_login(const struct oauth_params *p, oauth_prompt_fn prompt,
 {
 	return oauth_device_login_ex(p, prompt, ctx, NULL, err);
 }
+
+void oauth_parse_replies(const char *body, size_t len)
+{
+	struct http_response r;
+	struct token_reply tr;
+	struct device_reply d;
+	struct oauth_error oe;
+	struct ms_err err = MS_ERR_INIT;
+
+	memset(&r, 0, sizeof(r));
+	buf_init(&r.body, 0);
+	r.status = 400;
+	r.retry_after_s = -1;
+	if (buf_append(&r.body, body, len, &err))
+		return;
+	if (parse_token(&r, &tr) == 0)
+		token_reply_release(&tr);
+	(void)parse_error(&r, &oe);
+	if (parse_device(&r, &d) == 0)
+		device_reply_release(&d);
+	buf_wipe(&r.body);
+}

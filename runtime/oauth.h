@@ -133,6 +133,10 @@ int oauth_renew_silent_ex(const struct oauth_params *p, struct oauth_error *oe,
 int oauth_forget(const struct oauth_params *p, struct ms_err *err);
 
 /* Tests: replace sleep(3) in retries and device code polling. */
+/* For the fuzz harness: run the token, error and device-code reply
+ * parsers over one response body of len bytes (nothing is kept). */
+void oauth_parse_replies(const char *body, size_t len);
+
 void oauth_set_sleep_hook(void (*fn)(unsigned seconds));
 
 #endif

@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "err.h"
 #include "explain.h"
+#include "oauth.h"
 #include "mailbox_int.h"
 
 #define MAX_ITEMS 64
@@ -354,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	graph(d, size);
 	lines(d, size, cstr);
 	explain(d, size, cstr);
+	oauth_parse_replies(d, size);   /* token, error and device-code JSON */
 	redact(data, size);
 	free(cstr);
 	return 0;
