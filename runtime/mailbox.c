@@ -691,9 +691,16 @@ again:
 			       (*s->errbuf ? s->errbuf : curl_easy_strerror(rc)));
 	}
 	switch (curl_code(rc)) {
-	case MS_ERR_TLS:
-		return err_set(err, MS_ERR_TLS, "%s: TLS refused: %s", mb->label,
-			       *s->errbuf ? s->errbuf : curl_easy_strerror(rc));
+	case MS_ERR_TLS: {
+		const char *why = *s->errbuf ? s->errbuf : curl_easy_strerror(rc);
+		/* a reset or a closed socket during the handshake is the
+		 * network (a server going down), not a certificate problem */
+		if (strstr(why, "Connection reset") || strstr(why, "Recv failure") ||
+		    strstr(why, "Send failure") || strstr(why, "unexpected eof"))
+			return err_set(err, MS_ERR_NET, "%s: connection lost: %s",
+				       mb->label, why);
+		return err_set(err, MS_ERR_TLS, "%s: TLS refused: %s", mb->label, why);
+	}
 	case MS_ERR_NET:
 		return err_set(err, MS_ERR_NET, "%s: %s", mb->label,
 			       *s->errbuf ? s->errbuf : curl_easy_strerror(rc));

@@ -2,7 +2,7 @@
 # Uses the suite's mail world (MS_WORLD_DIR, set by tests/run-all) or
 # starts a private one for a test run alone.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=$top/bin
+BIN=${MAILSHIFT_BIN:-$top/bin}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-test.XXXXXX")
 own_world=""
 cleanup() {
