@@ -312,37 +312,25 @@ static int plain_mailbox(const char *v, size_t n, char **name, char **addr)
 
 /* Parse one From/Sender value; when it holds a mailbox, fill
  * msg->from_addr/from_name (*found = 1). */
-static int try_address(GMimeParserOptions *opts, const struct field *f,
-		       struct message *msg, int *found)
+/* From/Sender: the plain shapes ("a@b", "Name <a@b>") are read here; any
+ * other address (groups, comments, broken lists) returns 2, and the caller
+ * hands the whole block to GMime, which decides such addresses in the
+ * context of the whole message -- parsing the value alone can disagree. */
+static int try_address(const struct field *f, struct message *msg, int *found)
 {
-	InternetAddressMailbox *mbx;
-	InternetAddressList *l;
-	char *v, *name, *addr;
+	char *name, *addr;
 	int r = plain_mailbox(f->value, f->value_len, &name, &addr);
 
 	if (r < 0)
 		return -1;
-	if (r == 1) {
-		msg->from_addr = msg_address_lower_domain(addr);
-		msg->from_name = msg_header_text(name);
-		free(addr);
-		free(name);
-		*found = 1;
-		return msg->from_addr && msg->from_name ? 0 : -1;
-	}
-	if (!(v = msg_dup_len(f->value, f->value_len)))
-		return -1;
-	l = internet_address_list_parse(opts, v);
-	free(v);
-	if (!l)
-		return 0;
-	if ((mbx = msg_first_mailbox(l, 0)) != NULL) {
-		msg->from_addr = msg_address_lower_domain(internet_address_mailbox_get_addr(mbx));
-		msg->from_name = msg_header_text(internet_address_get_name(INTERNET_ADDRESS(mbx)));
-		*found = 1;
-	}
-	g_object_unref(l);
-	return *found && !(msg->from_addr && msg->from_name) ? -1 : 0;
+	if (r == 0)
+		return 2;
+	msg->from_addr = msg_address_lower_domain(addr);
+	msg->from_name = msg_header_text(name);
+	free(addr);
+	free(name);
+	*found = 1;
+	return msg->from_addr && msg->from_name ? 0 : -1;
 }
 
 static int name_is(const struct field *f, int k)
@@ -391,8 +379,12 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 			if (!name_is(&f, k))
 				continue;
 			/* the first mailbox of all From headers in order */
-			if (k == F_FROM && !mbx && try_address(opts, &f, msg, &mbx))
-				goto nomem;
+			if (k == F_FROM && !mbx &&
+			    (r = try_address(&f, msg, &mbx)) != 0) {
+				if (r < 0)
+					goto nomem;
+				goto whole;
+			}
 			if (k == F_MSGID && !have_first_msgid) {
 				first_msgid = f;
 				have_first_msgid = 1;
@@ -409,8 +401,11 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 		if (r <= 0)
 			break;
 		if (f.name_len && name_is(&f, F_SENDER) &&
-		    try_address(opts, &f, msg, &mbx))
-			goto nomem;
+		    (r = try_address(&f, msg, &mbx)) != 0) {
+			if (r < 0)
+				goto nomem;
+			goto whole;
+		}
 	}
 
 	/* Subject */
@@ -486,6 +481,9 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 	}
 	rc = 0;
 	goto done;
+whole:
+	message_release(msg);
+	return gmime_fallback(msg, data, len, err);
 empty:
 	/* what message_parse() gives when GMime makes no message */
 	message_release(msg);
