@@ -1385,6 +1385,12 @@ struct wctx {
 	size_t writes;
 };
 
+static char *rel_dir(const char *path);
+static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err);
+
+/* Also removes the temporary files a killed run left beside any of the
+ * run's files -- in every folder of the run, not only those this command
+ * still writes to (a resumed run may have nothing left to write there). */
 static int wctx_init(struct wctx *w, const struct migrate_opts *o,
 		     const struct srun *r, struct ms_err *err)
 {
@@ -1395,6 +1401,17 @@ static int wctx_init(struct wctx *w, const struct migrate_opts *o,
 	for (i = 0; i < r->n; i++)
 		if (strset_add(&w->items, r->items[i].path) < 0)
 			return nomem(err);
+	for (i = 0; i < r->n; i++) {
+		char *dir = rel_dir(r->items[i].path);
+		int rc;
+
+		if (!dir)
+			return nomem(err);
+		rc = clean_dir(w, dir, err);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1420,9 +1437,9 @@ static char *rel_dir(const char *path)
 }
 
 /* A process killed inside an atomic write leaves ".NAME.tmp.PID.N" next
- * to the file (the file itself is intact).  The first time a run writes
- * into a folder, remove those of dead processes whose NAME is one of the
- * run's files in that folder: one listing per folder, not per file. */
+ * to the file (the file itself is intact).  Once per folder of the run,
+ * remove those of dead processes whose NAME is one of the run's files in
+ * that folder: one listing per folder, not per file. */
 static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 {
 	struct dirent *de;
