@@ -1436,6 +1436,56 @@ static char *rel_dir(const char *path)
 	return strndup(path, slash ? (size_t)(slash - path) : 0);
 }
 
+/* A run killed while writing its change list leaves ".changes.json.tmp.
+ * PID.N" (or .csv) in that run's folder; remove those of dead processes. */
+static void clean_changelist_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		const char *nm = de->d_name, *t;
+		long pid;
+		char *p;
+
+		if (strncmp(nm, ".changes.json.tmp.", 18) == 0)
+			t = nm + 18;
+		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0)
+			t = nm + 17;
+		else
+			continue;
+		pid = strtol(t, NULL, 10);
+		if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((p = fs_join(dir, nm))) {
+			unlink(p);
+			free(p);
+		}
+	}
+	closedir(dh);
+}
+
+/* Every run folder under FLEET/migrate (a bounded listing: one per run). */
+static void clean_changelists(const char *base)
+{
+	struct dirent *de;
+	DIR *dh = opendir(base);
+
+	if (!dh)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		char *d;
+
+		if (strncmp(de->d_name, "run-", 4) != 0 || !(d = fs_join(base, de->d_name)))
+			continue;
+		clean_changelist_dir(d);
+		free(d);
+	}
+	closedir(dh);
+}
+
 /* A process killed inside an atomic write leaves ".NAME.tmp.PID.N" next
  * to the file (the file itself is intact).  Once per folder of the run,
  * remove those of dead processes whose NAME is one of the run's files in
@@ -1642,6 +1692,15 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 	}
 	if (fs_mkdirs(dir, 0755, err) < 0)
 		goto done;
+	if (o->out_dir) {
+		clean_changelist_dir(dir);
+	} else {
+		char *base = fs_join(o->fleet_dir, "migrate");
+		if (!base)
+			goto nomem;
+		clean_changelists(base);
+		free(base);
+	}
 	if (!(path = fs_join(dir, "changes.json")))
 		goto nomem;
 	if (fs_write_atomic(path, js.data, js.len, 0644, err) < 0)

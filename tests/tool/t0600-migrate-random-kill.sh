@@ -83,6 +83,7 @@ t "apply: a good share of the runs were really killed ($kills)" [ "$kills" -ge $
 t "a final apply finishes" grep -q '0 conflict, 0 failed, 0 still planned' "$tmp/final.txt"
 t "and converges on the uninterrupted result" \
 	sh -c "cd '$tmp' && while read -r f; do cmp -s \"ref/\$f\" \"fleet/\$f\" || exit 1; done <files"
+find "$tmp/fleet" -name '.*.tmp.*' | sed "s/^/# left: /"
 t "no temporary file left" [ -z "$(find "$tmp/fleet" -name '.*.tmp.*')" ]
 
 torn=0; kills=0
