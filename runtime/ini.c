@@ -85,6 +85,15 @@ static int nomem(struct ms_err *err)
 	return err_set(err, MS_ERR_NOMEM, "out of memory");
 }
 
+/* Wipe a buffer that may hold a secret; the compiler may not drop it. */
+static void wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+
+	while (n--)
+		*v++ = 0;
+}
+
 static char *xstrndup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);
@@ -460,13 +469,73 @@ static int decode_utf16(const char *name, const unsigned char *p, size_t n,
 	return 0;
 }
 
-/* UTF-16 without a BOM: most odd (LE) or even (BE) bytes are zero. */
+/*
+ * Is p[0..n) valid UTF-16 in that byte order (no NUL, every surrogate
+ * paired)?  *syntax counts the units that are INI syntax characters:
+ * '[', ']', '=', CR and LF.
+ */
+static int utf16_scan(const unsigned char *p, size_t n, int be, size_t *syntax)
+{
+	size_t i;
+
+	*syntax = 0;
+	if (n % 2)
+		return 0;
+	for (i = 0; i < n; i += 2) {
+		uint32_t u = be ? (uint32_t)(p[i] << 8 | p[i + 1])
+				: (uint32_t)(p[i + 1] << 8 | p[i]);
+
+		if (u == 0)
+			return 0;
+		if (u >= 0xd800 && u <= 0xdbff) {
+			uint32_t v;
+
+			if (i + 3 >= n)
+				return 0;
+			v = be ? (uint32_t)(p[i + 2] << 8 | p[i + 3])
+			       : (uint32_t)(p[i + 3] << 8 | p[i + 2]);
+			if (v < 0xdc00 || v > 0xdfff)
+				return 0;
+			i += 2;
+			continue;
+		}
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return 0;
+		*syntax += u == '[' || u == ']' || u == '=' || u == '\r' ||
+			   u == '\n';
+	}
+	return 1;
+}
+
+/*
+ * UTF-16 without a BOM.  Recognised first by structure, so that a file
+ * whose text is mostly non-ASCII (no share of zero bytes to speak of)
+ * is still recognised, before and after an edit: the bytes are valid
+ * UTF-16 in one byte order, and the INI syntax characters appear as
+ * 16-bit units of that order more often than of the other (in UTF-8
+ * they cannot appear at all: each such unit holds a zero byte).  When
+ * that does not decide, the old rule: most odd (LE) or even (BE) bytes
+ * are zero, which also catches a damaged UTF-16 file, so that the
+ * decoder names the damage.  ini_serialize() checks that what it wrote
+ * reads back, for the cases neither rule gets right.
+ */
 static int guess_utf16(const unsigned char *p, size_t n, int *be)
 {
-	size_t i, z_even = 0, z_odd = 0, half;
+	size_t i, z_even = 0, z_odd = 0, half, syn_le, syn_be;
+	int ok_le, ok_be;
 
-	if (n < 4)
+	if (n < 2)
 		return 0;
+	ok_le = utf16_scan(p, n, 0, &syn_le);
+	ok_be = utf16_scan(p, n, 1, &syn_be);
+	if (!ok_le)
+		syn_le = 0;
+	if (!ok_be)
+		syn_be = 0;
+	if (syn_le != syn_be) {
+		*be = syn_be > syn_le;
+		return 1;
+	}
 	for (i = 0; i + 1 < n; i += 2) {
 		z_even += p[i] == 0;
 		z_odd += p[i + 1] == 0;
@@ -721,7 +790,7 @@ int ini_parse(struct ini **out, const char *name, const char *data,
 	ini = NULL;
 	rc = 0;
 out:
-	buf_release(&text);
+	buf_wipe(&text);
 	ini_free(ini);
 	return rc;
 }
@@ -1377,6 +1446,75 @@ static int put_text(struct buf *b, const struct ini *ini, const char *s,
 	return 0;
 }
 
+/* ini_free() for a copy that may hold secrets (passwords, tokens). */
+static void ini_free_wiped(struct ini *ini)
+{
+	size_t i;
+
+	if (!ini)
+		return;
+	for (i = 0; i < ini->n; i++) {
+		struct iline *l = &ini->lines[i];
+
+		wipe(l->text, l->len);
+		if (l->key)
+			wipe(l->key, strlen(l->key));
+		if (l->value)
+			wipe(l->value, strlen(l->value));
+	}
+	ini_free(ini);
+}
+
+/*
+ * What ini_serialize() is about to hand out must parse back to this very
+ * model: same encoding and the same lines (text and line end), hence the
+ * same sections, keys and values.  An edit can break that where the bytes
+ * alone decide: a BOM-less UTF-16 file whose bytes now look like the other
+ * byte order (or like no UTF-16 at all), or a first line that now starts
+ * with U+FEFF and would read as a byte-order mark.  Refuse then, naming
+ * the file, instead of writing a file that mailshift cannot read back.
+ */
+static int check_readback(const struct ini *ini, const char *data, size_t len,
+			  struct ms_err *err)
+{
+	struct ms_err perr = MS_ERR_INIT;
+	struct ini *back = NULL;
+	char why[MS_ERR_MSG_MAX / 2];
+	size_t i;
+	int rc = -1;
+
+	if (ini_parse(&back, ini->name, data, len, &perr) < 0) {
+		if (perr.code != MS_ERR_CONFIG)   /* out of memory, too big */
+			return err_set(err, perr.code, "%s", perr.msg);
+		snprintf(why, sizeof(why), "%s", perr.msg);
+		goto refuse;
+	}
+	if (back->enc != ini->enc) {
+		snprintf(why, sizeof(why), "it would read as %s",
+			 ini_encoding_name(back));
+		goto refuse;
+	}
+	for (i = 0; i < ini->n && i < back->n; i++) {
+		const struct iline *a = &ini->lines[i], *b = &back->lines[i];
+
+		if (a->len != b->len || a->eol != b->eol ||
+		    memcmp(a->text, b->text, a->len) != 0)
+			break;
+	}
+	if (i < ini->n || i < back->n) {
+		snprintf(why, sizeof(why), "line %zu would read differently", i + 1);
+		goto refuse;
+	}
+	rc = 0;
+	goto out;
+refuse:
+	err_set(err, MS_ERR_CONFIG, "cannot save '%s' as %s: %s; nothing was written",
+		ini->name, ini_encoding_name(ini), why);
+out:
+	ini_free_wiped(back);
+	return rc;
+}
+
 int ini_serialize(const struct ini *ini, char **data, size_t *len,
 		  struct ms_err *err)
 {
@@ -1414,10 +1552,12 @@ int ini_serialize(const struct ini *ini, char **data, size_t *len,
 		    put_text(&b, ini, e, strlen(e), err) < 0)
 			goto fail;
 	}
+	if (check_readback(ini, b.data, b.len, err) < 0)
+		goto fail;
 	*data = buf_detach(&b, len);
 	return 0;
 fail:
-	buf_release(&b);
+	buf_wipe(&b);
 	return -1;
 }
 

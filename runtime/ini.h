@@ -9,7 +9,10 @@
  * and an edit changes only the bytes it has to.
  *
  * Encodings: UTF-8 (with or without BOM), UTF-16LE and UTF-16BE (with BOM,
- * or without one when evident from zero bytes).  Text is handled as UTF-8
+ * or without one: then recognised by structure, valid UTF-16 whose INI
+ * syntax characters '[' ']' '=' CR LF are 16-bit units of that byte order
+ * rather than of the other, else by a majority of zero odd (LE) or even
+ * (BE) bytes; UTF-8 never has zero bytes).  Text is handled as UTF-8
  * internally; serialization converts back.  Invalid UTF-8, an odd-length
  * or broken UTF-16 file, or a NUL byte fails ini_parse() with MS_ERR_CONFIG
  * "FILE:LINE: ...".  Structural problems (an unterminated section header,
@@ -144,10 +147,18 @@ int ini_add_comment(struct ini *ini, const char *section, const char *text,
 int ini_add_section(struct ini *ini, const char *section, struct ms_err *err);
 
 /* The bytes of the file in its original encoding, BOM and line ends.
- * *data is malloc'd (NUL-terminated for convenience), owned by the caller. */
+ * *data is malloc'd (NUL-terminated for convenience), owned by the caller.
+ * Whatever it hands out, ini_parse() reads back to the same encoding and
+ * lines (so the same keys and values): it parses its result to make sure.
+ * Where the bytes cannot carry an edit (a BOM-less UTF-16 file that would
+ * now read in the other byte order or as no UTF-16, a first line that
+ * would start with U+FEFF and read as a byte-order mark) it fails with
+ * MS_ERR_CONFIG "cannot save 'NAME' as ENCODING: ...; nothing was
+ * written" and *data stays NULL. */
 int ini_serialize(const struct ini *ini, char **data, size_t *len,
 		  struct ms_err *err);
-/* Serialize and write atomically (fs_write_atomic, mode 0600 if new). */
+/* Serialize and write atomically (fs_write_atomic, mode 0600 if new); a
+ * refusal of ini_serialize() leaves the file untouched. */
 int ini_save(const struct ini *ini, const char *path, struct ms_err *err);
 
 #endif

@@ -461,6 +461,231 @@ static void test_save(void)
 	free(path);
 }
 
+/* ---- UTF-16 without a BOM: whatever we write must read back ---- */
+
+/* utf8 as UTF-16 (LE or BE) without a BOM; malloc'd, *len bytes. */
+static char *to_utf16(const char *utf8, int be, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)utf8;
+	unsigned char *out = malloc(strlen(utf8) * 4 + 2), *o = out;
+
+	while (out && *p) {
+		unsigned long c = *p;
+		unsigned u[2];
+		int k = 1, n = 1, i;
+
+		if (c >= 0xf0) {
+			c = ((c & 7) << 18) | ((p[1] & 0x3fUL) << 12) |
+			    ((p[2] & 0x3fUL) << 6) | (p[3] & 0x3fUL);
+			n = 4;
+		} else if (c >= 0xe0) {
+			c = ((c & 15) << 12) | ((p[1] & 0x3fUL) << 6) | (p[2] & 0x3fUL);
+			n = 3;
+		} else if (c >= 0xc0) {
+			c = ((c & 31) << 6) | (p[1] & 0x3fUL);
+			n = 2;
+		}
+		p += n;
+		if (c >= 0x10000) {
+			u[0] = 0xd800 + (unsigned)((c - 0x10000) >> 10);
+			u[1] = 0xdc00 + (unsigned)((c - 0x10000) & 0x3ff);
+			k = 2;
+		} else {
+			u[0] = (unsigned)c;
+		}
+		for (i = 0; i < k; i++) {
+			*o++ = (unsigned char)(be ? u[i] >> 8 : u[i] & 0xff);
+			*o++ = (unsigned char)(be ? u[i] & 0xff : u[i] >> 8);
+		}
+	}
+	*len = out ? (size_t)(o - out) : 0;
+	return (char *)out;
+}
+
+/* Parse bytes, apply the edits, serialize, parse again: the edited keys
+ * have their new values, the encoding is the same. */
+static int edit_reads_back(const char *what, const char *data, size_t len,
+			   enum ini_encoding want_enc, const char *const *edits)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct ini *a = NULL, *b = NULL;
+	char *out = NULL;
+	size_t outlen = 0, i;
+	int good = 0;
+
+	if (!ok(ini_parse(&a, what, data, len, &err) == 0, "%s: parses (%s)",
+		what, err.msg))
+		return 0;
+	is_int(ini_encoding(a), want_enc, "%s: read as %s", what,
+	       ini_encoding_name(a));
+	for (i = 0; edits[i]; i += 3)
+		if (ini_set(a, edits[i], edits[i + 1], edits[i + 2], &err) < 0)
+			break;
+	if (!ok(!edits[i], "%s: edits (%s)", what, err.msg))
+		goto out;
+	if (!ok(ini_serialize(a, &out, &outlen, &err) == 0,
+		"%s: edited file serializes (%s)", what, err.msg))
+		goto out;
+	if (!ok(ini_parse(&b, "again", out, outlen, &err) == 0,
+		"%s: edited file parses again (%s)", what, err.msg))
+		goto out;
+	is_int(ini_encoding(b), want_enc, "%s: still %s", what,
+	       ini_encoding_name(b));
+	good = 1;
+	for (i = 0; edits[i]; i += 3) {
+		const char *v = ini_get(b, edits[i], edits[i + 1]);
+
+		if (!v || strcmp(v, edits[i + 2])) {
+			good = 0;
+			printf("# [%s] %s is %s\n", edits[i], edits[i + 1], v ? v : "NULL");
+		}
+	}
+	ok(good, "%s: edited values read back", what);
+out:
+	ini_free(a);
+	ini_free(b);
+	free(out);
+	return good;
+}
+
+static void test_utf16_nobom(void)
+{
+	/* Half ASCII: recognised before the edit by the share of zero bytes,
+	 * not after it (the old detection turned this into "NUL byte"). */
+	static const char half[] = "[邮件设置]\r\n服务器地址=mail.example.com\r\n";
+	/* Mostly CJK, comments and all: few zero bytes at all. */
+	static const char cjk[] =
+		"; 这是一个邮件连接器的配置文件，请勿手工修改\r\n"
+		"[邮件设置]\r\n服务器地址=邮件服务器\r\n用户名=帮助台\r\n"
+		"[常规]\r\n最后运行=从未\r\n";
+	static const char *const set_short[] = { "邮件设置", "服务器地址", "m", NULL };
+	static const char *const set_many[] = {
+		"邮件设置", "服务器地址", "m",
+		"邮件设置", "Port", "993",
+		"常规", "最后运行", "",
+		"新的", "键", "值",
+		"OAuth", "ClientId", "x", NULL };
+	static const char *const set_half[] = { "邮件设置", "服务器地址", "m",
+						"General", "Date", "1", NULL };
+	char *d;
+	size_t n;
+	int be;
+
+	for (be = 0; be < 2; be++) {
+		enum ini_encoding enc = be ? INI_ENC_UTF16BE : INI_ENC_UTF16LE;
+
+		d = to_utf16(half, be, &n);
+		edit_reads_back(be ? "half-ascii BE" : "half-ascii LE", d, n,
+				enc, set_short);
+		edit_reads_back(be ? "half-ascii BE, more" : "half-ascii LE, more",
+				d, n, enc, set_half);
+		free(d);
+		d = to_utf16(cjk, be, &n);
+		edit_reads_back(be ? "mostly CJK BE" : "mostly CJK LE", d, n,
+				enc, set_many);
+		free(d);
+	}
+	/* astral characters (surrogate pairs) and no final newline */
+	d = to_utf16("[😀]\r\n😀😀😀=😀😀😀😀😀😀😀😀😀", 0, &n);
+	edit_reads_back("astral LE", d, n, INI_ENC_UTF16LE,
+			(const char *const[]){ "😀", "😀😀😀", "1", NULL });
+	free(d);
+	/* UTF-8 text never has zero bytes: never taken for UTF-16 */
+	edit_reads_back("UTF-8 CJK", cjk, strlen(cjk), INI_ENC_UTF8, set_many);
+}
+
+/* The fuzzer's reproducer: the edits that used to flip its encoding. */
+static void test_utf16_reproducer(void)
+{
+	static const char path[] =
+		"tests/fuzz/corpus/fuzz_ini/regress-utf16-nobom-edit-flips-encoding";
+	struct ms_err err = MS_ERR_INIT;
+	struct ini *ini = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	const char *value = "[GenerDeSGINDirectory=%PROGRAMDATA%\\OpCon";
+
+	if (!ok(read_all(path, &data, &len) == 0, "read %s", path))
+		return;
+	if (ok(ini_parse(&ini, "repro", data, len, &err) == 0, "reproducer parses (%s)",
+	       err.msg)) {
+		/* most of it is UTF-16BE text behind a garbled start; the
+		 * zero-byte share took it for UTF-16LE */
+		is(ini_encoding_name(ini), "UTF-16BE", "reproducer is UTF-16BE");
+		is(ini_get(ini, "Mail", "User"), "helpdesk", "reproducer [Mail] User");
+		edit_reads_back("reproducer, shorter value", data, len, INI_ENC_UTF16BE,
+				(const char *const[]){ "Mail", "User", "v", NULL });
+		edit_reads_back("reproducer, new key", data, len, INI_ENC_UTF16BE,
+				(const char *const[]){ "Mail", "FuzzNewKey", value, NULL });
+		edit_reads_back("reproducer, new section", data, len, INI_ENC_UTF16BE,
+				(const char *const[]){ "FuzzNewSection", "Key", value, NULL });
+	}
+	ini_free(ini);
+	free(data);
+}
+
+/* Where the bytes alone cannot carry the model, nothing is written. */
+static void test_readback_refused(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char dir[] = "/tmp/test_ini.XXXXXX", *path = NULL, *d, *got = NULL, *out;
+	struct ini *ini = NULL;
+	size_t n, glen = 0, olen;
+
+	/* U+3D00 read in the other byte order is '=': the key holds four of
+	 * them, the value four '=' of this order.  Setting the value to "x"
+	 * tips the count: the bytes would read as UTF-16BE. */
+	d = to_utf16("k\xe3\xb4\x80\xe3\xb4\x80\xe3\xb4\x80\xe3\xb4\x80=====\r\n", 0, &n);
+	if (!ok(d && mkdtemp(dir), "temp dir"))
+		return;
+	path = fs_join(dir, "tipped.ini");
+	ok(fs_write_atomic(path, d, n, 0600, &err) == 0, "write %s", path);
+	ok(ini_load(&ini, path, &err) == 0 && ini_encoding(ini) == INI_ENC_UTF16LE,
+	   "ambiguous file reads as UTF-16LE (%s)", err.msg);
+	if (ini) {
+		is(ini_get(ini, "", "k\xe3\xb4\x80\xe3\xb4\x80\xe3\xb4\x80\xe3\xb4\x80"),
+		   "====", "its value");
+		ok(ini_serialize(ini, &out, &olen, &err) == 0 && olen == n &&
+		   !memcmp(out, d, n), "unedited, it serializes unchanged");
+		free(out);
+		ok(ini_set(ini, "", "k\xe3\xb4\x80\xe3\xb4\x80\xe3\xb4\x80\xe3\xb4\x80",
+			   "x", &err) == 0, "set the value");
+		err = (struct ms_err)MS_ERR_INIT;
+		out = (char *)1;
+		ok(ini_serialize(ini, &out, &olen, &err) < 0 && out == NULL &&
+		   err.code == MS_ERR_CONFIG, "serialize refuses");
+		err = (struct ms_err)MS_ERR_INIT;
+		ok(ini_save(ini, path, &err) < 0 && err.code == MS_ERR_CONFIG,
+		   "save refuses");
+		ok(strstr(err.msg, path) && strstr(err.msg, "UTF-16LE") &&
+		   strstr(err.msg, "would read as UTF-16BE") &&
+		   strstr(err.msg, "nothing was written"),
+		   "the error names the file and why: %s", err.msg);
+		ok(read_all(path, &got, &glen) == 0 && glen == n &&
+		   !memcmp(got, d, n), "the file is untouched");
+		free(got);
+		ini_free(ini);
+		ini = NULL;
+	}
+	free(d);
+
+	/* Any encoding: a first line that would start with U+FEFF reads
+	 * as a byte-order mark. */
+	err = (struct ms_err)MS_ERR_INIT;
+	if (ok(ini_parse(&ini, "bomkey.ini", "a=1\n\xef\xbb\xbf" "b=2\n", 11,
+			 &err) == 0, "U+FEFF key on line 2 parses")) {
+		ok(ini_remove(ini, "", "a") == 1, "remove line 1");
+		ok(ini_serialize(ini, &out, &olen, &err) < 0 &&
+		   strstr(err.msg, "'bomkey.ini'") &&
+		   strstr(err.msg, "would read as UTF-8 with BOM"),
+		   "a BOM-looking first line is refused: %s", err.msg);
+	}
+	ini_free(ini);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
 int main(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -475,6 +700,9 @@ int main(void)
 	test_edits();
 	test_line_end_corners();
 	test_save();
+	test_utf16_nobom();
+	test_utf16_reproducer();
+	test_readback_refused();
 	u = ini_unquote("\"C:\\Program Files\\x\"");
 	is(u, "C:\\Program Files\\x", "unquote strips one pair");
 	free(u);
