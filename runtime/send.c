@@ -21,11 +21,11 @@
 #include "explain.h"
 #include "http.h"
 #include "log.h"
+#include "send_int.h"
 
 #define LINE_SOFT 78          /* RFC 5322 SHOULD */
 #define LINE_HARD 998         /* RFC 5322 MUST */
 #define MAX_TEXT (4u * 1024 * 1024)   /* cap on a composed message */
-#define REPLY_MAX 512
 
 /* ---- UTF-8 and neutralising --------------------------------------------- */
 
@@ -698,10 +698,7 @@ static void curl_init_once(void)
 struct smtp_ctx {
 	const char *data;
 	size_t len, pos;
-	char reply[REPLY_MAX];   /* last server reply line (334 payloads decoded or hidden) */
-	char cmd[16];            /* verb of the last command we sent */
-	int quitting;            /* QUIT sent: later replies do not explain a failure */
-	int verbose;
+	struct send_trace trace; /* last reply, last verb (send_int.h) */
 };
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
@@ -716,18 +713,53 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
+/*
+ * Server text for an error message or a log line: control characters and
+ * bytes that are not valid UTF-8 become '?', and the copy is cut only
+ * between characters.
+ */
+static void reply_copy(char *dst, size_t dstsz, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)(src ? src : "");
+	size_t i = 0, k;
+
+	if (!dstsz)
+		return;
+	while (*p) {
+		/* utf8_seq() stops at the NUL: it is not a continuation byte */
+		k = (*p < 0x20 || *p == 0x7f) ? 0 : utf8_seq(p);
+		if (i + (k ? k : 1) >= dstsz)
+			break;
+		if (k) {
+			memcpy(dst + i, p, k);
+			i += k;
+			p += k;
+		} else {
+			dst[i++] = '?';
+			p++;
+		}
+	}
+	dst[i] = '\0';
+}
+
+void send_trace_init(struct send_trace *t, int verbose)
+{
+	memset(t, 0, sizeof(*t));
+	t->verbose = verbose;
+}
+
 /* A 334 challenge is base64; an XOAUTH2 failure puts a small JSON status in
  * it, which is worth keeping.  Anything else is shown as "334". */
-static void keep_challenge(struct smtp_ctx *c, const char *b64)
+static void keep_challenge(struct send_trace *t, const char *b64)
 {
-	unsigned char dec[REPLY_MAX];
+	unsigned char dec[SEND_REPLY_MAX];
 	size_t n = strlen(b64);
 	int dl;
 
 	while (n && (b64[n - 1] == ' '))
 		n--;
 	if (n == 0 || n >= (sizeof(dec) / 3) * 4) {
-		snprintf(c->reply, sizeof(c->reply), "334");
+		snprintf(t->reply, sizeof(t->reply), "334");
 		return;
 	}
 	dl = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
@@ -735,39 +767,50 @@ static void keep_challenge(struct smtp_ctx *c, const char *b64)
 		dl--;
 	if (dl > 1 && dec[0] == '{') {
 		dec[dl] = '\0';
-		memcpy(c->reply, "334 ", 4);
-		safe_copy(c->reply + 4, sizeof(c->reply) - 4, (const char *)dec);
+		memcpy(t->reply, "334 ", 4);
+		reply_copy(t->reply + 4, sizeof(t->reply) - 4, (const char *)dec);
 	} else {
-		snprintf(c->reply, sizeof(c->reply), "334");
+		snprintf(t->reply, sizeof(t->reply), "334");
 	}
+	OPENSSL_cleanse(dec, sizeof(dec));
 }
 
-static void on_line_in(struct smtp_ctx *c, const char *line)
+void send_trace_line_in(struct send_trace *t, const char *line)
 {
 	if (strlen(line) < 3)
 		return;
-	if (strncmp(line, "334", 3) == 0 && (line[3] == ' ' || line[3] == '\0')) {
-		keep_challenge(c, line[3] ? line + 4 : "");
-		if (c->verbose)
+	if (strncmp(line, "334", 3) == 0 &&
+	    (line[3] == ' ' || line[3] == '-' || line[3] == '\0')) {
+		if (!t->quitting)
+			keep_challenge(t, line[3] ? line + 4 : "");
+		if (t->verbose)
 			log_trace("smtp < 334 [challenge hidden]");
 		return;
 	}
-	if (!c->quitting)
-		safe_copy(c->reply, sizeof(c->reply), line);
-	if (c->verbose) {
-		char safe[REPLY_MAX];
-		safe_copy(safe, sizeof(safe), line);
+	/* any other reply ends the SASL exchange (235, 4xx, 5xx) */
+	t->in_auth = 0;
+	if (!t->quitting)
+		reply_copy(t->reply, sizeof(t->reply), line);
+	if (t->verbose) {
+		char safe[SEND_REPLY_MAX];
+		reply_copy(safe, sizeof(safe), line);
 		log_trace("smtp < %s", safe);
 	}
 }
 
-static void on_line_out(struct smtp_ctx *c, const char *line)
+void send_trace_line_out(struct send_trace *t, const char *line)
 {
 	static const char *const shown[] = { "EHLO", "HELO", "STARTTLS", "MAIL", "RCPT",
 					     "DATA", "QUIT", "RSET", "NOOP", NULL };
 	char verb[16];
 	size_t n = 0;
 
+	/* SASL continuation: a credential, whatever it looks like */
+	if (t->in_auth) {
+		if (t->verbose)
+			log_trace("smtp > [credentials hidden]");
+		return;
+	}
 	while (n < sizeof(verb) - 1 && isalpha((unsigned char)line[n])) {
 		verb[n] = (char)toupper((unsigned char)line[n]);
 		n++;
@@ -777,12 +820,12 @@ static void on_line_out(struct smtp_ctx *c, const char *line)
 		for (const char *const *v = shown; *v; v++)
 			if (strcmp(verb, *v) == 0) {
 				if (strcmp(verb, "QUIT") == 0)
-					c->quitting = 1;
+					t->quitting = 1;
 				else
-					snprintf(c->cmd, sizeof(c->cmd), "%s", verb);
-				if (c->verbose) {
-					char safe[REPLY_MAX];
-					safe_copy(safe, sizeof(safe), line);
+					snprintf(t->cmd, sizeof(t->cmd), "%s", verb);
+				if (t->verbose) {
+					char safe[SEND_REPLY_MAX];
+					reply_copy(safe, sizeof(safe), line);
 					log_trace("smtp > %s", safe);
 				}
 				return;
@@ -796,38 +839,26 @@ static void on_line_out(struct smtp_ctx *c, const char *line)
 			while (k < sizeof(mech) - 1 && (isalnum((unsigned char)p[k]) || p[k] == '-'))
 				mech[k] = p[k], k++;
 			mech[k] = '\0';
-			snprintf(c->cmd, sizeof(c->cmd), "AUTH");
-			if (c->verbose)
+			snprintf(t->cmd, sizeof(t->cmd), "AUTH");
+			t->in_auth = 1;
+			if (t->verbose)
 				log_trace("smtp > AUTH %s [credentials hidden]", mech);
 			return;
 		}
 	}
-	/* SASL continuation: a credential */
-	if (c->verbose)
+	/* not a command we know: may be a credential */
+	if (t->verbose)
 		log_trace("smtp > [credentials hidden]");
 }
 
-static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+void send_trace_chunk(struct send_trace *t, int outgoing, const char *data,
+		      size_t size)
 {
-	struct smtp_ctx *c = ud;
-	char line[REPLY_MAX];
+	/* room for a character cut by the reply's cap: reply_copy() drops it */
+	char line[SEND_REPLY_MAX + 4];
 	size_t i = 0;
 
-	(void)h;
-	if (type == CURLINFO_TEXT) {
-		if (c->verbose) {
-			size_t n = size < sizeof(line) - 1 ? size : sizeof(line) - 1;
-			memcpy(line, data, n);
-			while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-				n--;
-			line[n] = '\0';
-			log_trace("smtp * %s", line);
-		}
-		return 0;
-	}
-	if (type != CURLINFO_HEADER_IN && type != CURLINFO_HEADER_OUT)
-		return 0;
-	/* one or more CRLF-terminated lines; bounded by size */
+	/* one or more LF or CRLF terminated lines; bounded by size */
 	while (i < size) {
 		size_t j = i, n;
 		while (j < size && data[j] != '\n')
@@ -839,12 +870,34 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 			n = sizeof(line) - 1;
 		memcpy(line, data + i, n);
 		line[n] = '\0';
-		if (type == CURLINFO_HEADER_IN)
-			on_line_in(c, line);
+		if (outgoing)
+			send_trace_line_out(t, line);
 		else
-			on_line_out(c, line);
+			send_trace_line_in(t, line);
 		i = j + 1;
 	}
+	OPENSSL_cleanse(line, sizeof(line));
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+	struct smtp_ctx *c = ud;
+	char line[SEND_REPLY_MAX];
+
+	(void)h;
+	if (type == CURLINFO_TEXT) {
+		if (c->trace.verbose) {
+			size_t n = size < sizeof(line) - 1 ? size : sizeof(line) - 1;
+			memcpy(line, data, n);
+			while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+				n--;
+			line[n] = '\0';
+			log_trace("smtp * %s", line);
+		}
+		return 0;
+	}
+	if (type == CURLINFO_HEADER_IN || type == CURLINFO_HEADER_OUT)
+		send_trace_chunk(&c->trace, type == CURLINFO_HEADER_OUT, data, size);
 	return 0;
 }
 
@@ -920,7 +973,7 @@ static int smtp_once(const struct send_params *p, const char *from, char **rcpt,
 	memset(&c, 0, sizeof(c));
 	c.data = msg->data;
 	c.len = msg->len;
-	c.verbose = p->verbose;
+	send_trace_init(&c.trace, p->verbose);
 	if (!port)
 		port = p->tls == SEND_TLS_IMPLICIT ? 465 : p->tls == SEND_TLS_NONE ? 25 : 587;
 	helo_name(p, helo, sizeof(helo));
@@ -984,12 +1037,12 @@ static int smtp_once(const struct send_params *p, const char *from, char **rcpt,
 	case CURLE_OK:
 		ret = 0;
 		log_debug("%s: sent to %zu recipient%s: %s", where, nrcpt, nrcpt == 1 ? "" : "s",
-			  c.reply);
+			  c.trace.reply);
 		break;
 	case CURLE_LOGIN_DENIED:
 		*auth_denied = 1;
 		err_set(err, MS_ERR_AUTH, "%s: authentication failed: %s", where,
-			c.reply[0] ? c.reply : "the server refused the login");
+			c.trace.reply[0] ? c.trace.reply : "the server refused the login");
 		break;
 	case CURLE_USE_SSL_FAILED:
 		err_set(err, MS_ERR_TLS, "%s: the server does not offer STARTTLS; refusing to "
@@ -1014,20 +1067,20 @@ static int smtp_once(const struct send_params *p, const char *from, char **rcpt,
 		err_set(err, MS_ERR_NOMEM, "out of memory");
 		break;
 	default:
-		if (c.reply[0] == '4' || c.reply[0] == '5') {
-			if (!strcmp(c.cmd, "AUTH"))
+		if (c.trace.reply[0] == '4' || c.trace.reply[0] == '5') {
+			if (!strcmp(c.trace.cmd, "AUTH"))
 				*auth_denied = 1;
 			/* Postfix (smtpd_delay_reject) and Exchange refuse a
 			 * sender at RCPT time; name what was refused */
-			const char *stage = stage_name(c.cmd);
-			if (!strcmp(c.cmd, "RCPT") && strcasestr(c.reply, "sender"))
+			const char *stage = stage_name(c.trace.cmd);
+			if (!strcmp(c.trace.cmd, "RCPT") && strcasestr(c.trace.reply, "sender"))
 				stage = "sender refused";
-			err_set(err, reply_code(c.reply, c.cmd), "%s: %s: %s", where,
-				stage, c.reply);
+			err_set(err, reply_code(c.trace.reply, c.trace.cmd), "%s: %s: %s", where,
+				stage, c.trace.reply);
 		} else {
 			err_set(err, rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
 				rc == CURLE_SEND_ERROR ? MS_ERR_NET : MS_ERR_PROTO,
-				"%s: %s: %s", where, stage_name(c.cmd),
+				"%s: %s: %s", where, stage_name(c.trace.cmd),
 				errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		}
 		break;

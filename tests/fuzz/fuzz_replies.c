@@ -18,7 +18,17 @@
  *   - explanations always have a cause and a fix; explain_format() and
  *     the explain_ids fields are NUL-terminated;
  *   - mb_redact_line() removes a password (canary) from LOGIN, PASS, AUTH,
- *     AUTHENTICATE and bare SASL lines.
+ *     AUTHENTICATE and bare SASL lines;
+ *   - the SMTP trace of send.c (send_int.h), in a mode chosen by the first
+ *     byte: (0) the input as the server's bytes; (1) a session where we
+ *     send AUTH, the server answers with fuzzed lines, and we send a
+ *     credential (a canary, possibly shaped like a command) after a 334:
+ *     the canary, its base64 and the AUTH blob never show in the kept
+ *     reply, the kept verb or any log line, the verb stays AUTH and no
+ *     QUIT is assumed; (2) the input as the base64 payload of a 334: the
+ *     kept reply is "334" or "334 {" and the decoded JSON.  Always: the
+ *     kept reply and every log line are NUL-terminated, printable, valid
+ *     UTF-8 and shorter than SEND_REPLY_MAX.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,10 +40,15 @@
 #include "explain.h"
 #include "oauth.h"
 #include "mailbox_int.h"
+#include "log.h"
+#include "send_int.h"
+
+#include <openssl/evp.h>
 
 #define MAX_ITEMS 64
 #define MAX_LITERAL 4096
 
+__attribute__((noreturn))
 static void fail(const char *what, const char *s)
 {
 	fprintf(stderr, "%s: [%s]\n", what, s ? s : "(null)");
@@ -339,6 +354,208 @@ static void redact(const uint8_t *data, size_t size)
 		fail("mb_redact_line left the password in", line);
 }
 
+/* ---- SMTP trace (send_int.h) ---- */
+
+/* Valid UTF-8, no control character, NUL within max. */
+static void check_printable_utf8(const char *what, const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (strnlen(s, max) >= max)
+		fail(what, "not NUL-terminated within its size");
+	while (*p) {
+		size_t k, i;
+
+		if (*p < 0x20 || *p == 0x7f)
+			fail(what, s);
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			k = 2;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			k = 3;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			k = 4;
+		else
+			fail(what, "invalid UTF-8 lead byte");
+		for (i = 1; i < k; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				fail(what, "cut or invalid UTF-8 sequence");
+		if ((k == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) ||
+				(p[0] == 0xed && p[1] >= 0xa0))) ||
+		    (k == 4 && ((p[0] == 0xf0 && p[1] < 0x90) ||
+				(p[0] == 0xf4 && p[1] >= 0x90))))
+			fail(what, "overlong or surrogate UTF-8");
+		p += k;
+	}
+}
+
+/* Secrets the log sink watches for (NULL: none). */
+static const char *watch[2];
+
+static void trace_sink(enum log_level level, const char *msg, void *ctx)
+{
+	size_t i;
+
+	(void)level;
+	(void)ctx;
+	if (strncmp(msg, "smtp ", 5) != 0)
+		return;
+	check_printable_utf8("smtp log line", msg, 2048);
+	for (i = 0; i < 2; i++)
+		if (watch[i] && strstr(msg, watch[i]))
+			fail("a credential shows in an smtp log line", msg);
+}
+
+static void check_trace(const struct send_trace *t)
+{
+	static const char *const verbs[] = { "", "EHLO", "HELO", "STARTTLS",
+		"MAIL", "RCPT", "DATA", "RSET", "NOOP", "AUTH", NULL };
+	size_t i;
+
+	check_printable_utf8("send_trace reply", t->reply, sizeof(t->reply));
+	if (strnlen(t->cmd, sizeof(t->cmd)) >= sizeof(t->cmd))
+		fail("send_trace cmd not terminated", "");
+	for (i = 0; verbs[i]; i++)
+		if (!strcmp(t->cmd, verbs[i]))
+			break;
+	if (!verbs[i])
+		fail("send_trace cmd is not a verb we send", t->cmd);
+}
+
+/* s as one line: no NUL, CR or LF. */
+static void one_line(char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '\0' || s[i] == '\r' || s[i] == '\n')
+			s[i] = '.';
+	s[n] = '\0';
+}
+
+static void trace_session(const uint8_t *data, size_t size)
+{
+	static const char *const shapes[] = { "", "RSET", "quit", "DATA ",
+		"Mail From:<", "AUTH PLAIN ", "ehlo ", "334 ", "NOOP" };
+	struct send_trace t;
+	char secret[64], blob[128], b64[256], chal[300], line[400];
+	const char *srv = (const char *)data + 2, *core;
+	size_t nsrv, i, n = 0, q;
+	int secret_in_input;
+
+	if (size < 2)
+		return;
+	/* the credential: a command shape, a marker, printable input bytes */
+	n = (size_t)snprintf(secret, sizeof(secret), "%sKz9",
+			     shapes[data[1] % (sizeof(shapes) / sizeof(shapes[0]))]);
+	for (i = size; i-- > 2 && n < 40;)
+		if (data[i] > 0x20 && data[i] < 0x7f)
+			secret[n++] = (char)data[i];
+	secret[n] = '\0';
+	core = strstr(secret, "Kz9");
+	/* the PLAIN blob: \0user\0secret */
+	memcpy(blob, "\0alice\0", 7);
+	memcpy(blob + 7, secret, n);
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)blob,
+			(int)(7 + n));
+	nsrv = size - 2;
+	q = nsrv / 4;
+	/* the server's lines might hold the canary themselves: then the
+	 * reply may show it legitimately */
+	secret_in_input = memmem(srv, nsrv, core, strlen(core)) != NULL ||
+			  memmem(srv, nsrv, b64, strlen(b64)) != NULL;
+	if (!secret_in_input) {
+		watch[0] = core;
+		watch[1] = b64;
+	}
+	send_trace_init(&t, 1);
+	send_trace_chunk(&t, 1, "EHLO client\r\n", 13);
+	send_trace_chunk(&t, 0, srv, q);
+	check_trace(&t);
+	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\n", b64);
+	send_trace_chunk(&t, 1, line, strlen(line));
+	if (strcmp(t.cmd, "AUTH"))
+		fail("AUTH not kept as the verb", t.cmd);
+	/* one challenge line from the input, then our credential */
+	i = q < 200 ? q : 200;
+	memcpy(chal, "334 ", 4);
+	memcpy(chal + 4, srv + q, i);
+	one_line(chal + 4, i);
+	send_trace_line_in(&t, chal);
+	check_trace(&t);
+	if (strcmp(t.reply, "334") && strncmp(t.reply, "334 {", 5))
+		fail("a 334 challenge kept raw", t.reply);
+	send_trace_line_out(&t, secret);
+	snprintf(line, sizeof(line), "%s\r\n%s\r\n", b64, secret);
+	send_trace_chunk(&t, 1, line, strlen(line));
+	if (strcmp(t.cmd, "AUTH") || t.quitting)
+		fail("a credential was taken for a command", secret);
+	send_trace_chunk(&t, 0, srv + 2 * q, q);
+	check_trace(&t);
+	send_trace_chunk(&t, 1, "QUIT\r\n", 6);
+	send_trace_chunk(&t, 0, srv + 3 * q, nsrv - 3 * q);
+	check_trace(&t);
+	if (!secret_in_input && (strstr(t.reply, core) || strstr(t.reply, b64)))
+		fail("a credential shows in the kept reply", t.reply);
+	watch[0] = watch[1] = NULL;
+}
+
+static void trace_challenge(const uint8_t *data, size_t size)
+{
+	struct send_trace t;
+	char line[2 * 1024];
+	unsigned char dec[1024];
+	size_t n = size - 1 < 700 ? size - 1 : 700;
+	int dl, json;
+
+	memcpy(line, data[0] & 0x10 ? "334-" : "334 ", 4);
+	EVP_EncodeBlock((unsigned char *)line + 4, data + 1, (int)n);
+	/* what the payload decodes to, as the server meant it */
+	dl = EVP_DecodeBlock(dec, (unsigned char *)line + 4,
+			     (int)strlen(line + 4));
+	while (dl > 0 && dec[dl - 1] == '\0')
+		dl--;
+	json = dl > 1 && dec[0] == '{';
+	send_trace_init(&t, 1);
+	send_trace_line_in(&t, line);
+	check_trace(&t);
+	if (strcmp(t.reply, "334") && strncmp(t.reply, "334 {", 5))
+		fail("a 334 challenge kept raw", t.reply);
+	if (!json && strcmp(t.reply, "334"))
+		fail("a 334 challenge that is not JSON kept", t.reply);
+	/* short enough to be kept, and JSON: the reply shows it */
+	if (json && strlen(line + 4) < 680 && strncmp(t.reply, "334 {", 5))
+		fail("an XOAUTH2 JSON status dropped", t.reply);
+}
+
+static void smtp_trace(const uint8_t *data, size_t size)
+{
+	struct send_trace t;
+
+	if (size < 1)
+		return;
+	log_set_sink(trace_sink, NULL, LOG_LVL_TRACE);
+	switch (data[0] % 3) {
+	case 0:
+		send_trace_init(&t, data[0] & 0x10);
+		send_trace_chunk(&t, 0, (const char *)data + 1, size - 1);
+		check_trace(&t);
+		send_trace_chunk(&t, 1, (const char *)data + 1, size - 1);
+		check_trace(&t);
+		break;
+	case 1:
+		trace_session(data, size);
+		break;
+	default:
+		trace_challenge(data, size);
+		break;
+	}
+	log_set_sink(NULL, NULL, LOG_LVL_WARN);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *d = (const char *)data;
@@ -357,6 +574,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	explain(d, size, cstr);
 	oauth_parse_replies(d, size);   /* token, error and device-code JSON */
 	redact(data, size);
+	smtp_trace(data, size);
 	free(cstr);
 	return 0;
 }

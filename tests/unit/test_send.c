@@ -8,7 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "send.h"
+#include "send_int.h"
 #include "tap.h"
 
 /* The header block (up to the blank line), unfolded, as separate lines. */
@@ -871,6 +873,173 @@ static void test_scripted(void)
 	ok(strstr(err.msg, "421 4.3.2") != NULL, "421 reply kept");
 }
 
+/* ---- the SMTP trace: what the libcurl debug callback keeps ---- */
+
+static char trace_log[8192];
+
+static void trace_collect(enum log_level level, const char *msg, void *ctx)
+{
+	size_t n = strlen(trace_log);
+
+	(void)level;
+	(void)ctx;
+	snprintf(trace_log + n, sizeof(trace_log) - n, "%s\n", msg);
+}
+
+static void in(struct send_trace *t, const char *s)
+{
+	send_trace_chunk(t, 0, s, strlen(s));
+}
+
+static void out(struct send_trace *t, const char *s)
+{
+	send_trace_chunk(t, 1, s, strlen(s));
+}
+
+static void test_trace_replies(void)
+{
+	struct send_trace t;
+	char line[700];
+
+	send_trace_init(&t, 0);
+	is(t.reply, "", "no reply yet");
+	in(&t, "220 mx.contoso.test ESMTP\r\n");
+	is(t.reply, "220 mx.contoso.test ESMTP", "greeting kept without CRLF");
+	in(&t, "250-mx.contoso.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n");
+	is(t.reply, "250 8BITMIME", "the last line of a chunk wins");
+	in(&t, "550 5.1.1 no such user\n45");
+	is(t.reply, "550 5.1.1 no such user", "LF ends a line; under 3 bytes is ignored");
+	in(&t, "451 4.3.0 try\tlater\x1b[31m\r\n");
+	is(t.reply, "451 4.3.0 try?later?[31m", "control characters become '?'");
+	send_trace_chunk(&t, 0, "421 4.4.2 gone\0 hidden\r\n", 23);
+	is(t.reply, "421 4.4.2 gone", "a NUL ends the line's text");
+	in(&t, "554 5.7.1 r\xc3\xa9" "fus\xe9 \xed\xa0\x80 \xf0\x9f\x98\x80\r\n");
+	is(t.reply, "554 5.7.1 r\xc3\xa9" "fus? ??? \xf0\x9f\x98\x80",
+	   "invalid UTF-8 becomes '?', valid UTF-8 stays");
+
+	/* a long line is cut, never inside a character */
+	memset(line, 'a', sizeof(line));
+	memcpy(line + 510, "\xc3\xa9\r\n", 5);
+	in(&t, line);
+	is_int(strlen(t.reply), 510, "a character that does not fit is left out");
+	ok(t.reply[509] == 'a', "the cut is before it");
+	memcpy(line + 509, "\xc3\xa9" "b\r\n", 6);
+	send_trace_line_in(&t, line);
+	is_int(strlen(t.reply), 511, "one that fits is kept");
+	ok(!memcmp(t.reply + 509, "\xc3\xa9", 2), "whole");
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	in(&t, line);
+	is_int(strlen(t.reply), SEND_REPLY_MAX - 1, "a 699-byte line is cut to %d",
+	       SEND_REPLY_MAX - 1);
+
+	/* verbs of our commands */
+	out(&t, "MAIL FROM:<a@contoso.test>\r\n");
+	is(t.cmd, "MAIL", "MAIL kept");
+	out(&t, "rcpt to:<b@contoso.test>\r\n");
+	is(t.cmd, "RCPT", "verbs are upper-cased");
+	out(&t, "X-UNKNOWN thing\r\n");
+	is(t.cmd, "RCPT", "an unknown line changes nothing");
+	out(&t, "QUIT\r\n");
+	ok(t.quitting, "QUIT seen");
+	is(t.cmd, "RCPT", "QUIT is not a stage");
+	in(&t, "421 4.4.2 bye\r\n");
+	ok(t.reply[0] == 'x' && strlen(t.reply) == SEND_REPLY_MAX - 1,
+	   "a reply after QUIT is not kept");
+}
+
+/* base64 of s into out */
+static void b64(const char *s, size_t n, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+}
+
+static void test_trace_challenges(void)
+{
+	static const char json[] =
+		"{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://outlook.office.com/.default\"}";
+	struct send_trace t;
+	char enc[1200], line[1300], big[900];
+
+	send_trace_init(&t, 0);
+	b64(json, strlen(json), enc);
+	snprintf(line, sizeof(line), "334 %s\r\n", enc);
+	in(&t, line);
+	ok(!strncmp(t.reply, "334 {\"status\":\"401\"", 19) &&
+	   !strcmp(t.reply + 4, json), "an XOAUTH2 JSON status is decoded: %s", t.reply);
+	in(&t, "334 VXNlcm5hbWU6\r\n");
+	is(t.reply, "334", "a LOGIN prompt is hidden");
+	in(&t, "334 UGFzc3dvcmQ6   \r\n");
+	is(t.reply, "334", "with trailing blanks too");
+	in(&t, "334\r\n");
+	is(t.reply, "334", "an empty challenge");
+	in(&t, "334-eyJzdGF0dXMiOiI0MDEifQ==\r\n");
+	is(t.reply, "334 {\"status\":\"401\"}", "334- is a challenge too");
+	in(&t, "334 not base64 at all!\r\n");
+	is(t.reply, "334", "junk is hidden");
+	b64("{\"a\":\"\x01\x02\xff\"}", 11, enc);
+	snprintf(line, sizeof(line), "334 %s\r\n", enc);
+	in(&t, line);
+	is(t.reply, "334 {\"a\":\"???\"}", "decoded JSON made printable: %s", t.reply);
+	memset(big, 'A', sizeof(big));
+	big[0] = '{';
+	b64(big, 600, enc);
+	snprintf(line, sizeof(line), "334 %s", enc);
+	send_trace_line_in(&t, line);
+	is(t.reply, "334", "a challenge too long to decode is hidden");
+	in(&t, "3345 five digits\r\n");
+	is(t.reply, "3345 five digits", "only 334 is a challenge");
+}
+
+static void test_trace_credentials(void)
+{
+	static const char *const shapes[] = { "RSET", "quit", "DATA", "MAIL FROM:<x>",
+					      "AUTH PLAIN Zm9v", "cGFzc3dvcmQ=" };
+	struct send_trace t;
+	char blob[128], line[300];
+	size_t i;
+
+	log_set_sink(trace_collect, NULL, LOG_LVL_TRACE);
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		trace_log[0] = '\0';
+		send_trace_init(&t, 1);
+		out(&t, "EHLO client\r\n");
+		in(&t, "250 mx\r\n");
+		b64("\0alice\0S3cr3t-canary", 20, blob);
+		snprintf(line, sizeof(line), "AUTH LOGIN %s\r\n", blob);
+		out(&t, line);
+		is(t.cmd, "AUTH", "AUTH kept as the stage");
+		in(&t, "334 UGFzc3dvcmQ6\r\n");
+		/* a credential shaped like a command */
+		snprintf(line, sizeof(line), "%s\r\n", shapes[i]);
+		out(&t, line);
+		ok(!strcmp(t.cmd, "AUTH") && !t.quitting,
+		   "a credential '%s' is not taken for a command", shapes[i]);
+		in(&t, "535 5.7.8 authentication failed\r\n");
+		is(t.reply, "535 5.7.8 authentication failed", "the refusal is kept");
+		out(&t, "QUIT\r\n");
+		ok(t.quitting, "QUIT after the exchange is one");
+		in(&t, "221 2.0.0 bye\r\n");
+		is(t.reply, "535 5.7.8 authentication failed", "and its reply is not kept");
+		ok(!strstr(trace_log, blob) && !strstr(trace_log, shapes[i]) &&
+		   !strstr(trace_log, "UGFzc3dvcmQ6"),
+		   "credentials and the challenge stay out of the log");
+		ok(strstr(trace_log, "smtp > AUTH LOGIN [credentials hidden]\n") &&
+		   strstr(trace_log, "smtp > [credentials hidden]\n") &&
+		   strstr(trace_log, "smtp < 334 [challenge hidden]\n") &&
+		   strstr(trace_log, "smtp < 535 5.7.8 authentication failed\n") &&
+		   strstr(trace_log, "smtp > QUIT\n"),
+		   "the log shows the exchange");
+	}
+	/* SASL-IR answered at once: commands afterwards count again */
+	send_trace_init(&t, 1);
+	out(&t, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	in(&t, "235 2.7.0 ok\r\n");
+	out(&t, "MAIL FROM:<a@contoso.test>\r\n");
+	is(t.cmd, "MAIL", "after 235 the next line is a command");
+	log_set_sink(NULL, NULL, LOG_LVL_WARN);
+}
+
 int main(void)
 {
 	test_addresses();
@@ -883,5 +1052,8 @@ int main(void)
 	test_graph_json();
 	test_refusals();
 	test_scripted();
+	test_trace_replies();
+	test_trace_challenges();
+	test_trace_credentials();
 	return done_testing();
 }
