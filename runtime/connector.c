@@ -55,6 +55,7 @@ struct run {
 	struct rules *rules;
 	struct state *state;
 	struct mailbox *mb;
+	int mb_borrowed;       /* mb is r->mailbox: not ours to close */
 	char *mailbox_id;      /* "imaps://host:port/user/folder" */
 	char *staging;         /* staging folder beside MSGIN */
 	int delete_mode;       /* effective enum delete_mode */
@@ -640,6 +641,31 @@ static int validate(struct run *run, struct ms_err *err)
 	return 0;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* 1 when the caller's open session is the one p would open. */
+static int session_matches(const struct mailbox_params *have,
+			   const struct mailbox_params *want, int oauth)
+{
+	enum mail_protocol hp = have->protocol == PROTO_MSAL ? PROTO_GRAPH :
+		have->protocol;
+	int graph = want->protocol == PROTO_GRAPH;
+
+	if (hp != want->protocol || !same_str(have->user, want->user) ||
+	    (oauth ? !have->token_fn : !have->password) ||
+	    have->verify_peer != want->verify_peer ||
+	    !same_str(have->ca_file, want->ca_file))
+		return 0;
+	if (graph)
+		return same_str(have->graph_endpoint, want->graph_endpoint);
+	return same_str(have->host, want->host) && have->port == want->port &&
+		have->tls == want->tls && have->tls_min == want->tls_min &&
+		same_str(have->folder, want->folder);
+}
+
 static int open_mailbox(struct run *run, struct ms_err *err)
 {
 	const struct config *c = &run->cfg;
@@ -664,6 +690,23 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	if (c->self_signed)
 		log_warnx("%s: SelfSignedCertificate=True: the server's certificate "
 			  "is not verified", c->path);
+	if (run->r->mailbox &&
+	    session_matches(mailbox_params_of(run->r->mailbox), &p,
+			    c->auth == AUTH_OAUTH2)) {
+		if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
+			     config_protocol_name(c->protocol), p.host ? p.host : "graph",
+			     p.port, p.user, p.folder) < 0) {
+			run->mailbox_id = NULL;
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		}
+		run->mb = run->r->mailbox;
+		run->mb_borrowed = 1;
+		run->sum->reused_mailbox = 1;
+		return mailbox_reuse(run->mb, p.since, p.read_only, err);
+	}
+	if (run->r->mailbox)
+		log_debug("%s: the session handed over is not the one this INI file "
+			  "names: opening another", c->path);
 	if (c->auth == AUTH_OAUTH2) {
 		if (run->r->token_fn) {
 			p.token_fn = run->r->token_fn;
@@ -774,7 +817,7 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	}
 	rc = 0;
 out:
-	if (run.mb) {
+	if (run.mb && !run.mb_borrowed) {
 		struct ms_err cerr = MS_ERR_INIT;
 		if (mailbox_close(run.mb, rc ? &cerr : err))
 			rc = -1;

@@ -47,6 +47,15 @@ struct connector_run {
 	const char *state_path;    /* NULL = [State] StateDatabase or <ini>.state.db */
 	const char *only_key;      /* evaluate only the message with this key
 				    * (mailbox_item.key), e.g. a verify probe */
+	/* an open session to use instead of opening one (mailshift-verify
+	 * hands its own over, saving a login): borrowed, never closed; the
+	 * run lists it again (mailbox_reuse() with its own since and
+	 * read-only setting), which replaces its items.  Used only when it
+	 * was opened for what the INI (after the overrides above) names:
+	 * same protocol, server, port, TLS, user, folder, Graph endpoint,
+	 * certificate checks and kind of credential; else the run opens its
+	 * own session as without it.  NULL = open one. */
+	struct mailbox *mailbox;
 	/* bearer token source; NULL = the [OAuth] section through oauth.h */
 	mailbox_token_fn token_fn;
 	void *token_ctx;
@@ -68,6 +77,7 @@ struct connector_summary {
 	long deleted;
 	long bodies;       /* whole messages fetched */
 	int exit_code_no_match;
+	int reused_mailbox;  /* 1 when connector_run.mailbox was used */
 };
 
 int connector_run(const struct connector_run *r, struct connector_summary *sum,

@@ -220,6 +220,30 @@ int mailbox_close(struct mailbox *mb, struct ms_err *err)
 	return rc;
 }
 
+int mailbox_reuse(struct mailbox *mb, time_t since, int read_only,
+		  struct ms_err *err)
+{
+	int was = mb->p.read_only;
+
+	mb->p.since = since;
+	mb->p.read_only = read_only;
+	if (mb->ops->reuse && mb->ops->reuse(mb, was, err)) {
+		mb->p.read_only = was;
+		return -1;
+	}
+	return 0;
+}
+
+int mailbox_sees_new_mail(const struct mailbox *mb)
+{
+	return mb->ops != &mailbox_pop_ops;
+}
+
+const struct mailbox_params *mailbox_params_of(const struct mailbox *mb)
+{
+	return &mb->p;
+}
+
 void mailbox_stats(const struct mailbox *mb, long *connections, long *logins)
 {
 	if (connections)
@@ -551,8 +575,9 @@ void mb_last_line(const char *resp, size_t len, char *out, size_t outsz)
 		sp = memchr(ls, ' ', (size_t)(le - ls));
 		if ((le - ls >= 4 && strncmp(ls, "-ERR", 4) == 0) ||
 		    (le - ls >= 5 && strncmp(ls, "* BYE", 5) == 0) ||
-		    (sp && ls[0] != '*' && ls[0] != '+' && le - sp >= 4 &&
-		     (strncmp(sp, " NO ", 4) == 0 || strncmp(sp, " BAD ", 5) == 0))) {
+		    (sp && ls[0] != '*' && ls[0] != '+' &&
+		     ((le - sp >= 4 && strncmp(sp, " NO ", 4) == 0) ||
+		      (le - sp >= 5 && strncmp(sp, " BAD ", 5) == 0)))) {
 			best_s = ls;
 			best_e = le;
 			while (best_e > best_s && (best_e[-1] == '\r' || best_e[-1] == '\n'))

@@ -96,6 +96,26 @@ int mailbox_delete(struct mailbox *mb, const struct mailbox_item *it,
  * numbers again through UIDL and re-sends the DELE marks, then repeats. */
 int mailbox_close(struct mailbox *mb, struct ms_err *err);
 
+/* Make an open session ready for another listing (one login for several
+ * steps): since and read_only replace the values given at open, the
+ * items listed so far stay valid until the next mailbox_list().
+ * IMAP selects the folder again (EXAMINE read-only, SELECT otherwise;
+ * pending expunges are done first), so mail that arrived meanwhile is
+ * listed and a changed UIDVALIDITY is refused; a lost connection is
+ * opened again.  Graph asks the server at every listing anyway.  POP3
+ * keeps its session: it still sees the maildrop as it was at login
+ * (RFC 1939), so mail that arrived later needs a new session (see
+ * mailbox_sees_new_mail()), and DELE marks still take effect at QUIT.
+ * After a failure the session is of no further use: close it. */
+int mailbox_reuse(struct mailbox *mb, time_t since, int read_only,
+		  struct ms_err *err);
+/* 1 when mailbox_reuse() lists mail that arrived after the session was
+ * opened (IMAP, Graph), 0 when only a new session does (POP3). */
+int mailbox_sees_new_mail(const struct mailbox *mb);
+/* The parameters the session was opened with (borrowed, valid until
+ * mailbox_close(); the strings in it are the caller's of mailbox_open). */
+const struct mailbox_params *mailbox_params_of(const struct mailbox *mb);
+
 /* Connections opened and login commands sent so far (IMAP/POP: one each
  * for a healthy run; Graph: HTTP requests are not counted, both 0). */
 void mailbox_stats(const struct mailbox *mb, long *connections, long *logins);

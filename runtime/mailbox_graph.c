@@ -662,4 +662,5 @@ const struct mailbox_ops mailbox_graph_ops = {
 	graph_delete,
 	graph_close,
 	graph_free,
+	NULL,
 };

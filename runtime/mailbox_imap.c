@@ -1300,6 +1300,38 @@ static int imap_close(struct mailbox *mb, struct ms_err *err)
 	return rc;
 }
 
+/* Select the folder again for the next listing: SELECT/EXAMINE is what
+ * makes the server show mail that arrived since (a plain UID FETCH 1:*
+ * need not), and it switches between read-only and read-write.  An
+ * EXPUNGE still owed by a read-write session is done first: selecting
+ * again closes the folder without expunging. */
+static int imap_reuse(struct mailbox *mb, int was_read_only, struct ms_err *err)
+{
+	struct imap_state *st = mb->impl;
+	struct ms_err first = MS_ERR_INIT;
+	char q[512];
+
+	if (quote_mailbox(mb->p.folder, q, sizeof(q)))
+		return err_set(err, MS_ERR_CONFIG, "bad folder name '%s'", mb->p.folder);
+	if (st->need_expunge && !was_read_only) {
+		if (imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err))
+			return -1;
+		st->need_expunge = 0;
+	}
+	snprintf(st->select_cmd, sizeof(st->select_cmd), "%s %s",
+		 mb->p.read_only ? "EXAMINE" : "SELECT", q);
+	if (!mb_conn_lost(mb)) {
+		if (imap_select(mb, &first) == 0)
+			return 0;
+		if (!mb_conn_lost(mb))
+			return err_set(err, first.code, "%s", first.msg);
+		log_debug("%s: session lost (%s); logging in again", mb->label, first.msg);
+	}
+	if (mb_conn_open(mb, 1, err))
+		return -1;
+	return imap_select(mb, err);
+}
+
 const struct mailbox_ops mailbox_imap_ops = {
 	"imap",
 	imap_open,
@@ -1309,4 +1341,5 @@ const struct mailbox_ops mailbox_imap_ops = {
 	imap_delete,
 	imap_close,
 	imap_free,
+	imap_reuse,
 };

@@ -36,6 +36,9 @@ struct mailbox_ops {
 	int (*del)(struct mailbox *, const struct mailbox_item *, struct ms_err *);
 	int (*close)(struct mailbox *, struct ms_err *);  /* commit; no free */
 	void (*free)(struct mailbox *);                    /* backend state */
+	/* mailbox_reuse(): mb->p.since/read_only already set; NULL = nothing
+	 * to tell the server */
+	int (*reuse)(struct mailbox *, int was_read_only, struct ms_err *);
 };
 
 struct mailbox {

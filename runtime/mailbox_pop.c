@@ -425,4 +425,5 @@ const struct mailbox_ops mailbox_pop_ops = {
 	pop_delete,
 	pop_close,
 	pop_free,
+	NULL,
 };

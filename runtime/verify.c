@@ -19,6 +19,7 @@
 #include "connector.h"
 #include "explain.h"
 #include "http.h"
+#include "log.h"
 #include "mailbox.h"
 #include "message.h"
 #include "oauth.h"
@@ -30,6 +31,7 @@
 #define VERIFY_MAX_EVENTS  100
 #define VERIFY_CERT_WARN_DAYS 30
 #define VERIFY_MAX_POLLS   100000
+#define VERIFY_PARK_S      5.0   /* give a kept session up before a longer wait */
 
 /* LIM_POP is exclusive: a POP3 session numbers the messages when it
  * starts, so a message another session deletes meanwhile breaks it (and
@@ -46,6 +48,7 @@ struct mbx_limits {
 	char *key;                    /* lowercased address */
 	int used[LIM_COUNT];
 	int readers;                  /* IMAP and Graph sessions open */
+	int waiting;                  /* threads waiting for a session slot */
 	struct verify_rate rate;      /* probes sent from it */
 	struct mbx_limits *next;
 };
@@ -86,6 +89,11 @@ struct job {
 	char *password;               /* basic auth, resolved */
 	const char *address;          /* mailbox address (borrowed from cfg) */
 	char *probe_key;              /* the probe's message key when seen */
+	/* The mailbox session kept from one step to the next (see "mailbox
+	 * sessions" below); its slot is held while `held`. */
+	struct mailbox *mb;
+	struct mbx_limits *mb_limit;
+	int held;
 	time_t sent_at;
 	double t_sent;
 	double t_step;
@@ -164,8 +172,11 @@ static struct mbx_limits *limit_acquire(struct engine *e, const char *mailbox,
 	l = limits_for(e, mailbox);
 	while (l && (l->used[k] >= limit_max[k] ||
 		     (k != LIM_SMTP && l->used[LIM_POP]) ||
-		     (k == LIM_POP && l->readers)))
+		     (k == LIM_POP && l->readers))) {
+		l->waiting += k != LIM_SMTP;
 		pthread_cond_wait(&e->cv, &e->mu);
+		l->waiting -= k != LIM_SMTP;
+	}
 	if (l) {
 		l->used[k]++;
 		l->readers += k == LIM_GRAPH || k == LIM_SESSION;
@@ -186,8 +197,22 @@ static void limit_release(struct engine *e, struct mbx_limits *l,
 	pthread_mutex_unlock(&e->mu);
 }
 
-/* Wait for the sending mailbox's next send slot (30 per minute). */
-static void rate_wait(struct engine *e, const char *mailbox)
+/* 1 when another thread waits for a session slot of this mailbox. */
+static int limit_contended(struct engine *e, struct mbx_limits *l)
+{
+	int w;
+
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&e->mu);
+	w = l->waiting > 0;
+	pthread_mutex_unlock(&e->mu);
+	return w;
+}
+
+/* Reserve the sending mailbox's next send slot (30 per minute); returns
+ * how long to wait for it. */
+static double rate_reserve(struct engine *e, const char *mailbox)
 {
 	struct mbx_limits *l;
 	double now = mono_now(), at = now;
@@ -196,7 +221,7 @@ static void rate_wait(struct engine *e, const char *mailbox)
 	if ((l = limits_for(e, mailbox)))
 		at = verify_rate_reserve(&l->rate, now);
 	pthread_mutex_unlock(&e->mu);
-	sleep_s(at - now);
+	return at - now;
 }
 
 /* ---- step results ---------------------------------------------------------- */
@@ -578,30 +603,127 @@ static enum limit_kind session_kind(const struct job *j)
 		j->proto == PROTO_POP ? LIM_POP : LIM_SESSION;
 }
 
+/*
+ * One login per mailbox where the protocol allows it.  The session of the
+ * login step is kept for the polls, the connector's dry run (handed over
+ * through connector_run.mailbox) and the cleanup:
+ *
+ *  - IMAP: every later step calls mailbox_reuse(), which selects the
+ *    folder again (EXAMINE for the polls and the dry run, SELECT for the
+ *    cleanup): selecting again is what shows mail that arrived after the
+ *    login.  The slot stays held while the session is open (an idle
+ *    connection still counts against the server's per-mailbox limit), so
+ *    the session is given up before a wait when another thread waits for
+ *    a slot of the mailbox or the next send slot is more than
+ *    VERIFY_PARK_S away; the next step opens a new one.
+ *  - POP3: a session sees the maildrop as it was at login (RFC 1939), so
+ *    the login step's session cannot show the probe, and a poll that does
+ *    not list it closes its session (the next poll needs a new one).  The
+ *    poll session that lists the probe is kept for the dry run (the probe
+ *    is in its snapshot) and the cleanup, whose DELE its QUIT commits.
+ *    Its exclusive slot is held from that poll to the end of the cleanup,
+ *    with no wait on anything else in between.
+ *  - Graph: no session on the server; the mailbox object (connection,
+ *    token) is kept and its slot (one request at a time) is taken only
+ *    while a step uses it, so a probe sent through Graph from the same
+ *    mailbox never waits for a slot its own thread holds.
+ *
+ * A kept session that cannot be reused (mailbox_reuse() failed) is closed
+ * and a new one opened, as every step did before sessions were kept.
+ */
+
+static int session_close(struct job *j, struct ms_err *err)
+{
+	struct ms_err cerr = MS_ERR_INIT;
+	int rc = 0;
+
+	if (j->mb)
+		rc = mailbox_close(j->mb, err ? err : &cerr);
+	j->mb = NULL;
+	if (j->held)
+		limit_release(j->e, j->mb_limit, session_kind(j));
+	j->held = 0;
+	j->mb_limit = NULL;
+	return rc;
+}
+
+/* Take the mailbox's slot for the kept session (Graph gives it back
+ * between steps). */
+static void session_hold(struct job *j)
+{
+	if (j->held)
+		return;
+	j->mb_limit = limit_acquire(j->e, j->address, session_kind(j));
+	j->held = 1;
+}
+
+/* A step is done with the kept session for now. */
+static void session_idle(struct job *j)
+{
+	if (j->proto == PROTO_GRAPH && j->held) {
+		limit_release(j->e, j->mb_limit, session_kind(j));
+		j->held = 0;
+		j->mb_limit = NULL;
+	}
+}
+
+/* The session for a listing from since: the kept one, made ready, or a
+ * new one.  Its slot is held on return 0. */
+static int session_get(struct job *j, time_t since, int read_only,
+		       struct ms_err *err)
+{
+	struct mailbox_params p;
+
+	if (j->mb) {
+		struct ms_err rerr = MS_ERR_INIT;
+
+		session_hold(j);
+		if (mailbox_reuse(j->mb, since, read_only, &rerr) == 0)
+			return 0;
+		log_debug("%s: %s; opening a new session", j->address, rerr.msg);
+		session_close(j, NULL);
+	}
+	mailbox_params_for(j, &p, since, read_only);
+	session_hold(j);
+	if (mailbox_open(&j->mb, &p, err)) {
+		j->mb = NULL;
+		session_close(j, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Before a wait: give the kept session up when another thread waits for
+ * a slot of the mailbox or the wait is long. */
+static void session_park(struct job *j, double wait)
+{
+	if (j->mb && j->held &&
+	    (wait > VERIFY_PARK_S || limit_contended(j->e, j->mb_limit)))
+		session_close(j, NULL);
+}
+
 /* ---- step 3: login ---------------------------------------------------------- */
 
 static int step_login(struct job *j)
 {
 	struct ms_err err = MS_ERR_INIT, cerr = MS_ERR_INIT;
-	struct mailbox_params p;
-	struct mailbox *mb = NULL;
 	struct mailbox_item *items = NULL;
-	struct mbx_limits *l;
 	size_t n = 0;
 	int rc;
 
 	step_begin(j);
 	/* POP has no arrival date: a plain UIDL listing is the cheap proof */
-	mailbox_params_for(j, &p, j->proto == PROTO_POP ? 0 : time(NULL), 1);
-	l = limit_acquire(j->e, j->address, session_kind(j));
-	rc = mailbox_open(&mb, &p, &err);
+	rc = session_get(j, j->proto == PROTO_POP ? 0 : time(NULL), 1, &err);
 	if (rc == 0)
-		rc = mailbox_list(mb, &items, &n, &err);
-	if (mb && mailbox_close(mb, &cerr) && rc == 0) {
+		rc = mailbox_list(j->mb, &items, &n, &err);
+	/* kept for the probe's steps when a later listing on it shows the
+	 * probe (not POP: see above) */
+	if (rc == 0 && j->e->o->send && mailbox_sees_new_mail(j->mb)) {
+		session_idle(j);
+	} else if (session_close(j, &cerr) && rc == 0) {
 		err = cerr;
 		rc = -1;
 	}
-	limit_release(j->e, l, session_kind(j));
 	if (rc) {
 		struct verify_step_result *sr = &j->res->steps[VSTEP_LOGIN];
 		if (step_fail(j, VSTEP_LOGIN, &err, NULL) < 0 && j->oauth &&
@@ -734,6 +856,7 @@ static int step_send(struct job *j)
 	struct send_header h = { "X-Mailshift-Probe", NULL };
 	struct mbx_limits *l;
 	char id[32], *body;
+	double wait;
 	int rc;
 
 	step_begin(j);
@@ -764,7 +887,9 @@ static int step_send(struct job *j)
 	m.body = body;
 	m.headers = &h;
 	m.n_headers = 1;
-	rate_wait(e, s.limit_key);
+	wait = rate_reserve(e, s.limit_key);
+	session_park(j, wait);
+	sleep_s(wait);
 	l = limit_acquire(e, s.limit_key, s.kind);
 	j->sent_at = time(NULL);
 	j->t_sent = mono_now();
@@ -790,25 +915,26 @@ static int step_send(struct job *j)
 typedef int (*probe_fn)(struct mailbox *mb, const struct mailbox_item *it,
 			void *ctx, struct ms_err *err);
 
-static int find_probe(struct job *j, int read_only, probe_fn fn, void *ctx,
-		      size_t *found, struct ms_err *err)
+/* What find_probe() does with the session afterwards (closed anyway on
+ * an error). */
+enum keep { KEEP_NEVER, KEEP_ALWAYS, KEEP_IF_FOUND };
+
+static int find_probe(struct job *j, int read_only, enum keep keep, probe_fn fn,
+		      void *ctx, size_t *found, struct ms_err *err)
 {
-	struct mailbox_params p;
-	struct mailbox *mb = NULL;
+	struct mailbox *mb;
 	struct mailbox_item *items = NULL;
 	struct ms_err cerr = MS_ERR_INIT;
-	struct mbx_limits *l;
 	size_t n = 0;
 	int rc;
 
 	*found = 0;
 	/* listing from a little before the send (clock skew between us and
 	 * the server); POP filters on the Date header we wrote */
-	mailbox_params_for(j, &p, j->sent_at - 300, read_only);
-	l = limit_acquire(j->e, j->address, session_kind(j));
-	rc = mailbox_open(&mb, &p, err);
-	if (rc == 0)
-		rc = mailbox_list(mb, &items, &n, err);
+	if (session_get(j, j->sent_at - 300, read_only, err))
+		return -1;
+	mb = j->mb;
+	rc = mailbox_list(mb, &items, &n, err);
 	if (rc == 0 && n)
 		rc = mailbox_fetch_headers(mb, err);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -830,9 +956,12 @@ static int find_probe(struct job *j, int read_only, probe_fn fn, void *ctx,
 		if (fn && fn(mb, &items[i], ctx, err))
 			rc = -1;
 	}
-	if (mb && mailbox_close(mb, rc ? &cerr : err))
-		rc = -1;
-	limit_release(j->e, l, session_kind(j));
+	if (rc || keep == KEEP_NEVER || (keep == KEEP_IF_FOUND && !*found)) {
+		if (session_close(j, rc ? &cerr : err))
+			rc = -1;
+	} else {
+		session_idle(j);
+	}
 	return rc;
 }
 
@@ -921,7 +1050,13 @@ static int step_seen(struct job *j)
 	struct connector_run cr = { 0 };
 	struct connector_summary sum;
 	struct seen_ctx sc = { 0 };
-	struct mbx_limits *l;
+	struct mbx_limits *l = NULL;
+	/* POP: only the session that lists the probe is worth keeping */
+	enum keep keep = j->proto == PROTO_POP ? KEEP_IF_FOUND : KEEP_ALWAYS;
+	/* the connector uses our session when it would log in the same way:
+	 * it reads [Mail] with OAuth only for AuthMethod=OAuth2 or Graph */
+	int handover = j->oauth == (j->cfg.auth == AUTH_OAUTH2 ||
+				    j->proto == PROTO_GRAPH);
 	long timeout = e->o->timeout_s > 0 ? e->o->timeout_s : 120;
 	double poll = (e->o->poll_ms > 0 ? e->o->poll_ms : 2000) / 1000.0;
 	double deadline = j->t_sent + (double)timeout;
@@ -932,7 +1067,7 @@ static int step_seen(struct job *j)
 	/* poll read-only until the probe is listed */
 	for (;;) {
 		struct ms_err perr = MS_ERR_INIT;
-		if (find_probe(j, 1, remember_key, j, &found, &perr) == 0 && found)
+		if (find_probe(j, 1, keep, remember_key, j, &found, &perr) == 0 && found)
 			break;
 		if (perr.code != MS_OK && !err_is_temporary(&perr) &&
 		    perr.code != MS_ERR_PROTO) {
@@ -950,6 +1085,7 @@ static int step_seen(struct job *j)
 					      perr.code != MS_OK ? perr.msg : ""));
 			return -1;
 		}
+		session_park(j, poll);
 		sleep_s(poll);
 	}
 	j->res->seen_after = mono_now() - j->t_sent;
@@ -961,9 +1097,21 @@ static int step_seen(struct job *j)
 	cr.verbose = e->o->verbose;
 	cr.report = seen_report;
 	cr.report_ctx = &sc;
-	l = limit_acquire(e, j->address, session_kind(j));
-	rc = connector_run(&cr, &sum, &err);
-	limit_release(e, l, session_kind(j));
+	if (!handover) {
+		/* as before: the connector opens its own session */
+		session_close(j, NULL);
+		l = limit_acquire(e, j->address, session_kind(j));
+		rc = connector_run(&cr, &sum, &err);
+		limit_release(e, l, session_kind(j));
+	} else if ((rc = j->mb ? 0 : session_get(j, j->sent_at - 300, 1, &err)) == 0) {
+		session_hold(j);
+		cr.mailbox = j->mb;
+		rc = connector_run(&cr, &sum, &err);
+		if (rc)
+			session_close(j, NULL);   /* in an unknown state */
+		else
+			session_idle(j);
+	}
 	if (rc) {
 		err_prefix(&err, "connector dry run");
 		step_fail(j, VSTEP_SEEN, &err, NULL);
@@ -1025,7 +1173,8 @@ static void step_cleanup(struct job *j)
 	size_t found = 0, deleted = 0;
 
 	step_begin(j);
-	if (find_probe(j, 0, delete_probe, &deleted, &found, &err)) {
+	/* the kept session: its close (QUIT for POP) commits the deletion */
+	if (find_probe(j, 0, KEEP_NEVER, delete_probe, &deleted, &found, &err)) {
 		step_fail(j, VSTEP_CLEANUP, &err, NULL);
 		return;
 	}
@@ -1079,6 +1228,7 @@ static void verify_one(struct engine *e, struct verify_result *res)
 	for (int s = 0; s < VSTEP_COUNT; s++)
 		if (res->steps[s].status == VST_FAIL)
 			res->passed = 0;
+	session_close(&j, NULL);
 	if (j.have_op)
 		oauth_params_release(&j.op);
 	secret_free(j.password);

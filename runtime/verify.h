@@ -18,6 +18,14 @@
  * A failed step fails the mailbox; the steps after it are skipped (cleanup
  * still runs when a probe was sent).
  *
+ * Sessions: the login step's session is kept for the polls, the dry run
+ * (handed to the connector) and the cleanup where the protocol allows it:
+ * IMAP logs in once per mailbox (the folder is selected again per step),
+ * Graph keeps its connection and token; POP3 logs in for the login step
+ * and once per poll (a POP3 session never sees mail that arrived after its
+ * login), and the poll session that lists the probe serves the dry run and
+ * the cleanup (verify.c, "mailbox sessions").
+ *
  * Mailboxes run concurrently (--concurrency threads) under per-mailbox
  * limits shared by all threads: at most 3 SMTP connections per sending
  * mailbox, 4 concurrent Graph sessions per mailbox (a session makes one
