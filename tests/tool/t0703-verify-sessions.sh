@@ -105,7 +105,7 @@ is "$(ids)" "$(cat "$T/before")" "the probes deleted, nothing else"
 like "$(jq -r '.mailboxes[0].probe.outcome' "$T/pop.json")" "^rejected" \
 	"POP: the connector's dry run saw the probe on the kept session"
 
-# a late probe: Postfix defers it until the polls have run a while
+# a late probe: Postfix defers it until the polls have run a while (2 s)
 late() {	# late NAME PROTO INI: prints nothing, leaves $T/NAME.json
 	local name=$1 proto=$2 pid rc=0 before after
 	postconf -c "$PF" -e defer_transports=lmtp && postfix -c "$PF" reload >/dev/null 2>&1 ||
@@ -114,6 +114,12 @@ late() {	# late NAME PROTO INI: prints nothing, leaves $T/NAME.json
 	$verify --ini "$3" $smtp --send --poll-ms 200 --timeout 60 --no-db \
 		--format json --out "$T/$name.json" --quiet 2>"$T/$name.err" &
 	pid=$!
+	# hold the probe 2 s from when it was sent (queued), however long
+	# verify took to start (valgrind, a loaded machine)
+	for i in $(seq 600); do
+		postqueue -c "$PF" -p 2>/dev/null | grep -q '^[0-9A-F]' && break
+		sleep 0.1
+	done
 	sleep 2
 	postconf -c "$PF" -e defer_transports= && postfix -c "$PF" reload >/dev/null 2>&1
 	postqueue -c "$PF" -f
