@@ -5,7 +5,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-audit=${MAILSHIFT_AUDIT:-bin/mailshift-audit}
+audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 golden=tests/golden/audit
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0500.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

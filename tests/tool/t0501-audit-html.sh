@@ -4,7 +4,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-audit=${MAILSHIFT_AUDIT:-bin/mailshift-audit}
+audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 fleet=tests/data/fleet/hostile
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0501.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -5,7 +5,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-audit=${MAILSHIFT_AUDIT:-bin/mailshift-audit}
+audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 browser=
 for b in chromium chromium-browser google-chrome; do
 	command -v "$b" >/dev/null 2>&1 && { browser=$b; break; }

@@ -11,7 +11,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-migrate=${MAILSHIFT_MIGRATE:-$top/bin/mailshift-migrate}
+migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 golden=$top/tests/golden/migrate
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-crash.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

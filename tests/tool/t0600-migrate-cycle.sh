@@ -7,8 +7,8 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-migrate=${MAILSHIFT_MIGRATE:-$top/bin/mailshift-migrate}
-audit=$top/bin/mailshift-audit
+migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
+audit=${MAILSHIFT_BIN:-$top/bin}/mailshift-audit
 golden=$top/tests/golden/migrate
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

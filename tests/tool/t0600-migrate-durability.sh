@@ -9,7 +9,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-migrate=${MAILSHIFT_MIGRATE:-$top/bin/mailshift-migrate}
+migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 if ! command -v strace >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 ||
    ! strace -o /dev/null true >/dev/null 2>&1; then
 	echo "1..0 # SKIP needs strace (and ptrace allowed) and python3"

@@ -6,7 +6,7 @@
 # and rollback ends byte-identical to the originals.  R2_KILLS, R2_INIS.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-migrate=${MAILSHIFT_MIGRATE:-$top/bin/mailshift-migrate}
+migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 K=${R2_KILLS:-50}
 N=${R2_INIS:-200}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-rkill.XXXXXX")

@@ -7,7 +7,7 @@
 # usage and input errors give sysexits codes.  Secrets never appear.
 . "$(dirname "$0")/lib.sh"
 world_up
-verify=$MS_TOP/bin/mailshift-verify
+verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
 T=$(mktemp -d "${TMPDIR:-/tmp}/t0701.XXXXXX")
 trap 'rm -rf "$T"; _world_cleanup' EXIT
 export MAILSHIFT_HOME=$T/home

@@ -7,7 +7,7 @@
 # sources; the default results database beside the state database.
 . "$(dirname "$0")/lib.sh"
 world_up
-verify=$MS_TOP/bin/mailshift-verify
+verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
 T=$(mktemp -d "${TMPDIR:-/tmp}/t0702.XXXXXX")
 trap 'rm -rf "$T"; _world_cleanup' EXIT
 export MAILSHIFT_HOME=$T/home
