@@ -94,6 +94,7 @@ wait
 req=$(ctl counters | sed -n 's/.*"token_requests":\([0-9]*\).*/\1/p')
 is "$req" 1 "20 concurrent runs: one token request"
 is "$(grep -l 'would write' "$T"/c*.out | wc -l)" 20 "all 20 concurrent runs read the mailbox"
+for f in $(grep -L 'would write' "$T"/c*.out); do sed "s|^|# $(basename "$f"): |" "$f" | head -5; done
 export MAILSHIFT_HOME="$T/home"
 
 # wrong secret: explained, never printed -- even though the cache holds a
