@@ -16,6 +16,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "buf.h"
@@ -733,19 +734,27 @@ fail:
 	return -1;
 }
 
+/* What the reader thread of an audit works out for a job before handing
+ * it over (fleet_handlers.prepare): pure functions of the job only. */
+struct job_prep {
+	int connector;                  /* analysis_is_connector_job() */
+	int redacted_ok;                /* redacted is cmdline_redact()'s result */
+	char *redacted;                 /* owned */
+};
+
 static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
-		    const struct fleet_job *job, struct job_verdict *v,
-		    struct ms_err *err);
+		    const struct fleet_job *job, struct job_prep *prep,
+		    struct job_verdict *v, struct ms_err *err);
 
 int analysis_job(const struct analysis_opts *o, const struct fleet_job *job,
 		 struct job_verdict *v, struct ms_err *err)
 {
-	return job_eval(o, NULL, job, v, err);
+	return job_eval(o, NULL, job, NULL, v, err);
 }
 
 static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
-		    const struct fleet_job *job, struct job_verdict *v,
-		    struct ms_err *err)
+		    const struct fleet_job *job, struct job_prep *prep,
+		    struct job_verdict *v, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
 	struct cmdline_job cj;
@@ -762,7 +771,13 @@ static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
 	v->machine = xstrdup(job->machine ? job->machine : "");
 	v->source = xstrdup(job->source ? job->source : "");
 	v->source_line = job->line;
-	v->command_line = job->command_line ? cmdline_redact(job->command_line) : NULL;
+	if (prep && prep->redacted_ok) {
+		v->command_line = prep->redacted;
+		prep->redacted = NULL;
+	} else {
+		v->command_line = job->command_line ?
+				  cmdline_redact(job->command_line) : NULL;
+	}
 	v->tls_verify = 1;
 	if (!v->schedule || !v->job || !v->machine || !v->source ||
 	    (job->command_line && !v->command_line))
@@ -877,12 +892,39 @@ struct run {
 	size_t alloc_jobs, alloc_problems;
 };
 
-static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
+static void prep_free(void *p, void *ctx)
 {
-	struct run *r = ctx;
+	struct job_prep *jp = p;
+
+	(void)ctx;
+	if (jp)
+		free(jp->redacted);
+	free(jp);
+}
+
+/* On the reader thread: the parts of a verdict that need no cache. */
+static void *on_prepare(const struct fleet_job *job, void *ctx)
+{
+	struct job_prep *jp;
+
+	(void)ctx;
+	if (!(jp = calloc(1, sizeof(*jp))))
+		return NULL;
+	jp->connector = analysis_is_connector_job(job);
+	if (jp->connector) {
+		jp->redacted = job->command_line ? cmdline_redact(job->command_line) :
+			       NULL;
+		jp->redacted_ok = !job->command_line || jp->redacted;
+	}
+	return jp;
+}
+
+static int on_job_eval(struct run *r, const struct fleet_job *job,
+		       struct job_prep *prep, struct ms_err *err)
+{
 	struct audit *a = r->a;
 
-	if (!analysis_is_connector_job(job)) {
+	if (!(prep ? prep->connector : analysis_is_connector_job(job))) {
 		a->other_jobs++;
 		return 0;
 	}
@@ -890,7 +932,7 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 		struct job_verdict v;
 		int rc;
 
-		if (job_eval(r->o, &r->cache, job, &v, err) < 0)
+		if (job_eval(r->o, &r->cache, job, prep, &v, err) < 0)
 			return -1;
 		rc = spill_add(a->spill, &v, err);
 		if (rc == 0) {
@@ -907,10 +949,18 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 			return nomem(err);
 		a->jobs = nv;
 	}
-	if (job_eval(r->o, &r->cache, job, &a->jobs[a->n_jobs], err) < 0)
+	if (job_eval(r->o, &r->cache, job, prep, &a->jobs[a->n_jobs], err) < 0)
 		return -1;
 	a->n_jobs++;
 	return 0;
+}
+
+static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
+{
+	int rc = on_job_eval(ctx, job, job->prepared, err);
+
+	prep_free(job->prepared, NULL);
+	return rc;
 }
 
 static void on_file(const char *file, size_t files, void *ctx)
@@ -1099,20 +1149,226 @@ static char *fmt(const char *f, ...)
  * Spilled verdicts (analysis_opts.spill): one row per connector job in a
  * temporary SQLite database (a private file SQLite deletes on close, with
  * a small page cache), read back in report order through an index.  The
- * cross-job shared-ini finding is added while reading, from a per-INI
- * summary table, so nothing per job stays in memory.
+ * cross-job shared-ini finding is added while reading, from a summary of
+ * each INI file kept in memory while the rows go in (the number of jobs
+ * using it, whether one needs migration, its first SHARED_LIST_MAX + 1
+ * jobs in report order): bounded by the number of collected INI files,
+ * not by the number of jobs.
  */
 #define SPILL_CACHE_KB 8192
 #define SPILL_ORDER "machine COLLATE NOCASE, schedule COLLATE NOCASE, " \
 		    "job COLLATE NOCASE, machine, schedule, job, source, line"
 #define SPILL_MAX_CODES 128
 
+/* One of the first jobs of an INI group, with its report-order key:
+ * machine, schedule and job in data (schedule at data + so, job at
+ * data + jo); source borrowed from audit_spill.sources. */
+struct gmember {
+	sqlite3_int64 id;               /* rowid in the spill */
+	int line;
+	unsigned so, jo;
+	const char *source;
+	char data[];
+};
+
+/* The sort key of a job, whether a member or a candidate. */
+struct gkey {
+	sqlite3_int64 id;
+	int line;
+	const char *machine, *schedule, *job, *source;
+};
+
+static void gkey_of(const struct gmember *m, struct gkey *k)
+{
+	k->id = m->id;
+	k->line = m->line;
+	k->machine = m->data;
+	k->schedule = m->data + m->so;
+	k->job = m->data + m->jo;
+	k->source = m->source;
+}
+
+struct igroup {
+	char *file;                     /* fleet-relative INI file */
+	size_t n;                       /* connector jobs using it */
+	int warn;                       /* one needs migration or is at risk */
+	size_t m;                       /* members below, in report order */
+	struct gmember *mem[SHARED_LIST_MAX + 1];
+};
+
 struct audit_spill {
 	sqlite3 *db;
 	sqlite3_stmt *ins;
 	const char *codes[SPILL_MAX_CODES];     /* the static finding codes */
 	size_t n_codes;
+	struct igroup **groups;         /* open addressing on file */
+	size_t n_groups, alloc_groups;
+	char **sources;                 /* export files named by members */
+	size_t n_sources, alloc_sources;
 };
+
+/* SQLite's NOCASE: ASCII letters folded, bytes compared unsigned. */
+static int nocase_cmp(const char *a, const char *b)
+{
+	const unsigned char *p = (const unsigned char *)a,
+			    *q = (const unsigned char *)b;
+	int x, y;
+
+	for (;; p++, q++) {
+		x = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
+		y = *q >= 'A' && *q <= 'Z' ? *q + 32 : *q;
+		if (x != y || !x)
+			return x - y;
+	}
+}
+
+/* SPILL_ORDER, then the rowid (an index's last key). */
+static int gkey_cmp(const struct gkey *a, const struct gkey *b)
+{
+	int c;
+
+	if ((c = nocase_cmp(a->machine, b->machine)) ||
+	    (c = nocase_cmp(a->schedule, b->schedule)) ||
+	    (c = nocase_cmp(a->job, b->job)) ||
+	    (c = strcmp(a->machine, b->machine)) ||
+	    (c = strcmp(a->schedule, b->schedule)) ||
+	    (c = strcmp(a->job, b->job)) ||
+	    (c = strcmp(a->source, b->source)))
+		return c;
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+static void igroup_free(struct igroup *g)
+{
+	size_t i;
+
+	if (!g)
+		return;
+	for (i = 0; i < g->m; i++)
+		free(g->mem[i]);
+	free(g->file);
+	free(g);
+}
+
+static struct igroup **group_slot(struct igroup **slots, size_t alloc,
+				  const char *file)
+{
+	size_t i = (size_t)fnv1a(file, strlen(file)) & (alloc - 1);
+
+	while (slots[i] && strcmp(slots[i]->file, file) != 0)
+		i = (i + 1) & (alloc - 1);
+	return &slots[i];
+}
+
+static const struct igroup *group_find(const struct audit_spill *s,
+				       const char *file)
+{
+	if (!s->alloc_groups)
+		return NULL;
+	return *group_slot(s->groups, s->alloc_groups, file);
+}
+
+/* The export file of a job, kept once: jobs come file by file. */
+static const char *spill_source(struct audit_spill *s, const char *source)
+{
+	if (s->n_sources && strcmp(s->sources[s->n_sources - 1], source) == 0)
+		return s->sources[s->n_sources - 1];
+	if (s->n_sources == s->alloc_sources) {
+		size_t na = s->alloc_sources ? s->alloc_sources * 2 : 64;
+		char **nv = realloc(s->sources, na * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		s->sources = nv;
+		s->alloc_sources = na;
+	}
+	if (!(s->sources[s->n_sources] = strdup(source)))
+		return NULL;
+	return s->sources[s->n_sources++];
+}
+
+static struct gmember *gmember_new(struct audit_spill *s,
+				   const struct gkey *k)
+{
+	size_t lm = strlen(k->machine) + 1, ls = strlen(k->schedule) + 1,
+	       lj = strlen(k->job) + 1;
+	struct gmember *g;
+
+	if (lm + ls + lj > UINT_MAX || !(g = malloc(sizeof(*g) + lm + ls + lj)))
+		return NULL;
+	if (!(g->source = spill_source(s, k->source))) {
+		free(g);
+		return NULL;
+	}
+	g->id = k->id;
+	g->line = k->line;
+	g->so = (unsigned)lm;
+	g->jo = (unsigned)(lm + ls);
+	memcpy(g->data, k->machine, lm);
+	memcpy(g->data + lm, k->schedule, ls);
+	memcpy(g->data + lm + ls, k->job, lj);
+	return g;
+}
+
+/* Count a spilled job in its INI group. */
+static int group_add(struct audit_spill *s, const struct job_verdict *v,
+		     sqlite3_int64 id, struct ms_err *err)
+{
+	struct igroup **slot, *g;
+	struct gmember *nm;
+	struct gkey key, mk;
+	size_t i;
+
+	if ((s->n_groups + 1) * 2 > s->alloc_groups) {
+		size_t na = s->alloc_groups ? s->alloc_groups * 2 : 1024;
+		struct igroup **ns = calloc(na, sizeof(*ns));
+
+		if (!ns)
+			return nomem(err);
+		for (i = 0; i < s->alloc_groups; i++)
+			if (s->groups[i])
+				*group_slot(ns, na, s->groups[i]->file) = s->groups[i];
+		free(s->groups);
+		s->groups = ns;
+		s->alloc_groups = na;
+	}
+	slot = group_slot(s->groups, s->alloc_groups, v->ini_file);
+	if (!(g = *slot)) {
+		if (!(g = calloc(1, sizeof(*g))) || !(g->file = strdup(v->ini_file))) {
+			free(g);
+			return nomem(err);
+		}
+		*slot = g;
+		s->n_groups++;
+	}
+	g->n++;
+	if (v->status == STATUS_NEEDS_MIGRATION || v->status == STATUS_AT_RISK)
+		g->warn = 1;
+	/* keep the first SHARED_LIST_MAX + 1 in report order */
+	key.id = id;
+	key.line = v->source_line;
+	key.machine = v->machine;
+	key.schedule = v->schedule;
+	key.job = v->job;
+	key.source = v->source;
+	for (i = g->m; i > 0; i--) {
+		gkey_of(g->mem[i - 1], &mk);
+		if (gkey_cmp(&key, &mk) >= 0)
+			break;
+	}
+	if (i > SHARED_LIST_MAX)
+		return 0;
+	if (!(nm = gmember_new(s, &key)))
+		return nomem(err);
+	if (g->m == SHARED_LIST_MAX + 1)
+		free(g->mem[--g->m]);
+	memmove(&g->mem[i + 1], &g->mem[i], (g->m - i) * sizeof(g->mem[0]));
+	g->mem[i] = nm;
+	g->m++;
+	return 0;
+}
 
 static int spill_fail(struct audit_spill *s, struct ms_err *err)
 {
@@ -1123,10 +1379,18 @@ static int spill_fail(struct audit_spill *s, struct ms_err *err)
 
 static void spill_free(struct audit_spill *s)
 {
+	size_t i;
+
 	if (!s)
 		return;
 	sqlite3_finalize(s->ins);
 	sqlite3_close(s->db);
+	for (i = 0; i < s->alloc_groups; i++)
+		igroup_free(s->groups[i]);
+	free(s->groups);
+	for (i = 0; i < s->n_sources; i++)
+		free(s->sources[i]);
+	free(s->sources);
 	free(s);
 }
 
@@ -1146,9 +1410,11 @@ static int spill_open(struct audit_spill **out, struct ms_err *err)
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s))))
 		return nomem(err);
-	/* "": a private temporary file, deleted when closed */
+	/* "": a private temporary file, deleted when closed; one thread uses
+	 * the connection, so no per-call mutex */
 	if (sqlite3_open_v2("", &s->db, SQLITE_OPEN_READWRITE |
-			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
 			       "?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
@@ -1235,6 +1501,9 @@ static int spill_add(struct audit_spill *s, const struct job_verdict *v,
 		spill_fail(s, err);
 		goto done;
 	}
+	if (v->ini_file &&
+	    group_add(s, v, sqlite3_last_insert_rowid(s->db), err) < 0)
+		goto done;
 	rc = 0;
 done:
 	sqlite3_reset(st);
@@ -1243,17 +1512,12 @@ done:
 	return rc;
 }
 
-/* After the scan: the report order and the per-INI summary. */
+/* After the scan: the report order. */
 static int spill_finish(struct audit *a, struct ms_err *err)
 {
 	static const char sql[] =
 		"COMMIT;"
-		"CREATE INDEX jobs_order ON jobs(" SPILL_ORDER ");"
-		"CREATE INDEX jobs_ini ON jobs(ini_file, " SPILL_ORDER ");"
-		"CREATE TABLE inis AS SELECT ini_file, count(*) AS n, "
-		"max(status IN (0, 1)) AS warn FROM jobs WHERE ini_file IS NOT NULL "
-		"GROUP BY ini_file;"
-		"CREATE UNIQUE INDEX inis_file ON inis(ini_file);";
+		"CREATE INDEX jobs_order ON jobs(" SPILL_ORDER ");";
 	struct audit_spill *s = a->spill;
 	sqlite3_stmt *st = NULL;
 
@@ -1273,29 +1537,11 @@ static int spill_finish(struct audit *a, struct ms_err *err)
 }
 
 /* How many connector jobs use the collected INI file (spilled audit). */
-static int spill_ini_jobs(struct audit_spill *s, sqlite3_stmt **st,
-			  const char *file, size_t *n, int *warn,
-			  struct ms_err *err)
+static size_t spill_ini_jobs(const struct audit_spill *s, const char *file)
 {
-	int r;
+	const struct igroup *g = group_find(s, file);
 
-	*n = 0;
-	if (warn)
-		*warn = 0;
-	if (!*st && sqlite3_prepare_v2(s->db, "SELECT n, warn FROM inis WHERE "
-				       "ini_file = ?", -1, st, NULL) != SQLITE_OK)
-		return spill_fail(s, err);
-	sqlite3_bind_text(*st, 1, file, -1, SQLITE_STATIC);
-	r = sqlite3_step(*st);
-	if (r == SQLITE_ROW) {
-		*n = (size_t)sqlite3_column_int64(*st, 0);
-		if (warn)
-			*warn = sqlite3_column_int(*st, 1);
-	}
-	sqlite3_reset(*st);
-	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return spill_fail(s, err);
-	return 0;
+	return g ? g->n : 0;
 }
 
 static char *col_text(sqlite3_stmt *st, int i)
@@ -1303,113 +1549,53 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return (char *)(uintptr_t)sqlite3_column_text(st, i);
 }
 
-/* The first members of the INI groups met lately (direct-mapped, so
- * memory is bounded): jobs sharing an INI file are near each other in
- * report order, and each would otherwise ask the database twice. */
-#define GROUP_SLOTS 256
-
-struct group {
-	char *file;                     /* NULL: empty slot */
-	size_t n;                       /* jobs using the file */
-	int warn;                       /* one of them needs migration or is at risk */
-	size_t m;                       /* members below, in report order */
-	sqlite3_int64 id[SHARED_LIST_MAX + 1];
-	char *label[SHARED_LIST_MAX + 1];       /* "schedule/job (machine)" */
-};
-
-static void group_clear(struct group *g)
-{
-	size_t i;
-
-	for (i = 0; i < g->m; i++)
-		free(g->label[i]);
-	free(g->file);
-	memset(g, 0, sizeof(*g));
-}
-
-static int group_load(struct audit_spill *s, sqlite3_stmt **q_n,
-		      sqlite3_stmt **q_m, const char *file, struct group *g,
-		      struct ms_err *err)
-{
-	int r;
-
-	group_clear(g);
-	if (!(g->file = strdup(file)))
-		return nomem(err);
-	if (spill_ini_jobs(s, q_n, file, &g->n, &g->warn, err) < 0)
-		goto fail;
-	if (g->n < 2)
-		return 0;
-	if (!*q_m && sqlite3_prepare_v2(s->db, "SELECT rowid, schedule, job, "
-				       "machine FROM jobs WHERE ini_file = ? "
-				       "ORDER BY ini_file, " SPILL_ORDER " LIMIT ?",
-				       -1, q_m, NULL) != SQLITE_OK) {
-		spill_fail(s, err);
-		goto fail;
-	}
-	sqlite3_bind_text(*q_m, 1, file, -1, SQLITE_STATIC);
-	sqlite3_bind_int(*q_m, 2, SHARED_LIST_MAX + 1);
-	while ((r = sqlite3_step(*q_m)) == SQLITE_ROW && g->m <= SHARED_LIST_MAX) {
-		g->id[g->m] = sqlite3_column_int64(*q_m, 0);
-		if (!(g->label[g->m] = fmt("%s/%s (%s)", col_text(*q_m, 1),
-					   col_text(*q_m, 2), col_text(*q_m, 3)))) {
-			sqlite3_reset(*q_m);
-			nomem(err);
-			goto fail;
-		}
-		g->m++;
-	}
-	sqlite3_reset(*q_m);
-	if (r != SQLITE_ROW && r != SQLITE_DONE) {
-		spill_fail(s, err);
-		goto fail;
-	}
-	return 0;
-fail:
-	group_clear(g);
-	return -1;
-}
-
-/* The shared-ini finding of a spilled job, as shared_inis() makes it. */
-static int spill_shared(struct audit_spill *s, sqlite3_stmt **q_n,
-			sqlite3_stmt **q_m, struct group *groups,
-			sqlite3_int64 self, struct job_verdict *v,
-			struct ms_err *err)
+/* The shared-ini finding of a spilled job, as shared_inis() makes it;
+ * *owned is its message (the caller frees it), NULL when none. */
+static int spill_shared(const struct audit_spill *s, sqlite3_int64 self,
+			struct job_verdict *v, char **owned, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
-	struct group *g;
+	const struct igroup *g = group_find(s, v->ini_file);
 	struct buf b;
 	size_t i, shown = 0;
-	int rc;
+	char *msg;
 
-	g = &groups[fnv1a(v->ini_file, strlen(v->ini_file)) % GROUP_SLOTS];
-	if ((!g->file || strcmp(g->file, v->ini_file) != 0) &&
-	    group_load(s, q_n, q_m, v->ini_file, g, err) < 0)
-		return -1;
-	if (g->n < 2)
+	*owned = NULL;
+	if (!g || g->n < 2)
 		return 0;
+	/* the message of shared_inis(), written in one buffer */
 	buf_init(&b, 64 * 1024);
+	buf_appendf(&b, &lerr, "INI file shared with %zu other job%s: ", g->n - 1,
+		    g->n - 1 == 1 ? "" : "s");
 	for (i = 0; i < g->m; i++) {
-		if (g->id[i] == self)
+		const struct gmember *w = g->mem[i];
+
+		if (w->id == self)
 			continue;
 		if (shown++ < SHARED_LIST_MAX &&
 		    ((shown > 1 && buf_append(&b, ", ", 2, &lerr) < 0) ||
-		     buf_appends(&b, g->label[i], &lerr) < 0))
+		     buf_appends(&b, w->data + w->so, &lerr) < 0 ||
+		     buf_append(&b, "/", 1, &lerr) < 0 ||
+		     buf_appends(&b, w->data + w->jo, &lerr) < 0 ||
+		     buf_append(&b, " (", 2, &lerr) < 0 ||
+		     buf_appends(&b, w->data, &lerr) < 0 ||
+		     buf_append(&b, ")", 1, &lerr) < 0))
 			break;
 	}
 	if (g->n - 1 > SHARED_LIST_MAX)
 		buf_appendf(&b, &lerr, " and %zu more", g->n - 1 - SHARED_LIST_MAX);
+	buf_appends(&b, "; changing it changes all of them", &lerr);
 	if (lerr.code != MS_OK) {
 		buf_release(&b);
 		return nomem(err);
 	}
-	rc = verdict_add(v, "shared-ini", g->warn ? SEV_WARNING : SEV_INFO, err,
-			 "INI file shared with %zu other job%s: %s; changing it "
-			 "changes all of them", g->n - 1, g->n - 1 == 1 ? "" : "s",
-			 b.data ? b.data : "");
+	if (!(msg = buf_detach(&b, NULL)) ||
+	    add_finding(&v->findings, &v->n_findings, "shared-ini",
+			g->warn ? SEV_WARNING : SEV_INFO, msg, err) < 0)
+		return nomem(err);
+	*owned = msg;
 	sort_findings(v);
-	buf_release(&b);
-	return rc;
+	return 0;
 }
 
 static int spill_each(const struct audit *a, unsigned mask,
@@ -1418,24 +1604,19 @@ static int spill_each(const struct audit *a, unsigned mask,
 		      void *ctx, struct ms_err *err)
 {
 	struct audit_spill *s = a->spill;
-	sqlite3_stmt *st = NULL, *q_n = NULL, *q_m = NULL;
-	struct group *groups;
+	sqlite3_stmt *st = NULL;
 	struct job_verdict v;
-	size_t gi;
 	int r, rc = -1;
 
-	if (!(groups = calloc(GROUP_SLOTS, sizeof(*groups))))
-		return nomem(err);
 	if (sqlite3_prepare_v2(s->db, "SELECT rowid, machine, schedule, job, "
 			       "source, line, command_line, ini, ini_file, "
 			       "ini_local, protocol, server, port, tls, tls_verify, "
 			       "auth, microsoft, status, findings FROM jobs ORDER BY "
-			       SPILL_ORDER, -1, &st, NULL) != SQLITE_OK) {
-		free(groups);
+			       SPILL_ORDER, -1, &st, NULL) != SQLITE_OK)
 		return spill_fail(s, err);
-	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *fb, *p, *end;
+		char *owned = NULL;
 		size_t i, nf = 0;
 		int frc;
 
@@ -1469,24 +1650,21 @@ static int spill_each(const struct audit *a, unsigned mask,
 			nomem(err);
 			goto done;
 		}
-		/* messages: copies, so that findings own them as usual */
+		/* messages borrowed from the row, but the shared-ini one */
 		for (p = fb, i = 0; i < nf; i++) {
 			v.findings[i].code = p[0] < s->n_codes ? s->codes[p[0]] : "unknown";
 			v.findings[i].severity = (enum finding_severity)p[1];
-			if (!(v.findings[i].message = strdup((const char *)p + 2))) {
-				v.n_findings = i;
-				findings_free(v.findings, v.n_findings);
-				nomem(err);
-				goto done;
-			}
+			v.findings[i].message = (char *)(uintptr_t)(p + 2);
 			p += 2 + strlen((const char *)p + 2) + 1;
 		}
 		v.n_findings = nf;
-		frc = v.ini_file ? spill_shared(s, &q_n, &q_m, groups,
-						sqlite3_column_int64(st, 0), &v, err) : 0;
+		frc = v.ini_file ? spill_shared(s, sqlite3_column_int64(st, 0), &v,
+						&owned, err) : 0;
 		if (frc == 0)
 			frc = fn(&v, ctx, err);
-		findings_free(v.findings, v.n_findings);
+		free(owned);
+		owned = NULL;
+		free(v.findings);
 		if (frc < 0)
 			goto done;
 	}
@@ -1496,12 +1674,7 @@ static int spill_each(const struct audit *a, unsigned mask,
 	}
 	rc = 0;
 done:
-	for (gi = 0; gi < GROUP_SLOTS; gi++)
-		group_clear(&groups[gi]);
-	free(groups);
 	sqlite3_finalize(st);
-	sqlite3_finalize(q_n);
-	sqlite3_finalize(q_m);
 	return rc;
 }
 
@@ -1521,17 +1694,15 @@ int audit_jobs_each(const struct audit *a, unsigned mask,
 	return 0;
 }
 
-static int audit_inis(const struct analysis_opts *o, struct audit *a,
+/* The INI inventory: fi (n entries, from fleet_list_inis()) is taken
+ * over. */
+static int audit_inis(struct audit *a, struct fleet_ini *fi, size_t n,
 		      struct ms_err *err)
 {
-	struct fleet_ini *fi = NULL;
-	sqlite3_stmt *q = NULL;
 	char **used = NULL;
-	size_t n = 0, i, nused = 0;
+	size_t i, nused = 0;
 	int rc = 0;
 
-	if (fleet_list_inis(o->fleet_dir, &fi, &n, err) < 0)
-		return -1;
 	/* the INI files jobs use, sorted for counting */
 	if (!(used = malloc((a->spill ? 0 : a->n_jobs + 1) * sizeof(*used) + 1))) {
 		fleet_inis_free(fi, n);
@@ -1556,12 +1727,9 @@ static int audit_inis(const struct analysis_opts *o, struct audit *a,
 		fi[i].machine = fi[i].windows_path = fi[i].rel = NULL;
 		a->n_inis++;
 		if (a->spill)
-			rc = spill_ini_jobs(a->spill, &q, ai->file, &ai->n_jobs, NULL,
-					    err);
+			ai->n_jobs = spill_ini_jobs(a->spill, ai->file);
 		else
 			ai->n_jobs = count_sorted(used, nused, ai->file);
-		if (rc < 0)
-			break;
 		if (ai->n_jobs == 0) {
 			a->n_orphans++;
 			rc = add_finding(&ai->findings, &ai->n_findings, "orphan-ini",
@@ -1570,7 +1738,6 @@ static int audit_inis(const struct analysis_opts *o, struct audit *a,
 						       ai->windows_path, ai->machine), err);
 		}
 	}
-	sqlite3_finalize(q);
 	free(used);
 	fleet_inis_free(fi, n);
 	return rc;
@@ -1579,7 +1746,7 @@ static int audit_inis(const struct analysis_opts *o, struct audit *a,
 static int audit_notify(const struct analysis_opts *o, struct run *r,
 			struct ms_err *err)
 {
-	struct fleet_handlers h = { NULL, on_problem, NULL, r };
+	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL };
 	struct fleet_notify_slot *s = NULL;
 	struct audit *a = r->a;
 	size_t n = 0, i;
@@ -1621,36 +1788,85 @@ static int audit_notify(const struct analysis_opts *o, struct run *r,
 	return rc;
 }
 
+/* The work that waits for no verdict, done on a second thread while the
+ * spill builds its index: drop the INI cache of the scan and list the
+ * INI files of the fleet. */
+struct inis_work {
+	const char *dir;
+	struct ini_cache *cache;
+	struct fleet_ini *fi;
+	size_t n;
+	int rc;
+	struct ms_err err;
+};
+
+static void *inis_work_run(void *arg)
+{
+	struct inis_work *w = arg;
+
+	ini_cache_free(w->cache);
+	w->rc = fleet_list_inis(w->dir, &w->fi, &w->n, &w->err);
+	return NULL;
+}
+
+static int spill_finish_inis(const struct analysis_opts *o, struct audit *a,
+			     struct ini_cache *cache, struct ms_err *err)
+{
+	struct inis_work w;
+	pthread_t th;
+	int threaded, rc;
+
+	memset(&w, 0, sizeof(w));
+	w.dir = o->fleet_dir;
+	w.cache = cache;
+	threaded = pthread_create(&th, NULL, inis_work_run, &w) == 0;
+	if (!threaded)
+		inis_work_run(&w);
+	rc = spill_finish(a, err);
+	if (threaded)
+		pthread_join(th, NULL);
+	if (rc < 0 || (w.rc < 0 && err_set(err, w.err.code, "%s", w.err.msg))) {
+		fleet_inis_free(w.fi, w.n);
+		return -1;
+	}
+	return audit_inis(a, w.fi, w.n, err);
+}
+
 int audit_run(const struct analysis_opts *o, struct audit *a,
 	      struct ms_err *err)
 {
 	struct run r;
 	struct fleet_handlers h;
-	size_t i;
+	struct fleet_ini *fi = NULL;
+	size_t i, nfi = 0;
 
 	memset(a, 0, sizeof(*a));
 	memset(&r, 0, sizeof(r));
 	r.o = o;
 	r.a = a;
+	memset(&h, 0, sizeof(h));
 	h.job = on_job;
 	h.problem = on_problem;
 	h.file_done = on_file;
+	h.prepare = on_prepare;
+	h.release = prep_free;
 	h.ctx = &r;
 	if (o->spill && spill_open(&a->spill, err) < 0)
 		goto fail;
-	if (fleet_scan(o->fleet_dir, &h, err) < 0)
+	if (fleet_scan_async(o->fleet_dir, &h, err) < 0)
 		goto fail;
-	ini_cache_free(&r.cache);
 	if (a->spill) {
-		if (spill_finish(a, err) < 0 || audit_inis(o, a, err) < 0 ||
+		if (spill_finish_inis(o, a, &r.cache, err) < 0 ||
 		    audit_notify(o, &r, err) < 0)
 			goto fail;
 		return 0;
 	}
+	ini_cache_free(&r.cache);
 	if (a->n_jobs)
 		qsort(a->jobs, a->n_jobs, sizeof(*a->jobs), cmp_verdict);
-	if (shared_inis(a, err) < 0 || audit_inis(o, a, err) < 0 ||
-	    audit_notify(o, &r, err) < 0)
+	if (shared_inis(a, err) < 0 ||
+	    fleet_list_inis(o->fleet_dir, &fi, &nfi, err) < 0 ||
+	    audit_inis(a, fi, nfi, err) < 0 || audit_notify(o, &r, err) < 0)
 		goto fail;
 	for (i = 0; i < a->n_jobs; i++) {
 		a->counts[a->jobs[i].status]++;

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,34 @@ toobig:
 	return -1;
 }
 
+/* Inside a value: the run of bytes before the next string or bracket
+ * (blanks, ':', ',', numbers, literals) straight from the read buffer,
+ * as jr_get() would give them one by one (UTF-8 input, nothing peeked or
+ * pending).  A run that would not fit in b is left to the byte-by-byte
+ * path, which fails at the same byte and line as ever. */
+static void jr_value_run(struct jr *r, struct buf *b)
+{
+	const unsigned char *s0, *q, *e;
+	struct ms_err lerr = MS_ERR_INIT;
+	int lines = 0;
+
+	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	    r->cb_failed || r->rpos >= r->rlen)
+		return;
+	s0 = q = r->raw + r->rpos;
+	e = r->raw + r->rlen;
+	for (; q < e; q++) {
+		if (*q == '"' || *q == '{' || *q == '[' || *q == '}' || *q == ']')
+			break;
+		lines += *q == '\n';
+	}
+	if (q == s0 || (b && (b->len + (size_t)(q - s0) > b->cap ||
+			      buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)))
+		return;
+	r->rpos += (size_t)(q - s0);
+	r->line += lines;
+}
+
 /* Copy or skip a whole value whose first character c was read.  Nested
  * values are followed with a counter, not recursion. */
 static int jr_value(struct jr *r, int c, struct buf *b)
@@ -482,6 +511,7 @@ static int jr_value(struct jr *r, int c, struct buf *b)
 				}
 			}
 		}
+		jr_value_run(r, b);
 		c = jr_get(r);
 	}
 }
@@ -1015,6 +1045,31 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 	return rc;
 }
 
+/* The checks before a scan; *jobs is FLEET/jobs, malloc'd. */
+static int scan_prepare(const char *dir, char **jobs, struct ms_err *err)
+{
+	struct stat st;
+
+	*jobs = NULL;
+	if (stat(dir, &st) < 0)
+		return err_set(err, MS_ERR_IO, "cannot open fleet folder '%s': %s", dir,
+			       strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return err_set(err, MS_ERR_IO, "fleet folder '%s' is not a folder", dir);
+	if (!(*jobs = fs_join(dir, "jobs")))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	if (!is_dir(*jobs)) {
+		free(*jobs);
+		*jobs = NULL;
+		return err_set(err, MS_ERR_IO, "fleet folder '%s' has no jobs/ folder",
+			       dir);
+	}
+	/* libxml2 initialises itself once, here, on the caller's thread */
+	LIBXML_TEST_VERSION
+	xmlInitParser();
+	return 0;
+}
+
 int fleet_scan(const char *dir, const struct fleet_handlers *h,
 	       struct ms_err *err)
 {
@@ -1022,22 +1077,338 @@ int fleet_scan(const char *dir, const struct fleet_handlers *h,
 	size_t files = 0;
 	int rc;
 
-	struct stat st;
-
-	if (stat(dir, &st) < 0)
-		return err_set(err, MS_ERR_IO, "cannot open fleet folder '%s': %s", dir,
-			       strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return err_set(err, MS_ERR_IO, "fleet folder '%s' is not a folder", dir);
-	if (!(jobs = fs_join(dir, "jobs")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	if (!is_dir(jobs)) {
-		free(jobs);
-		return err_set(err, MS_ERR_IO, "fleet folder '%s' has no jobs/ folder",
-			       dir);
-	}
-	LIBXML_TEST_VERSION
+	if (scan_prepare(dir, &jobs, err) < 0)
+		return -1;
 	rc = scan_tree(dir, jobs, "jobs", 0, h, &files, err);
+	free(jobs);
+	return rc;
+}
+
+/*
+ * fleet_scan_async(): a reader thread runs scan_tree() with handlers that
+ * serialise each call (job, problem, file done) into batches; the caller's
+ * thread replays the batches in order through the caller's handlers.  At
+ * most ASYNC_BATCHES batches of about ASYNC_BATCH bytes wait (one job may
+ * make a batch larger, up to FLEET_MAX_JOB and a bit).  When a handler
+ * fails, the reader is told to stop and what it had read is dropped.
+ */
+#define ASYNC_BATCH ((size_t)64 * 1024)
+#define ASYNC_BATCHES 8
+
+enum { EV_JOB = 1, EV_PROBLEM, EV_FILE_DONE };
+
+struct ascan {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct buf q[ASYNC_BATCHES];     /* ring of full batches */
+	size_t head, count;
+	int stop;                        /* the consumer gave up */
+	int done;                        /* the reader finished */
+	int rc;                          /* its scan_tree() result */
+	struct ms_err rerr;              /* its error */
+	struct buf cur;                  /* the batch being filled (reader) */
+	int oom;                         /* a batch could not grow */
+	const char *dir, *jobs;
+	const struct fleet_handlers *user;
+};
+
+/* Hand the current batch over; -1 when the consumer stopped. */
+static int ascan_push(struct ascan *a)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	while (a->count == ASYNC_BATCHES && !a->stop)
+		pthread_cond_wait(&a->cv, &a->mu);
+	if (a->stop) {
+		rc = -1;
+	} else {
+		a->q[(a->head + a->count) % ASYNC_BATCHES] = a->cur;
+		a->count++;
+		buf_init(&a->cur, FLEET_MAX_JOB * 4);
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+/* A string, or NULL: a presence byte then the bytes and a NUL. */
+static int ev_str(struct buf *b, const char *s, struct ms_err *err)
+{
+	if (!s)
+		return buf_append(b, "", 1, err);
+	return buf_append(b, "\1", 1, err) < 0 ? -1 :
+	       buf_append(b, s, strlen(s) + 1, err);
+}
+
+static int ev_head(struct buf *b, int kind, long num, struct ms_err *err)
+{
+	unsigned char k = (unsigned char)kind;
+
+	return buf_append(b, &k, 1, err) < 0 ? -1 :
+	       buf_append(b, &num, sizeof(num), err);
+}
+
+static int ev_ptr(struct buf *b, void *p, struct ms_err *err)
+{
+	return buf_append(b, &p, sizeof(p), err);
+}
+
+/* After an event: hand the batch over once it is big enough.  An event
+ * that could not be added (out of memory) is dropped and the scan will
+ * fail; -1 when the consumer stopped. */
+static int ev_end(struct ascan *a, size_t start, int rc)
+{
+	if (rc < 0) {
+		a->cur.len = start;
+		a->oom = 1;
+		return 0;
+	}
+	return a->cur.len >= ASYNC_BATCH ? ascan_push(a) : 0;
+}
+
+static int async_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
+{
+	struct ascan *a = ctx;
+	const struct fleet_handlers *u = a->user;
+	struct ms_err lerr = MS_ERR_INIT;
+	size_t start = a->cur.len;
+	void *prep = u->prepare ? u->prepare(j, u->ctx) : NULL;
+	int rc;
+
+	rc = (ev_head(&a->cur, EV_JOB, j->line, &lerr) < 0 ||
+	      ev_ptr(&a->cur, prep, &lerr) < 0 ||
+	      ev_str(&a->cur, j->source, &lerr) < 0 ||
+	      ev_str(&a->cur, j->schedule, &lerr) < 0 ||
+	      ev_str(&a->cur, j->name, &lerr) < 0 ||
+	      ev_str(&a->cur, j->machine, &lerr) < 0 ||
+	      ev_str(&a->cur, j->job_type, &lerr) < 0 ||
+	      ev_str(&a->cur, j->command_line, &lerr) < 0 ||
+	      ev_str(&a->cur, j->working_dir, &lerr) < 0 ||
+	      ev_str(&a->cur, j->batch_user, &lerr) < 0) ? -1 : 0;
+	if (rc < 0 && prep && u->release)
+		u->release(prep, u->ctx);
+	if (ev_end(a, start, rc) < 0)
+		return err_set(err, MS_ERR_INTERNAL, "scan stopped");
+	if (a->oom)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static void async_problem(const char *file, int line, const char *msg, void *ctx)
+{
+	struct ascan *a = ctx;
+	struct ms_err lerr = MS_ERR_INIT;
+	size_t start = a->cur.len;
+	int rc;
+
+	rc = (ev_head(&a->cur, EV_PROBLEM, line, &lerr) < 0 ||
+	      ev_str(&a->cur, file, &lerr) < 0 ||
+	      ev_str(&a->cur, msg, &lerr) < 0) ? -1 : 0;
+	(void)ev_end(a, start, rc);
+}
+
+static void async_file_done(const char *file, size_t files, void *ctx)
+{
+	struct ascan *a = ctx;
+	struct ms_err lerr = MS_ERR_INIT;
+	size_t start = a->cur.len;
+	int rc;
+
+	rc = (ev_head(&a->cur, EV_FILE_DONE, (long)files, &lerr) < 0 ||
+	      ev_str(&a->cur, file, &lerr) < 0) ? -1 : 0;
+	(void)ev_end(a, start, rc);
+}
+
+static void *async_reader(void *arg)
+{
+	struct ascan *a = arg;
+	struct fleet_handlers h = { async_job, async_problem, async_file_done, a,
+				   NULL, NULL };
+	struct ms_err err = MS_ERR_INIT;
+	size_t files = 0;
+	int rc;
+
+	rc = scan_tree(a->dir, a->jobs, "jobs", 0, &h, &files, &err);
+	if (a->oom && rc == 0)
+		rc = err_set(&err, MS_ERR_NOMEM, "out of memory");
+	if (a->cur.len)
+		(void)ascan_push(a);
+	pthread_mutex_lock(&a->mu);
+	a->done = 1;
+	a->rc = rc;
+	a->rerr = err;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static const char *ev_get_str(const char **p, const char *end)
+{
+	const char *s;
+
+	if (*p >= end || !**p) {
+		(*p)++;
+		return NULL;
+	}
+	s = *p + 1;
+	*p = s + strlen(s) + 1;
+	return s;
+}
+
+/* Replay one batch (from offset *pos); -1 when a handler failed (err is
+ * set), *pos then after the failed job. */
+static int ascan_replay(const struct buf *b, size_t *pos,
+			const struct fleet_handlers *h, struct ms_err *err)
+{
+	const char *p, *end;
+	int rc = 0;
+
+	if (!b->data)
+		return 0;
+	p = b->data + *pos;
+	end = b->data + b->len;
+	while (p < end) {
+		int kind = (unsigned char)*p++;
+		long num;
+
+		memcpy(&num, p, sizeof(num));
+		p += sizeof(num);
+		if (kind == EV_JOB) {
+			struct fleet_job j;
+
+			memset(&j, 0, sizeof(j));
+			j.line = (int)num;
+			memcpy(&j.prepared, p, sizeof(j.prepared));
+			p += sizeof(j.prepared);
+			j.source = ev_get_str(&p, end);
+			j.schedule = ev_get_str(&p, end);
+			j.name = ev_get_str(&p, end);
+			j.machine = ev_get_str(&p, end);
+			j.job_type = ev_get_str(&p, end);
+			j.command_line = ev_get_str(&p, end);
+			j.working_dir = ev_get_str(&p, end);
+			j.batch_user = ev_get_str(&p, end);
+			if (!h->job) {
+				if (j.prepared && h->release)
+					h->release(j.prepared, h->ctx);
+			} else if (h->job(&j, h->ctx, err) < 0) {
+				rc = -1;
+				break;
+			}
+		} else if (kind == EV_PROBLEM) {
+			const char *file = ev_get_str(&p, end);
+			const char *msg = ev_get_str(&p, end);
+
+			if (h->problem)
+				h->problem(file, (int)num, msg, h->ctx);
+		} else {
+			const char *file = ev_get_str(&p, end);
+
+			if (h->file_done)
+				h->file_done(file, (size_t)num, h->ctx);
+		}
+	}
+	*pos = (size_t)(p - b->data);
+	return rc;
+}
+
+/* Free what prepare() made for the jobs of a batch that are dropped. */
+static void ascan_drop(const struct buf *b, size_t pos,
+		       const struct fleet_handlers *h)
+{
+	const char *p, *end;
+	int i;
+
+	if (!b->data)
+		return;
+	p = b->data + pos;
+	end = b->data + b->len;
+	while (p < end) {
+		int kind = (unsigned char)*p++;
+		void *prep = NULL;
+
+		p += sizeof(long);
+		if (kind == EV_JOB) {
+			memcpy(&prep, p, sizeof(prep));
+			p += sizeof(prep);
+			if (prep && h->release)
+				h->release(prep, h->ctx);
+		}
+		for (i = kind == EV_JOB ? 8 : kind == EV_PROBLEM ? 2 : 1; i > 0; i--)
+			(void)ev_get_str(&p, end);
+	}
+}
+
+int fleet_scan_async(const char *dir, const struct fleet_handlers *h,
+		     struct ms_err *err)
+{
+	struct ascan *a;
+	pthread_t th;
+	char *jobs;
+	size_t i, pos;
+	int rc = 0;
+
+	if (scan_prepare(dir, &jobs, err) < 0)
+		return -1;
+	if (!(a = calloc(1, sizeof(*a)))) {
+		free(jobs);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	buf_init(&a->cur, FLEET_MAX_JOB * 4);
+	a->dir = dir;
+	a->jobs = jobs;
+	a->user = h;
+	if (pthread_create(&th, NULL, async_reader, a) != 0) {
+		size_t files = 0;
+
+		/* no thread: the plain scan */
+		rc = scan_tree(dir, jobs, "jobs", 0, h, &files, err);
+		goto out;
+	}
+	for (;;) {
+		struct buf b;
+
+		pthread_mutex_lock(&a->mu);
+		while (a->count == 0 && !a->done)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->count == 0) {
+			pthread_mutex_unlock(&a->mu);
+			break;
+		}
+		b = a->q[a->head];
+		a->head = (a->head + 1) % ASYNC_BATCHES;
+		a->count--;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pos = 0;
+		rc = ascan_replay(&b, &pos, h, err);
+		if (rc < 0)
+			ascan_drop(&b, pos, h);
+		buf_release(&b);
+		if (rc < 0) {
+			pthread_mutex_lock(&a->mu);
+			a->stop = 1;
+			pthread_cond_broadcast(&a->cv);
+			pthread_mutex_unlock(&a->mu);
+			break;
+		}
+	}
+	pthread_join(th, NULL);
+	if (rc == 0 && a->rc < 0)
+		rc = err_set(err, a->rerr.code, "%s", a->rerr.msg);
+	for (i = 0; i < a->count; i++) {
+		ascan_drop(&a->q[(a->head + i) % ASYNC_BATCHES], 0, h);
+		buf_release(&a->q[(a->head + i) % ASYNC_BATCHES]);
+	}
+out:
+	ascan_drop(&a->cur, 0, h);
+	buf_release(&a->cur);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
 	free(jobs);
 	return rc;
 }

@@ -40,6 +40,11 @@ struct fleet_job {
 	const char *command_line; /* NULL when the job has none */
 	const char *working_dir;  /* NULL when none */
 	const char *batch_user;   /* NULL when none */
+	/* fleet_scan_async() with a prepare handler: what it returned for
+	 * this job (the job handler owns it from then on, also when it
+	 * fails); NULL otherwise, and when the scan could not start its
+	 * thread (prepare() is then not called) */
+	void *prepared;
 };
 
 struct fleet_handlers {
@@ -53,6 +58,14 @@ struct fleet_handlers {
 	 * display for big fleets).  May be NULL. */
 	void (*file_done)(const char *file, size_t files, void *ctx);
 	void *ctx;
+	/* fleet_scan_async() only, may be NULL: called on the reader thread
+	 * for each job before it is handed over (so it must not touch what
+	 * the other handlers use without a lock); its result reaches job()
+	 * as job->prepared.  release() frees a result whose job is dropped
+	 * (a handler failed): job() never sees it.  fleet_scan() ignores
+	 * both. */
+	void *(*prepare)(const struct fleet_job *job, void *ctx);
+	void (*release)(void *prepared, void *ctx);
 };
 
 /* Scan FLEET/jobs (files in byte order of their paths, so reports are
@@ -60,6 +73,14 @@ struct fleet_handlers {
  * (MS_ERR_IO) or a callback fails. */
 int fleet_scan(const char *dir, const struct fleet_handlers *h,
 	       struct ms_err *err);
+/* The same scan with the exports read on a second thread while the
+ * handlers run on the caller's: they get the same calls, in the same
+ * order, with the same arguments.  At most a few hundred KB of read jobs
+ * wait between the two, so memory stays flat.  When a handler fails, the
+ * reader stops and what it had read is dropped.  Falls back to
+ * fleet_scan() when no thread can be started. */
+int fleet_scan_async(const char *dir, const struct fleet_handlers *h,
+		     struct ms_err *err);
 
 /* Is a job type one that can run the connector ("Windows", or unknown)? */
 int fleet_job_is_windows(const struct fleet_job *job);

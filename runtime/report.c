@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,19 +144,116 @@ static int puts_(struct buf *b, const char *s, struct ms_err *err)
 	return put(b, s, strlen(s), err);
 }
 
-/* Streaming: when fp is not NULL, what is in b goes to fp once it holds
- * SPILL_AT bytes (and at the end), so the report is never whole in
- * memory. */
+/*
+ * Streaming: when fp is not NULL, what is in b goes to the sink once it
+ * holds SPILL_AT bytes (and at the end), so the report is never whole in
+ * memory.  The sink writes on a thread of its own while the next chunk is
+ * rendered (two buffers: the one being filled, the one being written).
+ */
 #define SPILL_AT ((size_t)256 * 1024)
 
-static int spill(struct buf *b, FILE *fp, int force, struct ms_err *err)
+struct sink {
+	FILE *fp;
+	int threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct buf w;             /* being written (busy) or spare */
+	int busy, quit;
+	int werrno;               /* the first failed write, 0 if none */
+};
+
+static void *sink_main(void *arg)
 {
-	if (!fp || (!force && b->len < SPILL_AT) || b->len == 0)
+	struct sink *k = arg;
+
+	pthread_mutex_lock(&k->mu);
+	for (;;) {
+		while (!k->busy && !k->quit)
+			pthread_cond_wait(&k->cv, &k->mu);
+		if (!k->busy)
+			break;
+		pthread_mutex_unlock(&k->mu);
+		errno = 0;
+		if (!k->werrno && fwrite(k->w.data, 1, k->w.len, k->fp) != k->w.len)
+			k->werrno = errno ? errno : EIO;
+		pthread_mutex_lock(&k->mu);
+		k->w.len = 0;
+		k->busy = 0;
+		pthread_cond_broadcast(&k->cv);
+	}
+	pthread_mutex_unlock(&k->mu);
+	return NULL;
+}
+
+static void sink_open(struct sink *k, FILE *fp)
+{
+	memset(k, 0, sizeof(*k));
+	k->fp = fp;
+	buf_init(&k->w, REPORT_MAX);
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	k->threaded = pthread_create(&k->th, NULL, sink_main, k) == 0;
+}
+
+/* Wait for the writer to be idle; returns its errno (0 when fine). */
+static int sink_idle(struct sink *k)
+{
+	int e;
+
+	pthread_mutex_lock(&k->mu);
+	while (k->busy)
+		pthread_cond_wait(&k->cv, &k->mu);
+	e = k->werrno;
+	pthread_mutex_unlock(&k->mu);
+	return e;
+}
+
+static int sink_close(struct sink *k)
+{
+	int e = 0;
+
+	if (k->threaded) {
+		e = sink_idle(k);
+		pthread_mutex_lock(&k->mu);
+		k->quit = 1;
+		pthread_cond_broadcast(&k->cv);
+		pthread_mutex_unlock(&k->mu);
+		pthread_join(k->th, NULL);
+	}
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mu);
+	buf_release(&k->w);
+	return e;
+}
+
+static int spill(struct buf *b, struct sink *k, int force, struct ms_err *err)
+{
+	struct buf t;
+	int e;
+
+	if (!k || (!force && b->len < SPILL_AT) || b->len == 0)
 		return 0;
-	if (fwrite(b->data, 1, b->len, fp) != b->len)
+	if (!k->threaded) {
+		errno = 0;
+		if (fwrite(b->data, 1, b->len, k->fp) != b->len)
+			return err_set(err, MS_ERR_IO, "cannot write the report: %s",
+				       strerror(errno ? errno : EIO));
+		buf_reset(b);
+		return 0;
+	}
+	if ((e = sink_idle(k)))
 		return err_set(err, MS_ERR_IO, "cannot write the report: %s",
-			       strerror(errno));
+			       strerror(e));
+	/* the writer is idle: swap the buffers and wake it */
+	pthread_mutex_lock(&k->mu);
+	t = k->w;
+	k->w = *b;
+	*b = t;
 	buf_reset(b);
+	k->busy = 1;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->mu);
 	return 0;
 }
 
@@ -201,7 +299,7 @@ static int text_job(struct buf *b, const struct job_verdict *v,
 /* State of a walk over the jobs (audit_jobs_each()). */
 struct jctx {
 	struct buf *b;
-	FILE *fp;
+	struct sink *fp;
 	size_t n;                 /* jobs written so far */
 	const char *head;         /* text: printed before the first job */
 };
@@ -218,7 +316,7 @@ static int text_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 }
 
 static int render_text(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, FILE *fp, struct ms_err *err)
+		       struct buf *b, struct sink *fp, struct ms_err *err)
 {
 	size_t i;
 	int s;
@@ -457,7 +555,7 @@ static int json_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 }
 
 static int render_json(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, FILE *fp, struct ms_err *err)
+		       struct buf *b, struct sink *fp, struct ms_err *err)
 {
 	const char *I1 = "  ", *I2 = "    ", *I3 = "      ";
 	int first = 1, f2, f3, k;
@@ -613,7 +711,7 @@ static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 	return 0;
 }
 
-static int render_csv(const struct audit *a, struct buf *b, FILE *fp,
+static int render_csv(const struct audit *a, struct buf *b, struct sink *fp,
 		      struct ms_err *err)
 {
 	if (buf_appends(b, "machine,schedule,job,status,protocol,server,port,tls,"
@@ -824,7 +922,7 @@ static int code_used(const struct audit *a, const char *code)
 }
 
 static int render_html(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, FILE *fp, struct ms_err *err)
+		       struct buf *b, struct sink *fp, struct ms_err *err)
 {
 	size_t i;
 	int s;
@@ -998,7 +1096,7 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 }
 
 static int render(const struct audit *a, const struct report_opts *o,
-		  struct buf *b, FILE *fp, struct ms_err *err)
+		  struct buf *b, struct sink *fp, struct ms_err *err)
 {
 	switch (o->format) {
 	case REPORT_JSON: return render_json(a, o, b, fp, err);
@@ -1034,13 +1132,18 @@ int report_render(const struct audit *a, const struct report_opts *o,
 int report_write(const struct audit *a, const struct report_opts *o,
 		 FILE *fp, struct ms_err *err)
 {
+	struct sink k;
 	struct buf b;
-	int rc;
+	int rc, e;
 
 	buf_init(&b, REPORT_MAX);
-	rc = render(a, o, &b, fp, err);
+	sink_open(&k, fp);
+	rc = render(a, o, &b, &k, err);
 	if (rc == 0)
-		rc = spill(&b, fp, 1, err);
+		rc = spill(&b, &k, 1, err);
+	if ((e = sink_close(&k)) && rc == 0)
+		rc = err_set(err, MS_ERR_IO, "cannot write the report: %s",
+			     strerror(e));
 	buf_release(&b);
 	return rc;
 }

@@ -8,7 +8,9 @@
  *     callback hears of it), and never crashes or leaks;
  *   - every job has non-NULL schedule, name, machine and job type, names
  *     the export it came from and has a line >= 0;
- *   - fleet_to_utf8() gives a NUL-terminated buffer of the length it says.
+ *   - fleet_to_utf8() gives a NUL-terminated buffer of the length it says;
+ *   - fleet_scan_async() makes the same calls, in the same order, with the
+ *     same arguments as fleet_scan(), also when the job handler fails.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -62,11 +64,95 @@ static void setup(void)
 	atexit(cleanup);
 }
 
+/* Every call of a scan, as text, to compare the two scans. */
+struct trace {
+	char *s;
+	size_t len, alloc;
+	size_t njobs;
+	size_t fail_at;                 /* fail this job (1-based), 0: never */
+	size_t prepared, consumed, released;    /* prepare() results */
+};
+
+static void tr_add(struct trace *t, const char *a, size_t n)
+{
+	if (t->len + n + 1 > t->alloc) {
+		size_t na = (t->len + n + 1) * 2;
+		char *ns = realloc(t->s, na);
+
+		if (!ns)
+			fail("out of memory", "");
+		t->s = ns;
+		t->alloc = na;
+	}
+	memcpy(t->s + t->len, a, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+static void tr_str(struct trace *t, const char *s)
+{
+	if (!s) {
+		tr_add(t, "\1", 1);
+		return;
+	}
+	tr_add(t, s, strlen(s));
+	tr_add(t, "\0", 1);
+}
+
+static void tr_num(struct trace *t, long n)
+{
+	char b[32];
+
+	snprintf(b, sizeof(b), "%ld", n);
+	tr_str(t, b);
+}
+
+/* On the reader thread of fleet_scan_async(): the job's name and line. */
+static void *on_prepare(const struct fleet_job *j, void *ctx)
+{
+	struct trace *t = ctx;
+	char *p;
+
+	if (asprintf(&p, "%s:%d", j->name ? j->name : "(null)", j->line) < 0)
+		return NULL;
+	__atomic_add_fetch(&t->prepared, 1, __ATOMIC_SEQ_CST);
+	return p;
+}
+
+static void on_release(void *p, void *ctx)
+{
+	struct trace *t = ctx;
+
+	__atomic_add_fetch(&t->released, 1, __ATOMIC_SEQ_CST);
+	free(p);
+}
+
 static int on_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
 {
-	size_t *n = ctx;
+	struct trace *t = ctx;
 
-	(void)err;
+	if (j->prepared) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "%s:%d", j->name ? j->name : "(null)",
+			 j->line);
+		if (strncmp(want, j->prepared, strlen(want) < 40 ? strlen(want) : 40))
+			fail("a job got another job's prepare() result", j->prepared);
+		t->consumed++;
+		free(j->prepared);
+	}
+	if (t->fail_at && t->njobs + 1 == t->fail_at)
+		return err_set(err, MS_ERR_NOMEM, "handler failed");
+	tr_str(t, "job");
+	tr_str(t, j->source);
+	tr_num(t, j->line);
+	tr_str(t, j->schedule);
+	tr_str(t, j->name);
+	tr_str(t, j->machine);
+	tr_str(t, j->job_type);
+	tr_str(t, j->command_line);
+	tr_str(t, j->working_dir);
+	tr_str(t, j->batch_user);
 	if (!j->source || !j->schedule || !j->name || !j->machine ||
 	    !j->job_type)
 		fail("job with a NULL field", j->source);
@@ -81,17 +167,62 @@ static int on_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
 		(void)strlen(j->working_dir);
 	if (j->batch_user)
 		(void)strlen(j->batch_user);
-	(*n)++;
+	t->njobs++;
 	return 0;
 }
 
 static void on_problem(const char *file, int line, const char *msg, void *ctx)
 {
-	(void)ctx;
+	struct trace *t = ctx;
+
 	if (!file || !msg)
 		fail("problem without file or message", msg);
 	if (line < 0)
 		fail("problem with a negative line", msg);
+	tr_str(t, "problem");
+	tr_str(t, file);
+	tr_num(t, line);
+	tr_str(t, msg);
+}
+
+static void on_file(const char *file, size_t files, void *ctx)
+{
+	struct trace *t = ctx;
+
+	tr_str(t, "file");
+	tr_str(t, file);
+	tr_num(t, (long)files);
+}
+
+/* fleet_scan() then fleet_scan_async(): the same calls and result. */
+static void scan_twice(size_t fail_at, size_t *njobs)
+{
+	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL };
+	struct trace t1, t2;
+	int r1, r2;
+
+	memset(&t1, 0, sizeof(t1));
+	memset(&t2, 0, sizeof(t2));
+	t1.fail_at = t2.fail_at = fail_at;
+	h.ctx = &t1;
+	r1 = fleet_scan(top, &h, &e1);
+	h.ctx = &t2;
+	h.prepare = on_prepare;
+	h.release = on_release;
+	r2 = fleet_scan_async(top, &h, &e2);
+	if (t2.prepared != t2.consumed + t2.released)
+		fail("a prepare() result was neither consumed nor released", "");
+	if (r1 != (fail_at ? -1 : 0))
+		fail("fleet_scan failed", e1.msg);
+	if (r1 != r2 || e1.code != e2.code || strcmp(e1.msg, e2.msg))
+		fail("fleet_scan_async gives another result", e2.msg);
+	if (t1.len != t2.len || (t1.len && memcmp(t1.s, t2.s, t1.len)))
+		fail("fleet_scan_async makes other calls", t2.s);
+	if (njobs)
+		*njobs = t1.njobs;
+	free(t1.s);
+	free(t2.s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -99,6 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ms_err err = MS_ERR_INIT;
 	struct fleet_handlers h;
 	struct fleet_notify_slot *slots = NULL;
+	struct trace tr;
 	char p[PATH_MAX + 32], *u = NULL;
 	size_t njobs = 0, nslots = 0, ulen = 0, i;
 	unsigned which;
@@ -130,13 +262,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fclose(fp);
 
 	memset(&h, 0, sizeof(h));
+	memset(&tr, 0, sizeof(tr));
 	h.job = on_job;
 	h.problem = on_problem;
-	h.ctx = &njobs;
+	h.ctx = &tr;
 	err_clear(&err);
 	if (which < 2) {
-		if (fleet_scan(top, &h, &err) != 0)
-			fail("fleet_scan failed", err.msg);
+		scan_twice(0, &njobs);
+		/* a handler failing at the last job (or the only one) */
+		if (njobs)
+			scan_twice(njobs, NULL);
 	} else {
 		if (fleet_read_notify(top, &h, &slots, &nslots, &err) != 0)
 			fail("fleet_read_notify failed", err.msg);
@@ -146,6 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fail("odd notify slot", slots[i].source);
 		}
 		fleet_notify_free(slots, nslots);
+		free(tr.s);
 	}
 	return 0;
 }

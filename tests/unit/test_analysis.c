@@ -69,7 +69,7 @@ static int eval(const char *machine, const char *cmd, const char *wd,
 		struct job_verdict *v)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_job j = { "jobs/x.json", 0, "SCHED", "JOB", "", "Windows", NULL, NULL, NULL };
+	struct fleet_job j = { "jobs/x.json", 0, "SCHED", "JOB", "", "Windows", NULL, NULL, NULL, NULL };
 
 	j.machine = machine;
 	j.command_line = cmd;
@@ -502,6 +502,59 @@ static void test_spill(void)
 	free(c);
 }
 
+/* The spilled audit keeps the first jobs of each INI group in report
+ * order as they come: jobs arriving in reverse order, names equal but
+ * for case, more than the 11 kept, two exports. */
+static void test_spill_order(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct audit m, d;
+	struct coll *c = calloc(1, sizeof(*c));
+	struct report_opts ro = { REPORT_JSON, "fleet", NULL };
+	char buf[16384], *x = NULL, *y = NULL;
+	size_t i, xl = 0, yl = 0, same = 0, shared = 0;
+	int n, f, k;
+
+	for (f = 0; f < 2; f++) {
+		n = snprintf(buf, sizeof(buf), "[");
+		for (k = 0; k < 14; k++)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+				      "%s\n{\"name\":\"%s%02d\",\"schedule\":{\"name\":\"%s\"},"
+				      "\"primaryMachine\":{\"name\":\"%s\"},\"details\":{\"commandLine\":"
+				      "\"smartemail.exe -inifile:D:\\\\o365.ini\"}}", k ? "," : "",
+				      k % 2 ? "Zed" : "zED", 40 - k / 2 - f, k / 2 % 3 ? "Late" : "LATE",
+				      k / 2 % 5 ? "m1" : "M1");
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "]");
+		put(f ? "jobs/f-order.json" : "jobs/e-order.json", buf);
+	}
+	ao.spill = 0;
+	ok(audit_run(&ao, &m, &err) == 0, "order: in-memory audit: %s", err.msg);
+	ao.spill = 1;
+	ok(audit_run(&ao, &d, &err) == 0, "order: spilled audit: %s", err.msg);
+	ao.spill = 0;
+	ok(audit_jobs_each(&d, AUDIT_ALL, collect, c, &err) == 0 && c->n == m.n_jobs,
+	   "order: every job visited (%zu)", m.n_jobs);
+	for (i = 0; i < c->n && i < m.n_jobs; i++) {
+		const struct finding *fi = find(&m.jobs[i], "shared-ini");
+
+		same += same_verdict(&c->v[i], &m.jobs[i]);
+		shared += fi && strstr(fi->message, "LATE/zED") &&
+			  strstr(fi->message, "more");
+	}
+	is_int(same, m.n_jobs, "order: same verdicts and shared-ini lists");
+	ok(shared > 28, "order: the lists name the first jobs in report order (%zu)", shared);
+	ok(report_render(&m, &ro, &x, &xl, &err) == 0 &&
+	   report_render(&d, &ro, &y, &yl, &err) == 0 && xl == yl &&
+	   memcmp(x, y, xl) == 0, "order: identical JSON reports");
+	free(x);
+	free(y);
+	for (i = 0; i < c->n; i++)
+		job_verdict_release(&c->v[i]);
+	audit_release(&d);
+	audit_release(&m);
+	free(c);
+}
+
 int main(void)
 {
 	char cmd[512];
@@ -518,6 +571,7 @@ int main(void)
 	test_hosts();
 	test_audit();
 	test_spill();
+	test_spill_order();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", top);

@@ -1,5 +1,6 @@
 /* test_fleet.c - export shapes, encodings, malformed exports, Windows
  * path resolution in a fleet folder (case, 8.3, relative, %VAR%). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ static void test_utf8(void)
 static void test_scan(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL };
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char *bad;
 	int i;
@@ -191,7 +192,7 @@ static void test_scan(void)
 static void test_stream(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t i, n = 1100 * 1024;
@@ -251,6 +252,258 @@ static void test_stream(void)
 	ok(s->np == 4 && strstr(s->problems[3], "e-mismatch.json:1: invalid JSON: unexpected '}'"),
 	   "mismatched brackets");
 	free(s);
+}
+
+/* Runs of blanks, numbers and punctuation inside a job are copied in one
+ * go: lines still count, and a job over the cap fails at the same byte
+ * and line as byte by byte. */
+static void test_value_runs(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct seen *s = calloc(1, sizeof(*s));
+	const char *head = "[{\"name\":\"W\",\"x\":[";
+	size_t cap = FLEET_MAX_JOB, n = 0, i, size = cap + 4096, jstart = 1;
+	char *t = malloc(size + 64), dir[512], want[128];
+	int line = 1, k;
+
+	h.ctx = s;
+	/* one job of 300 lines of numbers, then a job on the next line */
+	n = (size_t)sprintf(t, "[{\"name\":\"A\",\"x\":[");
+	for (k = 0; k < 300; k++)
+		n += (size_t)sprintf(t + n, "\n  %d, -1.5e3 ,true,null,", k);
+	n += (size_t)sprintf(t + n, "0]},\n{\"name\":\"B\",\"details\":{\"commandLine\":\"c\"}}]");
+	put("r/jobs/a-lines.json", t, n);
+	/* a job over the cap made of blank lines and numbers */
+	n = (size_t)sprintf(t, "%s", head);
+	while (n < size)
+		n += (size_t)sprintf(t + n, "\n  12 ,\t");
+	n += (size_t)sprintf(t + n, "1]}]");
+	put("r/jobs/b-over.json", t, n);
+	/* the line of the byte the cap refuses: byte cap of the job's text */
+	for (i = 0; i <= jstart + cap && i < n; i++)
+		line += t[i] == '\n';
+	snprintf(want, sizeof(want), "jobs/b-over.json:%d: a job is larger than", line);
+	snprintf(dir, sizeof(dir), "%s/r", top);
+	ok(fleet_scan(dir, &h, &err) == 0, "runs: scan: %s", err.msg);
+	ok(has_job(s, "jobs/a-lines.json||A|") &&
+	   has_job(s, "jobs/a-lines.json||B|||c|-|302"),
+	   "runs: the job after 300 lines of numbers starts on line 302");
+	ok(s->np == 1 && strncmp(s->problems[0], want, strlen(want)) == 0,
+	   "runs: the cap fails at the same line (%s)", s->np ? s->problems[0] : "-");
+	free(t);
+	free(s);
+}
+
+/* fleet_scan_async(): the same calls, in the same order, as fleet_scan(). */
+struct rec {
+	char *log;
+	size_t len, alloc;
+	int jobs, fail_at;                /* fail_at: fail the Nth job (0: never) */
+	int prepared, consumed, released; /* prepare()d results and their fate */
+	int bad_prep;                     /* a job got another job's result */
+};
+
+static void rec_add(struct rec *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void rec_add(struct rec *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(r->log ? r->log + r->len : NULL,
+			      r->log ? r->alloc - r->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			exit(2);
+		if (r->log && r->len + (size_t)n < r->alloc) {
+			r->len += (size_t)n;
+			return;
+		}
+		r->alloc = (r->alloc + (size_t)n + 1) * 2;
+		if (!(r->log = realloc(r->log, r->alloc)))
+			exit(2);
+	}
+}
+
+#define NN(x) ((x) ? (x) : "(null)")
+
+/* prepare(): on the reader thread, a copy of the job's name and line */
+static void *rec_prepare(const struct fleet_job *j, void *ctx)
+{
+	struct rec *r = ctx;
+	char *p;
+
+	if (asprintf(&p, "%s:%d", j->name, j->line) < 0)
+		return NULL;
+	__atomic_add_fetch(&r->prepared, 1, __ATOMIC_SEQ_CST);
+	return p;
+}
+
+static void rec_release(void *p, void *ctx)
+{
+	struct rec *r = ctx;
+
+	r->released++;
+	free(p);
+}
+
+static int rec_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
+{
+	struct rec *r = ctx;
+
+	if (j->prepared) {
+		char want[512];
+
+		snprintf(want, sizeof(want), "%s:%d", j->name, j->line);
+		r->bad_prep += strcmp(want, j->prepared) != 0;
+		r->consumed++;
+		free(j->prepared);
+	}
+	if (r->fail_at && ++r->jobs == r->fail_at)
+		return err_set(err, MS_ERR_NOMEM, "handler gave up at job %d", r->jobs);
+	rec_add(r, "job %s:%d [%s] [%s] [%s] [%s] [%s] [%s] [%s]\n", NN(j->source),
+		j->line, NN(j->schedule), NN(j->name), NN(j->machine), NN(j->job_type),
+		NN(j->command_line), NN(j->working_dir), NN(j->batch_user));
+	return 0;
+}
+
+static void rec_problem(const char *file, int line, const char *msg, void *ctx)
+{
+	rec_add(ctx, "problem %s:%d %s\n", NN(file), line, NN(msg));
+}
+
+static void rec_file(const char *file, size_t files, void *ctx)
+{
+	rec_add(ctx, "file %s %zu\n", NN(file), files);
+}
+
+static void scan_both(const char *dir, int fail_at, struct rec *a, struct rec *b,
+		      int *rca, int *rcb, struct ms_err *ea, struct ms_err *eb)
+{
+	struct fleet_handlers h = { rec_job, rec_problem, rec_file, NULL, NULL, NULL };
+
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	a->fail_at = b->fail_at = fail_at;
+	rec_add(a, "%s", "");
+	rec_add(b, "%s", "");
+	h.ctx = a;
+	*rca = fleet_scan(dir, &h, ea);
+	h.ctx = b;
+	h.prepare = rec_prepare;
+	h.release = rec_release;
+	*rcb = fleet_scan_async(dir, &h, eb);
+}
+
+/* Every prepare()d result reached job() or release(), each its own. */
+static int prep_ok(const struct rec *b)
+{
+	return b->prepared > 0 && b->bad_prep == 0 &&
+	       b->prepared == b->consumed + b->released;
+}
+
+static void test_async(void)
+{
+	struct ms_err ea = MS_ERR_INIT, eb = MS_ERR_INIT;
+	struct rec a, b;
+	char dir[512], *big, *bad;
+	size_t n = 0, cap = 8 * 1024 * 1024;
+	int rca, rcb, i;
+
+	/* the fixtures of test_scan and test_stream: every shape, encoding
+	 * and malformed file */
+	scan_both(top, 0, &a, &b, &rca, &rcb, &ea, &eb);
+	ok(rca == 0 && rcb == 0, "async scan of the fixtures: %s", eb.msg);
+	if (getenv("TEST_FLEET_LOG"))
+		fputs(b.log, stderr);
+	ok(a.len > 0 && a.len == b.len && memcmp(a.log, b.log, a.len) == 0,
+	   "async: the same jobs, problems and progress in the same order (%zu bytes)",
+	   a.len);
+	ok(prep_ok(&b) && b.released == 0, "async: prepare() for each of %d jobs",
+	   b.consumed);
+	ok(strstr(b.log, "problem jobs/e-truncated.json:3 invalid JSON: unexpected end") &&
+	   strstr(b.log, "problem jobs/f-broken.xml:3 invalid XML"),
+	   "async: malformed exports named with file and line");
+	free(a.log);
+	free(b.log);
+	snprintf(dir, sizeof(dir), "%s/s", top);
+	scan_both(dir, 0, &a, &b, &rca, &rcb, &ea, &eb);
+	ok(rca == 0 && rcb == 0 && a.len > 0 && a.len == b.len &&
+	   memcmp(a.log, b.log, a.len) == 0 && strstr(b.log, "larger than"),
+	   "async: the streaming traps (late schedule name, huge job, trailing data)");
+	free(a.log);
+	free(b.log);
+
+	/* many jobs: several batches, the queue full, a problem and a UTF-16
+	 * file between big ones, escapes and surrogate pairs */
+	big = malloc(cap);
+	n += (size_t)snprintf(big + n, cap - n, "[");
+	for (i = 0; i < 6000; i++)
+		n += (size_t)snprintf(big + n, cap - n,
+				      "%s{\"name\":\"J%d \\u00e9\\ud83d\\ude00\",\"schedule\":"
+				      "{\"name\":\"S%d\"},\"primaryMachine\":{\"name\":\"M%d\"},"
+				      "\"jobType\":{\"description\":\"Windows\"},\"details\":"
+				      "{\"commandLine\":\"smartemail.exe -inifile:\\\"D:\\\\x%d.ini\\\""
+				      " %0*d\"}}\n", i ? "," : "", i, i % 7, i % 13, i, i % 50 + 1, 0);
+	n += (size_t)snprintf(big + n, cap - n, "]");
+	put("async/jobs/a-many.json", big, n);
+	put("async/jobs/b-many.json", big, n);
+	puts_("async/jobs/b-x-bad.json", "[{\"name\":\"A\"},{\"name\":\"B\" \"x\":1}]");
+	put_utf16("async/jobs/c-utf16.json", "[{\"name\":\"U\",\"details\":{\"commandLine\":\"c\"}}]");
+	put("async/jobs/d-many.json", big, n);
+	free(big);
+	snprintf(dir, sizeof(dir), "%s/async", top);
+	err_clear(&ea);
+	err_clear(&eb);
+	scan_both(dir, 0, &a, &b, &rca, &rcb, &ea, &eb);
+	ok(rca == 0 && rcb == 0, "async scan of 18,000 jobs: %s", eb.msg);
+	if (getenv("TEST_FLEET_LOG"))
+		fputs(b.log, stderr);
+	ok(a.len > 2 * 1024 * 1024 && a.len == b.len && memcmp(a.log, b.log, a.len) == 0,
+	   "async: the same %zu bytes of calls as the plain scan", a.len);
+	ok(prep_ok(&b) && b.consumed == 18002 && b.released == 0,
+	   "async: every job got its prepare() result (%d)", b.consumed);
+	ok(strstr(b.log, "[J5999 \xC3\xA9\xF0\x9F\x98\x80] [M6]") &&
+	   strstr(b.log, "file jobs/b-many.json 2\njob jobs/b-x-bad.json:1 [] [A] ") &&
+	   strstr(b.log, "\nproblem jobs/b-x-bad.json:1 invalid JSON in job #2\n"
+		  "file jobs/b-x-bad.json 3\njob jobs/c-utf16.json:1 [] [U] "),
+	   "async: a problem between two big files keeps its place");
+	free(a.log);
+	free(b.log);
+
+	/* a handler that fails stops both scans at the same job, with its
+	 * own error */
+	for (i = 1; i <= 12001; i += 6000) {
+		err_clear(&ea);
+		err_clear(&eb);
+		scan_both(dir, i, &a, &b, &rca, &rcb, &ea, &eb);
+		ok(rca < 0 && rcb < 0 && ea.code == MS_ERR_NOMEM && eb.code == MS_ERR_NOMEM &&
+		   strcmp(ea.msg, eb.msg) == 0 && strstr(eb.msg, "gave up"),
+		   "async: the handler's failure at job %d is the scan's: %s", i, eb.msg);
+		ok(a.len == b.len && memcmp(a.log, b.log, a.len) == 0,
+		   "async: nothing delivered after the failure (%zu bytes)", b.len);
+		ok(prep_ok(&b) && b.consumed == i,
+		   "async: results of dropped jobs released (%d prepared, %d to job(), "
+		   "%d released)", b.prepared, b.consumed, b.released);
+		free(a.log);
+		free(b.log);
+	}
+
+	/* a fleet folder that cannot be scanned */
+	err_clear(&eb);
+	bad = fs_join(top, "nonexistent");
+	ok(fleet_scan_async(bad, NULL, &eb) < 0 && eb.code == MS_ERR_IO &&
+	   strstr(eb.msg, "nonexistent"), "async: missing fleet folder: %s", eb.msg);
+	free(bad);
+	err_clear(&eb);
+	puts_("nojobs/x", "");
+	snprintf(dir, sizeof(dir), "%s/nojobs", top);
+	ok(fleet_scan_async(dir, NULL, &eb) < 0 && strstr(eb.msg, "no jobs/ folder"),
+	   "async: no jobs/ folder: %s", eb.msg);
 }
 
 static void resolve(const char *machine, const char *ini, const char *wd,
@@ -338,7 +591,7 @@ static void test_resolve(void)
 static void test_inis_notify(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { NULL, on_problem, NULL, NULL };
+	struct fleet_handlers h = { NULL, on_problem, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	struct fleet_ini *v;
 	struct fleet_notify_slot *ns;
@@ -392,6 +645,8 @@ int main(void)
 	test_utf8();
 	test_scan();
 	test_stream();
+	test_value_runs();
+	test_async();
 	test_resolve();
 	test_inis_notify();
 	cleanup();

@@ -1,5 +1,6 @@
 /* test_report.c - the audit renderings: JSON stays valid whatever the
  * fleet holds, CSV quoting and formula neutralising, HTML escaping. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,9 @@ static void test_stream(void)
 		o.format = REPORT_JSON;
 		ok(ro && report_write(&big, &o, ro, &err) < 0 && err.code == MS_ERR_IO,
 		   "a failing write is an error: %s", err.msg);
+		ok(strstr(err.msg, "cannot write the report: ") &&
+		   strstr(err.msg, strerror(ENOSPC)),
+		   "the writer thread's errno reaches the message");
 		if (ro)
 			fclose(ro);
 	}
