@@ -86,14 +86,17 @@ req=$(ctl counters | sed -n 's/.*"token_requests":\([0-9]*\).*/\1/p')
 is "$req" 1 "10 consecutive runs: one token request"
 export MAILSHIFT_HOME="$T/home-concurrent"; mkdir -p "$MAILSHIFT_HOME"
 ctl reset >/dev/null
-i=0; while [ $i -lt 20 ]; do
+# 20 at once; 8 under valgrind, where 20 TLS handshakes at once on two
+# cores outlast the connector's 15 s connect timeout
+nc=20; [ -n "${MAILSHIFT_VALGRIND:-}" ] && nc=8
+i=0; while [ $i -lt $nc ]; do
 	"$BIN/mailshift" -inifile:"$T/imap-secret.ini" --dry-run >"$T/c$i.out" 2>&1 &
 	i=$((i + 1))
 done
 wait
 req=$(ctl counters | sed -n 's/.*"token_requests":\([0-9]*\).*/\1/p')
-is "$req" 1 "20 concurrent runs: one token request"
-is "$(grep -l 'would write' "$T"/c*.out | wc -l)" 20 "all 20 concurrent runs read the mailbox"
+is "$req" 1 "$nc concurrent runs: one token request"
+is "$(grep -l 'would write' "$T"/c*.out | wc -l)" $nc "all $nc concurrent runs read the mailbox"
 for f in $(grep -L 'would write' "$T"/c*.out); do sed "s|^|# $(basename "$f"): |" "$f" | head -5; done
 export MAILSHIFT_HOME="$T/home"
 
