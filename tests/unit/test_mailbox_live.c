@@ -11,13 +11,10 @@
  * of 5 MB) straight into a Maildir and reads them all, IMAP and POP, over
  * one connection and one login.
  */
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -26,143 +23,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "tap.h"
-
-#define MAXENV 128
-static char *env_k[MAXENV], *env_v[MAXENV];
-static int n_env;
-
-static const char *wenv(const char *k)
-{
-	for (int i = 0; i < n_env; i++)
-		if (strcmp(env_k[i], k) == 0)
-			return env_v[i];
-	return NULL;
-}
-
-static int wport(const char *k)
-{
-	const char *v = wenv(k);
-	return v ? atoi(v) : 0;
-}
-
-static int load_env(const char *dir)
-{
-	char path[1024], line[2048];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f) && n_env < MAXENV) {
-		char *eq = strchr(line, '='), *v;
-		size_t n;
-		if (line[0] == '#' || !eq)
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		n = strlen(v);
-		while (n && (v[n - 1] == '\n' || v[n - 1] == '\r'))
-			v[--n] = '\0';
-		if (n >= 2 && v[0] == '\'' && v[n - 1] == '\'') {
-			v[n - 1] = '\0';
-			v++;
-		}
-		env_k[n_env] = strdup(line);
-		env_v[n_env++] = strdup(v);
-	}
-	fclose(f);
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* LMTP delivery */
-
-static int lmtp_reply(FILE *in, char *last, size_t lastsz)
-{
-	char line[1024];
-
-	for (int i = 0; i < 100; i++) {
-		if (!fgets(line, sizeof(line), in))
-			return -1;
-		snprintf(last, lastsz, "%s", line);
-		if (strlen(line) < 4 || line[3] != '-')
-			return atoi(line);
-	}
-	return -1;
-}
-
-static int deliver(const char *rcpt, const char *msg)
-{
-	struct sockaddr_in sa;
-	char last[1024];
-	FILE *in = NULL, *out = NULL;
-	int fd, fd2, code, ret = -1;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)wport("WORLD_LMTP_PORT"));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	fd2 = dup(fd);
-	in = fdopen(fd, "r");
-	out = fdopen(fd2, "w");
-	if (!in || !out)
-		goto done;
-	if (lmtp_reply(in, last, sizeof(last)) != 220)
-		goto done;
-	fprintf(out, "LHLO test.local\r\n");
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 250)
-		goto done;
-	fprintf(out, "MAIL FROM:<sender@example.test>\r\n");
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 250)
-		goto done;
-	fprintf(out, "RCPT TO:<%s>\r\n", rcpt);
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 250)
-		goto done;
-	fprintf(out, "DATA\r\n");
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 354)
-		goto done;
-	for (const char *p = msg; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		if (n && p[n - 1] == '\r')
-			n--;
-		if (*p == '.')
-			fputc('.', out);
-		fwrite(p, 1, n, out);
-		fputs("\r\n", out);
-		p = nl ? nl + 1 : p + strlen(p);
-	}
-	fprintf(out, ".\r\n");
-	fflush(out);
-	code = lmtp_reply(in, last, sizeof(last));
-	if (code != 250) {
-		printf("# lmtp: %s", last);
-		goto done;
-	}
-	fprintf(out, "QUIT\r\n");
-	fflush(out);
-	ret = 0;
-done:
-	if (in)
-		fclose(in);
-	else
-		close(fd);
-	if (out)
-		fclose(out);
-	else
-		close(fd2);
-	return ret;
-}
+#include "world.h"
 
 /* Empty INBOX through Dovecot itself, so its index stays right. */
 static void clear_maildir(const char *upn)
@@ -170,7 +31,7 @@ static void clear_maildir(const char *upn)
 	char cmd[2048];
 
 	snprintf(cmd, sizeof(cmd), "doveadm -c '%s/dovecot/dovecot.conf' expunge -u '%s' "
-		 "mailbox INBOX all >/dev/null 2>&1", wenv("WORLD_DIR"), upn);
+		 "mailbox INBOX all >/dev/null 2>&1", world_get("WORLD_DIR"), upn);
 	if (system(cmd) != 0)
 		printf("# doveadm expunge failed for %s\n", upn);
 }
@@ -191,7 +52,7 @@ static int deliver_set(const char *upn, const char *tag, int n)
 			 "body-%s-%d\r\n"
 			 ".a line starting with a dot\r\n",
 			 upn, tag, i, i, tag, i, tag, i);
-		if (deliver(upn, msg))
+		if (world_lmtp_deliver(upn, msg))
 			return -1;
 	}
 	return 0;
@@ -200,7 +61,7 @@ static int deliver_set(const char *upn, const char *tag, int n)
 /* Dovecot log: "Login: user=<u>, method=M" lines since offset */
 static int count_logins(long from, const char *user, const char *method)
 {
-	FILE *f = fopen(wenv("WORLD_DOVECOT_LOG"), "r");
+	FILE *f = fopen(world_get("WORLD_DOVECOT_LOG"), "r");
 	char line[4096], needle[300];
 	int n = 0;
 
@@ -217,7 +78,7 @@ static int count_logins(long from, const char *user, const char *method)
 
 static long log_size(void)
 {
-	FILE *f = fopen(wenv("WORLD_DOVECOT_LOG"), "r");
+	FILE *f = fopen(world_get("WORLD_DOVECOT_LOG"), "r");
 	long n;
 
 	if (!f)
@@ -251,16 +112,16 @@ static int fetch_token(const char *scope, char **out)
 	int ret = -1;
 
 	memset(&hp, 0, sizeof(hp));
-	hp.ca_file = wenv("WORLD_CA_FILE");
+	hp.ca_file = world_get("WORLD_CA_FILE");
 	if (http_client_new(&c, &hp, &err))
 		return -1;
 	buf_init(&form, 8192);
 	http_form_add(&form, "grant_type", "client_credentials", &err);
-	http_form_add(&form, "client_id", wenv("WORLD_APP_ID"), &err);
-	http_form_add(&form, "client_secret", wenv("WORLD_APP_SECRET"), &err);
+	http_form_add(&form, "client_id", world_get("WORLD_APP_ID"), &err);
+	http_form_add(&form, "client_secret", world_get("WORLD_APP_SECRET"), &err);
 	http_form_add(&form, "scope", scope, &err);
-	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", wenv("WORLD_TOKEN_URL"),
-		 wenv("WORLD_TENANT"));
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", world_get("WORLD_TOKEN_URL"),
+		 world_get("WORLD_TENANT"));
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "POST";
 	rq.url = url;
@@ -423,14 +284,14 @@ static void base_params(struct mailbox_params *p, enum mail_protocol proto,
 	p->tls = tls;
 	p->tls_min = TLSL_TLS1_2;
 	p->verify_peer = 1;
-	p->ca_file = wenv("WORLD_CA_FILE");
+	p->ca_file = world_get("WORLD_CA_FILE");
 	p->user = user;
 	p->timeout_s = 20;
 	p->verbose = getenv("MS_TRACE") != NULL;
 	if (proto == PROTO_IMAP)
-		p->port = wport(tls == TLSM_IMPLICIT ? "WORLD_IMAPS_PORT" : "WORLD_IMAP_PORT");
+		p->port = world_port(tls == TLSM_IMPLICIT ? "WORLD_IMAPS_PORT" : "WORLD_IMAP_PORT");
 	else if (proto == PROTO_POP)
-		p->port = wport(tls == TLSM_IMPLICIT ? "WORLD_POP3S_PORT" : "WORLD_POP3_PORT");
+		p->port = world_port(tls == TLSM_IMPLICIT ? "WORLD_POP3S_PORT" : "WORLD_POP3_PORT");
 }
 
 static void negative_tests(void)
@@ -438,7 +299,7 @@ static void negative_tests(void)
 	struct mailbox_params p;
 	struct ms_err err = MS_ERR_INIT;
 	struct mailbox *mb = NULL;
-	const char *bob = wenv("WORLD_USER_BOB"), *bobpw = wenv("WORLD_PASS_BOB");
+	const char *bob = world_get("WORLD_USER_BOB"), *bobpw = world_get("WORLD_PASS_BOB");
 	char label[128];
 
 	/* wrong CA: the system store does not know the world's CA */
@@ -498,8 +359,8 @@ static void negative_tests(void)
 
 	/* a dead token is replaced once with force_refresh */
 	{
-		struct tokctx tc = { wenv("WORLD_OUTLOOK_SCOPE"), 0, 0, 1 };
-		base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, wenv("WORLD_USER_ALICE"));
+		struct tokctx tc = { world_get("WORLD_OUTLOOK_SCOPE"), 0, 0, 1 };
+		base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, world_get("WORLD_USER_ALICE"));
 		p.token_fn = token_fn;
 		p.token_ctx = &tc;
 		ok(mailbox_open(&mb, &p, &err) == 0, "IMAP: expired token replaced %s", err.msg);
@@ -509,8 +370,8 @@ static void negative_tests(void)
 		err_clear(&err);
 	}
 	{
-		struct tokctx tc = { wenv("WORLD_OUTLOOK_SCOPE"), 0, 0, 1 };
-		base_params(&p, PROTO_POP, TLSM_IMPLICIT, wenv("WORLD_USER_ALICE"));
+		struct tokctx tc = { world_get("WORLD_OUTLOOK_SCOPE"), 0, 0, 1 };
+		base_params(&p, PROTO_POP, TLSM_IMPLICIT, world_get("WORLD_USER_ALICE"));
 		p.token_fn = token_fn;
 		p.token_ctx = &tc;
 		ok(mailbox_open(&mb, &p, &err) == 0, "POP: expired token replaced %s", err.msg);
@@ -521,7 +382,7 @@ static void negative_tests(void)
 	}
 	/* a mailbox the app may not open: refused, the token never shown */
 	{
-		struct tokctx tc = { wenv("WORLD_OUTLOOK_SCOPE"), 0, 0, 0 };
+		struct tokctx tc = { world_get("WORLD_OUTLOOK_SCOPE"), 0, 0, 0 };
 		base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, bob);
 		p.token_fn = token_fn;
 		p.token_ctx = &tc;
@@ -533,11 +394,11 @@ static void negative_tests(void)
 	}
 	/* Graph: a mailbox not granted gives Graph's error */
 	{
-		struct tokctx tc = { wenv("WORLD_GRAPH_SCOPE"), 0, 0, 0 };
+		struct tokctx tc = { world_get("WORLD_GRAPH_SCOPE"), 0, 0, 0 };
 		memset(&p, 0, sizeof(p));
 		p.protocol = PROTO_GRAPH;
-		p.graph_endpoint = wenv("WORLD_GRAPH_URL");
-		p.ca_file = wenv("WORLD_CA_FILE");
+		p.graph_endpoint = world_get("WORLD_GRAPH_URL");
+		p.ca_file = world_get("WORLD_CA_FILE");
 		p.verify_peer = 1;
 		p.user = bob;
 		p.token_fn = token_fn;
@@ -559,7 +420,7 @@ static int ctl_post(const char *path)
 
 	if (http_client_new(&c, NULL, &err))
 		return -1;
-	snprintf(url, sizeof(url), "%s%s", wenv("WORLD_CTL_URL"), path);
+	snprintf(url, sizeof(url), "%s%s", world_get("WORLD_CTL_URL"), path);
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "POST";
 	rq.url = url;
@@ -575,8 +436,8 @@ static void graph_params(struct mailbox_params *p, struct tokctx *tc, const char
 {
 	memset(p, 0, sizeof(*p));
 	p->protocol = PROTO_GRAPH;
-	p->graph_endpoint = wenv("WORLD_GRAPH_URL");
-	p->ca_file = wenv("WORLD_CA_FILE");
+	p->graph_endpoint = world_get("WORLD_GRAPH_URL");
+	p->ca_file = world_get("WORLD_CA_FILE");
 	p->verify_peer = 1;
 	p->user = upn;
 	p->token_fn = token_fn;
@@ -592,8 +453,8 @@ static void graph_service_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0;
-	const char *upn = wenv("WORLD_USER_ALICE");
-	struct tokctx tc = { wenv("WORLD_GRAPH_SCOPE"), 0, 0, 1 };
+	const char *upn = world_get("WORLD_USER_ALICE");
+	struct tokctx tc = { world_get("WORLD_GRAPH_SCOPE"), 0, 0, 1 };
 	time_t t0;
 
 	clear_maildir(upn);
@@ -640,7 +501,7 @@ static void reconnect_test(enum mail_protocol proto)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0;
-	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *upn = world_get("WORLD_USER_DAVE");
 	const char *name = proto == PROTO_IMAP ? "imap" : "pop";
 	char cmd[1024];
 	long conns = 0;
@@ -649,7 +510,7 @@ static void reconnect_test(enum mail_protocol proto)
 	deliver_set(upn, "kick", 3);
 
 	base_params(&p, proto, TLSM_IMPLICIT, upn);
-	p.password = wenv("WORLD_PASS_DAVE");
+	p.password = world_get("WORLD_PASS_DAVE");
 	if (!ok(mailbox_open(&mb, &p, &err) == 0, "%s kick: open %s", name, err.msg))
 		return;
 	{
@@ -662,7 +523,7 @@ static void reconnect_test(enum mail_protocol proto)
 		ok(mailbox_delete(mb, &items[0], &err) == 0, "%s kick: DELE before the drop",
 		   name);
 	snprintf(cmd, sizeof(cmd), "doveadm -c '%s/dovecot/dovecot.conf' kick '%s' >/dev/null 2>&1",
-		 wenv("WORLD_DIR"), upn);
+		 world_get("WORLD_DIR"), upn);
 	ok(system(cmd) == 0, "%s kick: session dropped by the server", name);
 	usleep(200000);
 	ok(mailbox_fetch_headers(mb, &err) == 0, "%s kick: headers after the drop %s", name,
@@ -690,12 +551,12 @@ static void readonly_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0;
-	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *upn = world_get("WORLD_USER_DAVE");
 
 	clear_maildir(upn);
 	deliver_set(upn, "ro", 2);
 	base_params(&p, PROTO_IMAP, TLSM_STARTTLS, upn);
-	p.password = wenv("WORLD_PASS_DAVE");
+	p.password = world_get("WORLD_PASS_DAVE");
 	p.read_only = 1;
 	if (!ok(mailbox_open(&mb, &p, &err) == 0, "read-only open %s", err.msg))
 		return;
@@ -721,12 +582,12 @@ static void since_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 9;
-	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *upn = world_get("WORLD_USER_DAVE");
 
 	clear_maildir(upn);
 	deliver_set(upn, "since", 2);
 	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, upn);
-	p.password = wenv("WORLD_PASS_DAVE");
+	p.password = world_get("WORLD_PASS_DAVE");
 	p.since = time(NULL) + 3600;
 	if (ok(mailbox_open(&mb, &p, &err) == 0, "since: open")) {
 		int lrc = mailbox_list(mb, &items, &n, &err);
@@ -751,8 +612,8 @@ static void since_pop_graph_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0;
-	const char *upn = wenv("WORLD_USER_ALICE");
-	struct tokctx tc = { wenv("WORLD_GRAPH_SCOPE"), 0, 0, 0 };
+	const char *upn = world_get("WORLD_USER_ALICE");
+	struct tokctx tc = { world_get("WORLD_GRAPH_SCOPE"), 0, 0, 0 };
 	char msg[600];
 	int lrc;
 
@@ -763,12 +624,12 @@ static void since_pop_graph_test(void)
 			 "Date: %s\r\nMessage-ID: <dated-%d@example.test>\r\n\r\nx\r\n", i,
 			 i < 2 ? "Mon, 1 Jan 2001 00:00:00 +0000" : "Sat, 28 Nov 2026 00:00:00 +0000",
 			 i);
-		deliver(upn, msg);
+		world_lmtp_deliver(upn, msg);
 	}
 	base_params(&p, PROTO_POP, TLSM_IMPLICIT, upn);
 	p.token_fn = token_fn;
 	p.token_ctx = &tc;
-	tc.scope = wenv("WORLD_OUTLOOK_SCOPE");
+	tc.scope = world_get("WORLD_OUTLOOK_SCOPE");
 	p.since = 1704067200;   /* 2024-01-01 */
 	if (ok(mailbox_open(&mb, &p, &err) == 0, "pop since: open %s", err.msg)) {
 		lrc = mailbox_list(mb, &items, &n, &err);
@@ -783,11 +644,11 @@ static void since_pop_graph_test(void)
 	for (int i = 0; i < 105; i++) {
 		snprintf(msg, sizeof(msg), "From: <a@example.test>\r\nSubject: page %d\r\n"
 			 "Message-ID: <page-%d@example.test>\r\n\r\nx\r\n", i, i);
-		if (deliver(upn, msg))
+		if (world_lmtp_deliver(upn, msg))
 			break;
 	}
 	graph_params(&p, &tc, upn);
-	tc.scope = wenv("WORLD_GRAPH_SCOPE");
+	tc.scope = world_get("WORLD_GRAPH_SCOPE");
 	p.since = time(NULL) - 3600;
 	if (ok(mailbox_open(&mb, &p, &err) == 0, "graph paging: open %s", err.msg)) {
 		int distinct = 1;
@@ -828,20 +689,20 @@ static void trace_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n;
-	struct tokctx out_tc = { wenv("WORLD_OUTLOOK_SCOPE"), 0, 0, 0 };
-	struct tokctx graph_tc = { wenv("WORLD_GRAPH_SCOPE"), 0, 0, 0 };
+	struct tokctx out_tc = { world_get("WORLD_OUTLOOK_SCOPE"), 0, 0, 0 };
+	struct tokctx graph_tc = { world_get("WORLD_GRAPH_SCOPE"), 0, 0, 0 };
 	int opened = 0;
 
 	buf_init(&trace_buf, 8 * 1024 * 1024);
 	log_set_sink(trace_sink, NULL, LOG_LVL_TRACE);
 	for (int k = 0; k < 5; k++) {
 		if (k == 4) {
-			graph_params(&p, &graph_tc, wenv("WORLD_USER_ALICE"));
+			graph_params(&p, &graph_tc, world_get("WORLD_USER_ALICE"));
 		} else {
 			base_params(&p, k & 1 ? PROTO_POP : PROTO_IMAP, TLSM_IMPLICIT,
-				    k < 2 ? wenv("WORLD_USER_BOB") : wenv("WORLD_USER_ALICE"));
+				    k < 2 ? world_get("WORLD_USER_BOB") : world_get("WORLD_USER_ALICE"));
 			if (k < 2) {
-				p.password = wenv("WORLD_PASS_BOB");
+				p.password = world_get("WORLD_PASS_BOB");
 			} else {
 				p.token_fn = token_fn;
 				p.token_ctx = &out_tc;
@@ -860,7 +721,7 @@ static void trace_test(void)
 	ok(trace_buf.data && strstr(trace_buf.data, "AUTHENTICATE XOAUTH2 [redacted]") &&
 	   strstr(trace_buf.data, "AUTH XOAUTH2") && strstr(trace_buf.data, "[redacted]"),
 	   "trace: the logins are traced, redacted");
-	ok(trace_buf.data && !strstr(trace_buf.data, wenv("WORLD_PASS_BOB")),
+	ok(trace_buf.data && !strstr(trace_buf.data, world_get("WORLD_PASS_BOB")),
 	   "trace: no password");
 	ok(trace_buf.data && cached_token[0] && cached_token[1] &&
 	   !strstr(trace_buf.data, cached_token[0]) && !strstr(trace_buf.data, cached_token[1]),
@@ -880,7 +741,7 @@ static void many_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0;
-	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *upn = world_get("WORLD_USER_DAVE");
 	char *msg = malloc(20000), *filler = malloc(12001);
 	int lrc, all = 1;
 	long conns = 0;
@@ -894,7 +755,7 @@ static void many_test(void)
 		snprintf(msg, 20000, "From: <a@example.test>\r\nSubject: many %d\r\n"
 			 "X-Filler: %d\r\nMessage-ID: <many-%d@example.test>\r\n\r\n%s\r\n",
 			 i, i, i, filler);
-		if (deliver(upn, msg))
+		if (world_lmtp_deliver(upn, msg))
 			break;
 	}
 	/* and one whose Subject alone is over 5 KB (folded) */
@@ -903,12 +764,12 @@ static void many_test(void)
 		for (int i = 0; i < 100; i++)
 			o += (size_t)snprintf(msg + o, 20000 - o, "\r\n word%03d-0123456789-0123456789-0123456789", i);
 		snprintf(msg + o, 20000 - o, " END-OF-SUBJECT\r\nMessage-ID: <many-45@example.test>\r\n\r\nx\r\n");
-		deliver(upn, msg);
+		world_lmtp_deliver(upn, msg);
 	}
 	free(msg);
 	free(filler);
 	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, upn);
-	p.password = wenv("WORLD_PASS_DAVE");
+	p.password = world_get("WORLD_PASS_DAVE");
 	p.verbose = 1;
 	buf_init(&trace_buf, 8 * 1024 * 1024);
 	log_set_sink(trace_sink, NULL, LOG_LVL_TRACE);
@@ -960,7 +821,7 @@ static void big_line_test(void)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0, len = 3 * 1024 * 1024;
-	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *upn = world_get("WORLD_USER_DAVE");
 	char *msg = malloc(len + 400);
 
 	clear_maildir(upn);
@@ -968,10 +829,10 @@ static void big_line_test(void)
 			     "Message-ID: <big@example.test>\r\n\r\n");
 	memset(msg + n, 'x', len);
 	strcpy(msg + n + len, "\r\nend-of-big\r\n");
-	ok(deliver(upn, msg) == 0, "big: a message with a 3 MB line delivered");
+	ok(world_lmtp_deliver(upn, msg) == 0, "big: a message with a 3 MB line delivered");
 	free(msg);
 	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, upn);
-	p.password = wenv("WORLD_PASS_DAVE");
+	p.password = world_get("WORLD_PASS_DAVE");
 	if (ok(mailbox_open(&mb, &p, &err) == 0, "big: open")) {
 		ok(mailbox_list(mb, &items, &n, &err) == 0 && n == 1, "big: listed");
 		if (n == 1) {
@@ -1041,7 +902,7 @@ static int fill_large(const char *upn, int n)
 
 	if (!at || !big)
 		goto out;
-	snprintf(dir, sizeof(dir), "%s/%s/%.*s/Maildir/new", wenv("WORLD_MAIL_ROOT"),
+	snprintf(dir, sizeof(dir), "%s/%s/%.*s/Maildir/new", world_get("WORLD_MAIL_ROOT"),
 		 at + 1, (int)(at - upn), upn);
 	for (int i = 0; i < n; i++) {
 		FILE *f;
@@ -1107,7 +968,7 @@ static void large_test(enum mail_protocol proto)
 	struct mailbox *mb = NULL;
 	struct mailbox_item *items;
 	size_t n = 0, biglen = 0;
-	const char *upn = wenv("WORLD_USER_DAVE");
+	const char *upn = world_get("WORLD_USER_DAVE");
 	const char *name = proto == PROTO_IMAP ? "imap" : "pop";
 	char *big = large_big_message(&biglen);
 	long conns = 0, logins = 0, logpos;
@@ -1118,7 +979,7 @@ static void large_test(enum mail_protocol proto)
 		LARGE_N))
 		goto out;
 	base_params(&p, proto, TLSM_IMPLICIT, upn);
-	p.password = wenv("WORLD_PASS_DAVE");
+	p.password = world_get("WORLD_PASS_DAVE");
 	logpos = log_size();
 	t0 = now_s();
 	if (!ok(mailbox_open(&mb, &p, &err) == 0, "%s large: open %s", name, err.msg))
@@ -1189,67 +1050,67 @@ int main(void)
 		printf("1..0 # SKIP no mail world\n");
 		return 0;
 	}
-	if (load_env(dir) || !wenv("WORLD_IMAPS_PORT")) {
+	if (world_load(dir) || !world_get("WORLD_IMAPS_PORT")) {
 		printf("Bail out! cannot read %s/env\n", dir);
 		return 1;
 	}
 	if (getenv("MS_TRACE"))
 		log_set_sink(sink, NULL, LOG_LVL_TRACE);
 
-	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, wenv("WORLD_USER_BOB"));
-	p.password = wenv("WORLD_PASS_BOB");
+	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, world_get("WORLD_USER_BOB"));
+	p.password = world_get("WORLD_PASS_BOB");
 	p.verbose = getenv("MS_TRACE") != NULL;
-	scenario("imaps-basic", &p, wenv("WORLD_USER_BOB"), "imap:", "method=PLAIN");
+	scenario("imaps-basic", &p, world_get("WORLD_USER_BOB"), "imap:", "method=PLAIN");
 
-	base_params(&p, PROTO_IMAP, TLSM_STARTTLS, wenv("WORLD_USER_BOB"));
-	p.password = wenv("WORLD_PASS_BOB");
-	scenario("imap-starttls-basic", &p, wenv("WORLD_USER_BOB"), "imap:", "method=PLAIN");
+	base_params(&p, PROTO_IMAP, TLSM_STARTTLS, world_get("WORLD_USER_BOB"));
+	p.password = world_get("WORLD_PASS_BOB");
+	scenario("imap-starttls-basic", &p, world_get("WORLD_USER_BOB"), "imap:", "method=PLAIN");
 
-	base_params(&p, PROTO_POP, TLSM_IMPLICIT, wenv("WORLD_USER_BOB"));
-	p.password = wenv("WORLD_PASS_BOB");
-	scenario("pop3s-basic", &p, wenv("WORLD_USER_BOB"), "pop:", "method=PLAIN");
+	base_params(&p, PROTO_POP, TLSM_IMPLICIT, world_get("WORLD_USER_BOB"));
+	p.password = world_get("WORLD_PASS_BOB");
+	scenario("pop3s-basic", &p, world_get("WORLD_USER_BOB"), "pop:", "method=PLAIN");
 
-	base_params(&p, PROTO_POP, TLSM_STARTTLS, wenv("WORLD_USER_BOB"));
-	p.password = wenv("WORLD_PASS_BOB");
-	scenario("pop3-starttls-basic", &p, wenv("WORLD_USER_BOB"), "pop:", "method=PLAIN");
+	base_params(&p, PROTO_POP, TLSM_STARTTLS, world_get("WORLD_USER_BOB"));
+	p.password = world_get("WORLD_PASS_BOB");
+	scenario("pop3-starttls-basic", &p, world_get("WORLD_USER_BOB"), "pop:", "method=PLAIN");
 
 	memset(&out_tc, 0, sizeof(out_tc));
-	out_tc.scope = wenv("WORLD_OUTLOOK_SCOPE");
-	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, wenv("WORLD_USER_ALICE"));
+	out_tc.scope = world_get("WORLD_OUTLOOK_SCOPE");
+	base_params(&p, PROTO_IMAP, TLSM_IMPLICIT, world_get("WORLD_USER_ALICE"));
 	p.token_fn = token_fn;
 	p.token_ctx = &out_tc;
 	p.verbose = getenv("MS_TRACE") != NULL;
-	scenario("imaps-xoauth2", &p, wenv("WORLD_USER_ALICE"), "imap:", "method=XOAUTH2");
+	scenario("imaps-xoauth2", &p, world_get("WORLD_USER_ALICE"), "imap:", "method=XOAUTH2");
 
-	base_params(&p, PROTO_IMAP, TLSM_STARTTLS, wenv("WORLD_USER_ALICE"));
+	base_params(&p, PROTO_IMAP, TLSM_STARTTLS, world_get("WORLD_USER_ALICE"));
 	p.token_fn = token_fn;
 	p.token_ctx = &out_tc;
-	scenario("imap-starttls-xoauth2", &p, wenv("WORLD_USER_ALICE"), "imap:",
+	scenario("imap-starttls-xoauth2", &p, world_get("WORLD_USER_ALICE"), "imap:",
 		 "method=XOAUTH2");
 
-	base_params(&p, PROTO_POP, TLSM_IMPLICIT, wenv("WORLD_USER_ALICE"));
+	base_params(&p, PROTO_POP, TLSM_IMPLICIT, world_get("WORLD_USER_ALICE"));
 	p.token_fn = token_fn;
 	p.token_ctx = &out_tc;
-	scenario("pop3s-xoauth2", &p, wenv("WORLD_USER_ALICE"), "pop:", "method=XOAUTH2");
+	scenario("pop3s-xoauth2", &p, world_get("WORLD_USER_ALICE"), "pop:", "method=XOAUTH2");
 
-	base_params(&p, PROTO_POP, TLSM_STARTTLS, wenv("WORLD_USER_ALICE"));
+	base_params(&p, PROTO_POP, TLSM_STARTTLS, world_get("WORLD_USER_ALICE"));
 	p.token_fn = token_fn;
 	p.token_ctx = &out_tc;
-	scenario("pop3-starttls-xoauth2", &p, wenv("WORLD_USER_ALICE"), "pop:",
+	scenario("pop3-starttls-xoauth2", &p, world_get("WORLD_USER_ALICE"), "pop:",
 		 "method=XOAUTH2");
 
 	memset(&graph_tc, 0, sizeof(graph_tc));
-	graph_tc.scope = wenv("WORLD_GRAPH_SCOPE");
+	graph_tc.scope = world_get("WORLD_GRAPH_SCOPE");
 	memset(&p, 0, sizeof(p));
 	p.protocol = PROTO_GRAPH;
-	p.graph_endpoint = wenv("WORLD_GRAPH_URL");
-	p.ca_file = wenv("WORLD_CA_FILE");
+	p.graph_endpoint = world_get("WORLD_GRAPH_URL");
+	p.ca_file = world_get("WORLD_CA_FILE");
 	p.verify_peer = 1;
-	p.user = wenv("WORLD_USER_ALICE");
+	p.user = world_get("WORLD_USER_ALICE");
 	p.token_fn = token_fn;
 	p.token_ctx = &graph_tc;
 	p.timeout_s = 20;
-	scenario("graph", &p, wenv("WORLD_USER_ALICE"), "graph:", NULL);
+	scenario("graph", &p, world_get("WORLD_USER_ALICE"), "graph:", NULL);
 
 	negative_tests();
 	trace_test();
@@ -1266,9 +1127,6 @@ int main(void)
 
 	for (int i = 0; i < 2; i++)
 		free(cached_token[i]);
-	for (int i = 0; i < n_env; i++) {
-		free(env_k[i]);
-		free(env_v[i]);
-	}
+	world_free();
 	return done_testing();
 }

@@ -23,45 +23,16 @@
 #include "seal.h"
 #include "tokencache.h"
 #include "tap.h"
+#include "world.h"
 
 /* ---- the world's env file ---- */
 
-static char *env_keys[256], *env_vals[256];
-static int env_n;
-
-static int load_env(const char *dir)
-{
-	char path[512], line[2048];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f) && env_n < 256) {
-		char *eq, *v;
-		size_t n;
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '#' || !(eq = strchr(line, '=')))
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		n = strlen(v);
-		if (n >= 2 && v[0] == '\'' && v[n - 1] == '\'') {
-			v[n - 1] = '\0';
-			v++;
-		}
-		env_keys[env_n] = strdup(line);
-		env_vals[env_n++] = strdup(v);
-	}
-	fclose(f);
-	return 0;
-}
-
 static const char *W(const char *k)
 {
-	for (int i = 0; i < env_n; i++)
-		if (strcmp(env_keys[i], k) == 0)
-			return env_vals[i];
+	const char *v = world_get(k);
+
+	if (v)
+		return v;
 	fprintf(stderr, "test_oauth_live: world env lacks %s\n", k);
 	exit(1);
 }
@@ -771,7 +742,7 @@ int main(void)
 		printf("1..0 # SKIP no mail world\n");
 		return 0;
 	}
-	if (load_env(dir)) {
+	if (world_load(dir)) {
 		printf("Bail out! cannot read %s/env\n", dir);
 		return 1;
 	}
@@ -804,5 +775,6 @@ int main(void)
 	}
 	buf_release(&logbuf);
 	buf_release(&errbuf);
+	world_free();
 	return done_testing();
 }

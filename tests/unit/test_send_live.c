@@ -16,56 +16,7 @@
 #include "log.h"
 #include "send.h"
 #include "tap.h"
-
-/* ---- the world's env file ------------------------------------------------ */
-
-static char env_keys[128][64], env_vals[128][512];
-static size_t n_env;
-
-static int load_env(const char *dir)
-{
-	char path[1024], line[1024];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f) && n_env < 128) {
-		char *eq = strchr(line, '='), *v;
-		size_t l;
-		if (line[0] == '#' || !eq)
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		l = strlen(v);
-		while (l && (v[l - 1] == '\n' || v[l - 1] == '\r'))
-			v[--l] = '\0';
-		if (l >= 2 && v[0] == '\'' && v[l - 1] == '\'') {
-			v[l - 1] = '\0';
-			v++;
-		}
-		if (strlen(line) >= sizeof(env_keys[0]))
-			continue;
-		memcpy(env_keys[n_env], line, strlen(line) + 1);
-		snprintf(env_vals[n_env], sizeof(env_vals[0]), "%s", v);
-		n_env++;
-	}
-	fclose(f);
-	return 0;
-}
-
-static const char *E(const char *key)
-{
-	for (size_t i = 0; i < n_env; i++)
-		if (strcmp(env_keys[i], key) == 0)
-			return env_vals[i];
-	return "";
-}
-
-static int EI(const char *key)
-{
-	return atoi(E(key));
-}
+#include "world.h"
 
 /* ---- tokens from the stand-in (client credentials) ----------------------- */
 
@@ -89,14 +40,14 @@ static int get_token(void *ctx, int force, char **token, struct ms_err *err)
 	t->calls++;
 	t->forced += force;
 	buf_init(&form, 0);
-	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", E("WORLD_TOKEN_URL"),
-		 E("WORLD_TENANT"));
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", world_str("WORLD_TOKEN_URL"),
+		 world_str("WORLD_TENANT"));
 	if (http_form_add(&form, "grant_type", "client_credentials", err) ||
 	    http_form_add(&form, "client_id", t->client_id, err) ||
 	    http_form_add(&form, "client_secret", t->secret, err) ||
 	    http_form_add(&form, "scope", t->scope, err))
 		goto out;
-	hp.ca_file = E("WORLD_CA_FILE");
+	hp.ca_file = world_str("WORLD_CA_FILE");
 	if (http_client_new(&hc, &hp, err))
 		goto out;
 	{
@@ -136,13 +87,13 @@ static long token_body(struct tokctx *t, char *out, size_t outsz)
 
 	out[0] = '\0';
 	buf_init(&form, 0);
-	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", E("WORLD_TOKEN_URL"),
-		 E("WORLD_TENANT"));
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", world_str("WORLD_TOKEN_URL"),
+		 world_str("WORLD_TENANT"));
 	http_form_add(&form, "grant_type", "client_credentials", &err);
 	http_form_add(&form, "client_id", t->client_id, &err);
 	http_form_add(&form, "client_secret", t->secret, &err);
 	http_form_add(&form, "scope", t->scope, &err);
-	hp.ca_file = E("WORLD_CA_FILE");
+	hp.ca_file = world_str("WORLD_CA_FILE");
 	if (err.code == MS_OK && http_client_new(&hc, &hp, &err) == 0) {
 		struct http_request rq = { "POST", url, "application/x-www-form-urlencoded",
 					   form.data, form.len, NULL, NULL };
@@ -167,7 +118,7 @@ static int ctl(const char *path_query)
 	char url[512];
 	int ret = -1;
 
-	snprintf(url, sizeof(url), "%s%s", E("WORLD_CTL_URL"), path_query);
+	snprintf(url, sizeof(url), "%s%s", world_str("WORLD_CTL_URL"), path_query);
 	if (http_client_new(&hc, NULL, &err) == 0) {
 		struct http_request rq = { "POST", url, NULL, NULL, 0, NULL, NULL };
 		if (http_do(hc, &rq, &rs, &err) == 0) {
@@ -211,9 +162,9 @@ static int imap_do(const char *url, const char *custom, struct sink *out)
 	out->data = NULL;
 	out->len = 0;
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_USERNAME, E("WORLD_USER_ALICE"));
-	curl_easy_setopt(h, CURLOPT_PASSWORD, E("WORLD_PASS_ALICE"));
-	curl_easy_setopt(h, CURLOPT_CAINFO, E("WORLD_CA_FILE"));
+	curl_easy_setopt(h, CURLOPT_USERNAME, world_str("WORLD_USER_ALICE"));
+	curl_easy_setopt(h, CURLOPT_PASSWORD, world_str("WORLD_PASS_ALICE"));
+	curl_easy_setopt(h, CURLOPT_CAINFO, world_str("WORLD_CA_FILE"));
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
@@ -234,7 +185,7 @@ static char *fetch_and_remove(const char *hdr, const char *id)
 	char *msg = NULL;
 	long uid = 0;
 
-	snprintf(url, sizeof(url), "imaps://127.0.0.1:%d/INBOX", EI("WORLD_IMAPS_PORT"));
+	snprintf(url, sizeof(url), "imaps://127.0.0.1:%d/INBOX", world_port("WORLD_IMAPS_PORT"));
 	snprintf(cmd, sizeof(cmd), "UID SEARCH HEADER %s %s", hdr, id);
 	for (int i = 0; i < 60 && uid <= 0; i++) {
 		char *star;
@@ -247,12 +198,12 @@ static char *fetch_and_remove(const char *hdr, const char *id)
 	if (uid <= 0)
 		return NULL;
 	snprintf(url, sizeof(url), "imaps://127.0.0.1:%d/INBOX/;UID=%ld",
-		 EI("WORLD_IMAPS_PORT"), uid);
+		 world_port("WORLD_IMAPS_PORT"), uid);
 	if (imap_do(url, NULL, &s) == 0)
 		msg = s.data;
 	else
 		free(s.data);
-	snprintf(url, sizeof(url), "imaps://127.0.0.1:%d/INBOX", EI("WORLD_IMAPS_PORT"));
+	snprintf(url, sizeof(url), "imaps://127.0.0.1:%d/INBOX", world_port("WORLD_IMAPS_PORT"));
 	snprintf(cmd, sizeof(cmd), "UID STORE %ld +FLAGS.SILENT (\\Deleted)", uid);
 	imap_do(url, cmd, &s);
 	free(s.data);
@@ -310,9 +261,9 @@ static void probe_roundtrip(const char *what, struct send_params *p, const char 
 	xh[0].name = "X-Mailshift-Probe";
 	xh[0].value = id;
 	snprintf(subject, sizeof(subject), "St\xc3\xb6rung %s \xe2\x9c\x93", id);
-	m.from = E("WORLD_USER_ALICE");
+	m.from = world_str("WORLD_USER_ALICE");
 	m.from_name = "OpCon Notify";
-	m.to = E("WORLD_USER_ALICE");
+	m.to = world_str("WORLD_USER_ALICE");
 	m.subject = subject;
 	m.body = "Job FAILED\n.\n.leading dot\nLast line\n";
 	m.headers = xh;
@@ -346,43 +297,43 @@ int main(void)
 		printf("1..0 # SKIP no mail world\n");
 		return 0;
 	}
-	if (load_env(dir)) {
+	if (world_load(dir)) {
 		printf("1..0 # SKIP cannot read %s/env\n", dir);
 		return 0;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	log_set_sink(capture, NULL, LOG_LVL_TRACE);
 
-	outlook.client_id = E("WORLD_APP_ID");
-	outlook.secret = E("WORLD_APP_SECRET");
-	outlook.scope = E("WORLD_OUTLOOK_SCOPE");
+	outlook.client_id = world_str("WORLD_APP_ID");
+	outlook.secret = world_str("WORLD_APP_SECRET");
+	outlook.scope = world_str("WORLD_OUTLOOK_SCOPE");
 	graph = outlook;
-	graph.scope = E("WORLD_GRAPH_SCOPE");
+	graph.scope = world_str("WORLD_GRAPH_SCOPE");
 	wrongaud = graph;
-	noroles.client_id = E("WORLD_NOROLES_APP_ID");
-	noroles.secret = E("WORLD_NOROLES_APP_SECRET");
-	noroles.scope = E("WORLD_OUTLOOK_SCOPE");
+	noroles.client_id = world_str("WORLD_NOROLES_APP_ID");
+	noroles.secret = world_str("WORLD_NOROLES_APP_SECRET");
+	noroles.scope = world_str("WORLD_OUTLOOK_SCOPE");
 
 	/* basic auth over STARTTLS (587-style port) */
 	memset(&p, 0, sizeof(p));
 	p.host = "127.0.0.1";
-	p.port = EI("WORLD_SUBMISSION_PORT");
+	p.port = world_port("WORLD_SUBMISSION_PORT");
 	p.tls = SEND_TLS_STARTTLS;
 	p.auth = SEND_AUTH_BASIC;
-	p.user = E("WORLD_USER_ALICE");
-	p.password = E("WORLD_PASS_ALICE");
-	p.ca_file = E("WORLD_CA_FILE");
+	p.user = world_str("WORLD_USER_ALICE");
+	p.password = world_str("WORLD_PASS_ALICE");
+	p.ca_file = world_str("WORLD_CA_FILE");
 	p.timeout_s = 30;
 	p.verbose = 1;
 	probe_roundtrip("basic over STARTTLS", &p, "X-Mailshift-Probe");
 
 	/* basic auth over implicit TLS (465-style port) */
-	p.port = EI("WORLD_SUBMISSIONS_PORT");
+	p.port = world_port("WORLD_SUBMISSIONS_PORT");
 	p.tls = SEND_TLS_IMPLICIT;
 	probe_roundtrip("basic over implicit TLS", &p, "X-Mailshift-Probe");
 
 	/* XOAUTH2 on the XOAUTH2-only port, token from the stand-in */
-	p.port = EI("WORLD_SUBMISSION_XOAUTH2_PORT");
+	p.port = world_port("WORLD_SUBMISSION_XOAUTH2_PORT");
 	p.tls = SEND_TLS_STARTTLS;
 	p.auth = SEND_AUTH_XOAUTH2;
 	p.password = NULL;
@@ -393,7 +344,7 @@ int main(void)
 
 	/* XOAUTH2 where OAUTHBEARER is offered too: the mechanism stays XOAUTH2 */
 	loglen = 0;
-	p.port = EI("WORLD_SUBMISSION_PORT");
+	p.port = world_port("WORLD_SUBMISSION_PORT");
 	probe_roundtrip("XOAUTH2 (port offering OAUTHBEARER too)", &p, "X-Mailshift-Probe");
 	ok(strstr(logbuf, "smtp > AUTH XOAUTH2 [credentials hidden]") != NULL,
 	   "XOAUTH2 chosen over OAUTHBEARER");
@@ -402,8 +353,8 @@ int main(void)
 	/* Graph sendMail */
 	memset(&p, 0, sizeof(p));
 	p.transport = SEND_GRAPH;
-	p.graph_endpoint = E("WORLD_GRAPH_URL");
-	p.ca_file = E("WORLD_CA_FILE");
+	p.graph_endpoint = world_str("WORLD_GRAPH_URL");
+	p.ca_file = world_str("WORLD_CA_FILE");
 	p.token_fn = get_token;
 	p.token_ctx = &graph;
 	p.timeout_s = 30;
@@ -425,8 +376,8 @@ int main(void)
 		ok(0, "ctl graph-fail 503");
 	/* 429 beyond the retry budget: a temporary, throttled failure */
 	p.max_retries = 2;
-	m.from = E("WORLD_USER_ALICE");
-	m.to = E("WORLD_USER_ALICE");
+	m.from = world_str("WORLD_USER_ALICE");
+	m.to = world_str("WORLD_USER_ALICE");
 	m.subject = "never sent";
 	m.body = "x";
 	if (ctl("/ctl/graph/fail?status=429&count=3&retry_after=1") == 0) {
@@ -442,8 +393,8 @@ int main(void)
 	p.max_retries = 0;
 	/* Graph refuses a mailbox the app may not send as */
 	err_clear(&err);
-	p.user = E("WORLD_USER_BOB");
-	m.from = E("WORLD_USER_BOB");
+	p.user = world_str("WORLD_USER_BOB");
+	m.from = world_str("WORLD_USER_BOB");
 	is_int(send_mail(&p, &m, &err), -1, "Graph: mailbox outside the app's grant refused");
 	ok(err.code == MS_ERR_AUTH, "Graph refusal is an auth error: %s", err.msg);
 	{
@@ -456,16 +407,16 @@ int main(void)
 	/* SMTP refusals keep the server's reply */
 	memset(&p, 0, sizeof(p));
 	p.host = "127.0.0.1";
-	p.port = EI("WORLD_SUBMISSION_PORT");
+	p.port = world_port("WORLD_SUBMISSION_PORT");
 	p.tls = SEND_TLS_STARTTLS;
 	p.auth = SEND_AUTH_BASIC;
-	p.user = E("WORLD_USER_ALICE");
-	p.password = E("WORLD_PASS_ALICE");
-	p.ca_file = E("WORLD_CA_FILE");
+	p.user = world_str("WORLD_USER_ALICE");
+	p.password = world_str("WORLD_PASS_ALICE");
+	p.ca_file = world_str("WORLD_CA_FILE");
 	p.timeout_s = 30;
 	p.verbose = 1;
-	m.from = E("WORLD_USER_BOB");
-	m.to = E("WORLD_USER_ALICE");
+	m.from = world_str("WORLD_USER_BOB");
+	m.to = world_str("WORLD_USER_ALICE");
 	m.subject = "send as bob";
 	err_clear(&err);
 	is_int(send_mail(&p, &m, &err), -1, "wrong sender refused");
@@ -474,20 +425,20 @@ int main(void)
 		struct explain e;
 		snprintf(want, sizeof(want), "smtp://127.0.0.1:%d: sender refused: 553 5.7.1 "
 			 "<bob@contoso.test>: Sender address rejected: not owned by user "
-			 "alice@contoso.test", EI("WORLD_SUBMISSION_PORT"));
+			 "alice@contoso.test", world_port("WORLD_SUBMISSION_PORT"));
 		is(err.msg, want, "wrong sender: the server's own words");
 		explain_text(err.msg, &e);
 		is(e.topic, "smtp 5.7.1 sender", "wrong sender explained");
 	}
 
-	m.from = E("WORLD_USER_ALICE");
+	m.from = world_str("WORLD_USER_ALICE");
 	m.to = "nobody@contoso.test";
 	err_clear(&err);
 	is_int(send_mail(&p, &m, &err), -1, "unknown recipient refused");
 	ok(strstr(err.msg, ": recipient refused: 550 5.1.1 <nobody@contoso.test>") != NULL,
 	   "unknown recipient message: %s", err.msg);
 
-	m.to = E("WORLD_USER_ALICE");
+	m.to = world_str("WORLD_USER_ALICE");
 	p.password = "Wrong-password-canary";
 	err_clear(&err);
 	loglen = 0;
@@ -501,7 +452,7 @@ int main(void)
 
 	/* XOAUTH2 with a token for the wrong resource (Graph): refused, one
 	 * retry with a fresh token */
-	p.port = EI("WORLD_SUBMISSION_XOAUTH2_PORT");
+	p.port = world_port("WORLD_SUBMISSION_XOAUTH2_PORT");
 	p.auth = SEND_AUTH_XOAUTH2;
 	p.password = NULL;
 	p.token_fn = get_token;
@@ -541,11 +492,11 @@ int main(void)
 		explain_token_response(body, strlen(body), &e, &ids);
 		is(e.topic, "AADSTS65001", "no consent explained: %s", e.cause);
 		{
-			struct tokctx expired = { E("WORLD_EXPIRED_APP_ID"), E("WORLD_EXPIRED_APP_SECRET"),
-						  E("WORLD_OUTLOOK_SCOPE"), 0, 0, "" };
-			struct tokctx disabled = { E("WORLD_DISABLED_APP_ID"),
-						   E("WORLD_DISABLED_APP_SECRET"),
-						   E("WORLD_OUTLOOK_SCOPE"), 0, 0, "" };
+			struct tokctx expired = { world_str("WORLD_EXPIRED_APP_ID"), world_str("WORLD_EXPIRED_APP_SECRET"),
+						  world_str("WORLD_OUTLOOK_SCOPE"), 0, 0, "" };
+			struct tokctx disabled = { world_str("WORLD_DISABLED_APP_ID"),
+						   world_str("WORLD_DISABLED_APP_SECRET"),
+						   world_str("WORLD_OUTLOOK_SCOPE"), 0, 0, "" };
 			struct tokctx scope = outlook, unknown = outlook;
 			scope.scope = "https://outlook.office365.com/IMAP.AccessAsApp";
 			unknown.client_id = "00000000-0000-0000-0000-000000000001";
@@ -567,8 +518,8 @@ int main(void)
 
 	/* certificate verification is on by default */
 	p.auth = SEND_AUTH_BASIC;
-	p.password = E("WORLD_PASS_ALICE");
-	p.port = EI("WORLD_SUBMISSIONS_PORT");
+	p.password = world_str("WORLD_PASS_ALICE");
+	p.port = world_port("WORLD_SUBMISSIONS_PORT");
 	p.tls = SEND_TLS_IMPLICIT;
 	p.ca_file = NULL;
 	err_clear(&err);
@@ -581,5 +532,6 @@ int main(void)
 		fputs(logbuf, stderr);
 	log_set_sink(NULL, NULL, LOG_LVL_WARN);
 	curl_global_cleanup();
+	world_free();
 	return done_testing();
 }

@@ -10,156 +10,16 @@
  *
  *   MS_WORLD_DIR=/tmp/w build/tests/test_verify_sessions_live
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "connector.h"
 #include "mailbox.h"
 #include "tap.h"
-
-#define MAXENV 128
-static char *env_k[MAXENV], *env_v[MAXENV];
-static int n_env;
-
-static const char *wenv(const char *k)
-{
-	for (int i = 0; i < n_env; i++)
-		if (strcmp(env_k[i], k) == 0)
-			return env_v[i];
-	return NULL;
-}
-
-static int wport(const char *k)
-{
-	const char *v = wenv(k);
-	return v ? atoi(v) : 0;
-}
-
-static int load_env(const char *dir)
-{
-	char path[1024], line[2048];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f) && n_env < MAXENV) {
-		char *eq = strchr(line, '='), *v;
-		size_t n;
-		if (line[0] == '#' || !eq)
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		n = strlen(v);
-		while (n && (v[n - 1] == '\n' || v[n - 1] == '\r'))
-			v[--n] = '\0';
-		if (n >= 2 && v[0] == '\'' && v[n - 1] == '\'') {
-			v[n - 1] = '\0';
-			v++;
-		}
-		env_k[n_env] = strdup(line);
-		env_v[n_env++] = strdup(v);
-	}
-	fclose(f);
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* LMTP delivery */
-
-static int lmtp_reply(FILE *in, char *last, size_t lastsz)
-{
-	char line[1024];
-
-	for (int i = 0; i < 100; i++) {
-		if (!fgets(line, sizeof(line), in))
-			return -1;
-		snprintf(last, lastsz, "%s", line);
-		if (strlen(line) < 4 || line[3] != '-')
-			return atoi(line);
-	}
-	return -1;
-}
-
-static int deliver(const char *rcpt, const char *msg)
-{
-	struct sockaddr_in sa;
-	char last[1024];
-	FILE *in = NULL, *out = NULL;
-	int fd, fd2, code, ret = -1;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)wport("WORLD_LMTP_PORT"));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	fd2 = dup(fd);
-	in = fdopen(fd, "r");
-	out = fdopen(fd2, "w");
-	if (!in || !out)
-		goto done;
-	if (lmtp_reply(in, last, sizeof(last)) != 220)
-		goto done;
-	fprintf(out, "LHLO test.local\r\n");
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 250)
-		goto done;
-	fprintf(out, "MAIL FROM:<sender@example.test>\r\n");
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 250)
-		goto done;
-	fprintf(out, "RCPT TO:<%s>\r\n", rcpt);
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 250)
-		goto done;
-	fprintf(out, "DATA\r\n");
-	fflush(out);
-	if (lmtp_reply(in, last, sizeof(last)) != 354)
-		goto done;
-	for (const char *p = msg; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		if (n && p[n - 1] == '\r')
-			n--;
-		if (*p == '.')
-			fputc('.', out);
-		fwrite(p, 1, n, out);
-		fputs("\r\n", out);
-		p = nl ? nl + 1 : p + strlen(p);
-	}
-	fprintf(out, ".\r\n");
-	fflush(out);
-	code = lmtp_reply(in, last, sizeof(last));
-	if (code != 250) {
-		printf("# lmtp: %s", last);
-		goto done;
-	}
-	fprintf(out, "QUIT\r\n");
-	fflush(out);
-	ret = 0;
-done:
-	if (in)
-		fclose(in);
-	else
-		close(fd);
-	if (out)
-		fclose(out);
-	else
-		close(fd2);
-	return ret;
-}
-
+#include "world.h"
 
 static char tag[64];
 
@@ -172,7 +32,7 @@ static int deliver_tagged(const char *upn, const char *what)
 		 "Date: Sat, 28 Nov 2026 01:35:00 +0000\r\n"
 		 "Message-ID: <vs-%s-%s@example.test>\r\n\r\nbody\r\n",
 		 upn, tag, what, tag, what);
-	return deliver(upn, msg);
+	return world_lmtp_deliver(upn, msg);
 }
 
 /* Index of the listed item whose header block names "vs TAG what". */
@@ -205,13 +65,13 @@ static void params(struct mailbox_params *p, enum mail_protocol proto)
 	p->tls = TLSM_IMPLICIT;
 	p->tls_min = TLSL_TLS1_2;
 	p->verify_peer = 1;
-	p->ca_file = wenv("WORLD_CA_FILE");
-	p->user = wenv("WORLD_USER_DAVE");
-	p->password = wenv("WORLD_PASS_DAVE");
+	p->ca_file = world_get("WORLD_CA_FILE");
+	p->user = world_get("WORLD_USER_DAVE");
+	p->password = world_get("WORLD_PASS_DAVE");
 	p->folder = "INBOX";
 	p->timeout_s = 20;
 	p->read_only = 1;
-	p->port = wport(proto == PROTO_IMAP ? "WORLD_IMAPS_PORT" : "WORLD_POP3S_PORT");
+	p->port = world_port(proto == PROTO_IMAP ? "WORLD_IMAPS_PORT" : "WORLD_POP3S_PORT");
 }
 
 static void test_imap(void)
@@ -318,11 +178,11 @@ static void test_connector(const char *dir)
 		"Server=127.0.0.1\nPort=%s\nEmailProtocol=IMAP\nSecurityProtocol=TLS1_2\n"
 		"SelfSignedCertificate=False\n"
 		"CAFile=%s\n[Configuration1]\nSubjectLineMask=vs %s*\n"
-		"Event=$CONSOLE:DISPLAY,[[SUBJECT]]\n", wenv("WORLD_USER_DAVE"),
-		wenv("WORLD_IMAPS_PORT"), wenv("WORLD_CA_FILE"), tag);
+		"Event=$CONSOLE:DISPLAY,[[SUBJECT]]\n", world_get("WORLD_USER_DAVE"),
+		world_get("WORLD_IMAPS_PORT"), world_get("WORLD_CA_FILE"), tag);
 	fclose(f);
-	setenv("VS_PW", wenv("WORLD_PASS_DAVE"), 1);
-	ok(deliver_tagged(wenv("WORLD_USER_DAVE"), "conn") == 0, "connector: delivered");
+	setenv("VS_PW", world_get("WORLD_PASS_DAVE"), 1);
+	ok(deliver_tagged(world_get("WORLD_USER_DAVE"), "conn") == 0, "connector: delivered");
 
 	params(&p, PROTO_IMAP);
 	p.since = time(NULL);
@@ -376,7 +236,7 @@ int main(void)
 		printf("1..0 # SKIP no mail world (MS_WORLD_DIR)\n");
 		return 0;
 	}
-	if (load_env(dir) || !wenv("WORLD_USER_DAVE")) {
+	if (world_load(dir) || !world_get("WORLD_USER_DAVE")) {
 		printf("Bail out! cannot read %s/env\n", dir);
 		return 1;
 	}
@@ -384,9 +244,6 @@ int main(void)
 	test_imap();
 	test_pop();
 	test_connector(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	for (int i = 0; i < n_env; i++) {
-		free(env_k[i]);
-		free(env_v[i]);
-	}
+	world_free();
 	return done_testing();
 }
