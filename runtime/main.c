@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "platform.h"
 #include "cmdline.h"
 #include "connector.h"
 #include "explain.h"
@@ -16,7 +18,9 @@
 
 static const char usage[] =
 "usage: mailshift [-inifile:PATH] [-server:HOST] [-port:N] [--imap|--pop]\n"
-"                 [--ssl|--tls1_1|--tls1_2] [--delete] [--msal] [--dry-run] [-v]\n"
+"                 [--ssl|--tls1_1|--tls1_2] [--delete] [--msal] [--dry-run]\n"
+"                 [--retry-failed] [-v|-vv]\n"
+"       mailshift --failed [-inifile:PATH]        (mail that could not be processed)\n"
 "       mailshift --credentials [-user:U] [-password:P] [-opconuser:U]\n"
 "                 [-opconpassword:P] [-inifile:PATH]\n"
 "       mailshift --oauth-login [-inifile:PATH]       (device-code sign-in)\n"
@@ -25,7 +29,8 @@ static const char usage[] =
 "Reads one mailbox, matches each new message against the INI's\n"
 "[ConfigurationN] rules and writes OpCon events into MSGINDirectory.\n"
 "Without -inifile: $MAILSHIFT_INIFILE, else ./" DEFAULT_INI ".\n"
-"Exit: 0 mail matched, 1 command line error, 2 error,\n"
+"Exit: 0 mail matched, 1 command line error, 2 error (or a message that\n"
+"      could not be processed: see --failed),\n"
 "      [General] ExitCodeForNoMatchingEmails when nothing matched.\n";
 
 /* Print an error and, when the catalogue knows it, its cause and fix. */
@@ -76,9 +81,31 @@ static void report(void *ctx, enum connector_note note, const char *key,
 	case NOTE_RECOVERED:
 		printf("recovered %s (interrupted run)\n", key);
 		break;
+	case NOTE_FAILED:
+		printf("failed %s: %s (left on the server, tried again next run)\n",
+		       key, text ? text : "");
+		break;
+	case NOTE_QUARANTINED:
+		printf("quarantined %s: %s (no more tries: see --failed, "
+		       "--retry-failed)\n", key, text ? text : "");
+		break;
 	default:
 		break;
 	}
+}
+
+static int print_failed(void *ctx, const struct connector_failed *f)
+{
+	char first[32], last[32];
+
+	(void)ctx;
+	strftime(first, sizeof(first), "%Y-%m-%d %H:%M", localtime(&f->first_seen));
+	strftime(last, sizeof(last), "%Y-%m-%d %H:%M", localtime(&f->updated));
+	printf("%s %s\n  mailbox:  %s\n  from:     %s\n  subject:  %s\n"
+	       "  tries:    %d (first %s, last %s)\n  reason:   %s\n",
+	       f->quarantined ? "quarantined" : "failed", f->key, f->mailbox,
+	       f->sender, f->subject, f->attempts, first, last, f->reason);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -90,6 +117,7 @@ int main(int argc, char **argv)
 	const char *ini;
 	int rc, dry;
 
+	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	if (cmdline_parse_connector(argc, argv, &o, &err)) {
 		fprintf(stderr, "mailshift: %s\n%s", err.msg, usage);
 		cmdline_opts_release(&o);
@@ -137,6 +165,14 @@ int main(int argc, char **argv)
 		return rc ? 2 : 0;
 	}
 
+	if (o.list_failed) {
+		rc = connector_list_failed(ini, o.state_path, print_failed, NULL, &err);
+		if (rc)
+			fail(&err);
+		cmdline_opts_release(&o);
+		return rc ? 2 : 0;
+	}
+
 	dry = o.dry_run;
 	r.ini_path = ini;
 	r.server = o.server;
@@ -148,6 +184,7 @@ int main(int argc, char **argv)
 	r.dry_run = o.dry_run;
 	r.verbose = o.verbose >= 2;
 	r.state_path = o.state_path;
+	r.retry_failed = o.retry_failed;
 	r.report = report;
 	r.report_ctx = &dry;
 	if (getenv("MAILSHIFT_CRASH_AFTER"))
@@ -158,10 +195,23 @@ int main(int argc, char **argv)
 		fail(&err);
 	if (o.verbose || o.dry_run)
 		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
-			"%ld already done, %ld events%s, %ld deleted, %ld bodies\n",
+			"%ld already done, %ld events%s, %ld deleted, %ld bodies, "
+			"%ld failed\n",
 			sum.listed, sum.considered, sum.matched, sum.rejected,
 			sum.skipped, sum.events, o.dry_run ? " (not written)" : "",
-			sum.deleted, sum.bodies);
+			sum.deleted, sum.bodies, sum.failed);
+	if (!rc && sum.failed)
+		fprintf(stderr, "mailshift: %ld message%s could not be processed and %s "
+			"left on the server (exit 2): see mailshift --failed\n",
+			sum.failed, sum.failed == 1 ? "" : "s",
+			sum.failed == 1 ? "was" : "were");
+	if (!rc && sum.quarantined_kept)
+		fprintf(stderr, "mailshift: %ld quarantined message%s still on the server: "
+			"see mailshift --failed\n", sum.quarantined_kept,
+			sum.quarantined_kept == 1 ? "" : "s");
+	if (!rc && sum.prior && (o.verbose || o.dry_run))
+		fprintf(stderr, "mailshift: %ld message%s older than LastRunDate left alone "
+			"(first run)\n", sum.prior, sum.prior == 1 ? "" : "s");
 	cmdline_opts_release(&o);
 	return connector_exit_code(rc, &sum);
 }

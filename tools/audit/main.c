@@ -15,6 +15,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "analysis.h"
 #include "fsutil.h"
 #include "log.h"
@@ -143,6 +144,7 @@ int main(int argc, char **argv)
 	size_t i;
 	struct stat st;
 
+	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
 	while ((c = getopt_long(argc, argv, "f:F:o:x:qhV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -9,6 +9,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "migrate.h"
 
 static const char usage[] =
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
 	const char *cmd, *env;
 	int rc;
 
+	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	memset(&o, 0, sizeof(o));
 	if ((rc = parse_opts(argc, argv, "+h", &o)) >= 0)
 		return rc;

@@ -14,6 +14,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "fsutil.h"
 #include "log.h"
 #include "verify.h"
@@ -132,6 +133,7 @@ int main(int argc, char **argv)
 	size_t n = 0, failed = 0;
 	int c, run = 0, run_used = 0, no_db = 0, quiet = 0, history = 0, rc;
 
+	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
 	if (argc > 1 && strcmp(argv[1], "history") == 0) {
 		history = 1;
