@@ -469,7 +469,7 @@ enum {
 	O_SERVER, O_PORT, O_USER, O_PASSWORD, O_OPCONUSER, O_OPCONPASSWORD,
 	O_INIFILE, O_IMAP, O_POP, O_SSL, O_TLS11, O_TLS12, O_DELETE, O_MSAL,
 	O_RENEW, O_SILENT, O_NOSAVE, O_CREDENTIALS, O_HELP, O_VERSION,
-	O_DRYRUN, O_VERBOSE, O_OAUTHLOGIN, O_STATE
+	O_DRYRUN, O_VERBOSE, O_OAUTHLOGIN, O_STATE, O_FAILED, O_RETRYFAILED
 };
 
 static const struct optdef optdefs[] = {
@@ -499,6 +499,8 @@ static const struct optdef optdefs[] = {
 	{ "verbose", 2, OPT_FLAG, O_VERBOSE },
 	{ "oauth-login", 2, OPT_FLAG, O_OAUTHLOGIN },
 	{ "state", 2, OPT_VALUE, O_STATE },
+	{ "failed", 2, OPT_FLAG, O_FAILED },
+	{ "retry-failed", 2, OPT_FLAG, O_RETRYFAILED },
 };
 
 static int set_protocol(struct connector_opts *o, enum mail_protocol p,
@@ -612,6 +614,8 @@ static int set_flag(struct connector_opts *o, int id, struct ms_err *err)
 	case O_DRYRUN: o->dry_run = 1; break;
 	case O_VERBOSE: o->verbose++; break;
 	case O_OAUTHLOGIN: o->oauth_login = 1; break;
+	case O_FAILED: o->list_failed = 1; break;
+	case O_RETRYFAILED: o->retry_failed = 1; break;
 	}
 	return 0;
 }

@@ -81,6 +81,8 @@ struct connector_opts {
 	int help;                 /* --help, -h, -? */
 	int version;              /* --version */
 	int oauth_login;          /* --oauth-login (device-code sign-in) */
+	int list_failed;          /* --failed: list failed/quarantined mail */
+	int retry_failed;         /* --retry-failed: try quarantined mail again */
 	/* where a value still holds an unexpanded [[PROPERTY]] or %VAR% */
 	int has_property;
 };

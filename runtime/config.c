@@ -18,6 +18,8 @@
  *   LastRunDate         "M/D/YYYY h:mm:ss AM" or ISO 8601, local time
  *   SendRejectionNotice, SendAcceptedNotice   bool (seen in the wild;
  *                               recorded, no documented effect)
+ *   RunTimeout          seconds, 10..86400 (ours)   default 600: the whole
+ *                               run stops cleanly after it
  * [Mail]
  *   User, Password (secret), Server
  *   EmailProtocol       IMAP | POP | POP3 | MSAL | GRAPH
@@ -59,6 +61,8 @@
  *   AuthMethod Basic | OAuth2, Transport SMTP (default) | Graph
  * [State] (ours)
  *   StateDatabase       path, default unset (connector: <ini>.state.db)
+ *   MaxAttempts         1..1000, default 5: failed tries of one message
+ *                       before it is quarantined
  */
 #include "config.h"
 
@@ -395,7 +399,7 @@ static const char *const general_keys[] = {
 	"MSGINDirectory", "OpConUser", "OpConUserPassword", "DeleteEmails",
 	"DownloadEmails", "DownloadFolder", "ExitCodeForNoMatchingEmails",
 	"UseLastRunDate", "LastRunDate", "SendRejectionNotice",
-	"SendAcceptedNotice", NULL
+	"SendAcceptedNotice", "RunTimeout", NULL
 };
 static const char *const mail_keys[] = {
 	"User", "Password", "Server", "EmailProtocol", "SecurityProtocol", "Port",
@@ -424,7 +428,7 @@ static const char *const notify_keys[] = {
 	"Server", "Port", "TLS", "User", "Password", "From", "AuthMethod",
 	"Transport", NULL
 };
-static const char *const state_keys[] = { "StateDatabase", NULL };
+static const char *const state_keys[] = { "StateDatabase", "MaxAttempts", NULL };
 
 static int in_list(const char *const *list, const char *key)
 {
@@ -679,7 +683,8 @@ static int load_general(struct ctx *c)
 	    get_bool(c, S, "UseLastRunDate", &cfg->use_last_run_date) ||
 	    get_str(c, S, "LastRunDate", &cfg->last_run_date) ||
 	    get_bool(c, S, "SendRejectionNotice", &cfg->send_rejection_notice) ||
-	    get_bool(c, S, "SendAcceptedNotice", &cfg->send_accepted_notice))
+	    get_bool(c, S, "SendAcceptedNotice", &cfg->send_accepted_notice) ||
+	    get_int(c, S, "RunTimeout", 10, 86400, &cfg->run_timeout))
 		return -1;
 	cfg->delete_mode = (enum delete_mode)d;
 	if (cfg->last_run_date &&
@@ -1051,6 +1056,8 @@ int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
 	cfg->delete_mode = DELETE_MATCH;
 	cfg->download_emails = 1;
 	cfg->use_last_run_date = 1;
+	cfg->run_timeout = 600;
+	cfg->max_attempts = 5;
 	cfg->self_signed = 1;
 	if (!path)
 		path = ini_name(ini);
@@ -1066,7 +1073,8 @@ int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
 	if (load_general(&c) < 0 || load_mail(&c) < 0 || load_audit(&c) < 0 ||
 	    ini_foreach_key(ini, "Tokens", token_cb, &c) != 0 ||
 	    load_rules(&c) < 0 || load_oauth(&c) < 0 || load_notify(&c) < 0 ||
-	    get_path(&c, "State", "StateDatabase", &cfg->state_db) < 0)
+	    get_path(&c, "State", "StateDatabase", &cfg->state_db) < 0 ||
+	    get_int(&c, "State", "MaxAttempts", 1, 1000, &cfg->max_attempts) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -61,6 +61,7 @@ struct config {
 	time_t last_run;       /* parsed, 0 if unset */
 	int send_rejection_notice; /* seen in the wild; recorded only */
 	int send_accepted_notice;
+	int run_timeout;       /* RunTimeout (ours), seconds, default 600 */
 
 	/* [Mail] */
 	char *user;
@@ -122,6 +123,7 @@ struct config {
 
 	/* [State] (ours) */
 	char *state_db;            /* default: <ini path>.state.db */
+	int max_attempts;          /* MaxAttempts, default 5 */
 };
 
 /* Parse the file at path.  On a malformed file or value, fails with

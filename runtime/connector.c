@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,12 @@ struct run {
 	char *opcon_password;  /* resolved [General] OpConUserPassword (wiped) */
 	struct connector_oauth *oauth;
 	long delivered;        /* messages whose events reached MSGIN */
+	char rules_hash[STATE_HASH_LEN + 1]; /* the rule set of this run */
+	time_t prior_before;   /* a first run: mail received before this
+				* (LastRunDate) was the incumbent's */
+	time_t deadline;       /* [General] RunTimeout from the start */
+	time_t oldest_failed;  /* received time of the oldest failed message */
+	long quarantined_seen; /* quarantined messages still on the server */
 };
 
 static void note(struct run *run, enum connector_note n, const char *key,
@@ -164,6 +171,15 @@ static void audit_line(struct run *run, enum event_log_kind kind,
 	free(line);
 }
 
+struct msg_ctx {                 /* one message, as process_message sees it */
+	const struct mailbox_item *it;
+	const char *key;           /* it->key, or a key of its own (reused key) */
+	char fp[STATE_HASH_LEN + 1];
+	char seed[256];            /* names its files: key, fingerprint, try */
+	const struct message *msg; /* headers, or the whole message */
+	time_t received;
+};
+
 /* ---- events ----------------------------------------------------------- */
 
 struct pending {
@@ -259,15 +275,14 @@ out:
 	return rc;
 }
 
-static int stage_events(struct run *run, const struct mailbox_item *it,
-			const struct message *msg, const struct pending *p,
-			int matched, struct ms_err *err)
+static int stage_events(struct run *run, const struct msg_ctx *m,
+			const struct pending *p, int matched, struct ms_err *err)
 {
 	char hash[17];
 	char **names = NULL;
 	int rc = -1;
 
-	hash_hex(run->mailbox_id, it->key, hash);
+	hash_hex(run->mailbox_id, m->seed, hash);
 	names = calloc(p->n ? p->n : 1, sizeof(*names));
 	if (!names)
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
@@ -299,8 +314,9 @@ static int stage_events(struct run *run, const struct mailbox_item *it,
 		if (w)
 			goto out;
 	}
-	if (state_stage(run->state, run->mailbox_id, it->key, msg->message_id,
-			(const char *const *)names, p->n, matched, err))
+	if (state_stage(run->state, run->mailbox_id, m->key, m->msg->message_id,
+			m->fp, run->rules_hash, (const char *const *)names, p->n,
+			matched, err))
 		goto out;
 	rc = 0;
 out:
@@ -321,24 +337,49 @@ static int delete_due(const struct run *run, int matched)
 	}
 }
 
+static int delete_message(struct run *run, const struct mailbox_item *it,
+			  const char *key, struct ms_err *err)
+{
+	if (mailbox_delete(run->mb, it, err))
+		return -1;
+	run->sum->deleted++;
+	note(run, NOTE_DELETED, key, NULL, NULL);
+	return 0;
+}
+
 static int finish_message(struct run *run, const struct mailbox_item *it,
-			  int matched, struct ms_err *err)
+			  const char *key, int matched, struct ms_err *err)
 {
 	int deleted = 0;
 
 	if (delete_due(run, matched)) {
-		if (mailbox_delete(run->mb, it, err))
+		if (delete_message(run, it, key, err))
 			return -1;
 		deleted = 1;
-		run->sum->deleted++;
-		note(run, NOTE_DELETED, it->key, NULL, NULL);
 	}
-	return state_set(run->state, run->mailbox_id, it->key, MSG_DONE, deleted, err);
+	return state_set(run->state, run->mailbox_id, key, MSG_DONE, deleted, err);
 }
 
 /* ---- downloads ----------------------------------------------------------- */
 
-/* Create dir/name without overwriting: name, name (1), name (2) ... */
+/* 1 when path holds exactly data (a save that an interrupted run made). */
+static int same_content(const char *path, const void *data, size_t len)
+{
+	struct ms_err e = MS_ERR_INIT;
+	char *have = NULL;
+	size_t hlen = 0;
+	int same;
+
+	if (fs_read_file(path, len + 1, &have, &hlen, &e))
+		return 0;
+	same = hlen == len && memcmp(have, data, len) == 0;
+	free(have);
+	return same;
+}
+
+/* Create dir/name without overwriting: name, name (1), name (2) ...; a
+ * file that already holds the same bytes counts as saved, so a message
+ * tried again after a failure or a crash is not saved twice. */
 static int save_unique(const char *dir, const char *name, const void *data,
 		       size_t len, struct ms_err *err)
 {
@@ -361,6 +402,8 @@ static int save_unique(const char *dir, const char *name, const void *data,
 		if (!path)
 			return err_set(err, MS_ERR_NOMEM, "out of memory");
 		rc = fs_create_exclusive(path, data, len, 0640, err);
+		if (rc > 0 && same_content(path, data, len))
+			rc = 0;
 		free(path);
 		if (rc <= 0)
 			return rc;
@@ -368,45 +411,303 @@ static int save_unique(const char *dir, const char *name, const void *data,
 	return err_set(err, MS_ERR_IO, "too many files named '%s' in '%s'", name, dir);
 }
 
-static void download(struct run *run, const struct mailbox_item *it,
-		     const struct message *full, const struct buf *raw)
+/* DownloadEmails: the .eml and its attachments, before any event of the
+ * message is written: a save that fails fails the message. */
+static int download(struct run *run, const char *seed,
+		    const struct message *full, const struct buf *raw,
+		    struct ms_err *err)
 {
-	struct ms_err err = MS_ERR_INIT;
 	char hash[17], *name = NULL, *dir = run->cfg.download_folder;
+	int rc = -1;
 
-	if (!run->cfg.download_emails || !dir || !raw)
-		return;
-	if (fs_mkdirs(dir, 0750, &err))
-		goto fail;
-	hash_hex(run->mailbox_id, it->key, hash);
+	if (fs_mkdirs(dir, 0750, err))
+		goto out;
+	hash_hex(run->mailbox_id, seed, hash);
 	if (asprintf(&name, "%s.eml", hash) < 0) {
 		name = NULL;
-		goto fail;
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	if (save_unique(dir, name, raw->data, raw->len, &err))
-		goto fail;
-	for (size_t i = 0; full && i < full->n_attachments; i++) {
+	if (save_unique(dir, name, raw->data, raw->len, err))
+		goto out;
+	for (size_t i = 0; i < full->n_attachments; i++) {
 		const struct message_attachment *a = &full->attachments[i];
 		char *safe;
 
 		if (!a->data)
 			continue;
 		safe = message_attachment_safe_name(a->name);
-		if (!safe || save_unique(dir, safe, a->data, a->size, &err)) {
+		if (!safe) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (save_unique(dir, safe, a->data, a->size, err)) {
 			free(safe);
-			goto fail;
+			goto out;
 		}
 		free(safe);
 	}
+	rc = 0;
+out:
+	if (rc)
+		err_prefix(err, "cannot save the message into DownloadFolder '%s'", dir);
 	free(name);
-	return;
-fail:
-	log_warnx("cannot save message %s into '%s': %s", it->key, dir,
-		  err.msg[0] ? err.msg : "out of memory");
-	free(name);
+	return rc;
+}
+
+/* ---- failed messages -------------------------------------------------------- */
+
+/* Errors that belong to one message (it is recorded as failed and the run
+ * goes on); everything else (the connection, MSGIN, the state database,
+ * memory) stops the run. */
+static int message_error(const struct ms_err *e)
+{
+	return e->code == MS_ERR_TOOBIG || e->code == MS_ERR_DATA ||
+		e->code == MS_ERR_PROTO || e->code == MS_ERR_CONFIG;
+}
+
+
+/* The RejectEvent of a failed message, written at most once (at its
+ * first failure, after that failure is committed). */
+static void failure_event(struct run *run, const struct msg_ctx *m,
+			  const char *date, const char *reason)
+{
+	struct event_fields f = { 0 };
+	struct pending p = { 0 };
+	struct ms_err e = MS_ERR_INIT;
+	char *ev = NULL, hash[17], name[64], *from = NULL, *to = NULL;
+	struct buf body;
+
+	buf_init(&body, 0);
+	f.sender = m->msg->from_addr;
+	f.subject = m->msg->subject;
+	f.date = date;
+	f.reason = reason;
+	if (state_batch_end(run->state, &e) || state_batch_begin(run->state, &e) ||
+	    event_substitute(run->cfg.reject_event, &f, SUBST_EVENT, &ev, &e) ||
+	    pending_add(run, &p, "Audit", ev, &e))
+		goto out;
+	hash_hex(run->mailbox_id, m->seed, hash);
+	snprintf(name, sizeof(name), "mailshift-%s-failed.txt", hash);
+	if (!(from = fs_join(run->staging, name)) ||
+	    !(to = fs_join(run->cfg.msgin_dir, name))) {
+		err_set(&e, MS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (buf_appends(&body, p.lines[0], &e) || buf_append(&body, "\r\n", 2, &e) ||
+	    fs_write_atomic(from, body.data, body.len, 0600, &e))
+		goto out;
+	if (rename(from, to) < 0) {
+		err_set(&e, MS_ERR_IO, "cannot move event into '%s': %s",
+			run->cfg.msgin_dir, strerror(errno));
+		goto out;
+	}
+	if (fs_fsync_dir(run->cfg.msgin_dir, &e))
+		goto out;
+	note(run, NOTE_EVENT, m->key, "Audit", p.redacted[0]);
+	audit_line(run, EVENT_LOG_EVENT, m->msg, date, p.redacted[0], NULL);
+	run->sum->events++;
+out:
+	if (e.code != MS_OK)
+		log_warnx("message %s: RejectEvent for the failure not written: %s",
+			  m->key, e.msg);
+	buf_wipe(&body);
+	free(ev);
+	free(from);
+	free(to);
+	pending_release(&p);
+}
+
+/* A message that cannot be processed: recorded as failed with its reason
+ * and left on the server; the reject log, RejectEvent and notify say so;
+ * later runs try it again, [State] MaxAttempts times in all. */
+static int fail_message(struct run *run, const struct msg_ctx *m,
+			const struct ms_err *why, struct ms_err *err)
+{
+	struct state_failure f = { 0 };
+	struct rule_result res = { 0 };
+	enum msg_state st = MSG_FAILED;
+	char date[64], reason[MS_ERR_MSG_MAX + 32];
+	int attempts = 1;
+
+	snprintf(reason, sizeof(reason), "cannot be processed: %s", why->msg);
+	run->sum->failed++;
+	if (m->received && (!run->oldest_failed || m->received < run->oldest_failed))
+		run->oldest_failed = m->received;
+	if (!run->r->dry_run) {
+		f.message_id = m->msg->message_id;
+		f.fingerprint = m->fp;
+		f.subject = m->msg->subject;
+		f.sender = m->msg->from_addr;
+		f.reason = why->msg;
+		f.max_attempts = run->cfg.max_attempts;
+		if (state_fail(run->state, run->mailbox_id, m->key, &f, &attempts,
+			       &st, err))
+			return -1;
+	}
+	note(run, st == MSG_QUARANTINED ? NOTE_QUARANTINED : NOTE_FAILED, m->key,
+	     NULL, reason);
+	if (st == MSG_QUARANTINED)
+		run->sum->quarantined++;
+	if (run->r->dry_run)
+		return 0;
+	event_format_date(m->msg->has_date ? m->msg->date : m->received, date,
+			  sizeof(date));
+	audit_line(run, EVENT_LOG_REJECT, m->msg, date, NULL, reason);
+	if (attempts == 1) {
+		if (run->cfg.reject_event)
+			failure_event(run, m, date, reason);
+		res.reason = reason;
+		res.date = date;
+		connector_notify(run->r, &run->cfg, m->msg, &res);
+	}
+	return 0;
 }
 
 /* ---- one message ----------------------------------------------------------- */
+
+/* The fingerprint that ties a key to one message: its size and the header
+ * block the server gave for it (the same bytes for the same message on
+ * the same server, whatever its key). */
+static void fingerprint(const struct mailbox_item *it, char out[STATE_HASH_LEN + 1])
+{
+	char size[32];
+	char hex[17], hex2[17];
+
+	snprintf(size, sizeof(size), "%zu", it->size);
+	hash_hex(size, it->headers ? it->headers : "", hex);
+	hash_hex(it->headers ? it->headers : "", size, hex2);
+	snprintf(out, STATE_HASH_LEN + 1, "%s%s", hex, hex2);
+}
+
+/* IMAP keys change with UIDVALIDITY, Graph ids when mail moves: the only
+ * reasons a delivered message may be found under an older key.  family is
+ * the key's protocol prefix, current the prefix of this generation. */
+static int key_generation(const char *key, char *family, size_t fsz,
+			  char *current, size_t csz)
+{
+	const char *c2;
+
+	if (strncmp(key, "imap:", 5) == 0 && (c2 = strchr(key + 5, ':'))) {
+		snprintf(family, fsz, "imap:");
+		snprintf(current, csz, "%.*s", (int)(c2 - key + 1), key);
+		return 1;
+	}
+	if (strncmp(key, "graph:", 6) == 0) {
+		snprintf(family, fsz, "graph:");
+		snprintf(current, csz, "%s", key);
+		return 1;
+	}
+	return 0;   /* POP3: a UIDL has no generation */
+}
+
+/* Work left by an interrupted run for a key that now names another
+ * message: its staged events belong to the old message and are delivered;
+ * nothing is deleted (the old message is gone, the new one is not ours). */
+static int settle_foreign(struct run *run, const char *key,
+			  const struct state_row *row, struct ms_err *err)
+{
+	if (row->state == MSG_STAGED && deliver_staged(run, key, err))
+		return -1;
+	if (row->state == MSG_STAGED || row->state == MSG_DELIVERED)
+		return state_set(run->state, run->mailbox_id, key, MSG_DONE, 0, err);
+	return 0;
+}
+
+enum verdict { V_NEW, V_RETRY, V_REEVAL, V_DONE };
+
+/* What the state says of a listed message (not in a dry run).  May settle
+ * an interrupted run's work and choose a key of its own for mail listed
+ * under a reused key (m->key then points into keybuf). */
+static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
+		    size_t kbsz, enum verdict *v, struct state_row *row,
+		    struct ms_err *err)
+{
+	const struct message *h = m->msg;
+
+	*v = V_DONE;
+	if (state_get(run->state, run->mailbox_id, m->key, h->message_id, m->fp,
+		      row, err))
+		return -1;
+	if (row->state != MSG_UNKNOWN && !row->same) {
+		/* a POP3 UIDL handed to new mail, two messages under one
+		 * UIDL, an IMAP server reset that kept UIDVALIDITY */
+		log_warnx("%s: %s now names another message than the one recorded "
+			  "under it: treated as a new message", run->mailbox_id, m->key);
+		if (settle_foreign(run, m->key, row, err))
+			return -1;
+		snprintf(keybuf, kbsz, "%s#%.16s", m->key, m->fp);
+		m->key = keybuf;
+		if (state_get(run->state, run->mailbox_id, m->key, h->message_id,
+			      m->fp, row, err))
+			return -1;
+	}
+	switch (row->state) {
+	case MSG_UNKNOWN: {
+		char fam[16], cur[512];
+		enum msg_state moved = MSG_UNKNOWN;
+
+		if (key_generation(m->key, fam, sizeof(fam), cur, sizeof(cur)) &&
+		    state_find_moved(run->state, run->mailbox_id, fam, cur,
+				     h->message_id, m->fp, &moved, err))
+			return -1;
+		if (moved != MSG_UNKNOWN) {
+			run->sum->skipped++;
+			note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+			return 0;
+		}
+		*v = V_NEW;
+		return 0;
+	}
+	case MSG_STAGED:
+	case MSG_DELIVERED:
+		/* an interrupted run left this one half done */
+		if (row->state == MSG_STAGED &&
+		    (deliver_staged(run, m->key, err) ||
+		     state_set(run->state, run->mailbox_id, m->key, MSG_DELIVERED,
+			       0, err)))
+			return -1;
+		note(run, NOTE_RECOVERED, m->key, NULL, h->subject);
+		run->sum->skipped++;
+		return finish_message(run, m->it, m->key, row->matched, err);
+	case MSG_DONE:
+		run->sum->skipped++;
+		if (row->deleted) {
+			/* recorded as deleted yet still here: a POP session
+			 * died before QUIT committed the DELE */
+			return delete_message(run, m->it, m->key, err);
+		}
+		if (!row->matched && row->rules[0] &&
+		    strcmp(row->rules, run->rules_hash) != 0) {
+			run->sum->skipped--;
+			*v = V_REEVAL;     /* the rules changed since its rejection */
+			return 0;
+		}
+		note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+		return 0;
+	case MSG_FAILED:
+		*v = V_RETRY;
+		return 0;
+	case MSG_QUARANTINED:
+		run->sum->skipped++;
+		run->quarantined_seen++;
+		return 0;
+	case MSG_PRIOR:
+	default:
+		run->sum->skipped++;
+		return 0;
+	}
+}
+
+/* 1 when a configuration decides on attachment names (a list the parser
+ * cut short must not decide). */
+static int rules_use_attachments(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_rules; i++)
+		if (c->rules[i].process_attachments && c->rules[i].attachment_mask)
+			return 1;
+	return 0;
+}
 
 static int process_message(struct run *run, const struct mailbox_item *it,
 			   struct ms_err *err)
@@ -414,130 +715,166 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	struct message hdr = { 0 }, full = { 0 };
 	struct rule_result res = { 0 };
 	struct pending pend = { 0 };
+	struct state_row row = { 0 };
+	struct msg_ctx m = { 0 };
+	struct ms_err merr = MS_ERR_INIT;   /* a failure of this message only */
 	struct buf raw;
-	const struct message *msg = &hdr;
-	enum msg_state st = MSG_UNKNOWN;
-	time_t received;
-	int rc = -1, have_raw = 0, was_deleted = 0, was_matched = 0;
+	enum verdict v = V_NEW;
+	char keybuf[600];
+	int rc = -1, have_raw = 0, want_download;
 
 	buf_init(&raw, MESSAGE_CAP);
+	m.it = it;
+	m.key = it->key;
+	m.msg = &hdr;
 	if (message_parse(&hdr, it->headers ? it->headers : "", it->headers_len,
 			  1, 0, err))
 		goto out;
+	fingerprint(it, m.fp);
+	m.received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
 	if (!run->r->dry_run) {
-		if (state_lookup_ex(run->state, run->mailbox_id, it->key,
-				    hdr.message_id, &st, &was_deleted, &was_matched,
-				    err))
+		if (classify(run, &m, keybuf, sizeof(keybuf), &v, &row, err))
 			goto out;
-		if (st == MSG_DONE && was_deleted) {
-			/* recorded as deleted yet still here: a POP session
-			 * died before QUIT committed the DELE */
-			run->sum->skipped++;
-			rc = mailbox_delete(run->mb, it, err);
-			goto out;
-		}
-		if (st == MSG_DONE) {
-			run->sum->skipped++;
-			note(run, NOTE_SKIPPED, it->key, NULL, hdr.subject);
+		if (v == V_DONE) {
 			rc = 0;
 			goto out;
 		}
-		if (st == MSG_STAGED || st == MSG_DELIVERED) {
-			/* an interrupted run left this one half done */
-			if (st == MSG_STAGED &&
-			    (deliver_staged(run, it->key, err) ||
-			     state_set(run->state, run->mailbox_id, it->key,
-				       MSG_DELIVERED, 0, err)))
-				goto out;
-			note(run, NOTE_RECOVERED, it->key, NULL, hdr.subject);
-			rc = finish_message(run, it, was_matched, err);
-			run->sum->skipped++;
-			goto out;
-		}
 	}
-	received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
-	if (since_time(&run->cfg) && received && received < since_time(&run->cfg)) {
+	if (v == V_NEW && since_time(&run->cfg) && m.received &&
+	    m.received < since_time(&run->cfg)) {
 		rc = 0;     /* older than LastRunDate: the incumbent ignores it */
 		goto out;
 	}
+	if (v == V_NEW && run->prior_before && m.received &&
+	    m.received < run->prior_before) {
+		/* a first run: the incumbent handled what came before its
+		 * LastRunDate */
+		run->sum->prior++;
+		rc = state_prior(run->state, run->mailbox_id, m.key, hdr.message_id,
+				 m.fp, err);
+		goto out;
+	}
+	snprintf(m.seed, sizeof(m.seed), "%s|%s|%d|%s", m.key,
+		 strcmp(m.key, it->key) ? m.fp : "", row.attempts,
+		 v == V_REEVAL ? row.rules : "");
 	run->sum->considered++;
-	if (!received)
-		received = time(NULL);
+	if (!m.received)
+		m.received = time(NULL);
 
-	if (rules_need_body(run->rules, &hdr, received) ||
-	    (run->cfg.download_emails && run->cfg.download_folder)) {
-		if (mailbox_fetch_message(run->mb, it, &raw, err) ||
-		    message_parse(&full, raw.data, raw.len, 0, 1, err))
-			goto out;
+	want_download = run->cfg.download_emails && run->cfg.download_folder;
+	if (rules_need_body(run->rules, &hdr, m.received) || want_download) {
+		if (mailbox_fetch_message(run->mb, it, &raw, &merr)) {
+			if (!message_error(&merr))
+				goto fatal;
+			goto failed;
+		}
+		if (message_parse(&full, raw.data, raw.len, 0, want_download, &merr)) {
+			if (merr.code == MS_ERR_NOMEM)
+				goto fatal;
+			goto failed;
+		}
 		have_raw = 1;
 		run->sum->bodies++;
-		msg = &full;
+		m.msg = &full;
+		if (full.limit) {
+			log_warnx("message %s: %s: read in part", m.key, full.limit);
+			if (rules_use_attachments(&run->cfg)) {
+				err_set(&merr, MS_ERR_DATA, "%s: the attachment list "
+					"is incomplete, so AttachmentMask cannot "
+					"decide", full.limit);
+				goto failed;
+			}
+		}
 	}
-	if (rules_evaluate(run->rules, msg, received, &res, err))
+	if (rules_evaluate(run->rules, m.msg, m.received, &res, &merr)) {
+		if (merr.code == MS_ERR_NOMEM)
+			goto fatal;
+		goto failed;
+	}
+	if (v == V_REEVAL && !res.matched) {
+		/* still rejected under the new rules: noted once, quietly */
+		run->sum->skipped++;
+		if (state_stage(run->state, run->mailbox_id, m.key, hdr.message_id,
+				m.fp, run->rules_hash, NULL, 0, 0, err) ||
+		    state_set(run->state, run->mailbox_id, m.key, MSG_DONE, 0, err))
+			goto out;
+		rc = 0;
 		goto out;
-
+	}
 	for (size_t i = 0; i < res.n_rules; i++) {
 		const struct rule_outcome *o = &res.rules[i];
 		for (size_t j = 0; o->matched && j < o->n_events; j++)
-			if (pending_add(run, &pend, o->section, o->events[j], err))
-				goto out;
+			if (pending_add(run, &pend, o->section, o->events[j], &merr))
+				goto failed_event;
 	}
+	if (!res.matched && run->cfg.reject_event) {
+		struct event_fields f = { 0 };
+		char *ev = NULL;
+
+		f.sender = m.msg->from_addr;
+		f.subject = m.msg->subject;
+		f.date = res.date;
+		f.reason = res.reason;
+		if (event_substitute(run->cfg.reject_event, &f, SUBST_EVENT, &ev,
+				     &merr) ||
+		    pending_add(run, &pend, "Audit", ev, &merr)) {
+			free(ev);
+			goto failed_event;
+		}
+		free(ev);
+	}
+	if (res.matched && have_raw && want_download && !run->r->dry_run &&
+	    download(run, m.seed, &full, &raw, &merr))
+		goto failed;
+
 	if (res.matched) {
 		run->sum->matched++;
 		for (size_t i = 0; i < res.n_rules; i++)
 			if (res.rules[i].matched)
-				note(run, NOTE_MATCHED, it->key, res.rules[i].section,
-				     msg->subject);
+				note(run, NOTE_MATCHED, m.key, res.rules[i].section,
+				     m.msg->subject);
 	} else {
 		run->sum->rejected++;
-		note(run, NOTE_REJECTED, it->key, NULL, res.reason);
-		if (run->cfg.reject_event) {
-			struct event_fields f = { 0 };
-			char *ev = NULL;
-
-			f.sender = msg->from_addr;
-			f.subject = msg->subject;
-			f.date = res.date;
-			f.reason = res.reason;
-			if (event_substitute(run->cfg.reject_event, &f, SUBST_EVENT,
-					     &ev, err) ||
-			    pending_add(run, &pend, "Audit", ev, err)) {
-				free(ev);
-				goto out;
-			}
-			free(ev);
-		}
+		note(run, NOTE_REJECTED, m.key, NULL, res.reason);
 	}
 	for (size_t i = 0; i < pend.n; i++)
-		note(run, NOTE_EVENT, it->key, pend.sections[i], pend.redacted[i]);
+		note(run, NOTE_EVENT, m.key, pend.sections[i], pend.redacted[i]);
 	run->sum->events += (long)pend.n;
 
 	if (run->r->dry_run) {
 		rc = 0;
 		goto out;
 	}
-	if (stage_events(run, it, msg, &pend, res.matched, err) ||
-	    deliver_staged(run, it->key, err))
+	if (stage_events(run, &m, &pend, res.matched, err) ||
+	    deliver_staged(run, m.key, err))
 		goto out;
 	if (run->r->crash_after && ++run->delivered >= run->r->crash_after)
 		_exit(137);   /* test hook: a crash between delivery and state */
-	if (state_set(run->state, run->mailbox_id, it->key, MSG_DELIVERED, 0, err))
+	if (state_set(run->state, run->mailbox_id, m.key, MSG_DELIVERED, 0, err))
 		goto out;
 
 	if (res.matched)
-		audit_line(run, EVENT_LOG_ACCEPT, msg, res.date, NULL, NULL);
+		audit_line(run, EVENT_LOG_ACCEPT, m.msg, res.date, NULL, NULL);
 	else
-		audit_line(run, EVENT_LOG_REJECT, msg, res.date, NULL, res.reason);
+		audit_line(run, EVENT_LOG_REJECT, m.msg, res.date, NULL, res.reason);
 	for (size_t i = 0; i < pend.n; i++)
-		audit_line(run, EVENT_LOG_EVENT, msg, res.date, pend.redacted[i], NULL);
-	connector_notify(run->r, &run->cfg, msg, &res);
-	if (res.matched && have_raw)
-		download(run, it, &full, &raw);
+		audit_line(run, EVENT_LOG_EVENT, m.msg, res.date, pend.redacted[i], NULL);
+	connector_notify(run->r, &run->cfg, m.msg, &res);
 
-	rc = finish_message(run, it, res.matched, err);
+	rc = finish_message(run, it, m.key, res.matched, err);
+	goto out;
+
+failed_event:
+	if (merr.code == MS_ERR_NOMEM)
+		goto fatal;
+failed:
+	rc = fail_message(run, &m, &merr, err);
+	goto out;
+fatal:
+	*err = merr;
 out:
 	if (rc && err->code != MS_OK)
-		err_prefix(err, "message %s", it->key);
+		err_prefix(err, "message %s", m.key);
 	pending_release(&pend);
 	rules_result_release(&res);
 	message_release(&hdr);
@@ -684,10 +1021,13 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;
 	p.folder = c->folder ? c->folder : "INBOX";
 	p.graph_endpoint = c->graph_endpoint ? c->graph_endpoint : "https://graph.microsoft.com";
-	p.since = since_time(c);
+	/* --retry-failed lists the whole folder: a quarantined message may be
+	 * older than LastRunDate (new mail is still held to it) */
+	p.since = run->r->retry_failed ? 0 : since_time(c);
+	p.deadline = run->deadline;
 	p.verbose = run->r->verbose;
 	p.read_only = run->r->dry_run;
-	if (c->self_signed)
+	if (c->self_signed && c->tls_min != TLSL_NONE)
 		log_warnx("%s: SelfSignedCertificate=True: the server's certificate "
 			  "is not verified", c->path);
 	if (run->r->mailbox &&
@@ -735,17 +1075,98 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	return rc;
 }
 
-static char *default_state_path(const struct run *run)
+struct hash_walk {
+	EVP_MD_CTX *ctx;
+};
+
+static int hash_key(const char *key, const char *value, int line, void *ctx)
+{
+	struct hash_walk *hw = ctx;
+
+	(void)line;
+	EVP_DigestUpdate(hw->ctx, key, strlen(key));
+	EVP_DigestUpdate(hw->ctx, "=", 1);
+	EVP_DigestUpdate(hw->ctx, value ? value : "", value ? strlen(value) : 0);
+	EVP_DigestUpdate(hw->ctx, "\n", 1);
+	return 0;
+}
+
+/* The one rule for where a run's state database is: --state:, [State]
+ * StateDatabase, else beside the INI file. */
+static char *state_path_for(const char *given, const struct config *c,
+			    const char *ini_path)
 {
 	char *p = NULL;
 
-	if (run->r->state_path)
-		return strdup(run->r->state_path);
-	if (run->cfg.state_db)
-		return strdup(run->cfg.state_db);
-	if (asprintf(&p, "%s.state.db", run->r->ini_path) < 0)
+	if (given)
+		return strdup(given);
+	if (c->state_db)
+		return strdup(c->state_db);
+	if (asprintf(&p, "%s.state.db", ini_path) < 0)
 		return NULL;
 	return p;
+}
+
+/* A hash of what judges mail ([Tokens] and every [ConfigurationN]), kept
+ * with each rejection so that kept rejected mail is judged again, once,
+ * when the rules change. */
+static void rules_hash(const struct ini *ini, char out[STATE_HASH_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t n = ini_section_count(ini);
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (size_t i = 0; i < n; i++) {
+		const char *sec = ini_section_name(ini, i);
+		struct hash_walk hw = { ctx };
+
+		if (strcasecmp(sec, "Tokens") != 0 &&
+		    strncasecmp(sec, "Configuration", 13) != 0)
+			continue;
+		EVP_DigestUpdate(ctx, "[", 1);
+		EVP_DigestUpdate(ctx, sec, strlen(sec));
+		EVP_DigestUpdate(ctx, "]\n", 2);
+		ini_foreach_key(ini, sec, hash_key, &hw);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (int i = 0; i < STATE_HASH_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Where events wait before the rename into MSGIN: beside it, so that
+ * OpCon never sees them, unless MSGIN is a file system of its own (a
+ * mount, a symlink to another disk): then in a hidden folder inside it,
+ * since rename(2) cannot cross file systems. */
+static char *staging_for(const char *msgin)
+{
+	char *beside = staging_dir_for(msgin), *parent, *slash;
+	struct stat a, b;
+	int same = 1;
+
+	if (!beside)
+		return NULL;
+	parent = strdup(beside);
+	if (!parent) {
+		free(beside);
+		return NULL;
+	}
+	slash = strrchr(parent, '/');
+	if (slash)
+		*(slash == parent ? slash + 1 : slash) = '\0';
+	else
+		strcpy(parent, ".");
+	if (stat(parent, &a) == 0 && stat(msgin, &b) == 0 && a.st_dev != b.st_dev)
+		same = 0;
+	free(parent);
+	if (same)
+		return beside;
+	free(beside);
+	log_debug("MSGIN '%s' is a file system of its own: staging events inside it",
+		  msgin);
+	return fs_join(msgin, ".mailshift-staging");
 }
 
 static int write_last_run(struct run *run, time_t started, struct ms_err *err)
@@ -754,12 +1175,70 @@ static int write_last_run(struct run *run, time_t started, struct ms_err *err)
 
 	if (!run->cfg.use_last_run_date || run->r->dry_run)
 		return 0;
+	/* a failed message must be listed again by the next run */
+	if (run->oldest_failed && run->oldest_failed < started)
+		started = run->oldest_failed;
 	config_format_run_date(started, when, sizeof(when));
 	if (ini_set(run->ini, "General", "LastRunDate", when, err) ||
 	    ini_save(run->ini, run->r->ini_path, err))
 		return err_prefix(err, "cannot write LastRunDate into '%s'",
 				  run->r->ini_path);
 	return 0;
+}
+
+/* Before the first message: what the state database knows of this
+ * mailbox.  An empty one (new, emptied, lost) on a mailbox whose INI has a
+ * LastRunDate means the incumbent, or an earlier run, handled the mail
+ * before that date: it is left alone, and the run says so. */
+static int prepare_state(struct run *run, struct ms_err *err)
+{
+	int empty = 0;
+	long n = 0;
+	char when[64];
+
+	if (state_mailbox_empty(run->state, run->mailbox_id, &empty, err))
+		return -1;
+	if (empty && run->cfg.last_run) {
+		run->prior_before = run->cfg.last_run;
+		config_format_run_date(run->cfg.last_run, when, sizeof(when));
+		log_warnx("%s: the state database holds nothing for %s (new, emptied "
+			  "or lost): mail received before LastRunDate (%s) is taken as "
+			  "already handled and left alone", run->r->ini_path,
+			  run->mailbox_id, when);
+	}
+	if (run->r->retry_failed) {
+		if (state_retry_quarantined(run->state, run->mailbox_id, &n, err))
+			return -1;
+		log_info("%ld quarantined message%s tried again", n, n == 1 ? "" : "s");
+	}
+	return state_batch_begin(run->state, err);
+}
+
+/* The messages of one run, each on its own: a message that fails is
+ * recorded and the others go on; the run stops at an error of the
+ * session, MSGIN or the state, or when RunTimeout runs out. */
+static int process_all(struct run *run, struct mailbox_item *items, size_t n,
+		       struct ms_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (run->r->only_key && strcmp(run->r->only_key, items[i].key) != 0)
+			continue;
+		if (run->deadline && time(NULL) >= run->deadline)
+			return err_set(err, MS_ERR_NET, "the run's time limit ([General] "
+				       "RunTimeout=%d s) ran out after %zu of %zu messages: "
+				       "the rest are left for the next run",
+				       run->cfg.run_timeout, i, n);
+		if (process_message(run, &items[i], err))
+			return -1;
+	}
+	return 0;
+}
+
+/* Name the stage a run was in when its time ran out. */
+static void stage_error(struct run *run, const char *stage, struct ms_err *err)
+{
+	if (run->deadline && time(NULL) >= run->deadline)
+		err_prefix(err, "while %s", stage);
 }
 
 int connector_run(const struct connector_run *r, struct connector_summary *sum,
@@ -780,6 +1259,8 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	    config_from_ini(&run.cfg, run.ini, r->ini_path, err))
 		goto out;
 	sum->exit_code_no_match = run.cfg.exit_code_no_match;
+	run.deadline = started + run.cfg.run_timeout;
+	rules_hash(run.ini, run.rules_hash);
 	if (apply_overrides(&run, err) || validate(&run, err) ||
 	    rules_compile(&run.rules, &run.cfg, err)) {
 		if (err->code == MS_ERR_CONFIG && err->line &&
@@ -793,32 +1274,48 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 				     &run.opcon_password, err))
 		goto out;
 	if (!r->dry_run) {
-		if (!(state_path = default_state_path(&run)) ||
-		    !(run.staging = staging_dir_for(run.cfg.msgin_dir))) {
+		if (!(state_path = state_path_for(r->state_path, &run.cfg, r->ini_path))) {
 			err_set(err, MS_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		if (fs_mkdirs(run.cfg.msgin_dir, 0750, err) ||
-		    fs_mkdirs(run.staging, 0700, err) ||
+		if (fs_mkdirs(run.cfg.msgin_dir, 0750, err))
+			goto out;
+		if (!(run.staging = staging_for(run.cfg.msgin_dir))) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (fs_mkdirs(run.staging, 0700, err) ||
 		    state_open(&run.state, state_path, err))
 			goto out;
 		clean_staging(run.staging);
 	}
-	if (open_mailbox(&run, err) ||
-	    mailbox_list(run.mb, &items, &n, err) ||
-	    mailbox_fetch_headers(run.mb, err))
+	if (open_mailbox(&run, err)) {
+		stage_error(&run, "logging in", err);
 		goto out;
-	sum->listed = (long)n;
-	for (size_t i = 0; i < n; i++) {
-		if (r->only_key && strcmp(r->only_key, items[i].key) != 0)
-			continue;
-		if (process_message(&run, &items[i], err))
-			goto out;
 	}
+	if (run.state && prepare_state(&run, err))
+		goto out;
+	if (mailbox_list(run.mb, &items, &n, err) ||
+	    mailbox_fetch_headers(run.mb, err)) {
+		stage_error(&run, "listing the folder", err);
+		goto out;
+	}
+	sum->listed = (long)n;
+	if (process_all(&run, items, n, err))
+		goto out;
+	sum->quarantined_kept = run.quarantined_seen;
 	rc = 0;
 out:
+	if (run.state) {
+		struct ms_err serr = MS_ERR_INIT;
+		if (state_batch_end(run.state, rc ? &serr : err))
+			rc = -1;
+	}
 	if (run.mb && !run.mb_borrowed) {
 		struct ms_err cerr = MS_ERR_INIT;
+		/* the QUIT that commits POP3 deletions is sent even when the
+		 * run's time ran out */
+		mailbox_set_deadline(run.mb, run.deadline ? time(NULL) + 30 : 0);
 		if (mailbox_close(run.mb, rc ? &cerr : err))
 			rc = -1;
 	}
@@ -836,9 +1333,60 @@ out:
 	return rc;
 }
 
+struct failed_walk {
+	connector_failed_fn fn;
+	void *ctx;
+};
+
+static int failed_row(const struct state_failed_row *row, void *ctx)
+{
+	struct failed_walk *fw = ctx;
+	struct connector_failed f;
+
+	f.mailbox = row->mailbox;
+	f.key = row->key;
+	f.subject = row->subject;
+	f.sender = row->sender;
+	f.reason = row->reason;
+	f.quarantined = row->state == MSG_QUARANTINED;
+	f.attempts = row->attempts;
+	f.first_seen = row->first_seen;
+	f.updated = row->updated;
+	return fw->fn(fw->ctx, &f);
+}
+
+int connector_list_failed(const char *ini_path, const char *state_path,
+			  connector_failed_fn fn, void *ctx, struct ms_err *err)
+{
+	struct config cfg;
+	struct state *st = NULL;
+	struct failed_walk fw = { fn, ctx };
+	char *path = NULL;
+	int rc = -1;
+
+	if (config_load(&cfg, ini_path, err))
+		return -1;
+	if (!(path = state_path_for(state_path, &cfg, ini_path))) {
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!fs_exists(path)) {
+		rc = 0;     /* no run yet: nothing failed */
+		goto out;
+	}
+	if (state_open(&st, path, err))
+		goto out;
+	rc = state_failed_foreach(st, failed_row, &fw, err);
+out:
+	state_close(st);
+	free(path);
+	config_release(&cfg);
+	return rc;
+}
+
 int connector_exit_code(int rc, const struct connector_summary *sum)
 {
-	if (rc)
+	if (rc || sum->failed)
 		return 2;
 	if (sum->matched > 0)
 		return 0;

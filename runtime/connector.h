@@ -25,7 +25,11 @@ enum connector_note {
 	NOTE_EVENT,        /* text = event line, credentials redacted */
 	NOTE_DELETED,
 	NOTE_SKIPPED,      /* already processed in an earlier run */
-	NOTE_RECOVERED     /* finished the work of an interrupted run */
+	NOTE_RECOVERED,    /* finished the work of an interrupted run */
+	NOTE_FAILED,       /* text = why the message cannot be processed; it
+			    * stays on the server and is tried again */
+	NOTE_QUARANTINED   /* the same, [State] MaxAttempts reached: no
+			    * longer tried (mailshift --retry-failed) */
 };
 
 typedef void (*connector_report_fn)(void *ctx, enum connector_note note,
@@ -45,6 +49,8 @@ struct connector_run {
 				    * deletion, no state, no INI write */
 	int verbose;               /* protocol trace */
 	const char *state_path;    /* NULL = [State] StateDatabase or <ini>.state.db */
+	int retry_failed;          /* --retry-failed: quarantined messages are
+				    * tried again in this run */
 	const char *only_key;      /* evaluate only the message with this key
 				    * (mailbox_item.key), e.g. a verify probe */
 	/* an open session to use instead of opening one (mailshift-verify
@@ -76,6 +82,11 @@ struct connector_summary {
 	long events;       /* event files written (or that would be) */
 	long deleted;
 	long bodies;       /* whole messages fetched */
+	long failed;       /* messages that could not be processed (left on
+			    * the server; the run exits 2) */
+	long quarantined;  /* of those, quarantined by this run */
+	long quarantined_kept; /* quarantined earlier, still on the server */
+	long prior;        /* first run: older than LastRunDate, left alone */
 	int exit_code_no_match;
 	int reused_mailbox;  /* 1 when connector_run.mailbox was used */
 };
@@ -103,8 +114,21 @@ int connector_oauth_login(const char *ini_path, connector_prompt_fn prompt,
  * store the rotated one (keeps a delegated sign-in alive). */
 int connector_oauth_renew(const char *ini_path, struct ms_err *err);
 
+/* --failed: every failed and quarantined message recorded in the state
+ * database of the INI (or state_path), oldest first. */
+struct connector_failed {
+	const char *mailbox, *key, *subject, *sender, *reason;
+	int quarantined;
+	int attempts;
+	time_t first_seen, updated;
+};
+typedef int (*connector_failed_fn)(void *ctx, const struct connector_failed *f);
+int connector_list_failed(const char *ini_path, const char *state_path,
+			  connector_failed_fn fn, void *ctx, struct ms_err *err);
+
 /* The exit code a run maps to, as the incumbent: 0 when mail matched,
- * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error. */
+ * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error or
+ * when a message could not be processed. */
 int connector_exit_code(int rc, const struct connector_summary *sum);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -165,6 +166,7 @@ int http_do(struct http_client *c, const struct http_request *req,
 	struct sink s = { resp, err, 0 };
 	char *auth = NULL;
 	CURLcode rc;
+	long timeout;
 	int ret = -1;
 
 	memset(resp, 0, sizeof(*resp));
@@ -172,9 +174,22 @@ int http_do(struct http_client *c, const struct http_request *req,
 	resp->retry_after_s = -1;
 
 	curl_easy_reset(c->curl);
+	timeout = c->p.timeout_s;
+	if (c->p.deadline) {
+		long long left = c->p.deadline - (long long)time(NULL);
+
+		if (left <= 0)
+			return err_set(err, MS_ERR_NET, "%s: the run's time limit ran out "
+				       "([General] RunTimeout)", req->url);
+		if (left < timeout)
+			timeout = (long)left;
+	}
 	curl_easy_setopt(c->curl, CURLOPT_URL, req->url);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->p.timeout_s);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, timeout);
+	/* a server that drips bytes is given up on, as in mailbox.c */
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 10L);
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, c->p.connect_timeout_s);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);

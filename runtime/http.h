@@ -25,6 +25,9 @@ struct http_client_params {
 	int insecure;          /* 1 = skip certificate verification (explicit config only) */
 	long timeout_s;        /* whole request; default 60 */
 	long connect_timeout_s;/* default 15 */
+	long long deadline;    /* wall-clock time (time_t) by which every
+				* request must be done, 0 = none: a request
+				* past it fails with MS_ERR_NET */
 	size_t max_body;       /* response cap; default 16 MB */
 	int verbose;           /* trace through log_trace; Authorization redacted */
 };

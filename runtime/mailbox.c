@@ -244,6 +244,11 @@ const struct mailbox_params *mailbox_params_of(const struct mailbox *mb)
 	return &mb->p;
 }
 
+void mailbox_set_deadline(struct mailbox *mb, time_t deadline)
+{
+	mb->p.deadline = deadline;
+}
+
 void mailbox_stats(const struct mailbox *mb, long *connections, long *logins)
 {
 	if (connections)
@@ -271,6 +276,8 @@ struct mb_session {
 	int raw;                /* connected in CONNECT_ONLY mode */
 	int lost;               /* the raw connection failed or was closed */
 	size_t rpos, rlen;      /* unread bytes in rbuf */
+	long waited_ms;         /* time spent waiting in this rate window */
+	size_t window_bytes;    /* bytes received in it */
 	char rbuf[64 * 1024];
 };
 
@@ -476,6 +483,9 @@ int mb_session_new(struct mailbox *mb, const char *scheme, struct ms_err *err)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, p->timeout_s < 15 ? p->timeout_s : 15L);
 	/* each answer of the login and of the LOGOUT at the end */
 	curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, p->timeout_s);
+	/* a server that drips bytes must not keep a run alive forever */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, MAILBOX_MIN_RATE);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, MAILBOX_RATE_WINDOW);
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 4L * 1024 * 1024);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
@@ -680,7 +690,19 @@ again:
 	s->clipped = 0;
 	err_clear(&s->cap_err);
 	s->errbuf[0] = '\0';
+	if (mb->p.deadline) {
+		long left = (long)(mb->p.deadline - time(NULL));
+
+		if (left <= 0)
+			return mb_deadline_error(mb, err);
+		/* a raw (CONNECT_ONLY) perform only connects and logs in */
+		curl_easy_setopt(s->curl, CURLOPT_TIMEOUT,
+				 left < mb->p.timeout_s || s->raw ? left : mb->p.timeout_s);
+	}
 	rc = curl_easy_perform(s->curl);
+	if (rc == CURLE_OPERATION_TIMEDOUT && mb->p.deadline &&
+	    time(NULL) >= mb->p.deadline)
+		return mb_deadline_error(mb, err);
 	*rcp = rc;
 	nconn = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &nconn);
@@ -837,11 +859,19 @@ void mb_conn_abandon(struct mailbox *mb)
 		mb->session->lost = 1;
 }
 
+int mb_deadline_error(struct mailbox *mb, struct ms_err *err)
+{
+	return err_set(err, MS_ERR_NET, "%s: the run's time limit ran out "
+		       "([General] RunTimeout)", mb->label);
+}
+
 static int conn_wait(struct mailbox *mb, short events, struct ms_err *err)
 {
 	struct mb_session *s = mb->session;
 	curl_socket_t sock = CURL_SOCKET_BAD;
 	struct pollfd pfd;
+	struct timespec t0, t1;
+	long wait_ms;
 	int r;
 
 	if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
@@ -852,13 +882,47 @@ static int conn_wait(struct mailbox *mb, short events, struct ms_err *err)
 	pfd.fd = sock;
 	pfd.events = events;
 	pfd.revents = 0;
+	wait_ms = mb->p.timeout_s * 1000;
+	if (mb->p.deadline) {
+		long left = ((long)(mb->p.deadline - time(NULL))) * 1000;
+
+		if (left <= 0) {
+			s->lost = 1;
+			return mb_deadline_error(mb, err);
+		}
+		if (left < wait_ms)
+			wait_ms = left;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do
-		r = poll(&pfd, 1, (int)(mb->p.timeout_s * 1000));
+		r = poll(&pfd, 1, (int)wait_ms);
 	while (r < 0 && errno == EINTR);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s->waited_ms += (t1.tv_sec - t0.tv_sec) * 1000 +
+		(t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (r == 0 && mb->p.deadline && time(NULL) >= mb->p.deadline) {
+		s->lost = 1;
+		return mb_deadline_error(mb, err);
+	}
 	if (r == 0) {
 		s->lost = 1;
 		return err_set(err, MS_ERR_NET, "%s: no answer from the server in %ld s",
 			       mb->label, mb->p.timeout_s);
+	}
+	/* the minimum rate, counted over the time spent waiting only */
+	if (s->waited_ms >= MAILBOX_RATE_WINDOW * 1000) {
+		size_t want = (size_t)(MAILBOX_MIN_RATE * s->waited_ms / 1000);
+
+		if (s->window_bytes < want) {
+			s->lost = 1;
+			return err_set(err, MS_ERR_NET,
+				       "%s: the server sent %zu bytes in %ld s of waiting, "
+				       "less than %ld bytes a second: giving up",
+				       mb->label, s->window_bytes, s->waited_ms / 1000,
+				       MAILBOX_MIN_RATE);
+		}
+		s->waited_ms = 0;
+		s->window_bytes = 0;
 	}
 	if (r < 0) {
 		s->lost = 1;
@@ -958,6 +1022,7 @@ static int conn_fill(struct mailbox *mb, struct ms_err *err)
 		}
 		s->rpos = 0;
 		s->rlen = got;
+		s->window_bytes += got;
 		return 0;
 	}
 }

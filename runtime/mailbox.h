@@ -42,9 +42,17 @@ struct mailbox_params {
 	const char *graph_endpoint;    /* e.g. https://graph.microsoft.com */
 	time_t since;                  /* list only mail received at/after, 0 = all */
 	long timeout_s;                /* per operation, default 60 */
+	time_t deadline;               /* the whole session ends by then (wall
+					* clock), 0 = none; and every wait for
+					* the server must bring at least
+					* MAILBOX_MIN_RATE bytes a second over
+					* MAILBOX_RATE_WINDOW seconds */
 	int verbose;                   /* protocol trace through log_trace, credentials redacted */
 	int read_only;                 /* never delete, EXAMINE instead of SELECT */
 };
+
+#define MAILBOX_MIN_RATE    10L
+#define MAILBOX_RATE_WINDOW 60L
 
 struct mailbox_item {
 	char *key;          /* exactly-once key: "imap:<uidvalidity>:<uid>",
@@ -115,6 +123,9 @@ int mailbox_sees_new_mail(const struct mailbox *mb);
 /* The parameters the session was opened with (borrowed, valid until
  * mailbox_close(); the strings in it are the caller's of mailbox_open). */
 const struct mailbox_params *mailbox_params_of(const struct mailbox *mb);
+
+/* Replace the session's deadline (mailbox_params.deadline); 0 = none. */
+void mailbox_set_deadline(struct mailbox *mb, time_t deadline);
 
 /* Connections opened and login commands sent so far (IMAP/POP: one each
  * for a healthy run; Graph: HTTP requests are not counted, both 0). */

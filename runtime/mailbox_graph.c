@@ -441,6 +441,7 @@ static int graph_open(struct mailbox *mb, struct ms_err *err)
 	hp.ca_file = mb->p.ca_file;
 	hp.insecure = !mb->p.verify_peer;
 	hp.timeout_s = mb->p.timeout_s;
+	hp.deadline = mb->p.deadline;
 	hp.max_body = MB_MAX_MESSAGE + 4096;
 	hp.verbose = mb->p.verbose;
 	if (http_client_new(&st->http, &hp, err))

@@ -72,6 +72,8 @@ struct mb_session;
  * ("imap"/"pop3", made "imaps"/"pop3s" for implicit TLS). */
 int mb_session_new(struct mailbox *mb, const char *scheme, struct ms_err *err);
 void mb_session_free(struct mb_session *s);
+/* The error for a session past mailbox_params.deadline. */
+int mb_deadline_error(struct mailbox *mb, struct ms_err *err);
 /* Perform one command.  path is the URL path after "/" (may be ""); cmd
  * the custom request (NULL = libcurl's default); nobody for commands
  * without a multi-line answer (POP).  Every response line received goes

@@ -205,12 +205,25 @@ struct walk {
 	int failed;             /* out of memory: stop */
 };
 
+static void hit_limit(struct walk *w, const char *what)
+{
+	if (!w->msg->limit)
+		w->msg->limit = what;
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static void add_line(struct walk *w, const char *s, size_t len)
 {
 	char **nl, *line;
 
-	if (w->failed || w->msg->n_body_lines >= MESSAGE_MAX_LINES)
+	if (w->failed)
 		return;
+	if (w->msg->n_body_lines >= MESSAGE_MAX_LINES) {
+		hit_limit(w, "more than " STR(MESSAGE_MAX_LINES) " body lines");
+		return;
+	}
 	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
 		       s[len - 1] == '\r'))
 		len--;
@@ -388,6 +401,8 @@ static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
 	char *type = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
 
 	if (w->failed || w->msg->n_attachments >= MESSAGE_MAX_ATTACH) {
+		if (!w->failed)
+			hit_limit(w, "more than " STR(MESSAGE_MAX_ATTACH) " attachments");
 		g_free(type);
 		return;
 	}
@@ -469,9 +484,16 @@ static void walk_part(struct walk *w, GMimePart *part, int want_text)
 
 static void walk(struct walk *w, GMimeObject *obj, int depth, int want_text)
 {
-	if (!obj || w->failed || depth > MESSAGE_MAX_DEPTH ||
-	    ++w->parts > MESSAGE_MAX_PARTS)
+	if (!obj || w->failed)
 		return;
+	if (depth > MESSAGE_MAX_DEPTH) {
+		hit_limit(w, "MIME parts nested deeper than " STR(MESSAGE_MAX_DEPTH));
+		return;
+	}
+	if (++w->parts > MESSAGE_MAX_PARTS) {
+		hit_limit(w, "more than " STR(MESSAGE_MAX_PARTS) " MIME parts");
+		return;
+	}
 	if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(obj);
 		GMimeContentType *ct = g_mime_object_get_content_type(obj);

@@ -37,6 +37,10 @@ struct message {
 				       * with want_attachment_data */
 	} *attachments;
 	size_t n_attachments;
+	const char *limit;      /* the first parser limit that cut the body or
+				 * the attachment list short (static text,
+				 * e.g. "more than 1000 attachments"), NULL
+				 * when the message was read whole */
 };
 
 /* Parse raw RFC 5322 data.  headers_only: stop after the header block

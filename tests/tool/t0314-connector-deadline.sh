@@ -1,0 +1,97 @@
+#!/bin/sh
+# A run has a deadline, and a server that drips bytes cannot hold it:
+#  - [General] RunTimeout stops a run cleanly (exit 2, the stage named)
+#    against a POP3 server that answers one byte a second;
+#  - an IMAP server that sends less than 10 bytes a second is given up on
+#    after 60 s of waiting, whatever the per-read timeout;
+#  - while it runs, the connector cannot dump core (a core would hold the
+#    mailbox and OpCon passwords in clear).
+. "$(dirname "$0")/connector-lib.sh"
+
+SRV="$top/tests/peers/scripted-server.py"
+spid=""
+stop_scripted() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=""; }
+trap 'stop_scripted; cleanup' EXIT INT TERM
+start_scripted() {
+	rm -f "$T/srv.port" "$T/srv.log"
+	python3 "$SRV" "$1" "$T/srv.port" "$T/srv.log" &
+	spid=$!
+	i=0
+	while [ ! -s "$T/srv.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	sport=$(cat "$T/srv.port")
+}
+printf 'From: erp@contoso.test\r\nSubject: Job ALPHA\r\nMessage-ID: <a@test>\r\n\r\nbody\r\n' >"$T/a.eml"
+ini() {	# ini FILE MSGIN PROTO PORT [RunTimeout]
+	cat >"$1" <<EOI
+[General]
+MSGINDirectory=$2
+OpConUser=ocadm
+OpConUserPassword=Canary-OpCon-Pw
+UseLastRunDate=False
+DownloadEmails=False
+${5:+RunTimeout=$5}
+[Mail]
+User=u@contoso.test
+Password=Canary-Mail-Pw
+Server=127.0.0.1
+Port=$4
+EmailProtocol=$3
+SecurityProtocol=NONE
+[Configuration1]
+SubjectLineMask=^Job (\w+)$
+Event=\$CONSOLE:DISPLAY,[[1]]
+EOI
+}
+
+# ---- RunTimeout against a POP3 server that drips its UIDL answer -------------
+cat >"$T/drip.json" <<EOJ
+{"protocol": "pop3", "messages": {"A": {"uidl": "u1", "file": "$T/a.eml"}},
+ "sessions": [["A"]], "drip": {"after": "UIDL", "every": 1.0}}
+EOJ
+start_scripted "$T/drip.json"
+# run as nobody in a folder of its own, so that /proc shows whether the
+# process may dump core (a non-dumpable process's /proc files are root's)
+P="$T/pub"
+mkdir -p "$P/msgin"
+ini "$P/d.ini" "$P/msgin" POP "$sport" 10
+chown -R nobody:nogroup "$P"
+chmod 0755 "$T"
+start=$(date +%s)
+setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	"$BIN/mailshift" -inifile:"$P/d.ini" >"$T/d.out" 2>&1 &
+cpid=$!
+sleep 3
+owner=$(stat -c %u "/proc/$cpid/environ" 2>/dev/null)
+procuser=$(stat -c %u "/proc/$cpid" 2>/dev/null)
+core=$(awk '/Max core file size/ {print $5}' "/proc/$cpid/limits" 2>/dev/null)
+wait $cpid; rc=$?
+took=$(( $(date +%s) - start ))
+sed 's/^/# /' "$T/d.out"
+is "$procuser:$owner" "$(id -u nobody):0" "the connector runs as nobody and is not dumpable (its /proc files are root's)"
+is "$core" 0 "and its core size limit is 0"
+is $rc 2 "a dripping server: the run stops with exit 2"
+ok "$([ "$took" -ge 9 ] && [ "$took" -le 25 ]; echo $?)" "at RunTimeout=10 s (took ${took} s)"
+ok "$(grep -q 'while listing the folder' "$T/d.out" && grep -q 'RunTimeout' "$T/d.out"; echo $?)" \
+	"the error names the stage and RunTimeout"
+is "$(ls "$P/msgin" | wc -l)" 0 "nothing half-done in MSGIN"
+ok "$(grep -q 'Canary' "$T/d.out"; test $? = 1; echo $?)" "no password in the output"
+stop_scripted
+
+# ---- the minimum rate over IMAP (our own reader) --------------------------------
+cat >"$T/slow.json" <<EOJ
+{"protocol": "imap", "messages": {"A": {"uid": 7, "file": "$T/a.eml"}},
+ "sessions": [["A"]], "drip": {"after": "UID FETCH", "every": 7.0}}
+EOJ
+start_scripted "$T/slow.json"
+mkdir -p "$T/m2"
+ini "$T/s.ini" "$T/m2" IMAP "$sport"
+start=$(date +%s)
+"$BIN/mailshift" -inifile:"$T/s.ini" >"$T/s.out" 2>&1; rc=$?
+took=$(( $(date +%s) - start ))
+sed 's/^/# /' "$T/s.out"
+is $rc 2 "an IMAP server sending a byte every 7 s: exit 2"
+ok "$([ "$took" -ge 55 ] && [ "$took" -le 100 ]; echo $?)" "given up after about 60 s of waiting (took ${took} s)"
+ok "$(grep -q 'less than 10 bytes a second' "$T/s.out"; echo $?)" "the error says why"
+stop_scripted
+
+done_testing

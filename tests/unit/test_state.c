@@ -1,0 +1,128 @@
+/* test_state.c - the exactly-once record: keys tied to their message by a
+ * fingerprint, the Message-ID fallback only for a changed key generation
+ * and never for rejected mail, failed/quarantined messages, first-run
+ * emptiness, batched commits, and the fallback's query plan. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "tap.h"
+
+#define MB "IMAP://h:993/u/INBOX"
+#define FP1 "11111111111111111111111111111111"
+#define FP2 "22222222222222222222222222222222"
+
+static int count_failed(const struct state_failed_row *r, void *ctx)
+{
+	int *n = ctx;
+
+	(void)r;
+	(*n)++;
+	return 0;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_state.XXXXXX", path[1024], plan[2048];
+	struct state *st = NULL, *other = NULL;
+	struct state_row row;
+	struct ms_err err = MS_ERR_INIT;
+	enum msg_state s;
+	int empty = -1, attempts = 0, nf = 0;
+	long n = 0;
+	struct state_failure f = { "<m1>", FP1, "Job A", "a@b", "too big", 2 };
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/s.db", dir);
+	ok(state_open(&st, path, &err) == 0, "open %s", err.msg);
+	ok(state_open(&other, path, &err) == -1 && err.code == MS_ERR_BUSY,
+	   "a second run is refused (busy)");
+	err_clear(&err);
+
+	ok(state_mailbox_empty(st, MB, &empty, &err) == 0 && empty == 1, "new: empty");
+	ok(state_stage(st, MB, "imap:5:1", "<m1>", FP1, "R1", NULL, 0, 0, &err) == 0,
+	   "record a rejected message");
+	ok(state_mailbox_empty(st, MB, &empty, &err) == 0 && empty == 0, "no longer empty");
+
+	ok(state_get(st, MB, "imap:5:1", "<m1>", FP1, &row, &err) == 0 &&
+	   row.state == MSG_DELIVERED && row.same == 1 && strcmp(row.rules, "R1") == 0,
+	   "same key, same fingerprint: the same message");
+	ok(state_get(st, MB, "imap:5:1", "<m1>", FP2, &row, &err) == 0 &&
+	   row.state == MSG_DELIVERED && row.same == 0,
+	   "same key, another fingerprint: another message");
+
+	/* the fallback: only matched, delivered rows of an older generation
+	 * with the same fingerprint */
+	ok(state_find_moved(st, MB, "imap:", "imap:6:", "<m1>", FP1, &s, &err) == 0 &&
+	   s == MSG_UNKNOWN, "a rejected row never suppresses another key");
+	ok(state_stage(st, MB, "imap:5:2", "<m2>", FP2, "R1", NULL, 0, 1, &err) == 0 &&
+	   state_set(st, MB, "imap:5:2", MSG_DONE, 0, &err) == 0, "record a matched one");
+	ok(state_find_moved(st, MB, "imap:", "imap:6:", "<m2>", FP2, &s, &err) == 0 &&
+	   s == MSG_DONE, "a new UIDVALIDITY finds the matched message");
+	ok(state_find_moved(st, MB, "imap:", "imap:5:", "<m2>", FP2, &s, &err) == 0 &&
+	   s == MSG_UNKNOWN, "not within the same generation");
+	ok(state_find_moved(st, MB, "imap:", "imap:6:", "<m2>", FP1, &s, &err) == 0 &&
+	   s == MSG_UNKNOWN, "not with another fingerprint (date, sender, size)");
+
+	ok(state_explain_moved(st, plan, sizeof(plan), &err) == 0 &&
+	   strstr(plan, "messages_mid") && !strstr(plan, "SCAN"),
+	   "the fallback is planned on the Message-ID index, no scan");
+	printf("# plan: %s", plan);
+
+	/* failures */
+	ok(state_fail(st, MB, "imap:5:3", &f, &attempts, &s, &err) == 0 &&
+	   attempts == 1 && s == MSG_FAILED, "first failure: FAILED, 1 try");
+	ok(state_fail(st, MB, "imap:5:3", &f, &attempts, &s, &err) == 0 &&
+	   attempts == 2 && s == MSG_QUARANTINED, "MaxAttempts=2: QUARANTINED");
+	ok(state_failed_foreach(st, count_failed, &nf, &err) == 0 && nf == 1,
+	   "listed once");
+	ok(state_retry_quarantined(st, MB, &n, &err) == 0 && n == 1, "released");
+	ok(state_get(st, MB, "imap:5:3", "<m1>", FP1, &row, &err) == 0 &&
+	   row.state == MSG_FAILED && row.attempts == 0, "FAILED with no tries");
+
+	/* batches: rows without events wait for the batch; staging commits */
+	ok(state_batch_begin(st, &err) == 0, "batch");
+	ok(state_prior(st, MB, "imap:5:4", "<m4>", FP1, &err) == 0, "prior row");
+	ok(state_stage(st, MB, "imap:5:5", "<m5>", FP1, "R1",
+		       (const char *const[]){ "e1.txt" }, 1, 1, &err) == 0,
+	   "staging inside a batch");
+	ok(state_prior(st, MB, "imap:5:6", "<m6>", FP1, &err) == 0, "another prior row");
+	state_close(st);   /* commits the open batch */
+	st = NULL;
+	ok(state_open(&st, path, &err) == 0, "reopen");
+	ok(state_get(st, MB, "imap:5:5", "<m5>", FP1, &row, &err) == 0 &&
+	   row.state == MSG_STAGED, "the staged row is there");
+	ok(state_get(st, MB, "imap:5:6", "<m6>", FP1, &row, &err) == 0 &&
+	   row.state == MSG_PRIOR, "and the batch after it");
+	ok(state_count(st, MB, MSG_PRIOR, &n, &err) == 0 && n == 2, "two prior rows");
+	state_close(st);
+
+	/* a database of the first schema (no fingerprint column) gains the
+	 * new columns; its rows compare by Message-ID */
+	snprintf(path, sizeof(path), "sqlite3 %s/old.db \"CREATE TABLE messages ("
+		 "mailbox TEXT NOT NULL, key TEXT NOT NULL, message_id TEXT,"
+		 " state INTEGER NOT NULL, matched INTEGER NOT NULL DEFAULT 0,"
+		 " deleted INTEGER NOT NULL DEFAULT 0, first_seen INTEGER NOT NULL,"
+		 " updated INTEGER NOT NULL, PRIMARY KEY (mailbox, key));"
+		 " INSERT INTO messages VALUES('%s','pop:u1','<old>',3,1,1,1,1);\"",
+		 dir, MB);
+	if (system(path) == 0) {
+		snprintf(path, sizeof(path), "%s/old.db", dir);
+		ok(state_open(&st, path, &err) == 0, "an old database opens %s", err.msg);
+		ok(state_get(st, MB, "pop:u1", "<old>", FP1, &row, &err) == 0 &&
+		   row.state == MSG_DONE && row.same == 1 && row.deleted == 1,
+		   "an old row with the same Message-ID is the same message");
+		ok(state_get(st, MB, "pop:u1", "<new>", FP1, &row, &err) == 0 &&
+		   row.same == 0, "with another Message-ID it is not");
+		state_close(st);
+	} else {
+		ok(0, "sqlite3 command line tool available");
+	}
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		return 1;
+	return done_testing();
+}
