@@ -93,6 +93,22 @@ char *buf_detach(struct buf *b, size_t *len)
 	return p;
 }
 
+int buf_adopt(struct buf *b, char *data, size_t len, struct ms_err *err)
+{
+	int rc = 0;
+
+	if (b->len || (b->cap && len > b->cap)) {
+		rc = buf_append(b, data ? data : "", len, err);
+		free(data);
+		return rc;
+	}
+	free(b->data);
+	b->data = data;
+	b->len = len;
+	b->alloc = data ? len + 1 : 0;
+	return 0;
+}
+
 void buf_release(struct buf *b)
 {
 	free(b->data);

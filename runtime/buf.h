@@ -28,6 +28,10 @@ int buf_appendf(struct buf *b, struct ms_err *err, const char *fmt, ...)
 void buf_reset(struct buf *b);
 /* Hand the data to the caller (NUL-terminated, may be NULL if empty). */
 char *buf_detach(struct buf *b, size_t *len);
+/* Append data (malloc'd, NUL after len bytes; ownership passes to b) to
+ * b without a copy when b is empty: large message bodies move from the
+ * protocol's buffer to the caller's instead of being copied. */
+int buf_adopt(struct buf *b, char *data, size_t len, struct ms_err *err);
 void buf_release(struct buf *b);
 /* Cleanse then release: for tokens and secrets. */
 void buf_wipe(struct buf *b);

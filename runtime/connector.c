@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -362,18 +363,34 @@ static int finish_message(struct run *run, const struct mailbox_item *it,
 
 /* ---- downloads ----------------------------------------------------------- */
 
-/* 1 when path holds exactly data (a save that an interrupted run made). */
+/* 1 when path holds exactly data (a save that an interrupted run made);
+ * compared in pieces, so a large attachment is not read whole. */
 static int same_content(const char *path, const void *data, size_t len)
 {
-	struct ms_err e = MS_ERR_INIT;
-	char *have = NULL;
-	size_t hlen = 0;
-	int same;
+	const unsigned char *want = data;
+	unsigned char chunk[64 * 1024];
+	struct stat st;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), same = 0;
 
-	if (fs_read_file(path, len + 1, &have, &hlen, &e))
+	if (fd < 0)
 		return 0;
-	same = hlen == len && memcmp(have, data, len) == 0;
-	free(have);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len) {
+		for (;;) {
+			ssize_t r = read(fd, chunk, sizeof(chunk));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				same = r == 0 && off == len;
+				break;
+			}
+			if ((size_t)r > len - off || memcmp(chunk, want + off, (size_t)r))
+				break;
+			off += (size_t)r;
+		}
+	}
+	close(fd);
 	return same;
 }
 

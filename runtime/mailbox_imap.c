@@ -35,6 +35,7 @@
 #define IMAP_SEARCH_RANGE  20000           /* message numbers per SEARCH */
 #define IMAP_MAX_LINE      ((size_t)1024 * 1024)   /* one response line */
 #define IMAP_MAX_LITERALS  64              /* literals in one response */
+#define IMAP_KEEP_RESP     (1024 * 1024)   /* response buffer kept between commands */
 #define IMAP_MAX_RESPONSE  (MB_MAX_MESSAGE + (size_t)1024 * 1024)
 #define IMAP_SMALL_ANSWER  ((size_t)4 * 1024 * 1024)   /* SELECT, STORE ... */
 
@@ -277,7 +278,11 @@ struct cursor {
 	const char *p, *end;
 	size_t max_literal;
 	struct ms_err *err;
+	int borrow;             /* large body literals are referenced, not copied */
 };
+
+/* a body literal this large is referenced in the response (borrow mode) */
+#define IMAP_BORROW_MIN (64 * 1024)
 
 static int read_number(struct cursor *c, unsigned long long *out)
 {
@@ -295,11 +300,16 @@ static int read_number(struct cursor *c, unsigned long long *out)
 }
 
 /* string = quoted / literal / NIL.  *s (owned) may stay NULL for NIL
- * when want is 0 nothing is copied. */
-static int read_nstring(struct cursor *c, int want, char **s, size_t *slen)
+ * when want is 0 nothing is copied.  With ref (borrow mode), a literal of
+ * IMAP_BORROW_MIN bytes or more is not copied: *ref points at it in the
+ * response and *s stays NULL. */
+static int read_nstring(struct cursor *c, int want, char **s, size_t *slen,
+			const char **ref)
 {
 	*s = NULL;
 	*slen = 0;
+	if (ref)
+		*ref = NULL;
 	if (c->end - c->p >= 3 && strncasecmp(c->p, "NIL", 3) == 0) {
 		c->p += 3;
 		return 0;
@@ -359,7 +369,10 @@ static int read_nstring(struct cursor *c, int want, char **s, size_t *slen)
 		if (n > (unsigned long long)(c->end - c->p))
 			return err_set(c->err, MS_ERR_PROTO,
 				       "bad FETCH response: literal of %llu bytes truncated", n);
-		if (want) {
+		if (want && ref && n >= IMAP_BORROW_MIN) {
+			*ref = c->p;
+			*slen = (size_t)n;
+		} else if (want) {
 			*s = malloc((size_t)n + 1);
 			if (!*s)
 				return err_set(c->err, MS_ERR_NOMEM, "out of memory");
@@ -400,7 +413,7 @@ static int skip_value(struct cursor *c, int depth)
 		}
 	}
 	if (*c->p == '"' || *c->p == '{' || *c->p == '~')
-		return read_nstring(c, 0, &s, &n);
+		return read_nstring(c, 0, &s, &n, NULL);
 	{
 		const char *start = c->p;
 		int br = 0;
@@ -465,7 +478,7 @@ static int parse_att_list(struct cursor *c, struct imap_fetch *f)
 		} else if (nl == 12 && strncasecmp(name, "INTERNALDATE", 12) == 0) {
 			char *s;
 			size_t sl;
-			if (read_nstring(c, 1, &s, &sl))
+			if (read_nstring(c, 1, &s, &sl, NULL))
 				return -1;
 			if (s && imap_parse_internaldate(s, sl, &f->internaldate) == 0)
 				f->has_date = 1;
@@ -477,9 +490,10 @@ static int parse_att_list(struct cursor *c, struct imap_fetch *f)
 			    !(nl == 11 && strncasecmp(name, "RFC822.SIZE", 11) == 0))) {
 			free(f->body);
 			f->body = NULL;
-			if (read_nstring(c, 1, &f->body, &f->body_len))
+			if (read_nstring(c, 1, &f->body, &f->body_len,
+					 c->borrow ? &f->body_ref : NULL))
 				return -1;
-			f->has_body = f->body != NULL;
+			f->has_body = f->body != NULL || f->body_ref != NULL;
 		} else if (skip_value(c, 0)) {
 			return -1;
 		}
@@ -491,7 +505,14 @@ int imap_parse_fetch(const char *resp, size_t len, struct imap_fetch **out,
 		     size_t *n, size_t max_items, size_t max_literal,
 		     struct ms_err *err)
 {
-	struct cursor c = { resp, resp + len, max_literal, err };
+	return imap_parse_fetch_ex(resp, len, out, n, max_items, max_literal, 0, err);
+}
+
+int imap_parse_fetch_ex(const char *resp, size_t len, struct imap_fetch **out,
+			size_t *n, size_t max_items, size_t max_literal,
+			int borrow, struct ms_err *err)
+{
+	struct cursor c = { resp, resp + len, max_literal, err, borrow };
 	struct imap_fetch *v = NULL;
 	size_t nv = 0, av = 0;
 
@@ -1221,7 +1242,7 @@ static int on_message(struct mailbox *mb, void *vctx, const char *resp, size_t l
 		c->total = (size_t)-1;
 		return 0;
 	}
-	if (imap_parse_fetch(resp, len, &f, &nf, 16, MB_MAX_MESSAGE, err))
+	if (imap_parse_fetch_ex(resp, len, &f, &nf, 16, MB_MAX_MESSAGE, 1, err))
 		return err_prefix(err, "%s: message %u", mb->label, c->uid);
 	for (size_t i = 0; i < nf; i++) {
 		if (f[i].uid != c->uid || !f[i].has_body || c->found)
@@ -1229,7 +1250,21 @@ static int on_message(struct mailbox *mb, void *vctx, const char *resp, size_t l
 		if (f[i].has_size)
 			c->total = f[i].size;
 		c->found = 1;
-		ret = buf_append(c->out, f[i].body, f[i].body_len, err);
+		if (f[i].body_ref) {
+			/* a message can be 64 MB: the response buffer itself
+			 * becomes the message (the caller's loop reads the
+			 * next response into a new one) */
+			struct imap_state *st = mb->impl;
+			size_t off = (size_t)(f[i].body_ref - resp), rlen = 0;
+			char *data = buf_detach(&st->resp, &rlen);
+
+			memmove(data, data + off, f[i].body_len);
+			data[f[i].body_len] = '\0';
+			ret = buf_adopt(c->out, data, f[i].body_len, err);
+		} else {
+			ret = buf_adopt(c->out, f[i].body, f[i].body_len, err);
+			f[i].body = NULL;
+		}
 		break;
 	}
 	imap_fetch_free(f, nf);
@@ -1240,6 +1275,7 @@ static int on_message(struct mailbox *mb, void *vctx, const char *resp, size_t l
 static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 			      struct buf *out, struct ms_err *err)
 {
+	struct imap_state *st = mb->impl;
 	struct message_ctx c;
 	char cmd[128];
 
@@ -1252,6 +1288,10 @@ static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 	snprintf(cmd, sizeof(cmd), "UID FETCH %u (UID RFC822.SIZE BODY.PEEK[])", c.uid);
 	if (imap_run(mb, cmd, on_message, &c, MB_MAX_MESSAGE + IMAP_SMALL_ANSWER, err))
 		return -1;
+	if (st->resp.alloc > IMAP_KEEP_RESP) {
+		/* the answer held the whole message: give its memory back */
+		buf_release(&st->resp);
+	}
 	if (!c.found)
 		return err_set(err, MS_ERR_PROTO, "%s: message %u is gone from the server",
 			       mb->label, c.uid);

@@ -144,6 +144,9 @@ struct imap_fetch {
 	time_t internaldate;
 	int has_date;
 	char *body;             /* BODY[...] literal or quoted value, owned */
+	const char *body_ref;   /* instead of body (imap_parse_fetch_ex with
+				 * borrow): a large literal, borrowed from the
+				 * response that was parsed */
 	size_t body_len;
 	int has_body;
 };
@@ -163,6 +166,11 @@ int imap_parse_search(const char *resp, size_t len, uint32_t **uids, size_t *n,
 int imap_parse_fetch(const char *resp, size_t len, struct imap_fetch **out,
 		     size_t *n, size_t max_items, size_t max_literal,
 		     struct ms_err *err);
+/* The same; with borrow, body literals of 64 KB or more are not copied
+ * (body_ref points into resp instead of body). */
+int imap_parse_fetch_ex(const char *resp, size_t len, struct imap_fetch **out,
+			size_t *n, size_t max_items, size_t max_literal,
+			int borrow, struct ms_err *err);
 void imap_fetch_free(struct imap_fetch *f, size_t n);
 /* Write a UID set ("1:3,7") for uids[0..n) (sorted ascending) into out,
  * stopping before maxlen; returns how many uids it covered. */

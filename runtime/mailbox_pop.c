@@ -379,7 +379,13 @@ static int pop_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 	default:
 		return -1;
 	}
-	return buf_append(out, body->data ? body->data : "", body->len, err);
+	/* moved, not copied: a message can be 64 MB */
+	{
+		size_t len = 0;
+		char *data = buf_detach(body, &len);
+
+		return buf_adopt(out, data, len, err);
+	}
 }
 
 static int pop_delete(struct mailbox *mb, const struct mailbox_item *it,

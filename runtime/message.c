@@ -374,28 +374,39 @@ static void add_html(struct walk *w, const char *html, size_t len)
 
 /* MIME walk ----------------------------------------------------------- */
 
-/* Decode a part's content (transfer encoding undone). */
+/* Decode a part's content (transfer encoding undone).  The stream's
+ * array is handed over, not copied: an attachment can be 48 MB. */
 static GByteArray *part_bytes(GMimePart *part)
 {
 	GMimeDataWrapper *content = g_mime_part_get_content(part);
-	GMimeStream *mem;
-	GByteArray *arr, *copy;
+	GMimeStream *mem, *enc;
+	GByteArray *arr;
+	gint64 elen;
 
 	if (!content)
 		return NULL;
-	mem = g_mime_stream_mem_new();
+	/* sized once from the encoded length: no doubling copies */
+	enc = g_mime_data_wrapper_get_stream(content);
+	elen = enc ? g_mime_stream_length(enc) : -1;
+	if (elen > 0 && elen < (gint64)MESSAGE_MAX_INPUT)
+		mem = g_mime_stream_mem_new_with_byte_array(g_byte_array_sized_new(
+			(guint)(g_mime_part_get_content_encoding(part) ==
+				GMIME_CONTENT_ENCODING_BASE64 ? elen / 4 * 3 + 16 : elen + 16)));
+	else
+		mem = g_mime_stream_mem_new();
 	g_mime_data_wrapper_write_to_stream(content, mem);
 	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	copy = g_byte_array_sized_new(arr ? arr->len : 0);
-	if (arr && arr->len)
-		g_byte_array_append(copy, arr->data, arr->len);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	g_object_unref(mem);
-	return copy;
+	return arr ? arr : g_byte_array_new();
 }
 
+/* bytes (may be NULL) is taken over: kept as the attachment's data when
+ * wanted, freed otherwise. */
 static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
-			   int is_inline, const unsigned char *data, size_t size)
+			   int is_inline, GByteArray *bytes)
 {
+	size_t size = bytes ? bytes->len : 0;
 	struct message_attachment *a, *na;
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 	char *type = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
@@ -404,6 +415,8 @@ static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
 		if (!w->failed)
 			hit_limit(w, "more than " STR(MESSAGE_MAX_ATTACH) " attachments");
 		g_free(type);
+		if (bytes)
+			g_byte_array_free(bytes, TRUE);
 		return;
 	}
 	if (w->msg->n_attachments == w->attach_alloc) {
@@ -421,13 +434,17 @@ static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
 	a->size = size;
 	if (!a->name || !a->content_type)
 		goto nomem_a;
-	if (w->want_data && data &&
+	if (w->want_data && bytes &&
 	    size <= MESSAGE_MAX_INPUT - w->data_total) {
-		if (!(a->data = malloc(size ? size : 1)))
-			goto nomem_a;
-		memcpy(a->data, data, size);
+		/* g_malloc is malloc (GLib >= 2.46): free() releases it */
+		if (size == 0)
+			g_byte_array_append(bytes, (const guint8 *)"", 1);
+		a->data = g_byte_array_free(bytes, FALSE);
+		bytes = NULL;
 		w->data_total += size;
 	}
+	if (bytes)
+		g_byte_array_free(bytes, TRUE);
 	w->msg->n_attachments++;
 	g_free(type);
 	return;
@@ -435,6 +452,8 @@ nomem_a:
 	free(a->name);
 	free(a->content_type);
 nomem:
+	if (bytes)
+		g_byte_array_free(bytes, TRUE);
 	g_free(type);
 	w->failed = 1;
 	err_set(w->err, MS_ERR_NOMEM, "out of memory");
@@ -461,11 +480,15 @@ static void walk_part(struct walk *w, GMimePart *part, int want_text)
 
 	if (!attach && !want_text)
 		return;
-	bytes = part_bytes(part);
 	if (attach) {
+		/* the bytes only when they are kept (downloads): the rules
+		 * read attachment names */
 		add_attachment(w, obj, name, !disposition_is(obj, "attachment"),
-			       bytes ? bytes->data : NULL, bytes ? bytes->len : 0);
-	} else if (bytes) {
+			       w->want_data ? part_bytes(part) : NULL);
+		return;
+	}
+	bytes = part_bytes(part);
+	if (bytes) {
 		const char *cs = g_mime_object_get_content_type_parameter(obj, "charset");
 		char *text = to_utf8((const char *)bytes->data, bytes->len, cs);
 		if (!text) {
@@ -529,17 +552,19 @@ static void walk(struct walk *w, GMimeObject *obj, int depth, int want_text)
 	} else if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 		const char *name = g_mime_object_get_content_disposition_parameter(obj, "filename");
-		GMimeStream *mem = g_mime_stream_mem_new();
 		GByteArray *arr = NULL;
 
 		if (!name)
 			name = g_mime_object_get_content_type_parameter(obj, "name");
-		if (inner)
+		if (inner && w->want_data) {
+			GMimeStream *mem = g_mime_stream_mem_new();
+
 			g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
-		arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-		add_attachment(w, obj, name, !disposition_is(obj, "attachment"),
-			       arr ? arr->data : NULL, arr ? arr->len : 0);
-		g_object_unref(mem);
+			arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+			g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+			g_object_unref(mem);
+		}
+		add_attachment(w, obj, name, !disposition_is(obj, "attachment"), arr);
 	} else if (GMIME_IS_PART(obj)) {
 		walk_part(w, GMIME_PART(obj), want_text);
 	}
@@ -633,6 +658,7 @@ int message_parse(struct message *msg, const char *data, size_t len,
 					  "iso-8859-1", NULL };
 	GMimeParserOptions *opts = NULL;
 	GMimeStream *stream = NULL;
+	GByteArray *whole = NULL;
 	GMimeParser *parser = NULL;
 	GMimeMessage *m = NULL;
 	InternetAddressMailbox *mb;
@@ -658,7 +684,11 @@ int message_parse(struct message *msg, const char *data, size_t len,
 	g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_fallback_charsets(opts, fallback);
-	stream = g_mime_stream_mem_new_with_buffer(data, len);
+	/* over the caller's bytes, not a copy of them: the stream only reads,
+	 * and everything that refers to it is gone before they are */
+	whole = g_byte_array_new_take((guint8 *)(uintptr_t)data, len);
+	stream = g_mime_stream_mem_new_with_byte_array(whole);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	m = g_mime_parser_construct_message(parser, opts);
@@ -718,6 +748,8 @@ done:
 		g_object_unref(parser);
 	if (stream)
 		g_object_unref(stream);
+	if (whole)
+		g_byte_array_free(whole, FALSE);   /* the bytes stay the caller's */
 	if (opts)
 		g_mime_parser_options_free(opts);
 	return rc;
