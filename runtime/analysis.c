@@ -20,6 +20,8 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "fsutil.h"
+#include "ini.h"
 #include "secret.h"
 
 static int nomem(struct ms_err *err)
@@ -407,7 +409,9 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 	size_t i;
 
 	for (i = 0; i < v->n_findings; i++)
+		/* an ANSI file is read (converted) and judged: migrate fixes it */
 		if (v->findings[i].severity == SEV_ERROR &&
+		    strcmp(v->findings[i].code, "ini-encoding") != 0 &&
 		    (strncmp(v->findings[i].code, "ini-", 4) == 0 ||
 		     strcmp(v->findings[i].code, "command-line-invalid") == 0 ||
 		     strcmp(v->findings[i].code, "unresolved-property") == 0))
@@ -585,9 +589,35 @@ struct ini_entry {
 	size_t keylen;
 	struct fleet_path fp;
 	int have_cfg;
+	int cp1252;                     /* saved as Windows-1252: read converted */
 	struct config cfg;
 	char *load_msg;                 /* config_load() failure, fleet-relative */
 };
+
+/* An INI file the connector refuses because it is Windows-1252 ("ANSI")
+ * is still read, converted, so the audit judges the rest of it too. */
+static int load_cp1252(struct ini_entry *e)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct ini *ini = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int was = 0, rc = -1;
+
+	if (fs_read_file(e->fp.file, INI_MAX_FILE, &data, &len, &lerr) < 0 ||
+	    !ini_is_cp1252(data, len) ||
+	    ini_parse_any(&ini, e->fp.file, data, len, &was, &lerr) < 0 ||
+	    ini_check(ini, &lerr) < 0 ||
+	    config_from_ini(&e->cfg, ini, e->fp.file, &lerr) < 0)
+		goto out;
+	e->cp1252 = 1;
+	e->have_cfg = 1;
+	rc = 0;
+out:
+	ini_free(ini);
+	free(data);
+	return rc;
+}
 
 struct ini_cache {
 	struct ini_entry **slots;
@@ -709,7 +739,7 @@ static int ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
 			      err) < 0)
 		goto fail;
 	if (e->fp.where == FLEET_FOUND) {
-		if (config_load(&e->cfg, e->fp.file, &lerr) < 0) {
+		if (config_load(&e->cfg, e->fp.file, &lerr) < 0 && load_cp1252(e) < 0) {
 			if (lerr.code == MS_ERR_NOMEM) {
 				nomem(err);
 				goto fail;
@@ -835,6 +865,12 @@ static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
 		if (!ie->have_cfg &&
 		    verdict_add(v, "ini-invalid", SEV_ERROR, err, "%s",
 				ie->load_msg ? ie->load_msg : "") < 0)
+			goto done;
+		if (ie->cp1252 &&
+		    verdict_add(v, "ini-encoding", SEV_ERROR, err,
+				"%s is saved as Windows-1252 (ANSI): mailshift reads UTF-8 "
+				"and UTF-16 only; mailshift-migrate converts it to UTF-8 "
+				"with a byte-order mark", fp->rel) < 0)
 			goto done;
 		have_cfg = ie->have_cfg;
 		break;

@@ -684,6 +684,61 @@ out:
 	return rc;
 }
 
+/* Windows-1252 0x80..0x9F as Unicode (0 = undefined); 0xA0..0xFF are
+ * Latin-1, the same code points. */
+static const uint16_t cp1252_c1[32] = {
+	0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+	0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178
+};
+
+int ini_is_cp1252(const char *data, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)data;
+	struct ms_err e = MS_ERR_INIT;
+	int high = 0;
+
+	if (len >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff)))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (u[i] == 0)
+			return 0;
+		if (u[i] >= 0x80 && u[i] <= 0x9f && !cp1252_c1[u[i] - 0x80])
+			return 0;
+		high |= u[i] >= 0x80;
+	}
+	return high && check_utf8("", data, len, &e) < 0;
+}
+
+int ini_parse_any(struct ini **out, const char *name, const char *data,
+		  size_t len, int *was_cp1252, struct ms_err *err)
+{
+	struct buf b;
+	int rc;
+
+	*was_cp1252 = 0;
+	if (!ini_is_cp1252(data, len))
+		return ini_parse(out, name, data, len, err);
+	buf_init(&b, INI_MAX_FILE * 3 + 3);
+	if (buf_append(&b, "\xef\xbb\xbf", 3, err) < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+		uint32_t cp = c < 0x80 ? c : c < 0xa0 ? cp1252_c1[c - 0x80] : c;
+
+		if (put_utf8(&b, cp, err) < 0) {
+			buf_release(&b);
+			return -1;
+		}
+	}
+	rc = ini_parse(out, name, b.data, b.len, err);
+	buf_release(&b);
+	if (rc == 0)
+		*was_cp1252 = 1;
+	return rc;
+}
+
 int ini_parse(struct ini **out, const char *name, const char *data,
 	      size_t len, struct ms_err *err)
 {
@@ -721,8 +776,13 @@ int ini_parse(struct ini **out, const char *name, const char *data,
 		if (decode_utf16(name, u, len, be, &text, err) < 0)
 			goto out;
 	} else {
-		if (check_utf8(name, data, len, err) < 0)
+		if (check_utf8(name, data, len, err) < 0) {
+			if (ini_is_cp1252(data, len) &&
+			    strlen(err->msg) + 80 < sizeof(err->msg))
+				strcat(err->msg, " (it reads as Windows-1252, ANSI: "
+				       "mailshift-migrate converts it)");
 			goto out;
+		}
 		if (buf_append(&text, data, len, err) < 0)
 			goto out;
 	}

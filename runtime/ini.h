@@ -73,6 +73,19 @@ struct ini_problem {
 int ini_load(struct ini **out, const char *path, struct ms_err *err);
 /* Parse len bytes of data (need not be NUL-terminated); name is used in
  * error messages and may be NULL ("<memory>").  data is copied. */
+/* 1 when data reads as Windows-1252 ("ANSI") and as nothing ini_parse()
+ * accepts: invalid UTF-8, no NUL byte, no UTF-16 BOM, and none of the five
+ * bytes that Windows-1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D). */
+int ini_is_cp1252(const char *data, size_t len);
+/* ini_parse(), and for a Windows-1252 file its text converted to UTF-8
+ * (lossless: every Windows-1252 character has one); such a file reads as
+ * UTF-8 with a BOM, so an edited copy is saved as UTF-8 with a BOM, the
+ * encoding the connector reads.  *was_cp1252 says which happened.  The
+ * connector itself uses ini_parse()/ini_load() and refuses such files;
+ * the fleet tools read them with this (the audit flags them, migrate
+ * converts them). */
+int ini_parse_any(struct ini **out, const char *name, const char *data,
+		  size_t len, int *was_cp1252, struct ms_err *err);
 int ini_parse(struct ini **out, const char *name, const char *data,
 	      size_t len, struct ms_err *err);
 /* An empty INI (UTF-8 without BOM, CRLF line ends once lines are added). */

@@ -495,7 +495,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	char *user = NULL, *file = NULL;
 	const char *mailbox = NULL, *written_mailbox = NULL;
 	size_t i;
-	int rc = -1;
+	int rc = -1, was_cp1252 = 0;
 
 	if (!(it = plan_add(p, err)))
 		return -1;
@@ -515,8 +515,8 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 		rc = skip(it, err, "cannot read: %s", lerr.msg);
 		goto done;
 	}
-	if (ini_parse(&ini, ini_file, it->orig, it->orig_len, &lerr) < 0 ||
-	    ini_check(ini, &lerr) < 0) {
+	if (ini_parse_any(&ini, ini_file, it->orig, it->orig_len, &was_cp1252,
+			  &lerr) < 0 || ini_check(ini, &lerr) < 0) {
 		rc = skip(it, err, "%s", lerr.msg);
 		goto done;
 	}

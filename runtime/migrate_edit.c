@@ -443,11 +443,12 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 	enum migrate_transport tr = t->transport;
 	const char *proto, *sp;
 	char port[16];
-	int rc = -1;
+	int rc = -1, was_cp1252 = 0;
 
 	*out = NULL;
 	*outlen = 0;
-	if (ini_parse(&ini, name, data, len, err) < 0)
+	/* an ANSI file comes out as UTF-8 with a BOM: the connector reads it */
+	if (ini_parse_any(&ini, name, data, len, &was_cp1252, err) < 0)
 		return -1;
 	if (ini_check(ini, err) < 0)
 		goto done;

@@ -248,8 +248,8 @@ static void test_malformed(void)
 static void test_invalid_encoding(void)
 {
 	static const struct { const char *file, *msg; } cases[] = {
-		{ "latin1.ini", "tests/data/ini/invalid/latin1.ini:2: invalid UTF-8 (byte 0xe9 at offset 23); save the file as UTF-8 or UTF-16" },
-		{ "overlong.ini", "tests/data/ini/invalid/overlong.ini:2: invalid UTF-8 (byte 0xc0 at offset 12); save the file as UTF-8 or UTF-16" },
+		{ "latin1.ini", "tests/data/ini/invalid/latin1.ini:2: invalid UTF-8 (byte 0xe9 at offset 23); save the file as UTF-8 or UTF-16 (it reads as Windows-1252, ANSI: mailshift-migrate converts it)" },
+		{ "overlong.ini", "tests/data/ini/invalid/overlong.ini:2: invalid UTF-8 (byte 0xc0 at offset 12); save the file as UTF-8 or UTF-16 (it reads as Windows-1252, ANSI: mailshift-migrate converts it)" },
 		{ "utf16-odd.ini", "tests/data/ini/invalid/utf16-odd.ini:3: UTF-16 file has an odd number of bytes (23)" },
 		{ "utf16-lone-surrogate.ini", "tests/data/ini/invalid/utf16-lone-surrogate.ini:2: invalid UTF-16 (unpaired surrogate at offset 18)" },
 		{ "nul.ini", "tests/data/ini/invalid/nul.ini:3: NUL byte in the file" },
