@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "mailbox.h"
 #include "secret.h"
 
 static int nomem(struct ms_err *err)
@@ -463,8 +464,16 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 	else if (cfg && cfg->port)
 		v->port = cfg->port;
 	else
-		v->port = config_default_port(proto, v->tls != TLSL_NONE &&
-					      !(cfg && cfg->starttls));
+		v->port = 0;
+	if (proto == PROTO_IMAP || proto == PROTO_POP) {
+		enum tls_mode m = mailbox_tls_choose(v->tls, cfg && cfg->starttls_set ?
+						     cfg->starttls : -1, v->port);
+		v->tls_mode = mailbox_tls_mode_name(m);
+		if (!v->port)
+			v->port = config_default_port(proto, m == TLSM_IMPLICIT);
+	} else if (!v->port) {
+		v->port = config_default_port(proto, v->tls != TLSL_NONE);
+	}
 	v->microsoft = proto == PROTO_MSAL || proto == PROTO_GRAPH ||
 		       analysis_is_microsoft_host(server);
 	if (proto == PROTO_GRAPH || (cfg && cfg->auth == AUTH_OAUTH2))
@@ -500,8 +509,8 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		if (v->tls == TLSL_NONE) {
 			if (verdict_add(v, "no-tls", v->microsoft ? SEV_ERROR : SEV_WARNING,
 					err, "SecurityProtocol=None: the %s password and all mail "
-					"cross the network in clear text",
-					config_protocol_name(proto)) < 0)
+					"cross the network in clear text (port %d without "
+					"STARTTLS)", config_protocol_name(proto), v->port) < 0)
 				return -1;
 		} else if (v->tls == TLSL_SSL || v->tls == TLSL_SSL2 ||
 			   v->tls == TLSL_TLS1 || v->tls == TLSL_TLS1_1) {
@@ -510,6 +519,15 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 					"weaknesses; require TLS1_2", analysis_tls_name(v->tls)) < 0)
 				return -1;
 		}
+		if (v->tls == TLSL_UNSET && v->tls_mode &&
+		    strcmp(v->tls_mode, "starttls") == 0 &&
+		    verdict_add(v, "starttls-required", SEV_INFO, err,
+				"port %d without SecurityProtocol: mailshift upgrades it "
+				"with STARTTLS and refuses a server that does not offer "
+				"it (the password is never sent in clear); "
+				"SecurityProtocol=NONE is the explicit opt-in to plaintext",
+				v->port) < 0)
+			return -1;
 		if (v->tls != TLSL_NONE && cfg->self_signed &&
 		    verdict_add(v, "tls-verification-off", SEV_WARNING, err,
 				cfg->self_signed_explicit ?
@@ -1403,7 +1421,7 @@ static int spill_open(struct audit_spill **out, struct ms_err *err)
 		"source TEXT, line INT, command_line TEXT, ini TEXT, "
 		"ini_file TEXT, ini_local TEXT, protocol INT, server TEXT, "
 		"port INT, tls INT, tls_verify INT, auth INT, microsoft INT, "
-		"status INT, findings BLOB);"
+		"status INT, findings BLOB, tls_mode INT);"
 		"BEGIN;";
 	struct audit_spill *s;
 
@@ -1417,7 +1435,7 @@ static int spill_open(struct audit_spill **out, struct ms_err *err)
 			    NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
-			       "?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
+			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
 		spill_fail(s, err);
 		spill_free(s);
 		return -1;
@@ -1497,6 +1515,9 @@ static int spill_add(struct audit_spill *s, const struct job_verdict *v,
 		goto done;
 	}
 	sqlite3_bind_blob(st, 18, b.data ? b.data : "", (int)b.len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 19, !v->tls_mode ? -1 :
+			 strcmp(v->tls_mode, "implicit") == 0 ? TLSM_IMPLICIT :
+			 strcmp(v->tls_mode, "starttls") == 0 ? TLSM_STARTTLS : TLSM_NONE);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		spill_fail(s, err);
 		goto done;
@@ -1611,7 +1632,7 @@ static int spill_each(const struct audit *a, unsigned mask,
 	if (sqlite3_prepare_v2(s->db, "SELECT rowid, machine, schedule, job, "
 			       "source, line, command_line, ini, ini_file, "
 			       "ini_local, protocol, server, port, tls, tls_verify, "
-			       "auth, microsoft, status, findings FROM jobs ORDER BY "
+			       "auth, microsoft, status, findings, tls_mode FROM jobs ORDER BY "
 			       SPILL_ORDER, -1, &st, NULL) != SQLITE_OK)
 		return spill_fail(s, err);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1642,6 +1663,9 @@ static int spill_each(const struct audit *a, unsigned mask,
 		v.tls_verify = sqlite3_column_int(st, 14);
 		v.auth = (enum auth_kind)sqlite3_column_int(st, 15);
 		v.microsoft = sqlite3_column_int(st, 16);
+		if (sqlite3_column_int(st, 19) >= 0)
+			v.tls_mode = mailbox_tls_mode_name(
+				(enum tls_mode)sqlite3_column_int(st, 19));
 		fb = sqlite3_column_blob(st, 18);
 		end = fb + sqlite3_column_bytes(st, 18);
 		for (p = fb; p && p + 2 < end; p += 2 + strlen((const char *)p + 2) + 1)

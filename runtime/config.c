@@ -715,6 +715,7 @@ static int load_mail(struct ctx *c)
 	cfg->protocol = (enum mail_protocol)p;
 	cfg->tls_min = (enum tls_level)t;
 	cfg->auth = (enum auth_method)a;
+	cfg->starttls_set = get(c, S, "StartTLS") != NULL;
 	if (get(c, S, "SelfSignedCertificate")) {
 		if (get_bool(c, S, "SelfSignedCertificate", &cfg->self_signed))
 			return -1;

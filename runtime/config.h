@@ -74,6 +74,8 @@ struct config {
 	char *ca_file;         /* CAFile (ours) */
 	enum auth_method auth;  /* AuthMethod (ours) */
 	int starttls;          /* StartTLS=True (ours): upgrade a plain port */
+	int starttls_set;      /* StartTLS written (False = implicit TLS);
+				* see mailbox_tls_choose() */
 	char *folder;          /* Folder (ours), default INBOX */
 
 	/* [Audit] */

@@ -675,10 +675,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 
 	p.protocol = c->protocol;
 	p.host = c->server;
-	p.tls = c->tls_min == TLSL_NONE ? TLSM_NONE :
-		c->starttls ? TLSM_STARTTLS : TLSM_IMPLICIT;
-	p.port = c->port ? c->port : config_default_port(c->protocol, p.tls == TLSM_IMPLICIT);
-	p.tls_min = c->tls_min;
+	mailbox_params_set_tls(&p, c);
 	p.verify_peer = !c->self_signed;
 	p.ca_file = c->ca_file;
 	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;

@@ -128,6 +128,9 @@ static void setup(void)
 	INI("machines/M1/D/plain.ini",
 	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
 	    "SecurityProtocol=None\r\nPort=143\r\n");
+	INI("machines/M1/D/plain143.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "Port=143\r\n");
 	INI("machines/M1/D/mismatch.ini",
 	    "[Mail]\r\nUser=a\r\nServer=imap.example.net\r\nEmailProtocol=IMAP\r\nPort=995\r\n"
 	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=no\r\n");
@@ -172,6 +175,7 @@ static void test_verdicts(void)
 	ok(!find(&v, "tls-verification-off"), "SelfSignedCertificate=False: verification on");
 	ok(v.port == 993 && v.protocol == PROTO_IMAP && v.auth == AUTHK_BASIC && v.microsoft,
 	   "effective IMAP 993 basic");
+	is(v.tls_mode, "implicit", "tls: implicit on 993");
 	is(v.ini_file, "machines/M1/D/o365.ini", "INI file recorded");
 
 	CHECK("M1", "smartemail.exe -inifile:D:\\pop.ini --pop -server:OUTLOOK.Office365.com. "
@@ -218,6 +222,13 @@ static void test_verdicts(void)
 	CHECK("M1", "smartemail.exe -inifile:D:\\plain.ini", NULL, STATUS_UNAFFECTED, "plaintext IMAP");
 	ok(find(&v, "no-tls"), "no-tls");
 	ok(!find(&v, "tls-verification-off"), "no TLS, so no verification finding");
+	is(v.tls_mode, "none", "tls: none");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\plain143.ini", NULL, STATUS_UNAFFECTED,
+	      "port 143 without SecurityProtocol");
+	is(v.tls_mode, "starttls", "tls: starttls, as the connector will do");
+	ok(find(&v, "starttls-required") && !find(&v, "no-tls"),
+	   "a plain port without SecurityProtocol is flagged: STARTTLS required");
 
 	CHECK("M1", "smartemail.exe -inifile:D:\\mismatch.ini", NULL, STATUS_UNAFFECTED, "IMAP on 995");
 	ok(find(&v, "port-protocol-mismatch"), "port-protocol-mismatch");
