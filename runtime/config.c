@@ -980,8 +980,17 @@ static int load_rules(struct ctx *c)
 	}
 	for (i = 0; i < n; i++) {
 		cfg->n_rules++;
-		if (load_rule(c, &cfg->rules[i], refs[i].name, refs[i].line) < 0)
-			goto out;
+		if (load_rule(c, &cfg->rules[i], refs[i].name, refs[i].line) < 0) {
+			/* one broken rule never stops the others: recorded,
+			 * and rules_compile() leaves it out */
+			if (c->err->code != MS_ERR_CONFIG)
+				goto out;
+			if (!(cfg->rules[i].error = strdup(c->err->msg))) {
+				nomem(c->err);
+				goto out;
+			}
+			err_clear(c->err);
+		}
 	}
 	rc = 0;
 out:
@@ -1149,6 +1158,7 @@ void config_release(struct config *cfg)
 		free(r->time_frame);
 		free(r->qualifying_subject);
 		free(r->attachment_mask);
+		free(r->error);
 	}
 	free(cfg->rules);
 	free(cfg->oauth_authority);

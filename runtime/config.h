@@ -43,6 +43,10 @@ struct config_rule {           /* one [ConfigurationN] section */
 	char *qualifying_subject;
 	char *attachment_mask;
 	int process_attachments;
+	char *error;           /* NULL, or why this rule cannot be used
+				* ("FILE:LINE: [ConfigurationN] Key: ..."):
+				* the rest of the file still loads and
+				* rules_compile() skips it */
 };
 
 struct config {

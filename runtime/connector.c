@@ -491,7 +491,7 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	} else {
 		run->sum->rejected++;
 		note(run, NOTE_REJECTED, it->key, NULL, res.reason);
-		if (run->cfg.reject_event) {
+		if (rules_reject_event(run->rules)) {
 			struct event_fields f = { 0 };
 			char *ev = NULL;
 
@@ -499,7 +499,7 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 			f.subject = msg->subject;
 			f.date = res.date;
 			f.reason = res.reason;
-			if (event_substitute(run->cfg.reject_event, &f, SUBST_EVENT,
+			if (event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
 					     &ev, err) ||
 			    pending_add(run, &pend, "Audit", ev, err)) {
 				free(ev);
@@ -784,6 +784,11 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 			err_prefix(err, "%s:%d", r->ini_path, err->line);
 		goto out;
 	}
+	/* broken configurations were left out: say so now, and exit 2 at
+	 * the end, after the good ones did their work */
+	for (size_t i = 0; i < rules_warning_count(run.rules); i++)
+		log_warnx("%s", rules_warning(run.rules, i));
+	sum->config_broken = (long)rules_warning_count(run.rules);
 	if (run.cfg.opcon_password &&
 	    connector_resolve_secret(run.cfg.opcon_password,
 				     "[General] OpConUserPassword", r->ini_path,
@@ -835,7 +840,7 @@ out:
 
 int connector_exit_code(int rc, const struct connector_summary *sum)
 {
-	if (rc)
+	if (rc || sum->config_broken)
 		return 2;
 	if (sum->matched > 0)
 		return 0;

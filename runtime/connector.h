@@ -78,6 +78,8 @@ struct connector_summary {
 	long bodies;       /* whole messages fetched */
 	int exit_code_no_match;
 	int reused_mailbox;  /* 1 when connector_run.mailbox was used */
+	long config_broken;  /* configurations (or RejectEvent) left out as
+			      * broken: the run exits 2 after its work */
 };
 
 int connector_run(const struct connector_run *r, struct connector_summary *sum,
@@ -104,7 +106,8 @@ int connector_oauth_login(const char *ini_path, connector_prompt_fn prompt,
 int connector_oauth_renew(const char *ini_path, struct ms_err *err);
 
 /* The exit code a run maps to, as the incumbent: 0 when mail matched,
- * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error. */
+ * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error or
+ * when a broken configuration was left out (sum->config_broken). */
 int connector_exit_code(int rc, const struct connector_summary *sum);
 
 #endif

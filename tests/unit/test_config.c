@@ -329,6 +329,19 @@ static void check_error(const char *text, const char *want, const char *name)
 	ok(cfg.path == NULL, "%s: nothing left allocated", name);
 }
 
+static void check_rule_error(const char *text, const char *want, const char *name)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct config cfg;
+
+	if (!ok(from_text(&cfg, text, &err) == 0 && cfg.n_rules == 2,
+		"%s: the file loads (%s)", name, err.msg))
+		return;
+	is(cfg.rules[0].error, want, "%s: recorded on the rule", name);
+	ok(!cfg.rules[1].error && cfg.rules[1].n_events == 1, "%s: the next rule is whole", name);
+	config_release(&cfg);
+}
+
 static void test_errors(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -356,12 +369,18 @@ static void test_errors(void)
 	check_error("[General]\nLastRunDate=yesterday\n",
 		    "mem.ini:2: [General] LastRunDate: cannot parse 'yesterday' (expected M/D/YYYY h:mm:ss AM or ISO 8601)",
 		    "LastRunDate");
-	check_error("[Configuration1]\nSubjectLineMask=x\nAllowedTimeFrame=0800-2460\n",
-		    "mem.ini:3: [Configuration1] AllowedTimeFrame: invalid value '0800-2460' (expected HHMM-HHMM, e.g. 0800-1700)",
-		    "time frame");
-	check_error("[Configuration1]\nEvent=a\nEvent1=b\n",
-		    "mem.ini:3: [Configuration1] Event1: both Event and Event1 are set (line 2); keep one",
-		    "Event and Event1");
+	/* a broken rule is recorded on the rule, the rest of the file loads
+	 * (rules_compile() skips it with a warning) */
+	check_rule_error("[Configuration1]\nSubjectLineMask=x\nAllowedTimeFrame=0800-2460\n"
+			 "[Configuration2]\nEvent=$CONSOLE:DISPLAY,x\n",
+			 "mem.ini:3: [Configuration1] AllowedTimeFrame: invalid value '0800-2460' (expected HHMM-HHMM, e.g. 0800-1700)",
+			 "time frame");
+	check_rule_error("[Configuration1]\nEvent=a\nEvent1=b\n[Configuration2]\nEvent=$CONSOLE:DISPLAY,x\n",
+			 "mem.ini:3: [Configuration1] Event1: both Event and Event1 are set (line 2); keep one",
+			 "Event and Event1");
+	check_rule_error("[Configuration1]\nProcessBody=perhaps\n[Configuration2]\nEvent=$CONSOLE:DISPLAY,x\n",
+			 "mem.ini:2: [Configuration1] ProcessBody: invalid boolean 'perhaps' (expected TRUE, FALSE, YES, NO, 1 or 0)",
+			 "ProcessBody");
 	check_error("[Configuration1]\nEvent=a\n[Configuration01]\nEvent=b\n",
 		    "mem.ini:3: [Configuration01]: same rule number as [Configuration1] (line 1)",
 		    "same rule number");
