@@ -542,6 +542,23 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 				config_protocol_name(proto)) < 0)
 			return -1;
 	}
+	if (config_notify_problem(cfg) &&
+	    verdict_add(v, "notify-unconfigured", SEV_WARNING, err,
+			"[Audit] %s is set but %s: the notify mails are lost "
+			"(mailshift-migrate adds a [Notify] section when the mapping "
+			"has \"notify\")", cfg->notify_on_accepts ?
+			(cfg->notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
+			 "NotifyOnAccepts") : "NotifyOnRejects",
+			config_notify_problem(cfg)) < 0)
+		return -1;
+	for (size_t k = 0; k < cfg->n_unknown_keys; k++) {
+		char text[512];
+
+		config_unknown_key_text(&cfg->unknown_keys[k], text, sizeof(text));
+		if (verdict_add(v, "unknown-key", SEV_WARNING, err, "line %d: %s",
+				cfg->unknown_keys[k].line, text) < 0)
+			return -1;
+	}
 	if (check_legacy(v, cfg, err) < 0 ||
 	    check_certificate(o, cfg, machine, v, err) < 0)
 		return -1;

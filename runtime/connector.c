@@ -777,6 +777,18 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	    config_from_ini(&run.cfg, run.ini, r->ini_path, err))
 		goto out;
 	sum->exit_code_no_match = run.cfg.exit_code_no_match;
+	if (config_notify_problem(&run.cfg))
+		log_warnx("%s: %s is set but %s: no notify mail will be sent",
+			  r->ini_path, run.cfg.notify_on_accepts ?
+			  (run.cfg.notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
+			   "NotifyOnAccepts") : "NotifyOnRejects",
+			  config_notify_problem(&run.cfg));
+	for (size_t i = 0; i < run.cfg.n_unknown_keys; i++) {
+		char text[512];
+
+		config_unknown_key_text(&run.cfg.unknown_keys[i], text, sizeof(text));
+		log_warnx("%s:%d: %s", r->ini_path, run.cfg.unknown_keys[i].line, text);
+	}
 	if (apply_overrides(&run, err) || validate(&run, err) ||
 	    rules_compile(&run.rules, &run.cfg, err)) {
 		if (err->code == MS_ERR_CONFIG && err->line &&

@@ -154,4 +154,36 @@ is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,got report_2026
 	"[[ATTACHMENT]] is the matching attachment's name"
 rm -f "$T"/msgin/*
 
+# --- 5. unknown keys and notify settings that cannot send: warned every run ----
+mkmsg "$T/k1" "bob@contoso.test" "Cutover typo 1"
+deliver "$T/k1" $WORLD_USER_BOB
+wait_count $U 1
+write_ini "$T/typo.ini" "$WORLD_IMAPS_PORT"
+cat >>"$T/typo.ini" <<'EOI'
+AuthMethd=Basic
+Porrt=993
+[Audit]
+NotifyOnRejects=True
+[Configuration1]
+SubjectLineMask=^Cutover typo (\d+)$
+Evnt=$CONSOLE:DISPLAY,typo [[1]]
+Event=$CONSOLE:DISPLAY,typo [[1]]
+EOI
+tline=$(grep -n '^AuthMethd=' "$T/typo.ini" | cut -d: -f1)
+"$BIN/mailshift" -inifile:"$T/typo.ini" >"$T/out" 2>"$T/err"; rc=$?
+is $rc 0 "unknown keys are warnings: exit 0"
+ok "$(grep -q "^mailshift: warning: $T/typo.ini:$tline: \[Mail\] AuthMethd: unknown key, ignored (did you mean AuthMethod?)" "$T/err"; echo $?)" \
+	"AuthMethd: file, line and the closest known key"
+ok "$(grep -q "\[Mail\] Porrt: unknown key, ignored (did you mean Port?)" "$T/err"; echo $?)" \
+	"Porrt: did you mean Port"
+ok "$(grep -q "\[Configuration1\] Evnt: unknown key, ignored (did you mean Event?)" "$T/err"; echo $?)" \
+	"Evnt: did you mean Event"
+ok "$(grep -q "NotifyOnRejects is set but there is no \[Notify\] section.*no notify mail will be sent" "$T/err"; echo $?)" \
+	"NotifyOnRejects without [Notify]: warned"
+is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,typo 1,')" 1 "the mail was processed"
+rm -f "$T"/msgin/*
+"$BIN/mailshift" -inifile:"$T/typo.ini" >"$T/out" 2>"$T/err"; rc=$?
+ok "$(grep -q 'AuthMethd' "$T/err" && grep -q 'NotifyOnRejects' "$T/err"; echo $?)" \
+	"warned again on the next run"
+
 done_testing

@@ -131,6 +131,10 @@ static void setup(void)
 	INI("machines/M1/D/plain143.ini",
 	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
 	    "Port=143\r\n");
+	INI("machines/M1/D/typo.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\nAuthMethd=OAuth2\r\n"
+	    "[Audit]\r\nNotifyOnRejects=True\r\n");
 	INI("machines/M1/D/mismatch.ini",
 	    "[Mail]\r\nUser=a\r\nServer=imap.example.net\r\nEmailProtocol=IMAP\r\nPort=995\r\n"
 	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=no\r\n");
@@ -223,6 +227,18 @@ static void test_verdicts(void)
 	ok(find(&v, "no-tls"), "no-tls");
 	ok(!find(&v, "tls-verification-off"), "no TLS, so no verification finding");
 	is(v.tls_mode, "none", "tls: none");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\typo.ini", NULL, STATUS_UNAFFECTED,
+	      "typos and notify");
+	f = find(&v, "unknown-key");
+	ok(f && f->severity == SEV_WARNING &&
+	   strstr(f->message, "[Mail] AuthMethd: unknown key, ignored (did you mean AuthMethod?)") &&
+	   strstr(f->message, "line "), "unknown-key with the closest known key: %s",
+	   f ? f->message : "");
+	f = find(&v, "notify-unconfigured");
+	ok(f && f->severity == SEV_WARNING &&
+	   strstr(f->message, "NotifyOnRejects") && strstr(f->message, "no [Notify] section"),
+	   "notify-unconfigured: %s", f ? f->message : "");
 
 	CHECK("M1", "smartemail.exe -inifile:D:\\plain143.ini", NULL, STATUS_UNAFFECTED,
 	      "port 143 without SecurityProtocol");

@@ -342,6 +342,67 @@ static void check_rule_error(const char *text, const char *want, const char *nam
 	config_release(&cfg);
 }
 
+/* Issue 14, item 9: every key neither the incumbent's nor ours, with the
+ * closest known one; item 7: notify settings that cannot send. */
+static void test_unknown_keys_and_notify(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct config cfg;
+	char text[512];
+
+	if (ok(from_text(&cfg, "[Mail]\nServer=x\nAuthMethd=OAuth2\nPorrt=993\n"
+			 "[OAuth]\nClientSecrett=s\n[Configuration1]\nEvnt=$CONSOLE:DISPLAY,x\n"
+			 "Event7=$CONSOLE:DISPLAY,y\nWhatever=1\n[Tokens]\nANYTHING=1\n"
+			 "[Mial]\nUser=a\n[General]\nLastRunDate=1/1/2017 12:30:00 AM\n",
+			 &err) == 0, "typos load (%s)", err.msg)) {
+		if (is_int(cfg.n_unknown_keys, 6, "six unknown keys and sections")) {
+			const struct config_unknown_key *u = cfg.unknown_keys;
+			is(u[0].key, "AuthMethd", "AuthMethd");
+			is_int(u[0].line, 3, "its line");
+			is(u[0].suggestion, "AuthMethod", "did you mean AuthMethod");
+			is(u[1].suggestion, "Port", "Porrt -> Port");
+			is(u[2].suggestion, "ClientSecret", "ClientSecrett -> ClientSecret");
+			is(u[3].suggestion, "Event", "Evnt -> Event");
+			ok(u[4].suggestion == NULL, "Whatever: nothing close");
+			ok(u[5].key == NULL && strcmp(u[5].section, "Mial") == 0 &&
+			   strcmp(u[5].suggestion, "Mail") == 0, "[Mial]: unknown section, did you mean [Mail]");
+			config_unknown_key_text(&u[0], text, sizeof(text));
+			is(text, "[Mail] AuthMethd: unknown key, ignored (did you mean AuthMethod?)",
+			   "warning text");
+			config_unknown_key_text(&u[4], text, sizeof(text));
+			is(text, "[Configuration1] Whatever: unknown key, ignored", "no suggestion");
+			config_unknown_key_text(&u[5], text, sizeof(text));
+			is(text, "[Mial]: unknown section, ignored (did you mean [Mail]?)", "section text");
+		}
+		ok(cfg.auth == AUTH_UNSET, "the typo really is ignored");
+		ok(!config_notify_problem(&cfg), "no notify asked: no problem");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnRejects=True\n", &err) == 0, "notify")) {
+		is(config_notify_problem(&cfg), "there is no [Notify] section (where the mails go out)",
+		   "NotifyOnRejects without [Notify]");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnAccepts=True\n[Notify]\nPort=587\n", &err) == 0,
+	       "notify without server")) {
+		is(config_notify_problem(&cfg), "[Notify] Server is not set", "no server");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnAccepts=True\n[Notify]\nTransport=Graph\n",
+			 &err) == 0, "notify graph")) {
+		is(config_notify_problem(&cfg), "[Notify] Transport=Graph needs a complete [OAuth] section",
+		   "Graph without [OAuth]");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnAccepts=True\n[Notify]\nTransport=Graph\n"
+			 "[OAuth]\nTenantId=t\nClientId=c\nClientSecret=env:X\n", &err) == 0,
+	       "notify graph ok")) {
+		ok(!config_notify_problem(&cfg), "Graph through a complete [OAuth]: usable");
+		is_int(cfg.n_unknown_keys, 0, "no unknown key");
+		config_release(&cfg);
+	}
+}
+
 static void test_errors(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -541,6 +602,7 @@ int main(void)
 	test_defaults_and_ours();
 	test_rule_order();
 	test_errors();
+	test_unknown_keys_and_notify();
 	test_helpers();
 	test_save_run_date();
 	return done_testing();
