@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "mailbox.h"
+#include "rules.h"
 #include "secret.h"
 
 static int nomem(struct ms_err *err)
@@ -398,6 +399,53 @@ static int check_certificate(const struct analysis_opts *o,
 	return rc;
 }
 
+/* What the connector will leave out: every broken [ConfigurationN] (and
+ * RejectEvent) as rule-invalid, named by line (the file is the job's INI);
+ * every configuration broken makes the job broken. */
+static int check_rules(struct job_verdict *v, const struct config *cfg,
+		       int *broken, struct ms_err *err)
+{
+	struct ms_err rerr = MS_ERR_INIT;
+	struct rules *rs = NULL;
+	size_t i, plen = cfg->path ? strlen(cfg->path) : 0;
+	int rc = 0;
+
+	if (!cfg->n_rules)
+		return 0;
+	if (rules_compile(&rs, cfg, &rerr) < 0) {
+		if (rerr.code == MS_ERR_NOMEM)
+			return nomem(err);
+		const char *at = plen ? strstr(rerr.msg, cfg->path) : NULL;
+
+		*broken = 1;
+		if (at && at[plen] == ':')      /* "...: PATH:LINE: what" */
+			return verdict_add(v, "rule-invalid", SEV_ERROR, err,
+					   "%.*sline %s", (int)(at - rerr.msg),
+					   rerr.msg, at + plen + 1) < 0 ? -1 : 0;
+		return verdict_add(v, "rule-invalid", SEV_ERROR, err, "%s",
+				   rerr.msg) < 0 ? -1 : 0;
+	}
+	for (i = 0; i < rules_warning_count(rs) && rc == 0; i++) {
+		const char *w = rules_warning(rs, i);
+
+		/* "PATH:LINE: what" -> "line LINE: what"; "PATH: what" -> "what" */
+		if (plen && strncmp(w, cfg->path, plen) == 0 && w[plen] == ':') {
+			w += plen + 1;
+			if (*w == ' ')
+				rc = verdict_add(v, "rule-invalid", SEV_WARNING, err,
+						 "%s", w + 1) < 0 ? -1 : 0;
+			else
+				rc = verdict_add(v, "rule-invalid", SEV_WARNING, err,
+						 "line %s", w) < 0 ? -1 : 0;
+		} else {
+			rc = verdict_add(v, "rule-invalid", SEV_WARNING, err, "%s",
+					 w) < 0 ? -1 : 0;
+		}
+	}
+	rules_free(rs);
+	return rc;
+}
+
 int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		    const struct connector_opts *opts, const char *machine,
 		    struct job_verdict *v, struct ms_err *err)
@@ -542,6 +590,8 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 				config_protocol_name(proto)) < 0)
 			return -1;
 	}
+	if (check_rules(v, cfg, &broken, err) < 0)
+		return -1;
 	if (config_notify_problem(cfg) &&
 	    verdict_add(v, "notify-unconfigured", SEV_WARNING, err,
 			"[Audit] %s is set but %s: the notify mails are lost "

@@ -322,11 +322,15 @@ static int check_tokens(const char *tmpl, const struct token_scope *sc,
 			int k = atoi(name);
 			if (k == 0 || k <= sc->captures)
 				continue;
+			if (sc->captures <= 0)
+				return err_set(err, MS_ERR_CONFIG,
+					       "[[%.*s]] in %s: %s has no groups",
+					       (int)len, name, sc->where,
+					       sc->captures < 0 ? "there is no SubjectLineMask, so it" :
+					       "the SubjectLineMask");
 			return err_set(err, MS_ERR_CONFIG,
-				       "[[%.*s]] in %s: the mask has %s%d group%s",
-				       (int)len, name, sc->where,
-				       sc->captures < 0 ? "no SubjectLineMask, so " : "only ",
-				       sc->captures < 0 ? 0 : sc->captures,
+				       "[[%.*s]] in %s: the mask has only %d group%s",
+				       (int)len, name, sc->where, sc->captures,
 				       sc->captures == 1 ? "" : "s");
 		}
 		if (len == 10 && strncasecmp(name, "ATTACHMENT", 10) == 0) {

@@ -135,6 +135,16 @@ static void setup(void)
 	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
 	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\nAuthMethd=OAuth2\r\n"
 	    "[Audit]\r\nNotifyOnRejects=True\r\n");
+	INI("machines/M1/D/badrule.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[Configuration1]\r\nAllowedTimeFrame=0800-2460\r\nEvent=$CONSOLE:DISPLAY,x\r\n"
+	    "[Configuration2]\r\nSubjectLineMask=^x$\r\nEvent=$CONSOLE:DISPLAY,[[1]]\r\n"
+	    "[Configuration3]\r\nEvent=$CONSOLE:DISPLAY,ok\r\n");
+	INI("machines/M1/D/allbad.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[Configuration1]\r\nEvent=CONSOLE:DISPLAY,x\r\n");
 	INI("machines/M1/D/mismatch.ini",
 	    "[Mail]\r\nUser=a\r\nServer=imap.example.net\r\nEmailProtocol=IMAP\r\nPort=995\r\n"
 	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=no\r\n");
@@ -239,6 +249,28 @@ static void test_verdicts(void)
 	ok(f && f->severity == SEV_WARNING &&
 	   strstr(f->message, "NotifyOnRejects") && strstr(f->message, "no [Notify] section"),
 	   "notify-unconfigured: %s", f ? f->message : "");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\badrule.ini", NULL, STATUS_UNAFFECTED,
+	      "broken rules: the job still runs");
+	{
+		size_t k, nr = 0;
+		for (k = 0; k < v.n_findings; k++)
+			if (strcmp(v.findings[k].code, "rule-invalid") == 0) {
+				nr++;
+				printf("# %s\n", v.findings[k].message);
+			}
+		is_int(nr, 2, "rule-invalid for each broken configuration");
+	}
+	f = find(&v, "rule-invalid");
+	ok(f && f->severity == SEV_WARNING && strncmp(f->message, "line ", 5) == 0 &&
+	   strstr(f->message, "[Configuration1] AllowedTimeFrame: invalid value '0800-2460'") &&
+	   strstr(f->message, "([Configuration1] skipped)") && !strstr(f->message, "machines/"),
+	   "rule-invalid names the line, not the local path: %s", f ? f->message : "");
+	CHECK("M1", "smartemail.exe -inifile:D:\\allbad.ini", NULL, STATUS_BROKEN,
+	      "every rule broken: the job is broken");
+	f = find(&v, "rule-invalid");
+	ok(f && f->severity == SEV_ERROR && strstr(f->message, "every [ConfigurationN] is broken"),
+	   "rule-invalid error: %s", f ? f->message : "");
 
 	CHECK("M1", "smartemail.exe -inifile:D:\\plain143.ini", NULL, STATUS_UNAFFECTED,
 	      "port 143 without SecurityProtocol");

@@ -266,7 +266,8 @@ static void test_skip_broken(void)
 		   "refused at load: %s", err.msg); \
 	} while (0)
 	BROKEN(beyond, "(a)(b)", "[[3]] in '$CONSOLE:DISPLAY,[[3]]': the mask has only 2 groups");
-	BROKEN(beyond, NULL, "no SubjectLineMask");
+	BROKEN(beyond, NULL, "there is no SubjectLineMask, so it has no groups");
+	BROKEN(beyond, "x", "[[3]] in '$CONSOLE:DISPLAY,[[3]]': the SubjectLineMask has no groups");
 	BROKEN(unknown, "x", "unknown token [[NOSUCH]]");
 	BROKEN(reason, "x", "[[REASON]] has no value");
 	BROKEN(event, "x", "[[EVENT]] has no value");
