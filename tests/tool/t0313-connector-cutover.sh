@@ -154,6 +154,32 @@ is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,got report_2026
 	"[[ATTACHMENT]] is the matching attachment's name"
 rm -f "$T"/msgin/*
 
+# --- 4b. AllowedTimeFrame=[[TOKEN]] ---------------------------------------------
+mkmsg "$T/w1" "bob@contoso.test" "Cutover window 1"
+deliver "$T/w1" $WORLD_USER_BOB
+wait_count $U 1
+write_ini "$T/tf.ini" "$WORLD_IMAPS_PORT"
+cat >>"$T/tf.ini" <<'EOI'
+[Tokens]
+ALLDAY=0000-2400
+NEVER=25:00-26:00
+[Configuration1]
+SubjectLineMask=^Cutover window (\d+)$
+AllowedTimeFrame=[[ALLDAY]]
+Event=$CONSOLE:DISPLAY,window [[1]]
+[Configuration2]
+SubjectLineMask=^Cutover window (\d+)$
+AllowedTimeFrame=[[NEVER]]
+Event=$CONSOLE:DISPLAY,never [[1]]
+EOI
+"$BIN/mailshift" -inifile:"$T/tf.ini" >"$T/out" 2>"$T/err"; rc=$?
+is $rc 2 "a time frame token with a bad value: that rule skipped, exit 2"
+is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,window 1,')" 1 \
+	"AllowedTimeFrame=[[ALLDAY]] from [Tokens] works"
+ok "$(grep -q "\[Configuration2\] AllowedTimeFrame: malformed time frame '25:00-26:00'.*skipped" "$T/err"; echo $?)" \
+	"the token's bad value is reported at load"
+rm -f "$T"/msgin/*
+
 # --- 5. unknown keys and notify settings that cannot send: warned every run ----
 mkmsg "$T/k1" "bob@contoso.test" "Cutover typo 1"
 deliver "$T/k1" $WORLD_USER_BOB
