@@ -24,6 +24,7 @@ User=$WORLD_USER_OPS
 Server=127.0.0.1
 Port=$WORLD_IMAPS_PORT
 EmailProtocol=IMAP
+SecurityProtocol=TLS1_2
 AuthMethod=OAuth2
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE

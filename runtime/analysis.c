@@ -22,6 +22,8 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "ini.h"
+#include "mailbox.h"
+#include "rules.h"
 #include "secret.h"
 
 static int nomem(struct ms_err *err)
@@ -399,6 +401,53 @@ static int check_certificate(const struct analysis_opts *o,
 	return rc;
 }
 
+/* What the connector will leave out: every broken [ConfigurationN] (and
+ * RejectEvent) as rule-invalid, named by line (the file is the job's INI);
+ * every configuration broken makes the job broken. */
+static int check_rules(struct job_verdict *v, const struct config *cfg,
+		       int *broken, struct ms_err *err)
+{
+	struct ms_err rerr = MS_ERR_INIT;
+	struct rules *rs = NULL;
+	size_t i, plen = cfg->path ? strlen(cfg->path) : 0;
+	int rc = 0;
+
+	if (!cfg->n_rules)
+		return 0;
+	if (rules_compile(&rs, cfg, &rerr) < 0) {
+		if (rerr.code == MS_ERR_NOMEM)
+			return nomem(err);
+		const char *at = plen ? strstr(rerr.msg, cfg->path) : NULL;
+
+		*broken = 1;
+		if (at && at[plen] == ':')      /* "...: PATH:LINE: what" */
+			return verdict_add(v, "rule-invalid", SEV_ERROR, err,
+					   "%.*sline %s", (int)(at - rerr.msg),
+					   rerr.msg, at + plen + 1) < 0 ? -1 : 0;
+		return verdict_add(v, "rule-invalid", SEV_ERROR, err, "%s",
+				   rerr.msg) < 0 ? -1 : 0;
+	}
+	for (i = 0; i < rules_warning_count(rs) && rc == 0; i++) {
+		const char *w = rules_warning(rs, i);
+
+		/* "PATH:LINE: what" -> "line LINE: what"; "PATH: what" -> "what" */
+		if (plen && strncmp(w, cfg->path, plen) == 0 && w[plen] == ':') {
+			w += plen + 1;
+			if (*w == ' ')
+				rc = verdict_add(v, "rule-invalid", SEV_WARNING, err,
+						 "%s", w + 1) < 0 ? -1 : 0;
+			else
+				rc = verdict_add(v, "rule-invalid", SEV_WARNING, err,
+						 "line %s", w) < 0 ? -1 : 0;
+		} else {
+			rc = verdict_add(v, "rule-invalid", SEV_WARNING, err, "%s",
+					 w) < 0 ? -1 : 0;
+		}
+	}
+	rules_free(rs);
+	return rc;
+}
+
 int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		    const struct connector_opts *opts, const char *machine,
 		    struct job_verdict *v, struct ms_err *err)
@@ -467,8 +516,16 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 	else if (cfg && cfg->port)
 		v->port = cfg->port;
 	else
-		v->port = config_default_port(proto, v->tls != TLSL_NONE &&
-					      !(cfg && cfg->starttls));
+		v->port = 0;
+	if (proto == PROTO_IMAP || proto == PROTO_POP) {
+		enum tls_mode m = mailbox_tls_choose(v->tls, cfg && cfg->starttls_set ?
+						     cfg->starttls : -1, v->port);
+		v->tls_mode = mailbox_tls_mode_name(m);
+		if (!v->port)
+			v->port = config_default_port(proto, m == TLSM_IMPLICIT);
+	} else if (!v->port) {
+		v->port = config_default_port(proto, v->tls != TLSL_NONE);
+	}
 	v->microsoft = proto == PROTO_MSAL || proto == PROTO_GRAPH ||
 		       analysis_is_microsoft_host(server);
 	if (proto == PROTO_GRAPH || (cfg && cfg->auth == AUTH_OAUTH2))
@@ -504,8 +561,8 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		if (v->tls == TLSL_NONE) {
 			if (verdict_add(v, "no-tls", v->microsoft ? SEV_ERROR : SEV_WARNING,
 					err, "SecurityProtocol=None: the %s password and all mail "
-					"cross the network in clear text",
-					config_protocol_name(proto)) < 0)
+					"cross the network in clear text (port %d without "
+					"STARTTLS)", config_protocol_name(proto), v->port) < 0)
 				return -1;
 		} else if (v->tls == TLSL_SSL || v->tls == TLSL_SSL2 ||
 			   v->tls == TLSL_TLS1 || v->tls == TLSL_TLS1_1) {
@@ -514,6 +571,15 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 					"weaknesses; require TLS1_2", analysis_tls_name(v->tls)) < 0)
 				return -1;
 		}
+		if (v->tls == TLSL_UNSET && v->tls_mode &&
+		    strcmp(v->tls_mode, "starttls") == 0 &&
+		    verdict_add(v, "starttls-required", SEV_INFO, err,
+				"port %d without SecurityProtocol: mailshift upgrades it "
+				"with STARTTLS and refuses a server that does not offer "
+				"it (the password is never sent in clear); "
+				"SecurityProtocol=NONE is the explicit opt-in to plaintext",
+				v->port) < 0)
+			return -1;
 		if (v->tls != TLSL_NONE && cfg->self_signed &&
 		    verdict_add(v, "tls-verification-off", SEV_WARNING, err,
 				cfg->self_signed_explicit ?
@@ -526,6 +592,25 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		    verdict_add(v, "port-protocol-mismatch", SEV_WARNING, err,
 				"port %d is not a port for %s", v->port,
 				config_protocol_name(proto)) < 0)
+			return -1;
+	}
+	if (check_rules(v, cfg, &broken, err) < 0)
+		return -1;
+	if (config_notify_problem(cfg) &&
+	    verdict_add(v, "notify-unconfigured", SEV_WARNING, err,
+			"[Audit] %s is set but %s: the notify mails are lost "
+			"(mailshift-migrate adds a [Notify] section when the mapping "
+			"has \"notify\")", cfg->notify_on_accepts ?
+			(cfg->notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
+			 "NotifyOnAccepts") : "NotifyOnRejects",
+			config_notify_problem(cfg)) < 0)
+		return -1;
+	for (size_t k = 0; k < cfg->n_unknown_keys; k++) {
+		char text[512];
+
+		config_unknown_key_text(&cfg->unknown_keys[k], text, sizeof(text));
+		if (verdict_add(v, "unknown-key", SEV_WARNING, err, "line %d: %s",
+				cfg->unknown_keys[k].line, text) < 0)
 			return -1;
 	}
 	if (check_legacy(v, cfg, err) < 0 ||
@@ -1439,7 +1524,7 @@ static int spill_open(struct audit_spill **out, struct ms_err *err)
 		"source TEXT, line INT, command_line TEXT, ini TEXT, "
 		"ini_file TEXT, ini_local TEXT, protocol INT, server TEXT, "
 		"port INT, tls INT, tls_verify INT, auth INT, microsoft INT, "
-		"status INT, findings BLOB);"
+		"status INT, findings BLOB, tls_mode INT);"
 		"BEGIN;";
 	struct audit_spill *s;
 
@@ -1453,7 +1538,7 @@ static int spill_open(struct audit_spill **out, struct ms_err *err)
 			    NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
-			       "?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
+			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
 		spill_fail(s, err);
 		spill_free(s);
 		return -1;
@@ -1533,6 +1618,9 @@ static int spill_add(struct audit_spill *s, const struct job_verdict *v,
 		goto done;
 	}
 	sqlite3_bind_blob(st, 18, b.data ? b.data : "", (int)b.len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 19, !v->tls_mode ? -1 :
+			 strcmp(v->tls_mode, "implicit") == 0 ? TLSM_IMPLICIT :
+			 strcmp(v->tls_mode, "starttls") == 0 ? TLSM_STARTTLS : TLSM_NONE);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		spill_fail(s, err);
 		goto done;
@@ -1647,7 +1735,7 @@ static int spill_each(const struct audit *a, unsigned mask,
 	if (sqlite3_prepare_v2(s->db, "SELECT rowid, machine, schedule, job, "
 			       "source, line, command_line, ini, ini_file, "
 			       "ini_local, protocol, server, port, tls, tls_verify, "
-			       "auth, microsoft, status, findings FROM jobs ORDER BY "
+			       "auth, microsoft, status, findings, tls_mode FROM jobs ORDER BY "
 			       SPILL_ORDER, -1, &st, NULL) != SQLITE_OK)
 		return spill_fail(s, err);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1678,6 +1766,9 @@ static int spill_each(const struct audit *a, unsigned mask,
 		v.tls_verify = sqlite3_column_int(st, 14);
 		v.auth = (enum auth_kind)sqlite3_column_int(st, 15);
 		v.microsoft = sqlite3_column_int(st, 16);
+		if (sqlite3_column_int(st, 19) >= 0)
+			v.tls_mode = mailbox_tls_mode_name(
+				(enum tls_mode)sqlite3_column_int(st, 19));
 		fb = sqlite3_column_blob(st, 18);
 		end = fb + sqlite3_column_bytes(st, 18);
 		for (p = fb; p && p + 2 < end; p += 2 + strlen((const char *)p + 2) + 1)

@@ -61,6 +61,10 @@ struct job_verdict {
 	char *server;                   /* NULL when unknown */
 	int port;                       /* 0 when unknown */
 	enum tls_level tls;
+	const char *tls_mode;           /* static: what the connector will do,
+					 * "implicit", "starttls" or "none"
+					 * (mailbox_tls_choose()); NULL for
+					 * Graph/MSAL or when unknown */
 	int tls_verify;                 /* 1 = certificates are checked */
 	enum auth_kind auth;
 	int microsoft;                  /* Microsoft-hosted mailbox */

@@ -393,6 +393,24 @@ int config_default_port(enum mail_protocol p, int implicit_tls)
 	}
 }
 
+const char *config_notify_problem(const struct config *cfg)
+{
+	int graph = cfg->notify_transport &&
+		    strcasecmp(cfg->notify_transport, "graph") == 0;
+	int oauth = cfg->oauth_tenant && cfg->oauth_client_id &&
+		    (cfg->oauth_client_secret || cfg->oauth_cert_file);
+
+	if (!cfg->notify_on_accepts && !cfg->notify_on_rejects)
+		return NULL;
+	if (!graph && !cfg->notify_server)
+		return cfg->has_notify ? "[Notify] Server is not set" :
+			"there is no [Notify] section (where the mails go out)";
+	if ((graph || cfg->notify_auth == AUTH_OAUTH2) && !oauth)
+		return graph ? "[Notify] Transport=Graph needs a complete [OAuth] section" :
+			"[Notify] AuthMethod=OAuth2 needs a complete [OAuth] section";
+	return NULL;
+}
+
 /* ---- known keys (for audit) ---- */
 
 static const char *const general_keys[] = {
@@ -508,6 +526,167 @@ int config_known_section(const char *section)
 	};
 
 	return section && (in_list(names, section) || rule_number(section) >= 0);
+}
+
+/* Damerau-Levenshtein (optimal string alignment), case-insensitive, for
+ * names of at most 63 characters. */
+static int name_distance(const char *a, const char *b)
+{
+	int d[64][64];
+	size_t la = strlen(a), lb = strlen(b), i, j;
+
+	if (la > 63 || lb > 63)
+		return 99;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			int cost = tolower((unsigned char)a[i - 1]) !=
+				   tolower((unsigned char)b[j - 1]);
+			int v = d[i - 1][j] + 1;
+
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < v)
+				v = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 &&
+			    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+static const char *closest(const char *const *list, const char *name,
+			   const char *best, int *best_d)
+{
+	for (; *list; list++) {
+		int dd = name_distance(name, *list);
+		if (dd < *best_d) {
+			*best_d = dd;
+			best = *list;
+		}
+	}
+	return best;
+}
+
+const char *config_suggest(const char *section, const char *key)
+{
+	static const char *const sections[] = {
+		"General", "Mail", "Audit", "Tokens", "OAuth", "Notify", "State",
+		"Configuration1", NULL
+	};
+	static const char *const events[] = { "Event", "Event2", NULL };
+	const char *best = NULL;
+	int d = 99, limit;
+
+	if (!section)
+		return NULL;
+	if (!key) {
+		best = closest(sections, section, NULL, &d);
+		limit = (int)strlen(section) / 3;
+	} else {
+		if (strcasecmp(section, "General") == 0)
+			best = closest(general_keys, key, NULL, &d);
+		else if (strcasecmp(section, "Mail") == 0)
+			best = closest(mail_keys, key, NULL, &d);
+		else if (strcasecmp(section, "Audit") == 0)
+			best = closest(audit_keys, key, NULL, &d);
+		else if (strcasecmp(section, "OAuth") == 0)
+			best = closest(oauth_keys, key, NULL, &d);
+		else if (strcasecmp(section, "Notify") == 0)
+			best = closest(notify_keys, key, NULL, &d);
+		else if (strcasecmp(section, "State") == 0)
+			best = closest(state_keys, key, NULL, &d);
+		else if (rule_number(section) >= 0)
+			best = closest(events, key, closest(rule_keys, key, NULL, &d), &d);
+		limit = (int)strlen(key) / 3;
+	}
+	if (limit < 1)
+		limit = 1;
+	if (limit > 3)
+		limit = 3;
+	return d <= limit ? best : NULL;
+}
+
+void config_unknown_key_text(const struct config_unknown_key *u, char *out,
+			     size_t outsz)
+{
+	if (!u->key)
+		snprintf(out, outsz, "[%s]: unknown section, ignored%s%s%s", u->section,
+			 u->suggestion ? " (did you mean [" : "",
+			 u->suggestion ? u->suggestion : "", u->suggestion ? "]?)" : "");
+	else
+		snprintf(out, outsz, "[%s] %s: unknown key, ignored%s%s%s", u->section,
+			 u->key, u->suggestion ? " (did you mean " : "",
+			 u->suggestion ? u->suggestion : "", u->suggestion ? "?)" : "");
+}
+
+struct unknown_ctx {
+	struct config *cfg;
+	const char *section;
+	struct ms_err *err;
+};
+
+static int add_unknown(struct config *cfg, const char *section, const char *key,
+		       int line, struct ms_err *err)
+{
+	struct config_unknown_key *u;
+
+	if (cfg->n_unknown_keys >= 1000)       /* a bound on a hostile file */
+		return 0;
+	u = realloc(cfg->unknown_keys, (cfg->n_unknown_keys + 1) * sizeof(*u));
+	if (!u)
+		return nomem(err);
+	cfg->unknown_keys = u;
+	u += cfg->n_unknown_keys;
+	memset(u, 0, sizeof(*u));
+	u->line = line;
+	u->section = strdup(section);
+	u->key = key ? strdup(key) : NULL;
+	u->suggestion = config_suggest(section, key);
+	cfg->n_unknown_keys++;
+	if (!u->section || (key && !u->key))
+		return nomem(err);
+	return 0;
+}
+
+static int unknown_key_cb(const char *key, const char *value, int line, void *arg)
+{
+	struct unknown_ctx *u = arg;
+
+	(void)value;
+	if (!key[0] || config_known_key(u->section, key))
+		return 0;
+	return add_unknown(u->cfg, u->section, key, line, u->err);
+}
+
+/* Every key and section neither the incumbent's nor ours. */
+static int find_unknown_keys(struct config *cfg, const struct ini *ini,
+			     struct ms_err *err)
+{
+	size_t i, n = ini_section_count(ini);
+
+	for (i = 0; i < n; i++) {
+		const char *name = ini_section_name(ini, i);
+		struct unknown_ctx u = { cfg, name, err };
+
+		if (!name || !*name)           /* keys before any header */
+			continue;
+		if (!config_known_section(name)) {
+			if (add_unknown(cfg, name, NULL, ini_section_line(ini, i), err))
+				return -1;
+			continue;
+		}
+		if (ini_foreach_key(ini, name, unknown_key_cb, &u))
+			return -1;
+	}
+	return 0;
 }
 
 /* ---- typed getters ---- */
@@ -720,6 +899,7 @@ static int load_mail(struct ctx *c)
 	cfg->protocol = (enum mail_protocol)p;
 	cfg->tls_min = (enum tls_level)t;
 	cfg->auth = (enum auth_method)a;
+	cfg->starttls_set = get(c, S, "StartTLS") != NULL;
 	if (get(c, S, "SelfSignedCertificate")) {
 		if (get_bool(c, S, "SelfSignedCertificate", &cfg->self_signed))
 			return -1;
@@ -984,8 +1164,17 @@ static int load_rules(struct ctx *c)
 	}
 	for (i = 0; i < n; i++) {
 		cfg->n_rules++;
-		if (load_rule(c, &cfg->rules[i], refs[i].name, refs[i].line) < 0)
-			goto out;
+		if (load_rule(c, &cfg->rules[i], refs[i].name, refs[i].line) < 0) {
+			/* one broken rule never stops the others: recorded,
+			 * and rules_compile() leaves it out */
+			if (c->err->code != MS_ERR_CONFIG)
+				goto out;
+			if (!(cfg->rules[i].error = strdup(c->err->msg))) {
+				nomem(c->err);
+				goto out;
+			}
+			err_clear(c->err);
+		}
 	}
 	rc = 0;
 out:
@@ -1032,6 +1221,7 @@ static int load_notify(struct ctx *c)
 	const char *S = "Notify";
 	int tls = -1, a = 0, tr = 1;
 
+	cfg->has_notify = ini_has_section(c->ini, S);
 	if (get_str(c, S, "Server", &cfg->notify_server) ||
 	    get_int(c, S, "Port", 1, 65535, &cfg->notify_port) ||
 	    get_enum(c, S, "TLS", tlsmode_names, "Implicit or StartTLS", &tls) ||
@@ -1074,7 +1264,8 @@ int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
 	    ini_foreach_key(ini, "Tokens", token_cb, &c) != 0 ||
 	    load_rules(&c) < 0 || load_oauth(&c) < 0 || load_notify(&c) < 0 ||
 	    get_path(&c, "State", "StateDatabase", &cfg->state_db) < 0 ||
-	    get_int(&c, "State", "MaxAttempts", 1, 1000, &cfg->max_attempts) < 0)
+	    get_int(&c, "State", "MaxAttempts", 1, 1000, &cfg->max_attempts) < 0 ||
+	    find_unknown_keys(cfg, ini, err) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -1156,8 +1347,14 @@ void config_release(struct config *cfg)
 		free(r->time_frame);
 		free(r->qualifying_subject);
 		free(r->attachment_mask);
+		free(r->error);
 	}
 	free(cfg->rules);
+	for (i = 0; i < cfg->n_unknown_keys; i++) {
+		free(cfg->unknown_keys[i].section);
+		free(cfg->unknown_keys[i].key);
+	}
+	free(cfg->unknown_keys);
 	free(cfg->oauth_authority);
 	free(cfg->oauth_tenant);
 	free(cfg->oauth_client_id);

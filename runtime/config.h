@@ -43,6 +43,18 @@ struct config_rule {           /* one [ConfigurationN] section */
 	char *qualifying_subject;
 	char *attachment_mask;
 	int process_attachments;
+	char *error;           /* NULL, or why this rule cannot be used
+				* ("FILE:LINE: [ConfigurationN] Key: ..."):
+				* the rest of the file still loads and
+				* rules_compile() skips it */
+};
+
+struct config_unknown_key {   /* a key neither the incumbent's nor ours */
+	char *section;         /* as written; "[Mial]" whole for an unknown
+				* section (key NULL then) */
+	char *key;
+	int line;
+	const char *suggestion;/* static: the closest known name, or NULL */
 };
 
 struct config {
@@ -75,6 +87,8 @@ struct config {
 	char *ca_file;         /* CAFile (ours) */
 	enum auth_method auth;  /* AuthMethod (ours) */
 	int starttls;          /* StartTLS=True (ours): upgrade a plain port */
+	int starttls_set;      /* StartTLS written (False = implicit TLS);
+				* see mailbox_tls_choose() */
 	char *folder;          /* Folder (ours), default INBOX */
 
 	/* [Audit] */
@@ -114,6 +128,7 @@ struct config {
 	char *oauth_assertion_alg; /* PS256 (default) or RS256 */
 
 	/* [Notify] (ours): where notify mails go out */
+	int has_notify;
 	char *notify_server;
 	int notify_port;
 	int notify_implicit_tls;   /* 1 = TLS from the first byte, 0 = STARTTLS */
@@ -124,6 +139,12 @@ struct config {
 	/* [State] (ours) */
 	char *state_db;            /* default: <ini path>.state.db */
 	int max_attempts;          /* MaxAttempts, default 5 */
+
+	/* keys and sections neither the incumbent nor mailshift reads, in
+	 * file order (a typo such as AuthMethd= would silently mean the
+	 * default): callers warn about them */
+	struct config_unknown_key *unknown_keys;
+	size_t n_unknown_keys;
 };
 
 /* Parse the file at path.  On a malformed file or value, fails with
@@ -150,12 +171,25 @@ void config_format_run_date(time_t t, char *out, size_t outsz);
  * encoding and line ends, atomically. */
 int config_save_run_date(const char *path, time_t t, struct ms_err *err);
 
+/* Why the [Audit] NotifyOnAccepts / NotifyOnRejects mails of cfg cannot
+ * go out (a static sentence), or NULL when they can or none is asked
+ * for: no [Notify] section, no Server for SMTP, Graph or OAuth2 without a
+ * complete [OAuth] section. */
+const char *config_notify_problem(const struct config *cfg);
 const char *config_protocol_name(enum mail_protocol p);
 /* Is this a key config.c reads (any key in [Tokens], EventN in rules)?
  * For audit's "unknown key" warnings. */
 int config_known_key(const char *section, const char *key);
 /* General, Mail, Audit, Tokens, OAuth, Notify, State, ConfigurationN. */
 int config_known_section(const char *section);
+/* The closest known key of section to key ("AuthMethd" -> "AuthMethod"),
+ * or NULL when none is close; for an unknown section name with key NULL,
+ * the closest section name.  Static strings. */
+const char *config_suggest(const char *section, const char *key);
+/* "[Mail] AuthMethd: unknown key, ignored (did you mean AuthMethod?)"
+ * into out (always terminated). */
+void config_unknown_key_text(const struct config_unknown_key *u, char *out,
+			     size_t outsz);
 int config_default_port(enum mail_protocol p, int implicit_tls);
 
 #endif

@@ -501,7 +501,8 @@ static void failure_event(struct run *run, const struct msg_ctx *m,
 	f.date = date;
 	f.reason = reason;
 	if (state_batch_end(run->state, &e) || state_batch_begin(run->state, &e) ||
-	    event_substitute(run->cfg.reject_event, &f, SUBST_EVENT, &ev, &e) ||
+	    event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
+			     &ev, &e) ||
 	    pending_add(run, &p, "Audit", ev, &e))
 		goto out;
 	hash_hex(run->mailbox_id, m->seed, hash);
@@ -572,7 +573,7 @@ static int fail_message(struct run *run, const struct msg_ctx *m,
 			  sizeof(date));
 	audit_line(run, EVENT_LOG_REJECT, m->msg, date, NULL, reason);
 	if (attempts == 1) {
-		if (run->cfg.reject_event)
+		if (rules_reject_event(run->rules))
 			failure_event(run, m, date, reason);
 		res.reason = reason;
 		res.date = date;
@@ -824,7 +825,7 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 			if (pending_add(run, &pend, o->section, o->events[j], &merr))
 				goto failed_event;
 	}
-	if (!res.matched && run->cfg.reject_event) {
+	if (!res.matched && rules_reject_event(run->rules)) {
 		struct event_fields f = { 0 };
 		char *ev = NULL;
 
@@ -832,8 +833,8 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 		f.subject = m.msg->subject;
 		f.date = res.date;
 		f.reason = res.reason;
-		if (event_substitute(run->cfg.reject_event, &f, SUBST_EVENT, &ev,
-				     &merr) ||
+		if (event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
+				     &ev, &merr) ||
 		    pending_add(run, &pend, "Audit", ev, &merr)) {
 			free(ev);
 			goto failed_event;
@@ -1029,10 +1030,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 
 	p.protocol = c->protocol;
 	p.host = c->server;
-	p.tls = c->tls_min == TLSL_NONE ? TLSM_NONE :
-		c->starttls ? TLSM_STARTTLS : TLSM_IMPLICIT;
-	p.port = c->port ? c->port : config_default_port(c->protocol, p.tls == TLSM_IMPLICIT);
-	p.tls_min = c->tls_min;
+	mailbox_params_set_tls(&p, c);
 	p.verify_peer = !c->self_signed;
 	p.ca_file = c->ca_file;
 	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;
@@ -1278,6 +1276,18 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	sum->exit_code_no_match = run.cfg.exit_code_no_match;
 	run.deadline = started + run.cfg.run_timeout;
 	rules_hash(run.ini, run.rules_hash);
+	if (config_notify_problem(&run.cfg))
+		log_warnx("%s: %s is set but %s: no notify mail will be sent",
+			  r->ini_path, run.cfg.notify_on_accepts ?
+			  (run.cfg.notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
+			   "NotifyOnAccepts") : "NotifyOnRejects",
+			  config_notify_problem(&run.cfg));
+	for (size_t i = 0; i < run.cfg.n_unknown_keys; i++) {
+		char text[512];
+
+		config_unknown_key_text(&run.cfg.unknown_keys[i], text, sizeof(text));
+		log_warnx("%s:%d: %s", r->ini_path, run.cfg.unknown_keys[i].line, text);
+	}
 	if (apply_overrides(&run, err) || validate(&run, err) ||
 	    rules_compile(&run.rules, &run.cfg, err)) {
 		if (err->code == MS_ERR_CONFIG && err->line &&
@@ -1285,6 +1295,11 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 			err_prefix(err, "%s:%d", r->ini_path, err->line);
 		goto out;
 	}
+	/* broken configurations were left out: say so now, and exit 2 at
+	 * the end, after the good ones did their work */
+	for (size_t i = 0; i < rules_warning_count(run.rules); i++)
+		log_warnx("%s", rules_warning(run.rules, i));
+	sum->config_broken = (long)rules_warning_count(run.rules);
 	if (run.cfg.opcon_password &&
 	    connector_resolve_secret(run.cfg.opcon_password,
 				     "[General] OpConUserPassword", r->ini_path,
@@ -1403,7 +1418,7 @@ out:
 
 int connector_exit_code(int rc, const struct connector_summary *sum)
 {
-	if (rc || sum->failed)
+	if (rc || sum->failed || sum->config_broken)
 		return 2;
 	if (sum->matched > 0)
 		return 0;

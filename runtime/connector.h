@@ -89,6 +89,8 @@ struct connector_summary {
 	long prior;        /* first run: older than LastRunDate, left alone */
 	int exit_code_no_match;
 	int reused_mailbox;  /* 1 when connector_run.mailbox was used */
+	long config_broken;  /* configurations (or RejectEvent) left out as
+			      * broken: the run exits 2 after its work */
 };
 
 int connector_run(const struct connector_run *r, struct connector_summary *sum,
@@ -128,7 +130,8 @@ int connector_list_failed(const char *ini_path, const char *state_path,
 
 /* The exit code a run maps to, as the incumbent: 0 when mail matched,
  * [General] ExitCodeForNoMatchingEmails when none did, 2 on an error or
- * when a message could not be processed. */
+ * when a message could not be processed or a broken configuration was
+ * left out (sum->config_broken). */
 int connector_exit_code(int rc, const struct connector_summary *sum);
 
 #endif

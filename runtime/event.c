@@ -198,6 +198,17 @@ static const char *lookup(const struct event_fields *f, const char *name,
 			return f->captures[k] ? f->captures[k] : "";
 		return NULL;
 	}
+	if (len == 10 && strncasecmp(name, "ATTACHMENT", 10) == 0)
+		return f->attachment;
+	if (len >= 2 && len <= 5 && (name[0] == 'A' || name[0] == 'a') &&
+	    strspn(name + 1, "0123456789") >= len - 1) {
+		size_t k = 0;
+		for (i = 1; i < len; i++)
+			k = k * 10 + (size_t)(name[i] - '0');
+		if (f->att_captures && k < f->n_att_captures)
+			return f->att_captures[k] ? f->att_captures[k] : "";
+		return NULL;
+	}
 	for (i = 0; i < sizeof(std) / sizeof(std[0]); i++) {
 		if (strlen(std[i].name) == len &&
 		    strncasecmp(std[i].name, name, len) == 0)

@@ -56,6 +56,10 @@ struct event_fields {
 	const char *reason;            /* [[REASON]] */
 	const char *const *captures;   /* [[0]] whole match, [[1]].. groups */
 	size_t n_captures;
+	const char *attachment;        /* [[ATTACHMENT]]: the matching name */
+	const char *const *att_captures; /* [[A0]] whole match, [[A1]].. the
+					  * AttachmentMask's groups */
+	size_t n_att_captures;
 	const struct subst_var *extra; /* more tokens, looked up after the above */
 	size_t n_extra;
 };

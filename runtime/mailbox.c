@@ -87,6 +87,37 @@ static int default_port(enum mail_protocol proto, enum tls_mode tls)
 	return 0;
 }
 
+enum tls_mode mailbox_tls_choose(enum tls_level level, int starttls, int port)
+{
+	if (level == TLSL_NONE)
+		return TLSM_NONE;
+	if (starttls >= 0)
+		return starttls ? TLSM_STARTTLS : TLSM_IMPLICIT;
+	if (port == 0 || port == 993 || port == 995)
+		return TLSM_IMPLICIT;
+	if (port == 143 || port == 110)
+		return TLSM_STARTTLS;
+	return level == TLSL_UNSET ? TLSM_STARTTLS : TLSM_IMPLICIT;
+}
+
+const char *mailbox_tls_mode_name(enum tls_mode m)
+{
+	switch (m) {
+	case TLSM_IMPLICIT: return "implicit";
+	case TLSM_STARTTLS: return "starttls";
+	default: return "none";
+	}
+}
+
+void mailbox_params_set_tls(struct mailbox_params *p, const struct config *c)
+{
+	p->tls = mailbox_tls_choose(c->tls_min,
+				    c->starttls_set ? c->starttls : -1, c->port);
+	p->port = c->port ? c->port :
+		config_default_port(p->protocol, p->tls == TLSM_IMPLICIT);
+	p->tls_min = c->tls_min;
+}
+
 int mailbox_open(struct mailbox **out, const struct mailbox_params *p,
 		 struct ms_err *err)
 {
@@ -746,6 +777,12 @@ again:
 		    strstr(why, "Send failure") || strstr(why, "unexpected eof"))
 			return err_set(err, MS_ERR_NET, "%s: connection lost: %s",
 				       mb->label, why);
+		if (rc == CURLE_USE_SSL_FAILED && mb->p.tls == TLSM_STARTTLS)
+			return err_set(err, MS_ERR_TLS,
+				       "%s: the server offers no STARTTLS, so the "
+				       "password would cross the network in clear: "
+				       "refused (set [Mail] SecurityProtocol=NONE to "
+				       "allow plaintext explicitly): %s", mb->label, why);
 		return err_set(err, MS_ERR_TLS, "%s: TLS refused: %s", mb->label, why);
 	}
 	case MS_ERR_NET:

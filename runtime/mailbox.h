@@ -20,6 +20,29 @@
 
 enum tls_mode { TLSM_IMPLICIT, TLSM_STARTTLS, TLSM_NONE };
 
+struct mailbox_params;
+
+/* The INI -> connection mapping for TLS: the one place that decides how a
+ * connection is protected (the connector, verify and the audit all ask
+ * it).  level is SecurityProtocol (after --ssl/--tls1_x), starttls is
+ * [Mail] StartTLS (-1 when not written), port 0 when not set.
+ *   SecurityProtocol=NONE           -> none (the explicit opt-in)
+ *   StartTLS=True                   -> STARTTLS
+ *   StartTLS=False                  -> implicit TLS
+ *   no port, 993, 995               -> implicit TLS
+ *   143, 110                        -> STARTTLS
+ *   another port, SecurityProtocol set  -> implicit TLS (as before)
+ *   another port, SecurityProtocol empty -> STARTTLS
+ * Empty SecurityProtocol thus chooses by port, as the incumbent's mail
+ * library does, and never sends a password in clear: STARTTLS is
+ * required (a server that does not offer it is refused). */
+enum tls_mode mailbox_tls_choose(enum tls_level level, int starttls, int port);
+/* "implicit", "starttls", "none" */
+const char *mailbox_tls_mode_name(enum tls_mode m);
+/* Fill p->tls, p->port (p->protocol's default for the mode when c sets
+ * none) and p->tls_min from c; set p->protocol first. */
+void mailbox_params_set_tls(struct mailbox_params *p, const struct config *c);
+
 /* Supplies a fresh bearer token when the server says the one we used has
  * expired (reconnect-with-fresh-token).  Returns 0 and fills *token (caller
  * wipes and frees) or -1 with err. */

@@ -569,6 +569,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	t.ca_file = tv.ca_file;
 	t.server = tv.server;
 	t.port = tv.port;
+	t.notify = tv.notify;
 	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
 				&it->new_len, &lerr) < 0) {
 		if (lerr.code == MS_ERR_NOMEM)

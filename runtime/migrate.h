@@ -50,6 +50,9 @@
 #define MIGRATE_MAP_MAX ((size_t)4 * 1024 * 1024)
 
 enum migrate_transport { MT_KEEP = 0, MT_IMAP, MT_POP, MT_GRAPH };
+/* The "notify" of the mapping: add a [Notify] section to INI files whose
+ * NotifyOnAccepts/NotifyOnRejects have nowhere to send from. */
+enum migrate_notify { MN_UNSET = 0, MN_NONE, MN_GRAPH, MN_SMTP };
 
 /* The mapping file (see docs/migrate.md). */
 struct migrate_map;
@@ -68,6 +71,7 @@ struct migrate_tenant_view {         /* borrowed from the map */
 	const char *ca_file;         /* [OAuth] CAFile, [Mail] CAFile */
 	const char *server;          /* [Mail] Server (IMAP/POP) */
 	int port;                    /* [Mail] Port (IMAP/POP) */
+	enum migrate_notify notify;  /* the tenant's, else the top level's */
 };
 
 int migrate_map_load(struct migrate_map **m, const char *path,
@@ -101,13 +105,16 @@ struct migrate_target {
 				       * CAFile, NULL: not written */
 	const char *server;           /* IMAP/POP host, NULL: Exchange Online */
 	int port;                     /* IMAP/POP port, 0: 993 / 995 */
+	enum migrate_notify notify;   /* add [Notify] when needed (MN_GRAPH,
+				       * MN_SMTP) */
 };
 
 /* Rewrite an INI file's bytes (any encoding ini.h reads): [Mail]
  * AuthMethod=OAuth2, EmailProtocol per transport, Server/Port for Exchange
  * Online when needed (or t->server / t->port when given),
  * SecurityProtocol raised to TLS1_2 when weaker, SelfSignedCertificate=
- * False, Password cleared, CAFile when given, and the [OAuth] section.
+ * False, Password cleared, CAFile when given, and the [OAuth] section;
+ * a [Notify] section when t->notify asks and NotifyOn* have none.
  * Every other byte is kept.  *out is malloc'd. */
 int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			const struct migrate_target *t, char **out,

@@ -55,6 +55,7 @@ const char *migrate_transport_name(enum migrate_transport t)
 struct mendpoints {
 	char *graph_endpoint, *ca_file, *server;
 	int port;
+	enum migrate_notify notify;   /* MN_UNSET: the other level's */
 };
 
 struct mtenant {
@@ -156,6 +157,18 @@ static int jendpoints(const cJSON *o, struct mendpoints *e, const char *name,
 				       "https:// URL", name, where);
 		if (!(*dst[k] = strdup(v->valuestring)))
 			return nomem(err);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(o, "notify");
+	if (v && !cJSON_IsNull(v)) {
+		if (cJSON_IsString(v) && strcasecmp(v->valuestring, "graph") == 0)
+			e->notify = MN_GRAPH;
+		else if (cJSON_IsString(v) && strcasecmp(v->valuestring, "smtp") == 0)
+			e->notify = MN_SMTP;
+		else if (cJSON_IsString(v) && strcasecmp(v->valuestring, "none") == 0)
+			e->notify = MN_NONE;
+		else
+			return err_set(err, MS_ERR_DATA, "%s: %s'notify' must be graph, "
+				       "smtp or none", name, where);
 	}
 	v = cJSON_GetObjectItemCaseSensitive(o, "port");
 	if (v && !cJSON_IsNull(v)) {
@@ -346,6 +359,7 @@ static void view(const struct migrate_map *m, const struct mtenant *t,
 	v->ca_file = t->ep.ca_file ? t->ep.ca_file : m->ep.ca_file;
 	v->server = t->ep.server ? t->ep.server : m->ep.server;
 	v->port = t->ep.port ? t->ep.port : m->ep.port;
+	v->notify = t->ep.notify ? t->ep.notify : m->ep.notify;
 	v->tenant_id = t->tenant_id;
 	v->client_id = t->client_id;
 	v->client_secret = t->client_secret;
@@ -435,6 +449,39 @@ static int same_host(const char *s, const char *host)
 	return r;
 }
 
+static int ini_true(const struct ini *ini, const char *sect, const char *key)
+{
+	int b = 0;
+
+	return config_parse_bool(ini_get(ini, sect, key), &b) == 0 && b;
+}
+
+/* NotifyOnAccepts / NotifyOnRejects without anywhere to send from: a
+ * [Notify] section through the same app registration (Graph sendMail as
+ * the mailbox, or Exchange Online SMTP with XOAUTH2), when the mapping
+ * asks for it.  A [Notify] that names a server or Graph is kept. */
+static int add_notify(struct ini *ini, enum migrate_notify how,
+		      struct ms_err *err)
+{
+	const char *tr = ini_get(ini, "Notify", "Transport");
+
+	if (how != MN_GRAPH && how != MN_SMTP)
+		return 0;
+	if (!ini_true(ini, "Audit", "NotifyOnAccepts") &&
+	    !ini_true(ini, "Audit", "NotifyOnRejects"))
+		return 0;
+	if ((tr && strcasecmp(tr, "Graph") == 0) ||
+	    !config_is_unset(ini_get(ini, "Notify", "Server")))
+		return 0;
+	if (how == MN_GRAPH)
+		return ini_set(ini, "Notify", "Transport", "Graph", err);
+	return ini_set(ini, "Notify", "Transport", "SMTP", err) < 0 ||
+	       ini_set(ini, "Notify", "Server", "smtp.office365.com", err) < 0 ||
+	       ini_set(ini, "Notify", "Port", "587", err) < 0 ||
+	       ini_set(ini, "Notify", "TLS", "StartTLS", err) < 0 ||
+	       ini_set(ini, "Notify", "AuthMethod", "OAuth2", err) < 0 ? -1 : 0;
+}
+
 int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			const struct migrate_target *t, char **out,
 			size_t *outlen, struct ms_err *err)
@@ -500,6 +547,13 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 		if (ini_get(ini, "Mail", "StartTLS") &&
 		    ensure(ini, "Mail", "StartTLS", "False", err) < 0)
 			goto done;
+		/* the mapping's own port means TLS from the first byte: with
+		 * SecurityProtocol empty the connector would choose STARTTLS
+		 * on a port other than 993/995 (mailbox_tls_choose()) */
+		if (t->port > 0 && t->port != 993 && t->port != 995 &&
+		    config_is_unset(ini_get(ini, "Mail", "SecurityProtocol")) &&
+		    ini_set(ini, "Mail", "SecurityProtocol", "TLS1_2", err) < 0)
+			goto done;
 		break;
 	}
 	if (ensure(ini, "Mail", "SelfSignedCertificate", "False", err) < 0)
@@ -525,6 +579,8 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 	    (t->graph_endpoint &&
 	     ensure(ini, "OAuth", "GraphEndpoint", t->graph_endpoint, err) < 0) ||
 	    (t->ca_file && ensure(ini, "OAuth", "CAFile", t->ca_file, err) < 0))
+		goto done;
+	if (add_notify(ini, t->notify, err) < 0)
 		goto done;
 	rc = ini_serialize(ini, out, outlen, err);
 done:

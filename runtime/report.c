@@ -64,6 +64,18 @@ static const struct {
 	{ "no-tls",
 	  "Mail and credentials cross the network unencrypted.",
 	  "Use the server's TLS port, or StartTLS=True." },
+	{ "starttls-required",
+	  "A plain port (143, 110) without SecurityProtocol: the incumbent fell back to clear text when the server did not offer STARTTLS; mailshift upgrades with STARTTLS and refuses a server without it, never sending the password in clear.",
+	  "Nothing if the server offers STARTTLS; else use its TLS port (993, 995), or SecurityProtocol=NONE to accept plaintext explicitly." },
+	{ "rule-invalid",
+	  "A [ConfigurationN] (or RejectEvent) cannot work: a bad mask, time frame, sender list, an event without $COMMAND:, or a token with no value there. The connector leaves it out, processes the mail with the other rules and exits 2; with every rule broken it reads no mail.",
+	  "Fix the named line of the INI file." },
+	{ "unknown-key",
+	  "A key (or section) that neither the incumbent nor mailshift reads, usually a typo: its value is silently ignored, so the default applies (AuthMethd=OAuth2 means Basic).",
+	  "Correct the name; the message gives the closest known key." },
+	{ "notify-unconfigured",
+	  "NotifyOnAccepts or NotifyOnRejects is set but no usable [Notify] section says how the mails go out, so every notify mail is lost.",
+	  "Add [Notify] (Server, Port, TLS, AuthMethod, or Transport=Graph with [OAuth]); mailshift-migrate adds one when the mapping has \"notify\"." },
 	{ "port-protocol-mismatch",
 	  "The port belongs to another protocol (for example 995 for IMAP, or an SMTP port).",
 	  "Check the Port key and -port:; IMAP is 993 (143 with StartTLS), POP is 995 (110)." },
@@ -290,10 +302,11 @@ static int text_job(struct buf *b, const struct job_verdict *v,
 			v->ini_file ? ")" : "") < 0)
 		return -1;
 	if (v->server &&
-	    buf_appendf(b, err, "    mail    %s %s:%d, TLS %s%s, auth %s\n",
+	    buf_appendf(b, err, "    mail    %s %s:%d, TLS %s%s%s%s, auth %s\n",
 			config_protocol_name(v->protocol), v->server, v->port,
 			analysis_tls_name(v->tls),
 			v->tls_verify || v->tls == TLSL_NONE ? "" : " (unverified)",
+			v->tls_mode ? ", tls: " : "", v->tls_mode ? v->tls_mode : "",
 			analysis_auth_name(v->auth)) < 0)
 		return -1;
 	return text_findings(b, v->findings, v->n_findings, "    ", err);
@@ -547,6 +560,7 @@ static int json_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 	    jw_kstr(b, I3, "server", v->server, &f3, err) < 0 ||
 	    jw_knum(b, I3, "port", v->port, 1, &f3, err) < 0 ||
 	    jw_kstr(b, I3, "tls", analysis_tls_name(v->tls), &f3, err) < 0 ||
+	    jw_kstr(b, I3, "tls_mode", v->tls_mode, &f3, err) < 0 ||
 	    jw_kbool(b, I3, "tls_verify", v->tls_verify, &f3, err) < 0 ||
 	    jw_kstr(b, I3, "auth", analysis_auth_name(v->auth), &f3, err) < 0 ||
 	    jw_kbool(b, I3, "microsoft", v->microsoft, &f3, err) < 0 ||
@@ -703,6 +717,7 @@ static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 		      config_protocol_name(v->protocol), 0, err) ||
 	     csv_cell(b, v->server, 0, err) || csv_cell(b, port, 0, err) ||
 	     csv_cell(b, analysis_tls_name(v->tls), 0, err) ||
+	     csv_cell(b, v->tls_mode, 0, err) ||
 	     csv_cell(b, v->tls_verify ? "yes" : "no", 0, err) ||
 	     csv_cell(b, analysis_auth_name(v->auth), 0, err) ||
 	     csv_cell(b, v->ini, 0, err) || csv_cell(b, v->ini_file, 0, err) ||
@@ -718,7 +733,7 @@ static int render_csv(const struct audit *a, struct buf *b, struct sink *fp,
 		      struct ms_err *err)
 {
 	if (buf_appends(b, "machine,schedule,job,status,protocol,server,port,tls,"
-			"tls_verify,auth,ini,ini_file,source,findings,command_line\n",
+			"tls_mode,tls_verify,auth,ini,ini_file,source,findings,command_line\n",
 			err) < 0)
 		return -1;
 	{
@@ -1012,9 +1027,10 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 			E(config_protocol_name(v->protocol));
 			T(" ");
 			E(v->server);
-			F(":%d<br><small>TLS %s%s, auth %s</small>", v->port,
+			F(":%d<br><small>TLS %s%s%s%s, auth %s</small>", v->port,
 			  analysis_tls_name(v->tls),
 			v->tls_verify || v->tls == TLSL_NONE ? "" : " (unverified)",
+			  v->tls_mode ? ", tls: " : "", v->tls_mode ? v->tls_mode : "",
 			  analysis_auth_name(v->auth));
 		}
 		T("</td><td class=\"ini\"><code>");

@@ -11,6 +11,7 @@
 #include "message.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -41,6 +42,11 @@ struct rules {
 	size_t n;
 	char *reason_sender, *reason_timeframe, *reason_no_subject,
 	     *reason_no_attachment;
+	char *reject_event;     /* [Tokens] substituted and checked; NULL
+				 * when unset or broken */
+	char **warnings;        /* "FILE:LINE: [Section] Key: what ..." */
+	size_t n_warnings;
+	size_t skipped;         /* broken configurations left out */
 };
 
 static int unset(const char *s)
@@ -236,6 +242,10 @@ void rules_free(struct rules *rs)
 	free(rs->reason_timeframe);
 	free(rs->reason_no_subject);
 	free(rs->reason_no_attachment);
+	free(rs->reject_event);
+	for (i = 0; i < rs->n_warnings; i++)
+		free(rs->warnings[i]);
+	free(rs->warnings);
 	free(rs);
 }
 
@@ -271,15 +281,120 @@ static int compile_mask(struct mask **m, const char *raw,
 	return rc;
 }
 
+
+/* What a template may name, besides OpCon's own [[$...]] tokens. */
+struct token_scope {
+	int captures;          /* highest [[N]]: the mask's groups; -1 none */
+	int attachments;       /* highest [[AN]]; -1: no [[ATTACHMENT]] either */
+	int reason;            /* [[REASON]] has a value */
+	const char *where;     /* for the message: "an event" */
+};
+
+/* Check every [[NAME]] of tmpl (scanned as event_substitute() does) against
+ * scope: no literal [[...]] may ever reach MSGIN. */
+static int check_tokens(const char *tmpl, const struct token_scope *sc,
+			struct ms_err *err)
+{
+	static const char *const always[] = { "SENDER", "SUBJECT", "DATE" };
+	const char *p = tmpl, *open, *close;
+
+	while ((open = strstr(p, "[[")) != NULL &&
+	       (close = strstr(open + 2, "]]")) != NULL) {
+		const char *q, *name;
+		size_t len, i;
+		int known = 0;
+
+		for (q = open + 1; q + 1 < close; q++)
+			if (q[0] == '[' && q[1] == '[')
+				open = q;
+		name = open + 2;
+		len = (size_t)(close - name);
+		p = close + 2;
+		if (len && name[0] == '$')
+			continue;              /* OpCon expands it */
+		for (i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+			if (strlen(always[i]) == len &&
+			    strncasecmp(always[i], name, len) == 0)
+				known = 1;
+		if (known)
+			continue;
+		if (len && len <= 4 && strspn(name, "0123456789") >= len) {
+			int k = atoi(name);
+			if (k == 0 || k <= sc->captures)
+				continue;
+			if (sc->captures <= 0)
+				return err_set(err, MS_ERR_CONFIG,
+					       "[[%.*s]] in %s: %s has no groups",
+					       (int)len, name, sc->where,
+					       sc->captures < 0 ? "there is no SubjectLineMask, so it" :
+					       "the SubjectLineMask");
+			return err_set(err, MS_ERR_CONFIG,
+				       "[[%.*s]] in %s: the mask has only %d group%s",
+				       (int)len, name, sc->where, sc->captures,
+				       sc->captures == 1 ? "" : "s");
+		}
+		if (len == 10 && strncasecmp(name, "ATTACHMENT", 10) == 0) {
+			if (sc->attachments >= 0)
+				continue;
+			return err_set(err, MS_ERR_CONFIG,
+				       "[[ATTACHMENT]] in %s needs ProcessAttachments=True "
+				       "and an AttachmentMask", sc->where);
+		}
+		if (len >= 2 && len <= 5 && (name[0] == 'A' || name[0] == 'a') &&
+		    strspn(name + 1, "0123456789") >= len - 1) {
+			int k = atoi(name + 1);
+			if (sc->attachments >= 0 && (k == 0 || k <= sc->attachments))
+				continue;
+			if (sc->attachments < 0)
+				return err_set(err, MS_ERR_CONFIG,
+					       "[[%.*s]] in %s needs ProcessAttachments=True "
+					       "and an AttachmentMask", (int)len, name,
+					       sc->where);
+			return err_set(err, MS_ERR_CONFIG,
+				       "[[%.*s]] in %s: the AttachmentMask has only %d "
+				       "group%s", (int)len, name, sc->where,
+				       sc->attachments, sc->attachments == 1 ? "" : "s");
+		}
+		if ((len == 6 && strncasecmp(name, "REASON", 6) == 0 && !sc->reason) ||
+		    (len == 5 && strncasecmp(name, "EVENT", 5) == 0))
+			return err_set(err, MS_ERR_CONFIG,
+				       "[[%.*s]] has no value in %s", (int)len, name,
+				       sc->where);
+		if (len == 6 && strncasecmp(name, "REASON", 6) == 0)
+			continue;
+		return err_set(err, MS_ERR_CONFIG,
+			       "unknown token [[%.*s]] in %s (not a message token, a "
+			       "capture or a [Tokens] name)", (int)len, name, sc->where);
+	}
+	return 0;
+}
+
+/* An OpCon event template: "$COMMAND:..." once tokens are taken out. */
+static int check_event_syntax(const char *tmpl, struct ms_err *err)
+{
+	const char *s = tmpl;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s != '$' || !strchr(s, ':'))
+		return err_set(err, MS_ERR_CONFIG,
+			       "'%s' is not an OpCon event (it must start with "
+			       "$COMMAND:, e.g. $JOB:ADD or $CONSOLE:DISPLAY)", tmpl);
+	return 0;
+}
+
 static int compile_rule(struct rule *r, const struct config_rule *cr,
 			const struct subst_var *vars, size_t n_vars,
 			struct ms_err *err)
 {
 	const char *key = NULL;
-	char *tmp = NULL;
+	char *tmp = NULL, where[240];
+	struct token_scope sc;
 	size_t i;
 
 	r->line = cr->line;
+	if (cr->error)          /* config.c found it broken already */
+		return err_set_line(err, MS_ERR_CONFIG, cr->line, "%s", cr->error);
 	if (!(r->section = strdup(cr->section ? cr->section : "Configuration")))
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
 	r->process_body = cr->process_body;
@@ -310,6 +425,10 @@ static int compile_rule(struct rule *r, const struct config_rule *cr,
 	r->end_min = 1440;
 	if (with_tokens(cr->time_frame, vars, n_vars, &tmp, err))
 		goto fail;
+	if (tmp && strstr(tmp, "[[")) {
+		err_set(err, MS_ERR_CONFIG, "unknown token in '%s'", tmp);
+		goto fail;
+	}
 	if (tmp && rules_parse_time_frame(tmp, &r->start_min, &r->end_min)) {
 		err_set(err, MS_ERR_CONFIG,
 			"malformed time frame '%s' (want HHMM-HHMM)", tmp);
@@ -319,6 +438,10 @@ static int compile_rule(struct rule *r, const struct config_rule *cr,
 	tmp = NULL;
 
 	key = "Event";
+	sc.captures = r->subject ? (int)mask_group_count(r->subject) : -1;
+	sc.attachments = r->process_attachments && r->attachment ?
+		(int)mask_group_count(r->attachment) : -1;
+	sc.reason = 0;
 	if (cr->n_events) {
 		if (!(r->events = calloc(cr->n_events, sizeof(char *))))
 			goto nomem;
@@ -329,6 +452,11 @@ static int compile_rule(struct rule *r, const struct config_rule *cr,
 						  &r->events[r->n_events], err))
 				goto fail;
 			r->n_events++;
+			snprintf(where, sizeof(where), "'%.200s'", cr->events[i]);
+			sc.where = where;
+			if (check_event_syntax(r->events[r->n_events - 1], err) ||
+			    check_tokens(r->events[r->n_events - 1], &sc, err))
+				goto fail;
 		}
 	}
 	return 0;
@@ -343,6 +471,39 @@ fail:
 static char *reason_text(const char *configured, const char *dflt)
 {
 	return strdup(unset(configured) ? dflt : configured);
+}
+
+/* Record one broken configuration (section) or a broken RejectEvent
+ * (section NULL) as "FILE:LINE: what (... skipped)".  msg may already
+ * start with the file name (config.c's own checks). */
+static int add_warning(struct rules *rs, const char *path, int line,
+		       const char *msg, const char *section, struct ms_err *err)
+{
+	char *w = NULL, **nv;
+	char where[64];
+	int r;
+
+	if (!path)
+		path = "(ini)";
+	if (section)
+		snprintf(where, sizeof(where), "[%s] skipped", section);
+	else
+		snprintf(where, sizeof(where), "RejectEvent not raised");
+	if (strncmp(msg, path, strlen(path)) == 0)
+		r = asprintf(&w, "%s (%s)", msg, where);
+	else if (section)
+		r = asprintf(&w, "%s:%d: %s (%s)", path, line, msg, where);
+	else
+		r = asprintf(&w, "%s: [Audit] RejectEvent: %s (%s)", path, msg, where);
+	if (r < 0)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	if (!(nv = realloc(rs->warnings, (rs->n_warnings + 1) * sizeof(*nv)))) {
+		free(w);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	rs->warnings = nv;
+	nv[rs->n_warnings++] = w;
+	return 0;
 }
 
 int rules_compile(struct rules **out, const struct config *cfg,
@@ -375,10 +536,48 @@ int rules_compile(struct rules **out, const struct config *cfg,
 	if (cfg->n_rules && !(rs->r = calloc(cfg->n_rules, sizeof(*rs->r))))
 		goto nomem;
 	for (i = 0; i < cfg->n_rules; i++) {
+		struct ms_err rerr = MS_ERR_INIT;
+
 		rs->n++;
-		if (compile_rule(&rs->r[i], &cfg->rules[i], vars,
-				 cfg->n_tokens, err))
+		if (compile_rule(&rs->r[rs->n - 1], &cfg->rules[i], vars,
+				 cfg->n_tokens, &rerr) == 0)
+			continue;
+		rule_release(&rs->r[rs->n - 1]);
+		memset(&rs->r[rs->n - 1], 0, sizeof(rs->r[0]));
+		rs->n--;
+		if (rerr.code != MS_ERR_CONFIG) {
+			err_set(err, rerr.code, "%s", rerr.msg);
 			goto fail;
+		}
+		rs->skipped++;
+		if (add_warning(rs, cfg->path, rerr.line ? rerr.line : cfg->rules[i].line,
+				rerr.msg, cfg->rules[i].section, err))
+			goto fail;
+	}
+	if (cfg->n_rules && rs->n == 0) {
+		err_set_line(err, MS_ERR_CONFIG, cfg->rules[0].line,
+			     "every [ConfigurationN] is broken, nothing can match: %s",
+			     rs->warnings[0]);
+		goto fail;
+	}
+	if (!unset(cfg->reject_event)) {
+		struct ms_err rerr = MS_ERR_INIT;
+		struct token_scope sc = { -1, -1, 1, "RejectEvent" };
+		char *ev = NULL;
+
+		if (event_substitute_vars(cfg->reject_event, vars, cfg->n_tokens,
+					  &ev, &rerr) ||
+		    check_event_syntax(ev, &rerr) || check_tokens(ev, &sc, &rerr)) {
+			free(ev);
+			if (rerr.code != MS_ERR_CONFIG) {
+				err_set(err, rerr.code, "%s", rerr.msg);
+				goto fail;
+			}
+			if (add_warning(rs, cfg->path, 0, rerr.msg, NULL, err))
+				goto fail;
+		} else {
+			rs->reject_event = ev;
+		}
 	}
 	free(vars);
 	*out = rs;
@@ -522,6 +721,7 @@ static int evaluate_rule(const struct rules *rs, const struct rule *r,
 			 size_t *total_events, struct ms_err *err)
 {
 	struct hits h = { NULL, 0, 0 };
+	struct mask_captures att = { NULL, 0 };
 	size_t i, j;
 	int rc = -1;
 
@@ -539,7 +739,17 @@ static int evaluate_rule(const struct rules *rs, const struct rule *r,
 	if (!o->stage && r->process_attachments && r->attachment) {
 		for (i = 0; i < msg->n_attachments; i++) {
 			const char *name = msg->attachments[i].name;
-			if (mask_hit(r, r->attachment, name ? name : "", NULL) == 1 &&
+			struct mask_captures c = { NULL, 0 };
+			int hit = mask_hit(r, r->attachment, name ? name : "",
+					   o->n_attachments ? NULL : &c);
+
+			/* the first matching attachment gives [[ATTACHMENT]]
+			 * and [[A1]].. */
+			if (hit == 1 && !o->n_attachments)
+				att = c;
+			else
+				mask_captures_release(&c);
+			if (hit == 1 &&
 			    str_push(&o->attachments, &o->n_attachments,
 				     strdup(name ? name : ""), err))
 				goto done;
@@ -584,6 +794,11 @@ static int evaluate_rule(const struct rules *rs, const struct rule *r,
 			f.date = date;
 			f.captures = (const char *const *)h.v[i].v;
 			f.n_captures = h.v[i].n;
+			if (o->n_attachments) {
+				f.attachment = o->attachments[0];
+				f.att_captures = (const char *const *)att.v;
+				f.n_att_captures = att.n;
+			}
 			for (j = 0; j < r->n_events; j++) {
 				char *ev;
 				if (*total_events >= RULES_MAX_EVENTS) {
@@ -604,6 +819,7 @@ out:
 	rc = 0;
 done:
 	hits_release(&h);
+	mask_captures_release(&att);
 	return rc;
 }
 
@@ -681,4 +897,24 @@ void rules_event_fields(const struct message *msg, const struct rule_result *res
 	f->subject = msg && msg->subject ? msg->subject : "";
 	f->date = res && res->date ? res->date : "";
 	f->reason = res ? res->reason : NULL;
+}
+
+size_t rules_skipped(const struct rules *rs)
+{
+	return rs ? rs->skipped : 0;
+}
+
+size_t rules_warning_count(const struct rules *rs)
+{
+	return rs ? rs->n_warnings : 0;
+}
+
+const char *rules_warning(const struct rules *rs, size_t i)
+{
+	return rs && i < rs->n_warnings ? rs->warnings[i] : NULL;
+}
+
+const char *rules_reject_event(const struct rules *rs)
+{
+	return rs ? rs->reject_event : NULL;
 }

@@ -91,14 +91,38 @@ struct rule_result {
 };
 
 /* Compile the configurations of cfg ([Tokens] substituted into every
- * value first).  A bad value fails with MS_ERR_CONFIG, err->line set to the
- * section's line and a message like
- * "[Configuration2] SubjectLineMask: invalid regular expression at offset 5: missing closing parenthesis". */
+ * value first) and check each one whole, so that nothing fails later on
+ * a message: masks, AllowedSenders, AllowedTimeFrame (also when it comes
+ * from a [[TOKEN]]), every Event is "$COMMAND:..." and names only tokens
+ * that have a value there ([[SENDER]], [[SUBJECT]], [[DATE]], [[0]] ..
+ * [[N]] up to the SubjectLineMask's groups, [[ATTACHMENT]] and [[A1]] ..
+ * up to the AttachmentMask's groups with ProcessAttachments, OpCon's
+ * [[$...]]; never [[EVENT]] or [[REASON]]), so no literal [[...]] ever
+ * reaches MSGIN.  [Audit] RejectEvent is checked the same way ([[REASON]]
+ * allowed, no captures).
+ *
+ * A broken configuration is left out and recorded as one warning,
+ * "FILE:LINE: [Configuration2] SubjectLineMask: invalid regular expression
+ * at offset 5: missing closing parenthesis ([Configuration2] skipped)"
+ * (LINE is the section's); a broken RejectEvent likewise (then
+ * rules_reject_event() is NULL).  The caller shows the warnings (the
+ * library never prints).  Fails with MS_ERR_CONFIG only when every
+ * configuration is broken (the message quotes the first warning), and on
+ * out-of-memory. */
 int rules_compile(struct rules **out, const struct config *cfg,
 		  struct ms_err *err);
 void rules_free(struct rules *rs);
 
+/* Configurations compiled (the broken ones not counted). */
 size_t rules_count(const struct rules *rs);
+/* Configurations left out as broken. */
+size_t rules_skipped(const struct rules *rs);
+/* The warnings of rules_compile(), borrowed from rs. */
+size_t rules_warning_count(const struct rules *rs);
+const char *rules_warning(const struct rules *rs, size_t i);
+/* [Audit] RejectEvent with [Tokens] substituted, checked; NULL when unset
+ * or broken.  Borrowed from rs. */
+const char *rules_reject_event(const struct rules *rs);
 
 /* 1 if some configuration that passes the sender and time checks could
  * need the body or the attachments of msg (parsed headers only) to decide;

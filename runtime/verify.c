@@ -575,10 +575,7 @@ static void mailbox_params_for(struct job *j, struct mailbox_params *p,
 	memset(p, 0, sizeof(*p));
 	p->protocol = j->proto;
 	p->host = c->server;
-	p->tls = c->tls_min == TLSL_NONE ? TLSM_NONE :
-		c->starttls ? TLSM_STARTTLS : TLSM_IMPLICIT;
-	p->port = c->port ? c->port : config_default_port(j->proto, p->tls == TLSM_IMPLICIT);
-	p->tls_min = c->tls_min;
+	mailbox_params_set_tls(p, c);
 	p->verify_peer = !c->self_signed;
 	p->ca_file = j->proto == PROTO_GRAPH && c->oauth_ca_file ? c->oauth_ca_file :
 		c->ca_file;

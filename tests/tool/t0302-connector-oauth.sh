@@ -30,6 +30,7 @@ User=$WORLD_USER_OPS
 Server=127.0.0.1
 $port_line
 EmailProtocol=$2
+SecurityProtocol=TLS1_2
 AuthMethod=OAuth2
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE

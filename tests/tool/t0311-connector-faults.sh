@@ -24,6 +24,7 @@ User=$WORLD_USER_ALICE
 Server=127.0.0.1
 $port_line
 EmailProtocol=$3
+SecurityProtocol=TLS1_2
 AuthMethod=OAuth2
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE

@@ -38,6 +38,7 @@ Password=$WORLD_PASS_DAVE
 Server=127.0.0.1
 Port=$3
 EmailProtocol=$2
+SecurityProtocol=TLS1_2
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE
 [Configuration1]

@@ -24,6 +24,7 @@ User=$4
 Server=127.0.0.1
 Port=$3
 EmailProtocol=$2
+SecurityProtocol=TLS1_2
 AuthMethod=OAuth2
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE

@@ -30,6 +30,7 @@ User=$WORLD_USER_ALICE
 Server=127.0.0.1
 Port=$3
 EmailProtocol=$2
+SecurityProtocol=TLS1_2
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE
 $4

@@ -128,6 +128,23 @@ static void setup(void)
 	INI("machines/M1/D/plain.ini",
 	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
 	    "SecurityProtocol=None\r\nPort=143\r\n");
+	INI("machines/M1/D/plain143.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "Port=143\r\n");
+	INI("machines/M1/D/typo.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\nAuthMethd=OAuth2\r\n"
+	    "[Audit]\r\nNotifyOnRejects=True\r\n");
+	INI("machines/M1/D/badrule.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[Configuration1]\r\nAllowedTimeFrame=0800-2460\r\nEvent=$CONSOLE:DISPLAY,x\r\n"
+	    "[Configuration2]\r\nSubjectLineMask=^x$\r\nEvent=$CONSOLE:DISPLAY,[[1]]\r\n"
+	    "[Configuration3]\r\nEvent=$CONSOLE:DISPLAY,ok\r\n");
+	INI("machines/M1/D/allbad.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[Configuration1]\r\nEvent=CONSOLE:DISPLAY,x\r\n");
 	INI("machines/M1/D/mismatch.ini",
 	    "[Mail]\r\nUser=a\r\nServer=imap.example.net\r\nEmailProtocol=IMAP\r\nPort=995\r\n"
 	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=no\r\n");
@@ -172,6 +189,7 @@ static void test_verdicts(void)
 	ok(!find(&v, "tls-verification-off"), "SelfSignedCertificate=False: verification on");
 	ok(v.port == 993 && v.protocol == PROTO_IMAP && v.auth == AUTHK_BASIC && v.microsoft,
 	   "effective IMAP 993 basic");
+	is(v.tls_mode, "implicit", "tls: implicit on 993");
 	is(v.ini_file, "machines/M1/D/o365.ini", "INI file recorded");
 
 	CHECK("M1", "smartemail.exe -inifile:D:\\pop.ini --pop -server:OUTLOOK.Office365.com. "
@@ -218,6 +236,47 @@ static void test_verdicts(void)
 	CHECK("M1", "smartemail.exe -inifile:D:\\plain.ini", NULL, STATUS_UNAFFECTED, "plaintext IMAP");
 	ok(find(&v, "no-tls"), "no-tls");
 	ok(!find(&v, "tls-verification-off"), "no TLS, so no verification finding");
+	is(v.tls_mode, "none", "tls: none");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\typo.ini", NULL, STATUS_UNAFFECTED,
+	      "typos and notify");
+	f = find(&v, "unknown-key");
+	ok(f && f->severity == SEV_WARNING &&
+	   strstr(f->message, "[Mail] AuthMethd: unknown key, ignored (did you mean AuthMethod?)") &&
+	   strstr(f->message, "line "), "unknown-key with the closest known key: %s",
+	   f ? f->message : "");
+	f = find(&v, "notify-unconfigured");
+	ok(f && f->severity == SEV_WARNING &&
+	   strstr(f->message, "NotifyOnRejects") && strstr(f->message, "no [Notify] section"),
+	   "notify-unconfigured: %s", f ? f->message : "");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\badrule.ini", NULL, STATUS_UNAFFECTED,
+	      "broken rules: the job still runs");
+	{
+		size_t k, nr = 0;
+		for (k = 0; k < v.n_findings; k++)
+			if (strcmp(v.findings[k].code, "rule-invalid") == 0) {
+				nr++;
+				printf("# %s\n", v.findings[k].message);
+			}
+		is_int(nr, 2, "rule-invalid for each broken configuration");
+	}
+	f = find(&v, "rule-invalid");
+	ok(f && f->severity == SEV_WARNING && strncmp(f->message, "line ", 5) == 0 &&
+	   strstr(f->message, "[Configuration1] AllowedTimeFrame: invalid value '0800-2460'") &&
+	   strstr(f->message, "([Configuration1] skipped)") && !strstr(f->message, "machines/"),
+	   "rule-invalid names the line, not the local path: %s", f ? f->message : "");
+	CHECK("M1", "smartemail.exe -inifile:D:\\allbad.ini", NULL, STATUS_BROKEN,
+	      "every rule broken: the job is broken");
+	f = find(&v, "rule-invalid");
+	ok(f && f->severity == SEV_ERROR && strstr(f->message, "every [ConfigurationN] is broken"),
+	   "rule-invalid error: %s", f ? f->message : "");
+
+	CHECK("M1", "smartemail.exe -inifile:D:\\plain143.ini", NULL, STATUS_UNAFFECTED,
+	      "port 143 without SecurityProtocol");
+	is(v.tls_mode, "starttls", "tls: starttls, as the connector will do");
+	ok(find(&v, "starttls-required") && !find(&v, "no-tls"),
+	   "a plain port without SecurityProtocol is flagged: STARTTLS required");
 
 	CHECK("M1", "smartemail.exe -inifile:D:\\mismatch.ini", NULL, STATUS_UNAFFECTED, "IMAP on 995");
 	ok(find(&v, "port-protocol-mismatch"), "port-protocol-mismatch");

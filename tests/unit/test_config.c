@@ -329,6 +329,80 @@ static void check_error(const char *text, const char *want, const char *name)
 	ok(cfg.path == NULL, "%s: nothing left allocated", name);
 }
 
+static void check_rule_error(const char *text, const char *want, const char *name)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct config cfg;
+
+	if (!ok(from_text(&cfg, text, &err) == 0 && cfg.n_rules == 2,
+		"%s: the file loads (%s)", name, err.msg))
+		return;
+	is(cfg.rules[0].error, want, "%s: recorded on the rule", name);
+	ok(!cfg.rules[1].error && cfg.rules[1].n_events == 1, "%s: the next rule is whole", name);
+	config_release(&cfg);
+}
+
+/* Issue 14, item 9: every key neither the incumbent's nor ours, with the
+ * closest known one; item 7: notify settings that cannot send. */
+static void test_unknown_keys_and_notify(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct config cfg;
+	char text[512];
+
+	if (ok(from_text(&cfg, "[Mail]\nServer=x\nAuthMethd=OAuth2\nPorrt=993\n"
+			 "[OAuth]\nClientSecrett=s\n[Configuration1]\nEvnt=$CONSOLE:DISPLAY,x\n"
+			 "Event7=$CONSOLE:DISPLAY,y\nWhatever=1\n[Tokens]\nANYTHING=1\n"
+			 "[Mial]\nUser=a\n[General]\nLastRunDate=1/1/2017 12:30:00 AM\n",
+			 &err) == 0, "typos load (%s)", err.msg)) {
+		if (is_int(cfg.n_unknown_keys, 6, "six unknown keys and sections")) {
+			const struct config_unknown_key *u = cfg.unknown_keys;
+			is(u[0].key, "AuthMethd", "AuthMethd");
+			is_int(u[0].line, 3, "its line");
+			is(u[0].suggestion, "AuthMethod", "did you mean AuthMethod");
+			is(u[1].suggestion, "Port", "Porrt -> Port");
+			is(u[2].suggestion, "ClientSecret", "ClientSecrett -> ClientSecret");
+			is(u[3].suggestion, "Event", "Evnt -> Event");
+			ok(u[4].suggestion == NULL, "Whatever: nothing close");
+			ok(u[5].key == NULL && strcmp(u[5].section, "Mial") == 0 &&
+			   strcmp(u[5].suggestion, "Mail") == 0, "[Mial]: unknown section, did you mean [Mail]");
+			config_unknown_key_text(&u[0], text, sizeof(text));
+			is(text, "[Mail] AuthMethd: unknown key, ignored (did you mean AuthMethod?)",
+			   "warning text");
+			config_unknown_key_text(&u[4], text, sizeof(text));
+			is(text, "[Configuration1] Whatever: unknown key, ignored", "no suggestion");
+			config_unknown_key_text(&u[5], text, sizeof(text));
+			is(text, "[Mial]: unknown section, ignored (did you mean [Mail]?)", "section text");
+		}
+		ok(cfg.auth == AUTH_UNSET, "the typo really is ignored");
+		ok(!config_notify_problem(&cfg), "no notify asked: no problem");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnRejects=True\n", &err) == 0, "notify")) {
+		is(config_notify_problem(&cfg), "there is no [Notify] section (where the mails go out)",
+		   "NotifyOnRejects without [Notify]");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnAccepts=True\n[Notify]\nPort=587\n", &err) == 0,
+	       "notify without server")) {
+		is(config_notify_problem(&cfg), "[Notify] Server is not set", "no server");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnAccepts=True\n[Notify]\nTransport=Graph\n",
+			 &err) == 0, "notify graph")) {
+		is(config_notify_problem(&cfg), "[Notify] Transport=Graph needs a complete [OAuth] section",
+		   "Graph without [OAuth]");
+		config_release(&cfg);
+	}
+	if (ok(from_text(&cfg, "[Audit]\nNotifyOnAccepts=True\n[Notify]\nTransport=Graph\n"
+			 "[OAuth]\nTenantId=t\nClientId=c\nClientSecret=env:X\n", &err) == 0,
+	       "notify graph ok")) {
+		ok(!config_notify_problem(&cfg), "Graph through a complete [OAuth]: usable");
+		is_int(cfg.n_unknown_keys, 0, "no unknown key");
+		config_release(&cfg);
+	}
+}
+
 static void test_errors(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -356,12 +430,18 @@ static void test_errors(void)
 	check_error("[General]\nLastRunDate=yesterday\n",
 		    "mem.ini:2: [General] LastRunDate: cannot parse 'yesterday' (expected M/D/YYYY h:mm:ss AM or ISO 8601)",
 		    "LastRunDate");
-	check_error("[Configuration1]\nSubjectLineMask=x\nAllowedTimeFrame=0800-2460\n",
-		    "mem.ini:3: [Configuration1] AllowedTimeFrame: invalid value '0800-2460' (expected HHMM-HHMM, e.g. 0800-1700)",
-		    "time frame");
-	check_error("[Configuration1]\nEvent=a\nEvent1=b\n",
-		    "mem.ini:3: [Configuration1] Event1: both Event and Event1 are set (line 2); keep one",
-		    "Event and Event1");
+	/* a broken rule is recorded on the rule, the rest of the file loads
+	 * (rules_compile() skips it with a warning) */
+	check_rule_error("[Configuration1]\nSubjectLineMask=x\nAllowedTimeFrame=0800-2460\n"
+			 "[Configuration2]\nEvent=$CONSOLE:DISPLAY,x\n",
+			 "mem.ini:3: [Configuration1] AllowedTimeFrame: invalid value '0800-2460' (expected HHMM-HHMM, e.g. 0800-1700)",
+			 "time frame");
+	check_rule_error("[Configuration1]\nEvent=a\nEvent1=b\n[Configuration2]\nEvent=$CONSOLE:DISPLAY,x\n",
+			 "mem.ini:3: [Configuration1] Event1: both Event and Event1 are set (line 2); keep one",
+			 "Event and Event1");
+	check_rule_error("[Configuration1]\nProcessBody=perhaps\n[Configuration2]\nEvent=$CONSOLE:DISPLAY,x\n",
+			 "mem.ini:2: [Configuration1] ProcessBody: invalid boolean 'perhaps' (expected TRUE, FALSE, YES, NO, 1 or 0)",
+			 "ProcessBody");
 	check_error("[Configuration1]\nEvent=a\n[Configuration01]\nEvent=b\n",
 		    "mem.ini:3: [Configuration01]: same rule number as [Configuration1] (line 1)",
 		    "same rule number");
@@ -522,6 +602,7 @@ int main(void)
 	test_defaults_and_ours();
 	test_rule_order();
 	test_errors();
+	test_unknown_keys_and_notify();
 	test_helpers();
 	test_save_run_date();
 	return done_testing();

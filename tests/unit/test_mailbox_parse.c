@@ -777,6 +777,8 @@ static void test_script_no_starttls(void)
 	p.tls = TLSM_STARTTLS;
 	ok(mailbox_open(&mb, &p, &err) == -1 && err.code == MS_ERR_TLS,
 	   "script3: no STARTTLS offered is a TLS error: %s", err.msg);
+	ok(strstr(err.msg, "no STARTTLS") && strstr(err.msg, "SecurityProtocol=NONE"),
+	   "script3: the error names SecurityProtocol=NONE as the opt-in");
 	pthread_join(th, NULL);
 	close(sc.lfd);
 	ok(!strstr(sc.log, "LOGIN") && !strstr(sc.log, "AUTHENTICATE") &&
@@ -982,8 +984,46 @@ static void test_script_absurd_literal(void)
 	close(sc.lfd);
 }
 
+/* The INI -> connection mapping (issue 14, item 4). */
+static void test_tls_choose(void)
+{
+	struct config c;
+	struct mailbox_params p;
+
+	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 0), TLSM_IMPLICIT, "no port: implicit");
+	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 993), TLSM_IMPLICIT, "993: implicit");
+	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 995), TLSM_IMPLICIT, "995: implicit");
+	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 143), TLSM_STARTTLS, "143, empty: STARTTLS");
+	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 110), TLSM_STARTTLS, "110, empty: STARTTLS");
+	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 2143), TLSM_STARTTLS,
+	       "another port, empty: STARTTLS");
+	is_int(mailbox_tls_choose(TLSL_TLS1_2, -1, 143), TLSM_STARTTLS,
+	       "143 with TLS1_2: STARTTLS (never implicit TLS on a plain port)");
+	is_int(mailbox_tls_choose(TLSL_TLS1_2, -1, 2993), TLSM_IMPLICIT,
+	       "another port with TLS1_2: implicit, as before");
+	is_int(mailbox_tls_choose(TLSL_NONE, -1, 993), TLSM_NONE, "NONE: plaintext");
+	is_int(mailbox_tls_choose(TLSL_NONE, 1, 143), TLSM_NONE, "NONE wins over StartTLS");
+	is_int(mailbox_tls_choose(TLSL_UNSET, 1, 993), TLSM_STARTTLS, "StartTLS=True");
+	is_int(mailbox_tls_choose(TLSL_UNSET, 0, 2143), TLSM_IMPLICIT, "StartTLS=False: implicit");
+	is(mailbox_tls_mode_name(TLSM_STARTTLS), "starttls", "name starttls");
+	is(mailbox_tls_mode_name(TLSM_IMPLICIT), "implicit", "name implicit");
+	is(mailbox_tls_mode_name(TLSM_NONE), "none", "name none");
+
+	memset(&c, 0, sizeof(c));
+	memset(&p, 0, sizeof(p));
+	c.protocol = PROTO_POP;
+	p.protocol = PROTO_POP;
+	mailbox_params_set_tls(&p, &c);
+	ok(p.tls == TLSM_IMPLICIT && p.port == 995, "POP, nothing set: implicit on 995");
+	c.starttls = 1;
+	c.starttls_set = 1;
+	mailbox_params_set_tls(&p, &c);
+	ok(p.tls == TLSM_STARTTLS && p.port == 110, "POP, StartTLS=True: STARTTLS on 110");
+}
+
 int main(void)
 {
+	test_tls_choose();
 	test_dates();
 	test_uidvalidity_caps();
 	test_search();

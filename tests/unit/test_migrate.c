@@ -293,6 +293,85 @@ static void test_transports(void)
 	free(out);
 }
 
+/* Issue 14, item 7: "notify" in the mapping adds a [Notify] section when
+ * NotifyOn* have nowhere to send from; the map's own port keeps TLS from
+ * the first byte. */
+static void test_notify_and_port(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct migrate_target t;
+	struct ini *ini = NULL;
+	struct migrate_map *m = NULL;
+	struct migrate_tenant_view tv;
+	const char in[] = "[Mail]\r\nUser = a@contoso.com\r\nServer = outlook.office365.com\r\n"
+			  "EmailProtocol = IMAP\r\n[Audit]\r\nNotifyOnRejects = True\r\n";
+	const char has[] = "[Mail]\r\nUser = a@contoso.com\r\nEmailProtocol = IMAP\r\n"
+			   "[Audit]\r\nNotifyOnAccepts=yes\r\n[Notify]\r\nServer=smtp.contoso.com\r\n";
+	const char map[] = "{\"notify\": \"smtp\", \"tenants\": ["
+		"{\"domains\": [\"contoso.com\"], \"tenantId\": \"t\", \"clientId\": \"c\","
+		" \"clientSecret\": \"env:S\", \"notify\": \"graph\"},"
+		"{\"domains\": [\"fabrikam.com\"], \"tenantId\": \"t\", \"clientId\": \"c\","
+		" \"clientSecret\": \"env:S\"}]}";
+	char *out = NULL;
+	size_t len = 0;
+
+	ok(migrate_map_parse(&m, "map.json", map, sizeof(map) - 1, &err) == 0, "map with notify");
+	ok(m && migrate_map_find(m, "a@contoso.com", &tv) == 0 && tv.notify == MN_GRAPH,
+	   "notify: the tenant's own value");
+	ok(m && migrate_map_find(m, "a@fabrikam.com", &tv) == 0 && tv.notify == MN_SMTP,
+	   "notify: the top level's otherwise");
+	migrate_map_free(m);
+	m = NULL;
+	ok(migrate_map_parse(&m, "map.json", "{\"notify\": \"fax\", \"tenants\": []}", 36,
+			     &err) == -1 && strstr(err.msg, "'notify' must be graph, smtp or none"),
+	   "notify: a bad value refused: %s", err.msg);
+	migrate_map_free(m);
+
+	memset(&t, 0, sizeof(t));
+	t.tenant_id = "t";
+	t.client_id = "c";
+	t.client_secret = "env:S";
+	t.transport = MT_IMAP;
+	t.notify = MN_GRAPH;
+	ok(migrate_rewrite_ini("x.ini", in, sizeof(in) - 1, &t, &out, &len, &err) == 0 &&
+	   ini_parse(&ini, "x", out, len, &err) == 0, "notify graph: rewritten");
+	if (ini)
+		is(ini_get(ini, "Notify", "Transport"), "Graph", "[Notify] Transport=Graph added");
+	ini_free(ini);
+	ini = NULL;
+	free(out);
+	t.notify = MN_SMTP;
+	t.port = 10993;
+	ok(migrate_rewrite_ini("x.ini", in, sizeof(in) - 1, &t, &out, &len, &err) == 0 &&
+	   ini_parse(&ini, "x", out, len, &err) == 0, "notify smtp: rewritten");
+	if (ini) {
+		is(ini_get(ini, "Notify", "Server"), "smtp.office365.com", "SMTP server");
+		is(ini_get(ini, "Notify", "Port"), "587", "SMTP port");
+		is(ini_get(ini, "Notify", "TLS"), "StartTLS", "STARTTLS");
+		is(ini_get(ini, "Notify", "AuthMethod"), "OAuth2", "XOAUTH2 through the same app");
+		is(ini_get(ini, "Mail", "SecurityProtocol"), "TLS1_2",
+		   "the map's own port: SecurityProtocol written so TLS starts at once");
+	}
+	ini_free(ini);
+	ini = NULL;
+	free(out);
+	t.port = 0;
+	ok(migrate_rewrite_ini("x.ini", has, sizeof(has) - 1, &t, &out, &len, &err) == 0 &&
+	   ini_parse(&ini, "x", out, len, &err) == 0, "existing [Notify]: rewritten");
+	if (ini) {
+		is(ini_get(ini, "Notify", "Server"), "smtp.contoso.com", "a usable [Notify] is kept");
+		ok(!ini_get(ini, "Notify", "Transport"), "nothing added to it");
+		ok(!ini_get(ini, "Mail", "SecurityProtocol"), "993: SecurityProtocol left unset");
+	}
+	ini_free(ini);
+	ini = NULL;
+	free(out);
+	t.notify = MN_UNSET;
+	ok(migrate_rewrite_ini("x.ini", in, sizeof(in) - 1, &t, &out, &len, &err) == 0 &&
+	   !strstr(out, "[Notify]"), "no notify in the map: no [Notify] added");
+	free(out);
+}
+
 struct cmdcase {
 	const char *in, *connector, *want;
 	unsigned flags;
@@ -688,6 +767,7 @@ int main(void)
 	   "sha256");
 	test_map();
 	test_transports();
+	test_notify_and_port();
 	test_commands();
 	test_exports();
 	test_diff();

@@ -78,6 +78,8 @@ static int run(const struct config *cfg, const char *mail, time_t received,
 		printf("# compile: %s\n", err.msg);
 		return -1;
 	}
+	for (size_t i = 0; i < rules_warning_count(rs); i++)
+		printf("# warning: %s\n", rules_warning(rs, i));
 	if (load(&m, mail, 0) == 0) {
 		rc = rules_evaluate(rs, &m, received, res, &err);
 		if (rc)
@@ -88,13 +90,26 @@ static int run(const struct config *cfg, const char *mail, time_t received,
 	return rc;
 }
 
+/* Compile cfg; a configuration skipped as broken comes back as an error:
+ * err->msg is its warning without "FILE:LINE: " and " ([..] skipped)",
+ * err->line the LINE. */
 static int compile_err(const struct config *cfg, struct ms_err *err)
 {
 	struct rules *rs = NULL;
+	const char *w, *p;
 	int rc;
 
 	err_clear(err);
 	rc = rules_compile(&rs, cfg, err);
+	if (rc == 0 && (w = rules_warning(rs, 0)) && (p = strstr(w, ": "))) {
+		const char *end = strstr(w, " ([");
+		int line = 0;
+
+		sscanf(w, "test.ini:%d:", &line);
+		err_set_line(err, MS_ERR_CONFIG, line, "%.*s",
+			     (int)((end ? end : w + strlen(w)) - (p + 2)), p + 2);
+		rc = -1;
+	}
 	rules_free(rs);
 	return rc;
 }
@@ -107,7 +122,7 @@ static void test_subject_and_tokens(void)
 	struct config cfg;
 	struct rule_result res;
 
-	rule(&r[0], "Configuration1", "NOPE", ev, 1);
+	rule(&r[0], "Configuration1", "NOPE (\\w+)", ev, 1);
 	rule(&r[1], "Configuration2", "COMPLETE: [[PAYJOB]] (\\d+)", ev, 2);
 	base_config(&cfg, r, 2);
 	ok(run(&cfg, "plain.eml", NOON, &res) == 0, "subject: evaluates");
@@ -198,6 +213,112 @@ static void test_invalid_config(void)
 		ok(rules_parse_time_frame(" 22:00 - 06:30 ", &s, &e) == 0 && s == 1320 && e == 390,
 		   "HH:MM with blanks tolerated");
 	}
+}
+
+/* Issue 14: a broken configuration is skipped with one warning naming
+ * file, line and what is wrong; the others keep working; nothing with a
+ * literal [[...]] or without $COMMAND: gets through. */
+static void test_skip_broken(void)
+{
+	char *good[] = { S("$CONSOLE:DISPLAY,[[1]] [[SUBJECT]] [[$DATE]]") };
+	char *nocmd[] = { S("CONSOLE:DISPLAY,hello") };
+	char *beyond[] = { S("$CONSOLE:DISPLAY,[[3]]") };
+	char *unknown[] = { S("$CONSOLE:DISPLAY,[[NOSUCH]]") };
+	char *reason[] = { S("$CONSOLE:DISPLAY,[[REASON]]") };
+	char *event[] = { S("$CONSOLE:DISPLAY,[[EVENT]]") };
+	char *att[] = { S("$CONSOLE:DISPLAY,[[ATTACHMENT]]") };
+	struct config_rule r[2];
+	struct config cfg;
+	struct ms_err err = MS_ERR_INIT;
+	struct rules *rs = NULL;
+	struct rule_result res;
+
+	rule(&r[0], "Configuration1", "COMPLETE: (\\w+)", good, 1);
+	rule(&r[1], "Configuration2", "COMPLETE", nocmd, 1);
+	r[1].line = 17;
+	base_config(&cfg, r, 2);
+	ok(rules_compile(&rs, &cfg, &err) == 0, "one broken rule: the load goes on");
+	is_int(rules_count(rs), 1, "the good rule is kept");
+	is_int(rules_skipped(rs), 1, "the broken one is skipped");
+	is_int(rules_warning_count(rs), 1, "reported once");
+	is(rules_warning(rs, 0), "test.ini:17: [Configuration2] Event: 'CONSOLE:DISPLAY,hello' "
+	   "is not an OpCon event (it must start with $COMMAND:, e.g. $JOB:ADD or "
+	   "$CONSOLE:DISPLAY) ([Configuration2] skipped)", "warning: file, line, what");
+	rules_free(rs);
+	rs = NULL;
+	ok(run(&cfg, "plain.eml", NOON, &res) == 0 && res.matched && res.n_rules == 1 &&
+	   strcmp(res.rules[0].section, "Configuration1") == 0,
+	   "the good rule still matches");
+	rules_result_release(&res);
+
+	r[0].events = nocmd;
+	ok(rules_compile(&rs, &cfg, &err) == -1 && err.code == MS_ERR_CONFIG &&
+	   strstr(err.msg, "every [ConfigurationN] is broken") &&
+	   strstr(err.msg, "test.ini:10: [Configuration1]"),
+	   "every rule broken: a configuration error: %s", err.msg);
+	rules_free(rs);
+	rs = NULL;
+	r[0].events = good;
+
+#define BROKEN(evs, mask, want) do { \
+		rule(&r[1], "Configuration2", mask, evs, 1); \
+		ok(compile_err(&cfg, &err) == -1 && strstr(err.msg, want), \
+		   "refused at load: %s", err.msg); \
+	} while (0)
+	BROKEN(beyond, "(a)(b)", "[[3]] in '$CONSOLE:DISPLAY,[[3]]': the mask has only 2 groups");
+	BROKEN(beyond, NULL, "there is no SubjectLineMask, so it has no groups");
+	BROKEN(beyond, "x", "[[3]] in '$CONSOLE:DISPLAY,[[3]]': the SubjectLineMask has no groups");
+	BROKEN(unknown, "x", "unknown token [[NOSUCH]]");
+	BROKEN(reason, "x", "[[REASON]] has no value");
+	BROKEN(event, "x", "[[EVENT]] has no value");
+	BROKEN(att, "x", "[[ATTACHMENT]] in '$CONSOLE:DISPLAY,[[ATTACHMENT]]' needs ProcessAttachments=True");
+	rule(&r[1], "Configuration2", "x", beyond, 1);
+	r[1].time_frame = S("[[NOSUCH]]");
+	ok(compile_err(&cfg, &err) == -1 && strstr(err.msg, "AllowedTimeFrame: unknown token"),
+	   "unknown token in a time frame: %s", err.msg);
+	rule(&r[1], "Configuration2", "x", good, 1);
+	r[1].error = S("test.ini:23: [Configuration2] ProcessBody: not a boolean");
+	ok(compile_err(&cfg, &err) == -1 && strstr(err.msg, "ProcessBody: not a boolean"),
+	   "config.c's own finding is skipped the same way");
+	r[1].error = NULL;
+
+	/* AllowedTimeFrame=[[TOKEN]] works as documented */
+	{
+		static struct config_token tf[] = { { S("HOURS"), S("1100-1300") } };
+		rule(&r[1], "Configuration2", "COMPLETE", good, 0);
+		r[1].time_frame = S("[[HOURS]]");
+		base_config(&cfg, r, 2);
+		cfg.tokens = tf;
+		cfg.n_tokens = 1;
+		r[0].time_frame = S("[[hours]]");
+		ok(run(&cfg, "plain.eml", NOON, &res) == 0 && res.matched,
+		   "AllowedTimeFrame from a token: inside");
+		rules_result_release(&res);
+		ok(run(&cfg, "plain.eml", NOON - 2 * 3600, &res) == 0 && !res.matched &&
+		   strcmp(res.reason, "Message received outside timeframe") == 0,
+		   "AllowedTimeFrame from a token: outside");
+		rules_result_release(&res);
+		r[0].time_frame = NULL;
+	}
+
+	/* RejectEvent: [[REASON]] yes, [[EVENT]] and captures no */
+	base_config(&cfg, r, 1);
+	cfg.reject_event = S("$CONSOLE:DISPLAY,[[SCHED]] [[REASON]]");
+	ok(rules_compile(&rs, &cfg, &err) == 0 && rules_warning_count(rs) == 0,
+	   "RejectEvent with [[REASON]] and a [Tokens] name");
+	is(rules_reject_event(rs), "$CONSOLE:DISPLAY,DailySched [[REASON]]",
+	   "RejectEvent: [Tokens] substituted at load");
+	rules_free(rs);
+	rs = NULL;
+	cfg.reject_event = S("$CONSOLE:DISPLAY,[[1]]");
+	ok(rules_compile(&rs, &cfg, &err) == 0 && rules_count(rs) == 1 &&
+	   !rules_reject_event(rs) && rules_warning_count(rs) == 1 &&
+	   strstr(rules_warning(rs, 0), "test.ini: [Audit] RejectEvent: [[1]]") &&
+	   strstr(rules_warning(rs, 0), "(RejectEvent not raised)"),
+	   "RejectEvent with a capture: left out with a warning: %s",
+	   rules_warning(rs, 0) ? rules_warning(rs, 0) : "");
+	rules_free(rs);
+#undef BROKEN
 }
 
 static void test_senders(void)
@@ -360,16 +481,17 @@ static void test_body(void)
 	is(res.reason, "No matching subjects found", "qualifier not matching: reason");
 	rules_result_release(&res);
 
-	/* HTML body */
-	rule(&r[0], "Configuration1", "^Job: (\\w+)", ev, 1);
+	/* HTML body ([[2]] names a group that takes no part: empty, never
+	 * a literal [[2]]) */
+	rule(&r[0], "Configuration1", "^Job: (\\w+)( x)?", ev, 1);
 	r[0].process_body = 1;
 	r[0].qualifying_subject = S("Daily report");
 	base_config(&cfg, r, 1);
 	ok(run(&cfg, "html-only.eml", NOON, &res) == 0 && res.matched, "html body: matched");
 	is_int(res.rules[0].n_events, 3, "html body: three lines (script ignored)");
-	is(res.rules[0].events[0], "$JOB:ADD,[[$DATE]],S,ALPHA,[[2]]", "html: ALPHA");
-	is(res.rules[0].events[1], "$JOB:ADD,[[$DATE]],S,BETA,[[2]]", "html: BETA");
-	is(res.rules[0].events[2], "$JOB:ADD,[[$DATE]],S,GAMMA,[[2]]", "html: GAMMA");
+	is(res.rules[0].events[0], "$JOB:ADD,[[$DATE]],S,ALPHA,", "html: ALPHA");
+	is(res.rules[0].events[1], "$JOB:ADD,[[$DATE]],S,BETA,", "html: BETA");
+	is(res.rules[0].events[2], "$JOB:ADD,[[$DATE]],S,GAMMA,", "html: GAMMA");
 	rules_result_release(&res);
 	r[0].qualifying_subject = NULL;
 	ok(run(&cfg, "alternative.eml", NOON, &res) == 0 && res.matched &&
@@ -393,6 +515,28 @@ static void test_attachments(void)
 	is(res.rules[0].attachments[0], "Rechnung M\xc3\xa4rz 2026.pdf", "its name");
 	is(res.rules[0].events[0], "$CONSOLE:DISPLAY,7", "events use the subject captures");
 	rules_result_release(&res);
+
+	/* [[ATTACHMENT]] and [[A1]].. from the first matching attachment */
+	{
+		char *aev[] = { S("$CONSOLE:DISPLAY,[[1]] [[ATTACHMENT]] [[A1]]/[[A2]]") };
+		r[0].events = aev;
+		r[0].attachment_mask = S("^Rechnung (M\xc3\xa4rz) (\\d+)\\.pdf$");
+		ok(run(&cfg, "attachments.eml", NOON, &res) == 0 && res.matched,
+		   "attachment captures: matched");
+		is(res.rules[0].events[0], "$CONSOLE:DISPLAY,7 Rechnung Marz 2026.pdf Marz/2026",
+		   "[[ATTACHMENT]] is the name, [[A1]] [[A2]] the AttachmentMask's groups");
+		rules_result_release(&res);
+		r[0].attachment_mask = S("^Rechnung M\xc3\xa4rz (\\d+)\\.pdf$");
+		base_config(&cfg, r, 1);
+		{
+			struct ms_err e = MS_ERR_INIT;
+			ok(compile_err(&cfg, &e) == -1 &&
+			   strstr(e.msg, "[[A2]] in") && strstr(e.msg, "AttachmentMask has only 1 group"),
+			   "[[A2]] beyond the AttachmentMask's groups refused: %s", e.msg);
+		}
+		r[0].events = ev;
+		r[0].attachment_mask = S("^Rechnung M\xc3\xa4rz \\d+\\.pdf$");
+	}
 
 	r[0].attachment_mask = S("\\.png$");
 	ok(run(&cfg, "attachments.eml", NOON, &res) == 0 && res.matched,
@@ -570,6 +714,7 @@ int main(void)
 	message_library_init();
 	test_subject_and_tokens();
 	test_invalid_config();
+	test_skip_broken();
 	test_senders();
 	test_timeframes();
 	test_body();

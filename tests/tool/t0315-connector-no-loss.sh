@@ -205,6 +205,7 @@ User=$WORLD_USER_ALICE
 Password=$WORLD_PASS_ALICE
 Server=127.0.0.1
 Port=$WORLD_IMAPS_PORT
+SecurityProtocol=TLS1_2
 EmailProtocol=IMAP
 SelfSignedCertificate=False
 CAFile=$WORLD_CA_FILE
