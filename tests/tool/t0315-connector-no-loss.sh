@@ -295,6 +295,31 @@ is "$(events_for "$T/m6" KILO)" 1 "mail after it is processed"
 "$BIN/mailshift" -inifile:"$T/l.ini" >"$T/l2.out" 2>&1
 is "$(events_for "$T/m6" JULIET)" 0 "nor on the next run"
 
+# ---- rejected mail gets one more look when the rules change ----------------------
+clear_mailbox $U
+msg "$T/rep.eml" "Report 77"
+deliver "$T/rep.eml" $WORLD_USER_ALICE
+wait_count $U 1
+mkdir -p "$T/m8"
+imap_ini "$T/c.ini" "$T/m8" "UseLastRunDate=False" "[Audit]
+RejectEvent=\$CONSOLE:DISPLAY,rejected [[SUBJECT]]"
+"$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c1.out" 2>&1
+"$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c2.out" 2>&1
+is "$(cat "$T"/m8/* | grep -c 'rejected Report 77')" 1 "rejected: its RejectEvent once, however many runs"
+# a change that still does not match it: judged again, quietly
+sed -i 's/^SubjectLineMask=^Job (\\w+)\$$/SubjectLineMask=^Job (\\w+)!?$/' "$T/c.ini"
+"$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c3.out" 2>&1
+is "$(cat "$T"/m8/* | grep -c 'rejected Report 77')" 1 "rules changed, still rejected: no second RejectEvent"
+# the fix the site made for it
+sed -i 's/^SubjectLineMask=.*/SubjectLineMask=^(?:Job|Report) (\\w+)$/' "$T/c.ini"
+"$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c4.out" 2>&1; rc=$?
+sed 's/^/# /' "$T/c4.out"
+is $rc 0 "rules fixed: exit 0"
+is "$(events_for "$T/m8" 77)" 1 "the kept rejected mail matches under the new rules"
+is "$(count_mailbox $U)" 0 "and is deleted as a match"
+"$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c5.out" 2>&1
+is "$(events_for "$T/m8" 77)" 1 "exactly once"
+
 # ---- 6. attachments past the parser's limit do not let AttachmentMask decide -----------
 clear_mailbox $U
 python3 - "$T/many.eml" <<'EOP'
