@@ -35,6 +35,7 @@
 #include "state.h"
 
 #define MESSAGE_CAP ((size_t)64 * 1024 * 1024)
+#define FETCH_REFUSALS_MAX 3
 
 /* LastRunDate is compared with the server's clock (INTERNALDATE,
  * receivedDateTime).  Mail up to this many seconds older than it is still
@@ -70,6 +71,9 @@ struct run {
 	time_t deadline;       /* [General] RunTimeout from the start */
 	time_t oldest_failed;  /* received time of the oldest failed message */
 	long quarantined_seen; /* quarantined messages still on the server */
+	int fetch_refusals;    /* messages in a row the server would not hand
+				* over (MS_ERR_PROTO): a broken server, not a
+				* bad message, after FETCH_REFUSALS_MAX */
 };
 
 static void note(struct run *run, enum connector_note n, const char *key,
@@ -784,8 +788,17 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 		if (mailbox_fetch_message(run->mb, it, &raw, &merr)) {
 			if (!message_error(&merr))
 				goto fatal;
+			if (merr.code == MS_ERR_PROTO &&
+			    ++run->fetch_refusals >= FETCH_REFUSALS_MAX) {
+				/* not this message: the server (nothing more is
+				 * counted against the messages) */
+				err_prefix(&merr, "%d messages in a row could not be "
+					   "fetched, the last", FETCH_REFUSALS_MAX);
+				goto fatal;
+			}
 			goto failed;
 		}
+		run->fetch_refusals = 0;
 		if (message_parse(&full, raw.data, raw.len, 0, want_download, &merr)) {
 			if (merr.code == MS_ERR_NOMEM)
 				goto fatal;

@@ -15,7 +15,8 @@ SCENARIO (JSON):
                                                 # first command starting
                                                 # with "after" one byte
                                                 # per "every" seconds
-  MSG: {"uidl": "u1", "file": "path/to/message.eml"}  (IMAP: "uid": 7)
+  MSG: {"uidl": "u1", "file": "path/to/message.eml"}  (IMAP: "uid": 7;
+       "refuse": true answers NO to a fetch of the whole message)
   IMAP also takes "uidvalidity" (default 42).
 
 Writes the port it listens on to PORTFILE, and one line per command to
@@ -152,6 +153,9 @@ def serve_imap(c, box, deleted, uidvalidity):
         elif verb == "UID FETCH":
             want_body = "BODY.PEEK[]" in cmd.upper()
             rng = parts[3]
+            if want_body and any(str(m["uid"]) == rng and m.get("refuse") for m in box):
+                c.send("%s NO [UNAVAILABLE] message cannot be fetched\r\n" % tag, cmd)
+                continue
             out = b""
             for i, m in enumerate(box):
                 if want_body and str(m["uid"]) != rng:

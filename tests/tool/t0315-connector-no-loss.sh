@@ -186,6 +186,32 @@ else
 	skip "/usr/bin/time missing: peak memory not measured"
 fi
 
+# ---- a server that refuses every message is the server's problem, not theirs -------
+cat >"$T/refuse.json" <<EOJ
+{"protocol": "imap",
+ "messages": {"R1": {"uid": 1, "file": "$T/a.eml", "refuse": true},
+              "R2": {"uid": 2, "file": "$T/b.eml"},
+              "R3": {"uid": 3, "file": "$T/c.eml", "refuse": true},
+              "R4": {"uid": 4, "file": "$T/d.eml", "refuse": true},
+              "R5": {"uid": 5, "file": "$T/e.eml", "refuse": true},
+              "R6": {"uid": 6, "file": "$T/a.eml", "refuse": true}},
+ "sessions": [["R1", "R2", "R3", "R4", "R5", "R6"]]}
+EOJ
+start_scripted "$T/refuse.json"
+mkdir -p "$T/m9" "$T/dl9"
+pop_ini "$T/q.ini" "$T/m9" "$sport" "DownloadEmails=True
+DownloadFolder=$T/dl9"
+sed -i 's/^EmailProtocol=POP/EmailProtocol=IMAP/' "$T/q.ini"
+"$BIN/mailshift" -inifile:"$T/q.ini" >"$T/q.out" 2>&1; rc=$?
+sed 's/^/# /' "$T/q.out"
+is $rc 2 "a server refusing messages: exit 2"
+is "$(events_for "$T/m9" BRAVO)" 1 "one refused message does not stop the next one"
+ok "$(grep -q '3 messages in a row could not be fetched' "$T/q.out"; echo $?)" \
+	"three refusals in a row stop the run as the server's fault"
+"$BIN/mailshift" --failed -inifile:"$T/q.ini" >"$T/qf.out" 2>&1
+is "$(grep -c '^failed ' "$T/qf.out")" 3 "only the messages before the verdict are recorded as failed"
+stop_scripted
+
 # ---- 12. no certificate warning without TLS ------------------------------------
 ok "$(grep -qi 'SelfSignedCertificate' "$T/b1.out" "$T/r1.out"; test $? = 1; echo $?)" \
 	"SecurityProtocol=NONE: no SelfSignedCertificate warning"
