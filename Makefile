@@ -1,10 +1,14 @@
 # mailshift - one non-recursive Makefile.
-#   make            build bin/*
+#   make            build bin/* (the first build installs missing packages)
 #   make check      every test (installs packages, starts the mail world)
 #   make demo       audit -> migrate -> verify -> connector on samples/
 #   make bench      benchmarks with ratios against an in-run baseline
 #   make SANITIZE=address,undefined check
 #   make install PREFIX=/usr/local DESTDIR=
+#
+# CFLAGS, LDFLAGS and LDLIBS are yours (default CFLAGS -O2 -g): the flags
+# the build needs are kept apart in ALL_CFLAGS / ALL_LDFLAGS / ALL_LDLIBS,
+# as git does, so `make CFLAGS=-O0` still builds.
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -12,21 +16,31 @@ DESTDIR   ?=
 CC        ?= cc
 PKGS      := libcurl libxml-2.0 libcjson openssl sqlite3 gmime-3.0 libpcre2-8
 BUILD     := build
-
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# the package installer (tests replace it with a stand-in)
+DEPS      ?= sh scripts/deps
 
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
-             -DMS_VERSION='"$(VERSION)"' -Iruntime $(PKG_CFLAGS) -MMD -MP
-LDLIBS    += $(PKG_LIBS) -lpthread
+
+# pkg-config is asked once, after the packages are there (a fresh machine
+# has neither the libraries nor their .pc files when this file is read):
+# $(BUILD)/pkg.cflags and pkg.libs are made by a rule, and read when a
+# recipe runs, by which time that rule has run.
+PKG_STAMP := $(BUILD)/pkg.cflags $(BUILD)/pkg.libs
+PKG_CFLAGS = $(file <$(BUILD)/pkg.cflags)
+PKG_LIBS   = $(file <$(BUILD)/pkg.libs)
+
+ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
+             -Wno-unused-parameter -DMS_VERSION='"$(VERSION)"' -Iruntime \
+             $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS)
+ALL_LDLIBS  = $(PKG_LIBS) -lpthread $(LDLIBS)
 ifneq ($(SANITIZE),)
-CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDFLAGS   += -fsanitize=$(SANITIZE)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 ifneq ($(FUZZ),)
 CC        := clang
-CFLAGS    += -fsanitize=fuzzer-no-link,address,undefined
+ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined
 endif
 
 LIB_SRC   := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
@@ -37,51 +51,65 @@ BINS      := bin/mailshift bin/mailshift-audit bin/mailshift-migrate bin/mailshi
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: deps-check $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN)
 
-$(BUILD)/%.o: %.c
+# Missing packages are installed once, before the first compile; after
+# that a plain `make` never runs the installer (make deps, check and demo
+# still do: they also need the test servers).
+$(PKG_STAMP) &:
+	@mkdir -p $(BUILD)
+	@pkg-config --exists $(PKGS) 2>/dev/null || $(DEPS)
+	@pkg-config --cflags $(PKGS) >$(BUILD)/pkg.cflags.tmp
+	@pkg-config --libs $(PKGS) >$(BUILD)/pkg.libs.tmp
+	@mv $(BUILD)/pkg.cflags.tmp $(BUILD)/pkg.cflags
+	@mv $(BUILD)/pkg.libs.tmp $(BUILD)/pkg.libs
+
+$(BUILD)/%.o: %.c | $(PKG_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 # bin/ is shared by every BUILD (plain, sanitizer): bin/.variant names the
-# one it holds, and changes (forcing a relink) only when another is built.
+# one it holds and changes (forcing a relink) only when another is built,
+# so `make -q` after a build says it is up to date.
+VARIANT   := $(BUILD) $(SANITIZE)
 BIN_VARIANT := bin/.variant
+ifneq ($(strip $(file <$(BIN_VARIANT))),$(strip $(VARIANT)))
 $(BIN_VARIANT): FORCE
+endif
+$(BIN_VARIANT):
 	@mkdir -p bin
-	@echo '$(BUILD) $(SANITIZE)' | cmp -s - $@ || echo '$(BUILD) $(SANITIZE)' >$@
+	@echo '$(VARIANT)' >$@
 
 bin/mailshift: $(BUILD)/runtime/main.o $(LIB) $(BIN_VARIANT)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(filter-out $(BIN_VARIANT),$^) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(BIN_VARIANT),$^) $(ALL_LDLIBS)
 
 bin/mailshift-%: $(BUILD)/tools/%/main.o $(LIB) $(BIN_VARIANT)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(filter-out $(BIN_VARIANT),$^) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(BIN_VARIANT),$^) $(ALL_LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 # Installs missing Debian and npm packages; prints what it installs.
 deps:
-	@sh scripts/deps
+	@$(DEPS)
 
-# deps is idempotent and quick when everything is there (a dpkg query):
-# every build checks, so a fresh clone needs no separate step.
-deps-check:
-	@sh scripts/deps
-
-check: all
+check: deps
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/run-all
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@sh scripts/demo
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@sh bench/run
 
 fuzz:
@@ -96,6 +124,6 @@ clean:
 
 .SECONDARY:
 FORCE:
-.PHONY: FORCE all deps deps-check check demo bench fuzz install clean
+.PHONY: FORCE all deps check demo bench fuzz install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
