@@ -180,7 +180,7 @@ struct msg_ctx {                 /* one message, as process_message sees it */
 	const struct mailbox_item *it;
 	const char *key;           /* it->key, or a key of its own (reused key) */
 	char fp[STATE_HASH_LEN + 1];
-	char seed[256];            /* names its files: key, fingerprint, try */
+	char seed[512];            /* names its files: key, fingerprint, try */
 	const struct message *msg; /* headers, or the whole message */
 	time_t received;
 };
