@@ -10,7 +10,20 @@ cleanup() {
 	[ -n "$own_world" ] && rm -rf "$own_world"
 	rm -rf "$T"
 }
-trap cleanup EXIT INT TERM
+# a scripted POP3/IMAP server (tests/peers/scripted-server.py) for what
+# Dovecot will not do: start_scripted SCENARIO sets $sport; its command
+# log is $T/srv.log; stopped by stop_scripted and at exit
+spid=""
+stop_scripted() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=""; }
+start_scripted() {
+	rm -f "$T/srv.port" "$T/srv.log"
+	python3 "$top/tests/peers/scripted-server.py" "$1" "$T/srv.port" "$T/srv.log" &
+	spid=$!
+	i=0
+	while [ ! -s "$T/srv.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	sport=$(cat "$T/srv.port")
+}
+trap 'stop_scripted; cleanup' EXIT INT TERM
 if [ -z "${MS_WORLD_DIR:-}" ]; then
 	own_world=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-world.XXXXXX")
 	chmod 0755 "$own_world"

@@ -8,18 +8,6 @@
 #    mailbox and OpCon passwords in clear).
 . "$(dirname "$0")/connector-lib.sh"
 
-SRV="$top/tests/peers/scripted-server.py"
-spid=""
-stop_scripted() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=""; }
-trap 'stop_scripted; cleanup' EXIT INT TERM
-start_scripted() {
-	rm -f "$T/srv.port" "$T/srv.log"
-	python3 "$SRV" "$1" "$T/srv.port" "$T/srv.log" &
-	spid=$!
-	i=0
-	while [ ! -s "$T/srv.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	sport=$(cat "$T/srv.port")
-}
 printf 'From: erp@contoso.test\r\nSubject: Job ALPHA\r\nMessage-ID: <a@test>\r\n\r\nbody\r\n' >"$T/a.eml"
 ini() {	# ini FILE MSGIN PROTO PORT [RunTimeout]
 	cat >"$1" <<EOI

@@ -12,18 +12,7 @@
 #  - MSGIN on a file system of its own.
 . "$(dirname "$0")/connector-lib.sh"
 
-SRV="$top/tests/peers/scripted-server.py"
-spid=""
-stop_scripted() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=""; }
 trap 'stop_scripted; umount "$T/mnt" 2>/dev/null; cleanup' EXIT INT TERM
-start_scripted() {	# start_scripted SCENARIO -> $sport, $spid, log $T/srv.log
-	rm -f "$T/srv.port" "$T/srv.log"
-	python3 "$SRV" "$1" "$T/srv.port" "$T/srv.log" &
-	spid=$!
-	i=0
-	while [ ! -s "$T/srv.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	sport=$(cat "$T/srv.port")
-}
 msg() {	# msg FILE SUBJECT [MESSAGE-ID] [FROM]
 	printf 'From: %s\r\nTo: ops@contoso.test\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s>\r\n\r\nbody of %s\r\n' \
 		"${4:-erp@contoso.test}" "$2" "$(date -R)" "${3:-$(openssl rand -hex 8)@test}" "$2" >"$1"
