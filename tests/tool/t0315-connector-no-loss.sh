@@ -335,6 +335,27 @@ is "$(count_mailbox $U)" 0 "and is deleted as a match"
 "$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c5.out" 2>&1
 is "$(events_for "$T/m8" 77)" 1 "exactly once"
 
+# ---- a first poll of many new messages costs no fsync per message ------------------
+clear_mailbox $U
+python3 "$top/bench/gen-maildir.py" "$(maildir $U)" 600
+chown -R 65534:65534 "$(maildir $U)"
+mkdir -p "$T/m10"
+imap_ini "$T/g.ini" "$T/m10" "UseLastRunDate=False
+DeleteEmails=None"
+sed -i 's/^SubjectLineMask=.*/SubjectLineMask=^Report (\\d+) attached$/' "$T/g.ini"
+if command -v strace >/dev/null 2>&1 && [ -z "${MAILSHIFT_VALGRIND:-}" ]; then
+	strace -f -c -o "$T/g.strace" -e trace=fsync,fdatasync \
+		"$BIN/mailshift" -inifile:"$T/g.ini" >"$T/g.out" 2>&1; rc=$?
+	syncs=$(awk '$NF == "fsync" || $NF == "fdatasync" { s += $4 } END { print s + 0 }' "$T/g.strace")
+	is $rc 0 "600 new messages, 1 matching: exit 0"
+	is "$(ls "$T/m10" | wc -l)" 1 "its event written"
+	ok "$([ "$syncs" -lt 40 ]; echo $?)" "group commits: $syncs fsyncs for 600 new messages (was 2 a message)"
+else
+	skip "strace missing or under valgrind: fsyncs not counted"
+	skip "strace missing or under valgrind: fsyncs not counted"
+	skip "strace missing or under valgrind: fsyncs not counted"
+fi
+
 # ---- 6. attachments past the parser's limit do not let AttachmentMask decide -----------
 clear_mailbox $U
 python3 - "$T/many.eml" <<'EOP'
