@@ -313,12 +313,17 @@ static int stage_events(struct run *run, const struct msg_ctx *m,
 			free(path);
 			goto out;
 		}
-		w = fs_write_atomic(path, body.data, body.len, 0600, err);
+		/* each file durable now, their names by one directory fsync */
+		w = fs_write_atomic_nodirsync(path, body.data, body.len, 0600, err);
 		buf_wipe(&body);
 		free(path);
 		if (w)
 			goto out;
 	}
+	/* the staged files are durable, names and all, before the state says
+	 * they exist: only then may they be renamed into MSGIN */
+	if (p->n && fs_fsync_dir(run->staging, err))
+		goto out;
 	if (state_stage(run->state, run->mailbox_id, m->key, m->msg->message_id,
 			m->fp, run->rules_hash, (const char *const *)names, p->n,
 			matched, err))

@@ -42,11 +42,17 @@ start_scripted "$T/drip.json"
 P="$T/pub"
 mkdir -p "$P/msgin"
 ini "$P/d.ini" "$P/msgin" POP "$sport" 10
-chown -R nobody:nogroup "$P"
 chmod 0755 "$T"
 start=$(date +%s)
-setpriv --reuid=nobody --regid=nogroup --clear-groups \
+if [ -z "${MAILSHIFT_VALGRIND:-}" ]; then
+	# a copy nobody can reach, wherever the build is
+	cp "$BIN/mailshift" "$P/mailshift"
+	chown -R nobody:nogroup "$P"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$P/mailshift" -inifile:"$P/d.ini" >"$T/d.out" 2>&1 &
+else
 	"$BIN/mailshift" -inifile:"$P/d.ini" >"$T/d.out" 2>&1 &
+fi
 cpid=$!
 sleep 3
 owner=$(stat -c %u "/proc/$cpid/environ" 2>/dev/null)
@@ -55,8 +61,13 @@ core=$(awk '/Max core file size/ {print $5}' "/proc/$cpid/limits" 2>/dev/null)
 wait $cpid; rc=$?
 took=$(( $(date +%s) - start ))
 sed 's/^/# /' "$T/d.out"
-is "$procuser:$owner" "$(id -u nobody):0" "the connector runs as nobody and is not dumpable (its /proc files are root's)"
-is "$core" 0 "and its core size limit is 0"
+if [ -z "${MAILSHIFT_VALGRIND:-}" ]; then
+	is "$procuser:$owner" "$(id -u nobody):0" "the connector runs as nobody and is not dumpable (its /proc files are root's)"
+	is "$core" 0 "and its core size limit is 0"
+else
+	skip "under valgrind: the process in /proc is valgrind's"
+	skip "under valgrind: the process in /proc is valgrind's"
+fi
 is $rc 2 "a dripping server: the run stops with exit 2"
 ok "$([ "$took" -ge 9 ] && [ "$took" -le 25 ]; echo $?)" "at RunTimeout=10 s (took ${took} s)"
 ok "$(grep -q 'while listing the folder' "$T/d.out" && grep -q 'RunTimeout' "$T/d.out"; echo $?)" \
