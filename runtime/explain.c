@@ -337,6 +337,10 @@ static const struct name_entry mail_table[] = {
 	{ " NO authentication failure", { "the IMAP login was refused: wrong user, password or token",
 		"check [Mail] User and reseal the password with `mailshift --credentials`; "
 		"for OAuth check the token's scope and user", PERM, "imap authentication failure" } },
+	{ "accepts no login without TLS", { "the server offers no login before TLS "
+		"(LOGINDISABLED, or no mechanism until STARTTLS)",
+		"set [Mail] StartTLS=True with SecurityProtocol=TLS1_2, or use the server's "
+		"implicit TLS port", PERM, "mail no login before tls" } },
 	{ "Plaintext authentication disallowed", { "the server refuses a login before TLS",
 		"use [Mail] SecurityProtocol TLS (implicit) or StartTLS=True", PERM, "mail plaintext" } },
 	{ "-ERR Authentication failure", { "the POP login was refused: wrong password, or for "

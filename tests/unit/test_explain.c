@@ -100,6 +100,9 @@ static const struct sample mail_samples[] = {
 	{ "-ERR [AUTH] authenticating: authentication failure", "pop auth cyrus", 0 },
 	{ "-ERR Authentication failed.", "pop authentication failed", 0 },
 	{ "-ERR Login failed.", "pop login failed", 0 },
+	{ "imap://127.0.0.1:143: cannot log in as 'alice': the server accepts no login "
+	  "without TLS (it announces LOGINDISABLED); set StartTLS=True ...",
+	  "mail no login before tls", 0 },
 	{ "* BYE [ALERT] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
 	  "mail plaintext", 0 },
 	{ "A1 NO LOGIN failed.", "imap login", 0 },
