@@ -46,6 +46,8 @@ struct imap_state {
 	int need_expunge;
 	int headers_listed;       /* imap_list fetched the header fields */
 	uint32_t *uids;          /* uid of items[i] */
+	uint32_t *ours;          /* without UIDPLUS: UIDs we flagged \Deleted */
+	size_t n_ours, cap_ours;
 	unsigned tag;            /* last command tag number */
 	struct buf resp;         /* the response being read */
 	char select_cmd[600];
@@ -871,6 +873,7 @@ static void imap_free(struct mailbox *mb)
 	if (!st)
 		return;
 	free(st->uids);
+	free(st->ours);
 	buf_release(&st->resp);
 	free(st);
 	mb->impl = NULL;
@@ -1261,6 +1264,61 @@ static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 	return 0;
 }
 
+/* A UID this session flagged \Deleted and means to expunge (no UIDPLUS). */
+static int remember_ours(struct imap_state *st, uint32_t uid, struct ms_err *err)
+{
+	if (st->n_ours == st->cap_ours) {
+		size_t cap = st->cap_ours ? st->cap_ours * 2 : 64;
+		uint32_t *t;
+		if (cap > MB_MAX_ITEMS)
+			return err_set(err, MS_ERR_TOOBIG, "more than %zu deletions in one session",
+				       MB_MAX_ITEMS);
+		t = realloc(st->ours, cap * sizeof(*t));
+		if (!t)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		st->ours = t;
+		st->cap_ours = cap;
+	}
+	st->ours[st->n_ours++] = uid;
+	return 0;
+}
+
+/* Without UIDPLUS a message goes only with a plain EXPUNGE, which removes
+ * every message flagged \Deleted: also those another client flagged and
+ * has not expunged yet (seen on Courier: a message another client had
+ * flagged vanished).  So look first, and when a \Deleted message is not
+ * one of ours, expunge nothing.  Ours stay flagged, and stay recorded as
+ * deleted in the state database (DONE, deleted): a later run that still
+ * lists them deletes them again (the path a POP session that died before
+ * QUIT takes), and expunges once no other client's \Deleted mail is left.
+ * That is the delete pending state; -v says so. */
+static int imap_expunge_ours(struct mailbox *mb, struct ms_err *err)
+{
+	struct imap_state *st = mb->impl;
+	struct uid_vec u = { NULL, 0, 0 };
+	size_t foreign = 0;
+
+	if (imap_run(mb, "UID SEARCH DELETED", on_search, &u, IMAP_SMALL_ANSWER * 4, err))
+		return -1;
+	qsort(st->ours, st->n_ours, sizeof(*st->ours), cmp_u32);
+	for (size_t i = 0; i < u.n; i++)
+		if (!bsearch(&u.v[i], st->ours, st->n_ours, sizeof(*st->ours), cmp_u32))
+			foreign++;
+	free(u.v);
+	if (foreign) {
+		log_info("%s: folder '%s': %zu message(s) flagged \\Deleted are not ours and the "
+			 "server has no UIDPLUS, so no EXPUNGE (it would remove them too); our %zu "
+			 "message(s) stay flagged \\Deleted, delete pending until a later run",
+			 mb->label, mb->p.folder, foreign, st->n_ours);
+		return 0;
+	}
+	if (imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err))
+		return -1;
+	st->n_ours = 0;
+	st->need_expunge = 0;
+	return 0;
+}
+
 static int imap_delete(struct mailbox *mb, const struct mailbox_item *it,
 		       struct ms_err *err)
 {
@@ -1278,6 +1336,8 @@ static int imap_delete(struct mailbox *mb, const struct mailbox_item *it,
 		snprintf(cmd, sizeof(cmd), "UID EXPUNGE %u", uid);
 		return imap_run(mb, cmd, NULL, NULL, IMAP_SMALL_ANSWER, err);
 	}
+	if (remember_ours(st, uid, err))
+		return -1;
 	st->need_expunge = 1;
 	return 0;
 }
@@ -1293,7 +1353,7 @@ static int imap_close(struct mailbox *mb, struct ms_err *err)
 	if (!st || !mb->session)
 		return 0;
 	if (st->need_expunge)
-		rc = imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err);
+		rc = imap_expunge_ours(mb, err);
 	if (!mb_conn_lost(mb) &&
 	    imap_exec_once(mb, "LOGOUT", NULL, NULL, IMAP_SMALL_ANSWER, &lerr))
 		log_debug("%s: %s", mb->label, lerr.msg);
@@ -1314,9 +1374,8 @@ static int imap_reuse(struct mailbox *mb, int was_read_only, struct ms_err *err)
 	if (quote_mailbox(mb->p.folder, q, sizeof(q)))
 		return err_set(err, MS_ERR_CONFIG, "bad folder name '%s'", mb->p.folder);
 	if (st->need_expunge && !was_read_only) {
-		if (imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err))
+		if (imap_expunge_ours(mb, err))
 			return -1;
-		st->need_expunge = 0;
 	}
 	snprintf(st->select_cmd, sizeof(st->select_cmd), "%s %s",
 		 mb->p.read_only ? "EXAMINE" : "SELECT", q);
