@@ -955,6 +955,8 @@ static int parse_uid(const char *s, uint32_t *out)
 
 struct list_ctx {
 	int unsorted;           /* a response came out of UID order */
+	const uint32_t *deleted;  /* sorted: listed whatever their date */
+	size_t n_deleted;
 };
 
 /* Each FETCH response becomes an item (with its header block) as it
@@ -985,7 +987,9 @@ static int on_list(struct mailbox *mb, void *vctx, const char *resp, size_t len,
 		/* unsolicited FETCH (FLAGS changes) carry no UID or no data */
 		if (!f[i].uid || !(f[i].has_size || f[i].has_date || f[i].has_body))
 			continue;
-		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since)
+		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since &&
+		    !bsearch(&f[i].uid, c->deleted, c->n_deleted, sizeof(*c->deleted),
+			     cmp_u32))
 			continue;
 		if (mb->n_items && st->uids[mb->n_items - 1] == f[i].uid) {
 			/* the server split one message's data over two
@@ -1064,7 +1068,7 @@ static void sort_items(struct mailbox *mb)
 static int imap_list(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct uid_vec u = { NULL, 0, 0 };
+	struct uid_vec u = { NULL, 0, 0 }, del = { NULL, 0, 0 };
 	struct list_ctx lc = { 0 };
 	char cmd[512], since[48] = "", range[32] = "1:*";
 	size_t per_msg = (size_t)IMAP_HEADER_CAP + 1024, expect;
@@ -1082,7 +1086,20 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 		time_t day = mb->p.since - 86400;
 		struct tm tm;
 		gmtime_r(&day, &tm);
-		strftime(since, sizeof(since), " SINCE %d-%b-%Y", &tm);
+		/* without UIDPLUS, mail we flagged \Deleted in an earlier run
+		 * and could not expunge yet (imap_expunge_ours) is listed
+		 * whatever its date, so that this run deletes it again and
+		 * counts it as ours, not as another client's */
+		strftime(since, sizeof(since), st->uidplus ? " SINCE %d-%b-%Y" :
+			 " OR SINCE %d-%b-%Y DELETED", &tm);
+		if (!st->uidplus) {
+			if (imap_run(mb, "UID SEARCH DELETED", on_search, &del,
+				     IMAP_SMALL_ANSWER * 4, err))
+				goto out;
+			qsort(del.v, del.n, sizeof(*del.v), cmp_u32);
+			lc.deleted = del.v;
+			lc.n_deleted = del.n;
+		}
 		/* message-number ranges keep every SEARCH line under
 		 * IMAP_MAX_LINE */
 		for (uint32_t lo = 1; lo <= st->exists || lo == 1; lo += IMAP_SEARCH_RANGE) {
@@ -1133,6 +1150,7 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 	ret = 0;
 out:
 	free(u.v);
+	free(del.v);
 	return ret;
 }
 

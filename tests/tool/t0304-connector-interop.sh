@@ -245,6 +245,28 @@ is "$(count courier alice)" 2 "no UIDPLUS: the next run expunges ours, the other
 is "$(deleted_n)" 0 \
 	"no UIDPLUS: nothing left flagged"
 
+# A pending deletion of mail older than LastRunDate is still ours: the
+# next run, which lists only recent mail, must not count it as another
+# client's and so never expunge again.
+clear_box courier alice
+make_mail "$T/lr" LR
+put courier alice "$T/lr/7"       # the other client's
+put courier alice "$T/lr/2"       # ours (matches)
+touch -d '3 days ago' "$WORLD_DIR"/courier/mail/alice/Maildir/new/*
+put courier alice "$T/lr/3"       # today's, unmatched
+imap courier alice 'STORE 1 +FLAGS.SILENT (\Deleted)' >/dev/null
+write_ini "$T/lr.ini" courier IMAP "$WORLD_COURIER_NOUIDPLUS_PORT" implicit alice
+sed -i "s/^UseLastRunDate=False/UseLastRunDate=True\nLastRunDate=$(date -u -d '5 days ago' +%Y-%m-%dT%H:%M:%SZ)/" "$T/lr.ini"
+rm -f "$T"/msgin/*
+"$BIN/mailshift" -v -inifile:"$T/lr.ini" >"$T/out" 2>"$T/err"; rc=$?
+is "$rc:$(ls "$T/msgin" | wc -l):$(count courier alice):$(deleted_n)" "0:1:3:2" \
+	"LastRunDate, no UIDPLUS: an event, nothing expunged, ours pending"
+imap courier alice 'STORE 1 -FLAGS.SILENT (\Deleted)' >/dev/null
+"$BIN/mailshift" -v -inifile:"$T/lr.ini" >"$T/out" 2>"$T/err"; rc=$?
+is "$rc:$(ls "$T/msgin" | wc -l):$(count courier alice):$(deleted_n)" "5:1:2:0" \
+	"LastRunDate, no UIDPLUS: the next run expunges ours, three days old, and writes nothing again"
+grep 'not ours' "$T/err" | sed 's/^/# /'
+
 uidplus_case "$WORLD_COURIER_IMAPS_PORT" "UIDPLUS"
 is "$(count courier alice)" 2 "UIDPLUS: ours expunged by UID, the other client's \\Deleted mail stays"
 

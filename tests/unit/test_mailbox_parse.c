@@ -573,7 +573,10 @@ static void script_params(struct mailbox_params *p, int port)
 #define CAPS "* CAPABILITY IMAP4rev1\r\n"
 #define SELECTED(v) "* 2 EXISTS\r\n* OK [UIDVALIDITY " v "] x\r\n"
 
-static void test_script_no_uidplus(void)
+/* Without UIDPLUS the EXPUNGE at close comes only after UID SEARCH DELETED
+ * found no \Deleted message but ours; with another client's (foreign) one
+ * nothing is expunged and the close still succeeds (delete pending). */
+static void test_script_no_uidplus(int foreign)
 {
 	static const char h5[] = "Subject: five\r\n\r\n", h7[] = "Subject: seven\r\n\r\n";
 	struct step steps[] = {
@@ -584,6 +587,7 @@ static void test_script_no_uidplus(void)
 		{ "UID FETCH 1:* (UID INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS",
 		  "", "OK fetched", 0, NULL },
 		{ "UID STORE 5 +FLAGS.SILENT (\\Deleted)", "", "OK stored", 0, NULL },
+		{ "UID SEARCH DELETED", "", "OK searched", 0, NULL },
 		{ "EXPUNGE", "* 1 EXPUNGE\r\n", "OK expunged", 0, NULL },
 		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
 	};
@@ -604,6 +608,8 @@ static void test_script_no_uidplus(void)
 		 "* 1 FETCH (UID 5 BODY[HEADER.FIELDS (DATE FROM)]<0> {%zu}\r\n%s)\r\n"
 		 "* 2 FETCH (FLAGS (\\Seen))\r\n",
 		 strlen(h7), h7, strlen(h5), h5);
+	snprintf(steps[6].untagged, sizeof(steps[6].untagged), "%s",
+		 foreign ? "* SEARCH 5 9\r\n" : "* SEARCH 5\r\n");
 	memset(&sc, 0, sizeof(sc));
 	sc.greeting = GREETING;
 	sc.steps = steps;
@@ -635,7 +641,11 @@ static void test_script_no_uidplus(void)
 	pthread_join(th, NULL);
 	close(sc.lfd);
 	ok(strstr(sc.log, "UID EXPUNGE") == NULL, "script: no UID EXPUNGE without UIDPLUS");
-	ok(steps[6].used, "script: EXPUNGE at close instead");
+	ok(steps[6].used, "script: UID SEARCH DELETED before any EXPUNGE");
+	if (foreign)
+		ok(!steps[7].used, "script: another client's \\Deleted message: no EXPUNGE");
+	else
+		ok(steps[7].used, "script: only ours \\Deleted: EXPUNGE at close");
 	is_int(sc.unexpected, 0, "script: no unexpected command");
 	if (sc.unexpected)
 		printf("# %s", sc.log);
@@ -992,7 +1002,8 @@ int main(void)
 	test_pop();
 	test_graph();
 	test_redact_lastline();
-	test_script_no_uidplus();
+	test_script_no_uidplus(0);
+	test_script_no_uidplus(1);
 	test_script_uidvalidity_changed();
 	test_script_no_starttls();
 	test_script_too_big();
