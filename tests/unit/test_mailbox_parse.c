@@ -794,6 +794,48 @@ static void test_script_no_starttls(void)
 }
 
 
+/* A server that wants TLS offers LOGINDISABLED and no mechanism before
+ * STARTTLS: with TLSM_NONE libcurl sends no credential and gives up.  The
+ * error says why, names StartTLS=True, and does not quote the CAPABILITY's
+ * OK as a refusal (what Cyrus with allowplaintext: no showed). */
+static void test_script_logindisabled(void)
+{
+	struct step steps[] = {
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n",
+		  "OK Completed", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "AUTHENTICATE", "", "OK logged in", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
+	};
+	struct script sc;
+	struct mailbox_params p;
+	struct mailbox *mb = NULL;
+	struct ms_err err = MS_ERR_INIT;
+	pthread_t th;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] scripted\r\n";
+	sc.steps = steps;
+	sc.n = sizeof(steps) / sizeof(steps[0]);
+	sc.max_conns = 1;
+	if (!ok(script_listen(&sc) == 0, "scripted server listens"))
+		return;
+	pthread_create(&th, NULL, serve, &sc);
+	script_params(&p, sc.port);
+	ok(mailbox_open(&mb, &p, &err) == -1 && err.code == MS_ERR_AUTH,
+	   "logindisabled: open fails as a login problem: %s", err.msg);
+	ok(strstr(err.msg, "accepts no login without TLS") &&
+	   strstr(err.msg, "LOGINDISABLED") && strstr(err.msg, "StartTLS=True"),
+	   "logindisabled: says why and names StartTLS=True");
+	ok(!strstr(err.msg, "OK Completed") && !strstr(err.msg, "refused"),
+	   "logindisabled: no OK quoted as a refusal");
+	pthread_join(th, NULL);
+	close(sc.lfd);
+	ok(!strstr(sc.log, "LOGIN ") && !strstr(sc.log, "AUTHENTICATE") &&
+	   !strstr(sc.log, "Canary"), "logindisabled: no credentials sent");
+}
+
+
 /* Answers far over libcurl's 300 KB: 2,000 messages listed with their
  * header blocks in one UID FETCH (1.4 MB), on one connection; then an
  * over-long line and an absurd literal are refused, not trusted. */
@@ -1004,6 +1046,7 @@ int main(void)
 	test_redact_lastline();
 	test_script_no_uidplus(0);
 	test_script_no_uidplus(1);
+	test_script_logindisabled();
 	test_script_uidvalidity_changed();
 	test_script_no_starttls();
 	test_script_too_big();
