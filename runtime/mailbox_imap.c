@@ -988,8 +988,8 @@ static int on_list(struct mailbox *mb, void *vctx, const char *resp, size_t len,
 		if (!f[i].uid || !(f[i].has_size || f[i].has_date || f[i].has_body))
 			continue;
 		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since &&
-		    !bsearch(&f[i].uid, c->deleted, c->n_deleted, sizeof(*c->deleted),
-			     cmp_u32))
+		    !(c->n_deleted && bsearch(&f[i].uid, c->deleted, c->n_deleted,
+					      sizeof(*c->deleted), cmp_u32)))
 			continue;
 		if (mb->n_items && st->uids[mb->n_items - 1] == f[i].uid) {
 			/* the server split one message's data over two
@@ -1096,7 +1096,8 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 			if (imap_run(mb, "UID SEARCH DELETED", on_search, &del,
 				     IMAP_SMALL_ANSWER * 4, err))
 				goto out;
-			qsort(del.v, del.n, sizeof(*del.v), cmp_u32);
+			if (del.n)
+				qsort(del.v, del.n, sizeof(*del.v), cmp_u32);
 			lc.deleted = del.v;
 			lc.n_deleted = del.n;
 		}
@@ -1318,9 +1319,11 @@ static int imap_expunge_ours(struct mailbox *mb, struct ms_err *err)
 
 	if (imap_run(mb, "UID SEARCH DELETED", on_search, &u, IMAP_SMALL_ANSWER * 4, err))
 		return -1;
-	qsort(st->ours, st->n_ours, sizeof(*st->ours), cmp_u32);
+	if (st->n_ours)
+		qsort(st->ours, st->n_ours, sizeof(*st->ours), cmp_u32);
 	for (size_t i = 0; i < u.n; i++)
-		if (!bsearch(&u.v[i], st->ours, st->n_ours, sizeof(*st->ours), cmp_u32))
+		if (!st->n_ours ||
+		    !bsearch(&u.v[i], st->ours, st->n_ours, sizeof(*st->ours), cmp_u32))
 			foreign++;
 	free(u.v);
 	if (foreign) {
