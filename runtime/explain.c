@@ -320,6 +320,27 @@ static const struct name_entry mail_table[] = {
 	{ "[AUTHENTICATIONFAILED]", { "the IMAP login was refused: wrong user, password or token",
 		"check [Mail] User and reseal the password with `mailshift --credentials`; "
 		"for OAuth check the token's scope and user", PERM, "imap authenticationfailed" } },
+	/* the same refusal in Cyrus's and Courier's POP3 words, before any
+	 * IMAP entry that a POP reply could also contain ("Login failed") */
+	{ "-ERR [AUTH] authenticating: authentication failure", { "the POP login was refused: "
+		"wrong user, password or token",
+		"check [Mail] User and reseal the password with `mailshift --credentials`",
+		PERM, "pop auth cyrus" } },
+	{ "-ERR Authentication failed", { "the POP login was refused: wrong user, password or token",
+		"check [Mail] User and reseal the password with `mailshift --credentials`",
+		PERM, "pop authentication failed" } },
+	{ "-ERR Login failed", { "the POP login was refused: wrong user, password or token",
+		"check [Mail] User and reseal the password with `mailshift --credentials`",
+		PERM, "pop login failed" } },
+	/* Cyrus IMAP's wording of a wrong password (SASL's "authentication
+	 * failure") */
+	{ " NO authentication failure", { "the IMAP login was refused: wrong user, password or token",
+		"check [Mail] User and reseal the password with `mailshift --credentials`; "
+		"for OAuth check the token's scope and user", PERM, "imap authentication failure" } },
+	{ "accepts no login without TLS", { "the server offers no login before TLS "
+		"(LOGINDISABLED, or no mechanism until STARTTLS)",
+		"set [Mail] StartTLS=True with SecurityProtocol=TLS1_2, or use the server's "
+		"implicit TLS port", PERM, "mail no login before tls" } },
 	{ "Plaintext authentication disallowed", { "the server refuses a login before TLS",
 		"use [Mail] SecurityProtocol TLS (implicit) or StartTLS=True", PERM, "mail plaintext" } },
 	{ "-ERR Authentication failure", { "the POP login was refused: wrong password, or for "

@@ -665,6 +665,47 @@ void mb_login_reply(const char *resp, size_t len, char *out, size_t outsz)
 	snprintf(out, outsz, "SASL error %.*s", n, (const char *)dec);
 }
 
+/* libcurl gives up with CURLE_LOGIN_DENIED before sending any credential
+ * when the server offers no login it can use: IMAP LOGINDISABLED with no
+ * AUTH= mechanism (what a server that wants TLS shows before STARTTLS),
+ * POP3 without USER, APOP or SASL.  Nothing was refused then: the last
+ * reply is the CAPABILITY's OK, and quoting it as a refusal misleads.
+ * Returns 1 with err set when the conversation holds no refusal. */
+static int login_not_offered(struct mailbox *mb, const char *resp, size_t len,
+			     struct ms_err *err)
+{
+	int logindisabled = 0;
+
+	if (!resp || !len)
+		return 0;
+	for (const char *ls = resp; ls < resp + len;) {
+		const char *le = memchr(ls, '\n', (size_t)(resp + len - ls));
+		const char *sp;
+		le = le ? le : resp + len;
+		sp = memchr(ls, ' ', (size_t)(le - ls));
+		if ((le - ls >= 4 && strncmp(ls, "-ERR", 4) == 0) ||
+		    (le - ls >= 5 && strncmp(ls, "* BYE", 5) == 0) ||
+		    (sp && ls[0] != '*' && ls[0] != '+' &&
+		     ((le - sp >= 4 && strncasecmp(sp, " NO ", 4) == 0) ||
+		      (le - sp >= 5 && strncasecmp(sp, " BAD ", 5) == 0))))
+			return 0;
+		if (ls[0] == '*' && memmem(ls, (size_t)(le - ls), "LOGINDISABLED", 13))
+			logindisabled = 1;
+		ls = le + 1;
+	}
+	if (mb->p.tls == TLSM_NONE)
+		err_set(err, MS_ERR_AUTH, "%s: cannot log in as '%s': the server accepts no "
+			"login without TLS (%s); set StartTLS=True with SecurityProtocol=TLS1_2 "
+			"in [Mail], or use its implicit TLS port", mb->label, mb->p.user,
+			logindisabled ? "it announces LOGINDISABLED" :
+			"it offers no login mechanism before TLS");
+	else
+		err_set(err, MS_ERR_AUTH, "%s: cannot log in as '%s': the server offers no "
+			"login mechanism this connector can use%s", mb->label, mb->p.user,
+			logindisabled ? " (it announces LOGINDISABLED)" : "");
+	return 1;
+}
+
 static enum ms_errcode curl_code(CURLcode rc)
 {
 	switch (rc) {
@@ -764,6 +805,8 @@ again:
 				return -1;
 			goto again;
 		}
+		if (login_not_offered(mb, s->lines.data, s->lines.len, err))
+			return -1;
 		return err_set(err, MS_ERR_AUTH, "%s: login refused for '%s': %s",
 			       mb->label, mb->p.user, *last ? last :
 			       (*s->errbuf ? s->errbuf : curl_easy_strerror(rc)));

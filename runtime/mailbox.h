@@ -99,7 +99,9 @@ int mailbox_open(struct mailbox **mb, const struct mailbox_params *p,
 /* List the folder.  Fills *items (owned by mb) in server order.  With
  * params->since only mail received at or after it (IMAP INTERNALDATE,
  * Graph receivedDateTime; POP3 has no arrival date: its Date header,
- * mail without a readable Date is kept).  At most 1,000,000 items. */
+ * mail without a readable Date is kept; IMAP without UIDPLUS also lists
+ * every \Deleted message, a deletion still pending being one of them).
+ * At most 1,000,000 items. */
 int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
 		 struct ms_err *err);
 /* Fetch the header blocks of all listed items in as few round trips as the

@@ -47,6 +47,8 @@ struct imap_state {
 	int need_expunge;
 	int headers_listed;       /* imap_list fetched the header fields */
 	uint32_t *uids;          /* uid of items[i] */
+	uint32_t *ours;          /* without UIDPLUS: UIDs we flagged \Deleted */
+	size_t n_ours, cap_ours;
 	unsigned tag;            /* last command tag number */
 	struct buf resp;         /* the response being read */
 	char select_cmd[600];
@@ -892,6 +894,7 @@ static void imap_free(struct mailbox *mb)
 	if (!st)
 		return;
 	free(st->uids);
+	free(st->ours);
 	buf_release(&st->resp);
 	free(st);
 	mb->impl = NULL;
@@ -973,6 +976,8 @@ static int parse_uid(const char *s, uint32_t *out)
 
 struct list_ctx {
 	int unsorted;           /* a response came out of UID order */
+	const uint32_t *deleted;  /* sorted: listed whatever their date */
+	size_t n_deleted;
 };
 
 /* Each FETCH response becomes an item (with its header block) as it
@@ -1003,7 +1008,9 @@ static int on_list(struct mailbox *mb, void *vctx, const char *resp, size_t len,
 		/* unsolicited FETCH (FLAGS changes) carry no UID or no data */
 		if (!f[i].uid || !(f[i].has_size || f[i].has_date || f[i].has_body))
 			continue;
-		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since)
+		if (mb->p.since && f[i].has_date && f[i].internaldate < mb->p.since &&
+		    !(c->n_deleted && bsearch(&f[i].uid, c->deleted, c->n_deleted,
+					      sizeof(*c->deleted), cmp_u32)))
 			continue;
 		if (mb->n_items && st->uids[mb->n_items - 1] == f[i].uid) {
 			/* the server split one message's data over two
@@ -1082,7 +1089,7 @@ static void sort_items(struct mailbox *mb)
 static int imap_list(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct uid_vec u = { NULL, 0, 0 };
+	struct uid_vec u = { NULL, 0, 0 }, del = { NULL, 0, 0 };
 	struct list_ctx lc = { 0 };
 	char cmd[512], since[48] = "", range[32] = "1:*";
 	size_t per_msg = (size_t)IMAP_HEADER_CAP + 1024, expect;
@@ -1100,7 +1107,21 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 		time_t day = mb->p.since - 86400;
 		struct tm tm;
 		gmtime_r(&day, &tm);
-		strftime(since, sizeof(since), " SINCE %d-%b-%Y", &tm);
+		/* without UIDPLUS, mail we flagged \Deleted in an earlier run
+		 * and could not expunge yet (imap_expunge_ours) is listed
+		 * whatever its date, so that this run deletes it again and
+		 * counts it as ours, not as another client's */
+		strftime(since, sizeof(since), st->uidplus ? " SINCE %d-%b-%Y" :
+			 " OR SINCE %d-%b-%Y DELETED", &tm);
+		if (!st->uidplus) {
+			if (imap_run(mb, "UID SEARCH DELETED", on_search, &del,
+				     IMAP_SMALL_ANSWER * 4, err))
+				goto out;
+			if (del.n)
+				qsort(del.v, del.n, sizeof(*del.v), cmp_u32);
+			lc.deleted = del.v;
+			lc.n_deleted = del.n;
+		}
 		/* message-number ranges keep every SEARCH line under
 		 * IMAP_MAX_LINE */
 		for (uint32_t lo = 1; lo <= st->exists || lo == 1; lo += IMAP_SEARCH_RANGE) {
@@ -1151,6 +1172,7 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 	ret = 0;
 out:
 	free(u.v);
+	free(del.v);
 	return ret;
 }
 
@@ -1301,6 +1323,63 @@ static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 	return 0;
 }
 
+/* A UID this session flagged \Deleted and means to expunge (no UIDPLUS). */
+static int remember_ours(struct imap_state *st, uint32_t uid, struct ms_err *err)
+{
+	if (st->n_ours == st->cap_ours) {
+		size_t cap = st->cap_ours ? st->cap_ours * 2 : 64;
+		uint32_t *t;
+		if (cap > MB_MAX_ITEMS)
+			return err_set(err, MS_ERR_TOOBIG, "more than %zu deletions in one session",
+				       MB_MAX_ITEMS);
+		t = realloc(st->ours, cap * sizeof(*t));
+		if (!t)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		st->ours = t;
+		st->cap_ours = cap;
+	}
+	st->ours[st->n_ours++] = uid;
+	return 0;
+}
+
+/* Without UIDPLUS a message goes only with a plain EXPUNGE, which removes
+ * every message flagged \Deleted: also those another client flagged and
+ * has not expunged yet (seen on Courier: a message another client had
+ * flagged vanished).  So look first, and when a \Deleted message is not
+ * one of ours, expunge nothing.  Ours stay flagged, and stay recorded as
+ * deleted in the state database (DONE, deleted): a later run that still
+ * lists them deletes them again (the path a POP session that died before
+ * QUIT takes), and expunges once no other client's \Deleted mail is left.
+ * That is the delete pending state; -v says so. */
+static int imap_expunge_ours(struct mailbox *mb, struct ms_err *err)
+{
+	struct imap_state *st = mb->impl;
+	struct uid_vec u = { NULL, 0, 0 };
+	size_t foreign = 0;
+
+	if (imap_run(mb, "UID SEARCH DELETED", on_search, &u, IMAP_SMALL_ANSWER * 4, err))
+		return -1;
+	if (st->n_ours)
+		qsort(st->ours, st->n_ours, sizeof(*st->ours), cmp_u32);
+	for (size_t i = 0; i < u.n; i++)
+		if (!st->n_ours ||
+		    !bsearch(&u.v[i], st->ours, st->n_ours, sizeof(*st->ours), cmp_u32))
+			foreign++;
+	free(u.v);
+	if (foreign) {
+		log_info("%s: folder '%s': %zu message(s) flagged \\Deleted are not ours and the "
+			 "server has no UIDPLUS, so no EXPUNGE (it would remove them too); our %zu "
+			 "message(s) stay flagged \\Deleted, delete pending until a later run",
+			 mb->label, mb->p.folder, foreign, st->n_ours);
+		return 0;
+	}
+	if (imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err))
+		return -1;
+	st->n_ours = 0;
+	st->need_expunge = 0;
+	return 0;
+}
+
 static int imap_delete(struct mailbox *mb, const struct mailbox_item *it,
 		       struct ms_err *err)
 {
@@ -1318,6 +1397,8 @@ static int imap_delete(struct mailbox *mb, const struct mailbox_item *it,
 		snprintf(cmd, sizeof(cmd), "UID EXPUNGE %u", uid);
 		return imap_run(mb, cmd, NULL, NULL, IMAP_SMALL_ANSWER, err);
 	}
+	if (remember_ours(st, uid, err))
+		return -1;
 	st->need_expunge = 1;
 	return 0;
 }
@@ -1333,7 +1414,7 @@ static int imap_close(struct mailbox *mb, struct ms_err *err)
 	if (!st || !mb->session)
 		return 0;
 	if (st->need_expunge)
-		rc = imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err);
+		rc = imap_expunge_ours(mb, err);
 	if (!mb_conn_lost(mb) &&
 	    imap_exec_once(mb, "LOGOUT", NULL, NULL, IMAP_SMALL_ANSWER, &lerr))
 		log_debug("%s: %s", mb->label, lerr.msg);
@@ -1354,9 +1435,8 @@ static int imap_reuse(struct mailbox *mb, int was_read_only, struct ms_err *err)
 	if (quote_mailbox(mb->p.folder, q, sizeof(q)))
 		return err_set(err, MS_ERR_CONFIG, "bad folder name '%s'", mb->p.folder);
 	if (st->need_expunge && !was_read_only) {
-		if (imap_run(mb, "EXPUNGE", NULL, NULL, IMAP_SMALL_ANSWER * 16, err))
+		if (imap_expunge_ours(mb, err))
 			return -1;
-		st->need_expunge = 0;
 	}
 	snprintf(st->select_cmd, sizeof(st->select_cmd), "%s %s",
 		 mb->p.read_only ? "EXAMINE" : "SELECT", q);

@@ -95,6 +95,14 @@ static const struct sample mail_samples[] = {
 	  "pop authentication failure", 0 },
 	{ "A1 NO [AUTHENTICATIONFAILED] Authentication failed.", "imap authenticationfailed", 0 },
 	{ "-ERR [AUTH] Authentication failed.", "pop auth", 0 },
+	/* Cyrus 3.6 and Courier 5.0 (tests/tool/t0304-connector-interop.sh) */
+	{ "A002 NO authentication failure", "imap authentication failure", 0 },
+	{ "-ERR [AUTH] authenticating: authentication failure", "pop auth cyrus", 0 },
+	{ "-ERR Authentication failed.", "pop authentication failed", 0 },
+	{ "-ERR Login failed.", "pop login failed", 0 },
+	{ "imap://127.0.0.1:143: cannot log in as 'alice': the server accepts no login "
+	  "without TLS (it announces LOGINDISABLED); set StartTLS=True ...",
+	  "mail no login before tls", 0 },
 	{ "* BYE [ALERT] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
 	  "mail plaintext", 0 },
 	{ "A1 NO LOGIN failed.", "imap login", 0 },
@@ -299,6 +307,25 @@ static void test_mail(void)
 	   strstr(e.fix, "-AccessRights FullAccess"), "not connected fix names both cmdlets");
 	explain_mail_reply("A2 NO AUTHENTICATE failed.", &e);
 	ok(strstr(e.fix, "IMAP.AccessAsApp") != NULL, "AUTHENTICATE failed fix names the permission");
+	/* a wrong password: one cause whatever the server's words, and a
+	 * POP3 refusal never blamed on IMAP */
+	explain_mail_reply("A002 NO authentication failure", &e);
+	is(e.cause, "the IMAP login was refused: wrong user, password or token", "Cyrus IMAP cause");
+	ok(strstr(e.fix, "reseal the password") != NULL, "Cyrus IMAP fix");
+	{
+		static const char *const pop[] = {
+			"-ERR [AUTH] Authentication failed.",
+			"-ERR [AUTH] authenticating: authentication failure",
+			"-ERR Authentication failed.",
+			"-ERR Login failed.",
+		};
+		for (size_t i = 0; i < sizeof(pop) / sizeof(pop[0]); i++) {
+			explain_mail_reply(pop[i], &e);
+			is(e.cause, "the POP login was refused: wrong user, password or token",
+			   "'%s': the POP cause", pop[i]);
+			ok(strstr(e.fix, "reseal the password") != NULL, "'%s': the fix", pop[i]);
+		}
+	}
 	is_int(explain_mail_reply("A1 OK LOGIN completed", &e), -1, "success is not an error");
 	is_int(explain_mail_reply(NULL, &e), -1, "NULL -> -1");
 }

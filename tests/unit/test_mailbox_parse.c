@@ -573,7 +573,10 @@ static void script_params(struct mailbox_params *p, int port)
 #define CAPS "* CAPABILITY IMAP4rev1\r\n"
 #define SELECTED(v) "* 2 EXISTS\r\n* OK [UIDVALIDITY " v "] x\r\n"
 
-static void test_script_no_uidplus(void)
+/* Without UIDPLUS the EXPUNGE at close comes only after UID SEARCH DELETED
+ * found no \Deleted message but ours; with another client's (foreign) one
+ * nothing is expunged and the close still succeeds (delete pending). */
+static void test_script_no_uidplus(int foreign)
 {
 	static const char h5[] = "Subject: five\r\n\r\n", h7[] = "Subject: seven\r\n\r\n";
 	struct step steps[] = {
@@ -584,6 +587,7 @@ static void test_script_no_uidplus(void)
 		{ "UID FETCH 1:* (UID INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS",
 		  "", "OK fetched", 0, NULL },
 		{ "UID STORE 5 +FLAGS.SILENT (\\Deleted)", "", "OK stored", 0, NULL },
+		{ "UID SEARCH DELETED", "", "OK searched", 0, NULL },
 		{ "EXPUNGE", "* 1 EXPUNGE\r\n", "OK expunged", 0, NULL },
 		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
 	};
@@ -604,6 +608,8 @@ static void test_script_no_uidplus(void)
 		 "* 1 FETCH (UID 5 BODY[HEADER.FIELDS (DATE FROM)]<0> {%zu}\r\n%s)\r\n"
 		 "* 2 FETCH (FLAGS (\\Seen))\r\n",
 		 strlen(h7), h7, strlen(h5), h5);
+	snprintf(steps[6].untagged, sizeof(steps[6].untagged), "%s",
+		 foreign ? "* SEARCH 5 9\r\n" : "* SEARCH 5\r\n");
 	memset(&sc, 0, sizeof(sc));
 	sc.greeting = GREETING;
 	sc.steps = steps;
@@ -635,7 +641,11 @@ static void test_script_no_uidplus(void)
 	pthread_join(th, NULL);
 	close(sc.lfd);
 	ok(strstr(sc.log, "UID EXPUNGE") == NULL, "script: no UID EXPUNGE without UIDPLUS");
-	ok(steps[6].used, "script: EXPUNGE at close instead");
+	ok(steps[6].used, "script: UID SEARCH DELETED before any EXPUNGE");
+	if (foreign)
+		ok(!steps[7].used, "script: another client's \\Deleted message: no EXPUNGE");
+	else
+		ok(steps[7].used, "script: only ours \\Deleted: EXPUNGE at close");
 	is_int(sc.unexpected, 0, "script: no unexpected command");
 	if (sc.unexpected)
 		printf("# %s", sc.log);
@@ -783,6 +793,48 @@ static void test_script_no_starttls(void)
 	close(sc.lfd);
 	ok(!strstr(sc.log, "LOGIN") && !strstr(sc.log, "AUTHENTICATE") &&
 	   !strstr(sc.log, "Canary"), "script3: no credentials sent in clear");
+}
+
+
+/* A server that wants TLS offers LOGINDISABLED and no mechanism before
+ * STARTTLS: with TLSM_NONE libcurl sends no credential and gives up.  The
+ * error says why, names StartTLS=True, and does not quote the CAPABILITY's
+ * OK as a refusal (what Cyrus with allowplaintext: no showed). */
+static void test_script_logindisabled(void)
+{
+	struct step steps[] = {
+		{ "CAPABILITY", "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n",
+		  "OK Completed", 0, NULL },
+		{ "LOGIN", "", "OK logged in", 0, NULL },
+		{ "AUTHENTICATE", "", "OK logged in", 0, NULL },
+		{ "LOGOUT", "* BYE bye\r\n", "OK bye", 0, NULL },
+	};
+	struct script sc;
+	struct mailbox_params p;
+	struct mailbox *mb = NULL;
+	struct ms_err err = MS_ERR_INIT;
+	pthread_t th;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] scripted\r\n";
+	sc.steps = steps;
+	sc.n = sizeof(steps) / sizeof(steps[0]);
+	sc.max_conns = 1;
+	if (!ok(script_listen(&sc) == 0, "scripted server listens"))
+		return;
+	pthread_create(&th, NULL, serve, &sc);
+	script_params(&p, sc.port);
+	ok(mailbox_open(&mb, &p, &err) == -1 && err.code == MS_ERR_AUTH,
+	   "logindisabled: open fails as a login problem: %s", err.msg);
+	ok(strstr(err.msg, "accepts no login without TLS") &&
+	   strstr(err.msg, "LOGINDISABLED") && strstr(err.msg, "StartTLS=True"),
+	   "logindisabled: says why and names StartTLS=True");
+	ok(!strstr(err.msg, "OK Completed") && !strstr(err.msg, "refused"),
+	   "logindisabled: no OK quoted as a refusal");
+	pthread_join(th, NULL);
+	close(sc.lfd);
+	ok(!strstr(sc.log, "LOGIN ") && !strstr(sc.log, "AUTHENTICATE") &&
+	   !strstr(sc.log, "Canary"), "logindisabled: no credentials sent");
 }
 
 
@@ -1032,7 +1084,9 @@ int main(void)
 	test_pop();
 	test_graph();
 	test_redact_lastline();
-	test_script_no_uidplus();
+	test_script_no_uidplus(0);
+	test_script_no_uidplus(1);
+	test_script_logindisabled();
 	test_script_uidvalidity_changed();
 	test_script_no_starttls();
 	test_script_too_big();
