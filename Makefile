@@ -24,10 +24,11 @@ CFLAGS    ?= -O2 -g
 # pkg-config is asked once, after the packages are there (a fresh machine
 # has neither the libraries nor their .pc files when this file is read):
 # $(BUILD)/pkg.cflags and pkg.libs are made by a rule, and read when a
-# recipe runs, by which time that rule has run.
+# recipe runs, by which time that rule has run.  $(strip) because a
+# newline left in them would split a compile command in two (seen once).
 PKG_STAMP := $(BUILD)/pkg.cflags $(BUILD)/pkg.libs
-PKG_CFLAGS = $(file <$(BUILD)/pkg.cflags)
-PKG_LIBS   = $(file <$(BUILD)/pkg.libs)
+PKG_CFLAGS = $(strip $(file <$(BUILD)/pkg.cflags))
+PKG_LIBS   = $(strip $(file <$(BUILD)/pkg.libs))
 
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
              -Wno-unused-parameter -DMS_VERSION='"$(VERSION)"' -Iruntime \
