@@ -1,0 +1,58 @@
+#!/bin/sh
+# None of the four programs can dump core (a core would hold the mailbox,
+# OpCon and client secrets in clear): each is started as nobody on a FIFO
+# it blocks reading, and /proc shows it non-dumpable (its files there are
+# root's, not nobody's) with a core size limit of 0.  A plain process run
+# the same way shows the check can fail.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${MAILSHIFT_BIN:-$top/bin}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0003.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+t() { # t NAME CMD...
+	name=$1; shift
+	n=$((n + 1))
+	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || [ -n "${MAILSHIFT_VALGRIND:-}" ]; then
+	echo "1..0 # SKIP needs root and setpriv, and the programs themselves (not valgrind's)"
+	exit 0
+fi
+chmod 0755 "$tmp"
+mkdir -p "$tmp/fleet/jobs"
+mkfifo "$tmp/in.ini" "$tmp/map.json" "$tmp/fleet/jobs/a.json"
+chmod 0666 "$tmp/in.ini" "$tmp/map.json" "$tmp/fleet/jobs/a.json"
+nobody=$(id -u nobody)
+
+check() {	# check NAME PROGRAM ARGS...: run as nobody, inspect, stop
+	cname=$1; shift
+	prog=$1; shift
+	cp "$prog" "$tmp/" || return 1
+	# started with cores allowed: the program itself must forbid them
+	(ulimit -c unlimited 2>/dev/null; exec setpriv --reuid=nobody --regid=nogroup \
+		--clear-groups "$tmp/$(basename "$prog")" "$@") >/dev/null 2>&1 &
+	pid=$!
+	i=0
+	while [ $i -lt 50 ] && [ "$(stat -c %u "/proc/$pid" 2>/dev/null)" != "$nobody" ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	sleep 0.3
+	user=$(stat -c %u "/proc/$pid" 2>/dev/null)
+	owner=$(stat -c %u "/proc/$pid/environ" 2>/dev/null)
+	core=$(awk '/Max core file size/ {print $5}' "/proc/$pid/limits" 2>/dev/null)
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	echo "# $cname: runs as $user, /proc files owned by $owner, core limit $core"
+	[ "$user" = "$nobody" ] && [ "$owner" = 0 ] && [ "$core" = 0 ]
+}
+
+t "mailshift" check mailshift "$BIN/mailshift" -inifile:"$tmp/in.ini" --dry-run
+t "mailshift-audit" check audit "$BIN/mailshift-audit" --fleet "$tmp/fleet"
+t "mailshift-migrate" check migrate "$BIN/mailshift-migrate" plan --fleet "$tmp/fleet" --map "$tmp/map.json"
+t "mailshift-verify" check verify "$BIN/mailshift-verify" --ini "$tmp/in.ini"
+check control "$(command -v sleep)" 5
+t "a plain process fails the same check (control)" [ $? != 0 ]
+
+echo "1..$n"
+[ "$failed" = 0 ]
