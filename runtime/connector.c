@@ -71,6 +71,9 @@ struct run {
 	time_t deadline;       /* [General] RunTimeout from the start */
 	time_t oldest_failed;  /* received time of the oldest failed message */
 	long quarantined_seen; /* quarantined messages still on the server */
+	int staging_dirty;     /* files staged since the folder's last fsync */
+	struct ready *ready;   /* the group waiting for delivery (GROUP_MAX) */
+	size_t n_ready;
 	int fetch_refusals;    /* messages in a row the server would not hand
 				* over (MS_ERR_PROTO): a broken server, not a
 				* bad message, after FETCH_REFUSALS_MAX */
@@ -144,7 +147,7 @@ static void append_log(const char *path, const char *line)
 }
 
 static void audit_line(struct run *run, enum event_log_kind kind,
-		       const struct message *msg, const char *date,
+		       const char *sender, const char *subject, const char *date,
 		       const char *event, const char *reason)
 {
 	const struct config *c = &run->cfg;
@@ -164,8 +167,8 @@ static void audit_line(struct run *run, enum event_log_kind kind,
 		if (!c->log_opcon_events) return;
 		path = c->opcon_event_log; fmt = c->opcon_event_format; break;
 	}
-	f.sender = msg->from_addr;
-	f.subject = msg->subject;
+	f.sender = sender;
+	f.subject = subject;
 	f.date = date;
 	f.event = event;
 	f.reason = reason;
@@ -241,7 +244,33 @@ static int pending_add(struct run *run, struct pending *p, const char *section,
 	return 0;
 }
 
-/* Deliver the staged files of a message into MSGIN (those still staged). */
+/* Rename staged files into MSGIN (a file already gone was delivered);
+ * the caller makes MSGIN durable (fs_fsync_dir) before it counts them as
+ * delivered. */
+static int move_staged(struct run *run, char *const *names, size_t n,
+		       struct ms_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *from = fs_join(run->staging, names[i]);
+		char *to = fs_join(run->cfg.msgin_dir, names[i]);
+		int e = 0;
+
+		if (!from || !to)
+			e = ENOMEM;
+		else if (rename(from, to) < 0 && errno != ENOENT)
+			e = errno;
+		free(from);
+		free(to);
+		if (e == ENOMEM)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		if (e)
+			return err_set(err, MS_ERR_IO, "cannot move event into '%s': %s",
+				       run->cfg.msgin_dir, strerror(e));
+	}
+	return 0;
+}
+
+/* Deliver the staged files of a message recorded by an earlier run. */
 static int deliver_staged(struct run *run, const char *key, struct ms_err *err)
 {
 	char **names = NULL;
@@ -250,27 +279,8 @@ static int deliver_staged(struct run *run, const char *key, struct ms_err *err)
 
 	if (state_staged_names(run->state, run->mailbox_id, key, &names, &n, err))
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char *from = fs_join(run->staging, names[i]);
-		char *to = fs_join(run->cfg.msgin_dir, names[i]);
-
-		if (!from || !to) {
-			free(from);
-			free(to);
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if (rename(from, to) < 0 && errno != ENOENT) {
-			err_set(err, MS_ERR_IO, "cannot move event into '%s': %s",
-				run->cfg.msgin_dir, strerror(errno));
-			free(from);
-			free(to);
-			goto out;
-		}
-		free(from);
-		free(to);
-	}
-	if (n && fs_fsync_dir(run->cfg.msgin_dir, err))
+	if (move_staged(run, names, n, err) ||
+	    (n && fs_fsync_dir(run->cfg.msgin_dir, err)))
 		goto out;
 	rc = 0;
 out:
@@ -280,13 +290,19 @@ out:
 	return rc;
 }
 
+/* Write a message's event files into the staging folder (each durable;
+ * the folder is made durable by the pre-commit hook, before any commit
+ * can make their names durable) and record their names.  On success
+ * *names (n = p->n) is the caller's. */
 static int stage_events(struct run *run, const struct msg_ctx *m,
-			const struct pending *p, int matched, struct ms_err *err)
+			const struct pending *p, int matched, char ***out,
+			struct ms_err *err)
 {
 	char hash[17];
 	char **names = NULL;
 	int rc = -1;
 
+	*out = NULL;
 	hash_hex(run->mailbox_id, m->seed, hash);
 	names = calloc(p->n ? p->n : 1, sizeof(*names));
 	if (!names)
@@ -313,27 +329,165 @@ static int stage_events(struct run *run, const struct msg_ctx *m,
 			free(path);
 			goto out;
 		}
-		/* each file durable now, their names by one directory fsync */
 		w = fs_write_atomic_nodirsync(path, body.data, body.len, 0600, err);
 		buf_wipe(&body);
 		free(path);
 		if (w)
 			goto out;
+		run->staging_dirty = 1;
 	}
-	/* the staged files are durable, names and all, before the state says
-	 * they exist: only then may they be renamed into MSGIN */
-	if (p->n && fs_fsync_dir(run->staging, err))
-		goto out;
 	if (state_stage(run->state, run->mailbox_id, m->key, m->msg->message_id,
 			m->fp, run->rules_hash, (const char *const *)names, p->n,
 			matched, err))
 		goto out;
+	*out = names;
+	names = NULL;
 	rc = 0;
 out:
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; names && i < p->n; i++)
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+/* The pre-commit hook (state_set_precommit): staged files' names are made
+ * durable before any commit can make a record of them durable. */
+static int sync_staging(void *ctx, struct ms_err *err)
+{
+	struct run *run = ctx;
+
+	if (!run->staging_dirty)
+		return 0;
+	if (fs_fsync_dir(run->staging, err))
+		return -1;
+	run->staging_dirty = 0;
+	return 0;
+}
+
+/* ---- groups ------------------------------------------------------------ */
+
+/* A message staged and recorded, waiting for its group's delivery: up to
+ * GROUP_MAX messages share one commit, one rename pass and one MSGIN
+ * fsync, in the exactly-once order: files durable, names committed, files
+ * renamed into MSGIN and MSGIN durable, then each message delivered,
+ * logged, notified and deleted. */
+#define GROUP_MAX 64
+
+struct ready {
+	const struct mailbox_item *it;
+	char *key;
+	int matched;
+	char **names;                 /* staged file names, pend.n of them */
+	struct pending pend;          /* redacted events for the logs */
+	char *sender, *subject, *date, *reason;
+};
+
+static void ready_release(struct ready *r)
+{
+	for (size_t i = 0; r->names && i < r->pend.n; i++)
+		free(r->names[i]);
+	free(r->names);
+	pending_release(&r->pend);
+	free(r->key);
+	free(r->sender);
+	free(r->subject);
+	free(r->date);
+	free(r->reason);
+	memset(r, 0, sizeof(*r));
+}
+
+static void group_release(struct run *run)
+{
+	for (size_t i = 0; i < run->n_ready; i++)
+		ready_release(&run->ready[i]);
+	run->n_ready = 0;
+}
+
+static int in_group(const struct run *run, const char *key)
+{
+	for (size_t i = 0; i < run->n_ready; i++)
+		if (strcmp(run->ready[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
+static int finish_message(struct run *run, const struct mailbox_item *it,
+			  const char *key, int matched, struct ms_err *err);
+
+/* Deliver the waiting group.  After a failure the messages not finished
+ * stay recorded as staged or delivered: the next run finishes them. */
+static int group_deliver(struct run *run, struct ms_err *err)
+{
+	int rc = -1;
+
+	if (!run->n_ready)
+		return 0;
+	if (state_commit(run->state, err))
+		goto out;
+	for (size_t i = 0; i < run->n_ready; i++)
+		if (move_staged(run, run->ready[i].names, run->ready[i].pend.n, err))
+			goto out;
+	if (fs_fsync_dir(run->cfg.msgin_dir, err))
+		goto out;
+	for (size_t i = 0; i < run->n_ready; i++) {
+		struct ready *r = &run->ready[i];
+		struct event_fields f = { 0 };
+
+		if (run->r->crash_after && ++run->delivered >= run->r->crash_after)
+			_exit(137);   /* test hook: a crash between delivery and state */
+		if (state_set(run->state, run->mailbox_id, r->key, MSG_DELIVERED, 0, err))
+			goto out;
+		audit_line(run, r->matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
+			   r->sender, r->subject, r->date, NULL,
+			   r->matched ? NULL : r->reason);
+		for (size_t j = 0; j < r->pend.n; j++)
+			audit_line(run, EVENT_LOG_EVENT, r->sender, r->subject, r->date,
+				   r->pend.redacted[j], NULL);
+		f.sender = r->sender;
+		f.subject = r->subject;
+		f.date = r->date;
+		f.reason = r->reason;
+		connector_notify_fields(run->r, &run->cfg, r->matched, &f);
+		if (finish_message(run, r->it, r->key, r->matched, err))
+			goto out;
+	}
+	rc = 0;
+out:
+	group_release(run);
+	return rc;
+}
+
+/* Add a staged message to the group (taking its names and pending events)
+ * and deliver the group when it is full. */
+static int group_add(struct run *run, const struct msg_ctx *m, int matched,
+		     char **names, struct pending *pend,
+		     const struct rule_result *res, struct ms_err *err)
+{
+	struct ready *r = &run->ready[run->n_ready];
+
+	memset(r, 0, sizeof(*r));
+	r->it = m->it;
+	r->matched = matched;
+	r->names = names;
+	r->pend = *pend;
+	memset(pend, 0, sizeof(*pend));
+	r->key = strdup(m->key);
+	r->sender = strdup(m->msg->from_addr ? m->msg->from_addr : "");
+	r->subject = strdup(m->msg->subject ? m->msg->subject : "");
+	r->date = strdup(res->date ? res->date : "");
+	r->reason = res->reason ? strdup(res->reason) : NULL;
+	run->n_ready++;
+	if (!r->key || !r->sender || !r->subject || !r->date ||
+	    (res->reason && !r->reason))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	/* the lines with credentials are on disk: not kept in memory */
+	for (size_t i = 0; i < r->pend.n; i++) {
+		event_line_free(r->pend.lines[i]);
+		r->pend.lines[i] = NULL;
+	}
+	if (run->n_ready == GROUP_MAX)
+		return group_deliver(run, err);
+	return 0;
 }
 
 /* ---- deletion ---------------------------------------------------------- */
@@ -532,7 +686,8 @@ static void failure_event(struct run *run, const struct msg_ctx *m,
 	if (fs_fsync_dir(run->cfg.msgin_dir, &e))
 		goto out;
 	note(run, NOTE_EVENT, m->key, "Audit", p.redacted[0]);
-	audit_line(run, EVENT_LOG_EVENT, m->msg, date, p.redacted[0], NULL);
+	audit_line(run, EVENT_LOG_EVENT, m->msg->from_addr, m->msg->subject, date,
+		   p.redacted[0], NULL);
 	run->sum->events++;
 out:
 	if (e.code != MS_OK)
@@ -580,7 +735,8 @@ static int fail_message(struct run *run, const struct msg_ctx *m,
 		return 0;
 	event_format_date(m->msg->has_date ? m->msg->date : m->received, date,
 			  sizeof(date));
-	audit_line(run, EVENT_LOG_REJECT, m->msg, date, NULL, reason);
+	audit_line(run, EVENT_LOG_REJECT, m->msg->from_addr, m->msg->subject, date,
+		   NULL, reason);
 	if (attempts == 1) {
 		if (rules_reject_event(run->rules))
 			failure_event(run, m, date, reason);
@@ -696,6 +852,8 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 			return -1;
 		note(run, NOTE_RECOVERED, m->key, NULL, h->subject);
 		run->sum->skipped++;
+		if (row->matched)
+			run->sum->recovered_matched++;
 		return finish_message(run, m->it, m->key, row->matched, err);
 	case MSG_DONE:
 		run->sum->skipped++;
@@ -760,6 +918,10 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	fingerprint(it, m.fp);
 	m.received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
 	if (!run->r->dry_run) {
+		/* the same key twice in one listing: the first one delivered
+		 * before the second is judged against its record */
+		if (in_group(run, it->key) && group_deliver(run, err))
+			goto out;
 		if (classify(run, &m, keybuf, sizeof(keybuf), &v, &row, err))
 			goto out;
 		if (v == V_DONE) {
@@ -881,22 +1043,23 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 		rc = 0;
 		goto out;
 	}
-	if (stage_events(run, &m, &pend, res.matched, err) ||
-	    deliver_staged(run, m.key, err))
-		goto out;
-	if (run->r->crash_after && ++run->delivered >= run->r->crash_after)
-		_exit(137);   /* test hook: a crash between delivery and state */
-	if (state_set(run->state, run->mailbox_id, m.key, MSG_DELIVERED, 0, err))
-		goto out;
+	{
+		char **names = NULL;
 
-	if (res.matched)
-		audit_line(run, EVENT_LOG_ACCEPT, m.msg, res.date, NULL, NULL);
-	else
-		audit_line(run, EVENT_LOG_REJECT, m.msg, res.date, NULL, res.reason);
-	for (size_t i = 0; i < pend.n; i++)
-		audit_line(run, EVENT_LOG_EVENT, m.msg, res.date, pend.redacted[i], NULL);
+		if (stage_events(run, &m, &pend, res.matched, &names, err))
+			goto out;
+		if (pend.n) {
+			/* delivered with its group */
+			rc = group_add(run, &m, res.matched, names, &pend, &res, err);
+			goto out;
+		}
+		free(names);
+	}
+	/* no events: nothing to deliver, nothing to wait for */
+	audit_line(run, res.matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
+		   m.msg->from_addr, m.msg->subject, res.date, NULL,
+		   res.matched ? NULL : res.reason);
 	connector_notify(run->r, &run->cfg, m.msg, &res);
-
 	rc = finish_message(run, it, m.key, res.matched, err);
 	goto out;
 
@@ -1256,15 +1419,22 @@ static int process_all(struct run *run, struct mailbox_item *items, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (run->r->only_key && strcmp(run->r->only_key, items[i].key) != 0)
 			continue;
-		if (run->deadline && time(NULL) >= run->deadline)
+		if (run->deadline && time(NULL) >= run->deadline) {
+			/* what is staged is delivered (a short grace for
+			 * its deletions), the rest waits for the next run */
+			if (run->mb && !run->mb_borrowed)
+				mailbox_set_deadline(run->mb, time(NULL) + 30);
+			if (group_deliver(run, err))
+				return -1;
 			return err_set(err, MS_ERR_NET, "the run's time limit ([General] "
 				       "RunTimeout=%d s) ran out after %zu of %zu messages: "
 				       "the rest are left for the next run",
 				       run->cfg.run_timeout, i, n);
+		}
 		if (process_message(run, &items[i], err))
 			return -1;
 	}
-	return 0;
+	return group_deliver(run, err);
 }
 
 /* Name the stage a run was in when its time ran out. */
@@ -1337,6 +1507,11 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 		if (fs_mkdirs(run.staging, 0700, err) ||
 		    state_open(&run.state, state_path, err))
 			goto out;
+		state_set_precommit(run.state, sync_staging, &run);
+		if (!(run.ready = calloc(GROUP_MAX, sizeof(*run.ready)))) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
 		clean_staging(run.staging);
 	}
 	if (open_mailbox(&run, err)) {
@@ -1356,6 +1531,15 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	sum->quarantined_kept = run.quarantined_seen;
 	rc = 0;
 out:
+	if (run.n_ready) {
+		/* a run stopped by an error still delivers the events it has
+		 * staged; what cannot be finished now, the next run finishes */
+		struct ms_err gerr = MS_ERR_INIT;
+
+		if (group_deliver(&run, &gerr))
+			log_debug("%s: staged events left for the next run: %s",
+				  r->ini_path, gerr.msg);
+	}
 	if (run.state) {
 		struct ms_err serr = MS_ERR_INIT;
 		if (state_batch_end(run.state, rc ? &serr : err))
@@ -1372,6 +1556,10 @@ out:
 	if (rc == 0)
 		rc = write_last_run(&run, started, err);
 	state_close(run.state);
+	if (run.ready) {
+		group_release(&run);
+		free(run.ready);
+	}
 	connector_oauth_free(run.oauth);
 	rules_free(run.rules);
 	config_release(&run.cfg);
@@ -1438,7 +1626,8 @@ int connector_exit_code(int rc, const struct connector_summary *sum)
 {
 	if (rc || sum->failed || sum->config_broken)
 		return 2;
-	if (sum->matched > 0)
+	/* mail an interrupted run matched and this one finished counts */
+	if (sum->matched > 0 || sum->recovered_matched > 0)
 		return 0;
 	return sum->exit_code_no_match;
 }

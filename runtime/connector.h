@@ -87,6 +87,8 @@ struct connector_summary {
 	long quarantined;  /* of those, quarantined by this run */
 	long quarantined_kept; /* quarantined earlier, still on the server */
 	long prior;        /* first run: older than LastRunDate, left alone */
+	long recovered_matched; /* matched by an interrupted run, finished by
+				 * this one (counts as matched for the exit code) */
 	int exit_code_no_match;
 	int reused_mailbox;  /* 1 when connector_run.mailbox was used */
 	long config_broken;  /* configurations (or RejectEvent) left out as

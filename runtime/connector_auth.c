@@ -235,21 +235,28 @@ void connector_notify(const struct connector_run *r, const struct config *c,
 		      const struct message *msg, const struct rule_result *res)
 {
 	struct event_fields f;
+
+	rules_event_fields(msg, res, &f);
+	connector_notify_fields(r, c, res->matched, &f);
+}
+
+void connector_notify_fields(const struct connector_run *r, const struct config *c,
+			     int matched, const struct event_fields *f)
+{
 	struct ms_err err = MS_ERR_INIT;
 	int rc;
 
-	if (res->matched ? !c->notify_on_accepts : !c->notify_on_rejects)
+	if (matched ? !c->notify_on_accepts : !c->notify_on_rejects)
 		return;
-	rules_event_fields(msg, res, &f);
-	if (res->matched)
-		rc = notify_send(r, c, &f,
+	if (matched)
+		rc = notify_send(r, c, f,
 			c->notify_accept_subject ? c->notify_accept_subject
 						 : NOTIFY_DEFAULT_ACCEPT_SUBJECT,
 			c->notify_accept_body ? c->notify_accept_body
 					      : NOTIFY_DEFAULT_ACCEPT_BODY,
 			c->notify_accept_to ? c->notify_accept_to : "[[SENDER]]", &err);
 	else
-		rc = notify_send(r, c, &f,
+		rc = notify_send(r, c, f,
 			c->notify_reject_subject ? c->notify_reject_subject
 						 : NOTIFY_DEFAULT_REJECT_SUBJECT,
 			c->notify_reject_body ? c->notify_reject_body

@@ -31,5 +31,9 @@ void connector_secret_free(char *plain);
  * failures are logged, never fatal). */
 void connector_notify(const struct connector_run *r, const struct config *c,
 		      const struct message *msg, const struct rule_result *res);
+/* The same from the fields alone (a message delivered with its group). */
+struct event_fields;
+void connector_notify_fields(const struct connector_run *r, const struct config *c,
+			     int matched, const struct event_fields *f);
 
 #endif

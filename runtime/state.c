@@ -68,6 +68,8 @@ struct state {
 	int batching;          /* state_batch_begin() was called */
 	int in_txn;            /* a batch transaction is open */
 	int batch_rows;
+	state_precommit_fn precommit;
+	void *precommit_ctx;
 };
 
 static const char schema[] =
@@ -95,6 +97,8 @@ static const char *const added_columns[][2] = {
 	{ "subject", "TEXT" },
 	{ "sender", "TEXT" },
 };
+
+static int batch_commit(struct state *st, struct ms_err *err);
 
 static int db_err(struct state *st, struct ms_err *err, const char *what)
 {
@@ -205,8 +209,12 @@ void state_close(struct state *st)
 {
 	if (!st)
 		return;
-	if (st->db && st->in_txn)
-		sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (st->db && st->in_txn) {
+		struct ms_err e = MS_ERR_INIT;
+
+		if (batch_commit(st, &e))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	}
 	for (int i = 0; i < Q_MAX; i++)
 		sqlite3_finalize(st->q[i]);
 	if (st->db)
@@ -238,18 +246,33 @@ int state_batch_begin(struct state *st, struct ms_err *err)
 	return 0;
 }
 
+void state_set_precommit(struct state *st, state_precommit_fn fn, void *ctx)
+{
+	st->precommit = fn;
+	st->precommit_ctx = ctx;
+}
+
 static int batch_commit(struct state *st, struct ms_err *err)
 {
 	if (!st->in_txn)
 		return 0;
 	st->in_txn = 0;
 	st->batch_rows = 0;
+	if (st->precommit && st->precommit(st->precommit_ctx, err)) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		db_err(st, err, "cannot commit");
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
 	return 0;
+}
+
+int state_commit(struct state *st, struct ms_err *err)
+{
+	return batch_commit(st, err);
 }
 
 int state_batch_end(struct state *st, struct ms_err *err)
@@ -440,8 +463,8 @@ int state_stage(struct state *st, const char *mailbox, const char *key,
 		if (step_done(st, s, err, "cannot record events"))
 			goto fail;
 	}
-	if (n == 0 && st->batching)
-		return write_end(st, err);   /* no events: nothing to make durable */
+	if (st->batching)
+		return write_end(st, err);   /* committed with its batch */
 	return batch_commit(st, err);
 fail:
 	st->in_txn = 0;

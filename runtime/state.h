@@ -26,11 +26,12 @@
  *                INI's LastRunDate: the incumbent handled it, left alone.
  * A message that matched nothing goes straight to DONE (no events).
  *
- * Commits: rows that need no durability of their own (no events: rejected,
- * prior, failed) are written in batches (state_batch_begin()); the
- * recording of staged event names always commits at once, with every
- * batched row before it, because it must be durable before the events are
- * renamed into MSGIN.
+ * Commits: in a batch (state_batch_begin()) rows are written into one open
+ * transaction, committed every 1000 rows, by state_commit() and at
+ * state_batch_end().  Staged event names may wait in it too (the
+ * connector delivers messages in groups), so before every commit the
+ * pre-commit hook runs: the connector makes the staged files' directory
+ * durable there, because a name must never be durable before its file.
  *
  * Only one connector run may use a database at a time: state_open() takes
  * an exclusive lock and fails with MS_ERR_BUSY if another run holds it.
@@ -95,12 +96,19 @@ int state_mailbox_empty(struct state *st, const char *mailbox, int *empty,
 			struct ms_err *err);
 
 /* Record a message as STAGED with the staged event file names (DELIVERED
- * at once when n == 0), and commit (with any open batch): durable on
- * return.  rules is the hash of the rule set that judged it. */
+ * at once when n == 0).  Outside a batch it is committed at once; in a
+ * batch it waits for the next commit (state_commit()).  rules is the hash
+ * of the rule set that judged it. */
 int state_stage(struct state *st, const char *mailbox, const char *key,
 		const char *message_id, const char *fingerprint,
 		const char *rules, const char *const *names, size_t n,
 		int matched, struct ms_err *err);
+/* Commit what a batch holds (durable on return); 0 when nothing is open. */
+int state_commit(struct state *st, struct ms_err *err);
+/* Run fn before every commit of this handle; a failure of fn fails the
+ * commit (nothing is committed, the batch is rolled back). */
+typedef int (*state_precommit_fn)(void *ctx, struct ms_err *err);
+void state_set_precommit(struct state *st, state_precommit_fn fn, void *ctx);
 
 /* Staged event file names of a message, in order; caller frees each and
  * the array. */
