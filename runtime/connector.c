@@ -31,6 +31,7 @@
 #include "ini.h"
 #include "log.h"
 #include "message.h"
+#include "platform.h"
 #include "rules.h"
 #include "state.h"
 
@@ -71,7 +72,8 @@ struct run {
 	time_t deadline;       /* [General] RunTimeout from the start */
 	time_t oldest_failed;  /* received time of the oldest failed message */
 	long quarantined_seen; /* quarantined messages still on the server */
-	int staging_dirty;     /* files staged since the folder's last fsync */
+	char **unsynced;       /* files staged since the last sync_staging() */
+	size_t n_unsynced, cap_unsynced;
 	struct ready *ready;   /* the group waiting for delivery (GROUP_MAX) */
 	size_t n_ready;
 	int fetch_refusals;    /* messages in a row the server would not hand
@@ -290,10 +292,36 @@ out:
 	return rc;
 }
 
-/* Write a message's event files into the staging folder (each durable;
- * the folder is made durable by the pre-commit hook, before any commit
- * can make their names durable) and record their names.  On success
- * *names (n = p->n) is the caller's. */
+/* Remember a staged file until the pre-commit hook makes it durable. */
+static int remember_unsynced(struct run *run, const char *path, struct ms_err *err)
+{
+	if (run->n_unsynced == run->cap_unsynced) {
+		size_t n = run->cap_unsynced ? run->cap_unsynced * 2 : 64;
+		char **v = realloc(run->unsynced, n * sizeof(*v));
+
+		if (!v)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		run->unsynced = v;
+		run->cap_unsynced = n;
+	}
+	if (!(run->unsynced[run->n_unsynced] = strdup(path)))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	run->n_unsynced++;
+	return 0;
+}
+
+static void forget_unsynced(struct run *run)
+{
+	for (size_t i = 0; i < run->n_unsynced; i++)
+		free(run->unsynced[i]);
+	run->n_unsynced = 0;
+}
+
+/* Write a message's event files into the staging folder and record their
+ * names.  The files are not durable yet: the pre-commit hook makes them
+ * durable, names and all, before any commit can make a record of them
+ * durable (one syncfs for a whole group instead of an fsync per file).
+ * On success *names (n = p->n) is the caller's. */
 static int stage_events(struct run *run, const struct msg_ctx *m,
 			const struct pending *p, int matched, char ***out,
 			struct ms_err *err)
@@ -329,12 +357,12 @@ static int stage_events(struct run *run, const struct msg_ctx *m,
 			free(path);
 			goto out;
 		}
-		w = fs_write_atomic_nodirsync(path, body.data, body.len, 0600, err);
+		w = fs_write_unsynced(path, body.data, body.len, 0600, err) ||
+			remember_unsynced(run, path, err);
 		buf_wipe(&body);
 		free(path);
 		if (w)
 			goto out;
-		run->staging_dirty = 1;
 	}
 	if (state_stage(run->state, run->mailbox_id, m->key, m->msg->message_id,
 			m->fp, run->rules_hash, (const char *const *)names, p->n,
@@ -350,17 +378,27 @@ out:
 	return rc;
 }
 
-/* The pre-commit hook (state_set_precommit): staged files' names are made
- * durable before any commit can make a record of them durable. */
+/* The pre-commit hook (state_set_precommit): the staged files, and their
+ * names in the staging folder, are durable before any commit can make a
+ * record of them durable. */
 static int sync_staging(void *ctx, struct ms_err *err)
 {
 	struct run *run = ctx;
+	int rc;
 
-	if (!run->staging_dirty)
+	if (!run->n_unsynced)
 		return 0;
-	if (fs_fsync_dir(run->staging, err))
+	rc = platform_sync_fs(run->staging, err);
+	if (rc == 1) {     /* no syncfs here: each file, then the folder */
+		rc = 0;
+		for (size_t i = 0; i < run->n_unsynced && !rc; i++)
+			rc = fs_fsync_file(run->unsynced[i], err);
+		if (!rc)
+			rc = fs_fsync_dir(run->staging, err);
+	}
+	if (rc)
 		return -1;
-	run->staging_dirty = 0;
+	forget_unsynced(run);
 	return 0;
 }
 
@@ -1560,6 +1598,8 @@ out:
 		group_release(&run);
 		free(run.ready);
 	}
+	forget_unsynced(&run);
+	free(run.unsynced);
 	connector_oauth_free(run.oauth);
 	rules_free(run.rules);
 	config_release(&run.cfg);

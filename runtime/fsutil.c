@@ -135,7 +135,7 @@ static int write_all(int fd, const void *data, size_t len)
 
 /* Write a temporary sibling of path; returns its name (caller frees). */
 static char *write_temp_ex(const char *path, const void *data, size_t len,
-			   mode_t mode, int exact_mode, struct ms_err *err)
+			   mode_t mode, int exact_mode, int sync, struct ms_err *err)
 {
 	static unsigned counter;
 	char *dir = dir_of(path), *tmp = NULL;
@@ -164,7 +164,7 @@ static char *write_temp_ex(const char *path, const void *data, size_t len,
 		return NULL;
 	}
 	if (write_all(fd, data, len) < 0 ||
-	    (exact_mode && fchmod(fd, mode) < 0) || fsync(fd) < 0) {
+	    (exact_mode && fchmod(fd, mode) < 0) || (sync && fsync(fd) < 0)) {
 		e = errno;
 		close(fd);
 		unlink(tmp);
@@ -185,13 +185,13 @@ static char *write_temp_ex(const char *path, const void *data, size_t len,
 static char *write_temp(const char *path, const void *data, size_t len,
 			mode_t mode, struct ms_err *err)
 {
-	return write_temp_ex(path, data, len, mode, 0, err);
+	return write_temp_ex(path, data, len, mode, 0, 1, err);
 }
 
 int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
 			      mode_t mode, struct ms_err *err)
 {
-	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, err);
+	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, 1, err);
 
 	if (!tmp)
 		return -1;
@@ -203,6 +203,39 @@ int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
 			       strerror(e));
 	}
 	free(tmp);
+	return 0;
+}
+
+int fs_write_unsynced(const char *path, const void *data, size_t len,
+		      mode_t mode, struct ms_err *err)
+{
+	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, 0, err);
+
+	if (!tmp)
+		return -1;
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		free(tmp);
+		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
+			       strerror(e));
+	}
+	free(tmp);
+	return 0;
+}
+
+int fs_fsync_file(const char *path, struct ms_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	if (fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		return err_set(err, MS_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+	}
+	close(fd);
 	return 0;
 }
 

@@ -37,6 +37,15 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
 			      mode_t mode, struct ms_err *err);
 
+/* The same, without any fsync: written and renamed into place, durable
+ * only once the caller has made the file system durable (platform_sync_fs)
+ * or fsynced the file (fs_fsync_file) and its directory.  For a writer of
+ * many small files that makes them durable together. */
+int fs_write_unsynced(const char *path, const void *data, size_t len,
+		      mode_t mode, struct ms_err *err);
+/* fsync one existing file. */
+int fs_fsync_file(const char *path, struct ms_err *err);
+
 /* Create a file that must not exist yet, atomically (temp + link(2)), so a
  * reader never sees it partial.  Fails with EEXIST semantics: returns 1 if
  * the path already exists, 0 on success, -1 on error. */

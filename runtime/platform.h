@@ -15,4 +15,11 @@
  * it is hardening, not a precondition). */
 int platform_no_core_dumps(void);
 
+/* Make every file written on the file system that holds dir durable, with
+ * their names (Linux: syncfs(2)): one call for many small files instead of
+ * an fsync each.  0 when done, -1 with err on failure, 1 when this system
+ * cannot (the caller then fsyncs each file and the directory). */
+struct ms_err;
+int platform_sync_fs(const char *dir, struct ms_err *err);
+
 #endif
