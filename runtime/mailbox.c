@@ -689,6 +689,11 @@ static int login_not_offered(struct mailbox *mb, const char *resp, size_t len,
 		     ((le - sp >= 4 && strncasecmp(sp, " NO ", 4) == 0) ||
 		      (le - sp >= 5 && strncasecmp(sp, " BAD ", 5) == 0))))
 			return 0;
+		/* a continuation ("+ challenge", not POP3's "+OK"): a SASL
+		 * exchange began, so a login was tried (an XOAUTH2 refusal
+		 * ends with its "+ base64(JSON)" challenge) */
+		if (ls[0] == '+' && (le - ls < 2 || ls[1] != 'O'))
+			return 0;
 		if (ls[0] == '*' && memmem(ls, (size_t)(le - ls), "LOGINDISABLED", 13))
 			logindisabled = 1;
 		ls = le + 1;

@@ -308,6 +308,39 @@ is "$(graph_count "GET failed $A")" $((gf0 + 1)) "Graph requests failed on deman
 ok "Graph max concurrency per mailbox recorded" test "$(graph_max_concurrent "$A")" -ge 1
 ok "token requests counted per client and scope" test "$(token_count "$WORLD_APP_ID" "$WORLD_GRAPH_SCOPE")" -ge 1
 
+# ---------------------------------------------------------------- Cyrus, Courier
+for srv in cyrus courier; do
+	S=$(echo "$srv" | tr a-z A-Z)
+	eval "pw=\$WORLD_${S}_PASS_ALICE imaps=\$WORLD_${S}_IMAPS_PORT imap=\$WORLD_${S}_IMAP_PORT"
+	eval "pop3s=\$WORLD_${S}_POP3S_PORT pop3=\$WORLD_${S}_POP3_PORT"
+	ok "$srv: IMAP login, implicit TLS" curl -sS "${CA[@]}" --url "imaps://127.0.0.1:$imaps/INBOX" \
+	    -u "alice:$pw" -X NOOP
+	ok "$srv: IMAP login, STARTTLS" curl -sS "${CA[@]}" --ssl-reqd \
+	    --url "imap://127.0.0.1:$imap/INBOX" -u "alice:$pw" -X NOOP
+	# (a POP3 LIST: curl waits for a multi-line answer to any -X command)
+	ok "$srv: POP3 login, implicit TLS" curl -sS "${CA[@]}" -m 20 --url "pop3s://127.0.0.1:$pop3s/" \
+	    -u "alice:$pw"
+	ok "$srv: POP3 login, STLS" curl -sS "${CA[@]}" -m 20 --ssl-reqd --url "pop3://127.0.0.1:$pop3/" \
+	    -u "alice:$pw"
+	fails "$srv: a wrong password is refused" curl -sS "${CA[@]}" \
+	    --url "imaps://127.0.0.1:$imaps/INBOX" -u "alice:Wrong-$tag" -X NOOP
+	printf 'From: smoke@contoso.test\r\nSubject: smoke %s %s\r\n\r\nhi\r\n' "$srv" "$tag" \
+	    >"$tmp/$srv.eml"
+	ok "$srv: world deliver" "$MS_WORLD" deliver "$WORLD_DIR" "$srv" bob "$tmp/$srv.eml"
+	eval "bpw=\$WORLD_${S}_PASS_BOB"
+	like "$(curl -sS "${CA[@]}" --url "imaps://127.0.0.1:$imaps/INBOX" -u "bob:$bpw" \
+	    -X "SEARCH SUBJECT \"smoke $srv $tag\"")" '^\* SEARCH [0-9]' "$srv: delivered mail is in bob's INBOX"
+done
+like "$(curl -sS -v "${CA[@]}" --url "imap://127.0.0.1:$WORLD_CYRUS_IMAP_PORT/" -X NOOP 2>&1)" \
+    'LOGINDISABLED' "cyrus: LOGINDISABLED before STARTTLS"
+caps=$(curl -sS "${CA[@]}" --url "imaps://127.0.0.1:$WORLD_COURIER_IMAPS_PORT/" \
+    -u "alice:$WORLD_COURIER_PASS_ALICE" -X CAPABILITY)
+like "$caps" 'UIDPLUS' "courier: UIDPLUS on its usual port"
+caps=$(curl -sS "${CA[@]}" --url "imaps://127.0.0.1:$WORLD_COURIER_NOUIDPLUS_PORT/" \
+    -u "alice:$WORLD_COURIER_PASS_ALICE" -X CAPABILITY)
+like "$caps" 'IMAP4rev1' "courier without UIDPLUS: answers CAPABILITY"
+unlike "$caps" 'UIDPLUS' "courier without UIDPLUS: no UIDPLUS"
+
 # ---------------------------------------------------------------- stop
 if [ -n "$owned" ]; then
 	pids=$(awk '{print $2}' "$owned/pids")
@@ -323,5 +356,12 @@ if [ -n "$owned" ]; then
 	is "$left" "" "no recorded process survives the stop"
 	is "$(pgrep -f "$owned" | tr '\n' ' ')" "" "no process mentions the world dir"
 	is "$(pgrep -f "msworld-$WORLD_PORT_BASE" | tr '\n' ' ')" "" "no Dovecot process of this instance"
+	open=""
+	for p in $WORLD_CYRUS_IMAPS_PORT $WORLD_CYRUS_IMAP_PORT $WORLD_CYRUS_POP3S_PORT \
+	    $WORLD_CYRUS_POP3_PORT $WORLD_COURIER_IMAPS_PORT $WORLD_COURIER_IMAP_PORT \
+	    $WORLD_COURIER_POP3S_PORT $WORLD_COURIER_POP3_PORT $WORLD_COURIER_NOUIDPLUS_PORT; do
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && open="$open $p"
+	done
+	is "$open" "" "no Cyrus or Courier port answers after the stop"
 fi
 done_testing

@@ -118,6 +118,8 @@ export MAILSHIFT_HOME="$T/home-revoked"; mkdir -p "$MAILSHIFT_HOME"
 ctl grant "$WORLD_APP_ID" "$WORLD_USER_OPS" >/dev/null
 is $rc 2 "no mailbox permission: exit 2"
 ok "$(grep -qi 'login\|authenticat' "$T/rev.out"; echo $?)" "the login refusal is reported"
+ok "$(grep -q "login refused for '$WORLD_USER_OPS': SASL error {" "$T/rev.out"; echo $?)" \
+	"as a refusal, with the XOAUTH2 error challenge, not as a login never tried"
 export MAILSHIFT_HOME="$T/home"
 
 # secrets sealed by --credentials are used; the INI no longer holds them
