@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "buf.h"
+#include "suggest.h"
 
 /* A token of a split line: its decoded text and where it was in the raw
  * string (start inclusive, end exclusive). */
@@ -503,6 +504,33 @@ static const struct optdef optdefs[] = {
 	{ "retry-failed", 2, OPT_FLAG, O_RETRYFAILED },
 };
 
+static int option_dashes(const char *name)
+{
+	size_t d;
+
+	for (d = 0; d < sizeof(optdefs) / sizeof(optdefs[0]); d++)
+		if (strcmp(optdefs[d].name, name) == 0)
+			return optdefs[d].dashes == 1 && optdefs[d].kind == OPT_VALUE ?
+			       1 : 2;
+	return 2;
+}
+
+/* The known option closest to a mistyped one (its name without dashes
+ * and value), or NULL. */
+static const char *suggest_option(const char *name, size_t nlen)
+{
+	char typed[64];
+	struct suggest s;
+	size_t d;
+
+	snprintf(typed, sizeof(typed), "%.*s", (int)(nlen > 63 ? 63 : nlen), name);
+	suggest_init(&s, typed);
+	for (d = 0; d < sizeof(optdefs) / sizeof(optdefs[0]); d++)
+		if (strlen(optdefs[d].name) > 1)
+			suggest_consider(&s, optdefs[d].name);
+	return suggest_result(&s);
+}
+
 static int set_protocol(struct connector_opts *o, enum mail_protocol p,
 			struct ms_err *err)
 {
@@ -656,6 +684,11 @@ int cmdline_parse_connector_ex(int argc, char **argv, unsigned flags,
 		nlen = (size_t)(sep - name);
 		snprintf(shown, sizeof(shown), "%.*s%.*s", dashes, "--",
 			 (int)(nlen > 40 ? 40 : nlen), name);
+		/* -V is the version, as in the three tools */
+		if (dashes == 1 && nlen == 1 && name[0] == 'V' && !*sep) {
+			o->version = 1;
+			continue;
+		}
 		/* -v, -vv, -vvv */
 		if (dashes == 1 && nlen >= 1 && !*sep &&
 		    strspn(name, "vV") == nlen) {
@@ -684,8 +717,15 @@ int cmdline_parse_connector_ex(int argc, char **argv, unsigned flags,
 			}
 			break;
 		}
-		if (!found)
-			return err_set(err, MS_ERR_USAGE, "unknown option '%s'", shown);
+		if (!found) {
+			const char *near = suggest_option(name, nlen);
+			int nd = near ? option_dashes(near) : 0;
+
+			return err_set(err, MS_ERR_USAGE, "unknown option '%s'%s%.*s%s%s",
+				       shown, near ? " (did you mean " : "", nd, "--",
+				       near ? near : "",
+				       near ? (nd == 1 ? ":...?)" : "?)") : "");
+		}
 	}
 	return 0;
 }

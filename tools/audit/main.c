@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "report.h"
+#include "suggest.h"
 
 static const char *prog = "mailshift-audit";
 
@@ -113,13 +114,35 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s --fleet DIR [--format text|json|csv|html] [--out FILE]\n"
 		"                       [--fail-on STATUS]... [--quiet]\n"
+		"       %s help | --help | -V | --version\n"
 		"  --fleet DIR      fleet folder: jobs/, machines/, notify/\n"
 		"  --format F       report format (default text)\n"
 		"  --out FILE       write the report to FILE (atomically) instead of stdout\n"
 		"  --fail-on S      exit 1 when a job has status S (repeatable; default\n"
 		"                   needs-migration and broken; 'none' never fails)\n"
 		"  --quiet          with --out, print nothing on success\n"
-		"statuses: needs-migration at-risk migrated unaffected broken\n", prog);
+		"statuses: needs-migration at-risk migrated unaffected broken\n"
+		"\n"
+		"exit: 0 nothing needs action, 1 a job has a --fail-on status,\n"
+		"      64 bad command line, 65 an export could not be read,\n"
+		"      66 no fleet folder, 73 --out cannot be written,\n"
+		"      74 the report cannot be written to stdout\n"
+		"\n"
+		"examples:\n"
+		"  %s --fleet /srv/fleet\n"
+		"  %s --fleet /srv/fleet --format html --out audit.html --fail-on none\n",
+		prog, prog, prog, prog);
+}
+
+/* "mailshift-audit: unknown option '--flet' (did you mean --fleet?)" */
+static int usage_error(char **argv, const char *optstring,
+		       const struct option *longopts)
+{
+	char msg[256];
+
+	suggest_getopt_error(argv, optstring, longopts, msg, sizeof(msg));
+	fprintf(stderr, "%s: %s\n(%s --help for every option)\n", prog, msg, prog);
+	return EX_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -146,6 +169,11 @@ int main(int argc, char **argv)
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
+	if (argc == 2 && strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EX_OK;
+	}
+	opterr = 0;   /* our own message, with the program's name */
 	while ((c = getopt_long(argc, argv, "f:F:o:x:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': fleet = optarg; break;
@@ -169,7 +197,7 @@ int main(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error(argv, "f:F:o:x:qhV", longopts);
 		}
 	}
 	if (optind < argc) {

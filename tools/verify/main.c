@@ -17,6 +17,7 @@
 #include "platform.h"
 #include "fsutil.h"
 #include "log.h"
+#include "suggest.h"
 #include "verify.h"
 
 static const char *prog = "mailshift-verify";
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s (--ini FILE... | --fleet DIR | --state DB [--run N]) [options]\n"
 		"       %s history [--db PATH | --state DB | --fleet DIR]\n"
+		"       %s help [history] | --help | -V | --version\n"
 		"  --send              send a probe and prove the connector sees it\n"
 		"  --subject S         probe subject \"S [MSV-id]\"; a rule must match it\n"
 		"  --sender-ini FILE   send every probe with this INI's [Notify]/[Mail]\n"
@@ -42,7 +44,31 @@ static void usage(FILE *f)
 		"  --db PATH           results database (default verify.db next to the\n"
 		"                      state database, in the fleet, or here)\n"
 		"  --no-db             do not record the results\n"
-		"  --quiet, --verbose\n", prog, prog);
+		"  --quiet, --verbose\n"
+		"\n"
+		"exit: 0 every mailbox passed, 1 some mailbox failed, 64 bad command\n"
+		"      line, 66 no INI file, fleet or state database, 73 --out cannot\n"
+		"      be written, 74 the results database cannot be written,\n"
+		"      78 --sender-ini cannot be used\n"
+		"\n"
+		"examples:\n"
+		"  %s --state /srv/fleet/.mailshift-migrate.db --send --format html --out verify.html\n"
+		"  %s --ini /etc/opcon/Mail.ini --send --smtp 127.0.0.1:587\n",
+		prog, prog, prog, prog, prog);
+}
+
+static void usage_history(FILE *f)
+{
+	fprintf(f,
+		"usage: %s history [--db PATH | --state DB | --fleet DIR]\n"
+		"Prints per INI file the last result, when it was last checked, last\n"
+		"proven with a probe, and last passed (from the results database).\n"
+		"\n"
+		"exit: 0 printed, 64 bad command line, 66 no results database\n"
+		"\n"
+		"examples:\n"
+		"  %s history --fleet /srv/fleet\n"
+		"  %s history --db /var/lib/mailshift/verify.db\n", prog, prog, prog);
 }
 
 static void progress(void *ctx, size_t done, size_t total,
@@ -123,18 +149,29 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "i:f:s:r:Sj:I:m:T:a:c:t:p:d:F:o:J:D:NqvhV";
 	struct ms_err err = MS_ERR_INIT;
 	struct verify_opts o = { 0 };
 	struct verify_run r = { 0 };
 	struct verify_target *t = NULL;
 	enum verify_format fmt = VFMT_TEXT;
 	const char *fleet = NULL, *state = NULL, *out = NULL, *junit = NULL, *db = NULL;
-	char *dbp = NULL, *src = NULL, *colon, *end;
+	char *dbp = NULL, *src = NULL, *colon, *end, msg[256];
 	size_t n = 0, failed = 0;
 	int c, run = 0, run_used = 0, no_db = 0, quiet = 0, history = 0, rc;
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
+	if (argc > 1 && strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[2], "history") == 0)
+			usage_history(stdout);
+		else if (argc > 2) {
+			fprintf(stderr, "%s: no command '%s' (history)\n", prog, argv[2]);
+			return EX_USAGE;
+		} else
+			usage(stdout);
+		return EX_OK;
+	}
 	if (argc > 1 && strcmp(argv[1], "history") == 0) {
 		history = 1;
 		argv[1] = argv[0];
@@ -143,8 +180,8 @@ int main(int argc, char **argv)
 	}
 	o.concurrency = 4;
 	o.timeout_s = 120;
-	while ((c = getopt_long(argc, argv, "i:f:s:r:Sj:I:m:T:a:c:t:p:d:F:o:J:D:NqvhV",
-				longopts, NULL)) != -1) {
+	opterr = 0;   /* our own message, with the program's name */
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (verify_targets_add(&t, &n, optarg, NULL, &err)) {
@@ -194,9 +231,18 @@ int main(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'v': o.verbose = 1; log_set_sink(log_stderr_sink, (void *)prog,
 						      LOG_LVL_TRACE); break;
-		case 'h': usage(stdout); return EX_OK;
+		case 'h':
+			if (history)
+				usage_history(stdout);
+			else
+				usage(stdout);
+			return EX_OK;
 		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
-		default: usage(stderr); return EX_USAGE;
+		default:
+			suggest_getopt_error(argv, optstring, longopts, msg, sizeof(msg));
+			fprintf(stderr, "%s: %s\n(%s%s --help for every option)\n", prog,
+				msg, prog, history ? " history" : "");
+			return EX_USAGE;
 		}
 	}
 	if (optind < argc) {
