@@ -1045,6 +1045,77 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 	return rc;
 }
 
+/* The walk of scan_tree(), keeping what it does not read. */
+static int ignored_tree(const char *path, const char *rel, int depth,
+			char ***out, size_t *n, size_t *alloc, struct ms_err *err)
+{
+	struct dirlist d;
+	size_t i;
+	int rc = 0;
+
+	if (depth > FLEET_MAX_DEPTH)
+		return 0;
+	if (dirlist_read(path, &d, err) < 0) {
+		if (depth == 0)
+			return -1;
+		err_clear(err);    /* scan_tree() reports it */
+		return 0;
+	}
+	for (i = 0; i < d.n && rc == 0; i++) {
+		char *p = fs_join(path, d.names[i]);
+		char *r = fs_join(rel, d.names[i]);
+
+		if (!p || !r) {
+			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+		} else if (is_dir(p)) {
+			if (!is_symlink(p))
+				rc = ignored_tree(p, r, depth + 1, out, n, alloc, err);
+		} else if (!ends_with_ci(d.names[i], ".json") &&
+			   !ends_with_ci(d.names[i], ".xml")) {
+			if (*n == *alloc) {
+				size_t na = *alloc ? *alloc * 2 : 8;
+				char **nv = realloc(*out, na * sizeof(*nv));
+
+				if (!nv) {
+					rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+					break;
+				}
+				*out = nv;
+				*alloc = na;
+			}
+			(*out)[(*n)++] = r;
+			r = NULL;
+		}
+		free(p);
+		free(r);
+	}
+	dirlist_free(&d);
+	return rc;
+}
+
+int fleet_list_ignored(const char *dir, char ***out, size_t *n,
+		       struct ms_err *err)
+{
+	size_t alloc = 0, i;
+	char *jobs;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!(jobs = fs_join(dir, "jobs")))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = ignored_tree(jobs, "jobs", 0, out, n, &alloc, err);
+	free(jobs);
+	if (rc < 0) {
+		for (i = 0; i < *n; i++)
+			free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 /* The checks before a scan; *jobs is FLEET/jobs, malloc'd. */
 static int scan_prepare(const char *dir, char **jobs, struct ms_err *err)
 {

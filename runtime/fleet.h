@@ -128,6 +128,13 @@ struct fleet_ini {
 	char *rel;            /* relative to the fleet folder */
 };
 
+/* The files under FLEET/jobs that a scan does not read because their
+ * names are not those of exports (*.json, *.xml), fleet-relative, in scan
+ * order; *out is a malloc'd array of malloc'd strings (free each, then
+ * it).  Fails only when out of memory or jobs/ cannot be read. */
+int fleet_list_ignored(const char *dir, char ***out, size_t *n,
+		       struct ms_err *err);
+
 int fleet_list_inis(const char *dir, struct fleet_ini **out, size_t *n,
 		    struct ms_err *err);
 void fleet_inis_free(struct fleet_ini *v, size_t n);
