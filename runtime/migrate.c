@@ -4,6 +4,7 @@
  */
 #include "migrate.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -56,7 +57,8 @@ static void outf(const struct migrate_opts *o, const char *fmt, ...)
 
 int migrate_result_exit(const struct migrate_result *r)
 {
-	return r->skipped || r->failed || r->conflict || r->manual ? 1 : 0;
+	return r->skipped || r->failed || r->conflict || r->broken ||
+	       (r->manual && !r->manual_expected) ? 1 : 0;
 }
 
 /* The state database. */
@@ -298,6 +300,10 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 	if (analysis_job(s->ao, job, &m->v, err) < 0)
 		return -1;
 	s->n++;
+	/* exports spell one machine "winapp01" here and "WINAPP01" there:
+	 * Windows names are case-insensitive, so one case, everywhere */
+	for (char *c = m->v.machine; c && *c; c++)
+		*c = (char)toupper((unsigned char)*c);
 	if (!(m->raw_cmd = strdup(job->command_line)))
 		return nomem(err);
 	{
@@ -627,8 +633,15 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 					 "line: change it by hand");
 		} else if (j->flags & MIGRATE_CMD_PASSWORD) {
 			j->action = "manual";
-			j->note = strdup("the command line holds a literal password: remove it "
-					 "from the job by hand and rotate it");
+			j->note = strdup(j->flags & MIGRATE_CMD_CHANGED ?
+					 "the command line holds a literal password: remove "
+					 "the -password: (or -opconpassword:) option from the "
+					 "job by hand, then rotate that password; its other "
+					 "changes (connector path, options overriding the INI) "
+					 "are in the rewritten export" :
+					 "the command line holds a literal password: remove "
+					 "the -password: (or -opconpassword:) option from the "
+					 "job by hand, then rotate that password");
 		} else {
 			j->action = j->flags & MIGRATE_CMD_CHANGED ? "change" : "none";
 			continue;
@@ -1660,6 +1673,13 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 			continue;
 		f[0] = j->schedule; f[1] = j->job; f[2] = j->machine; f[3] = j->action;
 		f[4] = j->old_cmd; f[5] = j->new_cmd; f[6] = j->note;
+		/* a manual row says what to do by hand: no command line that
+		 * could be pasted into the job (with -password:*** in it) */
+		if (strcmp(j->action, "manual") == 0) {
+			f[5] = "";
+			if (strcasestr(j->old_cmd, "password:"))
+				f[4] = "";
+		}
 		if (buf_appends(&js, n++ ? ",\n  {" : "\n  {", err) < 0)
 			goto done;
 		for (k = 0; k < 7; k++) {
@@ -1791,7 +1811,11 @@ static void print_plan(const struct migrate_opts *o, int run,
 		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
 			continue;
 		n_jobs++;
-		if (strcmp(j->action, "change") == 0 || (j->flags & MIGRATE_CMD_CHANGED)) {
+		/* a manual job's command line is not shown rewritten: with its
+		 * -password:*** it could be pasted into the job as it is */
+		if (strcmp(j->action, "change") && (j->flags & MIGRATE_CMD_CHANGED))
+			n_change++;   /* rewritten in its export, shown as manual */
+		if (strcmp(j->action, "change") == 0) {
 			char *a = cmdline_redact(j->raw_cmd), *c = cmdline_redact(j->new_cmd);
 			n_change++;
 			outf(o, "job %s/%s (%s): command line\n  - %s\n  + %s\n",
@@ -1813,13 +1837,33 @@ static void print_plan(const struct migrate_opts *o, int run,
 			     p->items[i].path, js ? js : "", p->items[i].reason);
 			free(js);
 		}
+	/* broken jobs are left alone: say which, and why */
+	for (i = 0; i < p->s.n; i++) {
+		const struct job_verdict *v = &p->s.jobs[i].v;
+		const char *why = "cannot be evaluated";
+		size_t k;
+
+		if (v->status != STATUS_BROKEN)
+			continue;
+		for (k = 0; k < v->n_findings; k++)
+			if (v->findings[k].severity == SEV_ERROR) {
+				why = v->findings[k].message;
+				break;
+			}
+		res->broken++;
+		outf(o, "broken, not touched: %s/%s (%s): %s\n", v->schedule, v->job,
+		     v->machine, why);
+	}
 	res->jobs_changed = n_change;
 	outf(o, "\nsummary: %zu INI file%s to change, %zu job%s migrated "
 	     "(%zu command line%s to change, %zu export file%s to rewrite), "
-	     "%zu skipped, %zu for manual action\n",
+	     "%zu skipped, %zu for manual action, %zu broken job%s not touched\n",
 	     n_ini, n_ini == 1 ? "" : "s", n_jobs, n_jobs == 1 ? "" : "s", n_change,
 	     n_change == 1 ? "" : "s", n_exp, n_exp == 1 ? "" : "s", res->skipped,
-	     res->manual);
+	     res->manual, res->broken, res->broken == 1 ? "" : "s");
+	if (res->manual && !res->skipped && !res->broken)
+		outf(o, "only manual actions are open: the plan is complete (exit 0); "
+		     "do them by hand at cutover (changes.csv lists them)\n");
 }
 
 /* plan: returns the run id stored through *run. */
@@ -1914,6 +1958,7 @@ int migrate_plan(const struct migrate_opts *o, struct migrate_result *res,
 	if (open_all(o, 1, &d, &map, err) < 0)
 		return -1;
 	rc = do_plan(o, d, map, 1, res, err);
+	res->manual_expected = 1;   /* a plan that leaves only hand work is complete */
 	db_close(d);
 	migrate_map_free(map);
 	return rc;
@@ -1958,11 +2003,17 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		run = pr.run;
 		outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
-	} else {
-		outf(o, "resuming run %d\n", run);
 	}
 	if (load_run(d, run, 1, &r, err) < 0)
 		goto done;
+	if (f != 1) {
+		/* a run planned by plan and not started is applied, not resumed */
+		int started = 0;
+		for (i = 0; i < r.n; i++)
+			started |= strcmp(r.items[i].state, "planned") != 0 &&
+				   strcmp(r.items[i].state, "skipped") != 0;
+		outf(o, "%s run %d\n", started ? "resuming" : "applying", run);
+	}
 	mark_matches(o, &r);
 	res->run = run;
 	if (wctx_init(&w, o, &r, err) < 0)
