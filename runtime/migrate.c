@@ -1775,6 +1775,136 @@ static char *jobs_shown(const char *jobs)
 	return strdup(jobs);
 }
 
+/* JSON for plan and status --format json: one document, written whole
+ * once it is complete.  Strings escaped per RFC 8259 (control characters
+ * as \u00XX; other bytes as they are: the inputs are UTF-8). */
+static void jstr(struct buf *b, const char *s, struct ms_err *err)
+{
+	buf_append(b, "\"", 1, err);
+	for (s = s ? s : ""; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			buf_appendf(b, err, "\\%c", c);
+		else if (c < 0x20)
+			buf_appendf(b, err, "\\u%04x", c);
+		else
+			buf_append(b, s, 1, err);
+	}
+	buf_append(b, "\"", 1, err);
+}
+
+/* "key": "value" with a leading comma unless first */
+static void jkv(struct buf *b, int first, const char *key, const char *val,
+		struct ms_err *err)
+{
+	buf_appendf(b, err, "%s\"%s\": ", first ? "" : ", ", key);
+	jstr(b, val, err);
+}
+
+static void jout(const struct migrate_opts *o, struct buf *b, struct ms_err *err)
+{
+	if (err->code == MS_OK && o->out)
+		o->out(b->data, b->len, o->out_ctx);
+	buf_release(b);
+}
+
+/* The job's first error, or a generic reason. */
+static const char *broken_reason(const struct job_verdict *v)
+{
+	size_t k;
+
+	for (k = 0; k < v->n_findings; k++)
+		if (v->findings[k].severity == SEV_ERROR)
+			return v->findings[k].message;
+	return "cannot be evaluated";
+}
+
+static void print_plan_json(const struct migrate_opts *o, int run,
+			    const struct migrate_map *map, const struct plan *p,
+			    struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0, n = 0;
+
+	buf_init(&b, (size_t)1 << 30);
+	buf_appendf(&b, err, "{\"command\": \"plan\", \"run\": %d, ", run);
+	jkv(&b, 1, "transport", migrate_transport_name(migrate_map_transport(map)), err);
+	jkv(&b, 0, "connector", migrate_map_connector(map), err);
+	buf_appends(&b, ",\n \"items\": [", err);
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+
+		if (strcmp(it->state, "planned") == 0) {
+			if (strcmp(it->kind, "ini") == 0)
+				n_ini++;
+			else
+				n_exp++;
+		}
+		buf_appends(&b, i ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "kind", it->kind, err);
+		jkv(&b, 0, "path", it->path, err);
+		jkv(&b, 0, "state", it->state, err);
+		jkv(&b, 0, "reason", it->reason, err);
+		jkv(&b, 0, "jobs", it->jobs, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appends(&b, p->n ? "\n ],\n \"jobs\": [" : "],\n \"jobs\": [", err);
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		int manual;
+		char *a = NULL, *c = NULL;
+
+		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
+			continue;
+		n_jobs++;     /* migrated with its INI, listed when it needs more */
+		if (strcmp(j->action, "none") == 0)
+			continue;
+		manual = strcmp(j->action, "manual") == 0;
+		if (manual)
+			res->manual++;
+		if (strcmp(j->action, "change") == 0 || (j->flags & MIGRATE_CMD_CHANGED))
+			n_change++;
+		/* a manual job: what to do, no command line to paste */
+		if (!manual) {
+			a = cmdline_redact(j->raw_cmd);
+			c = cmdline_redact(j->new_cmd);
+		}
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "schedule", j->v.schedule, err);
+		jkv(&b, 0, "job", j->v.job, err);
+		jkv(&b, 0, "machine", j->v.machine, err);
+		jkv(&b, 0, "action", j->action, err);
+		jkv(&b, 0, "old", a, err);
+		jkv(&b, 0, "new", c, err);
+		jkv(&b, 0, "note", j->note, err);
+		buf_appends(&b, "}", err);
+		wipe_free(a);
+		wipe_free(c);
+	}
+	buf_appends(&b, n ? "\n ],\n \"broken\": [" : "],\n \"broken\": [", err);
+	for (i = 0; i < p->s.n; i++) {
+		const struct job_verdict *v = &p->s.jobs[i].v;
+
+		if (v->status != STATUS_BROKEN)
+			continue;
+		buf_appends(&b, res->broken++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "schedule", v->schedule, err);
+		jkv(&b, 0, "job", v->job, err);
+		jkv(&b, 0, "machine", v->machine, err);
+		jkv(&b, 0, "reason", broken_reason(v), err);
+		buf_appends(&b, "}", err);
+	}
+	res->jobs_changed = n_change;
+	buf_appendf(&b, err, "%s],\n \"summary\": {\"ini_files\": %zu, \"jobs\": %zu, "
+		    "\"command_lines\": %zu, \"export_files\": %zu, \"skipped\": %zu, "
+		    "\"manual\": %zu, \"broken\": %zu, \"only_manual_open\": %s}}\n",
+		    res->broken ? "\n " : "", n_ini, n_jobs, n_change, n_exp, res->skipped,
+		    res->manual, res->broken,
+		    res->manual && !res->skipped && !res->broken ? "true" : "false");
+	jout(o, &b, err);
+}
+
 static void print_plan(const struct migrate_opts *o, int run,
 		       const struct migrate_map *map, const struct plan *p,
 		       struct migrate_result *res, struct ms_err *err)
@@ -1782,6 +1912,10 @@ static void print_plan(const struct migrate_opts *o, int run,
 	struct buf b;
 	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0;
 
+	if (o->json) {
+		print_plan_json(o, run, map, p, res, err);
+		return;
+	}
 	outf(o, "plan: run %d, transport %s%s%s\n", run,
 	     migrate_transport_name(migrate_map_transport(map)),
 	     migrate_map_connector(map) ? ", connector " : "",
@@ -1840,19 +1974,12 @@ static void print_plan(const struct migrate_opts *o, int run,
 	/* broken jobs are left alone: say which, and why */
 	for (i = 0; i < p->s.n; i++) {
 		const struct job_verdict *v = &p->s.jobs[i].v;
-		const char *why = "cannot be evaluated";
-		size_t k;
 
 		if (v->status != STATUS_BROKEN)
 			continue;
-		for (k = 0; k < v->n_findings; k++)
-			if (v->findings[k].severity == SEV_ERROR) {
-				why = v->findings[k].message;
-				break;
-			}
 		res->broken++;
 		outf(o, "broken, not touched: %s/%s (%s): %s\n", v->schedule, v->job,
-		     v->machine, why);
+		     v->machine, broken_reason(v));
 	}
 	res->jobs_changed = n_change;
 	outf(o, "\nsummary: %zu INI file%s to change, %zu job%s migrated "
@@ -2142,6 +2269,65 @@ done:
 	return rc;
 }
 
+static int status_json(const struct migrate_opts *o, const struct srun *r,
+		       struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n = 0;
+
+	buf_init(&b, (size_t)1 << 30);
+	buf_appendf(&b, err, "{\"command\": \"status\", \"run\": %d, ", r->id);
+	jkv(&b, 1, "state", r->state, err);
+	buf_appends(&b, ",\n \"items\": [", err);
+	for (i = 0; i < r->n; i++) {
+		const struct sitem *it = &r->items[i];
+
+		if (!it->match)
+			continue;
+		res->items++;
+		count_state(res, it->state);
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "kind", it->kind, err);
+		jkv(&b, 0, "path", it->path, err);
+		jkv(&b, 0, "machine", it->machine, err);
+		jkv(&b, 0, "state", it->state, err);
+		jkv(&b, 0, "reason", it->reason, err);
+		jkv(&b, 0, "jobs", it->jobs, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appends(&b, n ? "\n ],\n \"jobs\": [" : "],\n \"jobs\": [", err);
+	n = 0;
+	for (i = 0; i < r->n_jobs; i++) {
+		const struct sjob *j = &r->jobs[i];
+		int manual = strcmp(j->action, "manual") == 0;
+
+		if (!job_matches(o, j) || strcmp(j->action, "none") == 0 ||
+		    strcmp(j->action, "skipped") == 0)
+			continue;
+		res->manual += manual;
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "schedule", j->schedule, err);
+		jkv(&b, 0, "job", j->job, err);
+		jkv(&b, 0, "machine", j->machine, err);
+		jkv(&b, 0, "action", j->action, err);
+		jkv(&b, 0, "old", manual ? "" : j->old_cmd, err);
+		jkv(&b, 0, "new", manual ? "" : j->new_cmd, err);
+		jkv(&b, 0, "note", j->note, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appendf(&b, err, "%s],\n \"summary\": {\"planned\": %zu, \"applied\": %zu, "
+		    "\"skipped\": %zu, \"conflict\": %zu, \"failed\": %zu, "
+		    "\"rolled_back\": %zu, \"manual\": %zu}}\n", n ? "\n " : "",
+		    res->planned, res->applied, res->skipped, res->conflict, res->failed,
+		    res->rolled_back, res->manual);
+	if (err->code != MS_OK) {
+		buf_release(&b);
+		return -1;
+	}
+	jout(o, &b, err);
+	return 0;
+}
+
 int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		   struct ms_err *err)
 {
@@ -2159,7 +2345,8 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		if (o->run > 0)
 			return err_set(err, MS_ERR_USAGE, "no run %d: no state database yet",
 				       o->run);
-		outf(o, "no runs yet\n");
+		outf(o, o->json ? "{\"command\": \"status\", \"run\": null}\n" :
+		     "no runs yet\n");
 		return 0;
 	}
 	if ((f = find_run(d, o->run, 0, &run, err)) < 0)
@@ -2168,7 +2355,8 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		if (o->run > 0)
 			err_set(err, MS_ERR_USAGE, "no run %d in '%s'", o->run, d->path);
 		else {
-			outf(o, "no runs yet\n");
+			outf(o, o->json ? "{\"command\": \"status\", \"run\": null}\n" :
+			     "no runs yet\n");
 			rc = 0;
 		}
 		goto done;
@@ -2177,6 +2365,10 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		goto done;
 	mark_matches(o, &r);
 	res->run = run;
+	if (o->json) {
+		rc = status_json(o, &r, res, err);
+		goto done;
+	}
 	outf(o, "run %d: %s\n", run, r.state);
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];

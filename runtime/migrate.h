@@ -165,6 +165,7 @@ struct migrate_opts {
 	const char *only_job;
 	int run;                      /* rollback/status --run, 0 = latest */
 	int force;                    /* rollback over conflicts */
+	int json;                     /* plan, status: print one JSON document */
 	time_t now;                   /* 0 = time(NULL) */
 	/* Test hook: called after every file written by apply/rollback
 	 * (n counts them). */

@@ -51,4 +51,17 @@ is "$rc" 1 "plan with broken jobs: exit 1"
 is "$(grep -c '^broken, not touched: ' <<<"$out")" 4 "the four broken jobs are listed"
 like "$out" '4 broken jobs not touched' "and counted in the summary"
 unlike "$out" 'only manual actions' "broken jobs are not manual actions"
+# plan and status as JSON
+json=$("$migrate" plan --fleet "$tmp/samples" --map "$map" --format json 2>/dev/null)
+is "$(jq -c '[.summary.broken, (.broken | length), .summary.manual, .summary.only_manual_open]' <<<"$json")" \
+   '[4,4,2,false]' "plan --format json: broken, manual, summary"
+is "$(jq -r '[.jobs[] | select(.action == "manual") | .new] | unique | join(",")' <<<"$json")" '' \
+   "plan JSON: manual jobs have no new command line"
+is "$(jq -r '[.jobs[].machine, .broken[].machine] | unique | join(",")' <<<"$json")" \
+   'FINSRV03,WINAPP01,WINAPP02' "plan JSON: machine names in one case"
+json=$("$migrate" status --fleet "$f" --format json 2>/dev/null)
+is "$(jq -c '[.run, .summary.applied, .summary.manual]' <<<"$json")" '[1,2,1]' \
+   "status --format json: run, applied items, manual jobs"
+"$migrate" apply --fleet "$f" --map "$map" --format json >/dev/null 2>&1
+is $? 64 "--format json with apply: EX_USAGE"
 done_testing

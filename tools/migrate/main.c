@@ -27,7 +27,8 @@ static const char usage[] =
 	"  --only SPEC       machine=M,schedule=S,job=J (apply, status, rollback)\n"
 	"  --run N           the run to show or roll back (default: the latest)\n"
 	"  --force           rollback: restore files changed after the migration\n"
-	"  --out DIR         where apply writes changes.json and changes.csv\n";
+	"  --out DIR         where apply writes changes.json and changes.csv\n"
+	"  --format F        text (default) or json (plan, status)\n";
 
 static const char exits[] =
 	"\n"
@@ -43,12 +44,13 @@ static const struct command_help {
 } command_help[] = {
 	{ "plan",
 	  "usage: mailshift-migrate plan --fleet DIR --map FILE [--state DB]\n"
+	  "                              [--format text|json]\n"
 	  "Decides every change and prints it: a diff per INI file and export, each\n"
 	  "job's old and new command line, the jobs needing manual action, the files\n"
 	  "skipped and why.  Writes nothing but the state database.\n"
 	  "examples:\n"
 	  "  mailshift-migrate plan --fleet /srv/fleet --map map.json\n"
-	  "  mailshift-migrate plan --fleet /srv/fleet --map map.json --state /var/lib/ms.db\n" },
+	  "  mailshift-migrate plan --fleet /srv/fleet --map map.json --format json\n" },
 	{ "apply",
 	  "usage: mailshift-migrate apply --fleet DIR --map FILE [--state DB] [--only SPEC]\n"
 	  "                               [--out DIR]\n"
@@ -60,6 +62,7 @@ static const struct command_help {
 	  "  mailshift-migrate apply --fleet /srv/fleet --map map.json --only machine=OPS01\n" },
 	{ "status",
 	  "usage: mailshift-migrate status --fleet DIR [--state DB] [--run N] [--only SPEC]\n"
+	  "                                [--format text|json]\n"
 	  "Lists every item of a run (default: the latest) with its state.\n"
 	  "examples:\n"
 	  "  mailshift-migrate status --fleet /srv/fleet\n"
@@ -157,6 +160,7 @@ static const struct option lo[] = {
 	{ "run", required_argument, NULL, 'r' },
 	{ "force", no_argument, NULL, 'F' },
 	{ "out", required_argument, NULL, 'O' },
+	{ "format", required_argument, NULL, 'J' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -178,6 +182,14 @@ static int parse_opts(int argc, char **argv, const char *optstring,
 		case 's': o->state_path = optarg; break;
 		case 'O': o->out_dir = optarg; break;
 		case 'F': o->force = 1; break;
+		case 'J':
+			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+				fprintf(stderr, "mailshift-migrate: unknown format '%s' (text or "
+					"json)\n", optarg);
+				return EX_USAGE;
+			}
+			o->json = strcmp(optarg, "json") == 0;
+			break;
 		case 'o':
 			if (parse_only(o, optarg) < 0) {
 				fprintf(stderr, "mailshift-migrate: bad --only '%s' (want "
@@ -249,6 +261,10 @@ int main(int argc, char **argv)
 	if (hooks.crash_after || hooks.pause) {
 		o.after_write = write_hook;
 		o.hook_ctx = &hooks;
+	}
+	if (o.json && strcmp(cmd, "plan") && strcmp(cmd, "status")) {
+		fprintf(stderr, "mailshift-migrate: --format json is for plan and status\n");
+		return EX_USAGE;
 	}
 	o.out = out;
 	o.out_ctx = stdout;
