@@ -2002,6 +2002,39 @@ struct inilist {
 	size_t n, alloc;
 };
 
+/* The drive folder of a machine: "D", or "D$" (copied through the admin
+ * share). */
+static int is_drive_folder(const char *nm, size_t len)
+{
+	return isalpha((unsigned char)nm[0]) &&
+	       (len == 1 || (len == 2 && nm[1] == '$'));
+}
+
+char *fleet_windows_path(const char *rel, char **machine)
+{
+	const char *m, *drv, *rest;
+	char *w, *c;
+
+	if (machine)
+		*machine = NULL;
+	if (strncmp(rel, "machines/", 9) != 0 || !(drv = strchr(m = rel + 9, '/')))
+		return NULL;
+	drv++;
+	rest = drv + strcspn(drv, "/");
+	if (!*rest || !is_drive_folder(drv, (size_t)(rest - drv)))
+		return NULL;
+	if (asprintf(&w, "%c:%s", toupper((unsigned char)*drv), rest) < 0)
+		return NULL;
+	for (c = w; *c; c++)
+		if (*c == '/')
+			*c = '\\';
+	if (machine && !(*machine = strndup(m, (size_t)(drv - 1 - m)))) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
 static int inis_walk(const char *path, const char *rel, const char *machine,
 		     const char *winpath, int depth, struct inilist *l,
 		     struct ms_err *err)
@@ -2023,10 +2056,8 @@ static int inis_walk(const char *path, const char *rel, const char *machine,
 		if (!p || !r)
 			goto nomem;
 		if (!winpath) {
-			/* the drive folder: "D", or "D$" (admin share) */
 			const char *nm = d.names[i];
-			int drv = isalpha((unsigned char)nm[0]) &&
-				  (nm[1] == '\0' || (nm[1] == '$' && nm[2] == '\0'));
+			int drv = is_drive_folder(nm, strlen(nm));
 			if (drv ? asprintf(&w, "%c:", toupper((unsigned char)nm[0])) < 0 :
 				  asprintf(&w, "%s", nm) < 0)
 				w = NULL;

@@ -1464,10 +1464,12 @@ static void clean_changelist_dir(const char *dir)
 		long pid;
 		char *p;
 
-		if (strncmp(nm, ".changes.json.tmp.", 18) == 0)
-			t = nm + 18;
-		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0)
-			t = nm + 17;
+		if (strncmp(nm, ".changes.json.tmp.", 18) == 0 ||
+		    strncmp(nm, ".deploy.json.tmp.", 17) == 0)
+			t = nm + (nm[1] == 'c' ? 18 : 17);
+		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0 ||
+			 strncmp(nm, ".deploy.csv.tmp.", 16) == 0)
+			t = nm + (nm[1] == 'c' ? 17 : 16);
 		else
 			continue;
 		pid = strtol(t, NULL, 10);
@@ -1646,20 +1648,56 @@ static int csv_field(struct buf *b, const char *s, int last, struct ms_err *err)
 	return buf_appends(b, last ? "\"\r\n" : "\",", err);
 }
 
-static int write_changes(const struct migrate_opts *o, const struct srun *r,
-			 struct ms_err *err)
+static void jstr(struct buf *b, const char *s, struct ms_err *err);
+
+/* One JSON object of string fields. */
+static int json_row(struct buf *js, size_t n, const char *const *names,
+		    const char *const *f, size_t nf, struct ms_err *err)
 {
-	struct buf js, cs;
+	size_t k;
+
+	if (buf_appends(js, n ? ",\n  {" : "\n  {", err) < 0)
+		return -1;
+	for (k = 0; k < nf; k++) {
+		if (buf_appendf(js, err, "%s\"%s\": ", k ? ", " : "", names[k]) < 0)
+			return -1;
+		jstr(js, f[k], err);
+	}
+	return buf_appends(js, "}", err);
+}
+
+/* The cutover packet of a run, in --out DIR or FLEET/migrate/run-N
+ * (run-N-rollback after a rollback):
+ *  - changes.json/.csv: the job command lines for the scheduler (action
+ *    change or manual, old and new, note);
+ *  - deploy.json/.csv: every INI file to copy back to its machine, with
+ *    the machine, its Windows path, the file in the fleet and its SHA-256.
+ * After rollback, the reverse of both: the command lines back to the old
+ * ones (action revert), and the restored original INI files to copy. */
+static int write_changes(const struct migrate_opts *o, const struct srun *r,
+			 int rollback, struct ms_err *err)
+{
+	static const char *const cnames[7] = { "schedule", "job", "machine", "action",
+					       "old", "new", "note" };
+	static const char *const dnames[5] = { "machine", "path", "file", "sha256",
+					       "jobs" };
+	const char *done_state = rollback ? "rolled-back" : "applied";
+	struct buf js, cs, dj, dc;
 	char *dir = NULL, *path = NULL;
-	size_t i, n = 0;
+	size_t i, n = 0, nd = 0;
 	int rc = -1;
 
 	buf_init(&js, BUF_DEFAULT_CAP);
 	buf_init(&cs, BUF_DEFAULT_CAP);
-	if (buf_appends(&js, "{\"run\": ", err) < 0 ||
-	    buf_appendf(&js, err, "%d, \"changes\": [", r->id) < 0 ||
+	buf_init(&dj, BUF_DEFAULT_CAP);
+	buf_init(&dc, BUF_DEFAULT_CAP);
+	if (buf_appendf(&js, err, "{\"run\": %d, \"rollback\": %s, \"changes\": [", r->id,
+			rollback ? "true" : "false") < 0 ||
 	    buf_appends(&cs, "schedule,job,machine,action,old_command_line,"
-			"new_command_line,note\r\n", err) < 0)
+			"new_command_line,note\r\n", err) < 0 ||
+	    buf_appendf(&dj, err, "{\"run\": %d, \"rollback\": %s, \"files\": [", r->id,
+			rollback ? "true" : "false") < 0 ||
+	    buf_appends(&dc, "machine,windows_path,fleet_file,sha256,jobs\r\n", err) < 0)
 		goto done;
 	for (i = 0; i < r->n_jobs; i++) {
 		const struct sjob *j = &r->jobs[i];
@@ -1668,46 +1706,62 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		const char *f[7];
 		size_t k;
 
-		if (!ini || strcmp(ini->state, "applied") != 0 ||
+		if (!ini || strcmp(ini->state, done_state) != 0 ||
 		    (strcmp(j->action, "change") && strcmp(j->action, "manual")))
 			continue;
 		f[0] = j->schedule; f[1] = j->job; f[2] = j->machine; f[3] = j->action;
 		f[4] = j->old_cmd; f[5] = j->new_cmd; f[6] = j->note;
+		if (rollback) {
+			f[4] = j->new_cmd;
+			f[5] = j->old_cmd;
+			if (strcmp(j->action, "change") == 0)
+				f[3] = "revert";
+			else
+				f[6] = "if this job was changed by hand at cutover, put its "
+				       "old command line back";
+		}
 		/* a manual row says what to do by hand: no command line that
 		 * could be pasted into the job (with -password:*** in it) */
 		if (strcmp(j->action, "manual") == 0) {
-			f[5] = "";
-			if (strcasestr(j->old_cmd, "password:"))
-				f[4] = "";
+			f[4] = f[5] = "";
 		}
-		if (buf_appends(&js, n++ ? ",\n  {" : "\n  {", err) < 0)
+		if (json_row(&js, n++, cnames, f, 7, err) < 0)
 			goto done;
-		for (k = 0; k < 7; k++) {
-			static const char *const names[7] = { "schedule", "job", "machine",
-				"action", "old", "new", "note" };
-			const char *s;
-			if (buf_appendf(&js, err, "%s\"%s\": \"", k ? ", " : "", names[k]) < 0)
+		for (k = 0; k < 7; k++)
+			if (csv_field(&cs, f[k], k == 6, err) < 0)
 				goto done;
-			for (s = f[k]; *s; s++) {
-				unsigned char c = (unsigned char)*s;
-				if ((c == '"' || c == '\\') ? buf_appendf(&js, err, "\\%c", c) < 0 :
-				    c < 0x20 ? buf_appendf(&js, err, "\\u%04x", c) < 0 :
-				    buf_append(&js, s, 1, err) < 0)
-					goto done;
-			}
-			if (buf_appends(&js, "\"", err) < 0 ||
-			    csv_field(&cs, f[k], k == 6, err) < 0)
-				goto done;
-		}
-		if (buf_appends(&js, "}", err) < 0)
-			goto done;
 	}
-	if (buf_appends(&js, n ? "\n]}\n" : "]}\n", err) < 0)
+	for (i = 0; i < r->n; i++) {
+		const struct sitem *it = &r->items[i];
+		char *machine = NULL, *wp;
+		const char *f[5];
+		size_t k;
+
+		if (strcmp(it->kind, "ini") || strcmp(it->state, done_state))
+			continue;
+		wp = fleet_windows_path(it->path, &machine);
+		f[0] = it->machine ? it->machine : machine ? machine : "";
+		f[1] = wp ? wp : "";
+		f[2] = it->path;
+		f[3] = rollback ? it->orig_sha : it->new_sha;
+		f[4] = it->jobs ? it->jobs : "";
+		rc = json_row(&dj, nd++, dnames, f, 5, err);
+		for (k = 0; rc == 0 && k < 5; k++)
+			rc = csv_field(&dc, f[k], k == 4, err);
+		free(wp);
+		free(machine);
+		if (rc < 0)
+			goto done;
+		rc = -1;
+	}
+	if (buf_appends(&js, n ? "\n]}\n" : "]}\n", err) < 0 ||
+	    buf_appends(&dj, nd ? "\n]}\n" : "]}\n", err) < 0)
 		goto done;
 	if (o->out_dir) {
 		if (!(dir = strdup(o->out_dir)))
 			goto nomem;
-	} else if (asprintf(&dir, "%s/migrate/run-%d", o->fleet_dir, r->id) < 0) {
+	} else if (asprintf(&dir, "%s/migrate/run-%d%s", o->fleet_dir, r->id,
+			    rollback ? "-rollback" : "") < 0) {
 		dir = NULL;
 		goto nomem;
 	}
@@ -1722,17 +1776,25 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		clean_changelists(base);
 		free(base);
 	}
-	if (!(path = fs_join(dir, "changes.json")))
-		goto nomem;
-	if (fs_write_atomic(path, js.data, js.len, 0644, err) < 0)
-		goto done;
-	free(path);
-	if (!(path = fs_join(dir, "changes.csv")))
-		goto nomem;
-	if (fs_write_atomic(path, cs.data, cs.len, 0644, err) < 0)
-		goto done;
+	{
+		static const char *const files[4] = { "changes.json", "changes.csv",
+						      "deploy.json", "deploy.csv" };
+		const struct buf *bufs[4] = { &js, &cs, &dj, &dc };
+		size_t k;
+
+		for (k = 0; k < 4; k++) {
+			free(path);
+			if (!(path = fs_join(dir, files[k])))
+				goto nomem;
+			if (fs_write_atomic(path, bufs[k]->data, bufs[k]->len, 0644, err) < 0)
+				goto done;
+		}
+	}
 	outf(o, "change list: %s/changes.json, %s/changes.csv (%zu job%s)\n", dir, dir,
 	     n, n == 1 ? "" : "s");
+	outf(o, "deploy list: %s/deploy.json, %s/deploy.csv (%zu INI file%s to copy %s "
+	     "the machines)\n", dir, dir, nd, nd == 1 ? "" : "s",
+	     rollback ? "back, restored, to" : "to");
 	rc = 0;
 	goto done;
 nomem:
@@ -1742,6 +1804,8 @@ done:
 	free(dir);
 	buf_release(&js);
 	buf_release(&cs);
+	buf_release(&dj);
+	buf_release(&dc);
 	return rc;
 }
 
@@ -2253,7 +2317,7 @@ record:
 			}
 		}
 	}
-	if (run_finished(d, &r, err) < 0 || (r.n && write_changes(o, &r, err) < 0))
+	if (run_finished(d, &r, err) < 0 || (r.n && write_changes(o, &r, 0, err) < 0))
 		goto done;
 	outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "
 	     "%zu still planned; %zu job command line%s to change, %zu for manual "
@@ -2543,6 +2607,8 @@ batch:
 				goto done;
 		}
 	}
+	if (res->rolled_back && write_changes(o, &r, 1, err) < 0)
+		goto done;
 	outf(o, "summary: run %d: %zu rolled back, %zu conflict, %zu failed\n", run,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;

@@ -44,6 +44,22 @@ unlike "$(grep RECON-PW "$f/migrate/run-1/changes.json")" 'password:\*|\*\*\*' \
        "changes.json: no -password:*** either"
 unlike "$(cat "$csv")" 'winapp01|WinApp01' "changes.csv: machine names in one case"
 
+# the cutover packet: every INI file to copy, with machine and Windows path
+dep=$f/migrate/run-1/deploy.csv
+ok "deploy.csv written" test -s "$dep"
+sha=$(sha256sum "$f/machines/WINAPP01/D/Jobs/recon.ini" | cut -d' ' -f1)
+is "$(sed -n 2p "$dep" | tr -d '\r')" "\"WINAPP01\",\"D:\\Jobs\\recon.ini\",\"machines/WINAPP01/D/Jobs/recon.ini\",\"$sha\",\"FIN/RECON (WINAPP01), FIN/RECON-PW (WINAPP01)\"" \
+   "deploy.csv: machine, Windows path, fleet file, hash of the migrated bytes, jobs"
+is "$(jq -r '.files[0].path' "$f/migrate/run-1/deploy.json")" 'D:\Jobs\recon.ini' "deploy.json: the Windows path"
+out=$("$migrate" rollback --fleet "$f" 2>&1)
+like "$out" 'deploy list: .*/run-1-rollback/deploy.json' "rollback writes the reverse packet"
+sha=$(sha256sum "$f/machines/WINAPP01/D/Jobs/recon.ini" | cut -d' ' -f1)
+like "$(sed -n 2p "$f/migrate/run-1-rollback/deploy.csv")" "\"$sha\"" \
+     "rollback deploy.csv: the restored original's hash"
+is "$(jq -r '.changes[] | select(.job == "RECON") | [.action, .new] | join(" ")' \
+      "$f/migrate/run-1-rollback/changes.json")" 'revert smartemail.exe -inifile:D:\Jobs\recon.ini' \
+   "rollback changes.json: revert to the old command line"
+
 # broken jobs are counted and listed
 cp -r "$MS_TOP/samples/fleet" "$tmp/samples"
 out=$("$migrate" plan --fleet "$tmp/samples" --map "$map" 2>&1); rc=$?
@@ -60,8 +76,8 @@ is "$(jq -r '[.jobs[] | select(.action == "manual") | .new] | unique | join(",")
 is "$(jq -r '[.jobs[].machine, .broken[].machine] | unique | join(",")' <<<"$json")" \
    'FINSRV03,WINAPP01,WINAPP02' "plan JSON: machine names in one case"
 json=$("$migrate" status --fleet "$f" --format json 2>/dev/null)
-is "$(jq -c '[.run, .summary.applied, .summary.manual]' <<<"$json")" '[1,2,1]' \
-   "status --format json: run, applied items, manual jobs"
+is "$(jq -c '[.run, .summary.rolled_back, .summary.manual]' <<<"$json")" '[1,2,1]' \
+   "status --format json: run, rolled-back items, manual jobs"
 "$migrate" apply --fleet "$f" --map "$map" --format json >/dev/null 2>&1
 is $? 64 "--format json with apply: EX_USAGE"
 done_testing
