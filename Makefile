@@ -26,8 +26,8 @@ CFLAGS    ?= -O2 -g
 # $(BUILD)/pkg.cflags and pkg.libs are made by a rule, and read when a
 # recipe runs, by which time that rule has run.
 PKG_STAMP := $(BUILD)/pkg.cflags $(BUILD)/pkg.libs
-PKG_CFLAGS = $(file <$(BUILD)/pkg.cflags)
-PKG_LIBS   = $(file <$(BUILD)/pkg.libs)
+PKG_CFLAGS = $(strip $(file <$(BUILD)/pkg.cflags))
+PKG_LIBS   = $(strip $(file <$(BUILD)/pkg.libs))
 
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
              -Wno-unused-parameter -DMS_VERSION='"$(VERSION)"' -Iruntime \
