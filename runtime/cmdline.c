@@ -470,7 +470,8 @@ enum {
 	O_SERVER, O_PORT, O_USER, O_PASSWORD, O_OPCONUSER, O_OPCONPASSWORD,
 	O_INIFILE, O_IMAP, O_POP, O_SSL, O_TLS11, O_TLS12, O_DELETE, O_MSAL,
 	O_RENEW, O_SILENT, O_NOSAVE, O_CREDENTIALS, O_HELP, O_VERSION,
-	O_DRYRUN, O_VERBOSE, O_OAUTHLOGIN, O_STATE, O_FAILED, O_RETRYFAILED
+	O_DRYRUN, O_VERBOSE, O_OAUTHLOGIN, O_STATE, O_FAILED, O_RETRYFAILED,
+	O_CLIENTSECRET
 };
 
 static const struct optdef optdefs[] = {
@@ -480,6 +481,7 @@ static const struct optdef optdefs[] = {
 	{ "password", 1, OPT_VALUE, O_PASSWORD },
 	{ "opconuser", 1, OPT_VALUE, O_OPCONUSER },
 	{ "opconpassword", 1, OPT_VALUE, O_OPCONPASSWORD },
+	{ "clientsecret", 1, OPT_VALUE, O_CLIENTSECRET },
 	{ "inifile", 1, OPT_VALUE, O_INIFILE },
 	{ "imap", 2, OPT_FLAG, O_IMAP },
 	{ "pop", 2, OPT_FLAG, O_POP },
@@ -595,6 +597,7 @@ static int set_value(struct connector_opts *o, int id, const char *shown,
 	case O_PASSWORD: slot = &o->password; break;
 	case O_OPCONUSER: slot = &o->opcon_user; break;
 	case O_OPCONPASSWORD: slot = &o->opcon_password; break;
+	case O_CLIENTSECRET: slot = &o->client_secret; break;
 	case O_INIFILE: slot = &o->inifile; break;
 	case O_STATE: slot = &o->state_path; break;
 	case O_PORT:
@@ -746,6 +749,7 @@ void cmdline_opts_release(struct connector_opts *o)
 	wipe_free(&o->password);
 	wipe_free(&o->opcon_user);
 	wipe_free(&o->opcon_password);
+	wipe_free(&o->client_secret);
 	wipe_free(&o->inifile);
 	wipe_free(&o->state_path);
 	memset(o, 0, sizeof(*o));
@@ -755,12 +759,17 @@ void cmdline_opts_release(struct connector_opts *o)
 
 /* Length of the secret option name the decoded token starts with, 0 if
  * none ("-password:" -> 10). */
+/* The options whose values are secrets, redacted everywhere. */
+static const char *const secret_options[] = { "-password", "-opconpassword",
+					      "-clientsecret" };
+#define N_SECRET_OPTIONS (sizeof(secret_options) / sizeof(secret_options[0]))
+
 static size_t secret_prefix(const char *text)
 {
-	static const char *const names[] = { "-password", "-opconpassword" };
+	const char *const *names = secret_options;
 	size_t i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < N_SECRET_OPTIONS; i++) {
 		size_t n = strlen(names[i]);
 		if (strncasecmp(text, names[i], n) == 0 &&
 		    (text[n] == ':' || text[n] == '='))
@@ -785,7 +794,7 @@ static int value_is_property(const char *v)
  * command of "cmd /c \"...\"") are not tokens of their own. */
 static char *redact_scan(char *s)
 {
-	static const char *const names[] = { "-password", "-opconpassword" };
+	const char *const *names = secret_options;
 	struct ms_err err = MS_ERR_INIT;
 	struct buf b;
 	size_t i = 0, len, k;
@@ -799,7 +808,7 @@ static char *redact_scan(char *s)
 		char *val;
 		int prop;
 
-		for (k = 0; k < 2 && !n; k++) {
+		for (k = 0; k < N_SECRET_OPTIONS && !n; k++) {
 			size_t m = strlen(names[k]);
 			if ((i == 0 || is_blank(s[i - 1]) || s[i - 1] == '"') &&
 			    strncasecmp(s + i, names[k], m) == 0 &&

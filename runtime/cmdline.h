@@ -73,6 +73,8 @@ struct connector_opts {
 	char *password;           /* -password: (secret) */
 	char *opcon_user;         /* -opconuser: */
 	char *opcon_password;     /* -opconpassword: (secret) */
+	char *client_secret;      /* -clientsecret: (ours, secret): --credentials
+				   * seals it into [OAuth] ClientSecret */
 	char *inifile;            /* -inifile:, literal quotes removed */
 	char *state_path;         /* --state:PATH (ours) */
 	/* ours */

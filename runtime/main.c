@@ -23,7 +23,7 @@ static const char usage[] =
 "                 [--retry-failed] [-v|-vv]\n"
 "       mailshift --failed [-inifile:PATH]        (mail that could not be processed)\n"
 "       mailshift --credentials [-user:U] [-password:P] [-opconuser:U]\n"
-"                 [-opconpassword:P] [-inifile:PATH]\n"
+"                 [-opconpassword:P] [-clientsecret:S] [-inifile:PATH]\n"
 "       mailshift --oauth-login [-inifile:PATH]       (device-code sign-in)\n"
 "       mailshift --msal --renewMsalToken --renewTokenSilent [-inifile:PATH]\n"
 "       mailshift --help | -V | --version\n"
@@ -161,8 +161,14 @@ int main(int argc, char **argv)
 		ini = DEFAULT_INI;
 
 	if (o.credentials) {
-		rc = connector_store_credentials(ini, o.user, o.password, o.opcon_user,
-						 o.opcon_password, &err);
+		rc = 0;
+		if (!o.client_secret || o.user || o.password || o.opcon_user ||
+		    o.opcon_password)
+			rc = connector_store_credentials(ini, o.user, o.password,
+							 o.opcon_user, o.opcon_password,
+							 &err);
+		if (!rc && o.client_secret)
+			rc = connector_store_client_secret(ini, o.client_secret, &err);
 		if (rc)
 			fail(&err);
 		else

@@ -257,6 +257,10 @@ static void test_redact(void)
 	is(s, "smartemail.exe --credentials -user:a@b -password:*** -opconpassword:*** -inifile:c.ini",
 	   "secrets redacted, the rest kept");
 	free(s);
+	s = cmdline_redact("mailshift --credentials -clientsecret:s3cr3t~x -inifile:c.ini");
+	is(s, "mailshift --credentials -clientsecret:*** -inifile:c.ini",
+	   "-clientsecret: is a secret too");
+	free(s);
 	s = cmdline_redact("smartemail.exe \"-Password:a b c\" --imap");
 	is(s, "smartemail.exe \"-Password:***\" --imap", "a fully quoted option keeps its quotes");
 	free(s);

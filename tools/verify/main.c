@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "platform.h"
 #include "fsutil.h"
 #include "log.h"
+#include "paths.h"
 #include "suggest.h"
 #include "verify.h"
 
@@ -42,7 +44,8 @@ static void usage(FILE *f)
 		"  --out FILE          write the report there (atomically)\n"
 		"  --junit FILE        also write JUnit XML there\n"
 		"  --db PATH           results database (default verify.db next to the\n"
-		"                      state database, in the fleet, or here)\n"
+		"                      state database, in the fleet, or in mailshift's\n"
+		"                      state directory)\n"
 		"  --no-db             do not record the results\n"
 		"  --quiet, --verbose\n"
 		"\n"
@@ -106,9 +109,11 @@ static int write_out(const char *path, const struct verify_run *r,
 	return rc;
 }
 
-/* verify.db beside the state database, in the fleet, or here. */
+/* verify.db beside the state database, in the fleet, or (for --ini) in
+ * mailshift's state directory: never in whatever folder this runs from. */
 static char *default_db(const char *state, const char *fleet)
 {
+	struct ms_err err = MS_ERR_INIT;
 	char *copy, *p;
 
 	if (state) {
@@ -118,7 +123,21 @@ static char *default_db(const char *state, const char *fleet)
 		free(copy);
 		return p;
 	}
-	return fs_join(fleet ? fleet : ".", VERIFY_DB_NAME);
+	if (fleet)
+		return fs_join(fleet, VERIFY_DB_NAME);
+	if (paths_state_dir(&copy, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return NULL;
+	}
+	/* the state directory is made on first use, private */
+	if (fs_mkdirs(copy, 0700, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		free(copy);
+		return NULL;
+	}
+	p = fs_join(copy, VERIFY_DB_NAME);
+	free(copy);
+	return p;
 }
 
 int main(int argc, char **argv)
@@ -158,6 +177,7 @@ int main(int argc, char **argv)
 	const char *fleet = NULL, *state = NULL, *out = NULL, *junit = NULL, *db = NULL;
 	char *dbp = NULL, *src = NULL, *colon, *end, msg[256];
 	size_t n = 0, failed = 0;
+	struct stat st;
 	int c, run = 0, run_used = 0, no_db = 0, quiet = 0, history = 0, rc;
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
@@ -269,9 +289,21 @@ int main(int argc, char **argv)
 			run_used && !state ? "--run needs --state" :
 			o.subject && !o.send ? "--subject needs --send" :
 			"--concurrency and --timeout must be positive");
-		usage(stderr);
+		fprintf(stderr, "(%s --help for every option)\n", prog);
 		verify_targets_free(t, n);
 		return EX_USAGE;
+	}
+	/* what was named must be there: 66, and says so */
+	for (size_t k = 0; k < n; k++)
+		if (access(t[k].ini, F_OK) != 0) {
+			fprintf(stderr, "%s: INI file '%s' not found\n", prog, t[k].ini);
+			verify_targets_free(t, n);
+			return EX_NOINPUT;
+		}
+	if (fleet && (stat(fleet, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "%s: fleet folder '%s' not found\n", prog, fleet);
+		verify_targets_free(t, n);
+		return EX_NOINPUT;
 	}
 	rc = 0;
 	if (fleet) {
