@@ -6,7 +6,7 @@
 # and its fix instead of a summary of zeros, and a missing default INI
 # that names -inifile: and MAILSHIFT_INIFILE.  No mail world needed.
 . "$(dirname "$0")/lib.sh"
-bin=$MS_TOP/${MAILSHIFT_BIN:-bin}
+bin=${MAILSHIFT_BIN:-$MS_TOP/bin}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0003.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 version=$(sed -n 's/^VERSION *:= *//p' "$MS_TOP/Makefile")

@@ -3,7 +3,7 @@
 # "migrated" never hides an error; the CSV carries each finding's message
 # and fix and the export line of each job.
 . "$(dirname "$0")/lib.sh"
-audit=$MS_TOP/${MAILSHIFT_BIN:-bin}/mailshift-audit
+audit=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-audit
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0506.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 

@@ -5,7 +5,7 @@
 # not "resume"); a manual row never carries a command line that could be
 # pasted into a job; machine names are printed in one case.
 . "$(dirname "$0")/lib.sh"
-migrate=$MS_TOP/${MAILSHIFT_BIN:-bin}/mailshift-migrate
+migrate=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-migrate
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0606.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export MAILSHIFT_HOME=$tmp/home

@@ -96,7 +96,7 @@ ok "HTML: no literal backtick" sh -c "! grep -q '\`' '$T/x.html'"
 like "$(cat "$T/x.html")" "<code>mailshift --credentials -clientsecret:VALUE" \
 	"HTML: the command as code"
 cp "$T/badsecret.ini" "$T/reseal.ini"
-MAILSHIFT_HOME=$T/home "$MS_TOP/${MAILSHIFT_BIN:-bin}/mailshift" --credentials \
+MAILSHIFT_HOME=$T/home "${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift" --credentials \
 	-clientsecret:"$WORLD_APP_SECRET" -inifile:"$T/reseal.ini" >/dev/null 2>&1
 like "$(grep '^ClientSecret=' "$T/reseal.ini")" '^ClientSecret=mssealed:v1:' \
 	"mailshift --credentials -clientsecret: seals [OAuth] ClientSecret"
