@@ -4,7 +4,9 @@
 #   make demo       audit -> migrate -> verify -> connector on samples/
 #   make bench      benchmarks with ratios against an in-run baseline
 #   make SANITIZE=address,undefined check
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (programs, man pages, bash
+#                   completion, docs and samples under PREFIX/share)
+#   make uninstall PREFIX=/usr/local DESTDIR=
 #
 # CFLAGS, LDFLAGS and LDLIBS are yours (default CFLAGS -O2 -g): the flags
 # the build needs are kept apart in ALL_CFLAGS / ALL_LDFLAGS / ALL_LDLIBS,
@@ -116,15 +118,40 @@ bench: deps
 fuzz:
 	@sh tests/fuzz/run $(FUZZ_SECONDS)
 
+# What `make install` puts under PREFIX/share: a man page per program, the
+# bash completion under each program's name (bash-completion looks them up
+# by name), the README and docs/, and samples/.
+MANS      := $(wildcard man/*.1)
+MANDIR    := $(PREFIX)/share/man/man1
+COMPDIR   := $(PREFIX)/share/bash-completion/completions
+DOCDIR    := $(PREFIX)/share/doc/mailshift
+DATADIR   := $(PREFIX)/share/mailshift
+
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR) \
+		$(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DATADIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/
+	for b in $(notdir $(BINS)); do \
+		install -m 0644 completion/mailshift.bash $(DESTDIR)$(COMPDIR)/$$b || exit 1; \
+	done
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	rm -rf $(DESTDIR)$(DATADIR)/samples
+	tar -cf - samples | tar -C $(DESTDIR)$(DATADIR) --no-same-owner -xf -
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/samples
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(BINS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(notdir $(MANS)))
+	rm -f $(addprefix $(DESTDIR)$(COMPDIR)/,$(notdir $(BINS)))
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)
 
 clean:
 	rm -rf $(BUILD) bin
 
 .SECONDARY:
 FORCE:
-.PHONY: FORCE all deps check demo bench fuzz install clean
+.PHONY: FORCE all deps check demo bench fuzz install uninstall clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

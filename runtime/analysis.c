@@ -1011,6 +1011,10 @@ struct run {
 	struct audit *a;
 	struct ini_cache cache;
 	size_t alloc_jobs, alloc_problems;
+	/* the export being read and the connector jobs read from it so far:
+	 * when it fails part way, those are marked export-incomplete */
+	char *cur_source;
+	size_t cur_jobs;
 };
 
 static void prep_free(void *p, void *ctx)
@@ -1049,6 +1053,13 @@ static int on_job_eval(struct run *r, const struct fleet_job *job,
 		a->other_jobs++;
 		return 0;
 	}
+	if (!r->cur_source || strcmp(r->cur_source, job->source) != 0) {
+		free(r->cur_source);
+		if (!(r->cur_source = strdup(job->source)))
+			return nomem(err);
+		r->cur_jobs = 0;
+	}
+	r->cur_jobs++;
 	if (a->spill) {
 		struct job_verdict v;
 		int rc;
@@ -1059,6 +1070,10 @@ static int on_job_eval(struct run *r, const struct fleet_job *job,
 		if (rc == 0) {
 			a->counts[v.status]++;
 			a->n_jobs++;
+			if (analysis_needs_action(&v)) {
+				a->n_action++;
+				a->migrated_errors += v.status == STATUS_MIGRATED;
+			}
 		}
 		job_verdict_release(&v);
 		return rc;
@@ -1093,6 +1108,45 @@ static void on_file(const char *file, size_t files, void *ctx)
 			       r->o->progress_ctx);
 }
 
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+/* The problem of an export, or NULL. */
+static const struct audit_problem *problem_of(const struct audit *a,
+					      const char *source)
+{
+	size_t i;
+
+	for (i = 0; source && i < a->n_problems; i++)
+		if (strcmp(a->problems[i].file, source) == 0)
+			return &a->problems[i];
+	return NULL;
+}
+
+/* The export-incomplete finding of a job read from an export that then
+ * failed.  Out of memory it is left out (the report's header still says
+ * the audit is incomplete). */
+static void mark_incomplete(struct job_verdict *v, const struct audit_problem *p,
+			    char **owned)
+{
+	char *msg = fmt("read from %s, which could not be read to its end (%s%.0d%s%s): "
+			"the jobs after this one in it are missing from the report",
+			p->file, p->line ? "line " : "", p->line, p->line ? ": " : "",
+			p->message);
+	struct finding *nf;
+
+	if (!msg || !(nf = realloc(v->findings, (v->n_findings + 1) * sizeof(*nf)))) {
+		free(msg);
+		return;
+	}
+	v->findings = nf;
+	nf[v->n_findings].code = "export-incomplete";
+	nf[v->n_findings].severity = SEV_WARNING;
+	nf[v->n_findings].message = msg;
+	v->n_findings++;
+	if (owned)
+		*owned = msg;
+}
+
 static void on_problem(const char *file, int line, const char *msg, void *ctx)
 {
 	struct run *r = ctx;
@@ -1117,6 +1171,17 @@ static void on_problem(const char *file, int line, const char *msg, void *ctx)
 		return;
 	}
 	a->n_problems++;
+	/* every problem of an export ends its reading: the jobs read from it
+	 * so far are kept, and marked (in memory here; spilled ones when
+	 * they are read back, spill_each()) */
+	if (r->cur_source && strcmp(r->cur_source, file) == 0) {
+		size_t i;
+
+		a->incomplete_jobs += r->cur_jobs;
+		for (i = 0; !a->spill && i < r->cur_jobs && i < a->n_jobs; i++)
+			mark_incomplete(&a->jobs[a->n_jobs - 1 - i], p, NULL);
+		r->cur_jobs = 0;
+	}
 }
 
 static int cmp_verdict(const void *x, const void *y)
@@ -1728,8 +1793,10 @@ static int spill_each(const struct audit *a, unsigned mask,
 		      void *ctx, struct ms_err *err)
 {
 	struct audit_spill *s = a->spill;
+	const struct audit_problem *pr;
 	sqlite3_stmt *st = NULL;
 	struct job_verdict v;
+	char *marked = NULL;
 	int r, rc = -1;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT rowid, machine, schedule, job, "
@@ -1787,10 +1854,14 @@ static int spill_each(const struct audit *a, unsigned mask,
 		v.n_findings = nf;
 		frc = v.ini_file ? spill_shared(s, sqlite3_column_int64(st, 0), &v,
 						&owned, err) : 0;
+		if (frc == 0 && (pr = problem_of(a, v.source)))
+			mark_incomplete(&v, pr, &marked);
 		if (frc == 0)
 			frc = fn(&v, ctx, err);
 		free(owned);
 		owned = NULL;
+		free(marked);
+		marked = NULL;
 		free(v.findings);
 		if (frc < 0)
 			goto done;
@@ -1959,6 +2030,63 @@ static int spill_finish_inis(const struct analysis_opts *o, struct audit *a,
 	return audit_inis(a, w.fi, w.n, err);
 }
 
+int analysis_needs_action(const struct job_verdict *v)
+{
+	size_t i;
+
+	if (v->status == STATUS_NEEDS_MIGRATION || v->status == STATUS_AT_RISK ||
+	    v->status == STATUS_BROKEN)
+		return 1;
+	if (v->status != STATUS_MIGRATED)
+		return 0;
+	for (i = 0; i < v->n_findings; i++)
+		if (v->findings[i].severity == SEV_ERROR ||
+		    strcmp(v->findings[i].code, "legacy-secret") == 0)
+			return 1;
+	return 0;
+}
+
+int audit_incomplete(const struct audit *a)
+{
+	return a->n_problems > 0;
+}
+
+int audit_read_nothing(const struct audit *a)
+{
+	return a->n_jobs == 0 && a->other_jobs == 0;
+}
+
+/* The files under jobs/ a scan leaves unread, as a->ignored. */
+static int audit_ignored(const struct analysis_opts *o, struct audit *a,
+			 struct ms_err *err)
+{
+	char **files;
+	size_t n, i;
+
+	if (fleet_list_ignored(o->fleet_dir, &files, &n, err) < 0)
+		return -1;
+	if (n && !(a->ignored = calloc(n, sizeof(*a->ignored)))) {
+		for (i = 0; i < n; i++)
+			free(files[i]);
+		free(files);
+		return nomem(err);
+	}
+	for (i = 0; i < n; i++) {
+		a->ignored[i].file = files[i];
+		a->ignored[i].message = strdup("ignored: not named as a job export "
+					       "(only *.json and *.xml files are read)");
+		a->n_ignored++;
+		if (!a->ignored[i].message) {
+			for (i++; i < n; i++)
+				free(files[i]);
+			free(files);
+			return nomem(err);
+		}
+	}
+	free(files);
+	return 0;
+}
+
 int audit_run(const struct analysis_opts *o, struct audit *a,
 	      struct ms_err *err)
 {
@@ -1980,8 +2108,10 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	h.ctx = &r;
 	if (o->spill && spill_open(&a->spill, err) < 0)
 		goto fail;
-	if (fleet_scan_async(o->fleet_dir, &h, err) < 0)
+	if (fleet_scan_async(o->fleet_dir, &h, err) < 0 || audit_ignored(o, a, err) < 0)
 		goto fail;
+	free(r.cur_source);
+	r.cur_source = NULL;
 	if (a->spill) {
 		if (spill_finish_inis(o, a, &r.cache, err) < 0 ||
 		    audit_notify(o, &r, err) < 0)
@@ -1997,11 +2127,16 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 		goto fail;
 	for (i = 0; i < a->n_jobs; i++) {
 		a->counts[a->jobs[i].status]++;
+		if (analysis_needs_action(&a->jobs[i])) {
+			a->n_action++;
+			a->migrated_errors += a->jobs[i].status == STATUS_MIGRATED;
+		}
 		if (i == 0 || strcasecmp(a->jobs[i].machine, a->jobs[i - 1].machine))
 			a->n_machines++;
 	}
 	return 0;
 fail:
+	free(r.cur_source);
 	ini_cache_free(&r.cache);
 	audit_release(a);
 	return -1;
@@ -2036,5 +2171,10 @@ void audit_release(struct audit *a)
 		free(a->problems[i].message);
 	}
 	free(a->problems);
+	for (i = 0; i < a->n_ignored; i++) {
+		free(a->ignored[i].file);
+		free(a->ignored[i].message);
+	}
+	free(a->ignored);
 	memset(a, 0, sizeof(*a));
 }

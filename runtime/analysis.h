@@ -120,6 +120,12 @@ int analysis_is_microsoft_host(const char *host);
  * tenant, a client id and a secret reference or a certificate. */
 int analysis_oauth_complete(const struct config *cfg);
 
+/* Does the job need someone to act before cutover?  needs-migration,
+ * at-risk and broken do; so does a migrated job that still has an error
+ * finding (a password in its command line) or a secret mailshift cannot
+ * read (legacy-secret): "migrated" never hides an error. */
+int analysis_needs_action(const struct job_verdict *v);
+
 const char *analysis_status_name(enum job_status s);
 /* Parse a status name; -1 when unknown. */
 int analysis_status_parse(const char *s);
@@ -180,7 +186,21 @@ struct audit {
 	size_t n_notify_basic;
 	struct audit_problem *problems; /* malformed exports */
 	size_t n_problems;
+	/* files under jobs/ not read because their names are not those of
+	 * exports (*.json, *.xml); line 0, message says why */
+	struct audit_problem *ignored;
+	size_t n_ignored;
+	size_t n_action;                /* jobs analysis_needs_action() */
+	size_t migrated_errors;         /* of them: migrated, with an error */
+	size_t incomplete_jobs;         /* read from an export that then
+					 * failed: kept, marked
+					 * export-incomplete */
 };
+
+/* Is the audit incomplete (an export could not be read to its end)?
+ * Did it read no job at all (no export, or none it recognised)? */
+int audit_incomplete(const struct audit *a);
+int audit_read_nothing(const struct audit *a);
 
 /* Scan the fleet, evaluate every connector job, then the cross-job
  * findings.  Fails when the fleet cannot be read (MS_ERR_IO) or out of

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "buf.h"
+#include "suggest.h"
 
 /* A token of a split line: its decoded text and where it was in the raw
  * string (start inclusive, end exclusive). */
@@ -469,7 +470,8 @@ enum {
 	O_SERVER, O_PORT, O_USER, O_PASSWORD, O_OPCONUSER, O_OPCONPASSWORD,
 	O_INIFILE, O_IMAP, O_POP, O_SSL, O_TLS11, O_TLS12, O_DELETE, O_MSAL,
 	O_RENEW, O_SILENT, O_NOSAVE, O_CREDENTIALS, O_HELP, O_VERSION,
-	O_DRYRUN, O_VERBOSE, O_OAUTHLOGIN, O_STATE, O_FAILED, O_RETRYFAILED
+	O_DRYRUN, O_VERBOSE, O_OAUTHLOGIN, O_STATE, O_FAILED, O_RETRYFAILED,
+	O_CLIENTSECRET
 };
 
 static const struct optdef optdefs[] = {
@@ -479,6 +481,7 @@ static const struct optdef optdefs[] = {
 	{ "password", 1, OPT_VALUE, O_PASSWORD },
 	{ "opconuser", 1, OPT_VALUE, O_OPCONUSER },
 	{ "opconpassword", 1, OPT_VALUE, O_OPCONPASSWORD },
+	{ "clientsecret", 1, OPT_VALUE, O_CLIENTSECRET },
 	{ "inifile", 1, OPT_VALUE, O_INIFILE },
 	{ "imap", 2, OPT_FLAG, O_IMAP },
 	{ "pop", 2, OPT_FLAG, O_POP },
@@ -502,6 +505,33 @@ static const struct optdef optdefs[] = {
 	{ "failed", 2, OPT_FLAG, O_FAILED },
 	{ "retry-failed", 2, OPT_FLAG, O_RETRYFAILED },
 };
+
+static int option_dashes(const char *name)
+{
+	size_t d;
+
+	for (d = 0; d < sizeof(optdefs) / sizeof(optdefs[0]); d++)
+		if (strcmp(optdefs[d].name, name) == 0)
+			return optdefs[d].dashes == 1 && optdefs[d].kind == OPT_VALUE ?
+			       1 : 2;
+	return 2;
+}
+
+/* The known option closest to a mistyped one (its name without dashes
+ * and value), or NULL. */
+static const char *suggest_option(const char *name, size_t nlen)
+{
+	char typed[64];
+	struct suggest s;
+	size_t d;
+
+	snprintf(typed, sizeof(typed), "%.*s", (int)(nlen > 63 ? 63 : nlen), name);
+	suggest_init(&s, typed);
+	for (d = 0; d < sizeof(optdefs) / sizeof(optdefs[0]); d++)
+		if (strlen(optdefs[d].name) > 1)
+			suggest_consider(&s, optdefs[d].name);
+	return suggest_result(&s);
+}
 
 static int set_protocol(struct connector_opts *o, enum mail_protocol p,
 			struct ms_err *err)
@@ -567,6 +597,7 @@ static int set_value(struct connector_opts *o, int id, const char *shown,
 	case O_PASSWORD: slot = &o->password; break;
 	case O_OPCONUSER: slot = &o->opcon_user; break;
 	case O_OPCONPASSWORD: slot = &o->opcon_password; break;
+	case O_CLIENTSECRET: slot = &o->client_secret; break;
 	case O_INIFILE: slot = &o->inifile; break;
 	case O_STATE: slot = &o->state_path; break;
 	case O_PORT:
@@ -656,6 +687,11 @@ int cmdline_parse_connector_ex(int argc, char **argv, unsigned flags,
 		nlen = (size_t)(sep - name);
 		snprintf(shown, sizeof(shown), "%.*s%.*s", dashes, "--",
 			 (int)(nlen > 40 ? 40 : nlen), name);
+		/* -V is the version, as in the three tools */
+		if (dashes == 1 && nlen == 1 && name[0] == 'V' && !*sep) {
+			o->version = 1;
+			continue;
+		}
 		/* -v, -vv, -vvv */
 		if (dashes == 1 && nlen >= 1 && !*sep &&
 		    strspn(name, "vV") == nlen) {
@@ -684,8 +720,15 @@ int cmdline_parse_connector_ex(int argc, char **argv, unsigned flags,
 			}
 			break;
 		}
-		if (!found)
-			return err_set(err, MS_ERR_USAGE, "unknown option '%s'", shown);
+		if (!found) {
+			const char *near = suggest_option(name, nlen);
+			int nd = near ? option_dashes(near) : 0;
+
+			return err_set(err, MS_ERR_USAGE, "unknown option '%s'%s%.*s%s%s",
+				       shown, near ? " (did you mean " : "", nd, "--",
+				       near ? near : "",
+				       near ? (nd == 1 ? ":...?)" : "?)") : "");
+		}
 	}
 	return 0;
 }
@@ -706,6 +749,7 @@ void cmdline_opts_release(struct connector_opts *o)
 	wipe_free(&o->password);
 	wipe_free(&o->opcon_user);
 	wipe_free(&o->opcon_password);
+	wipe_free(&o->client_secret);
 	wipe_free(&o->inifile);
 	wipe_free(&o->state_path);
 	memset(o, 0, sizeof(*o));
@@ -715,12 +759,17 @@ void cmdline_opts_release(struct connector_opts *o)
 
 /* Length of the secret option name the decoded token starts with, 0 if
  * none ("-password:" -> 10). */
+/* The options whose values are secrets, redacted everywhere. */
+static const char *const secret_options[] = { "-password", "-opconpassword",
+					      "-clientsecret" };
+#define N_SECRET_OPTIONS (sizeof(secret_options) / sizeof(secret_options[0]))
+
 static size_t secret_prefix(const char *text)
 {
-	static const char *const names[] = { "-password", "-opconpassword" };
+	const char *const *names = secret_options;
 	size_t i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < N_SECRET_OPTIONS; i++) {
 		size_t n = strlen(names[i]);
 		if (strncasecmp(text, names[i], n) == 0 &&
 		    (text[n] == ':' || text[n] == '='))
@@ -745,7 +794,7 @@ static int value_is_property(const char *v)
  * command of "cmd /c \"...\"") are not tokens of their own. */
 static char *redact_scan(char *s)
 {
-	static const char *const names[] = { "-password", "-opconpassword" };
+	const char *const *names = secret_options;
 	struct ms_err err = MS_ERR_INIT;
 	struct buf b;
 	size_t i = 0, len, k;
@@ -759,7 +808,7 @@ static char *redact_scan(char *s)
 		char *val;
 		int prop;
 
-		for (k = 0; k < 2 && !n; k++) {
+		for (k = 0; k < N_SECRET_OPTIONS && !n; k++) {
 			size_t m = strlen(names[k]);
 			if ((i == 0 || is_blank(s[i - 1]) || s[i - 1] == '"') &&
 			    strncasecmp(s + i, names[k], m) == 0 &&

@@ -73,6 +73,8 @@ struct connector_opts {
 	char *password;           /* -password: (secret) */
 	char *opcon_user;         /* -opconuser: */
 	char *opcon_password;     /* -opconpassword: (secret) */
+	char *client_secret;      /* -clientsecret: (ours, secret): --credentials
+				   * seals it into [OAuth] ClientSecret */
 	char *inifile;            /* -inifile:, literal quotes removed */
 	char *state_path;         /* --state:PATH (ours) */
 	/* ours */
@@ -111,8 +113,9 @@ int cmdline_has_env_ref(const char *s);
 /* Is s exactly one property reference, e.g. "[[SMTP_PW]]"? */
 int cmdline_is_property(const char *s);
 
-/* A copy of a raw command line with the values of -password: and
- * -opconpassword: (any case, quoted or not) replaced by "***", unless the
+/* A copy of a raw command line with the values of -password:,
+ * -opconpassword: and -clientsecret: (any case, quoted or not) replaced by
+ * "***", unless the
  * value is a [[PROPERTY]] reference (not a secret).  Everything else is
  * kept byte for byte.  Caller frees; NULL only when out of memory. */
 char *cmdline_redact(const char *cmd);

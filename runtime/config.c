@@ -76,6 +76,7 @@
 #include <openssl/crypto.h>
 
 #include "ini.h"
+#include "suggest.h"
 
 struct ctx {
 	struct config *cfg;
@@ -528,53 +529,6 @@ int config_known_section(const char *section)
 	return section && (in_list(names, section) || rule_number(section) >= 0);
 }
 
-/* Damerau-Levenshtein (optimal string alignment), case-insensitive, for
- * names of at most 63 characters. */
-static int name_distance(const char *a, const char *b)
-{
-	int d[64][64];
-	size_t la = strlen(a), lb = strlen(b), i, j;
-
-	if (la > 63 || lb > 63)
-		return 99;
-	for (i = 0; i <= la; i++)
-		d[i][0] = (int)i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = (int)j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			int cost = tolower((unsigned char)a[i - 1]) !=
-				   tolower((unsigned char)b[j - 1]);
-			int v = d[i - 1][j] + 1;
-
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (d[i - 1][j - 1] + cost < v)
-				v = d[i - 1][j - 1] + cost;
-			if (i > 1 && j > 1 &&
-			    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
-			    tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
-			    d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	}
-	return d[la][lb];
-}
-
-static const char *closest(const char *const *list, const char *name,
-			   const char *best, int *best_d)
-{
-	for (; *list; list++) {
-		int dd = name_distance(name, *list);
-		if (dd < *best_d) {
-			*best_d = dd;
-			best = *list;
-		}
-	}
-	return best;
-}
-
 const char *config_suggest(const char *section, const char *key)
 {
 	static const char *const sections[] = {
@@ -582,36 +536,30 @@ const char *config_suggest(const char *section, const char *key)
 		"Configuration1", NULL
 	};
 	static const char *const events[] = { "Event", "Event2", NULL };
-	const char *best = NULL;
-	int d = 99, limit;
+	struct suggest s;
 
 	if (!section)
 		return NULL;
-	if (!key) {
-		best = closest(sections, section, NULL, &d);
-		limit = (int)strlen(section) / 3;
-	} else {
-		if (strcasecmp(section, "General") == 0)
-			best = closest(general_keys, key, NULL, &d);
-		else if (strcasecmp(section, "Mail") == 0)
-			best = closest(mail_keys, key, NULL, &d);
-		else if (strcasecmp(section, "Audit") == 0)
-			best = closest(audit_keys, key, NULL, &d);
-		else if (strcasecmp(section, "OAuth") == 0)
-			best = closest(oauth_keys, key, NULL, &d);
-		else if (strcasecmp(section, "Notify") == 0)
-			best = closest(notify_keys, key, NULL, &d);
-		else if (strcasecmp(section, "State") == 0)
-			best = closest(state_keys, key, NULL, &d);
-		else if (rule_number(section) >= 0)
-			best = closest(events, key, closest(rule_keys, key, NULL, &d), &d);
-		limit = (int)strlen(key) / 3;
+	suggest_init(&s, key ? key : section);
+	if (!key)
+		suggest_consider_list(&s, sections);
+	else if (strcasecmp(section, "General") == 0)
+		suggest_consider_list(&s, general_keys);
+	else if (strcasecmp(section, "Mail") == 0)
+		suggest_consider_list(&s, mail_keys);
+	else if (strcasecmp(section, "Audit") == 0)
+		suggest_consider_list(&s, audit_keys);
+	else if (strcasecmp(section, "OAuth") == 0)
+		suggest_consider_list(&s, oauth_keys);
+	else if (strcasecmp(section, "Notify") == 0)
+		suggest_consider_list(&s, notify_keys);
+	else if (strcasecmp(section, "State") == 0)
+		suggest_consider_list(&s, state_keys);
+	else if (rule_number(section) >= 0) {
+		suggest_consider_list(&s, rule_keys);
+		suggest_consider_list(&s, events);
 	}
-	if (limit < 1)
-		limit = 1;
-	if (limit > 3)
-		limit = 3;
-	return d <= limit ? best : NULL;
+	return suggest_result(&s);
 }
 
 void config_unknown_key_text(const struct config_unknown_key *u, char *out,

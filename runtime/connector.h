@@ -105,6 +105,11 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 int connector_store_credentials(const char *ini_path, const char *user,
 				const char *password, const char *opcon_user,
 				const char *opcon_password, struct ms_err *err);
+/* --credentials -clientsecret:VALUE: seal an app's client secret into
+ * [OAuth] ClientSecret the same way (the fix verify and the connector
+ * print for a wrong or expired client secret). */
+int connector_store_client_secret(const char *ini_path, const char *secret,
+				  struct ms_err *err);
 
 /* --oauth-login: device-code sign-in for the INI's [OAuth] section
  * (Flow=DeviceCode); the prompt callback shows the code and URL.  Stores

@@ -277,7 +277,7 @@ int connector_store_credentials(const char *ini_path, const char *user,
 	if (!user && !password && !opcon_user && !opcon_password)
 		return err_set(err, MS_ERR_USAGE,
 			       "--credentials needs at least one of -user:, -password:, "
-			       "-opconuser:, -opconpassword:");
+			       "-opconuser:, -opconpassword:, -clientsecret:");
 	if (ini_load(&ini, ini_path, err))
 		return -1;
 	if (password && seal_value(password, &sealed_pw, err))
@@ -295,6 +295,28 @@ int connector_store_credentials(const char *ini_path, const char *user,
 out:
 	free(sealed_pw);
 	free(sealed_opcon);
+	ini_free(ini);
+	return rc;
+}
+
+int connector_store_client_secret(const char *ini_path, const char *secret,
+				  struct ms_err *err)
+{
+	struct ini *ini = NULL;
+	char *sealed = NULL;
+	int rc = -1;
+
+	if (!secret || !*secret)
+		return err_set(err, MS_ERR_USAGE, "-clientsecret: needs a value");
+	if (ini_load(&ini, ini_path, err))
+		return -1;
+	if (seal_value(secret, &sealed, err) ||
+	    ini_set(ini, "OAuth", "ClientSecret", sealed, err) ||
+	    ini_save(ini, ini_path, err))
+		goto out;
+	rc = 0;
+out:
+	free(sealed);
 	ini_free(ini);
 	return rc;
 }

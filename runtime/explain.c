@@ -17,7 +17,10 @@
 #define APPREG "Entra ID > App registrations > <app>"
 #define SECRETS APPREG " > Certificates & secrets"
 #define PERMS APPREG " > API permissions"
-#define RESEAL "reseal it with `mailshift --credentials`"
+/* where the new client secret goes depends on where [OAuth] ClientSecret
+ * takes it from; verify names the one of each INI (secret_update_hint()) */
+#define RESEAL "put the new value where [OAuth] ClientSecret takes it from (its env: " \
+	"variable or file:, or seal it with `mailshift --credentials -clientsecret:VALUE`)"
 #define MBX_PERM "New-ServicePrincipal -AppId <client id> -ObjectId <enterprise app object id>, " \
 	"then Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights FullAccess"
 

@@ -1045,6 +1045,77 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 	return rc;
 }
 
+/* The walk of scan_tree(), keeping what it does not read. */
+static int ignored_tree(const char *path, const char *rel, int depth,
+			char ***out, size_t *n, size_t *alloc, struct ms_err *err)
+{
+	struct dirlist d;
+	size_t i;
+	int rc = 0;
+
+	if (depth > FLEET_MAX_DEPTH)
+		return 0;
+	if (dirlist_read(path, &d, err) < 0) {
+		if (depth == 0)
+			return -1;
+		err_clear(err);    /* scan_tree() reports it */
+		return 0;
+	}
+	for (i = 0; i < d.n && rc == 0; i++) {
+		char *p = fs_join(path, d.names[i]);
+		char *r = fs_join(rel, d.names[i]);
+
+		if (!p || !r) {
+			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+		} else if (is_dir(p)) {
+			if (!is_symlink(p))
+				rc = ignored_tree(p, r, depth + 1, out, n, alloc, err);
+		} else if (!ends_with_ci(d.names[i], ".json") &&
+			   !ends_with_ci(d.names[i], ".xml")) {
+			if (*n == *alloc) {
+				size_t na = *alloc ? *alloc * 2 : 8;
+				char **nv = realloc(*out, na * sizeof(*nv));
+
+				if (!nv) {
+					rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+					break;
+				}
+				*out = nv;
+				*alloc = na;
+			}
+			(*out)[(*n)++] = r;
+			r = NULL;
+		}
+		free(p);
+		free(r);
+	}
+	dirlist_free(&d);
+	return rc;
+}
+
+int fleet_list_ignored(const char *dir, char ***out, size_t *n,
+		       struct ms_err *err)
+{
+	size_t alloc = 0, i;
+	char *jobs;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!(jobs = fs_join(dir, "jobs")))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = ignored_tree(jobs, "jobs", 0, out, n, &alloc, err);
+	free(jobs);
+	if (rc < 0) {
+		for (i = 0; i < *n; i++)
+			free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 /* The checks before a scan; *jobs is FLEET/jobs, malloc'd. */
 static int scan_prepare(const char *dir, char **jobs, struct ms_err *err)
 {
@@ -1931,6 +2002,39 @@ struct inilist {
 	size_t n, alloc;
 };
 
+/* The drive folder of a machine: "D", or "D$" (copied through the admin
+ * share). */
+static int is_drive_folder(const char *nm, size_t len)
+{
+	return isalpha((unsigned char)nm[0]) &&
+	       (len == 1 || (len == 2 && nm[1] == '$'));
+}
+
+char *fleet_windows_path(const char *rel, char **machine)
+{
+	const char *m, *drv, *rest;
+	char *w, *c;
+
+	if (machine)
+		*machine = NULL;
+	if (strncmp(rel, "machines/", 9) != 0 || !(drv = strchr(m = rel + 9, '/')))
+		return NULL;
+	drv++;
+	rest = drv + strcspn(drv, "/");
+	if (!*rest || !is_drive_folder(drv, (size_t)(rest - drv)))
+		return NULL;
+	if (asprintf(&w, "%c:%s", toupper((unsigned char)*drv), rest) < 0)
+		return NULL;
+	for (c = w; *c; c++)
+		if (*c == '/')
+			*c = '\\';
+	if (machine && !(*machine = strndup(m, (size_t)(drv - 1 - m)))) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
 static int inis_walk(const char *path, const char *rel, const char *machine,
 		     const char *winpath, int depth, struct inilist *l,
 		     struct ms_err *err)
@@ -1952,10 +2056,8 @@ static int inis_walk(const char *path, const char *rel, const char *machine,
 		if (!p || !r)
 			goto nomem;
 		if (!winpath) {
-			/* the drive folder: "D", or "D$" (admin share) */
 			const char *nm = d.names[i];
-			int drv = isalpha((unsigned char)nm[0]) &&
-				  (nm[1] == '\0' || (nm[1] == '$' && nm[2] == '\0'));
+			int drv = is_drive_folder(nm, strlen(nm));
 			if (drv ? asprintf(&w, "%c:", toupper((unsigned char)nm[0])) < 0 :
 				  asprintf(&w, "%s", nm) < 0)
 				w = NULL;

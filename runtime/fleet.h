@@ -128,6 +128,19 @@ struct fleet_ini {
 	char *rel;            /* relative to the fleet folder */
 };
 
+/* The files under FLEET/jobs that a scan does not read because their
+ * names are not those of exports (*.json, *.xml), fleet-relative, in scan
+ * order; *out is a malloc'd array of malloc'd strings (free each, then
+ * it).  Fails only when out of memory or jobs/ cannot be read. */
+int fleet_list_ignored(const char *dir, char ***out, size_t *n,
+		       struct ms_err *err);
+
+/* The Windows path of a fleet-relative file on a machine:
+ * "machines/WINAPP01/D/Jobs/a.ini" -> "D:\Jobs\a.ini" (also from a "D$"
+ * folder), and the machine's folder name through *machine when not NULL.
+ * Both malloc'd; NULL when rel is not such a file (or out of memory). */
+char *fleet_windows_path(const char *rel, char **machine);
+
 int fleet_list_inis(const char *dir, struct fleet_ini **out, size_t *n,
 		    struct ms_err *err);
 void fleet_inis_free(struct fleet_ini *v, size_t n);

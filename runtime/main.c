@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "platform.h"
 #include "cmdline.h"
@@ -22,16 +23,32 @@ static const char usage[] =
 "                 [--retry-failed] [-v|-vv]\n"
 "       mailshift --failed [-inifile:PATH]        (mail that could not be processed)\n"
 "       mailshift --credentials [-user:U] [-password:P] [-opconuser:U]\n"
-"                 [-opconpassword:P] [-inifile:PATH]\n"
+"                 [-opconpassword:P] [-clientsecret:S] [-inifile:PATH]\n"
 "       mailshift --oauth-login [-inifile:PATH]       (device-code sign-in)\n"
 "       mailshift --msal --renewMsalToken --renewTokenSilent [-inifile:PATH]\n"
+"       mailshift --help | -V | --version\n"
 "\n"
 "Reads one mailbox, matches each new message against the INI's\n"
 "[ConfigurationN] rules and writes OpCon events into MSGINDirectory.\n"
-"Without -inifile: $MAILSHIFT_INIFILE, else ./" DEFAULT_INI ".\n"
+"\n"
+"  -inifile:PATH     the INI file (default $MAILSHIFT_INIFILE, else\n"
+"                    ./" DEFAULT_INI ")\n"
+"  -server: -port: --imap --pop --ssl --tls1_1 --tls1_2\n"
+"                    override the INI's [Mail] keys\n"
+"  --delete          delete matched mail even with DeleteEmails=None\n"
+"  --msal            Microsoft 365 through the INI's [OAuth] section\n"
+"  --dry-run         match and report; write, delete and save nothing\n"
+"  --retry-failed    try quarantined messages again in this run\n"
+"  -v                a summary, connection and login counts\n"
+"  -vv               also the protocol trace (credentials redacted)\n"
+"\n"
 "Exit: 0 mail matched, 1 command line error, 2 error (or a message that\n"
 "      could not be processed: see --failed),\n"
-"      [General] ExitCodeForNoMatchingEmails when nothing matched.\n";
+"      [General] ExitCodeForNoMatchingEmails when nothing matched.\n"
+"\n"
+"Examples:\n"
+"  mailshift -inifile:\"C:\\ProgramData\\OpConxps\\SMArtEmail\\Mail.ini\" --dry-run -v\n"
+"  mailshift -inifile:/etc/opcon/Mail.ini --failed\n";
 
 /* Print an error and, when the catalogue knows it, its cause and fix. */
 static void fail(const struct ms_err *err)
@@ -118,8 +135,13 @@ int main(int argc, char **argv)
 	int rc, dry;
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
+	if (argc == 2 && strcmp(argv[1], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
 	if (cmdline_parse_connector(argc, argv, &o, &err)) {
-		fprintf(stderr, "mailshift: %s\n%s", err.msg, usage);
+		fprintf(stderr, "mailshift: %s\n%.*s(mailshift --help for every option)\n",
+			err.msg, (int)(strstr(usage, "\n\n") - usage + 1), usage);
 		cmdline_opts_release(&o);
 		return 1;
 	}
@@ -139,8 +161,14 @@ int main(int argc, char **argv)
 		ini = DEFAULT_INI;
 
 	if (o.credentials) {
-		rc = connector_store_credentials(ini, o.user, o.password, o.opcon_user,
-						 o.opcon_password, &err);
+		rc = 0;
+		if (!o.client_secret || o.user || o.password || o.opcon_user ||
+		    o.opcon_password)
+			rc = connector_store_credentials(ini, o.user, o.password,
+							 o.opcon_user, o.opcon_password,
+							 &err);
+		if (!rc && o.client_secret)
+			rc = connector_store_client_secret(ini, o.client_secret, &err);
 		if (rc)
 			fail(&err);
 		else
@@ -191,9 +219,18 @@ int main(int argc, char **argv)
 		r.crash_after = atol(getenv("MAILSHIFT_CRASH_AFTER"));
 
 	rc = connector_run(&r, &sum, &err);
-	if (rc)
+	if (rc) {
 		fail(&err);
-	if (o.verbose || o.dry_run)
+		if (!o.inifile && !getenv("MAILSHIFT_INIFILE") &&
+		    access(ini, F_OK) != 0)
+			fprintf(stderr, "mailshift: no -inifile: given and MAILSHIFT_INIFILE "
+				"not set, so the INI is ./%s\n"
+				"fix: give -inifile:PATH or set MAILSHIFT_INIFILE to the INI "
+				"file\n", DEFAULT_INI);
+	}
+	/* the summary of a failed run would only be zeros: the error and its
+	 * fix are what matter then */
+	if (!rc && (o.verbose || o.dry_run))
 		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
 			"%ld already done, %ld events%s, %ld deleted, %ld bodies, "
 			"%ld failed\n",

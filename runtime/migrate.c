@@ -4,6 +4,7 @@
  */
 #include "migrate.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -56,7 +57,8 @@ static void outf(const struct migrate_opts *o, const char *fmt, ...)
 
 int migrate_result_exit(const struct migrate_result *r)
 {
-	return r->skipped || r->failed || r->conflict || r->manual ? 1 : 0;
+	return r->skipped || r->failed || r->conflict || r->broken ||
+	       (r->manual && !r->manual_expected) ? 1 : 0;
 }
 
 /* The state database. */
@@ -298,6 +300,10 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 	if (analysis_job(s->ao, job, &m->v, err) < 0)
 		return -1;
 	s->n++;
+	/* exports spell one machine "winapp01" here and "WINAPP01" there:
+	 * Windows names are case-insensitive, so one case, everywhere */
+	for (char *c = m->v.machine; c && *c; c++)
+		*c = (char)toupper((unsigned char)*c);
 	if (!(m->raw_cmd = strdup(job->command_line)))
 		return nomem(err);
 	{
@@ -627,8 +633,15 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 					 "line: change it by hand");
 		} else if (j->flags & MIGRATE_CMD_PASSWORD) {
 			j->action = "manual";
-			j->note = strdup("the command line holds a literal password: remove it "
-					 "from the job by hand and rotate it");
+			j->note = strdup(j->flags & MIGRATE_CMD_CHANGED ?
+					 "the command line holds a literal password: remove "
+					 "the -password: (or -opconpassword:) option from the "
+					 "job by hand, then rotate that password; its other "
+					 "changes (connector path, options overriding the INI) "
+					 "are in the rewritten export" :
+					 "the command line holds a literal password: remove "
+					 "the -password: (or -opconpassword:) option from the "
+					 "job by hand, then rotate that password");
 		} else {
 			j->action = j->flags & MIGRATE_CMD_CHANGED ? "change" : "none";
 			continue;
@@ -1451,10 +1464,12 @@ static void clean_changelist_dir(const char *dir)
 		long pid;
 		char *p;
 
-		if (strncmp(nm, ".changes.json.tmp.", 18) == 0)
-			t = nm + 18;
-		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0)
-			t = nm + 17;
+		if (strncmp(nm, ".changes.json.tmp.", 18) == 0 ||
+		    strncmp(nm, ".deploy.json.tmp.", 17) == 0)
+			t = nm + (nm[1] == 'c' ? 18 : 17);
+		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0 ||
+			 strncmp(nm, ".deploy.csv.tmp.", 16) == 0)
+			t = nm + (nm[1] == 'c' ? 17 : 16);
 		else
 			continue;
 		pid = strtol(t, NULL, 10);
@@ -1633,20 +1648,56 @@ static int csv_field(struct buf *b, const char *s, int last, struct ms_err *err)
 	return buf_appends(b, last ? "\"\r\n" : "\",", err);
 }
 
-static int write_changes(const struct migrate_opts *o, const struct srun *r,
-			 struct ms_err *err)
+static void jstr(struct buf *b, const char *s, struct ms_err *err);
+
+/* One JSON object of string fields. */
+static int json_row(struct buf *js, size_t n, const char *const *names,
+		    const char *const *f, size_t nf, struct ms_err *err)
 {
-	struct buf js, cs;
+	size_t k;
+
+	if (buf_appends(js, n ? ",\n  {" : "\n  {", err) < 0)
+		return -1;
+	for (k = 0; k < nf; k++) {
+		if (buf_appendf(js, err, "%s\"%s\": ", k ? ", " : "", names[k]) < 0)
+			return -1;
+		jstr(js, f[k], err);
+	}
+	return buf_appends(js, "}", err);
+}
+
+/* The cutover packet of a run, in --out DIR or FLEET/migrate/run-N
+ * (run-N-rollback after a rollback):
+ *  - changes.json/.csv: the job command lines for the scheduler (action
+ *    change or manual, old and new, note);
+ *  - deploy.json/.csv: every INI file to copy back to its machine, with
+ *    the machine, its Windows path, the file in the fleet and its SHA-256.
+ * After rollback, the reverse of both: the command lines back to the old
+ * ones (action revert), and the restored original INI files to copy. */
+static int write_changes(const struct migrate_opts *o, const struct srun *r,
+			 int rollback, struct ms_err *err)
+{
+	static const char *const cnames[7] = { "schedule", "job", "machine", "action",
+					       "old", "new", "note" };
+	static const char *const dnames[5] = { "machine", "path", "file", "sha256",
+					       "jobs" };
+	const char *done_state = rollback ? "rolled-back" : "applied";
+	struct buf js, cs, dj, dc;
 	char *dir = NULL, *path = NULL;
-	size_t i, n = 0;
+	size_t i, n = 0, nd = 0;
 	int rc = -1;
 
 	buf_init(&js, BUF_DEFAULT_CAP);
 	buf_init(&cs, BUF_DEFAULT_CAP);
-	if (buf_appends(&js, "{\"run\": ", err) < 0 ||
-	    buf_appendf(&js, err, "%d, \"changes\": [", r->id) < 0 ||
+	buf_init(&dj, BUF_DEFAULT_CAP);
+	buf_init(&dc, BUF_DEFAULT_CAP);
+	if (buf_appendf(&js, err, "{\"run\": %d, \"rollback\": %s, \"changes\": [", r->id,
+			rollback ? "true" : "false") < 0 ||
 	    buf_appends(&cs, "schedule,job,machine,action,old_command_line,"
-			"new_command_line,note\r\n", err) < 0)
+			"new_command_line,note\r\n", err) < 0 ||
+	    buf_appendf(&dj, err, "{\"run\": %d, \"rollback\": %s, \"files\": [", r->id,
+			rollback ? "true" : "false") < 0 ||
+	    buf_appends(&dc, "machine,windows_path,fleet_file,sha256,jobs\r\n", err) < 0)
 		goto done;
 	for (i = 0; i < r->n_jobs; i++) {
 		const struct sjob *j = &r->jobs[i];
@@ -1655,39 +1706,62 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		const char *f[7];
 		size_t k;
 
-		if (!ini || strcmp(ini->state, "applied") != 0 ||
+		if (!ini || strcmp(ini->state, done_state) != 0 ||
 		    (strcmp(j->action, "change") && strcmp(j->action, "manual")))
 			continue;
 		f[0] = j->schedule; f[1] = j->job; f[2] = j->machine; f[3] = j->action;
 		f[4] = j->old_cmd; f[5] = j->new_cmd; f[6] = j->note;
-		if (buf_appends(&js, n++ ? ",\n  {" : "\n  {", err) < 0)
-			goto done;
-		for (k = 0; k < 7; k++) {
-			static const char *const names[7] = { "schedule", "job", "machine",
-				"action", "old", "new", "note" };
-			const char *s;
-			if (buf_appendf(&js, err, "%s\"%s\": \"", k ? ", " : "", names[k]) < 0)
-				goto done;
-			for (s = f[k]; *s; s++) {
-				unsigned char c = (unsigned char)*s;
-				if ((c == '"' || c == '\\') ? buf_appendf(&js, err, "\\%c", c) < 0 :
-				    c < 0x20 ? buf_appendf(&js, err, "\\u%04x", c) < 0 :
-				    buf_append(&js, s, 1, err) < 0)
-					goto done;
-			}
-			if (buf_appends(&js, "\"", err) < 0 ||
-			    csv_field(&cs, f[k], k == 6, err) < 0)
-				goto done;
+		if (rollback) {
+			f[4] = j->new_cmd;
+			f[5] = j->old_cmd;
+			if (strcmp(j->action, "change") == 0)
+				f[3] = "revert";
+			else
+				f[6] = "if this job was changed by hand at cutover, put its "
+				       "old command line back";
 		}
-		if (buf_appends(&js, "}", err) < 0)
+		/* a manual row says what to do by hand: no command line that
+		 * could be pasted into the job (with -password:*** in it) */
+		if (strcmp(j->action, "manual") == 0) {
+			f[4] = f[5] = "";
+		}
+		if (json_row(&js, n++, cnames, f, 7, err) < 0)
 			goto done;
+		for (k = 0; k < 7; k++)
+			if (csv_field(&cs, f[k], k == 6, err) < 0)
+				goto done;
 	}
-	if (buf_appends(&js, n ? "\n]}\n" : "]}\n", err) < 0)
+	for (i = 0; i < r->n; i++) {
+		const struct sitem *it = &r->items[i];
+		char *machine = NULL, *wp;
+		const char *f[5];
+		size_t k;
+
+		if (strcmp(it->kind, "ini") || strcmp(it->state, done_state))
+			continue;
+		wp = fleet_windows_path(it->path, &machine);
+		f[0] = it->machine ? it->machine : machine ? machine : "";
+		f[1] = wp ? wp : "";
+		f[2] = it->path;
+		f[3] = rollback ? it->orig_sha : it->new_sha;
+		f[4] = it->jobs ? it->jobs : "";
+		rc = json_row(&dj, nd++, dnames, f, 5, err);
+		for (k = 0; rc == 0 && k < 5; k++)
+			rc = csv_field(&dc, f[k], k == 4, err);
+		free(wp);
+		free(machine);
+		if (rc < 0)
+			goto done;
+		rc = -1;
+	}
+	if (buf_appends(&js, n ? "\n]}\n" : "]}\n", err) < 0 ||
+	    buf_appends(&dj, nd ? "\n]}\n" : "]}\n", err) < 0)
 		goto done;
 	if (o->out_dir) {
 		if (!(dir = strdup(o->out_dir)))
 			goto nomem;
-	} else if (asprintf(&dir, "%s/migrate/run-%d", o->fleet_dir, r->id) < 0) {
+	} else if (asprintf(&dir, "%s/migrate/run-%d%s", o->fleet_dir, r->id,
+			    rollback ? "-rollback" : "") < 0) {
 		dir = NULL;
 		goto nomem;
 	}
@@ -1702,17 +1776,25 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		clean_changelists(base);
 		free(base);
 	}
-	if (!(path = fs_join(dir, "changes.json")))
-		goto nomem;
-	if (fs_write_atomic(path, js.data, js.len, 0644, err) < 0)
-		goto done;
-	free(path);
-	if (!(path = fs_join(dir, "changes.csv")))
-		goto nomem;
-	if (fs_write_atomic(path, cs.data, cs.len, 0644, err) < 0)
-		goto done;
+	{
+		static const char *const files[4] = { "changes.json", "changes.csv",
+						      "deploy.json", "deploy.csv" };
+		const struct buf *bufs[4] = { &js, &cs, &dj, &dc };
+		size_t k;
+
+		for (k = 0; k < 4; k++) {
+			free(path);
+			if (!(path = fs_join(dir, files[k])))
+				goto nomem;
+			if (fs_write_atomic(path, bufs[k]->data, bufs[k]->len, 0644, err) < 0)
+				goto done;
+		}
+	}
 	outf(o, "change list: %s/changes.json, %s/changes.csv (%zu job%s)\n", dir, dir,
 	     n, n == 1 ? "" : "s");
+	outf(o, "deploy list: %s/deploy.json, %s/deploy.csv (%zu INI file%s to copy %s "
+	     "the machines)\n", dir, dir, nd, nd == 1 ? "" : "s",
+	     rollback ? "back, restored, to" : "to");
 	rc = 0;
 	goto done;
 nomem:
@@ -1722,6 +1804,8 @@ done:
 	free(dir);
 	buf_release(&js);
 	buf_release(&cs);
+	buf_release(&dj);
+	buf_release(&dc);
 	return rc;
 }
 
@@ -1755,6 +1839,136 @@ static char *jobs_shown(const char *jobs)
 	return strdup(jobs);
 }
 
+/* JSON for plan and status --format json: one document, written whole
+ * once it is complete.  Strings escaped per RFC 8259 (control characters
+ * as \u00XX; other bytes as they are: the inputs are UTF-8). */
+static void jstr(struct buf *b, const char *s, struct ms_err *err)
+{
+	buf_append(b, "\"", 1, err);
+	for (s = s ? s : ""; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			buf_appendf(b, err, "\\%c", c);
+		else if (c < 0x20)
+			buf_appendf(b, err, "\\u%04x", c);
+		else
+			buf_append(b, s, 1, err);
+	}
+	buf_append(b, "\"", 1, err);
+}
+
+/* "key": "value" with a leading comma unless first */
+static void jkv(struct buf *b, int first, const char *key, const char *val,
+		struct ms_err *err)
+{
+	buf_appendf(b, err, "%s\"%s\": ", first ? "" : ", ", key);
+	jstr(b, val, err);
+}
+
+static void jout(const struct migrate_opts *o, struct buf *b, struct ms_err *err)
+{
+	if (err->code == MS_OK && o->out)
+		o->out(b->data, b->len, o->out_ctx);
+	buf_release(b);
+}
+
+/* The job's first error, or a generic reason. */
+static const char *broken_reason(const struct job_verdict *v)
+{
+	size_t k;
+
+	for (k = 0; k < v->n_findings; k++)
+		if (v->findings[k].severity == SEV_ERROR)
+			return v->findings[k].message;
+	return "cannot be evaluated";
+}
+
+static void print_plan_json(const struct migrate_opts *o, int run,
+			    const struct migrate_map *map, const struct plan *p,
+			    struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0, n = 0;
+
+	buf_init(&b, (size_t)1 << 30);
+	buf_appendf(&b, err, "{\"command\": \"plan\", \"run\": %d, ", run);
+	jkv(&b, 1, "transport", migrate_transport_name(migrate_map_transport(map)), err);
+	jkv(&b, 0, "connector", migrate_map_connector(map), err);
+	buf_appends(&b, ",\n \"items\": [", err);
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+
+		if (strcmp(it->state, "planned") == 0) {
+			if (strcmp(it->kind, "ini") == 0)
+				n_ini++;
+			else
+				n_exp++;
+		}
+		buf_appends(&b, i ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "kind", it->kind, err);
+		jkv(&b, 0, "path", it->path, err);
+		jkv(&b, 0, "state", it->state, err);
+		jkv(&b, 0, "reason", it->reason, err);
+		jkv(&b, 0, "jobs", it->jobs, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appends(&b, p->n ? "\n ],\n \"jobs\": [" : "],\n \"jobs\": [", err);
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		int manual;
+		char *a = NULL, *c = NULL;
+
+		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
+			continue;
+		n_jobs++;     /* migrated with its INI, listed when it needs more */
+		if (strcmp(j->action, "none") == 0)
+			continue;
+		manual = strcmp(j->action, "manual") == 0;
+		if (manual)
+			res->manual++;
+		if (strcmp(j->action, "change") == 0 || (j->flags & MIGRATE_CMD_CHANGED))
+			n_change++;
+		/* a manual job: what to do, no command line to paste */
+		if (!manual) {
+			a = cmdline_redact(j->raw_cmd);
+			c = cmdline_redact(j->new_cmd);
+		}
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "schedule", j->v.schedule, err);
+		jkv(&b, 0, "job", j->v.job, err);
+		jkv(&b, 0, "machine", j->v.machine, err);
+		jkv(&b, 0, "action", j->action, err);
+		jkv(&b, 0, "old", a, err);
+		jkv(&b, 0, "new", c, err);
+		jkv(&b, 0, "note", j->note, err);
+		buf_appends(&b, "}", err);
+		wipe_free(a);
+		wipe_free(c);
+	}
+	buf_appends(&b, n ? "\n ],\n \"broken\": [" : "],\n \"broken\": [", err);
+	for (i = 0; i < p->s.n; i++) {
+		const struct job_verdict *v = &p->s.jobs[i].v;
+
+		if (v->status != STATUS_BROKEN)
+			continue;
+		buf_appends(&b, res->broken++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "schedule", v->schedule, err);
+		jkv(&b, 0, "job", v->job, err);
+		jkv(&b, 0, "machine", v->machine, err);
+		jkv(&b, 0, "reason", broken_reason(v), err);
+		buf_appends(&b, "}", err);
+	}
+	res->jobs_changed = n_change;
+	buf_appendf(&b, err, "%s],\n \"summary\": {\"ini_files\": %zu, \"jobs\": %zu, "
+		    "\"command_lines\": %zu, \"export_files\": %zu, \"skipped\": %zu, "
+		    "\"manual\": %zu, \"broken\": %zu, \"only_manual_open\": %s}}\n",
+		    res->broken ? "\n " : "", n_ini, n_jobs, n_change, n_exp, res->skipped,
+		    res->manual, res->broken,
+		    res->manual && !res->skipped && !res->broken ? "true" : "false");
+	jout(o, &b, err);
+}
+
 static void print_plan(const struct migrate_opts *o, int run,
 		       const struct migrate_map *map, const struct plan *p,
 		       struct migrate_result *res, struct ms_err *err)
@@ -1762,6 +1976,10 @@ static void print_plan(const struct migrate_opts *o, int run,
 	struct buf b;
 	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0;
 
+	if (o->json) {
+		print_plan_json(o, run, map, p, res, err);
+		return;
+	}
 	outf(o, "plan: run %d, transport %s%s%s\n", run,
 	     migrate_transport_name(migrate_map_transport(map)),
 	     migrate_map_connector(map) ? ", connector " : "",
@@ -1791,7 +2009,11 @@ static void print_plan(const struct migrate_opts *o, int run,
 		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
 			continue;
 		n_jobs++;
-		if (strcmp(j->action, "change") == 0 || (j->flags & MIGRATE_CMD_CHANGED)) {
+		/* a manual job's command line is not shown rewritten: with its
+		 * -password:*** it could be pasted into the job as it is */
+		if (strcmp(j->action, "change") && (j->flags & MIGRATE_CMD_CHANGED))
+			n_change++;   /* rewritten in its export, shown as manual */
+		if (strcmp(j->action, "change") == 0) {
 			char *a = cmdline_redact(j->raw_cmd), *c = cmdline_redact(j->new_cmd);
 			n_change++;
 			outf(o, "job %s/%s (%s): command line\n  - %s\n  + %s\n",
@@ -1813,13 +2035,26 @@ static void print_plan(const struct migrate_opts *o, int run,
 			     p->items[i].path, js ? js : "", p->items[i].reason);
 			free(js);
 		}
+	/* broken jobs are left alone: say which, and why */
+	for (i = 0; i < p->s.n; i++) {
+		const struct job_verdict *v = &p->s.jobs[i].v;
+
+		if (v->status != STATUS_BROKEN)
+			continue;
+		res->broken++;
+		outf(o, "broken, not touched: %s/%s (%s): %s\n", v->schedule, v->job,
+		     v->machine, broken_reason(v));
+	}
 	res->jobs_changed = n_change;
 	outf(o, "\nsummary: %zu INI file%s to change, %zu job%s migrated "
 	     "(%zu command line%s to change, %zu export file%s to rewrite), "
-	     "%zu skipped, %zu for manual action\n",
+	     "%zu skipped, %zu for manual action, %zu broken job%s not touched\n",
 	     n_ini, n_ini == 1 ? "" : "s", n_jobs, n_jobs == 1 ? "" : "s", n_change,
 	     n_change == 1 ? "" : "s", n_exp, n_exp == 1 ? "" : "s", res->skipped,
-	     res->manual);
+	     res->manual, res->broken, res->broken == 1 ? "" : "s");
+	if (res->manual && !res->skipped && !res->broken)
+		outf(o, "only manual actions are open: the plan is complete (exit 0); "
+		     "do them by hand at cutover (changes.csv lists them)\n");
 }
 
 /* plan: returns the run id stored through *run. */
@@ -1914,6 +2149,7 @@ int migrate_plan(const struct migrate_opts *o, struct migrate_result *res,
 	if (open_all(o, 1, &d, &map, err) < 0)
 		return -1;
 	rc = do_plan(o, d, map, 1, res, err);
+	res->manual_expected = 1;   /* a plan that leaves only hand work is complete */
 	db_close(d);
 	migrate_map_free(map);
 	return rc;
@@ -1958,11 +2194,17 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		run = pr.run;
 		outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
-	} else {
-		outf(o, "resuming run %d\n", run);
 	}
 	if (load_run(d, run, 1, &r, err) < 0)
 		goto done;
+	if (f != 1) {
+		/* a run planned by plan and not started is applied, not resumed */
+		int started = 0;
+		for (i = 0; i < r.n; i++)
+			started |= strcmp(r.items[i].state, "planned") != 0 &&
+				   strcmp(r.items[i].state, "skipped") != 0;
+		outf(o, "%s run %d\n", started ? "resuming" : "applying", run);
+	}
 	mark_matches(o, &r);
 	res->run = run;
 	if (wctx_init(&w, o, &r, err) < 0)
@@ -2075,7 +2317,7 @@ record:
 			}
 		}
 	}
-	if (run_finished(d, &r, err) < 0 || (r.n && write_changes(o, &r, err) < 0))
+	if (run_finished(d, &r, err) < 0 || (r.n && write_changes(o, &r, 0, err) < 0))
 		goto done;
 	outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "
 	     "%zu still planned; %zu job command line%s to change, %zu for manual "
@@ -2089,6 +2331,65 @@ done:
 	db_close(d);
 	migrate_map_free(map);
 	return rc;
+}
+
+static int status_json(const struct migrate_opts *o, const struct srun *r,
+		       struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n = 0;
+
+	buf_init(&b, (size_t)1 << 30);
+	buf_appendf(&b, err, "{\"command\": \"status\", \"run\": %d, ", r->id);
+	jkv(&b, 1, "state", r->state, err);
+	buf_appends(&b, ",\n \"items\": [", err);
+	for (i = 0; i < r->n; i++) {
+		const struct sitem *it = &r->items[i];
+
+		if (!it->match)
+			continue;
+		res->items++;
+		count_state(res, it->state);
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "kind", it->kind, err);
+		jkv(&b, 0, "path", it->path, err);
+		jkv(&b, 0, "machine", it->machine, err);
+		jkv(&b, 0, "state", it->state, err);
+		jkv(&b, 0, "reason", it->reason, err);
+		jkv(&b, 0, "jobs", it->jobs, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appends(&b, n ? "\n ],\n \"jobs\": [" : "],\n \"jobs\": [", err);
+	n = 0;
+	for (i = 0; i < r->n_jobs; i++) {
+		const struct sjob *j = &r->jobs[i];
+		int manual = strcmp(j->action, "manual") == 0;
+
+		if (!job_matches(o, j) || strcmp(j->action, "none") == 0 ||
+		    strcmp(j->action, "skipped") == 0)
+			continue;
+		res->manual += manual;
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		jkv(&b, 1, "schedule", j->schedule, err);
+		jkv(&b, 0, "job", j->job, err);
+		jkv(&b, 0, "machine", j->machine, err);
+		jkv(&b, 0, "action", j->action, err);
+		jkv(&b, 0, "old", manual ? "" : j->old_cmd, err);
+		jkv(&b, 0, "new", manual ? "" : j->new_cmd, err);
+		jkv(&b, 0, "note", j->note, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appendf(&b, err, "%s],\n \"summary\": {\"planned\": %zu, \"applied\": %zu, "
+		    "\"skipped\": %zu, \"conflict\": %zu, \"failed\": %zu, "
+		    "\"rolled_back\": %zu, \"manual\": %zu}}\n", n ? "\n " : "",
+		    res->planned, res->applied, res->skipped, res->conflict, res->failed,
+		    res->rolled_back, res->manual);
+	if (err->code != MS_OK) {
+		buf_release(&b);
+		return -1;
+	}
+	jout(o, &b, err);
+	return 0;
 }
 
 int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
@@ -2108,7 +2409,8 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		if (o->run > 0)
 			return err_set(err, MS_ERR_USAGE, "no run %d: no state database yet",
 				       o->run);
-		outf(o, "no runs yet\n");
+		outf(o, o->json ? "{\"command\": \"status\", \"run\": null}\n" :
+		     "no runs yet\n");
 		return 0;
 	}
 	if ((f = find_run(d, o->run, 0, &run, err)) < 0)
@@ -2117,7 +2419,8 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		if (o->run > 0)
 			err_set(err, MS_ERR_USAGE, "no run %d in '%s'", o->run, d->path);
 		else {
-			outf(o, "no runs yet\n");
+			outf(o, o->json ? "{\"command\": \"status\", \"run\": null}\n" :
+			     "no runs yet\n");
 			rc = 0;
 		}
 		goto done;
@@ -2126,6 +2429,10 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		goto done;
 	mark_matches(o, &r);
 	res->run = run;
+	if (o->json) {
+		rc = status_json(o, &r, res, err);
+		goto done;
+	}
 	outf(o, "run %d: %s\n", run, r.state);
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
@@ -2300,6 +2607,8 @@ batch:
 				goto done;
 		}
 	}
+	if (res->rolled_back && write_changes(o, &r, 1, err) < 0)
+		goto done;
 	outf(o, "summary: run %d: %zu rolled back, %zu conflict, %zu failed\n", run,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;

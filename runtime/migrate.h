@@ -165,6 +165,7 @@ struct migrate_opts {
 	const char *only_job;
 	int run;                      /* rollback/status --run, 0 = latest */
 	int force;                    /* rollback over conflicts */
+	int json;                     /* plan, status: print one JSON document */
 	time_t now;                   /* 0 = time(NULL) */
 	/* Test hook: called after every file written by apply/rollback
 	 * (n counts them). */
@@ -179,10 +180,13 @@ struct migrate_result {
 	size_t items;                 /* items considered */
 	size_t planned, applied, skipped, conflict, failed, rolled_back;
 	size_t jobs_changed, manual;
+	size_t broken;                /* plan: broken jobs left alone */
+	int manual_expected;          /* plan: manual actions alone are no failure */
 };
 
 /* Exit-worthy summary: 1 when some item was skipped, failed or is in
- * conflict (or a job needs manual action), else 0. */
+ * conflict, a job is broken, or a job needs manual action (except after
+ * plan, for which only manual actions left is a complete plan), else 0. */
 int migrate_result_exit(const struct migrate_result *r);
 
 int migrate_plan(const struct migrate_opts *o, struct migrate_result *r,

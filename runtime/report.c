@@ -109,6 +109,9 @@ static const struct {
 	{ "orphan-ini",
 	  "No exported job uses this INI file: it is stale, or its job was not exported.",
 	  "Export the missing job, or archive the file." },
+	{ "export-incomplete",
+	  "The job was read from an export that could not be read to its end (truncated, or malformed part way): the jobs after it in that export are missing from this report.",
+	  "Export the schedule again (or repair the file named in the message) and run the audit again." },
 	{ "notify-basic-smtp",
 	  "OpCon's notification service sends through Exchange Online with basic SMTP AUTH, off by default from the end of December 2026.",
 	  "On OpCon 25.1 or later set the slot's SMTPAPPID, SMTPSECRET and SMTPTENANTID (an app with SMTP.SendAsApp)." },
@@ -272,6 +275,28 @@ static int spill(struct buf *b, struct sink *k, int force, struct ms_err *err)
 	return 0;
 }
 
+/* The sentences that must come before any count: a report that read no
+ * job, or not every export, is not a pass.  Empty when neither. */
+static int headline(const struct audit *a, struct buf *b, struct ms_err *err)
+{
+	if (audit_read_nothing(a) &&
+	    buf_appendf(b, err, "NO JOB WAS READ: jobs/ holds no job export mailshift "
+			"recognises (%zu export%s could not be read, %zu other file%s "
+			"ignored); this is not a pass.", a->n_problems,
+			a->n_problems == 1 ? "" : "s", a->n_ignored,
+			a->n_ignored == 1 ? "" : "s") < 0)
+		return -1;
+	if (!audit_read_nothing(a) && audit_incomplete(a) &&
+	    buf_appendf(b, err, "INCOMPLETE: %zu export%s could not be read to the end, "
+			"so the jobs after the error are missing; the %zu job%s read "
+			"before it %s marked export-incomplete.", a->n_problems,
+			a->n_problems == 1 ? "" : "s", a->incomplete_jobs,
+			a->incomplete_jobs == 1 ? "" : "s",
+			a->incomplete_jobs == 1 ? "is" : "are") < 0)
+		return -1;
+	return 0;
+}
+
 /* Text. */
 
 static int text_findings(struct buf *b, const struct finding *f, size_t n,
@@ -318,12 +343,15 @@ struct jctx {
 	struct sink *fp;
 	size_t n;                 /* jobs written so far */
 	const char *head;         /* text: printed before the first job */
+	int action;               /* text: 1 jobs needing action, 0 the others */
 };
 
 static int text_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 {
 	struct jctx *c = ctx;
 
+	if (analysis_needs_action(v) != c->action)
+		return 0;
 	if (!c->n++ && buf_appends(c->b, c->head, err) < 0)
 		return -1;
 	if (text_job(c->b, v, err) < 0 || spill(c->b, c->fp, 0, err) < 0)
@@ -337,8 +365,13 @@ static int render_text(const struct audit *a, const struct report_opts *o,
 	size_t i;
 	int s;
 
-	if (buf_appendf(b, err, "mailshift audit of fleet '%s'\n", nz(o->fleet_dir)) < 0 ||
-	    buf_appendf(b, err, "%zu connector job%s on %zu machine%s, %zu other job%s, "
+	if (buf_appendf(b, err, "mailshift audit of fleet '%s'\n", nz(o->fleet_dir)) < 0)
+		return -1;
+	if (audit_read_nothing(a) || audit_incomplete(a)) {
+		if (headline(a, b, err) < 0 || puts_(b, "\n", err) < 0)
+			return -1;
+	}
+	if (buf_appendf(b, err, "%zu connector job%s on %zu machine%s, %zu other job%s, "
 			"%zu INI file%s\n\n", a->n_jobs, a->n_jobs == 1 ? "" : "s",
 			a->n_machines, a->n_machines == 1 ? "" : "s", a->other_jobs,
 			a->other_jobs == 1 ? "" : "s", a->n_inis,
@@ -351,16 +384,20 @@ static int render_text(const struct audit *a, const struct report_opts *o,
 	if (buf_appendf(b, err, "  %-16s %zu\n  %-16s %zu\n", "orphan INI files",
 			a->n_orphans, "basic SMTP slots", a->n_notify_basic) < 0)
 		return -1;
+	if (a->migrated_errors &&
+	    buf_appendf(b, err, "  (%zu migrated job%s still need%s action: an error "
+			"finding)\n", a->migrated_errors, a->migrated_errors == 1 ? "" : "s",
+			a->migrated_errors == 1 ? "s" : "") < 0)
+		return -1;
 	{
-		struct jctx c = { b, fp, 0, "\nJobs needing action:\n" };
-		unsigned act = 1u << STATUS_NEEDS_MIGRATION | 1u << STATUS_AT_RISK |
-			       1u << STATUS_BROKEN;
+		struct jctx c = { b, fp, 0, "\nJobs needing action:\n", 1 };
 
-		if (audit_jobs_each(a, act, text_each, &c, err) < 0)
+		if (audit_jobs_each(a, AUDIT_ALL, text_each, &c, err) < 0)
 			return -1;
 		c.n = 0;
 		c.head = "\nOther connector jobs:\n";
-		if (audit_jobs_each(a, AUDIT_ALL & ~act, text_each, &c, err) < 0)
+		c.action = 0;
+		if (audit_jobs_each(a, AUDIT_ALL, text_each, &c, err) < 0)
 			return -1;
 	}
 	if (a->n_orphans && buf_appends(b, "\nINI files no job uses:\n", err) < 0)
@@ -388,6 +425,12 @@ static int render_text(const struct audit *a, const struct report_opts *o,
 		    buf_appendf(b, err, ": %s\n", p->message) < 0)
 			return -1;
 	}
+	if (a->n_ignored && buf_appends(b, "\nFiles in jobs/ that were not read:\n", err) < 0)
+		return -1;
+	for (i = 0; i < a->n_ignored; i++)
+		if (buf_appendf(b, err, "  %s: %s\n", a->ignored[i].file,
+				a->ignored[i].message) < 0)
+			return -1;
 	return 0;
 }
 
@@ -596,6 +639,13 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 	    jw_knum(b, I2, "orphan_inis", (long long)a->n_orphans, 0, &f2, err) < 0 ||
 	    jw_knum(b, I2, "notify_basic_smtp", (long long)a->n_notify_basic, 0, &f2, err) < 0 ||
 	    jw_knum(b, I2, "export_errors", (long long)a->n_problems, 0, &f2, err) < 0 ||
+	    jw_knum(b, I2, "needs_action", (long long)a->n_action, 0, &f2, err) < 0 ||
+	    jw_knum(b, I2, "migrated_with_errors", (long long)a->migrated_errors, 0, &f2,
+		    err) < 0 ||
+	    jw_knum(b, I2, "incomplete_jobs", (long long)a->incomplete_jobs, 0, &f2, err) < 0 ||
+	    jw_knum(b, I2, "ignored_files", (long long)a->n_ignored, 0, &f2, err) < 0 ||
+	    jw_kbool(b, I2, "complete", !audit_incomplete(a) && !audit_read_nothing(a),
+		     &f2, err) < 0 ||
 	    buf_appendf(b, err, "\n%s}", I1) < 0)
 		return -1;
 
@@ -603,7 +653,7 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 	    puts_(b, a->n_jobs ? "[" : "[]", err) < 0)
 		return -1;
 	{
-		struct jctx c = { b, fp, 0, NULL };
+		struct jctx c = { b, fp, 0, NULL, 0 };
 
 		if (audit_jobs_each(a, AUDIT_ALL, json_each, &c, err) < 0)
 			return -1;
@@ -666,6 +716,17 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 	}
 	if (a->n_problems && buf_appendf(b, err, "\n%s]", I1) < 0)
 		return -1;
+	if (jw_key(b, I1, "ignored", &first, err) < 0 ||
+	    puts_(b, a->n_ignored ? "[" : "[]", err) < 0)
+		return -1;
+	for (i = 0; i < a->n_ignored; i++)
+		if (buf_appendf(b, err, "%s\n%s{\"file\": ", i ? "," : "", I2) < 0 ||
+		    jw_str(b, a->ignored[i].file, err) < 0 ||
+		    puts_(b, ", \"message\": ", err) < 0 ||
+		    jw_str(b, a->ignored[i].message, err) < 0 || puts_(b, "}", err) < 0)
+			return -1;
+	if (a->n_ignored && buf_appendf(b, err, "\n%s]", I1) < 0)
+		return -1;
 	return puts_(b, "\n}\n", err);
 }
 
@@ -694,22 +755,42 @@ static int csv_cell(struct buf *b, const char *s, int last, struct ms_err *err)
 static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 {
 	struct jctx *c = ctx;
-	struct buf *b = c->b, codes;
-	size_t k;
+	struct buf *b = c->b, codes, msgs, fixes, source;
+	size_t k, j;
 	char port[16];
-	int rc;
+	int rc = 0;
 
 	if (v->port)
 		snprintf(port, sizeof(port), "%d", v->port);
 	else
 		port[0] = '\0';
 	buf_init(&codes, 64 * 1024);
-	for (k = 0; k < v->n_findings; k++)
-		if (buf_appendf(&codes, err, "%s%s", k ? ";" : "",
-				v->findings[k].code) < 0) {
-			buf_release(&codes);
-			return -1;
-		}
+	buf_init(&msgs, 256 * 1024);
+	buf_init(&fixes, 64 * 1024);
+	buf_init(&source, 8 * 1024);
+	/* "code: message" per finding, "code: fix" per distinct code, joined
+	 * by " | " (one line per job: the file stays greppable) */
+	for (k = 0; k < v->n_findings && rc == 0; k++) {
+		const char *code = v->findings[k].code;
+
+		for (j = 0; j < k && strcmp(v->findings[j].code, code); j++)
+			;
+		rc = buf_appendf(&codes, err, "%s%s", k ? ";" : "", code) < 0 ||
+		     buf_appendf(&msgs, err, "%s%s: %s", k ? " | " : "", code,
+				 v->findings[k].message) < 0 ||
+		     (j == k && buf_appendf(&fixes, err, "%s%s: %s", fixes.len ? " | " : "",
+					    code, report_finding_fix(code)) < 0);
+	}
+	if (rc == 0)
+		rc = buf_appendf(&source, err, v->source_line ? "%s:%d" : "%s", nz(v->source),
+				 v->source_line) < 0;
+	if (rc) {
+		buf_release(&codes);
+		buf_release(&msgs);
+		buf_release(&fixes);
+		buf_release(&source);
+		return -1;
+	}
 	rc = csv_cell(b, v->machine, 0, err) || csv_cell(b, v->schedule, 0, err) ||
 	     csv_cell(b, v->job, 0, err) ||
 	     csv_cell(b, analysis_status_name(v->status), 0, err) ||
@@ -721,9 +802,13 @@ static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 	     csv_cell(b, v->tls_verify ? "yes" : "no", 0, err) ||
 	     csv_cell(b, analysis_auth_name(v->auth), 0, err) ||
 	     csv_cell(b, v->ini, 0, err) || csv_cell(b, v->ini_file, 0, err) ||
-	     csv_cell(b, v->source, 0, err) || csv_cell(b, codes.data, 0, err) ||
+	     csv_cell(b, source.data, 0, err) || csv_cell(b, codes.data, 0, err) ||
+	     csv_cell(b, msgs.data, 0, err) || csv_cell(b, fixes.data, 0, err) ||
 	     csv_cell(b, v->command_line, 1, err);
 	buf_release(&codes);
+	buf_release(&msgs);
+	buf_release(&fixes);
+	buf_release(&source);
 	if (rc || spill(b, c->fp, 0, err) < 0)
 		return -1;
 	return 0;
@@ -733,11 +818,12 @@ static int render_csv(const struct audit *a, struct buf *b, struct sink *fp,
 		      struct ms_err *err)
 {
 	if (buf_appends(b, "machine,schedule,job,status,protocol,server,port,tls,"
-			"tls_mode,tls_verify,auth,ini,ini_file,source,findings,command_line\n",
+			"tls_mode,tls_verify,auth,ini,ini_file,source,findings,messages,fixes,"
+			"command_line\n",
 			err) < 0)
 		return -1;
 	{
-		struct jctx c = { b, fp, 0, NULL };
+		struct jctx c = { b, fp, 0, NULL, 0 };
 
 		if (audit_jobs_each(a, AUDIT_ALL, csv_each, &c, err) < 0)
 			return -1;
@@ -807,6 +893,7 @@ static const char html_head[] =
 ".controls{margin:0 0 8px}.controls input,.controls select{font:inherit;padding:4px 8px;margin-right:8px}\n"
 "dl dt{font-weight:600;margin-top:10px}dl dd{margin:2px 0 0 16px}\n"
 "td.ini{min-width:300px;max-width:420px}td.job{min-width:160px}p.lead{font-size:16px;margin:6px 0 14px}\n"
+"header p.alert{opacity:1;margin-top:10px;padding:8px 12px;background:#c62828;border-radius:4px;font-weight:600}\n"
 "</style>\n</head>\n<body>\n";
 
 static const char html_script[] =
@@ -958,7 +1045,24 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 		T(" &middot; mailshift-audit ");
 		E(o->version);
 	}
-	T("</p></header>\n<main>\n<h2>Summary</h2>\n<div class=\"cards\">\n");
+	T("</p>");
+	if (audit_read_nothing(a) || audit_incomplete(a)) {
+		struct buf hb;
+
+		buf_init(&hb, 4096);
+		if (headline(a, &hb, err) < 0) {
+			buf_release(&hb);
+			return -1;
+		}
+		T("<p class=\"alert\">");
+		if (h(b, hb.data, err) < 0) {
+			buf_release(&hb);
+			return -1;
+		}
+		buf_release(&hb);
+		T("</p>");
+	}
+	T("</header>\n<main>\n<h2>Summary</h2>\n<div class=\"cards\">\n");
 	for (s = 0; s < STATUS_COUNT; s++)
 		F("<div class=\"card s-%s\"><b>%zu</b><span>%s</span></div>\n",
 		  analysis_status_name((enum job_status)s), a->counts[s],
@@ -971,8 +1075,12 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 		  a->n_problems);
 	T("</div>\n");
 	{
-		size_t act = a->counts[STATUS_NEEDS_MIGRATION] + a->counts[STATUS_AT_RISK] +
-			     a->counts[STATUS_BROKEN];
+		size_t act = 0;
+
+		/* HTML holds its jobs in memory (and a caller may have built the
+		 * audit by hand): counted here */
+		for (i = 0; i < a->n_jobs; i++)
+			act += analysis_needs_action(&a->jobs[i]) != 0;
 		F("<p class=\"lead\"><b>%zu of %zu connector job%s need%s action.</b>", act,
 		  a->n_jobs, a->n_jobs == 1 ? "" : "s", act == 1 ? "s" : "");
 		if (a->counts[STATUS_NEEDS_MIGRATION])
@@ -985,6 +1093,10 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 			  a->counts[STATUS_AT_RISK] == 1 ? "s" : "");
 		if (a->counts[STATUS_BROKEN])
 			F(" %zu cannot run or cannot be evaluated.", a->counts[STATUS_BROKEN]);
+		if (a->migrated_errors)
+			F(" %zu %s migrated but still ha%s an error to fix.", a->migrated_errors,
+			  a->migrated_errors == 1 ? "is" : "are",
+			  a->migrated_errors == 1 ? "s" : "ve");
 		if (a->n_notify_basic)
 			F(" %zu notification SMTP slot%s still use%s basic SMTP AUTH.",
 			  a->n_notify_basic, a->n_notify_basic == 1 ? "" : "s",
@@ -1091,6 +1203,17 @@ static int render_html(const struct audit *a, const struct report_opts *o,
 				F(":%d", a->problems[i].line);
 			T("</code> ");
 			E(a->problems[i].message);
+			T("</li>\n");
+		}
+		T("</ul>\n");
+	}
+	if (a->n_ignored) {
+		T("<h2>Files in jobs/ that were not read</h2>\n<ul>\n");
+		for (i = 0; i < a->n_ignored; i++) {
+			T("<li><code>");
+			E(a->ignored[i].file);
+			T("</code> ");
+			E(a->ignored[i].message);
 			T("</li>\n");
 		}
 		T("</ul>\n");

@@ -1,6 +1,7 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +148,26 @@ int secret_resolve(const char *ref, char **plain, struct ms_err *err)
 		return dup_secret(ref, plain, err);
 	}
 	return err_set(err, MS_ERR_INTERNAL, "unknown secret kind");
+}
+
+char *secret_update_hint(const char *ref, const char *ini_path, const char *option)
+{
+	char *out = NULL;
+	int n;
+
+	switch (secret_kind(ref)) {
+	case SECRET_ENV:
+		n = asprintf(&out, "set the environment variable %s to the new value "
+			     "(for the account the connector runs as)", ref + 4);
+		break;
+	case SECRET_FILE:
+		n = asprintf(&out, "write the new value into %s (readable only by the "
+			     "account the connector runs as)", ref + 5);
+		break;
+	default:
+		n = asprintf(&out, "seal the new value into the INI with `mailshift "
+			     "--credentials %sVALUE -inifile:\"%s\"`", option, ini_path);
+		break;
+	}
+	return n < 0 ? NULL : out;
 }

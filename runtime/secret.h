@@ -47,4 +47,15 @@ int secret_is_legacy(const char *s);
 int secret_resolve(const char *ref, char **plain, struct ms_err *err);
 void secret_free(char *plain);
 
+/* How to put a new value where ref takes it from, as one line for a
+ * "fix:" (ini_path names the INI, option the connector's sealing option,
+ * e.g. "-clientsecret:"):
+ *   env:NAME   "set the environment variable NAME to the new value ..."
+ *   file:PATH  "write the new value into PATH ..."
+ *   otherwise  "seal the new value into the INI with `mailshift
+ *               --credentials OPTIONVALUE -inifile:"INI"`" (the command in
+ *               backticks, as in the explanation catalogue)
+ * malloc'd; NULL when out of memory.  Never contains a secret. */
+char *secret_update_hint(const char *ref, const char *ini_path, const char *option);
+
 #endif

@@ -282,6 +282,28 @@ static int step_fail(struct job *j, enum verify_step s, const struct ms_err *err
 	return known;
 }
 
+/* A wrong or expired client secret: the fix that fits where this INI's
+ * [OAuth] ClientSecret comes from (an env: variable, a file:, or a value
+ * sealed with mailshift --credentials -clientsecret:). */
+static void secret_fix(struct job *j, struct verify_step_result *sr)
+{
+	const char *ref = j->cfg_loaded ? j->cfg.oauth_client_secret : NULL;
+	char *where;
+
+	if (!ref || !sr->topic || (strcmp(sr->topic, "AADSTS7000215") &&
+				   strcmp(sr->topic, "AADSTS7000222") &&
+				   strcmp(sr->topic, "invalid_client")))
+		return;
+	if (!(where = secret_update_hint(ref, j->res->ini, "-clientsecret:")))
+		return;
+	free(sr->fix);
+	sr->fix = xprintf("create a new client secret in Entra ID > App registrations > "
+			  "(the app) > Certificates & secrets, then %s%s", where,
+			  strcmp(sr->topic, "AADSTS7000222") ? "" :
+			  "; note its new expiry date");
+	free(where);
+}
+
 /* A failure of our own making, with our own cause and fix. */
 static void step_fail_own(struct job *j, enum verify_step s, enum ms_errcode code,
 			  const char *cause, const char *fix, char *message)
@@ -402,7 +424,8 @@ static int step_config(struct job *j)
 	if (c->oauth_client_secret && secret_kind(c->oauth_client_secret) == SECRET_LEGACY) {
 		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
 			      "[OAuth] ClientSecret is not a value mailshift can read",
-			      "seal it with 'mailshift --credentials' or use env:NAME", NULL);
+			      "seal it with mailshift --credentials -clientsecret:VALUE, or "
+			      "reference it as env:NAME or file:PATH", NULL);
 		return -1;
 	}
 	if (oauth_params_from_config(c, j->proto, &j->op, &err)) {
@@ -445,8 +468,19 @@ static int step_config(struct job *j)
 	/* prove the secret resolves without keeping a second copy */
 	if (c->oauth_client_secret) {
 		if (secret_resolve(c->oauth_client_secret, &secret, &err)) {
+			char *where = secret_update_hint(c->oauth_client_secret,
+							 j->res->ini, "-clientsecret:");
+			struct verify_step_result *sr = &j->res->steps[VSTEP_CONFIG];
+
 			err_prefix(&err, "%s: [OAuth] ClientSecret", j->res->ini);
 			step_fail(j, VSTEP_CONFIG, &err, NULL);
+			if (where) {
+				free(sr->fix);
+				sr->fix = xprintf("%s%s", where, secret_kind(
+						  c->oauth_client_secret) == SECRET_SEALED ?
+						  " (it was sealed with another machine key)" : "");
+				free(where);
+			}
 			free(what);
 			return -1;
 		}
@@ -553,6 +587,7 @@ static int step_token(struct job *j)
 	}
 	if (rc) {
 		step_fail(j, VSTEP_TOKEN, &err, &oe);
+		secret_fix(j, &j->res->steps[VSTEP_TOKEN]);
 		return -1;
 	}
 	oauth_token_free(token);

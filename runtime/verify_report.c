@@ -506,6 +506,35 @@ static int html_put(struct buf *b, const char *s, struct ms_err *err)
 	return rc;
 }
 
+/* Prose from the explanation catalogue, where `command` marks what to
+ * type: escaped, each backtick pair as <code>...</code> (an unpaired one
+ * is dropped), so no literal backtick reaches the page. */
+static int html_prose(struct buf *b, const char *s, struct ms_err *err)
+{
+	char *e = verify_html_escape(s), *p, *q;
+	int rc = 0, open = 0;
+
+	if (!e)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	for (p = e; rc == 0 && *p; p = q + 1) {
+		if (!(q = strchr(p, '`'))) {
+			rc = buf_appends(b, p, err);
+			if (open && rc == 0)
+				rc = buf_appends(b, "</code>", err);
+			break;
+		}
+		if (!open && !strchr(q + 1, '`')) {   /* unpaired: dropped */
+			rc = buf_append(b, p, (size_t)(q - p), err);
+			continue;
+		}
+		rc = buf_append(b, p, (size_t)(q - p), err) ||
+		     buf_appends(b, open ? "</code>" : "<code>", err);
+		open = !open;
+	}
+	free(e);
+	return rc;
+}
+
 static const char html_head[] =
 	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -588,9 +617,9 @@ static int render_html(const struct verify_run *r, struct buf *b,
 			if (buf_appendf(b, err, "<p><strong>%s</strong>: <code>", step_names[s]) ||
 			    html_put(b, sr->message, err) || buf_appends(b, "</code>", err) ||
 			    (sr->cause && (buf_appends(b, "<br>cause: ", err) ||
-					   html_put(b, sr->cause, err))) ||
+					   html_prose(b, sr->cause, err))) ||
 			    (sr->fix && (buf_appends(b, "<br>fix: ", err) ||
-					 html_put(b, sr->fix, err))) ||
+					 html_prose(b, sr->fix, err))) ||
 			    buf_appends(b, "</p>", err))
 				return -1;
 		}

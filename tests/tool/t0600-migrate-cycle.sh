@@ -46,7 +46,7 @@ t "status before any plan: no runs, exit 0, no database created" sh -c \
 $migrate plan --fleet fleet --map "$map" >plan.txt 2>plan.err
 rc=$?
 [ "${UPDATE_GOLDEN:-}" = 1 ] && cp plan.txt "$golden/plan.txt"
-t "plan exits 1 (jobs need manual action)" [ "$rc" = 1 ]
+t "plan exits 1 (broken jobs it will not touch)" [ "$rc" = 1 ]
 t "plan output matches $golden/plan.txt" diff -u "$golden/plan.txt" plan.txt
 t "plan: nothing on stderr" [ ! -s plan.err ]
 t "plan changed nothing but the state database" same_tree fleet orig

@@ -79,6 +79,37 @@ $verify --ini "$T/badsecret.ini" --no-db >"$T/f.txt" 2>&1 || rc=$?
 like "$(cat "$T/f.txt")" "token: token request refused: AADSTS7000215" "text: the failing step and reply"
 like "$(grep -A1 ' cause: ' "$T/f.txt" | tr '\n' ' ')" "cause: .* fix: " "text: cause and fix lines"
 
+# the fix fits where the secret comes from, and can be done
+ini envsecret IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_ALICE" "ClientSecret=env:T0701_WRONG"
+rc=0
+T0701_WRONG=Wr0ng~Env-t0701 $verify --ini "$T/envsecret.ini" --ini "$T/badsecret.ini" --no-db \
+	--concurrency 1 --format json --out "$T/x.json" --quiet 2>/dev/null || rc=$?
+is "$(j '.mailboxes[0].steps[1].topic' "$T/x.json")" AADSTS7000215 "env: secret: wrong secret"
+like "$(j '.mailboxes[0].steps[1].fix' "$T/x.json")" "set the environment variable T0701_WRONG to the new value" \
+	"env: secret: the fix is to set that variable"
+like "$(j '.mailboxes[1].steps[1].fix' "$T/x.json")" \
+	"mailshift --credentials -clientsecret:VALUE -inifile:\"$T/badsecret.ini\"" \
+	"literal secret: the fix is the command that seals a new one"
+T0701_WRONG=Wr0ng~Env-t0701 $verify --ini "$T/envsecret.ini" --ini "$T/badsecret.ini" --no-db \
+	--concurrency 1 --format html --out "$T/x.html" --quiet 2>/dev/null
+ok "HTML: no literal backtick" sh -c "! grep -q '\`' '$T/x.html'"
+like "$(cat "$T/x.html")" "<code>mailshift --credentials -clientsecret:VALUE" \
+	"HTML: the command as code"
+cp "$T/badsecret.ini" "$T/reseal.ini"
+MAILSHIFT_HOME=$T/home "${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift" --credentials \
+	-clientsecret:"$WORLD_APP_SECRET" -inifile:"$T/reseal.ini" >/dev/null 2>&1
+like "$(grep '^ClientSecret=' "$T/reseal.ini")" '^ClientSecret=mssealed:v1:' \
+	"mailshift --credentials -clientsecret: seals [OAuth] ClientSecret"
+rc=0
+MAILSHIFT_HOME=$T/home $verify --ini "$T/reseal.ini" --no-db --quiet >/dev/null 2>&1 || rc=$?
+is "$rc" 0 "the fix works: the resealed secret passes"
+
+# the results database never lands in the current folder
+mkdir -p "$T/cwd"
+(cd "$T/cwd" && MAILSHIFT_HOME=$T/home $verify --ini "$T/good.ini" --quiet >/dev/null 2>&1)
+ok "--ini without --db: verify.db in mailshift's state directory" test -f "$T/home/verify.db"
+ok "and not in the current folder" test ! -e "$T/cwd/verify.db"
+
 # a sender the submission server refuses
 n_alice=$(mailbox_count "$WORLD_USER_ALICE")
 rc=0
@@ -130,10 +161,13 @@ rc=0; $verify --ini "$T/good.ini" --subject x >/dev/null 2>&1 || rc=$?
 is "$rc" 64 "--subject without --send: EX_USAGE"
 rc=0; $verify --state "$T/none.db" >/dev/null 2>&1 || rc=$?
 is "$rc" 66 "missing state database: EX_NOINPUT"
-rc=0; $verify --ini "$T/missing.ini" --no-db --format json --out "$T/m.json" --quiet || rc=$?
-is "$rc" 1 "missing INI: the mailbox fails"
-is "$(j '.mailboxes[0].steps[0].status + " " + .mailboxes[0].steps[0].code' "$T/m.json")" "fail io" \
-	"missing INI: fails at config"
+rc=0; $verify --ini "$T/missing.ini" --no-db --format json --out "$T/m.json" --quiet \
+	2>"$T/m.err" || rc=$?
+is "$rc" 66 "missing --ini file: EX_NOINPUT, as documented"
+like "$(cat "$T/m.err")" "^mailshift-verify: INI file '$T/missing.ini' not found" "missing INI: said so"
+rc=0; $verify --fleet "$T/no-fleet" --no-db 2>"$T/m.err" >/dev/null || rc=$?
+is "$rc" 66 "missing --fleet folder: EX_NOINPUT"
+like "$(cat "$T/m.err")" "fleet folder '$T/no-fleet' not found" "missing --fleet: says not found"
 rc=0; $verify --ini "$T/good.ini" --no-db --out /nonexistent/dir/x.json --quiet 2>/dev/null || rc=$?
 is "$rc" 73 "unwritable --out: EX_CANTCREAT"
 done_testing

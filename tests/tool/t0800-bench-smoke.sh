@@ -41,19 +41,23 @@ like "$(line 'B4 migrate:')" '^B4 migrate: [0-9]+\.[0-9]+x copy\+fsync \(100 INI
     "B4 line: apply and rollback ratios"
 like "$(line 'B5 verify:')" '^B5 verify: [0-9]+\.[0-9]+ of the ideal speed-up \(8 mailboxes with --send at concurrency 4: .* 8 passed' \
     "B5 line: share of the ideal speed-up, every mailbox passed"
-result $([ "$(grep -c '^B[1-5] ' "$T/stdout")" = 5 ]; echo $?) "exactly five benchmark lines"
+like "$(line 'B1 first real poll:')" '^B1 first real poll: [0-9]+\.[0-9]+x the same poll with --dry-run \(target <= 1\.5x; 300 messages, [0-9.]+ s vs [0-9.]+ s, [0-9]+ events' \
+    "B1 first-poll line: ratio to the dry run, messages, events"
+result $([ "$(grep -c '^B[1-5] ' "$T/stdout")" = 6 ]; echo $?) "exactly six benchmark lines (B1 has two at this scale)"
 
 # results.json: valid JSON, every benchmark's figures, consistent with the lines
 python3 - "$T/out/results.json" >"$T/json.check" 2>&1 <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 problems = []
-for k in ("b1", "b2", "b3", "b4", "b5"):
+for k in ("b1", "b1_first", "b2", "b3", "b4", "b5"):
     if k not in r or "error" in r[k]:
         problems.append("%s missing or failed: %r" % (k, r.get(k)))
 if not problems:
     if r["b1"]["listed"] != 300 or r["b1"]["messages"] != 300:
         problems.append("b1 listed %r of 300" % r["b1"]["listed"])
+    if not r["b1_first"]["real_ms"] or not r["b1_first"]["events"]:
+        problems.append("b1_first %r" % r["b1_first"])
     if not isinstance(r["b2"]["sequential_requests"], int) or r["b2"]["failed_runs"] != 0:
         problems.append("b2 %r" % r["b2"])
     if r["b3"]["audit_exit"] != 0 or r["b3"]["peak_kb"] <= 0 or r["b3"]["grep_ms"] < 0:

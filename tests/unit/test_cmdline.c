@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <getopt.h>
+
 #include "cmdline.h"
+#include "suggest.h"
 #include "tap.h"
 
 /* Split and join with '|' for compact comparisons. */
@@ -173,6 +176,18 @@ static void test_options(void)
 	PARSE("--foo");
 	ok(rc < 0 && err.code == MS_ERR_USAGE && strcmp(err.msg, "unknown option '--foo'") == 0,
 	   "unknown option: %s", err.msg);
+	PARSE("--dryrun");
+	is(err.msg, "unknown option '--dryrun' (did you mean --dry-run?)",
+	   "a mistyped option names the closest one");
+	PARSE("-inifle:x.ini");
+	is(err.msg, "unknown option '-inifle' (did you mean -inifile:...?)",
+	   "a mistyped value option is suggested with its ':'");
+	PARSE("--fleet");
+	is(err.msg, "unknown option '--fleet'", "nothing close: no suggestion");
+	PARSE("-V");
+	ok(rc == 0 && o.version && o.verbose == 0, "-V is the version, as in the tools");
+	PARSE("-v");
+	ok(rc == 0 && !o.version && o.verbose == 1, "-v is still verbose");
 	PARSE("-pasword:hunter2");
 	ok(rc < 0 && err.code == MS_ERR_USAGE && strstr(err.msg, "-pasword") &&
 	   !strstr(err.msg, "hunter2"), "a mistyped secret option never shows its value: %s",
@@ -242,6 +257,10 @@ static void test_redact(void)
 	is(s, "smartemail.exe --credentials -user:a@b -password:*** -opconpassword:*** -inifile:c.ini",
 	   "secrets redacted, the rest kept");
 	free(s);
+	s = cmdline_redact("mailshift --credentials -clientsecret:s3cr3t~x -inifile:c.ini");
+	is(s, "mailshift --credentials -clientsecret:*** -inifile:c.ini",
+	   "-clientsecret: is a secret too");
+	free(s);
 	s = cmdline_redact("smartemail.exe \"-Password:a b c\" --imap");
 	is(s, "smartemail.exe \"-Password:***\" --imap", "a fully quoted option keeps its quotes");
 	free(s);
@@ -276,6 +295,54 @@ static void test_redact(void)
 	}
 }
 
+/* The one "did you mean" of INI keys and every program's options. */
+static void test_suggest(void)
+{
+	static const struct option lo[] = {
+		{ "fleet", required_argument, NULL, 'f' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const names[] = { "AuthMethod", "Server", NULL };
+	struct suggest s;
+	char msg[256];
+
+	ok(suggest_distance("flet", "fleet") == 1 && suggest_distance("ab", "ba") == 1 &&
+	   suggest_distance("SERVER", "server") == 0, "distance: case-insensitive, swaps");
+	suggest_init(&s, "AuthMethd");
+	suggest_consider_list(&s, names);
+	is(suggest_result(&s), "AuthMethod", "the closest name");
+	suggest_init(&s, "Zzzzzz");
+	suggest_consider_list(&s, names);
+	ok(suggest_result(&s) == NULL, "nothing close enough: NULL");
+	is(config_suggest("Mail", "AuthMethd"), "AuthMethod", "config_suggest uses it");
+
+#define GETOPT_ERR(...) do { \
+	char *av_[] = { "mailshift-audit", __VA_ARGS__, NULL }; \
+	int c_; \
+	optind = 0; \
+	opterr = 0; \
+	while ((c_ = getopt_long((int)(sizeof(av_) / sizeof(av_[0])) - 1, av_, \
+				 "f:F:qhV", lo, NULL)) != -1 && c_ != '?') \
+		; \
+	suggest_getopt_error(av_, "f:F:qhV", lo, msg, sizeof(msg)); \
+} while (0)
+	GETOPT_ERR("--flet", "x");
+	is(msg, "unknown option '--flet' (did you mean --fleet?)", "getopt: did you mean");
+	GETOPT_ERR("--fleet");
+	is(msg, "option '--fleet' requires a value", "getopt: missing value");
+	GETOPT_ERR("--quiet=1");
+	is(msg, "option '--quiet' takes no value", "getopt: value for a flag");
+	GETOPT_ERR("-f");
+	is(msg, "option '-f' requires a value", "getopt: short option without value");
+	GETOPT_ERR("-Z");
+	is(msg, "unknown option '-Z'", "getopt: unknown short option");
+	GETOPT_ERR("--zebra");
+	is(msg, "unknown option '--zebra'", "getopt: nothing close");
+#undef GETOPT_ERR
+}
+
 int main(void)
 {
 	test_split();
@@ -284,5 +351,6 @@ int main(void)
 	test_options();
 	test_properties();
 	test_redact();
+	test_suggest();
 	return done_testing();
 }

@@ -634,6 +634,24 @@ static void cleanup(void)
 		fprintf(stderr, "cannot remove %s\n", top);
 }
 
+/* Fleet file -> the path to copy it to on its machine (migrate's
+ * deploy list). */
+static void test_windows_path(void)
+{
+	char *m = NULL, *w;
+
+	w = fleet_windows_path("machines/WINAPP01/D/Jobs/a b/x.ini", &m);
+	is(w, "D:\\Jobs\\a b\\x.ini", "drive folder D");
+	is(m, "WINAPP01", "the machine");
+	free(w);
+	free(m);
+	w = fleet_windows_path("machines/W2/c$/ProgramData/y.ini", NULL);
+	is(w, "C:\\ProgramData\\y.ini", "admin share folder c$, drive in capitals");
+	free(w);
+	ok(fleet_windows_path("machines/W2/Data/y.ini", NULL) == NULL, "not a drive folder: NULL");
+	ok(fleet_windows_path("jobs/a.json", NULL) == NULL, "not under machines/: NULL");
+}
+
 int main(void)
 {
 	snprintf(top, sizeof(top), "%s/test_fleet.XXXXXX",
@@ -649,6 +667,7 @@ int main(void)
 	test_async();
 	test_resolve();
 	test_inis_notify();
+	test_windows_path();
 	cleanup();
 	return done_testing();
 }

@@ -2,9 +2,11 @@
  * mailshift-audit: the pre-cutover report for a fleet of connector jobs.
  *
  * Exit: 0 nothing needs action; 1 some job has a --fail-on status
- * (default needs-migration, broken); EX_USAGE, EX_NOINPUT (no fleet
- * folder), EX_IOERR, EX_CANTCREAT (--out), EX_DATAERR (an export could not
- * be read: the report is still written, without its jobs).
+ * (default needs-migration, broken, and a migrated job with an error
+ * finding); EX_USAGE, EX_NOINPUT (no fleet folder, or INI files but no
+ * job read), EX_IOERR, EX_CANTCREAT (--out), EX_DATAERR (an export could
+ * not be read to its end: the report is still written, its jobs read
+ * before the error marked export-incomplete).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "report.h"
+#include "suggest.h"
 
 static const char *prog = "mailshift-audit";
 
@@ -113,13 +116,36 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s --fleet DIR [--format text|json|csv|html] [--out FILE]\n"
 		"                       [--fail-on STATUS]... [--quiet]\n"
+		"       %s help | --help | -V | --version\n"
 		"  --fleet DIR      fleet folder: jobs/, machines/, notify/\n"
 		"  --format F       report format (default text)\n"
 		"  --out FILE       write the report to FILE (atomically) instead of stdout\n"
 		"  --fail-on S      exit 1 when a job has status S (repeatable; default\n"
 		"                   needs-migration and broken; 'none' never fails)\n"
 		"  --quiet          with --out, print nothing on success\n"
-		"statuses: needs-migration at-risk migrated unaffected broken\n", prog);
+		"statuses: needs-migration at-risk migrated unaffected broken\n"
+		"\n"
+		"exit: 0 nothing needs action, 1 a job has a --fail-on status,\n"
+		"      64 bad command line, 65 an export could not be read,\n"
+		"      66 no fleet folder, or INI files but no job read,\n"
+		"      73 --out cannot be written,\n"
+		"      74 the report cannot be written to stdout\n"
+		"\n"
+		"examples:\n"
+		"  %s --fleet /srv/fleet\n"
+		"  %s --fleet /srv/fleet --format html --out audit.html --fail-on none\n",
+		prog, prog, prog, prog);
+}
+
+/* "mailshift-audit: unknown option '--flet' (did you mean --fleet?)" */
+static int usage_error(char **argv, const char *optstring,
+		       const struct option *longopts)
+{
+	char msg[256];
+
+	suggest_getopt_error(argv, optstring, longopts, msg, sizeof(msg));
+	fprintf(stderr, "%s: %s\n(%s --help for every option)\n", prog, msg, prog);
+	return EX_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -146,6 +172,11 @@ int main(int argc, char **argv)
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
+	if (argc == 2 && strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EX_OK;
+	}
+	opterr = 0;   /* our own message, with the program's name */
 	while ((c = getopt_long(argc, argv, "f:F:o:x:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': fleet = optarg; break;
@@ -169,7 +200,7 @@ int main(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error(argv, "f:F:o:x:qhV", longopts);
 		}
 	}
 	if (optind < argc) {
@@ -215,6 +246,14 @@ int main(int argc, char **argv)
 			return err.code == MS_ERR_NOMEM ? err_sysexit(&err) : EX_CANTCREAT;
 		}
 		if (!quiet) {
+			if (audit_read_nothing(&a))
+				printf("no job was read from %s/jobs: this is not a pass\n",
+				       fleet);
+			else if (audit_incomplete(&a))
+				printf("INCOMPLETE: %zu export%s could not be read to the end "
+				       "(%zu job%s read before the error, marked)\n",
+				       a.n_problems, a.n_problems == 1 ? "" : "s",
+				       a.incomplete_jobs, a.incomplete_jobs == 1 ? "" : "s");
 			printf("%zu connector jobs:", a.n_jobs);
 			for (s = 0; s < STATUS_COUNT; s++)
 				printf("%s %zu %s", s ? "," : "", a.counts[s],
@@ -238,12 +277,26 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s/%s: %s\n", prog, fleet, a.problems[i].file,
 				a.problems[i].message);
 	}
+	for (i = 0; i < a.n_ignored; i++)
+		fprintf(stderr, "%s: %s/%s: %s\n", prog, fleet, a.ignored[i].file,
+			a.ignored[i].message);
 	rc = EX_OK;
 	for (s = 0; s < STATUS_COUNT; s++)
 		if (fail_on[s] && a.counts[s])
 			rc = 1;
+	/* "migrated" never hides an error: such a job fails the default */
+	if (!fail_set && a.migrated_errors)
+		rc = 1;
 	if (a.n_problems)
 		rc = EX_DATAERR;
+	if (audit_read_nothing(&a) && a.n_inis) {
+		fprintf(stderr, "%s: no job was read from %s/jobs although %zu INI file%s "
+			"%s collected: export the connector jobs' schedules there (*.json, "
+			"*.xml)\n", prog, fleet, a.n_inis, a.n_inis == 1 ? "" : "s",
+			a.n_inis == 1 ? "is" : "are");
+		if (rc == EX_OK || rc == 1)
+			rc = EX_NOINPUT;
+	}
 	audit_release(&a);
 	return rc;
 }

@@ -11,15 +11,102 @@
 
 #include "platform.h"
 #include "migrate.h"
+#include "suggest.h"
 
 static const char usage[] =
 	"usage: mailshift-migrate plan|apply|status|rollback --fleet DIR [options]\n"
+	"       mailshift-migrate help [COMMAND] | COMMAND --help | -V | --version\n"
+	"  plan       decide every change and print it (writes only the state database)\n"
+	"  apply      carry out the open plan (resumes an interrupted apply)\n"
+	"  status     every item of a run and its state\n"
+	"  rollback   restore the original bytes of every file a run wrote\n"
+	"options:\n"
+	"  --fleet DIR       the fleet folder (jobs/, machines/)\n"
 	"  --map FILE        mapping file (plan, apply)\n"
 	"  --state DB        state database (default DIR/" MIGRATE_DEFAULT_DB ")\n"
 	"  --only SPEC       machine=M,schedule=S,job=J (apply, status, rollback)\n"
 	"  --run N           the run to show or roll back (default: the latest)\n"
 	"  --force           rollback: restore files changed after the migration\n"
-	"  --out DIR         where apply writes changes.json and changes.csv\n";
+	"  --out DIR         where apply writes changes.json and changes.csv\n"
+	"  --format F        text (default) or json (plan, status)\n";
+
+static const char exits[] =
+	"\n"
+	"exit: 0 everything done, 1 something skipped, failed, in conflict or\n"
+	"      needing manual action, 64 bad command line, 65 bad mapping file,\n"
+	"      74 fleet or state database unreadable, 75 state database in use\n"
+	"      (retry later), 78 machine key missing or not the run's\n";
+
+/* Per command: its synopsis, what it does, two examples. */
+static const struct command_help {
+	const char *name;
+	const char *text;
+} command_help[] = {
+	{ "plan",
+	  "usage: mailshift-migrate plan --fleet DIR --map FILE [--state DB]\n"
+	  "                              [--format text|json]\n"
+	  "Decides every change and prints it: a diff per INI file and export, each\n"
+	  "job's old and new command line, the jobs needing manual action, the files\n"
+	  "skipped and why.  Writes nothing but the state database.\n"
+	  "examples:\n"
+	  "  mailshift-migrate plan --fleet /srv/fleet --map map.json\n"
+	  "  mailshift-migrate plan --fleet /srv/fleet --map map.json --format json\n" },
+	{ "apply",
+	  "usage: mailshift-migrate apply --fleet DIR --map FILE [--state DB] [--only SPEC]\n"
+	  "                               [--out DIR]\n"
+	  "Carries out the open plan (plans first when there is none); killed, it\n"
+	  "resumes where it stopped.  Writes changes.json/.csv for the scheduler into\n"
+	  "--out (default DIR/migrate/run-N).\n"
+	  "examples:\n"
+	  "  mailshift-migrate apply --fleet /srv/fleet --map map.json\n"
+	  "  mailshift-migrate apply --fleet /srv/fleet --map map.json --only machine=OPS01\n" },
+	{ "status",
+	  "usage: mailshift-migrate status --fleet DIR [--state DB] [--run N] [--only SPEC]\n"
+	  "                                [--format text|json]\n"
+	  "Lists every item of a run (default: the latest) with its state.\n"
+	  "examples:\n"
+	  "  mailshift-migrate status --fleet /srv/fleet\n"
+	  "  mailshift-migrate status --fleet /srv/fleet --run 2 --only schedule=Billing\n" },
+	{ "rollback",
+	  "usage: mailshift-migrate rollback --fleet DIR [--state DB] [--run N] [--only SPEC]\n"
+	  "                                  [--force]\n"
+	  "Restores the original bytes of every file a run wrote, newest first; a file\n"
+	  "changed since is a conflict and left alone unless --force.\n"
+	  "examples:\n"
+	  "  mailshift-migrate rollback --fleet /srv/fleet\n"
+	  "  mailshift-migrate rollback --fleet /srv/fleet --run 3 --only machine=OPS01\n" },
+};
+
+static const struct command_help *find_command(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(command_help) / sizeof(command_help[0]); i++)
+		if (strcmp(command_help[i].name, cmd) == 0)
+			return &command_help[i];
+	return NULL;
+}
+
+/* The help of one command, or the whole program's for NULL; -1 when
+ * there is no such command. */
+static int help(FILE *f, const char *cmd)
+{
+	const struct command_help *h;
+
+	if (!cmd) {
+		fputs(usage, f);
+		fputs(exits, f);
+		fputs("\nexamples:\n"
+		      "  mailshift-migrate plan --fleet /srv/fleet --map map.json\n"
+		      "  mailshift-migrate apply --fleet /srv/fleet --map map.json\n", f);
+		return 0;
+	}
+	if (!(h = find_command(cmd)))
+		return -1;
+	fputs(h->text, f);
+	fputs(exits, f);
+	return 0;
+}
 
 static void out(const char *text, size_t len, void *ctx)
 {
@@ -73,19 +160,21 @@ static const struct option lo[] = {
 	{ "run", required_argument, NULL, 'r' },
 	{ "force", no_argument, NULL, 'F' },
 	{ "out", required_argument, NULL, 'O' },
+	{ "format", required_argument, NULL, 'J' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
-/* Options before and after the command word; returns -1 to go on, else
- * an exit code. */
+/* Options before and after the command word (cmd: NULL before it);
+ * returns -1 to go on, else an exit code. */
 static int parse_opts(int argc, char **argv, const char *optstring,
-		      struct migrate_opts *o)
+		      const char *cmd, struct migrate_opts *o)
 {
-	char *end;
+	char msg[256], *end;
 	int c;
 
+	opterr = 0;   /* our own message, with the program's name */
 	while ((c = getopt_long(argc, argv, optstring, lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->fleet_dir = optarg; break;
@@ -93,6 +182,14 @@ static int parse_opts(int argc, char **argv, const char *optstring,
 		case 's': o->state_path = optarg; break;
 		case 'O': o->out_dir = optarg; break;
 		case 'F': o->force = 1; break;
+		case 'J':
+			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+				fprintf(stderr, "mailshift-migrate: unknown format '%s' (text or "
+					"json)\n", optarg);
+				return EX_USAGE;
+			}
+			o->json = strcmp(optarg, "json") == 0;
+			break;
 		case 'o':
 			if (parse_only(o, optarg) < 0) {
 				fprintf(stderr, "mailshift-migrate: bad --only '%s' (want "
@@ -107,9 +204,14 @@ static int parse_opts(int argc, char **argv, const char *optstring,
 				return EX_USAGE;
 			}
 			break;
-		case 'h': fputs(usage, stdout); return 0;
+		case 'h': help(stdout, cmd); return 0;
 		case 'V': printf("mailshift-migrate %s\n", MS_VERSION); return 0;
-		default: fputs(usage, stderr); return EX_USAGE;
+		default:
+			suggest_getopt_error(argv, optstring, lo, msg, sizeof(msg));
+			fprintf(stderr, "mailshift-migrate: %s\n(mailshift-migrate %s%s"
+				"--help for every option)\n", msg, cmd ? cmd : "",
+				cmd ? " " : "");
+			return EX_USAGE;
 		}
 	}
 	return -1;
@@ -126,14 +228,27 @@ int main(int argc, char **argv)
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	memset(&o, 0, sizeof(o));
-	if ((rc = parse_opts(argc, argv, "+h", &o)) >= 0)
+	if ((rc = parse_opts(argc, argv, "+hV", NULL, &o)) >= 0)
 		return rc;
 	if (optind >= argc) {
 		fputs(usage, stderr);
 		return EX_USAGE;
 	}
 	cmd = argv[optind++];
-	if ((rc = parse_opts(argc, argv, "h", &o)) >= 0)
+	if (strcmp(cmd, "help") == 0) {
+		if (help(stdout, optind < argc ? argv[optind] : NULL) < 0) {
+			fprintf(stderr, "mailshift-migrate: no command '%s' (plan, apply, "
+				"status, rollback)\n", argv[optind]);
+			return EX_USAGE;
+		}
+		return 0;
+	}
+	if (!find_command(cmd)) {
+		fprintf(stderr, "mailshift-migrate: unknown command '%s' (plan, apply, "
+			"status, rollback)\n", cmd);
+		return EX_USAGE;
+	}
+	if ((rc = parse_opts(argc, argv, "hV", cmd, &o)) >= 0)
 		return rc;
 	if (optind < argc) {
 		fprintf(stderr, "mailshift-migrate: unexpected argument '%s'\n", argv[optind]);
@@ -147,6 +262,10 @@ int main(int argc, char **argv)
 		o.after_write = write_hook;
 		o.hook_ctx = &hooks;
 	}
+	if (o.json && strcmp(cmd, "plan") && strcmp(cmd, "status")) {
+		fprintf(stderr, "mailshift-migrate: --format json is for plan and status\n");
+		return EX_USAGE;
+	}
 	o.out = out;
 	o.out_ctx = stdout;
 	if (strcmp(cmd, "plan") == 0)
@@ -157,10 +276,8 @@ int main(int argc, char **argv)
 		rc = migrate_status(&o, &res, &err);
 	else if (strcmp(cmd, "rollback") == 0)
 		rc = migrate_rollback(&o, &res, &err);
-	else {
-		fprintf(stderr, "mailshift-migrate: unknown command '%s'\n%s", cmd, usage);
-		return EX_USAGE;
-	}
+	else
+		return EX_USAGE;   /* find_command() knows no other */
 	fflush(stdout);
 	if (rc < 0) {
 		fprintf(stderr, "mailshift-migrate: %s\n", err.msg);

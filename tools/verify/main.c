@@ -11,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "platform.h"
 #include "fsutil.h"
 #include "log.h"
+#include "paths.h"
+#include "suggest.h"
 #include "verify.h"
 
 static const char *prog = "mailshift-verify";
@@ -26,6 +29,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s (--ini FILE... | --fleet DIR | --state DB [--run N]) [options]\n"
 		"       %s history [--db PATH | --state DB | --fleet DIR]\n"
+		"       %s help [history] | --help | -V | --version\n"
 		"  --send              send a probe and prove the connector sees it\n"
 		"  --subject S         probe subject \"S [MSV-id]\"; a rule must match it\n"
 		"  --sender-ini FILE   send every probe with this INI's [Notify]/[Mail]\n"
@@ -40,9 +44,34 @@ static void usage(FILE *f)
 		"  --out FILE          write the report there (atomically)\n"
 		"  --junit FILE        also write JUnit XML there\n"
 		"  --db PATH           results database (default verify.db next to the\n"
-		"                      state database, in the fleet, or here)\n"
+		"                      state database, in the fleet, or in mailshift's\n"
+		"                      state directory)\n"
 		"  --no-db             do not record the results\n"
-		"  --quiet, --verbose\n", prog, prog);
+		"  --quiet, --verbose\n"
+		"\n"
+		"exit: 0 every mailbox passed, 1 some mailbox failed, 64 bad command\n"
+		"      line, 66 no INI file, fleet or state database, 73 --out cannot\n"
+		"      be written, 74 the results database cannot be written,\n"
+		"      78 --sender-ini cannot be used\n"
+		"\n"
+		"examples:\n"
+		"  %s --state /srv/fleet/.mailshift-migrate.db --send --format html --out verify.html\n"
+		"  %s --ini /etc/opcon/Mail.ini --send --smtp 127.0.0.1:587\n",
+		prog, prog, prog, prog, prog);
+}
+
+static void usage_history(FILE *f)
+{
+	fprintf(f,
+		"usage: %s history [--db PATH | --state DB | --fleet DIR]\n"
+		"Prints per INI file the last result, when it was last checked, last\n"
+		"proven with a probe, and last passed (from the results database).\n"
+		"\n"
+		"exit: 0 printed, 64 bad command line, 66 no results database\n"
+		"\n"
+		"examples:\n"
+		"  %s history --fleet /srv/fleet\n"
+		"  %s history --db /var/lib/mailshift/verify.db\n", prog, prog, prog);
 }
 
 static void progress(void *ctx, size_t done, size_t total,
@@ -80,9 +109,11 @@ static int write_out(const char *path, const struct verify_run *r,
 	return rc;
 }
 
-/* verify.db beside the state database, in the fleet, or here. */
+/* verify.db beside the state database, in the fleet, or (for --ini) in
+ * mailshift's state directory: never in whatever folder this runs from. */
 static char *default_db(const char *state, const char *fleet)
 {
+	struct ms_err err = MS_ERR_INIT;
 	char *copy, *p;
 
 	if (state) {
@@ -92,7 +123,21 @@ static char *default_db(const char *state, const char *fleet)
 		free(copy);
 		return p;
 	}
-	return fs_join(fleet ? fleet : ".", VERIFY_DB_NAME);
+	if (fleet)
+		return fs_join(fleet, VERIFY_DB_NAME);
+	if (paths_state_dir(&copy, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return NULL;
+	}
+	/* the state directory is made on first use, private */
+	if (fs_mkdirs(copy, 0700, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		free(copy);
+		return NULL;
+	}
+	p = fs_join(copy, VERIFY_DB_NAME);
+	free(copy);
+	return p;
 }
 
 int main(int argc, char **argv)
@@ -123,18 +168,30 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static const char optstring[] = "i:f:s:r:Sj:I:m:T:a:c:t:p:d:F:o:J:D:NqvhV";
 	struct ms_err err = MS_ERR_INIT;
 	struct verify_opts o = { 0 };
 	struct verify_run r = { 0 };
 	struct verify_target *t = NULL;
 	enum verify_format fmt = VFMT_TEXT;
 	const char *fleet = NULL, *state = NULL, *out = NULL, *junit = NULL, *db = NULL;
-	char *dbp = NULL, *src = NULL, *colon, *end;
+	char *dbp = NULL, *src = NULL, *colon, *end, msg[256];
 	size_t n = 0, failed = 0;
+	struct stat st;
 	int c, run = 0, run_used = 0, no_db = 0, quiet = 0, history = 0, rc;
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
+	if (argc > 1 && strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[2], "history") == 0)
+			usage_history(stdout);
+		else if (argc > 2) {
+			fprintf(stderr, "%s: no command '%s' (history)\n", prog, argv[2]);
+			return EX_USAGE;
+		} else
+			usage(stdout);
+		return EX_OK;
+	}
 	if (argc > 1 && strcmp(argv[1], "history") == 0) {
 		history = 1;
 		argv[1] = argv[0];
@@ -143,8 +200,8 @@ int main(int argc, char **argv)
 	}
 	o.concurrency = 4;
 	o.timeout_s = 120;
-	while ((c = getopt_long(argc, argv, "i:f:s:r:Sj:I:m:T:a:c:t:p:d:F:o:J:D:NqvhV",
-				longopts, NULL)) != -1) {
+	opterr = 0;   /* our own message, with the program's name */
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (verify_targets_add(&t, &n, optarg, NULL, &err)) {
@@ -194,9 +251,18 @@ int main(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'v': o.verbose = 1; log_set_sink(log_stderr_sink, (void *)prog,
 						      LOG_LVL_TRACE); break;
-		case 'h': usage(stdout); return EX_OK;
+		case 'h':
+			if (history)
+				usage_history(stdout);
+			else
+				usage(stdout);
+			return EX_OK;
 		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
-		default: usage(stderr); return EX_USAGE;
+		default:
+			suggest_getopt_error(argv, optstring, longopts, msg, sizeof(msg));
+			fprintf(stderr, "%s: %s\n(%s%s --help for every option)\n", prog,
+				msg, prog, history ? " history" : "");
+			return EX_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -223,9 +289,21 @@ int main(int argc, char **argv)
 			run_used && !state ? "--run needs --state" :
 			o.subject && !o.send ? "--subject needs --send" :
 			"--concurrency and --timeout must be positive");
-		usage(stderr);
+		fprintf(stderr, "(%s --help for every option)\n", prog);
 		verify_targets_free(t, n);
 		return EX_USAGE;
+	}
+	/* what was named must be there: 66, and says so */
+	for (size_t k = 0; k < n; k++)
+		if (access(t[k].ini, F_OK) != 0) {
+			fprintf(stderr, "%s: INI file '%s' not found\n", prog, t[k].ini);
+			verify_targets_free(t, n);
+			return EX_NOINPUT;
+		}
+	if (fleet && (stat(fleet, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "%s: fleet folder '%s' not found\n", prog, fleet);
+		verify_targets_free(t, n);
+		return EX_NOINPUT;
 	}
 	rc = 0;
 	if (fleet) {
