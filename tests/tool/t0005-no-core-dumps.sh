@@ -1,7 +1,7 @@
 #!/bin/sh
 # None of the four programs can dump core (a core would hold the mailbox,
 # OpCon and client secrets in clear): each is started as nobody on a FIFO
-# it blocks reading, and /proc shows it non-dumpable (its files there are
+# it blocks reading (verify: on a server that never answers), and /proc shows it non-dumpable (its files there are
 # root's, not nobody's) with a core size limit of 0.  A plain process run
 # the same way shows the check can fail.
 set -u
@@ -50,7 +50,33 @@ check() {	# check NAME PROGRAM ARGS...: run as nobody, inspect, stop
 t "mailshift" check mailshift "$BIN/mailshift" -inifile:"$tmp/in.ini" --dry-run
 t "mailshift-audit" check audit "$BIN/mailshift-audit" --fleet "$tmp/fleet"
 t "mailshift-migrate" check migrate "$BIN/mailshift-migrate" plan --fleet "$tmp/fleet" --map "$tmp/map.json"
-t "mailshift-verify" check verify "$BIN/mailshift-verify" --ini "$tmp/in.ini"
+# verify refuses a FIFO for its INI: it waits on a server that never greets
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True); time.sleep(30)' >"$tmp/port" &
+lpid=$!
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+cat >"$tmp/v.ini" <<EOI
+[General]
+MSGINDirectory=$tmp/msgin
+[Mail]
+User=u@contoso.test
+Password=Silent-Pw-1
+Server=127.0.0.1
+Port=$(cat "$tmp/port")
+EmailProtocol=POP
+SecurityProtocol=NONE
+[Configuration1]
+SubjectLineMask=^x$
+Event=\$CONSOLE:DISPLAY,x
+EOI
+chmod 0644 "$tmp/v.ini"
+mkdir -p "$tmp/home"
+chown nobody "$tmp/home"
+HOME=$tmp/home MAILSHIFT_HOME=$tmp/home \
+	t "mailshift-verify" check verify "$BIN/mailshift-verify" --ini "$tmp/v.ini"
+kill $lpid 2>/dev/null
 check control "$(command -v sleep)" 5
 t "a plain process fails the same check (control)" [ $? != 0 ]
 
