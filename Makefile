@@ -99,3 +99,5 @@ FORCE:
 .PHONY: FORCE all deps deps-check check demo bench fuzz install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+include mk/windows.mk
