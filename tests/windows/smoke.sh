@@ -29,9 +29,11 @@ check() { # check NAME COMMAND...: a test that passes when COMMAND does
 echo "1..14"
 
 PKGS="gmime-3.0 libcurl openssl sqlite3 libxml-2.0 libcjson libpcre2-8 zlib"
-flags=$(PKG_CONFIG_LIBDIR=$prefix/lib/pkgconfig PKG_CONFIG_PATH= \
-	pkg-config --static --cflags --libs $PKGS 2>"$out/pkg-config.err")
-if [ $? = 0 ]; then ok "pkg-config --static finds $PKGS"; else
+# shellcheck disable=SC2086
+if flags=$(PKG_CONFIG_LIBDIR=$prefix/lib/pkgconfig PKG_CONFIG_PATH='' \
+	pkg-config --static --cflags --libs $PKGS 2>"$out/pkg-config.err"); then
+	ok "pkg-config --static finds $PKGS"
+else
 	not_ok "pkg-config --static finds $PKGS"; sed 's/^/# /' "$out/pkg-config.err"
 fi
 
@@ -48,11 +50,11 @@ else
 fi
 
 # Only Windows' own DLLs: nothing to ship beside the .exe.
-dlls=$($HOST-objdump -p "$exe" | sed -n 's/^[[:space:]]*DLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
-echo "# imports: $(echo $dlls)"
+dlls=$($HOST-objdump -p "$exe" | sed -n 's/^[[:space:]]*DLL Name: //p' | tr '[:upper:]' '[:lower:]' | sort -u)
+echo "# imports: $(echo "$dlls" | tr '\n' ' ')"
 foreign=$(echo "$dlls" | grep -vxE 'kernel32\.dll|msvcrt\.dll|advapi32\.dll|ws2_32\.dll|crypt32\.dll|bcrypt\.dll|user32\.dll|gdi32\.dll|ole32\.dll|oleaut32\.dll|shell32\.dll|shlwapi\.dll|dnsapi\.dll|iphlpapi\.dll|wldap32\.dll|normaliz\.dll|secur32\.dll|userenv\.dll|winmm\.dll|rpcrt4\.dll|ntdll\.dll|api-ms-win-[a-z0-9-]+\.dll')
 if [ -n "$dlls" ] && [ -z "$foreign" ]; then ok "imports only Windows system DLLs"; else
-	not_ok "imports only Windows system DLLs"; echo "# not Windows' own: $(echo $foreign)"
+	not_ok "imports only Windows system DLLs"; echo "# not Windows' own: $(echo "$foreign" | tr '\n' ' ')"
 fi
 
 # Wine: a prefix of our own, kept in $BUILD so a second run starts fast.
@@ -82,7 +84,7 @@ subject_hex=$(printf 'Grüße aus München' | od -An -tx1 | tr -d ' \n')
 check "GMime decodes an ISO-8859-1 subject and a base64 attachment" \
 	test "$(line gmime)" = "gmime subject_hex=$subject_hex file=a.txt content=hello windows"
 check "zlib crc32" sh -c "echo '$(line zlib)' | grep -Eq '^zlib 1\\.[0-9.]+ crc32=cbf43926\$'"
-check "no library failed" test "$(line done)" = "done failures=0"
+check "no library failed" test "$(line 'done')" = "done failures=0"
 
 echo "# $((n - failed)) passed, $failed failed"
 [ $failed = 0 ]
