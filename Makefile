@@ -155,3 +155,5 @@ FORCE:
 .PHONY: FORCE all deps check demo bench fuzz install uninstall clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+include mk/windows.mk
