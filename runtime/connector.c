@@ -72,6 +72,8 @@ struct run {
 	time_t deadline;       /* [General] RunTimeout from the start */
 	time_t oldest_failed;  /* received time of the oldest failed message */
 	long quarantined_seen; /* quarantined messages still on the server */
+	char gen_checked[512]; /* the IMAP key generation older_generation() */
+	int gen_older;         /* ... answered for */
 	char **unsynced;       /* files staged since the last sync_staging() */
 	size_t n_unsynced, cap_unsynced;
 	struct ready *ready;   /* the group waiting for delivery (GROUP_MAX) */
@@ -835,6 +837,27 @@ static int settle_foreign(struct run *run, const char *key,
 	return 0;
 }
 
+/* 1 when the mailbox may hold a row of an older key generation (then the
+ * Message-ID fallback is worth a lookup), 0 when not, -1 with err.  For
+ * IMAP the answer is the same for the whole run (one UIDVALIDITY): asked
+ * once; a Graph key is its own generation, so it is always 1. */
+static int older_generation(struct run *run, const char *family,
+			    const char *current, struct ms_err *err)
+{
+	int yes = 0;
+
+	if (strcmp(family, "imap:") != 0)
+		return 1;
+	if (strcmp(run->gen_checked, current) == 0)
+		return run->gen_older;
+	if (state_has_other_generation(run->state, run->mailbox_id, family, current,
+				       &yes, err))
+		return -1;
+	snprintf(run->gen_checked, sizeof(run->gen_checked), "%s", current);
+	run->gen_older = yes;
+	return yes;
+}
+
 enum verdict { V_NEW, V_RETRY, V_REEVAL, V_DONE };
 
 /* What the state says of a listed message (not in a dry run).  May settle
@@ -869,8 +892,11 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 		enum msg_state moved = MSG_UNKNOWN;
 
 		if (key_generation(m->key, fam, sizeof(fam), cur, sizeof(cur)) &&
+		    older_generation(run, fam, cur, err) == 1 &&
 		    state_find_moved(run->state, run->mailbox_id, fam, cur,
 				     h->message_id, m->fp, &moved, err))
+			return -1;
+		if (err->code != MS_OK)
 			return -1;
 		if (moved != MSG_UNKNOWN) {
 			run->sum->skipped++;
@@ -1030,11 +1056,8 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	if (v == V_REEVAL && !res.matched) {
 		/* still rejected under the new rules: noted once, quietly */
 		run->sum->skipped++;
-		if (state_stage(run->state, run->mailbox_id, m.key, hdr.message_id,
-				m.fp, run->rules_hash, NULL, 0, 0, err) ||
-		    state_set(run->state, run->mailbox_id, m.key, MSG_DONE, 0, err))
-			goto out;
-		rc = 0;
+		rc = state_done(run->state, run->mailbox_id, m.key, hdr.message_id,
+				m.fp, run->rules_hash, 0, 0, err);
 		goto out;
 	}
 	for (size_t i = 0; i < res.n_rules; i++) {
@@ -1081,24 +1104,29 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 		rc = 0;
 		goto out;
 	}
-	{
+	if (pend.n) {
 		char **names = NULL;
 
 		if (stage_events(run, &m, &pend, res.matched, &names, err))
 			goto out;
-		if (pend.n) {
-			/* delivered with its group */
-			rc = group_add(run, &m, res.matched, names, &pend, &res, err);
-			goto out;
-		}
-		free(names);
+		/* delivered with its group */
+		rc = group_add(run, &m, res.matched, names, &pend, &res, err);
+		goto out;
 	}
-	/* no events: nothing to deliver, nothing to wait for */
+	/* no events: nothing to deliver, nothing to wait for; a crash
+	 * before the record costs a second look at the message, no event */
 	audit_line(run, res.matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
 		   m.msg->from_addr, m.msg->subject, res.date, NULL,
 		   res.matched ? NULL : res.reason);
 	connector_notify(run->r, &run->cfg, m.msg, &res);
-	rc = finish_message(run, it, m.key, res.matched, err);
+	{
+		int del = delete_due(run, res.matched);
+
+		if (del && delete_message(run, it, m.key, err))
+			goto out;
+		rc = state_done(run->state, run->mailbox_id, m.key, hdr.message_id,
+				m.fp, run->rules_hash, res.matched, del, err);
+	}
 	goto out;
 
 failed_event:

@@ -16,7 +16,8 @@
 
 enum stmt_id {
 	Q_GET, Q_MOVED, Q_EMPTY, Q_UPSERT_STAGE, Q_DEL_EVENTS, Q_ADD_EVENT,
-	Q_NAMES, Q_SET, Q_PRIOR, Q_FAIL, Q_FAIL_GET, Q_COUNT, Q_MAX
+	Q_NAMES, Q_SET, Q_PRIOR, Q_FAIL, Q_FAIL_GET, Q_COUNT, Q_DONE, Q_OTHER_GEN,
+	Q_MAX
 };
 
 static const char *const sql_of[Q_MAX] = {
@@ -58,6 +59,15 @@ static const char *const sql_of[Q_MAX] = {
 	" THEN 5 ELSE 4 END, matched=0, reason=?6, subject=?7, sender=?8, updated=?5",
 	[Q_FAIL_GET] = "SELECT attempts, state FROM messages WHERE mailbox=?1 AND key=?2",
 	[Q_COUNT] = "SELECT count(*) FROM messages WHERE mailbox=?1 AND state=?2",
+	[Q_DONE] =
+	"INSERT INTO messages(mailbox,key,message_id,fingerprint,rules,state,"
+	"matched,deleted,first_seen,updated) VALUES(?1,?2,?3,?4,?5,3,?6,?7,?8,?8)"
+	" ON CONFLICT(mailbox,key) DO UPDATE SET message_id=?3, fingerprint=?4,"
+	" rules=?5, state=3, matched=?6, deleted=max(deleted,?7), reason=NULL,"
+	" updated=?8",
+	[Q_OTHER_GEN] =
+	"SELECT 1 FROM messages WHERE mailbox=?1 AND substr(key,1,length(?2))=?2"
+	" AND substr(key,1,length(?3))<>?3 LIMIT 1",
 };
 
 struct state {
@@ -471,6 +481,46 @@ fail:
 	st->batch_rows = 0;
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+int state_done(struct state *st, const char *mailbox, const char *key,
+	       const char *message_id, const char *fingerprint, const char *rules,
+	       int matched, int deleted, struct ms_err *err)
+{
+	sqlite3_stmt *s;
+
+	if (write_begin(st, err))
+		return -1;
+	s = q(st, Q_DONE);
+	bind_text(s, 1, mailbox);
+	bind_text(s, 2, key);
+	bind_text(s, 3, message_id);
+	bind_text(s, 4, fingerprint);
+	bind_text(s, 5, rules);
+	sqlite3_bind_int(s, 6, matched);
+	sqlite3_bind_int(s, 7, deleted);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)time(NULL));
+	if (step_done(st, s, err, "cannot record message"))
+		return -1;
+	return write_end(st, err);
+}
+
+int state_has_other_generation(struct state *st, const char *mailbox,
+			       const char *family, const char *current, int *yes,
+			       struct ms_err *err)
+{
+	sqlite3_stmt *s = q(st, Q_OTHER_GEN);
+	int rc;
+
+	bind_text(s, 1, mailbox);
+	bind_text(s, 2, family);
+	bind_text(s, 3, current);
+	rc = sqlite3_step(s);
+	*yes = rc == SQLITE_ROW;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(st, err, "lookup failed");
+	return 0;
 }
 
 int state_set(struct state *st, const char *mailbox, const char *key,

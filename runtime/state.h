@@ -110,6 +110,18 @@ int state_commit(struct state *st, struct ms_err *err);
 typedef int (*state_precommit_fn)(void *ctx, struct ms_err *err);
 void state_set_precommit(struct state *st, state_precommit_fn fn, void *ctx);
 
+/* Record a message that raised no event as DONE in one step (deleted: a
+ * deletion was made). */
+int state_done(struct state *st, const char *mailbox, const char *key,
+	       const char *message_id, const char *fingerprint, const char *rules,
+	       int matched, int deleted, struct ms_err *err);
+
+/* 1 in *yes when the mailbox holds rows of the key family other than the
+ * current generation (then state_find_moved() can find something). */
+int state_has_other_generation(struct state *st, const char *mailbox,
+			       const char *family, const char *current, int *yes,
+			       struct ms_err *err);
+
 /* Staged event file names of a message, in order; caller frees each and
  * the array. */
 int state_staged_names(struct state *st, const char *mailbox, const char *key,

@@ -67,6 +67,18 @@ int main(void)
 	ok(state_find_moved(st, MB, "imap:", "imap:6:", "<m2>", FP1, &s, &err) == 0 &&
 	   s == MSG_UNKNOWN, "not with another fingerprint (date, sender, size)");
 
+	{
+		int yes = -1;
+
+		ok(state_has_other_generation(st, MB, "imap:", "imap:6:", &yes, &err) == 0 &&
+		   yes == 1, "rows of UIDVALIDITY 5 are another generation than 6");
+		ok(state_has_other_generation(st, MB, "imap:", "imap:5:", &yes, &err) == 0 &&
+		   yes == 0, "and none other than 5 (the fallback lookup is skipped)");
+		ok(state_done(st, MB, "imap:5:9", "<m9>", FP2, "R1", 0, 1, &err) == 0 &&
+		   state_get(st, MB, "imap:5:9", "<m9>", FP2, &row, &err) == 0 &&
+		   row.state == MSG_DONE && row.deleted == 1 && row.same == 1,
+		   "a message without events recorded DONE in one step");
+	}
 	ok(state_explain_moved(st, plan, sizeof(plan), &err) == 0 &&
 	   strstr(plan, "messages_mid") && !strstr(plan, "SCAN"),
 	   "the fallback is planned on the Message-ID index, no scan");
