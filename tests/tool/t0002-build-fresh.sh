@@ -18,7 +18,7 @@ t() { # t NAME CMD...
 }
 
 mkdir -p "$tmp/src" "$tmp/fakebin"
-(cd "$top" && cp -a Makefile runtime tools scripts "$tmp/src/" &&
+(cd "$top" && cp -a Makefile mk runtime tools scripts "$tmp/src/" &&
  mkdir -p "$tmp/src/tests" && cp -a tests/unit "$tmp/src/tests/")
 real=$(command -v pkg-config)
 cat >"$tmp/fakebin/pkg-config" <<EOS
