@@ -188,10 +188,11 @@ static char *write_temp(const char *path, const void *data, size_t len,
 	return write_temp_ex(path, data, len, mode, 0, 1, err);
 }
 
-int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
-			      mode_t mode, struct ms_err *err)
+/* A temporary file with exactly mode, fsynced when sync, renamed over path. */
+static int write_renamed(const char *path, const void *data, size_t len,
+			 mode_t mode, int sync, struct ms_err *err)
 {
-	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, 1, err);
+	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, sync, err);
 
 	if (!tmp)
 		return -1;
@@ -206,22 +207,16 @@ int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
 	return 0;
 }
 
+int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
+			      mode_t mode, struct ms_err *err)
+{
+	return write_renamed(path, data, len, mode, 1, err);
+}
+
 int fs_write_unsynced(const char *path, const void *data, size_t len,
 		      mode_t mode, struct ms_err *err)
 {
-	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, 0, err);
-
-	if (!tmp)
-		return -1;
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		free(tmp);
-		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
-			       strerror(e));
-	}
-	free(tmp);
-	return 0;
+	return write_renamed(path, data, len, mode, 0, err);
 }
 
 int fs_fsync_file(const char *path, struct ms_err *err)
