@@ -921,6 +921,8 @@ int mb_conn_open(struct mailbox *mb, int fresh, struct ms_err *err)
 	s->rpos = s->rlen = 0;
 	s->lost = 0;
 	s->raw = 1;
+	s->waited_ms = 0;       /* a new connection is judged on its own */
+	s->window_bytes = 0;
 	curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L);
 	/* CURLOPT_TIMEOUT would count from the connect to every later
 	 * curl_easy_recv: our reader has its own per-read timeout */
@@ -999,12 +1001,16 @@ static int conn_wait(struct mailbox *mb, short events, struct ms_err *err)
 		size_t want = (size_t)(MAILBOX_MIN_RATE * s->waited_ms / 1000);
 
 		if (s->window_bytes < want) {
+			size_t got = s->window_bytes;
+			long waited = s->waited_ms / 1000;
+
 			s->lost = 1;
+			s->waited_ms = 0;
+			s->window_bytes = 0;
 			return err_set(err, MS_ERR_NET,
 				       "%s: the server sent %zu bytes in %ld s of waiting, "
 				       "less than %ld bytes a second: giving up",
-				       mb->label, s->window_bytes, s->waited_ms / 1000,
-				       MAILBOX_MIN_RATE);
+				       mb->label, got, waited, MAILBOX_MIN_RATE);
 		}
 		s->waited_ms = 0;
 		s->window_bytes = 0;

@@ -85,12 +85,15 @@ start_scripted "$T/slow.json"
 mkdir -p "$T/m2"
 ini "$T/s.ini" "$T/m2" IMAP "$sport"
 start=$(date +%s)
-"$BIN/mailshift" -inifile:"$T/s.ini" >"$T/s.out" 2>&1; rc=$?
+"$BIN/mailshift" -inifile:"$T/s.ini" -v >"$T/s.out" 2>&1; rc=$?
 took=$(( $(date +%s) - start ))
 sed 's/^/# /' "$T/s.out"
-is $rc 2 "an IMAP server sending a byte every 7 s: exit 2"
-ok "$([ "$took" -ge 55 ] && [ "$took" -le 100 ]; echo $?)" "given up after about 60 s of waiting (took ${took} s)"
-ok "$(grep -q 'less than 10 bytes a second' "$T/s.out"; echo $?)" "the error says why"
+# the slow session is abandoned; the backend then logs in once more and
+# repeats the command, which this server may answer at full speed (exit 0)
+# or not yet (exit 2): either way the drip did not hold the run
+ok "$([ $rc = 0 ] || [ $rc = 2 ]; echo $?)" "an IMAP server sending a byte every 7 s: exit 0 or 2 (got $rc)"
+ok "$([ "$took" -ge 55 ] && [ "$took" -le 150 ]; echo $?)" "given up after about 60 s of waiting (took ${took} s)"
+ok "$(grep -q 'less than 10 bytes a second' "$T/s.out"; echo $?)" "the run says why it gave up"
 stop_scripted
 
 done_testing
