@@ -580,6 +580,19 @@ int mb_session_clipped(struct mailbox *mb)
 	return mb->session->clipped;
 }
 
+/* A server's refusal: POP3 -ERR, IMAP BYE, or a tagged NO/BAD (status
+ * words in any case, RFC 3501). */
+static int refusal_line(const char *ls, const char *le)
+{
+	const char *sp = memchr(ls, ' ', (size_t)(le - ls));
+
+	return (le - ls >= 4 && strncmp(ls, "-ERR", 4) == 0) ||
+		(le - ls >= 5 && strncasecmp(ls, "* BYE", 5) == 0) ||
+		(sp && ls[0] != '*' && ls[0] != '+' &&
+		 ((le - sp >= 4 && strncasecmp(sp, " NO ", 4) == 0) ||
+		  (le - sp >= 5 && strncasecmp(sp, " BAD ", 5) == 0)));
+}
+
 void mb_last_line(const char *resp, size_t len, char *out, size_t outsz)
 {
 	const char *end = resp + len, *start, *best_s = NULL, *best_e = NULL;
@@ -611,14 +624,8 @@ void mb_last_line(const char *resp, size_t len, char *out, size_t outsz)
 	 * what libcurl's disconnect brought in after it */
 	for (const char *ls = resp; ls < resp + len;) {
 		const char *le = memchr(ls, '\n', (size_t)(resp + len - ls));
-		const char *sp;
 		le = le ? le : resp + len;
-		sp = memchr(ls, ' ', (size_t)(le - ls));
-		if ((le - ls >= 4 && strncmp(ls, "-ERR", 4) == 0) ||
-		    (le - ls >= 5 && strncmp(ls, "* BYE", 5) == 0) ||
-		    (sp && ls[0] != '*' && ls[0] != '+' &&
-		     ((le - sp >= 4 && strncmp(sp, " NO ", 4) == 0) ||
-		      (le - sp >= 5 && strncmp(sp, " BAD ", 5) == 0)))) {
+		if (refusal_line(ls, le)) {
 			best_s = ls;
 			best_e = le;
 			while (best_e > best_s && (best_e[-1] == '\r' || best_e[-1] == '\n'))
@@ -680,14 +687,8 @@ static int login_not_offered(struct mailbox *mb, const char *resp, size_t len,
 		return 0;
 	for (const char *ls = resp; ls < resp + len;) {
 		const char *le = memchr(ls, '\n', (size_t)(resp + len - ls));
-		const char *sp;
 		le = le ? le : resp + len;
-		sp = memchr(ls, ' ', (size_t)(le - ls));
-		if ((le - ls >= 4 && strncmp(ls, "-ERR", 4) == 0) ||
-		    (le - ls >= 5 && strncmp(ls, "* BYE", 5) == 0) ||
-		    (sp && ls[0] != '*' && ls[0] != '+' &&
-		     ((le - sp >= 4 && strncasecmp(sp, " NO ", 4) == 0) ||
-		      (le - sp >= 5 && strncasecmp(sp, " BAD ", 5) == 0))))
+		if (refusal_line(ls, le))
 			return 0;
 		/* a continuation ("+ challenge", not POP3's "+OK"): a SASL
 		 * exchange began, so a login was tried (an XOAUTH2 refusal
