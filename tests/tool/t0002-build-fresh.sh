@@ -6,6 +6,9 @@
 # every make; `make -q` after a build is up to date (so `sudo make install`
 # does not relink as root); `make CFLAGS=...` keeps the flags the build needs.
 set -u
+# A fresh build of its own: nothing of the make that runs this test (make
+# SANITIZE=... BUILD=build-asan check passes its variables down in MAKEFLAGS).
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS BUILD SANITIZE CFLAGS LDFLAGS
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0002.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
