@@ -46,7 +46,9 @@ CC        := clang
 ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined
 endif
 
-LIB_SRC   := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+# runtime/ in layers (docs/architecture.md): base ini auth mail transport
+# connector audit migrate verify; runtime/main.c is the connector program.
+LIB_SRC   := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c runtime/*/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libmailshift.a
 

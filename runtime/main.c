@@ -9,11 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "platform.h"
-#include "cmdline.h"
-#include "connector.h"
-#include "explain.h"
-#include "log.h"
+#include "base/platform.h"
+#include "ini/cmdline.h"
+#include "connector/connector.h"
+#include "mail/explain.h"
+#include "base/log.h"
 
 #define DEFAULT_INI "SMArtEmail.ini"
 

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cmdline.h"
-#include "err.h"
+#include "ini/cmdline.h"
+#include "base/err.h"
 
 static const char *const forms[] = {
 	" -password:%s ",

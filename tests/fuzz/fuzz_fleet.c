@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "fleet.h"
+#include "base/err.h"
+#include "audit/fleet.h"
 
 static char top[PATH_MAX];
 static const char *files[] = { "jobs/export.json", "jobs/export.xml",

@@ -23,9 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
-#include "err.h"
-#include "ini.h"
+#include "ini/config.h"
+#include "base/err.h"
+#include "ini/ini.h"
 
 #define MAX_KEYS 64
 

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "event.h"
-#include "mask.h"
+#include "base/err.h"
+#include "mail/event.h"
+#include "mail/mask.h"
 
 static void fail(const char *what, const char *s)
 {

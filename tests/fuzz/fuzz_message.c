@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "message.h"
+#include "base/err.h"
+#include "mail/message.h"
 
 static void fail(const char *what, const char *s)
 {

@@ -35,13 +35,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "explain.h"
-#include "oauth.h"
-#include "mailbox_int.h"
-#include "log.h"
-#include "send_int.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "mail/explain.h"
+#include "auth/oauth.h"
+#include "transport/mailbox/mailbox_int.h"
+#include "base/log.h"
+#include "transport/send_int.h"
 
 #include <openssl/evp.h>
 

@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "err.h"
-#include "event.h"
-#include "ini.h"
-#include "message.h"
-#include "rules.h"
+#include "ini/config.h"
+#include "base/err.h"
+#include "mail/event.h"
+#include "ini/ini.h"
+#include "mail/message.h"
+#include "mail/rules.h"
 
 static const char conf[] =
 	"[General]\r\n"

@@ -53,7 +53,7 @@ t "make -q after a build: up to date (nothing relinks under sudo make install)" 
 PATH=$tmp/fakebin:$PATH make -q DEPS="sh $tmp/deps" install >/dev/null 2>&1
 t "make -q install: the programs are not rebuilt" [ $? = 1 ] &&
 	[ -z "$(PATH=$tmp/fakebin:$PATH make -n DEPS="sh $tmp/deps" install | grep -E '^cc |ar rcs')" ]
-line=$(PATH=$tmp/fakebin:$PATH make -n -B CFLAGS=-O0 DEPS="sh $tmp/deps" build/runtime/buf.o | grep '^cc ')
+line=$(PATH=$tmp/fakebin:$PATH make -n -B CFLAGS=-O0 DEPS="sh $tmp/deps" build/runtime/base/buf.o | grep '^cc ')
 t "make CFLAGS=-O0 keeps the required flags ($line)" sh -c \
 	"echo '$line' | grep -q -- '-O0' && echo '$line' | grep -q -- '-std=c11' &&
 	 echo '$line' | grep -q -- '-Iruntime' && echo '$line' | grep -q -- '-DMS_VERSION'"

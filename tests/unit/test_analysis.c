@@ -9,9 +9,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "analysis.h"
-#include "report.h"
-#include "fsutil.h"
+#include "audit/analysis.h"
+#include "audit/report.h"
+#include "base/fsutil.h"
 #include "tap.h"
 
 static char top[256];

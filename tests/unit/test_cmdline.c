@@ -5,8 +5,8 @@
 
 #include <getopt.h>
 
-#include "cmdline.h"
-#include "suggest.h"
+#include "ini/cmdline.h"
+#include "base/suggest.h"
 #include "tap.h"
 
 /* Split and join with '|' for compact comparisons. */

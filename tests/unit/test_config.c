@@ -8,9 +8,9 @@
 
 #include <unistd.h>
 
-#include "config.h"
-#include "fsutil.h"
-#include "ini.h"
+#include "ini/config.h"
+#include "base/fsutil.h"
+#include "ini/ini.h"
 #include "tap.h"
 
 /* Parse text as "mem.ini"; returns 0/-1 like config_load. */

@@ -1,7 +1,7 @@
 /*
  * test_event.c - token substitution, escaping and OpCon event lines.
  */
-#include "event.h"
+#include "mail/event.h"
 #include "tap.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "explain.h"
+#include "mail/explain.h"
 #include "tap.h"
 
 /* topics produced by the samples, to prove every entry is reachable */

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fleet.h"
-#include "fsutil.h"
+#include "audit/fleet.h"
+#include "base/fsutil.h"
 #include "tap.h"
 
 static char top[256];

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "fsutil.h"
-#include "ini.h"
+#include "base/buf.h"
+#include "base/fsutil.h"
+#include "ini/ini.h"
 #include "tap.h"
 
 static int read_all(const char *path, char **data, size_t *len)

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "jwt.h"
-#include "seal.h"
+#include "auth/jwt.h"
+#include "auth/seal.h"
 #include "tap.h"
 
 static EVP_PKEY *pkey;

@@ -19,9 +19,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "log.h"
-#include "mailbox.h"
+#include "transport/http.h"
+#include "base/log.h"
+#include "transport/mailbox/mailbox.h"
 #include "tap.h"
 #include "world.h"
 

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mailbox_int.h"
+#include "transport/mailbox/mailbox_int.h"
 #include "tap.h"
 
 static void test_dates(void)

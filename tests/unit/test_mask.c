@@ -1,7 +1,7 @@
 /*
  * test_mask.c - .NET regular expression semantics on PCRE2.
  */
-#include "mask.h"
+#include "mail/mask.h"
 #include "tap.h"
 
 #include <stdlib.h>

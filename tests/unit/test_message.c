@@ -2,9 +2,9 @@
  * test_message.c - MIME parsing against the crafted mails in
  * tests/data/mime/ (run from the top of the tree).
  */
-#include "message.h"
-#include "buf.h"
-#include "fsutil.h"
+#include "mail/message.h"
+#include "base/buf.h"
+#include "base/fsutil.h"
 #include "tap.h"
 
 #include <stdlib.h>

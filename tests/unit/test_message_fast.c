@@ -4,8 +4,8 @@
  * file of tests/data/mime/, hostile header blocks, every prefix of a
  * block and 4,000 random ones (run from the top of the tree).
  */
-#include "message.h"
-#include "fsutil.h"
+#include "mail/message.h"
+#include "base/fsutil.h"
 #include "tap.h"
 
 #include <dirent.h>

@@ -13,14 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "analysis.h"
-#include "buf.h"
-#include "config.h"
-#include "fleet.h"
-#include "fsutil.h"
-#include "ini.h"
-#include "migrate.h"
-#include "seal.h"
+#include "audit/analysis.h"
+#include "base/buf.h"
+#include "ini/config.h"
+#include "audit/fleet.h"
+#include "base/fsutil.h"
+#include "ini/ini.h"
+#include "migrate/migrate.h"
+#include "auth/seal.h"
 #include "tap.h"
 
 #define GOLDEN "tests/golden/migrate"

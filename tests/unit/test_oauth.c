@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "oauth.h"
-#include "seal.h"
+#include "base/fsutil.h"
+#include "auth/oauth.h"
+#include "auth/seal.h"
 #include "tap.h"
 
 /* ---- a scripted HTTP server ---- */

@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "fsutil.h"
-#include "http.h"
-#include "jwt.h"
-#include "log.h"
-#include "oauth.h"
-#include "seal.h"
-#include "tokencache.h"
+#include "base/buf.h"
+#include "base/fsutil.h"
+#include "transport/http.h"
+#include "auth/jwt.h"
+#include "base/log.h"
+#include "auth/oauth.h"
+#include "auth/seal.h"
+#include "auth/tokencache.h"
 #include "tap.h"
 #include "world.h"
 

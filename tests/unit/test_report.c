@@ -7,7 +7,7 @@
 
 #include <cJSON.h>
 
-#include "report.h"
+#include "audit/report.h"
 #include "tap.h"
 
 static struct finding fnd[1];

@@ -2,11 +2,11 @@
  * test_rules.c - the rules engine on real mails (tests/data/mime/) and
  * hand-built configurations (no config_load()).
  */
-#include "rules.h"
-#include "config.h"
-#include "event.h"
-#include "fsutil.h"
-#include "message.h"
+#include "mail/rules.h"
+#include "ini/config.h"
+#include "mail/event.h"
+#include "base/fsutil.h"
+#include "mail/message.h"
 #include "tap.h"
 
 #include <stdlib.h>

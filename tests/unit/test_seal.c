@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "paths.h"
-#include "seal.h"
+#include "base/paths.h"
+#include "auth/seal.h"
 #include "tap.h"
 
 static char home[256], keyfile[300];

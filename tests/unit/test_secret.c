@@ -3,10 +3,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "buf.h"
-#include "log.h"
-#include "seal.h"
-#include "secret.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "auth/seal.h"
+#include "auth/secret.h"
 #include "tap.h"
 
 static void write_file(const char *path, const char *data, mode_t mode)

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "send.h"
-#include "send_int.h"
+#include "base/log.h"
+#include "transport/send.h"
+#include "transport/send_int.h"
 #include "tap.h"
 
 /* The header block (up to the blank line), unfolded, as separate lines. */

@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "explain.h"
-#include "http.h"
-#include "log.h"
-#include "send.h"
+#include "mail/explain.h"
+#include "transport/http.h"
+#include "base/log.h"
+#include "transport/send.h"
 #include "tap.h"
 #include "world.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "connector/state.h"
 #include "tap.h"
 
 #define MB "IMAP://h:993/u/INBOX"

@@ -6,8 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "tokencache.h"
+#include "base/fsutil.h"
+#include "auth/tokencache.h"
 #include "tap.h"
 
 static int file_contains(const char *path, const char *needle)

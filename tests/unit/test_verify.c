@@ -14,9 +14,9 @@
 #include <libxml/xpath.h>
 #include <sqlite3.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 #include "tap.h"
-#include "verify.h"
+#include "verify/verify.h"
 
 #define HOSTILE "<script>alert('x')</script> & \"q\" \x01\xff end"
 

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "connector.h"
-#include "mailbox.h"
+#include "connector/connector.h"
+#include "transport/mailbox/mailbox.h"
 #include "tap.h"
 #include "world.h"
 

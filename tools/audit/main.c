@@ -17,12 +17,12 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "platform.h"
-#include "analysis.h"
-#include "fsutil.h"
-#include "log.h"
-#include "report.h"
-#include "suggest.h"
+#include "base/platform.h"
+#include "audit/analysis.h"
+#include "base/fsutil.h"
+#include "base/log.h"
+#include "audit/report.h"
+#include "base/suggest.h"
 
 static const char *prog = "mailshift-audit";
 

@@ -1,6 +1,6 @@
 /*
  * mailshift-migrate: plan, apply, status and rollback of a fleet's move to
- * OAuth 2.0 (runtime/migrate.h does the work; docs/migrate.md).
+ * OAuth 2.0 (runtime/migrate/migrate.h does the work; docs/migrate.md).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "platform.h"
-#include "migrate.h"
-#include "suggest.h"
+#include "base/platform.h"
+#include "migrate/migrate.h"
+#include "base/suggest.h"
 
 static const char usage[] =
 	"usage: mailshift-migrate plan|apply|status|rollback --fleet DIR [options]\n"

@@ -15,12 +15,12 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "platform.h"
-#include "fsutil.h"
-#include "log.h"
-#include "paths.h"
-#include "suggest.h"
-#include "verify.h"
+#include "base/platform.h"
+#include "base/fsutil.h"
+#include "base/log.h"
+#include "base/paths.h"
+#include "base/suggest.h"
+#include "verify/verify.h"
 
 static const char *prog = "mailshift-verify";
 

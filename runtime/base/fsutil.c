@@ -1,0 +1,335 @@
+#include "base/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Read an open file of path into a NUL-terminated buffer; closes fd. */
+static int read_fd(int fd, const char *path, size_t cap, char **data,
+		   size_t *len, mode_t *mode, struct ms_err *err)
+{
+	struct stat st;
+	char *p = NULL;
+	size_t got = 0;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(err, MS_ERR_IO, "cannot read '%s': not a regular file",
+			       path);
+	}
+	if ((size_t)st.st_size > cap) {
+		close(fd);
+		return err_set(err, MS_ERR_TOOBIG,
+			       "'%s' is larger than the limit of %zu bytes", path, cap);
+	}
+	p = malloc((size_t)st.st_size + 1);
+	if (!p) {
+		close(fd);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			free(p);
+			close(fd);
+			return err_set(err, MS_ERR_IO, "cannot read '%s': %s", path,
+				       strerror(e));
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	p[got] = '\0';
+	*data = p;
+	if (len)
+		*len = got;
+	if (mode)
+		*mode = st.st_mode & 07777;
+	return 0;
+}
+
+int fs_read_file(const char *path, size_t cap, char **data, size_t *len,
+		 struct ms_err *err)
+{
+	int fd;
+
+	*data = NULL;
+	if (len)
+		*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path,
+			       strerror(errno));
+	return read_fd(fd, path, cap, data, len, NULL, err);
+}
+
+int fs_read_file_mode(const char *path, size_t cap, char **data, size_t *len,
+		      mode_t *mode, struct ms_err *err)
+{
+	int fd;
+
+	*data = NULL;
+	if (len)
+		*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return 1;
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path,
+			       strerror(errno));
+	return read_fd(fd, path, cap, data, len, mode, err);
+}
+
+static char *dir_of(const char *path)
+{
+	char *copy = strdup(path), *d;
+
+	if (!copy)
+		return NULL;
+	d = strdup(dirname(copy));
+	free(copy);
+	return d;
+}
+
+int fs_fsync_dir(const char *dir, struct ms_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open directory '%s': %s", dir,
+			       strerror(errno));
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		int e = errno;
+		close(fd);
+		return err_set(err, MS_ERR_IO, "cannot sync directory '%s': %s", dir,
+			       strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write a temporary sibling of path; returns its name (caller frees). */
+static char *write_temp_ex(const char *path, const void *data, size_t len,
+			   mode_t mode, int exact_mode, int sync, struct ms_err *err)
+{
+	static unsigned counter;
+	char *dir = dir_of(path), *tmp = NULL;
+	const char *base = strrchr(path, '/');
+	size_t n;
+	int fd, e;
+
+	base = base ? base + 1 : path;
+	if (!dir) {
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	n = strlen(dir) + strlen(base) + 64;
+	tmp = malloc(n);
+	if (!tmp) {
+		free(dir);
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	snprintf(tmp, n, "%s/.%s.tmp.%ld.%u", dir, base, (long)getpid(), counter++);
+	free(dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		err_set(err, MS_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+		free(tmp);
+		return NULL;
+	}
+	if (write_all(fd, data, len) < 0 ||
+	    (exact_mode && fchmod(fd, mode) < 0) || (sync && fsync(fd) < 0)) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+		free(tmp);
+		return NULL;
+	}
+	if (close(fd) < 0) {
+		e = errno;
+		unlink(tmp);
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+		free(tmp);
+		return NULL;
+	}
+	return tmp;
+}
+
+static char *write_temp(const char *path, const void *data, size_t len,
+			mode_t mode, struct ms_err *err)
+{
+	return write_temp_ex(path, data, len, mode, 0, 1, err);
+}
+
+/* A temporary file with exactly mode, fsynced when sync, renamed over path. */
+static int write_renamed(const char *path, const void *data, size_t len,
+			 mode_t mode, int sync, struct ms_err *err)
+{
+	char *tmp = write_temp_ex(path, data, len, mode & 07777, 1, sync, err);
+
+	if (!tmp)
+		return -1;
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		free(tmp);
+		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
+			       strerror(e));
+	}
+	free(tmp);
+	return 0;
+}
+
+int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
+			      mode_t mode, struct ms_err *err)
+{
+	return write_renamed(path, data, len, mode, 1, err);
+}
+
+int fs_write_unsynced(const char *path, const void *data, size_t len,
+		      mode_t mode, struct ms_err *err)
+{
+	return write_renamed(path, data, len, mode, 0, err);
+}
+
+int fs_fsync_file(const char *path, struct ms_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	if (fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		return err_set(err, MS_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode, struct ms_err *err)
+{
+	struct stat st;
+	char *tmp, *dir;
+	int rc;
+
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 07777;
+	tmp = write_temp(path, data, len, mode, err);
+	if (!tmp)
+		return -1;
+	/* open(2) applied the umask: restore the mode we meant */
+	(void)chmod(tmp, mode);
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		free(tmp);
+		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
+			       strerror(e));
+	}
+	free(tmp);
+	dir = dir_of(path);
+	rc = dir ? fs_fsync_dir(dir, err) : err_set(err, MS_ERR_NOMEM, "out of memory");
+	free(dir);
+	return rc;
+}
+
+int fs_create_exclusive(const char *path, const void *data, size_t len,
+			mode_t mode, struct ms_err *err)
+{
+	char *tmp, *dir;
+	int rc;
+
+	tmp = write_temp(path, data, len, mode, err);
+	if (!tmp)
+		return -1;
+	if (link(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		free(tmp);
+		if (e == EEXIST)
+			return 1;
+		return err_set(err, MS_ERR_IO, "cannot create '%s': %s", path,
+			       strerror(e));
+	}
+	unlink(tmp);
+	free(tmp);
+	dir = dir_of(path);
+	rc = dir ? fs_fsync_dir(dir, err) : err_set(err, MS_ERR_NOMEM, "out of memory");
+	free(dir);
+	return rc;
+}
+
+int fs_mkdirs(const char *path, mode_t mode, struct ms_err *err)
+{
+	char *p = strdup(path), *s;
+
+	if (!p)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				int e = errno;
+				err_set(err, MS_ERR_IO, "cannot create directory '%s': %s",
+					p, strerror(e));
+				free(p);
+				return -1;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return 0;
+}
+
+char *fs_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	if (a && dir[a - 1] != '/')
+		p[a++] = '/';
+	memcpy(p + a, name, b + 1);
+	return p;
+}
+
+int fs_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * fsutil.h - file system primitives with the durability rules the whole
+ * product relies on: nothing is ever half-written.
+ */
+#ifndef MS_FSUTIL_H
+#define MS_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "base/err.h"
+
+/* Read a whole file, refusing files above cap bytes.  *data is
+ * NUL-terminated and owned by the caller (free()). */
+int fs_read_file(const char *path, size_t cap, char **data, size_t *len,
+		 struct ms_err *err);
+
+/* fs_read_file() that also gives the file's mode (permission bits, from
+ * the fstat of the open file, so no second lookup of path) and returns 1,
+ * not an error, when path does not exist (ENOENT, ENOTDIR).  mode may be
+ * NULL.  On 1 and -1, *data is NULL. */
+int fs_read_file_mode(const char *path, size_t cap, char **data, size_t *len,
+		      mode_t *mode, struct ms_err *err);
+
+/* Write data to path atomically and durably: a temporary file in the same
+ * directory (".name.tmp.PID.N"), fsync, rename over path, fsync the
+ * directory.  mode applies to a new file; an existing file keeps its mode. */
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode, struct ms_err *err);
+
+/* fs_write_atomic() without its last step, for a writer that replaces
+ * many files: a temporary file in the same directory is written, given
+ * exactly mode (no umask; the existing file is not stat()ed: pass the mode
+ * it should keep), fsynced and renamed over path.  The bytes are durable
+ * when this returns, the rename is NOT: the caller must fs_fsync_dir()
+ * path's directory before it treats the change as done (one directory
+ * fsync then covers every rename made in that directory). */
+int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
+			      mode_t mode, struct ms_err *err);
+
+/* The same, without any fsync: written and renamed into place, durable
+ * only once the caller has made the file system durable (platform_sync_fs)
+ * or fsynced the file (fs_fsync_file) and its directory.  For a writer of
+ * many small files that makes them durable together. */
+int fs_write_unsynced(const char *path, const void *data, size_t len,
+		      mode_t mode, struct ms_err *err);
+/* fsync one existing file. */
+int fs_fsync_file(const char *path, struct ms_err *err);
+
+/* Create a file that must not exist yet, atomically (temp + link(2)), so a
+ * reader never sees it partial.  Fails with EEXIST semantics: returns 1 if
+ * the path already exists, 0 on success, -1 on error. */
+int fs_create_exclusive(const char *path, const void *data, size_t len,
+			mode_t mode, struct ms_err *err);
+
+/* mkdir -p with mode for created components. */
+int fs_mkdirs(const char *path, mode_t mode, struct ms_err *err);
+
+int fs_fsync_dir(const char *dir, struct ms_err *err);
+
+/* Join dir and name into a newly allocated string. */
+char *fs_join(const char *dir, const char *name);
+
+int fs_exists(const char *path);
+
+#endif

@@ -1,0 +1,1701 @@
+/*
+ * connector.c - one run of the connector (see connector.h).
+ *
+ * Why the order of work per message is what it is: the scheduler deletes
+ * event files as it reads them, so a file in MSGIN cannot be checked later.
+ * Events are therefore first written to a staging folder beside MSGIN (same
+ * file system), their names committed to the state database, and only then
+ * renamed into MSGIN.  rename(2) is atomic: after a crash a staged file that
+ * still exists was not delivered, one that is gone was.  Deletion on the
+ * server happens only after the state says DELIVERED.
+ */
+#include "connector/connector.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "connector/connector_int.h"
+#include "mail/event.h"
+#include "base/fsutil.h"
+#include "ini/ini.h"
+#include "base/log.h"
+#include "mail/message.h"
+#include "base/platform.h"
+#include "mail/rules.h"
+#include "connector/state.h"
+
+#define MESSAGE_CAP ((size_t)64 * 1024 * 1024)
+#define FETCH_REFUSALS_MAX 3
+
+/* LastRunDate is compared with the server's clock (INTERNALDATE,
+ * receivedDateTime).  Mail up to this many seconds older than it is still
+ * looked at, so a server clock behind ours loses nothing; the state
+ * database keeps what was already processed from being processed again. */
+#define LAST_RUN_SLACK 600
+
+static time_t since_time(const struct config *c)
+{
+	if (!c->use_last_run_date || !c->last_run)
+		return 0;
+	return c->last_run > LAST_RUN_SLACK ? c->last_run - LAST_RUN_SLACK : 0;
+}
+
+struct run {
+	const struct connector_run *r;
+	struct connector_summary *sum;
+	struct config cfg;
+	struct ini *ini;
+	struct rules *rules;
+	struct state *state;
+	struct mailbox *mb;
+	int mb_borrowed;       /* mb is r->mailbox: not ours to close */
+	char *mailbox_id;      /* "imaps://host:port/user/folder" */
+	char *staging;         /* staging folder beside MSGIN */
+	int delete_mode;       /* effective enum delete_mode */
+	char *opcon_password;  /* resolved [General] OpConUserPassword (wiped) */
+	struct connector_oauth *oauth;
+	long delivered;        /* messages whose events reached MSGIN */
+	char rules_hash[STATE_HASH_LEN + 1]; /* the rule set of this run */
+	time_t prior_before;   /* a first run: mail received before this
+				* (LastRunDate) was the incumbent's */
+	time_t deadline;       /* [General] RunTimeout from the start */
+	time_t oldest_failed;  /* received time of the oldest failed message */
+	long quarantined_seen; /* quarantined messages still on the server */
+	char gen_checked[512]; /* the IMAP key generation older_generation() */
+	int gen_older;         /* ... answered for */
+	char **unsynced;       /* files staged since the last sync_staging() */
+	size_t n_unsynced, cap_unsynced;
+	struct ready *ready;   /* the group waiting for delivery (GROUP_MAX) */
+	size_t n_ready;
+	int fetch_refusals;    /* messages in a row the server would not hand
+				* over (MS_ERR_PROTO): a broken server, not a
+				* bad message, after FETCH_REFUSALS_MAX */
+};
+
+static void note(struct run *run, enum connector_note n, const char *key,
+		 const char *section, const char *text)
+{
+	if (run->r->report)
+		run->r->report(run->r->report_ctx, n, key, section, text);
+}
+
+/* ---- file names ------------------------------------------------------- */
+
+static void hash_hex(const char *a, const char *b, char out[17])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, a, strlen(a));
+	EVP_DigestUpdate(c, "\n", 1);
+	EVP_DigestUpdate(c, b, strlen(b));
+	EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static char *staging_dir_for(const char *msgin)
+{
+	char *copy = strdup(msgin), *slash, *out = NULL;
+	size_t n;
+
+	if (!copy)
+		return NULL;
+	n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	slash = strrchr(copy, '/');
+	if (!slash) {
+		if (asprintf(&out, ".mailshift-staging-%s", copy) < 0)
+			out = NULL;
+	} else {
+		*slash = '\0';
+		if (asprintf(&out, "%s/.mailshift-staging-%s", *copy ? copy : "",
+			     slash + 1) < 0)
+			out = NULL;
+	}
+	free(copy);
+	return out;
+}
+
+/* ---- audit logs ----------------------------------------------------------- */
+
+static void append_log(const char *path, const char *line)
+{
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	f = fopen(path, "a");
+	if (!f) {
+		log_warnx("cannot append to '%s': %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%s\r\n", line);
+	if (fclose(f) != 0)
+		log_warnx("cannot write '%s': %s", path, strerror(errno));
+}
+
+static void audit_line(struct run *run, enum event_log_kind kind,
+		       const char *sender, const char *subject, const char *date,
+		       const char *event, const char *reason)
+{
+	const struct config *c = &run->cfg;
+	const char *path, *fmt;
+	struct event_fields f = { 0 };
+	struct ms_err err = MS_ERR_INIT;
+	char *line = NULL;
+
+	switch (kind) {
+	case EVENT_LOG_ACCEPT:
+		if (!c->log_accepts) return;
+		path = c->accept_log; fmt = c->accept_format; break;
+	case EVENT_LOG_REJECT:
+		if (!c->log_rejects) return;
+		path = c->reject_log; fmt = c->reject_format; break;
+	default:
+		if (!c->log_opcon_events) return;
+		path = c->opcon_event_log; fmt = c->opcon_event_format; break;
+	}
+	f.sender = sender;
+	f.subject = subject;
+	f.date = date;
+	f.event = event;
+	f.reason = reason;
+	if (event_log_line(fmt, kind, &f, &line, &err) == 0)
+		append_log(path, line);
+	else
+		log_warnx("audit log: %s", err.msg);
+	free(line);
+}
+
+struct msg_ctx {                 /* one message, as process_message sees it */
+	const struct mailbox_item *it;
+	const char *key;           /* it->key, or a key of its own (reused key) */
+	char fp[STATE_HASH_LEN + 1];
+	char seed[512];            /* names its files: key, fingerprint, try */
+	const struct message *msg; /* headers, or the whole message */
+	time_t received;
+};
+
+/* ---- events ----------------------------------------------------------- */
+
+struct pending {
+	char **lines;      /* rendered with credentials: wipe */
+	char **redacted;   /* for reports and logs */
+	char **sections;
+	size_t n;
+};
+
+static void pending_release(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		event_line_free(p->lines[i]);
+		free(p->redacted[i]);
+		free(p->sections[i]);
+	}
+	free(p->lines);
+	free(p->redacted);
+	free(p->sections);
+	memset(p, 0, sizeof(*p));
+}
+
+static int pending_add(struct run *run, struct pending *p, const char *section,
+		       const char *event, struct ms_err *err)
+{
+	char *line = NULL, *red = NULL, *sec = NULL;
+	char **a, **b, **c;
+
+	if (event_render(event, run->cfg.opcon_user, run->opcon_password,
+			 &line, err))
+		return err_prefix(err, "[%s] event '%s'", section, event);
+	if (event_render(event, run->cfg.opcon_user,
+			 run->opcon_password ? "***" : NULL, &red, err)) {
+		event_line_free(line);
+		return -1;
+	}
+	sec = strdup(section);
+	a = realloc(p->lines, (p->n + 1) * sizeof(*a));
+	if (a) p->lines = a;
+	b = realloc(p->redacted, (p->n + 1) * sizeof(*b));
+	if (b) p->redacted = b;
+	c = realloc(p->sections, (p->n + 1) * sizeof(*c));
+	if (c) p->sections = c;
+	if (!a || !b || !c || !sec) {
+		event_line_free(line);
+		free(red);
+		free(sec);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	p->lines[p->n] = line;
+	p->redacted[p->n] = red;
+	p->sections[p->n] = sec;
+	p->n++;
+	return 0;
+}
+
+/* Rename staged files into MSGIN (a file already gone was delivered);
+ * the caller makes MSGIN durable (fs_fsync_dir) before it counts them as
+ * delivered. */
+static int move_staged(struct run *run, char *const *names, size_t n,
+		       struct ms_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *from = fs_join(run->staging, names[i]);
+		char *to = fs_join(run->cfg.msgin_dir, names[i]);
+		int e = 0;
+
+		if (!from || !to)
+			e = ENOMEM;
+		else if (rename(from, to) < 0 && errno != ENOENT)
+			e = errno;
+		free(from);
+		free(to);
+		if (e == ENOMEM)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		if (e)
+			return err_set(err, MS_ERR_IO, "cannot move event into '%s': %s",
+				       run->cfg.msgin_dir, strerror(e));
+	}
+	return 0;
+}
+
+/* Deliver the staged files of a message recorded by an earlier run. */
+static int deliver_staged(struct run *run, const char *key, struct ms_err *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (state_staged_names(run->state, run->mailbox_id, key, &names, &n, err))
+		return -1;
+	if (move_staged(run, names, n, err) ||
+	    (n && fs_fsync_dir(run->cfg.msgin_dir, err)))
+		goto out;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* Remember a staged file until the pre-commit hook makes it durable. */
+static int remember_unsynced(struct run *run, const char *path, struct ms_err *err)
+{
+	if (run->n_unsynced == run->cap_unsynced) {
+		size_t n = run->cap_unsynced ? run->cap_unsynced * 2 : 64;
+		char **v = realloc(run->unsynced, n * sizeof(*v));
+
+		if (!v)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		run->unsynced = v;
+		run->cap_unsynced = n;
+	}
+	if (!(run->unsynced[run->n_unsynced] = strdup(path)))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	run->n_unsynced++;
+	return 0;
+}
+
+static void forget_unsynced(struct run *run)
+{
+	for (size_t i = 0; i < run->n_unsynced; i++)
+		free(run->unsynced[i]);
+	run->n_unsynced = 0;
+}
+
+/* Write a message's event files into the staging folder and record their
+ * names.  The files are not durable yet: the pre-commit hook makes them
+ * durable, names and all, before any commit can make a record of them
+ * durable (one syncfs for a whole group instead of an fsync per file).
+ * On success *names (n = p->n) is the caller's. */
+static int stage_events(struct run *run, const struct msg_ctx *m,
+			const struct pending *p, int matched, char ***out,
+			struct ms_err *err)
+{
+	char hash[17];
+	char **names = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	hash_hex(run->mailbox_id, m->seed, hash);
+	names = calloc(p->n ? p->n : 1, sizeof(*names));
+	if (!names)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++) {
+		struct buf body;
+		char *path;
+		int w;
+
+		if (asprintf(&names[i], "mailshift-%s-%zu.txt", hash, i + 1) < 0) {
+			names[i] = NULL;
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		path = fs_join(run->staging, names[i]);
+		if (!path) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		buf_init(&body, 0);
+		if (buf_appends(&body, p->lines[i], err) ||
+		    buf_append(&body, "\r\n", 2, err)) {
+			buf_wipe(&body);
+			free(path);
+			goto out;
+		}
+		w = fs_write_unsynced(path, body.data, body.len, 0600, err) ||
+			remember_unsynced(run, path, err);
+		buf_wipe(&body);
+		free(path);
+		if (w)
+			goto out;
+	}
+	if (state_stage(run->state, run->mailbox_id, m->key, m->msg->message_id,
+			m->fp, run->rules_hash, (const char *const *)names, p->n,
+			matched, err))
+		goto out;
+	*out = names;
+	names = NULL;
+	rc = 0;
+out:
+	for (size_t i = 0; names && i < p->n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* The pre-commit hook (state_set_precommit): the staged files, and their
+ * names in the staging folder, are durable before any commit can make a
+ * record of them durable. */
+static int sync_staging(void *ctx, struct ms_err *err)
+{
+	struct run *run = ctx;
+	int rc;
+
+	if (!run->n_unsynced)
+		return 0;
+	rc = platform_sync_fs(run->staging, err);
+	if (rc == 1) {     /* no syncfs here: each file, then the folder */
+		rc = 0;
+		for (size_t i = 0; i < run->n_unsynced && !rc; i++)
+			rc = fs_fsync_file(run->unsynced[i], err);
+		if (!rc)
+			rc = fs_fsync_dir(run->staging, err);
+	}
+	if (rc)
+		return -1;
+	forget_unsynced(run);
+	return 0;
+}
+
+/* ---- groups ------------------------------------------------------------ */
+
+/* A message staged and recorded, waiting for its group's delivery: up to
+ * GROUP_MAX messages share one commit, one rename pass and one MSGIN
+ * fsync, in the exactly-once order: files durable, names committed, files
+ * renamed into MSGIN and MSGIN durable, then each message delivered,
+ * logged, notified and deleted. */
+#define GROUP_MAX 64
+
+struct ready {
+	const struct mailbox_item *it;
+	char *key;
+	int matched;
+	char **names;                 /* staged file names, pend.n of them */
+	struct pending pend;          /* redacted events for the logs */
+	char *sender, *subject, *date, *reason;
+};
+
+static void ready_release(struct ready *r)
+{
+	for (size_t i = 0; r->names && i < r->pend.n; i++)
+		free(r->names[i]);
+	free(r->names);
+	pending_release(&r->pend);
+	free(r->key);
+	free(r->sender);
+	free(r->subject);
+	free(r->date);
+	free(r->reason);
+	memset(r, 0, sizeof(*r));
+}
+
+static void group_release(struct run *run)
+{
+	for (size_t i = 0; i < run->n_ready; i++)
+		ready_release(&run->ready[i]);
+	run->n_ready = 0;
+}
+
+static int in_group(const struct run *run, const char *key)
+{
+	for (size_t i = 0; i < run->n_ready; i++)
+		if (strcmp(run->ready[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
+static int finish_message(struct run *run, const struct mailbox_item *it,
+			  const char *key, int matched, struct ms_err *err);
+
+/* Deliver the waiting group.  After a failure the messages not finished
+ * stay recorded as staged or delivered: the next run finishes them. */
+static int group_deliver(struct run *run, struct ms_err *err)
+{
+	int rc = -1;
+
+	if (!run->n_ready)
+		return 0;
+	if (state_commit(run->state, err))
+		goto out;
+	for (size_t i = 0; i < run->n_ready; i++)
+		if (move_staged(run, run->ready[i].names, run->ready[i].pend.n, err))
+			goto out;
+	if (fs_fsync_dir(run->cfg.msgin_dir, err))
+		goto out;
+	for (size_t i = 0; i < run->n_ready; i++) {
+		struct ready *r = &run->ready[i];
+		struct event_fields f = { 0 };
+
+		if (run->r->crash_after && ++run->delivered >= run->r->crash_after)
+			_exit(137);   /* test hook: a crash between delivery and state */
+		if (state_set(run->state, run->mailbox_id, r->key, MSG_DELIVERED, 0, err))
+			goto out;
+		audit_line(run, r->matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
+			   r->sender, r->subject, r->date, NULL,
+			   r->matched ? NULL : r->reason);
+		for (size_t j = 0; j < r->pend.n; j++)
+			audit_line(run, EVENT_LOG_EVENT, r->sender, r->subject, r->date,
+				   r->pend.redacted[j], NULL);
+		f.sender = r->sender;
+		f.subject = r->subject;
+		f.date = r->date;
+		f.reason = r->reason;
+		connector_notify_fields(run->r, &run->cfg, r->matched, &f);
+		if (finish_message(run, r->it, r->key, r->matched, err))
+			goto out;
+	}
+	rc = 0;
+out:
+	group_release(run);
+	return rc;
+}
+
+/* Add a staged message to the group (taking its names and pending events)
+ * and deliver the group when it is full. */
+static int group_add(struct run *run, const struct msg_ctx *m, int matched,
+		     char **names, struct pending *pend,
+		     const struct rule_result *res, struct ms_err *err)
+{
+	struct ready *r = &run->ready[run->n_ready];
+
+	memset(r, 0, sizeof(*r));
+	r->it = m->it;
+	r->matched = matched;
+	r->names = names;
+	r->pend = *pend;
+	memset(pend, 0, sizeof(*pend));
+	r->key = strdup(m->key);
+	r->sender = strdup(m->msg->from_addr ? m->msg->from_addr : "");
+	r->subject = strdup(m->msg->subject ? m->msg->subject : "");
+	r->date = strdup(res->date ? res->date : "");
+	r->reason = res->reason ? strdup(res->reason) : NULL;
+	run->n_ready++;
+	if (!r->key || !r->sender || !r->subject || !r->date ||
+	    (res->reason && !r->reason))
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	/* the lines with credentials are on disk: not kept in memory */
+	for (size_t i = 0; i < r->pend.n; i++) {
+		event_line_free(r->pend.lines[i]);
+		r->pend.lines[i] = NULL;
+	}
+	if (run->n_ready == GROUP_MAX)
+		return group_deliver(run, err);
+	return 0;
+}
+
+/* ---- deletion ---------------------------------------------------------- */
+
+static int delete_due(const struct run *run, int matched)
+{
+	switch (run->delete_mode) {
+	case DELETE_ALL: return 1;
+	case DELETE_MATCH: return matched;
+	default: return 0;
+	}
+}
+
+static int delete_message(struct run *run, const struct mailbox_item *it,
+			  const char *key, struct ms_err *err)
+{
+	if (mailbox_delete(run->mb, it, err))
+		return -1;
+	run->sum->deleted++;
+	note(run, NOTE_DELETED, key, NULL, NULL);
+	return 0;
+}
+
+static int finish_message(struct run *run, const struct mailbox_item *it,
+			  const char *key, int matched, struct ms_err *err)
+{
+	int deleted = 0;
+
+	if (delete_due(run, matched)) {
+		if (delete_message(run, it, key, err))
+			return -1;
+		deleted = 1;
+	}
+	return state_set(run->state, run->mailbox_id, key, MSG_DONE, deleted, err);
+}
+
+/* ---- downloads ----------------------------------------------------------- */
+
+/* 1 when path holds exactly data (a save that an interrupted run made);
+ * compared in pieces, so a large attachment is not read whole. */
+static int same_content(const char *path, const void *data, size_t len)
+{
+	const unsigned char *want = data;
+	unsigned char chunk[64 * 1024];
+	struct stat st;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), same = 0;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len) {
+		for (;;) {
+			ssize_t r = read(fd, chunk, sizeof(chunk));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				same = r == 0 && off == len;
+				break;
+			}
+			if ((size_t)r > len - off || memcmp(chunk, want + off, (size_t)r))
+				break;
+			off += (size_t)r;
+		}
+	}
+	close(fd);
+	return same;
+}
+
+/* Create dir/name without overwriting: name, name (1), name (2) ...; a
+ * file that already holds the same bytes counts as saved, so a message
+ * tried again after a failure or a crash is not saved twice. */
+static int save_unique(const char *dir, const char *name, const void *data,
+		       size_t len, struct ms_err *err)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+
+	for (int i = 0; i < 1000; i++) {
+		char *file = NULL, *path;
+		int rc;
+
+		if (i == 0)
+			file = strdup(name);
+		else if (asprintf(&file, "%.*s (%d)%s", (int)stem, name, i,
+				  name + stem) < 0)
+			file = NULL;
+		if (!file)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		path = fs_join(dir, file);
+		free(file);
+		if (!path)
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		rc = fs_create_exclusive(path, data, len, 0640, err);
+		if (rc > 0 && same_content(path, data, len))
+			rc = 0;
+		free(path);
+		if (rc <= 0)
+			return rc;
+	}
+	return err_set(err, MS_ERR_IO, "too many files named '%s' in '%s'", name, dir);
+}
+
+/* DownloadEmails: the .eml and its attachments, before any event of the
+ * message is written: a save that fails fails the message. */
+static int download(struct run *run, const char *seed,
+		    const struct message *full, const struct buf *raw,
+		    struct ms_err *err)
+{
+	char hash[17], *name = NULL, *dir = run->cfg.download_folder;
+	int rc = -1;
+
+	if (fs_mkdirs(dir, 0750, err))
+		goto out;
+	hash_hex(run->mailbox_id, seed, hash);
+	if (asprintf(&name, "%s.eml", hash) < 0) {
+		name = NULL;
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (save_unique(dir, name, raw->data, raw->len, err))
+		goto out;
+	for (size_t i = 0; i < full->n_attachments; i++) {
+		const struct message_attachment *a = &full->attachments[i];
+		char *safe;
+
+		if (!a->data)
+			continue;
+		safe = message_attachment_safe_name(a->name);
+		if (!safe) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (save_unique(dir, safe, a->data, a->size, err)) {
+			free(safe);
+			goto out;
+		}
+		free(safe);
+	}
+	rc = 0;
+out:
+	if (rc)
+		err_prefix(err, "cannot save the message into DownloadFolder '%s'", dir);
+	free(name);
+	return rc;
+}
+
+/* ---- failed messages -------------------------------------------------------- */
+
+/* Errors that belong to one message (it is recorded as failed and the run
+ * goes on); everything else (the connection, MSGIN, the state database,
+ * memory) stops the run. */
+static int message_error(const struct ms_err *e)
+{
+	return e->code == MS_ERR_TOOBIG || e->code == MS_ERR_DATA ||
+		e->code == MS_ERR_PROTO || e->code == MS_ERR_CONFIG;
+}
+
+
+/* The RejectEvent of a failed message, written at most once (at its
+ * first failure, after that failure is committed). */
+static void failure_event(struct run *run, const struct msg_ctx *m,
+			  const char *date, const char *reason)
+{
+	struct event_fields f = { 0 };
+	struct pending p = { 0 };
+	struct ms_err e = MS_ERR_INIT;
+	char *ev = NULL, hash[17], name[64], *from = NULL, *to = NULL;
+	struct buf body;
+
+	buf_init(&body, 0);
+	f.sender = m->msg->from_addr;
+	f.subject = m->msg->subject;
+	f.date = date;
+	f.reason = reason;
+	if (state_batch_end(run->state, &e) || state_batch_begin(run->state, &e) ||
+	    event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
+			     &ev, &e) ||
+	    pending_add(run, &p, "Audit", ev, &e))
+		goto out;
+	hash_hex(run->mailbox_id, m->seed, hash);
+	snprintf(name, sizeof(name), "mailshift-%s-failed.txt", hash);
+	if (!(from = fs_join(run->staging, name)) ||
+	    !(to = fs_join(run->cfg.msgin_dir, name))) {
+		err_set(&e, MS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (buf_appends(&body, p.lines[0], &e) || buf_append(&body, "\r\n", 2, &e) ||
+	    fs_write_atomic(from, body.data, body.len, 0600, &e))
+		goto out;
+	if (rename(from, to) < 0) {
+		err_set(&e, MS_ERR_IO, "cannot move event into '%s': %s",
+			run->cfg.msgin_dir, strerror(errno));
+		goto out;
+	}
+	if (fs_fsync_dir(run->cfg.msgin_dir, &e))
+		goto out;
+	note(run, NOTE_EVENT, m->key, "Audit", p.redacted[0]);
+	audit_line(run, EVENT_LOG_EVENT, m->msg->from_addr, m->msg->subject, date,
+		   p.redacted[0], NULL);
+	run->sum->events++;
+out:
+	if (e.code != MS_OK)
+		log_warnx("message %s: RejectEvent for the failure not written: %s",
+			  m->key, e.msg);
+	buf_wipe(&body);
+	free(ev);
+	free(from);
+	free(to);
+	pending_release(&p);
+}
+
+/* A message that cannot be processed: recorded as failed with its reason
+ * and left on the server; the reject log, RejectEvent and notify say so;
+ * later runs try it again, [State] MaxAttempts times in all. */
+static int fail_message(struct run *run, const struct msg_ctx *m,
+			const struct ms_err *why, struct ms_err *err)
+{
+	struct state_failure f = { 0 };
+	struct rule_result res = { 0 };
+	enum msg_state st = MSG_FAILED;
+	char date[64], reason[MS_ERR_MSG_MAX + 32];
+	int attempts = 1;
+
+	snprintf(reason, sizeof(reason), "cannot be processed: %s", why->msg);
+	run->sum->failed++;
+	if (m->received && (!run->oldest_failed || m->received < run->oldest_failed))
+		run->oldest_failed = m->received;
+	if (!run->r->dry_run) {
+		f.message_id = m->msg->message_id;
+		f.fingerprint = m->fp;
+		f.subject = m->msg->subject;
+		f.sender = m->msg->from_addr;
+		f.reason = why->msg;
+		f.max_attempts = run->cfg.max_attempts;
+		if (state_fail(run->state, run->mailbox_id, m->key, &f, &attempts,
+			       &st, err))
+			return -1;
+	}
+	note(run, st == MSG_QUARANTINED ? NOTE_QUARANTINED : NOTE_FAILED, m->key,
+	     NULL, reason);
+	if (st == MSG_QUARANTINED)
+		run->sum->quarantined++;
+	if (run->r->dry_run)
+		return 0;
+	event_format_date(m->msg->has_date ? m->msg->date : m->received, date,
+			  sizeof(date));
+	audit_line(run, EVENT_LOG_REJECT, m->msg->from_addr, m->msg->subject, date,
+		   NULL, reason);
+	if (attempts == 1) {
+		if (rules_reject_event(run->rules))
+			failure_event(run, m, date, reason);
+		res.reason = reason;
+		res.date = date;
+		connector_notify(run->r, &run->cfg, m->msg, &res);
+	}
+	return 0;
+}
+
+/* ---- one message ----------------------------------------------------------- */
+
+/* The fingerprint that ties a key to one message: its size and the header
+ * block the server gave for it (the same bytes for the same message on
+ * the same server, whatever its key). */
+static void fingerprint(const struct mailbox_item *it, char out[STATE_HASH_LEN + 1])
+{
+	char size[32];
+	char hex[17], hex2[17];
+
+	snprintf(size, sizeof(size), "%zu", it->size);
+	hash_hex(size, it->headers ? it->headers : "", hex);
+	hash_hex(it->headers ? it->headers : "", size, hex2);
+	snprintf(out, STATE_HASH_LEN + 1, "%s%s", hex, hex2);
+}
+
+/* IMAP keys change with UIDVALIDITY, Graph ids when mail moves: the only
+ * reasons a delivered message may be found under an older key.  family is
+ * the key's protocol prefix, current the prefix of this generation. */
+static int key_generation(const char *key, char *family, size_t fsz,
+			  char *current, size_t csz)
+{
+	const char *c2;
+
+	if (strncmp(key, "imap:", 5) == 0 && (c2 = strchr(key + 5, ':'))) {
+		snprintf(family, fsz, "imap:");
+		snprintf(current, csz, "%.*s", (int)(c2 - key + 1), key);
+		return 1;
+	}
+	if (strncmp(key, "graph:", 6) == 0) {
+		snprintf(family, fsz, "graph:");
+		snprintf(current, csz, "%s", key);
+		return 1;
+	}
+	return 0;   /* POP3: a UIDL has no generation */
+}
+
+/* Work left by an interrupted run for a key that now names another
+ * message: its staged events belong to the old message and are delivered;
+ * nothing is deleted (the old message is gone, the new one is not ours). */
+static int settle_foreign(struct run *run, const char *key,
+			  const struct state_row *row, struct ms_err *err)
+{
+	if (row->state == MSG_STAGED && deliver_staged(run, key, err))
+		return -1;
+	if (row->state == MSG_STAGED || row->state == MSG_DELIVERED)
+		return state_set(run->state, run->mailbox_id, key, MSG_DONE, 0, err);
+	return 0;
+}
+
+/* 1 when the mailbox may hold a row of an older key generation (then the
+ * Message-ID fallback is worth a lookup), 0 when not, -1 with err.  For
+ * IMAP the answer is the same for the whole run (one UIDVALIDITY): asked
+ * once; a Graph key is its own generation, so it is always 1. */
+static int older_generation(struct run *run, const char *family,
+			    const char *current, struct ms_err *err)
+{
+	int yes = 0;
+
+	if (strcmp(family, "imap:") != 0)
+		return 1;
+	if (strcmp(run->gen_checked, current) == 0)
+		return run->gen_older;
+	if (state_has_other_generation(run->state, run->mailbox_id, family, current,
+				       &yes, err))
+		return -1;
+	snprintf(run->gen_checked, sizeof(run->gen_checked), "%s", current);
+	run->gen_older = yes;
+	return yes;
+}
+
+enum verdict { V_NEW, V_RETRY, V_REEVAL, V_DONE };
+
+/* What the state says of a listed message (not in a dry run).  May settle
+ * an interrupted run's work and choose a key of its own for mail listed
+ * under a reused key (m->key then points into keybuf). */
+static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
+		    size_t kbsz, enum verdict *v, struct state_row *row,
+		    struct ms_err *err)
+{
+	const struct message *h = m->msg;
+
+	*v = V_DONE;
+	if (state_get(run->state, run->mailbox_id, m->key, h->message_id, m->fp,
+		      row, err))
+		return -1;
+	if (row->state != MSG_UNKNOWN && !row->same) {
+		/* a POP3 UIDL handed to new mail, two messages under one
+		 * UIDL, an IMAP server reset that kept UIDVALIDITY */
+		log_warnx("%s: %s now names another message than the one recorded "
+			  "under it: treated as a new message", run->mailbox_id, m->key);
+		if (settle_foreign(run, m->key, row, err))
+			return -1;
+		snprintf(keybuf, kbsz, "%s#%.16s", m->key, m->fp);
+		m->key = keybuf;
+		if (state_get(run->state, run->mailbox_id, m->key, h->message_id,
+			      m->fp, row, err))
+			return -1;
+	}
+	switch (row->state) {
+	case MSG_UNKNOWN: {
+		char fam[16], cur[512];
+		enum msg_state moved = MSG_UNKNOWN;
+
+		if (key_generation(m->key, fam, sizeof(fam), cur, sizeof(cur)) &&
+		    older_generation(run, fam, cur, err) == 1 &&
+		    state_find_moved(run->state, run->mailbox_id, fam, cur,
+				     h->message_id, m->fp, &moved, err))
+			return -1;
+		if (err->code != MS_OK)
+			return -1;
+		if (moved != MSG_UNKNOWN) {
+			run->sum->skipped++;
+			note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+			return 0;
+		}
+		*v = V_NEW;
+		return 0;
+	}
+	case MSG_STAGED:
+	case MSG_DELIVERED:
+		/* an interrupted run left this one half done */
+		if (row->state == MSG_STAGED &&
+		    (deliver_staged(run, m->key, err) ||
+		     state_set(run->state, run->mailbox_id, m->key, MSG_DELIVERED,
+			       0, err)))
+			return -1;
+		note(run, NOTE_RECOVERED, m->key, NULL, h->subject);
+		run->sum->skipped++;
+		if (row->matched)
+			run->sum->recovered_matched++;
+		return finish_message(run, m->it, m->key, row->matched, err);
+	case MSG_DONE:
+		run->sum->skipped++;
+		if (row->deleted) {
+			/* recorded as deleted yet still here: a POP session
+			 * died before QUIT committed the DELE */
+			return delete_message(run, m->it, m->key, err);
+		}
+		if (!row->matched && row->rules[0] &&
+		    strcmp(row->rules, run->rules_hash) != 0) {
+			run->sum->skipped--;
+			*v = V_REEVAL;     /* the rules changed since its rejection */
+			return 0;
+		}
+		note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+		return 0;
+	case MSG_FAILED:
+		*v = V_RETRY;
+		return 0;
+	case MSG_QUARANTINED:
+		run->sum->skipped++;
+		run->quarantined_seen++;
+		return 0;
+	case MSG_PRIOR:
+	default:
+		run->sum->skipped++;
+		return 0;
+	}
+}
+
+/* 1 when a configuration decides on attachment names (a list the parser
+ * cut short must not decide). */
+static int rules_use_attachments(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_rules; i++)
+		if (c->rules[i].process_attachments && c->rules[i].attachment_mask)
+			return 1;
+	return 0;
+}
+
+static int process_message(struct run *run, const struct mailbox_item *it,
+			   struct ms_err *err)
+{
+	struct message hdr = { 0 }, full = { 0 };
+	struct rule_result res = { 0 };
+	struct pending pend = { 0 };
+	struct state_row row = { 0 };
+	struct msg_ctx m = { 0 };
+	struct ms_err merr = MS_ERR_INIT;   /* a failure of this message only */
+	struct buf raw;
+	enum verdict v = V_NEW;
+	char keybuf[600];
+	int rc = -1, have_raw = 0, want_download;
+
+	buf_init(&raw, MESSAGE_CAP);
+	m.it = it;
+	m.key = it->key;
+	m.msg = &hdr;
+	if (message_parse(&hdr, it->headers ? it->headers : "", it->headers_len,
+			  1, 0, err))
+		goto out;
+	fingerprint(it, m.fp);
+	m.received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
+	if (!run->r->dry_run) {
+		/* the same key twice in one listing: the first one delivered
+		 * before the second is judged against its record */
+		if (in_group(run, it->key) && group_deliver(run, err))
+			goto out;
+		if (classify(run, &m, keybuf, sizeof(keybuf), &v, &row, err))
+			goto out;
+		if (v == V_DONE) {
+			rc = 0;
+			goto out;
+		}
+	}
+	if (v == V_NEW && since_time(&run->cfg) && m.received &&
+	    m.received < since_time(&run->cfg)) {
+		rc = 0;     /* older than LastRunDate: the incumbent ignores it */
+		goto out;
+	}
+	if (v == V_NEW && run->prior_before && m.received &&
+	    m.received < run->prior_before) {
+		/* a first run: the incumbent handled what came before its
+		 * LastRunDate */
+		run->sum->prior++;
+		rc = state_prior(run->state, run->mailbox_id, m.key, hdr.message_id,
+				 m.fp, err);
+		goto out;
+	}
+	snprintf(m.seed, sizeof(m.seed), "%s|%s|%d|%s", m.key,
+		 strcmp(m.key, it->key) ? m.fp : "", row.attempts,
+		 v == V_REEVAL ? row.rules : "");
+	run->sum->considered++;
+	if (!m.received)
+		m.received = time(NULL);
+
+	want_download = run->cfg.download_emails && run->cfg.download_folder;
+	if (rules_need_body(run->rules, &hdr, m.received) || want_download) {
+		if (mailbox_fetch_message(run->mb, it, &raw, &merr)) {
+			if (!message_error(&merr))
+				goto fatal;
+			if (merr.code == MS_ERR_PROTO &&
+			    ++run->fetch_refusals >= FETCH_REFUSALS_MAX) {
+				/* not this message: the server (nothing more is
+				 * counted against the messages) */
+				err_prefix(&merr, "%d messages in a row could not be "
+					   "fetched, the last", FETCH_REFUSALS_MAX);
+				goto fatal;
+			}
+			goto failed;
+		}
+		run->fetch_refusals = 0;
+		if (message_parse(&full, raw.data, raw.len, 0, want_download, &merr)) {
+			if (merr.code == MS_ERR_NOMEM)
+				goto fatal;
+			goto failed;
+		}
+		have_raw = 1;
+		run->sum->bodies++;
+		m.msg = &full;
+		if (full.limit) {
+			log_warnx("message %s: %s: read in part", m.key, full.limit);
+			if (rules_use_attachments(&run->cfg)) {
+				err_set(&merr, MS_ERR_DATA, "%s: the attachment list "
+					"is incomplete, so AttachmentMask cannot "
+					"decide", full.limit);
+				goto failed;
+			}
+		}
+	}
+	if (rules_evaluate(run->rules, m.msg, m.received, &res, &merr)) {
+		if (merr.code == MS_ERR_NOMEM)
+			goto fatal;
+		goto failed;
+	}
+	if (v == V_REEVAL && !res.matched) {
+		/* still rejected under the new rules: noted once, quietly */
+		run->sum->skipped++;
+		rc = state_done(run->state, run->mailbox_id, m.key, hdr.message_id,
+				m.fp, run->rules_hash, 0, 0, err);
+		goto out;
+	}
+	for (size_t i = 0; i < res.n_rules; i++) {
+		const struct rule_outcome *o = &res.rules[i];
+		for (size_t j = 0; o->matched && j < o->n_events; j++)
+			if (pending_add(run, &pend, o->section, o->events[j], &merr))
+				goto failed_event;
+	}
+	if (!res.matched && rules_reject_event(run->rules)) {
+		struct event_fields f = { 0 };
+		char *ev = NULL;
+
+		f.sender = m.msg->from_addr;
+		f.subject = m.msg->subject;
+		f.date = res.date;
+		f.reason = res.reason;
+		if (event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
+				     &ev, &merr) ||
+		    pending_add(run, &pend, "Audit", ev, &merr)) {
+			free(ev);
+			goto failed_event;
+		}
+		free(ev);
+	}
+	if (res.matched && have_raw && want_download && !run->r->dry_run &&
+	    download(run, m.seed, &full, &raw, &merr))
+		goto failed;
+
+	if (res.matched) {
+		run->sum->matched++;
+		for (size_t i = 0; i < res.n_rules; i++)
+			if (res.rules[i].matched)
+				note(run, NOTE_MATCHED, m.key, res.rules[i].section,
+				     m.msg->subject);
+	} else {
+		run->sum->rejected++;
+		note(run, NOTE_REJECTED, m.key, NULL, res.reason);
+	}
+	for (size_t i = 0; i < pend.n; i++)
+		note(run, NOTE_EVENT, m.key, pend.sections[i], pend.redacted[i]);
+	run->sum->events += (long)pend.n;
+
+	if (run->r->dry_run) {
+		rc = 0;
+		goto out;
+	}
+	if (pend.n) {
+		char **names = NULL;
+
+		if (stage_events(run, &m, &pend, res.matched, &names, err))
+			goto out;
+		/* delivered with its group */
+		rc = group_add(run, &m, res.matched, names, &pend, &res, err);
+		goto out;
+	}
+	/* no events: nothing to deliver, nothing to wait for; a crash
+	 * before the record costs a second look at the message, no event */
+	audit_line(run, res.matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
+		   m.msg->from_addr, m.msg->subject, res.date, NULL,
+		   res.matched ? NULL : res.reason);
+	connector_notify(run->r, &run->cfg, m.msg, &res);
+	{
+		int del = delete_due(run, res.matched);
+
+		if (del && delete_message(run, it, m.key, err))
+			goto out;
+		rc = state_done(run->state, run->mailbox_id, m.key, hdr.message_id,
+				m.fp, run->rules_hash, res.matched, del, err);
+	}
+	goto out;
+
+failed_event:
+	if (merr.code == MS_ERR_NOMEM)
+		goto fatal;
+failed:
+	rc = fail_message(run, &m, &merr, err);
+	goto out;
+fatal:
+	*err = merr;
+out:
+	if (rc && err->code != MS_OK)
+		err_prefix(err, "message %s", m.key);
+	pending_release(&pend);
+	rules_result_release(&res);
+	message_release(&hdr);
+	message_release(&full);
+	buf_wipe(&raw);
+	return rc;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+/* Remove temporary files that a killed run left in the staging folder
+ * (".NAME.tmp.PID.N" from fs_write_atomic) when PID is gone. */
+static void clean_staging(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		long pid;
+		char *path;
+
+		if (e->d_name[0] != '.' || !t)
+			continue;
+		pid = strtol(t + 5, NULL, 10);
+		if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+			if ((path = fs_join(dir, e->d_name))) {
+				unlink(path);
+				free(path);
+			}
+		}
+	}
+	closedir(d);
+}
+
+static int apply_overrides(struct run *run, struct ms_err *err)
+{
+	const struct connector_run *r = run->r;
+	struct config *c = &run->cfg;
+
+	if (r->server) {
+		free(c->server);
+		if (!(c->server = strdup(r->server)))
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	if (r->port)
+		c->port = r->port;
+	if (r->protocol != PROTO_UNSET)
+		c->protocol = r->protocol;
+	if (r->tls != TLSL_UNSET)
+		c->tls_min = r->tls;
+	if (r->msal) {
+		/* --msal with an [OAuth] section: Microsoft 365 through it,
+		 * Graph unless EmailProtocol says IMAP or POP */
+		if (!c->has_oauth)
+			return err_set(err, MS_ERR_CONFIG,
+				       "%s: --msal needs an [OAuth] section (TenantId, "
+				       "ClientId, ClientSecret or CertificateFile): the "
+				       "incumbent's delegated MSAL cache cannot be used",
+				       c->path);
+		if (c->protocol != PROTO_IMAP && c->protocol != PROTO_POP)
+			c->protocol = PROTO_GRAPH;
+		c->auth = AUTH_OAUTH2;
+	}
+	if (c->protocol == PROTO_MSAL) {
+		if (!c->has_oauth)
+			return err_set(err, MS_ERR_CONFIG,
+				       "%s: EmailProtocol=MSAL needs an [OAuth] section",
+				       c->path);
+		c->protocol = PROTO_GRAPH;
+	}
+	if (c->protocol == PROTO_GRAPH)
+		c->auth = AUTH_OAUTH2;
+	run->delete_mode = c->delete_mode;
+	if (r->delete_mail && run->delete_mode == DELETE_NONE)
+		run->delete_mode = DELETE_MATCH;
+	return 0;
+}
+
+static int validate(struct run *run, struct ms_err *err)
+{
+	const struct config *c = &run->cfg;
+
+	if (c->protocol == PROTO_UNSET)
+		return err_set(err, MS_ERR_CONFIG,
+			       "%s: [Mail] EmailProtocol is not set (IMAP, POP or GRAPH)",
+			       c->path);
+	if (c->protocol != PROTO_GRAPH && !c->server)
+		return err_set(err, MS_ERR_CONFIG, "%s: [Mail] Server is not set", c->path);
+	if (!c->user)
+		return err_set(err, MS_ERR_CONFIG, "%s: [Mail] User is not set", c->path);
+	if (!run->r->dry_run && !c->msgin_dir)
+		return err_set(err, MS_ERR_CONFIG,
+			       "%s: [General] MSGINDirectory is not set", c->path);
+	if (c->n_rules == 0)
+		return err_set(err, MS_ERR_CONFIG,
+			       "%s: no [Configuration1] section: nothing to match",
+			       c->path);
+	return 0;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* 1 when the caller's open session is the one p would open. */
+static int session_matches(const struct mailbox_params *have,
+			   const struct mailbox_params *want, int oauth)
+{
+	enum mail_protocol hp = have->protocol == PROTO_MSAL ? PROTO_GRAPH :
+		have->protocol;
+	int graph = want->protocol == PROTO_GRAPH;
+
+	if (hp != want->protocol || !same_str(have->user, want->user) ||
+	    (oauth ? !have->token_fn : !have->password) ||
+	    have->verify_peer != want->verify_peer ||
+	    !same_str(have->ca_file, want->ca_file))
+		return 0;
+	if (graph)
+		return same_str(have->graph_endpoint, want->graph_endpoint);
+	return same_str(have->host, want->host) && have->port == want->port &&
+		have->tls == want->tls && have->tls_min == want->tls_min &&
+		same_str(have->folder, want->folder);
+}
+
+static int open_mailbox(struct run *run, struct ms_err *err)
+{
+	const struct config *c = &run->cfg;
+	struct mailbox_params p = { 0 };
+	char *password = NULL;
+	int rc;
+
+	p.protocol = c->protocol;
+	p.host = c->server;
+	mailbox_params_set_tls(&p, c);
+	p.verify_peer = !c->self_signed;
+	p.ca_file = c->ca_file;
+	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;
+	p.folder = c->folder ? c->folder : "INBOX";
+	p.graph_endpoint = c->graph_endpoint ? c->graph_endpoint : "https://graph.microsoft.com";
+	/* --retry-failed lists the whole folder: a quarantined message may be
+	 * older than LastRunDate (new mail is still held to it) */
+	p.since = run->r->retry_failed ? 0 : since_time(c);
+	p.deadline = run->deadline;
+	p.verbose = run->r->verbose;
+	p.read_only = run->r->dry_run;
+	if (c->self_signed && c->tls_min != TLSL_NONE)
+		log_warnx("%s: SelfSignedCertificate=True: the server's certificate "
+			  "is not verified", c->path);
+	if (run->r->mailbox &&
+	    session_matches(mailbox_params_of(run->r->mailbox), &p,
+			    c->auth == AUTH_OAUTH2)) {
+		if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
+			     config_protocol_name(c->protocol), p.host ? p.host : "graph",
+			     p.port, p.user, p.folder) < 0) {
+			run->mailbox_id = NULL;
+			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		}
+		run->mb = run->r->mailbox;
+		run->mb_borrowed = 1;
+		run->sum->reused_mailbox = 1;
+		return mailbox_reuse(run->mb, p.since, p.read_only, err);
+	}
+	if (run->r->mailbox)
+		log_debug("%s: the session handed over is not the one this INI file "
+			  "names: opening another", c->path);
+	if (c->auth == AUTH_OAUTH2) {
+		if (run->r->token_fn) {
+			p.token_fn = run->r->token_fn;
+			p.token_ctx = run->r->token_ctx;
+		} else if (connector_oauth_setup(run->r, c, &p, &run->oauth, err)) {
+			return -1;
+		}
+	} else {
+		if (!c->password)
+			return err_set(err, MS_ERR_CONFIG, "%s: [Mail] Password is not set",
+				       c->path);
+		if (connector_resolve_secret(c->password, "[Mail] Password", c->path,
+					     &password, err))
+			return -1;
+		p.password = password;
+	}
+	if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
+		     config_protocol_name(c->protocol), p.host ? p.host : "graph",
+		     p.port, p.user, p.folder) < 0) {
+		run->mailbox_id = NULL;
+		connector_secret_free(password);
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	}
+	rc = mailbox_open(&run->mb, &p, err);
+	connector_secret_free(password);
+	return rc;
+}
+
+struct hash_walk {
+	EVP_MD_CTX *ctx;
+};
+
+static int hash_key(const char *key, const char *value, int line, void *ctx)
+{
+	struct hash_walk *hw = ctx;
+
+	(void)line;
+	EVP_DigestUpdate(hw->ctx, key, strlen(key));
+	EVP_DigestUpdate(hw->ctx, "=", 1);
+	EVP_DigestUpdate(hw->ctx, value ? value : "", value ? strlen(value) : 0);
+	EVP_DigestUpdate(hw->ctx, "\n", 1);
+	return 0;
+}
+
+/* The one rule for where a run's state database is: --state:, [State]
+ * StateDatabase, else beside the INI file. */
+static char *state_path_for(const char *given, const struct config *c,
+			    const char *ini_path)
+{
+	char *p = NULL;
+
+	if (given)
+		return strdup(given);
+	if (c->state_db)
+		return strdup(c->state_db);
+	if (asprintf(&p, "%s.state.db", ini_path) < 0)
+		return NULL;
+	return p;
+}
+
+/* A hash of what judges mail ([Tokens] and every [ConfigurationN]), kept
+ * with each rejection so that kept rejected mail is judged again, once,
+ * when the rules change. */
+static void rules_hash(const struct ini *ini, char out[STATE_HASH_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t n = ini_section_count(ini);
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (size_t i = 0; i < n; i++) {
+		const char *sec = ini_section_name(ini, i);
+		struct hash_walk hw = { ctx };
+
+		if (strcasecmp(sec, "Tokens") != 0 &&
+		    strncasecmp(sec, "Configuration", 13) != 0)
+			continue;
+		EVP_DigestUpdate(ctx, "[", 1);
+		EVP_DigestUpdate(ctx, sec, strlen(sec));
+		EVP_DigestUpdate(ctx, "]\n", 2);
+		ini_foreach_key(ini, sec, hash_key, &hw);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (int i = 0; i < STATE_HASH_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Where events wait before the rename into MSGIN: beside it, so that
+ * OpCon never sees them, unless MSGIN is a file system of its own (a
+ * mount, a symlink to another disk): then in a hidden folder inside it,
+ * since rename(2) cannot cross file systems. */
+static char *staging_for(const char *msgin)
+{
+	char *beside = staging_dir_for(msgin), *parent, *slash;
+	struct stat a, b;
+	int same = 1;
+
+	if (!beside)
+		return NULL;
+	parent = strdup(beside);
+	if (!parent) {
+		free(beside);
+		return NULL;
+	}
+	slash = strrchr(parent, '/');
+	if (slash)
+		*(slash == parent ? slash + 1 : slash) = '\0';
+	else
+		strcpy(parent, ".");
+	if (stat(parent, &a) == 0 && stat(msgin, &b) == 0 && a.st_dev != b.st_dev)
+		same = 0;
+	free(parent);
+	if (same)
+		return beside;
+	free(beside);
+	log_debug("MSGIN '%s' is a file system of its own: staging events inside it",
+		  msgin);
+	return fs_join(msgin, ".mailshift-staging");
+}
+
+static int write_last_run(struct run *run, time_t started, struct ms_err *err)
+{
+	char when[64];
+
+	if (!run->cfg.use_last_run_date || run->r->dry_run)
+		return 0;
+	/* a failed message must be listed again by the next run */
+	if (run->oldest_failed && run->oldest_failed < started)
+		started = run->oldest_failed;
+	config_format_run_date(started, when, sizeof(when));
+	if (ini_set(run->ini, "General", "LastRunDate", when, err) ||
+	    ini_save(run->ini, run->r->ini_path, err))
+		return err_prefix(err, "cannot write LastRunDate into '%s'",
+				  run->r->ini_path);
+	return 0;
+}
+
+/* Before the first message: what the state database knows of this
+ * mailbox.  An empty one (new, emptied, lost) on a mailbox whose INI has a
+ * LastRunDate means the incumbent, or an earlier run, handled the mail
+ * before that date: it is left alone, and the run says so. */
+static int prepare_state(struct run *run, struct ms_err *err)
+{
+	int empty = 0;
+	long n = 0;
+	char when[64];
+
+	if (state_mailbox_empty(run->state, run->mailbox_id, &empty, err))
+		return -1;
+	if (empty && run->cfg.last_run) {
+		run->prior_before = run->cfg.last_run;
+		config_format_run_date(run->cfg.last_run, when, sizeof(when));
+		log_warnx("%s: the state database holds nothing for %s (new, emptied "
+			  "or lost): mail received before LastRunDate (%s) is taken as "
+			  "already handled and left alone", run->r->ini_path,
+			  run->mailbox_id, when);
+	}
+	if (run->r->retry_failed) {
+		if (state_retry_quarantined(run->state, run->mailbox_id, &n, err))
+			return -1;
+		log_info("%ld quarantined message%s tried again", n, n == 1 ? "" : "s");
+	}
+	return state_batch_begin(run->state, err);
+}
+
+/* The messages of one run, each on its own: a message that fails is
+ * recorded and the others go on; the run stops at an error of the
+ * session, MSGIN or the state, or when RunTimeout runs out. */
+static int process_all(struct run *run, struct mailbox_item *items, size_t n,
+		       struct ms_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (run->r->only_key && strcmp(run->r->only_key, items[i].key) != 0)
+			continue;
+		if (run->deadline && time(NULL) >= run->deadline) {
+			/* what is staged is delivered (a short grace for
+			 * its deletions), the rest waits for the next run */
+			if (run->mb && !run->mb_borrowed)
+				mailbox_set_deadline(run->mb, time(NULL) + 30);
+			if (group_deliver(run, err))
+				return -1;
+			return err_set(err, MS_ERR_NET, "the run's time limit ([General] "
+				       "RunTimeout=%d s) ran out after %zu of %zu messages: "
+				       "the rest are left for the next run",
+				       run->cfg.run_timeout, i, n);
+		}
+		if (process_message(run, &items[i], err))
+			return -1;
+	}
+	return group_deliver(run, err);
+}
+
+/* Name the stage a run was in when its time ran out. */
+static void stage_error(struct run *run, const char *stage, struct ms_err *err)
+{
+	if (run->deadline && time(NULL) >= run->deadline)
+		err_prefix(err, "while %s", stage);
+}
+
+int connector_run(const struct connector_run *r, struct connector_summary *sum,
+		  struct ms_err *err)
+{
+	struct run run = { 0 };
+	struct mailbox_item *items = NULL;
+	size_t n = 0;
+	char *state_path = NULL;
+	time_t started = time(NULL);
+	int rc = -1;
+
+	memset(sum, 0, sizeof(*sum));
+	run.r = r;
+	run.sum = sum;
+	message_library_init();
+	if (ini_load(&run.ini, r->ini_path, err) || ini_check(run.ini, err) ||
+	    config_from_ini(&run.cfg, run.ini, r->ini_path, err))
+		goto out;
+	sum->exit_code_no_match = run.cfg.exit_code_no_match;
+	run.deadline = started + run.cfg.run_timeout;
+	rules_hash(run.ini, run.rules_hash);
+	if (config_notify_problem(&run.cfg))
+		log_warnx("%s: %s is set but %s: no notify mail will be sent",
+			  r->ini_path, run.cfg.notify_on_accepts ?
+			  (run.cfg.notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
+			   "NotifyOnAccepts") : "NotifyOnRejects",
+			  config_notify_problem(&run.cfg));
+	for (size_t i = 0; i < run.cfg.n_unknown_keys; i++) {
+		char text[512];
+
+		config_unknown_key_text(&run.cfg.unknown_keys[i], text, sizeof(text));
+		log_warnx("%s:%d: %s", r->ini_path, run.cfg.unknown_keys[i].line, text);
+	}
+	if (apply_overrides(&run, err) || validate(&run, err) ||
+	    rules_compile(&run.rules, &run.cfg, err)) {
+		if (err->code == MS_ERR_CONFIG && err->line &&
+		    !strstr(err->msg, r->ini_path))
+			err_prefix(err, "%s:%d", r->ini_path, err->line);
+		goto out;
+	}
+	/* broken configurations were left out: say so now, and exit 2 at
+	 * the end, after the good ones did their work */
+	for (size_t i = 0; i < rules_warning_count(run.rules); i++)
+		log_warnx("%s", rules_warning(run.rules, i));
+	sum->config_broken = (long)rules_warning_count(run.rules);
+	if (run.cfg.opcon_password &&
+	    connector_resolve_secret(run.cfg.opcon_password,
+				     "[General] OpConUserPassword", r->ini_path,
+				     &run.opcon_password, err))
+		goto out;
+	if (!r->dry_run) {
+		if (!(state_path = state_path_for(r->state_path, &run.cfg, r->ini_path))) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (fs_mkdirs(run.cfg.msgin_dir, 0750, err))
+			goto out;
+		if (!(run.staging = staging_for(run.cfg.msgin_dir))) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (fs_mkdirs(run.staging, 0700, err) ||
+		    state_open(&run.state, state_path, err))
+			goto out;
+		state_set_precommit(run.state, sync_staging, &run);
+		if (!(run.ready = calloc(GROUP_MAX, sizeof(*run.ready)))) {
+			err_set(err, MS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		clean_staging(run.staging);
+	}
+	if (open_mailbox(&run, err)) {
+		stage_error(&run, "logging in", err);
+		goto out;
+	}
+	if (run.state && prepare_state(&run, err))
+		goto out;
+	if (mailbox_list(run.mb, &items, &n, err) ||
+	    mailbox_fetch_headers(run.mb, err)) {
+		stage_error(&run, "listing the folder", err);
+		goto out;
+	}
+	sum->listed = (long)n;
+	if (process_all(&run, items, n, err))
+		goto out;
+	sum->quarantined_kept = run.quarantined_seen;
+	rc = 0;
+out:
+	if (run.n_ready) {
+		/* a run stopped by an error still delivers the events it has
+		 * staged; what cannot be finished now, the next run finishes */
+		struct ms_err gerr = MS_ERR_INIT;
+
+		if (group_deliver(&run, &gerr))
+			log_debug("%s: staged events left for the next run: %s",
+				  r->ini_path, gerr.msg);
+	}
+	if (run.state) {
+		struct ms_err serr = MS_ERR_INIT;
+		if (state_batch_end(run.state, rc ? &serr : err))
+			rc = -1;
+	}
+	if (run.mb && !run.mb_borrowed) {
+		struct ms_err cerr = MS_ERR_INIT;
+		/* the QUIT that commits POP3 deletions is sent even when the
+		 * run's time ran out */
+		mailbox_set_deadline(run.mb, run.deadline ? time(NULL) + 30 : 0);
+		if (mailbox_close(run.mb, rc ? &cerr : err))
+			rc = -1;
+	}
+	if (rc == 0)
+		rc = write_last_run(&run, started, err);
+	state_close(run.state);
+	if (run.ready) {
+		group_release(&run);
+		free(run.ready);
+	}
+	forget_unsynced(&run);
+	free(run.unsynced);
+	connector_oauth_free(run.oauth);
+	rules_free(run.rules);
+	config_release(&run.cfg);
+	ini_free(run.ini);
+	free(run.mailbox_id);
+	free(run.staging);
+	connector_secret_free(run.opcon_password);
+	free(state_path);
+	return rc;
+}
+
+struct failed_walk {
+	connector_failed_fn fn;
+	void *ctx;
+};
+
+static int failed_row(const struct state_failed_row *row, void *ctx)
+{
+	struct failed_walk *fw = ctx;
+	struct connector_failed f;
+
+	f.mailbox = row->mailbox;
+	f.key = row->key;
+	f.subject = row->subject;
+	f.sender = row->sender;
+	f.reason = row->reason;
+	f.quarantined = row->state == MSG_QUARANTINED;
+	f.attempts = row->attempts;
+	f.first_seen = row->first_seen;
+	f.updated = row->updated;
+	return fw->fn(fw->ctx, &f);
+}
+
+int connector_list_failed(const char *ini_path, const char *state_path,
+			  connector_failed_fn fn, void *ctx, struct ms_err *err)
+{
+	struct config cfg;
+	struct state *st = NULL;
+	struct failed_walk fw = { fn, ctx };
+	char *path = NULL;
+	int rc = -1;
+
+	if (config_load(&cfg, ini_path, err))
+		return -1;
+	if (!(path = state_path_for(state_path, &cfg, ini_path))) {
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!fs_exists(path)) {
+		rc = 0;     /* no run yet: nothing failed */
+		goto out;
+	}
+	if (state_open(&st, path, err))
+		goto out;
+	rc = state_failed_foreach(st, failed_row, &fw, err);
+out:
+	state_close(st);
+	free(path);
+	config_release(&cfg);
+	return rc;
+}
+
+int connector_exit_code(int rc, const struct connector_summary *sum)
+{
+	if (rc || sum->failed || sum->config_broken)
+		return 2;
+	/* mail an interrupted run matched and this one finished counts */
+	if (sum->matched > 0 || sum->recovered_matched > 0)
+		return 0;
+	return sum->exit_code_no_match;
+}

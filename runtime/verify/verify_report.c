@@ -1,0 +1,654 @@
+/*
+ * verify_report.c - mailshift-verify's reports (text, JSON, JUnit XML,
+ * HTML) and the pure helpers (escaping, the rate window, probe ids).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
+
+#include "base/buf.h"
+#include "verify/verify.h"
+
+#define REPORT_CAP ((size_t)256 * 1024 * 1024)
+
+static const char *const step_names[VSTEP_COUNT] = {
+	"config", "token", "login", "send", "seen", "cleanup",
+};
+
+const char *verify_step_name(enum verify_step s)
+{
+	return s < VSTEP_COUNT ? step_names[s] : "?";
+}
+
+const char *verify_status_name(enum verify_status s)
+{
+	switch (s) {
+	case VST_PASS: return "pass";
+	case VST_FAIL: return "fail";
+	default:       return "skip";
+	}
+}
+
+int verify_format_parse(const char *s, enum verify_format *f)
+{
+	static const struct { const char *name; enum verify_format f; } t[] = {
+		{ "text", VFMT_TEXT }, { "json", VFMT_JSON },
+		{ "junit", VFMT_JUNIT }, { "xml", VFMT_JUNIT }, { "html", VFMT_HTML },
+	};
+	for (size_t i = 0; s && i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcasecmp(s, t[i].name) == 0) {
+			*f = t[i].f;
+			return 0;
+		}
+	return -1;
+}
+
+/* ---- rate window -------------------------------------------------------- */
+
+void verify_rate_init(struct verify_rate *rl, int limit, double window)
+{
+	memset(rl, 0, sizeof(*rl));
+	if (limit < 1)
+		limit = 1;
+	if (limit > VERIFY_RATE_MAX)
+		limit = VERIFY_RATE_MAX;
+	rl->limit = limit;
+	rl->window = window > 0 ? window : 60;
+}
+
+double verify_rate_reserve(struct verify_rate *rl, double now)
+{
+	double at = now;
+
+	if (rl->n == (size_t)rl->limit) {
+		/* the oldest of the last `limit` grants leaves the window */
+		double oldest = rl->t[rl->head];
+		if (oldest + rl->window > at)
+			at = oldest + rl->window;
+		rl->t[rl->head] = at;
+		rl->head = (rl->head + 1) % (size_t)rl->limit;
+	} else {
+		rl->t[(rl->head + rl->n) % (size_t)rl->limit] = at;
+		rl->n++;
+	}
+	return at;
+}
+
+void verify_probe_id(char *out, size_t outsz)
+{
+	unsigned char r[8];
+	static const char hex[] = "0123456789abcdef";
+	char id[24];
+
+	if (RAND_bytes(r, sizeof(r)) != 1) {
+		/* fall back to time and address bits: unique enough for a probe */
+		unsigned long long x = (unsigned long long)time(NULL) ^
+			(unsigned long long)(size_t)out ^ (unsigned long long)clock();
+		memcpy(r, &x, sizeof(r));
+	}
+	memcpy(id, "MSV-", 4);
+	for (size_t i = 0; i < sizeof(r); i++) {
+		id[4 + 2 * i] = hex[r[i] >> 4];
+		id[5 + 2 * i] = hex[r[i] & 15];
+	}
+	id[20] = 0;
+	snprintf(out, outsz, "%s", id);
+}
+
+/* ---- escaping ------------------------------------------------------------- */
+
+/* Length of a valid UTF-8 sequence at s (1..4), 0 when invalid; *cp gets
+ * the code point. */
+static size_t utf8_seq(const unsigned char *s, unsigned *cp)
+{
+	unsigned c = s[0];
+	size_t n, i;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) { n = 2; c &= 0x1f; }
+	else if (c >= 0xe0 && c <= 0xef) { n = 3; c &= 0x0f; }
+	else if (c >= 0xf0 && c <= 0xf4) { n = 4; c &= 0x07; }
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+static char *escape(const char *s, int xml)
+{
+	struct buf b;
+	struct ms_err err = MS_ERR_INIT;
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	char *out;
+
+	buf_init(&b, REPORT_CAP);
+	if (buf_append(&b, "", 0, &err))
+		return NULL;
+	while (*p) {
+		unsigned cp;
+		size_t n = utf8_seq(p, &cp);
+		const char *rep = NULL;
+
+		if (n == 0) {
+			rep = "\xef\xbf\xbd";
+			n = 1;
+		} else if (cp == '&') {
+			rep = "&amp;";
+		} else if (cp == '<') {
+			rep = "&lt;";
+		} else if (cp == '>') {
+			rep = "&gt;";
+		} else if (cp == '"') {
+			rep = "&quot;";
+		} else if (cp == '\'') {
+			rep = xml ? "&apos;" : "&#39;";
+		} else if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
+			   cp == 0x7f || cp == 0xfffe || cp == 0xffff) {
+			rep = "\xef\xbf\xbd";   /* forbidden in XML 1.0, odd in HTML */
+		} else if (xml && (cp == '\n' || cp == '\r' || cp == '\t')) {
+			/* kept in attribute values as character references */
+			rep = cp == '\n' ? "&#10;" : cp == '\r' ? "&#13;" : "&#9;";
+		}
+		if (rep ? buf_appends(&b, rep, &err) :
+		    buf_append(&b, p, n, &err)) {
+			buf_release(&b);
+			return NULL;
+		}
+		p += n;
+	}
+	out = buf_detach(&b, NULL);
+	return out;
+}
+
+char *verify_html_escape(const char *s)
+{
+	return escape(s, 0);
+}
+
+char *verify_xml_escape(const char *s)
+{
+	return escape(s, 1);
+}
+
+/* ---- text ----------------------------------------------------------------- */
+
+static void iso_time(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (!t || !gmtime_r(&t, &tm)) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static double total_seconds(const struct verify_result *m)
+{
+	double s = 0;
+
+	for (int i = 0; i < VSTEP_COUNT; i++)
+		s += m->steps[i].seconds;
+	return s;
+}
+
+/* Text reports keep one line per item: folds CR/LF/TAB into spaces. */
+static int text_line(struct buf *b, const char *s, struct ms_err *err)
+{
+	for (; s && *s; s++) {
+		char c = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
+		if (buf_append(b, &c, 1, err))
+			return -1;
+	}
+	return 0;
+}
+
+static int render_text(const struct verify_run *r, struct buf *b,
+		       struct ms_err *err)
+{
+	char t0[32];
+
+	iso_time(r->started, t0, sizeof(t0));
+	if (buf_appendf(b, err, "mailshift-verify: %zu mailbox%s, %zu passed, %zu "
+			"failed%s", r->n, r->n == 1 ? "" : "es", r->passed, r->failed,
+			r->send ? " (with probe)" : " (read-only)") ||
+	    (r->id && buf_appendf(b, err, ", run %ld", r->id)) ||
+	    buf_appendf(b, err, ", started %s\n", t0))
+		return -1;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct verify_result *m = &r->results[i];
+
+		if (buf_appendf(b, err, "\n%s  ", m->passed ? "PASS" : "FAIL") ||
+		    text_line(b, m->mailbox ? m->mailbox : "-", err) ||
+		    buf_appendf(b, err, "  %s  ", m->protocol ? m->protocol : "-") ||
+		    text_line(b, m->label ? m->label : m->ini, err) ||
+		    buf_appends(b, "\n     ", err))
+			return -1;
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			const struct verify_step_result *sr = &m->steps[s];
+			if (buf_appendf(b, err, " %s %s", step_names[s],
+					sr->status == VST_PASS ? "ok" :
+					sr->status == VST_FAIL ? "FAILED" : "-") ||
+			    (sr->status != VST_SKIP &&
+			     buf_appendf(b, err, " (%.2fs)", sr->seconds)))
+				return -1;
+		}
+		if (buf_appends(b, "\n", err))
+			return -1;
+		if (m->warning && (buf_appends(b, "      warning: ", err) ||
+				   text_line(b, m->warning, err) ||
+				   buf_appends(b, "\n", err)))
+			return -1;
+		if (m->probe_id) {
+			if (buf_appends(b, "      probe ", err) ||
+			    text_line(b, m->probe_id, err))
+				return -1;
+			if (m->seen_after >= 0 &&
+			    buf_appendf(b, err, " seen after %.1f s", m->seen_after))
+				return -1;
+			if (m->outcome && (buf_appends(b, "; ", err) ||
+					   text_line(b, m->outcome, err)))
+				return -1;
+			if (m->matched && (buf_appends(b, " by ", err) ||
+					   text_line(b, m->matched, err)))
+				return -1;
+			if (buf_appends(b, "\n", err))
+				return -1;
+			for (size_t e = 0; e < m->n_events; e++)
+				if (buf_appends(b, "      would write: ", err) ||
+				    text_line(b, m->events[e], err) ||
+				    buf_appends(b, "\n", err))
+					return -1;
+		}
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			const struct verify_step_result *sr = &m->steps[s];
+			if (sr->status != VST_FAIL)
+				continue;
+			if (buf_appendf(b, err, "      %s: ", step_names[s]) ||
+			    text_line(b, sr->message, err) || buf_appends(b, "\n", err) ||
+			    (sr->cause && (buf_appends(b, "        cause: ", err) ||
+					   text_line(b, sr->cause, err) ||
+					   buf_appends(b, "\n", err))) ||
+			    (sr->fix && (buf_appends(b, "        fix: ", err) ||
+					 text_line(b, sr->fix, err) ||
+					 buf_appends(b, "\n", err))))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+static cJSON *jstr(const char *s)
+{
+	return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static cJSON *json_result(const struct verify_result *m)
+{
+	cJSON *o = cJSON_CreateObject(), *steps, *probe, *ev;
+
+	if (!o)
+		return NULL;
+	cJSON_AddItemToObject(o, "ini", jstr(m->ini));
+	cJSON_AddItemToObject(o, "label", jstr(m->label));
+	cJSON_AddItemToObject(o, "mailbox", jstr(m->mailbox));
+	cJSON_AddItemToObject(o, "protocol", jstr(m->protocol));
+	cJSON_AddBoolToObject(o, "passed", m->passed);
+	cJSON_AddItemToObject(o, "warning", jstr(m->warning));
+	if (m->probe_id) {
+		probe = cJSON_AddObjectToObject(o, "probe");
+		if (probe) {
+			cJSON_AddItemToObject(probe, "id", jstr(m->probe_id));
+			cJSON_AddItemToObject(probe, "subject", jstr(m->probe_subject));
+			if (m->seen_after >= 0)
+				cJSON_AddNumberToObject(probe, "seen_after",
+							(double)(long)(m->seen_after * 1000) / 1000);
+			else
+				cJSON_AddNullToObject(probe, "seen_after");
+			cJSON_AddItemToObject(probe, "outcome", jstr(m->outcome));
+			cJSON_AddItemToObject(probe, "matched", jstr(m->matched));
+			ev = cJSON_AddArrayToObject(probe, "events");
+			for (size_t i = 0; ev && i < m->n_events; i++)
+				cJSON_AddItemToArray(ev, cJSON_CreateString(m->events[i]));
+		}
+	} else {
+		cJSON_AddNullToObject(o, "probe");
+	}
+	steps = cJSON_AddArrayToObject(o, "steps");
+	for (int s = 0; steps && s < VSTEP_COUNT; s++) {
+		const struct verify_step_result *sr = &m->steps[s];
+		cJSON *j = cJSON_CreateObject();
+		if (!j)
+			break;
+		cJSON_AddStringToObject(j, "step", step_names[s]);
+		cJSON_AddStringToObject(j, "status", verify_status_name(sr->status));
+		cJSON_AddNumberToObject(j, "seconds", (double)(long)(sr->seconds * 1000) / 1000);
+		if (sr->status == VST_FAIL)
+			cJSON_AddStringToObject(j, "code", err_code_name(sr->code));
+		else
+			cJSON_AddNullToObject(j, "code");
+		cJSON_AddItemToObject(j, "message", jstr(sr->message));
+		cJSON_AddItemToObject(j, "cause", jstr(sr->cause));
+		cJSON_AddItemToObject(j, "fix", jstr(sr->fix));
+		cJSON_AddItemToObject(j, "topic", jstr(sr->topic));
+		cJSON_AddItemToArray(steps, j);
+	}
+	return o;
+}
+
+static int render_json(const struct verify_run *r, struct buf *b,
+		       struct ms_err *err)
+{
+	cJSON *root = cJSON_CreateObject(), *sum, *arr;
+	char t[32], *txt;
+	int rc = -1;
+
+	if (!root)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	if (r->id)
+		cJSON_AddNumberToObject(root, "run", (double)r->id);
+	else
+		cJSON_AddNullToObject(root, "run");
+	iso_time(r->started, t, sizeof(t));
+	cJSON_AddStringToObject(root, "started", t);
+	iso_time(r->finished, t, sizeof(t));
+	cJSON_AddStringToObject(root, "finished", t);
+	cJSON_AddItemToObject(root, "source", jstr(r->source));
+	cJSON_AddBoolToObject(root, "send", r->send);
+	sum = cJSON_AddObjectToObject(root, "summary");
+	if (sum) {
+		cJSON_AddNumberToObject(sum, "mailboxes", (double)r->n);
+		cJSON_AddNumberToObject(sum, "passed", (double)r->passed);
+		cJSON_AddNumberToObject(sum, "failed", (double)r->failed);
+	}
+	arr = cJSON_AddArrayToObject(root, "mailboxes");
+	for (size_t i = 0; arr && i < r->n; i++) {
+		cJSON *o = json_result(&r->results[i]);
+		if (!o)
+			goto out;
+		cJSON_AddItemToArray(arr, o);
+	}
+	if (!(txt = cJSON_Print(root)))
+		goto out;
+	rc = buf_appends(b, txt, err) || buf_appends(b, "\n", err) ? -1 : 0;
+	cJSON_free(txt);
+out:
+	cJSON_Delete(root);
+	if (rc && err->code == MS_OK)
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+	return rc;
+}
+
+/* ---- JUnit XML ------------------------------------------------------------ */
+
+static int xml_put(struct buf *b, const char *s, struct ms_err *err)
+{
+	char *e = verify_xml_escape(s);
+	int rc;
+
+	if (!e)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = buf_appends(b, e, err);
+	free(e);
+	return rc;
+}
+
+static int render_junit(const struct verify_run *r, struct buf *b,
+			struct ms_err *err)
+{
+	size_t tests = 0, failures = 0, skipped = 0;
+	double all = 0;
+	char t[32];
+
+	for (size_t i = 0; i < r->n; i++) {
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			tests++;
+			failures += r->results[i].steps[s].status == VST_FAIL;
+			skipped += r->results[i].steps[s].status == VST_SKIP;
+		}
+		all += total_seconds(&r->results[i]);
+	}
+	iso_time(r->started, t, sizeof(t));
+	if (buf_appendf(b, err, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			"<testsuites name=\"mailshift-verify\" tests=\"%zu\" "
+			"failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\">\n",
+			tests, failures, skipped, all))
+		return -1;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct verify_result *m = &r->results[i];
+		size_t f = 0, k = 0;
+		const char *who = m->mailbox ? m->mailbox : m->label ? m->label : m->ini;
+
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			f += m->steps[s].status == VST_FAIL;
+			k += m->steps[s].status == VST_SKIP;
+		}
+		if (buf_appends(b, "  <testsuite name=\"", err) || xml_put(b, who, err) ||
+		    buf_appends(b, " (", err) ||
+		    xml_put(b, m->label ? m->label : m->ini, err) ||
+		    buf_appendf(b, err, ")\" tests=\"%d\" failures=\"%zu\" errors=\"0\" "
+				"skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\">\n",
+				VSTEP_COUNT, f, k, total_seconds(m), t))
+			return -1;
+		if (buf_appends(b, "    <properties>\n      <property name=\"ini\" value=\"", err) ||
+		    xml_put(b, m->ini, err) || buf_appends(b, "\"/>\n", err) ||
+		    (m->protocol && (buf_appends(b, "      <property name=\"protocol\" value=\"", err) ||
+				     xml_put(b, m->protocol, err) || buf_appends(b, "\"/>\n", err))) ||
+		    (m->probe_id && (buf_appends(b, "      <property name=\"probe\" value=\"", err) ||
+				     xml_put(b, m->probe_id, err) || buf_appends(b, "\"/>\n", err))) ||
+		    buf_appends(b, "    </properties>\n", err))
+			return -1;
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			const struct verify_step_result *sr = &m->steps[s];
+			if (buf_appends(b, "    <testcase classname=\"mailshift-verify.", err) ||
+			    xml_put(b, who, err) ||
+			    buf_appendf(b, err, "\" name=\"%s\" time=\"%.3f\"", step_names[s],
+					sr->seconds))
+				return -1;
+			if (sr->status == VST_PASS) {
+				if (buf_appends(b, "/>\n", err))
+					return -1;
+				continue;
+			}
+			if (sr->status == VST_SKIP) {
+				if (buf_appends(b, "><skipped message=\"", err) ||
+				    xml_put(b, sr->message ? sr->message : "not run", err) ||
+				    buf_appends(b, "\"/></testcase>\n", err))
+					return -1;
+				continue;
+			}
+			if (buf_appends(b, ">\n      <failure message=\"", err) ||
+			    xml_put(b, sr->message, err) ||
+			    buf_appendf(b, err, "\" type=\"%s\">", err_code_name(sr->code)) ||
+			    xml_put(b, sr->message, err) ||
+			    (sr->cause && (buf_appends(b, "&#10;cause: ", err) ||
+					   xml_put(b, sr->cause, err))) ||
+			    (sr->fix && (buf_appends(b, "&#10;fix: ", err) ||
+					 xml_put(b, sr->fix, err))) ||
+			    buf_appends(b, "</failure>\n    </testcase>\n", err))
+				return -1;
+		}
+		if (buf_appends(b, "  </testsuite>\n", err))
+			return -1;
+	}
+	return buf_appends(b, "</testsuites>\n", err);
+}
+
+/* ---- HTML ----------------------------------------------------------------- */
+
+static int html_put(struct buf *b, const char *s, struct ms_err *err)
+{
+	char *e = verify_html_escape(s);
+	int rc;
+
+	if (!e)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = buf_appends(b, e, err);
+	free(e);
+	return rc;
+}
+
+/* Prose from the explanation catalogue, where `command` marks what to
+ * type: escaped, each backtick pair as <code>...</code> (an unpaired one
+ * is dropped), so no literal backtick reaches the page. */
+static int html_prose(struct buf *b, const char *s, struct ms_err *err)
+{
+	char *e = verify_html_escape(s), *p, *q;
+	int rc = 0, open = 0;
+
+	if (!e)
+		return err_set(err, MS_ERR_NOMEM, "out of memory");
+	for (p = e; rc == 0 && *p; p = q + 1) {
+		if (!(q = strchr(p, '`'))) {
+			rc = buf_appends(b, p, err);
+			if (open && rc == 0)
+				rc = buf_appends(b, "</code>", err);
+			break;
+		}
+		if (!open && !strchr(q + 1, '`')) {   /* unpaired: dropped */
+			rc = buf_append(b, p, (size_t)(q - p), err);
+			continue;
+		}
+		rc = buf_append(b, p, (size_t)(q - p), err) ||
+		     buf_appends(b, open ? "</code>" : "<code>", err);
+		open = !open;
+	}
+	free(e);
+	return rc;
+}
+
+static const char html_head[] =
+	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	"style-src 'unsafe-inline'\">\n"
+	"<title>mailshift-verify report</title>\n<style>\n"
+	"body{font-family:system-ui,sans-serif;margin:2em;color:#222}\n"
+	"table{border-collapse:collapse;width:100%}\n"
+	"td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\n"
+	".pass{background:#e6f4ea}.fail{background:#fce8e6}.skip{color:#888}\n"
+	"code{white-space:pre-wrap;word-break:break-all}\n"
+	"</style>\n</head>\n<body>\n";
+
+static int render_html(const struct verify_run *r, struct buf *b,
+		       struct ms_err *err)
+{
+	char t[32];
+
+	iso_time(r->started, t, sizeof(t));
+	if (buf_appends(b, html_head, err) ||
+	    buf_appends(b, "<h1>mailshift-verify</h1>\n<p>", err) ||
+	    buf_appendf(b, err, "%zu mailboxes: <strong>%zu passed</strong>, "
+			"<strong>%zu failed</strong>; %s; started %s", r->n, r->passed,
+			r->failed, r->send ? "with probe mail" : "read-only", t) ||
+	    (r->source && (buf_appends(b, "; ", err) || html_put(b, r->source, err))) ||
+	    buf_appends(b, "</p>\n<table>\n<tr><th>result</th><th>mailbox</th>"
+			"<th>protocol</th><th>INI</th>", err))
+		return -1;
+	for (int s = 0; s < VSTEP_COUNT; s++)
+		if (buf_appendf(b, err, "<th>%s</th>", step_names[s]))
+			return -1;
+	if (buf_appends(b, "<th>details</th></tr>\n", err))
+		return -1;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct verify_result *m = &r->results[i];
+		if (buf_appendf(b, err, "<tr class=\"%s\"><td>%s</td><td>",
+				m->passed ? "pass" : "fail", m->passed ? "PASS" : "FAIL") ||
+		    html_put(b, m->mailbox ? m->mailbox : "-", err) ||
+		    buf_appends(b, "</td><td>", err) ||
+		    html_put(b, m->protocol ? m->protocol : "-", err) ||
+		    buf_appends(b, "</td><td><code>", err) ||
+		    html_put(b, m->label ? m->label : m->ini, err) ||
+		    buf_appends(b, "</code></td>", err))
+			return -1;
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			const struct verify_step_result *sr = &m->steps[s];
+			if (buf_appendf(b, err, "<td class=\"%s\">%s", verify_status_name(sr->status),
+					verify_status_name(sr->status)) ||
+			    (sr->status != VST_SKIP &&
+			     buf_appendf(b, err, " %.2fs", sr->seconds)) ||
+			    buf_appends(b, "</td>", err))
+				return -1;
+		}
+		if (buf_appends(b, "<td>", err))
+			return -1;
+		if (m->warning && (buf_appends(b, "<p>warning: ", err) ||
+				   html_put(b, m->warning, err) || buf_appends(b, "</p>", err)))
+			return -1;
+		if (m->probe_id) {
+			if (buf_appends(b, "<p>probe <code>", err) ||
+			    html_put(b, m->probe_subject ? m->probe_subject : m->probe_id, err) ||
+			    buf_appends(b, "</code>", err) ||
+			    (m->seen_after >= 0 &&
+			     buf_appendf(b, err, " seen after %.1f s", m->seen_after)) ||
+			    (m->outcome && (buf_appends(b, "; ", err) ||
+					    html_put(b, m->outcome, err))) ||
+			    (m->matched && (buf_appends(b, " by ", err) ||
+					    html_put(b, m->matched, err))) ||
+			    buf_appends(b, "</p>", err))
+				return -1;
+			for (size_t e = 0; e < m->n_events; e++)
+				if (buf_appends(b, "<p>would write <code>", err) ||
+				    html_put(b, m->events[e], err) ||
+				    buf_appends(b, "</code></p>", err))
+					return -1;
+		}
+		for (int s = 0; s < VSTEP_COUNT; s++) {
+			const struct verify_step_result *sr = &m->steps[s];
+			if (sr->status != VST_FAIL)
+				continue;
+			if (buf_appendf(b, err, "<p><strong>%s</strong>: <code>", step_names[s]) ||
+			    html_put(b, sr->message, err) || buf_appends(b, "</code>", err) ||
+			    (sr->cause && (buf_appends(b, "<br>cause: ", err) ||
+					   html_prose(b, sr->cause, err))) ||
+			    (sr->fix && (buf_appends(b, "<br>fix: ", err) ||
+					 html_prose(b, sr->fix, err))) ||
+			    buf_appends(b, "</p>", err))
+				return -1;
+		}
+		if (buf_appends(b, "</td></tr>\n", err))
+			return -1;
+	}
+	return buf_appends(b, "</table>\n</body>\n</html>\n", err);
+}
+
+int verify_render(const struct verify_run *r, enum verify_format f,
+		  char **out, size_t *len, struct ms_err *err)
+{
+	struct buf b;
+	int rc;
+
+	*out = NULL;
+	buf_init(&b, REPORT_CAP);
+	switch (f) {
+	case VFMT_JSON:  rc = render_json(r, &b, err); break;
+	case VFMT_JUNIT: rc = render_junit(r, &b, err); break;
+	case VFMT_HTML:  rc = render_html(r, &b, err); break;
+	default:         rc = render_text(r, &b, err); break;
+	}
+	if (rc == 0 && buf_append(&b, "", 0, err))
+		rc = -1;
+	if (rc) {
+		buf_release(&b);
+		return -1;
+	}
+	*out = buf_detach(&b, len);
+	return 0;
+}
