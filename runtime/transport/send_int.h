@@ -1,5 +1,6 @@
 /*
- * send_int.h - internals of send.c, for its unit tests and fuzzer.
+ * send_int.h - internals of send.c that send_net.c shares, and the SMTP
+ * trace, for the unit tests and the fuzzer.
  *
  * SMTP over libcurl learns what the server said only through libcurl's
  * debug callback, which hands over the server's reply lines (incoming)
@@ -33,6 +34,11 @@
 #include <stddef.h>
 
 #define SEND_REPLY_MAX 512
+#define SEND_MAX_TEXT (4u * 1024 * 1024)   /* cap on a composed message */
+
+/* A printable (control characters become '?'), length-capped copy of
+ * untrusted text for an error message; dst always NUL-terminated. */
+void send_safe_copy(char *dst, size_t dstsz, const char *src);
 
 struct send_trace {
 	char reply[SEND_REPLY_MAX]; /* last server reply line, "" if none */
