@@ -28,6 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/mem.h"
+
 #define FAST_MAX_INPUT   ((size_t)64 * 1024 * 1024)
 
 /* windows-1252 0x80-0x9F (as message.c) */
@@ -339,6 +341,63 @@ static int name_is(const struct field *f, int k)
 	       strncasecmp(f->name, field_names[k], f->name_len) == 0;
 }
 
+/* The Message-ID from the last such field, or when that does not parse as
+ * one, the first field's text between its angle brackets; NULL when out
+ * of memory. */
+static char *fast_message_id(GMimeParserOptions *opts, const struct field *last,
+			     const struct field *first)
+{
+	char *raw = decoded(opts, last), *id, *out;
+
+	if (!raw)
+		return NULL;
+	id = g_mime_utils_decode_message_id(raw);
+	g_free(raw);
+	if (id && *id) {
+		out = msg_header_text(id);
+	} else {
+		char *r0, *dec = decoded(opts, first);
+		const char *s;
+		size_t l;
+		if (!dec) {
+			g_free(id);
+			return NULL;
+		}
+		s = dec;
+		s += strspn(s, " \t\r\n<");
+		l = strcspn(s, ">\r\n");
+		while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
+			l--;
+		r0 = msg_dup_len(s, l);
+		g_free(dec);
+		out = r0 ? msg_header_text(r0) : NULL;
+		free(r0);
+	}
+	g_free(id);
+	return out;
+}
+
+/* msg's date from the Date field, when it parses; -1 when out of memory. */
+static int fast_date(GMimeParserOptions *opts, const struct field *f,
+		     struct message *msg)
+{
+	char *raw = decoded(opts, f);
+	GDateTime *dt;
+
+	if (!raw)
+		return -1;
+	dt = g_mime_utils_header_decode_date(raw);
+	g_free(raw);
+	if (dt) {
+		msg->date = (time_t)g_date_time_to_unix(dt);
+		msg->date_offset_min = (int)(g_date_time_get_utc_offset(dt) /
+					     G_TIME_SPAN_MINUTE);
+		msg->has_date = 1;
+		g_date_time_unref(dt);
+	}
+	return 0;
+}
+
 int message_parse_headers_fast(struct message *msg, const char *data, size_t len,
 			       struct ms_err *err)
 {
@@ -429,56 +488,16 @@ int message_parse_headers_fast(struct message *msg, const char *data, size_t len
 		goto nomem;
 
 	/* Message-ID */
-	if (have[F_MSGID]) {
-		char *raw = decoded(opts, &last[F_MSGID]);
-		char *id;
-		if (!raw)
-			goto nomem;
-		id = g_mime_utils_decode_message_id(raw);
-		g_free(raw);
-		if (id && *id) {
-			msg->message_id = msg_header_text(id);
-		} else {
-			char *r0, *dec = decoded(opts, &first_msgid);
-			const char *s;
-			size_t l;
-			if (!dec) {
-				g_free(id);
-				goto nomem;
-			}
-			s = dec ? dec : "";
-			s += strspn(s, " \t\r\n<");
-			l = strcspn(s, ">\r\n");
-			while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
-				l--;
-			r0 = msg_dup_len(s, l);
-			g_free(dec);
-			msg->message_id = r0 ? msg_header_text(r0) : NULL;
-			free(r0);
-		}
-		g_free(id);
-	} else {
+	if (have[F_MSGID])
+		msg->message_id = fast_message_id(opts, &last[F_MSGID], &first_msgid);
+	else
 		msg->message_id = strdup("");
-	}
 	if (!msg->message_id)
 		goto nomem;
 
 	/* Date */
-	if (have[F_DATE]) {
-		char *raw = decoded(opts, &last[F_DATE]);
-		GDateTime *dt;
-		if (!raw)
-			goto nomem;
-		dt = g_mime_utils_header_decode_date(raw);
-		g_free(raw);
-		if (dt) {
-			msg->date = (time_t)g_date_time_to_unix(dt);
-			msg->date_offset_min = (int)(g_date_time_get_utc_offset(dt) /
-						     G_TIME_SPAN_MINUTE);
-			msg->has_date = 1;
-			g_date_time_unref(dt);
-		}
-	}
+	if (have[F_DATE] && fast_date(opts, &last[F_DATE], msg) < 0)
+		goto nomem;
 	rc = 0;
 	goto done;
 whole:
@@ -493,7 +512,7 @@ empty:
 	rc = 0;
 	goto done;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 	message_release(msg);
 done:
 	return rc;
