@@ -1,7 +1,6 @@
 #include "auth/jwt.h"
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -14,6 +13,7 @@
 #include <strings.h>
 
 #include "base/fsutil.h"
+#include "base/mem.h"
 #include "auth/seal.h"
 
 #define CERT_FILE_MAX ((size_t)1024 * 1024)
@@ -105,7 +105,7 @@ nomem:
 	err_set(err, MS_ERR_NOMEM, "out of memory");
 out:
 	BIO_free(bio);
-	OPENSSL_cleanse(data, len);
+	mem_wipe(data, len);
 	free(data);
 	ERR_clear_error();
 	if (ret) {

@@ -10,7 +10,7 @@
  * Encoding: base64url without padding.
  *
  * Ownership: *jwt is malloc'd and owned by the caller; it is a credential,
- * release it with seal_wipe_free() (seal.h).
+ * release it with mem_wipe_free() (base/mem.h).
  */
 #ifndef MS_JWT_H
 #define MS_JWT_H

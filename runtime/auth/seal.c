@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/fsutil.h"
+#include "base/mem.h"
 #include "base/paths.h"
 
 #define NONCE_LEN 12
@@ -25,17 +25,14 @@ struct seal_key {
 
 void seal_wipe_free(char *s)
 {
-	if (!s)
-		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
+	mem_wipe_free(s);
 }
 
 void seal_key_free(struct seal_key *key)
 {
 	if (!key)
 		return;
-	OPENSSL_cleanse(key, sizeof(*key));
+	mem_wipe(key, sizeof(*key));
 	free(key);
 }
 
@@ -73,7 +70,7 @@ static int create_key_file(const char *path, struct ms_err *err)
 		return err_set(err, MS_ERR_INTERNAL, "cannot get random bytes for a machine key");
 	/* 1 = another process created it first: use theirs */
 	rc = fs_create_exclusive(path, k, sizeof(k), 0600, err);
-	OPENSSL_cleanse(k, sizeof(k));
+	mem_wipe(k, sizeof(k));
 	return rc < 0 ? -1 : 0;
 }
 
@@ -320,7 +317,7 @@ int seal_value_key(const struct seal_key *key, const char *plain,
 out:
 	EVP_CIPHER_CTX_free(ctx);
 	if (blob) {
-		OPENSSL_cleanse(blob, blen);
+		mem_wipe(blob, blen);
 		free(blob);
 	}
 	free(b64);
@@ -384,11 +381,11 @@ int unseal_value_key(const struct seal_key *key, const char *sealed,
 out:
 	EVP_CIPHER_CTX_free(ctx);
 	if (pt) {
-		OPENSSL_cleanse(pt, clen + 1);
+		mem_wipe(pt, clen + 1);
 		free(pt);
 	}
 	if (blob) {
-		OPENSSL_cleanse(blob, blen);
+		mem_wipe(blob, blen);
 		free(blob);
 	}
 	return ret;
@@ -557,7 +554,7 @@ int unseal_bytes(const struct seal_key *key, const void *sealed, size_t len,
 out:
 	EVP_CIPHER_CTX_free(ctx);
 	if (pt) {
-		OPENSSL_cleanse(pt, clen + 1);
+		mem_wipe(pt, clen + 1);
 		free(pt);
 	}
 	return ret;

@@ -63,7 +63,8 @@ int unseal_value(const char *sealed, char **plain, struct ms_err *err);
 /* True when s carries the sealed-value prefix. */
 int seal_is_sealed(const char *s);
 
-/* Cleanse a NUL-terminated secret and free it; NULL is fine. */
+/* mem_wipe_free() (base/mem.h) by its old name, for the callers outside
+ * auth/ not yet moved to it; new code calls mem_wipe_free(). */
 void seal_wipe_free(char *s);
 
 /* Base64 (RFC 4648): url selects the URL-safe alphabet without padding.

@@ -2,18 +2,18 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/fsutil.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "auth/seal.h"
 
 void secret_free(char *plain)
 {
-	seal_wipe_free(plain);
+	mem_wipe_free(plain);
 }
 
 static int is_b64_char(int c)
@@ -106,7 +106,7 @@ static int resolve_file(const char *path, char **plain, struct ms_err *err)
 	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		data[--len] = '\0';
 	if (len == 0 || strlen(data) != len) {
-		OPENSSL_cleanse(data, len);
+		mem_wipe(data, len);
 		free(data);
 		return err_set(err, MS_ERR_CONFIG, "secret file '%s' is empty or holds a NUL byte",
 			       path);

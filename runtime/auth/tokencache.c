@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "base/fsutil.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/paths.h"
 #include "auth/seal.h"
 
@@ -152,8 +152,8 @@ void token_entry_release(struct token_entry *e)
 {
 	if (!e)
 		return;
-	seal_wipe_free(e->access_token);
-	seal_wipe_free(e->refresh_token);
+	mem_wipe_free(e->access_token);
+	mem_wipe_free(e->refresh_token);
 	e->access_token = e->refresh_token = NULL;
 	e->expires_at = 0;
 }

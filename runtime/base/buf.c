@@ -1,10 +1,11 @@
 #include "base/buf.h"
 
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/mem.h"
 
 void buf_init(struct buf *b, size_t cap)
 {
@@ -119,6 +120,6 @@ void buf_release(struct buf *b)
 void buf_wipe(struct buf *b)
 {
 	if (b->data)
-		OPENSSL_cleanse(b->data, b->alloc);
+		mem_wipe(b->data, b->alloc);
 	buf_release(b);
 }

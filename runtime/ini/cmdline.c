@@ -9,9 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
 #include "base/buf.h"
+#include "base/mem.h"
 #include "base/suggest.h"
 
 /* A token of a split line: its decoded text and where it was in the raw
@@ -28,10 +27,7 @@ static void toks_free(struct tok *t, int n)
 	if (!t)
 		return;
 	for (i = 0; i < n; i++) {
-		if (t[i].text) {
-			OPENSSL_cleanse(t[i].text, strlen(t[i].text));
-			free(t[i].text);
-		}
+		mem_wipe_free(t[i].text);
 	}
 	free(t);
 }
@@ -127,13 +123,13 @@ static int split_raw(const char *cmd, int first, struct tok **out, int *nout,
 			goto nomem;
 		n++;
 	}
-	OPENSSL_cleanse(cur, len + 1);
+	mem_wipe(cur, len + 1);
 	free(cur);
 	*out = t;
 	*nout = n;
 	return 0;
 nomem:
-	OPENSSL_cleanse(cur, len + 1);
+	mem_wipe(cur, len + 1);
 	free(cur);
 	toks_free(t, n);
 	return err_set(err, MS_ERR_NOMEM, "out of memory");
@@ -185,10 +181,7 @@ void cmdline_argv_free(char **argv, int argc)
 	if (!argv)
 		return;
 	for (i = 0; i < argc; i++) {
-		if (argv[i]) {
-			OPENSSL_cleanse(argv[i], strlen(argv[i]));
-			free(argv[i]);
-		}
+		mem_wipe_free(argv[i]);
 	}
 	free(argv);
 }
@@ -337,8 +330,7 @@ int cmdline_job_parse(const char *cmd, struct cmdline_job *j,
 				j->argv = NULL;
 				j->argc = 0;
 				rc = split_tail(stripped, j, err);
-				OPENSSL_cleanse(stripped, strlen(stripped));
-				free(stripped);
+				mem_wipe_free(stripped);
 				if (rc < 0)
 					goto done;
 				locate(j, 1);
@@ -429,11 +421,8 @@ static char *unquoted_dup(const char *v)
 
 static void wipe_free(char **p)
 {
-	if (*p) {
-		OPENSSL_cleanse(*p, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
+	mem_wipe_free(*p);
+	*p = NULL;
 }
 
 static size_t secret_prefix(const char *text);
@@ -843,21 +832,20 @@ static char *redact_scan(char *s)
 			goto fail;
 		prop = value_is_property(val) || strcmp(val, "***") == 0 ||
 		       strcmp(val, "***\"") == 0;
-		OPENSSL_cleanse(val, strlen(val));
-		free(val);
+		mem_wipe_free(val);
 		if (buf_append(&b, s + i, n, &err) < 0 ||
 		    (prop ? buf_append(&b, s + vs, ve - vs, &err) :
 			    buf_appends(&b, "***", &err)) < 0)
 			goto fail;
 		i = ve;
 	}
-	OPENSSL_cleanse(s, len);
+	mem_wipe(s, len);
 	free(s);
 	if (!b.data)
 		return strdup("");
 	return buf_detach(&b, NULL);
 fail:
-	OPENSSL_cleanse(s, len);
+	mem_wipe(s, len);
 	free(s);
 	buf_wipe(&b);
 	return NULL;

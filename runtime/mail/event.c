@@ -5,8 +5,8 @@
 #include "mail/event.h"
 
 #include "base/buf.h"
+#include "base/mem.h"
 
-#include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -339,10 +339,7 @@ done:
 
 void event_line_free(char *line)
 {
-	if (!line)
-		return;
-	OPENSSL_cleanse(line, strlen(line));
-	free(line);
+	mem_wipe_free(line);
 }
 
 int event_log_line(const char *format, enum event_log_kind kind,

@@ -10,6 +10,7 @@
 
 #include "auth/jwt.h"
 #include "auth/seal.h"
+#include "base/mem.h"
 #include "tap.h"
 
 static EVP_PKEY *pkey;
@@ -171,7 +172,7 @@ static void check(const char *path, enum jwt_alg alg)
 	cJSON_Delete(h);
 	cJSON_Delete(c);
 	free(hraw);
-	seal_wipe_free(jwt);
+	mem_wipe_free(jwt);
 }
 
 int main(void)
@@ -216,7 +217,7 @@ int main(void)
 					dup++;
 			n++;
 			cJSON_Delete(c);
-			seal_wipe_free(jwt);
+			mem_wipe_free(jwt);
 		}
 		ok(n == 50 && dup == 0, "50 assertions, 50 distinct jti values");
 		for (int k = 0; k < n; k++)
@@ -233,7 +234,7 @@ int main(void)
 		   cJSON_GetNumberValue(cJSON_GetObjectItem(c, "exp")) == 1000600,
 		   "fixed iat and exp");
 		cJSON_Delete(c);
-		seal_wipe_free(jwt);
+		mem_wipe_free(jwt);
 	}
 	err_clear(&err);
 	ok(jwt_client_assertion_at(path, cid, url, JWT_PS256, 0, 601, &jwt, &err) < 0 &&

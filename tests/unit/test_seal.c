@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/mem.h"
 #include "base/paths.h"
 #include "auth/seal.h"
 #include "tap.h"
@@ -117,10 +118,10 @@ int main(void)
 	   "sealing twice gives different values (fresh nonce)");
 	ok(unseal_value(s1, &p, &err) == 0, "unseal (%s)", err.msg);
 	is(p, plain, "round trip");
-	seal_wipe_free(p);
+	mem_wipe_free(p);
 	p = NULL;
 	ok(unseal_value(s2, &p, &err) == 0 && p && strcmp(p, plain) == 0, "second round trip");
-	seal_wipe_free(p);
+	mem_wipe_free(p);
 	p = NULL;
 
 	/* tampering: flip one base64 character in the ciphertext */
@@ -155,7 +156,7 @@ int main(void)
 		ok(seal_value_key(k2, "", &s2, &err) == 0 &&
 		   unseal_value_key(k2, s2, &p, &err) == 0 && p && *p == '\0',
 		   "empty value round trip");
-		seal_wipe_free(p);
+		mem_wipe_free(p);
 		p = NULL;
 		seal_key_free(k2);
 	}
@@ -193,7 +194,7 @@ int main(void)
 	}
 	err_clear(&err);
 	ok(unseal_value(s1, &p, &err) == 0, "0600 accepted again");
-	seal_wipe_free(p);
+	mem_wipe_free(p);
 	p = NULL;
 
 	/* a damaged key file */
@@ -239,7 +240,7 @@ int main(void)
 				err_clear(&err);
 				if (unseal_value(line, &p, &err) == 0 && strcmp(p, "race") == 0)
 					good++;
-				seal_wipe_free(p);
+				mem_wipe_free(p);
 				p = NULL;
 			}
 			fclose(f);
