@@ -102,7 +102,7 @@ static int load_cert(const char *path, X509 **cert, EVP_PKEY **pkey,
 	ret = 0;
 	goto out;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 out:
 	BIO_free(bio);
 	mem_wipe(data, len);
@@ -155,7 +155,7 @@ static int sign(EVP_PKEY *pkey, enum jwt_alg alg, const char *input,
 
 	*sig_b64 = NULL;
 	if (!(md = EVP_MD_CTX_new()))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) != 1)
 		goto fail;
 	if (alg == JWT_PS256 &&
@@ -170,14 +170,14 @@ static int sign(EVP_PKEY *pkey, enum jwt_alg alg, const char *input,
 			   strlen(input)) != 1)
 		goto fail;
 	if (!(sig = malloc(siglen))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input,
 			   strlen(input)) != 1)
 		goto fail;
 	if (!(*sig_b64 = seal_b64_encode(sig, siglen, 1))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	ret = 0;
@@ -241,12 +241,12 @@ int jwt_client_assertion_at(const char *cert_pem_path, const char *client_id,
 	    !cJSON_AddNumberToObject(claims, "iat", (double)now) ||
 	    !cJSON_AddNumberToObject(claims, "exp", (double)(now + lifetime_s)) ||
 	    !(h64 = b64url_json(hdr)) || !(c64 = b64url_json(claims))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	n = strlen(h64) + strlen(c64) + 2;
 	if (!(input = malloc(n))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	snprintf(input, n, "%s.%s", h64, c64);
@@ -254,7 +254,7 @@ int jwt_client_assertion_at(const char *cert_pem_path, const char *client_id,
 		goto out;
 	n = strlen(input) + strlen(sig) + 2;
 	if (!(*jwt = malloc(n))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	snprintf(*jwt, n, "%s.%s", input, sig);

@@ -44,7 +44,7 @@ int seal_key_from_bytes(struct seal_key **key, const unsigned char *bytes,
 		return err_set(err, MS_ERR_DATA, "a machine key has %d bytes, not %zu",
 			       SEAL_KEY_LEN, len);
 	if (!(*key = malloc(sizeof(**key))))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	memcpy((*key)->k, bytes, SEAL_KEY_LEN);
 	return 0;
 }
@@ -56,7 +56,7 @@ static int create_key_file(const char *path, struct ms_err *err)
 	int rc;
 
 	if ((dir = strdup(path)) == NULL)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -138,7 +138,7 @@ int seal_key_load(struct seal_key **key, int create, struct ms_err *err)
 	if (check_key_file(fd, path, err))
 		goto out;
 	if (!(k = malloc(sizeof(*k)))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	while (got < SEAL_KEY_LEN) {
@@ -247,7 +247,7 @@ int seal_b64_decode(const char *s, size_t len, int url, unsigned char **out,
 		return err_set(err, MS_ERR_DATA, "malformed base64 padding");
 	buf = malloc(len / 4 * 3 + 3);
 	if (!buf)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	for (i = 0; i < len; i++) {
 		int v = b64_val((unsigned char)s[i], url);
 		if (v < 0) {
@@ -284,7 +284,7 @@ int seal_value_key(const struct seal_key *key, const char *plain,
 		return err_set(err, MS_ERR_TOOBIG, "value too long to seal (%zu bytes)", plen);
 	blen = NONCE_LEN + plen + TAG_LEN;
 	if (!(blob = malloc(blen)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (RAND_bytes(blob, NONCE_LEN) != 1) {
 		err_set(err, MS_ERR_INTERNAL, "cannot get random bytes for a nonce");
 		goto out;
@@ -304,11 +304,11 @@ int seal_value_key(const struct seal_key *key, const char *plain,
 		goto out;
 	}
 	if (!(b64 = seal_b64_encode(blob, blen, 0))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	if (!(*sealed = malloc(strlen(SEAL_PREFIX) + strlen(b64) + 1))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	strcpy(*sealed, SEAL_PREFIX);
@@ -343,7 +343,7 @@ int unseal_value_key(const struct seal_key *key, const char *sealed,
 		return err_set(err, MS_ERR_TOOBIG, "sealed value too long");
 	if (seal_b64_decode(sealed, strlen(sealed), 0, &blob, &blen, &e2)) {
 		if (e2.code == MS_ERR_NOMEM)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+			return err_nomem(err);
 		return err_set(err, MS_ERR_DATA, "sealed value is damaged (bad base64)");
 	}
 	if (blen < NONCE_LEN + TAG_LEN) {
@@ -352,7 +352,7 @@ int unseal_value_key(const struct seal_key *key, const char *sealed,
 	}
 	clen = blen - NONCE_LEN - TAG_LEN;
 	if (!(pt = malloc(clen + 1))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	if (!(ctx = EVP_CIPHER_CTX_new()) ||
@@ -478,7 +478,7 @@ int seal_bytes(const struct seal_key *key, const void *plain, size_t len,
 		return err_set(err, MS_ERR_TOOBIG, "associated data too long");
 	blen = SEAL_BYTES_OVERHEAD + len;
 	if (!(blob = malloc(blen)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	memcpy(blob, SEAL_BYTES_MAGIC, ml);
 	nonce = blob + ml;
 	ct = nonce + NONCE_LEN;
@@ -533,7 +533,7 @@ int unseal_bytes(const struct seal_key *key, const void *sealed, size_t len,
 	memcpy(tag, ct + clen, TAG_LEN);
 	/* one spare byte: callers may treat the plaintext as a string */
 	if (!(pt = malloc(clen + 1)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!(ctx = EVP_CIPHER_CTX_new()) ||
 	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||

@@ -86,7 +86,7 @@ static int valid_env_name(const char *s)
 static int dup_secret(const char *s, char **plain, struct ms_err *err)
 {
 	if (!(*plain = strdup(s)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return 0;
 }
 

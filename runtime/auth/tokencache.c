@@ -47,7 +47,7 @@ static int parent_dir(const char *path, struct ms_err *err)
 	int rc = 0;
 
 	if (!dir)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -103,10 +103,10 @@ int tokencache_open(struct tokencache **out, const char *path, struct ms_err *er
 
 	*out = NULL;
 	if (!(tc = calloc(1, sizeof(*tc))))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (path) {
 		if (!(tc->path = strdup(path))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto fail;
 		}
 	} else if (paths_token_cache(&tc->path, err)) {
@@ -301,7 +301,7 @@ static char *lock_path(struct tokencache *tc, const struct token_key *k,
 	size_t n;
 
 	if (!ctx) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		return NULL;
 	}
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
@@ -314,7 +314,7 @@ static char *lock_path(struct tokencache *tc, const struct token_key *k,
 	strcat(name, ".lock");
 	n = strlen(tc->path) + 8;
 	if (!(dir = malloc(n))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		return NULL;
 	}
 	snprintf(dir, n, "%s.locks", tc->path);
@@ -325,7 +325,7 @@ static char *lock_path(struct tokencache *tc, const struct token_key *k,
 	path = fs_join(dir, name);
 	free(dir);
 	if (!path)
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 	return path;
 }
 
@@ -366,7 +366,7 @@ int tokencache_lock(struct tokencache *tc, const struct token_key *k,
 	free(path);
 	if (!(*lk = malloc(sizeof(**lk)))) {
 		close(fd);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	(*lk)->fd = fd;
 	return 0;

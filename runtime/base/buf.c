@@ -32,7 +32,7 @@ static int grow(struct buf *b, size_t need, struct ms_err *err)
 		want = b->cap + 1;
 	p = realloc(b->data, want);
 	if (!p)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	b->data = p;
 	b->alloc = want;
 	return 0;

@@ -6,11 +6,12 @@
 #include <unistd.h>
 
 #include "base/fsutil.h"
+#include "base/mem.h"
 
 static int dup_out(char **out, const char *s, struct ms_err *err)
 {
 	if (!(*out = strdup(s)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return 0;
 }
 
@@ -33,7 +34,7 @@ int paths_state_dir(char **dir, struct ms_err *err)
 	xdg = getenv("XDG_STATE_HOME");
 	if (xdg && *xdg == '/') {
 		if (!(*dir = fs_join(xdg, "mailshift")))
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+			return err_nomem(err);
 		return 0;
 	}
 	home = getenv("HOME");
@@ -46,7 +47,7 @@ int paths_state_dir(char **dir, struct ms_err *err)
 			       "cannot find a home directory for the state files; "
 			       "set MAILSHIFT_HOME");
 	if (!(*dir = fs_join(home, ".local/state/mailshift")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return 0;
 }
 
@@ -63,7 +64,7 @@ static int state_file(const char *env, const char *name, char **path,
 	*path = fs_join(dir, name);
 	free(dir);
 	if (!*path)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return 0;
 }
 

@@ -45,14 +45,14 @@ static int split_raw(const char *cmd, int first, struct tok **out, int *nout,
 		     struct ms_err *err)
 {
 	struct tok *t = NULL;
-	int n = 0, alloc = 0;
-	size_t len = strlen(cmd), i = 0;
+	int n = 0;
+	size_t alloc = 0, len = strlen(cmd), i = 0;
 	char *cur = NULL;
 
 	*out = NULL;
 	*nout = 0;
 	if (!(cur = malloc(len + 1)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	for (;;) {
 		size_t k = 0, start;
 		int inq = 0;
@@ -108,14 +108,8 @@ static int split_raw(const char *cmd, int first, struct tok **out, int *nout,
 				cur[k++] = cmd[i++];
 			}
 		}
-		if (n == alloc) {
-			struct tok *nt;
-			alloc = alloc ? alloc * 2 : 8;
-			nt = realloc(t, (size_t)alloc * sizeof(*t));
-			if (!nt)
-				goto nomem;
-			t = nt;
-		}
+		if (MEM_GROW(t, alloc, (size_t)n + 1, NULL) < 0)
+			goto nomem;
 		cur[k] = '\0';
 		t[n].start = start;
 		t[n].end = i;
@@ -132,7 +126,7 @@ nomem:
 	mem_wipe(cur, len + 1);
 	free(cur);
 	toks_free(t, n);
-	return err_set(err, MS_ERR_NOMEM, "out of memory");
+	return err_nomem(err);
 }
 
 static int toks_to_argv(struct tok *t, int from, int n, char ***argv, int *argc,
@@ -143,7 +137,7 @@ static int toks_to_argv(struct tok *t, int from, int n, char ***argv, int *argc,
 
 	v = calloc((size_t)(n - from) + 1, sizeof(*v));
 	if (!v)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	for (i = from; i < n; i++) {
 		v[i - from] = t[i].text;
 		t[i].text = NULL;
@@ -319,7 +313,7 @@ int cmdline_job_parse(const char *cmd, struct cmdline_job *j,
 				size_t len = (size_t)(last - tail);
 
 				if (!(stripped = malloc(strlen(tail) + 1))) {
-					err_set(err, MS_ERR_NOMEM, "out of memory");
+					err_nomem(err);
 					goto done;
 				}
 				memcpy(stripped, tail + 1, len ? len - 1 : 0);
@@ -573,7 +567,7 @@ static int set_value(struct connector_opts *o, int id, const char *shown,
 	char *v = unquoted_dup(raw), **slot = NULL;
 
 	if (!v)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!*v) {
 		free(v);
 		return err_set(err, MS_ERR_USAGE, "option '%s' requires a value", shown);

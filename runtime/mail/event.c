@@ -313,7 +313,7 @@ int event_render(const char *event, const char *opcon_user,
 			       "OpConUser or its password holds a comma or a "
 			       "control character");
 	if (!(body = strndup(s, (size_t)(e - s))))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	buf_init(&b, EVENT_MAX_LEN);
 	/* The template is configuration, so commas stay; "trusted" keeps them
 	 * while controls and non-ASCII still go. */

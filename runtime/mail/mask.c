@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
+
 /* Limits for one match: enough for any sane mask on a 64 KiB line, small
  * enough that catastrophic backtracking stops within a fraction of a
  * second. */
@@ -167,7 +169,7 @@ static int build_slots(struct mask *m, struct ms_err *err)
 	rc = 0;
 	goto done;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 done:
 	free(named);
 	free(names);
@@ -222,7 +224,7 @@ int mask_compile(struct mask **out, const char *pattern, struct ms_err *err)
 	return 0;
 nomem:
 	mask_free(m);
-	return err_set(err, MS_ERR_NOMEM, "out of memory");
+	return err_nomem(err);
 }
 
 const char *mask_pattern(const struct mask *m)

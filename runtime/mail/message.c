@@ -40,6 +40,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/mem.h"
 
 #define MESSAGE_MAX_INPUT      ((size_t)64 * 1024 * 1024)
 #define MESSAGE_MAX_LINES      10000
@@ -216,7 +217,7 @@ static void hit_limit(struct walk *w, const char *what)
 
 static void add_line(struct walk *w, const char *s, size_t len)
 {
-	char **nl, *line;
+	char *line;
 
 	if (w->failed)
 		return;
@@ -234,20 +235,16 @@ static void add_line(struct walk *w, const char *s, size_t len)
 		while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
 			len--;
 	}
-	if (w->msg->n_body_lines == w->lines_alloc) {
-		size_t na = w->lines_alloc ? w->lines_alloc * 2 : 16;
-		if (!(nl = realloc(w->msg->body_lines, na * sizeof(*nl))))
-			goto nomem;
-		w->msg->body_lines = nl;
-		w->lines_alloc = na;
-	}
+	if (MEM_GROW(w->msg->body_lines, w->lines_alloc,
+		     w->msg->n_body_lines + 1, NULL) < 0)
+		goto nomem;
 	if (!(line = msg_dup_len(s, len)))
 		goto nomem;
 	w->msg->body_lines[w->msg->n_body_lines++] = line;
 	return;
 nomem:
 	w->failed = 1;
-	err_set(w->err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(w->err);
 }
 
 static void add_text_lines(struct walk *w, const char *text)
@@ -407,7 +404,7 @@ static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
 			   int is_inline, GByteArray *bytes)
 {
 	size_t size = bytes ? bytes->len : 0;
-	struct message_attachment *a, *na;
+	struct message_attachment *a;
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 	char *type = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
 
@@ -419,13 +416,9 @@ static void add_attachment(struct walk *w, GMimeObject *obj, const char *name,
 			g_byte_array_free(bytes, TRUE);
 		return;
 	}
-	if (w->msg->n_attachments == w->attach_alloc) {
-		size_t n = w->attach_alloc ? w->attach_alloc * 2 : 4;
-		if (!(na = realloc(w->msg->attachments, n * sizeof(*na))))
-			goto nomem;
-		w->msg->attachments = na;
-		w->attach_alloc = n;
-	}
+	if (MEM_GROW(w->msg->attachments, w->attach_alloc,
+		     w->msg->n_attachments + 1, NULL) < 0)
+		goto nomem;
 	a = &w->msg->attachments[w->msg->n_attachments];
 	memset(a, 0, sizeof(*a));
 	a->name = msg_header_text(name);
@@ -456,7 +449,7 @@ nomem:
 		g_byte_array_free(bytes, TRUE);
 	g_free(type);
 	w->failed = 1;
-	err_set(w->err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(w->err);
 }
 
 static int disposition_is(GMimeObject *obj, const char *what)
@@ -493,7 +486,7 @@ static void walk_part(struct walk *w, GMimePart *part, int want_text)
 		char *text = to_utf8((const char *)bytes->data, bytes->len, cs);
 		if (!text) {
 			w->failed = 1;
-			err_set(w->err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(w->err);
 		} else if (is_html) {
 			add_html(w, text, strlen(text));
 		} else {
@@ -738,7 +731,7 @@ int message_parse(struct message *msg, const char *data, size_t len,
 	rc = 0;
 	goto done;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 fail:
 	message_release(msg);
 done:

@@ -7,6 +7,7 @@
 #include "ini/config.h"
 #include "mail/event.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "mail/mask.h"
 #include "mail/message.h"
 
@@ -45,7 +46,7 @@ struct rules {
 	char *reject_event;     /* [Tokens] substituted and checked; NULL
 				 * when unset or broken */
 	char **warnings;        /* "FILE:LINE: [Section] Key: what ..." */
-	size_t n_warnings;
+	size_t n_warnings, warnings_alloc;
 	size_t skipped;         /* broken configurations left out */
 };
 
@@ -157,7 +158,7 @@ static int parse_senders(struct rule *r, const char *list, struct ms_err *err)
 		return 0;
 	}
 	if (!(copy = strdup(list)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (strstr(copy, "[[")) {
 		err_set(err, MS_ERR_CONFIG, "unknown token in '%s'", list);
 		goto done;
@@ -187,14 +188,8 @@ static int parse_senders(struct rule *r, const char *list, struct ms_err *err)
 			err_set(err, MS_ERR_CONFIG, "empty domain in '%s'", list);
 			goto done;
 		}
-		if (r->n_senders == alloc) {
-			size_t na = alloc ? alloc * 2 : 4;
-			struct sender *ns = realloc(r->senders, na * sizeof(*ns));
-			if (!ns)
-				goto nomem;
-			r->senders = ns;
-			alloc = na;
-		}
+		if (MEM_GROW(r->senders, alloc, r->n_senders + 1, NULL) < 0)
+			goto nomem;
 		if (!(s.addr = strdup(e)))
 			goto nomem;
 		lower(s.addr);
@@ -207,7 +202,7 @@ static int parse_senders(struct rule *r, const char *list, struct ms_err *err)
 	rc = 0;
 	goto done;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 done:
 	free(copy);
 	return rc;
@@ -396,7 +391,7 @@ static int compile_rule(struct rule *r, const struct config_rule *cr,
 	if (cr->error)          /* config.c found it broken already */
 		return err_set_line(err, MS_ERR_CONFIG, cr->line, "%s", cr->error);
 	if (!(r->section = strdup(cr->section ? cr->section : "Configuration")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	r->process_body = cr->process_body;
 	r->process_attachments = cr->process_attachments;
 
@@ -461,7 +456,7 @@ static int compile_rule(struct rule *r, const struct config_rule *cr,
 	}
 	return 0;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 fail:
 	free(tmp);
 	err->line = cr->line;
@@ -479,7 +474,7 @@ static char *reason_text(const char *configured, const char *dflt)
 static int add_warning(struct rules *rs, const char *path, int line,
 		       const char *msg, const char *section, struct ms_err *err)
 {
-	char *w = NULL, **nv;
+	char *w = NULL;
 	char where[64];
 	int r;
 
@@ -496,13 +491,12 @@ static int add_warning(struct rules *rs, const char *path, int line,
 	else
 		r = asprintf(&w, "%s: [Audit] RejectEvent: %s (%s)", path, msg, where);
 	if (r < 0)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	if (!(nv = realloc(rs->warnings, (rs->n_warnings + 1) * sizeof(*nv)))) {
+		return err_nomem(err);
+	if (MEM_GROW(rs->warnings, rs->warnings_alloc, rs->n_warnings + 1, err) < 0) {
 		free(w);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return -1;
 	}
-	rs->warnings = nv;
-	nv[rs->n_warnings++] = w;
+	rs->warnings[rs->n_warnings++] = w;
 	return 0;
 }
 
@@ -583,7 +577,7 @@ int rules_compile(struct rules **out, const struct config *cfg,
 	*out = rs;
 	return 0;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 fail:
 	free(vars);
 	rules_free(rs);
@@ -643,15 +637,9 @@ struct hits {
 
 static int hits_add(struct hits *h, struct mask_captures *c, struct ms_err *err)
 {
-	if (h->n == h->alloc) {
-		size_t na = h->alloc ? h->alloc * 2 : 4;
-		struct mask_captures *nv = realloc(h->v, na * sizeof(*nv));
-		if (!nv) {
-			mask_captures_release(c);
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		}
-		h->v = nv;
-		h->alloc = na;
+	if (MEM_GROW(h->v, h->alloc, h->n + 1, err) < 0) {
+		mask_captures_release(c);
+		return -1;
 	}
 	h->v[h->n++] = *c;
 	return 0;
@@ -677,7 +665,7 @@ static int try_line(const struct rule *r, const char *s, struct hits *h,
 		return hits_add(h, &c, err);
 	mask_captures_release(&c);
 	if (rc < 0 && !r->subject)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return 0;
 }
 
@@ -705,10 +693,10 @@ static int str_push(char ***v, size_t *n, char *s, struct ms_err *err)
 	char **nv;
 
 	if (!s)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!(nv = realloc(*v, (*n + 1) * sizeof(char *)))) {
 		free(s);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	*v = nv;
 	nv[(*n)++] = s;
@@ -726,7 +714,7 @@ static int evaluate_rule(const struct rules *rs, const struct rule *r,
 	int rc = -1;
 
 	if (!(o->section = strdup(r->section)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!sender_ok(r, msg->from_addr))
 		o->stage = RULE_STAGE_SENDER;
 	else if (!time_ok(r, received))
@@ -782,7 +770,7 @@ static int evaluate_rule(const struct rules *rs, const struct rule *r,
 		break;
 	}
 	if (!o->matched && !o->reason) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto done;
 	}
 	if (o->matched) {
@@ -854,7 +842,7 @@ int rules_evaluate(const struct rules *rs, const struct message *msg,
 		goto nomem;
 	return 0;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 fail:
 	rules_result_release(out);
 	return -1;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 
 struct http_client {
 	CURL *curl;
@@ -36,7 +37,7 @@ int http_client_new(struct http_client **out, const struct http_client_params *p
 		return -1;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (p)
 		c->p = *p;
 	if (!c->p.timeout_s)
@@ -47,7 +48,7 @@ int http_client_new(struct http_client **out, const struct http_client_params *p
 		c->p.max_body = 16u * 1024 * 1024;
 	if (p && p->ca_file && !(c->ca_file = strdup(p->ca_file))) {
 		free(c);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	c->p.ca_file = c->ca_file;
 	c->curl = curl_easy_init();
@@ -230,7 +231,7 @@ int http_do(struct http_client *c, const struct http_request *req,
 		size_t n = strlen(req->bearer) + 32;
 		auth = malloc(n);
 		if (!auth) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 		snprintf(auth, n, "Authorization: Bearer %s", req->bearer);
@@ -307,7 +308,7 @@ int http_form_add(struct buf *form, const char *name, const char *value,
 	int rc;
 
 	if (!v)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	rc = buf_appendf(form, err, "%s%s=%s", form->len ? "&" : "", name, v);
 	memset(v, 0, strlen(v));
 	free(v);

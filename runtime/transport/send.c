@@ -176,7 +176,7 @@ int send_parse_recipients(const char *list, char ***addrs, size_t *n,
 			  struct ms_err *err)
 {
 	char **v = NULL;
-	size_t count = 0;
+	size_t count = 0, cap = 0;
 	const char *p = list ? list : "";
 
 	*addrs = NULL;
@@ -205,7 +205,7 @@ int send_parse_recipients(const char *list, char ***addrs, size_t *n,
 		}
 		if (!(a = malloc(len + 1))) {
 			send_free_recipients(v, count);
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+			return err_nomem(err);
 		}
 		memcpy(a, s, len);
 		a[len] = '\0';
@@ -216,14 +216,10 @@ int send_parse_recipients(const char *list, char ***addrs, size_t *n,
 			send_free_recipients(v, count);
 			return err_set(err, MS_ERR_DATA, "invalid recipient address '%s'", shown);
 		}
-		{
-			char **nv = realloc(v, (count + 1) * sizeof(*v));
-			if (!nv) {
-				free(a);
-				send_free_recipients(v, count);
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
-			}
-			v = nv;
+		if (MEM_GROW(v, cap, count + 1, err) < 0) {
+			free(a);
+			send_free_recipients(v, count);
+			return -1;
 		}
 		v[count++] = a;
 	}
@@ -349,7 +345,7 @@ int send_encode_header(struct buf *out, size_t name_len, const char *value,
 	int rc;
 
 	if (!clean)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	rc = header_value(out, name_len, clean, err);
 	free(clean);
 	return rc;
@@ -364,7 +360,7 @@ static int body_lines(const char *body, struct buf *out, struct ms_err *err)
 	int rc = 0;
 
 	if (!clean)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	for (const char *p = clean; *p && rc == 0; p++) {
 		if (*p == '\r') {
 			if (p[1] == '\n')
@@ -487,7 +483,7 @@ static int append_from(struct buf *out, const struct send_message *m,
 		return -1;
 	name = m->from_name ? send_neutralise(m->from_name) : NULL;
 	if (m->from_name && !name)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (name && *name) {
 		if (plain_ascii(name) && strlen(name) <= 200) {
 			rc = buf_append(out, "\"", 1, err);
@@ -670,7 +666,7 @@ int send_graph_json(const struct send_message *m, const char *sender,
 	ret = 0;
 	goto out;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 out:
 	cJSON_Delete(root);
 	free(subject);

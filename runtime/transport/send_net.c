@@ -213,7 +213,7 @@ static int smtp_result(CURLcode rc, const struct send_trace *t,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		break;
 	case CURLE_OUT_OF_MEMORY:
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		break;
 	default:
 		if (t->reply[0] == '4' || t->reply[0] == '5') {
@@ -267,7 +267,7 @@ static int smtp_once(const struct send_params *p, const char *from, char **rcpt,
 		struct curl_slist *t;
 		snprintf(r, sizeof(r), "<%s>", rcpt[i]);
 		if (!(t = curl_slist_append(rl, r))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 		rl = t;
@@ -404,7 +404,7 @@ static int send_graph(const struct send_params *p, const struct send_message *m,
 		goto out;
 	if (!(user = http_escape(sender)) ||
 	    !(url = malloc(eplen + strlen(user) + 32))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	sprintf(url, "%.*s/v1.0/users/%s/sendMail", (int)eplen, ep, user);

@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 
 #define IMAP_SET_MAX       6000            /* characters of one UID set */
 #define IMAP_BATCH         500             /* messages per header FETCH */
@@ -155,7 +156,7 @@ static int imap_exec_once(struct mailbox *mb, const char *cmd, imap_untagged_fn 
 	tl = (size_t)snprintf(tag, sizeof(tag), "M%03u", ++st->tag % 100000);
 	line = malloc(tl + 1 + strlen(cmd) + 1);
 	if (!line)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	sprintf(line, "%s %s", tag, cmd);
 	rc = mb_conn_send(mb, line, err);
 	free(line);
@@ -310,7 +311,7 @@ static int imap_open(struct mailbox *mb, struct ms_err *err)
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	mb->impl = st;
 	buf_init(&st->resp, IMAP_MAX_RESPONSE);
 	if (quote_mailbox(mb->p.folder, q, sizeof(q)))
@@ -352,13 +353,14 @@ static void imap_free(struct mailbox *mb)
 struct uid_vec {
 	uint32_t *v;
 	size_t n, start;        /* start: length before this command */
+	size_t cap;
 };
 
 static int on_search(struct mailbox *mb, void *vctx, const char *resp, size_t len,
 		     struct ms_err *err)
 {
 	struct uid_vec *u = vctx;
-	uint32_t *part = NULL, *t;
+	uint32_t *part = NULL;
 	size_t np = 0;
 
 	if (!resp) {
@@ -376,13 +378,11 @@ static int on_search(struct mailbox *mb, void *vctx, const char *resp, size_t le
 		return err_set(err, MS_ERR_TOOBIG, "%s: more than %zu messages in the folder",
 			       mb->label, MB_MAX_ITEMS);
 	}
-	t = realloc(u->v, (u->n + np) * sizeof(*t));
-	if (!t) {
+	if (MEM_GROW(u->v, u->cap, u->n + np, err) < 0) {
 		free(part);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return -1;
 	}
-	memcpy(t + u->n, part, np * sizeof(*part));
-	u->v = t;
+	memcpy(u->v + u->n, part, np * sizeof(*part));
 	u->n += np;
 	free(part);
 	return 0;
@@ -472,7 +472,7 @@ static int on_list(struct mailbox *mb, void *vctx, const char *resp, size_t len,
 				size_t want = mb->n_items ? mb->n_items * 2 : 16;
 				uint32_t *t = realloc(st->uids, want * sizeof(*t));
 				if (!t) {
-					ret = err_set(err, MS_ERR_NOMEM, "out of memory");
+					ret = err_nomem(err);
 					break;
 				}
 				st->uids = t;
@@ -538,7 +538,7 @@ static void sort_items(struct mailbox *mb)
 static int imap_list(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct uid_vec u = { NULL, 0, 0 }, del = { NULL, 0, 0 };
+	struct uid_vec u = { 0 }, del = { 0 };
 	struct list_ctx lc = { 0 };
 	char cmd[512], since[48] = "", range[32] = "1:*";
 	size_t per_msg = (size_t)IMAP_HEADER_CAP + 1024, expect;
@@ -608,7 +608,7 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 	for (size_t i = 0; i < mb->n_items; i++) {
 		struct mailbox_item *it = &mb->items[i];
 		if (!it->headers && !(it->headers = strdup(""))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 		if (it->headers_len >= IMAP_HEADER_CAP)
@@ -677,7 +677,7 @@ static int imap_fetch_headers(struct mailbox *mb, struct ms_err *err)
 		for (size_t i = done; i < done + k; i++) {
 			struct mailbox_item *it = &mb->items[i];
 			if (!it->headers && !(it->headers = strdup("")))
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
+				return err_nomem(err);
 			if (it->headers_len >= IMAP_HEADER_CAP)
 				cut++;
 		}
@@ -775,18 +775,11 @@ static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 /* A UID this session flagged \Deleted and means to expunge (no UIDPLUS). */
 static int remember_ours(struct imap_state *st, uint32_t uid, struct ms_err *err)
 {
-	if (st->n_ours == st->cap_ours) {
-		size_t cap = st->cap_ours ? st->cap_ours * 2 : 64;
-		uint32_t *t;
-		if (cap > MB_MAX_ITEMS)
-			return err_set(err, MS_ERR_TOOBIG, "more than %zu deletions in one session",
-				       MB_MAX_ITEMS);
-		t = realloc(st->ours, cap * sizeof(*t));
-		if (!t)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		st->ours = t;
-		st->cap_ours = cap;
-	}
+	if (st->n_ours >= MB_MAX_ITEMS)
+		return err_set(err, MS_ERR_TOOBIG, "more than %zu deletions in one session",
+			       MB_MAX_ITEMS);
+	if (MEM_GROW(st->ours, st->cap_ours, st->n_ours + 1, err) < 0)
+		return -1;
 	st->ours[st->n_ours++] = uid;
 	return 0;
 }
@@ -803,7 +796,7 @@ static int remember_ours(struct imap_state *st, uint32_t uid, struct ms_err *err
 static int imap_expunge_ours(struct mailbox *mb, struct ms_err *err)
 {
 	struct imap_state *st = mb->impl;
-	struct uid_vec u = { NULL, 0, 0 };
+	struct uid_vec u = { 0 };
 	size_t foreign = 0;
 
 	if (imap_run(mb, "UID SEARCH DELETED", on_search, &u, IMAP_SMALL_ANSWER * 4, err))

@@ -197,15 +197,9 @@ int imap_parse_search(const char *resp, size_t len, uint32_t **uids, size_t *n,
 					return err_set(err, MS_ERR_TOOBIG,
 						       "more than %zu messages in the folder", max);
 				}
-				if (nv == av) {
-					size_t na = av ? av * 2 : 64;
-					uint32_t *t = realloc(v, na * sizeof(*v));
-					if (!t) {
-						free(v);
-						return err_set(err, MS_ERR_NOMEM, "out of memory");
-					}
-					v = t;
-					av = na;
+				if (MEM_GROW(v, av, nv + 1, err) < 0) {
+					free(v);
+					return -1;
 				}
 				v[nv++] = (uint32_t)x;
 			}
@@ -333,7 +327,7 @@ static int read_nstring(struct cursor *c, int want, char **s, size_t *slen,
 		} else if (want) {
 			*s = malloc((size_t)n + 1);
 			if (!*s)
-				return err_set(c->err, MS_ERR_NOMEM, "out of memory");
+				return err_nomem(c->err);
 			memcpy(*s, c->p, (size_t)n);
 			(*s)[n] = '\0';
 			*slen = (size_t)n;
@@ -501,16 +495,9 @@ int imap_parse_fetch_ex(const char *resp, size_t len, struct imap_fetch **out,
 						"more than %zu FETCH responses", max_items);
 					goto fail;
 				}
-				if (nv == av) {
-					size_t na = av ? av * 2 : 16;
-					struct imap_fetch *tv = realloc(v, na * sizeof(*v));
-					if (!tv) {
-						free(f.body);
-						err_set(err, MS_ERR_NOMEM, "out of memory");
-						goto fail;
-					}
-					v = tv;
-					av = na;
+				if (MEM_GROW(v, av, nv + 1, err) < 0) {
+					free(f.body);
+					goto fail;
 				}
 				v[nv++] = f;
 				/* the rest of the line must be empty */
