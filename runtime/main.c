@@ -53,16 +53,11 @@ static const char usage[] =
 /* Print an error and, when the catalogue knows it, its cause and fix. */
 static void fail(const struct ms_err *err)
 {
-	struct explain e;
-	struct explain_ids ids = { 0 };
 	char text[2048];
 
 	fprintf(stderr, "mailshift: %s\n", err->msg);
-	if (explain_text(err->msg, &e) == 0) {
-		explain_ids_from_text(err->msg, &ids);
-		explain_format(&e, &ids, text, sizeof(text));
+	if (explain_error(err->msg, text, sizeof(text)) == 0)
 		fputs(text, stderr);
-	}
 }
 
 static int prompt(void *ctx, const char *user_code, const char *uri,

@@ -244,11 +244,6 @@ void rules_free(struct rules *rs)
 	free(rs);
 }
 
-size_t rules_count(const struct rules *rs)
-{
-	return rs ? rs->n : 0;
-}
-
 /* Substitute [Tokens] into a rule value; NULL stays NULL. */
 static int with_tokens(const char *value, const struct subst_var *vars,
 		       size_t n_vars, char **out, struct ms_err *err)

@@ -113,8 +113,6 @@ int rules_compile(struct rules **out, const struct config *cfg,
 		  struct ms_err *err);
 void rules_free(struct rules *rs);
 
-/* Configurations compiled (the broken ones not counted). */
-size_t rules_count(const struct rules *rs);
 /* Configurations left out as broken. */
 size_t rules_skipped(const struct rules *rs);
 /* The warnings of rules_compile(), borrowed from rs. */
