@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
+#include "base/compat.h"
 #include "base/mem.h"
 #include "base/suggest.h"
 
@@ -405,11 +406,11 @@ static char *unquoted_dup(const char *v)
 	size_t n = strlen(v);
 
 	if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
-		return strndup(v + 1, n - 2);
+		return ms_strndup(v + 1, n - 2);
 	if (n >= 1 && v[0] == '"')
 		return strdup(v + 1);
 	if (n >= 1 && v[n - 1] == '"')
-		return strndup(v, n - 1);
+		return ms_strndup(v, n - 1);
 	return strdup(v);
 }
 
@@ -822,7 +823,7 @@ static char *redact_scan(char *s)
 				ve = k;
 				break;
 			}
-		if (!(val = strndup(s + vs, ve - vs)))
+		if (!(val = ms_strndup(s + vs, ve - vs)))
 			goto fail;
 		prop = value_is_property(val) || strcmp(val, "***") == 0 ||
 		       strcmp(val, "***\"") == 0;

@@ -5,6 +5,7 @@
 #include "mail/event.h"
 
 #include "base/buf.h"
+#include "base/compat.h"
 #include "base/mem.h"
 
 #include <stddef.h>
@@ -312,7 +313,7 @@ int event_render(const char *event, const char *opcon_user,
 		return err_set(err, MS_ERR_CONFIG,
 			       "OpConUser or its password holds a comma or a "
 			       "control character");
-	if (!(body = strndup(s, (size_t)(e - s))))
+	if (!(body = ms_strndup(s, (size_t)(e - s))))
 		return err_nomem(err);
 	buf_init(&b, EVENT_MAX_LEN);
 	/* The template is configuration, so commas stay; "trusted" keeps them

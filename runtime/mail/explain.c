@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/compat.h"
+
 #define PERM 0
 #define TEMP 1
 
@@ -800,7 +802,7 @@ int explain_token_response(const char *json, size_t len, struct explain *out,
 	if (!root) {
 		/* not JSON: explain it as text, which need not be
 		 * NUL-terminated (an HTTP body is len bytes) */
-		char *t = json ? strndup(json, len) : NULL;
+		char *t = json ? ms_strndup(json, len) : NULL;
 
 		rc = explain_text(t ? t : "", out);
 		free(t);

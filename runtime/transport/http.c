@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/compat.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -146,7 +147,7 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 	line[n] = '\0';
 	/* never trace credentials */
 	{
-		char *a = strcasestr(line, "Authorization:");
+		char *a = ms_strcasestr(line, "Authorization:");
 		if (a) {
 			char *e = strpbrk(a, "\r\n");
 			strcpy(a, "Authorization: [redacted]");

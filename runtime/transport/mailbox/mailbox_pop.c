@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/compat.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -91,7 +92,7 @@ int pop_parse_listing(const char *body, size_t len, int want_uidl,
 			for (size_t i = 0; i < ul; i++)
 				if ((unsigned char)u[i] < 0x21 || (unsigned char)u[i] > 0x7e)
 					goto bad;
-			v[nv].uidl = strndup(u, ul);
+			v[nv].uidl = ms_strndup(u, ul);
 			if (!v[nv].uidl) {
 				pop_entries_free(v, nv);
 				return err_nomem(err);
