@@ -261,10 +261,7 @@ int http_do(struct http_client *c, const struct http_request *req,
 	ret = 0;
 out:
 	curl_slist_free_all(hdrs);
-	if (auth) {
-		memset(auth, 0, strlen(auth));
-		free(auth);
-	}
+	mem_wipe_free(auth);
 	if (ret)
 		http_response_release(resp);
 	return ret;
@@ -311,7 +308,6 @@ int http_form_add(struct buf *form, const char *name, const char *value,
 	if (!v)
 		return err_nomem(err);
 	rc = buf_appendf(form, err, "%s%s=%s", form->len ? "&" : "", name, v);
-	memset(v, 0, strlen(v));
-	free(v);
+	mem_wipe_free(v);
 	return rc;
 }
