@@ -77,60 +77,6 @@ static int unset(const char *s)
 	return !s || !*s;
 }
 
-int oauth_params_from_config(const struct config *cfg, enum mail_protocol proto,
-			     struct oauth_params *p, struct ms_err *err)
-{
-	memset(p, 0, sizeof(*p));
-	if (!cfg->has_oauth)
-		return err_set(err, MS_ERR_CONFIG, "%s: no [OAuth] section",
-			       cfg->path ? cfg->path : "configuration");
-	if (unset(cfg->oauth_tenant))
-		return err_set(err, MS_ERR_CONFIG, "%s: [OAuth] TenantId is missing",
-			       cfg->path ? cfg->path : "configuration");
-	if (unset(cfg->oauth_client_id))
-		return err_set(err, MS_ERR_CONFIG, "%s: [OAuth] ClientId is missing",
-			       cfg->path ? cfg->path : "configuration");
-	p->authority = unset(cfg->oauth_authority) ? OAUTH_DEFAULT_AUTHORITY
-						   : cfg->oauth_authority;
-	p->tenant = cfg->oauth_tenant;
-	p->client_id = cfg->oauth_client_id;
-	p->flow = cfg->oauth_flow == FLOW_DEVICE_CODE ? FLOW_DEVICE_CODE
-						      : FLOW_CLIENT_CREDENTIALS;
-	p->cert_file = unset(cfg->oauth_cert_file) ? NULL : cfg->oauth_cert_file;
-	p->user = unset(cfg->oauth_mailbox) ? cfg->user : cfg->oauth_mailbox;
-	p->ca_file = !unset(cfg->oauth_ca_file) ? cfg->oauth_ca_file
-		   : !unset(cfg->ca_file) ? cfg->ca_file : NULL;
-	if (jwt_alg_parse(cfg->oauth_assertion_alg, &p->assertion_alg, err))
-		return err_prefix(err, "%s: [OAuth] AssertionAlgorithm",
-				  cfg->path ? cfg->path : "configuration");
-	if (!(p->owned_scope = strdup(unset(cfg->oauth_scope)
-				      ? oauth_scope_default(proto, p->flow)
-				      : cfg->oauth_scope)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	p->scope = p->owned_scope;
-	if (!unset(cfg->oauth_client_secret) && !p->cert_file) {
-		if (secret_resolve(cfg->oauth_client_secret, &p->owned_secret, err)) {
-			oauth_params_release(p);
-			return err_prefix(err, "%s: [OAuth] ClientSecret",
-					  cfg->path ? cfg->path : "configuration");
-		}
-		p->client_secret = p->owned_secret;
-	}
-	if (p->flow == FLOW_CLIENT_CREDENTIALS && !p->client_secret && !p->cert_file) {
-		oauth_params_release(p);
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: [OAuth] needs ClientSecret or CertificateFile for the "
-			       "client credentials flow", cfg->path ? cfg->path : "configuration");
-	}
-	if (p->flow == FLOW_DEVICE_CODE && unset(p->user)) {
-		oauth_params_release(p);
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: [OAuth] Mailbox (or [Mail] User) is needed for the "
-			       "device code flow", cfg->path ? cfg->path : "configuration");
-	}
-	return 0;
-}
-
 void oauth_params_release(struct oauth_params *p)
 {
 	if (!p)
@@ -413,6 +359,21 @@ static int new_client(const struct oauth_params *p, struct http_client **hc,
 	return http_client_new(hc, &hp, err);
 }
 
+int oauth_cert_days_left(const char *cert_file, time_t now, long *days,
+			 time_t *not_after, struct ms_err *err)
+{
+	time_t na;
+
+	if (cert_expiry(cert_file, &na, err))
+		return -1;
+	/* whole days, rounded down: an expiry earlier today is -1 */
+	*days = na >= now ? (long)((na - now) / 86400)
+			  : -(long)((now - na + 86399) / 86400);
+	if (not_after)
+		*not_after = na;
+	return 0;
+}
+
 /* Certificates expire quietly; say so a month ahead. */
 static void warn_cert_expiry(const char *cert_file)
 {
@@ -420,18 +381,18 @@ static void warn_cert_expiry(const char *cert_file)
 	time_t na, now = time(NULL);
 	char day[32];
 	struct tm tm;
+	long days;
 
-	if (cert_expiry(cert_file, &na, &e))
+	if (oauth_cert_days_left(cert_file, now, &days, &na, &e))
 		return;
 	gmtime_r(&na, &tm);
 	strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", &tm);
 	if (na <= now)
 		log_warnx("certificate '%s' expired on %s; create a new one and upload it "
 			  "to the app registration", cert_file, day);
-	else if (na - now < (time_t)OAUTH_CERT_WARN_DAYS * 86400)
+	else if (days < OAUTH_CERT_WARN_DAYS)
 		log_warnx("certificate '%s' expires on %s (in %ld days); create a new one "
-			  "and upload it to the app registration", cert_file, day,
-			  (long)((na - now) / 86400));
+			  "and upload it to the app registration", cert_file, day, days);
 }
 
 static int add_client_auth(const struct oauth_params *p, const char *token_url,

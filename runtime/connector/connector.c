@@ -29,6 +29,8 @@
 #include "mail/event.h"
 #include "base/fsutil.h"
 #include "ini/ini.h"
+#include "ini/profile.h"
+#include "auth/secret.h"
 #include "base/log.h"
 #include "mail/message.h"
 #include "base/platform.h"
@@ -1275,14 +1277,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	char *password = NULL;
 	int rc;
 
-	p.protocol = c->protocol;
-	p.host = c->server;
-	mailbox_params_set_tls(&p, c);
-	p.verify_peer = !c->self_signed;
-	p.ca_file = c->ca_file;
-	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;
-	p.folder = c->folder ? c->folder : "INBOX";
-	p.graph_endpoint = c->graph_endpoint ? c->graph_endpoint : "https://graph.microsoft.com";
+	profile_mailbox_params(c, &p);
 	/* --retry-failed lists the whole folder: a quarantined message may be
 	 * older than LastRunDate (new mail is still held to it) */
 	p.since = run->r->retry_failed ? 0 : since_time(c);
@@ -1294,7 +1289,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 			  "is not verified", c->path);
 	if (run->r->mailbox &&
 	    session_matches(mailbox_params_of(run->r->mailbox), &p,
-			    c->auth == AUTH_OAUTH2)) {
+			    profile_uses_oauth(c))) {
 		if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
 			     config_protocol_name(c->protocol), p.host ? p.host : "graph",
 			     p.port, p.user, p.folder) < 0) {
@@ -1309,7 +1304,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	if (run->r->mailbox)
 		log_debug("%s: the session handed over is not the one this INI file "
 			  "names: opening another", c->path);
-	if (c->auth == AUTH_OAUTH2) {
+	if (profile_uses_oauth(c)) {
 		if (run->r->token_fn) {
 			p.token_fn = run->r->token_fn;
 			p.token_ctx = run->r->token_ctx;
@@ -1320,8 +1315,8 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 		if (!c->password)
 			return err_set(err, MS_ERR_CONFIG, "%s: [Mail] Password is not set",
 				       c->path);
-		if (connector_resolve_secret(c->password, "[Mail] Password", c->path,
-					     &password, err))
+		if (profile_secret_resolve(c->password, "[Mail] Password", c->path,
+					   &password, err))
 			return -1;
 		p.password = password;
 	}
@@ -1329,11 +1324,11 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 		     config_protocol_name(c->protocol), p.host ? p.host : "graph",
 		     p.port, p.user, p.folder) < 0) {
 		run->mailbox_id = NULL;
-		connector_secret_free(password);
+		secret_free(password);
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
 	}
 	rc = mailbox_open(&run->mb, &p, err);
-	connector_secret_free(password);
+	secret_free(password);
 	return rc;
 }
 
@@ -1555,9 +1550,9 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 		log_warnx("%s", rules_warning(run.rules, i));
 	sum->config_broken = (long)rules_warning_count(run.rules);
 	if (run.cfg.opcon_password &&
-	    connector_resolve_secret(run.cfg.opcon_password,
-				     "[General] OpConUserPassword", r->ini_path,
-				     &run.opcon_password, err))
+	    profile_secret_resolve(run.cfg.opcon_password,
+				   "[General] OpConUserPassword", r->ini_path,
+				   &run.opcon_password, err))
 		goto out;
 	if (!r->dry_run) {
 		if (!(state_path = state_path_for(r->state_path, &run.cfg, r->ini_path))) {
@@ -1634,7 +1629,7 @@ out:
 	ini_free(run.ini);
 	free(run.mailbox_id);
 	free(run.staging);
-	connector_secret_free(run.opcon_password);
+	secret_free(run.opcon_password);
 	free(state_path);
 	return rc;
 }

@@ -20,13 +20,6 @@ int connector_oauth_setup(const struct connector_run *r, const struct config *c,
 			  struct ms_err *err);
 void connector_oauth_free(struct connector_oauth *o);
 
-/* Resolve a secret as written in the INI (sealed, env:, file:, literal);
- * refuses the incumbent's proprietary encryption with a clear message.
- * what names the key, e.g. "[Mail] Password". */
-int connector_resolve_secret(const char *ref, const char *what, const char *path,
-			     char **plain, struct ms_err *err);
-void connector_secret_free(char *plain);
-
 /* Send the [Audit] Notify* mails for one processed message (best effort:
  * failures are logged, never fatal). */
 void connector_notify(const struct connector_run *r, const struct config *c,

@@ -65,6 +65,7 @@
  *                       before it is quarantined
  */
 #include "ini/config.h"
+#include "ini/profile.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -396,10 +397,8 @@ int config_default_port(enum mail_protocol p, int implicit_tls)
 
 const char *config_notify_problem(const struct config *cfg)
 {
-	int graph = cfg->notify_transport &&
-		    strcasecmp(cfg->notify_transport, "graph") == 0;
-	int oauth = cfg->oauth_tenant && cfg->oauth_client_id &&
-		    (cfg->oauth_client_secret || cfg->oauth_cert_file);
+	int graph = profile_notify_graph(cfg);
+	int oauth = profile_oauth_complete(cfg);
 
 	if (!cfg->notify_on_accepts && !cfg->notify_on_rejects)
 		return NULL;
@@ -1151,10 +1150,10 @@ static int load_oauth(struct ctx *c)
 		return -1;
 	cfg->oauth_flow = (enum oauth_flow)f;
 	if (!cfg->oauth_authority &&
-	    !(cfg->oauth_authority = strdup("https://login.microsoftonline.com")))
+	    !(cfg->oauth_authority = strdup(OAUTH_DEFAULT_AUTHORITY)))
 		return nomem(c->err);
 	if (!cfg->graph_endpoint &&
-	    !(cfg->graph_endpoint = strdup("https://graph.microsoft.com")))
+	    !(cfg->graph_endpoint = strdup(GRAPH_DEFAULT_ENDPOINT)))
 		return nomem(c->err);
 	if (!cfg->oauth_mailbox && cfg->user &&
 	    !(cfg->oauth_mailbox = strdup(cfg->user)))

@@ -14,8 +14,8 @@
 
 #include <openssl/evp.h>
 
-#include "audit/analysis.h"
 #include "ini/config.h"
+#include "ini/profile.h"
 #include "connector/connector.h"
 #include "mail/explain.h"
 #include "transport/http.h"
@@ -345,10 +345,9 @@ static int step_config(struct job *j)
 		return -1;
 	}
 	j->cfg_loaded = 1;
-	j->proto = c->protocol == PROTO_MSAL ? PROTO_GRAPH : c->protocol;
-	j->oauth = c->auth == AUTH_OAUTH2 || j->proto == PROTO_GRAPH ||
-		(c->auth == AUTH_UNSET && c->has_oauth);
-	j->address = j->oauth && c->oauth_mailbox ? c->oauth_mailbox : c->user;
+	j->proto = profile_protocol(c);
+	j->oauth = profile_uses_oauth(c);
+	j->address = profile_mailbox_user(c);
 	j->res->protocol = xstrdup(j->proto == PROTO_UNSET ? NULL :
 				   config_protocol_name(j->proto));
 	if (j->res->protocol)
@@ -373,7 +372,7 @@ static int step_config(struct job *j)
 		return -1;
 	}
 	if (!j->oauth) {
-		if (analysis_is_microsoft_host(c->server)) {
+		if (profile_is_microsoft_host(c->server)) {
 			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
 				      "a Microsoft-hosted mailbox is still set up for basic "
 				      "authentication, which Exchange Online refuses",
@@ -389,7 +388,7 @@ static int step_config(struct job *j)
 				      "store it with 'mailshift --credentials'", NULL);
 			return -1;
 		}
-		if (secret_kind(c->password) == SECRET_LEGACY) {
+		if (profile_legacy_secret(c, 0)) {
 			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
 				      "[Mail] Password is encrypted by smartemail.exe, which "
 				      "mailshift cannot read",
@@ -408,8 +407,7 @@ static int step_config(struct job *j)
 				  c->n_rules == 1 ? "" : "s"));
 		return 0;
 	}
-	if (!analysis_oauth_complete(c) && !(c->oauth_flow == FLOW_DEVICE_CODE &&
-					     c->oauth_tenant && c->oauth_client_id)) {
+	if (!profile_oauth_complete(c)) {
 		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
 			      "the [OAuth] section is incomplete",
 			      "set [OAuth] TenantId, ClientId and ClientSecret or "
@@ -421,14 +419,14 @@ static int step_config(struct job *j)
 				      "ClientSecret or CertificateFile"));
 		return -1;
 	}
-	if (c->oauth_client_secret && secret_kind(c->oauth_client_secret) == SECRET_LEGACY) {
+	if (profile_legacy_secret(c, 1)) {
 		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
 			      "[OAuth] ClientSecret is not a value mailshift can read",
 			      "seal it with mailshift --credentials -clientsecret:VALUE, or "
 			      "reference it as env:NAME or file:PATH", NULL);
 		return -1;
 	}
-	if (oauth_params_from_config(c, j->proto, &j->op, &err)) {
+	if (profile_oauth_params(c, j->proto, &j->op, &err)) {
 		err_prefix(&err, "%s", j->res->ini);
 		step_fail(j, VSTEP_CONFIG, &err, NULL);
 		return -1;
@@ -441,13 +439,18 @@ static int step_config(struct job *j)
 	if (c->oauth_cert_file) {
 		long days = 0;
 		char date[32] = "";
+		time_t not_after;
+		struct tm tm;
+
 		free(what);
-		if (analysis_cert_expiry(c->oauth_cert_file, time(NULL), &days, date,
-					 sizeof(date), &err)) {
+		if (oauth_cert_days_left(c->oauth_cert_file, time(NULL), &days,
+					 &not_after, &err)) {
 			err_prefix(&err, "%s: [OAuth] CertificateFile", j->res->ini);
 			step_fail(j, VSTEP_CONFIG, &err, NULL);
 			return -1;
 		}
+		if (gmtime_r(&not_after, &tm))
+			strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 		if (days < 0 || days < e->o->cert_min_days) {
 			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
 				      days < 0 ? "the client certificate has expired" :
@@ -605,24 +608,14 @@ static int step_token(struct job *j)
 static void mailbox_params_for(struct job *j, struct mailbox_params *p,
 			       time_t since, int read_only)
 {
-	const struct config *c = &j->cfg;
-
-	memset(p, 0, sizeof(*p));
-	p->protocol = j->proto;
-	p->host = c->server;
-	mailbox_params_set_tls(p, c);
-	p->verify_peer = !c->self_signed;
-	p->ca_file = j->proto == PROTO_GRAPH && c->oauth_ca_file ? c->oauth_ca_file :
-		c->ca_file;
-	p->user = j->address;
+	/* the connector's own mapping (profile.h): verify tests the
+	 * connection the connector will open */
+	profile_mailbox_params(&j->cfg, p);
 	p->password = j->oauth ? NULL : j->password;
 	if (j->oauth) {
 		p->token_fn = token_cb;
 		p->token_ctx = &j->op;
 	}
-	p->folder = c->folder ? c->folder : "INBOX";
-	p->graph_endpoint = c->graph_endpoint ? c->graph_endpoint :
-		"https://graph.microsoft.com";
 	p->since = since;
 	p->timeout_s = j->e->o->op_timeout_s > 0 ? j->e->o->op_timeout_s : 60;
 	p->verbose = j->e->o->verbose;
@@ -810,35 +803,32 @@ static int sender_setup(struct job *j, const struct config *c, struct sender *s,
 			struct ms_err *err)
 {
 	const struct verify_sender *vs = &j->e->o->sender;
-	enum mail_protocol proto = c->protocol == PROTO_MSAL ? PROTO_GRAPH : c->protocol;
-	int notify = c->notify_server ||
-		(c->notify_transport && strcasecmp(c->notify_transport, "graph") == 0);
+	int notify = c->notify_server || profile_notify_graph(c);
 	int graph, oauth;
-	const char *mailbox = c->auth == AUTH_OAUTH2 && c->oauth_mailbox ?
-		c->oauth_mailbox : c->user;
 
 	memset(s, 0, sizeof(*s));
 	if (notify) {
-		graph = c->notify_transport && strcasecmp(c->notify_transport, "graph") == 0;
+		/* the connector's notify sender, as it would send */
+		profile_notify_params(c, &s->sp);
+		graph = s->sp.transport == SEND_GRAPH;
 		oauth = graph || c->notify_auth == AUTH_OAUTH2;
-		s->sp.host = c->notify_server;
-		s->sp.port = c->notify_port;
-		s->sp.tls = c->notify_implicit_tls ? SEND_TLS_IMPLICIT : SEND_TLS_STARTTLS;
-		s->sp.user = c->notify_user ? c->notify_user : mailbox;
 		s->from = c->notify_from;
 	} else {
-		graph = proto == PROTO_GRAPH;
-		oauth = c->auth == AUTH_OAUTH2 || graph ||
-			(c->auth == AUTH_UNSET && c->has_oauth);
+		graph = profile_protocol(c) == PROTO_GRAPH;
+		oauth = profile_uses_oauth(c);
+		s->sp.transport = graph ? SEND_GRAPH : SEND_SMTP;
 		if (!graph) {
 			s->sp.host = vs->smtp_host ? vs->smtp_host :
-				analysis_is_microsoft_host(c->server) ?
+				profile_is_microsoft_host(c->server) ?
 				"smtp.office365.com" : c->server;
 			s->sp.port = vs->smtp_port;
 			s->sp.tls = vs->smtp_implicit_tls ? SEND_TLS_IMPLICIT :
 				SEND_TLS_STARTTLS;
 		}
-		s->sp.user = mailbox;
+		s->sp.user = profile_mailbox_user(c);
+		s->sp.ca_file = profile_ca_file(c, graph ? PROFILE_PEER_MICROSOFT :
+						PROFILE_PEER_SMTP);
+		s->sp.graph_endpoint = c->graph_endpoint;
 	}
 	if (!s->sp.user)
 		return err_set(err, MS_ERR_CONFIG, "%s: no sending mailbox ([Mail] User)",
@@ -846,15 +836,11 @@ static int sender_setup(struct job *j, const struct config *c, struct sender *s,
 	if (!graph && !s->sp.host)
 		return err_set(err, MS_ERR_CONFIG, "%s: no SMTP server to send the probe "
 			       "through (set [Notify] Server or use --smtp)", c->path);
-	s->sp.transport = graph ? SEND_GRAPH : SEND_SMTP;
-	s->sp.graph_endpoint = c->graph_endpoint;
-	s->sp.ca_file = graph ? (c->oauth_ca_file ? c->oauth_ca_file : c->ca_file) :
-		(c->ca_file ? c->ca_file : c->oauth_ca_file);
 	s->sp.timeout_s = j->e->o->op_timeout_s > 0 ? j->e->o->op_timeout_s : 60;
 	s->sp.verbose = j->e->o->verbose;
 	if (oauth) {
-		if (oauth_params_from_config(c, graph ? PROTO_GRAPH : PROTO_IMAP,
-					     &s->op, err))
+		if (profile_oauth_params(c, graph ? PROTO_GRAPH : PROTO_IMAP,
+					 &s->op, err))
 			return err_prefix(err, "%s", c->path);
 		s->have_op = 1;
 		s->sp.auth = SEND_AUTH_XOAUTH2;
@@ -1082,13 +1068,8 @@ static int step_seen(struct job *j)
 	struct connector_run cr = { 0 };
 	struct connector_summary sum;
 	struct seen_ctx sc = { 0 };
-	struct mbx_limits *l = NULL;
 	/* POP: only the session that lists the probe is worth keeping */
 	enum keep keep = j->proto == PROTO_POP ? KEEP_IF_FOUND : KEEP_ALWAYS;
-	/* the connector uses our session when it would log in the same way:
-	 * it reads [Mail] with OAuth only for AuthMethod=OAuth2 or Graph */
-	int handover = j->oauth == (j->cfg.auth == AUTH_OAUTH2 ||
-				    j->proto == PROTO_GRAPH);
 	long timeout = e->o->timeout_s > 0 ? e->o->timeout_s : 120;
 	double poll = (e->o->poll_ms > 0 ? e->o->poll_ms : 2000) / 1000.0;
 	double deadline = j->t_sent + (double)timeout;
@@ -1129,13 +1110,9 @@ static int step_seen(struct job *j)
 	cr.verbose = e->o->verbose;
 	cr.report = seen_report;
 	cr.report_ctx = &sc;
-	if (!handover) {
-		/* as before: the connector opens its own session */
-		session_close(j, NULL);
-		l = limit_acquire(e, j->address, session_kind(j));
-		rc = connector_run(&cr, &sum, &err);
-		limit_release(e, l, session_kind(j));
-	} else if ((rc = j->mb ? 0 : session_get(j, j->sent_at - 300, 1, &err)) == 0) {
+	/* the connector uses our session: both take the connection from
+	 * profile_mailbox_params(), so it is the one it would open */
+	if ((rc = j->mb ? 0 : session_get(j, j->sent_at - 300, 1, &err)) == 0) {
 		session_hold(j);
 		cr.mailbox = j->mb;
 		rc = connector_run(&cr, &sum, &err);

@@ -109,15 +109,6 @@ const char *mailbox_tls_mode_name(enum tls_mode m)
 	}
 }
 
-void mailbox_params_set_tls(struct mailbox_params *p, const struct config *c)
-{
-	p->tls = mailbox_tls_choose(c->tls_min,
-				    c->starttls_set ? c->starttls : -1, c->port);
-	p->port = c->port ? c->port :
-		config_default_port(p->protocol, p->tls == TLSM_IMPLICIT);
-	p->tls_min = c->tls_min;
-}
-
 int mailbox_open(struct mailbox **out, const struct mailbox_params *p,
 		 struct ms_err *err)
 {
@@ -156,7 +147,7 @@ int mailbox_open(struct mailbox **out, const struct mailbox_params *p,
 	case PROTO_MSAL:
 		mb->ops = &mailbox_graph_ops;
 		if (!mb->p.graph_endpoint || !*mb->p.graph_endpoint)
-			mb->p.graph_endpoint = "https://graph.microsoft.com";
+			mb->p.graph_endpoint = GRAPH_DEFAULT_ENDPOINT;
 		break;
 	default:
 		free(mb);
