@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 
 #define IMAP_SET_MAX       6000            /* characters of one UID set */
 #define IMAP_BATCH         500             /* messages per header FETCH */
@@ -241,15 +242,9 @@ int imap_parse_search(const char *resp, size_t len, uint32_t **uids, size_t *n,
 					return err_set(err, MS_ERR_TOOBIG,
 						       "more than %zu messages in the folder", max);
 				}
-				if (nv == av) {
-					size_t na = av ? av * 2 : 64;
-					uint32_t *t = realloc(v, na * sizeof(*v));
-					if (!t) {
-						free(v);
-						return err_set(err, MS_ERR_NOMEM, "out of memory");
-					}
-					v = t;
-					av = na;
+				if (MEM_GROW(v, av, nv + 1, err)) {
+					free(v);
+					return -1;
 				}
 				v[nv++] = (uint32_t)x;
 			}
@@ -377,7 +372,7 @@ static int read_nstring(struct cursor *c, int want, char **s, size_t *slen,
 		} else if (want) {
 			*s = malloc((size_t)n + 1);
 			if (!*s)
-				return err_set(c->err, MS_ERR_NOMEM, "out of memory");
+				return err_nomem(c->err);
 			memcpy(*s, c->p, (size_t)n);
 			(*s)[n] = '\0';
 			*slen = (size_t)n;
@@ -545,16 +540,9 @@ int imap_parse_fetch_ex(const char *resp, size_t len, struct imap_fetch **out,
 						"more than %zu FETCH responses", max_items);
 					goto fail;
 				}
-				if (nv == av) {
-					size_t na = av ? av * 2 : 16;
-					struct imap_fetch *tv = realloc(v, na * sizeof(*v));
-					if (!tv) {
-						free(f.body);
-						err_set(err, MS_ERR_NOMEM, "out of memory");
-						goto fail;
-					}
-					v = tv;
-					av = na;
+				if (MEM_GROW(v, av, nv + 1, err)) {
+					free(f.body);
+					goto fail;
 				}
 				v[nv++] = f;
 				/* the rest of the line must be empty */
@@ -706,7 +694,7 @@ static int imap_exec_once(struct mailbox *mb, const char *cmd, imap_untagged_fn 
 	tl = (size_t)snprintf(tag, sizeof(tag), "M%03u", ++st->tag % 100000);
 	line = malloc(tl + 1 + strlen(cmd) + 1);
 	if (!line)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	sprintf(line, "%s %s", tag, cmd);
 	rc = mb_conn_send(mb, line, err);
 	free(line);
@@ -861,7 +849,7 @@ static int imap_open(struct mailbox *mb, struct ms_err *err)
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	mb->impl = st;
 	buf_init(&st->resp, IMAP_MAX_RESPONSE);
 	if (quote_mailbox(mb->p.folder, q, sizeof(q)))
@@ -930,7 +918,7 @@ static int on_search(struct mailbox *mb, void *vctx, const char *resp, size_t le
 	t = realloc(u->v, (u->n + np) * sizeof(*t));
 	if (!t) {
 		free(part);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	memcpy(t + u->n, part, np * sizeof(*part));
 	u->v = t;
@@ -1023,7 +1011,7 @@ static int on_list(struct mailbox *mb, void *vctx, const char *resp, size_t len,
 				size_t want = mb->n_items ? mb->n_items * 2 : 16;
 				uint32_t *t = realloc(st->uids, want * sizeof(*t));
 				if (!t) {
-					ret = err_set(err, MS_ERR_NOMEM, "out of memory");
+					ret = err_nomem(err);
 					break;
 				}
 				st->uids = t;
@@ -1159,7 +1147,7 @@ static int imap_list(struct mailbox *mb, struct ms_err *err)
 	for (size_t i = 0; i < mb->n_items; i++) {
 		struct mailbox_item *it = &mb->items[i];
 		if (!it->headers && !(it->headers = strdup(""))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 		if (it->headers_len >= IMAP_HEADER_CAP)
@@ -1228,7 +1216,7 @@ static int imap_fetch_headers(struct mailbox *mb, struct ms_err *err)
 		for (size_t i = done; i < done + k; i++) {
 			struct mailbox_item *it = &mb->items[i];
 			if (!it->headers && !(it->headers = strdup("")))
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
+				return err_nomem(err);
 			if (it->headers_len >= IMAP_HEADER_CAP)
 				cut++;
 		}
@@ -1326,18 +1314,11 @@ static int imap_fetch_message(struct mailbox *mb, const struct mailbox_item *it,
 /* A UID this session flagged \Deleted and means to expunge (no UIDPLUS). */
 static int remember_ours(struct imap_state *st, uint32_t uid, struct ms_err *err)
 {
-	if (st->n_ours == st->cap_ours) {
-		size_t cap = st->cap_ours ? st->cap_ours * 2 : 64;
-		uint32_t *t;
-		if (cap > MB_MAX_ITEMS)
-			return err_set(err, MS_ERR_TOOBIG, "more than %zu deletions in one session",
-				       MB_MAX_ITEMS);
-		t = realloc(st->ours, cap * sizeof(*t));
-		if (!t)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		st->ours = t;
-		st->cap_ours = cap;
-	}
+	if (st->n_ours >= MB_MAX_ITEMS)
+		return err_set(err, MS_ERR_TOOBIG, "more than %zu deletions in one session",
+			       MB_MAX_ITEMS);
+	if (MEM_GROW(st->ours, st->cap_ours, st->n_ours + 1, err))
+		return -1;
 	st->ours[st->n_ours++] = uid;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 
 /* pop_cmd(): the item's message is no longer on the server */
 #define POP_GONE (-2)
@@ -72,15 +73,9 @@ int pop_parse_listing(const char *body, size_t len, int want_uidl,
 			pop_entries_free(v, nv);
 			return err_set(err, MS_ERR_TOOBIG, "more than %zu messages", max);
 		}
-		if (nv == av) {
-			size_t na = av ? av * 2 : 32;
-			struct pop_entry *t = realloc(v, na * sizeof(*v));
-			if (!t) {
-				pop_entries_free(v, nv);
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
-			}
-			v = t;
-			av = na;
+		if (MEM_GROW(v, av, nv + 1, err)) {
+			pop_entries_free(v, nv);
+			return -1;
 		}
 		memset(&v[nv], 0, sizeof(v[nv]));
 		v[nv].num = num;
@@ -99,7 +94,7 @@ int pop_parse_listing(const char *body, size_t len, int want_uidl,
 			v[nv].uidl = strndup(u, ul);
 			if (!v[nv].uidl) {
 				pop_entries_free(v, nv);
-				return err_set(err, MS_ERR_NOMEM, "out of memory");
+				return err_nomem(err);
 			}
 		} else {
 			unsigned long long sz = 0;
@@ -218,7 +213,7 @@ static int pop_open(struct mailbox *mb, struct ms_err *err)
 {
 	mb->impl = calloc(1, sizeof(struct pop_state));
 	if (!mb->impl)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (mb_session_new(mb, "pop3", err))
 		return -1;
 	/* connect and log in now, so a refusal shows at open */
@@ -257,7 +252,7 @@ static int pop_headers_for(struct mailbox *mb, size_t i, struct ms_err *err)
 	free(it->headers);
 	it->headers = buf_detach(body, &it->headers_len);
 	if (!it->headers && !(it->headers = strdup("")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (mb_header_date(it->headers, it->headers_len, &t) == 0)
 		it->received = t;
 	return 0;
@@ -289,7 +284,7 @@ static int pop_list(struct mailbox *mb, struct ms_err *err)
 		st->nums = calloc(nu, sizeof(*st->nums));
 		st->deleted = calloc(nu, 1);
 		if (!st->nums || !st->deleted) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 	}
