@@ -11,22 +11,9 @@
 #include "ini/ini.h"
 #include "ini/profile.h"
 #include "tap.h"
+#include "config_text.h"
 
 #define LEGACY "q83vEjRWeJCrze8SNFZ4kA=="
-
-static int from_text(struct config *cfg, const char *text, struct ms_err *err)
-{
-	struct ini *ini = NULL;
-	int rc;
-
-	memset(cfg, 0, sizeof(*cfg));
-	err_clear(err);
-	if (ini_parse(&ini, "mem.ini", text, strlen(text), err) < 0)
-		return -1;
-	rc = config_from_ini(cfg, ini, "mem.ini", err);
-	ini_free(ini);
-	return rc;
-}
 
 static int same(const char *a, const char *b)
 {
