@@ -175,6 +175,8 @@ void imap_fetch_free(struct imap_fetch *f, size_t n);
 /* Write a UID set ("1:3,7") for uids[0..n) (sorted ascending) into out,
  * stopping before maxlen; returns how many uids it covered. */
 size_t imap_uid_set(const uint32_t *uids, size_t n, char *out, size_t maxlen);
+/* qsort comparison of two uint32_t (UIDs) */
+int imap_cmp_u32(const void *a, const void *b);
 
 /* POP3 */
 struct pop_entry {
