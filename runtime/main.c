@@ -120,6 +120,32 @@ static int print_failed(void *ctx, const struct connector_failed *f)
 	return 0;
 }
 
+/* What a successful run did (the summary of a failed run would only be
+ * zeros: the error and its fix are what matter then). */
+static void print_summary(const struct connector_opts *o,
+			  const struct connector_summary *sum)
+{
+	if (o->verbose || o->dry_run)
+		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
+			"%ld already done, %ld events%s, %ld deleted, %ld bodies, "
+			"%ld failed\n",
+			sum->listed, sum->considered, sum->matched, sum->rejected,
+			sum->skipped, sum->events, o->dry_run ? " (not written)" : "",
+			sum->deleted, sum->bodies, sum->failed);
+	if (sum->failed)
+		fprintf(stderr, "mailshift: %ld message%s could not be processed and %s "
+			"left on the server (exit 2): see mailshift --failed\n",
+			sum->failed, sum->failed == 1 ? "" : "s",
+			sum->failed == 1 ? "was" : "were");
+	if (sum->quarantined_kept)
+		fprintf(stderr, "mailshift: %ld quarantined message%s still on the server: "
+			"see mailshift --failed\n", sum->quarantined_kept,
+			sum->quarantined_kept == 1 ? "" : "s");
+	if (sum->prior && (o->verbose || o->dry_run))
+		fprintf(stderr, "mailshift: %ld message%s older than LastRunDate left alone "
+			"(first run)\n", sum->prior, sum->prior == 1 ? "" : "s");
+}
+
 int main(int argc, char **argv)
 {
 	struct connector_opts o;
@@ -223,27 +249,8 @@ int main(int argc, char **argv)
 				"fix: give -inifile:PATH or set MAILSHIFT_INIFILE to the INI "
 				"file\n", DEFAULT_INI);
 	}
-	/* the summary of a failed run would only be zeros: the error and its
-	 * fix are what matter then */
-	if (!rc && (o.verbose || o.dry_run))
-		fprintf(stderr, "mailshift: %ld listed, %ld new, %ld matched, %ld rejected, "
-			"%ld already done, %ld events%s, %ld deleted, %ld bodies, "
-			"%ld failed\n",
-			sum.listed, sum.considered, sum.matched, sum.rejected,
-			sum.skipped, sum.events, o.dry_run ? " (not written)" : "",
-			sum.deleted, sum.bodies, sum.failed);
-	if (!rc && sum.failed)
-		fprintf(stderr, "mailshift: %ld message%s could not be processed and %s "
-			"left on the server (exit 2): see mailshift --failed\n",
-			sum.failed, sum.failed == 1 ? "" : "s",
-			sum.failed == 1 ? "was" : "were");
-	if (!rc && sum.quarantined_kept)
-		fprintf(stderr, "mailshift: %ld quarantined message%s still on the server: "
-			"see mailshift --failed\n", sum.quarantined_kept,
-			sum.quarantined_kept == 1 ? "" : "s");
-	if (!rc && sum.prior && (o.verbose || o.dry_run))
-		fprintf(stderr, "mailshift: %ld message%s older than LastRunDate left alone "
-			"(first run)\n", sum.prior, sum.prior == 1 ? "" : "s");
+	if (!rc)
+		print_summary(&o, &sum);
 	cmdline_opts_release(&o);
 	return connector_exit_code(rc, &sum);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
 #include "transport/http.h"
 #include "base/log.h"
 #include "auth/seal.h"
@@ -37,7 +38,7 @@ void oauth_set_sleep_hook(void (*fn)(unsigned seconds))
 
 void oauth_token_free(char *access_token)
 {
-	seal_wipe_free(access_token);
+	mem_wipe_free(access_token);
 }
 
 /* ---- scopes and parameters ---- */
@@ -77,65 +78,11 @@ static int unset(const char *s)
 	return !s || !*s;
 }
 
-int oauth_params_from_config(const struct config *cfg, enum mail_protocol proto,
-			     struct oauth_params *p, struct ms_err *err)
-{
-	memset(p, 0, sizeof(*p));
-	if (!cfg->has_oauth)
-		return err_set(err, MS_ERR_CONFIG, "%s: no [OAuth] section",
-			       cfg->path ? cfg->path : "configuration");
-	if (unset(cfg->oauth_tenant))
-		return err_set(err, MS_ERR_CONFIG, "%s: [OAuth] TenantId is missing",
-			       cfg->path ? cfg->path : "configuration");
-	if (unset(cfg->oauth_client_id))
-		return err_set(err, MS_ERR_CONFIG, "%s: [OAuth] ClientId is missing",
-			       cfg->path ? cfg->path : "configuration");
-	p->authority = unset(cfg->oauth_authority) ? OAUTH_DEFAULT_AUTHORITY
-						   : cfg->oauth_authority;
-	p->tenant = cfg->oauth_tenant;
-	p->client_id = cfg->oauth_client_id;
-	p->flow = cfg->oauth_flow == FLOW_DEVICE_CODE ? FLOW_DEVICE_CODE
-						      : FLOW_CLIENT_CREDENTIALS;
-	p->cert_file = unset(cfg->oauth_cert_file) ? NULL : cfg->oauth_cert_file;
-	p->user = unset(cfg->oauth_mailbox) ? cfg->user : cfg->oauth_mailbox;
-	p->ca_file = !unset(cfg->oauth_ca_file) ? cfg->oauth_ca_file
-		   : !unset(cfg->ca_file) ? cfg->ca_file : NULL;
-	if (jwt_alg_parse(cfg->oauth_assertion_alg, &p->assertion_alg, err))
-		return err_prefix(err, "%s: [OAuth] AssertionAlgorithm",
-				  cfg->path ? cfg->path : "configuration");
-	if (!(p->owned_scope = strdup(unset(cfg->oauth_scope)
-				      ? oauth_scope_default(proto, p->flow)
-				      : cfg->oauth_scope)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	p->scope = p->owned_scope;
-	if (!unset(cfg->oauth_client_secret) && !p->cert_file) {
-		if (secret_resolve(cfg->oauth_client_secret, &p->owned_secret, err)) {
-			oauth_params_release(p);
-			return err_prefix(err, "%s: [OAuth] ClientSecret",
-					  cfg->path ? cfg->path : "configuration");
-		}
-		p->client_secret = p->owned_secret;
-	}
-	if (p->flow == FLOW_CLIENT_CREDENTIALS && !p->client_secret && !p->cert_file) {
-		oauth_params_release(p);
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: [OAuth] needs ClientSecret or CertificateFile for the "
-			       "client credentials flow", cfg->path ? cfg->path : "configuration");
-	}
-	if (p->flow == FLOW_DEVICE_CODE && unset(p->user)) {
-		oauth_params_release(p);
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: [OAuth] Mailbox (or [Mail] User) is needed for the "
-			       "device code flow", cfg->path ? cfg->path : "configuration");
-	}
-	return 0;
-}
-
 void oauth_params_release(struct oauth_params *p)
 {
 	if (!p)
 		return;
-	seal_wipe_free(p->owned_secret);
+	mem_wipe_free(p->owned_secret);
 	free(p->owned_scope);
 	p->owned_secret = p->owned_scope = NULL;
 	p->client_secret = NULL;
@@ -155,11 +102,11 @@ static int endpoint_url(const struct oauth_params *p, const char *leaf, char **u
 	while (alen && auth[alen - 1] == '/')
 		alen--;
 	if (!(tenant = http_escape(p->tenant)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	n = alen + strlen(tenant) + strlen(leaf) + 32;
 	if (!(*url = malloc(n))) {
 		free(tenant);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	snprintf(*url, n, "%.*s/%s/oauth2/v2.0/%s", (int)alen, auth, tenant, leaf);
 	free(tenant);
@@ -181,8 +128,8 @@ struct token_reply {
 
 static void token_reply_release(struct token_reply *r)
 {
-	seal_wipe_free(r->access_token);
-	seal_wipe_free(r->refresh_token);
+	mem_wipe_free(r->access_token);
+	mem_wipe_free(r->refresh_token);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -322,7 +269,7 @@ out:
 		const cJSON *v;
 		cJSON_ArrayForEach(v, j)
 			if (cJSON_IsString(v))
-				OPENSSL_cleanse(v->valuestring, strlen(v->valuestring));
+				mem_wipe(v->valuestring, strlen(v->valuestring));
 		cJSON_Delete(j);
 	}
 	return ret;
@@ -413,6 +360,21 @@ static int new_client(const struct oauth_params *p, struct http_client **hc,
 	return http_client_new(hc, &hp, err);
 }
 
+int oauth_cert_days_left(const char *cert_file, time_t now, long *days,
+			 time_t *not_after, struct ms_err *err)
+{
+	time_t na;
+
+	if (cert_expiry(cert_file, &na, err))
+		return -1;
+	/* whole days, rounded down: an expiry earlier today is -1 */
+	*days = na >= now ? (long)((na - now) / 86400)
+			  : -(long)((now - na + 86399) / 86400);
+	if (not_after)
+		*not_after = na;
+	return 0;
+}
+
 /* Certificates expire quietly; say so a month ahead. */
 static void warn_cert_expiry(const char *cert_file)
 {
@@ -420,18 +382,18 @@ static void warn_cert_expiry(const char *cert_file)
 	time_t na, now = time(NULL);
 	char day[32];
 	struct tm tm;
+	long days;
 
-	if (cert_expiry(cert_file, &na, &e))
+	if (oauth_cert_days_left(cert_file, now, &days, &na, &e))
 		return;
 	gmtime_r(&na, &tm);
 	strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", &tm);
 	if (na <= now)
 		log_warnx("certificate '%s' expired on %s; create a new one and upload it "
 			  "to the app registration", cert_file, day);
-	else if (na - now < (time_t)OAUTH_CERT_WARN_DAYS * 86400)
+	else if (days < OAUTH_CERT_WARN_DAYS)
 		log_warnx("certificate '%s' expires on %s (in %ld days); create a new one "
-			  "and upload it to the app registration", cert_file, day,
-			  (long)((na - now) / 86400));
+			  "and upload it to the app registration", cert_file, day, days);
 }
 
 static int add_client_auth(const struct oauth_params *p, const char *token_url,
@@ -447,7 +409,7 @@ static int add_client_auth(const struct oauth_params *p, const char *token_url,
 			return -1;
 		rc = http_form_add(form, "client_assertion_type", ASSERTION_TYPE, err) ||
 		     http_form_add(form, "client_assertion", jwt, err);
-		seal_wipe_free(jwt);
+		mem_wipe_free(jwt);
 		return rc ? -1 : 0;
 	}
 	if (p->client_secret)
@@ -545,7 +507,7 @@ static void make_key(const struct oauth_params *p, struct token_key *k,
 		n = snprintf(flowbuf, 96, "%s#", oauth_flow_name(p->flow));
 		for (int i = 0; i < 8 && n > 0 && n < 90; i++)
 			n += snprintf(flowbuf + n, 96 - (size_t)n, "%02x", md[i]);
-		OPENSSL_cleanse(md, sizeof(md));
+		mem_wipe(md, sizeof(md));
 		k->flow = flowbuf;
 	}
 }
@@ -755,7 +717,7 @@ struct device_reply {
 
 static void device_reply_release(struct device_reply *d)
 {
-	seal_wipe_free(d->device_code);
+	mem_wipe_free(d->device_code);
 	free(d->user_code);
 	free(d->verification_uri);
 	free(d->message);
@@ -822,6 +784,64 @@ static int token_upn(const char *token, char *upn, size_t upnsz)
 	return ret;
 }
 
+/* Poll the token endpoint with the device code until the user signs in
+ * (*tr filled), declines, or the code expires (RFC 8628 3.4-3.5:
+ * authorization_pending waits, slow_down adds 5 s to the interval). */
+static int poll_device_token(struct http_client *hc, const char *tok_url,
+			     const struct buf *form, long interval, time_t deadline,
+			     struct oauth_error *oe, struct token_reply *tr,
+			     struct ms_err *err)
+{
+	struct http_response r;
+	int rc;
+
+	for (int polls = 0; ; polls++) {
+		struct ms_err pe = MS_ERR_INIT;
+
+		if (time(NULL) + interval > deadline || polls >= DEVICE_MAX_POLLS) {
+			err_set(err, MS_ERR_AUTH, "the code expired before sign-in");
+			return -1;
+		}
+		sleep_fn((unsigned)interval);
+		rc = post_form(hc, tok_url, form, &r, oe, &pe);
+		if (rc < 0) {
+			if (!err_is_temporary(&pe)) {
+				err_set(err, pe.code, "%s", pe.msg);
+				return -1;
+			}
+			log_info("%s; still waiting for sign-in", pe.msg);
+			continue;
+		}
+		if (rc == 0) {
+			rc = parse_token(&r, tr);
+			http_response_release(&r);
+			if (rc) {
+				err_set(err, MS_ERR_PROTO,
+					"'%s' answered without a usable access token", tok_url);
+				return -1;
+			}
+			return 0;
+		}
+		if (strcmp(oe->error, "authorization_pending") == 0)
+			continue;
+		if (strcmp(oe->error, "slow_down") == 0) {
+			interval += 5;
+			continue;
+		}
+		if (strcmp(oe->error, "authorization_declined") == 0 ||
+		    strcmp(oe->error, "access_denied") == 0) {
+			err_set(err, MS_ERR_AUTH, "sign-in was declined");
+			return -1;
+		}
+		if (strcmp(oe->error, "expired_token") == 0) {
+			err_set(err, MS_ERR_AUTH, "the code expired before sign-in");
+			return -1;
+		}
+		refusal_message(oe, "sign-in", err);
+		return -1;
+	}
+}
+
 int oauth_device_login_ex(const struct oauth_params *p, oauth_prompt_fn prompt,
 			  void *ctx, struct oauth_error *oe, struct ms_err *err)
 {
@@ -884,51 +904,8 @@ int oauth_device_login_ex(const struct oauth_params *p, oauth_prompt_fn prompt,
 	    http_form_add(&form, "device_code", d.device_code, err) ||
 	    (p->client_secret && http_form_add(&form, "client_secret", p->client_secret, err)))
 		goto out;
-	for (int polls = 0; ; polls++) {
-		struct ms_err pe = MS_ERR_INIT;
-
-		if (time(NULL) + interval > deadline || polls >= DEVICE_MAX_POLLS) {
-			err_set(err, MS_ERR_AUTH, "the code expired before sign-in");
-			goto out;
-		}
-		sleep_fn((unsigned)interval);
-		rc = post_form(hc, tok_url, &form, &r, oe, &pe);
-		if (rc < 0) {
-			if (!err_is_temporary(&pe)) {
-				err_set(err, pe.code, "%s", pe.msg);
-				goto out;
-			}
-			log_info("%s; still waiting for sign-in", pe.msg);
-			continue;
-		}
-		if (rc == 0) {
-			rc = parse_token(&r, &tr);
-			http_response_release(&r);
-			if (rc) {
-				err_set(err, MS_ERR_PROTO,
-					"'%s' answered without a usable access token", tok_url);
-				goto out;
-			}
-			break;
-		}
-		if (strcmp(oe->error, "authorization_pending") == 0)
-			continue;
-		if (strcmp(oe->error, "slow_down") == 0) {
-			interval += 5;
-			continue;
-		}
-		if (strcmp(oe->error, "authorization_declined") == 0 ||
-		    strcmp(oe->error, "access_denied") == 0) {
-			err_set(err, MS_ERR_AUTH, "sign-in was declined");
-			goto out;
-		}
-		if (strcmp(oe->error, "expired_token") == 0) {
-			err_set(err, MS_ERR_AUTH, "the code expired before sign-in");
-			goto out;
-		}
-		refusal_message(oe, "sign-in", err);
+	if (poll_device_token(hc, tok_url, &form, interval, deadline, oe, &tr, err))
 		goto out;
-	}
 	{
 		char upn[256];
 		if (token_upn(tr.access_token, upn, sizeof(upn)) &&

@@ -27,25 +27,27 @@
  * message or a log line.  The library never prints: the device code is
  * shown through the caller's prompt callback.
  *
- * Ownership: struct oauth_params holds borrowed strings, except after
- * oauth_params_from_config(), where the resolved client secret and the
- * scope are owned by the struct (oauth_params_release() wipes them) and
- * the other strings borrow from the config, which must outlive it.
+ * Ownership: struct oauth_params holds borrowed strings, except the
+ * owned_* ones (profile_oauth_params() in ini/profile.h fills them: the
+ * resolved client secret and the scope), which oauth_params_release()
+ * wipes and frees.
  * *access_token is owned by the caller: release it with oauth_token_free().
  */
 #ifndef MS_OAUTH_H
 #define MS_OAUTH_H
 
 #include <time.h>
-#include "ini/config.h"
 #include "base/err.h"
 #include "auth/jwt.h"
+#include "transport/protocol.h"
 
 #define OAUTH_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
 #define OAUTH_REFRESH_MARGIN 300   /* seconds before expiry */
 #define OAUTH_ATTEMPTS 3
 #define OAUTH_RETRY_CAP 30         /* seconds, cap on Retry-After */
 #define OAUTH_CERT_WARN_DAYS 30    /* warn (log_warnx) when CertificateFile expires sooner */
+
+enum oauth_flow { FLOW_UNSET = 0, FLOW_CLIENT_CREDENTIALS, FLOW_DEVICE_CODE };
 
 struct oauth_params {
 	const char *authority;      /* NULL = OAUTH_DEFAULT_AUTHORITY */
@@ -61,7 +63,7 @@ struct oauth_params {
 	const char *cache_path;     /* NULL = paths_token_cache() */
 	int verbose;                /* HTTP trace via log_trace, redacted */
 
-	/* owned by the struct when set by oauth_params_from_config() */
+	/* owned by the struct when set (profile_oauth_params()) */
 	char *owned_secret;
 	char *owned_scope;
 };
@@ -94,14 +96,14 @@ const char *oauth_scope_smtp(enum oauth_flow flow);
 /* Cache key flow name: "client_credentials" or "device_code". */
 const char *oauth_flow_name(enum oauth_flow flow);
 
-/* Build params from cfg's [OAuth] section for proto; resolves
- * ClientSecret with secret_resolve() (not when CertificateFile is set:
- * the certificate wins).  Scope defaults to oauth_scope_default(proto,
- * flow), the mailbox to [Mail] User, CAFile to [Mail] CAFile.  Fails with
- * MS_ERR_CONFIG "FILE: [OAuth] Key ..." naming the missing or bad key. */
-int oauth_params_from_config(const struct config *cfg, enum mail_protocol proto,
-			     struct oauth_params *p, struct ms_err *err);
+/* Wipe and free the owned_* strings (set to NULL). */
 void oauth_params_release(struct oauth_params *p);
+
+/* Whole days until the certificate in cert_file expires, rounded down
+ * (an expiry earlier today is -1), and its expiry time.  Fails when the
+ * file holds no readable certificate. */
+int oauth_cert_days_left(const char *cert_file, time_t now, long *days,
+			 time_t *not_after, struct ms_err *err);
 
 /* "{authority}/{tenant}/oauth2/v2.0/token".  Caller frees. */
 int oauth_token_url(const struct oauth_params *p, char **url, struct ms_err *err);

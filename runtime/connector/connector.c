@@ -29,7 +29,10 @@
 #include "mail/event.h"
 #include "base/fsutil.h"
 #include "ini/ini.h"
+#include "ini/profile.h"
+#include "auth/secret.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "mail/message.h"
 #include "base/platform.h"
 #include "mail/rules.h"
@@ -51,740 +54,11 @@ static time_t since_time(const struct config *c)
 	return c->last_run > LAST_RUN_SLACK ? c->last_run - LAST_RUN_SLACK : 0;
 }
 
-struct run {
-	const struct connector_run *r;
-	struct connector_summary *sum;
-	struct config cfg;
-	struct ini *ini;
-	struct rules *rules;
-	struct state *state;
-	struct mailbox *mb;
-	int mb_borrowed;       /* mb is r->mailbox: not ours to close */
-	char *mailbox_id;      /* "imaps://host:port/user/folder" */
-	char *staging;         /* staging folder beside MSGIN */
-	int delete_mode;       /* effective enum delete_mode */
-	char *opcon_password;  /* resolved [General] OpConUserPassword (wiped) */
-	struct connector_oauth *oauth;
-	long delivered;        /* messages whose events reached MSGIN */
-	char rules_hash[STATE_HASH_LEN + 1]; /* the rule set of this run */
-	time_t prior_before;   /* a first run: mail received before this
-				* (LastRunDate) was the incumbent's */
-	time_t deadline;       /* [General] RunTimeout from the start */
-	time_t oldest_failed;  /* received time of the oldest failed message */
-	long quarantined_seen; /* quarantined messages still on the server */
-	char gen_checked[512]; /* the IMAP key generation older_generation() */
-	int gen_older;         /* ... answered for */
-	char **unsynced;       /* files staged since the last sync_staging() */
-	size_t n_unsynced, cap_unsynced;
-	struct ready *ready;   /* the group waiting for delivery (GROUP_MAX) */
-	size_t n_ready;
-	int fetch_refusals;    /* messages in a row the server would not hand
-				* over (MS_ERR_PROTO): a broken server, not a
-				* bad message, after FETCH_REFUSALS_MAX */
-};
-
-static void note(struct run *run, enum connector_note n, const char *key,
-		 const char *section, const char *text)
+void run_note(struct run *run, enum connector_note n, const char *key,
+	      const char *section, const char *text)
 {
 	if (run->r->report)
 		run->r->report(run->r->report_ctx, n, key, section, text);
-}
-
-/* ---- file names ------------------------------------------------------- */
-
-static void hash_hex(const char *a, const char *b, char out[17])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, a, strlen(a));
-	EVP_DigestUpdate(c, "\n", 1);
-	EVP_DigestUpdate(c, b, strlen(b));
-	EVP_DigestFinal_ex(c, md, &mdlen);
-	EVP_MD_CTX_free(c);
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static char *staging_dir_for(const char *msgin)
-{
-	char *copy = strdup(msgin), *slash, *out = NULL;
-	size_t n;
-
-	if (!copy)
-		return NULL;
-	n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	slash = strrchr(copy, '/');
-	if (!slash) {
-		if (asprintf(&out, ".mailshift-staging-%s", copy) < 0)
-			out = NULL;
-	} else {
-		*slash = '\0';
-		if (asprintf(&out, "%s/.mailshift-staging-%s", *copy ? copy : "",
-			     slash + 1) < 0)
-			out = NULL;
-	}
-	free(copy);
-	return out;
-}
-
-/* ---- audit logs ----------------------------------------------------------- */
-
-static void append_log(const char *path, const char *line)
-{
-	FILE *f;
-
-	if (!path || !*path)
-		return;
-	f = fopen(path, "a");
-	if (!f) {
-		log_warnx("cannot append to '%s': %s", path, strerror(errno));
-		return;
-	}
-	fprintf(f, "%s\r\n", line);
-	if (fclose(f) != 0)
-		log_warnx("cannot write '%s': %s", path, strerror(errno));
-}
-
-static void audit_line(struct run *run, enum event_log_kind kind,
-		       const char *sender, const char *subject, const char *date,
-		       const char *event, const char *reason)
-{
-	const struct config *c = &run->cfg;
-	const char *path, *fmt;
-	struct event_fields f = { 0 };
-	struct ms_err err = MS_ERR_INIT;
-	char *line = NULL;
-
-	switch (kind) {
-	case EVENT_LOG_ACCEPT:
-		if (!c->log_accepts) return;
-		path = c->accept_log; fmt = c->accept_format; break;
-	case EVENT_LOG_REJECT:
-		if (!c->log_rejects) return;
-		path = c->reject_log; fmt = c->reject_format; break;
-	default:
-		if (!c->log_opcon_events) return;
-		path = c->opcon_event_log; fmt = c->opcon_event_format; break;
-	}
-	f.sender = sender;
-	f.subject = subject;
-	f.date = date;
-	f.event = event;
-	f.reason = reason;
-	if (event_log_line(fmt, kind, &f, &line, &err) == 0)
-		append_log(path, line);
-	else
-		log_warnx("audit log: %s", err.msg);
-	free(line);
-}
-
-struct msg_ctx {                 /* one message, as process_message sees it */
-	const struct mailbox_item *it;
-	const char *key;           /* it->key, or a key of its own (reused key) */
-	char fp[STATE_HASH_LEN + 1];
-	char seed[512];            /* names its files: key, fingerprint, try */
-	const struct message *msg; /* headers, or the whole message */
-	time_t received;
-};
-
-/* ---- events ----------------------------------------------------------- */
-
-struct pending {
-	char **lines;      /* rendered with credentials: wipe */
-	char **redacted;   /* for reports and logs */
-	char **sections;
-	size_t n;
-};
-
-static void pending_release(struct pending *p)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		event_line_free(p->lines[i]);
-		free(p->redacted[i]);
-		free(p->sections[i]);
-	}
-	free(p->lines);
-	free(p->redacted);
-	free(p->sections);
-	memset(p, 0, sizeof(*p));
-}
-
-static int pending_add(struct run *run, struct pending *p, const char *section,
-		       const char *event, struct ms_err *err)
-{
-	char *line = NULL, *red = NULL, *sec = NULL;
-	char **a, **b, **c;
-
-	if (event_render(event, run->cfg.opcon_user, run->opcon_password,
-			 &line, err))
-		return err_prefix(err, "[%s] event '%s'", section, event);
-	if (event_render(event, run->cfg.opcon_user,
-			 run->opcon_password ? "***" : NULL, &red, err)) {
-		event_line_free(line);
-		return -1;
-	}
-	sec = strdup(section);
-	a = realloc(p->lines, (p->n + 1) * sizeof(*a));
-	if (a) p->lines = a;
-	b = realloc(p->redacted, (p->n + 1) * sizeof(*b));
-	if (b) p->redacted = b;
-	c = realloc(p->sections, (p->n + 1) * sizeof(*c));
-	if (c) p->sections = c;
-	if (!a || !b || !c || !sec) {
-		event_line_free(line);
-		free(red);
-		free(sec);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	}
-	p->lines[p->n] = line;
-	p->redacted[p->n] = red;
-	p->sections[p->n] = sec;
-	p->n++;
-	return 0;
-}
-
-/* Rename staged files into MSGIN (a file already gone was delivered);
- * the caller makes MSGIN durable (fs_fsync_dir) before it counts them as
- * delivered. */
-static int move_staged(struct run *run, char *const *names, size_t n,
-		       struct ms_err *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		char *from = fs_join(run->staging, names[i]);
-		char *to = fs_join(run->cfg.msgin_dir, names[i]);
-		int e = 0;
-
-		if (!from || !to)
-			e = ENOMEM;
-		else if (rename(from, to) < 0 && errno != ENOENT)
-			e = errno;
-		free(from);
-		free(to);
-		if (e == ENOMEM)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		if (e)
-			return err_set(err, MS_ERR_IO, "cannot move event into '%s': %s",
-				       run->cfg.msgin_dir, strerror(e));
-	}
-	return 0;
-}
-
-/* Deliver the staged files of a message recorded by an earlier run. */
-static int deliver_staged(struct run *run, const char *key, struct ms_err *err)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int rc = -1;
-
-	if (state_staged_names(run->state, run->mailbox_id, key, &names, &n, err))
-		return -1;
-	if (move_staged(run, names, n, err) ||
-	    (n && fs_fsync_dir(run->cfg.msgin_dir, err)))
-		goto out;
-	rc = 0;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	return rc;
-}
-
-/* Remember a staged file until the pre-commit hook makes it durable. */
-static int remember_unsynced(struct run *run, const char *path, struct ms_err *err)
-{
-	if (run->n_unsynced == run->cap_unsynced) {
-		size_t n = run->cap_unsynced ? run->cap_unsynced * 2 : 64;
-		char **v = realloc(run->unsynced, n * sizeof(*v));
-
-		if (!v)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		run->unsynced = v;
-		run->cap_unsynced = n;
-	}
-	if (!(run->unsynced[run->n_unsynced] = strdup(path)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	run->n_unsynced++;
-	return 0;
-}
-
-static void forget_unsynced(struct run *run)
-{
-	for (size_t i = 0; i < run->n_unsynced; i++)
-		free(run->unsynced[i]);
-	run->n_unsynced = 0;
-}
-
-/* Write a message's event files into the staging folder and record their
- * names.  The files are not durable yet: the pre-commit hook makes them
- * durable, names and all, before any commit can make a record of them
- * durable (one syncfs for a whole group instead of an fsync per file).
- * On success *names (n = p->n) is the caller's. */
-static int stage_events(struct run *run, const struct msg_ctx *m,
-			const struct pending *p, int matched, char ***out,
-			struct ms_err *err)
-{
-	char hash[17];
-	char **names = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	hash_hex(run->mailbox_id, m->seed, hash);
-	names = calloc(p->n ? p->n : 1, sizeof(*names));
-	if (!names)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < p->n; i++) {
-		struct buf body;
-		char *path;
-		int w;
-
-		if (asprintf(&names[i], "mailshift-%s-%zu.txt", hash, i + 1) < 0) {
-			names[i] = NULL;
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		path = fs_join(run->staging, names[i]);
-		if (!path) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		buf_init(&body, 0);
-		if (buf_appends(&body, p->lines[i], err) ||
-		    buf_append(&body, "\r\n", 2, err)) {
-			buf_wipe(&body);
-			free(path);
-			goto out;
-		}
-		w = fs_write_unsynced(path, body.data, body.len, 0600, err) ||
-			remember_unsynced(run, path, err);
-		buf_wipe(&body);
-		free(path);
-		if (w)
-			goto out;
-	}
-	if (state_stage(run->state, run->mailbox_id, m->key, m->msg->message_id,
-			m->fp, run->rules_hash, (const char *const *)names, p->n,
-			matched, err))
-		goto out;
-	*out = names;
-	names = NULL;
-	rc = 0;
-out:
-	for (size_t i = 0; names && i < p->n; i++)
-		free(names[i]);
-	free(names);
-	return rc;
-}
-
-/* The pre-commit hook (state_set_precommit): the staged files, and their
- * names in the staging folder, are durable before any commit can make a
- * record of them durable. */
-static int sync_staging(void *ctx, struct ms_err *err)
-{
-	struct run *run = ctx;
-	int rc;
-
-	if (!run->n_unsynced)
-		return 0;
-	rc = platform_sync_fs(run->staging, err);
-	if (rc == 1) {     /* no syncfs here: each file, then the folder */
-		rc = 0;
-		for (size_t i = 0; i < run->n_unsynced && !rc; i++)
-			rc = fs_fsync_file(run->unsynced[i], err);
-		if (!rc)
-			rc = fs_fsync_dir(run->staging, err);
-	}
-	if (rc)
-		return -1;
-	forget_unsynced(run);
-	return 0;
-}
-
-/* ---- groups ------------------------------------------------------------ */
-
-/* A message staged and recorded, waiting for its group's delivery: up to
- * GROUP_MAX messages share one commit, one rename pass and one MSGIN
- * fsync, in the exactly-once order: files durable, names committed, files
- * renamed into MSGIN and MSGIN durable, then each message delivered,
- * logged, notified and deleted. */
-#define GROUP_MAX 64
-
-struct ready {
-	const struct mailbox_item *it;
-	char *key;
-	int matched;
-	char **names;                 /* staged file names, pend.n of them */
-	struct pending pend;          /* redacted events for the logs */
-	char *sender, *subject, *date, *reason;
-};
-
-static void ready_release(struct ready *r)
-{
-	for (size_t i = 0; r->names && i < r->pend.n; i++)
-		free(r->names[i]);
-	free(r->names);
-	pending_release(&r->pend);
-	free(r->key);
-	free(r->sender);
-	free(r->subject);
-	free(r->date);
-	free(r->reason);
-	memset(r, 0, sizeof(*r));
-}
-
-static void group_release(struct run *run)
-{
-	for (size_t i = 0; i < run->n_ready; i++)
-		ready_release(&run->ready[i]);
-	run->n_ready = 0;
-}
-
-static int in_group(const struct run *run, const char *key)
-{
-	for (size_t i = 0; i < run->n_ready; i++)
-		if (strcmp(run->ready[i].key, key) == 0)
-			return 1;
-	return 0;
-}
-
-static int finish_message(struct run *run, const struct mailbox_item *it,
-			  const char *key, int matched, struct ms_err *err);
-
-/* Deliver the waiting group.  After a failure the messages not finished
- * stay recorded as staged or delivered: the next run finishes them. */
-static int group_deliver(struct run *run, struct ms_err *err)
-{
-	int rc = -1;
-
-	if (!run->n_ready)
-		return 0;
-	if (state_commit(run->state, err))
-		goto out;
-	for (size_t i = 0; i < run->n_ready; i++)
-		if (move_staged(run, run->ready[i].names, run->ready[i].pend.n, err))
-			goto out;
-	if (fs_fsync_dir(run->cfg.msgin_dir, err))
-		goto out;
-	for (size_t i = 0; i < run->n_ready; i++) {
-		struct ready *r = &run->ready[i];
-		struct event_fields f = { 0 };
-
-		if (run->r->crash_after && ++run->delivered >= run->r->crash_after)
-			_exit(137);   /* test hook: a crash between delivery and state */
-		if (state_set(run->state, run->mailbox_id, r->key, MSG_DELIVERED, 0, err))
-			goto out;
-		audit_line(run, r->matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
-			   r->sender, r->subject, r->date, NULL,
-			   r->matched ? NULL : r->reason);
-		for (size_t j = 0; j < r->pend.n; j++)
-			audit_line(run, EVENT_LOG_EVENT, r->sender, r->subject, r->date,
-				   r->pend.redacted[j], NULL);
-		f.sender = r->sender;
-		f.subject = r->subject;
-		f.date = r->date;
-		f.reason = r->reason;
-		connector_notify_fields(run->r, &run->cfg, r->matched, &f);
-		if (finish_message(run, r->it, r->key, r->matched, err))
-			goto out;
-	}
-	rc = 0;
-out:
-	group_release(run);
-	return rc;
-}
-
-/* Add a staged message to the group (taking its names and pending events)
- * and deliver the group when it is full. */
-static int group_add(struct run *run, const struct msg_ctx *m, int matched,
-		     char **names, struct pending *pend,
-		     const struct rule_result *res, struct ms_err *err)
-{
-	struct ready *r = &run->ready[run->n_ready];
-
-	memset(r, 0, sizeof(*r));
-	r->it = m->it;
-	r->matched = matched;
-	r->names = names;
-	r->pend = *pend;
-	memset(pend, 0, sizeof(*pend));
-	r->key = strdup(m->key);
-	r->sender = strdup(m->msg->from_addr ? m->msg->from_addr : "");
-	r->subject = strdup(m->msg->subject ? m->msg->subject : "");
-	r->date = strdup(res->date ? res->date : "");
-	r->reason = res->reason ? strdup(res->reason) : NULL;
-	run->n_ready++;
-	if (!r->key || !r->sender || !r->subject || !r->date ||
-	    (res->reason && !r->reason))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	/* the lines with credentials are on disk: not kept in memory */
-	for (size_t i = 0; i < r->pend.n; i++) {
-		event_line_free(r->pend.lines[i]);
-		r->pend.lines[i] = NULL;
-	}
-	if (run->n_ready == GROUP_MAX)
-		return group_deliver(run, err);
-	return 0;
-}
-
-/* ---- deletion ---------------------------------------------------------- */
-
-static int delete_due(const struct run *run, int matched)
-{
-	switch (run->delete_mode) {
-	case DELETE_ALL: return 1;
-	case DELETE_MATCH: return matched;
-	default: return 0;
-	}
-}
-
-static int delete_message(struct run *run, const struct mailbox_item *it,
-			  const char *key, struct ms_err *err)
-{
-	if (mailbox_delete(run->mb, it, err))
-		return -1;
-	run->sum->deleted++;
-	note(run, NOTE_DELETED, key, NULL, NULL);
-	return 0;
-}
-
-static int finish_message(struct run *run, const struct mailbox_item *it,
-			  const char *key, int matched, struct ms_err *err)
-{
-	int deleted = 0;
-
-	if (delete_due(run, matched)) {
-		if (delete_message(run, it, key, err))
-			return -1;
-		deleted = 1;
-	}
-	return state_set(run->state, run->mailbox_id, key, MSG_DONE, deleted, err);
-}
-
-/* ---- downloads ----------------------------------------------------------- */
-
-/* 1 when path holds exactly data (a save that an interrupted run made);
- * compared in pieces, so a large attachment is not read whole. */
-static int same_content(const char *path, const void *data, size_t len)
-{
-	const unsigned char *want = data;
-	unsigned char chunk[64 * 1024];
-	struct stat st;
-	size_t off = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), same = 0;
-
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len) {
-		for (;;) {
-			ssize_t r = read(fd, chunk, sizeof(chunk));
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				same = r == 0 && off == len;
-				break;
-			}
-			if ((size_t)r > len - off || memcmp(chunk, want + off, (size_t)r))
-				break;
-			off += (size_t)r;
-		}
-	}
-	close(fd);
-	return same;
-}
-
-/* Create dir/name without overwriting: name, name (1), name (2) ...; a
- * file that already holds the same bytes counts as saved, so a message
- * tried again after a failure or a crash is not saved twice. */
-static int save_unique(const char *dir, const char *name, const void *data,
-		       size_t len, struct ms_err *err)
-{
-	const char *dot = strrchr(name, '.');
-	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
-
-	for (int i = 0; i < 1000; i++) {
-		char *file = NULL, *path;
-		int rc;
-
-		if (i == 0)
-			file = strdup(name);
-		else if (asprintf(&file, "%.*s (%d)%s", (int)stem, name, i,
-				  name + stem) < 0)
-			file = NULL;
-		if (!file)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		path = fs_join(dir, file);
-		free(file);
-		if (!path)
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
-		rc = fs_create_exclusive(path, data, len, 0640, err);
-		if (rc > 0 && same_content(path, data, len))
-			rc = 0;
-		free(path);
-		if (rc <= 0)
-			return rc;
-	}
-	return err_set(err, MS_ERR_IO, "too many files named '%s' in '%s'", name, dir);
-}
-
-/* DownloadEmails: the .eml and its attachments, before any event of the
- * message is written: a save that fails fails the message. */
-static int download(struct run *run, const char *seed,
-		    const struct message *full, const struct buf *raw,
-		    struct ms_err *err)
-{
-	char hash[17], *name = NULL, *dir = run->cfg.download_folder;
-	int rc = -1;
-
-	if (fs_mkdirs(dir, 0750, err))
-		goto out;
-	hash_hex(run->mailbox_id, seed, hash);
-	if (asprintf(&name, "%s.eml", hash) < 0) {
-		name = NULL;
-		err_set(err, MS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (save_unique(dir, name, raw->data, raw->len, err))
-		goto out;
-	for (size_t i = 0; i < full->n_attachments; i++) {
-		const struct message_attachment *a = &full->attachments[i];
-		char *safe;
-
-		if (!a->data)
-			continue;
-		safe = message_attachment_safe_name(a->name);
-		if (!safe) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if (save_unique(dir, safe, a->data, a->size, err)) {
-			free(safe);
-			goto out;
-		}
-		free(safe);
-	}
-	rc = 0;
-out:
-	if (rc)
-		err_prefix(err, "cannot save the message into DownloadFolder '%s'", dir);
-	free(name);
-	return rc;
-}
-
-/* ---- failed messages -------------------------------------------------------- */
-
-/* Errors that belong to one message (it is recorded as failed and the run
- * goes on); everything else (the connection, MSGIN, the state database,
- * memory) stops the run. */
-static int message_error(const struct ms_err *e)
-{
-	return e->code == MS_ERR_TOOBIG || e->code == MS_ERR_DATA ||
-		e->code == MS_ERR_PROTO || e->code == MS_ERR_CONFIG;
-}
-
-
-/* The RejectEvent of a failed message, written at most once (at its
- * first failure, after that failure is committed). */
-static void failure_event(struct run *run, const struct msg_ctx *m,
-			  const char *date, const char *reason)
-{
-	struct event_fields f = { 0 };
-	struct pending p = { 0 };
-	struct ms_err e = MS_ERR_INIT;
-	char *ev = NULL, hash[17], name[64], *from = NULL, *to = NULL;
-	struct buf body;
-
-	buf_init(&body, 0);
-	f.sender = m->msg->from_addr;
-	f.subject = m->msg->subject;
-	f.date = date;
-	f.reason = reason;
-	if (state_batch_end(run->state, &e) || state_batch_begin(run->state, &e) ||
-	    event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
-			     &ev, &e) ||
-	    pending_add(run, &p, "Audit", ev, &e))
-		goto out;
-	hash_hex(run->mailbox_id, m->seed, hash);
-	snprintf(name, sizeof(name), "mailshift-%s-failed.txt", hash);
-	if (!(from = fs_join(run->staging, name)) ||
-	    !(to = fs_join(run->cfg.msgin_dir, name))) {
-		err_set(&e, MS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (buf_appends(&body, p.lines[0], &e) || buf_append(&body, "\r\n", 2, &e) ||
-	    fs_write_atomic(from, body.data, body.len, 0600, &e))
-		goto out;
-	if (rename(from, to) < 0) {
-		err_set(&e, MS_ERR_IO, "cannot move event into '%s': %s",
-			run->cfg.msgin_dir, strerror(errno));
-		goto out;
-	}
-	if (fs_fsync_dir(run->cfg.msgin_dir, &e))
-		goto out;
-	note(run, NOTE_EVENT, m->key, "Audit", p.redacted[0]);
-	audit_line(run, EVENT_LOG_EVENT, m->msg->from_addr, m->msg->subject, date,
-		   p.redacted[0], NULL);
-	run->sum->events++;
-out:
-	if (e.code != MS_OK)
-		log_warnx("message %s: RejectEvent for the failure not written: %s",
-			  m->key, e.msg);
-	buf_wipe(&body);
-	free(ev);
-	free(from);
-	free(to);
-	pending_release(&p);
-}
-
-/* A message that cannot be processed: recorded as failed with its reason
- * and left on the server; the reject log, RejectEvent and notify say so;
- * later runs try it again, [State] MaxAttempts times in all. */
-static int fail_message(struct run *run, const struct msg_ctx *m,
-			const struct ms_err *why, struct ms_err *err)
-{
-	struct state_failure f = { 0 };
-	struct rule_result res = { 0 };
-	enum msg_state st = MSG_FAILED;
-	char date[64], reason[MS_ERR_MSG_MAX + 32];
-	int attempts = 1;
-
-	snprintf(reason, sizeof(reason), "cannot be processed: %s", why->msg);
-	run->sum->failed++;
-	if (m->received && (!run->oldest_failed || m->received < run->oldest_failed))
-		run->oldest_failed = m->received;
-	if (!run->r->dry_run) {
-		f.message_id = m->msg->message_id;
-		f.fingerprint = m->fp;
-		f.subject = m->msg->subject;
-		f.sender = m->msg->from_addr;
-		f.reason = why->msg;
-		f.max_attempts = run->cfg.max_attempts;
-		if (state_fail(run->state, run->mailbox_id, m->key, &f, &attempts,
-			       &st, err))
-			return -1;
-	}
-	note(run, st == MSG_QUARANTINED ? NOTE_QUARANTINED : NOTE_FAILED, m->key,
-	     NULL, reason);
-	if (st == MSG_QUARANTINED)
-		run->sum->quarantined++;
-	if (run->r->dry_run)
-		return 0;
-	event_format_date(m->msg->has_date ? m->msg->date : m->received, date,
-			  sizeof(date));
-	audit_line(run, EVENT_LOG_REJECT, m->msg->from_addr, m->msg->subject, date,
-		   NULL, reason);
-	if (attempts == 1) {
-		if (rules_reject_event(run->rules))
-			failure_event(run, m, date, reason);
-		res.reason = reason;
-		res.date = date;
-		connector_notify(run->r, &run->cfg, m->msg, &res);
-	}
-	return 0;
 }
 
 /* ---- one message ----------------------------------------------------------- */
@@ -798,8 +72,8 @@ static void fingerprint(const struct mailbox_item *it, char out[STATE_HASH_LEN +
 	char hex[17], hex2[17];
 
 	snprintf(size, sizeof(size), "%zu", it->size);
-	hash_hex(size, it->headers ? it->headers : "", hex);
-	hash_hex(it->headers ? it->headers : "", size, hex2);
+	run_hash_hex(size, it->headers ? it->headers : "", hex);
+	run_hash_hex(it->headers ? it->headers : "", size, hex2);
 	snprintf(out, STATE_HASH_LEN + 1, "%s%s", hex, hex2);
 }
 
@@ -830,7 +104,7 @@ static int key_generation(const char *key, char *family, size_t fsz,
 static int settle_foreign(struct run *run, const char *key,
 			  const struct state_row *row, struct ms_err *err)
 {
-	if (row->state == MSG_STAGED && deliver_staged(run, key, err))
+	if (row->state == MSG_STAGED && run_deliver_staged(run, key, err))
 		return -1;
 	if (row->state == MSG_STAGED || row->state == MSG_DELIVERED)
 		return state_set(run->state, run->mailbox_id, key, MSG_DONE, 0, err);
@@ -900,7 +174,7 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 			return -1;
 		if (moved != MSG_UNKNOWN) {
 			run->sum->skipped++;
-			note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+			run_note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
 			return 0;
 		}
 		*v = V_NEW;
@@ -910,21 +184,21 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 	case MSG_DELIVERED:
 		/* an interrupted run left this one half done */
 		if (row->state == MSG_STAGED &&
-		    (deliver_staged(run, m->key, err) ||
+		    (run_deliver_staged(run, m->key, err) ||
 		     state_set(run->state, run->mailbox_id, m->key, MSG_DELIVERED,
 			       0, err)))
 			return -1;
-		note(run, NOTE_RECOVERED, m->key, NULL, h->subject);
+		run_note(run, NOTE_RECOVERED, m->key, NULL, h->subject);
 		run->sum->skipped++;
 		if (row->matched)
 			run->sum->recovered_matched++;
-		return finish_message(run, m->it, m->key, row->matched, err);
+		return run_finish_message(run, m->it, m->key, row->matched, err);
 	case MSG_DONE:
 		run->sum->skipped++;
 		if (row->deleted) {
 			/* recorded as deleted yet still here: a POP session
 			 * died before QUIT committed the DELE */
-			return delete_message(run, m->it, m->key, err);
+			return run_delete_message(run, m->it, m->key, err);
 		}
 		if (!row->matched && row->rules[0] &&
 		    strcmp(row->rules, run->rules_hash) != 0) {
@@ -932,7 +206,7 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 			*v = V_REEVAL;     /* the rules changed since its rejection */
 			return 0;
 		}
-		note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+		run_note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
 		return 0;
 	case MSG_FAILED:
 		*v = V_RETRY;
@@ -956,6 +230,125 @@ static int rules_use_attachments(const struct config *c)
 		if (c->rules[i].process_attachments && c->rules[i].attachment_mask)
 			return 1;
 	return 0;
+}
+
+/* Fetch and parse the whole message when the rules or DownloadEmails
+ * need it (m->msg then points at full).  0: done; 1: this message fails
+ * (merr); -1: the run stops (merr). */
+static int fetch_body(struct run *run, struct msg_ctx *m, struct message *full,
+		      struct buf *raw, int want_download, int *have_raw,
+		      struct ms_err *merr)
+{
+	if (!rules_need_body(run->rules, m->msg, m->received) && !want_download)
+		return 0;
+	if (mailbox_fetch_message(run->mb, m->it, raw, merr)) {
+		if (!run_message_error(merr))
+			return -1;
+		if (merr->code == MS_ERR_PROTO &&
+		    ++run->fetch_refusals >= FETCH_REFUSALS_MAX) {
+			/* not this message: the server (nothing more is
+			 * counted against the messages) */
+			err_prefix(merr, "%d messages in a row could not be "
+				   "fetched, the last", FETCH_REFUSALS_MAX);
+			return -1;
+		}
+		return 1;
+	}
+	run->fetch_refusals = 0;
+	if (message_parse(full, raw->data, raw->len, 0, want_download, merr))
+		return merr->code == MS_ERR_NOMEM ? -1 : 1;
+	*have_raw = 1;
+	run->sum->bodies++;
+	m->msg = full;
+	if (full->limit) {
+		log_warnx("message %s: %s: read in part", m->key, full->limit);
+		if (rules_use_attachments(&run->cfg)) {
+			err_set(merr, MS_ERR_DATA, "%s: the attachment list "
+				"is incomplete, so AttachmentMask cannot "
+				"decide", full->limit);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The events of a judged message into pend: those of its matched rules,
+ * or [Audit] RejectEvent for a rejected one.  -1 with merr when one
+ * cannot be rendered. */
+static int collect_events(struct run *run, const struct msg_ctx *m,
+			  const struct rule_result *res, struct pending *pend,
+			  struct ms_err *merr)
+{
+	struct event_fields f = { 0 };
+	char *ev = NULL;
+	int rc;
+
+	for (size_t i = 0; i < res->n_rules; i++) {
+		const struct rule_outcome *o = &res->rules[i];
+		for (size_t j = 0; o->matched && j < o->n_events; j++)
+			if (run_pending_add(run, pend, o->section, o->events[j], merr))
+				return -1;
+	}
+	if (res->matched || !rules_reject_event(run->rules))
+		return 0;
+	f.sender = m->msg->from_addr;
+	f.subject = m->msg->subject;
+	f.date = res->date;
+	f.reason = res->reason;
+	rc = event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
+			      &ev, merr) ||
+	     run_pending_add(run, pend, "Audit", ev, merr) ? -1 : 0;
+	free(ev);
+	return rc;
+}
+
+/* Count and report the verdict and the events it writes. */
+static void note_outcome(struct run *run, const struct msg_ctx *m,
+			 const struct rule_result *res, const struct pending *pend)
+{
+	if (res->matched) {
+		run->sum->matched++;
+		for (size_t i = 0; i < res->n_rules; i++)
+			if (res->rules[i].matched)
+				run_note(run, NOTE_MATCHED, m->key, res->rules[i].section,
+					 m->msg->subject);
+	} else {
+		run->sum->rejected++;
+		run_note(run, NOTE_REJECTED, m->key, NULL, res->reason);
+	}
+	for (size_t i = 0; i < pend->n; i++)
+		run_note(run, NOTE_EVENT, m->key, pend->sections[i], pend->redacted[i]);
+	run->sum->events += (long)pend->n;
+}
+
+/* A judged message (not a dry run): its events staged and left to its
+ * group's delivery; without events, logged, notified, deleted when due
+ * and recorded at once. */
+static int settle_message(struct run *run, const struct msg_ctx *m,
+			  const char *message_id, const struct rule_result *res,
+			  struct pending *pend, struct ms_err *err)
+{
+	int del;
+
+	if (pend->n) {
+		char **names = NULL;
+
+		if (run_stage_events(run, m, pend, res->matched, &names, err))
+			return -1;
+		/* delivered with its group */
+		return run_group_add(run, m, res->matched, names, pend, res, err);
+	}
+	/* no events: nothing to deliver, nothing to wait for; a crash
+	 * before the record costs a second look at the message, no event */
+	run_audit_line(run, res->matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
+		       m->msg->from_addr, m->msg->subject, res->date, NULL,
+		       res->matched ? NULL : res->reason);
+	connector_notify(run->r, &run->cfg, m->msg, res);
+	del = run_delete_due(run, res->matched);
+	if (del && run_delete_message(run, m->it, m->key, err))
+		return -1;
+	return state_done(run->state, run->mailbox_id, m->key, message_id, m->fp,
+			  run->rules_hash, res->matched, del, err);
 }
 
 static int process_message(struct run *run, const struct mailbox_item *it,
@@ -984,7 +377,7 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	if (!run->r->dry_run) {
 		/* the same key twice in one listing: the first one delivered
 		 * before the second is judged against its record */
-		if (in_group(run, it->key) && group_deliver(run, err))
+		if (run_in_group(run, it->key) && run_group_deliver(run, err))
 			goto out;
 		if (classify(run, &m, keybuf, sizeof(keybuf), &v, &row, err))
 			goto out;
@@ -1015,38 +408,11 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 		m.received = time(NULL);
 
 	want_download = run->cfg.download_emails && run->cfg.download_folder;
-	if (rules_need_body(run->rules, &hdr, m.received) || want_download) {
-		if (mailbox_fetch_message(run->mb, it, &raw, &merr)) {
-			if (!message_error(&merr))
-				goto fatal;
-			if (merr.code == MS_ERR_PROTO &&
-			    ++run->fetch_refusals >= FETCH_REFUSALS_MAX) {
-				/* not this message: the server (nothing more is
-				 * counted against the messages) */
-				err_prefix(&merr, "%d messages in a row could not be "
-					   "fetched, the last", FETCH_REFUSALS_MAX);
-				goto fatal;
-			}
-			goto failed;
-		}
-		run->fetch_refusals = 0;
-		if (message_parse(&full, raw.data, raw.len, 0, want_download, &merr)) {
-			if (merr.code == MS_ERR_NOMEM)
-				goto fatal;
-			goto failed;
-		}
-		have_raw = 1;
-		run->sum->bodies++;
-		m.msg = &full;
-		if (full.limit) {
-			log_warnx("message %s: %s: read in part", m.key, full.limit);
-			if (rules_use_attachments(&run->cfg)) {
-				err_set(&merr, MS_ERR_DATA, "%s: the attachment list "
-					"is incomplete, so AttachmentMask cannot "
-					"decide", full.limit);
-				goto failed;
-			}
-		}
+	switch (fetch_body(run, &m, &full, &raw, want_download, &have_raw, &merr)) {
+	case -1:
+		goto fatal;
+	case 1:
+		goto failed;
 	}
 	if (rules_evaluate(run->rules, m.msg, m.received, &res, &merr)) {
 		if (merr.code == MS_ERR_NOMEM)
@@ -1060,87 +426,29 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 				m.fp, run->rules_hash, 0, 0, err);
 		goto out;
 	}
-	for (size_t i = 0; i < res.n_rules; i++) {
-		const struct rule_outcome *o = &res.rules[i];
-		for (size_t j = 0; o->matched && j < o->n_events; j++)
-			if (pending_add(run, &pend, o->section, o->events[j], &merr))
-				goto failed_event;
-	}
-	if (!res.matched && rules_reject_event(run->rules)) {
-		struct event_fields f = { 0 };
-		char *ev = NULL;
-
-		f.sender = m.msg->from_addr;
-		f.subject = m.msg->subject;
-		f.date = res.date;
-		f.reason = res.reason;
-		if (event_substitute(rules_reject_event(run->rules), &f, SUBST_EVENT,
-				     &ev, &merr) ||
-		    pending_add(run, &pend, "Audit", ev, &merr)) {
-			free(ev);
-			goto failed_event;
-		}
-		free(ev);
-	}
+	if (collect_events(run, &m, &res, &pend, &merr))
+		goto failed_event;
 	if (res.matched && have_raw && want_download && !run->r->dry_run &&
-	    download(run, m.seed, &full, &raw, &merr))
+	    run_download(run, m.seed, &full, &raw, &merr))
 		goto failed;
 
-	if (res.matched) {
-		run->sum->matched++;
-		for (size_t i = 0; i < res.n_rules; i++)
-			if (res.rules[i].matched)
-				note(run, NOTE_MATCHED, m.key, res.rules[i].section,
-				     m.msg->subject);
-	} else {
-		run->sum->rejected++;
-		note(run, NOTE_REJECTED, m.key, NULL, res.reason);
-	}
-	for (size_t i = 0; i < pend.n; i++)
-		note(run, NOTE_EVENT, m.key, pend.sections[i], pend.redacted[i]);
-	run->sum->events += (long)pend.n;
-
-	if (run->r->dry_run) {
-		rc = 0;
-		goto out;
-	}
-	if (pend.n) {
-		char **names = NULL;
-
-		if (stage_events(run, &m, &pend, res.matched, &names, err))
-			goto out;
-		/* delivered with its group */
-		rc = group_add(run, &m, res.matched, names, &pend, &res, err);
-		goto out;
-	}
-	/* no events: nothing to deliver, nothing to wait for; a crash
-	 * before the record costs a second look at the message, no event */
-	audit_line(run, res.matched ? EVENT_LOG_ACCEPT : EVENT_LOG_REJECT,
-		   m.msg->from_addr, m.msg->subject, res.date, NULL,
-		   res.matched ? NULL : res.reason);
-	connector_notify(run->r, &run->cfg, m.msg, &res);
-	{
-		int del = delete_due(run, res.matched);
-
-		if (del && delete_message(run, it, m.key, err))
-			goto out;
-		rc = state_done(run->state, run->mailbox_id, m.key, hdr.message_id,
-				m.fp, run->rules_hash, res.matched, del, err);
-	}
+	note_outcome(run, &m, &res, &pend);
+	rc = run->r->dry_run ? 0 :
+		settle_message(run, &m, hdr.message_id, &res, &pend, err);
 	goto out;
 
 failed_event:
 	if (merr.code == MS_ERR_NOMEM)
 		goto fatal;
 failed:
-	rc = fail_message(run, &m, &merr, err);
+	rc = run_fail_message(run, &m, &merr, err);
 	goto out;
 fatal:
 	*err = merr;
 out:
 	if (rc && err->code != MS_OK)
 		err_prefix(err, "message %s", m.key);
-	pending_release(&pend);
+	run_pending_release(&pend);
 	rules_result_release(&res);
 	message_release(&hdr);
 	message_release(&full);
@@ -1185,7 +493,7 @@ static int apply_overrides(struct run *run, struct ms_err *err)
 	if (r->server) {
 		free(c->server);
 		if (!(c->server = strdup(r->server)))
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+			return err_nomem(err);
 	}
 	if (r->port)
 		c->port = r->port;
@@ -1275,14 +583,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	char *password = NULL;
 	int rc;
 
-	p.protocol = c->protocol;
-	p.host = c->server;
-	mailbox_params_set_tls(&p, c);
-	p.verify_peer = !c->self_signed;
-	p.ca_file = c->ca_file;
-	p.user = c->oauth_mailbox && c->auth == AUTH_OAUTH2 ? c->oauth_mailbox : c->user;
-	p.folder = c->folder ? c->folder : "INBOX";
-	p.graph_endpoint = c->graph_endpoint ? c->graph_endpoint : "https://graph.microsoft.com";
+	profile_mailbox_params(c, &p);
 	/* --retry-failed lists the whole folder: a quarantined message may be
 	 * older than LastRunDate (new mail is still held to it) */
 	p.since = run->r->retry_failed ? 0 : since_time(c);
@@ -1294,12 +595,12 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 			  "is not verified", c->path);
 	if (run->r->mailbox &&
 	    session_matches(mailbox_params_of(run->r->mailbox), &p,
-			    c->auth == AUTH_OAUTH2)) {
+			    profile_uses_oauth(c))) {
 		if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
 			     config_protocol_name(c->protocol), p.host ? p.host : "graph",
 			     p.port, p.user, p.folder) < 0) {
 			run->mailbox_id = NULL;
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+			return err_nomem(err);
 		}
 		run->mb = run->r->mailbox;
 		run->mb_borrowed = 1;
@@ -1309,7 +610,7 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	if (run->r->mailbox)
 		log_debug("%s: the session handed over is not the one this INI file "
 			  "names: opening another", c->path);
-	if (c->auth == AUTH_OAUTH2) {
+	if (profile_uses_oauth(c)) {
 		if (run->r->token_fn) {
 			p.token_fn = run->r->token_fn;
 			p.token_ctx = run->r->token_ctx;
@@ -1320,8 +621,8 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 		if (!c->password)
 			return err_set(err, MS_ERR_CONFIG, "%s: [Mail] Password is not set",
 				       c->path);
-		if (connector_resolve_secret(c->password, "[Mail] Password", c->path,
-					     &password, err))
+		if (profile_secret_resolve(c->password, "[Mail] Password", c->path,
+					   &password, err))
 			return -1;
 		p.password = password;
 	}
@@ -1329,11 +630,11 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 		     config_protocol_name(c->protocol), p.host ? p.host : "graph",
 		     p.port, p.user, p.folder) < 0) {
 		run->mailbox_id = NULL;
-		connector_secret_free(password);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		secret_free(password);
+		return err_nomem(err);
 	}
 	rc = mailbox_open(&run->mb, &p, err);
-	connector_secret_free(password);
+	secret_free(password);
 	return rc;
 }
 
@@ -1404,7 +705,7 @@ static void rules_hash(const struct ini *ini, char out[STATE_HASH_LEN + 1])
  * since rename(2) cannot cross file systems. */
 static char *staging_for(const char *msgin)
 {
-	char *beside = staging_dir_for(msgin), *parent, *slash;
+	char *beside = run_staging_dir_for(msgin), *parent, *slash;
 	struct stat a, b;
 	int same = 1;
 
@@ -1490,7 +791,7 @@ static int process_all(struct run *run, struct mailbox_item *items, size_t n,
 			 * its deletions), the rest waits for the next run */
 			if (run->mb && !run->mb_borrowed)
 				mailbox_set_deadline(run->mb, time(NULL) + 30);
-			if (group_deliver(run, err))
+			if (run_group_deliver(run, err))
 				return -1;
 			return err_set(err, MS_ERR_NET, "the run's time limit ([General] "
 				       "RunTimeout=%d s) ran out after %zu of %zu messages: "
@@ -1500,7 +801,7 @@ static int process_all(struct run *run, struct mailbox_item *items, size_t n,
 		if (process_message(run, &items[i], err))
 			return -1;
 	}
-	return group_deliver(run, err);
+	return run_group_deliver(run, err);
 }
 
 /* Name the stage a run was in when its time ran out. */
@@ -1508,6 +809,46 @@ static void stage_error(struct run *run, const char *stage, struct ms_err *err)
 {
 	if (run->deadline && time(NULL) >= run->deadline)
 		err_prefix(err, "while %s", stage);
+}
+
+/* What the INI file says that the run cannot use: notify mails that
+ * cannot go out, keys nobody reads. */
+static void warn_config(const struct config *c, const char *ini_path)
+{
+	if (config_notify_problem(c))
+		log_warnx("%s: %s is set but %s: no notify mail will be sent",
+			  ini_path, c->notify_on_accepts ?
+			  (c->notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
+			   "NotifyOnAccepts") : "NotifyOnRejects",
+			  config_notify_problem(c));
+	for (size_t i = 0; i < c->n_unknown_keys; i++) {
+		char text[512];
+
+		config_unknown_key_text(&c->unknown_keys[i], text, sizeof(text));
+		log_warnx("%s:%d: %s", ini_path, c->unknown_keys[i].line, text);
+	}
+}
+
+/* MSGIN, the staging folder beside it and the state database, for a run
+ * that writes (not a dry run); *state_path is the caller's to free. */
+static int open_state(struct run *run, char **state_path, struct ms_err *err)
+{
+	const struct connector_run *r = run->r;
+
+	if (!(*state_path = state_path_for(r->state_path, &run->cfg, r->ini_path)))
+		return err_nomem(err);
+	if (fs_mkdirs(run->cfg.msgin_dir, 0750, err))
+		return -1;
+	if (!(run->staging = staging_for(run->cfg.msgin_dir)))
+		return err_nomem(err);
+	if (fs_mkdirs(run->staging, 0700, err) ||
+	    state_open(&run->state, *state_path, err))
+		return -1;
+	state_set_precommit(run->state, run_sync_staging, run);
+	if (!(run->ready = calloc(GROUP_MAX, sizeof(*run->ready))))
+		return err_nomem(err);
+	clean_staging(run->staging);
+	return 0;
 }
 
 int connector_run(const struct connector_run *r, struct connector_summary *sum,
@@ -1530,18 +871,7 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 	sum->exit_code_no_match = run.cfg.exit_code_no_match;
 	run.deadline = started + run.cfg.run_timeout;
 	rules_hash(run.ini, run.rules_hash);
-	if (config_notify_problem(&run.cfg))
-		log_warnx("%s: %s is set but %s: no notify mail will be sent",
-			  r->ini_path, run.cfg.notify_on_accepts ?
-			  (run.cfg.notify_on_rejects ? "NotifyOnAccepts/NotifyOnRejects" :
-			   "NotifyOnAccepts") : "NotifyOnRejects",
-			  config_notify_problem(&run.cfg));
-	for (size_t i = 0; i < run.cfg.n_unknown_keys; i++) {
-		char text[512];
-
-		config_unknown_key_text(&run.cfg.unknown_keys[i], text, sizeof(text));
-		log_warnx("%s:%d: %s", r->ini_path, run.cfg.unknown_keys[i].line, text);
-	}
+	warn_config(&run.cfg, r->ini_path);
 	if (apply_overrides(&run, err) || validate(&run, err) ||
 	    rules_compile(&run.rules, &run.cfg, err)) {
 		if (err->code == MS_ERR_CONFIG && err->line &&
@@ -1555,31 +885,12 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 		log_warnx("%s", rules_warning(run.rules, i));
 	sum->config_broken = (long)rules_warning_count(run.rules);
 	if (run.cfg.opcon_password &&
-	    connector_resolve_secret(run.cfg.opcon_password,
-				     "[General] OpConUserPassword", r->ini_path,
-				     &run.opcon_password, err))
+	    profile_secret_resolve(run.cfg.opcon_password,
+				   "[General] OpConUserPassword", r->ini_path,
+				   &run.opcon_password, err))
 		goto out;
-	if (!r->dry_run) {
-		if (!(state_path = state_path_for(r->state_path, &run.cfg, r->ini_path))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if (fs_mkdirs(run.cfg.msgin_dir, 0750, err))
-			goto out;
-		if (!(run.staging = staging_for(run.cfg.msgin_dir))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if (fs_mkdirs(run.staging, 0700, err) ||
-		    state_open(&run.state, state_path, err))
-			goto out;
-		state_set_precommit(run.state, sync_staging, &run);
-		if (!(run.ready = calloc(GROUP_MAX, sizeof(*run.ready)))) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		clean_staging(run.staging);
-	}
+	if (!r->dry_run && open_state(&run, &state_path, err))
+		goto out;
 	if (open_mailbox(&run, err)) {
 		stage_error(&run, "logging in", err);
 		goto out;
@@ -1602,7 +913,7 @@ out:
 		 * staged; what cannot be finished now, the next run finishes */
 		struct ms_err gerr = MS_ERR_INIT;
 
-		if (group_deliver(&run, &gerr))
+		if (run_group_deliver(&run, &gerr))
 			log_debug("%s: staged events left for the next run: %s",
 				  r->ini_path, gerr.msg);
 	}
@@ -1623,10 +934,10 @@ out:
 		rc = write_last_run(&run, started, err);
 	state_close(run.state);
 	if (run.ready) {
-		group_release(&run);
+		run_group_release(&run);
 		free(run.ready);
 	}
-	forget_unsynced(&run);
+	run_forget_unsynced(&run);
 	free(run.unsynced);
 	connector_oauth_free(run.oauth);
 	rules_free(run.rules);
@@ -1634,7 +945,7 @@ out:
 	ini_free(run.ini);
 	free(run.mailbox_id);
 	free(run.staging);
-	connector_secret_free(run.opcon_password);
+	secret_free(run.opcon_password);
 	free(state_path);
 	return rc;
 }
@@ -1673,7 +984,7 @@ int connector_list_failed(const char *ini_path, const char *state_path,
 	if (config_load(&cfg, ini_path, err))
 		return -1;
 	if (!(path = state_path_for(state_path, &cfg, ini_path))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	if (!fs_exists(path)) {

@@ -12,27 +12,10 @@
 #include "auth/oauth.h"
 #include "transport/send.h"
 #include "ini/ini.h"
+#include "ini/profile.h"
+#include "base/mem.h"
 #include "auth/seal.h"
 #include "auth/secret.h"
-
-int connector_resolve_secret(const char *ref, const char *what, const char *path,
-			     char **plain, struct ms_err *err)
-{
-	*plain = NULL;
-	if (secret_kind(ref) == SECRET_LEGACY)
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: %s holds a value encrypted by smartemail.exe, which "
-			       "mailshift cannot read: store it again with "
-			       "'mailshift --credentials'", path, what);
-	if (secret_resolve(ref, plain, err))
-		return err_prefix(err, "%s: %s", path, what);
-	return 0;
-}
-
-void connector_secret_free(char *plain)
-{
-	secret_free(plain);
-}
 
 struct connector_oauth {
 	struct oauth_params p;
@@ -47,25 +30,6 @@ static int token_cb(void *ctx, int force_refresh, char **token,
 	return oauth_get_token(&o->p, force_refresh, token, &expires, err);
 }
 
-static int oauth_complete(const struct config *c, struct ms_err *err)
-{
-	if (!c->has_oauth)
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: AuthMethod=OAuth2 needs an [OAuth] section", c->path);
-	if (!c->oauth_tenant)
-		return err_set(err, MS_ERR_CONFIG, "%s: [OAuth] TenantId is not set",
-			       c->path);
-	if (!c->oauth_client_id)
-		return err_set(err, MS_ERR_CONFIG, "%s: [OAuth] ClientId is not set",
-			       c->path);
-	if (c->oauth_flow != FLOW_DEVICE_CODE && !c->oauth_client_secret &&
-	    !c->oauth_cert_file)
-		return err_set(err, MS_ERR_CONFIG,
-			       "%s: [OAuth] needs ClientSecret or CertificateFile "
-			       "(or Flow=DeviceCode)", c->path);
-	return 0;
-}
-
 int connector_oauth_setup(const struct connector_run *r, const struct config *c,
 			  struct mailbox_params *p, struct connector_oauth **out,
 			  struct ms_err *err)
@@ -73,16 +37,16 @@ int connector_oauth_setup(const struct connector_run *r, const struct config *c,
 	struct connector_oauth *o;
 
 	*out = NULL;
-	if (oauth_complete(c, err))
+	if (profile_oauth_check(c, err))
 		return -1;
-	if (c->oauth_client_secret && secret_kind(c->oauth_client_secret) == SECRET_LEGACY)
+	if (profile_legacy_secret(c, 1))
 		return err_set(err, MS_ERR_CONFIG,
 			       "%s: [OAuth] ClientSecret is not a value mailshift can "
 			       "read: seal it with 'mailshift --credentials'", c->path);
 	o = calloc(1, sizeof(*o));
 	if (!o)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	if (oauth_params_from_config(c, c->protocol, &o->p, err)) {
+		return err_nomem(err);
+	if (profile_oauth_params(c, c->protocol, &o->p, err)) {
 		free(o);
 		return err_prefix(err, "%s", c->path);
 	}
@@ -109,11 +73,11 @@ static int load_oauth(const char *ini_path, struct config *c,
 
 	if (config_load(c, ini_path, err))
 		return -1;
-	if (oauth_complete(c, err))
+	if (profile_oauth_check(c, err))
 		return -1;
 	proto = c->protocol == PROTO_IMAP || c->protocol == PROTO_POP ?
 		c->protocol : PROTO_GRAPH;
-	if (oauth_params_from_config(c, proto, p, err))
+	if (profile_oauth_params(c, proto, p, err))
 		return err_prefix(err, "%s", ini_path);
 	return 0;
 }
@@ -182,7 +146,7 @@ static int notify_send(const struct connector_run *r, const struct config *c,
 	struct connector_oauth *o = NULL;
 	struct mailbox_params mp = { 0 };
 	char *subject = NULL, *body = NULL, *to = NULL, *password = NULL;
-	int graph = c->notify_transport && strcasecmp(c->notify_transport, "graph") == 0;
+	int graph = profile_notify_graph(c);
 	int rc = -1;
 
 	if (event_substitute(subject_tmpl, f, SUBST_LINE, &subject, err) ||
@@ -193,13 +157,7 @@ static int notify_send(const struct connector_run *r, const struct config *c,
 		err_set(err, MS_ERR_CONFIG, "%s: [Notify] Server is not set", c->path);
 		goto out;
 	}
-	sp.transport = graph ? SEND_GRAPH : SEND_SMTP;
-	sp.host = c->notify_server;
-	sp.port = c->notify_port;
-	sp.tls = c->notify_implicit_tls ? SEND_TLS_IMPLICIT : SEND_TLS_STARTTLS;
-	sp.user = c->notify_user ? c->notify_user : c->user;
-	sp.ca_file = c->oauth_ca_file ? c->oauth_ca_file : c->ca_file;
-	sp.graph_endpoint = c->graph_endpoint;
+	profile_notify_params(c, &sp);
 	sp.verbose = r->verbose;
 	if (graph || c->notify_auth == AUTH_OAUTH2) {
 		struct config copy = *c;
@@ -211,8 +169,8 @@ static int notify_send(const struct connector_run *r, const struct config *c,
 		sp.token_fn = mp.token_fn;
 		sp.token_ctx = mp.token_ctx;
 	} else if (c->notify_password) {
-		if (connector_resolve_secret(c->notify_password, "[Notify] Password",
-					     c->path, &password, err))
+		if (profile_secret_resolve(c->notify_password, "[Notify] Password",
+					   c->path, &password, err))
 			goto out;
 		sp.auth = SEND_AUTH_BASIC;
 		sp.password = password;
@@ -224,7 +182,7 @@ static int notify_send(const struct connector_run *r, const struct config *c,
 	rc = send_mail(&sp, &m, err);
 out:
 	connector_oauth_free(o);
-	connector_secret_free(password);
+	secret_free(password);
 	free(subject);
 	free(body);
 	free(to);

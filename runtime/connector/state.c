@@ -1,4 +1,5 @@
 #include "connector/state.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 
 enum stmt_id {
 	Q_GET, Q_MOVED, Q_EMPTY, Q_UPSERT_STAGE, Q_DEL_EVENTS, Q_ADD_EVENT,
-	Q_NAMES, Q_SET, Q_PRIOR, Q_FAIL, Q_FAIL_GET, Q_COUNT, Q_DONE, Q_OTHER_GEN,
+	Q_NAMES, Q_SET, Q_PRIOR, Q_FAIL, Q_FAIL_GET, Q_DONE, Q_OTHER_GEN,
 	Q_MAX
 };
 
@@ -58,7 +59,6 @@ static const char *const sql_of[Q_MAX] = {
 	" state=CASE WHEN (CASE WHEN state IN (4,5) THEN attempts+1 ELSE 1 END)>=?9"
 	" THEN 5 ELSE 4 END, matched=0, reason=?6, subject=?7, sender=?8, updated=?5",
 	[Q_FAIL_GET] = "SELECT attempts, state FROM messages WHERE mailbox=?1 AND key=?2",
-	[Q_COUNT] = "SELECT count(*) FROM messages WHERE mailbox=?1 AND state=?2",
 	[Q_DONE] =
 	"INSERT INTO messages(mailbox,key,message_id,fingerprint,rules,state,"
 	"matched,deleted,first_seen,updated) VALUES(?1,?2,?3,?4,?5,3,?6,?7,?8,?8)"
@@ -419,7 +419,7 @@ nomem:
 	for (size_t i = 0; i < cnt; i++)
 		free(v[i]);
 	free(v);
-	return err_set(err, MS_ERR_NOMEM, "out of memory");
+	return err_nomem(err);
 }
 
 /* ---- writes ----------------------------------------------------------- */
@@ -653,22 +653,6 @@ int state_retry_quarantined(struct state *st, const char *mailbox, long *n,
 	return 0;
 }
 
-int state_count(struct state *st, const char *mailbox, enum msg_state state,
-		long *n, struct ms_err *err)
-{
-	sqlite3_stmt *s = q(st, Q_COUNT);
-	int rc;
-
-	*n = 0;
-	bind_text(s, 1, mailbox);
-	sqlite3_bind_int(s, 2, state);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : db_err(st, err, "cannot count");
-}
-
 int state_explain_moved(struct state *st, char *out, size_t outsz,
 			struct ms_err *err)
 {
@@ -680,7 +664,7 @@ int state_explain_moved(struct state *st, char *out, size_t outsz,
 	if (outsz)
 		out[0] = '\0';
 	if (asprintf(&sql, "EXPLAIN QUERY PLAN %s", sql_of[Q_MOVED]) < 0)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	free(sql);
 	if (rc != SQLITE_OK)

@@ -161,9 +161,6 @@ int state_failed_foreach(struct state *st, state_failed_fn fn, void *ctx,
  * tried again in this run); *n is how many. */
 int state_retry_quarantined(struct state *st, const char *mailbox, long *n,
 			    struct ms_err *err);
-/* Messages of mailbox in state s (for the run summary and tests). */
-int state_count(struct state *st, const char *mailbox, enum msg_state s,
-		long *n, struct ms_err *err);
 
 /* Batched commits for the rows of a run (see above); state_batch_end()
  * commits what is open. */

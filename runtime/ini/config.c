@@ -65,6 +65,7 @@
  *                       before it is quarantined
  */
 #include "ini/config.h"
+#include "ini/profile.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -77,6 +78,7 @@
 
 #include "ini/ini.h"
 #include "base/suggest.h"
+#include "base/mem.h"
 
 struct ctx {
 	struct config *cfg;
@@ -89,11 +91,6 @@ struct enum_name {
 	const char *name;
 	int value;
 };
-
-static int nomem(struct ms_err *err)
-{
-	return err_set(err, MS_ERR_NOMEM, "out of memory");
-}
 
 /* ---- shared helpers ---- */
 
@@ -200,178 +197,6 @@ char *config_expand_env(const char *s)
 	return out;
 }
 
-static int days_in_month(int y, int m)
-{
-	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return d[m - 1];
-}
-
-static int valid_tm(int y, int mo, int d, int h, int mi, int s)
-{
-	return y >= 1970 && y <= 9999 && mo >= 1 && mo <= 12 && d >= 1 &&
-	       d <= days_in_month(y, mo) && h >= 0 && h <= 23 && mi >= 0 &&
-	       mi <= 59 && s >= 0 && s <= 60;
-}
-
-static int make_time(int y, int mo, int d, int h, int mi, int s, int utc,
-		     long off_min, time_t *out)
-{
-	struct tm tm;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	tm.tm_isdst = -1;
-	t = utc ? timegm(&tm) : mktime(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	*out = t - (utc ? off_min * 60 : 0);
-	return 0;
-}
-
-int config_parse_run_date(const char *s, time_t *out)
-{
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, pos;
-	char ampm[3] = "";
-
-	if (!s)
-		return -1;
-	while (isspace((unsigned char)*s))
-		s++;
-	/* ISO 8601: YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|+HH:MM|-HH:MM] */
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
-		const char *p = s + n;
-		int utc = 0;
-		long off = 0;
-
-		if (*p == 'T' || *p == 't' || *p == ' ') {
-			pos = 0;
-			if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &pos) != 2 || pos != 5)
-				return -1;
-			p += 1 + pos;
-			if (*p == ':') {
-				pos = 0;
-				if (sscanf(p + 1, "%2d%n", &sec, &pos) != 1 || pos != 2)
-					return -1;
-				p += 1 + pos;
-				if (*p == '.' || *p == ',') {
-					p++;
-					while (isdigit((unsigned char)*p))
-						p++;
-				}
-			}
-		}
-		if (*p == 'Z' || *p == 'z') {
-			utc = 1;
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			int oh, om = 0, sign = *p == '-' ? -1 : 1;
-
-			pos = 0;
-			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &pos) == 2 && pos == 5)
-				;
-			else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &pos) == 2 && pos == 4)
-				;
-			else
-				return -1;
-			if (oh > 14 || om > 59)
-				return -1;
-			utc = 1;
-			off = sign * (oh * 60L + om);
-			p += 1 + pos;
-		}
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p || !valid_tm(y, mo, d, h, mi, sec))
-			return -1;
-		return make_time(y, mo, d, h, mi, sec, utc, off, out);
-	}
-	/* the incumbent's: M/D/YYYY[ h:mm[:ss][ AM|PM]] */
-	n = 0;
-	if (sscanf(s, "%2d/%2d/%4d%n", &mo, &d, &y, &n) != 3 || y < 1000)
-		return -1;
-	s += n;
-	while (*s == ' ')
-		s++;
-	if (*s) {
-		pos = 0;
-		if (sscanf(s, "%2d:%2d%n", &h, &mi, &pos) != 2)
-			return -1;
-		s += pos;
-		if (*s == ':') {
-			pos = 0;
-			if (sscanf(s + 1, "%2d%n", &sec, &pos) != 1)
-				return -1;
-			s += 1 + pos;
-		}
-		while (*s == ' ')
-			s++;
-		if (*s) {
-			if (!((s[0] == 'A' || s[0] == 'a' || s[0] == 'P' || s[0] == 'p') &&
-			      (s[1] == 'M' || s[1] == 'm')))
-				return -1;
-			ampm[0] = (char)toupper((unsigned char)s[0]);
-			s += 2;
-			while (*s == ' ')
-				s++;
-			if (*s)
-				return -1;
-			if (h < 1 || h > 12)
-				return -1;
-			if (ampm[0] == 'A' && h == 12)
-				h = 0;
-			else if (ampm[0] == 'P' && h != 12)
-				h += 12;
-		}
-	}
-	if (!valid_tm(y, mo, d, h, mi, sec))
-		return -1;
-	return make_time(y, mo, d, h, mi, sec, 0, 0, out);
-}
-
-void config_format_run_date(time_t t, char *out, size_t outsz)
-{
-	struct tm tm;
-	int h;
-
-	if (!localtime_r(&t, &tm)) {
-		snprintf(out, outsz, "1/1/1970 12:00:00 AM");
-		return;
-	}
-	h = tm.tm_hour % 12;
-	snprintf(out, outsz, "%d/%d/%d %d:%02d:%02d %s", tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_year + 1900, h ? h : 12, tm.tm_min, tm.tm_sec,
-		 tm.tm_hour < 12 ? "AM" : "PM");
-}
-
-int config_save_run_date(const char *path, time_t t, struct ms_err *err)
-{
-	struct ini *ini = NULL;
-	char date[64];
-	int rc = -1;
-
-	config_format_run_date(t, date, sizeof(date));
-	if (ini_load(&ini, path, err) < 0)
-		goto out;
-	if (ini_set(ini, "General", "LastRunDate", date, err) < 0 ||
-	    ini_save(ini, path, err) < 0) {
-		err_prefix(err, "cannot update LastRunDate in '%s'", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	ini_free(ini);
-	return rc;
-}
-
 const char *config_protocol_name(enum mail_protocol p)
 {
 	switch (p) {
@@ -396,10 +221,8 @@ int config_default_port(enum mail_protocol p, int implicit_tls)
 
 const char *config_notify_problem(const struct config *cfg)
 {
-	int graph = cfg->notify_transport &&
-		    strcasecmp(cfg->notify_transport, "graph") == 0;
-	int oauth = cfg->oauth_tenant && cfg->oauth_client_id &&
-		    (cfg->oauth_client_secret || cfg->oauth_cert_file);
+	int graph = profile_notify_graph(cfg);
+	int oauth = profile_oauth_complete(cfg);
 
 	if (!cfg->notify_on_accepts && !cfg->notify_on_rejects)
 		return NULL;
@@ -590,7 +413,7 @@ static int add_unknown(struct config *cfg, const char *section, const char *key,
 		return 0;
 	u = realloc(cfg->unknown_keys, (cfg->n_unknown_keys + 1) * sizeof(*u));
 	if (!u)
-		return nomem(err);
+		return err_nomem(err);
 	cfg->unknown_keys = u;
 	u += cfg->n_unknown_keys;
 	memset(u, 0, sizeof(*u));
@@ -600,7 +423,7 @@ static int add_unknown(struct config *cfg, const char *section, const char *key,
 	u->suggestion = config_suggest(section, key);
 	cfg->n_unknown_keys++;
 	if (!u->section || (key && !u->key))
-		return nomem(err);
+		return err_nomem(err);
 	return 0;
 }
 
@@ -659,7 +482,7 @@ static int get_str(struct ctx *c, const char *sect, const char *key, char **out)
 		return 0;
 	free(*out);
 	*out = strdup(v);
-	return *out ? 0 : nomem(c->err);
+	return *out ? 0 : err_nomem(c->err);
 }
 
 /* Like get_str, trying alternative key names (the later in the list win
@@ -681,11 +504,11 @@ static int get_path(struct ctx *c, const char *sect, const char *key, char **out
 		return 0;
 	uq = ini_unquote(v);
 	if (!uq)
-		return nomem(c->err);
+		return err_nomem(c->err);
 	free(*out);
 	*out = config_expand_env(uq);
 	free(uq);
-	return *out ? 0 : nomem(c->err);
+	return *out ? 0 : err_nomem(c->err);
 }
 
 static int get_bool(struct ctx *c, const char *sect, const char *key, int *out)
@@ -798,7 +621,7 @@ static int load_general(struct ctx *c)
 
 	cfg->msgin_dir = config_expand_env("%PROGRAMDATA%\\OpConxps\\SAM\\MSGIN");
 	if (!cfg->msgin_dir)
-		return nomem(c->err);
+		return err_nomem(c->err);
 	if (get_path(c, S, "MSGINDirectory", &cfg->msgin_dir) ||
 	    get_str(c, S, "OpConUser", &cfg->opcon_user) ||
 	    get_str(c, S, "OpConUserPassword", &cfg->opcon_password) ||
@@ -854,7 +677,7 @@ static int load_mail(struct ctx *c)
 		cfg->self_signed_explicit = 1;
 	}
 	if (!cfg->folder && !(cfg->folder = strdup("INBOX")))
-		return nomem(c->err);
+		return err_nomem(c->err);
 	return 0;
 }
 
@@ -901,7 +724,7 @@ static int token_cb(const char *key, const char *value, int line, void *arg)
 		return 0;
 	v = strdup(value);
 	if (!v)
-		return nomem(c->err);
+		return err_nomem(c->err);
 	for (i = 0; i < cfg->n_tokens; i++) {
 		if (strcasecmp(cfg->tokens[i].name, key) == 0) {
 			free(cfg->tokens[i].value);
@@ -912,14 +735,14 @@ static int token_cb(const char *key, const char *value, int line, void *arg)
 	t = realloc(cfg->tokens, (cfg->n_tokens + 1) * sizeof(*t));
 	if (!t) {
 		free(v);
-		return nomem(c->err);
+		return err_nomem(c->err);
 	}
 	cfg->tokens = t;
 	t[cfg->n_tokens].value = v;
 	t[cfg->n_tokens].name = strdup(key);
 	if (!t[cfg->n_tokens].name) {
 		free(v);
-		return nomem(c->err);
+		return err_nomem(c->err);
 	}
 	cfg->n_tokens++;
 	return 0;
@@ -936,7 +759,7 @@ struct rule_ctx {
 	struct ctx *c;
 	const char *section;
 	struct event_ref *ev;
-	size_t n_ev;
+	size_t n_ev, cap_ev;
 };
 
 static int event_cb(const char *key, const char *value, int line, void *arg)
@@ -961,10 +784,9 @@ static int event_cb(const char *key, const char *value, int line, void *arg)
 		r->ev[i].line = line;
 		return 0;
 	}
-	e = realloc(r->ev, (r->n_ev + 1) * sizeof(*e));
-	if (!e)
-		return nomem(r->c->err);
-	r->ev = e;
+	if (MEM_GROW(r->ev, r->cap_ev, r->n_ev + 1, r->c->err))
+		return -1;
+	e = r->ev;
 	e[r->n_ev].n = n;
 	e[r->n_ev].line = line;
 	e[r->n_ev].key = key;
@@ -1001,7 +823,7 @@ static int valid_time_frame(const char *s)
 static int load_rule(struct ctx *c, struct config_rule *rule, const char *section,
 		     int line)
 {
-	struct rule_ctx r = { c, section, NULL, 0 };
+	struct rule_ctx r = { c, section, NULL, 0, 0 };
 	const char *S = section;
 	size_t i;
 	int rc = -1;
@@ -1009,7 +831,7 @@ static int load_rule(struct ctx *c, struct config_rule *rule, const char *sectio
 	rule->section = strdup(section);
 	rule->line = line;
 	if (!rule->section) {
-		nomem(c->err);
+		err_nomem(c->err);
 		goto out;
 	}
 	if (get_str(c, S, "SubjectLineMask", &rule->subject_mask) ||
@@ -1039,14 +861,14 @@ static int load_rule(struct ctx *c, struct config_rule *rule, const char *sectio
 		qsort(r.ev, r.n_ev, sizeof(*r.ev), event_cmp);
 		rule->events = calloc(r.n_ev, sizeof(*rule->events));
 		if (!rule->events) {
-			nomem(c->err);
+			err_nomem(c->err);
 			goto out;
 		}
 	}
 	for (i = 0; i < r.n_ev; i++) {
 		rule->events[i] = strdup(r.ev[i].value);
 		if (!rule->events[i]) {
-			nomem(c->err);
+			err_nomem(c->err);
 			goto out;
 		}
 		rule->n_events++;
@@ -1081,7 +903,7 @@ static int load_rules(struct ctx *c)
 
 	refs = calloc(ns ? ns : 1, sizeof(*refs));
 	if (!refs)
-		return nomem(c->err);
+		return err_nomem(c->err);
 	for (i = 0; i < ns; i++) {
 		const char *name = ini_section_name(c->ini, i);
 		long num = name ? rule_number(name) : -1;
@@ -1106,7 +928,7 @@ static int load_rules(struct ctx *c)
 	if (n) {
 		cfg->rules = calloc(n, sizeof(*cfg->rules));
 		if (!cfg->rules) {
-			nomem(c->err);
+			err_nomem(c->err);
 			goto out;
 		}
 	}
@@ -1118,7 +940,7 @@ static int load_rules(struct ctx *c)
 			if (c->err->code != MS_ERR_CONFIG)
 				goto out;
 			if (!(cfg->rules[i].error = strdup(c->err->msg))) {
-				nomem(c->err);
+				err_nomem(c->err);
 				goto out;
 			}
 			err_clear(c->err);
@@ -1151,16 +973,16 @@ static int load_oauth(struct ctx *c)
 		return -1;
 	cfg->oauth_flow = (enum oauth_flow)f;
 	if (!cfg->oauth_authority &&
-	    !(cfg->oauth_authority = strdup("https://login.microsoftonline.com")))
-		return nomem(c->err);
+	    !(cfg->oauth_authority = strdup(OAUTH_DEFAULT_AUTHORITY)))
+		return err_nomem(c->err);
 	if (!cfg->graph_endpoint &&
-	    !(cfg->graph_endpoint = strdup("https://graph.microsoft.com")))
-		return nomem(c->err);
+	    !(cfg->graph_endpoint = strdup(GRAPH_DEFAULT_ENDPOINT)))
+		return err_nomem(c->err);
 	if (!cfg->oauth_mailbox && cfg->user &&
 	    !(cfg->oauth_mailbox = strdup(cfg->user)))
-		return nomem(c->err);
+		return err_nomem(c->err);
 	cfg->oauth_assertion_alg = strdup(alg == 2 ? "RS256" : "PS256");
-	return cfg->oauth_assertion_alg ? 0 : nomem(c->err);
+	return cfg->oauth_assertion_alg ? 0 : err_nomem(c->err);
 }
 
 static int load_notify(struct ctx *c)
@@ -1182,7 +1004,7 @@ static int load_notify(struct ctx *c)
 	cfg->notify_implicit_tls = tls >= 0 ? tls : cfg->notify_port == 465;
 	cfg->notify_auth = (enum auth_method)a;
 	cfg->notify_transport = strdup(tr == 2 ? "graph" : "smtp");
-	return cfg->notify_transport ? 0 : nomem(c->err);
+	return cfg->notify_transport ? 0 : err_nomem(c->err);
 }
 
 int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
@@ -1205,7 +1027,7 @@ int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
 	c.err = err;
 	cfg->path = strdup(path);
 	if (!cfg->path) {
-		nomem(err);
+		err_nomem(err);
 		goto fail;
 	}
 	if (load_general(&c) < 0 || load_mail(&c) < 0 || load_audit(&c) < 0 ||
@@ -1236,14 +1058,6 @@ int config_load(struct config *cfg, const char *path, struct ms_err *err)
 	return rc;
 }
 
-static void free_secret(char *s)
-{
-	if (!s)
-		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
-}
-
 void config_release(struct config *cfg)
 {
 	size_t i, j;
@@ -1253,11 +1067,11 @@ void config_release(struct config *cfg)
 	free(cfg->path);
 	free(cfg->msgin_dir);
 	free(cfg->opcon_user);
-	free_secret(cfg->opcon_password);
+	mem_wipe_free(cfg->opcon_password);
 	free(cfg->download_folder);
 	free(cfg->last_run_date);
 	free(cfg->user);
-	free_secret(cfg->password);
+	mem_wipe_free(cfg->password);
 	free(cfg->server);
 	free(cfg->ca_file);
 	free(cfg->folder);
@@ -1306,7 +1120,7 @@ void config_release(struct config *cfg)
 	free(cfg->oauth_authority);
 	free(cfg->oauth_tenant);
 	free(cfg->oauth_client_id);
-	free_secret(cfg->oauth_client_secret);
+	mem_wipe_free(cfg->oauth_client_secret);
 	free(cfg->oauth_cert_file);
 	free(cfg->oauth_scope);
 	free(cfg->oauth_mailbox);
@@ -1315,7 +1129,7 @@ void config_release(struct config *cfg)
 	free(cfg->oauth_assertion_alg);
 	free(cfg->notify_server);
 	free(cfg->notify_user);
-	free_secret(cfg->notify_password);
+	mem_wipe_free(cfg->notify_password);
 	free(cfg->notify_from);
 	free(cfg->notify_transport);
 	free(cfg->state_db);

@@ -15,16 +15,13 @@
 #include <stddef.h>
 #include <time.h>
 #include "base/err.h"
+#include "transport/protocol.h"   /* enum mail_protocol, enum tls_level */
+#include "auth/oauth.h"           /* enum oauth_flow */
 
 struct ini;
 
-enum mail_protocol { PROTO_UNSET = 0, PROTO_IMAP, PROTO_POP, PROTO_MSAL, PROTO_GRAPH };
-/* Minimum TLS level; TLS_NONE means plaintext (explicitly allowed only). */
-enum tls_level { TLSL_UNSET = 0, TLSL_SSL, TLSL_SSL2, TLSL_TLS1, TLSL_TLS1_1,
-		 TLSL_TLS1_2, TLSL_TLS1_3, TLSL_NONE };
 enum delete_mode { DELETE_MATCH = 0, DELETE_ALL, DELETE_NONE };
 enum auth_method { AUTH_UNSET = 0, AUTH_BASIC, AUTH_OAUTH2 };
-enum oauth_flow { FLOW_UNSET = 0, FLOW_CLIENT_CREDENTIALS, FLOW_DEVICE_CODE };
 
 struct config_token {          /* [Tokens] NAME=value */
 	char *name;

@@ -1,6 +1,8 @@
 /*
- * verify.c - mailshift-verify's engine: the six steps per mailbox, the
- * worker threads and the per-mailbox limits they share.
+ * verify.c - mailshift-verify's engine: the worker threads and the
+ * per-mailbox limits they share, the step results, the kept mailbox
+ * sessions and the first three steps per mailbox (config, token, login);
+ * the probe's steps (send, seen, cleanup) are in verify_probe.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,92 +16,31 @@
 
 #include <openssl/evp.h>
 
-#include "audit/analysis.h"
 #include "ini/config.h"
+#include "ini/profile.h"
 #include "connector/connector.h"
 #include "mail/explain.h"
 #include "transport/http.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "transport/mailbox/mailbox.h"
 #include "mail/message.h"
 #include "auth/oauth.h"
 #include "auth/secret.h"
 #include "transport/send.h"
 #include "verify/verify.h"
+#include "verify/verify_int.h"
 
 #define VERIFY_MAX_THREADS 64
-#define VERIFY_MAX_EVENTS  100
 #define VERIFY_CERT_WARN_DAYS 30
-#define VERIFY_MAX_POLLS   100000
 #define VERIFY_PARK_S      5.0   /* give a kept session up before a longer wait */
 
-/* LIM_POP is exclusive: a POP3 session numbers the messages when it
- * starts, so a message another session deletes meanwhile breaks it (and
- * RFC 1939 locks the maildrop anyway); it waits until no other IMAP, POP
- * or Graph session of the mailbox runs, and they wait for it. */
-enum limit_kind { LIM_SMTP = 0, LIM_GRAPH, LIM_SESSION, LIM_POP, LIM_COUNT };
 static const int limit_max[LIM_COUNT] = {
 	VERIFY_SMTP_PER_MAILBOX, VERIFY_GRAPH_PER_MAILBOX,
 	VERIFY_SESSIONS_PER_MAILBOX, 1,
 };
 
-/* The limits of one mailbox, shared by every thread. */
-struct mbx_limits {
-	char *key;                    /* lowercased address */
-	int used[LIM_COUNT];
-	int readers;                  /* IMAP and Graph sessions open */
-	int waiting;                  /* threads waiting for a session slot */
-	struct verify_rate rate;      /* probes sent from it */
-	struct mbx_limits *next;
-};
-
-/* Credentials proven by a fresh token request in this run. */
-struct proven {
-	unsigned char key[32];        /* SHA-256 of the credential's identity */
-	int ok;
-	struct proven *next;
-};
-
-struct engine {
-	const struct verify_opts *o;
-	struct proven *proven;
-	/* Forced token requests one at a time: oauth.c hands out a token
-	 * another request stored while it waited for the cache lock, which
-	 * would let a wrong secret pass on its neighbour's token. */
-	pthread_mutex_t proof_mu;
-	struct verify_run *r;
-	struct config sender;         /* --sender-ini, loaded once */
-	int have_sender;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct mbx_limits *limits;
-	size_t next, done;
-};
-
-/* One mailbox being verified (owned by its thread). */
-struct job {
-	struct engine *e;
-	struct verify_result *res;
-	struct config cfg;
-	int cfg_loaded;
-	enum mail_protocol proto;     /* IMAP, POP or GRAPH */
-	int oauth;
-	struct oauth_params op;
-	int have_op;
-	char *password;               /* basic auth, resolved */
-	const char *address;          /* mailbox address (borrowed from cfg) */
-	char *probe_key;              /* the probe's message key when seen */
-	/* The mailbox session kept from one step to the next (see "mailbox
-	 * sessions" below); its slot is held while `held`. */
-	struct mailbox *mb;
-	struct mbx_limits *mb_limit;
-	int held;
-	time_t sent_at;
-	double t_sent;
-	double t_step;
-};
-
-static double mono_now(void)
+double verify_mono_now(void)
 {
 	struct timespec ts;
 
@@ -107,7 +48,7 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_s(double s)
+void verify_sleep_s(double s)
 {
 	struct timespec ts;
 
@@ -119,13 +60,12 @@ static void sleep_s(double s)
 		;
 }
 
-static char *xstrdup(const char *s)
+char *verify_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
+char *verify_printf(const char *fmt, ...)
 {
 	va_list ap;
 	char *s = NULL;
@@ -163,7 +103,7 @@ static struct mbx_limits *limits_for(struct engine *e, const char *mailbox)
 }
 
 /* Take one slot of a kind for a mailbox, waiting while all are in use. */
-static struct mbx_limits *limit_acquire(struct engine *e, const char *mailbox,
+struct mbx_limits *verify_limit_acquire(struct engine *e, const char *mailbox,
 					enum limit_kind k)
 {
 	struct mbx_limits *l;
@@ -185,7 +125,7 @@ static struct mbx_limits *limit_acquire(struct engine *e, const char *mailbox,
 	return l;
 }
 
-static void limit_release(struct engine *e, struct mbx_limits *l,
+void verify_limit_release(struct engine *e, struct mbx_limits *l,
 			  enum limit_kind k)
 {
 	if (!l)
@@ -212,10 +152,10 @@ static int limit_contended(struct engine *e, struct mbx_limits *l)
 
 /* Reserve the sending mailbox's next send slot (30 per minute); returns
  * how long to wait for it. */
-static double rate_reserve(struct engine *e, const char *mailbox)
+double verify_limit_rate(struct engine *e, const char *mailbox)
 {
 	struct mbx_limits *l;
-	double now = mono_now(), at = now;
+	double now = verify_mono_now(), at = now;
 
 	pthread_mutex_lock(&e->mu);
 	if ((l = limits_for(e, mailbox)))
@@ -226,22 +166,22 @@ static double rate_reserve(struct engine *e, const char *mailbox)
 
 /* ---- step results ---------------------------------------------------------- */
 
-static void step_begin(struct job *j)
+void job_step_begin(struct job *j)
 {
-	j->t_step = mono_now();
+	j->t_step = verify_mono_now();
 }
 
-static void step_end(struct job *j, enum verify_step s, enum verify_status st)
+void job_step_end(struct job *j, enum verify_step s, enum verify_status st)
 {
 	struct verify_step_result *sr = &j->res->steps[s];
 
 	sr->status = st;
-	sr->seconds = st == VST_SKIP ? 0 : mono_now() - j->t_step;
+	sr->seconds = st == VST_SKIP ? 0 : verify_mono_now() - j->t_step;
 }
 
-static void step_pass(struct job *j, enum verify_step s, char *message)
+void job_step_pass(struct job *j, enum verify_step s, char *message)
 {
-	step_end(j, s, VST_PASS);
+	job_step_end(j, s, VST_PASS);
 	free(j->res->steps[s].message);
 	j->res->steps[s].message = message;
 }
@@ -250,30 +190,30 @@ static void step_skip(struct job *j, enum verify_step s, const char *why)
 {
 	if (j->res->steps[s].status != VST_SKIP || j->res->steps[s].message)
 		return;
-	step_end(j, s, VST_SKIP);
-	j->res->steps[s].message = xstrdup(why);
+	job_step_end(j, s, VST_SKIP);
+	j->res->steps[s].message = verify_strdup(why);
 }
 
 static void set_explain(struct verify_step_result *sr, const struct explain *x)
 {
-	sr->cause = xstrdup(x->cause);
-	sr->fix = xstrdup(x->fix);
-	sr->topic = xstrdup(x->topic);
+	sr->cause = verify_strdup(x->cause);
+	sr->fix = verify_strdup(x->fix);
+	sr->topic = verify_strdup(x->topic);
 }
 
 /* A failed step: the error message, and the catalogue's cause and fix
  * (from Microsoft's parsed token error when there is one). */
-static int step_fail(struct job *j, enum verify_step s, const struct ms_err *err,
-		     const struct oauth_error *oe)
+int job_step_fail(struct job *j, enum verify_step s, const struct ms_err *err,
+		  const struct oauth_error *oe)
 {
 	struct verify_step_result *sr = &j->res->steps[s];
 	struct explain x;
 	int known;
 
-	step_end(j, s, VST_FAIL);
+	job_step_end(j, s, VST_FAIL);
 	sr->code = err->code != MS_OK ? err->code : MS_ERR_INTERNAL;
 	free(sr->message);
-	sr->message = xstrdup(err->msg[0] ? err->msg : "failed");
+	sr->message = verify_strdup(err->msg[0] ? err->msg : "failed");
 	if (oe && (oe->error[0] || oe->n_codes))
 		known = explain_token_error(oe->error, oe->codes, oe->n_codes, &x);
 	else
@@ -297,31 +237,31 @@ static void secret_fix(struct job *j, struct verify_step_result *sr)
 	if (!(where = secret_update_hint(ref, j->res->ini, "-clientsecret:")))
 		return;
 	free(sr->fix);
-	sr->fix = xprintf("create a new client secret in Entra ID > App registrations > "
-			  "(the app) > Certificates & secrets, then %s%s", where,
-			  strcmp(sr->topic, "AADSTS7000222") ? "" :
-			  "; note its new expiry date");
+	sr->fix = verify_printf("create a new client secret in Entra ID > App registrations > "
+				"(the app) > Certificates & secrets, then %s%s", where,
+				strcmp(sr->topic, "AADSTS7000222") ? "" :
+				"; note its new expiry date");
 	free(where);
 }
 
 /* A failure of our own making, with our own cause and fix. */
-static void step_fail_own(struct job *j, enum verify_step s, enum ms_errcode code,
-			  const char *cause, const char *fix, char *message)
+void job_step_fail_own(struct job *j, enum verify_step s, enum ms_errcode code,
+		       const char *cause, const char *fix, char *message)
 {
 	struct verify_step_result *sr = &j->res->steps[s];
 
-	step_end(j, s, VST_FAIL);
+	job_step_end(j, s, VST_FAIL);
 	sr->code = code;
 	free(sr->message);
-	sr->message = message ? message : xstrdup(cause);
-	sr->cause = xstrdup(cause);
-	sr->fix = xstrdup(fix);
-	sr->topic = xstrdup("verify");
+	sr->message = message ? message : verify_strdup(cause);
+	sr->cause = verify_strdup(cause);
+	sr->fix = verify_strdup(fix);
+	sr->topic = verify_strdup("verify");
 }
 
 /* ---- tokens ----------------------------------------------------------------- */
 
-static int token_cb(void *ctx, int force_refresh, char **token,
+int verify_token_cb(void *ctx, int force_refresh, char **token,
 		    struct ms_err *err)
 {
 	const struct oauth_params *p = ctx;
@@ -332,138 +272,132 @@ static int token_cb(void *ctx, int force_refresh, char **token,
 
 /* ---- step 1: config -------------------------------------------------------- */
 
-static int step_config(struct job *j)
+/* Step 1 for a basic login: the password is set and readable, and the
+ * mailbox is not one of Exchange Online's (which refuses it). */
+static int config_basic(struct job *j)
+{
+	const struct config *c = &j->cfg;
+	struct ms_err err = MS_ERR_INIT;
+
+	if (profile_is_microsoft_host(c->server)) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  "a Microsoft-hosted mailbox is still set up for basic "
+				  "authentication, which Exchange Online refuses",
+				  "migrate the INI file to OAuth 2.0 (mailshift-migrate) "
+				  "and run mailshift-verify again",
+				  verify_printf("%s: %s on %s uses basic authentication",
+						j->res->ini, j->address, c->server));
+		return -1;
+	}
+	if (!c->password) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  "[Mail] Password is not set",
+				  "store it with 'mailshift --credentials'", NULL);
+		return -1;
+	}
+	if (profile_legacy_secret(c, 0)) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  "[Mail] Password is encrypted by smartemail.exe, which "
+				  "mailshift cannot read",
+				  "store it again with 'mailshift --credentials'", NULL);
+		return -1;
+	}
+	if (secret_resolve(c->password, &j->password, &err)) {
+		err_prefix(&err, "%s: [Mail] Password", j->res->ini);
+		job_step_fail(j, VSTEP_CONFIG, &err, NULL);
+		return -1;
+	}
+	job_step_pass(j, VSTEP_CONFIG,
+		      verify_printf("%s %s on %s, basic authentication (%s password), "
+				    "%zu rule%s", j->res->protocol, j->address, c->server,
+				    secret_kind_name(secret_kind(c->password)), c->n_rules,
+				    c->n_rules == 1 ? "" : "s"));
+	return 0;
+}
+
+/* Step 1, [OAuth] CertificateFile: readable and valid long enough
+ * (--cert-min-days; a warning within VERIFY_CERT_WARN_DAYS).  *what
+ * says so for the step's message. */
+static int config_certificate(struct job *j, char **what)
+{
+	const struct verify_opts *o = j->e->o;
+	const struct config *c = &j->cfg;
+	struct ms_err err = MS_ERR_INIT;
+	long days = 0;
+	char date[32] = "";
+	time_t not_after;
+	struct tm tm;
+
+	if (oauth_cert_days_left(c->oauth_cert_file, time(NULL), &days,
+				 &not_after, &err)) {
+		err_prefix(&err, "%s: [OAuth] CertificateFile", j->res->ini);
+		job_step_fail(j, VSTEP_CONFIG, &err, NULL);
+		return -1;
+	}
+	if (gmtime_r(&not_after, &tm))
+		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	if (days < 0 || days < o->cert_min_days) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  days < 0 ? "the client certificate has expired" :
+				  "the client certificate expires too soon",
+				  "upload a new certificate to the app registration and "
+				  "point [OAuth] CertificateFile at it",
+				  verify_printf("%s: certificate '%s' %s %s", j->res->ini,
+						c->oauth_cert_file,
+						days < 0 ? "expired on" : "expires on", date));
+		return -1;
+	}
+	if (days < VERIFY_CERT_WARN_DAYS)
+		j->res->warning = verify_printf("certificate '%s' expires on %s (in %ld "
+						"day%s)", c->oauth_cert_file, date, days,
+						days == 1 ? "" : "s");
+	*what = verify_printf("certificate valid until %s", date);
+	return 0;
+}
+
+/* Step 1 for an OAuth login: [OAuth] complete and readable, the
+ * certificate valid, the client secret resolvable. */
+static int config_oauth(struct job *j)
 {
 	struct engine *e = j->e;
-	struct config *c = &j->cfg;
+	const struct config *c = &j->cfg;
 	struct ms_err err = MS_ERR_INIT;
 	char *secret = NULL, *what = NULL, *msg;
 
-	step_begin(j);
-	if (config_load(c, j->res->ini, &err)) {
-		step_fail(j, VSTEP_CONFIG, &err, NULL);
+	if (!profile_oauth_complete(c)) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  "the [OAuth] section is incomplete",
+				  "set [OAuth] TenantId, ClientId and ClientSecret or "
+				  "CertificateFile (mailshift-migrate writes them)",
+				  verify_printf("%s: [OAuth] missing %s%s%s", j->res->ini,
+						c->oauth_tenant ? "" : "TenantId ",
+						c->oauth_client_id ? "" : "ClientId ",
+						c->oauth_client_secret || c->oauth_cert_file ? "" :
+						"ClientSecret or CertificateFile"));
 		return -1;
 	}
-	j->cfg_loaded = 1;
-	j->proto = c->protocol == PROTO_MSAL ? PROTO_GRAPH : c->protocol;
-	j->oauth = c->auth == AUTH_OAUTH2 || j->proto == PROTO_GRAPH ||
-		(c->auth == AUTH_UNSET && c->has_oauth);
-	j->address = j->oauth && c->oauth_mailbox ? c->oauth_mailbox : c->user;
-	j->res->protocol = xstrdup(j->proto == PROTO_UNSET ? NULL :
-				   config_protocol_name(j->proto));
-	if (j->res->protocol)
-		for (char *p = j->res->protocol; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	j->res->mailbox = xstrdup(j->address);
-	if (j->proto == PROTO_UNSET) {
-		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-			      "[Mail] EmailProtocol is not set",
-			      "set EmailProtocol to IMAP, POP or GRAPH", NULL);
+	if (profile_legacy_secret(c, 1)) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  "[OAuth] ClientSecret is not a value mailshift can read",
+				  "seal it with mailshift --credentials -clientsecret:VALUE, or "
+				  "reference it as env:NAME or file:PATH", NULL);
 		return -1;
 	}
-	if (!j->address) {
-		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG, "[Mail] User is not set",
-			      "set [Mail] User (or [OAuth] Mailbox) to the mailbox address",
-			      NULL);
-		return -1;
-	}
-	if (j->proto != PROTO_GRAPH && !c->server) {
-		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG, "[Mail] Server is not set",
-			      "set [Mail] Server to the mail server's host name", NULL);
-		return -1;
-	}
-	if (!j->oauth) {
-		if (analysis_is_microsoft_host(c->server)) {
-			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-				      "a Microsoft-hosted mailbox is still set up for basic "
-				      "authentication, which Exchange Online refuses",
-				      "migrate the INI file to OAuth 2.0 (mailshift-migrate) "
-				      "and run mailshift-verify again",
-				      xprintf("%s: %s on %s uses basic authentication",
-					      j->res->ini, j->address, c->server));
-			return -1;
-		}
-		if (!c->password) {
-			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-				      "[Mail] Password is not set",
-				      "store it with 'mailshift --credentials'", NULL);
-			return -1;
-		}
-		if (secret_kind(c->password) == SECRET_LEGACY) {
-			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-				      "[Mail] Password is encrypted by smartemail.exe, which "
-				      "mailshift cannot read",
-				      "store it again with 'mailshift --credentials'", NULL);
-			return -1;
-		}
-		if (secret_resolve(c->password, &j->password, &err)) {
-			err_prefix(&err, "%s: [Mail] Password", j->res->ini);
-			step_fail(j, VSTEP_CONFIG, &err, NULL);
-			return -1;
-		}
-		step_pass(j, VSTEP_CONFIG,
-			  xprintf("%s %s on %s, basic authentication (%s password), "
-				  "%zu rule%s", j->res->protocol, j->address, c->server,
-				  secret_kind_name(secret_kind(c->password)), c->n_rules,
-				  c->n_rules == 1 ? "" : "s"));
-		return 0;
-	}
-	if (!analysis_oauth_complete(c) && !(c->oauth_flow == FLOW_DEVICE_CODE &&
-					     c->oauth_tenant && c->oauth_client_id)) {
-		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-			      "the [OAuth] section is incomplete",
-			      "set [OAuth] TenantId, ClientId and ClientSecret or "
-			      "CertificateFile (mailshift-migrate writes them)",
-			      xprintf("%s: [OAuth] missing %s%s%s", j->res->ini,
-				      c->oauth_tenant ? "" : "TenantId ",
-				      c->oauth_client_id ? "" : "ClientId ",
-				      c->oauth_client_secret || c->oauth_cert_file ? "" :
-				      "ClientSecret or CertificateFile"));
-		return -1;
-	}
-	if (c->oauth_client_secret && secret_kind(c->oauth_client_secret) == SECRET_LEGACY) {
-		step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-			      "[OAuth] ClientSecret is not a value mailshift can read",
-			      "seal it with mailshift --credentials -clientsecret:VALUE, or "
-			      "reference it as env:NAME or file:PATH", NULL);
-		return -1;
-	}
-	if (oauth_params_from_config(c, j->proto, &j->op, &err)) {
+	if (profile_oauth_params(c, j->proto, &j->op, &err)) {
 		err_prefix(&err, "%s", j->res->ini);
-		step_fail(j, VSTEP_CONFIG, &err, NULL);
+		job_step_fail(j, VSTEP_CONFIG, &err, NULL);
 		return -1;
 	}
 	j->have_op = 1;
 	j->op.verbose = e->o->verbose;
 	if (c->oauth_client_secret)
-		what = xprintf("client secret (%s)",
-			       secret_kind_name(secret_kind(c->oauth_client_secret)));
+		what = verify_printf("client secret (%s)",
+				     secret_kind_name(secret_kind(c->oauth_client_secret)));
 	if (c->oauth_cert_file) {
-		long days = 0;
-		char date[32] = "";
 		free(what);
-		if (analysis_cert_expiry(c->oauth_cert_file, time(NULL), &days, date,
-					 sizeof(date), &err)) {
-			err_prefix(&err, "%s: [OAuth] CertificateFile", j->res->ini);
-			step_fail(j, VSTEP_CONFIG, &err, NULL);
+		what = NULL;
+		if (config_certificate(j, &what))
 			return -1;
-		}
-		if (days < 0 || days < e->o->cert_min_days) {
-			step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
-				      days < 0 ? "the client certificate has expired" :
-				      "the client certificate expires too soon",
-				      "upload a new certificate to the app registration and "
-				      "point [OAuth] CertificateFile at it",
-				      xprintf("%s: certificate '%s' %s %s", j->res->ini,
-					      c->oauth_cert_file,
-					      days < 0 ? "expired on" : "expires on", date));
-			return -1;
-		}
-		if (days < VERIFY_CERT_WARN_DAYS)
-			j->res->warning = xprintf("certificate '%s' expires on %s (in %ld "
-						  "day%s)", c->oauth_cert_file, date, days,
-						  days == 1 ? "" : "s");
-		what = xprintf("certificate valid until %s", date);
 	}
 	/* prove the secret resolves without keeping a second copy */
 	if (c->oauth_client_secret) {
@@ -473,12 +407,12 @@ static int step_config(struct job *j)
 			struct verify_step_result *sr = &j->res->steps[VSTEP_CONFIG];
 
 			err_prefix(&err, "%s: [OAuth] ClientSecret", j->res->ini);
-			step_fail(j, VSTEP_CONFIG, &err, NULL);
+			job_step_fail(j, VSTEP_CONFIG, &err, NULL);
 			if (where) {
 				free(sr->fix);
-				sr->fix = xprintf("%s%s", where, secret_kind(
-						  c->oauth_client_secret) == SECRET_SEALED ?
-						  " (it was sealed with another machine key)" : "");
+				sr->fix = verify_printf("%s%s", where, secret_kind(
+							c->oauth_client_secret) == SECRET_SEALED ?
+							" (it was sealed with another machine key)" : "");
 				free(where);
 			}
 			free(what);
@@ -486,13 +420,54 @@ static int step_config(struct job *j)
 		}
 		secret_free(secret);
 	}
-	msg = xprintf("%s %s%s%s, OAuth 2.0 with %s, %zu rule%s", j->res->protocol,
-		      j->address, c->server && j->proto != PROTO_GRAPH ? " on " : "",
-		      c->server && j->proto != PROTO_GRAPH ? c->server : "",
-		      what ? what : "a credential", c->n_rules, c->n_rules == 1 ? "" : "s");
+	msg = verify_printf("%s %s%s%s, OAuth 2.0 with %s, %zu rule%s", j->res->protocol,
+			    j->address, c->server && j->proto != PROTO_GRAPH ? " on " : "",
+			    c->server && j->proto != PROTO_GRAPH ? c->server : "",
+			    what ? what : "a credential", c->n_rules, c->n_rules == 1 ? "" : "s");
 	free(what);
-	step_pass(j, VSTEP_CONFIG, msg);
+	job_step_pass(j, VSTEP_CONFIG, msg);
 	return 0;
+}
+
+/* Step 1: the INI file loads and says how to reach the mailbox. */
+static int step_config(struct job *j)
+{
+	struct config *c = &j->cfg;
+	struct ms_err err = MS_ERR_INIT;
+
+	job_step_begin(j);
+	if (config_load(c, j->res->ini, &err)) {
+		job_step_fail(j, VSTEP_CONFIG, &err, NULL);
+		return -1;
+	}
+	j->cfg_loaded = 1;
+	j->proto = profile_protocol(c);
+	j->oauth = profile_uses_oauth(c);
+	j->address = profile_mailbox_user(c);
+	j->res->protocol = verify_strdup(j->proto == PROTO_UNSET ? NULL :
+					 config_protocol_name(j->proto));
+	if (j->res->protocol)
+		for (char *p = j->res->protocol; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	j->res->mailbox = verify_strdup(j->address);
+	if (j->proto == PROTO_UNSET) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG,
+				  "[Mail] EmailProtocol is not set",
+				  "set EmailProtocol to IMAP, POP or GRAPH", NULL);
+		return -1;
+	}
+	if (!j->address) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG, "[Mail] User is not set",
+				  "set [Mail] User (or [OAuth] Mailbox) to the mailbox address",
+				  NULL);
+		return -1;
+	}
+	if (j->proto != PROTO_GRAPH && !c->server) {
+		job_step_fail_own(j, VSTEP_CONFIG, MS_ERR_CONFIG, "[Mail] Server is not set",
+				  "set [Mail] Server to the mail server's host name", NULL);
+		return -1;
+	}
+	return j->oauth ? config_oauth(j) : config_basic(j);
 }
 
 /* ---- step 2: token ---------------------------------------------------------- */
@@ -567,7 +542,7 @@ static int step_token(struct job *j)
 	time_t expires = 0;
 	struct tm tm;
 
-	step_begin(j);
+	job_step_begin(j);
 	if (!j->oauth) {
 		step_skip(j, VSTEP_TOKEN, "basic authentication: no token");
 		return 0;
@@ -586,7 +561,7 @@ static int step_token(struct job *j)
 		pthread_mutex_unlock(&j->e->proof_mu);
 	}
 	if (rc) {
-		step_fail(j, VSTEP_TOKEN, &err, &oe);
+		job_step_fail(j, VSTEP_TOKEN, &err, &oe);
 		secret_fix(j, &j->res->steps[VSTEP_TOKEN]);
 		return -1;
 	}
@@ -595,8 +570,8 @@ static int step_token(struct job *j)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	else
 		snprintf(when, sizeof(when), "unknown");
-	step_pass(j, VSTEP_TOKEN, xprintf("token for %s valid until %s", j->op.scope,
-					  when));
+	job_step_pass(j, VSTEP_TOKEN, verify_printf("token for %s valid until %s", j->op.scope,
+		      when));
 	return 0;
 }
 
@@ -605,24 +580,14 @@ static int step_token(struct job *j)
 static void mailbox_params_for(struct job *j, struct mailbox_params *p,
 			       time_t since, int read_only)
 {
-	const struct config *c = &j->cfg;
-
-	memset(p, 0, sizeof(*p));
-	p->protocol = j->proto;
-	p->host = c->server;
-	mailbox_params_set_tls(p, c);
-	p->verify_peer = !c->self_signed;
-	p->ca_file = j->proto == PROTO_GRAPH && c->oauth_ca_file ? c->oauth_ca_file :
-		c->ca_file;
-	p->user = j->address;
+	/* the connector's own mapping (profile.h): verify tests the
+	 * connection the connector will open */
+	profile_mailbox_params(&j->cfg, p);
 	p->password = j->oauth ? NULL : j->password;
 	if (j->oauth) {
-		p->token_fn = token_cb;
+		p->token_fn = verify_token_cb;
 		p->token_ctx = &j->op;
 	}
-	p->folder = c->folder ? c->folder : "INBOX";
-	p->graph_endpoint = c->graph_endpoint ? c->graph_endpoint :
-		"https://graph.microsoft.com";
 	p->since = since;
 	p->timeout_s = j->e->o->op_timeout_s > 0 ? j->e->o->op_timeout_s : 60;
 	p->verbose = j->e->o->verbose;
@@ -664,7 +629,7 @@ static enum limit_kind session_kind(const struct job *j)
  * and a new one opened, as every step did before sessions were kept.
  */
 
-static int session_close(struct job *j, struct ms_err *err)
+int job_session_close(struct job *j, struct ms_err *err)
 {
 	struct ms_err cerr = MS_ERR_INIT;
 	int rc = 0;
@@ -673,7 +638,7 @@ static int session_close(struct job *j, struct ms_err *err)
 		rc = mailbox_close(j->mb, err ? err : &cerr);
 	j->mb = NULL;
 	if (j->held)
-		limit_release(j->e, j->mb_limit, session_kind(j));
+		verify_limit_release(j->e, j->mb_limit, session_kind(j));
 	j->held = 0;
 	j->mb_limit = NULL;
 	return rc;
@@ -681,19 +646,19 @@ static int session_close(struct job *j, struct ms_err *err)
 
 /* Take the mailbox's slot for the kept session (Graph gives it back
  * between steps). */
-static void session_hold(struct job *j)
+void job_session_hold(struct job *j)
 {
 	if (j->held)
 		return;
-	j->mb_limit = limit_acquire(j->e, j->address, session_kind(j));
+	j->mb_limit = verify_limit_acquire(j->e, j->address, session_kind(j));
 	j->held = 1;
 }
 
 /* A step is done with the kept session for now. */
-static void session_idle(struct job *j)
+void job_session_idle(struct job *j)
 {
 	if (j->proto == PROTO_GRAPH && j->held) {
-		limit_release(j->e, j->mb_limit, session_kind(j));
+		verify_limit_release(j->e, j->mb_limit, session_kind(j));
 		j->held = 0;
 		j->mb_limit = NULL;
 	}
@@ -701,25 +666,25 @@ static void session_idle(struct job *j)
 
 /* The session for a listing from since: the kept one, made ready, or a
  * new one.  Its slot is held on return 0. */
-static int session_get(struct job *j, time_t since, int read_only,
-		       struct ms_err *err)
+int job_session_get(struct job *j, time_t since, int read_only,
+		    struct ms_err *err)
 {
 	struct mailbox_params p;
 
 	if (j->mb) {
 		struct ms_err rerr = MS_ERR_INIT;
 
-		session_hold(j);
+		job_session_hold(j);
 		if (mailbox_reuse(j->mb, since, read_only, &rerr) == 0)
 			return 0;
 		log_debug("%s: %s; opening a new session", j->address, rerr.msg);
-		session_close(j, NULL);
+		job_session_close(j, NULL);
 	}
 	mailbox_params_for(j, &p, since, read_only);
-	session_hold(j);
+	job_session_hold(j);
 	if (mailbox_open(&j->mb, &p, err)) {
 		j->mb = NULL;
-		session_close(j, NULL);
+		job_session_close(j, NULL);
 		return -1;
 	}
 	return 0;
@@ -727,11 +692,11 @@ static int session_get(struct job *j, time_t since, int read_only,
 
 /* Before a wait: give the kept session up when another thread waits for
  * a slot of the mailbox or the wait is long. */
-static void session_park(struct job *j, double wait)
+void job_session_park(struct job *j, double wait)
 {
 	if (j->mb && j->held &&
 	    (wait > VERIFY_PARK_S || limit_contended(j->e, j->mb_limit)))
-		session_close(j, NULL);
+		job_session_close(j, NULL);
 }
 
 /* ---- step 3: login ---------------------------------------------------------- */
@@ -743,492 +708,46 @@ static int step_login(struct job *j)
 	size_t n = 0;
 	int rc;
 
-	step_begin(j);
+	job_step_begin(j);
 	/* POP has no arrival date: a plain UIDL listing is the cheap proof */
-	rc = session_get(j, j->proto == PROTO_POP ? 0 : time(NULL), 1, &err);
+	rc = job_session_get(j, j->proto == PROTO_POP ? 0 : time(NULL), 1, &err);
 	if (rc == 0)
 		rc = mailbox_list(j->mb, &items, &n, &err);
 	/* kept for the probe's steps when a later listing on it shows the
 	 * probe (not POP: see above) */
 	if (rc == 0 && j->e->o->send && mailbox_sees_new_mail(j->mb)) {
-		session_idle(j);
-	} else if (session_close(j, &cerr) && rc == 0) {
+		job_session_idle(j);
+	} else if (job_session_close(j, &cerr) && rc == 0) {
 		err = cerr;
 		rc = -1;
 	}
 	if (rc) {
 		struct verify_step_result *sr = &j->res->steps[VSTEP_LOGIN];
-		if (step_fail(j, VSTEP_LOGIN, &err, NULL) < 0 && j->oauth &&
+		if (job_step_fail(j, VSTEP_LOGIN, &err, NULL) < 0 && j->oauth &&
 		    err.code == MS_ERR_AUTH) {
 			/* the token service issued a token a moment ago, so a
 			 * refused login is the mailbox's permission */
 			free(sr->cause); free(sr->fix); free(sr->topic);
-			sr->cause = xstrdup("the token was issued but the mailbox refused "
-					    "the login: the app has no access to this "
-					    "mailbox");
-			sr->fix = xstrdup(j->proto == PROTO_GRAPH ?
-				"grant Mail.ReadWrite (application) with admin consent and "
-				"include the mailbox in the app's RBAC for Applications scope" :
-				"grant IMAP.AccessAsApp / POP.AccessAsApp with admin consent, "
-				"register the app's Exchange service principal "
-				"(New-ServicePrincipal) and give it the mailbox: "
-				"Add-MailboxPermission -Identity <mailbox> -User <service "
-				"principal id> -AccessRights FullAccess");
-			sr->topic = xstrdup("login after token");
+			sr->cause = verify_strdup("the token was issued but the mailbox refused "
+						  "the login: the app has no access to this "
+						  "mailbox");
+			sr->fix = verify_strdup(j->proto == PROTO_GRAPH ?
+						"grant Mail.ReadWrite (application) with admin consent and "
+						"include the mailbox in the app's RBAC for Applications scope" :
+						"grant IMAP.AccessAsApp / POP.AccessAsApp with admin consent, "
+						"register the app's Exchange service principal "
+						"(New-ServicePrincipal) and give it the mailbox: "
+						"Add-MailboxPermission -Identity <mailbox> -User <service "
+						"principal id> -AccessRights FullAccess");
+			sr->topic = verify_strdup("login after token");
 		}
 		return -1;
 	}
-	step_pass(j, VSTEP_LOGIN, j->proto == PROTO_POP ?
-		  xprintf("%s opened read-only, %zu message%s", j->address, n,
-			  n == 1 ? "" : "s") :
-		  xprintf("%s opened read-only", j->address));
+	job_step_pass(j, VSTEP_LOGIN, j->proto == PROTO_POP ?
+		      verify_printf("%s opened read-only, %zu message%s", j->address, n,
+				    n == 1 ? "" : "s") :
+		      verify_printf("%s opened read-only", j->address));
 	return 0;
-}
-
-/* ---- step 4: send ------------------------------------------------------------- */
-
-struct sender {
-	struct send_params sp;
-	struct oauth_params op;
-	int have_op;
-	char *password;
-	const char *from;
-	const char *limit_key;        /* the sending mailbox */
-	enum limit_kind kind;
-};
-
-static void sender_release(struct sender *s)
-{
-	if (s->have_op)
-		oauth_params_release(&s->op);
-	secret_free(s->password);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Settings to send from config c (the sender INI or the mailbox's own). */
-static int sender_setup(struct job *j, const struct config *c, struct sender *s,
-			struct ms_err *err)
-{
-	const struct verify_sender *vs = &j->e->o->sender;
-	enum mail_protocol proto = c->protocol == PROTO_MSAL ? PROTO_GRAPH : c->protocol;
-	int notify = c->notify_server ||
-		(c->notify_transport && strcasecmp(c->notify_transport, "graph") == 0);
-	int graph, oauth;
-	const char *mailbox = c->auth == AUTH_OAUTH2 && c->oauth_mailbox ?
-		c->oauth_mailbox : c->user;
-
-	memset(s, 0, sizeof(*s));
-	if (notify) {
-		graph = c->notify_transport && strcasecmp(c->notify_transport, "graph") == 0;
-		oauth = graph || c->notify_auth == AUTH_OAUTH2;
-		s->sp.host = c->notify_server;
-		s->sp.port = c->notify_port;
-		s->sp.tls = c->notify_implicit_tls ? SEND_TLS_IMPLICIT : SEND_TLS_STARTTLS;
-		s->sp.user = c->notify_user ? c->notify_user : mailbox;
-		s->from = c->notify_from;
-	} else {
-		graph = proto == PROTO_GRAPH;
-		oauth = c->auth == AUTH_OAUTH2 || graph ||
-			(c->auth == AUTH_UNSET && c->has_oauth);
-		if (!graph) {
-			s->sp.host = vs->smtp_host ? vs->smtp_host :
-				analysis_is_microsoft_host(c->server) ?
-				"smtp.office365.com" : c->server;
-			s->sp.port = vs->smtp_port;
-			s->sp.tls = vs->smtp_implicit_tls ? SEND_TLS_IMPLICIT :
-				SEND_TLS_STARTTLS;
-		}
-		s->sp.user = mailbox;
-	}
-	if (!s->sp.user)
-		return err_set(err, MS_ERR_CONFIG, "%s: no sending mailbox ([Mail] User)",
-			       c->path);
-	if (!graph && !s->sp.host)
-		return err_set(err, MS_ERR_CONFIG, "%s: no SMTP server to send the probe "
-			       "through (set [Notify] Server or use --smtp)", c->path);
-	s->sp.transport = graph ? SEND_GRAPH : SEND_SMTP;
-	s->sp.graph_endpoint = c->graph_endpoint;
-	s->sp.ca_file = graph ? (c->oauth_ca_file ? c->oauth_ca_file : c->ca_file) :
-		(c->ca_file ? c->ca_file : c->oauth_ca_file);
-	s->sp.timeout_s = j->e->o->op_timeout_s > 0 ? j->e->o->op_timeout_s : 60;
-	s->sp.verbose = j->e->o->verbose;
-	if (oauth) {
-		if (oauth_params_from_config(c, graph ? PROTO_GRAPH : PROTO_IMAP,
-					     &s->op, err))
-			return err_prefix(err, "%s", c->path);
-		s->have_op = 1;
-		s->sp.auth = SEND_AUTH_XOAUTH2;
-		s->sp.token_fn = token_cb;
-		s->sp.token_ctx = &s->op;
-	} else {
-		const char *ref = notify ? c->notify_password : c->password;
-		if (!ref)
-			return err_set(err, MS_ERR_CONFIG, "%s: no password to send the "
-				       "probe with", c->path);
-		if (secret_resolve(ref, &s->password, err))
-			return err_prefix(err, "%s: password", c->path);
-		s->sp.auth = SEND_AUTH_BASIC;
-		s->sp.password = s->password;
-	}
-	if (vs->from)
-		s->from = vs->from;
-	if (!s->from)
-		s->from = s->sp.user;
-	s->limit_key = s->sp.user;
-	s->kind = graph ? LIM_GRAPH : LIM_SMTP;
-	return 0;
-}
-
-static int step_send(struct job *j)
-{
-	struct engine *e = j->e;
-	struct ms_err err = MS_ERR_INIT;
-	struct sender s;
-	struct send_message m = { 0 };
-	struct send_header h = { "X-Mailshift-Probe", NULL };
-	struct mbx_limits *l;
-	char id[32], *body;
-	double wait;
-	int rc;
-
-	step_begin(j);
-	verify_probe_id(id, sizeof(id));
-	j->res->probe_id = xstrdup(id);
-	j->res->probe_subject = e->o->subject ? xprintf("%s [%s]", e->o->subject, id) :
-		xprintf("mailshift-verify probe %s", id);
-	if (!j->res->probe_id || !j->res->probe_subject) {
-		err_set(&err, MS_ERR_NOMEM, "out of memory");
-		step_fail(j, VSTEP_SEND, &err, NULL);
-		return -1;
-	}
-	if (sender_setup(j, e->have_sender ? &e->sender : &j->cfg, &s, &err)) {
-		sender_release(&s);
-		step_fail(j, VSTEP_SEND, &err, NULL);
-		return -1;
-	}
-	body = xprintf("This is a probe sent by mailshift-verify to prove that the "
-		       "connector configured in\n%s\nreceives and matches mail.\n\n"
-		       "Probe id: %s\n\nmailshift-verify deletes this message (and only "
-		       "this message) once the connector\nhas seen it.  If you read it, "
-		       "it is safe to delete.\n", j->res->label, id);
-	h.value = id;
-	m.from = s.from;
-	m.from_name = "mailshift-verify";
-	m.to = j->address;
-	m.subject = j->res->probe_subject;
-	m.body = body;
-	m.headers = &h;
-	m.n_headers = 1;
-	wait = rate_reserve(e, s.limit_key);
-	session_park(j, wait);
-	sleep_s(wait);
-	l = limit_acquire(e, s.limit_key, s.kind);
-	j->sent_at = time(NULL);
-	j->t_sent = mono_now();
-	rc = send_mail(&s.sp, &m, &err);
-	limit_release(e, l, s.kind);
-	free(body);
-	if (rc) {
-		step_fail(j, VSTEP_SEND, &err, NULL);
-		sender_release(&s);
-		return -1;
-	}
-	step_pass(j, VSTEP_SEND, xprintf("probe %s sent from %s to %s via %s", id, s.from,
-					 j->address, s.sp.transport == SEND_GRAPH ?
-					 "Graph sendMail" : "SMTP submission"));
-	sender_release(&s);
-	return 0;
-}
-
-/* ---- step 5: seen ---------------------------------------------------------------- */
-
-/* Items of the mailbox carrying the probe id in their subject: calls fn
- * for each (fn returns -1 to stop with an error). */
-typedef int (*probe_fn)(struct mailbox *mb, const struct mailbox_item *it,
-			void *ctx, struct ms_err *err);
-
-/* What find_probe() does with the session afterwards (closed anyway on
- * an error). */
-enum keep { KEEP_NEVER, KEEP_ALWAYS, KEEP_IF_FOUND };
-
-static int find_probe(struct job *j, int read_only, enum keep keep, probe_fn fn,
-		      void *ctx, size_t *found, struct ms_err *err)
-{
-	struct mailbox *mb;
-	struct mailbox_item *items = NULL;
-	struct ms_err cerr = MS_ERR_INIT;
-	size_t n = 0;
-	int rc;
-
-	*found = 0;
-	/* listing from a little before the send (clock skew between us and
-	 * the server); POP filters on the Date header we wrote */
-	if (session_get(j, j->sent_at - 300, read_only, err))
-		return -1;
-	mb = j->mb;
-	rc = mailbox_list(mb, &items, &n, err);
-	if (rc == 0 && n)
-		rc = mailbox_fetch_headers(mb, err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct message msg = { 0 };
-		struct ms_err perr = MS_ERR_INIT;
-		int hit;
-
-		if (!items[i].headers || !items[i].headers_len)
-			continue;
-		if (message_parse(&msg, items[i].headers, items[i].headers_len, 1, 0,
-				  &perr))
-			continue;
-		hit = msg.subject && strstr(msg.subject, j->res->probe_id) != NULL;
-		message_release(&msg);
-		/* once the key is known, only that message is the probe */
-		if (!hit || (j->probe_key && strcmp(items[i].key, j->probe_key) != 0))
-			continue;
-		(*found)++;
-		if (fn && fn(mb, &items[i], ctx, err))
-			rc = -1;
-	}
-	if (rc || keep == KEEP_NEVER || (keep == KEEP_IF_FOUND && !*found)) {
-		if (session_close(j, rc ? &cerr : err))
-			rc = -1;
-	} else {
-		session_idle(j);
-	}
-	return rc;
-}
-
-static int remember_key(struct mailbox *mb, const struct mailbox_item *it,
-			void *ctx, struct ms_err *err)
-{
-	struct job *j = ctx;
-
-	if (!j->probe_key && !(j->probe_key = strdup(it->key)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	return 0;
-}
-
-struct seen_ctx {
-	struct job *j;
-	int considered, matched;
-	char *reason;
-	struct ms_err err;
-};
-
-static void add_section(struct verify_result *res, const char *section)
-{
-	char *n;
-
-	if (!section || strncasecmp(section, "Configuration", 13) != 0)
-		return;
-	if (res->matched) {
-		/* already listed? sections are short, a substring test is enough
-		 * when bounded by separators */
-		size_t len = strlen(section);
-		for (const char *p = res->matched; (p = strstr(p, section)); p += len)
-			if ((p == res->matched || p[-1] == ' ') &&
-			    (p[len] == 0 || p[len] == ','))
-				return;
-		n = xprintf("%s, %s", res->matched, section);
-	} else {
-		n = xstrdup(section);
-	}
-	if (n) {
-		free(res->matched);
-		res->matched = n;
-	}
-}
-
-static void seen_report(void *ctx, enum connector_note note, const char *key,
-			const char *section, const char *text)
-{
-	struct seen_ctx *s = ctx;
-	struct verify_result *res = s->j->res;
-
-	if (!key || !s->j->probe_key || strcmp(key, s->j->probe_key) != 0)
-		return;
-	switch (note) {
-	case NOTE_MATCHED:
-		s->considered = 1;
-		s->matched = 1;
-		add_section(res, section);
-		break;
-	case NOTE_REJECTED:
-		s->considered = 1;
-		free(s->reason);
-		s->reason = xstrdup(text ? text : "no rule matched");
-		break;
-	case NOTE_EVENT: {
-		char **ne;
-		if (res->n_events >= VERIFY_MAX_EVENTS)
-			break;
-		ne = realloc(res->events, (res->n_events + 1) * sizeof(*ne));
-		if (!ne)
-			break;
-		res->events = ne;
-		if ((ne[res->n_events] = xstrdup(text ? text : "")))
-			res->n_events++;
-		add_section(res, section);
-		break;
-	}
-	default:
-		break;
-	}
-}
-
-static int step_seen(struct job *j)
-{
-	struct engine *e = j->e;
-	struct ms_err err = MS_ERR_INIT;
-	struct connector_run cr = { 0 };
-	struct connector_summary sum;
-	struct seen_ctx sc = { 0 };
-	struct mbx_limits *l = NULL;
-	/* POP: only the session that lists the probe is worth keeping */
-	enum keep keep = j->proto == PROTO_POP ? KEEP_IF_FOUND : KEEP_ALWAYS;
-	/* the connector uses our session when it would log in the same way:
-	 * it reads [Mail] with OAuth only for AuthMethod=OAuth2 or Graph */
-	int handover = j->oauth == (j->cfg.auth == AUTH_OAUTH2 ||
-				    j->proto == PROTO_GRAPH);
-	long timeout = e->o->timeout_s > 0 ? e->o->timeout_s : 120;
-	double poll = (e->o->poll_ms > 0 ? e->o->poll_ms : 2000) / 1000.0;
-	double deadline = j->t_sent + (double)timeout;
-	size_t found = 0, polls = 0;
-	int rc;
-
-	step_begin(j);
-	/* poll read-only until the probe is listed */
-	for (;;) {
-		struct ms_err perr = MS_ERR_INIT;
-		if (find_probe(j, 1, keep, remember_key, j, &found, &perr) == 0 && found)
-			break;
-		if (perr.code != MS_OK && !err_is_temporary(&perr) &&
-		    perr.code != MS_ERR_PROTO) {
-			step_fail(j, VSTEP_SEEN, &perr, NULL);
-			return -1;
-		}
-		if (mono_now() + poll > deadline || ++polls > VERIFY_MAX_POLLS) {
-			step_fail_own(j, VSTEP_SEEN, MS_ERR_NET,
-				      "the probe did not arrive in time",
-				      "check the mail flow to this mailbox (transport "
-				      "rules, quarantine, junk filtering) or raise --timeout",
-				      xprintf("probe %s not in %s after %ld s%s%s", j->res->probe_id,
-					      j->address, timeout,
-					      perr.code != MS_OK ? "; last poll: " : "",
-					      perr.code != MS_OK ? perr.msg : ""));
-			return -1;
-		}
-		session_park(j, poll);
-		sleep_s(poll);
-	}
-	j->res->seen_after = mono_now() - j->t_sent;
-	/* the connector's own code, in dry-run mode */
-	sc.j = j;
-	cr.ini_path = j->res->ini;
-	cr.dry_run = 1;
-	cr.only_key = j->probe_key;   /* evaluate the probe, not the whole mailbox */
-	cr.verbose = e->o->verbose;
-	cr.report = seen_report;
-	cr.report_ctx = &sc;
-	if (!handover) {
-		/* as before: the connector opens its own session */
-		session_close(j, NULL);
-		l = limit_acquire(e, j->address, session_kind(j));
-		rc = connector_run(&cr, &sum, &err);
-		limit_release(e, l, session_kind(j));
-	} else if ((rc = j->mb ? 0 : session_get(j, j->sent_at - 300, 1, &err)) == 0) {
-		session_hold(j);
-		cr.mailbox = j->mb;
-		rc = connector_run(&cr, &sum, &err);
-		if (rc)
-			session_close(j, NULL);   /* in an unknown state */
-		else
-			session_idle(j);
-	}
-	if (rc) {
-		err_prefix(&err, "connector dry run");
-		step_fail(j, VSTEP_SEEN, &err, NULL);
-		free(sc.reason);
-		return -1;
-	}
-	if (!sc.considered) {
-		step_fail_own(j, VSTEP_SEEN, MS_ERR_CONFIG,
-			      "the connector did not consider the probe",
-			      "check [General] LastRunDate/UseLastRunDate and the "
-			      "folder the connector reads",
-			      xprintf("the connector listed %ld message%s but did not "
-				      "evaluate probe %s (%s)", sum.listed,
-				      sum.listed == 1 ? "" : "s", j->res->probe_id,
-				      j->probe_key));
-		free(sc.reason);
-		return -1;
-	}
-	j->res->outcome = sc.matched ? xstrdup("matched") :
-		xprintf("rejected: %s", sc.reason ? sc.reason : "no rule matched");
-	if (e->o->subject && !sc.matched) {
-		step_fail_own(j, VSTEP_SEEN, MS_ERR_CONFIG,
-			      "no [ConfigurationN] of the INI file matched the probe's "
-			      "subject",
-			      "check SubjectLineMask, AllowedSenders and TimeFrame of the "
-			      "rule that should match, or the --subject given",
-			      xprintf("probe \"%s\" rejected: %s", j->res->probe_subject,
-				      sc.reason ? sc.reason : "no rule matched"));
-		free(sc.reason);
-		return -1;
-	}
-	step_pass(j, VSTEP_SEEN,
-		  xprintf("probe seen after %.1f s; the connector %s it%s%s; %zu event%s "
-			  "would be written", j->res->seen_after,
-			  sc.matched ? "matched" : "rejected",
-			  j->res->matched ? " by " : "",
-			  j->res->matched ? j->res->matched : "",
-			  j->res->n_events, j->res->n_events == 1 ? "" : "s"));
-	free(sc.reason);
-	return 0;
-}
-
-/* ---- step 6: cleanup ---------------------------------------------------------- */
-
-static int delete_probe(struct mailbox *mb, const struct mailbox_item *it,
-			void *ctx, struct ms_err *err)
-{
-	size_t *deleted = ctx;
-
-	if (mailbox_delete(mb, it, err))
-		return -1;
-	(*deleted)++;
-	return 0;
-}
-
-static void step_cleanup(struct job *j)
-{
-	struct ms_err err = MS_ERR_INIT;
-	size_t found = 0, deleted = 0;
-
-	step_begin(j);
-	/* the kept session: its close (QUIT for POP) commits the deletion */
-	if (find_probe(j, 0, KEEP_NEVER, delete_probe, &deleted, &found, &err)) {
-		step_fail(j, VSTEP_CLEANUP, &err, NULL);
-		return;
-	}
-	if (deleted == 0 && j->probe_key) {
-		step_fail_own(j, VSTEP_CLEANUP, MS_ERR_DATA,
-			      "the probe was gone before it could be deleted",
-			      "another program (a running connector?) processed the "
-			      "mailbox meanwhile; nothing else was touched",
-			      xprintf("probe %s (%s) no longer in %s", j->res->probe_id,
-				      j->probe_key, j->address));
-		return;
-	}
-	if (deleted == 0) {
-		step_end(j, VSTEP_CLEANUP, VST_SKIP);
-		j->res->steps[VSTEP_CLEANUP].message =
-			xprintf("probe %s never arrived: nothing deleted (delete it by "
-				"hand if it arrives later)", j->res->probe_id);
-		return;
-	}
-	step_pass(j, VSTEP_CLEANUP, xprintf("deleted %zu message%s: probe %s only",
-					    deleted, deleted == 1 ? "" : "s",
-					    j->res->probe_id));
 }
 
 /* ---- one mailbox ------------------------------------------------------------------ */
@@ -1244,9 +763,9 @@ static void verify_one(struct engine *e, struct verify_result *res)
 	res->seen_after = -1;
 	ok = step_config(&j) == 0 && step_token(&j) == 0 && step_login(&j) == 0;
 	if (ok && e->o->send) {
-		if (step_send(&j) == 0) {
-			ok = step_seen(&j) == 0;
-			step_cleanup(&j);
+		if (job_step_send(&j) == 0) {
+			ok = job_step_seen(&j) == 0;
+			job_step_cleanup(&j);
 			if (res->steps[VSTEP_CLEANUP].status == VST_FAIL)
 				ok = 0;
 		} else {
@@ -1260,7 +779,7 @@ static void verify_one(struct engine *e, struct verify_result *res)
 	for (int s = 0; s < VSTEP_COUNT; s++)
 		if (res->steps[s].status == VST_FAIL)
 			res->passed = 0;
-	session_close(&j, NULL);
+	job_session_close(&j, NULL);
 	if (j.have_op)
 		oauth_params_release(&j.op);
 	secret_free(j.password);
@@ -1312,17 +831,17 @@ int verify_run(const struct verify_opts *o, struct verify_run *r,
 	e.r = r;
 	r->started = time(NULL);
 	r->send = o->send;
-	if (!(r->source = xstrdup(o->source ? o->source : "--ini")) ||
+	if (!(r->source = verify_strdup(o->source ? o->source : "--ini")) ||
 	    !(r->results = calloc(o->n_targets, sizeof(*r->results))))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	r->n = o->n_targets;
 	for (size_t i = 0; i < r->n; i++) {
 		r->results[i].seen_after = -1;
-		if (!(r->results[i].ini = xstrdup(o->targets[i].ini)) ||
-		    !(r->results[i].label = xstrdup(o->targets[i].label ?
-						     o->targets[i].label :
-						     o->targets[i].ini)))
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+		if (!(r->results[i].ini = verify_strdup(o->targets[i].ini)) ||
+		    !(r->results[i].label = verify_strdup(o->targets[i].label ?
+							  o->targets[i].label :
+							  o->targets[i].ini)))
+			return err_nomem(err);
 	}
 	if (o->send && o->sender.ini) {
 		if (config_load(&e.sender, o->sender.ini, err))

@@ -12,21 +12,7 @@
 #include "base/fsutil.h"
 #include "ini/ini.h"
 #include "tap.h"
-
-/* Parse text as "mem.ini"; returns 0/-1 like config_load. */
-static int from_text(struct config *cfg, const char *text, struct ms_err *err)
-{
-	struct ini *ini = NULL;
-	int rc;
-
-	memset(cfg, 0, sizeof(*cfg));
-	err_clear(err);
-	if (ini_parse(&ini, "mem.ini", text, strlen(text), err) < 0)
-		return -1;
-	rc = config_from_ini(cfg, ini, "mem.ini", err);
-	ini_free(ini);
-	return rc;
-}
+#include "config_text.h"
 
 static time_t local_time(int y, int mo, int d, int h, int mi, int s)
 {

@@ -1036,12 +1036,10 @@ static void test_script_absurd_literal(void)
 	close(sc.lfd);
 }
 
-/* The INI -> connection mapping (issue 14, item 4). */
+/* How a connection is protected (issue 14, item 4); the INI side is
+ * test_profile.c. */
 static void test_tls_choose(void)
 {
-	struct config c;
-	struct mailbox_params p;
-
 	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 0), TLSM_IMPLICIT, "no port: implicit");
 	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 993), TLSM_IMPLICIT, "993: implicit");
 	is_int(mailbox_tls_choose(TLSL_UNSET, -1, 995), TLSM_IMPLICIT, "995: implicit");
@@ -1061,16 +1059,6 @@ static void test_tls_choose(void)
 	is(mailbox_tls_mode_name(TLSM_IMPLICIT), "implicit", "name implicit");
 	is(mailbox_tls_mode_name(TLSM_NONE), "none", "name none");
 
-	memset(&c, 0, sizeof(c));
-	memset(&p, 0, sizeof(p));
-	c.protocol = PROTO_POP;
-	p.protocol = PROTO_POP;
-	mailbox_params_set_tls(&p, &c);
-	ok(p.tls == TLSM_IMPLICIT && p.port == 995, "POP, nothing set: implicit on 995");
-	c.starttls = 1;
-	c.starttls_set = 1;
-	mailbox_params_set_tls(&p, &c);
-	ok(p.tls == TLSM_STARTTLS && p.port == 110, "POP, StartTLS=True: STARTTLS on 110");
 }
 
 int main(void)

@@ -196,90 +196,6 @@ static void test_pure(void)
 	ok(oauth_token_url(&p, &url, &err) < 0 && err.code == MS_ERR_CONFIG, "no tenant");
 }
 
-static void test_from_config(void)
-{
-	struct config cfg;
-	struct oauth_params p;
-	struct ms_err err = MS_ERR_INIT;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.path = "job.ini";
-	ok(oauth_params_from_config(&cfg, PROTO_IMAP, &p, &err) < 0 &&
-	   strstr(err.msg, "no [OAuth] section"), "no [OAuth] section");
-	cfg.has_oauth = 1;
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_IMAP, &p, &err) < 0, "no tenant");
-	is(err.msg, "job.ini: [OAuth] TenantId is missing", "names the key");
-	cfg.oauth_tenant = "t1";
-	cfg.oauth_client_id = "c1";
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_IMAP, &p, &err) < 0 &&
-	   strstr(err.msg, "ClientSecret or CertificateFile"), "no credential: %s", err.msg);
-
-	setenv("MS_TEST_CS", "CANARY-from-env", 1);
-	cfg.oauth_client_secret = "env:MS_TEST_CS";
-	cfg.user = "ops@contoso.test";
-	cfg.ca_file = "/etc/mail-ca.pem";
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_IMAP, &p, &err) == 0, "secret from env (%s)",
-	   err.msg);
-	is(p.client_secret, "CANARY-from-env", "secret resolved");
-	is(p.authority, OAUTH_DEFAULT_AUTHORITY, "default authority");
-	is(p.scope, "https://outlook.office365.com/.default", "IMAP default scope");
-	is(p.ca_file, "/etc/mail-ca.pem", "CA file falls back to [Mail] CAFile");
-	is(p.user, "ops@contoso.test", "mailbox defaults to [Mail] User");
-	ok(p.flow == FLOW_CLIENT_CREDENTIALS && p.assertion_alg == JWT_PS256, "defaults");
-	oauth_params_release(&p);
-	ok(p.client_secret == NULL && p.owned_secret == NULL, "release clears the secret");
-
-	cfg.protocol = PROTO_MSAL;
-	cfg.oauth_scope = "https://graph.microsoft.com/.default";
-	cfg.oauth_mailbox = "alice@contoso.test";
-	cfg.oauth_ca_file = "/etc/oauth-ca.pem";
-	cfg.oauth_authority = "https://127.0.0.1:1";
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_MSAL, &p, &err) == 0 &&
-	   strcmp(p.scope, "https://graph.microsoft.com/.default") == 0 &&
-	   strcmp(p.user, "alice@contoso.test") == 0 &&
-	   strcmp(p.ca_file, "/etc/oauth-ca.pem") == 0 &&
-	   strcmp(p.authority, "https://127.0.0.1:1") == 0, "explicit [OAuth] keys win");
-	oauth_params_release(&p);
-
-	cfg.oauth_client_secret = "q83vEjRWeJCrze8SNFZ4kA==";
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_IMAP, &p, &err) < 0 &&
-	   strstr(err.msg, "job.ini: [OAuth] ClientSecret: ") &&
-	   strstr(err.msg, "needs --credentials again"), "legacy secret: %s", err.msg);
-
-	cfg.oauth_client_secret = NULL;
-	cfg.oauth_cert_file = "/etc/app.pem";
-	cfg.oauth_assertion_alg = "RS256";
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_POP, &p, &err) == 0 &&
-	   p.cert_file && p.assertion_alg == JWT_RS256 && !p.client_secret,
-	   "certificate, RS256");
-	oauth_params_release(&p);
-	cfg.oauth_assertion_alg = "HS256";
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_POP, &p, &err) < 0 &&
-	   strstr(err.msg, "HS256"), "bad algorithm refused");
-
-	cfg.oauth_assertion_alg = NULL;
-	cfg.oauth_cert_file = NULL;
-	cfg.oauth_flow = FLOW_DEVICE_CODE;
-	cfg.oauth_scope = NULL;
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_POP, &p, &err) == 0 &&
-	   strcmp(p.scope, "https://outlook.office.com/POP.AccessAsUser.All offline_access") == 0,
-	   "device code without a secret: delegated POP scope");
-	oauth_params_release(&p);
-	cfg.oauth_mailbox = NULL;
-	cfg.user = NULL;
-	err_clear(&err);
-	ok(oauth_params_from_config(&cfg, PROTO_POP, &p, &err) < 0 && strstr(err.msg, "Mailbox"),
-	   "device code needs a mailbox");
-}
-
 static void test_scripted(void)
 {
 	struct oauth_params p;
@@ -464,7 +380,6 @@ int main(void)
 	oauth_set_sleep_hook(hook);
 
 	test_pure();
-	test_from_config();
 	test_scripted();
 	test_stampede();
 

@@ -15,16 +15,15 @@
 #include <stddef.h>
 #include <time.h>
 #include "base/buf.h"
-#include "ini/config.h"
 #include "base/err.h"
+#include "transport/protocol.h"
 
 enum tls_mode { TLSM_IMPLICIT, TLSM_STARTTLS, TLSM_NONE };
 
 struct mailbox_params;
 
-/* The INI -> connection mapping for TLS: the one place that decides how a
- * connection is protected (the connector, verify and the audit all ask
- * it).  level is SecurityProtocol (after --ssl/--tls1_x), starttls is
+/* How a connection is protected: the one place that decides it (the
+ * connector, verify and the audit all ask it, through ini/profile.h).  level is SecurityProtocol (after --ssl/--tls1_x), starttls is
  * [Mail] StartTLS (-1 when not written), port 0 when not set.
  *   SecurityProtocol=NONE           -> none (the explicit opt-in)
  *   StartTLS=True                   -> STARTTLS
@@ -39,9 +38,6 @@ struct mailbox_params;
 enum tls_mode mailbox_tls_choose(enum tls_level level, int starttls, int port);
 /* "implicit", "starttls", "none" */
 const char *mailbox_tls_mode_name(enum tls_mode m);
-/* Fill p->tls, p->port (p->protocol's default for the mode when c sets
- * none) and p->tls_min from c; set p->protocol first. */
-void mailbox_params_set_tls(struct mailbox_params *p, const struct config *c);
 
 /* Supplies a fresh bearer token when the server says the one we used has
  * expired (reconnect-with-fresh-token).  Returns 0 and fills *token (caller
@@ -62,7 +58,7 @@ struct mailbox_params {
 	mailbox_token_fn token_fn;     /* XOAUTH2 / Graph bearer; NULL for basic */
 	void *token_ctx;
 	const char *folder;            /* IMAP folder, default "INBOX" */
-	const char *graph_endpoint;    /* e.g. https://graph.microsoft.com */
+	const char *graph_endpoint;    /* NULL = GRAPH_DEFAULT_ENDPOINT */
 	time_t since;                  /* list only mail received at/after, 0 = all */
 	long timeout_s;                /* per operation, default 60 */
 	time_t deadline;               /* the whole session ends by then (wall

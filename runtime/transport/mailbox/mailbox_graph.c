@@ -22,6 +22,7 @@
 
 #include "transport/http.h"
 #include "base/log.h"
+#include "base/mem.h"
 
 #define GRAPH_PAGE          100
 #define GRAPH_MAX_PAGES     (MB_MAX_ITEMS / GRAPH_PAGE + 16)
@@ -90,7 +91,7 @@ int graph_parse_page(const char *json, size_t len, struct graph_msg **msgs,
 		goto out;
 	}
 	if (count && !(v = calloc(count, sizeof(*v)))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	cJSON_ArrayForEach(el, value) {
@@ -308,10 +309,7 @@ static int get_token(struct mailbox *mb, int force, struct ms_err *err)
 		free(tok);
 		return err_set(err, MS_ERR_AUTH, "%s: empty token", mb->label);
 	}
-	if (st->token) {
-		OPENSSL_cleanse(st->token, strlen(st->token));
-		free(st->token);
-	}
+	mem_wipe_free(st->token);
 	st->token = tok;
 	return 0;
 }
@@ -416,7 +414,7 @@ static int graph_open(struct mailbox *mb, struct ms_err *err)
 			       mb->label);
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	mb->impl = st;
 	while (el && ep[el - 1] == '/')
 		el--;
@@ -465,7 +463,7 @@ static int graph_open(struct mailbox *mb, struct ms_err *err)
 	ret = 0;
 	goto out;
 nomem:
-	err_set(err, MS_ERR_NOMEM, "out of memory");
+	err_nomem(err);
 out:
 	free(upn);
 	free(url);
@@ -479,10 +477,7 @@ static void graph_free(struct mailbox *mb)
 	if (!st)
 		return;
 	http_client_free(st->http);
-	if (st->token) {
-		OPENSSL_cleanse(st->token, strlen(st->token));
-		free(st->token);
-	}
+	mem_wipe_free(st->token);
 	free(st->base);
 	free(st->origin);
 	free(st);
@@ -507,7 +502,7 @@ static int graph_list(struct mailbox *mb, struct ms_err *err)
 		     "receivedDateTime,sentDateTime,subject,from,hasAttachments"
 		     "&$top=%d%s", st->base, GRAPH_PAGE, filter) < 0) {
 		url = NULL;
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	for (size_t page = 0; url; page++) {
 		struct http_response r;
@@ -590,7 +585,7 @@ static int item_url(struct mailbox *mb, const struct mailbox_item *it,
 	if (!id || asprintf(url, "%s/messages/%s%s", st->base, id, suffix) < 0) {
 		free(id);
 		*url = NULL;
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	free(id);
 	return 0;
