@@ -22,6 +22,7 @@
 #include "base/mem.h"
 #include "mail/explain.h"
 #include "transport/http.h"
+#include "transport/protocol.h"
 #include "transport/send_int.h"
 
 /* ---- SMTP over libcurl ---------------------------------------------------- */
@@ -383,7 +384,7 @@ static int send_graph(const struct send_params *p, const struct send_message *m,
 	struct http_client *hc = NULL;
 	const char *sender = p->user && *p->user ? p->user : m->from;
 	const char *ep = p->graph_endpoint && *p->graph_endpoint ? p->graph_endpoint :
-			 "https://graph.microsoft.com";
+			 GRAPH_DEFAULT_ENDPOINT;
 	char *json = NULL, *token = NULL, *user = NULL, *url = NULL, who[400];
 	int retries = p->max_retries == 0 ? 4 : p->max_retries < 0 ? 0 : p->max_retries;
 	long max_wait = p->max_wait_s > 0 ? p->max_wait_s : 60;
