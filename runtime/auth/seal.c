@@ -12,6 +12,7 @@
 
 #include "base/fsutil.h"
 #include "base/paths.h"
+#include "base/platform.h"
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -92,7 +93,7 @@ static int check_key_file(int fd, const char *path, struct ms_err *err)
 			       "key file '%s' is owned by uid %ld, not by the current user "
 			       "(uid %ld); refusing to use it", path, (long)st.st_uid,
 			       (long)geteuid());
-	mode = (unsigned)(st.st_mode & 0777);
+	mode = platform_file_mode(&st);
 	if (mode & 044)
 		return err_set(err, MS_ERR_CONFIG,
 			       "key file '%s' is readable by others (mode 0%o); run: chmod 600 %s",

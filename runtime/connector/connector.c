@@ -1167,7 +1167,7 @@ static void clean_staging(const char *dir)
 		if (e->d_name[0] != '.' || !t)
 			continue;
 		pid = strtol(t + 5, NULL, 10);
-		if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+		if (pid <= 0 || !platform_pid_alive(pid)) {
 			if ((path = fs_join(dir, e->d_name))) {
 				unlink(path);
 				free(path);

@@ -85,7 +85,7 @@ static int write_report_atomic(const struct audit *a,
 		goto done;
 	}
 	fp = NULL;
-	if (rename(tmp, path) < 0) {
+	if (platform_replace(tmp, path) < 0) {
 		err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
 		goto done;
 	}

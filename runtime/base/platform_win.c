@@ -1,0 +1,273 @@
+/*
+ * platform_win.c - platform.h for 64-bit Windows (mingw-w64), built only
+ * by the Windows build (mk/windows.mk) instead of platform_posix.c.
+ *
+ * Paths reach us as the C runtime's "ANSI" strings (argv, INI values); the
+ * application manifest makes that code page UTF-8 on Windows 10 1903 and
+ * later.  Calls that need the wide API convert with CP_ACP, so that they
+ * read a path exactly as fopen() and open() in the rest of the code do.
+ */
+#include "base/platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <windows.h>
+#include <shlobj.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/fsutil.h"
+
+/* How long platform_replace waits for another process (an editor, a
+ * virus scanner, a backup agent) to let go of the target. */
+#define REPLACE_RETRY_MS 1000
+#define REPLACE_PAUSE_MS 50
+
+int platform_no_core_dumps(void)
+{
+	/* No "program has stopped working" box and no Windows Error Reporting
+	 * dump (it would hold secrets in clear, and a box nobody can click
+	 * stalls an agent's job forever); no "insert a disk" box either. */
+	SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX |
+		     SEM_NOOPENFILEERRORBOX);
+	/* Bytes out as written: events, reports and logs are compared byte
+	 * for byte with Linux, and a text-mode stream would turn "\r\n" into
+	 * "\r\r\n".  (binmode.o, linked in, does the same for every file.) */
+	_setmode(_fileno(stdout), _O_BINARY);
+	_setmode(_fileno(stderr), _O_BINARY);
+	_setmode(_fileno(stdin), _O_BINARY);
+	/* our messages are UTF-8, as the manifest's active code page */
+	SetConsoleOutputCP(CP_UTF8);
+	return 0;
+}
+
+int platform_sync_fs(const char *dir, struct ms_err *err)
+{
+	(void)dir;
+	(void)err;
+	return 1;   /* no syncfs: the caller flushes each file */
+}
+
+int platform_fsync_dir(const char *dir, struct ms_err *err)
+{
+	/* Windows cannot open a folder for a flush and has no directory
+	 * fsync; the renames were made with MOVEFILE_WRITE_THROUGH, which
+	 * returns only once NTFS has journalled them. */
+	(void)dir;
+	(void)err;
+	return 0;
+}
+
+static void set_errno_from(DWORD e)
+{
+	switch (e) {
+	case ERROR_FILE_NOT_FOUND:
+	case ERROR_PATH_NOT_FOUND:
+	case ERROR_INVALID_DRIVE:
+		errno = ENOENT; break;
+	case ERROR_ALREADY_EXISTS:
+	case ERROR_FILE_EXISTS:
+		errno = EEXIST; break;
+	case ERROR_ACCESS_DENIED:
+	case ERROR_SHARING_VIOLATION:
+	case ERROR_LOCK_VIOLATION:
+		errno = EACCES; break;
+	case ERROR_NOT_SAME_DEVICE:
+		errno = EXDEV; break;
+	case ERROR_FILENAME_EXCED_RANGE:
+		errno = ENAMETOOLONG; break;
+	case ERROR_DISK_FULL:
+	case ERROR_HANDLE_DISK_FULL:
+		errno = ENOSPC; break;
+	case ERROR_WRITE_PROTECT:
+		errno = EROFS; break;
+	case ERROR_NOT_ENOUGH_MEMORY:
+	case ERROR_OUTOFMEMORY:
+		errno = ENOMEM; break;
+	default:
+		errno = EIO; break;
+	}
+}
+
+/* path in the C runtime's code page -> a malloc'd wide string */
+static wchar_t *wide(const char *path)
+{
+	int n = MultiByteToWideChar(CP_ACP, 0, path, -1, NULL, 0);
+	wchar_t *w;
+
+	if (n <= 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!(w = malloc((size_t)n * sizeof(*w)))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	MultiByteToWideChar(CP_ACP, 0, path, -1, w, n);
+	return w;
+}
+
+static int move(const char *from, const char *to, DWORD flags, int retry)
+{
+	wchar_t *wf = wide(from), *wt = wide(to);
+	DWORD e = 0, waited = 0;
+	int rc = -1;
+
+	if (!wf || !wt)
+		goto out;
+	for (;;) {
+		if (MoveFileExW(wf, wt, flags)) {
+			rc = 0;
+			goto out;
+		}
+		e = GetLastError();
+		/* another process has the target open without FILE_SHARE_DELETE:
+		 * it usually lets go within milliseconds */
+		if (!retry || (e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION) ||
+		    waited >= REPLACE_RETRY_MS)
+			break;
+		Sleep(REPLACE_PAUSE_MS);
+		waited += REPLACE_PAUSE_MS;
+	}
+	set_errno_from(e);
+out:
+	free(wf);
+	free(wt);
+	return rc;
+}
+
+int platform_replace(const char *from, const char *to)
+{
+	return move(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH, 1);
+}
+
+int platform_move_new(const char *from, const char *to)
+{
+	/* without REPLACE_EXISTING, MoveFileEx fails when to exists */
+	return move(from, to, MOVEFILE_WRITE_THROUGH, 0);
+}
+
+int platform_mkdir(const char *path, mode_t mode)
+{
+	(void)mode;   /* the new folder inherits its parent's ACL */
+	return mkdir(path);
+}
+
+static int is_sep(char c)
+{
+	return c == '/' || c == '\\';
+}
+
+size_t platform_path_root_len(const char *path)
+{
+	size_t i;
+	int seps;
+
+	if (is_sep(path[0]) && is_sep(path[1])) {
+		/* \\server\share\ (or \\?\...): the root ends after the share */
+		for (i = 2, seps = 0; path[i]; i++)
+			if (is_sep(path[i]) && ++seps == 2)
+				return i + 1;
+		return i;
+	}
+	if (((path[0] | 0x20) >= 'a' && (path[0] | 0x20) <= 'z') && path[1] == ':')
+		return is_sep(path[2]) ? 3 : 2;
+	return is_sep(path[0]);
+}
+
+int platform_is_sep(char c)
+{
+	return is_sep(c);
+}
+
+const char *platform_last_sep(const char *path)
+{
+	const char *a = strrchr(path, '/'), *b = strrchr(path, '\\');
+
+	return a > b ? a : b;
+}
+
+int platform_lock_try(int fd)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+	OVERLAPPED o = { 0 };
+
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = EBADF;
+		return -1;
+	}
+	/* one byte far beyond the end: the lock files hold nothing anyway */
+	o.Offset = 0xFFFFFFFE;
+	o.OffsetHigh = 0x7FFFFFFF;
+	if (LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0,
+		       1, 0, &o))
+		return 0;
+	if (GetLastError() == ERROR_LOCK_VIOLATION || GetLastError() == ERROR_IO_PENDING)
+		errno = EWOULDBLOCK;
+	else
+		set_errno_from(GetLastError());
+	return -1;
+}
+
+void platform_unlock(int fd)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+	OVERLAPPED o = { 0 };
+
+	if (h == INVALID_HANDLE_VALUE)
+		return;
+	o.Offset = 0xFFFFFFFE;
+	o.OffsetHigh = 0x7FFFFFFF;
+	UnlockFileEx(h, 0, 1, 0, &o);
+}
+
+int platform_pid_alive(long pid)
+{
+	HANDLE h;
+	DWORD code = 0;
+	int alive;
+
+	if (pid <= 0 || pid > (long)0xFFFFFFFFu)
+		return 0;
+	h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
+	if (!h)
+		return GetLastError() != ERROR_INVALID_PARAMETER;  /* = no such process */
+	alive = !GetExitCodeProcess(h, &code) || code == STILL_ACTIVE;
+	CloseHandle(h);
+	return alive;
+}
+
+unsigned platform_file_mode(const struct stat *st)
+{
+	(void)st;
+	return 0600;
+}
+
+int platform_machine_state_dir(char **dir, struct ms_err *err)
+{
+	const char *pd = getenv("PROGRAMDATA");
+	PWSTR known = NULL;
+	char buf[MAX_PATH * 4];
+
+	*dir = NULL;
+	if (!pd || !*pd) {
+		/* no such variable (a stripped environment): ask the shell */
+		if (SHGetKnownFolderPath(&FOLDERID_ProgramData, 0, NULL, &known) != S_OK ||
+		    !WideCharToMultiByte(CP_ACP, 0, known, -1, buf, (int)sizeof(buf),
+					 NULL, NULL)) {
+			CoTaskMemFree(known);
+			return err_set(err, MS_ERR_CONFIG,
+				       "cannot find the ProgramData folder for the state "
+				       "files; set MAILSHIFT_HOME");
+		}
+		CoTaskMemFree(known);
+		pd = buf;
+	}
+	if (!(*dir = fs_join(pd, "mailshift")))
+		return err_nomem(err);
+	return 0;
+}
