@@ -87,6 +87,12 @@ int platform_pid_alive(long pid);
  * who may read: the file's ACL does (see docs/windows-port.md). */
 unsigned platform_file_mode(const struct stat *st);
 
+/* Do names on the file system differ by case alone (1: "a" and "A" are
+ * two files)?  POSIX 1; Windows (and Wine) 0, where a lookup of "A"
+ * succeeds for "a": a caller that wants the name as stored must list the
+ * folder. */
+int platform_names_case_sensitive(void);
+
 /* The machine-wide state folder when this process should use one: 0 with
  * *dir set (malloc'd): /var/lib/mailshift for root on POSIX, and on
  * Windows %PROGRAMDATA%\mailshift always (batch users and services often

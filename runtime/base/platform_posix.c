@@ -139,3 +139,8 @@ int platform_machine_state_dir(char **dir, struct ms_err *err)
 		return err_nomem(err);
 	return 0;
 }
+
+int platform_names_case_sensitive(void)
+{
+	return 1;
+}
