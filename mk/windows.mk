@@ -47,12 +47,11 @@ WIN_ALL_CFLAGS = $(WIN_CFLAGS) -std=c11 -D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1
                  -DMS_VERSION='"$(VERSION)"' -Iruntime -Iruntime/base/win \
                  -include base/compat.h $(WIN_PKG_CFLAGS) -MMD -MP
 # -static: no DLL of ours or of the toolchain beside the .exe (libz.dll.a
-#   is there too).  binmode.o: every file opens in binary mode, as on
-#   Linux (no "\n" -> "\r\n", no stop at ^Z).  -s: no symbols (size).
+#   is there too).  -s: no symbols (size).  Binary mode for every file is
+#   set by platform_no_core_dumps (mingw-w64's binmode.o is an empty stub).
 WIN_ALL_LDFLAGS = -static -s $(WIN_LDFLAGS)
 WIN_ALL_LDLIBS  = $(WIN_PKG_LIBS) -lshell32 -lole32 -ladvapi32 -lcrypt32 \
-                  -lbcrypt -lws2_32 -lpthread \
-                  $(shell $(WIN_CC) -print-file-name=binmode.o 2>/dev/null)
+                  -lbcrypt -lws2_32 -lpthread
 
 # Version resource: FILEVERSION wants four numbers.
 WIN_V = $(subst ., ,$(firstword $(subst -, ,$(VERSION))))

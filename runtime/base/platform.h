@@ -25,7 +25,10 @@
  * by another user's debugger: a core of the connector or a tool would hold
  * the mailbox, OpCon and client secrets in clear.  Every program calls it
  * first.  Returns 0, or -1 when the system refused (the program goes on:
- * it is hardening, not a precondition). */
+ * it is hardening, not a precondition).  Being every program's first
+ * call, it also sets up what the rest assumes of the process: on Windows
+ * binary mode for every file and the standard streams (no "\n" ->
+ * "\r\n"), no error dialog boxes, a UTF-8 console. */
 int platform_no_core_dumps(void);
 
 /* Make every file written on the file system that holds dir durable, with

@@ -34,9 +34,12 @@ int platform_no_core_dumps(void)
 	 * stalls an agent's job forever); no "insert a disk" box either. */
 	SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX |
 		     SEM_NOOPENFILEERRORBOX);
-	/* Bytes out as written: events, reports and logs are compared byte
-	 * for byte with Linux, and a text-mode stream would turn "\r\n" into
-	 * "\r\r\n".  (binmode.o, linked in, does the same for every file.) */
+	/* Bytes in and out as written, for every file this process opens
+	 * and the standard streams: events, reports and logs are the same
+	 * bytes as on Linux, and text mode would turn connector.c's "\r\n"
+	 * into "\r\r\n" and stop reading a key or a sealed value at a ^Z
+	 * byte.  (mingw-w64's binmode.o is an empty stub: it does not.) */
+	_fmode = _O_BINARY;
 	_setmode(_fileno(stdout), _O_BINARY);
 	_setmode(_fileno(stderr), _O_BINARY);
 	_setmode(_fileno(stdin), _O_BINARY);
