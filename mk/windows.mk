@@ -1,7 +1,9 @@
 # Windows (64-bit, mingw-w64) cross-build: issue 13.
 #   make windows         bin/win64/mailshift.exe and the three tools, static
 #                        (only Windows' own DLLs), each with a version
-#                        resource and a manifest; objects in build-win64/.
+#                        resource and a manifest; objects in build-win64/;
+#                        then dist/mailshift-VERSION-x64.msi (wixl) and
+#                        dist/mailshift-VERSION-x64.zip of the same files.
 #                        Installs the toolchain and builds the libraries
 #                        from Debian's sources first (scripts/deps-windows:
 #                        once, then a second).
@@ -57,7 +59,13 @@ WIN_ALL_LDLIBS  = $(WIN_PKG_LIBS) -lshell32 -lole32 -ladvapi32 -lcrypt32 \
 WIN_V = $(subst ., ,$(firstword $(subst -, ,$(VERSION))))
 WIN_VERSION4 = $(or $(word 1,$(WIN_V)),0),$(or $(word 2,$(WIN_V)),0),$(or $(word 3,$(WIN_V)),0),0
 
-windows: $(WIN_EXES)
+WIN_MSI     := dist/mailshift-$(VERSION)-x64.msi
+WIN_ZIP     := dist/mailshift-$(VERSION)-x64.zip
+# what the MSI and the zip hold besides the programs (packaging/mailshift.wxs
+# lists the same files)
+WIN_DOCS    := README.md $(wildcard samples/ini/*.ini)
+
+windows: $(WIN_EXES) $(WIN_MSI) $(WIN_ZIP)
 
 windows-deps:
 	@sh scripts/deps-windows
@@ -69,7 +77,22 @@ windows-check: windows
 	@sh tests/windows/run
 
 windows-clean:
-	rm -rf $(WIN_BUILD) $(WIN_BIN)
+	rm -rf $(WIN_BUILD) $(WIN_BIN) $(WIN_MSI) $(WIN_ZIP)
+
+$(WIN_MSI): packaging/mailshift.wxs $(WIN_EXES) $(WIN_DOCS)
+	@mkdir -p $(dir $@)
+	wixl -a x64 -D Version=$(VERSION) -D Bin=$(WIN_BIN) -D Top=. -o $@.tmp $<
+	@mv $@.tmp $@
+
+# the same files, for sites that deploy by copy: mailshift\...
+$(WIN_ZIP): $(WIN_EXES) $(WIN_DOCS)
+	@mkdir -p $(dir $@)
+	@rm -rf $(WIN_BUILD)/zip $@.tmp
+	@mkdir -p $(WIN_BUILD)/zip/mailshift/samples
+	@cp $(WIN_EXES) README.md $(WIN_BUILD)/zip/mailshift/
+	@cp $(wildcard samples/ini/*.ini) $(WIN_BUILD)/zip/mailshift/samples/
+	cd $(WIN_BUILD)/zip && zip -q -X -r $(CURDIR)/$@.tmp mailshift
+	@mv $@.tmp $@
 
 # Runs scripts/deps-windows every time (a second when all is there) and
 # touches the file only when the cache folder changed.

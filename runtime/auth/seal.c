@@ -61,7 +61,7 @@ static int create_key_file(const char *path, struct ms_err *err)
 
 	if ((dir = strdup(path)) == NULL)
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	slash = strrchr(dir, '/');
+	slash = (char *)platform_last_sep(dir);
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (fs_mkdirs(dir, 0700, err)) {

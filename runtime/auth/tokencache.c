@@ -49,7 +49,7 @@ static int parent_dir(const char *path, struct ms_err *err)
 
 	if (!dir)
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	slash = strrchr(dir, '/');
+	slash = (char *)platform_last_sep(dir);
 	if (slash && slash != dir) {
 		*slash = '\0';
 		rc = fs_mkdirs(dir, 0700, err);

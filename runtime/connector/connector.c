@@ -116,9 +116,9 @@ static char *staging_dir_for(const char *msgin)
 	if (!copy)
 		return NULL;
 	n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
+	while (n > 1 && platform_is_sep(copy[n - 1]))
 		copy[--n] = '\0';
-	slash = strrchr(copy, '/');
+	slash = (char *)platform_last_sep(copy);
 	if (!slash) {
 		if (asprintf(&out, ".mailshift-staging-%s", copy) < 0)
 			out = NULL;
@@ -1415,7 +1415,7 @@ static char *staging_for(const char *msgin)
 		free(beside);
 		return NULL;
 	}
-	slash = strrchr(parent, '/');
+	slash = (char *)platform_last_sep(parent);
 	if (slash)
 		*(slash == parent ? slash + 1 : slash) = '\0';
 	else

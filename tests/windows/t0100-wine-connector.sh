@@ -94,6 +94,8 @@ for proto in IMAP POP3; do
 		"$proto: reject log names the reason"
 	ok "$(ls -A "$T/$p-win/msgin" | grep -q '^\.'; [ $? = 1 ]; echo $?)" "$proto: no temporary file left in MSGIN"
 	ok "$(test -s "$T/$p.win.ini.state.db"; echo $?)" "$proto: state database beside the INI"
+	ok "$(test -d "$T/$p-win/.mailshift-staging-msgin"; echo $?)" \
+		"$proto: events staged beside MSGIN (same volume), found through the backslashes"
 
 	rm -f "$T/$p-win"/msgin/*
 	winrun mailshift "-inifile:$W\\$p.win.ini" >"$T/out.w" 2>"$T/err.w"; rw=$?
@@ -129,5 +131,8 @@ cp "$T/imap.win.ini" "$T/SMArt Email/x.win.ini"
 winrun mailshift "-inifile:\"$W\\SMArt Email\\x.win.ini\"" >/dev/null 2>"$T/err.w"; rw=$?
 is $rw 0 "-inifile:\"...\\SMArt Email\\x.ini\" (quoted, with a blank) is read"
 [ $rw = 0 ] && : || diag "$T/err.w"
+
+ok "$(ls -A "$top" | grep -q '^\.mailshift-staging'; [ $? = 1 ]; echo $?)" \
+	"no staging folder in the current folder"
 
 done_testing
