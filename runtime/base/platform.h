@@ -96,6 +96,12 @@ unsigned platform_file_mode(const struct stat *st);
  * folder. */
 int platform_names_case_sensitive(void);
 
+/* Should TLS without a CA file trust the system's certificate store
+ * (curl's CURLSSLOPT_NATIVE_CA)?  POSIX 0: OpenSSL finds the system's CA
+ * bundle itself.  Windows 1: OpenSSL built for Windows has no bundle, and
+ * the machine's trust lives in the Windows certificate store. */
+int platform_tls_system_store(void);
+
 /* The machine-wide state folder when this process should use one: 0 with
  * *dir set (malloc'd): /var/lib/mailshift for root on POSIX, and on
  * Windows %PROGRAMDATA%\mailshift always (batch users and services often

@@ -144,3 +144,8 @@ int platform_names_case_sensitive(void)
 {
 	return 1;
 }
+
+int platform_tls_system_store(void)
+{
+	return 0;
+}

@@ -279,3 +279,8 @@ int platform_names_case_sensitive(void)
 {
 	return 0;
 }
+
+int platform_tls_system_store(void)
+{
+	return 1;
+}

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/platform.h"
 
 struct http_client {
 	CURL *curl;
@@ -200,6 +201,8 @@ int http_do(struct http_client *c, const struct http_request *req,
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "mailshift/" MS_VERSION);
 	if (c->p.ca_file)
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->p.ca_file);
+	else if (platform_tls_system_store())
+		curl_easy_setopt(c->curl, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
 	if (c->p.insecure) {
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 0L);

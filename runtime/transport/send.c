@@ -21,6 +21,7 @@
 #include "mail/explain.h"
 #include "transport/http.h"
 #include "base/log.h"
+#include "base/platform.h"
 #include "transport/send_int.h"
 
 #define LINE_SOFT 78          /* RFC 5322 SHOULD */
@@ -1010,6 +1011,8 @@ static int smtp_once(const struct send_params *p, const char *from, char **rcpt,
 	}
 	if (p->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
+	else if (platform_tls_system_store())
+		curl_easy_setopt(h, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
 	if (p->insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -117,6 +117,16 @@ is $rw $rl "... with the Linux build's exit code"
 ok "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
 is "$(ls "$T/rogue-win/msgin" | wc -l)" 0 "... and writes no event"
 
+# --- no CA file: the system's trust (Windows' certificate store), which does
+# not know the test CA: refused, as the Linux build refuses with its bundle
+grep -v '^CAFile=' "$T/imap.win.ini" >"$T/noca.win.ini"
+grep -v '^CAFile=' "$T/imap.ini" >"$T/noca.ini"
+MAILSHIFT_HOME=$T/home "$BIN/mailshift" -inifile:"$T/noca.ini" >/dev/null 2>"$T/err.l"; rl=$?
+winrun mailshift "-inifile:$W\\noca.win.ini" >/dev/null 2>"$T/err.w"; rw=$?
+isnt $rw 0 "no CA file: the test CA is not in Windows' store, mailshift.exe refuses the server"
+is $rw $rl "... with the Linux build's exit code"
+ok "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
+
 # --- bad input: the same exit codes and errors -------------------------------
 MAILSHIFT_HOME=$T/home "$BIN/mailshift" -inifile:"$T/missing.ini" >/dev/null 2>"$T/err.l"; rl=$?
 winrun mailshift "-inifile:$W\\missing.ini" >/dev/null 2>"$T/err.w"; rw=$?

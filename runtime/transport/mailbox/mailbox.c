@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "base/log.h"
+#include "base/platform.h"
 
 /* ------------------------------------------------------------------ */
 /* items */
@@ -535,6 +536,8 @@ int mb_session_new(struct mailbox *mb, const char *scheme, struct ms_err *err)
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, tls_version(p->tls_min));
 	if (p->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, p->ca_file);
+	else if (platform_tls_system_store())
+		curl_easy_setopt(c, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
 	if (!p->verify_peer) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
