@@ -40,11 +40,13 @@ WIN_PKG_LIBS   = $(strip $(file <$(WIN_BUILD)/pkg.libs))
 # runtime/base/win: stand-ins for <sysexits.h>, <poll.h>, <pwd.h>.
 # __USE_MINGW_ANSI_STDIO: a printf that knows %zu and %lld.
 # _POSIX_THREAD_SAFE_FUNCTIONS: gmtime_r and localtime_r.
+# __USE_MINGW_ACCESS: access() ignores X_OK, as old MSVCRT did (Vista's
+#   fails the call; verify asks R_OK | X_OK of folders).
 # -Wno-format: GCC checks format(printf) against Microsoft's printf on
 #   this target and would flag every %zu, which the ANSI stdio above does
 #   implement; the Linux build checks the same formats.
 WIN_ALL_CFLAGS = $(WIN_CFLAGS) -std=c11 -D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1 \
-                 -D_POSIX_THREAD_SAFE_FUNCTIONS -D_WIN32_WINNT=0x0A00 \
+                 -D_POSIX_THREAD_SAFE_FUNCTIONS -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_ACCESS \
                  -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format \
                  -DMS_VERSION='"$(VERSION)"' -Iruntime -Iruntime/base/win \
                  -include base/compat.h $(WIN_PKG_CFLAGS) -MMD -MP
@@ -111,7 +113,13 @@ $(WIN_BUILD)/pkg.cflags $(WIN_BUILD)/pkg.libs &: $(WIN_BUILD)/prefix
 	@mv $(WIN_BUILD)/pkg.cflags.tmp $(WIN_BUILD)/pkg.cflags
 	@mv $(WIN_BUILD)/pkg.libs.tmp $(WIN_BUILD)/pkg.libs
 
-$(WIN_BUILD)/%.o: %.c $(WIN_BUILD)/pkg.cflags
+# Every object depends on the compile flags: a changed flag (here or in
+# the sysroot's .pc files) rebuilds everything, an unchanged one nothing.
+$(WIN_BUILD)/cflags: $(WIN_BUILD)/pkg.cflags FORCE
+	$(file >$@.tmp,$(WIN_CC) $(WIN_ALL_CFLAGS))
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(WIN_BUILD)/%.o: %.c $(WIN_BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(WIN_CC) $(WIN_ALL_CFLAGS) -c -o $@ $<
 

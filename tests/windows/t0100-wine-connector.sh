@@ -105,6 +105,15 @@ for proto in IMAP POP3; do
 		"$proto: the OpCon password appears in no output or log"
 done
 
+# --- a UTF-16 INI with a BOM (as Notepad saves it), under a non-ASCII name:
+# its own state, so --dry-run finds both messages again and writes nothing
+{ printf '\377\376'; iconv -f UTF-8 -t UTF-16LE "$T/imap.win.ini"; } >"$T/Grüße.win.ini"
+rm -f "$T/imap-win"/msgin/*
+winrun mailshift "-inifile:$W\\Grüße.win.ini" --dry-run >"$T/out.w" 2>"$T/err.w"; rw=$?
+is $rw 0 "a UTF-16LE INI with a BOM, named Grüße.win.ini: read, both messages match (--dry-run)"
+[ $rw = 0 ] || diag "$T/err.w"
+is "$(ls "$T/imap-win/msgin" | wc -l)" 0 "... and --dry-run writes no event"
+
 # --- TLS is verified: a CA that did not sign the server's certificate -------
 CAFILE=$WORLD_ROGUE_CERT write_ini "$T/rogue.win.ini" rogue-win IMAP "$WORLD_IMAPS_PORT" \
 	"$WORLD_USER_BOB" "$WORLD_PASS_BOB"
