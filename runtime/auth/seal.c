@@ -73,7 +73,7 @@ static int create_key_file(const char *path, struct ms_err *err)
 	if (RAND_bytes(k, sizeof(k)) != 1)
 		return err_set(err, MS_ERR_INTERNAL, "cannot get random bytes for a machine key");
 	/* 1 = another process created it first: use theirs */
-	rc = fs_create_exclusive(path, k, sizeof(k), 0600, err);
+	rc = platform_key_store(path, k, sizeof(k), err);
 	OPENSSL_cleanse(k, sizeof(k));
 	return rc < 0 ? -1 : 0;
 }
@@ -106,7 +106,7 @@ static int check_key_file(int fd, const char *path, struct ms_err *err)
 		return err_set(err, MS_ERR_CONFIG,
 			       "key file '%s' is accessible by others (mode 0%o); run: chmod 600 %s",
 			       path, mode, path);
-	if (st.st_size != SEAL_KEY_LEN)
+	if (!platform_key_file_size_ok((long long)st.st_size, SEAL_KEY_LEN))
 		return err_set(err, MS_ERR_CONFIG,
 			       "key file '%s' is damaged: %lld bytes instead of %d", path,
 			       (long long)st.st_size, SEAL_KEY_LEN);
@@ -117,7 +117,6 @@ int seal_key_load(struct seal_key **key, int create, struct ms_err *err)
 {
 	struct seal_key *k = NULL;
 	char *path = NULL;
-	size_t got = 0;
 	int fd = -1, ret = -1;
 
 	*key = NULL;
@@ -145,17 +144,8 @@ int seal_key_load(struct seal_key **key, int create, struct ms_err *err)
 		err_set(err, MS_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	while (got < SEAL_KEY_LEN) {
-		ssize_t n = read(fd, k->k + got, SEAL_KEY_LEN - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err_set(err, MS_ERR_IO, "cannot read key file '%s': %s", path,
-				n < 0 ? strerror(errno) : "short file");
-			goto out;
-		}
-		got += (size_t)n;
-	}
+	if (platform_key_read(fd, path, k->k, SEAL_KEY_LEN, err))
+		goto out;
 	*key = k;
 	k = NULL;
 	ret = 0;

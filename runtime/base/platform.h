@@ -102,6 +102,22 @@ int platform_names_case_sensitive(void);
  * the machine's trust lives in the Windows certificate store. */
 int platform_tls_system_store(void);
 
+/* The machine key at rest (auth/seal.c).  platform_key_store creates the
+ * file path holding key (len bytes), atomically and only if it does not
+ * exist (fs_create_exclusive: 1 when another process was first).  POSIX:
+ * the bytes themselves, mode 0600.  Windows: a DPAPI blob bound to this
+ * machine (CryptProtectData, CRYPTPROTECT_LOCAL_MACHINE), so a copy of the
+ * file (a backup, a share) is useless elsewhere; it does not keep other
+ * local users out (the folder's ACL must: docs/windows-port.md).
+ * platform_key_read reads it back from the open fd into key, exactly len
+ * bytes, with errors naming path; platform_key_file_size_ok says whether
+ * a file of size bytes can hold such a key. */
+int platform_key_store(const char *path, const unsigned char *key, size_t len,
+		       struct ms_err *err);
+int platform_key_read(int fd, const char *path, unsigned char *key, size_t len,
+		      struct ms_err *err);
+int platform_key_file_size_ok(long long size, size_t len);
+
 /* The machine-wide state folder when this process should use one: 0 with
  * *dir set (malloc'd): /var/lib/mailshift for root on POSIX, and on
  * Windows %PROGRAMDATA%\mailshift always (batch users and services often

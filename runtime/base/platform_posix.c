@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/paths.h"
 #ifdef __linux__
@@ -148,4 +149,32 @@ int platform_names_case_sensitive(void)
 int platform_tls_system_store(void)
 {
 	return 0;
+}
+
+int platform_key_store(const char *path, const unsigned char *key, size_t len,
+		       struct ms_err *err)
+{
+	return fs_create_exclusive(path, key, len, 0600, err);
+}
+
+int platform_key_read(int fd, const char *path, unsigned char *key, size_t len,
+		      struct ms_err *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, key + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_set(err, MS_ERR_IO, "cannot read key file '%s': %s", path,
+				       n < 0 ? strerror(errno) : "short file");
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int platform_key_file_size_ok(long long size, size_t len)
+{
+	return size == (long long)len;
 }

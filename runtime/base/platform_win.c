@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
+#include <dpapi.h>
 #include <shlobj.h>
 
 #include "base/err.h"
@@ -283,4 +284,75 @@ int platform_names_case_sensitive(void)
 int platform_tls_system_store(void)
 {
 	return 1;
+}
+
+/* What DPAPI makes of 32 bytes is a few hundred; anything far bigger is
+ * not our key file. */
+#define KEY_BLOB_MAX 8192
+
+int platform_key_store(const char *path, const unsigned char *key, size_t len,
+		       struct ms_err *err)
+{
+	DATA_BLOB in = { (DWORD)len, (BYTE *)key }, out = { 0, NULL };
+	int rc;
+
+	if (!CryptProtectData(&in, L"mailshift machine key", NULL, NULL, NULL,
+			      CRYPTPROTECT_LOCAL_MACHINE | CRYPTPROTECT_UI_FORBIDDEN, &out))
+		return err_set(err, MS_ERR_INTERNAL,
+			       "cannot protect a new machine key with DPAPI (error %lu)",
+			       (unsigned long)GetLastError());
+	rc = fs_create_exclusive(path, out.pbData, out.cbData, 0600, err);
+	LocalFree(out.pbData);
+	return rc;
+}
+
+int platform_key_read(int fd, const char *path, unsigned char *key, size_t len,
+		      struct ms_err *err)
+{
+	unsigned char *buf = malloc(KEY_BLOB_MAX);
+	DATA_BLOB in, out = { 0, NULL };
+	size_t got = 0;
+	int rc = -1;
+
+	if (!buf)
+		return err_nomem(err);
+	for (;;) {
+		int n = _read(fd, buf + got, (unsigned)(KEY_BLOB_MAX - got));
+		if (n < 0) {
+			err_set(err, MS_ERR_IO, "cannot read key file '%s': %s", path,
+				strerror(errno));
+			goto out;
+		}
+		if (n == 0 || (got += (size_t)n) == KEY_BLOB_MAX)
+			break;
+	}
+	in.cbData = (DWORD)got;
+	in.pbData = buf;
+	if (!CryptUnprotectData(&in, NULL, NULL, NULL, NULL, CRYPTPROTECT_UI_FORBIDDEN, &out)) {
+		err_set(err, MS_ERR_CONFIG,
+			"key file '%s' is damaged or was made on another machine (DPAPI "
+			"error %lu); sealed values must be sealed again on this machine "
+			"(--credentials)", path, (unsigned long)GetLastError());
+		goto out;
+	}
+	if (out.cbData != len) {
+		err_set(err, MS_ERR_CONFIG, "key file '%s' is damaged: a key of %lu bytes "
+			"instead of %zu", path, (unsigned long)out.cbData, len);
+		goto out;
+	}
+	memcpy(key, out.pbData, len);
+	rc = 0;
+out:
+	if (out.pbData) {
+		SecureZeroMemory(out.pbData, out.cbData);
+		LocalFree(out.pbData);
+	}
+	free(buf);
+	return rc;
+}
+
+int platform_key_file_size_ok(long long size, size_t len)
+{
+	(void)len;
+	return size > 0 && size < KEY_BLOB_MAX;
 }

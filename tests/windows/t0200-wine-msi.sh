@@ -72,6 +72,8 @@ ok "$(grep -q "$WORLD_PASS_BOB\|Canary-OpCon-7731" "$T/win/job.ini"; [ $? = 1 ];
 	"no password left in clear in the INI"
 key=$WINEPREFIX/drive_c/ProgramData/mailshift/machine.key
 ok "$(test -s "$key"; echo $?)" "the machine key is in %PROGRAMDATA%\\mailshift\\machine.key"
+size=$(stat -c %s "$key" 2>/dev/null || echo 0)
+ok "$([ "$size" -gt 32 ]; echo $?)" "the key file holds a DPAPI blob ($size bytes), not the 32 key bytes"
 
 env -u MAILSHIFT_HOME "$WINE" "$exe" "-inifile:$ini" >/dev/null 2>"$T/err.w"; rw=$?
 is $rw 0 "the installed mailshift.exe runs the sealed INI"
@@ -81,6 +83,17 @@ same=0
 for f in $(cd "$T/linux/msgin" && ls -A); do cmp -s "$T/linux/msgin/$f" "$T/win/msgin/$f" || same=1; done
 ok $same "the same event bytes as the Linux build (sealed INI, same passwords)"
 is "$(ls "$T/win/msgin" | wc -l)" 1 "one event"
+# a key file that is not a DPAPI blob of this machine: refused, clearly
+cp "$key" "$T/key.bak"
+head -c 32 /dev/urandom >"$T/bad.key"
+cp "$T/bad.key" "$key"
+env -u MAILSHIFT_HOME "$WINE" "$exe" "-inifile:$ini" >/dev/null 2>"$T/err.k"; rk=$?
+isnt_zero=$([ $rk != 0 ]; echo $?)
+ok $isnt_zero "a key file that DPAPI cannot unprotect: the run fails (rc=$rk)"
+ok "$(grep -q 'machine.key.*damaged or was made on another machine' "$T/err.k"; echo $?)" \
+	"... and says the key is damaged or from another machine"
+[ $isnt_zero = 0 ] || sed 's/^/# /' "$T/err.k"
+cp "$T/key.bak" "$key"
 
 "$WINE" msiexec /x "$(winpath "$msi")" /qn >/dev/null 2>&1; rc=$?
 is $rc 0 "msiexec /x /qn succeeds"
