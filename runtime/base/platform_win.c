@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
+#include <aclapi.h>
 #include <dpapi.h>
+#include <sddl.h>
 #include <shlobj.h>
 
 #include "base/err.h"
@@ -290,11 +292,91 @@ int platform_tls_system_store(void)
  * not our key file. */
 #define KEY_BLOB_MAX 8192
 
+/* The default state folder (%PROGRAMDATA%\mailshift) would inherit
+ * ProgramData's ACL, under which every local user reads new files: give it
+ * a protected DACL of its own, full control for SYSTEM, Administrators and
+ * the current user, inherited by the files in it (the key, the token
+ * cache) and applied to those already there.  Only that folder: one named
+ * by MAILSHIFT_HOME or MAILSHIFT_KEY_FILE is the administrator's. */
+static int restrict_state_dir(const char *key_path, struct ms_err *err)
+{
+	char *def = NULL, *dir = NULL;
+	const char *sep = platform_last_sep(key_path);
+	HANDLE tok = NULL;
+	BYTE ubuf[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	DWORD n = 0;
+	LPWSTR sid = NULL;
+	wchar_t sddl[256];
+	wchar_t *wdir = NULL;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL dacl = NULL;
+	BOOL present = FALSE, defaulted = FALSE;
+	DWORD e;
+	int rc = -1;
+
+	if (!sep)
+		return 0;
+	if (platform_machine_state_dir(&def, err) < 0)
+		return -1;
+	if (!def)
+		return 0;
+	if (!(dir = strndup(key_path, (size_t)(sep - key_path)))) {
+		free(def);
+		return err_nomem(err);
+	}
+	if (_stricmp(dir, def) != 0) {
+		rc = 0;
+		goto out;
+	}
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok) ||
+	    !GetTokenInformation(tok, TokenUser, ubuf, sizeof(ubuf), &n) ||
+	    !ConvertSidToStringSidW(((TOKEN_USER *)ubuf)->User.Sid, &sid)) {
+		err_set(err, MS_ERR_INTERNAL, "cannot find the current user's account "
+			"(error %lu)", (unsigned long)GetLastError());
+		goto out;
+	}
+	_snwprintf(sddl, sizeof(sddl) / sizeof(sddl[0]),
+		   L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;%ls)", sid);
+	sddl[sizeof(sddl) / sizeof(sddl[0]) - 1] = L'\0';
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1,
+								  &sd, NULL) ||
+	    !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
+		err_set(err, MS_ERR_INTERNAL, "cannot build an ACL for '%s' (error %lu)",
+			dir, (unsigned long)GetLastError());
+		goto out;
+	}
+	if (!(wdir = wide(dir))) {
+		err_set(err, MS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	e = SetNamedSecurityInfoW(wdir, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION |
+				  PROTECTED_DACL_SECURITY_INFORMATION, NULL, NULL, dacl, NULL);
+	if (e != ERROR_SUCCESS) {
+		err_set(err, MS_ERR_IO, "cannot keep other users out of '%s' (error %lu): "
+			"set its ACL to SYSTEM, Administrators and this account",
+			dir, (unsigned long)e);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (tok)
+		CloseHandle(tok);
+	LocalFree(sid);
+	LocalFree(sd);
+	free(wdir);
+	free(dir);
+	free(def);
+	return rc;
+}
+
 int platform_key_store(const char *path, const unsigned char *key, size_t len,
 		       struct ms_err *err)
 {
 	DATA_BLOB in = { (DWORD)len, (BYTE *)key }, out = { 0, NULL };
 	int rc;
+
+	if (restrict_state_dir(path, err))
+		return -1;
 
 	if (!CryptProtectData(&in, L"mailshift machine key", NULL, NULL, NULL,
 			      CRYPTPROTECT_LOCAL_MACHINE | CRYPTPROTECT_UI_FORBIDDEN, &out))
