@@ -136,6 +136,31 @@ isnt $rw 0 "no CA file: the test CA is not in Windows' store, mailshift.exe refu
 is $rw $rl "... with the Linux build's exit code"
 ok "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
 
+# --- one run per INI at a time (the state lock: LockFileEx on Windows): a
+# run waits on a server that accepts and never speaks; a second run of the
+# same INI must refuse at once
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(5)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+c = [s.accept() for _ in range(2)]
+time.sleep(60)' "$T/mute.port" &
+mute=$!
+i=0; while [ ! -s "$T/mute.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+write_ini "$T/lock.win.ini" lock-win IMAP "$(cat "$T/mute.port")" "$WORLD_USER_BOB" "$WORLD_PASS_BOB"
+"$WINE" "$WIN_BIN/mailshift.exe" "-inifile:$W\\lock.win.ini" >/dev/null 2>&1 &
+first=$!
+i=0; while [ ! -e "$T/lock.win.ini.state.db" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 1
+winrun mailshift "-inifile:$W\\lock.win.ini" >/dev/null 2>"$T/err.w"; rw=$?
+kill -9 $first $mute 2>/dev/null; wait $first $mute 2>/dev/null
+is $rw 2 "a second run of an INI that is running: exit 2"
+ok "$(grep -q 'in use by another run' "$T/err.w"; echo $?)" "... saying the state is in use by another run"
+[ $rw = 2 ] || diag "$T/err.w"
+winrun mailshift "-inifile:$W\\lock.win.ini" --dry-run >/dev/null 2>"$T/err.w"; rw=$?
+ok "$(grep -q 'in use by another run' "$T/err.w"; [ $? = 1 ]; echo $?)" \
+	"after the first run was killed its lock is gone (rc=$rw)"
+
 # --- bad input: the same exit codes and errors -------------------------------
 MAILSHIFT_HOME=$T/home "$BIN/mailshift" -inifile:"$T/missing.ini" >/dev/null 2>"$T/err.l"; rl=$?
 winrun mailshift "-inifile:$W\\missing.ini" >/dev/null 2>"$T/err.w"; rw=$?
