@@ -48,7 +48,9 @@ endif
 
 # runtime/ in layers (docs/architecture.md): base ini auth mail transport
 # connector audit migrate verify; runtime/main.c is the connector program.
-LIB_SRC   := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c runtime/*/*/*.c))
+# platform_win.c and compat_win.c are the Windows build's (mk/windows.mk).
+WIN_ONLY_SRC := runtime/base/platform_win.c runtime/base/compat_win.c
+LIB_SRC   := $(filter-out runtime/main.c $(WIN_ONLY_SRC),$(wildcard runtime/*.c runtime/*/*.c runtime/*/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libmailshift.a
 

@@ -21,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/fsutil.h"
+#include "base/platform.h"
 
 /* Sorted directory listing (byte order), hidden entries skipped. */
 struct dirlist {
@@ -1677,7 +1678,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 	if (!strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..")) {
 		char *p = fs_join(dir, name);
 		struct stat st;
-		int found = p && lstat(p, &st) == 0;
+		int found = p && platform_names_case_sensitive() && lstat(p, &st) == 0;
 
 		free(p);
 		if (found) {

@@ -12,6 +12,7 @@
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/paths.h"
+#include "base/platform.h"
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -57,7 +58,7 @@ static int create_key_file(const char *path, struct ms_err *err)
 
 	if ((dir = strdup(path)) == NULL)
 		return err_nomem(err);
-	slash = strrchr(dir, '/');
+	slash = (char *)platform_last_sep(dir);
 	if (slash && slash != dir) {
 		*slash = '\0';
 		if (fs_mkdirs(dir, 0700, err)) {
@@ -69,7 +70,7 @@ static int create_key_file(const char *path, struct ms_err *err)
 	if (RAND_bytes(k, sizeof(k)) != 1)
 		return err_set(err, MS_ERR_INTERNAL, "cannot get random bytes for a machine key");
 	/* 1 = another process created it first: use theirs */
-	rc = fs_create_exclusive(path, k, sizeof(k), 0600, err);
+	rc = platform_key_store(path, k, sizeof(k), err);
 	mem_wipe(k, sizeof(k));
 	return rc < 0 ? -1 : 0;
 }
@@ -89,7 +90,7 @@ static int check_key_file(int fd, const char *path, struct ms_err *err)
 			       "key file '%s' is owned by uid %ld, not by the current user "
 			       "(uid %ld); refusing to use it", path, (long)st.st_uid,
 			       (long)geteuid());
-	mode = (unsigned)(st.st_mode & 0777);
+	mode = platform_file_mode(&st);
 	if (mode & 044)
 		return err_set(err, MS_ERR_CONFIG,
 			       "key file '%s' is readable by others (mode 0%o); run: chmod 600 %s",
@@ -102,7 +103,7 @@ static int check_key_file(int fd, const char *path, struct ms_err *err)
 		return err_set(err, MS_ERR_CONFIG,
 			       "key file '%s' is accessible by others (mode 0%o); run: chmod 600 %s",
 			       path, mode, path);
-	if (st.st_size != SEAL_KEY_LEN)
+	if (!platform_key_file_size_ok((long long)st.st_size, SEAL_KEY_LEN))
 		return err_set(err, MS_ERR_CONFIG,
 			       "key file '%s' is damaged: %lld bytes instead of %d", path,
 			       (long long)st.st_size, SEAL_KEY_LEN);
@@ -113,7 +114,6 @@ int seal_key_load(struct seal_key **key, int create, struct ms_err *err)
 {
 	struct seal_key *k = NULL;
 	char *path = NULL;
-	size_t got = 0;
 	int fd = -1, ret = -1;
 
 	*key = NULL;
@@ -141,17 +141,8 @@ int seal_key_load(struct seal_key **key, int create, struct ms_err *err)
 		err_nomem(err);
 		goto out;
 	}
-	while (got < SEAL_KEY_LEN) {
-		ssize_t n = read(fd, k->k + got, SEAL_KEY_LEN - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err_set(err, MS_ERR_IO, "cannot read key file '%s': %s", path,
-				n < 0 ? strerror(errno) : "short file");
-			goto out;
-		}
-		got += (size_t)n;
-	}
+	if (platform_key_read(fd, path, k->k, SEAL_KEY_LEN, err))
+		goto out;
 	*key = k;
 	k = NULL;
 	ret = 0;

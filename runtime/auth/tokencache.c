@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/paths.h"
+#include "base/platform.h"
 #include "auth/seal.h"
 
 struct tokencache {
@@ -48,7 +49,7 @@ static int parent_dir(const char *path, struct ms_err *err)
 
 	if (!dir)
 		return err_nomem(err);
-	slash = strrchr(dir, '/');
+	slash = (char *)platform_last_sep(dir);
 	if (slash && slash != dir) {
 		*slash = '\0';
 		rc = fs_mkdirs(dir, 0700, err);
@@ -80,7 +81,7 @@ static int prepare_file(const char *path, struct ms_err *err)
 			       "token cache '%s' is owned by uid %ld, not by the current user",
 			       path, (long)st.st_uid);
 	}
-	if (st.st_mode & 077) {
+	if (platform_file_mode(&st) & 077) {
 		log_warnx("token cache '%s' was accessible by others (mode 0%o); "
 			  "setting it to 0600", path, (unsigned)(st.st_mode & 0777));
 		(void)fchmod(fd, 0600);
@@ -349,7 +350,7 @@ int tokencache_lock(struct tokencache *tc, const struct token_key *k,
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (platform_lock_try(fd) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			err_set(err, MS_ERR_IO, "cannot lock '%s': %s", path, strerror(errno));
 			goto fail;
@@ -380,7 +381,7 @@ void tokencache_unlock(struct tokencache_lock *lk)
 {
 	if (!lk)
 		return;
-	flock(lk->fd, LOCK_UN);
+	platform_unlock(lk->fd);
 	close(lk->fd);
 	free(lk);
 }

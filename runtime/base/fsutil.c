@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/platform.h"
+
 /* Read an open file of path into a NUL-terminated buffer; closes fd. */
 static int read_fd(int fd, const char *path, size_t cap, char **data,
 		   size_t *len, mode_t *mode, struct ms_err *err)
@@ -102,19 +104,7 @@ static char *dir_of(const char *path)
 
 int fs_fsync_dir(const char *dir, struct ms_err *err)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return err_set(err, MS_ERR_IO, "cannot open directory '%s': %s", dir,
-			       strerror(errno));
-	if (fsync(fd) < 0 && errno != EINVAL) {
-		int e = errno;
-		close(fd);
-		return err_set(err, MS_ERR_IO, "cannot sync directory '%s': %s", dir,
-			       strerror(e));
-	}
-	close(fd);
-	return 0;
+	return platform_fsync_dir(dir, err);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -139,7 +129,7 @@ static char *write_temp_ex(const char *path, const void *data, size_t len,
 {
 	static unsigned counter;
 	char *dir = dir_of(path), *tmp = NULL;
-	const char *base = strrchr(path, '/');
+	const char *base = platform_last_sep(path);
 	size_t n;
 	int fd, e;
 
@@ -196,7 +186,7 @@ static int write_renamed(const char *path, const void *data, size_t len,
 
 	if (!tmp)
 		return -1;
-	if (rename(tmp, path) < 0) {
+	if (platform_replace(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
 		free(tmp);
@@ -221,7 +211,11 @@ int fs_write_unsynced(const char *path, const void *data, size_t len,
 
 int fs_fsync_file(const char *path, struct ms_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+	/* Windows flushes only through a handle that may write */
+	int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+
+	if (fd < 0 && errno == EACCES)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return err_set(err, MS_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -248,7 +242,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 		return -1;
 	/* open(2) applied the umask: restore the mode we meant */
 	(void)chmod(tmp, mode);
-	if (rename(tmp, path) < 0) {
+	if (platform_replace(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
 		free(tmp);
@@ -271,7 +265,7 @@ int fs_create_exclusive(const char *path, const void *data, size_t len,
 	tmp = write_temp(path, data, len, mode, err);
 	if (!tmp)
 		return -1;
-	if (link(tmp, path) < 0) {
+	if (platform_move_new(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
 		free(tmp);
@@ -280,7 +274,6 @@ int fs_create_exclusive(const char *path, const void *data, size_t len,
 		return err_set(err, MS_ERR_IO, "cannot create '%s': %s", path,
 			       strerror(e));
 	}
-	unlink(tmp);
 	free(tmp);
 	dir = dir_of(path);
 	rc = dir ? fs_fsync_dir(dir, err) : err_set(err, MS_ERR_NOMEM, "out of memory");
@@ -291,14 +284,16 @@ int fs_create_exclusive(const char *path, const void *data, size_t len,
 int fs_mkdirs(const char *path, mode_t mode, struct ms_err *err)
 {
 	char *p = strdup(path), *s;
+	size_t root = platform_path_root_len(path);
 
 	if (!p)
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	for (s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
+	/* from the first component after the root ("/", "C:\", a share) */
+	for (s = p + (root ? root : 1); ; s++) {
+		if (platform_is_sep(*s) || *s == '\0') {
 			char c = *s;
 			*s = '\0';
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			if (s > p + root && platform_mkdir(p, mode) < 0 && errno != EEXIST) {
 				int e = errno;
 				err_set(err, MS_ERR_IO, "cannot create directory '%s': %s",
 					p, strerror(e));
@@ -322,8 +317,11 @@ char *fs_join(const char *dir, const char *name)
 	if (!p)
 		return NULL;
 	memcpy(p, dir, a);
-	if (a && dir[a - 1] != '/')
-		p[a++] = '/';
+	/* keep the folder's own separator: C:\x\y, not C:\x/y */
+	if (a && !platform_is_sep(dir[a - 1])) {
+		const char *sep = platform_last_sep(dir);
+		p[a++] = sep ? *sep : '/';
+	}
 	memcpy(p + a, name, b + 1);
 	return p;
 }

@@ -7,6 +7,7 @@
 
 #include "base/fsutil.h"
 #include "base/mem.h"
+#include "base/platform.h"
 
 static int dup_out(char **out, const char *s, struct ms_err *err)
 {
@@ -25,12 +26,13 @@ int paths_state_dir(char **dir, struct ms_err *err)
 {
 	const char *home, *xdg;
 	struct passwd *pw;
+	int rc;
 
 	*dir = NULL;
 	if (set_env("MAILSHIFT_HOME"))
 		return dup_out(dir, getenv("MAILSHIFT_HOME"), err);
-	if (geteuid() == 0)
-		return dup_out(dir, PATHS_ROOT_DIR, err);
+	if ((rc = platform_machine_state_dir(dir, err)) <= 0)
+		return rc;
 	xdg = getenv("XDG_STATE_HOME");
 	if (xdg && *xdg == '/') {
 		if (!(*dir = fs_join(xdg, "mailshift")))

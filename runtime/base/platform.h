@@ -3,16 +3,32 @@
  *
  * The rest of the library is written against POSIX as Linux has it; the
  * calls here are the seam where another system (Windows agents) gets its
- * own implementation.  platform_posix.c is the one for Linux.
+ * own implementation.  platform_posix.c is the one for Linux,
+ * platform_win.c the one for 64-bit Windows; the Makefile picks one by
+ * target (no module tests the system).  C library functions that Windows
+ * merely lacks (strndup, memmem, ...) are not here: see compat_win.h.
+ *
+ * Calls that return -1 without an err record set errno, so the caller's
+ * message stays its own ("cannot replace 'x': Permission denied").
+ *
+ * Random bytes are not here either: OpenSSL's RAND_bytes draws from the
+ * system on both (getrandom on Linux, BCryptGenRandom on Windows).
  */
 #ifndef MS_PLATFORM_H
 #define MS_PLATFORM_H
+
+#include <sys/stat.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 /* Keep this process from ever writing a core dump or being attached to
  * by another user's debugger: a core of the connector or a tool would hold
  * the mailbox, OpCon and client secrets in clear.  Every program calls it
  * first.  Returns 0, or -1 when the system refused (the program goes on:
- * it is hardening, not a precondition). */
+ * it is hardening, not a precondition).  Being every program's first
+ * call, it also sets up what the rest assumes of the process: on Windows
+ * binary mode for every file and the standard streams (no "\n" ->
+ * "\r\n"), no error dialog boxes, a UTF-8 console. */
 int platform_no_core_dumps(void);
 
 /* Make every file written on the file system that holds dir durable, with
@@ -21,5 +37,92 @@ int platform_no_core_dumps(void);
  * cannot (the caller then fsyncs each file and the directory). */
 struct ms_err;
 int platform_sync_fs(const char *dir, struct ms_err *err);
+
+/* Make the names in dir durable (the renames and creations made there).
+ * Linux: fsync of the directory.  Windows has no directory sync: NTFS
+ * journals a rename made with MOVEFILE_WRITE_THROUGH (platform_replace,
+ * platform_move_new) before the call returns, so this is a no-op there. */
+int platform_fsync_dir(const char *dir, struct ms_err *err);
+
+/* Rename from over to, atomically, whether or not to exists (readers see
+ * the old file or the new one, never neither).  Windows' rename() fails
+ * when to exists: there MoveFileExW(REPLACE_EXISTING | WRITE_THROUGH),
+ * retried for up to a second while another process has to open without
+ * FILE_SHARE_DELETE.  0, or -1 with errno. */
+int platform_replace(const char *from, const char *to);
+
+/* Move from to to only if to does not exist yet (atomic create-if-absent,
+ * so that nobody ever sees a partial to).  0 when moved (from is gone),
+ * -1 with errno EEXIST when to existed, -1 with another errno on failure
+ * (from is then still there for the caller to remove). */
+int platform_move_new(const char *from, const char *to);
+
+/* mkdir(2) with mode (ignored on Windows, where the folder inherits its
+ * parent's ACL).  0, or -1 with errno. */
+int platform_mkdir(const char *path, mode_t mode);
+
+/* Length of path's root: "/" on POSIX; "C:\", "C:", "\\server\share\"
+ * or "\\" on Windows.  0 for a relative path. */
+size_t platform_path_root_len(const char *path);
+
+/* Is c a path separator ('/'; on Windows also '\')? */
+int platform_is_sep(char c);
+
+/* The last separator in path, or NULL. */
+const char *platform_last_sep(const char *path);
+
+/* Take an exclusive lock on the open file fd without waiting: 0, or -1
+ * with errno EWOULDBLOCK when another process holds it (any other errno
+ * is a failure).  The system releases it when the process dies, however
+ * it dies.  Windows' locks are mandatory: lock a separate ".lock" file,
+ * never data others must read. */
+int platform_lock_try(int fd);
+void platform_unlock(int fd);
+
+/* Is process pid possibly alive?  0 only when it surely is not (so its
+ * temporary files may go); a live process, or one we may not ask about,
+ * is 1. */
+int platform_pid_alive(long pid);
+
+/* The permission bits of st that say who else may use the file (what
+ * "readable by others" checks look at).  POSIX: st_mode & 0777.  Windows:
+ * 0600, since st_mode there reflects only the read-only attribute, never
+ * who may read: the file's ACL does (see docs/windows-port.md). */
+unsigned platform_file_mode(const struct stat *st);
+
+/* Do names on the file system differ by case alone (1: "a" and "A" are
+ * two files)?  POSIX 1; Windows (and Wine) 0, where a lookup of "A"
+ * succeeds for "a": a caller that wants the name as stored must list the
+ * folder. */
+int platform_names_case_sensitive(void);
+
+/* Should TLS without a CA file trust the system's certificate store
+ * (curl's CURLSSLOPT_NATIVE_CA)?  POSIX 0: OpenSSL finds the system's CA
+ * bundle itself.  Windows 1: OpenSSL built for Windows has no bundle, and
+ * the machine's trust lives in the Windows certificate store. */
+int platform_tls_system_store(void);
+
+/* The machine key at rest (auth/seal.c).  platform_key_store creates the
+ * file path holding key (len bytes), atomically and only if it does not
+ * exist (fs_create_exclusive: 1 when another process was first).  POSIX:
+ * the bytes themselves, mode 0600.  Windows: a DPAPI blob bound to this
+ * machine (CryptProtectData, CRYPTPROTECT_LOCAL_MACHINE), so a copy of the
+ * file (a backup, a share) is useless elsewhere; it does not keep other
+ * local users out (the folder's ACL must: docs/windows-port.md).
+ * platform_key_read reads it back from the open fd into key, exactly len
+ * bytes, with errors naming path; platform_key_file_size_ok says whether
+ * a file of size bytes can hold such a key. */
+int platform_key_store(const char *path, const unsigned char *key, size_t len,
+		       struct ms_err *err);
+int platform_key_read(int fd, const char *path, unsigned char *key, size_t len,
+		      struct ms_err *err);
+int platform_key_file_size_ok(long long size, size_t len);
+
+/* The machine-wide state folder when this process should use one: 0 with
+ * *dir set (malloc'd): /var/lib/mailshift for root on POSIX, and on
+ * Windows %PROGRAMDATA%\mailshift always (batch users and services often
+ * have no profile).  1 when the caller should use the per-user default.
+ * -1 with err. */
+int platform_machine_state_dir(char **dir, struct ms_err *err);
 
 #endif

@@ -6,11 +6,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/fsutil.h"
+#include "base/mem.h"
+#include "base/paths.h"
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -51,4 +58,123 @@ int platform_sync_fs(const char *dir, struct ms_err *err)
 	(void)err;
 	return 1;
 #endif
+}
+
+int platform_fsync_dir(const char *dir, struct ms_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set(err, MS_ERR_IO, "cannot open directory '%s': %s", dir,
+			       strerror(errno));
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		int e = errno;
+		close(fd);
+		return err_set(err, MS_ERR_IO, "cannot sync directory '%s': %s", dir,
+			       strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int platform_replace(const char *from, const char *to)
+{
+	return rename(from, to);
+}
+
+int platform_move_new(const char *from, const char *to)
+{
+	/* link(2) fails with EEXIST instead of replacing: create-if-absent */
+	if (link(from, to) < 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+int platform_mkdir(const char *path, mode_t mode)
+{
+	return mkdir(path, mode);
+}
+
+size_t platform_path_root_len(const char *path)
+{
+	return path[0] == '/';
+}
+
+int platform_is_sep(char c)
+{
+	return c == '/';
+}
+
+const char *platform_last_sep(const char *path)
+{
+	return strrchr(path, '/');
+}
+
+int platform_lock_try(int fd)
+{
+	return flock(fd, LOCK_EX | LOCK_NB);
+}
+
+void platform_unlock(int fd)
+{
+	flock(fd, LOCK_UN);
+}
+
+int platform_pid_alive(long pid)
+{
+	return !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+}
+
+unsigned platform_file_mode(const struct stat *st)
+{
+	return (unsigned)(st->st_mode & 0777);
+}
+
+int platform_machine_state_dir(char **dir, struct ms_err *err)
+{
+	*dir = NULL;
+	if (geteuid() != 0)
+		return 1;
+	if (!(*dir = strdup(PATHS_ROOT_DIR)))
+		return err_nomem(err);
+	return 0;
+}
+
+int platform_names_case_sensitive(void)
+{
+	return 1;
+}
+
+int platform_tls_system_store(void)
+{
+	return 0;
+}
+
+int platform_key_store(const char *path, const unsigned char *key, size_t len,
+		       struct ms_err *err)
+{
+	return fs_create_exclusive(path, key, len, 0600, err);
+}
+
+int platform_key_read(int fd, const char *path, unsigned char *key, size_t len,
+		      struct ms_err *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, key + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_set(err, MS_ERR_IO, "cannot read key file '%s': %s", path,
+				       n < 0 ? strerror(errno) : "short file");
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int platform_key_file_size_ok(long long size, size_t len)
+{
+	return size == (long long)len;
 }

@@ -475,7 +475,7 @@ static void clean_staging(const char *dir)
 		if (e->d_name[0] != '.' || !t)
 			continue;
 		pid = strtol(t + 5, NULL, 10);
-		if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+		if (pid <= 0 || !platform_pid_alive(pid)) {
 			if ((path = fs_join(dir, e->d_name))) {
 				unlink(path);
 				free(path);
@@ -716,7 +716,7 @@ static char *staging_for(const char *msgin)
 		free(beside);
 		return NULL;
 	}
-	slash = strrchr(parent, '/');
+	slash = (char *)platform_last_sep(parent);
 	if (slash)
 		*(slash == parent ? slash + 1 : slash) = '\0';
 	else

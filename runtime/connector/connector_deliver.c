@@ -61,9 +61,9 @@ char *run_staging_dir_for(const char *msgin)
 	if (!copy)
 		return NULL;
 	n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
+	while (n > 1 && platform_is_sep(copy[n - 1]))
 		copy[--n] = '\0';
-	slash = strrchr(copy, '/');
+	slash = (char *)platform_last_sep(copy);
 	if (!slash) {
 		if (asprintf(&out, ".mailshift-staging-%s", copy) < 0)
 			out = NULL;
@@ -189,7 +189,7 @@ static int move_staged(struct run *run, char *const *names, size_t n,
 
 		if (!from || !to)
 			e = ENOMEM;
-		else if (rename(from, to) < 0 && errno != ENOENT)
+		else if (platform_replace(from, to) < 0 && errno != ENOENT)
 			e = errno;
 		free(from);
 		free(to);
@@ -620,7 +620,7 @@ static void failure_event(struct run *run, const struct msg_ctx *m,
 	if (buf_appends(&body, p.lines[0], &e) || buf_append(&body, "\r\n", 2, &e) ||
 	    fs_write_atomic(from, body.data, body.len, 0600, &e))
 		goto out;
-	if (rename(from, to) < 0) {
+	if (platform_replace(from, to) < 0) {
 		err_set(&e, MS_ERR_IO, "cannot move event into '%s': %s",
 			run->cfg.msgin_dir, strerror(errno));
 		goto out;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/platform.h"
 
 /* rows written in one batch before it is committed anyway */
 #define BATCH_ROWS 1000
@@ -176,7 +177,7 @@ int state_open(struct state **out, const char *path, struct ms_err *err)
 		err_set(err, MS_ERR_IO, "cannot open '%s': %s", lockpath, strerror(errno));
 		goto fail;
 	}
-	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (platform_lock_try(st->lock_fd) < 0) {
 		err_set(err, MS_ERR_BUSY,
 			"state database '%s' is in use by another run", path);
 		goto fail;

@@ -26,6 +26,7 @@
 #include "base/fsutil.h"
 #include "ini/ini.h"
 #include "base/paths.h"
+#include "base/platform.h"
 #include "auth/seal.h"
 
 #define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
@@ -1473,7 +1474,7 @@ static void clean_changelist_dir(const char *dir)
 		else
 			continue;
 		pid = strtol(t, NULL, 10);
-		if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		if (pid <= 0 || platform_pid_alive(pid))
 			continue;
 		if ((p = fs_join(dir, nm))) {
 			unlink(p);
@@ -1539,7 +1540,7 @@ static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 				;
 			if (q == end + 1 || *q)
 				continue;
-			if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			if (platform_pid_alive(pid))
 				continue;
 			if (asprintf(&rel, "%s%s%.*s", dir, *dir ? "/" : "",
 				     (int)(t - nm - 1), nm + 1) < 0) {

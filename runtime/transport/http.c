@@ -8,6 +8,7 @@
 
 #include "base/compat.h"
 #include "base/log.h"
+#include "base/platform.h"
 #include "base/mem.h"
 
 struct http_client {
@@ -26,6 +27,18 @@ static int curl_global(struct ms_err *err)
 		return err_set(err, MS_ERR_INTERNAL, "cannot initialise libcurl");
 	global_ready = 1;
 	return 0;
+}
+
+void http_tls_setup(void *curl, const char *ca_file, int verify)
+{
+	if (ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	else if (platform_tls_system_store())
+		curl_easy_setopt(curl, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
+	if (!verify) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 }
 
 int http_client_new(struct http_client **out, const struct http_client_params *p,
@@ -200,12 +213,7 @@ int http_do(struct http_client *c, const struct http_request *req,
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &s);
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "mailshift/" MS_VERSION);
-	if (c->p.ca_file)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->p.ca_file);
-	if (c->p.insecure) {
-		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+	http_tls_setup(c->curl, c->p.ca_file, !c->p.insecure);
 	if (c->p.verbose) {
 		curl_easy_setopt(c->curl, CURLOPT_DEBUGFUNCTION, on_debug);
 		curl_easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);

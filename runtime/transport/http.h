@@ -50,6 +50,14 @@ struct http_response {
 	char *content_type;
 };
 
+/* The certificate checks of every libcurl handle we make (HTTPS, IMAP,
+ * POP3, SMTP), in one place: ca_file replaces the trust store; without it
+ * the system's (on Windows its certificate store, which OpenSSL does not
+ * read by itself: platform_tls_system_store()); verify = 0 turns peer and
+ * host checks off (only when the configuration says so).  curl is a
+ * CURL *. */
+void http_tls_setup(void *curl, const char *ca_file, int verify);
+
 int http_client_new(struct http_client **c, const struct http_client_params *p,
 		    struct ms_err *err);
 void http_client_free(struct http_client *c);

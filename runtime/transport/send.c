@@ -241,9 +241,9 @@ void send_make_message_id(const char *from, char *out, size_t outsz)
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		/* still unique enough for a Message-ID: time, pid and address */
-		unsigned long x = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^
-				  (unsigned long)(uintptr_t)out;
-		for (size_t i = 0; i < sizeof(rnd); i++, x = x * 6364136223846793005UL + 1)
+		uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16) ^
+			     (uint64_t)(uintptr_t)out;
+		for (size_t i = 0; i < sizeof(rnd); i++, x = x * 6364136223846793005ULL + 1)
 			rnd[i] = (unsigned char)(x >> 33);
 	}
 	for (size_t i = 0; i < sizeof(rnd); i++) {

@@ -153,12 +153,7 @@ static void smtp_configure(CURL *h, const struct send_params *p,
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 		curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	}
-	if (p->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
-	if (p->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+	http_tls_setup(h, p->ca_file, !p->insecure);
 	if (p->auth != SEND_AUTH_NONE)
 		curl_easy_setopt(h, CURLOPT_USERNAME, p->user);
 	if (p->auth == SEND_AUTH_BASIC) {

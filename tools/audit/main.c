@@ -53,7 +53,7 @@ static int write_report_atomic(const struct audit *a,
 	/* DIR/.NAME.tmp.XXXXXX, as fs_write_atomic() names its own */
 	if (!(dir = strdup(path)))
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	slash = strrchr(dir, '/');
+	slash = (char *)platform_last_sep(dir);
 	if (asprintf(&tmp, "%.*s%s.%s.tmp.XXXXXX", slash ? (int)(slash - dir) : 0,
 		     dir, slash ? "/" : "", slash ? slash + 1 : dir) < 0) {
 		free(dir);
@@ -85,7 +85,7 @@ static int write_report_atomic(const struct audit *a,
 		goto done;
 	}
 	fp = NULL;
-	if (rename(tmp, path) < 0) {
+	if (platform_replace(tmp, path) < 0) {
 		err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
 		goto done;
 	}
@@ -95,7 +95,7 @@ static int write_report_atomic(const struct audit *a,
 		err_set(err, MS_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	if ((slash = strrchr(dir, '/')))
+	if ((slash = (char *)platform_last_sep(dir)))
 		slash[slash == dir ? 1 : 0] = '\0';
 	else
 		strcpy(dir, ".");

@@ -6,6 +6,7 @@
  */
 #include "transport/mailbox/mailbox.h"
 #include "transport/mailbox/mailbox_int.h"
+#include "transport/http.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -265,12 +266,7 @@ int mb_session_new(struct mailbox *mb, const char *scheme, struct ms_err *err)
 	else if (p->tls == TLSM_NONE)
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_NONE);
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, tls_version(p->tls_min));
-	if (p->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, p->ca_file);
-	if (!p->verify_peer) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
+	http_tls_setup(c, p->ca_file, p->verify_peer);
 
 	curl_easy_setopt(c, CURLOPT_USERNAME, p->user);
 	if (p->token_fn) {

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Exactly once under kills, for mailshift.exe: matching messages, the
+# Windows process killed (SIGKILL to its Linux pid: a crash, for Windows)
+# at random moments across runs while a stand-in scheduler consumes MSGIN.
+# After a final clean run every message produced its event exactly once,
+# none was lost, no partial or temporary file ever appeared in MSGIN, and
+# no message was deleted before its event was on disk.  The Linux
+# version of this is tests/tool/t0310.  WIN_MESSAGES / WIN_KILLS resize it.
+. "$(dirname "$0")/../tool/connector-lib.sh"
+. "$(dirname "$0")/wine-lib.sh"
+trap 'wine_stop; stop_scripted; cleanup' EXIT INT TERM
+wine_start
+
+N=${WIN_MESSAGES:-150}
+K=${WIN_KILLS:-20}
+U=dave; D=onprem.test
+clear_mailbox $U $D
+mkdir -p "$T/msgin" "$T/consumed"
+W=$(winpath "$T")
+
+md=$(maildir $U $D)
+i=1
+while [ $i -le $N ]; do
+	printf 'From: ops@onprem.test\r\nSubject: Run job J%d on %d\r\nDate: %s\r\nMessage-ID: <w1-%d@test>\r\n\r\nbody %d\r\n' \
+		$i $i "$(date -R)" $i $i >"$md/tmp/w1.$i"
+	mv "$md/tmp/w1.$i" "$md/new/$(date +%s).M${i}P$$.test"
+	i=$((i + 1))
+done
+chown -R 65534:65534 "$md"
+is "$(count_mailbox $U $D)" "$N" "$N messages in the mailbox"
+
+CR=$(printf '\r')
+sed "s/\$/$CR/" >"$T/c.ini" <<EOI
+[General]
+MSGINDirectory=$W\\msgin
+OpConUser=ocadm
+OpConUserPassword=pw
+UseLastRunDate=False
+DeleteEmails=Match
+[Mail]
+User=$WORLD_USER_DAVE
+Password=$WORLD_PASS_DAVE
+Server=127.0.0.1
+Port=$WORLD_IMAPS_PORT
+EmailProtocol=IMAP
+SecurityProtocol=TLS1_2
+SelfSignedCertificate=False
+CAFile=$(winpath "$WORLD_CA_FILE")
+[Configuration1]
+SubjectLineMask=^Run job (J\d+) on (\d+)$
+Event=\$JOB:ADD,[[\$DATE]],W1,[[1]],OCADHOC
+EOI
+
+bad_files=0
+consume() {
+	for f in "$T"/msgin/* "$T"/msgin/.[!.]*; do
+		[ -e "$f" ] || continue
+		case $(basename "$f") in
+		mailshift-*.txt) ;;
+		*) bad_files=$((bad_files + 1)); echo "# unexpected file in MSGIN: $f" ;;
+		esac
+		if ! tail -c 2 "$f" | od -An -c | grep -q '\\r  *\\n'; then
+			bad_files=$((bad_files + 1)); echo "# partial event file: $f"
+		fi
+		mv "$f" "$T/consumed/$(basename "$f").$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"
+	done
+}
+
+early_delete=0 killed=0
+k=1
+while [ $k -le $K ]; do
+	# not through winrun: $! must be the process itself (wine execs into
+	# the Windows process, keeping the pid)
+	"$WINE" "$WIN_BIN/mailshift.exe" "-inifile:$W\\c.ini" >/dev/null 2>&1 &
+	pid=$!
+	ms=$(( 300 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 2500 ))
+	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+	kill -9 $pid 2>/dev/null && killed=$((killed + 1))
+	wait $pid 2>/dev/null
+	consume
+	deleted=$((N - $(count_mailbox $U $D)))
+	delivered=$(cat "$T"/consumed/* 2>/dev/null | sort -u | wc -l)
+	[ "$deleted" -le "$delivered" ] || { early_delete=$((early_delete + 1)); echo "# kill $k: $deleted deleted, $delivered delivered"; }
+	k=$((k + 1))
+done
+echo "# $killed of $K runs were killed while running; $(ls "$T/consumed" | wc -l) events consumed by then"
+ok "$([ $killed -ge $((K / 2)) ]; echo $?)" "at least half of the $K runs were killed mid-run ($killed)"
+is "$bad_files" 0 "no partial, temporary or foreign file ever seen in MSGIN"
+is "$early_delete" 0 "never more messages deleted than events delivered"
+
+winrun mailshift "-inifile:$W\\c.ini" >"$T/final.out" 2>"$T/final.err"; rc=$?
+consume
+is $rc 0 "the final run exits cleanly"
+[ $rc = 0 ] || sed 's/^/# /' "$T/final.err"
+cat "$T"/consumed/* | tr -d '\r' >"$T/all"
+is "$(wc -l <"$T/all")" "$N" "exactly $N events over all runs"
+is "$(sed -n 's/.*,W1,\(J[0-9]*\),.*/\1/p' "$T/all" | sort -u | wc -l)" "$N" "one event for each of the $N messages"
+is "$(count_mailbox $U $D)" 0 "every message deleted after its event"
+is "$(find "$T/msgin" -type f | wc -l)" 0 "MSGIN empty after the scheduler"
+is "$(find "$T/.mailshift-staging-msgin" -type f 2>/dev/null | wc -l)" 0 "no file left in the staging folder"
+
+done_testing

@@ -1,0 +1,73 @@
+#!/bin/sh
+# mailshift-migrate.exe under Wine on a copy of samples/demo: plan, apply
+# and status print what the Linux build prints, and apply leaves the same
+# fleet behind, but for what is sealed (a random nonce, another machine
+# key) and the hashes of the files holding it.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+. tests/windows/wine-lib.sh
+T=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-wine.XXXXXX")
+trap 'wine_stop; rm -rf "$T"' EXIT INT TERM
+n=0 failed=0
+t() { # t NAME CMD...: ok when CMD succeeds
+	name=$1; shift
+	n=$((n + 1))
+	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+wine_start
+
+for side in linux win; do
+	mkdir -p "$T/$side"
+	cp -R samples/demo "$T/$side/fleet"
+	find "$T/$side/fleet/machines" -name '*.ini.in' | while read -r f; do
+		sed -e 's#@MSGIN@#C:\\ProgramData\\OpConxps\\SAM\\MSGIN#' -e 's#@LOGDIR@#C:\\logs#' \
+		    -e 's#@OPCONPW@#Demo-OpCon-Pw#' -e 's#@USER1@#ops@contoso.test#' -e 's#@PASS1@#pw1#' \
+		    -e 's#@USER2@#carol@fabrikam.test#' -e 's#@PASS2@#pw2#' "$f" >"${f%.in}"
+		rm -f "$f"
+	done
+	cat >"$T/$side/map.json" <<'EOM'
+{
+  "transport": "imap",
+  "connector": "C:\\Program Files\\mailshift\\mailshift.exe",
+  "server": "imap.contoso.test",
+  "port": 993,
+  "tenants": [
+    { "domains": ["contoso.test"], "tenantId": "52ae5346-8edd-4d06-81c8-b15058217f13",
+      "clientId": "d1db81cd-6c5b-4bea-838b-71d909818e5e", "clientSecret": "not-a-real-secret" },
+    { "domains": ["fabrikam.test"], "tenantId": "c8c34465-25ca-4101-88ba-2cf45f9c908a",
+      "clientId": "d7874277-bba9-4785-8fa4-bd42553cd18c", "clientSecret": "env:DEMO_FABRIKAM_SECRET" }
+  ]
+}
+EOM
+done
+export DEMO_FABRIKAM_SECRET=also-not-real
+
+mig_l() { (cd "$T/linux" && MAILSHIFT_HOME=$T/home-linux "$top/bin/mailshift-migrate" "$@"); }
+mig_w() { (cd "$T/win" && MAILSHIFT_HOME='' winrun mailshift-migrate "$@"); }
+export MAILSHIFT_HOME=
+for step in plan apply status; do
+	mig_l $step --fleet fleet --map map.json >"$T/$step.l" 2>&1; rl=$?
+	mig_w $step --fleet fleet --map map.json >"$T/$step.w" 2>&1; rw=$?
+	t "migrate.exe $step exits as on Linux ($rw, $rl)" [ $rw = $rl ]
+	t "migrate.exe $step prints what the Linux build prints" cmp -s "$T/$step.l" "$T/$step.w"
+	cmp -s "$T/$step.l" "$T/$step.w" || diff "$T/$step.l" "$T/$step.w" | head -n 10 | sed 's/^/# /'
+done
+# the same fleet after apply, but for sealed values and their files' hashes
+norm() { sed -e 's/mssealed:v1:[A-Za-z0-9+\/=]*/mssealed:v1:X/g' -e 's/[0-9a-f]\{64\}/HASH/g'; }
+for side in linux win; do
+	(cd "$T/$side/fleet" && find . -type f ! -name '*.db' | sort) | while IFS= read -r f; do
+		mkdir -p "$(dirname "$T/norm-$side/$f")"
+		norm <"$T/$side/fleet/$f" >"$T/norm-$side/$f"
+	done
+done
+diff -r "$T/norm-linux" "$T/norm-win" | head -n 10 | sed 's/^/# /'
+same=0; diff -r -q "$T/norm-linux" "$T/norm-win" >/dev/null || same=1
+t "apply leaves the fleet the Linux build leaves (sealed values and hashes aside)" [ $same = 0 ]
+t "apply sealed the client secret in the Windows run" \
+	grep -rq 'ClientSecret=mssealed:v1:' "$T/win/fleet/machines"
+t "the same files in both fleets" \
+	[ "$(cd "$T/linux/fleet" && find . -type f | sort)" = "$(cd "$T/win/fleet" && find . -type f | sort)" ]
+
+echo "1..$n"
+[ $failed = 0 ]
