@@ -21,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/fsutil.h"
+#include "base/sqldb.h"
 #include "ini/ini.h"
 #include "transport/mailbox/mailbox.h"
 #include "mail/rules.h"
@@ -1583,8 +1584,6 @@ static void spill_free(struct audit_spill *s)
 static int spill_open(struct audit_spill **out, struct ms_err *err)
 {
 	static const char schema[] =
-		"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-		"PRAGMA temp_store=FILE; PRAGMA cache_size=-8192;"
 		"CREATE TABLE jobs(machine TEXT, schedule TEXT, job TEXT, "
 		"source TEXT, line INT, command_line TEXT, ini TEXT, "
 		"ini_file TEXT, ini_local TEXT, protocol INT, server TEXT, "
@@ -1596,12 +1595,11 @@ static int spill_open(struct audit_spill **out, struct ms_err *err)
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s))))
 		return nomem(err);
-	/* "": a private temporary file, deleted when closed; one thread uses
-	 * the connection, so no per-call mutex */
-	if (sqlite3_open_v2("", &s->db, SQLITE_OPEN_READWRITE |
-			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	if (sqldb_open_scratch(&s->db, err)) {
+		spill_free(s);
+		return -1;
+	}
+	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
 			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
 		spill_fail(s, err);

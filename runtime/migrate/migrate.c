@@ -26,6 +26,7 @@
 #include "base/fsutil.h"
 #include "ini/ini.h"
 #include "base/paths.h"
+#include "base/sqldb.h"
 #include "auth/seal.h"
 
 #define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
@@ -109,7 +110,7 @@ static void db_close(struct mdb *d)
 {
 	if (!d)
 		return;
-	sqlite3_close(d->db);
+	sqldb_close(d->db);
 	seal_key_free(d->key);
 	free(d->path);
 	free(d);
@@ -171,7 +172,7 @@ static int db_open(struct mdb **out, const struct migrate_opts *o, int create,
 		   struct ms_err *err)
 {
 	struct mdb *d;
-	int fd;
+	int rc;
 
 	*out = NULL;
 	if (!(d = calloc(1, sizeof(*d))))
@@ -184,33 +185,23 @@ static int db_open(struct mdb **out, const struct migrate_opts *o, int create,
 		free(d);
 		return nomem(err);
 	}
-	/* create it 0600 before SQLite does (SQLite gives its journal the
-	 * database's mode) */
-	fd = open(d->path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
-	if (fd < 0 && !create && errno == ENOENT) {
+	/* One exclusive lock held until close (SQLDB_EXCLUSIVE): a second
+	 * process gets "in use" at once instead of interleaving with us. */
+	rc = sqldb_open(&d->db, d->path, "state database",
+			create ? SQLDB_CREATE | SQLDB_EXCLUSIVE : SQLDB_EXCLUSIVE, err);
+	if (rc == 1) {
 		db_close(d);
 		return 1;
 	}
-	if (fd < 0) {
-		err_set(err, MS_ERR_IO, "cannot open state database '%s': %s", d->path,
-			strerror(errno));
+	if (rc < 0) {
+		if (err->code == MS_ERR_BUSY) {
+			err_clear(err);
+			err_set(err, MS_ERR_BUSY, "state database '%s' is in use by "
+				"another mailshift-migrate process", d->path);
+		}
 		goto fail;
 	}
-	(void)fchmod(fd, 0600);
-	close(fd);
-	if (sqlite3_open_v2(d->path, &d->db, SQLITE_OPEN_READWRITE |
-			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "cannot open state database '%s': %s", d->path,
-			d->db ? sqlite3_errmsg(d->db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(d->db, 0);
-	/* One exclusive lock held until close: a second process gets "in
-	 * use" at once instead of interleaving with us. */
-	if (db_exec(d, "PRAGMA locking_mode=EXCLUSIVE;", err) < 0 ||
-	    db_exec(d, "PRAGMA journal_mode=DELETE;", err) < 0 ||
-	    db_exec(d, "PRAGMA synchronous=FULL;", err) < 0 ||
-	    db_exec(d, "BEGIN EXCLUSIVE;", err) < 0)
+	if (db_exec(d, "BEGIN EXCLUSIVE;", err) < 0)
 		goto fail;
 	if (db_exec(d, schema, err) < 0 || db_exec(d, "COMMIT;", err) < 0) {
 		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);

@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "audit/fleet.h"
 #include "base/fsutil.h"
+#include "base/sqldb.h"
 #include "verify/verify.h"
 
 /* ---- targets ------------------------------------------------------------ */
@@ -115,12 +116,8 @@ int verify_targets_from_state(const char *state_db, int run,
 	if (access(state_db, R_OK) != 0)
 		return err_set(err, MS_ERR_IO, "cannot read state database '%s': %s",
 			       state_db, strerror(errno));
-	if (sqlite3_open_v2(state_db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "cannot open state database '%s': %s", state_db,
-			db ? sqlite3_errmsg(db) : "out of memory");
+	if (sqldb_open(&db, state_db, "state database", SQLDB_READONLY, err))
 		goto out;
-	}
-	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_prepare_v2(db, run > 0 ? "SELECT id, fleet FROM runs WHERE id = ?" :
 			       "SELECT id, fleet FROM runs ORDER BY id DESC LIMIT 1",
 			       -1, &st, NULL) != SQLITE_OK) {
@@ -178,7 +175,7 @@ int verify_targets_from_state(const char *state_db, int run,
 	rc = 0;
 out:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	sqldb_close(db);
 	free(fleet);
 	return rc;
 }
@@ -203,26 +200,11 @@ static const char schema[] =
 
 static int db_open(const char *path, sqlite3 **db, struct ms_err *err)
 {
-	int fd;
-
-	*db = NULL;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_set(err, MS_ERR_IO, "cannot open results database '%s': %s",
-			       path, strerror(errno));
-	close(fd);
-	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "cannot open results database '%s': %s", path,
-			*db ? sqlite3_errmsg(*db) : "out of memory");
-		sqlite3_close(*db);
-		*db = NULL;
+	if (sqldb_open(db, path, "results database", SQLDB_CREATE, err))
 		return -1;
-	}
-	sqlite3_busy_timeout(*db, 30000);
 	if (sqlite3_exec(*db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "results database '%s': %s", path,
-			sqlite3_errmsg(*db));
-		sqlite3_close(*db);
+		sqldb_fail(*db, "results database", path, "cannot create tables", err);
+		sqldb_close(*db);
 		*db = NULL;
 		return -1;
 	}
@@ -324,7 +306,7 @@ out:
 	sqlite3_finalize(run);
 	sqlite3_finalize(mbx);
 	sqlite3_finalize(stp);
-	sqlite3_close(db);
+	sqldb_close(db);
 	buf_release(&ev);
 	return rc;
 }
@@ -400,7 +382,7 @@ dbfail:
 	err_set(err, MS_ERR_IO, "results database '%s': %s", db_path, sqlite3_errmsg(db));
 out:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	sqldb_close(db);
 	buf_release(&b);
 	return rc;
 }
