@@ -22,84 +22,6 @@
 #include "base/buf.h"
 #include "base/fsutil.h"
 
-/* Sorted directory listing (byte order), hidden entries skipped. */
-struct dirlist {
-	char **names;
-	size_t n;
-};
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void dirlist_free(struct dirlist *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		free(d->names[i]);
-	free(d->names);
-	d->names = NULL;
-	d->n = 0;
-}
-
-static int dirlist_read(const char *path, struct dirlist *d, struct ms_err *err)
-{
-	DIR *dp;
-	struct dirent *de;
-	size_t alloc = 0;
-
-	d->names = NULL;
-	d->n = 0;
-	if (!(dp = opendir(path)))
-		return err_set(err, MS_ERR_IO, "cannot open folder '%s': %s", path,
-			       strerror(errno));
-	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (d->n == alloc) {
-			char **nn;
-			alloc = alloc ? alloc * 2 : 16;
-			if (!(nn = realloc(d->names, alloc * sizeof(*nn))))
-				goto nomem;
-			d->names = nn;
-		}
-		if (!(d->names[d->n] = strdup(de->d_name)))
-			goto nomem;
-		d->n++;
-	}
-	closedir(dp);
-	if (d->n)
-		qsort(d->names, d->n, sizeof(*d->names), cmp_str);
-	return 0;
-nomem:
-	closedir(dp);
-	dirlist_free(d);
-	return err_set(err, MS_ERR_NOMEM, "out of memory");
-}
-
-static int is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int is_symlink(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
-}
-
-static int ends_with_ci(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && strcasecmp(s + a - b, suffix) == 0;
-}
-
 static void problem(const struct fleet_handlers *h, const char *file, int line,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -1000,7 +922,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 		     int depth, const struct fleet_handlers *h, size_t *files,
 		     struct ms_err *err)
 {
-	struct dirlist d;
+	struct fleet_dirlist d;
 	size_t i;
 	int rc = 0;
 
@@ -1009,7 +931,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 			FLEET_MAX_DEPTH);
 		return 0;
 	}
-	if (dirlist_read(path, &d, err) < 0) {
+	if (fleet_dirlist_read(path, &d, err) < 0) {
 		if (depth == 0)
 			return -1;
 		problem(h, rel, 0, "%s", err->msg);
@@ -1026,13 +948,13 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
 			break;
 		}
-		if (is_dir(p)) {
+		if (fleet_is_dir(p)) {
 			/* do not follow symlinked folders (loops) */
-			if (!is_symlink(p))
+			if (!fleet_is_symlink(p))
 				rc = scan_tree(top, p, r, depth + 1, h, files, err);
-		} else if (ends_with_ci(d.names[i], ".json") ||
-			   ends_with_ci(d.names[i], ".xml")) {
-			rc = ends_with_ci(d.names[i], ".xml") ? scan_xml(p, r, h, err) :
+		} else if (fleet_ends_with_ci(d.names[i], ".json") ||
+			   fleet_ends_with_ci(d.names[i], ".xml")) {
+			rc = fleet_ends_with_ci(d.names[i], ".xml") ? scan_xml(p, r, h, err) :
 								scan_json(p, r, h, err);
 			++*files;
 			if (rc == 0 && h->file_done)
@@ -1041,7 +963,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 		free(p);
 		free(r);
 	}
-	dirlist_free(&d);
+	fleet_dirlist_free(&d);
 	return rc;
 }
 
@@ -1049,13 +971,13 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 static int ignored_tree(const char *path, const char *rel, int depth,
 			char ***out, size_t *n, size_t *alloc, struct ms_err *err)
 {
-	struct dirlist d;
+	struct fleet_dirlist d;
 	size_t i;
 	int rc = 0;
 
 	if (depth > FLEET_MAX_DEPTH)
 		return 0;
-	if (dirlist_read(path, &d, err) < 0) {
+	if (fleet_dirlist_read(path, &d, err) < 0) {
 		if (depth == 0)
 			return -1;
 		err_clear(err);    /* scan_tree() reports it */
@@ -1067,11 +989,11 @@ static int ignored_tree(const char *path, const char *rel, int depth,
 
 		if (!p || !r) {
 			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
-		} else if (is_dir(p)) {
-			if (!is_symlink(p))
+		} else if (fleet_is_dir(p)) {
+			if (!fleet_is_symlink(p))
 				rc = ignored_tree(p, r, depth + 1, out, n, alloc, err);
-		} else if (!ends_with_ci(d.names[i], ".json") &&
-			   !ends_with_ci(d.names[i], ".xml")) {
+		} else if (!fleet_ends_with_ci(d.names[i], ".json") &&
+			   !fleet_ends_with_ci(d.names[i], ".xml")) {
 			if (*n == *alloc) {
 				size_t na = *alloc ? *alloc * 2 : 8;
 				char **nv = realloc(*out, na * sizeof(*nv));
@@ -1089,7 +1011,7 @@ static int ignored_tree(const char *path, const char *rel, int depth,
 		free(p);
 		free(r);
 	}
-	dirlist_free(&d);
+	fleet_dirlist_free(&d);
 	return rc;
 }
 
@@ -1129,7 +1051,7 @@ static int scan_prepare(const char *dir, char **jobs, struct ms_err *err)
 		return err_set(err, MS_ERR_IO, "fleet folder '%s' is not a folder", dir);
 	if (!(*jobs = fs_join(dir, "jobs")))
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	if (!is_dir(*jobs)) {
+	if (!fleet_is_dir(*jobs)) {
 		free(*jobs);
 		*jobs = NULL;
 		return err_set(err, MS_ERR_IO, "fleet folder '%s' has no jobs/ folder",
@@ -1664,7 +1586,7 @@ static char *expand_known(const char *s, int *unknown)
 static int find_entry(const char *dir, const char *name, char **match,
 		      char **why, struct ms_err *err)
 {
-	struct dirlist d;
+	struct fleet_dirlist d;
 	char prefix[8], sext[4];
 	long num = 0;
 	size_t i, nexact = 0, nshort = 0, first_exact = 0, first_short = 0;
@@ -1685,7 +1607,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 			return *match ? 1 : err_set(err, MS_ERR_NOMEM, "out of memory");
 		}
 	}
-	if (dirlist_read(dir, &d, err) < 0) {
+	if (fleet_dirlist_read(dir, &d, err) < 0) {
 		err_clear(err);
 		return 0;
 	}
@@ -1693,7 +1615,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 		if (strcmp(d.names[i], name) == 0) {
 			/* an exact match always wins */
 			*match = strdup(d.names[i]);
-			dirlist_free(&d);
+			fleet_dirlist_free(&d);
 			return *match ? 1 : err_set(err, MS_ERR_NOMEM, "out of memory");
 		}
 		if (strcasecmp(d.names[i], name) == 0) {
@@ -1734,7 +1656,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 			*why = cands.data ? strdup(cands.data) : NULL;
 	}
 	buf_release(&cands);
-	dirlist_free(&d);
+	fleet_dirlist_free(&d);
 	if ((r == 1 && !*match) || (r == 2 && !*why))
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
 	return r;
@@ -1958,7 +1880,7 @@ int fleet_resolve_path(const char *dir, const char *machine,
 		if (!cur || !rel)
 			goto nomem;
 	}
-	if (is_dir(cur)) {
+	if (fleet_is_dir(cur)) {
 		if (set_detail(p, FLEET_NOT_FOUND, "'%s' is a folder", rel) < 0)
 			goto nomem;
 		rc = 0;
@@ -1995,178 +1917,6 @@ int fleet_resolve_ini(const char *dir, const char *machine,
 				  working_dir, p, err);
 }
 
-/* INI inventory. */
-
-struct inilist {
-	struct fleet_ini *v;
-	size_t n, alloc;
-};
-
-/* The drive folder of a machine: "D", or "D$" (copied through the admin
- * share). */
-static int is_drive_folder(const char *nm, size_t len)
-{
-	return isalpha((unsigned char)nm[0]) &&
-	       (len == 1 || (len == 2 && nm[1] == '$'));
-}
-
-char *fleet_windows_path(const char *rel, char **machine)
-{
-	const char *m, *drv, *rest;
-	char *w, *c;
-
-	if (machine)
-		*machine = NULL;
-	if (strncmp(rel, "machines/", 9) != 0 || !(drv = strchr(m = rel + 9, '/')))
-		return NULL;
-	drv++;
-	rest = drv + strcspn(drv, "/");
-	if (!*rest || !is_drive_folder(drv, (size_t)(rest - drv)))
-		return NULL;
-	if (asprintf(&w, "%c:%s", toupper((unsigned char)*drv), rest) < 0)
-		return NULL;
-	for (c = w; *c; c++)
-		if (*c == '/')
-			*c = '\\';
-	if (machine && !(*machine = strndup(m, (size_t)(drv - 1 - m)))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static int inis_walk(const char *path, const char *rel, const char *machine,
-		     const char *winpath, int depth, struct inilist *l,
-		     struct ms_err *err)
-{
-	struct dirlist d;
-	size_t i;
-	int rc = 0;
-
-	if (depth > FLEET_MAX_DEPTH)
-		return 0;
-	if (dirlist_read(path, &d, err) < 0) {
-		err_clear(err);
-		return 0;
-	}
-	for (i = 0; i < d.n && rc == 0; i++) {
-		char *p = fs_join(path, d.names[i]), *r = fs_join(rel, d.names[i]);
-		char *w = NULL;
-
-		if (!p || !r)
-			goto nomem;
-		if (!winpath) {
-			const char *nm = d.names[i];
-			int drv = is_drive_folder(nm, strlen(nm));
-			if (drv ? asprintf(&w, "%c:", toupper((unsigned char)nm[0])) < 0 :
-				  asprintf(&w, "%s", nm) < 0)
-				w = NULL;
-		} else if (asprintf(&w, "%s\\%s", winpath, d.names[i]) < 0) {
-			w = NULL;
-		}
-		if (!w)
-			goto nomem;
-		if (is_dir(p)) {
-			if (!is_symlink(p))
-				rc = inis_walk(p, r, machine, w, depth + 1, l, err);
-		} else if (winpath && ends_with_ci(d.names[i], ".ini")) {
-			struct fleet_ini *fi;
-			if (l->n == l->alloc) {
-				struct fleet_ini *nv;
-				l->alloc = l->alloc ? l->alloc * 2 : 16;
-				if (!(nv = realloc(l->v, l->alloc * sizeof(*nv))))
-					goto nomem;
-				l->v = nv;
-			}
-			fi = &l->v[l->n];
-			fi->machine = strdup(machine);
-			fi->windows_path = w;
-			fi->file = p;
-			fi->rel = r;
-			w = p = r = NULL;
-			l->n++;
-			if (!fi->machine)
-				goto nomem;
-		}
-		free(p);
-		free(r);
-		free(w);
-		continue;
-nomem:
-		free(p);
-		free(r);
-		free(w);
-		rc = err_set(err, MS_ERR_NOMEM, "out of memory");
-	}
-	dirlist_free(&d);
-	return rc;
-}
-
-static int cmp_ini(const void *a, const void *b)
-{
-	const struct fleet_ini *x = a, *y = b;
-	int c = strcasecmp(x->machine, y->machine);
-
-	if (c)
-		return c;
-	c = strcasecmp(x->windows_path, y->windows_path);
-	return c ? c : strcmp(x->rel, y->rel);
-}
-
-int fleet_list_inis(const char *dir, struct fleet_ini **out, size_t *n,
-		    struct ms_err *err)
-{
-	struct inilist l = { NULL, 0, 0 };
-	struct dirlist d;
-	char *machines;
-	size_t i;
-	int rc = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (!(machines = fs_join(dir, "machines")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	if (!is_dir(machines)) {
-		free(machines);
-		return 0;
-	}
-	if (dirlist_read(machines, &d, err) < 0) {
-		free(machines);
-		return -1;
-	}
-	for (i = 0; i < d.n && rc == 0; i++) {
-		char *p = fs_join(machines, d.names[i]), *r = NULL;
-
-		if (p && is_dir(p) && asprintf(&r, "machines/%s", d.names[i]) >= 0)
-			rc = inis_walk(p, r, d.names[i], NULL, 0, &l, err);
-		free(p);
-		free(r);
-	}
-	dirlist_free(&d);
-	free(machines);
-	if (rc < 0) {
-		fleet_inis_free(l.v, l.n);
-		return -1;
-	}
-	if (l.n)
-		qsort(l.v, l.n, sizeof(*l.v), cmp_ini);
-	*out = l.v;
-	*n = l.n;
-	return 0;
-}
-
-void fleet_inis_free(struct fleet_ini *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(v[i].machine);
-		free(v[i].windows_path);
-		free(v[i].file);
-		free(v[i].rel);
-	}
-	free(v);
-}
 
 /* Notification export. */
 
@@ -2283,7 +2033,7 @@ int fleet_read_notify(const char *dir, const struct fleet_handlers *h,
 		      struct fleet_notify_slot **out, size_t *n,
 		      struct ms_err *err)
 {
-	struct dirlist d;
+	struct fleet_dirlist d;
 	char *nd;
 	size_t i, alloc = 0;
 	int rc = 0;
@@ -2292,18 +2042,18 @@ int fleet_read_notify(const char *dir, const struct fleet_handlers *h,
 	*n = 0;
 	if (!(nd = fs_join(dir, "notify")))
 		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	if (!is_dir(nd)) {
+	if (!fleet_is_dir(nd)) {
 		free(nd);
 		return 0;
 	}
-	if (dirlist_read(nd, &d, err) < 0) {
+	if (fleet_dirlist_read(nd, &d, err) < 0) {
 		free(nd);
 		return -1;
 	}
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p, *r;
 
-		if (!ends_with_ci(d.names[i], ".json"))
+		if (!fleet_ends_with_ci(d.names[i], ".json"))
 			continue;
 		p = fs_join(nd, d.names[i]);
 		r = fs_join("notify", d.names[i]);
@@ -2314,7 +2064,7 @@ int fleet_read_notify(const char *dir, const struct fleet_handlers *h,
 		free(p);
 		free(r);
 	}
-	dirlist_free(&d);
+	fleet_dirlist_free(&d);
 	free(nd);
 	if (rc < 0) {
 		fleet_notify_free(*out, *n);
