@@ -2,7 +2,7 @@
  * migrate.c - the mailshift-migrate engine: plan, apply, status, rollback
  * over a SQLite state database (see migrate.h for the guarantees).
  */
-#include "migrate/migrate.h"
+#include "migrate/migrate_int.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -54,6 +54,48 @@ static void outf(const struct migrate_opts *o, const char *fmt, ...)
 		o->out(s, (size_t)n, o->out_ctx);
 		free(s);
 	}
+}
+
+static const char *const item_state_names[] = {
+	[MI_NONE] = "", [MI_PLANNED] = "planned", [MI_APPLYING] = "applying",
+	[MI_APPLIED] = "applied", [MI_SKIPPED] = "skipped",
+	[MI_CONFLICT] = "conflict", [MI_FAILED] = "failed",
+	[MI_ROLLED_BACK] = "rolled-back",
+};
+
+static const char *const job_action_names[] = {
+	[MJ_UNSET] = "none", [MJ_NONE] = "none", [MJ_CHANGE] = "change",
+	[MJ_MANUAL] = "manual", [MJ_SKIPPED] = "skipped",
+};
+
+const char *migrate_item_state_name(enum migrate_item_state s)
+{
+	return item_state_names[s];
+}
+
+const char *migrate_job_action_name(enum migrate_job_action a)
+{
+	return job_action_names[a];
+}
+
+int migrate_item_state_parse(const char *name, enum migrate_item_state *s)
+{
+	for (int i = MI_PLANNED; i <= MI_ROLLED_BACK; i++)
+		if (strcmp(name, item_state_names[i]) == 0) {
+			*s = (enum migrate_item_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+int migrate_job_action_parse(const char *name, enum migrate_job_action *a)
+{
+	for (int i = MJ_NONE; i <= MJ_SKIPPED; i++)
+		if (strcmp(name, job_action_names[i]) == 0) {
+			*a = (enum migrate_job_action)i;
+			return 0;
+		}
+	return -1;
 }
 
 int migrate_result_exit(const struct migrate_result *r)
@@ -237,7 +279,7 @@ struct mjob {
 	char *user_opt;           /* -user: of the command line */
 	int ini_item;             /* seq of its INI item, 0 = none */
 	int export_item;
-	const char *action;
+	enum migrate_job_action action;
 	char *new_cmd;
 	char *note;
 	unsigned flags;
@@ -366,7 +408,7 @@ struct pitem {
 	char *path;               /* fleet-relative */
 	char *machine;
 	char *jobs;
-	const char *state;        /* "planned" or "skipped" */
+	enum migrate_item_state state;   /* MI_PLANNED or MI_SKIPPED */
 	char *reason;
 	char *orig, *new;
 	size_t orig_len, new_len;
@@ -443,7 +485,7 @@ static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	it->state = "skipped";
+	it->state = MI_SKIPPED;
 	free(it->reason);
 	va_start(ap, fmt);
 	n = vasprintf(&it->reason, fmt, ap);
@@ -497,7 +539,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	if (!(it = plan_add(p, err)))
 		return -1;
 	it->kind = "ini";
-	it->state = "planned";
+	it->state = MI_PLANNED;
 	if (!(it->path = strdup(ini_file)) || job_list(p, g, ng, seq, it, err) < 0)
 		return err->code ? -1 : nomem(err);
 	for (i = 0; i < ng; i++)
@@ -605,8 +647,8 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 		if (!j->ini_item)
 			continue;
 		it = &p->items[j->ini_item - 1];
-		if (strcmp(it->state, "planned") != 0) {
-			j->action = "skipped";
+		if (it->state != MI_PLANNED) {
+			j->action = MJ_SKIPPED;
 			if (!(j->note = strdup(it->reason ? it->reason : "")))
 				return nomem(err);
 			continue;
@@ -615,15 +657,15 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 					    &j->new_cmd, &j->flags, err) < 0)
 			return -1;
 		if (j->flags & MIGRATE_CMD_KEEPALIVE) {
-			j->action = "manual";
+			j->action = MJ_MANUAL;
 			j->note = strdup("token keep-alive job for the incumbent's MSAL mode: "
 					 "disable it after the cutover");
 		} else if (j->flags & MIGRATE_CMD_UNLOCATED) {
-			j->action = "manual";
+			j->action = MJ_MANUAL;
 			j->note = strdup("the connector could not be located in the command "
 					 "line: change it by hand");
 		} else if (j->flags & MIGRATE_CMD_PASSWORD) {
-			j->action = "manual";
+			j->action = MJ_MANUAL;
 			j->note = strdup(j->flags & MIGRATE_CMD_CHANGED ?
 					 "the command line holds a literal password: remove "
 					 "the -password: (or -opconpassword:) option from the "
@@ -634,7 +676,7 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 					 "the -password: (or -opconpassword:) option from the "
 					 "job by hand, then rotate that password");
 		} else {
-			j->action = j->flags & MIGRATE_CMD_CHANGED ? "change" : "none";
+			j->action = j->flags & MIGRATE_CMD_CHANGED ? MJ_CHANGE : MJ_NONE;
 			continue;
 		}
 		if (!j->note)
@@ -680,7 +722,7 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			goto done;
 		seq = (int)p->n;
 		it->kind = "export";
-		it->state = "planned";
+		it->state = MI_PLANNED;
 		if (!(it->path = strdup(source)) || !(it->machine = strdup(""))) {
 			nomem(err);
 			goto done;
@@ -813,10 +855,11 @@ static int store_plan(struct mdb *d, int run, int replace,
 		sqlite3_bind_text(st, 4, it->path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 5, it->machine ? it->machine : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, it->jobs ? it->jobs : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, it->state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, migrate_item_state_name(it->state), -1,
+				  SQLITE_STATIC);
 		if (it->reason)
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
-		if (it->orig && strcmp(it->state, "planned") == 0) {
+		if (it->orig && it->state == MI_PLANNED) {
 			if (blob_seal(d, run, (int)i + 1, "orig", it->orig, it->orig_len,
 				      &so, &so_len, err) < 0 ||
 			    blob_seal(d, run, (int)i + 1, "new", it->new, it->new_len,
@@ -868,7 +911,8 @@ static int store_plan(struct mdb *d, int run, int replace,
 		sqlite3_bind_int(st, 7, j->ini_item);
 		if (j->export_item)
 			sqlite3_bind_int(st, 8, j->export_item);
-		sqlite3_bind_text(st, 9, j->action ? j->action : "none", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9, migrate_job_action_name(j->action), -1,
+				  SQLITE_STATIC);
 		if (oc)
 			sqlite3_bind_text(st, 10, oc, -1, SQLITE_STATIC);
 		if (nc)
@@ -895,14 +939,15 @@ done:
 
 struct sitem {
 	int seq;
-	char *kind, *path, *machine, *jobs, *state, *reason, *seal;
+	char *kind, *path, *machine, *jobs, *reason, *seal;
+	enum migrate_item_state state;
 	int written;
 	char *orig, *new;
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
 	int match;                /* --only */
 	/* apply/rollback work */
-	const char *next;         /* new state */
+	enum migrate_item_state next;   /* new state, MI_NONE: unchanged */
 	char *next_reason;
 	int write;                /* 1 = write new, 2 = write orig */
 	mode_t mode;              /* the file's mode when hashed */
@@ -910,7 +955,8 @@ struct sitem {
 };
 
 struct sjob {
-	char *schedule, *job, *machine, *source, *action, *old_cmd, *new_cmd, *note;
+	char *schedule, *job, *machine, *source, *old_cmd, *new_cmd, *note;
+	enum migrate_job_action action;
 	int ini_item, export_item;
 };
 
@@ -930,7 +976,7 @@ static void srun_release(struct srun *r)
 	for (i = 0; i < r->n; i++) {
 		struct sitem *it = &r->items[i];
 		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
-		free(it->state); free(it->reason); free(it->seal);
+		free(it->reason); free(it->seal);
 		wipe_bytes(it->orig, it->orig_len); wipe_bytes(it->new, it->new_len);
 		free(it->next_reason);
 		free(it->dir);
@@ -939,7 +985,7 @@ static void srun_release(struct srun *r)
 	for (i = 0; i < r->n_jobs; i++) {
 		struct sjob *j = &r->jobs[i];
 		free(j->schedule); free(j->job); free(j->machine); free(j->source);
-		free(j->action); free(j->old_cmd); free(j->new_cmd); free(j->note);
+		free(j->old_cmd); free(j->new_cmd); free(j->note);
 	}
 	free(r->jobs);
 	free(r->state);
@@ -1067,7 +1113,12 @@ static int load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 		it->path = col_text(st, 2);
 		it->machine = col_text(st, 3);
 		it->jobs = col_text(st, 4);
-		it->state = col_text(st, 5);
+		t = sqlite3_column_text(st, 5);
+		if (migrate_item_state_parse(t ? (const char *)t : "", &it->state)) {
+			sqlite3_finalize(st);
+			return err_set(err, MS_ERR_DATA, "state database '%s': item %d of "
+				       "run %d has an unknown state", d->path, it->seq, id);
+		}
 		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
 			it->reason = col_text(st, 6);
 		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
@@ -1077,7 +1128,7 @@ static int load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 			snprintf(it->orig_sha, sizeof(it->orig_sha), "%s", t);
 		if ((t = sqlite3_column_text(st, 10)))
 			snprintf(it->new_sha, sizeof(it->new_sha), "%s", t);
-		if (!it->kind || !it->path || !it->machine || !it->jobs || !it->state)
+		if (!it->kind || !it->path || !it->machine || !it->jobs)
 			goto nomem;
 		if (with_bytes &&
 		    (blob_open(d, st, 11, id, it, "orig", it->orig_sha, &it->orig,
@@ -1101,6 +1152,7 @@ static int load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 	sqlite3_bind_int(st, 1, id);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		struct sjob *j;
+		const unsigned char *t;
 		if (r->n_jobs == alloc) {
 			struct sjob *nj;
 			alloc = alloc ? alloc * 2 : 64;
@@ -1114,13 +1166,18 @@ static int load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 		j->job = col_text(st, 1);
 		j->machine = col_text(st, 2);
 		j->source = col_text(st, 3);
-		j->action = col_text(st, 4);
+		t = sqlite3_column_text(st, 4);
+		if (migrate_job_action_parse(t ? (const char *)t : "", &j->action)) {
+			sqlite3_finalize(st);
+			return err_set(err, MS_ERR_DATA, "state database '%s': job %zu of "
+				       "run %d has an unknown action", d->path, r->n_jobs, id);
+		}
 		j->old_cmd = col_text(st, 5);
 		j->new_cmd = col_text(st, 6);
 		j->note = col_text(st, 7);
 		j->ini_item = sqlite3_column_int(st, 8);
 		j->export_item = sqlite3_column_int(st, 9);
-		if (!j->schedule || !j->job || !j->machine || !j->source || !j->action ||
+		if (!j->schedule || !j->job || !j->machine || !j->source ||
 		    !j->old_cmd || !j->new_cmd || !j->note)
 			goto nomem;
 	}
@@ -1187,7 +1244,7 @@ static int set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		free(sn);
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, it->next, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, migrate_item_state_name(it->next), -1, SQLITE_STATIC);
 	if (it->next_reason)
 		sqlite3_bind_text(st, 2, it->next_reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, it->written);
@@ -1206,29 +1263,38 @@ static int set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 	free(sn);
 	if (r != SQLITE_DONE)
 		return db_fail(d, err, "update item");
-	free(it->state);
-	if (!(it->state = strdup(it->next)))
-		return nomem(err);
+	it->state = it->next;
 	free(it->reason);
 	it->reason = it->next_reason;
 	it->next_reason = NULL;
 	return 0;
 }
 
-static void count_state(struct migrate_result *res, const char *s)
+static void count_state(struct migrate_result *res, enum migrate_item_state s)
 {
-	if (strcmp(s, "planned") == 0 || strcmp(s, "applying") == 0)
+	switch (s) {
+	case MI_PLANNED:
+	case MI_APPLYING:
 		res->planned++;
-	else if (strcmp(s, "applied") == 0)
+		break;
+	case MI_APPLIED:
 		res->applied++;
-	else if (strcmp(s, "skipped") == 0)
+		break;
+	case MI_SKIPPED:
 		res->skipped++;
-	else if (strcmp(s, "conflict") == 0)
+		break;
+	case MI_CONFLICT:
 		res->conflict++;
-	else if (strcmp(s, "failed") == 0)
+		break;
+	case MI_FAILED:
 		res->failed++;
-	else if (strcmp(s, "rolled-back") == 0)
+		break;
+	case MI_ROLLED_BACK:
 		res->rolled_back++;
+		break;
+	case MI_NONE:
+		break;
+	}
 }
 
 /* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
@@ -1613,8 +1679,8 @@ static size_t sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 		for (i = from; i < to; i++) {
 			struct sitem *it = &r->items[i];
 			if (it->write > 0 && it->dir && strcmp(it->dir, w->dirs[k]) == 0 &&
-			    it->next && strcmp(it->next, "failed")) {
-				it->next = "failed";
+			    it->next != MI_NONE && it->next != MI_FAILED) {
+				it->next = MI_FAILED;
 				set_reason(it, "%s", lerr.msg);
 				it->write = -1;
 				bad++;
@@ -1672,7 +1738,7 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 					       "old", "new", "note" };
 	static const char *const dnames[5] = { "machine", "path", "file", "sha256",
 					       "jobs" };
-	const char *done_state = rollback ? "rolled-back" : "applied";
+	enum migrate_item_state done_state = rollback ? MI_ROLLED_BACK : MI_APPLIED;
 	struct buf js, cs, dj, dc;
 	char *dir = NULL, *path = NULL;
 	size_t i, n = 0, nd = 0;
@@ -1697,15 +1763,16 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		const char *f[7];
 		size_t k;
 
-		if (!ini || strcmp(ini->state, done_state) != 0 ||
-		    (strcmp(j->action, "change") && strcmp(j->action, "manual")))
+		if (!ini || ini->state != done_state ||
+		    (j->action != MJ_CHANGE && j->action != MJ_MANUAL))
 			continue;
-		f[0] = j->schedule; f[1] = j->job; f[2] = j->machine; f[3] = j->action;
+		f[0] = j->schedule; f[1] = j->job; f[2] = j->machine;
+		f[3] = migrate_job_action_name(j->action);
 		f[4] = j->old_cmd; f[5] = j->new_cmd; f[6] = j->note;
 		if (rollback) {
 			f[4] = j->new_cmd;
 			f[5] = j->old_cmd;
-			if (strcmp(j->action, "change") == 0)
+			if (j->action == MJ_CHANGE)
 				f[3] = "revert";
 			else
 				f[6] = "if this job was changed by hand at cutover, put its "
@@ -1713,7 +1780,7 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		}
 		/* a manual row says what to do by hand: no command line that
 		 * could be pasted into the job (with -password:*** in it) */
-		if (strcmp(j->action, "manual") == 0) {
+		if (j->action == MJ_MANUAL) {
 			f[4] = f[5] = "";
 		}
 		if (json_row(&js, n++, cnames, f, 7, err) < 0)
@@ -1728,7 +1795,7 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		const char *f[5];
 		size_t k;
 
-		if (strcmp(it->kind, "ini") || strcmp(it->state, done_state))
+		if (strcmp(it->kind, "ini") || it->state != done_state)
 			continue;
 		wp = fleet_windows_path(it->path, &machine);
 		f[0] = it->machine ? it->machine : machine ? machine : "";
@@ -1890,7 +1957,7 @@ static void print_plan_json(const struct migrate_opts *o, int run,
 	for (i = 0; i < p->n; i++) {
 		const struct pitem *it = &p->items[i];
 
-		if (strcmp(it->state, "planned") == 0) {
+		if (it->state == MI_PLANNED) {
 			if (strcmp(it->kind, "ini") == 0)
 				n_ini++;
 			else
@@ -1899,7 +1966,7 @@ static void print_plan_json(const struct migrate_opts *o, int run,
 		buf_appends(&b, i ? ",\n  {" : "\n  {", err);
 		jkv(&b, 1, "kind", it->kind, err);
 		jkv(&b, 0, "path", it->path, err);
-		jkv(&b, 0, "state", it->state, err);
+		jkv(&b, 0, "state", migrate_item_state_name(it->state), err);
 		jkv(&b, 0, "reason", it->reason, err);
 		jkv(&b, 0, "jobs", it->jobs, err);
 		buf_appends(&b, "}", err);
@@ -1910,15 +1977,15 @@ static void print_plan_json(const struct migrate_opts *o, int run,
 		int manual;
 		char *a = NULL, *c = NULL;
 
-		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
+		if (!j->ini_item || !j->action || j->action == MJ_SKIPPED)
 			continue;
 		n_jobs++;     /* migrated with its INI, listed when it needs more */
-		if (strcmp(j->action, "none") == 0)
+		if (j->action == MJ_NONE)
 			continue;
-		manual = strcmp(j->action, "manual") == 0;
+		manual = j->action == MJ_MANUAL;
 		if (manual)
 			res->manual++;
-		if (strcmp(j->action, "change") == 0 || (j->flags & MIGRATE_CMD_CHANGED))
+		if (j->action == MJ_CHANGE || (j->flags & MIGRATE_CMD_CHANGED))
 			n_change++;
 		/* a manual job: what to do, no command line to paste */
 		if (!manual) {
@@ -1929,7 +1996,7 @@ static void print_plan_json(const struct migrate_opts *o, int run,
 		jkv(&b, 1, "schedule", j->v.schedule, err);
 		jkv(&b, 0, "job", j->v.job, err);
 		jkv(&b, 0, "machine", j->v.machine, err);
-		jkv(&b, 0, "action", j->action, err);
+		jkv(&b, 0, "action", migrate_job_action_name(j->action), err);
 		jkv(&b, 0, "old", a, err);
 		jkv(&b, 0, "new", c, err);
 		jkv(&b, 0, "note", j->note, err);
@@ -1977,7 +2044,7 @@ static void print_plan(const struct migrate_opts *o, int run,
 	     migrate_map_connector(map) ? migrate_map_connector(map) : "");
 	for (i = 0; i < p->n; i++) {
 		const struct pitem *it = &p->items[i];
-		if (strcmp(it->state, "planned") != 0)
+		if (it->state != MI_PLANNED)
 			continue;
 		buf_init(&b, BUF_DEFAULT_CAP);
 		if (migrate_diff(it->path, it->orig, it->orig_len, it->new, it->new_len,
@@ -1997,14 +2064,14 @@ static void print_plan(const struct migrate_opts *o, int run,
 	outf(o, "\n");
 	for (i = 0; i < p->s.n; i++) {
 		const struct mjob *j = &p->s.jobs[i];
-		if (!j->ini_item || !j->action || strcmp(j->action, "skipped") == 0)
+		if (!j->ini_item || !j->action || j->action == MJ_SKIPPED)
 			continue;
 		n_jobs++;
 		/* a manual job's command line is not shown rewritten: with its
 		 * -password:*** it could be pasted into the job as it is */
-		if (strcmp(j->action, "change") && (j->flags & MIGRATE_CMD_CHANGED))
+		if (j->action != MJ_CHANGE && (j->flags & MIGRATE_CMD_CHANGED))
 			n_change++;   /* rewritten in its export, shown as manual */
-		if (strcmp(j->action, "change") == 0) {
+		if (j->action == MJ_CHANGE) {
 			char *a = cmdline_redact(j->raw_cmd), *c = cmdline_redact(j->new_cmd);
 			n_change++;
 			outf(o, "job %s/%s (%s): command line\n  - %s\n  + %s\n",
@@ -2013,14 +2080,14 @@ static void print_plan(const struct migrate_opts *o, int run,
 			wipe_free(a);
 			wipe_free(c);
 		}
-		if (strcmp(j->action, "manual") == 0) {
+		if (j->action == MJ_MANUAL) {
 			res->manual++;
 			outf(o, "manual: %s/%s (%s): %s\n", j->v.schedule, j->v.job,
 			     j->v.machine, j->note);
 		}
 	}
 	for (i = 0; i < p->n; i++)
-		if (strcmp(p->items[i].state, "skipped") == 0) {
+		if (p->items[i].state == MI_SKIPPED) {
 			char *js = jobs_shown(p->items[i].jobs);
 			outf(o, "skipped: %s %s (%s): %s\n", p->items[i].kind,
 			     p->items[i].path, js ? js : "", p->items[i].reason);
@@ -2152,8 +2219,8 @@ static int run_finished(struct mdb *d, struct srun *r, struct ms_err *err)
 	char sql[128];
 
 	for (i = 0; i < r->n; i++)
-		if (strcmp(r->items[i].state, "planned") == 0 ||
-		    strcmp(r->items[i].state, "applying") == 0)
+		if (r->items[i].state == MI_PLANNED ||
+		    r->items[i].state == MI_APPLYING)
 			return 0;
 	snprintf(sql, sizeof(sql), "UPDATE runs SET state = 'done' WHERE id = %d;",
 		 r->id);
@@ -2192,8 +2259,8 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		/* a run planned by plan and not started is applied, not resumed */
 		int started = 0;
 		for (i = 0; i < r.n; i++)
-			started |= strcmp(r.items[i].state, "planned") != 0 &&
-				   strcmp(r.items[i].state, "skipped") != 0;
+			started |= r.items[i].state != MI_PLANNED &&
+				   r.items[i].state != MI_SKIPPED;
 		outf(o, "%s run %d\n", started ? "resuming" : "applying", run);
 	}
 	mark_matches(o, &r);
@@ -2217,34 +2284,34 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 			char cur[65] = "";
 			int h, with_new = 0;
 
-			it->next = NULL;
+			it->next = MI_NONE;
 			it->write = 0;
-			if (!it->match || (strcmp(it->state, "planned") &&
-					   strcmp(it->state, "applying")))
+			if (!it->match || (it->state != MI_PLANNED &&
+					   it->state != MI_APPLYING))
 				continue;
 			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
 				      &lerr);
 			if (h != 0) {
-				it->next = "failed";
+				it->next = MI_FAILED;
 				set_reason(it, "%s", h > 0 ? "the file no longer exists" :
 					   lerr.msg);
 			} else if (strcmp(cur, it->new_sha) == 0) {
-				it->next = "applied";   /* written before a crash */
+				it->next = MI_APPLIED;   /* written before a crash */
 				it->written = 1;
 			} else if (strcmp(cur, it->orig_sha) != 0) {
-				it->next = "conflict";
+				it->next = MI_CONFLICT;
 				set_reason(it, "the file changed since the plan (its hash matches "
 					   "neither the original nor the new version)");
 			} else {
-				if (strcmp(it->state, "planned") == 0 && it->seal) {
+				if (it->state == MI_PLANNED && it->seal) {
 					if (seal_item(map, it, &lerr) < 0) {
-						it->next = "failed";
+						it->next = MI_FAILED;
 						set_reason(it, "%s", lerr.msg);
 						goto record;
 					}
 					with_new = 1;
 				}
-				it->next = "applying";
+				it->next = MI_APPLYING;
 				it->written = 1;
 				it->write = 1;
 			}
@@ -2263,10 +2330,10 @@ record:
 			if (!it->write)
 				continue;
 			if (write_item(&w, it, it->new, it->new_len, &lerr) < 0) {
-				it->next = "failed";
+				it->next = MI_FAILED;
 				set_reason(it, "%s", lerr.msg);
 			} else {
-				it->next = "applied";
+				it->next = MI_APPLIED;
 			}
 		}
 		/* 3: make the renames durable, one fsync per folder */
@@ -2288,22 +2355,22 @@ record:
 			continue;
 		res->items++;
 		count_state(res, it->state);
-		if (strcmp(it->state, "applied") && strcmp(it->state, "planned"))
-			outf(o, "%-11s %s %s%s%s\n", it->state, it->kind, it->path,
+		if (it->state != MI_APPLIED && it->state != MI_PLANNED)
+			outf(o, "%-11s %s %s%s%s\n", migrate_item_state_name(it->state), it->kind, it->path,
 			     it->reason ? ": " : "", it->reason ? it->reason : "");
 		else
-			outf(o, "%-11s %s %s\n", it->state, it->kind, it->path);
+			outf(o, "%-11s %s %s\n", migrate_item_state_name(it->state), it->kind, it->path);
 	}
 	for (i = 0; i < r.n_jobs; i++) {
 		const struct sjob *j = &r.jobs[i];
 		const struct sitem *ini = j->ini_item > 0 && (size_t)j->ini_item <= r.n ?
 					  &r.items[j->ini_item - 1] : NULL;
-		if (ini && ini->match && strcmp(ini->state, "applied") == 0) {
-			if (strcmp(j->action, "manual") == 0) {
+		if (ini && ini->match && ini->state == MI_APPLIED) {
+			if (j->action == MJ_MANUAL) {
 				res->manual++;
 				outf(o, "manual: %s/%s (%s): %s\n", j->schedule, j->job,
 				     j->machine, j->note);
-			} else if (strcmp(j->action, "change") == 0) {
+			} else if (j->action == MJ_CHANGE) {
 				res->jobs_changed++;
 			}
 		}
@@ -2345,7 +2412,7 @@ static int status_json(const struct migrate_opts *o, const struct srun *r,
 		jkv(&b, 1, "kind", it->kind, err);
 		jkv(&b, 0, "path", it->path, err);
 		jkv(&b, 0, "machine", it->machine, err);
-		jkv(&b, 0, "state", it->state, err);
+		jkv(&b, 0, "state", migrate_item_state_name(it->state), err);
 		jkv(&b, 0, "reason", it->reason, err);
 		jkv(&b, 0, "jobs", it->jobs, err);
 		buf_appends(&b, "}", err);
@@ -2354,17 +2421,17 @@ static int status_json(const struct migrate_opts *o, const struct srun *r,
 	n = 0;
 	for (i = 0; i < r->n_jobs; i++) {
 		const struct sjob *j = &r->jobs[i];
-		int manual = strcmp(j->action, "manual") == 0;
+		int manual = j->action == MJ_MANUAL;
 
-		if (!job_matches(o, j) || strcmp(j->action, "none") == 0 ||
-		    strcmp(j->action, "skipped") == 0)
+		if (!job_matches(o, j) || j->action == MJ_NONE ||
+		    j->action == MJ_SKIPPED)
 			continue;
 		res->manual += manual;
 		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
 		jkv(&b, 1, "schedule", j->schedule, err);
 		jkv(&b, 0, "job", j->job, err);
 		jkv(&b, 0, "machine", j->machine, err);
-		jkv(&b, 0, "action", j->action, err);
+		jkv(&b, 0, "action", migrate_job_action_name(j->action), err);
 		jkv(&b, 0, "old", manual ? "" : j->old_cmd, err);
 		jkv(&b, 0, "new", manual ? "" : j->new_cmd, err);
 		jkv(&b, 0, "note", j->note, err);
@@ -2432,18 +2499,19 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		res->items++;
 		count_state(res, it->state);
 		char *js = jobs_shown(it->jobs);
-		outf(o, "%-11s %-6s %s [%s]%s%s\n", it->state, it->kind, it->path,
+		outf(o, "%-11s %-6s %s [%s]%s%s\n", migrate_item_state_name(it->state), it->kind, it->path,
 		     js ? js : "", it->reason ? ": " : "", it->reason ? it->reason : "");
 		free(js);
 	}
 	for (i = 0; i < r.n_jobs; i++) {
 		const struct sjob *j = &r.jobs[i];
-		if (!job_matches(o, j) || strcmp(j->action, "none") == 0 ||
-		    strcmp(j->action, "skipped") == 0)
+		if (!job_matches(o, j) || j->action == MJ_NONE ||
+		    j->action == MJ_SKIPPED)
 			continue;
-		if (strcmp(j->action, "manual") == 0)
+		if (j->action == MJ_MANUAL)
 			res->manual++;
-		outf(o, "job %-7s %s/%s (%s)%s%s\n", j->action, j->schedule, j->job,
+		outf(o, "job %-7s %s/%s (%s)%s%s\n", migrate_job_action_name(j->action),
+		     j->schedule, j->job,
 		     j->machine, j->note[0] ? ": " : "", j->note);
 	}
 	outf(o, "summary: %zu planned, %zu applied, %zu skipped, %zu conflict, "
@@ -2517,41 +2585,41 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		char cur[65] = "";
 		int h;
 
-		it->next = NULL;
+		it->next = MI_NONE;
 		it->write = 0;
 		if (!it->match)
 			goto batch;
-		if (strcmp(it->state, "planned") == 0 && !it->written) {
-			it->next = "skipped";
+		if (it->state == MI_PLANNED && !it->written) {
+			it->next = MI_SKIPPED;
 			set_reason(it, "not applied before the rollback");
-		} else if (it->written && strcmp(it->state, "rolled-back") != 0) {
+		} else if (it->written && it->state != MI_ROLLED_BACK) {
 			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
 				      &lerr);
 			if (h < 0) {
-				it->next = "failed";
+				it->next = MI_FAILED;
 				set_reason(it, "%s", lerr.msg);
 			} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
-				it->next = "rolled-back";
+				it->next = MI_ROLLED_BACK;
 			} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || o->force) {
 				if (write_item(&w, it, it->orig ? it->orig : "", it->orig_len,
 					       &lerr) < 0) {
-					it->next = "failed";
+					it->next = MI_FAILED;
 					set_reason(it, "%s", lerr.msg);
 				} else {
-					it->next = "rolled-back";
+					it->next = MI_ROLLED_BACK;
 					it->write = 1;
 					if (h == 0 && strcmp(cur, it->new_sha) != 0)
 						set_reason(it, "forced over a change made after the "
 							   "migration");
 				}
 			} else {
-				it->next = "conflict";
+				it->next = MI_CONFLICT;
 				set_reason(it, h > 0 ? "the file no longer exists (use --force to "
 					   "restore it)" : "the file changed after the migration "
 					   "(use --force to restore the original anyway)");
 			}
 		}
-		if (it->next && set_item(d, run, it, 0, err) < 0) {
+		if (it->next != MI_NONE && set_item(d, run, it, 0, err) < 0) {
 			sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 			goto done;
 		}
@@ -2581,15 +2649,15 @@ batch:
 			continue;
 		res->items++;
 		count_state(res, it->state);
-		outf(o, "%-11s %s %s%s%s\n", it->state, it->kind, it->path,
-		     it->reason && strcmp(it->state, "rolled-back") ? ": " : "",
-		     it->reason && strcmp(it->state, "rolled-back") ? it->reason : "");
+		outf(o, "%-11s %s %s%s%s\n", migrate_item_state_name(it->state), it->kind, it->path,
+		     it->reason && it->state != MI_ROLLED_BACK ? ": " : "",
+		     it->reason && it->state != MI_ROLLED_BACK ? it->reason : "");
 	}
 	{
 		char sql[128];
 		int left = 0;
 		for (i = 0; i < r.n; i++)
-			if (r.items[i].written && strcmp(r.items[i].state, "rolled-back"))
+			if (r.items[i].written && r.items[i].state != MI_ROLLED_BACK)
 				left = 1;
 		if (!left) {
 			snprintf(sql, sizeof(sql), "UPDATE runs SET state = 'rolled-back' "

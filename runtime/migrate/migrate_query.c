@@ -2,7 +2,7 @@
  * migrate_query.c - what other programs read of a migrate state database
  * (migrate.h: migrate_applied_inis).
  */
-#include "migrate/migrate.h"
+#include "migrate/migrate_int.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -92,7 +92,7 @@ int migrate_applied_inis(const char *state_db, int run,
 		goto out;
 	}
 	sqlite3_bind_int(st, 1, a->run);
-	sqlite3_bind_text(st, 2, "applied", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, migrate_item_state_name(MI_APPLIED), -1, SQLITE_STATIC);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *p = sqlite3_column_text(st, 0);
 
