@@ -21,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/fsutil.h"
+#include "base/utf8.h"
 
 static void problem(const struct fleet_handlers *h, const char *file, int line,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -41,29 +42,6 @@ static void problem(const struct fleet_handlers *h, const char *file, int line,
 
 /* Encodings. */
 
-static int put_utf8(unsigned long cp, char *o)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xC0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xE0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		o[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	o[0] = (char)(0xF0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	o[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
 
 int fleet_to_utf8(const char *data, size_t len, char **out, size_t *outlen,
 		  struct ms_err *err)
@@ -118,7 +96,7 @@ int fleet_to_utf8(const char *data, size_t len, char **out, size_t *outlen,
 		}
 		if (c == 0)
 			goto bad;
-		k += (size_t)put_utf8(c, o + k);
+		k += utf8_encode((uint32_t)c, o + k);
 	}
 	o[k] = '\0';
 	*out = o;
@@ -271,7 +249,7 @@ static int jr_get(struct jr *r)
 			jr_fail(r, "invalid UTF-16: an unpaired surrogate");
 			return -1;
 		}
-		r->plen = put_utf8(u, r->pend);
+		r->plen = (int)utf8_encode((uint32_t)u, r->pend);
 		r->ppos = 1;
 		c = (unsigned char)r->pend[0];
 	}

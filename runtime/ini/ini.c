@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "base/fsutil.h"
+#include "base/utf8.h"
 
 enum eol { EOL_NONE = 0, EOL_LF, EOL_CRLF, EOL_CR };
 enum line_kind { LK_BLANK, LK_COMMENT, LK_SECTION, LK_KEY, LK_OTHER };
@@ -335,36 +336,7 @@ static int classify(struct ini *ini, struct iline *l, int lineno)
 /* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
 static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
 {
-	uint32_t c;
-	size_t k, i;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	} else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		k = 2;
-		c = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		k = 3;
-		c = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		k = 4;
-		c = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < k)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((k == 3 && c < 0x800) || (k == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return k;
+	return utf8_decode((const char *)p, n, cp);
 }
 
 static int count_line(const char *p, size_t n)

@@ -18,6 +18,7 @@
 #include "ini/cmdline.h"
 #include "audit/fleet.h"
 #include "base/fsutil.h"
+#include "base/utf8.h"
 #include "ini/ini.h"
 #include "auth/seal.h"
 #include "auth/secret.h"
@@ -738,21 +739,8 @@ fail:
 static int utf8_put(struct buf *b, unsigned long cp, struct ms_err *err)
 {
 	char u[4];
-	size_t n;
 
-	if (cp < 0x80) {
-		u[0] = (char)cp; n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	return buf_append(b, u, n, err);
+	return buf_append(b, u, utf8_encode((uint32_t)cp, u), err);
 }
 
 static int hex4(const char *p, unsigned long *v)
