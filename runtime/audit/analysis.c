@@ -563,7 +563,9 @@ static int on_job_eval(struct run *r, const struct fleet_job *job,
 		if (job_eval(r->o, &r->cache, job, prep, &v, err) < 0)
 			return -1;
 		rc = audit_spill_add(a->spill, &v, err);
-		if (rc == 0) {
+		if (rc == 1) {
+			rc = 0;         /* one job, read from two exports */
+		} else if (rc == 0) {
 			a->counts[v.status]++;
 			a->n_jobs++;
 			if (analysis_needs_action(&v)) {
@@ -683,6 +685,85 @@ static int cmp_verdict(const void *x, const void *y)
 	    (c = strcmp(a->source, b->source)))
 		return c;
 	return (a->source_line > b->source_line) - (a->source_line < b->source_line);
+}
+
+int audit_job_source(const struct job_verdict *v, char **out,
+		     struct ms_err *err)
+{
+	int n = v->source_line ? asprintf(out, "%s:%d", v->source, v->source_line) :
+				 asprintf(out, "%s", v->source);
+
+	if (n < 0) {
+		*out = NULL;
+		return err_nomem(err);
+	}
+	return 0;
+}
+
+/* Windows machine names ignore case; schedule and job names do not. */
+static int same_job(const struct job_verdict *a, const struct job_verdict *b)
+{
+	return strcasecmp(a->machine, b->machine) == 0 &&
+	       strcmp(a->schedule, b->schedule) == 0 && strcmp(a->job, b->job) == 0;
+}
+
+static int nocase_triple_eq(const struct job_verdict *a, const struct job_verdict *b)
+{
+	return strcasecmp(a->machine, b->machine) == 0 &&
+	       strcasecmp(a->schedule, b->schedule) == 0 &&
+	       strcasecmp(a->job, b->job) == 0;
+}
+
+/* keep's sources, then v's: "jobs/a.json:12, jobs/b.xml:40". */
+static int add_source(struct job_verdict *keep, const struct job_verdict *v,
+		      struct ms_err *err)
+{
+	char *s1 = NULL, *s2 = NULL, *both = NULL;
+	int rc = 0;
+
+	if ((keep->source_line ? audit_job_source(keep, &s1, err) :
+	     !(s1 = strdup(keep->source)) ? err_nomem(err) : 0) < 0 ||
+	    audit_job_source(v, &s2, err) < 0 ||
+	    asprintf(&both, "%s, %s", s1, s2) < 0) {
+		both = NULL;
+		rc = err->code ? -1 : err_nomem(err);
+	} else {
+		free(keep->source);
+		keep->source = both;
+		keep->source_line = 0;
+	}
+	free(s1);
+	free(s2);
+	return rc;
+}
+
+/* A job that appears in two exports (the same schedule exported twice)
+ * is one job: the first in report order is kept, with every source
+ * listed.  Jobs are sorted with machine, schedule and job name compared
+ * without case first, so the same job sits in one run of such names. */
+static int merge_duplicates(struct audit *a, struct ms_err *err)
+{
+	size_t i, j, k = 0, run = 0;
+
+	for (i = 0; i < a->n_jobs; i++) {
+		struct job_verdict *v = &a->jobs[i];
+
+		if (k && !nocase_triple_eq(&a->jobs[k - 1], v))
+			run = k;
+		for (j = run; j < k && !same_job(&a->jobs[j], v); j++)
+			;
+		if (j < k) {
+			if (add_source(&a->jobs[j], v, err) < 0)
+				return -1;
+			job_verdict_release(v);
+			continue;
+		}
+		if (k != i)
+			a->jobs[k] = *v;
+		k++;
+	}
+	a->n_jobs = k;
+	return 0;
 }
 
 static int cmp_index_by_ini(const void *x, const void *y, void *arg)
@@ -1060,7 +1141,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	ini_cache_free(&r.cache);
 	if (a->n_jobs)
 		qsort(a->jobs, a->n_jobs, sizeof(*a->jobs), cmp_verdict);
-	if (audit_shared_inis(a, err) < 0 ||
+	if (merge_duplicates(a, err) < 0 || audit_shared_inis(a, err) < 0 ||
 	    fleet_list_inis(o->fleet_dir, &fi, &nfi, err) < 0 ||
 	    audit_inis(a, fi, nfi, err) < 0 || audit_notify(o, &r, err) < 0)
 		goto fail;

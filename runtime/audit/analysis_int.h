@@ -33,9 +33,16 @@ int audit_shared_inis(struct audit *a, struct ms_err *err);
 int audit_add_finding(struct finding **f, size_t *n, const char *code,
 		      enum finding_severity sev, char *msg, struct ms_err *err);
 
+/* A job's source as listed when it was read from more than one export:
+ * "jobs/a.json:12" (no ":line" when unknown).  *out is malloc'd. */
+int audit_job_source(const struct job_verdict *v, char **out,
+		     struct ms_err *err);
+
 /* analysis_spill.c: verdicts kept in a temporary database */
 int audit_spill_open(struct audit_spill **out, struct ms_err *err);
 void audit_spill_free(struct audit_spill *s);
+/* Returns 1, not 0, when v is a job already spilled from another export
+ * (only its source is added). */
 int audit_spill_add(struct audit_spill *s, const struct job_verdict *v,
 		    struct ms_err *err);
 /* After the scan: the rows indexed in report order. */

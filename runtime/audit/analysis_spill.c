@@ -71,6 +71,7 @@ struct igroup {
 struct audit_spill {
 	sqlite3 *db;
 	sqlite3_stmt *ins;
+	sqlite3_stmt *find, *addsrc;    /* a job read before, from another export */
 	const char *codes[SPILL_MAX_CODES];     /* the static finding codes */
 	size_t n_codes;
 	struct igroup **groups;         /* open addressing on file */
@@ -249,6 +250,8 @@ void audit_spill_free(struct audit_spill *s)
 	if (!s)
 		return;
 	sqlite3_finalize(s->ins);
+	sqlite3_finalize(s->find);
+	sqlite3_finalize(s->addsrc);
 	sqlite3_close(s->db);
 	for (i = 0; i < s->alloc_groups; i++)
 		igroup_free(s->groups[i]);
@@ -267,6 +270,8 @@ int audit_spill_open(struct audit_spill **out, struct ms_err *err)
 		"ini_file TEXT, ini_local TEXT, protocol INT, server TEXT, "
 		"port INT, tls INT, tls_verify INT, auth INT, microsoft INT, "
 		"status INT, findings BLOB, tls_mode INT);"
+		"CREATE INDEX jobs_key ON jobs(machine COLLATE NOCASE, "
+		"schedule, job);"
 		"BEGIN;";
 	struct audit_spill *s;
 
@@ -279,7 +284,14 @@ int audit_spill_open(struct audit_spill **out, struct ms_err *err)
 	}
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
-			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK) {
+			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT rowid FROM jobs WHERE machine = ?1 "
+			       "COLLATE NOCASE AND schedule = ?2 AND job = ?3",
+			       -1, &s->find, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "UPDATE jobs SET source = source || CASE line "
+			       "WHEN 0 THEN '' ELSE ':' || line END || ', ' || ?2, "
+			       "line = 0 WHERE rowid = ?1", -1, &s->addsrc,
+			       NULL) != SQLITE_OK) {
 		spill_fail(s, err);
 		audit_spill_free(s);
 		return -1;
@@ -310,6 +322,37 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 /* Findings as one blob: code index, severity, message, NUL. */
+/* The same job (machine, schedule and job name; Windows machine names
+ * ignore case, schedule and job names do not) read again from another
+ * export, e.g. a schedule exported twice: its source is added to the
+ * row's, "a.json:3, b.json:7".  Returns 1 when v was such a job. */
+static int spill_merge(struct audit_spill *s, const struct job_verdict *v,
+		       struct ms_err *err)
+{
+	sqlite3_int64 id;
+	char *src = NULL;
+	int r;
+
+	bind_text(s->find, 1, v->machine);
+	bind_text(s->find, 2, v->schedule);
+	bind_text(s->find, 3, v->job);
+	r = sqlite3_step(s->find);
+	id = r == SQLITE_ROW ? sqlite3_column_int64(s->find, 0) : 0;
+	sqlite3_reset(s->find);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return spill_fail(s, err);
+	if (r == SQLITE_DONE)
+		return 0;
+	if (audit_job_source(v, &src, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s->addsrc, 1, id);
+	sqlite3_bind_text(s->addsrc, 2, src, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(s->addsrc);
+	sqlite3_reset(s->addsrc);
+	free(src);
+	return r == SQLITE_DONE ? 1 : spill_fail(s, err);
+}
+
 int audit_spill_add(struct audit_spill *s, const struct job_verdict *v,
 		    struct ms_err *err)
 {
@@ -317,8 +360,11 @@ int audit_spill_add(struct audit_spill *s, const struct job_verdict *v,
 	sqlite3_stmt *st = s->ins;
 	struct buf b;
 	size_t i;
-	int rc = -1;
+	int rc;
 
+	if ((rc = spill_merge(s, v, err)) != 0)
+		return rc;
+	rc = -1;
 	buf_init(&b, BUF_DEFAULT_CAP);
 	for (i = 0; i < v->n_findings; i++) {
 		int c = spill_code(s, v->findings[i].code);
