@@ -18,10 +18,10 @@
 
 #include <cJSON.h>
 #include <libxml/xmlreader.h>
-#include <openssl/crypto.h>
 
 #include "base/buf.h"
 #include "base/fsutil.h"
+#include "base/mem.h"
 #include "base/utf8.h"
 
 void fleet_problem(const struct fleet_handlers *h, const char *file, int line,
@@ -64,7 +64,7 @@ int fleet_to_utf8(const char *data, size_t len, char **out, size_t *outlen,
 		if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
 			start = 3;
 		if (!(o = malloc(len - start + 1)))
-			return err_set(err, MS_ERR_NOMEM, "out of memory");
+			return err_nomem(err);
 		memcpy(o, data + start, len - start);
 		o[len - start] = '\0';
 		*out = o;
@@ -75,7 +75,7 @@ int fleet_to_utf8(const char *data, size_t len, char **out, size_t *outlen,
 		return err_set(err, MS_ERR_DATA, "odd length for UTF-16 text");
 	/* at most 3 UTF-8 bytes per UTF-16 unit */
 	if (!(o = malloc((len - start) / 2 * 3 + 1)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	for (i = start; i + 1 < len; i += 2) {
 		unsigned long c = le ? (unsigned long)(u[i] | (u[i + 1] << 8)) :
 				       (unsigned long)((u[i] << 8) | u[i + 1]);
@@ -276,7 +276,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 		if (!p || !r) {
 			free(p);
 			free(r);
-			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+			rc = err_nomem(err);
 			break;
 		}
 		if (fleet_is_dir(p)) {
@@ -319,7 +319,7 @@ static int ignored_tree(const char *path, const char *rel, int depth,
 		char *r = fs_join(rel, d.names[i]);
 
 		if (!p || !r) {
-			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+			rc = err_nomem(err);
 		} else if (fleet_is_dir(p)) {
 			if (!fleet_is_symlink(p))
 				rc = ignored_tree(p, r, depth + 1, out, n, alloc, err);
@@ -330,7 +330,7 @@ static int ignored_tree(const char *path, const char *rel, int depth,
 				char **nv = realloc(*out, na * sizeof(*nv));
 
 				if (!nv) {
-					rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+					rc = err_nomem(err);
 					break;
 				}
 				*out = nv;
@@ -356,7 +356,7 @@ int fleet_list_ignored(const char *dir, char ***out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	if (!(jobs = fs_join(dir, "jobs")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	rc = ignored_tree(jobs, "jobs", 0, out, n, &alloc, err);
 	free(jobs);
 	if (rc < 0) {
@@ -381,7 +381,7 @@ static int scan_prepare(const char *dir, char **jobs, struct ms_err *err)
 	if (!S_ISDIR(st.st_mode))
 		return err_set(err, MS_ERR_IO, "fleet folder '%s' is not a folder", dir);
 	if (!(*jobs = fs_join(dir, "jobs")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!fleet_is_dir(*jobs)) {
 		free(*jobs);
 		*jobs = NULL;
@@ -515,7 +515,7 @@ static int async_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
 	if (ev_end(a, start, rc) < 0)
 		return err_set(err, MS_ERR_INTERNAL, "scan stopped");
 	if (a->oom)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return 0;
 }
 
@@ -555,7 +555,7 @@ static void *async_reader(void *arg)
 
 	rc = scan_tree(a->dir, a->jobs, "jobs", 0, &h, &files, &err);
 	if (a->oom && rc == 0)
-		rc = err_set(&err, MS_ERR_NOMEM, "out of memory");
+		rc = err_nomem(&err);
 	if (a->cur.len)
 		(void)ascan_push(a);
 	pthread_mutex_lock(&a->mu);
@@ -677,7 +677,7 @@ int fleet_scan_async(const char *dir, const struct fleet_handlers *h,
 		return -1;
 	if (!(a = calloc(1, sizeof(*a)))) {
 		free(jobs);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
@@ -808,7 +808,7 @@ static int notify_file(const char *path, const char *rel,
 			struct fleet_notify_slot *nv;
 			*alloc = *alloc ? *alloc * 2 : 8;
 			if (!(nv = realloc(*v, *alloc * sizeof(*nv)))) {
-				rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+				rc = err_nomem(err);
 				goto done;
 			}
 			*v = nv;
@@ -838,18 +838,18 @@ static int notify_file(const char *path, const char *rel,
 		if ((s = nval(root, key, t2, sizeof(t2))))
 			ns->tenant_id = strdup(s);
 		if (!ns->source || !ns->server) {
-			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+			rc = err_nomem(err);
 			goto done;
 		}
 	}
 done:
 	cJSON_Delete(root);
 	if (raw) {
-		OPENSSL_cleanse(raw, rawlen);
+		mem_wipe(raw, rawlen);
 		free(raw);
 	}
 	if (text) {
-		OPENSSL_cleanse(text, len);
+		mem_wipe(text, len);
 		free(text);
 	}
 	return rc;
@@ -867,7 +867,7 @@ int fleet_read_notify(const char *dir, const struct fleet_handlers *h,
 	*out = NULL;
 	*n = 0;
 	if (!(nd = fs_join(dir, "notify")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!fleet_is_dir(nd)) {
 		free(nd);
 		return 0;
@@ -884,7 +884,7 @@ int fleet_read_notify(const char *dir, const struct fleet_handlers *h,
 		p = fs_join(nd, d.names[i]);
 		r = fs_join("notify", d.names[i]);
 		if (!p || !r)
-			rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+			rc = err_nomem(err);
 		else
 			rc = notify_file(p, r, h, out, n, &alloc, err);
 		free(p);

@@ -12,7 +12,6 @@
 #include <strings.h>
 
 #include <cJSON.h>
-#include <openssl/crypto.h>
 
 #include "base/buf.h"
 #include "base/fsutil.h"
@@ -450,7 +449,7 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 					s->pending = np;
 				if (!np || !nl) {
 					cJSON_Delete(j);
-					err_set(r->err, MS_ERR_NOMEM, "out of memory");
+					err_nomem(r->err);
 					r->cb_failed = 1;
 					goto done;
 				}
@@ -615,7 +614,7 @@ int fleet_scan_json(const char *path, const char *rel,
 	int c, ret = 0;
 
 	if (!(r = calloc(1, sizeof(*r))))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	r->h = h;
 	r->rel = rel;
 	r->err = err;

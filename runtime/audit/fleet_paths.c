@@ -208,7 +208,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 		free(p);
 		if (found) {
 			*match = strdup(name);
-			return *match ? 1 : err_set(err, MS_ERR_NOMEM, "out of memory");
+			return *match ? 1 : err_nomem(err);
 		}
 	}
 	if (fleet_dirlist_read(dir, &d, err) < 0) {
@@ -220,7 +220,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 			/* an exact match always wins */
 			*match = strdup(d.names[i]);
 			fleet_dirlist_free(&d);
-			return *match ? 1 : err_set(err, MS_ERR_NOMEM, "out of memory");
+			return *match ? 1 : err_nomem(err);
 		}
 		if (strcasecmp(d.names[i], name) == 0) {
 			if (!nexact++)
@@ -262,7 +262,7 @@ static int find_entry(const char *dir, const char *name, char **match,
 	buf_release(&cands);
 	fleet_dirlist_free(&d);
 	if ((r == 1 && !*match) || (r == 2 && !*why))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	return r;
 }
 
@@ -502,7 +502,7 @@ int fleet_resolve_path(const char *dir, const char *machine,
 	rc = 0;
 	goto done;
 nomem:
-	rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = err_nomem(err);
 done:
 	for (i = 0; i < ncomp; i++)
 		free(comp[i]);

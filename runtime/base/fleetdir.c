@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "base/fsutil.h"
+#include "base/mem.h"
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -45,13 +46,8 @@ int fleet_dirlist_read(const char *path, struct fleet_dirlist *d, struct ms_err 
 	while ((de = readdir(dp))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (d->n == alloc) {
-			char **nn;
-			alloc = alloc ? alloc * 2 : 16;
-			if (!(nn = realloc(d->names, alloc * sizeof(*nn))))
-				goto nomem;
-			d->names = nn;
-		}
+		if (MEM_GROW(d->names, alloc, d->n + 1, NULL))
+			goto nomem;
 		if (!(d->names[d->n] = strdup(de->d_name)))
 			goto nomem;
 		d->n++;
@@ -63,7 +59,7 @@ int fleet_dirlist_read(const char *path, struct fleet_dirlist *d, struct ms_err 
 nomem:
 	closedir(dp);
 	fleet_dirlist_free(d);
-	return err_set(err, MS_ERR_NOMEM, "out of memory");
+	return err_nomem(err);
 }
 
 int fleet_is_dir(const char *path)
@@ -163,13 +159,8 @@ static int inis_walk(const char *path, const char *rel, const char *machine,
 				rc = inis_walk(p, r, machine, w, depth + 1, l, err);
 		} else if (winpath && fleet_ends_with_ci(d.names[i], ".ini")) {
 			struct fleet_ini *fi;
-			if (l->n == l->alloc) {
-				struct fleet_ini *nv;
-				l->alloc = l->alloc ? l->alloc * 2 : 16;
-				if (!(nv = realloc(l->v, l->alloc * sizeof(*nv))))
-					goto nomem;
-				l->v = nv;
-			}
+			if (MEM_GROW(l->v, l->alloc, l->n + 1, NULL))
+				goto nomem;
 			fi = &l->v[l->n];
 			fi->machine = strdup(machine);
 			fi->windows_path = w;
@@ -188,7 +179,7 @@ nomem:
 		free(p);
 		free(r);
 		free(w);
-		rc = err_set(err, MS_ERR_NOMEM, "out of memory");
+		rc = err_nomem(err);
 	}
 	fleet_dirlist_free(&d);
 	return rc;
@@ -217,7 +208,7 @@ int fleet_list_inis(const char *dir, struct fleet_ini **out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	if (!(machines = fs_join(dir, "machines")))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (!fleet_is_dir(machines)) {
 		free(machines);
 		return 0;

@@ -396,7 +396,7 @@ static size_t sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 			continue;
 		}
 		if (!abs)
-			err_set(&lerr, MS_ERR_NOMEM, "out of memory");
+			err_nomem(&lerr);
 		free(abs);
 		for (i = from; i < to; i++) {
 			struct sitem *it = &r->items[i];

@@ -277,7 +277,7 @@ static char *decode_span(const char *s, const struct span *sp)
 		r = strdup(t);
 	if (argv)
 		cmdline_argv_free(argv, argc);
-	OPENSSL_cleanse(t, sp->len);
+	mem_wipe(t, sp->len);
 	free(t);
 	return r;
 }
@@ -330,7 +330,7 @@ int migrate_rewrite_command(const char *cmd, const char *connector,
 		else if ((opt_is(tok, "-password") || opt_is(tok, "-opconpassword")) &&
 			 strchr(tok, ':') && !cmdline_is_property(strchr(tok, ':') + 1))
 			*flags |= MIGRATE_CMD_PASSWORD;
-		OPENSSL_cleanse(tok, strlen(tok));
+		mem_wipe(tok, strlen(tok));
 		free(tok);
 	}
 	if (*flags & MIGRATE_CMD_KEEPALIVE)
@@ -781,12 +781,12 @@ static int put_line(struct buf *out, char tag, const char *p, size_t n,
 			r = strdup(t);
 		}
 	}
-	OPENSSL_cleanse(t, n);
+	mem_wipe(t, n);
 	free(t);
 	if (!r)
 		return err_nomem(err);
 	rc = buf_appendf(out, err, "%c%s\n", tag, r);
-	OPENSSL_cleanse(r, strlen(r));
+	mem_wipe(r, strlen(r));
 	free(r);
 	return rc;
 }
@@ -944,9 +944,9 @@ done:
 	free(B.p);
 	free(B.n);
 	if (ta)
-		OPENSSL_cleanse(ta, la);
+		mem_wipe(ta, la);
 	if (tb)
-		OPENSSL_cleanse(tb, lb);
+		mem_wipe(tb, lb);
 	free(ta);
 	free(tb);
 	return rc;

@@ -12,7 +12,6 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
 
 #include "base/fsutil.h"
 #include "base/mem.h"
@@ -289,7 +288,7 @@ done:
 			cJSON_ArrayForEach(tt, tl) {
 				cJSON *s = cJSON_GetObjectItemCaseSensitive(tt, "clientSecret");
 				if (cJSON_IsString(s))
-					OPENSSL_cleanse(s->valuestring, strlen(s->valuestring));
+					mem_wipe(s->valuestring, strlen(s->valuestring));
 			}
 		cJSON_Delete(root);
 	}
@@ -308,7 +307,7 @@ int migrate_map_load(struct migrate_map **m, const char *path,
 	if (fs_read_file(path, MIGRATE_MAP_MAX, &data, &len, err) < 0)
 		return -1;
 	rc = migrate_map_parse(m, path, data, len, err);
-	OPENSSL_cleanse(data, len);
+	mem_wipe(data, len);
 	free(data);
 	return rc;
 }

@@ -34,14 +34,14 @@ int verify_targets_add(struct verify_target **t, size_t *n, const char *ini,
 			       VERIFY_MAX_TARGETS);
 	nt = realloc(*t, (*n + 1) * sizeof(**t));
 	if (!nt)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	*t = nt;
 	nt[*n].ini = strdup(ini);
 	nt[*n].label = strdup(label ? label : ini);
 	if (!nt[*n].ini || !nt[*n].label) {
 		free(nt[*n].ini);
 		free(nt[*n].label);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	(*n)++;
 	return 0;
@@ -68,7 +68,7 @@ int verify_targets_from_fleet(const char *fleet, struct verify_target **t,
 	for (size_t i = 0; i < nv; i++) {
 		char *label = NULL;
 		if (asprintf(&label, "%s:%s", v[i].machine, v[i].windows_path) < 0) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 		if (verify_targets_add(t, n, v[i].file, label, err)) {

@@ -21,6 +21,7 @@
 #include "audit/analysis.h"
 #include "base/fsutil.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "audit/report.h"
 #include "base/suggest.h"
 
@@ -52,12 +53,12 @@ static int write_report_atomic(const struct audit *a,
 		mode = st.st_mode & 07777;
 	/* DIR/.NAME.tmp.XXXXXX, as fs_write_atomic() names its own */
 	if (!(dir = strdup(path)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	slash = strrchr(dir, '/');
 	if (asprintf(&tmp, "%.*s%s.%s.tmp.XXXXXX", slash ? (int)(slash - dir) : 0,
 		     dir, slash ? "/" : "", slash ? slash + 1 : dir) < 0) {
 		free(dir);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	free(dir);
 	dir = NULL;
@@ -92,7 +93,7 @@ static int write_report_atomic(const struct audit *a,
 	free(tmp);
 	tmp = NULL;
 	if (!(dir = strdup(path))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto done;
 	}
 	if ((slash = strrchr(dir, '/')))
