@@ -312,28 +312,182 @@ static int is_drive_abs(const char *p)
 	       (p[2] == '\\' || p[2] == '\0');
 }
 
-/* Long (about 200 lines) on purpose, for now: one walk down the path's
- * components, each trying the exact name, then case, then 8.3 short
- * names, recording in p->detail why a step failed; the steps share the
- * walk's state (current folder, candidates, ambiguity).  Splitting it
- * means a walk struct first: left for a change of its own. */
+/* '/' as '\' (an export may use either). */
+static void backslashes(char *s)
+{
+	for (; *s; s++)
+		if (*s == '/')
+			*s = '\\';
+}
+
+/* The absolute Windows path of expanded (which may be relative to
+ * working_dir) in *abs.  Returns 0, 1 when it has none (p says why), or
+ * -1 when out of memory. */
+static int absolute_path(const char *expanded, const char *working_dir,
+			 struct fleet_path *p, char **abs, struct ms_err *err)
+{
+	char *wd = NULL;
+	int unknown = 0, rc = 1;
+
+	*abs = NULL;
+	if (is_drive_abs(expanded)) {
+		*abs = strdup(expanded);
+		return *abs ? 0 : err_nomem(err);
+	}
+	if (isalpha((unsigned char)expanded[0]) && expanded[1] == ':') {
+		/* "C:x.ini": relative to the drive's current folder; treat
+		 * as the drive root */
+		if (asprintf(abs, "%c:\\%s", expanded[0], expanded + 2) < 0) {
+			*abs = NULL;
+			return err_nomem(err);
+		}
+		return 0;
+	}
+	if (working_dir && *working_dir) {
+		if (!(wd = expand_known(working_dir, &unknown)))
+			return err_nomem(err);
+		backslashes(wd);
+		if (strstr(wd, "[[") || unknown) {
+			if (set_str(&p->windows_path, expanded) < 0 ||
+			    set_detail(p, FLEET_UNRESOLVED,
+				       "relative path '%s' in working directory '%s', "
+				       "which holds an unexpanded reference",
+				       expanded, wd) < 0)
+				rc = err_nomem(err);
+			goto out;
+		}
+	}
+	if (!wd || !is_drive_abs(wd)) {
+		if (set_str(&p->windows_path, expanded) < 0 ||
+		    set_detail(p, FLEET_UNSUPPORTED,
+			       "relative path '%s' and no absolute working directory",
+			       expanded) < 0)
+			rc = err_nomem(err);
+		goto out;
+	}
+	if (asprintf(abs, "%s%s%s", wd, wd[strlen(wd) - 1] == '\\' ? "" : "\\",
+		     expanded[0] == '\\' ? expanded + 1 : expanded) < 0) {
+		*abs = NULL;
+		rc = err_nomem(err);
+	} else {
+		rc = 0;
+	}
+out:
+	free(wd);
+	return rc;
+}
+
+/* p->windows_path in canonical Windows form, "X:\a\b". */
+static int canonical_path(char **comp, int ncomp, struct fleet_path *p,
+			  struct ms_err *err)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 64 * 1024);
+	for (i = 0; i < ncomp; i++)
+		if (buf_appendf(&b, err, "%s%s", i ? "\\" : "", comp[i]) < 0)
+			goto fail;
+	if (ncomp == 1 && buf_appends(&b, "\\", err) < 0)
+		goto fail;
+	if (!(p->windows_path = buf_detach(&b, NULL)))
+		return err_nomem(err);
+	p->windows_path[0] = (char)toupper((unsigned char)p->windows_path[0]);
+	return 0;
+fail:
+	buf_release(&b);
+	return -1;
+}
+
+/* The machine's folder under FLEET/machines: *cur (local) and *rel
+ * (fleet-relative).  Returns 0, 1 when it is not collected (p says so),
+ * or -1. */
+static int machine_folder(const char *dir, const char *machine,
+			  struct fleet_path *p, char **cur, char **rel,
+			  struct ms_err *err)
+{
+	char *machines = fs_join(dir, "machines"), *m = NULL, *why = NULL;
+	int f, rc = 0;
+
+	if (!machines)
+		return err_nomem(err);
+	f = find_entry(machines, machine && *machine ? machine : "?", &m, &why, err);
+	if (f < 0) {
+		rc = -1;
+	} else if (f != 1) {
+		rc = set_detail(p, FLEET_NOT_FOUND,
+				"machine '%s' is not collected under machines/",
+				machine ? machine : "") < 0 ? err_nomem(err) : 1;
+	} else {
+		*cur = fs_join(machines, m);
+		if (asprintf(rel, "machines/%s", m) < 0)
+			*rel = NULL;
+		if (!*cur || !*rel)
+			rc = err_nomem(err);
+	}
+	free(why);
+	free(m);
+	free(machines);
+	return rc;
+}
+
+/* Down the components from the machine's folder: the drive (also "C$",
+ * as copied through the admin share), then each name.  *cur and *rel
+ * follow.  Returns 0 when the last is found, 1 when a step failed (p
+ * says why), or -1. */
+static int walk_components(char **comp, int ncomp, struct fleet_path *p,
+			   char **cur, char **rel, struct ms_err *err)
+{
+	for (int i = 0; i < ncomp; i++) {
+		char *m = NULL, *why = NULL, *next, *nrel;
+		char drive[3] = { comp[0][0], '\0', '\0' };
+		int f = find_entry(*cur, i == 0 ? drive : comp[i], &m, &why, err);
+
+		if (i == 0 && f == 0) {
+			drive[1] = '$';
+			f = find_entry(*cur, drive, &m, &why, err);
+			drive[1] = '\0';
+		}
+		if (f < 0)
+			return -1;
+		if (f == 0)
+			return set_detail(p, FLEET_NOT_FOUND, "'%s' not found in %s/",
+					  i == 0 ? drive : comp[i], *rel) < 0 ?
+			       err_nomem(err) : 1;
+		if (f == 2) {
+			int sr = set_detail(p, FLEET_AMBIGUOUS,
+					    "'%s' in %s/ could be any of %s",
+					    comp[i], *rel, why ? why : "several entries");
+			free(why);
+			return sr < 0 ? err_nomem(err) : 1;
+		}
+		next = fs_join(*cur, m);
+		nrel = fs_join(*rel, m);
+		free(m);
+		free(*cur);
+		free(*rel);
+		*cur = next;
+		*rel = nrel;
+		if (!*cur || !*rel)
+			return err_nomem(err);
+	}
+	return 0;
+}
+
 int fleet_resolve_path(const char *dir, const char *machine,
 		       const char *winpath, const char *working_dir,
 		       struct fleet_path *p, struct ms_err *err)
 {
-	char *expanded = NULL, *wd = NULL, *abs = NULL, *cur = NULL, *rel = NULL;
+	char *expanded = NULL, *abs = NULL, *cur = NULL, *rel = NULL;
 	char **comp = NULL;
 	int ncomp = 0, unknown = 0, i, rc = -1;
-	char *s;
 
 	memset(p, 0, sizeof(*p));
 	if (!winpath)
 		winpath = "";
 	if (!(expanded = expand_known(winpath, &unknown)))
 		goto nomem;
-	for (s = expanded; *s; s++)
-		if (*s == '/')
-			*s = '\\';
+	backslashes(expanded);
 	if (strstr(expanded, "[[") || unknown) {
 		if (set_str(&p->windows_path, expanded) < 0 ||
 		    set_detail(p, FLEET_UNRESOLVED, "path '%s' holds an unexpanded %s",
@@ -352,147 +506,18 @@ int fleet_resolve_path(const char *dir, const char *machine,
 		rc = 0;
 		goto done;
 	}
-	if (is_drive_abs(expanded)) {
-		abs = strdup(expanded);
-	} else if (isalpha((unsigned char)expanded[0]) && expanded[1] == ':') {
-		/* "C:x.ini": relative to the drive's current folder; treat
-		 * as the drive root */
-		if (asprintf(&abs, "%c:\\%s", expanded[0], expanded + 2) < 0)
-			abs = NULL;
-	} else {
-		if (working_dir && *working_dir) {
-			int unk2 = 0;
-			if (!(wd = expand_known(working_dir, &unk2)))
-				goto nomem;
-			for (s = wd; *s; s++)
-				if (*s == '/')
-					*s = '\\';
-			if (strstr(wd, "[[") || unk2) {
-				if (set_str(&p->windows_path, expanded) < 0 ||
-				    set_detail(p, FLEET_UNRESOLVED,
-					       "relative path '%s' in working directory '%s', "
-					       "which holds an unexpanded reference",
-					       expanded, wd) < 0)
-					goto nomem;
-				rc = 0;
-				goto done;
-			}
-		}
-		if (!wd || !is_drive_abs(wd)) {
-			if (set_str(&p->windows_path, expanded) < 0 ||
-			    set_detail(p, FLEET_UNSUPPORTED,
-				       "relative path '%s' and no absolute working directory",
-				       expanded) < 0)
-				goto nomem;
-			rc = 0;
-			goto done;
-		}
-		if (asprintf(&abs, "%s%s%s", wd,
-			     wd[strlen(wd) - 1] == '\\' ? "" : "\\",
-			     expanded[0] == '\\' ? expanded + 1 : expanded) < 0)
-			abs = NULL;
-	}
-	if (!abs)
-		goto nomem;
+	if ((rc = absolute_path(expanded, working_dir, p, &abs, err)) != 0)
+		goto done;
+	rc = -1;
 	if ((ncomp = path_components(abs, &comp)) < 0)
 		goto nomem;
-	/* canonical Windows form: "X:\a\b" */
-	{
-		struct buf b;
-		buf_init(&b, 64 * 1024);
-		for (i = 0; i < ncomp; i++)
-			if (buf_appendf(&b, err, "%s%s", i ? "\\" : "",
-					i == 0 ? comp[0] : comp[i]) < 0) {
-				buf_release(&b);
-				goto done;
-			}
-		if (ncomp == 1 && buf_appends(&b, "\\", err) < 0) {
-			buf_release(&b);
-			goto done;
-		}
-		p->windows_path = buf_detach(&b, NULL);
-		if (!p->windows_path)
-			goto nomem;
-		p->windows_path[0] = (char)toupper((unsigned char)p->windows_path[0]);
-	}
-	/* machine folder, then drive letter, then each component */
-	{
-		char *machines = fs_join(dir, "machines"), *m = NULL, *why = NULL;
-		int f;
-
-		if (!machines)
-			goto nomem;
-		f = find_entry(machines, machine && *machine ? machine : "?", &m, &why, err);
-		if (f < 0) {
-			free(machines);
-			goto done;
-		}
-		if (f != 1) {
-			free(why);
-			free(m);
-			if (set_detail(p, FLEET_NOT_FOUND,
-				       "machine '%s' is not collected under machines/",
-				       machine ? machine : "") < 0) {
-				free(machines);
-				goto nomem;
-			}
-			free(machines);
-			rc = 0;
-			goto done;
-		}
-		cur = fs_join(machines, m);
-		if (asprintf(&rel, "machines/%s", m) < 0)
-			rel = NULL;
-		free(machines);
-		free(m);
-		if (!cur || !rel)
-			goto nomem;
-	}
-	for (i = 0; i < ncomp; i++) {
-		char *m = NULL, *why = NULL, *next, *nrel;
-		char drive[3] = { comp[0][0], '\0', '\0' };
-		int f = find_entry(cur, i == 0 ? drive : comp[i], &m, &why, err);
-
-		/* files copied through the admin share land in "C$" */
-		if (i == 0 && f == 0) {
-			drive[1] = '$';
-			f = find_entry(cur, drive, &m, &why, err);
-			drive[1] = '\0';
-		}
-
-		if (f < 0)
-			goto done;
-		if (f == 0) {
-			if (set_detail(p, FLEET_NOT_FOUND, "'%s' not found in %s/",
-				       i == 0 ? drive : comp[i], rel) < 0)
-				goto nomem;
-			rc = 0;
-			goto done;
-		}
-		if (f == 2) {
-			int sr = set_detail(p, FLEET_AMBIGUOUS,
-					    "'%s' in %s/ could be any of %s",
-					    comp[i], rel, why ? why : "several entries");
-			free(why);
-			if (sr < 0)
-				goto nomem;
-			rc = 0;
-			goto done;
-		}
-		next = fs_join(cur, m);
-		nrel = fs_join(rel, m);
-		free(m);
-		free(cur);
-		free(rel);
-		cur = next;
-		rel = nrel;
-		if (!cur || !rel)
-			goto nomem;
-	}
+	if (canonical_path(comp, ncomp, p, err) < 0 ||
+	    (rc = machine_folder(dir, machine, p, &cur, &rel, err)) != 0 ||
+	    (rc = walk_components(comp, ncomp, p, &cur, &rel, err)) != 0)
+		goto done;
 	if (fleet_is_dir(cur)) {
-		if (set_detail(p, FLEET_NOT_FOUND, "'%s' is a folder", rel) < 0)
-			goto nomem;
-		rc = 0;
+		rc = set_detail(p, FLEET_NOT_FOUND, "'%s' is a folder", rel) < 0 ?
+		     err_nomem(err) : 0;
 		goto done;
 	}
 	p->where = FLEET_FOUND;
@@ -504,11 +529,12 @@ int fleet_resolve_path(const char *dir, const char *machine,
 nomem:
 	rc = err_nomem(err);
 done:
+	if (rc > 0)
+		rc = 0;         /* decided: p says where the lookup stopped */
 	for (i = 0; i < ncomp; i++)
 		free(comp[i]);
 	free(comp);
 	free(expanded);
-	free(wd);
 	free(abs);
 	free(cur);
 	free(rel);
