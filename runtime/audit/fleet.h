@@ -25,9 +25,9 @@
 
 #include <stddef.h>
 #include "base/err.h"
+#include "base/fleetdir.h"
 
 #define FLEET_MAX_JOB ((size_t)1024 * 1024)   /* one job object in JSON */
-#define FLEET_MAX_DEPTH 32
 #define FLEET_DEFAULT_INI "C:\\ProgramData\\OpConxps\\SMArt Email\\SMArtEmail.ini"
 
 struct fleet_job {
@@ -120,14 +120,6 @@ const char *fleet_where_name(enum fleet_where w);
  * (e.g. "Program Files")?  Ignores the ~N number. */
 int fleet_short_name_matches(const char *shortname, const char *longname);
 
-/* Every *.ini file under FLEET/machines, sorted by machine then path. */
-struct fleet_ini {
-	char *machine;
-	char *windows_path;   /* e.g. "D:\Jobs\finance\recon.ini" */
-	char *file;           /* local path */
-	char *rel;            /* relative to the fleet folder */
-};
-
 /* The files under FLEET/jobs that a scan does not read because their
  * names are not those of exports (*.json, *.xml), fleet-relative, in scan
  * order; *out is a malloc'd array of malloc'd strings (free each, then
@@ -135,15 +127,6 @@ struct fleet_ini {
 int fleet_list_ignored(const char *dir, char ***out, size_t *n,
 		       struct ms_err *err);
 
-/* The Windows path of a fleet-relative file on a machine:
- * "machines/WINAPP01/D/Jobs/a.ini" -> "D:\Jobs\a.ini" (also from a "D$"
- * folder), and the machine's folder name through *machine when not NULL.
- * Both malloc'd; NULL when rel is not such a file (or out of memory). */
-char *fleet_windows_path(const char *rel, char **machine);
-
-int fleet_list_inis(const char *dir, struct fleet_ini **out, size_t *n,
-		    struct ms_err *err);
-void fleet_inis_free(struct fleet_ini *v, size_t n);
 
 /* One notification SMTP slot (SMTPSERVER{n} and friends). */
 struct fleet_notify_slot {

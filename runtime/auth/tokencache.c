@@ -17,6 +17,7 @@
 #include "base/mem.h"
 #include "base/paths.h"
 #include "base/platform.h"
+#include "base/sqldb.h"
 #include "auth/seal.h"
 
 struct tokencache {
@@ -115,14 +116,13 @@ int tokencache_open(struct tokencache **out, const char *path, struct ms_err *er
 	}
 	if (seal_key_load(&tc->key, 1, err) || prepare_file(tc->path, err))
 		goto fail;
-	if (sqlite3_open_v2(tc->path, &tc->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
-		db_fail(tc, "open", err);
+	/* prepare_file() made the file: 1 (gone) is an error too */
+	if (sqldb_open(&tc->db, tc->path, "token cache",
+		       SQLDB_SECURE_DELETE | SQLDB_ONE_THREAD, err) != 0) {
+		err_set(err, MS_ERR_IO, "cannot open token cache '%s'", tc->path);
 		goto fail;
 	}
-	sqlite3_busy_timeout(tc->db, 15000);
-	if (sqlite3_exec(tc->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(tc->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(tc->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
 		db_fail(tc, "create the schema", err);
 		goto fail;
 	}

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include "base/platform.h"
 
+#include "base/sqldb.h"
+
 /* rows written in one batch before it is committed anyway */
 #define BATCH_ROWS 1000
 
@@ -84,8 +86,6 @@ struct state {
 };
 
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=FULL;"
 	"CREATE TABLE IF NOT EXISTS messages ("
 	" mailbox TEXT NOT NULL, key TEXT NOT NULL, message_id TEXT,"
 	" state INTEGER NOT NULL, matched INTEGER NOT NULL DEFAULT 0,"
@@ -158,7 +158,6 @@ int state_open(struct state **out, const char *path, struct ms_err *err)
 {
 	struct state *st;
 	char *lockpath = NULL;
-	int fd;
 
 	*out = NULL;
 	st = calloc(1, sizeof(*st));
@@ -182,19 +181,9 @@ int state_open(struct state **out, const char *path, struct ms_err *err)
 			"state database '%s' is in use by another run", path);
 		goto fail;
 	}
-	/* create 0600 before SQLite opens it, so secrets-adjacent metadata is
-	 * never world-readable even for a moment */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err_set(err, MS_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+	/* 0600 before SQLite opens it; WAL so readers never block a run */
+	if (sqldb_open(&st->db, path, "state database", SQLDB_CREATE | SQLDB_WAL, err))
 		goto fail;
-	}
-	close(fd);
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		db_err(st, err, "cannot open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(st->db, 10000);
 	if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
 		db_err(st, err, "cannot create tables");
 		goto fail;

@@ -9,42 +9,14 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/utf8.h"
 
 /* ---- decoding ---- */
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
 size_t ini_utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
 {
-	uint32_t c;
-	size_t k, i;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	} else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		k = 2;
-		c = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		k = 3;
-		c = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		k = 4;
-		c = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < k)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((k == 3 && c < 0x800) || (k == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return k;
+	return utf8_decode((const char *)p, n, cp);
 }
 
 static int count_line(const char *p, size_t n)
@@ -85,29 +57,9 @@ int ini_check_utf8(const char *name, const char *p, size_t n,
 
 static int put_utf8(struct buf *b, uint32_t c, struct ms_err *err)
 {
-	unsigned char o[4];
-	size_t k;
+	char o[4];
 
-	if (c < 0x80) {
-		o[0] = (unsigned char)c;
-		k = 1;
-	} else if (c < 0x800) {
-		o[0] = (unsigned char)(0xc0 | (c >> 6));
-		o[1] = (unsigned char)(0x80 | (c & 0x3f));
-		k = 2;
-	} else if (c < 0x10000) {
-		o[0] = (unsigned char)(0xe0 | (c >> 12));
-		o[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-		o[2] = (unsigned char)(0x80 | (c & 0x3f));
-		k = 3;
-	} else {
-		o[0] = (unsigned char)(0xf0 | (c >> 18));
-		o[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
-		o[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-		o[3] = (unsigned char)(0x80 | (c & 0x3f));
-		k = 4;
-	}
-	return buf_append(b, o, k, err);
+	return buf_append(b, o, utf8_encode(c, o), err);
 }
 
 int ini_decode_utf16(const char *name, const unsigned char *p, size_t n,

@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/compat.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -19,34 +20,11 @@
  * the code point in *cp, or 1 with *cp = 0xFFFD for an invalid byte. */
 static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 {
-	uint32_t c = s[0];
-	size_t n, i;
+	size_t n = utf8_decode((const char *)s, 4, cp);
 
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, c &= 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, c &= 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, c &= 0x07;
-	else
-		goto bad;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			goto bad;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
-	    (c >= 0xD800 && c <= 0xDFFF))
-		goto bad;
-	*cp = c;
-	return n;
-bad:
-	*cp = 0xFFFD;
-	return 1;
+	if (!n)
+		*cp = UTF8_REPLACEMENT;
+	return n ? n : 1;
 }
 
 /* ASCII for a code point >= 0x80: a transliteration or "?". */

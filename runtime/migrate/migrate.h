@@ -198,4 +198,25 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *r,
 int migrate_rollback(const struct migrate_opts *o, struct migrate_result *r,
 		     struct ms_err *err);
 
+/* What another program may read of a state database (mailshift-verify
+ * checks the mailboxes a run changed): the only door to migrate's
+ * tables, opened read-only, without the exclusive lock of a migrate
+ * command (waiting for one that holds it). */
+struct migrate_applied {
+	int run;                      /* the run read */
+	char *fleet_dir;              /* its fleet folder: as recorded, or (a
+				       * relative one from another working
+				       * directory) the state database's folder */
+	char **inis;                  /* fleet-relative paths of its applied
+				       * INI files, in plan order */
+	size_t n;
+};
+
+/* The INI files applied by run (0 = the latest).  MS_ERR_USAGE when the
+ * database has no such run, MS_ERR_DATA when it is not a migrate state
+ * database.  Release *a with migrate_applied_release(). */
+int migrate_applied_inis(const char *state_db, int run,
+			 struct migrate_applied *a, struct ms_err *err);
+void migrate_applied_release(struct migrate_applied *a);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "transport/send_int.h"
 
 #define LINE_SOFT 78          /* RFC 5322 SHOULD */
@@ -27,32 +28,7 @@
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *p)
 {
-	unsigned c = p[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && p[1] < 0xa0)
-			return 0;       /* overlong */
-		if (c == 0xed && p[1] >= 0xa0)
-			return 0;       /* surrogate */
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-		    (p[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && p[1] < 0x90)
-			return 0;
-		if (c == 0xf4 && p[1] >= 0x90)
-			return 0;
-		return 4;
-	}
-	return 0;
+	return utf8_decode((const char *)p, 4, NULL);
 }
 
 static const char replacement[] = "\xef\xbf\xbd";

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +15,11 @@
 #include <sqlite3.h>
 
 #include "base/buf.h"
-#include "audit/fleet.h"
+#include "base/fleetdir.h"
 #include "base/fsutil.h"
+#include "base/mem.h"
+#include "base/sqldb.h"
+#include "migrate/migrate.h"
 #include "verify/verify.h"
 
 /* ---- targets ------------------------------------------------------------ */
@@ -32,14 +34,14 @@ int verify_targets_add(struct verify_target **t, size_t *n, const char *ini,
 			       VERIFY_MAX_TARGETS);
 	nt = realloc(*t, (*n + 1) * sizeof(**t));
 	if (!nt)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	*t = nt;
 	nt[*n].ini = strdup(ini);
 	nt[*n].label = strdup(label ? label : ini);
 	if (!nt[*n].ini || !nt[*n].label) {
 		free(nt[*n].ini);
 		free(nt[*n].label);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	(*n)++;
 	return 0;
@@ -66,7 +68,7 @@ int verify_targets_from_fleet(const char *fleet, struct verify_target **t,
 	for (size_t i = 0; i < nv; i++) {
 		char *label = NULL;
 		if (asprintf(&label, "%s:%s", v[i].machine, v[i].windows_path) < 0) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 			goto out;
 		}
 		if (verify_targets_add(t, n, v[i].file, label, err)) {
@@ -81,105 +83,23 @@ out:
 	return rc;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-	return strdup(s ? (const char *)s : "");
-}
-
-/* The fleet folder of a migrate run: as recorded, or (recorded relative
- * to another working directory) the folder holding the state database. */
-static char *fleet_dir_for(const char *recorded, const char *state_db)
-{
-	char *copy, *dir, *out;
-
-	if (recorded[0] == '/' || access(recorded, R_OK | X_OK) == 0)
-		return strdup(recorded);
-	if (!(copy = strdup(state_db)))
-		return NULL;
-	dir = dirname(copy);
-	out = strdup(dir);
-	free(copy);
-	return out;
-}
-
 int verify_targets_from_state(const char *state_db, int run,
 			      struct verify_target **t, size_t *n,
 			      int *run_out, struct ms_err *err)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char *fleet = NULL;
-	int rc = -1, s;
+	struct migrate_applied a;
+	int rc = 0;
 
-	if (access(state_db, R_OK) != 0)
-		return err_set(err, MS_ERR_IO, "cannot read state database '%s': %s",
-			       state_db, strerror(errno));
-	if (sqlite3_open_v2(state_db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "cannot open state database '%s': %s", state_db,
-			db ? sqlite3_errmsg(db) : "out of memory");
-		goto out;
-	}
-	sqlite3_busy_timeout(db, 10000);
-	if (sqlite3_prepare_v2(db, run > 0 ? "SELECT id, fleet FROM runs WHERE id = ?" :
-			       "SELECT id, fleet FROM runs ORDER BY id DESC LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_DATA, "'%s' is not a mailshift-migrate state "
-			"database: %s", state_db, sqlite3_errmsg(db));
-		goto out;
-	}
-	if (run > 0)
-		sqlite3_bind_int(st, 1, run);
-	s = sqlite3_step(st);
-	if (s != SQLITE_ROW) {
-		if (s == SQLITE_DONE)
-			err_set(err, MS_ERR_USAGE, run > 0 ? "'%s' has no run %d" :
-				"'%s' has no migration run%.0d", state_db, run);
-		else
-			err_set(err, MS_ERR_IO, "state database '%s': %s", state_db,
-				sqlite3_errmsg(db));
-		goto out;
-	}
-	*run_out = sqlite3_column_int(st, 0);
-	{
-		const unsigned char *f = sqlite3_column_text(st, 1);
-		fleet = fleet_dir_for(f ? (const char *)f : ".", state_db);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!fleet) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (sqlite3_prepare_v2(db, "SELECT path, machine FROM items WHERE run = ? AND "
-			       "kind = 'ini' AND state = 'applied' ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_DATA, "'%s' is not a mailshift-migrate state "
-			"database: %s", state_db, sqlite3_errmsg(db));
-		goto out;
-	}
-	sqlite3_bind_int(st, 1, *run_out);
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		char *path = col_dup(st, 0), *file = NULL;
-		int bad = !path || !(file = fs_join(fleet, path)) ||
-			verify_targets_add(t, n, file, path, err);
-		free(path);
+	if (migrate_applied_inis(state_db, run, &a, err))
+		return -1;
+	*run_out = a.run;
+	for (size_t i = 0; i < a.n && rc == 0; i++) {
+		char *file = fs_join(a.fleet_dir, a.inis[i]);
+
+		rc = file ? verify_targets_add(t, n, file, a.inis[i], err) : err_nomem(err);
 		free(file);
-		if (bad) {
-			err_set(err, MS_ERR_NOMEM, "out of memory");
-			goto out;
-		}
 	}
-	if (s != SQLITE_DONE) {
-		err_set(err, MS_ERR_IO, "state database '%s': %s", state_db,
-			sqlite3_errmsg(db));
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	free(fleet);
+	migrate_applied_release(&a);
 	return rc;
 }
 
@@ -203,26 +123,11 @@ static const char schema[] =
 
 static int db_open(const char *path, sqlite3 **db, struct ms_err *err)
 {
-	int fd;
-
-	*db = NULL;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_set(err, MS_ERR_IO, "cannot open results database '%s': %s",
-			       path, strerror(errno));
-	close(fd);
-	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "cannot open results database '%s': %s", path,
-			*db ? sqlite3_errmsg(*db) : "out of memory");
-		sqlite3_close(*db);
-		*db = NULL;
+	if (sqldb_open(db, path, "results database", SQLDB_CREATE, err))
 		return -1;
-	}
-	sqlite3_busy_timeout(*db, 30000);
 	if (sqlite3_exec(*db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		err_set(err, MS_ERR_IO, "results database '%s': %s", path,
-			sqlite3_errmsg(*db));
-		sqlite3_close(*db);
+		sqldb_fail(*db, "results database", path, "cannot create tables", err);
+		sqldb_close(*db);
 		*db = NULL;
 		return -1;
 	}
@@ -324,7 +229,7 @@ out:
 	sqlite3_finalize(run);
 	sqlite3_finalize(mbx);
 	sqlite3_finalize(stp);
-	sqlite3_close(db);
+	sqldb_close(db);
 	buf_release(&ev);
 	return rc;
 }
@@ -400,7 +305,7 @@ dbfail:
 	err_set(err, MS_ERR_IO, "results database '%s': %s", db_path, sqlite3_errmsg(db));
 out:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	sqldb_close(db);
 	buf_release(&b);
 	return rc;
 }

@@ -601,7 +601,9 @@ static void test_spill_order(void)
 			  strstr(fi->message, "more");
 	}
 	is_int(same, m.n_jobs, "order: same verdicts and shared-ini lists");
-	ok(shared > 28, "order: the lists name the first jobs in report order (%zu)", shared);
+	/* 28 jobs in the two exports, 4 of them the same job in both (same
+	 * machine, schedule and job name): 24 jobs, each sharing o365.ini */
+	ok(shared >= 24, "order: the lists name the first jobs in report order (%zu)", shared);
 	ok(report_render(&m, &ro, &x, &xl, &err) == 0 &&
 	   report_render(&d, &ro, &y, &yl, &err) == 0 && xl == yl &&
 	   memcmp(x, y, xl) == 0, "order: identical JSON reports");

@@ -21,6 +21,7 @@
 #include "audit/analysis.h"
 #include "base/fsutil.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "audit/report.h"
 #include "base/suggest.h"
 
@@ -52,12 +53,12 @@ static int write_report_atomic(const struct audit *a,
 		mode = st.st_mode & 07777;
 	/* DIR/.NAME.tmp.XXXXXX, as fs_write_atomic() names its own */
 	if (!(dir = strdup(path)))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	slash = (char *)platform_last_sep(dir);
 	if (asprintf(&tmp, "%.*s%s.%s.tmp.XXXXXX", slash ? (int)(slash - dir) : 0,
 		     dir, slash ? "/" : "", slash ? slash + 1 : dir) < 0) {
 		free(dir);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	free(dir);
 	dir = NULL;
@@ -92,7 +93,7 @@ static int write_report_atomic(const struct audit *a,
 	free(tmp);
 	tmp = NULL;
 	if (!(dir = strdup(path))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto done;
 	}
 	if ((slash = (char *)platform_last_sep(dir)))
@@ -148,6 +149,67 @@ static int usage_error(char **argv, const char *optstring,
 	return EX_USAGE;
 }
 
+/* The one-line summary after a report written to a file. */
+static void print_summary(const struct audit *a, const char *fleet,
+			  const char *out)
+{
+	int s;
+
+	if (audit_read_nothing(a))
+		printf("no job was read from %s/jobs: this is not a pass\n", fleet);
+	else if (audit_incomplete(a))
+		printf("INCOMPLETE: %zu export%s could not be read to the end "
+		       "(%zu job%s read before the error, marked)\n",
+		       a->n_problems, a->n_problems == 1 ? "" : "s",
+		       a->incomplete_jobs, a->incomplete_jobs == 1 ? "" : "s");
+	printf("%zu connector jobs:", a->n_jobs);
+	for (s = 0; s < STATUS_COUNT; s++)
+		printf("%s %zu %s", s ? "," : "", a->counts[s],
+		       analysis_status_name((enum job_status)s));
+	printf("\nreport written to %s\n", out);
+}
+
+/* The exports that could not be read or were skipped, on stderr; the
+ * exit code: 1 for a status asked for by --fail-on (by default
+ * needs-migration, broken, and a migrated job with an error),
+ * EX_DATAERR for a malformed export, EX_NOINPUT when no job was read
+ * although INI files are collected. */
+static int print_problems_exit(const struct audit *a, const char *fleet,
+			       const int *fail_on, int fail_set)
+{
+	size_t i;
+	int s, rc = EX_OK;
+
+	for (i = 0; i < a->n_problems; i++) {
+		if (a->problems[i].line)
+			fprintf(stderr, "%s: %s/%s:%d: %s\n", prog, fleet, a->problems[i].file,
+				a->problems[i].line, a->problems[i].message);
+		else
+			fprintf(stderr, "%s: %s/%s: %s\n", prog, fleet, a->problems[i].file,
+				a->problems[i].message);
+	}
+	for (i = 0; i < a->n_ignored; i++)
+		fprintf(stderr, "%s: %s/%s: %s\n", prog, fleet, a->ignored[i].file,
+			a->ignored[i].message);
+	for (s = 0; s < STATUS_COUNT; s++)
+		if (fail_on[s] && a->counts[s])
+			rc = 1;
+	/* "migrated" never hides an error: such a job fails the default */
+	if (!fail_set && a->migrated_errors)
+		rc = 1;
+	if (a->n_problems)
+		rc = EX_DATAERR;
+	if (audit_read_nothing(a) && a->n_inis) {
+		fprintf(stderr, "%s: no job was read from %s/jobs although %zu INI file%s "
+			"%s collected: export the connector jobs' schedules there (*.json, "
+			"*.xml)\n", prog, fleet, a->n_inis, a->n_inis == 1 ? "" : "s",
+			a->n_inis == 1 ? "is" : "are");
+		if (rc == EX_OK || rc == 1)
+			rc = EX_NOINPUT;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -167,7 +229,6 @@ int main(int argc, char **argv)
 	const char *fleet = NULL, *out = NULL;
 	int fail_on[STATUS_COUNT] = { 0 }, fail_set = 0, quiet = 0, shown = 0;
 	int c, rc, s;
-	size_t i;
 	struct stat st;
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
@@ -245,21 +306,8 @@ int main(int argc, char **argv)
 			audit_release(&a);
 			return err.code == MS_ERR_NOMEM ? err_sysexit(&err) : EX_CANTCREAT;
 		}
-		if (!quiet) {
-			if (audit_read_nothing(&a))
-				printf("no job was read from %s/jobs: this is not a pass\n",
-				       fleet);
-			else if (audit_incomplete(&a))
-				printf("INCOMPLETE: %zu export%s could not be read to the end "
-				       "(%zu job%s read before the error, marked)\n",
-				       a.n_problems, a.n_problems == 1 ? "" : "s",
-				       a.incomplete_jobs, a.incomplete_jobs == 1 ? "" : "s");
-			printf("%zu connector jobs:", a.n_jobs);
-			for (s = 0; s < STATUS_COUNT; s++)
-				printf("%s %zu %s", s ? "," : "", a.counts[s],
-				       analysis_status_name((enum job_status)s));
-			printf("\nreport written to %s\n", out);
-		}
+		if (!quiet)
+			print_summary(&a, fleet, out);
 	} else if (report_write(&a, &ro, stdout, &err) < 0 || fflush(stdout) != 0) {
 		if (err.code != MS_OK)
 			fprintf(stderr, "%s: %s\n", prog, err.msg);
@@ -269,34 +317,7 @@ int main(int argc, char **argv)
 		audit_release(&a);
 		return err.code == MS_ERR_NOMEM ? err_sysexit(&err) : EX_IOERR;
 	}
-	for (i = 0; i < a.n_problems; i++) {
-		if (a.problems[i].line)
-			fprintf(stderr, "%s: %s/%s:%d: %s\n", prog, fleet, a.problems[i].file,
-				a.problems[i].line, a.problems[i].message);
-		else
-			fprintf(stderr, "%s: %s/%s: %s\n", prog, fleet, a.problems[i].file,
-				a.problems[i].message);
-	}
-	for (i = 0; i < a.n_ignored; i++)
-		fprintf(stderr, "%s: %s/%s: %s\n", prog, fleet, a.ignored[i].file,
-			a.ignored[i].message);
-	rc = EX_OK;
-	for (s = 0; s < STATUS_COUNT; s++)
-		if (fail_on[s] && a.counts[s])
-			rc = 1;
-	/* "migrated" never hides an error: such a job fails the default */
-	if (!fail_set && a.migrated_errors)
-		rc = 1;
-	if (a.n_problems)
-		rc = EX_DATAERR;
-	if (audit_read_nothing(&a) && a.n_inis) {
-		fprintf(stderr, "%s: no job was read from %s/jobs although %zu INI file%s "
-			"%s collected: export the connector jobs' schedules there (*.json, "
-			"*.xml)\n", prog, fleet, a.n_inis, a.n_inis == 1 ? "" : "s",
-			a.n_inis == 1 ? "is" : "are");
-		if (rc == EX_OK || rc == 1)
-			rc = EX_NOINPUT;
-	}
+	rc = print_problems_exit(&a, fleet, fail_on, fail_set);
 	audit_release(&a);
 	return rc;
 }

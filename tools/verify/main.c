@@ -140,7 +140,18 @@ static char *default_db(const char *state, const char *fleet)
 	return p;
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct cli {
+	struct verify_opts o;
+	struct verify_target *t;
+	size_t n;
+	enum verify_format fmt;
+	const char *fleet, *state, *out, *junit, *db;
+	int run, run_used, no_db, quiet, history;
+};
+
+/* The options into c.  Returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct cli *c)
 {
 	static const struct option longopts[] = {
 		{ "ini", required_argument, NULL, 'i' },
@@ -169,16 +180,202 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char optstring[] = "i:f:s:r:Sj:I:m:T:a:c:t:p:d:F:o:J:D:NqvhV";
+	struct verify_opts *o = &c->o;
 	struct ms_err err = MS_ERR_INIT;
-	struct verify_opts o = { 0 };
-	struct verify_run r = { 0 };
-	struct verify_target *t = NULL;
-	enum verify_format fmt = VFMT_TEXT;
-	const char *fleet = NULL, *state = NULL, *out = NULL, *junit = NULL, *db = NULL;
-	char *dbp = NULL, *src = NULL, *colon, *end, msg[256];
-	size_t n = 0, failed = 0;
+	char *colon, *end, msg[256];
+	int opt;
+
+	opterr = 0;   /* our own message, with the program's name */
+	while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			if (verify_targets_add(&c->t, &c->n, optarg, NULL, &err)) {
+				fprintf(stderr, "%s: %s\n", prog, err.msg);
+				return EX_SOFTWARE;
+			}
+			break;
+		case 'f': c->fleet = optarg; break;
+		case 's': c->state = optarg; break;
+		case 'r': c->run = atoi(optarg); c->run_used = 1; break;
+		case 'S': o->send = 1; break;
+		case 'j': o->subject = optarg; break;
+		case 'I': o->sender.ini = optarg; break;
+		case 'm':
+			o->sender.smtp_host = optarg;
+			if ((colon = strrchr(optarg, ':'))) {
+				*colon = 0;
+				o->sender.smtp_port = (int)strtol(colon + 1, &end, 10);
+				if (*end || o->sender.smtp_port < 1 || o->sender.smtp_port > 65535) {
+					fprintf(stderr, "%s: bad port in --smtp\n", prog);
+					return EX_USAGE;
+				}
+			}
+			break;
+		case 'T':
+			if (strcmp(optarg, "implicit") && strcmp(optarg, "starttls")) {
+				fprintf(stderr, "%s: --smtp-tls is starttls or implicit\n", prog);
+				return EX_USAGE;
+			}
+			o->sender.smtp_implicit_tls = strcmp(optarg, "implicit") == 0;
+			break;
+		case 'a': o->sender.from = optarg; break;
+		case 'c': o->concurrency = atoi(optarg); break;
+		case 't': o->timeout_s = atol(optarg); break;
+		case 'p': o->poll_ms = atol(optarg); break;
+		case 'd': o->cert_min_days = atoi(optarg); break;
+		case 'F':
+			if (verify_format_parse(optarg, &c->fmt)) {
+				fprintf(stderr, "%s: unknown format '%s'\n", prog, optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'o': c->out = optarg; break;
+		case 'J': c->junit = optarg; break;
+		case 'D': c->db = optarg; break;
+		case 'N': c->no_db = 1; break;
+		case 'q': c->quiet = 1; break;
+		case 'v': o->verbose = 1; log_set_sink(log_stderr_sink, (void *)prog,
+						       LOG_LVL_TRACE); break;
+		case 'h':
+			if (c->history)
+				usage_history(stdout);
+			else
+				usage(stdout);
+			return EX_OK;
+		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
+		default:
+			suggest_getopt_error(argv, optstring, longopts, msg, sizeof(msg));
+			fprintf(stderr, "%s: %s\n(%s%s --help for every option)\n", prog,
+				msg, prog, c->history ? " history" : "");
+			return EX_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		return EX_USAGE;
+	}
+	return -1;
+}
+
+static int history_main(const struct cli *c)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char *text = NULL, *dbp;
+	int rc;
+
+	if (!(dbp = c->db ? strdup(c->db) : default_db(c->state, c->fleet)))
+		return EX_SOFTWARE;
+	rc = verify_history(dbp, &text, &err);
+	if (rc)
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+	else
+		fputs(text, stdout);
+	free(text);
+	free(dbp);
+	return rc ? EX_NOINPUT : EX_OK;
+}
+
+/* The options make sense and the mailboxes to verify are known (c->t).
+ * Returns -1 to go on, else the exit code. */
+static int gather_targets(struct cli *c)
+{
+	struct ms_err err = MS_ERR_INIT;
+	const struct verify_opts *o = &c->o;
+	int one = !!c->fleet + !!c->state + !!c->n, rc = 0;
 	struct stat st;
-	int c, run = 0, run_used = 0, no_db = 0, quiet = 0, history = 0, rc;
+
+	if (one != 1 || (c->run_used && !c->state) || o->concurrency < 1 ||
+	    o->timeout_s < 1 || (o->subject && !o->send)) {
+		fprintf(stderr, "%s: %s\n", prog, one != 1 ?
+			"give exactly one of --ini, --fleet, --state" :
+			c->run_used && !c->state ? "--run needs --state" :
+			o->subject && !o->send ? "--subject needs --send" :
+			"--concurrency and --timeout must be positive");
+		fprintf(stderr, "(%s --help for every option)\n", prog);
+		return EX_USAGE;
+	}
+	/* what was named must be there: 66, and says so */
+	for (size_t k = 0; k < c->n; k++)
+		if (access(c->t[k].ini, F_OK) != 0) {
+			fprintf(stderr, "%s: INI file '%s' not found\n", prog, c->t[k].ini);
+			return EX_NOINPUT;
+		}
+	if (c->fleet && (stat(c->fleet, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "%s: fleet folder '%s' not found\n", prog, c->fleet);
+		return EX_NOINPUT;
+	}
+	if (c->fleet)
+		rc = verify_targets_from_fleet(c->fleet, &c->t, &c->n, &err);
+	else if (c->state)
+		rc = verify_targets_from_state(c->state, c->run, &c->t, &c->n, &c->run, &err);
+	if (rc || c->n == 0) {
+		fprintf(stderr, "%s: %s\n", prog, rc ? err.msg : "no INI files to verify");
+		return rc && err.code == MS_ERR_USAGE ? EX_USAGE : EX_NOINPUT;
+	}
+	return -1;
+}
+
+/* Runs the checks and writes the reports; the exit code. */
+static int verify_main(struct cli *c)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct verify_opts *o = &c->o;
+	struct verify_run r = { 0 };
+	char *dbp = NULL, *src = NULL;
+	size_t failed = 0;
+	int rc;
+
+	if (c->fleet)
+		rc = asprintf(&src, "--fleet %s", c->fleet);
+	else if (c->state)
+		rc = asprintf(&src, "--state %s --run %d", c->state, c->run);
+	else
+		rc = asprintf(&src, "--ini (%zu file%s)", c->n, c->n == 1 ? "" : "s");
+	if (rc < 0 || (!c->no_db &&
+		       !(dbp = c->db ? strdup(c->db) : default_db(c->state, c->fleet)))) {
+		free(src);
+		return EX_SOFTWARE;
+	}
+	o->targets = c->t;
+	o->n_targets = c->n;
+	o->source = src;
+	o->db_path = dbp;
+	if (isatty(STDERR_FILENO) && !c->quiet) {
+		o->progress = progress;
+		o->progress_ctx = &failed;
+	}
+	rc = verify_run(o, &r, &err);
+	if (o->progress)
+		fprintf(stderr, "\r\033[K");
+	if (rc)
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+	if (rc && r.finished == 0) {
+		rc = err.code == MS_ERR_CONFIG || err.code == MS_ERR_IO ? EX_CONFIG :
+			err_sysexit(&err);
+	} else {
+		int wrc = EX_OK;
+		if (rc)
+			wrc = EX_IOERR;   /* ran, but the results were not stored */
+		/* the report to --out (the text summary still on stdout) or
+		 * to stdout */
+		if ((c->out || !c->quiet) && (rc = write_out(c->out, &r, c->fmt)))
+			wrc = rc;
+		if (c->junit && (rc = write_out(c->junit, &r, VFMT_JUNIT)))
+			wrc = rc;
+		if (c->out && !c->quiet && (rc = write_out(NULL, &r, VFMT_TEXT)))
+			wrc = rc;
+		rc = wrc ? wrc : verify_exit_code(&r);
+	}
+	verify_run_release(&r);
+	free(dbp);
+	free(src);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { .fmt = VFMT_TEXT };
+	int rc;
 
 	platform_no_core_dumps();   /* a core would hold secrets in clear */
 	log_set_sink(log_stderr_sink, (void *)prog, LOG_LVL_WARN);
@@ -193,172 +390,19 @@ int main(int argc, char **argv)
 		return EX_OK;
 	}
 	if (argc > 1 && strcmp(argv[1], "history") == 0) {
-		history = 1;
+		c.history = 1;
 		argv[1] = argv[0];
 		argv++;
 		argc--;
 	}
-	o.concurrency = 4;
-	o.timeout_s = 120;
-	opterr = 0;   /* our own message, with the program's name */
-	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			if (verify_targets_add(&t, &n, optarg, NULL, &err)) {
-				fprintf(stderr, "%s: %s\n", prog, err.msg);
-				return EX_SOFTWARE;
-			}
-			break;
-		case 'f': fleet = optarg; break;
-		case 's': state = optarg; break;
-		case 'r': run = atoi(optarg); run_used = 1; break;
-		case 'S': o.send = 1; break;
-		case 'j': o.subject = optarg; break;
-		case 'I': o.sender.ini = optarg; break;
-		case 'm':
-			o.sender.smtp_host = optarg;
-			if ((colon = strrchr(optarg, ':'))) {
-				*colon = 0;
-				o.sender.smtp_port = (int)strtol(colon + 1, &end, 10);
-				if (*end || o.sender.smtp_port < 1 || o.sender.smtp_port > 65535) {
-					fprintf(stderr, "%s: bad port in --smtp\n", prog);
-					return EX_USAGE;
-				}
-			}
-			break;
-		case 'T':
-			if (strcmp(optarg, "implicit") && strcmp(optarg, "starttls")) {
-				fprintf(stderr, "%s: --smtp-tls is starttls or implicit\n", prog);
-				return EX_USAGE;
-			}
-			o.sender.smtp_implicit_tls = strcmp(optarg, "implicit") == 0;
-			break;
-		case 'a': o.sender.from = optarg; break;
-		case 'c': o.concurrency = atoi(optarg); break;
-		case 't': o.timeout_s = atol(optarg); break;
-		case 'p': o.poll_ms = atol(optarg); break;
-		case 'd': o.cert_min_days = atoi(optarg); break;
-		case 'F':
-			if (verify_format_parse(optarg, &fmt)) {
-				fprintf(stderr, "%s: unknown format '%s'\n", prog, optarg);
-				return EX_USAGE;
-			}
-			break;
-		case 'o': out = optarg; break;
-		case 'J': junit = optarg; break;
-		case 'D': db = optarg; break;
-		case 'N': no_db = 1; break;
-		case 'q': quiet = 1; break;
-		case 'v': o.verbose = 1; log_set_sink(log_stderr_sink, (void *)prog,
-						      LOG_LVL_TRACE); break;
-		case 'h':
-			if (history)
-				usage_history(stdout);
-			else
-				usage(stdout);
-			return EX_OK;
-		case 'V': printf("%s %s\n", prog, MS_VERSION); return EX_OK;
-		default:
-			suggest_getopt_error(argv, optstring, longopts, msg, sizeof(msg));
-			fprintf(stderr, "%s: %s\n(%s%s --help for every option)\n", prog,
-				msg, prog, history ? " history" : "");
-			return EX_USAGE;
-		}
+	c.o.concurrency = 4;
+	c.o.timeout_s = 120;
+	if ((rc = parse_args(argc, argv, &c)) < 0) {
+		if (c.history)
+			rc = history_main(&c);
+		else if ((rc = gather_targets(&c)) < 0)
+			rc = verify_main(&c);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-		return EX_USAGE;
-	}
-	if (history) {
-		char *text = NULL;
-		if (!(dbp = db ? strdup(db) : default_db(state, fleet)))
-			return EX_SOFTWARE;
-		rc = verify_history(dbp, &text, &err);
-		if (rc)
-			fprintf(stderr, "%s: %s\n", prog, err.msg);
-		else
-			fputs(text, stdout);
-		free(text);
-		free(dbp);
-		return rc ? EX_NOINPUT : EX_OK;
-	}
-	if ((!!fleet + !!state + !!n) != 1 || (run_used && !state) || o.concurrency < 1 ||
-	    o.timeout_s < 1 || (o.subject && !o.send)) {
-		fprintf(stderr, "%s: %s\n", prog, (!!fleet + !!state + !!n) != 1 ?
-			"give exactly one of --ini, --fleet, --state" :
-			run_used && !state ? "--run needs --state" :
-			o.subject && !o.send ? "--subject needs --send" :
-			"--concurrency and --timeout must be positive");
-		fprintf(stderr, "(%s --help for every option)\n", prog);
-		verify_targets_free(t, n);
-		return EX_USAGE;
-	}
-	/* what was named must be there: 66, and says so */
-	for (size_t k = 0; k < n; k++)
-		if (access(t[k].ini, F_OK) != 0) {
-			fprintf(stderr, "%s: INI file '%s' not found\n", prog, t[k].ini);
-			verify_targets_free(t, n);
-			return EX_NOINPUT;
-		}
-	if (fleet && (stat(fleet, &st) != 0 || !S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "%s: fleet folder '%s' not found\n", prog, fleet);
-		verify_targets_free(t, n);
-		return EX_NOINPUT;
-	}
-	rc = 0;
-	if (fleet) {
-		rc = verify_targets_from_fleet(fleet, &t, &n, &err);
-	} else if (state) {
-		rc = verify_targets_from_state(state, run, &t, &n, &run, &err);
-	}
-	if (rc || n == 0) {
-		fprintf(stderr, "%s: %s\n", prog, rc ? err.msg : "no INI files to verify");
-		verify_targets_free(t, n);
-		return rc && err.code == MS_ERR_USAGE ? EX_USAGE : EX_NOINPUT;
-	}
-	if (fleet)
-		rc = asprintf(&src, "--fleet %s", fleet);
-	else if (state)
-		rc = asprintf(&src, "--state %s --run %d", state, run);
-	else
-		rc = asprintf(&src, "--ini (%zu file%s)", n, n == 1 ? "" : "s");
-	if (rc < 0 || (!no_db && !(dbp = db ? strdup(db) : default_db(state, fleet)))) {
-		verify_targets_free(t, n);
-		return EX_SOFTWARE;
-	}
-	o.targets = t;
-	o.n_targets = n;
-	o.source = src;
-	o.db_path = dbp;
-	if (isatty(STDERR_FILENO) && !quiet) {
-		o.progress = progress;
-		o.progress_ctx = &failed;
-	}
-	rc = verify_run(&o, &r, &err);
-	if (o.progress)
-		fprintf(stderr, "\r\033[K");
-	if (rc)
-		fprintf(stderr, "%s: %s\n", prog, err.msg);
-	if (rc && r.finished == 0) {
-		rc = err.code == MS_ERR_CONFIG || err.code == MS_ERR_IO ? EX_CONFIG :
-			err_sysexit(&err);
-	} else {
-		int wrc = EX_OK;
-		if (rc)
-			wrc = EX_IOERR;   /* ran, but the results were not stored */
-		/* the report to --out (the text summary still on stdout) or
-		 * to stdout */
-		if ((out || !quiet) && (rc = write_out(out, &r, fmt)))
-			wrc = rc;
-		if (junit && (rc = write_out(junit, &r, VFMT_JUNIT)))
-			wrc = rc;
-		if (out && !quiet && (rc = write_out(NULL, &r, VFMT_TEXT)))
-			wrc = rc;
-		rc = wrc ? wrc : verify_exit_code(&r);
-	}
-	verify_run_release(&r);
-	verify_targets_free(t, n);
-	free(dbp);
-	free(src);
+	verify_targets_free(c.t, c.n);
 	return rc;
 }

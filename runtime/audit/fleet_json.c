@@ -1,0 +1,664 @@
+/*
+ * fleet_json.c - JSON job exports, streamed: a small reader decodes the
+ * file (UTF-8 or UTF-16) and hands each job object to cJSON on its own.
+ */
+#include "audit/fleet_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cJSON.h>
+
+#include "base/buf.h"
+#include "base/fsutil.h"
+#include "base/mem.h"
+#include "base/utf8.h"
+
+/* JSON exports. */
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (cJSON_IsString(v) && v->valuestring)
+		return v->valuestring;
+	return NULL;
+}
+
+/* A field that is a string or an object with one of the given names. */
+const char *fleet_jname(const cJSON *o, const char *key, const char *k1,
+			 const char *k2)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const char *s;
+
+	if (cJSON_IsString(v) && v->valuestring)
+		return v->valuestring;
+	if (cJSON_IsObject(v)) {
+		if (k1 && (s = jstr(v, k1)))
+			return s;
+		if (k2 && (s = jstr(v, k2)))
+			return s;
+	}
+	return NULL;
+}
+
+int fleet_line_of(const char *text, size_t off)
+{
+	size_t i;
+	int line = 1;
+
+	for (i = 0; i < off && text[i]; i++)
+		if (text[i] == '\n')
+			line++;
+	return line;
+}
+
+/*
+ * JSON exports are streamed: a small reader decodes the file (UTF-8, or
+ * UTF-16 on the fly) and walks the few levels whose shape it knows (the
+ * root, "jobs", "scheduleList", a schedule's "jobList"); each job object
+ * is captured on its own (at most JSON_MAX_JOB bytes) and only then parsed
+ * with cJSON.  Memory stays flat whatever the size of the export; the
+ * parts that are skipped are only checked for balanced brackets and
+ * strings.
+ */
+
+#define JSON_MAX_JOB FLEET_MAX_JOB
+#define JSON_MAX_KEY 256
+
+struct jr {
+	FILE *f;
+	const struct fleet_handlers *h;
+	const char *rel;
+	int enc;                   /* 0 UTF-8, 1 UTF-16LE, 2 UTF-16BE */
+	unsigned char raw[65536];
+	size_t rlen, rpos;
+	char pend[4];              /* UTF-8 bytes of a decoded code point */
+	int plen, ppos;
+	int peek;                  /* -2: nothing peeked */
+	int line;
+	int failed;                /* a problem was reported: stop */
+	int cb_failed;             /* a callback failed: stop, err is set */
+	size_t jobs;
+	struct ms_err *err;
+};
+
+static int jr_raw(struct jr *r)
+{
+	if (r->rpos == r->rlen) {
+		r->rlen = fread(r->raw, 1, sizeof(r->raw), r->f);
+		r->rpos = 0;
+		if (r->rlen == 0)
+			return -1;
+	}
+	return r->raw[r->rpos++];
+}
+
+static void jr_fail(struct jr *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void jr_fail(struct jr *r, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (r->failed || r->cb_failed)
+		return;
+	r->failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fleet_problem(r->h, r->rel, r->line, "%s", msg);
+}
+
+/* Next byte of UTF-8 text, -1 at the end (or after a failure). */
+static int jr_get(struct jr *r)
+{
+	int c;
+
+	if (r->peek != -2) {
+		c = r->peek;
+		r->peek = -2;
+		return c;
+	}
+	if (r->failed || r->cb_failed)
+		return -1;
+	if (r->ppos < r->plen) {
+		c = (unsigned char)r->pend[r->ppos++];
+	} else if (r->enc == 0) {
+		c = jr_raw(r);
+	} else {
+		int a = jr_raw(r), b;
+		unsigned long u, v;
+
+		if (a < 0)
+			return -1;
+		if ((b = jr_raw(r)) < 0) {
+			jr_fail(r, "odd length for UTF-16 text");
+			return -1;
+		}
+		u = r->enc == 1 ? (unsigned long)(a | b << 8) : (unsigned long)(a << 8 | b);
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			int x = jr_raw(r), y = jr_raw(r);
+			if (x < 0 || y < 0) {
+				jr_fail(r, "invalid UTF-16: a truncated surrogate pair");
+				return -1;
+			}
+			v = r->enc == 1 ? (unsigned long)(x | y << 8) :
+					  (unsigned long)(x << 8 | y);
+			if (v < 0xDC00 || v > 0xDFFF) {
+				jr_fail(r, "invalid UTF-16: an unpaired surrogate");
+				return -1;
+			}
+			u = 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00);
+		} else if (u >= 0xDC00 && u <= 0xDFFF) {
+			jr_fail(r, "invalid UTF-16: an unpaired surrogate");
+			return -1;
+		}
+		r->plen = (int)utf8_encode((uint32_t)u, r->pend);
+		r->ppos = 1;
+		c = (unsigned char)r->pend[0];
+	}
+	if (c == '\n')
+		r->line++;
+	return c;
+}
+
+static int jr_ws(struct jr *r)
+{
+	int c;
+
+	do
+		c = jr_get(r);
+	while (c == ' ' || c == '\t' || c == '\r' || c == '\n');
+	return c;
+}
+
+static void jr_eof(struct jr *r)
+{
+	jr_fail(r, "invalid JSON: unexpected end of file (truncated export?)");
+}
+
+/* Copy (when b is not NULL) or skip a string whose opening quote was
+ * read. */
+static int jr_string(struct jr *r, struct buf *b)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	int c;
+
+	if (b && buf_append(b, "\"", 1, &lerr) < 0)
+		goto toobig;
+	for (;;) {
+		char ch;
+
+		/* fast path: a run of plain bytes straight from the read buffer
+		 * (UTF-8 input, nothing peeked or pending) */
+		if (r->enc == 0 && r->peek == -2 && r->ppos >= r->plen &&
+		    !r->failed && !r->cb_failed && r->rpos < r->rlen) {
+			const unsigned char *s0 = r->raw + r->rpos, *q = s0,
+					    *e = r->raw + r->rlen;
+
+			while (q < e && *q >= 0x20 && *q != '"' && *q != '\\')
+				q++;
+			if (q > s0) {
+				if (b && buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)
+					goto toobig;
+				r->rpos += (size_t)(q - s0);
+				continue;
+			}
+		}
+		if ((c = jr_get(r)) < 0) {
+			jr_eof(r);
+			return -1;
+		}
+		if (c < 0x20) {
+			jr_fail(r, "invalid JSON: a control character in a string");
+			return -1;
+		}
+		ch = (char)c;
+		if (b && buf_append(b, &ch, 1, &lerr) < 0)
+			goto toobig;
+		if (c == '"')
+			return 0;
+		if (c == '\\') {
+			if ((c = jr_get(r)) < 0) {
+				jr_eof(r);
+				return -1;
+			}
+			ch = (char)c;
+			if (b && buf_append(b, &ch, 1, &lerr) < 0)
+				goto toobig;
+		}
+	}
+toobig:
+	jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
+	return -1;
+}
+
+/* Inside a value: the run of bytes before the next string or bracket
+ * (blanks, ':', ',', numbers, literals) straight from the read buffer,
+ * as jr_get() would give them one by one (UTF-8 input, nothing peeked or
+ * pending).  A run that would not fit in b is left to the byte-by-byte
+ * path, which fails at the same byte and line as ever. */
+static void jr_value_run(struct jr *r, struct buf *b)
+{
+	const unsigned char *s0, *q, *e;
+	struct ms_err lerr = MS_ERR_INIT;
+	int lines = 0;
+
+	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	    r->cb_failed || r->rpos >= r->rlen)
+		return;
+	s0 = q = r->raw + r->rpos;
+	e = r->raw + r->rlen;
+	for (; q < e; q++) {
+		if (*q == '"' || *q == '{' || *q == '[' || *q == '}' || *q == ']')
+			break;
+		lines += *q == '\n';
+	}
+	if (q == s0 || (b && (b->len + (size_t)(q - s0) > b->cap ||
+			      buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)))
+		return;
+	r->rpos += (size_t)(q - s0);
+	r->line += lines;
+}
+
+/* Copy or skip a whole value whose first character c was read.  Nested
+ * values are followed with a counter, not recursion. */
+static int jr_value(struct jr *r, int c, struct buf *b)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	char stack[JSON_MAX_KEY];
+	int depth = 0;
+
+	for (;;) {
+		char ch = (char)c;
+
+		if (c < 0) {
+			jr_eof(r);
+			return -1;
+		}
+		if (c == '"') {
+			if (jr_string(r, b) < 0)
+				return -1;
+		} else {
+			if (b && buf_append(b, &ch, 1, &lerr) < 0) {
+				jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
+				return -1;
+			}
+			if (c == '{' || c == '[') {
+				if (depth == (int)sizeof(stack)) {
+					jr_fail(r, "invalid JSON: nested too deeply");
+					return -1;
+				}
+				stack[depth++] = c == '{' ? '}' : ']';
+			} else if (c == '}' || c == ']') {
+				if (depth == 0 || stack[depth - 1] != c) {
+					jr_fail(r, "invalid JSON: unexpected '%c'", c);
+					return -1;
+				}
+				depth--;
+			}
+		}
+		if (depth == 0) {
+			/* a scalar ends before the next delimiter */
+			if (c == '"' || c == '}' || c == ']')
+				return 0;
+			for (;;) {
+				int p = jr_get(r);
+				if (p < 0 || strchr(",}] \t\r\n", p)) {
+					r->peek = p;
+					return 0;
+				}
+				ch = (char)p;
+				if (b && buf_append(b, &ch, 1, &lerr) < 0) {
+					jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
+					return -1;
+				}
+			}
+		}
+		jr_value_run(r, b);
+		c = jr_get(r);
+	}
+}
+
+/* Read a string token and decode it into out (truncated to outsz). */
+static int jr_key(struct jr *r, char *out, size_t outsz)
+{
+	struct buf b;
+	cJSON *s;
+	int rc = -1;
+
+	buf_init(&b, JSON_MAX_JOB);
+	if (jr_string(r, &b) < 0)
+		goto done;
+	s = cJSON_ParseWithLength(b.data, b.len);
+	if (!cJSON_IsString(s)) {
+		cJSON_Delete(s);
+		jr_fail(r, "invalid JSON: a bad string");
+		goto done;
+	}
+	snprintf(out, outsz, "%s", s->valuestring);
+	cJSON_Delete(s);
+	rc = 0;
+done:
+	buf_release(&b);
+	return rc;
+}
+
+struct jsched {
+	char name[JSON_MAX_KEY];
+	int have_name;
+	cJSON **pending;       /* jobs seen before the schedule's name */
+	int *pending_line;
+	size_t npending;
+};
+
+static int emit_job(struct jr *r, const cJSON *j, const char *sched, int line)
+{
+	struct fleet_job fj;
+	const cJSON *d;
+	const char *s;
+
+	memset(&fj, 0, sizeof(fj));
+	fj.source = r->rel;
+	fj.line = line;
+	fj.name = (s = jstr(j, "name")) ? s : "";
+	fj.schedule = (s = fleet_jname(j, "schedule", "name", NULL)) ? s :
+		      (s = jstr(j, "scheduleName")) ? s : sched ? sched : "";
+	fj.machine = (s = fleet_jname(j, "primaryMachine", "name", NULL)) ? s :
+		     (s = jstr(j, "machine")) ? s : "";
+	fj.job_type = (s = fleet_jname(j, "jobType", "description", "name")) ? s : "";
+	d = cJSON_GetObjectItemCaseSensitive(j, "details");
+	if (!cJSON_IsObject(d))
+		d = cJSON_GetObjectItemCaseSensitive(j, "windowsDetails");
+	if (!cJSON_IsObject(d))
+		d = j;
+	fj.command_line = jstr(d, "commandLine");
+	fj.working_dir = jstr(d, "workingDirectory");
+	fj.batch_user = fleet_jname(d, "batchUser", "loginName", "name");
+	if (r->h->job && r->h->job(&fj, r->h->ctx, r->err) < 0) {
+		r->cb_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int flush_pending(struct jr *r, struct jsched *s)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < s->npending; i++) {
+		if (rc == 0)
+			rc = emit_job(r, s->pending[i], s->name, s->pending_line[i]);
+		cJSON_Delete(s->pending[i]);
+	}
+	free(s->pending);
+	free(s->pending_line);
+	s->pending = NULL;
+	s->pending_line = NULL;
+	s->npending = 0;
+	return rc;
+}
+
+/* An array of jobs whose '[' was read. */
+static int jr_jobs(struct jr *r, struct jsched *s)
+{
+	struct buf b;
+	int c, rc = -1;
+
+	buf_init(&b, JSON_MAX_JOB);
+	if ((c = jr_ws(r)) == ']') {
+		rc = 0;
+		goto done;
+	}
+	for (;;) {
+		int line = r->line;
+		cJSON *j;
+
+		if (c < 0) {
+			jr_eof(r);
+			goto done;
+		}
+		buf_reset(&b);
+		if (c != '{') {
+			r->jobs++;
+			if (jr_value(r, c, NULL) < 0)
+				goto done;
+			fleet_problem(r->h, r->rel, line, "job #%zu is not an object", r->jobs);
+		} else {
+			if (jr_value(r, c, &b) < 0)
+				goto done;
+			j = cJSON_ParseWithLength(b.data, b.len);
+			if (!j) {
+				jr_fail(r, "invalid JSON in job #%zu", r->jobs + 1);
+				goto done;
+			}
+			r->jobs++;
+			if (s && !s->have_name) {
+				cJSON **np = realloc(s->pending, (s->npending + 1) * sizeof(*np));
+				int *nl = np ? realloc(s->pending_line,
+						       (s->npending + 1) * sizeof(*nl)) : NULL;
+				if (np)
+					s->pending = np;
+				if (!np || !nl) {
+					cJSON_Delete(j);
+					err_nomem(r->err);
+					r->cb_failed = 1;
+					goto done;
+				}
+				s->pending_line = nl;
+				s->pending[s->npending] = j;
+				s->pending_line[s->npending++] = line;
+			} else {
+				int e = emit_job(r, j, s ? s->name : NULL, line);
+				cJSON_Delete(j);
+				if (e < 0)
+					goto done;
+			}
+		}
+		c = jr_ws(r);
+		if (c == ']')
+			break;
+		if (c != ',') {
+			if (c < 0)
+				jr_eof(r);
+			else
+				jr_fail(r, "invalid JSON: expected ',' or ']' between jobs");
+			goto done;
+		}
+		c = jr_ws(r);
+	}
+	rc = 0;
+done:
+	buf_wipe(&b);
+	return rc;
+}
+
+/* Members of an object whose '{' was read; member() handles each key
+ * (the ':' consumed, c the first character of the value). */
+typedef int (*member_fn)(struct jr *r, const char *key, int c, void *ctx);
+
+static int jr_object(struct jr *r, member_fn member, void *ctx)
+{
+	char key[JSON_MAX_KEY];
+	int c = jr_ws(r);
+
+	if (c == '}')
+		return 0;
+	for (;;) {
+		if (c != '"') {
+			if (c < 0)
+				jr_eof(r);
+			else
+				jr_fail(r, "invalid JSON: expected a member name");
+			return -1;
+		}
+		if (jr_key(r, key, sizeof(key)) < 0)
+			return -1;
+		if ((c = jr_ws(r)) != ':') {
+			if (c < 0)
+				jr_eof(r);
+			else
+				jr_fail(r, "invalid JSON: expected ':' after \"%s\"", key);
+			return -1;
+		}
+		if (member(r, key, jr_ws(r), ctx) < 0)
+			return -1;
+		c = jr_ws(r);
+		if (c == '}')
+			return 0;
+		if (c != ',') {
+			if (c < 0)
+				jr_eof(r);
+			else
+				jr_fail(r, "invalid JSON: expected ',' or '}'");
+			return -1;
+		}
+		c = jr_ws(r);
+	}
+}
+
+struct schedctx {
+	struct jsched s;
+	int has_jobs;
+};
+
+static int sched_member(struct jr *r, const char *key, int c, void *ctx)
+{
+	struct schedctx *sc = ctx;
+
+	if (strcmp(key, "name") == 0 && c == '"') {
+		if (jr_key(r, sc->s.name, sizeof(sc->s.name)) < 0)
+			return -1;
+		sc->s.have_name = 1;
+		return flush_pending(r, &sc->s);
+	}
+	if ((strcmp(key, "jobList") == 0 || strcmp(key, "jobs") == 0) && c == '[') {
+		sc->has_jobs = 1;
+		return jr_jobs(r, &sc->s);
+	}
+	return jr_value(r, c, NULL);
+}
+
+static int jr_schedules(struct jr *r)
+{
+	int c = jr_ws(r);
+
+	if (c == ']')
+		return 0;
+	for (;;) {
+		if (c == '{') {
+			struct schedctx sc;
+			int rc, line = r->line;
+
+			memset(&sc, 0, sizeof(sc));
+			rc = jr_object(r, sched_member, &sc);
+			/* jobs of a schedule without a name still count */
+			if (flush_pending(r, &sc.s) < 0 || rc < 0)
+				return -1;
+			if (!sc.has_jobs)
+				fleet_problem(r->h, r->rel, line, "schedule without a jobList");
+		} else if (c < 0) {
+			jr_eof(r);
+			return -1;
+		} else if (jr_value(r, c, NULL) < 0) {
+			return -1;
+		}
+		c = jr_ws(r);
+		if (c == ']')
+			return 0;
+		if (c != ',') {
+			if (c < 0)
+				jr_eof(r);
+			else
+				jr_fail(r, "invalid JSON: expected ',' or ']' between schedules");
+			return -1;
+		}
+		c = jr_ws(r);
+	}
+}
+
+struct rootctx {
+	int shape;
+};
+
+static int root_member(struct jr *r, const char *key, int c, void *ctx)
+{
+	struct rootctx *rc = ctx;
+
+	if (strcmp(key, "jobs") == 0 && c == '[') {
+		rc->shape = 1;
+		return jr_jobs(r, NULL);
+	}
+	if (strcmp(key, "scheduleList") == 0 && c == '[') {
+		rc->shape = 1;
+		return jr_schedules(r);
+	}
+	return jr_value(r, c, NULL);
+}
+
+int fleet_scan_json(const char *path, const char *rel,
+		     const struct fleet_handlers *h, struct ms_err *err)
+{
+	struct jr *r;
+	struct rootctx rc = { 0 };
+	unsigned char bom[4];
+	size_t n;
+	int c, ret = 0;
+
+	if (!(r = calloc(1, sizeof(*r))))
+		return err_nomem(err);
+	r->h = h;
+	r->rel = rel;
+	r->err = err;
+	r->line = 1;
+	r->peek = -2;
+	if (!(r->f = fopen(path, "rb"))) {
+		fleet_problem(h, rel, 0, "cannot open '%s': %s", path, strerror(errno));
+		free(r);
+		return 0;
+	}
+	/* encoding from the first bytes */
+	n = fread(r->raw, 1, sizeof(r->raw), r->f);
+	r->rlen = n;
+	memcpy(bom, r->raw, n < 4 ? n : 4);
+	if (n >= 2 && bom[0] == 0xFF && bom[1] == 0xFE) {
+		r->enc = 1;
+		r->rpos = 2;
+	} else if (n >= 2 && bom[0] == 0xFE && bom[1] == 0xFF) {
+		r->enc = 2;
+		r->rpos = 2;
+	} else if (n >= 4 && bom[0] != 0 && bom[1] == 0 && bom[3] == 0) {
+		r->enc = 1;
+	} else if (n >= 3 && bom[0] == 0xEF && bom[1] == 0xBB && bom[2] == 0xBF) {
+		r->rpos = 3;
+	}
+	c = jr_ws(r);
+	if (c < 0 && !r->failed) {
+		fleet_problem(h, rel, 0, "empty export");
+	} else if (c == '[') {
+		jr_jobs(r, NULL);
+	} else if (c == '{') {
+		if (jr_object(r, root_member, &rc) == 0 && !rc.shape)
+			fleet_problem(h, rel, 1, "not a job export: expected a JSON array of jobs, "
+				"{\"jobs\":[...]} or {\"scheduleList\":[...]}");
+	} else if (c >= 0) {
+		jr_fail(r, "not a job export: expected a JSON array or object");
+	}
+	if (!r->failed && !r->cb_failed && c >= 0 && (c = jr_ws(r)) >= 0)
+		jr_fail(r, "invalid JSON: unexpected data after the end");
+	if (ferror(r->f))
+		fleet_problem(h, rel, 0, "cannot read '%s'", path);
+	if (r->cb_failed)
+		ret = -1;
+	fclose(r->f);
+	free(r);
+	return ret;
+}

@@ -1,0 +1,171 @@
+/*
+ * migrate_int.h - what the files of the migrate engine share among
+ * themselves (not for other modules: they use migrate.h).
+ */
+#ifndef MS_MIGRATE_INT_H
+#define MS_MIGRATE_INT_H
+
+#include <sys/types.h>
+
+#include "audit/analysis.h"
+#include "migrate/migrate.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+struct seal_key;
+
+/* An item's state (items.state, stored as its name):
+ *   planned -> applying -> applied, or skipped / conflict / failed;
+ *   rollback: -> rolled-back. */
+enum migrate_item_state {
+	MI_NONE = 0,        /* no state yet / no change to make */
+	MI_PLANNED,
+	MI_APPLYING,
+	MI_APPLIED,
+	MI_SKIPPED,
+	MI_CONFLICT,
+	MI_FAILED,
+	MI_ROLLED_BACK,
+};
+
+/* What a job's command line needs (jobs.action, stored as its name). */
+enum migrate_job_action {
+	MJ_UNSET = 0,       /* not decided (stored as "none") */
+	MJ_NONE,
+	MJ_CHANGE,
+	MJ_MANUAL,
+	MJ_SKIPPED,
+};
+
+/* The stored names ("planned", "rolled-back", "manual"); "" for MI_NONE. */
+const char *migrate_item_state_name(enum migrate_item_state s);
+const char *migrate_job_action_name(enum migrate_job_action a);
+/* A stored name back to its value; -1 for a name we never write. */
+int migrate_item_state_parse(const char *name, enum migrate_item_state *s);
+int migrate_job_action_parse(const char *name, enum migrate_job_action *a);
+
+#define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
+#define BATCH 256
+
+/* The state database (migrate_store.c).  Held with an exclusive lock
+ * from mdb_open_all() to mdb_close(). */
+
+struct mdb {
+	struct sqlite3 *db;
+	char *path;
+	struct seal_key *key;     /* the machine key, loaded when needed */
+};
+
+/* The fleet scan. */
+
+struct mjob {
+	struct job_verdict v;
+	char *raw_cmd;            /* may hold a literal password: wiped */
+	char *user_opt;           /* -user: of the command line */
+	int ini_item;             /* seq of its INI item, 0 = none */
+	int export_item;
+	enum migrate_job_action action;
+	char *new_cmd;
+	char *note;
+	unsigned flags;
+};
+
+struct scan {
+	const struct analysis_opts *ao;
+	struct mjob *jobs;
+	size_t n, alloc;
+};
+
+/* Planning. */
+
+struct pitem {
+	const char *kind;         /* "ini" or "export" */
+	char *path;               /* fleet-relative */
+	char *machine;
+	char *jobs;
+	enum migrate_item_state state;   /* MI_PLANNED or MI_SKIPPED */
+	char *reason;
+	char *orig, *new;
+	size_t orig_len, new_len;
+	char *seal;               /* "TENANT\nCLIENT" when sealing at apply */
+};
+
+struct plan {
+	struct pitem *items;
+	size_t n, alloc;
+	struct scan s;
+};
+
+/* Runs and items as stored. */
+
+struct sitem {
+	int seq;
+	char *kind, *path, *machine, *jobs, *reason, *seal;
+	enum migrate_item_state state;
+	int written;
+	char *orig, *new;
+	size_t orig_len, new_len;
+	char orig_sha[65], new_sha[65];
+	int match;                /* --only */
+	/* apply/rollback work */
+	enum migrate_item_state next;   /* new state, MI_NONE: unchanged */
+	char *next_reason;
+	int write;                /* 1 = write new, 2 = write orig */
+	mode_t mode;              /* the file's mode when hashed */
+	char *dir;                /* its folder (fleet-relative) once written */
+};
+
+struct sjob {
+	char *schedule, *job, *machine, *source, *old_cmd, *new_cmd, *note;
+	enum migrate_job_action action;
+	int ini_item, export_item;
+};
+
+struct srun {
+	int id;
+	char *state;
+	struct sitem *items;
+	size_t n;
+	struct sjob *jobs;
+	size_t n_jobs;
+};
+
+/* migrate_store.c */
+int mdb_open_all(const struct migrate_opts *o, int need_map, struct mdb **d,
+		 struct migrate_map **map, struct ms_err *err);
+void mdb_close(struct mdb *d);
+int mdb_exec(struct mdb *d, const char *sql, struct ms_err *err);
+int mdb_prepare(struct mdb *d, struct sqlite3_stmt **st, const char *sql,
+		struct ms_err *err);
+/* The machine key, loaded (created when create) on first use. */
+int mdb_key(struct mdb *d, int create, struct ms_err *err);
+int mdb_store_plan(struct mdb *d, int run, int replace,
+		   const struct migrate_opts *o, const struct migrate_map *map,
+		   const struct plan *p, struct ms_err *err);
+int mdb_next_run(struct mdb *d, int *run, int *replace, struct ms_err *err);
+int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
+		 struct ms_err *err);
+int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
+		 struct ms_err *err);
+/* Stores it->next (and it->new when with_new) as the item's state. */
+int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
+		 struct ms_err *err);
+void srun_release(struct srun *r);
+void mig_wipe_bytes(char *p, size_t len);
+int mig_job_matches(const struct migrate_opts *o, const struct sjob *j);
+void mig_mark_matches(const struct migrate_opts *o, struct srun *r);
+void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
+
+/* migrate_plan.c: the plan, and output for every command */
+int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
+		const struct migrate_map *map, int print,
+		struct migrate_result *res, struct ms_err *err);
+void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+char *mig_jobs_shown(const char *jobs);
+void mig_jstr(struct buf *b, const char *s, struct ms_err *err);
+void mig_jkv(struct buf *b, int first, const char *key, const char *val,
+	     struct ms_err *err);
+void mig_jout(const struct migrate_opts *o, struct buf *b, struct ms_err *err);
+
+#endif

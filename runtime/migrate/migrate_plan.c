@@ -1,0 +1,809 @@
+/*
+ * migrate_plan.c - plan: the fleet scan, the plan (which INI files,
+ * exports and job command lines change, and into what) and its output;
+ * the text and JSON helpers the other commands print with.
+ */
+#include "migrate/migrate_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "audit/analysis.h"
+#include "audit/fleet.h"
+#include "base/fsutil.h"
+#include "base/mem.h"
+#include "ini/cmdline.h"
+#include "ini/ini.h"
+
+void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	if (!o->out)
+		return;
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n >= 0) {
+		o->out(s, (size_t)n, o->out_ctx);
+		free(s);
+	}
+}
+
+static void mjobs_free(struct mjob *j, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		job_verdict_release(&j[i].v);
+		mem_wipe_free(j[i].raw_cmd);
+		mem_wipe_free(j[i].user_opt);
+		mem_wipe_free(j[i].new_cmd);
+		free(j[i].note);
+	}
+	free(j);
+}
+
+static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
+{
+	struct scan *s = ctx;
+	struct mjob *m;
+
+	if (!analysis_is_connector_job(job))
+		return 0;
+	if (MEM_GROW(s->jobs, s->alloc, s->n + 1, err))
+		return -1;
+	m = &s->jobs[s->n];
+	memset(m, 0, sizeof(*m));
+	if (analysis_job(s->ao, job, &m->v, err) < 0)
+		return -1;
+	s->n++;
+	/* exports spell one machine "winapp01" here and "WINAPP01" there:
+	 * Windows names are case-insensitive, so one case, everywhere */
+	for (char *c = m->v.machine; c && *c; c++)
+		*c = (char)toupper((unsigned char)*c);
+	if (!(m->raw_cmd = strdup(job->command_line)))
+		return err_nomem(err);
+	{
+		struct ms_err lerr = MS_ERR_INIT;
+		struct cmdline_job cj;
+		struct connector_opts co;
+
+		memset(&co, 0, sizeof(co));
+		if (cmdline_job_parse(job->command_line, &cj, &lerr) == 0) {
+			if (cj.exe >= 0 &&
+			    cmdline_parse_connector_ex(cj.end - cj.exe, cj.argv + cj.exe,
+						       CMDLINE_ALLOW_PROPERTIES, &co,
+						       &lerr) == 0 && co.user &&
+			    !(m->user_opt = strdup(co.user))) {
+				cmdline_opts_release(&co);
+				cmdline_job_release(&cj);
+				return err_nomem(err);
+			}
+			cmdline_opts_release(&co);
+			cmdline_job_release(&cj);
+		}
+	}
+	return 0;
+}
+
+static int cmp_mjob(const void *x, const void *y)
+{
+	const struct job_verdict *a = &((const struct mjob *)x)->v;
+	const struct job_verdict *b = &((const struct mjob *)y)->v;
+	int c;
+
+	if ((c = strcasecmp(a->machine, b->machine)) ||
+	    (c = strcasecmp(a->schedule, b->schedule)) ||
+	    (c = strcasecmp(a->job, b->job)) || (c = strcmp(a->source, b->source)))
+		return c;
+	return (a->source_line > b->source_line) - (a->source_line < b->source_line);
+}
+
+static int scan_fleet(const struct migrate_opts *o, struct scan *s,
+		      struct ms_err *err)
+{
+	struct analysis_opts ao;
+	struct fleet_handlers h;
+
+	memset(&ao, 0, sizeof(ao));
+	ao.fleet_dir = o->fleet_dir;
+	ao.now = o->now;
+	memset(s, 0, sizeof(*s));
+	s->ao = &ao;
+	memset(&h, 0, sizeof(h));
+	h.job = on_job;
+	h.problem = NULL;
+	h.ctx = s;
+	if (fleet_scan(o->fleet_dir, &h, err) < 0) {
+		mjobs_free(s->jobs, s->n);
+		memset(s, 0, sizeof(*s));
+		return -1;
+	}
+	s->ao = NULL;
+	if (s->n)
+		qsort(s->jobs, s->n, sizeof(*s->jobs), cmp_mjob);
+	return 0;
+}
+
+static void plan_free(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		struct pitem *it = &p->items[i];
+		free(it->path);
+		free(it->machine);
+		free(it->jobs);
+		free(it->reason);
+		mig_wipe_bytes(it->orig, it->orig_len);
+		mig_wipe_bytes(it->new, it->new_len);
+		free(it->seal);
+	}
+	free(p->items);
+	mjobs_free(p->s.jobs, p->s.n);
+	memset(p, 0, sizeof(*p));
+}
+
+static struct pitem *plan_add(struct plan *p, struct ms_err *err)
+{
+	if (MEM_GROW(p->items, p->alloc, p->n + 1, err))
+		return NULL;
+	memset(&p->items[p->n], 0, sizeof(p->items[0]));
+	return &p->items[p->n++];
+}
+
+static int needs_ini_change(const struct mjob *j)
+{
+	return j->v.ini_file && (j->v.status == STATUS_NEEDS_MIGRATION ||
+				 j->v.status == STATUS_AT_RISK);
+}
+
+/* Jobs indexed by a key (INI file, export source), then by position: the
+ * jobs of one file are one run of the sorted array, in the order of
+ * p->s.jobs, so planning never scans every job for every file. */
+struct jref {
+	const char *key;
+	size_t i;
+};
+
+static int cmp_jref(const void *x, const void *y)
+{
+	const struct jref *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+
+	return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int skip(struct pitem *it, struct ms_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	it->state = MI_SKIPPED;
+	free(it->reason);
+	va_start(ap, fmt);
+	n = vasprintf(&it->reason, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		it->reason = NULL;
+		return err_nomem(err);
+	}
+	return 0;
+}
+
+static int job_list(struct plan *p, const struct jref *g, size_t ng, int seq,
+		    struct pitem *it, struct ms_err *err)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, BUF_DEFAULT_CAP);
+	for (i = 0; i < ng; i++) {
+		struct mjob *j = &p->s.jobs[g[i].i];
+		j->ini_item = seq;
+		if (!it->machine && !(it->machine = strdup(j->v.machine)))
+			goto fail;
+		if (buf_appendf(&b, err, "%s%s/%s (%s)", b.len ? ", " : "",
+				j->v.schedule, j->v.job, j->v.machine) < 0)
+			goto fail;
+	}
+	if (!(it->jobs = buf_detach(&b, NULL)) && !(it->jobs = strdup("")))
+		return err_nomem(err);
+	return 0;
+fail:
+	buf_release(&b);
+	return err->code ? -1 : err_nomem(err);
+}
+
+static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
+		    struct plan *p, const char *ini_file, int seq,
+		    const struct jref *g, size_t ng, struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct migrate_tenant_view tv;
+	struct migrate_target t;
+	struct ini *ini = NULL;
+	struct pitem *it;
+	const char *local = NULL;
+	char *user = NULL, *file = NULL;
+	const char *mailbox = NULL, *written_mailbox = NULL;
+	size_t i;
+	int rc = -1, was_cp1252 = 0;
+
+	if (!(it = plan_add(p, err)))
+		return -1;
+	it->kind = "ini";
+	it->state = MI_PLANNED;
+	if (!(it->path = strdup(ini_file)) || job_list(p, g, ng, seq, it, err) < 0)
+		return err->code ? -1 : err_nomem(err);
+	for (i = 0; i < ng; i++)
+		if (p->s.jobs[g[i].i].v.ini_local) {
+			local = p->s.jobs[g[i].i].v.ini_local;
+			break;
+		}
+	if (!(file = fs_join(o->fleet_dir, ini_file)))
+		return err_nomem(err);
+	if (fs_read_file(local ? local : file, INI_MAX_FILE, &it->orig, &it->orig_len,
+			 &lerr) < 0) {
+		rc = skip(it, err, "cannot read: %s", lerr.msg);
+		goto done;
+	}
+	if (ini_parse_any(&ini, ini_file, it->orig, it->orig_len, &was_cp1252,
+			  &lerr) < 0 || ini_check(ini, &lerr) < 0) {
+		rc = skip(it, err, "%s", lerr.msg);
+		goto done;
+	}
+	user = ini_get(ini, "Mail", "User") ? ini_unquote(ini_get(ini, "Mail", "User")) :
+	       NULL;
+	if (user && user[0] && !config_is_unset(user)) {
+		mailbox = user;
+	} else {
+		for (i = 0; i < ng; i++) {
+			const struct mjob *j = &p->s.jobs[g[i].i];
+			if (j->user_opt && strchr(j->user_opt, '@') &&
+			    !cmdline_has_property(j->user_opt)) {
+				mailbox = written_mailbox = j->user_opt;
+				break;
+			}
+		}
+	}
+	if (!mailbox || !strchr(mailbox, '@')) {
+		rc = skip(it, err, "no mailbox address ([Mail] User or -user:) to match "
+			  "a tenant");
+		goto done;
+	}
+	if (migrate_map_find(map, mailbox, &tv) < 0) {
+		rc = skip(it, err, "no tenant in the mapping file for domain '%s'",
+			  strrchr(mailbox, '@') + 1);
+		goto done;
+	}
+	if (tv.secret_expires) {
+		char today[16];
+		time_t now = o->now ? o->now : time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+		if (strcmp(tv.secret_expires, today) < 0) {
+			rc = skip(it, err, "the client secret of tenant %s expired on %s",
+				  tv.tenant_id, tv.secret_expires);
+			goto done;
+		}
+	}
+	memset(&t, 0, sizeof(t));
+	t.transport = migrate_map_transport(map);
+	t.authority = tv.authority;
+	t.tenant_id = tv.tenant_id;
+	t.client_id = tv.client_id;
+	t.client_secret = tv.secret_literal ? MIGRATE_SEALED_PLACEHOLDER :
+			  tv.client_secret;
+	t.certificate_file = tv.certificate_file;
+	t.mailbox = written_mailbox;
+	t.graph_endpoint = tv.graph_endpoint;
+	t.ca_file = tv.ca_file;
+	t.server = tv.server;
+	t.port = tv.port;
+	t.notify = tv.notify;
+	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
+				&it->new_len, &lerr) < 0) {
+		if (lerr.code == MS_ERR_NOMEM)
+			goto nomem;
+		rc = skip(it, err, "%s", lerr.msg);
+		goto done;
+	}
+	if (tv.secret_literal &&
+	    asprintf(&it->seal, "%s\n%s", tv.tenant_id, tv.client_id) < 0) {
+		it->seal = NULL;
+		goto nomem;
+	}
+	if (it->new_len == it->orig_len && memcmp(it->new, it->orig, it->new_len) == 0)
+		rc = skip(it, err, "already migrated");
+	else
+		rc = 0;
+	goto done;
+nomem:
+	rc = err_nomem(err);
+done:
+	ini_free(ini);
+	free(user);
+	free(file);
+	return rc;
+}
+
+static int plan_jobs(const struct migrate_map *map, struct plan *p,
+		     struct ms_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < p->s.n; i++) {
+		struct mjob *j = &p->s.jobs[i];
+		struct pitem *it;
+
+		if (!j->ini_item)
+			continue;
+		it = &p->items[j->ini_item - 1];
+		if (it->state != MI_PLANNED) {
+			j->action = MJ_SKIPPED;
+			if (!(j->note = strdup(it->reason ? it->reason : "")))
+				return err_nomem(err);
+			continue;
+		}
+		if (migrate_rewrite_command(j->raw_cmd, migrate_map_connector(map),
+					    &j->new_cmd, &j->flags, err) < 0)
+			return -1;
+		if (j->flags & MIGRATE_CMD_KEEPALIVE) {
+			j->action = MJ_MANUAL;
+			j->note = strdup("token keep-alive job for the incumbent's MSAL mode: "
+					 "disable it after the cutover");
+		} else if (j->flags & MIGRATE_CMD_UNLOCATED) {
+			j->action = MJ_MANUAL;
+			j->note = strdup("the connector could not be located in the command "
+					 "line: change it by hand");
+		} else if (j->flags & MIGRATE_CMD_PASSWORD) {
+			j->action = MJ_MANUAL;
+			j->note = strdup(j->flags & MIGRATE_CMD_CHANGED ?
+					 "the command line holds a literal password: remove "
+					 "the -password: (or -opconpassword:) option from the "
+					 "job by hand, then rotate that password; its other "
+					 "changes (connector path, options overriding the INI) "
+					 "are in the rewritten export" :
+					 "the command line holds a literal password: remove "
+					 "the -password: (or -opconpassword:) option from the "
+					 "job by hand, then rotate that password");
+		} else {
+			j->action = j->flags & MIGRATE_CMD_CHANGED ? MJ_CHANGE : MJ_NONE;
+			continue;
+		}
+		if (!j->note)
+			return err_nomem(err);
+	}
+	return 0;
+}
+
+static int plan_exports(const struct migrate_opts *o, struct plan *p,
+			struct ms_err *err)
+{
+	struct jref *refs = NULL;
+	const char **olds = NULL, **news = NULL;
+	size_t n = 0, i, lo, hi;
+	int rc = -1;
+
+	if (p->s.n && (!(refs = calloc(p->s.n, sizeof(*refs))) ||
+		       !(olds = calloc(p->s.n, sizeof(*olds))) ||
+		       !(news = calloc(p->s.n, sizeof(*news))))) {
+		err_nomem(err);
+		goto done;
+	}
+	for (i = 0; i < p->s.n; i++)
+		if (p->s.jobs[i].new_cmd && (p->s.jobs[i].flags & MIGRATE_CMD_CHANGED) &&
+		    !(p->s.jobs[i].flags & MIGRATE_CMD_KEEPALIVE)) {
+			refs[n].key = p->s.jobs[i].v.source;
+			refs[n++].i = i;
+		}
+	if (n)
+		qsort(refs, n, sizeof(*refs), cmp_jref);
+	for (lo = 0; lo < n; lo = hi) {
+		struct ms_err lerr = MS_ERR_INIT;
+		size_t m = 0, replaced = 0;
+		const char *source = refs[lo].key;
+		struct pitem *it;
+		char *file;
+		struct buf jl;
+		int seq;
+
+		for (hi = lo; hi < n && strcmp(refs[hi].key, source) == 0; hi++)
+			;
+		if (!(it = plan_add(p, err)))
+			goto done;
+		seq = (int)p->n;
+		it->kind = "export";
+		it->state = MI_PLANNED;
+		if (!(it->path = strdup(source)) || !(it->machine = strdup(""))) {
+			err_nomem(err);
+			goto done;
+		}
+		buf_init(&jl, BUF_DEFAULT_CAP);
+		for (i = lo; i < hi; i++) {
+			struct mjob *j = &p->s.jobs[refs[i].i];
+			j->export_item = seq;
+			olds[m] = j->raw_cmd;
+			news[m++] = j->new_cmd;
+			buf_appendf(&jl, &lerr, "%s%s/%s (%s)", jl.len ? ", " : "",
+				    j->v.schedule, j->v.job, j->v.machine);
+		}
+		it->jobs = buf_detach(&jl, NULL);
+		if (!it->jobs || lerr.code) {
+			err_nomem(err);
+			goto done;
+		}
+		if (!(file = fs_join(o->fleet_dir, source))) {
+			err_nomem(err);
+			goto done;
+		}
+		if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
+			rc = skip(it, err, "cannot read: %s", lerr.msg);
+		else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds,
+						news, m, &it->new, &it->new_len,
+						&replaced, &lerr) < 0)
+			rc = skip(it, err, "%s", lerr.msg);
+		else if (replaced == 0)
+			rc = skip(it, err, "the command lines were not found in the export: "
+				  "use the change list");
+		else
+			rc = 0;
+		free(file);
+		if (rc < 0)
+			goto done;
+	}
+	rc = 0;
+done:
+	free(olds);
+	free(news);
+	free(refs);
+	return rc;
+}
+
+static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
+		      struct plan *p, struct ms_err *err)
+{
+	struct jref *refs = NULL;
+	size_t n = 0, i, lo, hi;
+	int rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (scan_fleet(o, &p->s, err) < 0)
+		return -1;
+	if (p->s.n && !(refs = calloc(p->s.n, sizeof(*refs))))
+		return err_nomem(err);
+	for (i = 0; i < p->s.n; i++)
+		if (p->s.jobs[i].v.ini_file) {
+			refs[n].key = p->s.jobs[i].v.ini_file;
+			refs[n++].i = i;
+		}
+	if (n)
+		qsort(refs, n, sizeof(*refs), cmp_jref);
+	/* one item per INI file that one of its jobs needs changed, with all
+	 * of that file's jobs */
+	for (lo = 0; lo < n; lo = hi) {
+		int change = 0;
+
+		for (hi = lo; hi < n && strcmp(refs[hi].key, refs[lo].key) == 0; hi++)
+			if (needs_ini_change(&p->s.jobs[refs[hi].i]))
+				change = 1;
+		if (change && plan_ini(o, map, p, refs[lo].key, (int)p->n + 1, refs + lo,
+				       hi - lo, err) < 0)
+			goto done;
+	}
+	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, err) < 0)
+		goto done;
+	rc = 0;
+done:
+	free(refs);
+	return rc;
+}
+
+/* Output. */
+
+#define JOBS_SHOWN 10
+
+/* The job list of an item, cut after JOBS_SHOWN entries for display.
+ * Returns a malloc'd string (NULL when out of memory). */
+char *mig_jobs_shown(const char *jobs)
+{
+	const char *p = jobs;
+	size_t shown = 0, more = 0;
+	char *s = NULL;
+
+	while ((p = strstr(p, "), ")) != NULL) {
+		p += 3;
+		if (++shown == JOBS_SHOWN) {
+			const char *q = p;
+			more = 1;
+			while ((q = strstr(q, "), ")) != NULL) {
+				q += 3;
+				more++;
+			}
+			if (asprintf(&s, "%.*s and %zu more", (int)(p - 2 - jobs), jobs,
+				     more) < 0)
+				s = NULL;
+			return s;
+		}
+	}
+	return strdup(jobs);
+}
+
+/* JSON for plan and status --format json: one document, written whole
+ * once it is complete.  Strings escaped per RFC 8259 (control characters
+ * as \u00XX; other bytes as they are: the inputs are UTF-8). */
+void mig_jstr(struct buf *b, const char *s, struct ms_err *err)
+{
+	buf_append(b, "\"", 1, err);
+	for (s = s ? s : ""; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			buf_appendf(b, err, "\\%c", c);
+		else if (c < 0x20)
+			buf_appendf(b, err, "\\u%04x", c);
+		else
+			buf_append(b, s, 1, err);
+	}
+	buf_append(b, "\"", 1, err);
+}
+
+/* "key": "value" with a leading comma unless first */
+void mig_jkv(struct buf *b, int first, const char *key, const char *val,
+		struct ms_err *err)
+{
+	buf_appendf(b, err, "%s\"%s\": ", first ? "" : ", ", key);
+	mig_jstr(b, val, err);
+}
+
+void mig_jout(const struct migrate_opts *o, struct buf *b, struct ms_err *err)
+{
+	if (err->code == MS_OK && o->out)
+		o->out(b->data, b->len, o->out_ctx);
+	buf_release(b);
+}
+
+/* The job's first error, or a generic reason. */
+static const char *broken_reason(const struct job_verdict *v)
+{
+	size_t k;
+
+	for (k = 0; k < v->n_findings; k++)
+		if (v->findings[k].severity == SEV_ERROR)
+			return v->findings[k].message;
+	return "cannot be evaluated";
+}
+
+static void print_plan_json(const struct migrate_opts *o, int run,
+			    const struct migrate_map *map, const struct plan *p,
+			    struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0, n = 0;
+
+	buf_init(&b, (size_t)1 << 30);
+	buf_appendf(&b, err, "{\"command\": \"plan\", \"run\": %d, ", run);
+	mig_jkv(&b, 1, "transport", migrate_transport_name(migrate_map_transport(map)), err);
+	mig_jkv(&b, 0, "connector", migrate_map_connector(map), err);
+	buf_appends(&b, ",\n \"items\": [", err);
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+
+		if (it->state == MI_PLANNED) {
+			if (strcmp(it->kind, "ini") == 0)
+				n_ini++;
+			else
+				n_exp++;
+		}
+		buf_appends(&b, i ? ",\n  {" : "\n  {", err);
+		mig_jkv(&b, 1, "kind", it->kind, err);
+		mig_jkv(&b, 0, "path", it->path, err);
+		mig_jkv(&b, 0, "state", migrate_item_state_name(it->state), err);
+		mig_jkv(&b, 0, "reason", it->reason, err);
+		mig_jkv(&b, 0, "jobs", it->jobs, err);
+		buf_appends(&b, "}", err);
+	}
+	buf_appends(&b, p->n ? "\n ],\n \"jobs\": [" : "],\n \"jobs\": [", err);
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		int manual;
+		char *a = NULL, *c = NULL;
+
+		if (!j->ini_item || !j->action || j->action == MJ_SKIPPED)
+			continue;
+		n_jobs++;     /* migrated with its INI, listed when it needs more */
+		if (j->action == MJ_NONE)
+			continue;
+		manual = j->action == MJ_MANUAL;
+		if (manual)
+			res->manual++;
+		if (j->action == MJ_CHANGE || (j->flags & MIGRATE_CMD_CHANGED))
+			n_change++;
+		/* a manual job: what to do, no command line to paste */
+		if (!manual) {
+			a = cmdline_redact(j->raw_cmd);
+			c = cmdline_redact(j->new_cmd);
+		}
+		buf_appends(&b, n++ ? ",\n  {" : "\n  {", err);
+		mig_jkv(&b, 1, "schedule", j->v.schedule, err);
+		mig_jkv(&b, 0, "job", j->v.job, err);
+		mig_jkv(&b, 0, "machine", j->v.machine, err);
+		mig_jkv(&b, 0, "action", migrate_job_action_name(j->action), err);
+		mig_jkv(&b, 0, "old", a, err);
+		mig_jkv(&b, 0, "new", c, err);
+		mig_jkv(&b, 0, "note", j->note, err);
+		buf_appends(&b, "}", err);
+		mem_wipe_free(a);
+		mem_wipe_free(c);
+	}
+	buf_appends(&b, n ? "\n ],\n \"broken\": [" : "],\n \"broken\": [", err);
+	for (i = 0; i < p->s.n; i++) {
+		const struct job_verdict *v = &p->s.jobs[i].v;
+
+		if (v->status != STATUS_BROKEN)
+			continue;
+		buf_appends(&b, res->broken++ ? ",\n  {" : "\n  {", err);
+		mig_jkv(&b, 1, "schedule", v->schedule, err);
+		mig_jkv(&b, 0, "job", v->job, err);
+		mig_jkv(&b, 0, "machine", v->machine, err);
+		mig_jkv(&b, 0, "reason", broken_reason(v), err);
+		buf_appends(&b, "}", err);
+	}
+	res->jobs_changed = n_change;
+	buf_appendf(&b, err, "%s],\n \"summary\": {\"ini_files\": %zu, \"jobs\": %zu, "
+		    "\"command_lines\": %zu, \"export_files\": %zu, \"skipped\": %zu, "
+		    "\"manual\": %zu, \"broken\": %zu, \"only_manual_open\": %s}}\n",
+		    res->broken ? "\n " : "", n_ini, n_jobs, n_change, n_exp, res->skipped,
+		    res->manual, res->broken,
+		    res->manual && !res->skipped && !res->broken ? "true" : "false");
+	mig_jout(o, &b, err);
+}
+
+static void print_plan(const struct migrate_opts *o, int run,
+		       const struct migrate_map *map, const struct plan *p,
+		       struct migrate_result *res, struct ms_err *err)
+{
+	struct buf b;
+	size_t i, n_ini = 0, n_exp = 0, n_jobs = 0, n_change = 0;
+
+	if (o->json) {
+		print_plan_json(o, run, map, p, res, err);
+		return;
+	}
+	mig_outf(o, "plan: run %d, transport %s%s%s\n", run,
+	     migrate_transport_name(migrate_map_transport(map)),
+	     migrate_map_connector(map) ? ", connector " : "",
+	     migrate_map_connector(map) ? migrate_map_connector(map) : "");
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+		if (it->state != MI_PLANNED)
+			continue;
+		buf_init(&b, BUF_DEFAULT_CAP);
+		if (migrate_diff(it->path, it->orig, it->orig_len, it->new, it->new_len,
+				 strcmp(it->kind, "ini") == 0 ? MIGRATE_DIFF_INI :
+				 MIGRATE_DIFF_EXPORT, &b, err) == 0 && b.data) {
+			char *js = mig_jobs_shown(it->jobs);
+			mig_outf(o, "\n# %s %s: %s\n", it->kind, it->path, js ? js : "");
+			free(js);
+			o->out ? o->out(b.data, b.len, o->out_ctx) : (void)0;
+		}
+		buf_release(&b);
+		if (strcmp(it->kind, "ini") == 0)
+			n_ini++;
+		else
+			n_exp++;
+	}
+	mig_outf(o, "\n");
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		if (!j->ini_item || !j->action || j->action == MJ_SKIPPED)
+			continue;
+		n_jobs++;
+		/* a manual job's command line is not shown rewritten: with its
+		 * -password:*** it could be pasted into the job as it is */
+		if (j->action != MJ_CHANGE && (j->flags & MIGRATE_CMD_CHANGED))
+			n_change++;   /* rewritten in its export, shown as manual */
+		if (j->action == MJ_CHANGE) {
+			char *a = cmdline_redact(j->raw_cmd), *c = cmdline_redact(j->new_cmd);
+			n_change++;
+			mig_outf(o, "job %s/%s (%s): command line\n  - %s\n  + %s\n",
+			     j->v.schedule, j->v.job, j->v.machine, a ? a : "",
+			     c ? c : "");
+			mem_wipe_free(a);
+			mem_wipe_free(c);
+		}
+		if (j->action == MJ_MANUAL) {
+			res->manual++;
+			mig_outf(o, "manual: %s/%s (%s): %s\n", j->v.schedule, j->v.job,
+			     j->v.machine, j->note);
+		}
+	}
+	for (i = 0; i < p->n; i++)
+		if (p->items[i].state == MI_SKIPPED) {
+			char *js = mig_jobs_shown(p->items[i].jobs);
+			mig_outf(o, "skipped: %s %s (%s): %s\n", p->items[i].kind,
+			     p->items[i].path, js ? js : "", p->items[i].reason);
+			free(js);
+		}
+	/* broken jobs are left alone: say which, and why */
+	for (i = 0; i < p->s.n; i++) {
+		const struct job_verdict *v = &p->s.jobs[i].v;
+
+		if (v->status != STATUS_BROKEN)
+			continue;
+		res->broken++;
+		mig_outf(o, "broken, not touched: %s/%s (%s): %s\n", v->schedule, v->job,
+		     v->machine, broken_reason(v));
+	}
+	res->jobs_changed = n_change;
+	mig_outf(o, "\nsummary: %zu INI file%s to change, %zu job%s migrated "
+	     "(%zu command line%s to change, %zu export file%s to rewrite), "
+	     "%zu skipped, %zu for manual action, %zu broken job%s not touched\n",
+	     n_ini, n_ini == 1 ? "" : "s", n_jobs, n_jobs == 1 ? "" : "s", n_change,
+	     n_change == 1 ? "" : "s", n_exp, n_exp == 1 ? "" : "s", res->skipped,
+	     res->manual, res->broken, res->broken == 1 ? "" : "s");
+	if (res->manual && !res->skipped && !res->broken)
+		mig_outf(o, "only manual actions are open: the plan is complete (exit 0); "
+		     "do them by hand at cutover (changes.csv lists them)\n");
+}
+
+/* plan: returns the run id stored through *run. */
+int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
+		   const struct migrate_map *map, int print,
+		   struct migrate_result *res, struct ms_err *err)
+{
+	struct plan p;
+	int run = 0, replace = 0, rc = -1;
+	size_t i;
+
+	if (mdb_next_run(d, &run, &replace, err) < 0)
+		return -1;
+	memset(&p, 0, sizeof(p));
+	if (mdb_key(d, 1, err) < 0 || build_plan(o, map, &p, err) < 0)
+		goto done;
+	if (mdb_store_plan(d, run, replace, o, map, &p, err) < 0)
+		goto done;
+	res->run = run;
+	for (i = 0; i < p.n; i++) {
+		res->items++;
+		mig_count_state(res, p.items[i].state);
+	}
+	if (print)
+		print_plan(o, run, map, &p, res, err);
+	rc = 0;
+done:
+	plan_free(&p);
+	return rc;
+}
+
+int migrate_plan(const struct migrate_opts *o, struct migrate_result *res,
+		 struct ms_err *err)
+{
+	struct migrate_map *map;
+	struct mdb *d;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (mdb_open_all(o, 1, &d, &map, err) < 0)
+		return -1;
+	rc = mig_do_plan(o, d, map, 1, res, err);
+	res->manual_expected = 1;   /* a plan that leaves only hand work is complete */
+	mdb_close(d);
+	migrate_map_free(map);
+	return rc;
+}

@@ -1,0 +1,745 @@
+/*
+ * migrate_store.c - the state database: schema, opening it, storing a
+ * plan, reading runs back, updating items (see migrate.h for the
+ * guarantees).
+ */
+#include "migrate/migrate_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "audit/fleet.h"
+#include "auth/seal.h"
+#include "base/fsutil.h"
+#include "base/mem.h"
+#include "base/paths.h"
+#include "base/sqldb.h"
+
+static const char *const item_state_names[] = {
+	[MI_NONE] = "", [MI_PLANNED] = "planned", [MI_APPLYING] = "applying",
+	[MI_APPLIED] = "applied", [MI_SKIPPED] = "skipped",
+	[MI_CONFLICT] = "conflict", [MI_FAILED] = "failed",
+	[MI_ROLLED_BACK] = "rolled-back",
+};
+
+static const char *const job_action_names[] = {
+	[MJ_UNSET] = "none", [MJ_NONE] = "none", [MJ_CHANGE] = "change",
+	[MJ_MANUAL] = "manual", [MJ_SKIPPED] = "skipped",
+};
+
+const char *migrate_item_state_name(enum migrate_item_state s)
+{
+	return item_state_names[s];
+}
+
+const char *migrate_job_action_name(enum migrate_job_action a)
+{
+	return job_action_names[a];
+}
+
+int migrate_item_state_parse(const char *name, enum migrate_item_state *s)
+{
+	for (int i = MI_PLANNED; i <= MI_ROLLED_BACK; i++)
+		if (strcmp(name, item_state_names[i]) == 0) {
+			*s = (enum migrate_item_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+int migrate_job_action_parse(const char *name, enum migrate_job_action *a)
+{
+	for (int i = MJ_NONE; i <= MJ_SKIPPED; i++)
+		if (strcmp(name, job_action_names[i]) == 0) {
+			*a = (enum migrate_job_action)i;
+			return 0;
+		}
+	return -1;
+}
+
+int migrate_result_exit(const struct migrate_result *r)
+{
+	return r->skipped || r->failed || r->conflict || r->broken ||
+	       (r->manual && !r->manual_expected) ? 1 : 0;
+}
+
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+	"INSERT OR IGNORE INTO meta VALUES ('schema', '1');"
+	"CREATE TABLE IF NOT EXISTS runs ("
+	" id INTEGER PRIMARY KEY, created INTEGER NOT NULL, fleet TEXT NOT NULL,"
+	" transport TEXT NOT NULL, state TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS items ("
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" path TEXT NOT NULL, machine TEXT NOT NULL, jobs TEXT NOT NULL,"
+	" state TEXT NOT NULL, reason TEXT, written INTEGER NOT NULL DEFAULT 0,"
+	" orig BLOB, orig_sha TEXT, new BLOB, new_sha TEXT, seal TEXT,"
+	" updated INTEGER NOT NULL, PRIMARY KEY (run, seq));"
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, schedule TEXT NOT NULL,"
+	" job TEXT NOT NULL, machine TEXT NOT NULL, source TEXT NOT NULL,"
+	" ini_item INTEGER, export_item INTEGER, action TEXT NOT NULL,"
+	" old_cmd TEXT, new_cmd TEXT, note TEXT, PRIMARY KEY (run, seq));";
+
+static int db_fail(struct mdb *d, struct ms_err *err, const char *what)
+{
+	int code = sqlite3_errcode(d->db);
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		return err_set(err, MS_ERR_BUSY, "state database '%s' is in use by "
+			       "another mailshift-migrate process", d->path);
+	return err_set(err, MS_ERR_IO, "state database '%s': %s: %s", d->path, what,
+		       sqlite3_errmsg(d->db));
+}
+
+int mdb_exec(struct mdb *d, const char *sql, struct ms_err *err)
+{
+	if (sqlite3_exec(d->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(d, err, "query failed");
+	return 0;
+}
+
+void mdb_close(struct mdb *d)
+{
+	if (!d)
+		return;
+	sqldb_close(d->db);
+	seal_key_free(d->key);
+	free(d->path);
+	free(d);
+}
+
+/* File contents (the originals hold passwords) are stored sealed with the
+ * machine key; only their SHA-256 hashes are in clear.  plan creates the
+ * key when there is none; apply (resuming) and rollback need the key the
+ * run was sealed with. */
+int mdb_key(struct mdb *d, int create, struct ms_err *err)
+{
+	char *kf = NULL;
+	int rc = 0;
+
+	if (d->key)
+		return 0;
+	if (!create) {
+		if (paths_key_file(&kf, err) < 0)
+			return -1;
+		if (!fs_exists(kf))
+			rc = err_set(err, MS_ERR_CONFIG, "machine key file '%s' does not "
+				     "exist: the file contents in state database '%s' are "
+				     "sealed with the machine key of the account that planned "
+				     "the run (set MAILSHIFT_HOME or MAILSHIFT_KEY_FILE to it)",
+				     kf, d->path);
+		free(kf);
+		if (rc < 0)
+			return -1;
+	}
+	return seal_key_load(&d->key, create, err);
+}
+
+static void blob_aad(char *aad, size_t sz, int run, int seq, const char *col)
+{
+	snprintf(aad, sz, "mailshift-migrate run %d item %d %s", run, seq, col);
+}
+
+/* Seal file bytes for an items row; *out is malloc'd. */
+static int blob_seal(struct mdb *d, int run, int seq, const char *col,
+		     const char *data, size_t len, unsigned char **out,
+		     size_t *outlen, struct ms_err *err)
+{
+	char aad[96];
+
+	blob_aad(aad, sizeof(aad), run, seq, col);
+	return seal_bytes(d->key, data, len, aad, strlen(aad), out, outlen, err);
+}
+
+void mig_wipe_bytes(char *p, size_t len)
+{
+	mem_wipe(p, len);
+	free(p);
+}
+
+/* Returns 0, -1, or 1 when create is 0 and there is no database yet. */
+static int db_open(struct mdb **out, const struct migrate_opts *o, int create,
+		   struct ms_err *err)
+{
+	struct mdb *d;
+	int rc;
+
+	*out = NULL;
+	if (!(d = calloc(1, sizeof(*d))))
+		return err_nomem(err);
+	if (o->state_path)
+		d->path = strdup(o->state_path);
+	else
+		d->path = fs_join(o->fleet_dir, MIGRATE_DEFAULT_DB);
+	if (!d->path) {
+		free(d);
+		return err_nomem(err);
+	}
+	/* One exclusive lock held until close (SQLDB_EXCLUSIVE): a second
+	 * process gets "in use" at once instead of interleaving with us. */
+	rc = sqldb_open(&d->db, d->path, "state database",
+			create ? SQLDB_CREATE | SQLDB_EXCLUSIVE : SQLDB_EXCLUSIVE, err);
+	if (rc == 1) {
+		mdb_close(d);
+		return 1;
+	}
+	if (rc < 0) {
+		if (err->code == MS_ERR_BUSY) {
+			err_clear(err);
+			err_set(err, MS_ERR_BUSY, "state database '%s' is in use by "
+				"another mailshift-migrate process", d->path);
+		}
+		goto fail;
+	}
+	if (mdb_exec(d, "BEGIN EXCLUSIVE;", err) < 0)
+		goto fail;
+	if (mdb_exec(d, schema, err) < 0 || mdb_exec(d, "COMMIT;", err) < 0) {
+		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+		goto fail;
+	}
+	*out = d;
+	return 0;
+fail:
+	mdb_close(d);
+	return -1;
+}
+
+int mdb_prepare(struct mdb *d, sqlite3_stmt **st, const char *sql,
+		      struct ms_err *err)
+{
+	if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_fail(d, err, "prepare");
+	return 0;
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+/* Long (about 125 lines): one transaction storing the run, its items
+ * and its jobs; the binds follow the schema's columns. */
+int mdb_store_plan(struct mdb *d, int run, int replace,
+		      const struct migrate_opts *o, const struct migrate_map *map,
+		      const struct plan *p, struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now = o->now ? o->now : time(NULL);
+	char hex[65], sql[200];
+	size_t i;
+	int rc = -1;
+
+	if (mdb_exec(d, "BEGIN;", err) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "DELETE FROM items WHERE run = %d;"
+		 "DELETE FROM jobs WHERE run = %d; DELETE FROM runs WHERE id = %d;",
+		 run, run, run);
+	if (replace && mdb_exec(d, sql, err) < 0)
+		goto done;
+	if (mdb_prepare(d, &st, "INSERT INTO runs VALUES (?, ?, ?, ?, 'open')", err) < 0)
+		goto done;
+	sqlite3_bind_int(st, 1, run);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 3, o->fleet_dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, migrate_transport_name(migrate_map_transport(map)), -1,
+			  SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_fail(d, err, "insert run");
+		goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (mdb_prepare(d, &st, "INSERT INTO items (run, seq, kind, path, machine, jobs,"
+		       " state, reason, orig, orig_sha, new, new_sha, seal, updated)"
+		       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err) < 0)
+		goto done;
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+		unsigned char *so = NULL, *sn = NULL;
+		size_t so_len = 0, sn_len = 0;
+		int r;
+
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int(st, 1, run);
+		sqlite3_bind_int(st, 2, (int)i + 1);
+		sqlite3_bind_text(st, 3, it->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, it->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, it->machine ? it->machine : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, it->jobs ? it->jobs : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, migrate_item_state_name(it->state), -1,
+				  SQLITE_STATIC);
+		if (it->reason)
+			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
+		if (it->orig && it->state == MI_PLANNED) {
+			if (blob_seal(d, run, (int)i + 1, "orig", it->orig, it->orig_len,
+				      &so, &so_len, err) < 0 ||
+			    blob_seal(d, run, (int)i + 1, "new", it->new, it->new_len,
+				      &sn, &sn_len, err) < 0) {
+				free(so);
+				goto done;
+			}
+			sqlite3_bind_blob64(st, 9, so, so_len, SQLITE_STATIC);
+			migrate_sha256_hex(it->orig, it->orig_len, hex);
+			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_blob64(st, 11, sn, sn_len, SQLITE_STATIC);
+			migrate_sha256_hex(it->new, it->new_len, hex);
+			sqlite3_bind_text(st, 12, hex, -1, SQLITE_TRANSIENT);
+		}
+		if (it->seal)
+			sqlite3_bind_text(st, 13, it->seal, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 14, (sqlite3_int64)now);
+		r = sqlite3_step(st);
+		sqlite3_clear_bindings(st);
+		free(so);
+		free(sn);
+		if (r != SQLITE_DONE) {
+			db_fail(d, err, "insert item");
+			goto done;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (mdb_prepare(d, &st, "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+		       err) < 0)
+		goto done;
+	for (i = 0; i < p->s.n; i++) {
+		const struct mjob *j = &p->s.jobs[i];
+		char *oc, *nc;
+		int r;
+
+		if (!j->ini_item)
+			continue;
+		oc = cmdline_redact(j->raw_cmd);
+		nc = j->new_cmd ? cmdline_redact(j->new_cmd) : NULL;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int(st, 1, run);
+		sqlite3_bind_int(st, 2, (int)i + 1);
+		sqlite3_bind_text(st, 3, j->v.schedule, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, j->v.job, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, j->v.machine, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, j->v.source, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, j->ini_item);
+		if (j->export_item)
+			sqlite3_bind_int(st, 8, j->export_item);
+		sqlite3_bind_text(st, 9, migrate_job_action_name(j->action), -1,
+				  SQLITE_STATIC);
+		if (oc)
+			sqlite3_bind_text(st, 10, oc, -1, SQLITE_STATIC);
+		if (nc)
+			sqlite3_bind_text(st, 11, nc, -1, SQLITE_STATIC);
+		if (j->note)
+			sqlite3_bind_text(st, 12, j->note, -1, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		mem_wipe_free(oc);
+		mem_wipe_free(nc);
+		if (r != SQLITE_DONE) {
+			db_fail(d, err, "insert job");
+			goto done;
+		}
+	}
+	rc = mdb_exec(d, "COMMIT;", err);
+done:
+	sqlite3_finalize(st);
+	if (rc < 0)
+		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+	return rc;
+}
+
+void srun_release(struct srun *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct sitem *it = &r->items[i];
+		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
+		free(it->reason); free(it->seal);
+		mig_wipe_bytes(it->orig, it->orig_len); mig_wipe_bytes(it->new, it->new_len);
+		free(it->next_reason);
+		free(it->dir);
+	}
+	free(r->items);
+	for (i = 0; i < r->n_jobs; i++) {
+		struct sjob *j = &r->jobs[i];
+		free(j->schedule); free(j->job); free(j->machine); free(j->source);
+		free(j->old_cmd); free(j->new_cmd); free(j->note);
+	}
+	free(r->jobs);
+	free(r->state);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Unseal column i of an items row (NULL stays NULL) and check it against
+ * its clear hash.  A wrong machine key is a configuration error naming
+ * the key file. */
+static int blob_open(struct mdb *d, sqlite3_stmt *st, int i, int run,
+		     const struct sitem *it, const char *col, const char *sha,
+		     char **out, size_t *len, struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	const void *b = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	unsigned char *plain = NULL;
+	char aad[96], hex[65], *kf = NULL;
+	const char *what = strcmp(col, "orig") == 0 ? "original" : "new";
+
+	*out = NULL;
+	*len = 0;
+	if (!b)
+		return 0;
+	if ((size_t)n < SEAL_BYTES_OVERHEAD ||
+	    memcmp(b, SEAL_BYTES_MAGIC, strlen(SEAL_BYTES_MAGIC)) != 0)
+		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
+			       "'%s' are not sealed (written by an older "
+			       "mailshift-migrate): roll run %d back with that version",
+			       d->path, what, it->path, run);
+	if (mdb_key(d, 0, err) < 0)
+		return -1;
+	blob_aad(aad, sizeof(aad), run, it->seq, col);
+	if (unseal_bytes(d->key, b, (size_t)n, aad, strlen(aad), &plain, len,
+			 &lerr) < 0) {
+		if (lerr.code != MS_ERR_DATA)
+			return err_set(err, lerr.code, "%s", lerr.msg);
+		if (paths_key_file(&kf, err) < 0)
+			return -1;
+		err_set(err, MS_ERR_CONFIG, "cannot unseal the %s bytes of '%s' in state "
+			"database '%s' with machine key file '%s': they were sealed with "
+			"another machine key or altered (set MAILSHIFT_HOME or "
+			"MAILSHIFT_KEY_FILE to the key of the account that planned run %d)",
+			what, it->path, d->path, kf, run);
+		free(kf);
+		return -1;
+	}
+	migrate_sha256_hex(plain, *len, hex);
+	if (strcmp(hex, sha) != 0) {
+		mig_wipe_bytes((char *)plain, *len);
+		*len = 0;
+		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
+			       "'%s' do not match their hash", d->path, what, it->path);
+	}
+	*out = (char *)plain;
+	return 0;
+}
+
+/* Find a run: id > 0 that one, else with open_only the open run, else the
+ * latest.  Returns 0 found, 1 none, -1 error. */
+int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
+		    struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (mdb_prepare(d, &st, id > 0 ? "SELECT id FROM runs WHERE id = ?" :
+		       open_only ? "SELECT id FROM runs WHERE state = 'open' ORDER BY id "
+		       "DESC LIMIT 1" : "SELECT id FROM runs ORDER BY id DESC LIMIT 1",
+		       err) < 0)
+		return -1;
+	if (id > 0)
+		sqlite3_bind_int(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		r = 0;
+	} else if (r == SQLITE_DONE) {
+		r = 1;
+	} else {
+		r = db_fail(d, err, "select run");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
+		    struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	size_t alloc = 0;
+	int s;
+
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	if (mdb_prepare(d, &st, "SELECT state FROM runs WHERE id = ?", err) < 0)
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		r->state = col_text(st, 0);
+	sqlite3_finalize(st);
+	if (!r->state)
+		return err_nomem(err);
+	if (mdb_prepare(d, &st, with_bytes ?
+		       "SELECT seq, kind, path, machine, jobs, state, reason, seal, written,"
+		       " orig_sha, new_sha, orig, new FROM items WHERE run = ? ORDER BY seq" :
+		       "SELECT seq, kind, path, machine, jobs, state, reason, seal, written,"
+		       " orig_sha, new_sha FROM items WHERE run = ? ORDER BY seq", err) < 0)
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sitem *it;
+		const unsigned char *t;
+		if (MEM_GROW(r->items, alloc, r->n + 1, err)) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		it = &r->items[r->n++];
+		memset(it, 0, sizeof(*it));
+		it->seq = sqlite3_column_int(st, 0);
+		it->kind = col_text(st, 1);
+		it->path = col_text(st, 2);
+		it->machine = col_text(st, 3);
+		it->jobs = col_text(st, 4);
+		t = sqlite3_column_text(st, 5);
+		if (migrate_item_state_parse(t ? (const char *)t : "", &it->state)) {
+			sqlite3_finalize(st);
+			return err_set(err, MS_ERR_DATA, "state database '%s': item %d of "
+				       "run %d has an unknown state", d->path, it->seq, id);
+		}
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+			it->reason = col_text(st, 6);
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+			it->seal = col_text(st, 7);
+		it->written = sqlite3_column_int(st, 8);
+		if ((t = sqlite3_column_text(st, 9)))
+			snprintf(it->orig_sha, sizeof(it->orig_sha), "%s", t);
+		if ((t = sqlite3_column_text(st, 10)))
+			snprintf(it->new_sha, sizeof(it->new_sha), "%s", t);
+		if (!it->kind || !it->path || !it->machine || !it->jobs)
+			goto nomem;
+		if (with_bytes &&
+		    (blob_open(d, st, 11, id, it, "orig", it->orig_sha, &it->orig,
+			       &it->orig_len, err) < 0 ||
+		     blob_open(d, st, 12, id, it, "new", it->new_sha, &it->new,
+			       &it->new_len, err) < 0)) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	if (s != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_fail(d, err, "select items");
+	}
+	sqlite3_finalize(st);
+	alloc = 0;
+	if (mdb_prepare(d, &st, "SELECT schedule, job, machine, source, action, old_cmd,"
+		       " new_cmd, note, ini_item, export_item FROM jobs WHERE run = ?"
+		       " ORDER BY seq", err) < 0)
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sjob *j;
+		const unsigned char *t;
+		if (MEM_GROW(r->jobs, alloc, r->n_jobs + 1, err)) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		j = &r->jobs[r->n_jobs++];
+		memset(j, 0, sizeof(*j));
+		j->schedule = col_text(st, 0);
+		j->job = col_text(st, 1);
+		j->machine = col_text(st, 2);
+		j->source = col_text(st, 3);
+		t = sqlite3_column_text(st, 4);
+		if (migrate_job_action_parse(t ? (const char *)t : "", &j->action)) {
+			sqlite3_finalize(st);
+			return err_set(err, MS_ERR_DATA, "state database '%s': job %zu of "
+				       "run %d has an unknown action", d->path, r->n_jobs, id);
+		}
+		j->old_cmd = col_text(st, 5);
+		j->new_cmd = col_text(st, 6);
+		j->note = col_text(st, 7);
+		j->ini_item = sqlite3_column_int(st, 8);
+		j->export_item = sqlite3_column_int(st, 9);
+		if (!j->schedule || !j->job || !j->machine || !j->source ||
+		    !j->old_cmd || !j->new_cmd || !j->note)
+			goto nomem;
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return db_fail(d, err, "select jobs");
+	return 0;
+nomem:
+	sqlite3_finalize(st);
+	return err_nomem(err);
+}
+
+int mig_job_matches(const struct migrate_opts *o, const struct sjob *j)
+{
+	return (!o->only_machine || strcasecmp(o->only_machine, j->machine) == 0) &&
+	       (!o->only_schedule || strcasecmp(o->only_schedule, j->schedule) == 0) &&
+	       (!o->only_job || strcasecmp(o->only_job, j->job) == 0);
+}
+
+/* An INI item matches --only when one of its jobs does (changing a shared
+ * INI changes them all); an export item when every job it changes does. */
+void mig_mark_matches(const struct migrate_opts *o, struct srun *r)
+{
+	size_t i, k;
+	int filtered = o->only_machine || o->only_schedule || o->only_job;
+
+	for (i = 0; i < r->n; i++) {
+		struct sitem *it = &r->items[i];
+		int any = 0, all = 1;
+		if (!filtered) {
+			it->match = 1;
+			continue;
+		}
+		for (k = 0; k < r->n_jobs; k++) {
+			const struct sjob *j = &r->jobs[k];
+			if (strcmp(it->kind, "ini") == 0 ? j->ini_item != it->seq :
+			    j->export_item != it->seq)
+				continue;
+			if (mig_job_matches(o, j))
+				any = 1;
+			else
+				all = 0;
+		}
+		it->match = strcmp(it->kind, "ini") == 0 ? any : any && all;
+	}
+}
+
+int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
+		    struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char *sn = NULL;
+	size_t sn_len = 0;
+	int r;
+
+	if (with_new && blob_seal(d, run, it->seq, "new", it->new, it->new_len, &sn,
+				  &sn_len, err) < 0)
+		return -1;
+	if (mdb_prepare(d, &st, with_new ?
+		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?,"
+		       " new = ?, new_sha = ? WHERE run = ? AND seq = ?" :
+		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?"
+		       " WHERE run = ? AND seq = ?", err) < 0) {
+		free(sn);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, migrate_item_state_name(it->next), -1, SQLITE_STATIC);
+	if (it->next_reason)
+		sqlite3_bind_text(st, 2, it->next_reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, it->written);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	if (with_new) {
+		sqlite3_bind_blob64(st, 5, sn, sn_len, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, it->new_sha, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, run);
+		sqlite3_bind_int(st, 8, it->seq);
+	} else {
+		sqlite3_bind_int(st, 5, run);
+		sqlite3_bind_int(st, 6, it->seq);
+	}
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	free(sn);
+	if (r != SQLITE_DONE)
+		return db_fail(d, err, "update item");
+	it->state = it->next;
+	free(it->reason);
+	it->reason = it->next_reason;
+	it->next_reason = NULL;
+	return 0;
+}
+
+void mig_count_state(struct migrate_result *res, enum migrate_item_state s)
+{
+	switch (s) {
+	case MI_PLANNED:
+	case MI_APPLYING:
+		res->planned++;
+		break;
+	case MI_APPLIED:
+		res->applied++;
+		break;
+	case MI_SKIPPED:
+		res->skipped++;
+		break;
+	case MI_CONFLICT:
+		res->conflict++;
+		break;
+	case MI_FAILED:
+		res->failed++;
+		break;
+	case MI_ROLLED_BACK:
+		res->rolled_back++;
+		break;
+	case MI_NONE:
+		break;
+	}
+}
+
+/* The run a new plan is stored as: the open run when nothing of it has
+ * started (*replace = 1), else a new one. */
+int mdb_next_run(struct mdb *d, int *run_out, int *replace, struct ms_err *err)
+{
+	int open_id = 0, run = 0, r;
+
+	r = mdb_find_run(d, 0, 1, &open_id, err);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		/* an open run may be replanned only when nothing of it started */
+		sqlite3_stmt *st = NULL;
+		int started = 0;
+		if (mdb_prepare(d, &st, "SELECT count(*) FROM items WHERE run = ? AND"
+			       " (written = 1 OR state NOT IN ('planned', 'skipped'))",
+			       err) < 0)
+			return -1;
+		sqlite3_bind_int(st, 1, open_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			started = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		if (started)
+			return err_set(err, MS_ERR_DATA, "run %d is partly applied: finish it "
+				       "with apply or undo it with rollback", open_id);
+		run = open_id;   /* replaced in the transaction storing the new plan */
+		*replace = 1;
+	} else {
+		sqlite3_stmt *st = NULL;
+		if (mdb_prepare(d, &st, "SELECT coalesce(max(id), 0) + 1 FROM runs", err) < 0)
+			return -1;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			run = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	*run_out = run;
+	return 0;
+}
+
+int mdb_open_all(const struct migrate_opts *o, int need_map, struct mdb **d,
+		    struct migrate_map **map, struct ms_err *err)
+{
+	struct stat sb;
+	int r;
+
+	*d = NULL;
+	*map = NULL;
+	if (!o->fleet_dir)
+		return err_set(err, MS_ERR_USAGE, "--fleet is required");
+	if (stat(o->fleet_dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return err_set(err, MS_ERR_IO, "cannot read fleet folder '%s': %s",
+			       o->fleet_dir, stat(o->fleet_dir, &sb) < 0 ?
+			       strerror(errno) : "not a directory");
+	if (need_map) {
+		if (!o->map_path)
+			return err_set(err, MS_ERR_USAGE, "--map is required");
+		if (migrate_map_load(map, o->map_path, err) < 0)
+			return -1;
+	}
+	if ((r = db_open(d, o, need_map, err)) != 0) {
+		migrate_map_free(*map);
+		*map = NULL;
+	}
+	return r;
+}
