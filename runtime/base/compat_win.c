@@ -26,6 +26,13 @@ char *strcasestr(const char *hay, const char *needle)
 	return ms_strcasestr(hay, needle);
 }
 
+/* qsort_r in glibc's argument order over the C runtime's qsort_s, whose
+ * comparison takes the context first. */
+struct sort_ctx {
+	int (*cmp)(const void *, const void *, void *);
+	void *arg;
+};
+
 static int sort_trampoline(void *ctx, const void *a, const void *b)
 {
 	const struct sort_ctx *c = ctx;
