@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
+#include "base/escape.h"
 
 #define REPORT_MAX ((size_t)1024 * 1024 * 1024)
 
@@ -441,79 +442,9 @@ static int render_text(const struct audit *a, const struct report_opts *o,
  * UTF-8 (an export can carry anything) become U+FFFD, so the output is
  * always valid JSON. */
 
-/* Length of the valid UTF-8 sequence at s, 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F))
-			return 0;
-		return 3;
-	}
-	if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 static int jw_str(struct buf *b, const char *s, struct ms_err *err)
 {
-	const unsigned char *p = (const unsigned char *)s, *run;
-
-	if (!s)
-		return put(b, "null", 4, err);
-	if (put(b, "\"", 1, err) < 0)
-		return -1;
-	/* runs that need no escaping go in with one copy */
-	for (run = p; *p; ) {
-		const char *e = NULL;
-		size_t n, elen;
-		char tmp[8];
-
-		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-			p++;
-			continue;
-		}
-		n = utf8_len(p);
-		switch (*p) {
-		case '"': e = "\\\""; break;
-		case '\\': e = "\\\\"; break;
-		case '\n': e = "\\n"; break;
-		case '\r': e = "\\r"; break;
-		case '\t': e = "\\t"; break;
-		default:
-			if (*p < 0x20) {
-				snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
-				e = tmp;
-			} else if (n == 0) {
-				e = "\xEF\xBF\xBD";
-			}
-		}
-		if (!e) {
-			/* valid multi-byte UTF-8: part of the run */
-			p += n;
-			continue;
-		}
-		elen = strlen(e);
-		if (put(b, run, (size_t)(p - run), err) < 0 ||
-		    put(b, e, elen, err) < 0)
-			return -1;
-		p++;
-		run = p;
-	}
-	if (put(b, run, (size_t)(p - run), err) < 0)
-		return -1;
-	return put(b, "\"", 1, err);
+	return escape_json(b, s, 0, err);
 }
 
 /* "key": value pairs; first says whether a comma is needed. */
@@ -833,38 +764,10 @@ static int render_csv(const struct audit *a, struct buf *b, struct sink *fp,
 
 /* HTML. */
 
-/* HTML text and attribute escaping; invalid UTF-8 becomes U+FFFD. */
+/* HTML text and attribute escaping (base/escape). */
 static int h(struct buf *b, const char *s, struct ms_err *err)
 {
-	const char *p, *run;
-
-	for (run = p = nz(s); *p; p++) {
-		const char *e = NULL;
-		size_t n = 1;
-
-		switch (*p) {
-		case '&': e = "&amp;"; break;
-		case '<': e = "&lt;"; break;
-		case '>': e = "&gt;"; break;
-		case '"': e = "&quot;"; break;
-		case '\'': e = "&#39;"; break;
-		default:
-			if ((unsigned char)*p >= 0x80 &&
-			    !(n = utf8_len((const unsigned char *)p))) {
-				e = "\xEF\xBF\xBD";
-				n = 1;
-			}
-		}
-		if (!e) {
-			p += n - 1;
-			continue;
-		}
-		if (buf_append(b, run, (size_t)(p - run), err) < 0 ||
-		    buf_appends(b, e, err) < 0)
-			return -1;
-		run = p + 1;
-	}
-	return buf_appends(b, run, err);
+	return escape_html(b, s, err);
 }
 
 static const char html_head[] =

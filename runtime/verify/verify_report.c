@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "base/buf.h"
+#include "base/escape.h"
 #include "verify/verify.h"
 
 #define REPORT_CAP ((size_t)256 * 1024 * 1024)
@@ -102,78 +103,18 @@ void verify_probe_id(char *out, size_t outsz)
 
 /* ---- escaping ------------------------------------------------------------- */
 
-/* Length of a valid UTF-8 sequence at s (1..4), 0 when invalid; *cp gets
- * the code point. */
-static size_t utf8_seq(const unsigned char *s, unsigned *cp)
-{
-	unsigned c = s[0];
-	size_t n, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) { n = 2; c &= 0x1f; }
-	else if (c >= 0xe0 && c <= 0xef) { n = 3; c &= 0x0f; }
-	else if (c >= 0xf0 && c <= 0xf4) { n = 4; c &= 0x07; }
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
+/* The malloc'd forms verify.h promises, over base/escape. */
 static char *escape(const char *s, int xml)
 {
 	struct buf b;
 	struct ms_err err = MS_ERR_INIT;
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	char *out;
 
 	buf_init(&b, REPORT_CAP);
-	if (buf_append(&b, "", 0, &err))
+	if ((xml ? escape_xml_attr(&b, s, &err) : escape_html(&b, s, &err)) < 0) {
+		buf_release(&b);
 		return NULL;
-	while (*p) {
-		unsigned cp;
-		size_t n = utf8_seq(p, &cp);
-		const char *rep = NULL;
-
-		if (n == 0) {
-			rep = "\xef\xbf\xbd";
-			n = 1;
-		} else if (cp == '&') {
-			rep = "&amp;";
-		} else if (cp == '<') {
-			rep = "&lt;";
-		} else if (cp == '>') {
-			rep = "&gt;";
-		} else if (cp == '"') {
-			rep = "&quot;";
-		} else if (cp == '\'') {
-			rep = xml ? "&apos;" : "&#39;";
-		} else if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
-			   cp == 0x7f || cp == 0xfffe || cp == 0xffff) {
-			rep = "\xef\xbf\xbd";   /* forbidden in XML 1.0, odd in HTML */
-		} else if (xml && (cp == '\n' || cp == '\r' || cp == '\t')) {
-			/* kept in attribute values as character references */
-			rep = cp == '\n' ? "&#10;" : cp == '\r' ? "&#13;" : "&#9;";
-		}
-		if (rep ? buf_appends(&b, rep, &err) :
-		    buf_append(&b, p, n, &err)) {
-			buf_release(&b);
-			return NULL;
-		}
-		p += n;
 	}
-	out = buf_detach(&b, NULL);
-	return out;
+	return buf_detach(&b, NULL);
 }
 
 char *verify_html_escape(const char *s)
@@ -401,14 +342,7 @@ out:
 
 static int xml_put(struct buf *b, const char *s, struct ms_err *err)
 {
-	char *e = verify_xml_escape(s);
-	int rc;
-
-	if (!e)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	rc = buf_appends(b, e, err);
-	free(e);
-	return rc;
+	return escape_xml_attr(b, s, err);
 }
 
 static int render_junit(const struct verify_run *r, struct buf *b,
@@ -496,14 +430,7 @@ static int render_junit(const struct verify_run *r, struct buf *b,
 
 static int html_put(struct buf *b, const char *s, struct ms_err *err)
 {
-	char *e = verify_html_escape(s);
-	int rc;
-
-	if (!e)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	rc = buf_appends(b, e, err);
-	free(e);
-	return rc;
+	return escape_html(b, s, err);
 }
 
 /* Prose from the explanation catalogue, where `command` marks what to
