@@ -142,7 +142,7 @@ static void test_stream(void)
 		err_clear(&err);
 		if (fp && report_render(&big, &o, &mem, &len, &err) == 0 &&
 		    report_write(&big, &o, fp, &err) == 0 && fclose(fp) == 0 &&
-		    len == flen && memcmp(mem, file, len) == 0 && len > 300 * 1024)
+		    len == flen && memcmp(mem, file, len) == 0 && len > 256 * 1024)
 			same++;
 		else
 			printf("# format %d: %s (%zu vs %zu bytes)\n", f, err.msg, len, flen);
