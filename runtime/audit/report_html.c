@@ -66,7 +66,7 @@ static const char css[] =
 "col.c-sched{width:14%}col.c-job{width:21%}col.c-st{width:12%}col.c-mail{width:19%}col.c-find{width:34%}\n"
 "dl dt{font-weight:600;margin-top:10px}dl dd{margin:2px 0 0 16px}p.lead{font-size:16px;margin:10px 0 14px}\n"
 "tr.fail td.failed{background:#fce8e6;font-weight:600}tr.fail td.failed .pill{outline:2px solid #c62828}\n"
-"td.step{text-align:center}td.step small{display:block;color:#555}.note{color:#2e5e2e}\n"
+"td.step{text-align:center}td.step small{display:block;color:#555}.note{color:#2e5e2e}td>p{margin:0 0 6px}\n"
 "@page{margin:12mm}\n"
 "@media print{\n"
 " body{background:#fff;font-size:11px}\n"
