@@ -593,17 +593,17 @@ static int render_html(const struct verify_run *r, struct buf *b,
 {
 	if (html_header(r, b, err) ||
 	    buf_appends(b, "<table class=\"sortable filtered\" id=\"results\"><colgroup>"
-			"<col style=\"width:8%\"><col style=\"width:16%\"><col style=\"width:16%\">",
+			"<col style=\"width:7%\"><col style=\"width:15%\"><col style=\"width:15%\">",
 			err))
 		return -1;
 	for (int s = 0; s < VSTEP_COUNT; s++)
-		if (buf_appends(b, "<col style=\"width:6.5%\">", err))
+		if (buf_appends(b, "<col style=\"width:7%\">", err))
 			return -1;
 	if (buf_appends(b, "<col></colgroup>\n<thead><tr><th>Result</th><th>Mailbox</th>"
 			"<th>INI file</th>", err))
 		return -1;
 	for (int s = 0; s < VSTEP_COUNT; s++)
-		if (buf_appendf(b, err, "<th>%s</th>", step_names[s]))
+		if (buf_appendf(b, err, "<th class=\"step\">%s</th>", step_names[s]))
 			return -1;
 	if (buf_appends(b, "<th>Details</th></tr></thead>\n<tbody>\n", err))
 		return -1;

@@ -7,6 +7,7 @@
 //     --width N --height N   the viewport (default 1366 x 900)
 //     --wait MS              after the load event, before the first EXPR
 //     --paper a4|letter      for --pdf (default a4)
+//     --media print          emulate print media (for layout checks)
 //     --timeout S            give up (exit 2) after S seconds (default 120)
 //   and steps, run in order after the load event:
 //     EXPR                   evaluated in the page (a promise is awaited),
@@ -34,6 +35,7 @@ for (let i = 0; i < argv.length; i++) {
 	else if (a === '--screenshot') o.steps.push(['shot', val()]);
 	else if (a === '--pdf') o.steps.push(['pdf', val()]);
 	else if (a === '--paper') o.paper = val();
+	else if (a === '--media') o.media = val();
 	else if (a === '--timeout') o.timeout = +val();
 	else if (!o.url) o.url = a;
 	else o.steps.push(['eval', a]);
@@ -101,6 +103,7 @@ async function main() {
 	await S('Page.enable');
 	await S('Emulation.setDeviceMetricsOverride',
 		{ width: o.width, height: o.height, deviceScaleFactor: 1, mobile: false });
+	if (o.media) await S('Emulation.setEmulatedMedia', { media: o.media });
 	const loaded = event('Page.loadEventFired', sessionId);
 	await S('Page.navigate', { url: o.url });
 	await loaded;
