@@ -31,6 +31,9 @@
 #define FIRST_ROWS 400      /* job rows among them, at most */
 #define OPEN_UP_TO 100      /* a fleet with this few jobs: every group open */
 #define CHART_BARS 30       /* bars per chart; the rest are counted */
+#define PRINT_UP_TO 5000    /* printing opens every group up to this many
+			     * jobs shown; beyond, it prints the groups'
+			     * lines (and the groups the reader opened) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -59,7 +62,7 @@ static const char css[] =
 ".pill{display:inline-block;color:#fff;border-radius:10px;padding:1px 8px;font-size:12px;white-space:nowrap}\n"
 "ul.f{margin:0;padding-left:16px}ul.f li{margin:2px 0}.sev-error a{color:#c62828;font-weight:600}.sev-warning a{color:#a05a00;font-weight:600}.sev-info a{color:#555;font-weight:600}\n"
 ".controls{display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin:0 0 8px}.controls input,.controls select{font:inherit;padding:4px 8px}\n"
-"#shown{color:#444}.more{color:#555;font-style:italic}\n"
+"#shown{color:#444}.more,.printnote{color:#555;font-style:italic}\n"
 "details.g{background:#fff;border-radius:6px;margin:6px 0;box-shadow:0 1px 2px rgba(0,0,0,.12)}\n"
 "details.g>summary{cursor:pointer;padding:8px 12px}details.g>summary>*{margin-right:10px}\n"
 ".gm{font-weight:600}.gn{color:#555}.gb{padding:0 12px 10px}.gb>ul.f{margin:0 0 8px}\n"
@@ -75,6 +78,7 @@ static const char css[] =
 " .card{box-shadow:none;border:1px solid #bbb;border-top-width:4px;min-width:0}\n"
 " .chart,details.g,table{box-shadow:none;border:1px solid #ccc}\n"
 " details::details-content{content-visibility:visible;display:block}\n"
+" #groups.lines details:not([open])::details-content{display:none}\n"
 " details.g>summary{list-style:none;break-after:avoid}\n"
 " tr,li,.card,.bar,summary,dt,dd{break-inside:avoid}h2{break-after:avoid}thead{display:table-header-group}\n"
 " .pill,.card,.bar i,header p.alert,td.failed{-webkit-print-color-adjust:exact;print-color-adjust:exact}\n"
@@ -157,7 +161,7 @@ static const char audit_js[] =
 " (k<list.length?' ('+(list.length-k)+' more below, listed as you scroll)':'');}\n"
 "function pump(){busy=false;var end=printing?list.length:Math.min(k+CH,list.length),h='',first=k;\n"
 " for(;k<end;k++)h+=ghead(G[list[k]],list[k]);box.insertAdjacentHTML('beforeend',h);\n"
-" if(openAll||printing)Array.prototype.slice.call(box.children,box.children.length-(k-first)).forEach(function(d){fill(d,printing);});\n"
+" if(openAll||(printing&&njobs<=" STR(PRINT_UP_TO) "))Array.prototype.slice.call(box.children,box.children.length-(k-first)).forEach(function(d){fill(d,printing);});\n"
 " show();if(k<list.length&&near()){busy=true;requestAnimationFrame(pump);}}\n"
 "addEventListener('scroll',function(){if(!busy&&k<list.length&&near()){busy=true;requestAnimationFrame(pump);}},{passive:true});\n"
 "box.addEventListener('toggle',function(ev){var d=ev.target;if(d.open&&!d.hasAttribute('data-done'))fill(d,printing);},true);\n"
@@ -169,8 +173,13 @@ static const char audit_js[] =
 " var v=c.getAttribute('data-f');st.value=st.value===v?'':v;apply();});});\n"
 "q.addEventListener('input',apply);st.addEventListener('change',apply);\n"
 "addEventListener('beforeprint',function(){printing=true;if(k<list.length)pump();\n"
+" if(njobs>" STR(PRINT_UP_TO) "){var p=document.createElement('p');p.id='printnote';p.className='printnote';\n"
+"  p.textContent='Printed without the jobs of each INI file ('+njobs+' jobs would take thousands of pages): '+\n"
+"   'open a group before printing to include its jobs, filter the list, or use --format csv.';\n"
+"  box.parentNode.insertBefore(p,box);box.classList.add('lines');return;}\n"
 " Array.prototype.forEach.call(box.children,function(d){if(!d.hasAttribute('data-done'))fill(d,true);d.open=true;});});\n"
-"addEventListener('afterprint',function(){printing=false;});\n"
+"addEventListener('afterprint',function(){printing=false;box.classList.remove('lines');\n"
+" var p=document.getElementById('printnote');if(p)p.remove();});\n"
 "if(more)more.hidden=true;\n"
 "var m=/[#&]status=([a-z-]+)/.exec(location.hash);if(m)st.value=m[1];\n"
 "m=/[#&]q=([^&]*)/.exec(location.hash);if(m)q.value=decodeURIComponent(m[1]);\n"
