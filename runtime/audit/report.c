@@ -10,8 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit/report_int.h"
 #include "base/buf.h"
-#include "base/utf8.h"
+#include "base/escape.h"
 
 #define REPORT_MAX ((size_t)1024 * 1024 * 1024)
 
@@ -29,9 +30,7 @@ int report_format_parse(const char *s, enum report_format *f)
 }
 
 /* The catalogue shown in the HTML report (and usable by other tools). */
-static const struct {
-	const char *code, *why, *fix;
-} catalogue[] = {
+const struct report_code report_catalogue[] = {
 	{ "basic-auth-microsoft",
 	  "The job reads an Exchange Online mailbox with a user name and password; Microsoft has turned Basic authentication off for IMAP and POP.",
 	  "Register an application in Entra ID (IMAP.AccessAsApp or Mail.Read), grant it the mailbox, and add an [OAuth] section with mailshift-migrate." },
@@ -118,15 +117,16 @@ static const struct {
 	  "On OpCon 25.1 or later set the slot's SMTPAPPID, SMTPSECRET and SMTPTENANTID (an app with SMTP.SendAsApp)." },
 };
 
-#define N_CATALOGUE (sizeof(catalogue) / sizeof(catalogue[0]))
+#define N_CATALOGUE (sizeof(report_catalogue) / sizeof(report_catalogue[0]))
+const size_t report_catalogue_n = N_CATALOGUE;
 
 const char *report_finding_why(const char *code)
 {
 	size_t i;
 
 	for (i = 0; i < N_CATALOGUE; i++)
-		if (strcmp(catalogue[i].code, code) == 0)
-			return catalogue[i].why;
+		if (strcmp(report_catalogue[i].code, code) == 0)
+			return report_catalogue[i].why;
 	return "See the message.";
 }
 
@@ -135,8 +135,8 @@ const char *report_finding_fix(const char *code)
 	size_t i;
 
 	for (i = 0; i < N_CATALOGUE; i++)
-		if (strcmp(catalogue[i].code, code) == 0)
-			return catalogue[i].fix;
+		if (strcmp(report_catalogue[i].code, code) == 0)
+			return report_catalogue[i].fix;
 	return "See the message.";
 }
 
@@ -246,7 +246,7 @@ static int sink_close(struct sink *k)
 	return e;
 }
 
-static int spill(struct buf *b, struct sink *k, int force, struct ms_err *err)
+int report_spill(struct buf *b, struct sink *k, int force, struct ms_err *err)
 {
 	struct buf t;
 	int e;
@@ -278,7 +278,7 @@ static int spill(struct buf *b, struct sink *k, int force, struct ms_err *err)
 
 /* The sentences that must come before any count: a report that read no
  * job, or not every export, is not a pass.  Empty when neither. */
-static int headline(const struct audit *a, struct buf *b, struct ms_err *err)
+int report_headline(const struct audit *a, struct buf *b, struct ms_err *err)
 {
 	if (audit_read_nothing(a) &&
 	    buf_appendf(b, err, "NO JOB WAS READ: jobs/ holds no job export mailshift "
@@ -355,7 +355,7 @@ static int text_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 		return 0;
 	if (!c->n++ && buf_appends(c->b, c->head, err) < 0)
 		return -1;
-	if (text_job(c->b, v, err) < 0 || spill(c->b, c->fp, 0, err) < 0)
+	if (text_job(c->b, v, err) < 0 || report_spill(c->b, c->fp, 0, err) < 0)
 		return -1;
 	return 0;
 }
@@ -369,7 +369,7 @@ static int render_text(const struct audit *a, const struct report_opts *o,
 	if (buf_appendf(b, err, "mailshift audit of fleet '%s'\n", nz(o->fleet_dir)) < 0)
 		return -1;
 	if (audit_read_nothing(a) || audit_incomplete(a)) {
-		if (headline(a, b, err) < 0 || puts_(b, "\n", err) < 0)
+		if (report_headline(a, b, err) < 0 || puts_(b, "\n", err) < 0)
 			return -1;
 	}
 	if (buf_appendf(b, err, "%zu connector job%s on %zu machine%s, %zu other job%s, "
@@ -442,60 +442,9 @@ static int render_text(const struct audit *a, const struct report_opts *o,
  * UTF-8 (an export can carry anything) become U+FFFD, so the output is
  * always valid JSON. */
 
-/* Length of the valid UTF-8 sequence at s, 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-	return utf8_decode((const char *)s, 4, NULL);
-}
-
 static int jw_str(struct buf *b, const char *s, struct ms_err *err)
 {
-	const unsigned char *p = (const unsigned char *)s, *run;
-
-	if (!s)
-		return put(b, "null", 4, err);
-	if (put(b, "\"", 1, err) < 0)
-		return -1;
-	/* runs that need no escaping go in with one copy */
-	for (run = p; *p; ) {
-		const char *e = NULL;
-		size_t n, elen;
-		char tmp[8];
-
-		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-			p++;
-			continue;
-		}
-		n = utf8_len(p);
-		switch (*p) {
-		case '"': e = "\\\""; break;
-		case '\\': e = "\\\\"; break;
-		case '\n': e = "\\n"; break;
-		case '\r': e = "\\r"; break;
-		case '\t': e = "\\t"; break;
-		default:
-			if (*p < 0x20) {
-				snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
-				e = tmp;
-			} else if (n == 0) {
-				e = "\xEF\xBF\xBD";
-			}
-		}
-		if (!e) {
-			/* valid multi-byte UTF-8: part of the run */
-			p += n;
-			continue;
-		}
-		elen = strlen(e);
-		if (put(b, run, (size_t)(p - run), err) < 0 ||
-		    put(b, e, elen, err) < 0)
-			return -1;
-		p++;
-		run = p;
-	}
-	if (put(b, run, (size_t)(p - run), err) < 0)
-		return -1;
-	return put(b, "\"", 1, err);
+	return escape_json(b, s, 0, err);
 }
 
 /* "key": value pairs; first says whether a comma is needed. */
@@ -591,7 +540,7 @@ static int json_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 	    jw_kbool(b, I3, "microsoft", v->microsoft, &f3, err) < 0 ||
 	    jw_kstr(b, I3, "status", analysis_status_name(v->status), &f3, err) < 0 ||
 	    jw_findings(b, I3, v->findings, v->n_findings, &f3, err) < 0 ||
-	    puts_(b, "\n    }", err) < 0 || spill(b, c->fp, 0, err) < 0)
+	    puts_(b, "\n    }", err) < 0 || report_spill(b, c->fp, 0, err) < 0)
 		return -1;
 	return 0;
 }
@@ -656,7 +605,7 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 		    jw_kstr(b, I3, "file", n->file, &f3, err) < 0 ||
 		    jw_knum(b, I3, "jobs", (long long)n->n_jobs, 0, &f3, err) < 0 ||
 		    jw_findings(b, I3, n->findings, n->n_findings, &f3, err) < 0 ||
-		    buf_appendf(b, err, "\n%s}", I2) < 0 || spill(b, fp, 0, err) < 0)
+		    buf_appendf(b, err, "\n%s}", I2) < 0 || report_spill(b, fp, 0, err) < 0)
 			return -1;
 	}
 	if (a->n_inis && buf_appendf(b, err, "\n%s]", I1) < 0)
@@ -791,7 +740,7 @@ static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
 	buf_release(&msgs);
 	buf_release(&fixes);
 	buf_release(&source);
-	if (rc || spill(b, c->fp, 0, err) < 0)
+	if (rc || report_spill(b, c->fp, 0, err) < 0)
 		return -1;
 	return 0;
 }
@@ -813,412 +762,6 @@ static int render_csv(const struct audit *a, struct buf *b, struct sink *fp,
 	return 0;
 }
 
-/* HTML. */
-
-/* HTML text and attribute escaping; invalid UTF-8 becomes U+FFFD. */
-static int h(struct buf *b, const char *s, struct ms_err *err)
-{
-	const char *p, *run;
-
-	for (run = p = nz(s); *p; p++) {
-		const char *e = NULL;
-		size_t n = 1;
-
-		switch (*p) {
-		case '&': e = "&amp;"; break;
-		case '<': e = "&lt;"; break;
-		case '>': e = "&gt;"; break;
-		case '"': e = "&quot;"; break;
-		case '\'': e = "&#39;"; break;
-		default:
-			if ((unsigned char)*p >= 0x80 &&
-			    !(n = utf8_len((const unsigned char *)p))) {
-				e = "\xEF\xBF\xBD";
-				n = 1;
-			}
-		}
-		if (!e) {
-			p += n - 1;
-			continue;
-		}
-		if (buf_append(b, run, (size_t)(p - run), err) < 0 ||
-		    buf_appends(b, e, err) < 0)
-			return -1;
-		run = p + 1;
-	}
-	return buf_appends(b, run, err);
-}
-
-static const char html_head[] =
-"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
-"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-"<title>Mail connector audit</title>\n<style>\n"
-"body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}\n"
-"header{background:#1d2a44;color:#fff;padding:20px 32px}header h1{margin:0 0 4px;font-size:22px}\n"
-"header p{margin:0;opacity:.85}main{padding:20px 32px;max-width:1400px}\n"
-"h2{font-size:17px;margin:28px 0 10px}code{font:12px ui-monospace,Consolas,monospace;word-break:break-all}\n"
-".cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border-radius:8px;padding:12px 18px;min-width:130px;box-shadow:0 1px 2px rgba(0,0,0,.08);border-top:4px solid #999}\n"
-".card b{display:block;font-size:28px}.card span{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#555}\n"
-".s-needs-migration{border-color:#c62828}.s-at-risk{border-color:#ef8f00}.s-migrated{border-color:#2e7d32}.s-unaffected{border-color:#1565c0}.s-broken{border-color:#6a1b9a}\n"
-".bg-needs-migration{background:#c62828}.bg-at-risk{background:#ef8f00}.bg-migrated{background:#2e7d32}.bg-unaffected{background:#1565c0}.bg-broken{background:#6a1b9a}\n"
-".chart{background:#fff;border-radius:8px;padding:12px 18px;box-shadow:0 1px 2px rgba(0,0,0,.08)}\n"
-".bar{display:flex;align-items:center;margin:4px 0}.bar .label{width:220px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\n"
-".bar .track{flex:1;display:flex;height:18px;background:#eceff3;border-radius:3px;overflow:hidden}.bar .track i{display:block;height:100%}\n"
-".bar .n{width:40px;text-align:right;color:#555}.legend i{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;border-radius:2px}\n"
-"table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08)}\n"
-"th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e3e6ea;vertical-align:top}\n"
-"th{background:#eef1f5;cursor:pointer;user-select:none;white-space:nowrap}th.sorted-asc::after{content:' \\25B2'}th.sorted-desc::after{content:' \\25BC'}\n"
-".pill{display:inline-block;color:#fff;border-radius:10px;padding:1px 8px;font-size:12px;white-space:nowrap}\n"
-"ul.f{margin:0;padding-left:16px}ul.f li{margin:2px 0}.sev-error b{color:#c62828}.sev-warning b{color:#b26a00}.sev-info b{color:#555}\n"
-".controls{margin:0 0 8px}.controls input,.controls select{font:inherit;padding:4px 8px;margin-right:8px}\n"
-"dl dt{font-weight:600;margin-top:10px}dl dd{margin:2px 0 0 16px}\n"
-"td.ini{min-width:300px;max-width:420px}td.job{min-width:160px}p.lead{font-size:16px;margin:6px 0 14px}\n"
-"header p.alert{opacity:1;margin-top:10px;padding:8px 12px;background:#c62828;border-radius:4px;font-weight:600}\n"
-"</style>\n</head>\n<body>\n";
-
-static const char html_script[] =
-"<script>\n"
-"(function(){\n"
-"var t=document.getElementById('jobs');if(!t)return;\n"
-"var tb=t.tBodies[0],q=document.getElementById('q'),st=document.getElementById('st');\n"
-"function filter(){var s=q.value.toLowerCase(),v=st.value;\n"
-" Array.prototype.forEach.call(tb.rows,function(r){\n"
-"  var ok=(!v||r.getAttribute('data-status')===v)&&(!s||r.textContent.toLowerCase().indexOf(s)>=0);\n"
-"  r.style.display=ok?'':'none';});}\n"
-"q.addEventListener('input',filter);st.addEventListener('change',filter);\n"
-"var m=/[#&]status=([a-z-]+)/.exec(location.hash);if(m){st.value=m[1];}\n"
-"m=/[#&]q=([^&]*)/.exec(location.hash);if(m){q.value=decodeURIComponent(m[1]);}\n"
-"filter();\n"
-"Array.prototype.forEach.call(t.tHead.rows[0].cells,function(th,i){\n"
-" th.addEventListener('click',function(){\n"
-"  var asc=!th.classList.contains('sorted-asc');\n"
-"  Array.prototype.forEach.call(t.tHead.rows[0].cells,function(c){c.classList.remove('sorted-asc','sorted-desc');});\n"
-"  th.classList.add(asc?'sorted-asc':'sorted-desc');\n"
-"  var rows=Array.prototype.slice.call(tb.rows);\n"
-"  rows.sort(function(a,b){var x=a.cells[i].getAttribute('data-k')||a.cells[i].textContent,\n"
-"   y=b.cells[i].getAttribute('data-k')||b.cells[i].textContent;\n"
-"   var nx=parseFloat(x),ny=parseFloat(y);\n"
-"   var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});\n"
-"  rows.forEach(function(r){tb.appendChild(r);});});});\n"
-"})();\n"
-"</script>\n";
-
-/* One chart row per distinct key (machine or schedule), in audit order of
- * first appearance, sorted by key. */
-static int html_chart(struct buf *b, const struct audit *a, int by_machine,
-		      struct ms_err *err)
-{
-	const char **keys;
-	size_t nk = 0, i, j;
-	int rc = 0;
-
-	if (!(keys = calloc(a->n_jobs + 1, sizeof(*keys))))
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	for (i = 0; i < a->n_jobs; i++) {
-		const char *k = by_machine ? a->jobs[i].machine : a->jobs[i].schedule;
-		/* Windows machine names are case-insensitive: one bar */
-		for (j = 0; j < nk; j++)
-			if (strcasecmp(keys[j], k) == 0)
-				break;
-		if (j == nk)
-			keys[nk++] = k;
-	}
-	for (i = 1; i < nk; i++)
-		for (j = i; j > 0 && strcasecmp(keys[j - 1], keys[j]) > 0; j--) {
-			const char *t = keys[j];
-			keys[j] = keys[j - 1];
-			keys[j - 1] = t;
-		}
-	rc = buf_appendf(b, err, "<div class=\"chart\">\n");
-	for (i = 0; i < nk && rc == 0; i++) {
-		size_t c[STATUS_COUNT] = { 0 }, tot = 0;
-		int s;
-		for (j = 0; j < a->n_jobs; j++) {
-			const char *k = by_machine ? a->jobs[j].machine : a->jobs[j].schedule;
-			if (strcasecmp(k, keys[i]) == 0) {
-				c[a->jobs[j].status]++;
-				tot++;
-			}
-		}
-		if (buf_appends(b, "<div class=\"bar\"><span class=\"label\">", err) < 0 ||
-		    h(b, keys[i][0] ? keys[i] : "(none)", err) < 0 ||
-		    buf_appends(b, "</span><span class=\"track\">", err) < 0) {
-			rc = -1;
-			break;
-		}
-		for (s = 0; s < STATUS_COUNT && rc == 0; s++)
-			if (c[s])
-				rc = buf_appendf(b, err,
-						 "<i class=\"bg-%s\" style=\"width:%.2f%%\" "
-						 "title=\"%s: %zu\"></i>",
-						 analysis_status_name((enum job_status)s),
-						 100.0 * (double)c[s] / (double)tot,
-						 analysis_status_name((enum job_status)s), c[s]);
-		if (rc == 0)
-			rc = buf_appendf(b, err, "</span><span class=\"n\">%zu</span></div>\n",
-					 tot);
-	}
-	if (rc == 0)
-		rc = buf_appends(b, "<div class=\"legend\">", err);
-	for (i = 0; i < STATUS_COUNT && rc == 0; i++)
-		rc = buf_appendf(b, err, "<i class=\"bg-%s\"></i>%s",
-				 analysis_status_name((enum job_status)i),
-				 analysis_status_name((enum job_status)i));
-	if (rc == 0)
-		rc = buf_appends(b, "</div></div>\n", err);
-	free(keys);
-	return rc < 0 ? -1 : 0;
-}
-
-static int html_findings(struct buf *b, const struct finding *f, size_t n,
-			 struct ms_err *err)
-{
-	size_t i;
-
-	if (!n)
-		return buf_appends(b, "&mdash;", err);
-	if (buf_appends(b, "<ul class=\"f\">", err) < 0)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (buf_appendf(b, err, "<li class=\"sev-%s\"><b>%s</b> ",
-				analysis_severity_name(f[i].severity), f[i].code) < 0 ||
-		    h(b, f[i].message, err) < 0 || buf_appends(b, "</li>", err) < 0)
-			return -1;
-	return buf_appends(b, "</ul>", err);
-}
-
-static int code_used(const struct audit *a, const char *code)
-{
-	size_t i, k;
-
-	for (i = 0; i < a->n_jobs; i++)
-		for (k = 0; k < a->jobs[i].n_findings; k++)
-			if (strcmp(a->jobs[i].findings[k].code, code) == 0)
-				return 1;
-	for (i = 0; i < a->n_inis; i++)
-		for (k = 0; k < a->inis[i].n_findings; k++)
-			if (strcmp(a->inis[i].findings[k].code, code) == 0)
-				return 1;
-	for (i = 0; i < a->n_notify; i++)
-		for (k = 0; k < a->notify[i].n_findings; k++)
-			if (strcmp(a->notify[i].findings[k].code, code) == 0)
-				return 1;
-	return 0;
-}
-
-static int render_html(const struct audit *a, const struct report_opts *o,
-		       struct buf *b, struct sink *fp, struct ms_err *err)
-{
-	size_t i;
-	int s;
-
-#define T(x) do { if (buf_appends(b, (x), err) < 0) return -1; } while (0)
-#define E(x) do { if (h(b, (x), err) < 0) return -1; } while (0)
-#define F(...) do { if (buf_appendf(b, err, __VA_ARGS__) < 0) return -1; } while (0)
-	T(html_head);
-	T("<header><h1>Mail connector audit</h1><p>Fleet <code>");
-	E(o->fleet_dir);
-	F("</code> &middot; %zu connector job%s on %zu machine%s &middot; %zu INI file%s",
-	  a->n_jobs, a->n_jobs == 1 ? "" : "s", a->n_machines,
-	  a->n_machines == 1 ? "" : "s", a->n_inis, a->n_inis == 1 ? "" : "s");
-	if (o->version) {
-		T(" &middot; mailshift-audit ");
-		E(o->version);
-	}
-	T("</p>");
-	if (audit_read_nothing(a) || audit_incomplete(a)) {
-		struct buf hb;
-
-		buf_init(&hb, 4096);
-		if (headline(a, &hb, err) < 0) {
-			buf_release(&hb);
-			return -1;
-		}
-		T("<p class=\"alert\">");
-		if (h(b, hb.data, err) < 0) {
-			buf_release(&hb);
-			return -1;
-		}
-		buf_release(&hb);
-		T("</p>");
-	}
-	T("</header>\n<main>\n<h2>Summary</h2>\n<div class=\"cards\">\n");
-	for (s = 0; s < STATUS_COUNT; s++)
-		F("<div class=\"card s-%s\"><b>%zu</b><span>%s</span></div>\n",
-		  analysis_status_name((enum job_status)s), a->counts[s],
-		  analysis_status_name((enum job_status)s));
-	F("<div class=\"card\"><b>%zu</b><span>orphan INI files</span></div>\n"
-	  "<div class=\"card\"><b>%zu</b><span>basic SMTP slots</span></div>\n",
-	  a->n_orphans, a->n_notify_basic);
-	if (a->n_problems)
-		F("<div class=\"card\"><b>%zu</b><span>unreadable exports</span></div>\n",
-		  a->n_problems);
-	T("</div>\n");
-	{
-		size_t act = 0;
-
-		/* HTML holds its jobs in memory (and a caller may have built the
-		 * audit by hand): counted here */
-		for (i = 0; i < a->n_jobs; i++)
-			act += analysis_needs_action(&a->jobs[i]) != 0;
-		F("<p class=\"lead\"><b>%zu of %zu connector job%s need%s action.</b>", act,
-		  a->n_jobs, a->n_jobs == 1 ? "" : "s", act == 1 ? "s" : "");
-		if (a->counts[STATUS_NEEDS_MIGRATION])
-			F(" %zu read%s an Exchange Online mailbox with a password, which "
-			  "Microsoft no longer accepts.", a->counts[STATUS_NEEDS_MIGRATION],
-			  a->counts[STATUS_NEEDS_MIGRATION] == 1 ? "s" : "");
-		if (a->counts[STATUS_AT_RISK])
-			F(" %zu depend%s on the incumbent's MSAL sign-in, which lapses when "
-			  "its token is not renewed.", a->counts[STATUS_AT_RISK],
-			  a->counts[STATUS_AT_RISK] == 1 ? "s" : "");
-		if (a->counts[STATUS_BROKEN])
-			F(" %zu cannot run or cannot be evaluated.", a->counts[STATUS_BROKEN]);
-		if (a->migrated_errors)
-			F(" %zu %s migrated but still ha%s an error to fix.", a->migrated_errors,
-			  a->migrated_errors == 1 ? "is" : "are",
-			  a->migrated_errors == 1 ? "s" : "ve");
-		if (a->n_notify_basic)
-			F(" %zu notification SMTP slot%s still use%s basic SMTP AUTH.",
-			  a->n_notify_basic, a->n_notify_basic == 1 ? "" : "s",
-			  a->n_notify_basic == 1 ? "s" : "");
-		T("</p>\n");
-	}
-	if (a->n_jobs) {
-		T("<h2>Status by machine</h2>\n");
-		if (html_chart(b, a, 1, err) < 0)
-			return -1;
-		T("<h2>Status by schedule</h2>\n");
-		if (html_chart(b, a, 0, err) < 0)
-			return -1;
-	}
-	T("<h2>Connector jobs</h2>\n<div class=\"controls\">"
-	  "<input id=\"q\" type=\"search\" placeholder=\"Filter jobs\" aria-label=\"Filter jobs\">"
-	  "<select id=\"st\" aria-label=\"Status\"><option value=\"\">all statuses</option>");
-	for (s = 0; s < STATUS_COUNT; s++)
-		F("<option>%s</option>", analysis_status_name((enum job_status)s));
-	T("</select></div>\n<table id=\"jobs\"><thead><tr><th>Machine</th><th>Schedule</th>"
-	  "<th>Job</th><th>Status</th><th>Mail</th><th>INI file</th><th>Findings</th>"
-	  "</tr></thead>\n<tbody>\n");
-	for (i = 0; i < a->n_jobs; i++) {
-		const struct job_verdict *v = &a->jobs[i];
-		const char *st = analysis_status_name(v->status);
-
-		F("<tr data-status=\"%s\"><td>", st);
-		E(v->machine);
-		T("</td><td>");
-		E(v->schedule);
-		T("</td><td class=\"job\">");
-		E(v->job);
-		T("<br><small>");
-		E(v->source);
-		if (v->source_line)
-			F(":%d", v->source_line);
-		F("</small></td><td data-k=\"%d\"><span class=\"pill bg-%s\">%s</span></td><td>",
-		  (int)v->status, st, st);
-		if (v->server) {
-			E(config_protocol_name(v->protocol));
-			T(" ");
-			E(v->server);
-			F(":%d<br><small>TLS %s%s%s%s, auth %s</small>", v->port,
-			  analysis_tls_name(v->tls),
-			v->tls_verify || v->tls == TLSL_NONE ? "" : " (unverified)",
-			  v->tls_mode ? ", tls: " : "", v->tls_mode ? v->tls_mode : "",
-			  analysis_auth_name(v->auth));
-		}
-		T("</td><td class=\"ini\"><code>");
-		E(v->ini ? v->ini : "");
-		T("</code>");
-		if (v->command_line) {
-			T("<br><small>command: <code>");
-			E(v->command_line);
-			T("</code></small>");
-		}
-		T("</td><td>");
-		if (html_findings(b, v->findings, v->n_findings, err) < 0)
-			return -1;
-		T("</td></tr>\n");
-		if (spill(b, fp, 0, err) < 0)
-			return -1;
-	}
-	T("</tbody></table>\n");
-	if (a->n_inis) {
-		T("<h2>INI files collected</h2>\n<table><thead><tr><th>Machine</th><th>Path</th>"
-		  "<th>Jobs</th><th>Findings</th></tr></thead><tbody>\n");
-		for (i = 0; i < a->n_inis; i++) {
-			T("<tr><td>");
-			E(a->inis[i].machine);
-			T("</td><td><code>");
-			E(a->inis[i].windows_path);
-			F("</code></td><td>%zu</td><td>", a->inis[i].n_jobs);
-			if (html_findings(b, a->inis[i].findings, a->inis[i].n_findings, err) < 0)
-				return -1;
-			T("</td></tr>\n");
-			if (spill(b, fp, 0, err) < 0)
-				return -1;
-		}
-		T("</tbody></table>\n");
-	}
-	if (a->n_notify) {
-		T("<h2>Notification SMTP slots</h2>\n<table><thead><tr><th>Export</th>"
-		  "<th>Slot</th><th>Server</th><th>Auth</th><th>Findings</th></tr></thead><tbody>\n");
-		for (i = 0; i < a->n_notify; i++) {
-			const struct audit_notify *n = &a->notify[i];
-			T("<tr><td>");
-			E(n->source);
-			F("</td><td>%d</td><td>", n->slot);
-			E(n->server);
-			F(":%d</td><td>%s</td><td>", n->port, n->auth);
-			if (html_findings(b, n->findings, n->n_findings, err) < 0)
-				return -1;
-			T("</td></tr>\n");
-		}
-		T("</tbody></table>\n");
-	}
-	if (a->n_problems) {
-		T("<h2>Exports that could not be read</h2>\n<ul>\n");
-		for (i = 0; i < a->n_problems; i++) {
-			T("<li><code>");
-			E(a->problems[i].file);
-			if (a->problems[i].line)
-				F(":%d", a->problems[i].line);
-			T("</code> ");
-			E(a->problems[i].message);
-			T("</li>\n");
-		}
-		T("</ul>\n");
-	}
-	if (a->n_ignored) {
-		T("<h2>Files in jobs/ that were not read</h2>\n<ul>\n");
-		for (i = 0; i < a->n_ignored; i++) {
-			T("<li><code>");
-			E(a->ignored[i].file);
-			T("</code> ");
-			E(a->ignored[i].message);
-			T("</li>\n");
-		}
-		T("</ul>\n");
-	}
-	T("<h2>What the findings mean</h2>\n<dl>\n");
-	for (i = 0; i < N_CATALOGUE; i++) {
-		if (!code_used(a, catalogue[i].code))
-			continue;
-		F("<dt id=\"f-%s\">%s</dt><dd>", catalogue[i].code, catalogue[i].code);
-		E(catalogue[i].why);
-		T("<br><b>Fix:</b> ");
-		E(catalogue[i].fix);
-		T("</dd>\n");
-	}
-	T("</dl>\n</main>\n");
-	T(html_script);
-	T("</body>\n</html>\n");
-#undef T
-#undef E
-#undef F
-	return 0;
-}
-
 static int render(const struct audit *a, const struct report_opts *o,
 		  struct buf *b, struct sink *fp, struct ms_err *err)
 {
@@ -1229,7 +772,7 @@ static int render(const struct audit *a, const struct report_opts *o,
 		if (a->spill)
 			return err_set(err, MS_ERR_INTERNAL, "the HTML report needs "
 				       "the audit in memory (not spilled)");
-		return render_html(a, o, b, fp, err);
+		return report_render_html(a, o, b, fp, err);
 	default: return render_text(a, o, b, fp, err);
 	}
 }
@@ -1264,7 +807,7 @@ int report_write(const struct audit *a, const struct report_opts *o,
 	sink_open(&k, fp);
 	rc = render(a, o, &b, &k, err);
 	if (rc == 0)
-		rc = spill(&b, &k, 1, err);
+		rc = report_spill(&b, &k, 1, err);
 	if ((e = sink_close(&k)) && rc == 0)
 		rc = err_set(err, MS_ERR_IO, "cannot write the report: %s",
 			     strerror(e));

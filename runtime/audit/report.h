@@ -2,7 +2,8 @@
  * report.h - mailshift-audit's output formats: a terminal summary (text),
  * JSON (the machine-readable contract), CSV (one row per job) and one
  * self-contained HTML file (no network; everything from the fleet is
- * escaped).  Output is deterministic: no timestamps, audit order.
+ * escaped).  Text, JSON and CSV are deterministic (no timestamps, audit
+ * order: golden files); the HTML page shows when it was made (now).
  * Command lines are already redacted by analysis.c; reports never hold a
  * secret.
  *
@@ -40,6 +41,13 @@ int report_render(const struct audit *a, const struct report_opts *o,
  * part of the report. */
 int report_write(const struct audit *a, const struct report_opts *o,
 		 FILE *fp, struct ms_err *err);
+
+/* The stylesheet and the table script (sorting, filtering by status
+ * and text) of the HTML reports, shared by mailshift-audit and
+ * mailshift-verify so both look alike: static strings, the CSS without
+ * <style>, the script without <script>. */
+const char *report_html_css(void);
+const char *report_html_table_js(void);
 
 /* One-line explanation and fix of a finding code (static strings; a
  * generic text for unknown codes). */

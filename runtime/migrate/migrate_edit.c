@@ -18,6 +18,7 @@
 
 #include "ini/cmdline.h"
 #include "audit/fleet.h"
+#include "base/escape.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/utf8.h"
@@ -504,18 +505,7 @@ static int xml_encode(const char *s, int cdata, int quot, struct buf *b,
 {
 	if (cdata && !strstr(s, "]]>"))
 		return buf_appendf(b, err, "<![CDATA[%s]]>", s);
-	for (; *s; s++) {
-		const char *e = NULL;
-		switch (*s) {
-		case '&': e = "&amp;"; break;
-		case '<': e = "&lt;"; break;
-		case '>': e = "&gt;"; break;
-		case '"': e = quot ? "&quot;" : NULL; break;
-		}
-		if (e ? buf_appends(b, e, err) < 0 : buf_append(b, s, 1, err) < 0)
-			return -1;
-	}
-	return 0;
+	return escape_markup(b, s, ESC_XML | (quot ? 0 : ESC_KEEP_QUOTE), err);
 }
 
 static long find_change(const char *v, const char *const *olds, size_t n)

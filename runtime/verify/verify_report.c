@@ -11,7 +11,9 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
+#include "audit/report.h"
 #include "base/buf.h"
+#include "base/escape.h"
 #include "verify/verify.h"
 
 #define REPORT_CAP ((size_t)256 * 1024 * 1024)
@@ -102,78 +104,18 @@ void verify_probe_id(char *out, size_t outsz)
 
 /* ---- escaping ------------------------------------------------------------- */
 
-/* Length of a valid UTF-8 sequence at s (1..4), 0 when invalid; *cp gets
- * the code point. */
-static size_t utf8_seq(const unsigned char *s, unsigned *cp)
-{
-	unsigned c = s[0];
-	size_t n, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) { n = 2; c &= 0x1f; }
-	else if (c >= 0xe0 && c <= 0xef) { n = 3; c &= 0x0f; }
-	else if (c >= 0xf0 && c <= 0xf4) { n = 4; c &= 0x07; }
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
+/* The malloc'd forms verify.h promises, over base/escape. */
 static char *escape(const char *s, int xml)
 {
 	struct buf b;
 	struct ms_err err = MS_ERR_INIT;
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	char *out;
 
 	buf_init(&b, REPORT_CAP);
-	if (buf_append(&b, "", 0, &err))
+	if ((xml ? escape_xml_attr(&b, s, &err) : escape_html(&b, s, &err)) < 0) {
+		buf_release(&b);
 		return NULL;
-	while (*p) {
-		unsigned cp;
-		size_t n = utf8_seq(p, &cp);
-		const char *rep = NULL;
-
-		if (n == 0) {
-			rep = "\xef\xbf\xbd";
-			n = 1;
-		} else if (cp == '&') {
-			rep = "&amp;";
-		} else if (cp == '<') {
-			rep = "&lt;";
-		} else if (cp == '>') {
-			rep = "&gt;";
-		} else if (cp == '"') {
-			rep = "&quot;";
-		} else if (cp == '\'') {
-			rep = xml ? "&apos;" : "&#39;";
-		} else if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
-			   cp == 0x7f || cp == 0xfffe || cp == 0xffff) {
-			rep = "\xef\xbf\xbd";   /* forbidden in XML 1.0, odd in HTML */
-		} else if (xml && (cp == '\n' || cp == '\r' || cp == '\t')) {
-			/* kept in attribute values as character references */
-			rep = cp == '\n' ? "&#10;" : cp == '\r' ? "&#13;" : "&#9;";
-		}
-		if (rep ? buf_appends(&b, rep, &err) :
-		    buf_append(&b, p, n, &err)) {
-			buf_release(&b);
-			return NULL;
-		}
-		p += n;
 	}
-	out = buf_detach(&b, NULL);
-	return out;
+	return buf_detach(&b, NULL);
 }
 
 char *verify_html_escape(const char *s)
@@ -401,14 +343,7 @@ out:
 
 static int xml_put(struct buf *b, const char *s, struct ms_err *err)
 {
-	char *e = verify_xml_escape(s);
-	int rc;
-
-	if (!e)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	rc = buf_appends(b, e, err);
-	free(e);
-	return rc;
+	return escape_xml_attr(b, s, err);
 }
 
 static int render_junit(const struct verify_run *r, struct buf *b,
@@ -496,14 +431,7 @@ static int render_junit(const struct verify_run *r, struct buf *b,
 
 static int html_put(struct buf *b, const char *s, struct ms_err *err)
 {
-	char *e = verify_html_escape(s);
-	int rc;
-
-	if (!e)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
-	rc = buf_appends(b, e, err);
-	free(e);
-	return rc;
+	return escape_html(b, s, err);
 }
 
 /* Prose from the explanation catalogue, where `command` marks what to
@@ -535,98 +463,156 @@ static int html_prose(struct buf *b, const char *s, struct ms_err *err)
 	return rc;
 }
 
-static const char html_head[] =
-	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-	"style-src 'unsafe-inline'\">\n"
-	"<title>mailshift-verify report</title>\n<style>\n"
-	"body{font-family:system-ui,sans-serif;margin:2em;color:#222}\n"
-	"table{border-collapse:collapse;width:100%}\n"
-	"td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\n"
-	".pass{background:#e6f4ea}.fail{background:#fce8e6}.skip{color:#888}\n"
-	"code{white-space:pre-wrap;word-break:break-all}\n"
-	"</style>\n</head>\n<body>\n";
-
-static int render_html(const struct verify_run *r, struct buf *b,
+/* The page shares the audit report's stylesheet and table script
+ * (audit/report.h): one look for both reports, a sortable table that the
+ * summary cards, a status select and a text box filter. */
+static int html_header(const struct verify_run *r, struct buf *b,
 		       struct ms_err *err)
 {
 	char t[32];
 
 	iso_time(r->started, t, sizeof(t));
-	if (buf_appends(b, html_head, err) ||
-	    buf_appends(b, "<h1>mailshift-verify</h1>\n<p>", err) ||
-	    buf_appendf(b, err, "%zu mailboxes: <strong>%zu passed</strong>, "
-			"<strong>%zu failed</strong>; %s; started %s", r->n, r->passed,
-			r->failed, r->send ? "with probe mail" : "read-only", t) ||
-	    (r->source && (buf_appends(b, "; ", err) || html_put(b, r->source, err))) ||
-	    buf_appends(b, "</p>\n<table>\n<tr><th>result</th><th>mailbox</th>"
-			"<th>protocol</th><th>INI</th>", err))
+	if (buf_appends(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+			"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+			"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
+			"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+			"<title>mailshift-verify report</title>\n<style>\n", err) ||
+	    buf_appends(b, report_html_css(), err) ||
+	    buf_appends(b, "</style>\n</head>\n<body>\n<header><h1>Mailbox verification"
+			"</h1><p>", err) ||
+	    buf_appendf(b, err, "%zu mailbox%s &middot; %s &middot; started <time datetime=\"%s\">"
+			"%s</time>", r->n, r->n == 1 ? "" : "es",
+			r->send ? "with probe mail" : "read-only (no probe mail)", t, t) ||
+	    (r->id && buf_appendf(b, err, " &middot; run %ld", r->id)) ||
+	    (r->source && (buf_appends(b, " &middot; ", err) || html_put(b, r->source, err))) ||
+	    buf_appends(b, "</p>", err))
 		return -1;
-	for (int s = 0; s < VSTEP_COUNT; s++)
-		if (buf_appendf(b, err, "<th>%s</th>", step_names[s]))
-			return -1;
-	if (buf_appends(b, "<th>details</th></tr>\n", err))
+	if (r->failed &&
+	    buf_appendf(b, err, "<p class=\"alert\">%zu of %zu mailbox%s failed: the failing "
+			"step is marked in its row, with the cause and the fix.</p>", r->failed,
+			r->n, r->n == 1 ? "" : "es"))
 		return -1;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct verify_result *m = &r->results[i];
-		if (buf_appendf(b, err, "<tr class=\"%s\"><td>%s</td><td>",
-				m->passed ? "pass" : "fail", m->passed ? "PASS" : "FAIL") ||
-		    html_put(b, m->mailbox ? m->mailbox : "-", err) ||
-		    buf_appends(b, "</td><td>", err) ||
-		    html_put(b, m->protocol ? m->protocol : "-", err) ||
-		    buf_appends(b, "</td><td><code>", err) ||
-		    html_put(b, m->label ? m->label : m->ini, err) ||
-		    buf_appends(b, "</code></td>", err))
+	return buf_appends(b, "</header>\n<main>\n<h2>Summary</h2>\n<div class=\"cards\" "
+			   "role=\"group\" aria-label=\"Show only\">\n", err) ||
+	       buf_appendf(b, err, "<button type=\"button\" class=\"card s-pass\" data-f=\"pass\" "
+			   "aria-pressed=\"false\"><b>%zu</b><span>passed</span></button>\n"
+			   "<button type=\"button\" class=\"card s-fail\" data-f=\"fail\" "
+			   "aria-pressed=\"false\"><b>%zu</b><span>failed</span></button>\n</div>\n",
+			   r->passed, r->failed) ||
+	       buf_appendf(b, err, "<h2>Mailboxes</h2>\n<div class=\"controls\"><input id=\"q\" "
+			   "type=\"search\" placeholder=\"Filter mailboxes\" aria-label=\"Filter "
+			   "mailboxes\"><select id=\"st\" aria-label=\"Result\"><option value=\"\">"
+			   "all results</option><option value=\"pass\">passed</option><option "
+			   "value=\"fail\">failed</option></select><span id=\"shown\" role=\"status\">"
+			   "%zu mailbox%s</span></div>\n", r->n, r->n == 1 ? "" : "es") ? -1 : 0;
+}
+
+/* The details cell: warning, the probe and what the connector did with
+ * it, the failing step's error, cause and fix. */
+static int html_details(const struct verify_result *m, struct buf *b,
+			struct ms_err *err)
+{
+	if (m->warning && (buf_appends(b, "<p>warning: ", err) ||
+			   html_put(b, m->warning, err) || buf_appends(b, "</p>", err)))
+		return -1;
+	if (m->probe_id) {
+		if (buf_appends(b, "<p>probe <code>", err) ||
+		    html_put(b, m->probe_subject ? m->probe_subject : m->probe_id, err) ||
+		    buf_appends(b, "</code>", err) ||
+		    (m->seen_after >= 0 &&
+		     buf_appendf(b, err, " seen after %.1f s", m->seen_after)) ||
+		    (m->outcome && (buf_appends(b, "; ", err) ||
+				    html_put(b, m->outcome, err))) ||
+		    (m->matched && (buf_appends(b, " by ", err) ||
+				    html_put(b, m->matched, err))) ||
+		    buf_appends(b, "</p>", err))
 			return -1;
-		for (int s = 0; s < VSTEP_COUNT; s++) {
-			const struct verify_step_result *sr = &m->steps[s];
-			if (buf_appendf(b, err, "<td class=\"%s\">%s", verify_status_name(sr->status),
-					verify_status_name(sr->status)) ||
-			    (sr->status != VST_SKIP &&
-			     buf_appendf(b, err, " %.2fs", sr->seconds)) ||
-			    buf_appends(b, "</td>", err))
-				return -1;
-		}
-		if (buf_appends(b, "<td>", err))
+		/* a passed mailbox whose probe no rule matched: the probe's
+		 * own subject is not meant to match one (no --subject) */
+		if (m->passed && m->outcome && strncmp(m->outcome, "rejected", 8) == 0 &&
+		    buf_appends(b, "<p class=\"note\">As expected: the mailbox received the "
+				"probe and the connector read it; no rule matched its subject, so "
+				"it would write no event (give --subject to test a rule).</p>", err))
 			return -1;
-		if (m->warning && (buf_appends(b, "<p>warning: ", err) ||
-				   html_put(b, m->warning, err) || buf_appends(b, "</p>", err)))
-			return -1;
-		if (m->probe_id) {
-			if (buf_appends(b, "<p>probe <code>", err) ||
-			    html_put(b, m->probe_subject ? m->probe_subject : m->probe_id, err) ||
-			    buf_appends(b, "</code>", err) ||
-			    (m->seen_after >= 0 &&
-			     buf_appendf(b, err, " seen after %.1f s", m->seen_after)) ||
-			    (m->outcome && (buf_appends(b, "; ", err) ||
-					    html_put(b, m->outcome, err))) ||
-			    (m->matched && (buf_appends(b, " by ", err) ||
-					    html_put(b, m->matched, err))) ||
-			    buf_appends(b, "</p>", err))
+		for (size_t e = 0; e < m->n_events; e++)
+			if (buf_appends(b, "<p>would write <code>", err) ||
+			    html_put(b, m->events[e], err) ||
+			    buf_appends(b, "</code></p>", err))
 				return -1;
-			for (size_t e = 0; e < m->n_events; e++)
-				if (buf_appends(b, "<p>would write <code>", err) ||
-				    html_put(b, m->events[e], err) ||
-				    buf_appends(b, "</code></p>", err))
-					return -1;
-		}
-		for (int s = 0; s < VSTEP_COUNT; s++) {
-			const struct verify_step_result *sr = &m->steps[s];
-			if (sr->status != VST_FAIL)
-				continue;
-			if (buf_appendf(b, err, "<p><strong>%s</strong>: <code>", step_names[s]) ||
-			    html_put(b, sr->message, err) || buf_appends(b, "</code>", err) ||
-			    (sr->cause && (buf_appends(b, "<br>cause: ", err) ||
-					   html_prose(b, sr->cause, err))) ||
-			    (sr->fix && (buf_appends(b, "<br>fix: ", err) ||
-					 html_prose(b, sr->fix, err))) ||
-			    buf_appends(b, "</p>", err))
-				return -1;
-		}
-		if (buf_appends(b, "</td></tr>\n", err))
+	}
+	for (int s = 0; s < VSTEP_COUNT; s++) {
+		const struct verify_step_result *sr = &m->steps[s];
+		if (sr->status != VST_FAIL)
+			continue;
+		if (buf_appendf(b, err, "<p><strong>%s failed</strong>: <code>", step_names[s]) ||
+		    html_put(b, sr->message, err) || buf_appends(b, "</code>", err) ||
+		    (sr->cause && (buf_appends(b, "<br>cause: ", err) ||
+				   html_prose(b, sr->cause, err))) ||
+		    (sr->fix && (buf_appends(b, "<br><b>fix:</b> ", err) ||
+				 html_prose(b, sr->fix, err))) ||
+		    buf_appends(b, "</p>", err))
 			return -1;
 	}
-	return buf_appends(b, "</table>\n</body>\n</html>\n", err);
+	return 0;
+}
+
+static int html_row(const struct verify_result *m, struct buf *b,
+		    struct ms_err *err)
+{
+	const char *res = m->passed ? "pass" : "fail";
+
+	if (buf_appendf(b, err, "<tr class=\"%s\" data-status=\"%s\"><td data-k=\"%d\">"
+			"<span class=\"pill bg-%s\">%s</span></td><td>", res, res, m->passed,
+			res, m->passed ? "PASS" : "FAIL") ||
+	    html_put(b, m->mailbox ? m->mailbox : "-", err) ||
+	    buf_appends(b, "<br><small>", err) ||
+	    html_put(b, m->protocol ? m->protocol : "-", err) ||
+	    buf_appends(b, "</small></td><td><code>", err) ||
+	    html_put(b, m->label ? m->label : m->ini, err) ||
+	    buf_appends(b, "</code></td>", err))
+		return -1;
+	for (int s = 0; s < VSTEP_COUNT; s++) {
+		const struct verify_step_result *sr = &m->steps[s];
+		const char *st = verify_status_name(sr->status);
+
+		if (buf_appendf(b, err, "<td class=\"step%s\" data-k=\"%d\"><span class=\"pill "
+				"bg-%s\">%s</span>", sr->status == VST_FAIL ? " failed" : "",
+				sr->status == VST_FAIL ? 0 : sr->status == VST_SKIP ? 1 : 2,
+				st, st) ||
+		    (sr->status != VST_SKIP &&
+		     buf_appendf(b, err, "<small>%.2f s</small>", sr->seconds)) ||
+		    buf_appends(b, "</td>", err))
+			return -1;
+	}
+	return buf_appends(b, "<td>", err) || html_details(m, b, err) ||
+	       buf_appends(b, "</td></tr>\n", err) ? -1 : 0;
+}
+
+static int render_html(const struct verify_run *r, struct buf *b,
+		       struct ms_err *err)
+{
+	if (html_header(r, b, err) ||
+	    buf_appends(b, "<table class=\"sortable filtered\" id=\"results\"><colgroup>"
+			"<col style=\"width:7%\"><col style=\"width:15%\"><col style=\"width:15%\">",
+			err))
+		return -1;
+	for (int s = 0; s < VSTEP_COUNT; s++)
+		if (buf_appends(b, "<col style=\"width:7%\">", err))
+			return -1;
+	if (buf_appends(b, "<col></colgroup>\n<thead><tr><th>Result</th><th>Mailbox</th>"
+			"<th>INI file</th>", err))
+		return -1;
+	for (int s = 0; s < VSTEP_COUNT; s++)
+		if (buf_appendf(b, err, "<th class=\"step\">%s</th>", step_names[s]))
+			return -1;
+	if (buf_appends(b, "<th>Details</th></tr></thead>\n<tbody>\n", err))
+		return -1;
+	for (size_t i = 0; i < r->n; i++)
+		if (html_row(&r->results[i], b, err))
+			return -1;
+	return buf_appends(b, "</tbody></table>\n</main>\n<script>\n", err) ||
+	       buf_appends(b, report_html_table_js(), err) ||
+	       buf_appends(b, "</script>\n</body>\n</html>\n", err) ? -1 : 0;
 }
 
 int verify_render(const struct verify_run *r, enum verify_format f,

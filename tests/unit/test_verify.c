@@ -14,6 +14,7 @@
 #include <libxml/xpath.h>
 #include <sqlite3.h>
 
+#include "audit/report.h"
 #include "base/fsutil.h"
 #include "tap.h"
 #include "verify/verify.h"
@@ -236,8 +237,26 @@ static void test_render(void)
 		xmlFreeDoc(doc);
 	}
 
-	ok(html && !strstr(html, "<script>") && strstr(html, "&lt;script&gt;"),
+	ok(html && !strstr(html, "<script>alert") && strstr(html, "&lt;script&gt;"),
 	   "html: hostile markup escaped");
+	ok(html && strstr(html, report_html_css()) && strstr(html, report_html_table_js()),
+	   "html: the audit report's stylesheet and table script");
+	ok(html && strstr(html, "<table class=\"sortable filtered\"") &&
+	   strstr(html, "data-f=\"fail\""), "html: sortable, filtered by the summary cards");
+	ok(html && strstr(html, "<td class=\"step failed\" data-k=\"0\"><span class=\"pill "
+			  "bg-fail\">fail</span><small>0.50 s</small>"),
+	   "html: the failing step is highlighted");
+	ok(html && !strstr(html, "As expected"), "html: a matched probe needs no note");
+	free(r.results[0].outcome);
+	r.results[0].outcome = strdup("rejected: no rule matched");
+	free(html);
+	html = render(&r, VFMT_HTML);
+	ok(html && strstr(html, "<p class=\"note\">As expected: the mailbox received the probe"),
+	   "html: a PASS whose probe no rule matched reads as expected");
+	free(r.results[0].outcome);
+	r.results[0].outcome = strdup("matched");
+	free(html);
+	html = render(&r, VFMT_HTML);
 	ok(html && !strstr(html, "http://") && !strstr(html, "https://") &&
 	   !strstr(html, "src="), "html: self-contained (no external references)");
 
