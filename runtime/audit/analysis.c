@@ -988,7 +988,7 @@ static int audit_notify(const struct analysis_opts *o, struct run *r,
 		s[i].source = s[i].server = s[i].user = NULL;
 		an->slot = s[i].slot;
 		an->port = s[i].port;
-		an->microsoft = analysis_is_microsoft_host(an->server);
+		an->microsoft = profile_is_microsoft_host(an->server);
 		a->n_notify++;
 		if (an->microsoft && strcmp(an->auth, "basic") == 0) {
 			a->n_notify_basic++;

@@ -112,10 +112,6 @@ void job_verdict_release(struct job_verdict *v);
 int verdict_add(struct job_verdict *v, const char *code,
 		enum finding_severity sev, struct ms_err *err,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* Microsoft-hosted mail hosts (Exchange Online and national clouds).  A
- * ":port" suffix and a trailing dot are ignored. */
-int analysis_is_microsoft_host(const char *host);
 /* Complete mailshift OAuth settings: AuthMethod=OAuth2 (or GRAPH) with a
  * tenant, a client id and a secret reference or a certificate. */
 int analysis_oauth_complete(const struct config *cfg);

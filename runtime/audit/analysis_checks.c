@@ -20,57 +20,17 @@
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "ini/ini.h"
+#include "ini/profile.h"
 #include "transport/mailbox/mailbox.h"
 #include "mail/rules.h"
 #include "auth/secret.h"
 
-int analysis_is_microsoft_host(const char *host)
-{
-	static const char *const exact[] = {
-		"outlook.office365.com", "outlook.office.com", "smtp.office365.com",
-		"imap-mail.outlook.com", "pop-mail.outlook.com",
-		"smtp-mail.outlook.com", "outlook.com", "office365.com",
-		"outlook.office365.us", "outlook.office.de", "partner.outlook.cn",
-		NULL
-	};
-	static const char *const suffixes[] = {
-		".outlook.com", ".office365.com", ".office.com", ".office365.us",
-		".outlook.cn", ".partner.outlook.cn", ".outlook.de", NULL
-	};
-	char h[256];
-	size_t n, i;
-
-	if (!host)
-		return 0;
-	while (*host == ' ' || *host == '\t')
-		host++;
-	n = strcspn(host, ":/ \t");
-	if (n == 0 || n >= sizeof(h))
-		return 0;
-	for (i = 0; i < n; i++)
-		h[i] = (char)tolower((unsigned char)host[i]);
-	h[n] = '\0';
-	if (n > 1 && h[n - 1] == '.')
-		h[--n] = '\0';
-	for (i = 0; exact[i]; i++)
-		if (strcmp(h, exact[i]) == 0)
-			return 1;
-	for (i = 0; suffixes[i]; i++) {
-		size_t m = strlen(suffixes[i]);
-		if (n > m && strcmp(h + n - m, suffixes[i]) == 0)
-			return 1;
-	}
-	return 0;
-}
-
+/* Whether [OAuth] is complete is ini/profile's decision; the audit asks
+ * it only where the INI's login uses OAuth (AuthMethod=OAuth2 or Graph). */
 int analysis_oauth_complete(const struct config *cfg)
 {
-	if (!cfg)
-		return 0;
-	if (cfg->auth != AUTH_OAUTH2 && cfg->protocol != PROTO_GRAPH)
-		return 0;
-	return cfg->oauth_tenant && cfg->oauth_client_id &&
-	       (cfg->oauth_client_secret || cfg->oauth_cert_file);
+	return cfg && (cfg->auth == AUTH_OAUTH2 || cfg->protocol == PROTO_GRAPH) &&
+	       profile_oauth_complete(cfg);
 }
 
 int analysis_is_connector_job(const struct fleet_job *job)
@@ -360,7 +320,7 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		v->tls = opts ? opts->tls : TLSL_UNSET;
 		v->auth = v->protocol == PROTO_MSAL ? AUTHK_MSAL_DELEGATED : AUTHK_UNKNOWN;
 		v->microsoft = v->protocol == PROTO_MSAL ||
-			       analysis_is_microsoft_host(v->server);
+			       profile_is_microsoft_host(v->server);
 		v->tls_verify = v->protocol == PROTO_MSAL;
 		v->status = STATUS_BROKEN;
 		return 0;
@@ -404,7 +364,7 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		v->port = config_default_port(proto, v->tls != TLSL_NONE);
 	}
 	v->microsoft = proto == PROTO_MSAL || proto == PROTO_GRAPH ||
-		       analysis_is_microsoft_host(server);
+		       profile_is_microsoft_host(server);
 	if (proto == PROTO_GRAPH || (cfg && cfg->auth == AUTH_OAUTH2))
 		v->auth = AUTHK_OAUTH2;
 	else if (proto == PROTO_MSAL)

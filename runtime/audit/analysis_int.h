@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit/analysis.h"
+#include "ini/profile.h"
 
 struct audit_spill;
 

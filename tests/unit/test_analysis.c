@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "audit/analysis.h"
+#include "ini/profile.h"
 #include "audit/report.h"
 #include "base/fsutil.h"
 #include "tap.h"
@@ -329,10 +330,10 @@ static void test_hosts(void)
 	int i;
 
 	for (i = 0; yes[i]; i++)
-		ok(analysis_is_microsoft_host(yes[i]), "Microsoft: %s", yes[i]);
+		ok(profile_is_microsoft_host(yes[i]), "Microsoft: %s", yes[i]);
 	for (i = 0; no[i]; i++)
-		ok(!analysis_is_microsoft_host(no[i]), "not Microsoft: '%s'", no[i]);
-	ok(!analysis_is_microsoft_host(NULL), "NULL");
+		ok(!profile_is_microsoft_host(no[i]), "not Microsoft: '%s'", no[i]);
+	ok(!profile_is_microsoft_host(NULL), "NULL");
 }
 
 static void test_audit(void)
