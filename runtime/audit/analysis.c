@@ -26,7 +26,7 @@
 #include "base/sqldb.h"
 #include "ini/ini.h"
 #include "transport/mailbox/mailbox.h"
-#include "mail/rules.h"
+#include "ini/rules.h"
 #include "auth/secret.h"
 
 const char *analysis_status_name(enum job_status s)

@@ -22,7 +22,7 @@
 #include "ini/ini.h"
 #include "ini/profile.h"
 #include "transport/mailbox/mailbox.h"
-#include "mail/rules.h"
+#include "ini/rules.h"
 #include "auth/secret.h"
 
 /* Whether [OAuth] is complete is ini/profile's decision; the audit asks

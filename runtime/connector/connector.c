@@ -35,7 +35,7 @@
 #include "base/mem.h"
 #include "mail/message.h"
 #include "base/platform.h"
-#include "mail/rules.h"
+#include "ini/rules.h"
 #include "connector/state.h"
 
 #define MESSAGE_CAP ((size_t)64 * 1024 * 1024)

@@ -32,7 +32,7 @@
 #include "base/log.h"
 #include "mail/message.h"
 #include "base/platform.h"
-#include "mail/rules.h"
+#include "ini/rules.h"
 #include "connector/state.h"
 
 /* ---- file names ------------------------------------------------------- */

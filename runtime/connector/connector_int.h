@@ -10,7 +10,7 @@
 #include "connector/connector.h"
 #include "transport/mailbox/mailbox.h"
 #include "mail/message.h"
-#include "mail/rules.h"
+#include "ini/rules.h"
 #include "mail/event.h"
 #include "connector/state.h"
 #include "base/buf.h"

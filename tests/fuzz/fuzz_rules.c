@@ -22,7 +22,7 @@
 #include "mail/event.h"
 #include "ini/ini.h"
 #include "mail/message.h"
-#include "mail/rules.h"
+#include "ini/rules.h"
 
 static const char conf[] =
 	"[General]\r\n"

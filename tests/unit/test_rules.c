@@ -2,7 +2,7 @@
  * test_rules.c - the rules engine on real mails (tests/data/mime/) and
  * hand-built configurations (no config_load()).
  */
-#include "mail/rules.h"
+#include "ini/rules.h"
 #include "ini/config.h"
 #include "mail/event.h"
 #include "base/fsutil.h"

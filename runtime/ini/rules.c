@@ -2,7 +2,7 @@
  * rules.c - evaluate one message against the [ConfigurationN] rules (see
  * rules.h for the order and the decisions).
  */
-#include "mail/rules.h"
+#include "ini/rules.h"
 
 #include "ini/config.h"
 #include "mail/event.h"
