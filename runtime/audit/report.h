@@ -42,12 +42,6 @@ int report_render(const struct audit *a, const struct report_opts *o,
 int report_write(const struct audit *a, const struct report_opts *o,
 		 FILE *fp, struct ms_err *err);
 
-/* The stylesheet and the table script (sorting, filtering by status
- * and text) of the HTML reports, shared by mailshift-audit and
- * mailshift-verify so both look alike: static strings, the CSS without
- * <style>, the script without <script>. */
-const char *report_html_css(void);
-const char *report_html_table_js(void);
 
 /* One-line explanation and fix of a finding code (static strings; a
  * generic text for unknown codes). */

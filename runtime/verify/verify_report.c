@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
-#include "audit/report.h"
+#include "base/html_style.h"
 #include "base/buf.h"
 #include "base/escape.h"
 #include "verify/verify.h"
@@ -477,7 +477,7 @@ static int html_header(const struct verify_run *r, struct buf *b,
 			"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
 			"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 			"<title>mailshift-verify report</title>\n<style>\n", err) ||
-	    buf_appends(b, report_html_css(), err) ||
+	    buf_appends(b, html_style_css(), err) ||
 	    buf_appends(b, "</style>\n</head>\n<body>\n<header><h1>Mailbox verification"
 			"</h1><p>", err) ||
 	    buf_appendf(b, err, "%zu mailbox%s &middot; %s &middot; started <time datetime=\"%s\">"
@@ -611,7 +611,7 @@ static int render_html(const struct verify_run *r, struct buf *b,
 		if (html_row(&r->results[i], b, err))
 			return -1;
 	return buf_appends(b, "</tbody></table>\n</main>\n<script>\n", err) ||
-	       buf_appends(b, report_html_table_js(), err) ||
+	       buf_appends(b, html_style_table_js(), err) ||
 	       buf_appends(b, "</script>\n</body>\n</html>\n", err) ? -1 : 0;
 }
 

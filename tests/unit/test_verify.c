@@ -14,7 +14,7 @@
 #include <libxml/xpath.h>
 #include <sqlite3.h>
 
-#include "audit/report.h"
+#include "base/html_style.h"
 #include "base/fsutil.h"
 #include "tap.h"
 #include "verify/verify.h"
@@ -239,7 +239,7 @@ static void test_render(void)
 
 	ok(html && !strstr(html, "<script>alert") && strstr(html, "&lt;script&gt;"),
 	   "html: hostile markup escaped");
-	ok(html && strstr(html, report_html_css()) && strstr(html, report_html_table_js()),
+	ok(html && strstr(html, html_style_css()) && strstr(html, html_style_table_js()),
 	   "html: the audit report's stylesheet and table script");
 	ok(html && strstr(html, "<table class=\"sortable filtered\"") &&
 	   strstr(html, "data-f=\"fail\""), "html: sortable, filtered by the summary cards");
