@@ -3,7 +3,8 @@
 # msmtp): bearer and password logins over IMAP/POP/SMTP, the mailbox and
 # audience checks, the token service's Microsoft-shaped answers, the Graph
 # stand-in, and a clean stop.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 
 t0=$(date +%s%3N)
 world_up
@@ -16,8 +17,7 @@ POP3S=pop3s://127.0.0.1:$WORLD_POP3S_PORT
 A=$WORLD_USER_ALICE
 B=$WORLD_USER_BOB
 O=$WORLD_USER_OPS
-tmp=$(mktemp -d)
-at_exit rm -rf "$tmp"
+tmp=$T
 tag=$$-$RANDOM
 
 if [ -n "$owned" ]; then
