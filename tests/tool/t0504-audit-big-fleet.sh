@@ -62,8 +62,14 @@ ok "--out onto a folder: EX_CANTCREAT" [ $? = 73 ]
 ok "--out onto a folder: no temporary file left" [ "$(ls -A "$tmp" | grep -c '^\.isdir')" = 0 ]
 ok "--out onto a folder: says why" grep -q "cannot replace" "$tmp/err"
 
-# flat memory: 2x the jobs, the same peak (SQLite's page cache and sorter
-# are at their caps at both sizes; verdicts in memory would add ~2.5 KB a job)
+# flat memory: 2x the jobs, about the same peak (SQLite's page cache and
+# sorter are at their caps at both sizes).  What is asserted is the growth
+# per extra job, not a fixed margin: measured, it is about 100 bytes a job
+# (peak 26.9-27.1 MB at 36,000 jobs, 30.2-30.8 MB at 72,000; six runs),
+# where verdicts kept in memory would add ~2,500.  The limit, 500 bytes a
+# job (18 MB over the 36,000 extra jobs), is five times what is measured
+# and a fifth of the regression it guards against; the old fixed 4 MB
+# margin sat just above the measured 3.3-3.9 MB and failed now and then.
 if grep -q __asan_init "$(command -v "$audit")" 2>/dev/null; then
 	skip "sanitizer build: ASan's quarantine keeps freed memory, peak RSS says nothing"
 elif [ -n "${MAILSHIFT_VALGRIND:-}" ]; then
@@ -76,8 +82,9 @@ elif [ -x /usr/bin/time ]; then
 	/usr/bin/time -f %M -o "$tmp/big.kb" $audit --fleet "$tmp/big" --format json \
 	    --out "$tmp/b.json" --fail-on none --quiet
 	mid=$(tail -n 1 "$tmp/mid.kb") big=$(tail -n 1 "$tmp/big.kb")
-	ok "peak memory flat: $mid KB at 36000 jobs, $big KB at 72000" \
-	    [ "$big" -lt $((mid + 4096)) ]
+	per_job=$(( (big - mid) * 1024 / 36000 ))
+	ok "peak memory flat: $mid KB at 36000 jobs, $big KB at 72000 ($per_job bytes per extra job, limit 500)" \
+	    [ "$per_job" -lt 500 ]
 else
 	skip "/usr/bin/time missing: peak memory not measured"
 fi
