@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (a whole fresh build)
 # The README's commands work the first time on a machine without the
 # packages, proven without a new machine: a stand-in pkg-config fails
 # until a stand-in package installer has run (as the real one fails before

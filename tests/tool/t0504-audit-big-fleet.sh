@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (fleets of 36,000 and 72,000 jobs)
 # mailshift-audit on a generated fleet (bench/gen-fleet.py, all three export
 # shapes, shared INI files): the report is streamed and the verdicts kept
 # out of memory, so check it is whole, ordered and consistent, that --out

@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (a killed apply and rollback after every write)
 # kill -9 at every point of apply and of rollback (the test hook
 # MAILSHIFT_MIGRATE_CRASH_AFTER=N dies with _exit after the Nth file
 # written): running the command again converges on exactly the files of

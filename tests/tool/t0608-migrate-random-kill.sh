@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (100 killed runs)
 # R2: SIGKILL at 50 random moments during apply and during rollback of a
 # generated fleet of 200 INI files.  After every kill each INI file holds
 # either its original bytes or exactly the bytes of an uninterrupted run

@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (apply and rollback under strace)
 # The durability order of apply and rollback, seen in their system calls
 # (strace): every file is written to a temporary file, fsynced and renamed
 # over the original, and every folder a rename happened in is fsynced

@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (benchmarks in a mail world of their own)
 # `make bench` cannot rot: bench/run at tiny sizes (BENCH_SCALE=smoke) in
 # its own mail world prints the five lines, each with its ratio, and writes
 # a results.json that holds every benchmark's figures.  Targets are not

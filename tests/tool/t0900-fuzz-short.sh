@@ -1,4 +1,5 @@
 #!/bin/bash
+# test-tier: slow (builds and runs every fuzz harness)
 # The libFuzzer harnesses (tests/fuzz/fuzz_*.c), briefly: each one builds,
 # runs every input of its seed corpus tests/fuzz/corpus/NAME (which holds
 # the inputs of crashes found and fixed: the regression tests), then fuzzes
