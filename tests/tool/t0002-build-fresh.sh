@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$T
 mkdir -p "$tmp/src" "$tmp/fakebin"
 (cd "$top" && cp -a Makefile mk runtime tools scripts "$tmp/src/" &&
- mkdir -p "$tmp/src/tests" && cp -a tests/unit "$tmp/src/tests/")
+ mkdir -p "$tmp/src/tests" && cp -a tests/unit tests/live "$tmp/src/tests/")
 real=$(command -v pkg-config)
 cat >"$tmp/fakebin/pkg-config" <<EOS
 #!/bin/sh
@@ -36,8 +36,8 @@ PATH=$tmp/fakebin:$PATH make -j2 DEPS="sh $tmp/deps" all >"$tmp/make1.log" 2>&1
 rc=$?
 [ $rc = 0 ] || tail -n 20 "$tmp/make1.log" | sed 's/^/# /'
 ok "a first make on a machine without the packages succeeds" [ $rc = 0 ]
-ok "and builds the four programs" [ -x bin/mailshift ] && [ -x bin/mailshift-audit ] &&
-	[ -x bin/mailshift-migrate ] && [ -x bin/mailshift-verify ]
+ok "and builds the four programs" sh -c '[ -x bin/mailshift ] && [ -x bin/mailshift-audit ] &&
+	[ -x bin/mailshift-migrate ] && [ -x bin/mailshift-verify ]'
 ok "the installer ran once, before the first compile" [ "$(wc -l <"$tmp/deps.log")" = 1 ]
 PATH=$tmp/fakebin:$PATH make DEPS="sh $tmp/deps" all >"$tmp/make2.log" 2>&1
 ok "a second make does not run the installer again" [ "$(wc -l <"$tmp/deps.log")" = 1 ]
