@@ -49,6 +49,8 @@ _tap_result() {	# status name
 	else
 		echo "not ok $_tap_n - $2"
 		_tap_failed=$((_tap_failed + 1))
+		# on stderr too, as Test::More does: prove shows stderr without -v
+		echo "#   Failed test $_tap_n: $2" >&2
 	fi
 }
 
