@@ -5,17 +5,21 @@
 # a results.json that holds every benchmark's figures.  Targets are not
 # asserted here (benchmarks never fail a test); that each benchmark really
 # ran is: the connector listed every message, verify passed every mailbox,
-# migrate wrote every INI file.  Under 60 s.
+# migrate wrote every INI file.  Small: under 60 s of CPU (user + system,
+# bench/run and what it runs; the world's servers are not counted).  CPU,
+# not wall time: measured 15.5 s of CPU for 253 s of wall time on a
+# machine at load 16, where the old 60 s wall-clock limit could only fail.
 . "$(dirname "$0")/../lib/test-lib.sh"
 top=$MS_TOP
 
-t0=$(date +%s)
-BENCH_SCALE=smoke BENCH_OUT="$T/out" BENCH_PORT_BASE=${T0800_PORT_BASE:-25960} \
-    sh "$top/bench/run" >"$T/stdout" 2>"$T/stderr" </dev/null
+TIMEFORMAT='%R %U %S'
+{ time BENCH_SCALE=smoke BENCH_OUT="$T/out" BENCH_PORT_BASE=${T0800_PORT_BASE:-25960} \
+    sh "$top/bench/run" >"$T/stdout" 2>"$T/stderr" </dev/null; } 2>"$T/time"
 rc=$?
-t1=$(date +%s)
+read -r wall user sys < <(tail -n 1 "$T/time")
+cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%d", u + s + 0.5 }')
 ok_rc $rc "bench/run exits 0"
-ok_rc $([ $((t1 - t0)) -lt 60 ]; echo $?) "smoke run in under 60 s ($((t1 - t0)) s)"
+ok_rc $([ "$cpu" -lt 60 ]; echo $?) "smoke run under 60 s of CPU ($cpu s; ${wall%.*} s of wall time)"
 
 line() { grep "^$1" "$T/stdout" | head -n 1; }
 like "$(line 'B1 connector poll:')" '^B1 connector poll: [0-9]+\.[0-9]+x one-session fetch \(.*300 messages, [0-9.]+ s vs [0-9.]+ s, 1 connection' \
