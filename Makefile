@@ -1,6 +1,8 @@
 # mailshift - one non-recursive Makefile.
 #   make            build bin/* (the first build installs missing packages)
-#   make check      every test (installs packages, starts the mail world)
+#   make check      every test (installs packages, starts the mail world),
+#                   in parallel where tests allow (tests/run-all)
+#   make check-fast unit tests and the tool tests that need no server
 #   make demo       audit -> migrate -> verify -> connector on samples/
 #   make bench      benchmarks with ratios against an in-run baseline
 #   make SANITIZE=address,undefined check
@@ -57,8 +59,11 @@ LIB       := $(BUILD)/libmailshift.a
 BINS      := bin/mailshift bin/mailshift-audit bin/mailshift-migrate bin/mailshift-verify
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# tests that need the mail world (tests/run-all starts it)
+LIVE_SRC  := $(wildcard tests/live/test_*.c)
+LIVE_BIN  := $(LIVE_SRC:tests/live/%.c=$(BUILD)/tests/live/%)
 
-all: $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN) $(LIVE_BIN)
 
 # Missing packages are installed once, before the first compile; after
 # that a plain `make` never runs the installer (make deps, check and demo
@@ -103,6 +108,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
+# the live tests share tests/unit/tap.h
+$(BUILD)/tests/live/%.o: ALL_CFLAGS += -Itests/unit
+$(BUILD)/tests/live/%: $(BUILD)/tests/live/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
 # Installs missing Debian and npm packages; prints what it installs.
 deps:
 	@$(DEPS)
@@ -110,6 +121,10 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/run-all
+
+# no mail world, no package installer: unit tests and the quick tool tests
+check-fast: all
+	@BUILD=$(BUILD) sh tests/run-all --fast
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -156,7 +171,7 @@ clean:
 
 .SECONDARY:
 FORCE:
-.PHONY: FORCE all deps check demo bench fuzz install uninstall clean
+.PHONY: FORCE all deps check check-fast demo bench fuzz install uninstall clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

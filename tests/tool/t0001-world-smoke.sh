@@ -3,7 +3,8 @@
 # msmtp): bearer and password logins over IMAP/POP/SMTP, the mailbox and
 # audience checks, the token service's Microsoft-shaped answers, the Graph
 # stand-in, and a clean stop.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 
 t0=$(date +%s%3N)
 world_up
@@ -16,8 +17,7 @@ POP3S=pop3s://127.0.0.1:$WORLD_POP3S_PORT
 A=$WORLD_USER_ALICE
 B=$WORLD_USER_BOB
 O=$WORLD_USER_OPS
-tmp=$(mktemp -d)
-at_exit rm -rf "$tmp"
+tmp=$T
 tag=$$-$RANDOM
 
 if [ -n "$owned" ]; then
@@ -132,11 +132,22 @@ fabat=$(get_token "$WORLD_OUTLOOK_SCOPE" "$WORLD_FAB_APP_ID" "$WORLD_FAB_APP_SEC
 fails "other tenant's app token refused on alice" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$A:" --oauth2-bearer "$fabat"
 ok "other tenant's app token opens carol" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$WORLD_USER_CAROL:" --oauth2-bearer "$fabat"
 ok "dave (on-prem) logs in with a password" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$WORLD_USER_DAVE:$WORLD_PASS_DAVE"
-start=$(date +%s%3N)
-fails "wrong password again" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$B:wrong"
-ok "login after failures" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$B:$WORLD_PASS_BOB"
-took=$(( $(date +%s%3N) - start ))
-ok "failed logins do not slow the next one ($took ms)" test "$took" -lt 1500
+# no auth_failure_delay (Dovecot's default is 2 s): a failed login and a
+# good one take about as long as two good ones.  Fastest of three each, so
+# that a busy machine (make check runs two tests at once) does not decide.
+good=999999 bad=999999
+for i in 1 2 3; do
+	start=$(date +%s%3N)
+	curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$B:$WORLD_PASS_BOB" >/dev/null 2>&1
+	curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$B:$WORLD_PASS_BOB" >/dev/null 2>&1
+	t=$(( $(date +%s%3N) - start )); [ "$t" -lt "$good" ] && good=$t
+	start=$(date +%s%3N)
+	fails "wrong password again ($i)" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$B:wrong"
+	ok "login after failures ($i)" curl -sS "${CA[@]}" "$IMAPS/INBOX" -u "$B:$WORLD_PASS_BOB"
+	t=$(( $(date +%s%3N) - start )); [ "$t" -lt "$bad" ] && bad=$t
+done
+ok "failed logins do not slow the next one ($bad ms, two good logins $good ms)" \
+    test $((bad - good)) -lt 1000
 
 # ---------------------------------------------------------------- SMTP
 cat >"$tmp/m2.eml" <<EOF
@@ -181,20 +192,24 @@ fails "msmtp XOAUTH2 with a tampered token refused" \
     "${ms[@]}" --port="$WORLD_SUBMISSION_PORT" --tls-starttls=on --auth=xoauth2 "$O" <"$tmp/m2.eml"
 
 # ---------------------------------------------------------------- device code
+# a 3 s polling interval for this code (1 s, the world's default, is shorter
+# than two polls take on a busy machine), back to 1 s for the rest
+world_ctl device-interval 3 >/dev/null
 dc=$(curl -sS "${CA[@]}" "$WORLD_TOKEN_URL/$WORLD_TENANT/oauth2/v2.0/devicecode" \
     --data-urlencode "client_id=$WORLD_PUBLIC_APP_ID" \
     --data-urlencode "scope=https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access")
+world_ctl device-interval 1 >/dev/null
 ucode=$(json_get user_code <<<"$dc")
 dcode=$(json_get device_code <<<"$dc")
 like "$(json_get message <<<"$dc")" "enter the code $ucode" "device code message names the user code"
 poll=(-d grant_type=urn:ietf:params:oauth:grant-type:device_code
     --data-urlencode "client_id=$WORLD_PUBLIC_APP_ID" --data-urlencode "device_code=$dcode")
 b=$(token_request "${poll[@]}")
+b2=$(token_request "${poll[@]}")
 is "$(json_get error <<<"${b%$'\n'HTTP*}")" authorization_pending "device flow: authorization_pending"
-b=$(token_request "${poll[@]}")
-is "$(json_get error <<<"${b%$'\n'HTTP*}")" slow_down "device flow: slow_down when polled too fast"
+is "$(json_get error <<<"${b2%$'\n'HTTP*}")" slow_down "device flow: slow_down when polled too fast"
 ok "approve the code for bob" world_ctl approve "$ucode" "$B"
-sleep 1.1
+sleep 3.1
 b=$(token_request "${poll[@]}")
 json=${b%$'\n'HTTP*}
 like "$b" 'HTTP 200$' "device flow: tokens after approval"
@@ -292,7 +307,9 @@ EOF
 )
 is "$code" 202 "Graph sendMail: 202"
 ok "bob receives the Graph message" wait_mailbox_count "$B" $((nb + 2)) 10
-world_ctl graph-delay 300 >/dev/null
+# 2 s: three curls (a TLS handshake each) overlap even on a busy machine
+# (300 ms did not, with another test beside this one under make check)
+world_ctl graph-delay 2000 >/dev/null
 for i in 1 2 3; do
 	curl -sS "${CA[@]}" -o /dev/null -H "Authorization: Bearer $gat" "$G/$O/mailFolders/inbox/messages" &
 done

@@ -1,4 +1,5 @@
-#!/bin/sh
+#!/bin/bash
+# test-tier: slow (a whole fresh build)
 # The README's commands work the first time on a machine without the
 # packages, proven without a new machine: a stand-in pkg-config fails
 # until a stand-in package installer has run (as the real one fails before
@@ -6,23 +7,15 @@
 # every make; `make -q` after a build is up to date (so `sudo make install`
 # does not relink as root); `make CFLAGS=...` keeps the flags the build needs.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 # A fresh build of its own: nothing of the make that runs this test (make
 # SANITIZE=... BUILD=build-asan check passes its variables down in MAKEFLAGS).
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS BUILD SANITIZE CFLAGS LDFLAGS
 top=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0002.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-t() { # t NAME CMD...
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-
+tmp=$T
 mkdir -p "$tmp/src" "$tmp/fakebin"
 (cd "$top" && cp -a Makefile mk runtime tools scripts "$tmp/src/" &&
- mkdir -p "$tmp/src/tests" && cp -a tests/unit "$tmp/src/tests/")
+ mkdir -p "$tmp/src/tests" && cp -a tests/unit tests/live "$tmp/src/tests/")
 real=$(command -v pkg-config)
 cat >"$tmp/fakebin/pkg-config" <<EOS
 #!/bin/sh
@@ -42,21 +35,20 @@ cd "$tmp/src" || exit 1
 PATH=$tmp/fakebin:$PATH make -j2 DEPS="sh $tmp/deps" all >"$tmp/make1.log" 2>&1
 rc=$?
 [ $rc = 0 ] || tail -n 20 "$tmp/make1.log" | sed 's/^/# /'
-t "a first make on a machine without the packages succeeds" [ $rc = 0 ]
-t "and builds the four programs" [ -x bin/mailshift ] && [ -x bin/mailshift-audit ] &&
-	[ -x bin/mailshift-migrate ] && [ -x bin/mailshift-verify ]
-t "the installer ran once, before the first compile" [ "$(wc -l <"$tmp/deps.log")" = 1 ]
+ok "a first make on a machine without the packages succeeds" [ $rc = 0 ]
+ok "and builds the four programs" sh -c '[ -x bin/mailshift ] && [ -x bin/mailshift-audit ] &&
+	[ -x bin/mailshift-migrate ] && [ -x bin/mailshift-verify ]'
+ok "the installer ran once, before the first compile" [ "$(wc -l <"$tmp/deps.log")" = 1 ]
 PATH=$tmp/fakebin:$PATH make DEPS="sh $tmp/deps" all >"$tmp/make2.log" 2>&1
-t "a second make does not run the installer again" [ "$(wc -l <"$tmp/deps.log")" = 1 ]
+ok "a second make does not run the installer again" [ "$(wc -l <"$tmp/deps.log")" = 1 ]
 PATH=$tmp/fakebin:$PATH make -q DEPS="sh $tmp/deps" all
-t "make -q after a build: up to date (nothing relinks under sudo make install)" [ $? = 0 ]
+ok "make -q after a build: up to date (nothing relinks under sudo make install)" [ $? = 0 ]
 PATH=$tmp/fakebin:$PATH make -q DEPS="sh $tmp/deps" install >/dev/null 2>&1
-t "make -q install: the programs are not rebuilt" [ $? = 1 ] &&
+ok "make -q install: the programs are not rebuilt" [ $? = 1 ] &&
 	[ -z "$(PATH=$tmp/fakebin:$PATH make -n DEPS="sh $tmp/deps" install | grep -E '^cc |ar rcs')" ]
 line=$(PATH=$tmp/fakebin:$PATH make -n -B CFLAGS=-O0 DEPS="sh $tmp/deps" build/runtime/base/buf.o | grep '^cc ')
-t "make CFLAGS=-O0 keeps the required flags ($line)" sh -c \
+ok "make CFLAGS=-O0 keeps the required flags ($line)" sh -c \
 	"echo '$line' | grep -q -- '-O0' && echo '$line' | grep -q -- '-std=c11' &&
 	 echo '$line' | grep -q -- '-Iruntime' && echo '$line' | grep -q -- '-DMS_VERSION'"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

@@ -5,10 +5,9 @@
 # the connector's -vv, a failed connector run that ends with the error
 # and its fix instead of a summary of zeros, and a missing default INI
 # that names -inifile: and MAILSHIFT_INIFILE.  No mail world needed.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
 bin=${MAILSHIFT_BIN:-$MS_TOP/bin}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0003.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+tmp=$T
 version=$(sed -n 's/^VERSION *:= *//p' "$MS_TOP/Makefile")
 
 for p in mailshift mailshift-audit mailshift-migrate mailshift-verify; do

@@ -2,9 +2,8 @@
 # make install puts the four programs, their man pages (man mailshift-audit
 # works), the bash completion, the docs and the samples under PREFIX;
 # make uninstall takes all of it away again.
-. "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0004.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib/test-lib.sh"
+tmp=$T
 root=$tmp/root
 cd "$MS_TOP" || bail_out "cd $MS_TOP"
 

@@ -1,21 +1,14 @@
-#!/bin/sh
+#!/bin/bash
 # None of the four programs can dump core (a core would hold the mailbox,
 # OpCon and client secrets in clear): each is started as nobody on a FIFO
 # it blocks reading (verify: on a server that never answers), and /proc shows it non-dumpable (its files there are
 # root's, not nobody's) with a core size limit of 0.  A plain process run
 # the same way shows the check can fail.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${MAILSHIFT_BIN:-$top/bin}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0003.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-t() { # t NAME CMD...
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
+tmp=$T
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || [ -n "${MAILSHIFT_VALGRIND:-}" ]; then
 	echo "1..0 # SKIP needs root and setpriv, and the programs themselves (not valgrind's)"
 	exit 0
@@ -47,9 +40,9 @@ check() {	# check NAME PROGRAM ARGS...: run as nobody, inspect, stop
 	[ "$user" = "$nobody" ] && [ "$owner" = 0 ] && [ "$core" = 0 ]
 }
 
-t "mailshift" check mailshift "$BIN/mailshift" -inifile:"$tmp/in.ini" --dry-run
-t "mailshift-audit" check audit "$BIN/mailshift-audit" --fleet "$tmp/fleet"
-t "mailshift-migrate" check migrate "$BIN/mailshift-migrate" plan --fleet "$tmp/fleet" --map "$tmp/map.json"
+ok "mailshift" check mailshift "$BIN/mailshift" -inifile:"$tmp/in.ini" --dry-run
+ok "mailshift-audit" check audit "$BIN/mailshift-audit" --fleet "$tmp/fleet"
+ok "mailshift-migrate" check migrate "$BIN/mailshift-migrate" plan --fleet "$tmp/fleet" --map "$tmp/map.json"
 # verify refuses a FIFO for its INI: it waits on a server that never greets
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
@@ -75,10 +68,9 @@ chmod 0644 "$tmp/v.ini"
 mkdir -p "$tmp/home"
 chown nobody "$tmp/home"
 HOME=$tmp/home MAILSHIFT_HOME=$tmp/home \
-	t "mailshift-verify" check verify "$BIN/mailshift-verify" --ini "$tmp/v.ini"
+	ok "mailshift-verify" check verify "$BIN/mailshift-verify" --ini "$tmp/v.ini"
 kill $lpid 2>/dev/null
 check control "$(command -v sleep)" 5
-t "a plain process fails the same check (control)" [ $? != 0 ]
+ok "a plain process fails the same check (control)" [ $? != 0 ]
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

@@ -1,7 +1,9 @@
-#!/bin/sh
+#!/bin/bash
 # The connector against the real Dovecot over IMAP: events, exactly once,
 # deletion policy, rules, TLS verification, errors, dry run.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 U=bob
 CR=$(printf '\r')
@@ -43,7 +45,7 @@ mkmsg "$T/m1" "Bob <bob@contoso.test>" "Run job JOB_A on 42"
 mkmsg "$T/m2" "carol@fabrikam.test" "Run job JOB_B on 7"
 mkmsg "$T/m3" "dave@onprem.test" "Lunch on Friday?"
 for m in m1 m2 m3; do deliver "$T/$m" $WORLD_USER_BOB; done
-wait_count $U 3
+wait_mailbox_count $U 3
 write_ini "$T/a.ini"
 "$BIN/mailshift" -inifile:"$T/a.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 0 "exit 0 when mail matched"
@@ -52,14 +54,14 @@ is "$(cat "$T"/msgin/* | grep -c "^\\\$JOB:ADD,\[\[\$DATE\]\],PAYROLL,JOB_[AB],O
 	"job events carry the capture and the OpCon credentials"
 is "$(cat "$T"/msgin/* | grep -c "^\\\$PROPERTY:SET,LASTRUN,\\(42\\|7\\),ocadm,Canary-OpCon-7731$CR\$")" 2 \
 	"second event of each rule with capture 2"
-is "$(count_mailbox $U)" 1 "matched mail deleted, the unmatched one kept (DeleteEmails=Match)"
-ok "$(grep -q 'Lunch on Friday?.*No matching subjects found' "$T/rejects.log"; echo $?)" \
+is "$(mailbox_count $U)" 1 "matched mail deleted, the unmatched one kept (DeleteEmails=Match)"
+ok_rc "$(grep -q 'Lunch on Friday?.*No matching subjects found' "$T/rejects.log"; echo $?)" \
 	"reject log names the reason"
 is "$(grep -c accepted "$T/accepts.log")" 2 "accept log has both accepted messages"
-ok "$(grep -q Canary-OpCon-7731 "$T/out" "$T/err" "$T/rejects.log" "$T/accepts.log"; [ $? = 1 ]; echo $?)" \
+ok_rc "$(grep -q Canary-OpCon-7731 "$T/out" "$T/err" "$T/rejects.log" "$T/accepts.log"; [ $? = 1 ]; echo $?)" \
 	"the OpCon password appears in no output or log"
 is "$(stat -c %a "$T/a.ini.state.db")" 600 "state database created 0600"
-ok "$(ls -A "$T/msgin" | grep -q '^\.'; [ $? = 1 ]; echo $?)" "no temporary file left in MSGIN"
+ok_rc "$(ls -A "$T/msgin" | grep -q '^\.'; [ $? = 1 ]; echo $?)" "no temporary file left in MSGIN"
 
 # --- 2. rerun: nothing new, no duplicate ---------------------------------------
 rm -f "$T"/msgin/*
@@ -73,43 +75,43 @@ clear_mailbox $U
 printf 'From: x@contoso.test\r\nSubject: Run job X,$CONSOLE:DISPLAY,pwned on 1\r\nDate: %s\r\n\r\nbody\r\n' \
 	"$(date -R)" >"$T/h1"
 deliver "$T/h1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 "$BIN/mailshift" -inifile:"$T/a.ini" >/dev/null 2>&1
 f=$(grep -l JOB:ADD "$T"/msgin/* | head -n 1)
 is "$(tr -cd ',' <"$f" | wc -c)" 6 "a comma from the subject adds no field"
 is "$(wc -l <"$f")" 1 "one line in the event file"
-ok "$(grep -q 'X;\$CONSOLE:DISPLAY;pwned' "$f"; echo $?)" "the comma became ';'"
+ok_rc "$(grep -q 'X;\$CONSOLE:DISPLAY;pwned' "$f"; echo $?)" "the comma became ';'"
 rm -f "$T"/msgin/*
 
 # --- 4. --dry-run writes, deletes and records nothing ---------------------------
 clear_mailbox $U
 mkmsg "$T/d1" "bob@contoso.test" "Run job DRY on 1"
 deliver "$T/d1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 cp "$T/a.ini" "$T/a.before"
 "$BIN/mailshift" -inifile:"$T/a.ini" --dry-run >"$T/out" 2>&1; rc=$?
 is $rc 0 "dry run exit 0 on a match"
-ok "$(grep -q 'would write .*DRY,OCADHOC,ocadm,\*\*\*' "$T/out"; echo $?)" "dry run shows the event, password redacted"
+ok_rc "$(grep -q 'would write .*DRY,OCADHOC,ocadm,\*\*\*' "$T/out"; echo $?)" "dry run shows the event, password redacted"
 is "$(ls "$T/msgin" | wc -l)" 0 "dry run writes no event"
-is "$(count_mailbox $U)" 1 "dry run deletes nothing"
+is "$(mailbox_count $U)" 1 "dry run deletes nothing"
 
 # --- 5. crash between delivery and state: rerun neither loses nor duplicates ----
 clear_mailbox $U
 for i in 1 2 3 4; do mkmsg "$T/c$i" "bob@contoso.test" "Run job CRASH$i on $i"; deliver "$T/c$i" $WORLD_USER_BOB; done
-wait_count $U 4
+wait_mailbox_count $U 4
 MAILSHIFT_CRASH_AFTER=2 "$BIN/mailshift" -inifile:"$T/a.ini" >/dev/null 2>&1; rc=$?
 is $rc 137 "the test hook killed the run after the second message's events"
 # the four messages are delivered as one group: all their events are in
 # MSGIN, the first message was finished (deleted), the second was not
 is "$(ls "$T/msgin" | wc -l)" 8 "events of the group are on disk"
-is "$(count_mailbox $U)" 3 "the message whose state was not recorded was not deleted"
+is "$(mailbox_count $U)" 3 "the message whose state was not recorded was not deleted"
 "$BIN/mailshift" -inifile:"$T/a.ini" >/dev/null 2>&1; rc=$?
 is $rc 0 "the rerun finishes the work"
 is "$(ls "$T/msgin" | wc -l)" 8 "every message produced its events exactly once"
 for i in 1 2 3 4; do
 	is "$(cat "$T"/msgin/* | grep -c ",CRASH$i,")" 1 "CRASH$i submitted exactly once"
 done
-is "$(count_mailbox $U)" 0 "all four deleted after the rerun"
+is "$(mailbox_count $U)" 0 "all four deleted after the rerun"
 rm -f "$T"/msgin/*
 
 # --- 6. LastRunDate written back without touching other bytes -------------------
@@ -118,7 +120,7 @@ printf '; keep this comment\r\n' >>"$T/l.ini"
 sed -i 's/^UseLastRunDate=False/UseLastRunDate=True\r/' "$T/l.ini"
 cp "$T/l.ini" "$T/l.before"
 "$BIN/mailshift" -inifile:"$T/l.ini" >/dev/null 2>&1
-ok "$(grep -q '^LastRunDate=[0-9]*/[0-9]*/20[0-9][0-9] [0-9]*:[0-9][0-9]:[0-9][0-9] [AP]M' "$T/l.ini"; echo $?)" \
+ok_rc "$(grep -q '^LastRunDate=[0-9]*/[0-9]*/20[0-9][0-9] [0-9]*:[0-9][0-9]:[0-9][0-9] [AP]M' "$T/l.ini"; echo $?)" \
 	"LastRunDate written in the incumbent's format"
 is "$(grep -v '^LastRunDate=' "$T/l.ini" | cmp - "$T/l.before" >/dev/null; echo $?)" 0 \
 	"every other byte of the INI is unchanged"
@@ -127,24 +129,24 @@ is "$(grep -v '^LastRunDate=' "$T/l.ini" | cmp - "$T/l.before" >/dev/null; echo 
 sed '/^CAFile=/d' "$T/a.ini" >"$T/noca.ini"
 "$BIN/mailshift" -inifile:"$T/noca.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 2 "unknown CA: exit 2"
-ok "$(grep -qi 'certificate' "$T/err"; echo $?)" "the error says it is the certificate"
+ok_rc "$(grep -qi 'certificate' "$T/err"; echo $?)" "the error says it is the certificate"
 sed -e '/^CAFile=/d' -e 's/^SelfSignedCertificate=False/SelfSignedCertificate=True/' "$T/a.ini" >"$T/ss.ini"
 "$BIN/mailshift" -inifile:"$T/ss.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 5 "SelfSignedCertificate=True connects without verification (nothing to match)"
-ok "$(grep -q 'not verified' "$T/err"; echo $?)" "and warns that the certificate is not verified"
+ok_rc "$(grep -q 'not verified' "$T/err"; echo $?)" "and warns that the certificate is not verified"
 
 # --- 8. wrong password: the server's reply, never the password -----------------
 sed "s/^Password=.*/Password=Wrong-Canary-991/" "$T/a.ini" >"$T/bad.ini"
 "$BIN/mailshift" -inifile:"$T/bad.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 2 "wrong password: exit 2"
-ok "$(grep -qi 'auth' "$T/err"; echo $?)" "the error carries the server's refusal"
-ok "$(grep -q 'Wrong-Canary-991' "$T/out" "$T/err"; [ $? = 1 ]; echo $?)" "the password is not printed"
+ok_rc "$(grep -qi 'auth' "$T/err"; echo $?)" "the error carries the server's refusal"
+ok_rc "$(grep -q 'Wrong-Canary-991' "$T/out" "$T/err"; [ $? = 1 ]; echo $?)" "the password is not printed"
 
 # --- 9. STARTTLS on the plain IMAP port -----------------------------------------
 clear_mailbox $U
 mkmsg "$T/s1" "bob@contoso.test" "Run job STARTTLS on 9"
 deliver "$T/s1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 sed -e "s/^Port=.*/Port=$WORLD_IMAP_PORT/" -e 's/^\[Mail\]/[Mail]\nStartTLS=True/' "$T/a.ini" >"$T/st.ini"
 "$BIN/mailshift" -inifile:"$T/st.ini" >/dev/null 2>"$T/err"; rc=$?
 is $rc 0 "STARTTLS run matched"
@@ -155,12 +157,12 @@ rm -f "$T"/msgin/*
 sed 's/^SubjectLineMask=.*/SubjectLineMask=^Run (job/' "$T/a.ini" >"$T/re.ini"
 "$BIN/mailshift" -inifile:"$T/re.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 2 "invalid regular expression: exit 2"
-ok "$(grep -q 'Configuration1.*SubjectLineMask.*regular expression' "$T/err"; echo $?)" \
+ok_rc "$(grep -q 'Configuration1.*SubjectLineMask.*regular expression' "$T/err"; echo $?)" \
 	"the error names the rule and the key"
 printf '[General]\nMSGINDirectory=/tmp\n[Mail\nServer=x\n' >"$T/broken.ini"
 "$BIN/mailshift" -inifile:"$T/broken.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 2 "malformed INI: exit 2"
-ok "$(grep -q "broken.ini:3" "$T/err"; echo $?)" "the error names file and line"
+ok_rc "$(grep -q "broken.ini:3" "$T/err"; echo $?)" "the error names file and line"
 "$BIN/mailshift" --bogus >"$T/out" 2>"$T/err"; rc=$?
 is $rc 1 "unknown option: exit 1 (command-line error)"
 
@@ -168,7 +170,7 @@ is $rc 1 "unknown option: exit 1 (command-line error)"
 clear_mailbox $U
 mkmsg "$T/o1" "bob@contoso.test" "Run job OVERRIDE on 3"
 deliver "$T/o1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 sed -e 's/^Server=.*/Server=192.0.2.1/' -e 's/^Port=.*/Port=1/' -e 's/^EmailProtocol=.*/EmailProtocol=POP/' \
 	"$T/a.ini" >"$T/ov.ini"
 "$BIN/mailshift" -inifile:"$T/ov.ini" -SERVER:127.0.0.1 "-port:$WORLD_IMAPS_PORT" --IMAP >/dev/null 2>"$T/err"; rc=$?

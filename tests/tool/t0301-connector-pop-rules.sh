@@ -1,8 +1,10 @@
-#!/bin/sh
+#!/bin/bash
 # The connector over POP3 (implicit TLS and STARTTLS), with the rules that
 # need whole messages: ProcessBody with a QualifyingSubjectLine,
 # attachments, AllowedSenders, RejectEvent and downloads with safe names.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 U=carol; D=fabrikam.test
 clear_mailbox $U $D
@@ -73,7 +75,7 @@ EOA
 # attachment rule, attachment missing
 printf 'From: billing@fabrikam.test\r\nSubject: Invoice 4712\r\nDate: %s\r\n\r\nno file\r\n' "$(date -R)" >"$T/a2"
 for m in b1 b2 a1 a2; do deliver "$T/$m" $WORLD_USER_CAROL; done
-wait_count $U 4 $D
+wait_mailbox_count $U@$D 4
 
 "$BIN/mailshift" -inifile:"$T/p.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 0 "POP3 over implicit TLS: exit 0"
@@ -81,16 +83,16 @@ cat "$T"/msgin/* >"$T/all"
 is "$(grep -c 'BATCH,LOADGL,' "$T/all")" 1 "first matching body line raised its event"
 is "$(grep -c 'BATCH,POSTAP,' "$T/all")" 1 "second matching body line raised its event"
 is "$(grep -c 'EVIL' "$T/all")" 0 "a sender outside the token's list raises nothing"
-ok "$(grep -q '^\$CONSOLE:DISPLAY,rejected intruder@contoso.test: Invalid Sender,ocadm,pw' "$T/all"; echo $?)" \
+ok_rc "$(grep -q '^\$CONSOLE:DISPLAY,rejected intruder@contoso.test: Invalid Sender,ocadm,pw' "$T/all"; echo $?)" \
 	"RejectEvent written with the reason"
 is "$(grep -c 'INVOICE,4711,' "$T/all")" 1 "attachment rule matched with the PDF"
-ok "$(grep -q '^\$CONSOLE:DISPLAY,rejected billing@fabrikam.test: No matching attachments found' "$T/all"; echo $?)" \
+ok_rc "$(grep -q '^\$CONSOLE:DISPLAY,rejected billing@fabrikam.test: No matching attachments found' "$T/all"; echo $?)" \
 	"a missing attachment is a rejection with its reason"
-is "$(count_mailbox $U $D)" 0 "DeleteEmails=All removed every message (POP DELE + QUIT)"
-ok "$(ls "$T/dl" | grep -q '\.eml$'; echo $?)" "matched messages downloaded as .eml"
-ok "$(ls "$T/dl" | grep -q '^_\?\.*_*etc_invoice 4711.pdf$\|invoice 4711.pdf$'; echo $?)" \
+is "$(mailbox_count $U $D)" 0 "DeleteEmails=All removed every message (POP DELE + QUIT)"
+ok_rc "$(ls "$T/dl" | grep -q '\.eml$'; echo $?)" "matched messages downloaded as .eml"
+ok_rc "$(ls "$T/dl" | grep -q '^_\?\.*_*etc_invoice 4711.pdf$\|invoice 4711.pdf$'; echo $?)" \
 	"attachment saved under a safe name"
-ok "$(find "$T" -name 'invoice*' | grep -v "^$T/dl/" | grep -q .; [ $? = 1 ]; echo $?)" \
+ok_rc "$(find "$T" -name 'invoice*' | grep -v "^$T/dl/" | grep -q .; [ $? = 1 ]; echo $?)" \
 	"nothing written outside the download folder"
 
 # rerun: POP keys (UIDL) keep it exactly once even though nothing is left
@@ -103,13 +105,13 @@ clear_mailbox $U $D
 rm -f "$T"/msgin/*
 printf 'From: billing@fabrikam.test\r\nSubject: Invoice 9\r\nDate: %s\r\n\r\nx\r\n' "$(date -R)" >"$T/k1"
 deliver "$T/k1" $WORLD_USER_CAROL
-wait_count $U 1 $D
+wait_mailbox_count $U@$D 1
 sed -e "s/^Port=.*/Port=$WORLD_POP3_PORT/" -e 's/^\[Mail\]/[Mail]\nStartTLS=True/' \
 	-e 's/^DeleteEmails=.*/DeleteEmails=None/' "$T/p.ini" >"$T/s.ini"
 "$BIN/mailshift" -inifile:"$T/s.ini" >/dev/null 2>"$T/err"; rc=$?
 is $rc 0 "POP3 STARTTLS run: nothing matched, ExitCodeForNoMatchingEmails (0)"
 "$BIN/mailshift" -inifile:"$T/s.ini" >/dev/null 2>"$T/err"
-is "$(count_mailbox $U $D)" 1 "DeleteEmails=None keeps the message"
+is "$(mailbox_count $U $D)" 1 "DeleteEmails=None keeps the message"
 is "$(cat "$T"/msgin/* | grep -c 'No matching attachments')" 1 "a kept message is processed once across runs"
 
 done_testing

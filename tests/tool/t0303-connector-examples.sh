@@ -1,9 +1,11 @@
-#!/bin/sh
+#!/bin/bash
 # The three example INI files of samples/ini, as written, pointed at the
 # test world (only server, credentials and paths changed), give the events
 # the reference describes: over IMAP and POP with basic auth, and over
 # IMAP XOAUTH2, POP XOAUTH2 and Graph with a secret and a certificate.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 U=ops
 PW=Example-OpCon-Pw
@@ -40,17 +42,17 @@ ex1() {	# ex1 NAME PROTO PORT [oauth credential line] [client]
 	mkmsg "$T/e1b" "intruder@example.com" "Run job EVIL"
 	mkmsg "$T/e1c" "scheduler@example.com" "Run job TWO WORDS"
 	for m in e1a e1b e1c; do deliver "$T/$m" $WORLD_USER_OPS; done
-	wait_count $U 3
+	wait_mailbox_count $U 3
 	point samples/ini/example1-job-add.ini "$T/$1.ini" "$2" "$3"
 	[ -n "${4:-}" ] && oauth "$T/$1.ini" "$4" "${5:-}"
 	"$BIN/mailshift" -inifile:"$T/$1.ini" >"$T/$1.out" 2>&1; rc=$?
 	is $rc 0 "example 1 over $1: exit 0"
 	is "$(events "$1.ini")" "\$JOB:ADD,[[\$DATE]],SCHED,PAYROLL,OCADHOC,ocadm,$PW" \
 		"example 1 over $1: exactly the job event, credentials appended"
-	is "$(count_mailbox $U)" 2 "example 1 over $1: the matched mail deleted, the two others kept"
+	is "$(mailbox_count $U)" 2 "example 1 over $1: the matched mail deleted, the two others kept"
 }
 ex1 imap-basic IMAP "$WORLD_IMAPS_PORT"
-ok "$(grep -q '^LastRunDate=[0-9]' "$T/imap-basic.ini" && ! grep -q '3/14/2024' "$T/imap-basic.ini"; echo $?)" \
+ok_rc "$(grep -q '^LastRunDate=[0-9]' "$T/imap-basic.ini" && ! grep -q '3/14/2024' "$T/imap-basic.ini"; echo $?)" \
 	"example 1: LastRunDate written back"
 ex1 pop-basic POP "$WORLD_POP3S_PORT"
 cat "$WORLD_CERT_APP_KEY" "$WORLD_CERT_APP_CERT" >"$T/cert.pem"; chmod 600 "$T/cert.pem"
@@ -68,7 +70,7 @@ printf 'From: reports@bank.example\r\nSubject: Daily close status 2026-11-27\r\n
 printf 'From: stranger@else.example\r\nSubject: Daily close status\r\nDate: %s\r\n\r\nACCOUNT 666 CLOSED\r\n' \
 	"$(date -R)" >"$T/e2b"
 deliver "$T/e2a" $WORLD_USER_OPS; deliver "$T/e2b" $WORLD_USER_OPS
-wait_count $U 2
+wait_mailbox_count $U 2
 # the example allows 06:00-21:00 only; the test may run at any hour, so the
 # window is widened (time frames have their own unit tests)
 point samples/ini/example2-body.ini "$T/ex2.ini" POP "$WORLD_POP3S_PORT"
@@ -78,10 +80,10 @@ is $rc 0 "example 2 over POP: exit 0"
 is "$(events ex2.ini | tr '\n' '|')" \
 	"\$CONSOLE:DISPLAY,account 1001 closed,finbatch,$PW|\$CONSOLE:DISPLAY,account 1003 closed,finbatch,$PW|\$PROPERTY:SET,FIN_CLOSED_1001,TRUE,finbatch,$PW|\$PROPERTY:SET,FIN_CLOSED_1003,TRUE,finbatch,$PW|" \
 	"example 2: one pair of events per CLOSED body line, none for the qualifier"
-is "$(count_mailbox $U)" 2 "example 2: DeleteEmails=None keeps both messages"
-ok "$(grep -q 'stranger@else.example Daily close status.*You are not\|stranger@else.example Daily close status Invalid Sender' "$T/Reject.log"; echo $?)" \
+is "$(mailbox_count $U)" 2 "example 2: DeleteEmails=None keeps both messages"
+ok_rc "$(grep -q 'stranger@else.example Daily close status.*You are not\|stranger@else.example Daily close status Invalid Sender' "$T/Reject.log"; echo $?)" \
 	"example 2: the stranger is in the reject log in LogRejectFormat"
-ok "$(ls "$T/dl-ex2.ini" | grep -q '\.eml$'; echo $?)" "example 2: the matched message downloaded"
+ok_rc "$(ls "$T/dl-ex2.ini" | grep -q '\.eml$'; echo $?)" "example 2: the matched message downloaded"
 
 # ---- example 3: invoices with attachments, tokens, notify mails ------------
 clear_mailbox $U; clear_mailbox bob
@@ -112,17 +114,17 @@ JVBERi0xLjQK
 EOM
 printf 'From: %s\r\nSubject: Invoice 4712\r\nDate: %s\r\n\r\nforgot the file\r\n' "$WORLD_USER_BOB" "$(date -R)" >"$T/e3b"
 deliver "$T/e3a" $WORLD_USER_OPS; deliver "$T/e3b" $WORLD_USER_OPS
-wait_count $U 2
+wait_mailbox_count $U 2
 "$BIN/mailshift" -inifile:"$T/ex3.ini" >"$T/ex3.out" 2>&1; rc=$?
 is $rc 0 "example 3 over IMAP: exit 0"
 is "$(events ex3.ini | tr '\n' '|')" \
 	"\$CONSOLE:DISPLAY,invoice mail rejected from $WORLD_USER_BOB: No PDF invoice attached,apbatch,$PW|\$JOB:ADD,[[\$DATE]],AP-DAILY,AP-IMPORT,OCADHOC,apbatch,$PW|\$PROPERTY:SET,AP_LAST_INVOICE,4711,apbatch,$PW|" \
 	"example 3: import job and property from tokens, RejectEvent with the configured reason"
-is "$(count_mailbox $U)" 0 "example 3: DeleteEmails=All removes both"
-ok "$(ls "$T/dl-ex3.ini" | grep -q '^INV-4711.pdf$'; echo $?)" "example 3: the invoice PDF saved"
-ok "$(grep -q "AP_LAST_INVOICE,4711,apbatch,\*\*\*" "$T/events.log" && ! grep -q "$PW" "$T/events.log"; echo $?)" \
+is "$(mailbox_count $U)" 0 "example 3: DeleteEmails=All removes both"
+ok_rc "$(ls "$T/dl-ex3.ini" | grep -q '^INV-4711.pdf$'; echo $?)" "example 3: the invoice PDF saved"
+ok_rc "$(grep -q "AP_LAST_INVOICE,4711,apbatch,\*\*\*" "$T/events.log" && ! grep -q "$PW" "$T/events.log"; echo $?)" \
 	"example 3: OpCon event log written, password redacted"
-wait_count bob 2
+wait_mailbox_count bob 2
 subjects=$(grep -h '^Subject:' $(find "$(maildir bob)" -type f) 2>/dev/null | tr -d '\r' | sort | tr '\n' '|')
 is "$subjects" "Subject: Invoice received: Invoice 4711|Subject: Invoice refused: Invoice 4712|" \
 	"example 3: accept and reject notices arrived through Postfix"

@@ -10,7 +10,9 @@
 # took another client's \Deleted mail; a server that offers no login
 # before TLS was reported as a refused login quoting an OK; the error
 # catalogue did not know Cyrus's and Courier's wording.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 CR=$(printf '\r')
 mkdir -p "$T/msgin"
@@ -52,8 +54,8 @@ clear_box() {
 put() {	# put SERVER USER FILE
 	case $1 in
 	dovecot) deliver "$3" "$(creds dovecot "$2" | cut -d' ' -f1)"
-		 wait_count "$2" "$4" onprem.test ;;
-	*) "$top/tests/peers/world" deliver "$WORLD_DIR" "$1" "$2" "$3" ||
+		 wait_mailbox_count "$2@onprem.test" "$4" ;;
+	*) "$MS_TOP/tests/peers/world" deliver "$WORLD_DIR" "$1" "$2" "$3" ||
 		echo "# delivery to $1 $2 failed" ;;
 	esac
 }
@@ -238,7 +240,7 @@ uidplus_case() {	# uidplus_case PORT NAME
 
 uidplus_case "$WORLD_COURIER_NOUIDPLUS_PORT" "no UIDPLUS"
 is "$(count courier alice)" 3 "no UIDPLUS: nothing expunged while another client's \\Deleted mail is there"
-ok "$(grep -q 'not ours' "$T/err"; echo $?)" "no UIDPLUS: -v says why nothing was expunged"
+ok_rc "$(grep -q 'not ours' "$T/err"; echo $?)" "no UIDPLUS: -v says why nothing was expunged"
 grep 'not ours' "$T/err" | sed 's/^/# /'
 is "$(deleted_n)" 2 \
 	"no UIDPLUS: ours stays flagged \\Deleted (delete pending)"
@@ -282,9 +284,9 @@ is "$(count courier alice)" 2 "UIDPLUS: ours expunged by UID, the other client's
 write_ini "$T/n.ini" cyrus IMAP "$WORLD_CYRUS_IMAP_PORT" none alice
 "$BIN/mailshift" -inifile:"$T/n.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 2 "no login before TLS: exit 2"
-ok "$(grep -q 'accepts no login without TLS' "$T/err"; echo $?)" "no login before TLS: says so"
-ok "$(grep -q 'StartTLS=True' "$T/err"; echo $?)" "no login before TLS: names StartTLS=True"
-ok "$(grep -q 'OK Completed' "$T/err"; [ $? = 1 ]; echo $?)" "no login before TLS: quotes no OK as a refusal"
+ok_rc "$(grep -q 'accepts no login without TLS' "$T/err"; echo $?)" "no login before TLS: says so"
+ok_rc "$(grep -q 'StartTLS=True' "$T/err"; echo $?)" "no login before TLS: names StartTLS=True"
+ok_rc "$(grep -q 'OK Completed' "$T/err"; [ $? = 1 ]; echo $?)" "no login before TLS: quotes no OK as a refusal"
 sed 's/^/# /' "$T/err"
 # the same INI with StartTLS=True logs in
 write_ini "$T/n2.ini" cyrus IMAP "$WORLD_CYRUS_IMAP_PORT" starttls alice
@@ -303,9 +305,9 @@ EOF
 	write_ini "$T/w.ini" "$srv" "$proto" "$port" implicit "$u" "Wrong-$(openssl rand -hex 4)"
 	"$BIN/mailshift" -inifile:"$T/w.ini" >"$T/out" 2>"$T/err"; rc=$?
 	is $rc 2 "$srv $proto wrong password: exit 2"
-	ok "$(grep -q "^cause: the $proto login.* refused.*wrong.*password" "$T/err"; echo $?)" \
+	ok_rc "$(grep -q "^cause: the $proto login.* refused.*wrong.*password" "$T/err"; echo $?)" \
 		"$srv $proto wrong password: the catalogue's cause, naming $proto"
-	ok "$(grep -q '^fix: .*reseal the password' "$T/err"; echo $?)" \
+	ok_rc "$(grep -q '^fix: .*reseal the password' "$T/err"; echo $?)" \
 		"$srv $proto wrong password: the catalogue's fix"
 	grep -q 'cause:' "$T/err" || sed 's/^/# /' "$T/err"
 done
@@ -317,8 +319,8 @@ clear_box cyrus alice
 write_ini "$T/ap.ini" cyrus POP "$WORLD_CYRUS_POP3_PORT" none alice
 "$BIN/mailshift" -vv -inifile:"$T/ap.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 5 "plaintext POP3 on Cyrus: the login works"
-ok "$(grep -q '> APOP alice' "$T/err"; echo $?)" "plaintext POP3 on Cyrus: APOP"
-ok "$(grep -qF -e "$WORLD_CYRUS_PASS_ALICE" -e '> PASS' -e '> USER' -e '> AUTH' "$T/err"; [ $? = 1 ]; echo $?)" \
+ok_rc "$(grep -q '> APOP alice' "$T/err"; echo $?)" "plaintext POP3 on Cyrus: APOP"
+ok_rc "$(grep -qF -e "$WORLD_CYRUS_PASS_ALICE" -e '> PASS' -e '> USER' -e '> AUTH' "$T/err"; [ $? = 1 ]; echo $?)" \
 	"plaintext POP3 on Cyrus: neither USER/PASS nor AUTH, the password never sent"
 
 done_testing

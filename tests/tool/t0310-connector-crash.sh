@@ -1,11 +1,13 @@
-#!/bin/sh
+#!/bin/bash
 # R1 crash safety: 1,000 matching messages, the connector killed with
 # SIGKILL at 50 random points across runs while a stand-in scheduler
 # consumes MSGIN.  After a final clean run every message produced its
 # event exactly once, none was lost, no partial or temporary file ever
 # appeared in MSGIN, and no message was deleted before its event was on
 # disk.  R1_MESSAGES / R1_KILLS make it smaller or larger.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 N=${R1_MESSAGES:-1000}
 K=${R1_KILLS:-50}
@@ -23,7 +25,7 @@ while [ $i -le $N ]; do
 	i=$((i + 1))
 done
 chown -R 65534:65534 "$md"
-is "$(count_mailbox $U $D)" "$N" "$N messages in the mailbox"
+is "$(mailbox_count $U $D)" "$N" "$N messages in the mailbox"
 
 cat >"$T/c.ini" <<EOI
 [General]
@@ -73,7 +75,7 @@ while [ $k -le $K ]; do
 	kill -9 $pid 2>/dev/null
 	wait $pid 2>/dev/null
 	consume
-	deleted=$((N - $(count_mailbox $U $D)))
+	deleted=$((N - $(mailbox_count $U $D)))
 	delivered=$(cat "$T"/consumed/* 2>/dev/null | sort -u | wc -l)
 	[ "$deleted" -le "$delivered" ] || { early_delete=$((early_delete + 1)); echo "# kill $k: $deleted deleted, $delivered delivered"; }
 	k=$((k + 1))
@@ -83,11 +85,11 @@ is "$early_delete" 0 "never more messages deleted than events delivered"
 
 "$BIN/mailshift" -inifile:"$T/c.ini" >"$T/final.out" 2>"$T/final.err"; rc=$?
 consume
-ok "$( [ $rc = 0 ] || [ $rc = 0 ]; echo $?)" "the final run exits cleanly (rc $rc)"
+ok_rc "$( [ $rc = 0 ] || [ $rc = 0 ]; echo $?)" "the final run exits cleanly (rc $rc)"
 cat "$T"/consumed/* | tr -d '\r' >"$T/all"
 is "$(wc -l <"$T/all")" "$N" "exactly $N events over all runs"
 is "$(sed -n 's/.*,R1,\(J[0-9]*\),.*/\1/p' "$T/all" | sort -u | wc -l)" "$N" "one event for each of the $N messages"
-is "$(count_mailbox $U $D)" 0 "every message deleted after its event"
+is "$(mailbox_count $U $D)" 0 "every message deleted after its event"
 is "$(find "$T/msgin" -type f | wc -l)" 0 "MSGIN empty after the scheduler"
 stage=$(dirname "$T/msgin")/.mailshift-staging-msgin
 is "$(find "$stage" -type f | wc -l)" 0 "no file left in the staging folder"

@@ -1,11 +1,13 @@
-#!/bin/sh
+#!/bin/bash
 # R4 faults for the connector: the server drops the IMAP or POP3
 # connection mid-fetch and mid-delete (doveadm kick, repeatedly), and
 # Dovecot itself is restarted during a run.  Each run exits 0 (the
 # backend reconnected) or 2 with a message naming the server; reruns
 # converge; after the final clean run every message produced its event
 # exactly once and none was deleted before its event was on disk.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 U=dave; D=onprem.test
 CONF=$WORLD_DIR/dovecot/dovecot.conf
@@ -114,7 +116,7 @@ run_case() {
 	name=$1 p=$2 N=$3 proto=$4 port=$5 fault=$6
 	clear_mailbox $U $D
 	fill "$p" "$N"
-	is "$(count_mailbox $U $D)" "$N" "$name: $N messages in the mailbox"
+	is "$(mailbox_count $U $D)" "$N" "$name: $N messages in the mailbox"
 	ini "$T/$p.ini" "$proto" "$port"
 	runs=0 rc=1 bad_rc=0 unclear=0 early=0 faulted=0
 	l0=$(wc -l <"$WORLD_DOVECOT_LOG")
@@ -140,7 +142,7 @@ run_case() {
 			{ unclear=$((unclear + 1)); echo "# run $runs: exit 2 without naming the server"; } ;;
 		*) bad_rc=$((bad_rc + 1)) ;;
 		esac
-		deleted=$((N - $(count_mailbox $U $D)))
+		deleted=$((N - $(mailbox_count $U $D)))
 		delivered=$(events "$p")
 		[ "$deleted" -le "$delivered" ] ||
 			{ early=$((early + 1)); echo "# run $runs: $deleted deleted, $delivered events"; }
@@ -152,7 +154,7 @@ run_case() {
 	started=$(echo "$log" | grep -c "master: Info: Dovecot .* starting up")
 	echo "# $name: $faulted faulted runs, $dropped sessions kicked, $started restarts"
 	case $fault in
-	kick) ok "$( [ "$dropped" -ge 1 ]; echo $?)" "$name: the kicks dropped sessions ($dropped)" ;;
+	kick) ok_rc "$( [ "$dropped" -ge 1 ]; echo $?)" "$name: the kicks dropped sessions ($dropped)" ;;
 	restart)
 		is "$started" "$faulted" "$name: Dovecot restarted during each faulted run"
 		killed=$(grep -c '[0-9]' "$T/killed")
@@ -164,7 +166,7 @@ run_case() {
 	is "$rc" 0 "$name: reruns converge to a clean run ($runs runs)"
 	is "$(events "$p")" "$N" "$name: one event for each of the $N messages"
 	is "$(events_total "$p")" "$N" "$name: no event twice"
-	is "$(count_mailbox $U $D)" 0 "$name: the mailbox is empty"
+	is "$(mailbox_count $U $D)" 0 "$name: the mailbox is empty"
 	is "$(find "$T/msgin" -type f ! -name 'mailshift-*.txt' | wc -l)" 0 \
 		"$name: no partial or temporary file in MSGIN"
 	is "$(find "$T/.mailshift-staging-msgin" -type f 2>/dev/null | wc -l)" 0 \
@@ -179,7 +181,7 @@ run_case "IMAP kicked" K $imap_n IMAP "$WORLD_IMAPS_PORT" kick
 run_case "POP3 kicked" P $pop_n POP3 "$WORLD_POP3S_PORT" kick
 run_case "Dovecot restarted" R $imap_n IMAP "$WORLD_IMAPS_PORT" restart
 
-dovecot_up; ok $? "Dovecot answers an IMAP login at the end"
+dovecot_up; ok_rc $? "Dovecot answers an IMAP login at the end"
 clear_mailbox $U $D
 
 done_testing

@@ -1,11 +1,13 @@
-#!/bin/sh
+#!/bin/bash
 # Cutover day (issue 14): INI files written the way the incumbent's users
 # write them.  TLS chosen by port when SecurityProtocol is empty; a broken
 # [ConfigurationN] is reported with file and line, skipped, and the run
 # exits 2 after the good rules did their work; no literal [[...]] reaches
 # MSGIN; attachment captures; unknown keys and unusable notify settings
 # are warned about.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 U=bob
 CR=$(printf '\r')
@@ -38,7 +40,7 @@ EOI
 # --- 1. no SecurityProtocol on Dovecot's STARTTLS port: STARTTLS -------------
 mkmsg "$T/s1" "bob@contoso.test" "Cutover STARTTLS 1"
 deliver "$T/s1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 write_ini "$T/st.ini" "$WORLD_IMAP_PORT"
 cat >>"$T/st.ini" <<'EOI'
 [Configuration1]
@@ -49,8 +51,8 @@ EOI
 is $rc 0 "no SecurityProtocol, STARTTLS port: exit 0"
 is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,starttls 1,')" 1 \
 	"the event was written"
-ok "$(grep -qi 'STARTTLS' "$T/err"; echo $?)" "the session was upgraded with STARTTLS"
-ok "$(grep -q "$WORLD_PASS_BOB" "$T/out" "$T/err"; [ $? = 1 ]; echo $?)" \
+ok_rc "$(grep -qi 'STARTTLS' "$T/err"; echo $?)" "the session was upgraded with STARTTLS"
+ok_rc "$(grep -q "$WORLD_PASS_BOB" "$T/out" "$T/err"; [ $? = 1 ]; echo $?)" \
 	"the password appears nowhere"
 rm -f "$T"/msgin/*
 
@@ -59,7 +61,7 @@ clear_mailbox $U
 mkmsg "$T/b1" "bob@contoso.test" "Cutover batch 1"
 mkmsg "$T/b2" "bob@contoso.test" "Cutover batch 2"
 for m in b1 b2; do deliver "$T/$m" $WORLD_USER_BOB; done
-wait_count $U 2
+wait_mailbox_count $U 2
 write_ini "$T/bad.ini" "$WORLD_IMAPS_PORT"
 cat >>"$T/bad.ini" <<'EOI'
 [Audit]
@@ -89,14 +91,14 @@ is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$PROPERTY:SET,BATCH,[12],')" 2 \
 	"and its Event2"
 is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '\[\[')" 0 "no literal [[...]] in MSGIN"
 is "$(ls "$T/msgin" | wc -l)" 4 "nothing else written"
-is "$(count_mailbox $U)" 0 "both messages processed and deleted"
-ok "$(grep -q "$T/bad.ini:$line1: \[Configuration1\] Event: 'CONSOLE:DISPLAY,no dollar \[\[1\]\]' is not an OpCon event.*(\[Configuration1\] skipped)" "$T/err"; echo $?)" \
+is "$(mailbox_count $U)" 0 "both messages processed and deleted"
+ok_rc "$(grep -q "$T/bad.ini:$line1: \[Configuration1\] Event: 'CONSOLE:DISPLAY,no dollar \[\[1\]\]' is not an OpCon event.*(\[Configuration1\] skipped)" "$T/err"; echo $?)" \
 	"Configuration1 reported with file, line and what is wrong"
-ok "$(grep -q "$T/bad.ini:$line3: \[Configuration3\] Event: \[\[2\]\] in .*the mask has only 1 group" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "$T/bad.ini:$line3: \[Configuration3\] Event: \[\[2\]\] in .*the mask has only 1 group" "$T/err"; echo $?)" \
 	"Configuration3: capture beyond the mask's groups"
-ok "$(grep -q "\[Configuration4\] AllowedTimeFrame: invalid value '0800-2460'" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "\[Configuration4\] AllowedTimeFrame: invalid value '0800-2460'" "$T/err"; echo $?)" \
 	"Configuration4: time frame"
-ok "$(grep -q "RejectEvent: \[\[EVENT\]\] has no value" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "RejectEvent: \[\[EVENT\]\] has no value" "$T/err"; echo $?)" \
 	"RejectEvent with [[EVENT]] reported"
 is "$(grep -c 'skipped)' "$T/err")" 3 "each broken configuration reported once"
 # the next run: nothing new, still exit 2 (the job keeps showing the problem)
@@ -107,13 +109,13 @@ rm -f "$T"/msgin/*
 # --- 3. every rule broken: a configuration error, nothing read ------------------
 mkmsg "$T/b3" "bob@contoso.test" "Cutover batch 3"
 deliver "$T/b3" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 sed -e '/^\[Configuration2\]/,/^\[Configuration3\]/{/^Event/d}' \
 	-e 's/^\[Configuration2\]/[Configuration2]\nEvent=$BAD/' "$T/bad.ini" >"$T/allbad.ini"
 "$BIN/mailshift" -inifile:"$T/allbad.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 2 "every configuration broken: exit 2"
-ok "$(grep -q 'every \[ConfigurationN\] is broken' "$T/err"; echo $?)" "the error says so"
-is "$(count_mailbox $U)" 1 "the mailbox was left alone"
+ok_rc "$(grep -q 'every \[ConfigurationN\] is broken' "$T/err"; echo $?)" "the error says so"
+is "$(mailbox_count $U)" 1 "the mailbox was left alone"
 clear_mailbox $U
 
 # --- 4. attachment captures ----------------------------------------------------
@@ -136,7 +138,7 @@ a,b
 --XX--
 EOA
 deliver "$T/att" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 write_ini "$T/att.ini" "$WORLD_IMAPS_PORT"
 cat >>"$T/att.ini" <<'EOI'
 [Configuration1]
@@ -157,7 +159,7 @@ rm -f "$T"/msgin/*
 # --- 4b. AllowedTimeFrame=[[TOKEN]] ---------------------------------------------
 mkmsg "$T/w1" "bob@contoso.test" "Cutover window 1"
 deliver "$T/w1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 write_ini "$T/tf.ini" "$WORLD_IMAPS_PORT"
 cat >>"$T/tf.ini" <<'EOI'
 [Tokens]
@@ -176,14 +178,14 @@ EOI
 is $rc 2 "a time frame token with a bad value: that rule skipped, exit 2"
 is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,window 1,')" 1 \
 	"AllowedTimeFrame=[[ALLDAY]] from [Tokens] works"
-ok "$(grep -q "\[Configuration2\] AllowedTimeFrame: malformed time frame '25:00-26:00'.*skipped" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "\[Configuration2\] AllowedTimeFrame: malformed time frame '25:00-26:00'.*skipped" "$T/err"; echo $?)" \
 	"the token's bad value is reported at load"
 rm -f "$T"/msgin/*
 
 # --- 5. unknown keys and notify settings that cannot send: warned every run ----
 mkmsg "$T/k1" "bob@contoso.test" "Cutover typo 1"
 deliver "$T/k1" $WORLD_USER_BOB
-wait_count $U 1
+wait_mailbox_count $U 1
 write_ini "$T/typo.ini" "$WORLD_IMAPS_PORT"
 cat >>"$T/typo.ini" <<'EOI'
 AuthMethd=Basic
@@ -198,18 +200,18 @@ EOI
 tline=$(grep -n '^AuthMethd=' "$T/typo.ini" | cut -d: -f1)
 "$BIN/mailshift" -inifile:"$T/typo.ini" >"$T/out" 2>"$T/err"; rc=$?
 is $rc 0 "unknown keys are warnings: exit 0"
-ok "$(grep -q "^mailshift: warning: $T/typo.ini:$tline: \[Mail\] AuthMethd: unknown key, ignored (did you mean AuthMethod?)" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "^mailshift: warning: $T/typo.ini:$tline: \[Mail\] AuthMethd: unknown key, ignored (did you mean AuthMethod?)" "$T/err"; echo $?)" \
 	"AuthMethd: file, line and the closest known key"
-ok "$(grep -q "\[Mail\] Porrt: unknown key, ignored (did you mean Port?)" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "\[Mail\] Porrt: unknown key, ignored (did you mean Port?)" "$T/err"; echo $?)" \
 	"Porrt: did you mean Port"
-ok "$(grep -q "\[Configuration1\] Evnt: unknown key, ignored (did you mean Event?)" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "\[Configuration1\] Evnt: unknown key, ignored (did you mean Event?)" "$T/err"; echo $?)" \
 	"Evnt: did you mean Event"
-ok "$(grep -q "NotifyOnRejects is set but there is no \[Notify\] section.*no notify mail will be sent" "$T/err"; echo $?)" \
+ok_rc "$(grep -q "NotifyOnRejects is set but there is no \[Notify\] section.*no notify mail will be sent" "$T/err"; echo $?)" \
 	"NotifyOnRejects without [Notify]: warned"
 is "$(cat "$T"/msgin/* 2>/dev/null | grep -c '^\$CONSOLE:DISPLAY,typo 1,')" 1 "the mail was processed"
 rm -f "$T"/msgin/*
 "$BIN/mailshift" -inifile:"$T/typo.ini" >"$T/out" 2>"$T/err"; rc=$?
-ok "$(grep -q 'AuthMethd' "$T/err" && grep -q 'NotifyOnRejects' "$T/err"; echo $?)" \
+ok_rc "$(grep -q 'AuthMethd' "$T/err" && grep -q 'NotifyOnRejects' "$T/err"; echo $?)" \
 	"warned again on the next run"
 
 done_testing

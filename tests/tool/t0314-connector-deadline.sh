@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # A run has a deadline, and a server that drips bytes cannot hold it:
 #  - [General] RunTimeout stops a run cleanly (exit 2, the stage named)
 #    against a POP3 server that answers one byte a second;
@@ -6,7 +6,9 @@
 #    after 60 s of waiting, whatever the per-read timeout;
 #  - while it runs, the connector cannot dump core (a core would hold the
 #    mailbox and OpCon passwords in clear).
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
 printf 'From: erp@contoso.test\r\nSubject: Job ALPHA\r\nMessage-ID: <a@test>\r\n\r\nbody\r\n' >"$T/a.eml"
 ini() {	# ini FILE MSGIN PROTO PORT [RunTimeout]
@@ -69,11 +71,11 @@ else
 	skip "under valgrind: the process in /proc is valgrind's"
 fi
 is $rc 2 "a dripping server: the run stops with exit 2"
-ok "$([ "$took" -ge 9 ] && [ "$took" -le 25 ]; echo $?)" "at RunTimeout=10 s (took ${took} s)"
-ok "$(grep -q 'while listing the folder' "$T/d.out" && grep -q 'RunTimeout' "$T/d.out"; echo $?)" \
+ok_rc "$([ "$took" -ge 9 ] && [ "$took" -le 25 ]; echo $?)" "at RunTimeout=10 s (took ${took} s)"
+ok_rc "$(grep -q 'while listing the folder' "$T/d.out" && grep -q 'RunTimeout' "$T/d.out"; echo $?)" \
 	"the error names the stage and RunTimeout"
 is "$(ls "$P/msgin" | wc -l)" 0 "nothing half-done in MSGIN"
-ok "$(grep -q 'Canary' "$T/d.out"; test $? = 1; echo $?)" "no password in the output"
+ok_rc "$(grep -q 'Canary' "$T/d.out"; test $? = 1; echo $?)" "no password in the output"
 stop_scripted
 
 # ---- the minimum rate over IMAP (our own reader) --------------------------------
@@ -91,9 +93,9 @@ sed 's/^/# /' "$T/s.out"
 # the slow session is abandoned; the backend then logs in once more and
 # repeats the command, which this server may answer at full speed (exit 0)
 # or not yet (exit 2): either way the drip did not hold the run
-ok "$([ $rc = 0 ] || [ $rc = 2 ]; echo $?)" "an IMAP server sending a byte every 7 s: exit 0 or 2 (got $rc)"
-ok "$([ "$took" -ge 55 ] && [ "$took" -le 150 ]; echo $?)" "given up after about 60 s of waiting (took ${took} s)"
-ok "$(grep -q 'less than 10 bytes a second' "$T/s.out"; echo $?)" "the run says why it gave up"
+ok_rc "$([ $rc = 0 ] || [ $rc = 2 ]; echo $?)" "an IMAP server sending a byte every 7 s: exit 0 or 2 (got $rc)"
+ok_rc "$([ "$took" -ge 55 ] && [ "$took" -le 150 ]; echo $?)" "given up after about 60 s of waiting (took ${took} s)"
+ok_rc "$(grep -q 'less than 10 bytes a second' "$T/s.out"; echo $?)" "the run says why it gave up"
 stop_scripted
 
 done_testing

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # No mail deleted without its event, and no lasting block from one message:
 #  - a POP3 UIDL handed to new mail, two messages under one UIDL (scripted
 #    server: Dovecot never does this);
@@ -10,9 +10,11 @@
 #    limit, is recorded as failed, the rest of the mailbox goes on, and
 #    after [State] MaxAttempts it is quarantined (--failed, --retry-failed);
 #  - MSGIN on a file system of its own.
-. "$(dirname "$0")/connector-lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+world_up
 
-trap 'stop_scripted; umount "$T/mnt" 2>/dev/null; cleanup' EXIT INT TERM
+at_exit 'umount "$T/mnt" 2>/dev/null'
 msg() {	# msg FILE SUBJECT [MESSAGE-ID] [FROM]
 	printf 'From: %s\r\nTo: ops@contoso.test\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s>\r\n\r\nbody of %s\r\n' \
 		"${4:-erp@contoso.test}" "$2" "$(date -R)" "${3:-$(openssl rand -hex 8)@test}" "$2" >"$1"
@@ -70,9 +72,9 @@ is "$(events_for "$T/m1" ALPHA)" 1 "reused UIDL: the first message's event"
 sed 's/^/# /' "$T/r2.out"
 is $rc 0 "reused UIDL: second run exits 0"
 is "$(events_for "$T/m1" BRAVO)" 1 "a new message under an old UIDL gets its event"
-ok "$(grep -q 'deleted B\|deleted u1' "$T/srv.log"; echo $?)" "and is deleted only after it"
-ok "$(grep -q '1 deleted' "$T/r2.out"; echo $?)" "the summary counts the delete"
-ok "$(grep -q 'now names another message' "$T/r2.out"; echo $?)" "the run says the key was reused"
+ok_rc "$(grep -q 'deleted B\|deleted u1' "$T/srv.log"; echo $?)" "and is deleted only after it"
+ok_rc "$(grep -q '1 deleted' "$T/r2.out"; echo $?)" "the summary counts the delete"
+ok_rc "$(grep -q 'now names another message' "$T/r2.out"; echo $?)" "the run says the key was reused"
 # two different messages under one UIDL in one listing
 "$BIN/mailshift" -inifile:"$T/r.ini" -v >"$T/r3.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/r3.out"
@@ -108,27 +110,27 @@ DownloadEmails=True"
 sed 's/^/# /' "$T/b1.out"
 is $rc 2 "a message too big to read: the run exits 2"
 is "$(events_for "$T/m2" ECHO)" 1 "the message after it still gets its event"
-ok "$(grep -q 'failed pop:big: cannot be processed: .*limit' "$T/b1.out"; echo $?)" \
+ok_rc "$(grep -q 'failed pop:big: cannot be processed: .*limit' "$T/b1.out"; echo $?)" \
 	"the failed message is named with its reason"
-ok "$(grep -q 'deleted big' "$T/srv.log"; test $? = 1; echo $?)" "the big message is not deleted"
+ok_rc "$(grep -q 'deleted big' "$T/srv.log"; test $? = 1; echo $?)" "the big message is not deleted"
 "$BIN/mailshift" -inifile:"$T/b.ini" >"$T/b2.out" 2>&1; rc=$?
 is $rc 2 "second run: the big message fails again (exit 2)"
-ok "$(grep -q 'quarantined pop:big' "$T/b2.out"; echo $?)" "MaxAttempts=2: quarantined"
+ok_rc "$(grep -q 'quarantined pop:big' "$T/b2.out"; echo $?)" "MaxAttempts=2: quarantined"
 is "$(events_for "$T/m2" ECHO)" 1 "the good message was not raised twice"
 "$BIN/mailshift" -inifile:"$T/b.ini" >"$T/b3.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/b3.out"
 is $rc 0 "a quarantined message no longer fails the run"
-ok "$(grep -q '1 quarantined message still on the server' "$T/b3.out"; echo $?)" \
+ok_rc "$(grep -q '1 quarantined message still on the server' "$T/b3.out"; echo $?)" \
 	"but every run says it is there"
 "$BIN/mailshift" --failed -inifile:"$T/b.ini" >"$T/f.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/f.out"
 is $rc 0 "--failed exits 0"
-ok "$(grep -q '^quarantined pop:big' "$T/f.out" && grep -q 'subject:  Job HUGE' "$T/f.out" &&
+ok_rc "$(grep -q '^quarantined pop:big' "$T/f.out" && grep -q 'subject:  Job HUGE' "$T/f.out" &&
 	grep -q 'tries:    2' "$T/f.out" && grep -q 'reason: .*limit' "$T/f.out"; echo $?)" \
 	"--failed lists it with subject, tries and reason"
 "$BIN/mailshift" --retry-failed -inifile:"$T/b.ini" -v >"$T/b4.out" 2>&1; rc=$?
 is $rc 2 "--retry-failed tries it again (and it fails again)"
-ok "$(grep -q "failed pop:big" "$T/b4.out"; echo $?)" "--retry-failed: a fresh set of tries"
+ok_rc "$(grep -q "failed pop:big" "$T/b4.out"; echo $?)" "--retry-failed: a fresh set of tries"
 stop_scripted
 
 # ---- 8. memory is bounded by the message, not a multiple of it -------------------
@@ -165,7 +167,7 @@ DownloadFolder=$T/md-$proto"
 		/usr/bin/time -f %M -o "$T/base.kb" "$BIN/mailshift" -inifile:"$T/mem-$proto.ini" \
 			>>"$T/mem.out" 2>&1
 		base=$(tail -n 1 "$T/base.kb")
-		ok "$([ $((peak - base)) -lt $((2 * size_kb)) ] && [ "$(events_for "$T/mm-$proto" SIXTY)" = 1 ] &&
+		ok_rc "$([ $((peak - base)) -lt $((2 * size_kb)) ] && [ "$(events_for "$T/mm-$proto" SIXTY)" = 1 ] &&
 			cmp -s "$T/60m.eml" "$(ls -S "$T/md-$proto"/*.eml | head -1)"; echo $?)" \
 			"$proto: a ${size_kb} KB message saved whole in $((peak - base)) KB above the baseline (< 2x)"
 		stop_scripted
@@ -195,14 +197,14 @@ sed -i 's/^EmailProtocol=POP/EmailProtocol=IMAP/' "$T/q.ini"
 sed 's/^/# /' "$T/q.out"
 is $rc 2 "a server refusing messages: exit 2"
 is "$(events_for "$T/m9" BRAVO)" 1 "one refused message does not stop the next one"
-ok "$(grep -q '3 messages in a row could not be fetched' "$T/q.out"; echo $?)" \
+ok_rc "$(grep -q '3 messages in a row could not be fetched' "$T/q.out"; echo $?)" \
 	"three refusals in a row stop the run as the server's fault"
 "$BIN/mailshift" --failed -inifile:"$T/q.ini" >"$T/qf.out" 2>&1
 is "$(grep -c '^failed ' "$T/qf.out")" 3 "only the messages before the verdict are recorded as failed"
 stop_scripted
 
 # ---- 12. no certificate warning without TLS ------------------------------------
-ok "$(grep -qi 'SelfSignedCertificate' "$T/b1.out" "$T/r1.out"; test $? = 1; echo $?)" \
+ok_rc "$(grep -qi 'SelfSignedCertificate' "$T/b1.out" "$T/r1.out"; test $? = 1; echo $?)" \
 	"SecurityProtocol=NONE: no SelfSignedCertificate warning"
 
 # ---- the mail world from here: Dovecot over IMAP -------------------------------
@@ -234,7 +236,7 @@ EOI
 # ---- 2. a download that fails fails the message --------------------------------
 msg "$T/g.eml" "Job GOLF"
 deliver "$T/g.eml" $WORLD_USER_ALICE
-wait_count $U 1
+wait_mailbox_count $U 1
 : >"$T/notadir"
 mkdir -p "$T/m3"
 imap_ini "$T/d.ini" "$T/m3" "UseLastRunDate=False
@@ -244,56 +246,56 @@ DownloadFolder=$T/notadir/dl"
 sed 's/^/# /' "$T/d1.out"
 is $rc 2 "download folder unusable: exit 2"
 is "$(ls "$T/m3" | wc -l)" 0 "no event written for a message that was not saved"
-is "$(count_mailbox $U)" 1 "and the mail stays on the server"
-ok "$(grep -q 'DownloadFolder' "$T/d1.out"; echo $?)" "the error names DownloadFolder"
+is "$(mailbox_count $U)" 1 "and the mail stays on the server"
+ok_rc "$(grep -q 'DownloadFolder' "$T/d1.out"; echo $?)" "the error names DownloadFolder"
 sed -i "s|^DownloadFolder=.*|DownloadFolder=$T/dl3|" "$T/d.ini"
 "$BIN/mailshift" -inifile:"$T/d.ini" >"$T/d2.out" 2>&1; rc=$?
 is $rc 0 "folder fixed: the next run succeeds"
 is "$(events_for "$T/m3" GOLF)" 1 "the event written once"
 is "$(ls "$T/dl3"/*.eml 2>/dev/null | wc -l)" 1 "the message saved"
-is "$(count_mailbox $U)" 0 "and only then deleted"
+is "$(mailbox_count $U)" 0 "and only then deleted"
 
 # ---- 3. a rejected mail does not suppress a later one with its Message-ID --------
 clear_mailbox $U
 msg "$T/spam.eml" "Cheap watches" "20240101.job@erp.contoso.test" "spam@evil.test"
 deliver "$T/spam.eml" $WORLD_USER_ALICE
-wait_count $U 1
+wait_mailbox_count $U 1
 mkdir -p "$T/m4"
 imap_ini "$T/s.ini" "$T/m4" "UseLastRunDate=False"
 "$BIN/mailshift" -inifile:"$T/s.ini" >"$T/s1.out" 2>&1
 msg "$T/real.eml" "Job HOTEL" "20240101.job@erp.contoso.test"
 deliver "$T/real.eml" $WORLD_USER_ALICE
-wait_count $U 2
+wait_mailbox_count $U 2
 "$BIN/mailshift" -inifile:"$T/s.ini" -v >"$T/s2.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/s2.out"
 is $rc 0 "same Message-ID as a rejected spam: exit 0"
 is "$(events_for "$T/m4" HOTEL)" 1 "the legitimate mail gets its event"
-is "$(count_mailbox $U)" 1 "it is deleted, the spam is kept"
+is "$(mailbox_count $U)" 1 "it is deleted, the spam is kept"
 
 # ---- 4. an emptied state database does not deliver kept mail again ------------------
 clear_mailbox $U
 msg "$T/i.eml" "Job INDIA"
 deliver "$T/i.eml" $WORLD_USER_ALICE
-wait_count $U 1
+wait_mailbox_count $U 1
 mkdir -p "$T/m5"
 imap_ini "$T/e.ini" "$T/m5" "UseLastRunDate=True
 DeleteEmails=None"
 "$BIN/mailshift" -inifile:"$T/e.ini" >"$T/e1.out" 2>&1; rc=$?
 is $rc 0 "kept mail: first run exits 0"
 is "$(events_for "$T/m5" INDIA)" 1 "its event once"
-ok "$(grep -q '^LastRunDate=' "$T/e.ini"; echo $?)" "LastRunDate written"
+ok_rc "$(grep -q '^LastRunDate=' "$T/e.ini"; echo $?)" "LastRunDate written"
 truncate -s 0 "$T/e.ini.state.db"
 sleep 1
 "$BIN/mailshift" -inifile:"$T/e.ini" >"$T/e2.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/e2.out"
 is "$(events_for "$T/m5" INDIA)" 1 "emptied database: the kept mail is not raised again"
-ok "$(grep -q 'holds nothing for .*LastRunDate' "$T/e2.out"; echo $?)" "and the run says so"
+ok_rc "$(grep -q 'holds nothing for .*LastRunDate' "$T/e2.out"; echo $?)" "and the run says so"
 
 # ---- first run of a migrated INI: mail before LastRunDate is the incumbent's ----------
 clear_mailbox $U
 msg "$T/old.eml" "Job JULIET"
 deliver "$T/old.eml" $WORLD_USER_ALICE
-wait_count $U 1
+wait_mailbox_count $U 1
 sleep 2
 mkdir -p "$T/m6"
 imap_ini "$T/l.ini" "$T/m6" "UseLastRunDate=True
@@ -301,7 +303,7 @@ LastRunDate=$(date '+%Y-%m-%dT%H:%M:%S')"
 sleep 2
 msg "$T/new.eml" "Job KILO"
 deliver "$T/new.eml" $WORLD_USER_ALICE
-wait_count $U 2
+wait_mailbox_count $U 2
 "$BIN/mailshift" -inifile:"$T/l.ini" -v >"$T/l1.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/l1.out"
 is $rc 0 "first run after cutover: exit 0"
@@ -314,7 +316,7 @@ is "$(events_for "$T/m6" JULIET)" 0 "nor on the next run"
 clear_mailbox $U
 msg "$T/rep.eml" "Report 77"
 deliver "$T/rep.eml" $WORLD_USER_ALICE
-wait_count $U 1
+wait_mailbox_count $U 1
 mkdir -p "$T/m8"
 imap_ini "$T/c.ini" "$T/m8" "UseLastRunDate=False" "[Audit]
 RejectEvent=\$CONSOLE:DISPLAY,rejected [[SUBJECT]]"
@@ -331,13 +333,13 @@ sed -i 's/^SubjectLineMask=.*/SubjectLineMask=^(?:Job|Report) (\\w+)$/' "$T/c.in
 sed 's/^/# /' "$T/c4.out"
 is $rc 0 "rules fixed: exit 0"
 is "$(events_for "$T/m8" 77)" 1 "the kept rejected mail matches under the new rules"
-is "$(count_mailbox $U)" 0 "and is deleted as a match"
+is "$(mailbox_count $U)" 0 "and is deleted as a match"
 "$BIN/mailshift" -inifile:"$T/c.ini" >"$T/c5.out" 2>&1
 is "$(events_for "$T/m8" 77)" 1 "exactly once"
 
 # ---- a first poll of many new messages costs no fsync per message ------------------
 clear_mailbox $U
-python3 "$top/bench/gen-maildir.py" "$(maildir $U)" 600
+python3 "$MS_TOP/bench/gen-maildir.py" "$(maildir $U)" 600
 chown -R 65534:65534 "$(maildir $U)"
 mkdir -p "$T/m10"
 imap_ini "$T/g.ini" "$T/m10" "UseLastRunDate=False
@@ -351,7 +353,7 @@ if command -v strace >/dev/null 2>&1 && [ -z "${MAILSHIFT_VALGRIND:-}" ]; then
 	syncs=$(awk '$NF == "fsync" || $NF == "fdatasync" { s += $4 } END { print s + 0 }' "$T/g.strace")
 	is $rc 0 "600 new messages, 1 matching: exit 0"
 	is "$(ls "$T/m10" | wc -l)" 1 "its event written"
-	ok "$([ "$syncs" -lt 40 ]; echo $?)" "group commits: $syncs fsyncs for 600 new messages (was 2 a message)"
+	ok_rc "$([ "$syncs" -lt 40 ]; echo $?)" "group commits: $syncs fsyncs for 600 new messages (was 2 a message)"
 else
 	skip "strace missing or under valgrind: fsyncs not counted"
 	skip "strace missing or under valgrind: fsyncs not counted"
@@ -373,7 +375,7 @@ EOP
 msg "$T/m.eml" "Job MIKE"
 deliver "$T/many.eml" $WORLD_USER_ALICE
 deliver "$T/m.eml" $WORLD_USER_ALICE
-wait_count $U 2
+wait_mailbox_count $U 2
 mkdir -p "$T/m7"
 imap_ini "$T/a.ini" "$T/m7" "UseLastRunDate=False" "AttachmentMask=a1004\\.txt\$
 ProcessAttachments=True
@@ -383,16 +385,16 @@ Event=\$JOB:ADD,[[\$DATE]],SCHED,[[1]],OCADHOC"
 "$BIN/mailshift" -inifile:"$T/a.ini" >"$T/a1.out" 2>&1; rc=$?
 sed 's/^/# /' "$T/a1.out"
 is $rc 2 "1,005 attachments with an AttachmentMask rule: exit 2"
-ok "$(grep -q 'more than 1000 attachments' "$T/a1.out"; echo $?)" "the limit is named"
+ok_rc "$(grep -q 'more than 1000 attachments' "$T/a1.out"; echo $?)" "the limit is named"
 is "$(events_for "$T/m7" LIMA)" 0 "no decision on a partial attachment list"
 is "$(events_for "$T/m7" MIKE)" 1 "the next message is processed"
-is "$(count_mailbox $U)" 1 "the cut message stays on the server"
+is "$(mailbox_count $U)" 1 "the cut message stays on the server"
 
 # ---- 10. MSGIN on a file system of its own -----------------------------------------------
 clear_mailbox $U
 msg "$T/n.eml" "Job NOVEMBER"
 deliver "$T/n.eml" $WORLD_USER_ALICE
-wait_count $U 1
+wait_mailbox_count $U 1
 mkdir -p "$T/mnt"
 if mount -t tmpfs -o size=1m tmpfs "$T/mnt" 2>/dev/null; then
 	imap_ini "$T/x.ini" "$T/mnt" "UseLastRunDate=False"
@@ -404,7 +406,7 @@ if mount -t tmpfs -o size=1m tmpfs "$T/mnt" 2>/dev/null; then
 	umount "$T/mnt"
 else
 	echo "# cannot mount a tmpfs (not root?)"
-	ok 1 "MSGIN on its own file system: tmpfs available (needs root)"
+	ok_rc 1 "MSGIN on its own file system: tmpfs available (needs root)"
 fi
 
 done_testing

@@ -1,22 +1,14 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift-audit on samples/fleet: golden reports, exit codes, --out,
 # usage errors, no secrets in any output.
 # UPDATE_GOLDEN=1 rewrites tests/golden/audit/samples.* from the tool.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 golden=tests/golden/audit
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0500.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-t() { # t NAME CMD...: ok when CMD succeeds
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-
+tmp=$T
 for f in txt json csv; do
 	fmt=$f; [ "$f" = txt ] && fmt=text
 	$audit --fleet samples/fleet --format "$fmt" >"$tmp/samples.$f" 2>"$tmp/err.$f"
@@ -24,12 +16,12 @@ for f in txt json csv; do
 	if [ "${UPDATE_GOLDEN:-}" = 1 ]; then
 		cp "$tmp/samples.$f" "$golden/samples.$f"
 	fi
-	t "$fmt report matches $golden/samples.$f" diff -u "$golden/samples.$f" "$tmp/samples.$f"
-	t "$fmt: exit 1 (jobs need migration or are broken)" [ "$(cat "$tmp/rc.$f")" = 1 ]
-	t "$fmt: nothing on stderr" [ ! -s "$tmp/err.$f" ]
+	ok "$fmt report matches $golden/samples.$f" diff -u "$golden/samples.$f" "$tmp/samples.$f"
+	ok "$fmt: exit 1 (jobs need migration or are broken)" [ "$(cat "$tmp/rc.$f")" = 1 ]
+	ok "$fmt: nothing on stderr" [ ! -s "$tmp/err.$f" ]
 done
 
-t "JSON parses and the status counts add up to the jobs" node -e '
+ok "JSON parses and the status counts add up to the jobs" node -e '
 	const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	const s = r.summary;
 	const sum = s["needs-migration"] + s["at-risk"] + s.migrated + s.unaffected + s.broken;
@@ -38,7 +30,7 @@ t "JSON parses and the status counts add up to the jobs" node -e '
 		if (!r.jobs.some(j => j.status === st)) { console.error("no " + st); process.exit(1); }
 ' "$tmp/samples.json"
 
-t "every finding code of the issue appears in the samples" node -e '
+ok "every finding code of the issue appears in the samples" node -e '
 	const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	const seen = new Set();
 	for (const x of [...r.jobs, ...r.inis, ...r.notify]) for (const f of x.findings) seen.add(f.code);
@@ -52,43 +44,42 @@ t "every finding code of the issue appears in the samples" node -e '
 ' "$tmp/samples.json"
 
 $audit --fleet samples/fleet --format html >"$tmp/samples.html"
-t "no literal password or incumbent ciphertext in any report" sh -c '
+ok "no literal password or incumbent ciphertext in any report" sh -c '
 	! grep -l -e "Winter2026!" -e "q3J8s0v2V7m9Pq1xZr4tYw8kLd6nBf2HcE5aUj0gWiM=" \
 		-e "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo=" "$1"/samples.*' sh "$tmp"
-t "the redacted password is shown as ***" grep -q -- "-password:\*\*\*" "$tmp/samples.txt"
+ok "the redacted password is shown as ***" grep -q -- "-password:\*\*\*" "$tmp/samples.txt"
 
 $audit --fleet samples/fleet --format json --out "$tmp/out.json" >"$tmp/out.stdout"
 rc=$?
-t "--out: exit 1 as well" [ "$rc" = 1 ]
-t "--out: same bytes as stdout" cmp -s "$tmp/out.json" "$tmp/samples.json"
-t "--out: summary and report path on stdout" grep -q "report written to $tmp/out.json" "$tmp/out.stdout"
-t "--out: no temporary file left" [ "$(ls -A "$tmp" | grep -c '^\.out')" = 0 ]
+ok "--out: exit 1 as well" [ "$rc" = 1 ]
+ok "--out: same bytes as stdout" cmp -s "$tmp/out.json" "$tmp/samples.json"
+ok "--out: summary and report path on stdout" grep -q "report written to $tmp/out.json" "$tmp/out.stdout"
+ok "--out: no temporary file left" [ "$(ls -A "$tmp" | grep -c '^\.out')" = 0 ]
 $audit --fleet samples/fleet --out "$tmp/no/such/dir/r.txt" >/dev/null 2>"$tmp/err"
-t "--out into a missing folder: EX_CANTCREAT" [ $? = 73 ]
+ok "--out into a missing folder: EX_CANTCREAT" [ $? = 73 ]
 
 $audit --fleet samples/fleet --fail-on none >/dev/null
-t "--fail-on none: exit 0" [ $? = 0 ]
+ok "--fail-on none: exit 0" [ $? = 0 ]
 $audit --fleet samples/fleet --fail-on migrated >/dev/null
-t "--fail-on migrated: exit 1" [ $? = 1 ]
+ok "--fail-on migrated: exit 1" [ $? = 1 ]
 $audit --fleet samples/fleet --fail-on bogus >/dev/null 2>"$tmp/err"
-t "--fail-on bogus: EX_USAGE" [ $? = 64 ]
+ok "--fail-on bogus: EX_USAGE" [ $? = 64 ]
 $audit --format text >/dev/null 2>"$tmp/err"
-t "no --fleet: EX_USAGE" [ $? = 64 ]
-t "no --fleet: says so" grep -q -- "--fleet DIR is required" "$tmp/err"
+ok "no --fleet: EX_USAGE" [ $? = 64 ]
+ok "no --fleet: says so" grep -q -- "--fleet DIR is required" "$tmp/err"
 $audit --fleet samples/fleet --format pdf >/dev/null 2>"$tmp/err"
-t "unknown format: EX_USAGE" [ $? = 64 ]
+ok "unknown format: EX_USAGE" [ $? = 64 ]
 $audit --fleet samples/fleet --bogus >/dev/null 2>"$tmp/err"
-t "unknown option: EX_USAGE" [ $? = 64 ]
+ok "unknown option: EX_USAGE" [ $? = 64 ]
 $audit --fleet "$tmp/missing-fleet" >/dev/null 2>"$tmp/err"
-t "missing fleet folder: EX_NOINPUT" [ $? = 66 ]
-t "missing fleet folder: named" grep -q "cannot open fleet folder '$tmp/missing-fleet'" "$tmp/err"
+ok "missing fleet folder: EX_NOINPUT" [ $? = 66 ]
+ok "missing fleet folder: named" grep -q "cannot open fleet folder '$tmp/missing-fleet'" "$tmp/err"
 mkdir -p "$tmp/empty-fleet"
 $audit --fleet "$tmp/empty-fleet" >/dev/null 2>"$tmp/err"
-t "fleet without jobs/: EX_NOINPUT" [ $? = 66 ]
+ok "fleet without jobs/: EX_NOINPUT" [ $? = 66 ]
 mkdir -p "$tmp/empty-fleet/jobs"
 $audit --fleet "$tmp/empty-fleet" >"$tmp/empty.txt" 2>"$tmp/err"
-t "empty fleet: exit 0, nothing needs action" [ $? = 0 ]
-t "--version" sh -c "$audit --version | grep -q '^mailshift-audit [0-9]'"
+ok "empty fleet: exit 0, nothing needs action" [ $? = 0 ]
+ok "--version" sh -c "$audit --version | grep -q '^mailshift-audit [0-9]'"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

@@ -1,29 +1,21 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift-audit on malformed exports: each named with its line, the
 # other files still scanned, EX_DATAERR, never a crash.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 fleet=tests/data/fleet/malformed
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0502.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-
+tmp=$T
 $audit --fleet "$fleet" --format json >"$tmp/r.json" 2>"$tmp/err"
-t "malformed exports: EX_DATAERR" [ $? = 65 ]
-t "truncated JSON named with its line" grep -q "^mailshift-audit: $fleet/jobs/truncated.json:2: invalid JSON: unexpected end of file" "$tmp/err"
-t "broken XML named with its line" grep -q "^mailshift-audit: $fleet/jobs/broken.xml:5: invalid XML" "$tmp/err"
-t "bad UTF-16 named" grep -q "^mailshift-audit: $fleet/jobs/odd-utf16.json:1: .*UTF-16" "$tmp/err"
-t "empty export named" grep -q "^mailshift-audit: $fleet/jobs/empty.json: empty export" "$tmp/err"
-t "unknown JSON shape named" grep -q "^mailshift-audit: $fleet/jobs/not-jobs.json:1: not a job export" "$tmp/err"
-t "the good jobs are still reported" node -e '
+ok "malformed exports: EX_DATAERR" [ $? = 65 ]
+ok "truncated JSON named with its line" grep -q "^mailshift-audit: $fleet/jobs/truncated.json:2: invalid JSON: unexpected end of file" "$tmp/err"
+ok "broken XML named with its line" grep -q "^mailshift-audit: $fleet/jobs/broken.xml:5: invalid XML" "$tmp/err"
+ok "bad UTF-16 named" grep -q "^mailshift-audit: $fleet/jobs/odd-utf16.json:1: .*UTF-16" "$tmp/err"
+ok "empty export named" grep -q "^mailshift-audit: $fleet/jobs/empty.json: empty export" "$tmp/err"
+ok "unknown JSON shape named" grep -q "^mailshift-audit: $fleet/jobs/not-jobs.json:1: not a job export" "$tmp/err"
+ok "the good jobs are still reported" node -e '
 	const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	const names = r.jobs.map(j => j.job).sort().join(",");
 	if (names !== "GOOD,GOOD-XML" || r.errors.length !== 5 || r.summary.export_errors !== 5)
@@ -51,7 +43,6 @@ for f in samples/fleet/jobs/rest/winapp01-jobs.json samples/fleet/jobs/extract/f
 		fi
 	done
 done
-t "no crash on $i truncated exports" [ "$crashed" = 0 ]
+ok "no crash on $i truncated exports" [ "$crashed" = 0 ]
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

@@ -1,22 +1,14 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift-audit on INI files written the way the incumbent's users write
 # them (issue 14): what TLS the connector will actually use, a plain port
 # without SecurityProtocol, unknown keys with the closest known one,
 # notify settings with nowhere to send from.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0505.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-
+tmp=$T
 f=$tmp/fleet
 mkdir -p "$f/jobs" "$f/machines/M1/D"
 job() {	# job NAME INI
@@ -32,8 +24,8 @@ printf '[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=POP\r\nSe
 	>"$f/machines/M1/D/implicit.ini"
 
 $audit --fleet "$f" --format json --fail-on broken >"$tmp/r.json" 2>"$tmp/err"
-t "audit runs: exit 0" [ $? = 0 ]
-t "tls mode, plain-port and typo findings in JSON" node -e '
+ok "audit runs: exit 0" [ $? = 0 ]
+ok "tls mode, plain-port and typo findings in JSON" node -e '
 	const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	const j = {};
 	for (const x of r.jobs) j[x.job] = x;
@@ -49,11 +41,10 @@ t "tls mode, plain-port and typo findings in JSON" node -e '
 	if (!codes(j.TYPO).includes("notify-unconfigured")) fail("no notify-unconfigured");
 ' "$tmp/r.json"
 $audit --fleet "$f" --format text --fail-on broken >"$tmp/r.txt" 2>&1
-t "text report: tls: starttls" grep -q "mail    IMAP mail.contoso.local:143, TLS default, tls: starttls" "$tmp/r.txt"
-t "text report: unknown-key with its line" grep -q "warning unknown-key: line 7: \[Mail\] AuthMethd" "$tmp/r.txt"
-t "text report: notify-unconfigured" grep -q "warning notify-unconfigured: \[Audit\] NotifyOnRejects is set but there is no \[Notify\] section" "$tmp/r.txt"
+ok "text report: tls: starttls" grep -q "mail    IMAP mail.contoso.local:143, TLS default, tls: starttls" "$tmp/r.txt"
+ok "text report: unknown-key with its line" grep -q "warning unknown-key: line 7: \[Mail\] AuthMethd" "$tmp/r.txt"
+ok "text report: notify-unconfigured" grep -q "warning notify-unconfigured: \[Audit\] NotifyOnRejects is set but there is no \[Notify\] section" "$tmp/r.txt"
 $audit --fleet "$f" --format csv --fail-on broken >"$tmp/r.csv" 2>&1
-t "CSV has the tls_mode column" grep -q '^machine,schedule,job,status,protocol,server,port,tls,tls_mode,' "$tmp/r.csv"
+ok "CSV has the tls_mode column" grep -q '^machine,schedule,job,status,protocol,server,port,tls,tls_mode,' "$tmp/r.csv"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

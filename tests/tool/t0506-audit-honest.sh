@@ -2,10 +2,9 @@
 # An audit that read nothing, or not everything, says so before any count;
 # "migrated" never hides an error; the CSV carries each finding's message
 # and fix and the export line of each job.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
 audit=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-audit
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0506.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+tmp=$T
 
 ini=$MS_TOP/samples/fleet/machines/WINAPP02/C/ProgramData/mailshift/alerts.ini
 fleet() { # fleet DIR: a machine with one migrated INI, an empty jobs/

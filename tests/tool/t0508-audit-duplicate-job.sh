@@ -2,10 +2,9 @@
 # A job that appears in two exports (the same schedule exported twice, once
 # as JSON and once again) is one job, with both sources listed: counted
 # once, shown once, and not "sharing" its INI file with itself.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
 audit=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-audit
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0508.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+tmp=$T
 
 ini=$MS_TOP/samples/fleet/machines/WINAPP02/C/ProgramData/mailshift/alerts.ini
 mkdir -p "$tmp/f/jobs" "$tmp/f/machines/W1/C/mail"

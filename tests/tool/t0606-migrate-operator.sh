@@ -4,11 +4,9 @@
 # actions exits 0 and says so; the first apply after plan applies (it does
 # not "resume"); a manual row never carries a command line that could be
 # pasted into a job; machine names are printed in one case.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
 migrate=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-migrate
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0606.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-export MAILSHIFT_HOME=$tmp/home
+tmp=$T
 map=$MS_TOP/samples/map.json
 
 # one mailbox with basic auth, two jobs (machine spelled two ways), one

@@ -5,12 +5,10 @@
 # event it would write; cleanup deletes the probes and nothing else (the
 # other messages are identified by Message-ID before and after); JSON,
 # JUnit XML (xmllint) and HTML outputs; the results database and history.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 world_up
 verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
-T=$(mktemp -d "${TMPDIR:-/tmp}/t0700.XXXXXX")
-trap 'rm -rf "$T"; _world_cleanup' EXIT
-export MAILSHIFT_HOME=$T/home
 export T0700_SECRET=$WORLD_APP_SECRET
 cat "$WORLD_CERT_APP_CERT" "$WORLD_CERT_APP_KEY" >"$T/cert.pem"
 

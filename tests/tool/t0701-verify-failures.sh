@@ -5,12 +5,10 @@
 # server refuses fails at send, a probe that never arrives times out
 # cleanly (nothing deleted), a subject no rule matches fails at seen;
 # usage and input errors give sysexits codes.  Secrets never appear.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 world_up
 verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
-T=$(mktemp -d "${TMPDIR:-/tmp}/t0701.XXXXXX")
-trap 'rm -rf "$T"; _world_cleanup' EXIT
-export MAILSHIFT_HOME=$T/home
 export T0701_SECRET=$WORLD_APP_SECRET
 
 ini() {	# ini NAME PROTO PORT USER CREDENTIAL-LINE [EXTRA-MAIL-LINE]
@@ -123,7 +121,7 @@ is "$(j '.mailboxes[0].steps[4].status + "," + .mailboxes[0].steps[5].status' "$
 	"refused sender: seen and cleanup skipped"
 
 # a probe that never arrives (the connector reads another folder)
-d=$(_maildir "$WORLD_USER_ALICE")/.Archive
+d=$(maildir "$WORLD_USER_ALICE")/.Archive
 mkdir -p "$d/cur" "$d/new" "$d/tmp" && chown -R 65534:65534 "$d"
 start=$(date +%s)
 rc=0
@@ -138,9 +136,9 @@ is "$(j '.mailboxes[0].steps[5].status' "$T/a.json")" skip "never arrives: nothi
 ok "never arrives: gave up in time ($took s)" test "$took" -le 10
 probe=$(j '.mailboxes[0].probe.id' "$T/a.json")
 wait_mailbox_count "$WORLD_USER_ALICE" $((n_alice + 1)) 10
-ok "the stray probe is in the INBOX, untouched" sh -c "grep -l '$probe' $(_maildir "$WORLD_USER_ALICE")/new/* $(_maildir "$WORLD_USER_ALICE")/cur/* 2>/dev/null | grep -q ."
+ok "the stray probe is in the INBOX, untouched" sh -c "grep -l '$probe' $(maildir "$WORLD_USER_ALICE")/new/* $(maildir "$WORLD_USER_ALICE")/cur/* 2>/dev/null | grep -q ."
 # remove it by id (the test's own cleanup)
-grep -l "$probe" "$(_maildir "$WORLD_USER_ALICE")"/new/* "$(_maildir "$WORLD_USER_ALICE")"/cur/* 2>/dev/null | xargs -r rm -f
+grep -l "$probe" "$(maildir "$WORLD_USER_ALICE")"/new/* "$(maildir "$WORLD_USER_ALICE")"/cur/* 2>/dev/null | xargs -r rm -f
 
 # --subject no rule matches
 rc=0

@@ -5,12 +5,10 @@
 # requests per mailbox, every probe is deleted and nothing else; a fleet
 # folder (--fleet) and a mailshift-migrate state database (--state) as
 # sources; the default results database beside the state database.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 world_up
 verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
-T=$(mktemp -d "${TMPDIR:-/tmp}/t0702.XXXXXX")
-trap 'rm -rf "$T"; _world_cleanup' EXIT
-export MAILSHIFT_HOME=$T/home
 export T0702_SECRET=$WORLD_APP_SECRET
 
 ini() {	# ini FILE PROTO PORT USER

@@ -10,13 +10,11 @@
 # again), and by a new POP3 session per poll.  Every step passes and only
 # the probe is deleted.  Needs a world of its own: it changes Postfix's
 # configuration.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 unset MS_WORLD_DIR
 world_up
 verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
-T=$(mktemp -d "${TMPDIR:-/tmp}/t0703.XXXXXX")
-trap 'rm -rf "$T"; _world_cleanup' EXIT
-export MAILSHIFT_HOME=$T/home
 export T0703_SECRET=$WORLD_APP_SECRET T0703_PW=$WORLD_PASS_ALICE
 PF=$WORLD_DIR/postfix
 

@@ -6,12 +6,9 @@
 # its own reaches the same mailbox.  The CA files are where a migrated INI
 # has them: [Mail] CAFile for IMAP and POP, only [OAuth] CAFile for Graph
 # (the Graph mailbox trusts [OAuth] CAFile, like its token requests).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
 world_up
-BIN=${MAILSHIFT_BIN:-$MS_TOP/bin}
-T=$(mktemp -d "${TMPDIR:-/tmp}/t0704.XXXXXX")
-trap 'rm -rf "$T"; _world_cleanup' EXIT
-export MAILSHIFT_HOME=$T/home
 export T0704_SECRET=$WORLD_APP_SECRET T0704_PW=$WORLD_PASS_ALICE
 
 ini() {	# ini NAME PROTO PORT MAIL-LINES OAUTH-LINES

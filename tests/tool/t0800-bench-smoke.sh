@@ -1,34 +1,25 @@
-#!/bin/sh
+#!/bin/bash
+# test-tier: slow (benchmarks in a mail world of their own)
 # `make bench` cannot rot: bench/run at tiny sizes (BENCH_SCALE=smoke) in
 # its own mail world prints the five lines, each with its ratio, and writes
 # a results.json that holds every benchmark's figures.  Targets are not
 # asserted here (benchmarks never fail a test); that each benchmark really
 # ran is: the connector listed every message, verify passed every mailbox,
-# migrate wrote every INI file.  Under 60 s.
-top=$(cd "$(dirname "$0")/../.." && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-t0800.XXXXXX")
-trap 'rm -rf "$T"' EXIT INT TERM
+# migrate wrote every INI file.  Small: under 60 s of CPU (user + system,
+# bench/run and what it runs; the world's servers are not counted).  CPU,
+# not wall time: measured 15.5 s of CPU for 253 s of wall time on a
+# machine at load 16, where the old 60 s wall-clock limit could only fail.
+. "$(dirname "$0")/../lib/test-lib.sh"
+top=$MS_TOP
 
-n=0 failed=0
-result() {	# result STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"
-	else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-like() {	# like TEXT ERE NAME
-	printf '%s\n' "$1" | grep -Eq -- "$2"
-	st=$?
-	result $st "$3"
-	[ $st = 0 ] || printf '#   got: %s\n#   want: /%s/\n' "$1" "$2"
-}
-
-t0=$(date +%s)
-BENCH_SCALE=smoke BENCH_OUT="$T/out" BENCH_PORT_BASE=${T0800_PORT_BASE:-25960} \
-    sh "$top/bench/run" >"$T/stdout" 2>"$T/stderr" </dev/null
+TIMEFORMAT='%R %U %S'
+{ time BENCH_SCALE=smoke BENCH_OUT="$T/out" BENCH_PORT_BASE=${T0800_PORT_BASE:-25960} \
+    sh "$top/bench/run" >"$T/stdout" 2>"$T/stderr" </dev/null; } 2>"$T/time"
 rc=$?
-t1=$(date +%s)
-result $rc "bench/run exits 0"
-result $([ $((t1 - t0)) -lt 60 ]; echo $?) "smoke run in under 60 s ($((t1 - t0)) s)"
+read -r wall user sys < <(tail -n 1 "$T/time")
+cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%d", u + s + 0.5 }')
+ok_rc $rc "bench/run exits 0"
+ok_rc $([ "$cpu" -lt 60 ]; echo $?) "smoke run under 60 s of CPU ($cpu s; ${wall%.*} s of wall time)"
 
 line() { grep "^$1" "$T/stdout" | head -n 1; }
 like "$(line 'B1 connector poll:')" '^B1 connector poll: [0-9]+\.[0-9]+x one-session fetch \(.*300 messages, [0-9.]+ s vs [0-9.]+ s, 1 connection' \
@@ -43,7 +34,7 @@ like "$(line 'B5 verify:')" '^B5 verify: [0-9]+\.[0-9]+ of the ideal speed-up \(
     "B5 line: share of the ideal speed-up, every mailbox passed"
 like "$(line 'B1 first real poll:')" '^B1 first real poll: [0-9]+\.[0-9]+x the same poll with --dry-run \(target <= 1\.5x; 300 messages, [0-9.]+ s vs [0-9.]+ s, [0-9]+ events' \
     "B1 first-poll line: ratio to the dry run, messages, events"
-result $([ "$(grep -c '^B[1-5] ' "$T/stdout")" = 6 ]; echo $?) "exactly six benchmark lines (B1 has two at this scale)"
+ok_rc $([ "$(grep -c '^B[1-5] ' "$T/stdout")" = 6 ]; echo $?) "exactly six benchmark lines (B1 has two at this scale)"
 
 # results.json: valid JSON, every benchmark's figures, consistent with the lines
 python3 - "$T/out/results.json" >"$T/json.check" 2>&1 <<'EOF'
@@ -70,11 +61,10 @@ print("\n".join(problems))
 sys.exit(1 if problems else 0)
 EOF
 st=$?
-result $st "results.json holds every benchmark's figures and they show real runs"
+ok_rc $st "results.json holds every benchmark's figures and they show real runs"
 [ $st = 0 ] || sed 's/^/# /' "$T/json.check"
-if [ "$failed" != 0 ]; then
+if [ "$_tap_failed" != 0 ]; then
 	sed 's/^/# stdout: /' "$T/stdout"
 	tail -n 20 "$T/stderr" | sed 's/^/# stderr: /'
 fi
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

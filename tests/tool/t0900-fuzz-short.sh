@@ -1,4 +1,5 @@
-#!/bin/sh
+#!/bin/bash
+# test-tier: slow (builds and runs every fuzz harness)
 # The libFuzzer harnesses (tests/fuzz/fuzz_*.c), briefly: each one builds,
 # runs every input of its seed corpus tests/fuzz/corpus/NAME (which holds
 # the inputs of crashes found and fixed: the regression tests), then fuzzes
@@ -6,6 +7,7 @@
 # long run.  Skips when clang with libFuzzer is not installed (Debian
 # packages clang and libclang-rt-14-dev); installs nothing.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 secs=${FUZZ_SHORT_SECONDS:-5}
@@ -14,8 +16,7 @@ secs=${FUZZ_SHORT_SECONDS:-5}
 seed=${FUZZ_SEED:-1}
 FB=${FUZZ_BUILD:-build-fuzz}
 export FUZZ_BUILD=$FB
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0900.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+tmp=$T
 
 if ! command -v clang >/dev/null 2>&1; then
 	echo "1..0 # SKIP clang is not installed (Debian: clang libclang-rt-14-dev)"
@@ -29,17 +30,9 @@ fi
 
 harnesses=$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
 count=$(echo "$harnesses" | wc -w)
-echo "1..$((1 + 3 * count))"
-n=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; return 0; fi
-	echo "not ok $n - $name"
-	return 1
-}
+plan $((1 + 3 * count))
 # Show the end of a libFuzzer log and the input that failed.
-diag() {
+fuzz_log() {
 	grep -a -v -E '^#[0-9]+|^    #[0-9]|^INFO:|^MS:|^0x|^$' "$1" |
 		grep -a -B6 -A1 -E 'ERROR:|runtime error|Test unit written' |
 		head -24 | sed 's/^/# /'
@@ -48,7 +41,8 @@ diag() {
 sh tests/fuzz/run --build >"$tmp/build.log" 2>&1
 rc=$?
 built=1
-if ! t "harnesses build" [ $rc = 0 ]; then
+ok "harnesses build" [ $rc = 0 ]
+if [ $rc != 0 ]; then
 	sed 's/^/# /' "$tmp/build.log" | tail -30
 	built=0
 fi
@@ -57,16 +51,18 @@ for h in $harnesses; do
 	bin=$FB/fuzz/$h
 	seeds=tests/fuzz/corpus/$h
 	nseeds=$(ls "$seeds" 2>/dev/null | wc -l)
-	t "$h: has a seed corpus ($nseeds inputs)" [ "$nseeds" -gt 0 ]
+	ok "$h: has a seed corpus ($nseeds inputs)" [ "$nseeds" -gt 0 ]
 	if [ $built = 0 ] || [ ! -x "$bin" ]; then
-		n=$((n + 1)); echo "not ok $n - $h: seed corpus (not built)"
-		n=$((n + 1)); echo "not ok $n - $h: ${secs}s of fuzzing (not built)"
+		ok "$h: seed corpus (not built)" false
+		ok "$h: ${secs}s of fuzzing (not built)" false
 		continue
 	fi
 	# Every seed (and fixed crash) on its own, as a regression test.
 	find "$seeds" -type f -print0 | xargs -0 "$bin" -timeout=10 \
 		-rss_limit_mb=2048 >"$tmp/$h.seeds.log" 2>&1
-	t "$h: every seed runs clean" [ $? = 0 ] || diag "$tmp/$h.seeds.log"
+	rc=$?
+	ok "$h: every seed runs clean" [ $rc = 0 ]
+	[ $rc = 0 ] || fuzz_log "$tmp/$h.seeds.log"
 	mkdir -p "$tmp/corpus-$h"
 	"$bin" -seed="$seed" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 \
@@ -74,10 +70,12 @@ for h in $harnesses; do
 		>"$tmp/$h.fuzz.log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/$h.fuzz.log")
-	if ! t "$h: ${secs}s of fuzzing, ${execs:-?} executions" [ $rc = 0 ]; then
-		diag "$tmp/$h.fuzz.log"
+	ok "$h: ${secs}s of fuzzing, ${execs:-?} executions" [ $rc = 0 ]
+	if [ $rc != 0 ]; then
+		fuzz_log "$tmp/$h.fuzz.log"
 		mkdir -p "$FB/crashes"
 		cp "$tmp/$h"-* "$FB/crashes/" 2>/dev/null &&
 			echo "# the input is kept in $FB/crashes/"
 	fi
 done
+done_testing

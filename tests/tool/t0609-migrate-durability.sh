@@ -1,4 +1,5 @@
-#!/bin/sh
+#!/bin/bash
+# test-tier: slow (apply and rollback under strace)
 # The durability order of apply and rollback, seen in their system calls
 # (strace): every file is written to a temporary file, fsynced and renamed
 # over the original, and every folder a rename happened in is fsynced
@@ -7,6 +8,7 @@
 # one per folder per batch, fewer than the renames.  Over 300 INI files
 # (two 256-file batches).
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
@@ -15,18 +17,7 @@ if ! command -v strace >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 |
 	echo "1..0 # SKIP needs strace (and ptrace allowed) and python3"
 	exit 0
 fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-durability.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-MAILSHIFT_HOME=$tmp/home
-export MAILSHIFT_HOME
-n=0
-failed=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-
+tmp=$T
 python3 bench/gen-fleet.py "$tmp/orig" 300 15 300 basic >/dev/null
 cp -a "$tmp/orig" "$tmp/fleet"
 nini=$(find "$tmp/fleet/machines" -name '*.ini' | wc -l)
@@ -55,24 +46,23 @@ check() {
 
 strace -f -y -e trace=rename,fsync,fdatasync -o "$tmp/apply.trace" \
     "$migrate" apply --fleet "$tmp/fleet" --map samples/map.json >"$tmp/apply.txt" 2>&1
-t "apply under strace succeeds" grep -q " 0 failed, 0 still planned" "$tmp/apply.txt"
+ok "apply under strace succeeds" grep -q " 0 failed, 0 still planned" "$tmp/apply.txt"
 set -- $(check "$tmp/apply.trace")
 # every INI file, the exports, changes.json and changes.csv
-t "apply renamed every file into place ($1 renames for $nini INI files)" [ "$1" -gt "$nini" ]
-t "apply fsynced each temporary file before its rename ($4 not)" [ "$4" = 0 ]
-t "apply fsynced every folder of a rename before the next database sync ($3 not)" [ "$3" = 0 ]
-t "apply batched the folder fsyncs ($2 for $1 renames)" [ "$2" -gt 0 -a "$2" -lt "$1" ]
+ok "apply renamed every file into place ($1 renames for $nini INI files)" [ "$1" -gt "$nini" ]
+ok "apply fsynced each temporary file before its rename ($4 not)" [ "$4" = 0 ]
+ok "apply fsynced every folder of a rename before the next database sync ($3 not)" [ "$3" = 0 ]
+ok "apply batched the folder fsyncs ($2 for $1 renames)" [ "$2" -gt 0 -a "$2" -lt "$1" ]
 
 strace -f -y -e trace=rename,fsync,fdatasync -o "$tmp/rollback.trace" \
     "$migrate" rollback --fleet "$tmp/fleet" >"$tmp/rollback.txt" 2>&1
-t "rollback under strace succeeds" grep -q " 0 conflict, 0 failed" "$tmp/rollback.txt"
+ok "rollback under strace succeeds" grep -q " 0 conflict, 0 failed" "$tmp/rollback.txt"
 set -- $(check "$tmp/rollback.trace")
-t "rollback renamed every file into place ($1 renames)" [ "$1" -gt "$nini" ]
-t "rollback fsynced each temporary file before its rename ($4 not)" [ "$4" = 0 ]
-t "rollback fsynced every folder of a rename before the next database sync ($3 not)" [ "$3" = 0 ]
-t "rollback batched the folder fsyncs ($2 for $1 renames)" [ "$2" -gt 0 -a "$2" -lt "$1" ]
-t "rollback restored the fleet byte for byte" \
+ok "rollback renamed every file into place ($1 renames)" [ "$1" -gt "$nini" ]
+ok "rollback fsynced each temporary file before its rename ($4 not)" [ "$4" = 0 ]
+ok "rollback fsynced every folder of a rename before the next database sync ($3 not)" [ "$3" = 0 ]
+ok "rollback batched the folder fsyncs ($2 for $1 renames)" [ "$2" -gt 0 -a "$2" -lt "$1" ]
+ok "rollback restored the fleet byte for byte" \
     diff -r -x .mailshift-migrate.db -x migrate "$tmp/orig" "$tmp/fleet"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

@@ -1,4 +1,5 @@
-#!/bin/sh
+#!/bin/bash
+# test-tier: slow (a killed apply and rollback after every write)
 # kill -9 at every point of apply and of rollback (the test hook
 # MAILSHIFT_MIGRATE_CRASH_AFTER=N dies with _exit after the Nth file
 # written): running the command again converges on exactly the files of
@@ -9,21 +10,12 @@
 # every kill lands in that window: the item is still "applying" (or not
 # yet rolled back) and the rerun recognises the file by its hash.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 golden=$top/tests/golden/migrate
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-crash.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-MAILSHIFT_HOME=$tmp/home
-export MAILSHIFT_HOME
-n=0
-failed=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
+tmp=$T
 same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
 matches_golden() { # the fleet in $1 is the golden applied state
 	(cd "$golden/applied" && find . -type f) | while read -r f; do
@@ -34,7 +26,7 @@ map=$top/samples/map.json
 cp -a samples/fleet "$tmp/orig"
 cd "$tmp" || exit 1
 items=$(ls -R "$golden/applied" | grep -c '\.\(ini\|INI\|json\|xml\)$')
-t "golden applied state has files ($items)" [ "$items" -gt 1 ]
+ok "golden applied state has files ($items)" [ "$items" -gt 1 ]
 
 i=1
 while [ "$i" -le "$items" ]; do
@@ -42,20 +34,20 @@ while [ "$i" -le "$items" ]; do
 	# plan first so a crash can also hit a resumed run
 	[ $((i % 2)) = 0 ] && $migrate plan --fleet fleet --map "$map" >/dev/null 2>&1
 	MAILSHIFT_MIGRATE_CRASH_AFTER=$i $migrate apply --fleet fleet --map "$map" >/dev/null 2>&1
-	t "apply killed after write $i" [ $? = 99 ]
+	ok "apply killed after write $i" [ $? = 99 ]
 	$migrate status --fleet fleet >status.txt 2>&1
-	t "after the crash: $i applied, the rest applying or planned" sh -c "
+	ok "after the crash: $i applied, the rest applying or planned" sh -c "
 		[ \$(grep -c '^applied' status.txt) -le $i ] &&
 		! grep -q '^failed\|^conflict' status.txt"
 	$migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
-	t "apply again after write $i finishes the run" grep -q "0 skipped, 0 conflict, 0 failed, 0 still planned" apply.txt
-	t "resumed, not replanned" grep -q '^resuming run 1' apply.txt
-	t "converged on the golden files" matches_golden fleet
-	t "no temporary file left" [ -z "$(find fleet -name '.*.tmp.*')" ]
+	ok "apply again after write $i finishes the run" grep -q "0 skipped, 0 conflict, 0 failed, 0 still planned" apply.txt
+	ok "resumed, not replanned" grep -q '^resuming run 1' apply.txt
+	ok "converged on the golden files" matches_golden fleet
+	ok "no temporary file left" [ -z "$(find fleet -name '.*.tmp.*')" ]
 	MAILSHIFT_MIGRATE_CRASH_AFTER=$i $migrate rollback --fleet fleet >/dev/null 2>&1
-	t "rollback killed after write $i" [ $? = 99 ]
+	ok "rollback killed after write $i" [ $? = 99 ]
 	$migrate rollback --fleet fleet >/dev/null 2>&1
-	t "rollback again restores the originals" same_tree fleet orig
+	ok "rollback again restores the originals" same_tree fleet orig
 	i=$((i + 1))
 done
 
@@ -69,13 +61,12 @@ while [ $k -lt 100 ] && ! grep -rq 'MAILSHIFT_CONTOSO_SECRET' fleet/machines 2>/
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-t "SIGKILL landed during apply" [ "$(grep -rl 'MAILSHIFT_CONTOSO_SECRET' fleet/machines | wc -l)" = 1 ]
+ok "SIGKILL landed during apply" [ "$(grep -rl 'MAILSHIFT_CONTOSO_SECRET' fleet/machines | wc -l)" = 1 ]
 # what a process killed inside its atomic write leaves behind
 printf 'half' >"fleet/machines/WINAPP01/D/Jobs/finance/.recon.ini.tmp.4194303.0"
 $migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
-t "apply after SIGKILL converges" matches_golden fleet
-t "a dead process's temporary file is cleaned up" [ -z "$(find fleet -name '.*.tmp.*')" ]
-t "and reports nothing failed" grep -q "0 conflict, 0 failed, 0 still planned" apply.txt
+ok "apply after SIGKILL converges" matches_golden fleet
+ok "a dead process's temporary file is cleaned up" [ -z "$(find fleet -name '.*.tmp.*')" ]
+ok "and reports nothing failed" grep -q "0 conflict, 0 failed, 0 still planned" apply.txt
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

@@ -1,150 +1,35 @@
-# tests/tool/lib.sh: shared helpers for mailshift's shell tool tests (bash).
+# tests/lib/lib-world.sh: the mail world for a tool test (sourced after
+# test-lib.sh).  See tests/peers/README.md for the world itself.
 #
-#   . "$(dirname "$0")/lib.sh"
-#   world_up                 # a mail world for this test (or the suite's)
-#   plan 3                   # or done_testing at the end
-#   ok "imap login" curl ...
-#   is "$(mailbox_count "$WORLD_USER_ALICE")" 1 "one message delivered"
-#   done_testing
-#
-# TAP: plan N, ok NAME CMD..., fails NAME CMD..., is GOT WANT NAME,
-# isnt GOT WANT NAME, like GOT ERE NAME, unlike GOT ERE NAME, diag MSG,
-# bail_out MSG, done_testing.  No skips: a test that cannot run fails.
-#
-# World: world_up starts tests/peers/world under a fresh temp dir with a
-# port base derived from the test's name (override with WORLD_PORT_BASE)
-# and stops it on exit; with MS_WORLD_DIR set to a running world (the
-# suite's), it reuses that one and leaves it running.  Either way the
-# variables of DIR/env (WORLD_*) are exported; see tests/peers/README.md.
+# world_up starts tests/peers/world under $T with a port base derived from
+# the test's name (or WORLD_PORT_BASE) and stops it on exit; with
+# MS_WORLD_DIR set to a running world (the suite's, tests/run-all), it
+# reuses that one and leaves it running.  Either way the variables of
+# DIR/env (WORLD_*) are exported and MS_WORLD_DIR names the world.
+#   world_ctl ARGS...                  tests/peers/world ctl (fault switches, counters)
+# Mailboxes: ID is a UPN (alice@contoso.test) or a user and an optional domain
+# (alice [contoso.test]):
+#   maildir ID, mailbox_count ID, mailbox_files ID, clear_mailbox ID,
+#   wait_mailbox_count ID N [SECONDS]
+#   deliver FILE RCPT [FROM]           queued SMTP into Postfix (then wait_...)
+#   deliver_mail UPN FILE [FROM]       synchronous LMTP into Dovecot
+#   mkmsg FILE FROM SUBJECT [BODY]     a small message
+#   start_scripted SCENARIO / stop_scripted: tests/peers/scripted-server.py
+# Tokens and Graph: token_request, get_token, json_get, jwt_claims,
+# token_count, graph_count, graph_max_concurrent, client_assertion.
+#   unmeasurable                       true when the binaries cannot have
+#                                      their memory measured (ASan, valgrind)
 
-MS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MS_WORLD=$MS_TOP/tests/peers/world
-export MS_TOP
-
-_tap_n=0
-_tap_failed=0
-_tap_planned=
-
-plan() {
-	_tap_planned=$1
-	echo "1..$1"
-}
-
-_tap_result() {	# status name
-	_tap_n=$((_tap_n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $_tap_n - $2"
-	else
-		echo "not ok $_tap_n - $2"
-		_tap_failed=$((_tap_failed + 1))
-	fi
-}
-
-diag() {
-	printf '%s\n' "$@" | sed 's/^/# /' >&2
-}
-
-# ok NAME CMD...: passes when CMD exits 0; shows CMD's output on failure
-ok() {
-	local name=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	_tap_result "$rc" "$name"
-	[ "$rc" = 0 ] || diag "command failed (exit $rc): $*" "$out"
-	return 0
-}
-
-# fails NAME CMD...: passes when CMD exits non-zero
-fails() {
-	local name=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	if [ "$rc" != 0 ]; then
-		_tap_result 0 "$name"
-	else
-		_tap_result 1 "$name"
-		diag "command unexpectedly succeeded: $*" "$out"
-	fi
-	return 0
-}
-
-is() {
-	if [ "$1" = "$2" ]; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		diag "     got: '$1'" "expected: '$2'"
-	fi
-}
-
-isnt() {
-	if [ "$1" != "$2" ]; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		diag "got '$1', expected anything else"
-	fi
-}
-
-like() {
-	if printf '%s' "$1" | grep -Eq -- "$2"; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		diag "'$1'" "does not match /$2/"
-	fi
-}
-
-unlike() {
-	if printf '%s' "$1" | grep -Eq -- "$2"; then
-		_tap_result 1 "$3"
-		diag "'$1'" "matches /$2/"
-	else
-		_tap_result 0 "$3"
-	fi
-}
-
-bail_out() {
-	echo "Bail out! $*"
-	exit 255
-}
-
-done_testing() {
-	[ -n "$_tap_planned" ] || echo "1..$_tap_n"
-	if [ -n "$_tap_planned" ] && [ "$_tap_planned" != "$_tap_n" ]; then
-		diag "planned $_tap_planned tests but ran $_tap_n"
-		exit 255
-	fi
-	[ "$_tap_failed" = 0 ] || exit 1
-	exit 0
-}
 
 # ---------------------------------------------------------------- world
 
 _world_owned=
-_world_tmp=
 
-_at_exit_cmds=()
-
-# at_exit CMD...: runs CMD when the test exits (before the world stops);
-# use it instead of your own "trap ... EXIT", which would replace ours
-at_exit() {
-	_at_exit_cmds+=("$*")
-	trap _world_cleanup EXIT
-}
-
-_world_cleanup() {
-	local c
-	for c in "${_at_exit_cmds[@]}"; do
-		eval "$c" || true
-	done
-	_at_exit_cmds=()
+_world_stop() {
 	if [ -n "$_world_owned" ]; then
 		"$MS_WORLD" stop "$_world_owned" >/dev/null 2>&1 || true
 		_world_owned=
-	fi
-	if [ -n "$_world_tmp" ] && [ -z "${MS_KEEP_WORLD:-}" ]; then
-		rm -rf "$_world_tmp"
 	fi
 }
 
@@ -153,6 +38,8 @@ _world_export() {
 	# shellcheck disable=SC1091
 	. "$1/env"
 	set +a
+	MS_WORLD_DIR=$1
+	export MS_WORLD_DIR
 }
 
 # world_up: exports WORLD_* for a running world; bails out when none starts.
@@ -164,60 +51,59 @@ world_up() {
 		_world_export "$MS_WORLD_DIR"
 		return 0
 	fi
-	_world_tmp=$(mktemp -d "${TMPDIR:-/tmp}/ms-world.XXXXXX") || bail_out "mktemp failed"
-	chmod 0755 "$_world_tmp"
-	trap _world_cleanup EXIT
-	trap 'exit 130' INT TERM
+	_exit_hooks+=(_world_stop)
 	local base name
-	# a port base per test script so that prove -j can run tests side by
-	# side: 25000 + 12 * (crc of the script name mod 600), which stays
-	# below Linux's ephemeral ports (32768 and up)
+	# a port base per test script so that tests run alone side by side
+	# do not collide: 25000 + 12 * (crc of the script name mod 600), which
+	# stays below Linux's ephemeral ports (32768 and up)
 	name=$(basename "$0")
 	base=${WORLD_PORT_BASE:-$((25000 + 12 * ($(printf '%s' "$name" | cksum | cut -d' ' -f1) % 600)))}
 	for _ in 1 2 3 4 5; do
-		if WORLD_PORT_BASE=$base "$MS_WORLD" start "$_world_tmp/w" 2>"$_world_tmp/start.err"; then
-			_world_owned=$_world_tmp/w
+		if WORLD_PORT_BASE=$base "$MS_WORLD" start "$T/world" 2>"$T/world.err"; then
+			_world_owned=$T/world
 			_world_export "$_world_owned"
 			return 0
 		fi
-		if grep -Eq "is busy|did not open" "$_world_tmp/start.err"; then
-			rm -rf "$_world_tmp/w"
+		if grep -Eq "is busy|did not open" "$T/world.err"; then
+			rm -rf "$T/world"
 			base=$((base + 12 * 37))
 			[ "$base" -lt 32700 ] || base=$((base - 7200))
 			continue
 		fi
 		break
 	done
-	bail_out "cannot start the mail world: $(tr '\n' ' ' <"$_world_tmp/start.err")"
+	bail_out "cannot start the mail world: $(tr '\n' ' ' <"$T/world.err")"
 }
 
 world_ctl() {
 	"$MS_WORLD" ctl "$WORLD_DIR" "$@"
 }
 
-# pid_running PID: the process exists and is not a zombie
-pid_running() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	[ "${st%% *}" != Z ]
-}
-
 # ---------------------------------------------------------------- mail
 
-_maildir() {	# upn
-	local u=$1
-	printf '%s/%s/%s/Maildir' "$WORLD_MAIL_ROOT" "${u#*@}" "${u%@*}"
+_upn() {	# ID [DOMAIN]
+	case $1 in
+	*@*) printf '%s' "$1" ;;
+	*) printf '%s@%s' "$1" "${2:-contoso.test}" ;;
+	esac
 }
 
-# mailbox_count UPN: messages in the INBOX (Maildir new + cur)
+# maildir ID [DOMAIN]: the Maildir of a world user
+maildir() {
+	local u
+	u=$(_upn "$@")
+	printf '%s/%s/%s/Maildir\n' "$WORLD_MAIL_ROOT" "${u#*@}" "${u%@*}"
+}
+
+# mailbox_count ID [DOMAIN]: messages in the INBOX (Maildir new + cur)
 mailbox_count() {
 	local d
-	d=$(_maildir "$1")
+	d=$(maildir "$@")
 	find "$d/new" "$d/cur" -maxdepth 1 -type f 2>/dev/null | wc -l | tr -d ' '
 }
 
-# wait_mailbox_count UPN N [SECONDS]: waits until the INBOX holds N
+# wait_mailbox_count ID N [SECONDS]: waits until the INBOX holds N
+# (delivery through Postfix is asynchronous); fails after SECONDS (10)
 wait_mailbox_count() {
 	local i=0 max=$(( ${3:-10} * 20 ))
 	while [ "$i" -lt "$max" ]; do
@@ -229,18 +115,60 @@ wait_mailbox_count() {
 	return 1
 }
 
-# mailbox_files UPN: the message files, one per line
+# mailbox_files ID: the message files, one per line
 mailbox_files() {
 	local d
-	d=$(_maildir "$1")
+	d=$(maildir "$@")
 	find "$d/new" "$d/cur" -maxdepth 1 -type f 2>/dev/null | sort
 }
 
-# clear_mailbox UPN: empties the INBOX (Dovecot notices on its next sync)
+# clear_mailbox ID [DOMAIN]: removes every message of the INBOX (the test's
+# starting point), through Dovecot so that its index agrees
 clear_mailbox() {
-	local d
-	d=$(_maildir "$1")
-	find "$d/new" "$d/cur" -maxdepth 1 -type f -delete 2>/dev/null
+	local u
+	u=$(_upn "$@")
+	doveadm -c "$WORLD_DIR/dovecot/dovecot.conf" expunge -u "$u" \
+		mailbox INBOX all >/dev/null 2>&1 ||
+		echo "# doveadm expunge failed for $u"
+}
+
+# deliver FILE RCPT [FROM]: queued SMTP into Postfix's plain injection port
+# (use wait_mailbox_count afterwards)
+deliver() {
+	curl -s --url "smtp://127.0.0.1:$WORLD_SMTP_PORT" \
+		--mail-from "${3:-sender@example.test}" --mail-rcpt "$2" -T "$1" ||
+		echo "# delivery of $1 to $2 failed"
+}
+
+# mkmsg FILE FROM SUBJECT [BODY]: a simple message, CRLF
+mkmsg() {
+	printf 'From: %s\r\nTo: test@contoso.test\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@test>\r\n\r\n%s\r\n' \
+		"$2" "$3" "$(date -R)" "$(openssl rand -hex 8)" "${4:-hello}" >"$1"
+}
+
+# a scripted POP3/IMAP server (tests/peers/scripted-server.py) for what
+# Dovecot will not do: start_scripted SCENARIO sets $sport; its command
+# log is $T/srv.log; stopped by stop_scripted and at exit
+spid=""
+stop_scripted() {
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null
+	[ -n "$spid" ] && wait "$spid" 2>/dev/null
+	spid=""
+	return 0
+}
+start_scripted() {
+	local i=0
+	rm -f "$T/srv.port" "$T/srv.log"
+	python3 "$MS_TOP/tests/peers/scripted-server.py" "$1" "$T/srv.port" "$T/srv.log" &
+	spid=$!
+	while [ ! -s "$T/srv.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	sport=$(cat "$T/srv.port")
+}
+_exit_hooks+=(stop_scripted)
+
+# unmeasurable: the binaries under test cannot have their memory measured
+unmeasurable() {
+	grep -q __asan_init "$BIN/mailshift" 2>/dev/null || [ -n "${MAILSHIFT_VALGRIND:-}" ]
 }
 
 _lmtp_expect() {	# fd code
@@ -276,13 +204,6 @@ deliver_mail() {
 	} || rc=1
 	exec {fd}>&-
 	return $rc
-}
-
-# inject_mail FROM TO FILE: unauthenticated SMTP into Postfix (queued;
-# use wait_mailbox_count afterwards)
-inject_mail() {
-	curl -sS "smtp://127.0.0.1:$WORLD_SMTP_PORT" --mail-from "$1" \
-	    --mail-rcpt "$2" -T "$3"
 }
 
 # ---------------------------------------------------------------- tokens

@@ -1,21 +1,17 @@
-#!/bin/sh
+#!/bin/bash
+# test-tier: slow (100 killed runs)
 # R2: SIGKILL at 50 random moments during apply and during rollback of a
 # generated fleet of 200 INI files.  After every kill each INI file holds
 # either its original bytes or exactly the bytes of an uninterrupted run
 # (never a half-written file); reruns converge on the uninterrupted result,
 # and rollback ends byte-identical to the originals.  R2_KILLS, R2_INIS.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 K=${R2_KILLS:-50}
 N=${R2_INIS:-200}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-rkill.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-export MAILSHIFT_HOME="$tmp/home"
-n=0; failed=0
-t() { name=$1; shift; n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi; }
-
+tmp=$T
 python3 "$top/bench/gen-fleet.py" "$tmp/orig" "$N" 10 "$N" basic >/dev/null
 # env: references keep the rewritten bytes deterministic (literal secrets
 # are sealed with a fresh nonce on every write)
@@ -39,10 +35,10 @@ t2=$(now_ms)
 t3=$(now_ms)
 apply_ms=$((t1 - t0)); rollback_ms=$((t3 - t2))
 echo "# apply takes ${apply_ms} ms, rollback ${rollback_ms} ms"
-t "an uninterrupted apply succeeds" [ $rc -le 1 ]
+ok "an uninterrupted apply succeeds" [ $rc -le 1 ]
 ( cd "$tmp/orig" && find machines jobs -type f | sort ) >"$tmp/files"
-t "the fleet has $N INI files" [ "$(grep -c '\.ini$' "$tmp/files")" = "$N" ]
-t "the uninterrupted run changed them" sh -c "! cmp -s '$tmp/orig/$(grep -m1 '\.ini$' "$tmp/files")' '$tmp/ref/$(grep -m1 '\.ini$' "$tmp/files")'"
+ok "the fleet has $N INI files" [ "$(grep -c '\.ini$' "$tmp/files")" = "$N" ]
+ok "the uninterrupted run changed them" sh -c "! cmp -s '$tmp/orig/$(grep -m1 '\.ini$' "$tmp/files")' '$tmp/ref/$(grep -m1 '\.ini$' "$tmp/files")'"
 
 # every file is either the original or the reference version
 hashes() { (cd "$1" && xargs -d '\n' sha256sum <"$tmp/files"); }
@@ -77,14 +73,14 @@ while [ $k -le "$K" ]; do
 	whole "$tmp/fleet" || torn=$((torn + 1))
 	k=$((k + 1))
 done
-t "apply: $kills of $K runs killed mid-way, no file ever half-written" [ $torn = 0 ]
-t "apply: a good share of the runs were really killed ($kills)" [ "$kills" -ge $((K / 5)) ]
+ok "apply: $kills of $K runs killed mid-way, no file ever half-written" [ $torn = 0 ]
+ok "apply: a good share of the runs were really killed ($kills)" [ "$kills" -ge $((K / 5)) ]
 "$migrate" apply --fleet "$tmp/fleet" --map "$tmp/map.json" >"$tmp/final.txt" 2>&1
-t "a final apply finishes" grep -q '0 conflict, 0 failed, 0 still planned' "$tmp/final.txt"
-t "and converges on the uninterrupted result" \
+ok "a final apply finishes" grep -q '0 conflict, 0 failed, 0 still planned' "$tmp/final.txt"
+ok "and converges on the uninterrupted result" \
 	sh -c "cd '$tmp' && while read -r f; do cmp -s \"ref/\$f\" \"fleet/\$f\" || exit 1; done <files"
 find "$tmp/fleet" -name '.*.tmp.*' | sed "s/^/# left: /"
-t "no temporary file left" [ -z "$(find "$tmp/fleet" -name '.*.tmp.*')" ]
+ok "no temporary file left" [ -z "$(find "$tmp/fleet" -name '.*.tmp.*')" ]
 
 torn=0; kills=0
 k=1
@@ -102,12 +98,11 @@ while [ $k -le "$K" ]; do
 	whole "$tmp/fleet" || torn=$((torn + 1))
 	k=$((k + 1))
 done
-t "rollback: $kills of $K runs killed mid-way, no file ever half-written" [ $torn = 0 ]
-t "rollback: a good share of the runs were really killed ($kills)" [ "$kills" -ge $((K / 5)) ]
+ok "rollback: $kills of $K runs killed mid-way, no file ever half-written" [ $torn = 0 ]
+ok "rollback: a good share of the runs were really killed ($kills)" [ "$kills" -ge $((K / 5)) ]
 "$migrate" rollback --fleet "$tmp/fleet" >/dev/null 2>&1
-t "a final rollback restores every file byte for byte" \
+ok "a final rollback restores every file byte for byte" \
 	sh -c "cd '$tmp' && while read -r f; do cmp -s \"orig/\$f\" \"fleet/\$f\" || exit 1; done <files"
-t "no temporary file left after rollback" [ -z "$(find "$tmp/fleet" -name '.*.tmp.*')" ]
+ok "no temporary file left after rollback" [ -z "$(find "$tmp/fleet" -name '.*.tmp.*')" ]
 
-echo "1..$n"
-[ $failed = 0 ]
+done_testing

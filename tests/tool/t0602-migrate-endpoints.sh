@@ -1,23 +1,14 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift-migrate with endpoints in the mapping file (a national cloud or
 # the local test world): the top-level graphEndpoint/caFile/server/port
 # reach every migrated INI file, a tenant's own values win, and rollback
 # still restores the originals byte for byte.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-endpoints.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-MAILSHIFT_HOME=$tmp/home
-export MAILSHIFT_HOME
-n=0
-failed=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
+tmp=$T
 recon=machines/WINAPP01/D/Jobs/finance/recon.ini
 ap=machines/WINAPP01/D/Jobs/finance/ap.ini
 returns=machines/FINSRV03/D/Jobs/payroll/returns.ini
@@ -34,20 +25,19 @@ has() { # has FILE KEY=VALUE: the line is in the file (CRLF or LF)
 	tr -d '\r' <"$1" | grep -qxF "$2"
 }
 $migrate plan --fleet fleet --map map.json >plan.txt 2>&1
-t "plan shows the endpoints" sh -c "grep -q '^+Server=127.0.0.1' plan.txt &&
+ok "plan shows the endpoints" sh -c "grep -q '^+Server=127.0.0.1' plan.txt &&
 	grep -q '^+GraphEndpoint=https://127.0.0.1:8443' plan.txt"
 $migrate apply --fleet fleet --map map.json >apply.txt 2>&1
-t "recon.ini: [Mail] Server" has "fleet/$recon" "Server=127.0.0.1"
-t "recon.ini: the tenant's port wins" has "fleet/$recon" "Port=11993"
-t "recon.ini: [Mail] CAFile and [OAuth] CAFile" sh -c "
+ok "recon.ini: [Mail] Server" has "fleet/$recon" "Server=127.0.0.1"
+ok "recon.ini: the tenant's port wins" has "fleet/$recon" "Port=11993"
+ok "recon.ini: [Mail] CAFile and [OAuth] CAFile" sh -c "
 	[ \$(tr -d '\r' <'fleet/$recon' | grep -cxF 'CAFile=C:\\mailshift\\test-ca.pem') = 2 ]"
-t "recon.ini: [OAuth] GraphEndpoint" has "fleet/$recon" "GraphEndpoint=https://127.0.0.1:8443"
-t "ap.ini too" sh -c "grep -q '^Server=127.0.0.1' fleet/$ap && grep -q '^GraphEndpoint=' fleet/$ap"
-t "returns.ini too" has "fleet/$returns" "Server=127.0.0.1"
+ok "recon.ini: [OAuth] GraphEndpoint" has "fleet/$recon" "GraphEndpoint=https://127.0.0.1:8443"
+ok "ap.ini too" sh -c "grep -q '^Server=127.0.0.1' fleet/$ap && grep -q '^GraphEndpoint=' fleet/$ap"
+ok "returns.ini too" has "fleet/$returns" "Server=127.0.0.1"
 $migrate rollback --fleet fleet >/dev/null 2>&1
-t "rollback restores the originals" diff -r -x .mailshift-migrate.db -x migrate fleet orig
+ok "rollback restores the originals" diff -r -x .mailshift-migrate.db -x migrate fleet orig
 $migrate plan --fleet fleet --map bad-map.json >/dev/null 2>bad.err
-t "a bad port is a data error (EX_DATAERR)" sh -c "[ $? = 65 ] && grep -q \"'port' must be a number from 1 to 65535\" bad.err"
+ok "a bad port is a data error (EX_DATAERR)" sh -c "[ $? = 65 ] && grep -q \"'port' must be a number from 1 to 65535\" bad.err"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

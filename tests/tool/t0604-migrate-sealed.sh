@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift-migrate keeps the files' bytes sealed in the state database:
 # a canary password in an INI file ([Mail] Password) and in a job export
 # (-password:) is never in the database in clear (dump or raw bytes)
@@ -6,21 +6,12 @@
 # none, fails cleanly naming the key file and changes nothing; with the
 # right key it restores every file byte for byte.
 set -u
+. "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t0600-sealed.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-MAILSHIFT_HOME=$tmp/home
-export MAILSHIFT_HOME
+tmp=$T
 unset MAILSHIFT_KEY_FILE
-n=0
-failed=0
-t() {
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
 same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
 map=$top/samples/map.json
 recon=machines/WINAPP01/D/Jobs/finance/recon.ini
@@ -33,35 +24,35 @@ cp -a samples/fleet "$tmp/orig"
 cd "$tmp" || exit 1
 sed -i "s/^Password=.*\$/Password=$ini_canary\\r/" "orig/$recon"
 sed -i "s/-password:Winter2026!/-password:$cmd_canary/" "orig/$export_file"
-t "the canaries are in the copied fleet" sh -c "grep -q $ini_canary orig/$recon &&
+ok "the canaries are in the copied fleet" sh -c "grep -q $ini_canary orig/$recon &&
 	grep -q -- -password:$cmd_canary orig/$export_file"
 cp -a orig fleet
 
 clear_db() { # clear_db STEP: neither canary in the dump nor in the raw bytes
-	t "$1: no canary in 'sqlite3 .dump'" sh -c "
+	ok "$1: no canary in 'sqlite3 .dump'" sh -c "
 		sqlite3 $db .dump >dump.txt && [ -s dump.txt ] &&
 		! grep -q -e $ini_canary -e $cmd_canary dump.txt"
-	t "$1: no canary in the database file's bytes" sh -c "
+	ok "$1: no canary in the database file's bytes" sh -c "
 		! grep -qa -e $ini_canary -e $cmd_canary $db &&
 		! grep -qa -e $ini_canary -e $cmd_canary $db-journal 2>/dev/null"
 }
 
 $migrate plan --fleet fleet --map "$map" >plan.txt 2>&1
-t "plan exits 1 (manual actions)" [ $? = 1 ]
-t "plan covers both files" sh -c "grep -q '^# ini $recon' plan.txt && grep -q '^# export $export_file' plan.txt"
+ok "plan exits 1 (manual actions)" [ $? = 1 ]
+ok "plan covers both files" sh -c "grep -q '^# ini $recon' plan.txt && grep -q '^# export $export_file' plan.txt"
 clear_db plan
-t "the hashes are kept in clear" sh -c "
+ok "the hashes are kept in clear" sh -c "
 	[ \"\$(sqlite3 $db \"SELECT orig_sha FROM items WHERE path = '$recon'\")\" = \
 	  \"\$(sha256sum orig/$recon | cut -d' ' -f1)\" ]"
-t "the stored bytes are sealed blobs" sh -c "
+ok "the stored bytes are sealed blobs" sh -c "
 	[ \"\$(sqlite3 $db \"SELECT count(*) FROM items WHERE orig IS NOT NULL AND
 		substr(CAST(orig AS TEXT), 1, 4) <> 'MSB1'\")\" = 0 ] &&
 	[ \"\$(sqlite3 $db \"SELECT count(*) FROM items WHERE orig IS NOT NULL\")\" -gt 0 ]"
 
 $migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
-t "apply exits 1 (manual actions)" [ $? = 1 ]
-t "the INI password is cleared" sh -c "grep -q '^Password=.\$' fleet/$recon && ! grep -q $ini_canary fleet/$recon"
-t "the export is rewritten, its password left for manual action" sh -c "
+ok "apply exits 1 (manual actions)" [ $? = 1 ]
+ok "the INI password is cleared" sh -c "grep -q '^Password=.\$' fleet/$recon && ! grep -q $ini_canary fleet/$recon"
+ok "the export is rewritten, its password left for manual action" sh -c "
 	! cmp -s orig/$export_file fleet/$export_file && grep -q $cmd_canary fleet/$export_file"
 clear_db apply
 cp -a fleet applied
@@ -72,26 +63,25 @@ head -c 32 /dev/urandom >other/machine.key
 chmod 600 other/machine.key
 cp $db db-before
 MAILSHIFT_HOME=$tmp/other $migrate rollback --fleet fleet >rb-other.txt 2>rb-other.err
-t "rollback with another key exits EX_CONFIG" [ $? = 78 ]
-t "the error names the key file" grep -q "machine key file '$tmp/other/machine.key': they were sealed with another machine key" rb-other.err
-t "the files are left as applied" same_tree fleet applied
-t "the database is unchanged" cmp -s db-before $db
+ok "rollback with another key exits EX_CONFIG" [ $? = 78 ]
+ok "the error names the key file" grep -q "machine key file '$tmp/other/machine.key': they were sealed with another machine key" rb-other.err
+ok "the files are left as applied" same_tree fleet applied
+ok "the database is unchanged" cmp -s db-before $db
 MAILSHIFT_KEY_FILE=$tmp/none.key $migrate rollback --fleet fleet >rb-none.txt 2>rb-none.err
-t "rollback without a key file exits EX_CONFIG" [ $? = 78 ]
-t "naming the missing key file" grep -q "machine key file '$tmp/none.key' does not exist" rb-none.err
-t "no key file was created" [ ! -e "$tmp/none.key" ]
-t "the files are still as applied" same_tree fleet applied
+ok "rollback without a key file exits EX_CONFIG" [ $? = 78 ]
+ok "naming the missing key file" grep -q "machine key file '$tmp/none.key' does not exist" rb-none.err
+ok "no key file was created" [ ! -e "$tmp/none.key" ]
+ok "the files are still as applied" same_tree fleet applied
 $migrate apply --fleet fleet --map "$map" >/dev/null 2>&1
 MAILSHIFT_HOME=$tmp/other $migrate apply --fleet fleet --map "$map" >ap-other.txt 2>&1
-t "a new plan under another key does not touch the sealed run" same_tree fleet applied
+ok "a new plan under another key does not touch the sealed run" same_tree fleet applied
 
 $migrate rollback --fleet fleet >rb.txt 2>&1
-t "rollback with the right key exits 0" [ $? = 0 ]
-t "every file byte-identical to the original" same_tree fleet orig
-t "the canaries are back in the files only" sh -c "grep -q $ini_canary fleet/$recon && grep -q $cmd_canary fleet/$export_file"
+ok "rollback with the right key exits 0" [ $? = 0 ]
+ok "every file byte-identical to the original" same_tree fleet orig
+ok "the canaries are back in the files only" sh -c "grep -q $ini_canary fleet/$recon && grep -q $cmd_canary fleet/$export_file"
 clear_db rollback
-t "no canary in any output" sh -c "! grep -q -e $ini_canary -e $cmd_canary plan.txt apply.txt rb.txt rb-other.* rb-none.*"
-t "status needs no key" sh -c "MAILSHIFT_KEY_FILE=$tmp/none.key $migrate status --fleet fleet --run 1 >st.txt 2>&1; grep -q '^run 1: rolled-back' st.txt"
+ok "no canary in any output" sh -c "! grep -q -e $ini_canary -e $cmd_canary plan.txt apply.txt rb.txt rb-other.* rb-none.*"
+ok "status needs no key" sh -c "MAILSHIFT_KEY_FILE=$tmp/none.key $migrate status --fleet fleet --run 1 >st.txt 2>&1; grep -q '^run 1: rolled-back' st.txt"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+done_testing

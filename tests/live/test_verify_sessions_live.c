@@ -8,7 +8,7 @@
  * used when it matches the INI, not when it does not).  Logins are
  * counted by mailbox_stats().
  *
- *   MS_WORLD_DIR=/tmp/w build/tests/test_verify_sessions_live
+ *   MS_WORLD_DIR=/tmp/w build/tests/live/test_verify_sessions_live
  */
 #include <stdio.h>
 #include <stdlib.h>

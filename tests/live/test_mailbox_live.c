@@ -2,7 +2,7 @@
  * test_mailbox_live.c - the mailbox backends against the mail world of
  * tests/peers (Dovecot, the token service and the Graph stand-in).
  *
- *   MS_WORLD_DIR=/tmp/w build/tests/test_mailbox_live
+ *   MS_WORLD_DIR=/tmp/w build/tests/live/test_mailbox_live
  *
  * Messages are delivered over LMTP (synchronous: delivered when the 250
  * comes back); each scenario lists, reads headers, fetches one message,
