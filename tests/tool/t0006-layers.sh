@@ -1,16 +1,15 @@
 #!/bin/bash
 # The house plan (issue 17, docs/architecture.md), checked on the sources:
 # every #include "layer/x.h" in runtime/ and tools/ goes down the layers,
-#   base < ini, auth, mail < transport < connector, audit, migrate, verify
-# and no file is over 1,200 lines.  Allowed, layer by layer:
-#   base       base
-#   ini        base (ini/ holds the INI model)
-#   auth       base; and transport/http.h, the plain HTTP client (which itself
-#              includes only base/) that fetches tokens
-#   mail       base, ini (rules are read from the [Rules] of the model)
-#   transport  base, auth, mail; never ini/
+#   base < mail < transport < auth < ini < connector, audit, migrate, verify
+# and no file is over 1,200 lines.  A layer of the library may include
+# itself and the layers before it in that order (auth uses transport/http
+# for the token service; ini/profile fills transport's and auth's
+# parameter structs; ini/rules runs mail/mask on a mail/message).  Then:
 #   engines    connector, audit, migrate, verify: the layers below, never
-#              each other except verify -> connector and migrate -> audit
+#              each other except verify -> connector, migrate -> audit, and
+#              verify -> migrate/migrate.h (migrate's database, read only
+#              through its API)
 #   programs   runtime/main.c (the connector), tools/NAME/*: the layers below
 #              the engines, and the one engine they drive
 # A header without a folder ("mailbox_int.h") is its own folder's.
@@ -29,23 +28,19 @@ violations() {
 		[ -n "$files" ] || { echo "no sources under $1" >&2; exit 2; }
 		# shellcheck disable=SC2086
 		awk -v max="$MAX_LINES" '
-		function allowed(src, file, inc,   tgt, lower) {
+		function allowed(src, file, inc,   tgt, order, r) {
 			tgt = inc; sub(/\/.*/, "", tgt)
-			lower = "base ini auth mail transport"
-			if (src == "base")      return tgt == "base"
-			if (src == "ini")       return tgt == "base" || tgt == "ini"
-			if (src == "auth")      return tgt == "base" || tgt == "auth" || inc == "transport/http.h"
-			if (src == "mail")      return tgt == "base" || tgt == "ini" || tgt == "mail"
-			if (src == "transport") {
-				if (file ~ /^runtime\/transport\/http\.[ch]$/)
-					return tgt == "base" || inc == "transport/http.h"
-				return tgt == "base" || tgt == "auth" || tgt == "mail" || tgt == "transport"
+			order = " base mail transport auth ini "
+			if (index(order, " " tgt " ")) {
+				if (!index(order, " " src " ")) return 1   # an engine or a program
+				# a layer: itself or one before it
+				r = index(order, " " src " ")
+				return index(order, " " tgt " ") <= r
 			}
-			if (index(" " lower " ", " " tgt " ")) return 1
 			if (src == "connector") return tgt == "connector"
 			if (src == "audit")     return tgt == "audit"
 			if (src == "migrate")   return tgt == "migrate" || tgt == "audit"
-			if (src == "verify")    return tgt == "verify" || tgt == "connector"
+			if (src == "verify")    return tgt == "verify" || tgt == "connector" || inc == "migrate/migrate.h"
 			if (src ~ /^program:/)  return "program:" tgt == src
 			return 0
 		}
@@ -103,14 +98,16 @@ mkdir -p "$S/runtime/base" "$S/runtime/ini" "$S/runtime/auth" "$S/runtime/mail" 
 	"$S/runtime/migrate" "$S/runtime/verify" "$S/tools/audit"
 inc() { printf '#include "%s"\n' "${@:2}" >"$S/$1"; }
 inc runtime/base/err.c base/err.h stdio_like.h
-inc runtime/ini/ini.c base/err.h ini/ini.h
-inc runtime/auth/oauth.c base/err.h transport/http.h auth/oauth.h
-inc runtime/mail/rules.c ini/config.h mail/rules.h
+inc runtime/mail/message.c base/buf.h mail/message.h
 inc runtime/transport/http.c base/buf.h transport/http.h
-inc runtime/transport/mailbox/mailbox.c mail/message.h auth/oauth.h mailbox_int.h
+inc runtime/transport/mailbox/mailbox.c mail/message.h transport/http.h mailbox_int.h
+inc runtime/auth/oauth.c base/err.h transport/http.h auth/oauth.h
+inc runtime/ini/rules.c ini/config.h mail/mask.h ini/rules.h
+inc runtime/ini/profile.c auth/oauth.h transport/mailbox/mailbox.h ini/profile.h
 inc runtime/connector/connector.c transport/mailbox/mailbox.h ini/ini.h
 inc runtime/migrate/migrate.c audit/fleet.h
 inc runtime/verify/verify.c connector/connector.h
+inc runtime/verify/verify_db.c migrate/migrate.h
 inc tools/audit/main.c audit/analysis.h base/err.h
 inc runtime/main.c connector/connector.h ini/cmdline.h
 is "$(violations "$S")" "" "scratch tree that keeps the rules: no violation"
@@ -123,26 +120,26 @@ while read -r f h; do
 	rm -rf "$T/bad"
 done <<'EOF'
 runtime/base/err.c ini/ini.h
-runtime/ini/ini.c auth/seal.h
-runtime/auth/oauth.c ini/config.h
-runtime/auth/oauth.c transport/mailbox/mailbox.h
-runtime/transport/mailbox/mailbox.c ini/config.h
+runtime/mail/message.c transport/http.h
 runtime/transport/http.c auth/oauth.h
-runtime/mail/rules.c transport/send.h
+runtime/transport/mailbox/mailbox.c ini/config.h
+runtime/auth/oauth.c ini/config.h
+runtime/ini/rules.c connector/connector.h
 runtime/connector/connector.c verify/verify.h
 runtime/audit/analysis.c migrate/migrate.h
 runtime/migrate/migrate.c verify/verify.h
 runtime/verify/verify.c audit/analysis.h
+runtime/verify/verify_db.c migrate/migrate_int.h
 tools/audit/main.c migrate/migrate.h
 runtime/main.c audit/fleet.h
 EOF
 cp -a "$S" "$T/bad"
-seq 1 $((MAX_LINES + 1)) | sed 's|^|// |' >>"$T/bad/runtime/mail/rules.c"
-is "$(violations "$T/bad")" "runtime/mail/rules.c is over $MAX_LINES lines" \
-	"caught: a file of $((MAX_LINES + 3)) lines"
+seq 1 $((MAX_LINES + 1)) | sed 's|^|// |' >>"$T/bad/runtime/ini/rules.c"
+is "$(violations "$T/bad")" "runtime/ini/rules.c is over $MAX_LINES lines" \
+	"caught: a file of $((MAX_LINES + 4)) lines"
 rm -rf "$T/bad"
 cp -a "$S" "$T/bad"
-seq 1 $((MAX_LINES - 2)) | sed 's|^|// |' >>"$T/bad/runtime/mail/rules.c"
+seq 1 $((MAX_LINES - 3)) | sed 's|^|// |' >>"$T/bad/runtime/ini/rules.c"
 is "$(violations "$T/bad")" "" "a file of exactly $MAX_LINES lines is fine"
 
 done_testing
