@@ -120,16 +120,6 @@ const struct report_code report_catalogue[] = {
 #define N_CATALOGUE (sizeof(report_catalogue) / sizeof(report_catalogue[0]))
 const size_t report_catalogue_n = N_CATALOGUE;
 
-const char *report_finding_why(const char *code)
-{
-	size_t i;
-
-	for (i = 0; i < N_CATALOGUE; i++)
-		if (strcmp(report_catalogue[i].code, code) == 0)
-			return report_catalogue[i].why;
-	return "See the message.";
-}
-
 const char *report_finding_fix(const char *code)
 {
 	size_t i;

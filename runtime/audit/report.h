@@ -43,9 +43,8 @@ int report_write(const struct audit *a, const struct report_opts *o,
 		 FILE *fp, struct ms_err *err);
 
 
-/* One-line explanation and fix of a finding code (static strings; a
- * generic text for unknown codes). */
-const char *report_finding_why(const char *code);
+/* The one-line fix of a finding code (a static string; a generic text
+ * for unknown codes). */
 const char *report_finding_fix(const char *code);
 
 #endif

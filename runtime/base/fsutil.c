@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/platform.h"
+#include "base/mem.h"
 
 /* Read an open file of path into a NUL-terminated buffer; closes fd. */
 static int read_fd(int fd, const char *path, size_t cap, char **data,
@@ -32,7 +33,7 @@ static int read_fd(int fd, const char *path, size_t cap, char **data,
 	p = malloc((size_t)st.st_size + 1);
 	if (!p) {
 		close(fd);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	while (got < (size_t)st.st_size) {
 		ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
@@ -135,14 +136,14 @@ static char *write_temp_ex(const char *path, const void *data, size_t len,
 
 	base = base ? base + 1 : path;
 	if (!dir) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		return NULL;
 	}
 	n = strlen(dir) + strlen(base) + 64;
 	tmp = malloc(n);
 	if (!tmp) {
 		free(dir);
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		return NULL;
 	}
 	snprintf(tmp, n, "%s/.%s.tmp.%ld.%u", dir, base, (long)getpid(), counter++);
@@ -251,7 +252,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 	}
 	free(tmp);
 	dir = dir_of(path);
-	rc = dir ? fs_fsync_dir(dir, err) : err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = dir ? fs_fsync_dir(dir, err) : err_nomem(err);
 	free(dir);
 	return rc;
 }
@@ -276,7 +277,7 @@ int fs_create_exclusive(const char *path, const void *data, size_t len,
 	}
 	free(tmp);
 	dir = dir_of(path);
-	rc = dir ? fs_fsync_dir(dir, err) : err_set(err, MS_ERR_NOMEM, "out of memory");
+	rc = dir ? fs_fsync_dir(dir, err) : err_nomem(err);
 	free(dir);
 	return rc;
 }
@@ -287,7 +288,7 @@ int fs_mkdirs(const char *path, mode_t mode, struct ms_err *err)
 	size_t root = platform_path_root_len(path);
 
 	if (!p)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	/* from the first component after the root ("/", "C:\", a share) */
 	for (s = p + (root ? root : 1); ; s++) {
 		if (platform_is_sep(*s) || *s == '\0') {

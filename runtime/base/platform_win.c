@@ -346,7 +346,7 @@ static int restrict_state_dir(const char *key_path, struct ms_err *err)
 		goto out;
 	}
 	if (!(wdir = wide(dir))) {
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto out;
 	}
 	e = SetNamedSecurityInfoW(wdir, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION |

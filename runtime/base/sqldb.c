@@ -2,6 +2,7 @@
  * sqldb.c - opening a SQLite database with our pragmas (see sqldb.h).
  */
 #include "base/sqldb.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,7 +102,7 @@ int sqldb_open_scratch(sqlite3 **db, struct ms_err *err)
 		if (*db)
 			sqldb_fail(*db, "temporary database", NULL, "cannot open", err);
 		else
-			err_set(err, MS_ERR_NOMEM, "out of memory");
+			err_nomem(err);
 		sqlite3_close(*db);
 		*db = NULL;
 		return -1;

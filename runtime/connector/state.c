@@ -163,12 +163,12 @@ int state_open(struct state **out, const char *path, struct ms_err *err)
 	st = calloc(1, sizeof(*st));
 	if (!st || !(st->path = strdup(path))) {
 		free(st);
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	}
 	st->lock_fd = -1;
 	if (asprintf(&lockpath, "%s.lock", path) < 0) {
 		lockpath = NULL;
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 		goto fail;
 	}
 	st->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

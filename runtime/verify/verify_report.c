@@ -14,6 +14,7 @@
 #include "base/html_style.h"
 #include "base/buf.h"
 #include "base/escape.h"
+#include "base/mem.h"
 #include "verify/verify.h"
 
 #define REPORT_CAP ((size_t)256 * 1024 * 1024)
@@ -304,7 +305,7 @@ static int render_json(const struct verify_run *r, struct buf *b,
 	int rc = -1;
 
 	if (!root)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	if (r->id)
 		cJSON_AddNumberToObject(root, "run", (double)r->id);
 	else
@@ -335,7 +336,7 @@ static int render_json(const struct verify_run *r, struct buf *b,
 out:
 	cJSON_Delete(root);
 	if (rc && err->code == MS_OK)
-		err_set(err, MS_ERR_NOMEM, "out of memory");
+		err_nomem(err);
 	return rc;
 }
 
@@ -443,7 +444,7 @@ static int html_prose(struct buf *b, const char *s, struct ms_err *err)
 	int rc = 0, open = 0;
 
 	if (!e)
-		return err_set(err, MS_ERR_NOMEM, "out of memory");
+		return err_nomem(err);
 	for (p = e; rc == 0 && *p; p = q + 1) {
 		if (!(q = strchr(p, '`'))) {
 			rc = buf_appends(b, p, err);
