@@ -161,7 +161,13 @@ start_scripted() {
 	rm -f "$T/srv.port" "$T/srv.log"
 	python3 "$MS_TOP/tests/peers/scripted-server.py" "$1" "$T/srv.port" "$T/srv.log" &
 	spid=$!
-	while [ ! -s "$T/srv.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	# up to 120 s: a server that builds a 70 MB message first is slow to
+	# listen on a loaded machine (5 s was seen to be too short)
+	while [ ! -s "$T/srv.port" ] && [ $i -lt 2400 ]; do
+		pid_running "$spid" || break
+		sleep 0.05; i=$((i + 1))
+	done
+	[ -s "$T/srv.port" ] || bail_out "the scripted server did not start: $(tail -n 3 "$T/srv.log" 2>/dev/null)"
 	sport=$(cat "$T/srv.port")
 }
 _exit_hooks+=(stop_scripted)
