@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "audit/analysis.h"
 #include "base/err.h"
@@ -26,6 +27,8 @@ struct report_opts {
 	const char *fleet_dir;    /* shown in the report as given */
 	const char *version;      /* tool version shown in HTML (not in JSON, to
 				   * keep golden files stable), may be NULL */
+	time_t made;              /* the date HTML says it was made; 0 = now
+				   * (one value, so two renders agree) */
 };
 
 /* "text", "json", "csv", "html" (any case); -1 when unknown. */

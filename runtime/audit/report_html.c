@@ -677,7 +677,7 @@ static int html_header(struct page *p, struct ms_err *err)
 {
 	const struct audit *a = p->a;
 	struct buf *b = p->b;
-	time_t made = time(NULL);
+	time_t made = p->o->made ? p->o->made : time(NULL);
 	char iso[32] = "", shown[32] = "";
 	struct tm tm;
 

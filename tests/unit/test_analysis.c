@@ -536,7 +536,7 @@ static void test_spill(void)
 	ok(audit_jobs_each(&d, AUDIT_ALL, stop_at_two, &stop, &err) < 0 &&
 	   stop == 2 && strcmp(err.msg, "stop") == 0, "a callback stops the walk");
 	{
-		struct report_opts ro = { REPORT_JSON, "fleet", NULL };
+		struct report_opts ro = { REPORT_JSON, "fleet", NULL, 0 };
 		char *x = NULL, *y = NULL;
 		size_t xl = 0, yl = 0;
 		int f, same = 0;
@@ -570,7 +570,7 @@ static void test_spill_order(void)
 	struct ms_err err = MS_ERR_INIT;
 	struct audit m, d;
 	struct coll *c = calloc(1, sizeof(*c));
-	struct report_opts ro = { REPORT_JSON, "fleet", NULL };
+	struct report_opts ro = { REPORT_JSON, "fleet", NULL, 0 };
 	char buf[16384], *x = NULL, *y = NULL;
 	size_t i, xl = 0, yl = 0, same = 0, shared = 0;
 	int n, f, k;

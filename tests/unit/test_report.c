@@ -39,7 +39,7 @@ static void setup(void)
 static char *render(enum report_format f)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct report_opts o = { f, "fleet \"dir\"", "1.2.3" };
+	struct report_opts o = { f, "fleet \"dir\"", "1.2.3", 0 };
 	char *out = NULL;
 	size_t len;
 
@@ -140,7 +140,7 @@ static void test_html_groups(void)
 	static struct audit_ini inis[2];
 	static struct finding orphan = { "orphan-ini", SEV_INFO, "no job uses it" };
 	struct ms_err err = MS_ERR_INIT;
-	struct report_opts o = { REPORT_HTML, "fleet", NULL };
+	struct report_opts o = { REPORT_HTML, "fleet", NULL, 0 };
 	struct audit a;
 	char *s = NULL, *one = NULL, *alone, *old;
 	size_t len;
@@ -210,7 +210,7 @@ static void test_stream(void)
 {
 	static struct job_verdict many[3000];
 	struct ms_err err = MS_ERR_INIT;
-	struct report_opts o = { REPORT_JSON, "fleet", NULL };
+	struct report_opts o = { REPORT_JSON, "fleet", NULL, 1764979200 };
 	struct audit big = aud;
 	int f, same = 0;
 	size_t i;

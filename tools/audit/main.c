@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 	};
 	struct ms_err err = MS_ERR_INIT;
 	struct analysis_opts ao = { 0 };
-	struct report_opts ro = { REPORT_TEXT, NULL, MS_VERSION };
+	struct report_opts ro = { REPORT_TEXT, NULL, MS_VERSION, 0 };
 	struct audit a;
 	const char *fleet = NULL, *out = NULL;
 	int fail_on[STATUS_COUNT] = { 0 }, fail_set = 0, quiet = 0, shown = 0;
