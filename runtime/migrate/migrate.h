@@ -209,6 +209,8 @@ struct migrate_applied {
 				       * directory) the state database's folder */
 	char **inis;                  /* fleet-relative paths of its applied
 				       * INI files, in plan order */
+	char **jobs;                  /* for each: the OpCon jobs that use it,
+				       * "SCHEDULE/JOB (MACHINE), ..." */
 	size_t n;
 };
 

@@ -74,7 +74,7 @@ int migrate_applied_inis(const char *state_db, int run,
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
+	size_t cap = 0, jcap = 0;
 	int rc = -1, s;
 
 	memset(a, 0, sizeof(*a));
@@ -85,7 +85,7 @@ int migrate_applied_inis(const char *state_db, int run,
 		goto out;
 	if (read_run(db, state_db, run, a, err))
 		goto out;
-	if (sqlite3_prepare_v2(db, "SELECT path FROM items WHERE run = ? AND "
+	if (sqlite3_prepare_v2(db, "SELECT path, jobs FROM items WHERE run = ? AND "
 			       "kind = 'ini' AND state = ? ORDER BY seq",
 			       -1, &st, NULL) != SQLITE_OK) {
 		not_ours(db, state_db, err);
@@ -95,10 +95,16 @@ int migrate_applied_inis(const char *state_db, int run,
 	sqlite3_bind_text(st, 2, migrate_item_state_name(MI_APPLIED), -1, SQLITE_STATIC);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *p = sqlite3_column_text(st, 0);
+		const unsigned char *j = sqlite3_column_text(st, 1);
 
-		if (MEM_GROW(a->inis, cap, a->n + 1, err))
+		if (MEM_GROW(a->inis, cap, a->n + 1, err) ||
+		    MEM_GROW(a->jobs, jcap, a->n + 1, err))
 			goto out;
-		if (!(a->inis[a->n] = strdup(p ? (const char *)p : ""))) {
+		a->inis[a->n] = strdup(p ? (const char *)p : "");
+		a->jobs[a->n] = strdup(j ? (const char *)j : "");
+		if (!a->inis[a->n] || !a->jobs[a->n]) {
+			free(a->inis[a->n]);
+			free(a->jobs[a->n]);
 			err_nomem(err);
 			goto out;
 		}
@@ -119,9 +125,12 @@ out:
 
 void migrate_applied_release(struct migrate_applied *a)
 {
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = 0; i < a->n; i++) {
 		free(a->inis[i]);
+		free(a->jobs[i]);
+	}
 	free(a->inis);
+	free(a->jobs);
 	free(a->fleet_dir);
 	memset(a, 0, sizeof(*a));
 }

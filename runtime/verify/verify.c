@@ -840,7 +840,9 @@ int verify_run(const struct verify_opts *o, struct verify_run *r,
 		if (!(r->results[i].ini = verify_strdup(o->targets[i].ini)) ||
 		    !(r->results[i].label = verify_strdup(o->targets[i].label ?
 							  o->targets[i].label :
-							  o->targets[i].ini)))
+							  o->targets[i].ini)) ||
+		    (o->targets[i].jobs &&
+		     !(r->results[i].jobs = verify_strdup(o->targets[i].jobs))))
 			return err_nomem(err);
 	}
 	if (o->send && o->sender.ini) {
@@ -898,7 +900,8 @@ void verify_run_release(struct verify_run *r)
 {
 	for (size_t i = 0; r->results && i < r->n; i++) {
 		struct verify_result *m = &r->results[i];
-		free(m->ini); free(m->label); free(m->mailbox); free(m->protocol);
+		free(m->ini); free(m->label); free(m->jobs); free(m->mailbox);
+		free(m->protocol);
 		free(m->probe_id); free(m->probe_subject); free(m->outcome);
 		free(m->matched); free(m->warning);
 		for (size_t e = 0; e < m->n_events; e++)

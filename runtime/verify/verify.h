@@ -72,6 +72,8 @@ enum verify_format { VFMT_TEXT = 0, VFMT_JSON, VFMT_JUNIT, VFMT_HTML };
 struct verify_target {
 	char *ini;          /* local path of the INI file */
 	char *label;        /* how reports name it, e.g. "WINAPP01:C:\x\y.ini" */
+	char *jobs;         /* the OpCon jobs that use it ("SCHEDULE/JOB
+			     * (MACHINE), ..."), NULL when not known */
 };
 
 struct verify_step_result {
@@ -87,6 +89,7 @@ struct verify_step_result {
 struct verify_result {
 	char *ini;
 	char *label;
+	char *jobs;         /* as in struct verify_target */
 	char *mailbox;      /* address, NULL when the INI did not load */
 	char *protocol;     /* "imap", "pop", "graph" */
 	char *probe_id;     /* NULL without --send */

@@ -38,6 +38,7 @@ int verify_targets_add(struct verify_target **t, size_t *n, const char *ini,
 	*t = nt;
 	nt[*n].ini = strdup(ini);
 	nt[*n].label = strdup(label ? label : ini);
+	nt[*n].jobs = NULL;
 	if (!nt[*n].ini || !nt[*n].label) {
 		free(nt[*n].ini);
 		free(nt[*n].label);
@@ -52,6 +53,7 @@ void verify_targets_free(struct verify_target *t, size_t n)
 	for (size_t i = 0; t && i < n; i++) {
 		free(t[i].ini);
 		free(t[i].label);
+		free(t[i].jobs);
 	}
 	free(t);
 }
@@ -98,6 +100,8 @@ int verify_targets_from_state(const char *state_db, int run,
 
 		rc = file ? verify_targets_add(t, n, file, a.inis[i], err) : err_nomem(err);
 		free(file);
+		if (rc == 0 && a.jobs[i][0] && !((*t)[*n - 1].jobs = strdup(a.jobs[i])))
+			rc = err_nomem(err);
 	}
 	migrate_applied_release(&a);
 	return rc;

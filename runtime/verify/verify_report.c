@@ -570,7 +570,10 @@ static int html_row(const struct verify_result *m, struct buf *b,
 	    html_put(b, m->protocol ? m->protocol : "-", err) ||
 	    buf_appends(b, "</small></td><td><code>", err) ||
 	    html_put(b, m->label ? m->label : m->ini, err) ||
-	    buf_appends(b, "</code></td>", err))
+	    buf_appends(b, "</code>", err) ||
+	    (m->jobs && (buf_appends(b, "<br><small class=\"jobs\">OpCon: ", err) ||
+			 html_put(b, m->jobs, err) || buf_appends(b, "</small>", err))) ||
+	    buf_appends(b, "</td>", err))
 		return -1;
 	for (int s = 0; s < VSTEP_COUNT; s++) {
 		const struct verify_step_result *sr = &m->steps[s];

@@ -112,7 +112,8 @@ CREATE TABLE items (run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NU
   new_sha TEXT, seal TEXT, updated INTEGER NOT NULL, PRIMARY KEY (run, seq));
 INSERT INTO runs VALUES (1, 0, '$T/fleet', 'imap', 'open');
 INSERT INTO items (run, seq, kind, path, machine, jobs, state, updated)
-  VALUES (1, 1, 'ini', 'machines/APP01/C/jobs/b.ini', 'APP01', '', 'applied', 0);
+  VALUES (1, 1, 'ini', 'machines/APP01/C/jobs/b.ini', 'APP01',
+          'PAYROLL/MAIL_IN (APP01), PAYROLL/MAIL_<b>2 (APP01)', 'applied', 0);
 INSERT INTO items (run, seq, kind, path, machine, jobs, state, updated)
   VALUES (1, 2, 'ini', 'machines/APP01/C/jobs/a.ini', 'APP01', '', 'failed', 0);"
 rm -f "$T/fleet/verify.db"
@@ -127,6 +128,11 @@ is "$(jq -r '.source' "$T/state.json")" "--state $T/fleet/.mailshift-migrate.db 
 ok "--state: results beside the state database" test -s "$T/fleet/verify.db"
 like "$($verify history --state "$T/fleet/.mailshift-migrate.db")" "PASS .*ops@contoso.test" \
 	"history --state reads the same database"
+rc=0
+$verify --state "$T/fleet/.mailshift-migrate.db" --format html --out "$T/state.html" --quiet || rc=$?
+is "$rc" 0 "--state --format html: exit 0"
+ok "--state HTML: the OpCon schedule and jobs of the mailbox, escaped" \
+	grep -qF 'OpCon: PAYROLL/MAIL_IN (APP01), PAYROLL/MAIL_&lt;b&gt;2 (APP01)' "$T/state.html"
 rc=0; $verify --state "$T/fleet/.mailshift-migrate.db" --run 9 >/dev/null 2>&1 || rc=$?
 is "$rc" 64 "--state --run of an unknown run: EX_USAGE"
 done_testing
