@@ -1,21 +1,13 @@
-#!/bin/sh
+#!/bin/bash
 # The four .exe files: static (only Windows' own DLLs), a version resource
 # and a manifest each; under Wine --version and --help print what the
 # Linux build prints; mailshift-audit.exe writes the golden reports on
 # samples/fleet, and --out replaces an existing report (Windows' rename()
 # cannot: this is platform_replace).
-set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-. tests/windows/wine-lib.sh
-T=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-wine.XXXXXX")
-trap 'wine_stop; rm -rf "$T"' EXIT INT TERM
-n=0 failed=0
-t() { # t NAME CMD...: ok when CMD succeeds
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_TOP/tests/windows/wine-lib.sh"
+# the golden reports name the fleet as given (samples/fleet): from the top
+cd "$MS_TOP" || bail_out "cannot cd to $MS_TOP"
 wine_start
 HOST=x86_64-w64-mingw32
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
@@ -26,24 +18,24 @@ for p in mailshift mailshift-audit mailshift-migrate mailshift-verify; do
 	exe=$WIN_BIN/$p.exe
 	dlls=$($HOST-objdump -p "$exe" | sed -n 's/^[[:space:]]*DLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
 	echo "# $p.exe imports: $(echo $dlls)"
-	t "$p.exe imports only Windows' own DLLs" \
+	ok "$p.exe imports only Windows' own DLLs" \
 		sh -c "[ -n '$dlls' ] && ! echo '$dlls' | grep -vxE '($sysdlls)\.dll'"
-	t "$p.exe has a version resource saying $version" \
+	ok "$p.exe has a version resource saying $version" \
 		sh -c "strings -el '$exe' | grep -qx '$version' && strings -el '$exe' | grep -qx '$p.exe'"
-	t "$p.exe has a manifest: UTF-8 code page, long paths, asInvoker" \
+	ok "$p.exe has a manifest: UTF-8 code page, long paths, asInvoker" \
 		sh -c "strings '$exe' | grep -q '<activeCodePage[^>]*>UTF-8<' &&
 		       strings '$exe' | grep -q '<longPathAware[^>]*>true<' &&
 		       strings '$exe' | grep -q 'level=\"asInvoker\"'"
 	winrun $p --version >"$T/v.w" 2>&1; rc=$?
-	t "$p.exe --version exits 0 (rc=$rc)" [ $rc = 0 ]
-	t "$p.exe --version prints '$p $version'" [ "$(cat "$T/v.w")" = "$p $version" ]
+	ok "$p.exe --version exits 0 (rc=$rc)" [ $rc = 0 ]
+	ok "$p.exe --version prints '$p $version'" [ "$(cat "$T/v.w")" = "$p $version" ]
 	winrun $p --help >"$T/h.w" 2>&1; rc=$?
-	t "$p.exe --help exits 0 (rc=$rc)" [ $rc = 0 ]
-	if [ -x "bin/$p" ]; then
-		bin/$p --help >"$T/h.l" 2>&1
-		t "$p.exe --help prints what the Linux build prints" cmp -s "$T/h.l" "$T/h.w"
+	ok "$p.exe --help exits 0 (rc=$rc)" [ $rc = 0 ]
+	if [ -x "$BIN/$p" ]; then
+		"$BIN/$p" --help >"$T/h.l" 2>&1
+		ok "$p.exe --help prints what the Linux build prints" cmp -s "$T/h.l" "$T/h.w"
 	else
-		t "$p.exe --help prints a usage line" grep -q "^usage: $p" "$T/h.w"
+		ok "$p.exe --help prints a usage line" grep -q "^usage: $p" "$T/h.w"
 	fi
 done
 
@@ -53,24 +45,23 @@ golden=tests/golden/audit
 for f in txt json csv; do
 	fmt=$f; [ "$f" = txt ] && fmt=text
 	winrun mailshift-audit --fleet samples/fleet --format $fmt >"$T/samples.$f" 2>"$T/err.$f"; rc=$?
-	t "audit.exe $fmt: exit 1 as on Linux (jobs need migration; rc=$rc)" [ $rc = 1 ]
-	t "audit.exe $fmt report is $golden/samples.$f, byte for byte" cmp "$golden/samples.$f" "$T/samples.$f"
-	t "audit.exe $fmt: nothing on stderr" [ ! -s "$T/err.$f" ]
+	ok "audit.exe $fmt: exit 1 as on Linux (jobs need migration; rc=$rc)" [ $rc = 1 ]
+	ok "audit.exe $fmt report is $golden/samples.$f, byte for byte" cmp "$golden/samples.$f" "$T/samples.$f"
+	ok "audit.exe $fmt: nothing on stderr" [ ! -s "$T/err.$f" ]
 done
 # the fleet as a Windows path: the same report but for the path it names
-fleet=$(winpath "$top/samples/fleet")
+fleet=$(winpath "$MS_TOP/samples/fleet")
 winrun mailshift-audit --fleet "$fleet" --format json >"$T/abs.json" 2>/dev/null
 esc=$(printf '%s' "$fleet" | sed 's/\\/\\\\\\\\/g')
-t "audit.exe --fleet Z:\\...\\samples\\fleet: the golden JSON but for the folder's name" \
+ok "audit.exe --fleet Z:\\...\\samples\\fleet: the golden JSON but for the folder's name" \
 	sh -c "sed 's|$esc|samples/fleet|g' '$T/abs.json' | cmp -s - '$golden/samples.json'"
 out=$(winpath "$T/report.json")
 winrun mailshift-audit --fleet samples/fleet --format json --out "$out" --quiet --fail-on none; rc1=$?
 winrun mailshift-audit --fleet samples/fleet --format json --out "$out" --quiet --fail-on none; rc2=$?
-t "audit.exe --out twice: the second replaces the first (rc=$rc1, $rc2)" [ $rc1 = 0 ] && [ $rc2 = 0 ]
-t "audit.exe --out wrote the golden JSON" cmp -s "$golden/samples.json" "$T/report.json"
-t "audit.exe --out leaves no temporary file" [ "$(ls -A "$T" | grep -c '^\.')" = 0 ]
+is "$rc1 $rc2" "0 0" "audit.exe --out twice: the second replaces the first (rc=$rc1, $rc2)"
+ok "audit.exe --out wrote the golden JSON" cmp -s "$golden/samples.json" "$T/report.json"
+ok "audit.exe --out leaves no temporary file" [ "$(ls -A "$T" | grep -c '^\.')" = 0 ]
 winrun mailshift-audit --fleet "$(winpath "$T/no-such-fleet")" >/dev/null 2>"$T/err"; rc=$?
-t "audit.exe: a missing fleet folder exits 66 as on Linux (rc=$rc)" [ $rc = 66 ]
+ok "audit.exe: a missing fleet folder exits 66 as on Linux (rc=$rc)" [ $rc = 66 ]
 
-echo "1..$n"
-[ $failed = 0 ]
+done_testing

@@ -1,18 +1,15 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift.exe under Wine against the real Dovecot (IMAP and POP3): the
 # same event files, byte for byte, as the Linux build for the same mailbox;
 # TLS verified against the world's CA file; a rerun writes nothing twice;
 # the same exit codes and errors for bad input.
-. "$(dirname "$0")/../tool/connector-lib.sh"
-. "$(dirname "$0")/wine-lib.sh"
-trap 'wine_stop; stop_scripted; cleanup' EXIT INT TERM
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+. "$MS_TOP/tests/windows/wine-lib.sh"
+world_up
 wine_start
-isnt() {	# isnt GOT UNWANTED NAME
-	n=$((n + 1))
-	if [ "$1" != "$2" ]; then echo "ok $n - $3"
-	else echo "not ok $n - $3"; failed=$((failed + 1)); echo "#   got: $1"; fi
-}
-diag() { sed 's/^/# /' "$@"; }
+# diag_file FILE...: a file's lines as TAP comments
+diag_file() { sed 's/^/# /' "$@" >&2; }
 
 CR=$(printf '\r')
 W=$(winpath "$T")
@@ -63,7 +60,7 @@ same_events() {
 	is "$b" "$a" "$3: the same event file names as the Linux build"
 	same=0
 	for f in $a; do cmp -s "$T/$1/msgin/$f" "$T/$2/msgin/$f" || same=1; done
-	ok $same "$3: every event file byte-identical to the Linux build's"
+	ok_rc $same "$3: every event file byte-identical to the Linux build's"
 }
 
 for proto in IMAP POP3; do
@@ -75,7 +72,7 @@ for proto in IMAP POP3; do
 	mkmsg "$T/m2" "carol@fabrikam.test" "=?UTF-8?B?$(printf 'Run job GRÜSSE on 7' | base64)?="
 	mkmsg "$T/m3" "dave@onprem.test" "Lunch on Friday?"
 	for m in m1 m2 m3; do deliver "$T/$m" "$user"; done
-	wait_count $u 3
+	wait_mailbox_count $u 3
 
 	write_ini "$T/$p.ini" "$p-linux" $proto "$port" "$user" "$pass"
 	write_ini "$T/$p.win.ini" "$p-win" $proto "$port" "$user" "$pass"
@@ -90,18 +87,18 @@ for proto in IMAP POP3; do
 		"$proto: job events carry the captures (a UTF-8 one folded to ASCII), CRLF lines"
 	is "$(grep -c "$CR$CR" "$T/$p-win/accepts.log")" 0 "$proto: accept log lines end in one CR LF, not CR CR LF"
 	is "$(grep -c accepted "$T/$p-win/accepts.log")" 2 "$proto: accept log has both messages"
-	ok "$(grep -q 'Lunch on Friday?.*No matching subjects found' "$T/$p-win/rejects.log"; echo $?)" \
+	ok_rc "$(grep -q 'Lunch on Friday?.*No matching subjects found' "$T/$p-win/rejects.log"; echo $?)" \
 		"$proto: reject log names the reason"
-	ok "$(ls -A "$T/$p-win/msgin" | grep -q '^\.'; [ $? = 1 ]; echo $?)" "$proto: no temporary file left in MSGIN"
-	ok "$(test -s "$T/$p.win.ini.state.db"; echo $?)" "$proto: state database beside the INI"
-	ok "$(test -d "$T/$p-win/.mailshift-staging-msgin"; echo $?)" \
+	ok_rc "$(ls -A "$T/$p-win/msgin" | grep -q '^\.'; [ $? = 1 ]; echo $?)" "$proto: no temporary file left in MSGIN"
+	ok_rc "$(test -s "$T/$p.win.ini.state.db"; echo $?)" "$proto: state database beside the INI"
+	ok_rc "$(test -d "$T/$p-win/.mailshift-staging-msgin"; echo $?)" \
 		"$proto: events staged beside MSGIN (same volume), found through the backslashes"
 
 	rm -f "$T/$p-win"/msgin/*
 	winrun mailshift "-inifile:$W\\$p.win.ini" >"$T/out.w" 2>"$T/err.w"; rw=$?
 	is $rw 5 "$proto: a rerun matches nothing new (ExitCodeForNoMatchingEmails)"
 	is "$(ls "$T/$p-win/msgin" | wc -l)" 0 "$proto: a rerun writes no event twice"
-	ok "$(grep -q Canary-OpCon-7731 "$T/out.w" "$T/err.w" "$T/$p-win/accepts.log" "$T/$p-win/rejects.log"; [ $? = 1 ]; echo $?)" \
+	ok_rc "$(grep -q Canary-OpCon-7731 "$T/out.w" "$T/err.w" "$T/$p-win/accepts.log" "$T/$p-win/rejects.log"; [ $? = 1 ]; echo $?)" \
 		"$proto: the OpCon password appears in no output or log"
 done
 
@@ -111,7 +108,7 @@ done
 rm -f "$T/imap-win"/msgin/*
 winrun mailshift "-inifile:$W\\Grüße.win.ini" --dry-run >"$T/out.w" 2>"$T/err.w"; rw=$?
 is $rw 0 "a UTF-16LE INI with a BOM, named Grüße.win.ini: read, both messages match (--dry-run)"
-[ $rw = 0 ] || diag "$T/err.w"
+[ $rw = 0 ] || diag_file "$T/err.w"
 is "$(ls "$T/imap-win/msgin" | wc -l)" 0 "... and --dry-run writes no event"
 
 # --- TLS is verified: a CA that did not sign the server's certificate -------
@@ -123,7 +120,7 @@ MAILSHIFT_HOME=$T/home "$BIN/mailshift" -inifile:"$T/rogue.ini" >/dev/null 2>"$T
 winrun mailshift "-inifile:$W\\rogue.win.ini" >/dev/null 2>"$T/err.w"; rw=$?
 isnt $rw 0 "a server certificate the CA file does not vouch for: mailshift.exe fails"
 is $rw $rl "... with the Linux build's exit code"
-ok "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
+ok_rc "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
 is "$(ls "$T/rogue-win/msgin" | wc -l)" 0 "... and writes no event"
 
 # --- no CA file: the system's trust (Windows' certificate store), which does
@@ -134,7 +131,7 @@ MAILSHIFT_HOME=$T/home "$BIN/mailshift" -inifile:"$T/noca.ini" >/dev/null 2>"$T/
 winrun mailshift "-inifile:$W\\noca.win.ini" >/dev/null 2>"$T/err.w"; rw=$?
 isnt $rw 0 "no CA file: the test CA is not in Windows' store, mailshift.exe refuses the server"
 is $rw $rl "... with the Linux build's exit code"
-ok "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
+ok_rc "$(grep -qi 'certificate' "$T/err.w"; echo $?)" "... and says it is the certificate"
 
 # --- one run per INI at a time (the state lock: LockFileEx on Windows): a
 # run waits on a server that accepts and never speaks; a second run of the
@@ -155,10 +152,10 @@ sleep 1
 winrun mailshift "-inifile:$W\\lock.win.ini" >/dev/null 2>"$T/err.w"; rw=$?
 kill -9 $first $mute 2>/dev/null; wait $first $mute 2>/dev/null
 is $rw 2 "a second run of an INI that is running: exit 2"
-ok "$(grep -q 'in use by another run' "$T/err.w"; echo $?)" "... saying the state is in use by another run"
-[ $rw = 2 ] || diag "$T/err.w"
+ok_rc "$(grep -q 'in use by another run' "$T/err.w"; echo $?)" "... saying the state is in use by another run"
+[ $rw = 2 ] || diag_file "$T/err.w"
 winrun mailshift "-inifile:$W\\lock.win.ini" --dry-run >/dev/null 2>"$T/err.w"; rw=$?
-ok "$(grep -q 'in use by another run' "$T/err.w"; [ $? = 1 ]; echo $?)" \
+ok_rc "$(grep -q 'in use by another run' "$T/err.w"; [ $? = 1 ]; echo $?)" \
 	"after the first run was killed its lock is gone (rc=$rw)"
 
 # --- bad input: the same exit codes and errors -------------------------------
@@ -166,17 +163,17 @@ MAILSHIFT_HOME=$T/home "$BIN/mailshift" -inifile:"$T/missing.ini" >/dev/null 2>"
 winrun mailshift "-inifile:$W\\missing.ini" >/dev/null 2>"$T/err.w"; rw=$?
 isnt $rl 0 "missing INI: the Linux build fails"
 is $rw $rl "missing INI: mailshift.exe exits as the Linux build does ($rl)"
-ok "$(grep -qF 'missing.ini' "$T/err.w"; echo $?)" "missing INI: the error names the file"
-[ $rw = $rl ] || { diag "$T/err.l"; diag "$T/err.w"; }
+ok_rc "$(grep -qF 'missing.ini' "$T/err.w"; echo $?)" "missing INI: the error names the file"
+[ $rw = $rl ] || { diag_file "$T/err.l"; diag_file "$T/err.w"; }
 
 # the INI path as OpCon passes it: quoted, with a blank in a folder name
 mkdir -p "$T/SMArt Email"
 cp "$T/imap.win.ini" "$T/SMArt Email/x.win.ini"
 winrun mailshift "-inifile:\"$W\\SMArt Email\\x.win.ini\"" >/dev/null 2>"$T/err.w"; rw=$?
 is $rw 0 "-inifile:\"...\\SMArt Email\\x.ini\" (quoted, with a blank) is read"
-[ $rw = 0 ] && : || diag "$T/err.w"
+[ $rw = 0 ] && : || diag_file "$T/err.w"
 
-ok "$(ls -A "$top" | grep -q '^\.mailshift-staging'; [ $? = 1 ]; echo $?)" \
+ok_rc "$(ls -A "$MS_TOP" | grep -q '^\.mailshift-staging'; [ $? = 1 ]; echo $?)" \
 	"no staging folder in the current folder"
 
 done_testing

@@ -1,17 +1,19 @@
-#!/bin/sh
-# Exactly once under kills, for mailshift.exe: matching messages, the
+#!/bin/bash
+# Exactly once under kills, for mailshift.exe: 1,000 matching messages, the
 # Windows process killed (SIGKILL to its Linux pid: a crash, for Windows)
-# at random moments across runs while a stand-in scheduler consumes MSGIN.
+# at random moments of its work across runs while a stand-in scheduler
+# consumes MSGIN.
 # After a final clean run every message produced its event exactly once,
 # none was lost, no partial or temporary file ever appeared in MSGIN, and
 # no message was deleted before its event was on disk.  The Linux
 # version of this is tests/tool/t0310.  WIN_MESSAGES / WIN_KILLS resize it.
-. "$(dirname "$0")/../tool/connector-lib.sh"
-. "$(dirname "$0")/wine-lib.sh"
-trap 'wine_stop; stop_scripted; cleanup' EXIT INT TERM
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_LIB/lib-world.sh"
+. "$MS_TOP/tests/windows/wine-lib.sh"
+world_up
 wine_start
 
-N=${WIN_MESSAGES:-150}
+N=${WIN_MESSAGES:-1000}
 K=${WIN_KILLS:-20}
 U=dave; D=onprem.test
 clear_mailbox $U $D
@@ -19,15 +21,16 @@ mkdir -p "$T/msgin" "$T/consumed"
 W=$(winpath "$T")
 
 md=$(maildir $U $D)
+now=$(date -R) secs=$(date +%s)
 i=1
 while [ $i -le $N ]; do
 	printf 'From: ops@onprem.test\r\nSubject: Run job J%d on %d\r\nDate: %s\r\nMessage-ID: <w1-%d@test>\r\n\r\nbody %d\r\n' \
-		$i $i "$(date -R)" $i $i >"$md/tmp/w1.$i"
-	mv "$md/tmp/w1.$i" "$md/new/$(date +%s).M${i}P$$.test"
+		$i $i "$now" $i $i >"$md/tmp/w1.$i"
+	mv "$md/tmp/w1.$i" "$md/new/$secs.M${i}P$$.test"
 	i=$((i + 1))
 done
 chown -R 65534:65534 "$md"
-is "$(count_mailbox $U $D)" "$N" "$N messages in the mailbox"
+is "$(mailbox_count $U $D)" "$N" "$N messages in the mailbox"
 
 CR=$(printf '\r')
 sed "s/\$/$CR/" >"$T/c.ini" <<EOI
@@ -73,18 +76,38 @@ while [ $k -le $K ]; do
 	# the Windows process, keeping the pid)
 	"$WINE" "$WIN_BIN/mailshift.exe" "-inifile:$W\\c.ini" >/dev/null 2>&1 &
 	pid=$!
-	ms=$(( 300 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 2500 ))
+	# when: at a random point of this run's work, not by the clock alone.
+	# A run here starts and logs in in about a second, then writes its
+	# events 64 at a time, a batch every few tenths of a second: kills
+	# 0.3-2.8 s after the start left 150 messages all done by the fourth
+	# run.  One run in five is killed 0.3-1.3 s after its start (starting,
+	# connecting, logging in, the first batch); the others once the run
+	# has put r (1-4) events into MSGIN (its first batch), plus 0-19 ms:
+	# amid the next batch.  A run so takes one or two batches at most,
+	# whatever the machine's speed (about 50 messages), and 1,000 last
+	# through most of the 20 kills.
+	rnd=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+	r=$((rnd % 5))
+	if [ $r = 0 ]; then
+		ms=$((300 + rnd % 1000))
+	else
+		ms=$((rnd % 20))
+		i=0
+		while pid_running $pid && [ "$(ls -A "$T/msgin" | wc -l)" -lt $r ] && [ $i -lt 1000 ]; do
+			sleep 0.01; i=$((i + 1))
+		done
+	fi
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 	kill -9 $pid 2>/dev/null && killed=$((killed + 1))
 	wait $pid 2>/dev/null
 	consume
-	deleted=$((N - $(count_mailbox $U $D)))
+	deleted=$((N - $(mailbox_count $U $D)))
 	delivered=$(cat "$T"/consumed/* 2>/dev/null | sort -u | wc -l)
 	[ "$deleted" -le "$delivered" ] || { early_delete=$((early_delete + 1)); echo "# kill $k: $deleted deleted, $delivered delivered"; }
 	k=$((k + 1))
 done
 echo "# $killed of $K runs were killed while running; $(ls "$T/consumed" | wc -l) events consumed by then"
-ok "$([ $killed -ge $((K / 2)) ]; echo $?)" "at least half of the $K runs were killed mid-run ($killed)"
+ok_rc "$([ $killed -ge $((K / 2)) ]; echo $?)" "at least half of the $K runs were killed mid-run ($killed)"
 is "$bad_files" 0 "no partial, temporary or foreign file ever seen in MSGIN"
 is "$early_delete" 0 "never more messages deleted than events delivered"
 
@@ -95,7 +118,7 @@ is $rc 0 "the final run exits cleanly"
 cat "$T"/consumed/* | tr -d '\r' >"$T/all"
 is "$(wc -l <"$T/all")" "$N" "exactly $N events over all runs"
 is "$(sed -n 's/.*,W1,\(J[0-9]*\),.*/\1/p' "$T/all" | sort -u | wc -l)" "$N" "one event for each of the $N messages"
-is "$(count_mailbox $U $D)" 0 "every message deleted after its event"
+is "$(mailbox_count $U $D)" 0 "every message deleted after its event"
 is "$(find "$T/msgin" -type f | wc -l)" 0 "MSGIN empty after the scheduler"
 is "$(find "$T/.mailshift-staging-msgin" -type f 2>/dev/null | wc -l)" 0 "no file left in the staging folder"
 

@@ -1,20 +1,11 @@
-#!/bin/sh
+#!/bin/bash
 # mailshift-migrate.exe under Wine on a copy of samples/demo: plan, apply
 # and status print what the Linux build prints, and apply leaves the same
 # fleet behind, but for what is sealed (a random nonce, another machine
 # key) and the hashes of the files holding it.
-set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-. tests/windows/wine-lib.sh
-T=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-wine.XXXXXX")
-trap 'wine_stop; rm -rf "$T"' EXIT INT TERM
-n=0 failed=0
-t() { # t NAME CMD...: ok when CMD succeeds
-	name=$1; shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
+. "$(dirname "$0")/../lib/test-lib.sh"
+. "$MS_TOP/tests/windows/wine-lib.sh"
+cd "$MS_TOP" || bail_out "cannot cd to $MS_TOP"
 wine_start
 
 for side in linux win; do
@@ -43,14 +34,14 @@ EOM
 done
 export DEMO_FABRIKAM_SECRET=also-not-real
 
-mig_l() { (cd "$T/linux" && MAILSHIFT_HOME=$T/home-linux "$top/bin/mailshift-migrate" "$@"); }
+mig_l() { (cd "$T/linux" && MAILSHIFT_HOME=$T/home-linux "$BIN/mailshift-migrate" "$@"); }
 mig_w() { (cd "$T/win" && MAILSHIFT_HOME='' winrun mailshift-migrate "$@"); }
 export MAILSHIFT_HOME=
 for step in plan apply status; do
 	mig_l $step --fleet fleet --map map.json >"$T/$step.l" 2>&1; rl=$?
 	mig_w $step --fleet fleet --map map.json >"$T/$step.w" 2>&1; rw=$?
-	t "migrate.exe $step exits as on Linux ($rw, $rl)" [ $rw = $rl ]
-	t "migrate.exe $step prints what the Linux build prints" cmp -s "$T/$step.l" "$T/$step.w"
+	ok "migrate.exe $step exits as on Linux ($rw, $rl)" [ $rw = $rl ]
+	ok "migrate.exe $step prints what the Linux build prints" cmp -s "$T/$step.l" "$T/$step.w"
 	cmp -s "$T/$step.l" "$T/$step.w" || diff "$T/$step.l" "$T/$step.w" | head -n 10 | sed 's/^/# /'
 done
 # the same fleet after apply, but for sealed values and their files' hashes
@@ -63,11 +54,10 @@ for side in linux win; do
 done
 diff -r "$T/norm-linux" "$T/norm-win" | head -n 10 | sed 's/^/# /'
 same=0; diff -r -q "$T/norm-linux" "$T/norm-win" >/dev/null || same=1
-t "apply leaves the fleet the Linux build leaves (sealed values and hashes aside)" [ $same = 0 ]
-t "apply sealed the client secret in the Windows run" \
+ok "apply leaves the fleet the Linux build leaves (sealed values and hashes aside)" [ $same = 0 ]
+ok "apply sealed the client secret in the Windows run" \
 	grep -rq 'ClientSecret=mssealed:v1:' "$T/win/fleet/machines"
-t "the same files in both fleets" \
+ok "the same files in both fleets" \
 	[ "$(cd "$T/linux/fleet" && find . -type f | sort)" = "$(cd "$T/win/fleet" && find . -type f | sort)" ]
 
-echo "1..$n"
-[ $failed = 0 ]
+done_testing

@@ -1,13 +1,15 @@
 # wine-lib.sh - running the Windows build under Wine, for tests/windows/t*.sh
-# (sourced, after tests/tool/connector-lib.sh or on its own; needs $top).
+# (sourced after tests/lib/test-lib.sh, and lib-world.sh when the test needs
+# the mail world; uses MS_TOP and bail_out):
 #   wine_start          a Wine prefix of the build's (build-win64/wine: the
 #                       first start creates it, ~20 s) and a wineserver kept
-#                       running for the test, so each program starts fast
+#                       running for the test, so each program starts fast;
+#                       wine_stop is run at exit (at_exit)
 #   wine_stop           stops this prefix's wineserver (nothing else)
 #   winrun EXE ARGS...  runs bin/win64/EXE.exe; its exit status
 #   winpath PATH        the Windows name of a Linux path (Z:\...)
-WIN_BIN=${MAILSHIFT_WIN_BIN:-$top/bin/win64}
-WINEPREFIX=${MAILSHIFT_WINEPREFIX:-$top/build-win64/wine}
+WIN_BIN=${MAILSHIFT_WIN_BIN:-$MS_TOP/bin/win64}
+WINEPREFIX=${MAILSHIFT_WINEPREFIX:-$MS_TOP/build-win64/wine}
 WINEDEBUG=-all
 WINEDLLOVERRIDES="mscoree,mshtml="
 export WINEPREFIX WINEDEBUG WINEDLLOVERRIDES
@@ -16,9 +18,10 @@ WINE=$(command -v wine64 || command -v wine || echo /usr/lib/wine/wine64)
 wine_start() {
 	for p in mailshift mailshift-audit mailshift-migrate mailshift-verify; do
 		[ -f "$WIN_BIN/$p.exe" ] ||
-			{ echo "Bail out! no $WIN_BIN/$p.exe: run make windows"; exit 1; }
+			bail_out "no $WIN_BIN/$p.exe: run make windows"
 	done
 	mkdir -p "$WINEPREFIX"
+	at_exit wine_stop
 	# -p: the server stays up between programs (killed by wine_stop)
 	wineserver -p >/dev/null 2>&1
 	# the first run of a new prefix sets it up; do it here, not timed
