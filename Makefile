@@ -48,8 +48,8 @@ CC        := clang
 ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined
 endif
 
-# runtime/ in layers (docs/architecture.md): base ini auth mail transport
-# connector audit migrate verify; runtime/main.c is the connector program.
+# runtime/ in layers (docs/architecture.md): base < mail < transport < auth
+# < ini < connector, audit, migrate, verify; runtime/main.c is the connector.
 # platform_win.c and compat_win.c are the Windows build's (mk/windows.mk).
 WIN_ONLY_SRC := runtime/base/platform_win.c runtime/base/compat_win.c
 LIB_SRC   := $(filter-out runtime/main.c $(WIN_ONLY_SRC),$(wildcard runtime/*.c runtime/*/*.c runtime/*/*/*.c))
