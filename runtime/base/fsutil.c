@@ -179,6 +179,32 @@ static char *write_temp(const char *path, const void *data, size_t len,
 	return write_temp_ex(path, data, len, mode, 0, 1, err);
 }
 
+/* Renames the temporary file tmp (freed here) over path; on failure the
+ * temporary file is removed and err names path. */
+static int replace_with_temp(char *tmp, const char *path, struct ms_err *err)
+{
+	int e;
+
+	if (platform_replace(tmp, path) == 0) {
+		free(tmp);
+		return 0;
+	}
+	e = errno;
+	unlink(tmp);
+	free(tmp);
+	return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path, strerror(e));
+}
+
+/* fsync of the folder path is in (its new entry made durable). */
+static int fsync_dir_of(const char *path, struct ms_err *err)
+{
+	char *dir = dir_of(path);
+	int rc = dir ? fs_fsync_dir(dir, err) : err_nomem(err);
+
+	free(dir);
+	return rc;
+}
+
 /* A temporary file with exactly mode, fsynced when sync, renamed over path. */
 static int write_renamed(const char *path, const void *data, size_t len,
 			 mode_t mode, int sync, struct ms_err *err)
@@ -187,15 +213,7 @@ static int write_renamed(const char *path, const void *data, size_t len,
 
 	if (!tmp)
 		return -1;
-	if (platform_replace(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		free(tmp);
-		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
-			       strerror(e));
-	}
-	free(tmp);
-	return 0;
+	return replace_with_temp(tmp, path, err);
 }
 
 int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
@@ -233,8 +251,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode, struct ms_err *err)
 {
 	struct stat st;
-	char *tmp, *dir;
-	int rc;
+	char *tmp;
 
 	if (stat(path, &st) == 0)
 		mode = st.st_mode & 07777;
@@ -243,25 +260,15 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 		return -1;
 	/* open(2) applied the umask: restore the mode we meant */
 	(void)chmod(tmp, mode);
-	if (platform_replace(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		free(tmp);
-		return err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path,
-			       strerror(e));
-	}
-	free(tmp);
-	dir = dir_of(path);
-	rc = dir ? fs_fsync_dir(dir, err) : err_nomem(err);
-	free(dir);
-	return rc;
+	if (replace_with_temp(tmp, path, err))
+		return -1;
+	return fsync_dir_of(path, err);
 }
 
 int fs_create_exclusive(const char *path, const void *data, size_t len,
 			mode_t mode, struct ms_err *err)
 {
-	char *tmp, *dir;
-	int rc;
+	char *tmp;
 
 	tmp = write_temp(path, data, len, mode, err);
 	if (!tmp)
@@ -276,10 +283,7 @@ int fs_create_exclusive(const char *path, const void *data, size_t len,
 			       strerror(e));
 	}
 	free(tmp);
-	dir = dir_of(path);
-	rc = dir ? fs_fsync_dir(dir, err) : err_nomem(err);
-	free(dir);
-	return rc;
+	return fsync_dir_of(path, err);
 }
 
 int fs_mkdirs(const char *path, mode_t mode, struct ms_err *err)
