@@ -11,10 +11,16 @@ SCENARIO (JSON):
    "messages": {"NAME": MSG, ...},
    "sessions": [["NAME", ...], ...],            # mailbox per connection;
                                                 # the last one repeats
-   "drip": {"after": "UIDL", "every": 2.0}}      # optional: answer the
+   "drip": {"after": "UIDL", "every": 2.0},      # optional: answer the
                                                 # first command starting
                                                 # with "after" one byte
                                                 # per "every" seconds
+   "cut": {"after": "TOP", "bytes": 40}}         # optional: send only the
+                                                # first "bytes" bytes of the
+                                                # answer to the first command
+                                                # starting with "after", then
+                                                # close the connection (what
+                                                # a kicked Dovecot does)
   MSG: {"uidl": "u1", "file": "path/to/message.eml"}  (IMAP: "uid": 7;
        "refuse": true answers NO to a fetch of the whole message)
   IMAP also takes "uidvalidity" (default 42).
@@ -40,16 +46,24 @@ def load(scn):
 
 
 class Conn:
-    def __init__(self, sock, log, idx, drip):
+    def __init__(self, sock, log, idx, drip, cut):
         self.s = sock
         self.f = sock.makefile("rb")
         self.log = log
         self.idx = idx
         self.drip = drip
+        self.cut = cut
 
     def send(self, data, cmd=""):
         if isinstance(data, str):
             data = data.encode()
+        k = self.cut
+        if k and not k.get("done") and cmd.upper().startswith(k["after"].upper()):
+            k["done"] = True
+            self.s.sendall(data[: k["bytes"]])
+            self.log.write("%d cut after %d bytes\n" % (self.idx, k["bytes"]))
+            self.log.flush()
+            raise ConnectionResetError("cut")
         d = self.drip
         if d and not d.get("done") and cmd.upper().startswith(d["after"].upper()):
             d["done"] = True
@@ -213,7 +227,7 @@ def main():
             break
         sess = scn["sessions"][min(idx, len(scn["sessions"]) - 1)]
         box = [scn["messages"][n] for n in sess if n not in deleted]
-        c = Conn(sock, log, idx + 1, drip)
+        c = Conn(sock, log, idx + 1, drip, scn.get("cut"))
         try:
             if scn["protocol"] == "imap":
                 serve_imap(c, box, deleted, scn.get("uidvalidity", 42))

@@ -259,10 +259,47 @@ static int pop_headers_for(struct mailbox *mb, size_t i, struct ms_err *err)
 	return 0;
 }
 
+/* UIDL and LIST of one session: message numbers hold only within a
+ * session, so when it is lost during either, both are asked again in
+ * the new one (once). */
+static int pop_listings(struct mailbox *mb, struct pop_entry **u, size_t *nu,
+			struct pop_entry **l, size_t *nl, struct ms_err *err)
+{
+	struct buf *body = mb_session_body(mb);
+	struct ms_err first = MS_ERR_INIT;
+	int reconnected = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		err_clear(&first);
+		if (mb_session_perform(mb, "", "UIDL", 0, 0, &reconnected, &first) ||
+		    pop_parse_listing(body->data, body->len, 1, u, nu, MB_MAX_ITEMS, &first) ||
+		    mb_session_perform(mb, "", "LIST", 0, 0, &reconnected, &first)) {
+			pop_entries_free(*u, *nu);
+			*u = NULL;
+			*nu = 0;
+			if (reconnected && attempt == 0) {
+				log_debug("%s: new POP3 session, listing again",
+					  mb->label);
+				continue;
+			}
+			break;
+		}
+		if (pop_parse_listing(body->data, body->len, 0, l, nl, MB_MAX_ITEMS, &first)) {
+			pop_entries_free(*u, *nu);
+			*u = NULL;
+			*nu = 0;
+			break;
+		}
+		return 0;
+	}
+	if (first.code == MS_ERR_PROTO)
+		return err_set(err, first.code, "%s: %s", mb->label, first.msg);
+	return err_set(err, first.code, "%s", first.msg);
+}
+
 static int pop_list(struct mailbox *mb, struct ms_err *err)
 {
 	struct pop_state *st = mb->impl;
-	struct buf *body = mb_session_body(mb);
 	struct pop_entry *u = NULL, *l = NULL;
 	size_t nu = 0, nl = 0;
 	int ret = -1;
@@ -271,14 +308,8 @@ static int pop_list(struct mailbox *mb, struct ms_err *err)
 	free(st->deleted);
 	st->nums = NULL;
 	st->deleted = NULL;
-	if (pop_cmd(mb, "UIDL", (size_t)-1, NULL, 0, 0, err))
+	if (pop_listings(mb, &u, &nu, &l, &nl, err))
 		goto out;
-	if (pop_parse_listing(body->data, body->len, 1, &u, &nu, MB_MAX_ITEMS, err))
-		goto proto;
-	if (pop_cmd(mb, "LIST", (size_t)-1, NULL, 0, 0, err))
-		goto out;
-	if (pop_parse_listing(body->data, body->len, 0, &l, &nl, MB_MAX_ITEMS, err))
-		goto proto;
 	if (nl)
 		qsort(l, nl, sizeof(*l), cmp_num);
 	if (nu) {
@@ -327,9 +358,6 @@ static int pop_list(struct mailbox *mb, struct ms_err *err)
 		mb->n_items = w;
 	}
 	ret = 0;
-	goto out;
-proto:
-	err_prefix(err, "%s", mb->label);
 out:
 	pop_entries_free(u, nu);
 	pop_entries_free(l, nl);

@@ -594,6 +594,29 @@ static int session_lost(CURLcode rc, const struct buf *lines)
 	return 0;
 }
 
+/* 1 while the connection of the last perform is open with nothing
+ * unasked for waiting on it.  libcurl ends a POP3 multi-line answer at
+ * the server's close as if it had been complete (the length is not
+ * known in advance, and its end-of-body match is internal): a closed
+ * or readable connection after it says the answer may have been cut. */
+static int session_quiet(struct mb_session *s)
+{
+	curl_socket_t sock = CURL_SOCKET_BAD;
+	struct pollfd pfd;
+	int r;
+
+	if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
+	    sock == CURL_SOCKET_BAD)
+		return 0;
+	pfd.fd = sock;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	do
+		r = poll(&pfd, 1, 0);
+	while (r < 0 && errno == EINTR);
+	return r == 0;
+}
+
 int mb_session_perform(struct mailbox *mb, const char *path, const char *cmd,
 		       int nobody, size_t body_cap, int *reconnected,
 		       struct ms_err *err)
@@ -604,8 +627,17 @@ int mb_session_perform(struct mailbox *mb, const char *path, const char *cmd,
 	int was_used = s->used, pop = strncmp(s->base, "pop3", 4) == 0;
 
 	if (perform_once(mb, path, cmd, nobody, body_cap, 0, reconnected, &rc,
-			 &first) == 0)
-		return 0;
+			 &first) == 0) {
+		if (!pop || nobody || session_quiet(s))
+			return 0;
+		/* taken as lost even when the close came just after a whole
+		 * answer: repeating a read costs one command, keeping a cut
+		 * one can cost a message */
+		err_set(&first, MS_ERR_NET, "%s: the connection closed during "
+			"'%s': its answer may be cut short", mb->label, cmd);
+		rc = CURLE_PARTIAL_FILE;
+		was_used = 1;
+	}
 	if (!was_used || !reconnected || !session_lost(rc, &s->lines))
 		return err_set(err, first.code, "%s", first.msg);
 	/* Never repeat the command blindly in a new session (POP message
