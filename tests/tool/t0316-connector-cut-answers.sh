@@ -41,20 +41,21 @@ msg "$T/a.eml" "Job ALPHA"
 msg "$T/b.eml" "Job BRAVO"
 msg "$T/c.eml" "Job CHARLIE"
 
-# cut VERB BYTES DELETE DOWNLOAD: one scenario, two runs
+# cut VERB BYTES DELETE DOWNLOAD [PROTOCOL]: one scenario, two runs
 cut() {
-	local verb=$1 bytes=$2 name="$1 cut after $2 bytes" d=$T/$1-$2
+	local verb=$1 bytes=$2 name="${5:-pop3} $1 cut after $2 bytes" d=$T/${5:-pop3}-${1// /_}-$2
 	mkdir -p "$d/msgin" "$d/msgin.dl"
 	cat >"$d/scn.json" <<EOJ
-{"protocol": "pop3",
- "messages": {"A": {"uidl": "ua", "file": "$T/a.eml"},
-              "B": {"uidl": "ub", "file": "$T/b.eml"},
-              "C": {"uidl": "uc", "file": "$T/c.eml"}},
+{"protocol": "${5:-pop3}",
+ "messages": {"A": {"uidl": "ua", "uid": 1, "file": "$T/a.eml"},
+              "B": {"uidl": "ub", "uid": 2, "file": "$T/b.eml"},
+              "C": {"uidl": "uc", "uid": 3, "file": "$T/c.eml"}},
  "sessions": [["A", "B", "C"]],
  "cut": {"after": "$verb", "bytes": $bytes}}
 EOJ
 	start_scripted "$d/scn.json"
 	pop_ini "$d/p.ini" "$d/msgin" "$sport" "$3" "$4"
+	[ "${5:-pop3}" = imap ] && sed -i 's/^EmailProtocol=POP/EmailProtocol=IMAP/' "$d/p.ini"
 	"$BIN/mailshift" -inifile:"$d/p.ini" -v >"$d/r1.out" 2>&1; rc=$?
 	sed 's/^/# /' "$d/r1.out"
 	ok_rc "$(grep -q "cut after $bytes" "$T/srv.log"; echo $?)" "$name: the server did cut it"
@@ -73,7 +74,7 @@ EOJ
 # DeleteEmails=All a message taken as "no match" is deleted
 cut TOP 40 All False
 ok_rc "$(grep -c 'deleted u[abc]' "$T/srv.log" | grep -qx 3; echo $?)" \
-	"TOP cut: every message deleted, each after its event"
+	"pop3 TOP cut: every message deleted, each after its event"
 # the cut on a line boundary (after "+OK" and the From line)
 cut TOP 29 All False
 # LIST cut: the sizes of the later messages missing
@@ -82,11 +83,16 @@ cut LIST 10 Match False
 cut UIDL 12 Match False
 # RETR (DownloadEmails) cut mid-body: the saved copy must be whole
 cut RETR 200 Match True
-for f in "$T"/RETR-200/msgin.dl/*; do
+for f in "$T"/pop3-RETR-200/msgin.dl/*; do
 	[ -f "$f" ] || continue
 	like "$(tail -c 200 "$f" | tr -d '\r\n' | tail -c 40)" 'x{40}' \
 		"RETR cut: the saved copy $(basename "$f") is whole"
 done
-is "$(ls "$T"/RETR-200/msgin.dl | wc -l)" 3 "RETR cut: three messages saved"
+is "$(ls "$T"/pop3-RETR-200/msgin.dl | wc -l)" 3 "RETR cut: three messages saved"
+# IMAP reads its answers itself (tagged completion, literal lengths): the
+# header listing cut mid-literal, then a whole-message fetch
+cut "UID FETCH" 120 All False imap
+ok_rc "$(grep -o 'deleted [123]$' "$T/srv.log" | sort -u | wc -l | grep -qx 3; echo $?)" \
+	"imap FETCH cut: every message deleted, each after its event"
 
 done_testing
