@@ -87,4 +87,22 @@ int collect_run(const struct collect_opts *o, struct collect_result *r,
 void collect_result_release(struct collect_result *r);
 const char *collect_status_name(enum collect_status s);
 
+/* The import files of the fleet schedules (also mailshift-migrate's
+ * MAILSHIFT_DEPLOY): Windows jobs in the Deploy JSON shape the audit reads
+ * ({"scheduleList": [{"name", "jobList": [...]}]}), grouped by schedule in
+ * the order given.  working_dir and batch_user may be NULL. */
+struct import_job {
+	const char *schedule, *name, *machine, *command_line, *working_dir,
+		   *batch_user;
+};
+int collect_import_write(const char *path, const struct import_job *jobs,
+			 size_t n, struct ms_err *err);
+/* share + each part, joined with the share's own separator ('\' for UNC
+ * and drive paths, '/' for a POSIX folder).  malloc'd, NULL when out of
+ * memory. */
+char *collect_share_path(const char *share, const char *const *parts, size_t n);
+/* text and a final newline into path, atomically (0600 when private). */
+int collect_write_json(const char *path, const char *text, int private_file,
+		       struct ms_err *err);
+
 #endif

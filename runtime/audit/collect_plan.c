@@ -230,30 +230,17 @@ static void on_problem(const char *file, int line, const char *msg, void *ctx)
 	r->problems[r->n_problems++] = s;
 }
 
-/* SHARE + "\collect\manifests\M.json", with the share's own separator
- * ('/' for a POSIX path, so the same plan works in tests). */
-static char *share_path(const char *share, const char *a, const char *b,
-			const char *c)
-{
-	char sep = strchr(share, '\\') || !strchr(share, '/') ? '\\' : '/';
-	size_t n = strlen(share);
-	char *s;
-
-	while (n > 1 && (share[n - 1] == '\\' || share[n - 1] == '/'))
-		n--;
-	if (asprintf(&s, "%.*s%c%s%c%s%c%s", (int)n, share, sep, a, sep, b, sep, c) < 0)
-		return NULL;
-	return s;
-}
-
 /* The Windows command line of one collect job: every path quoted. */
 static char *collect_command(const struct collect_plan_opts *o, const char *machine)
 {
 	char *manifest, *name = NULL, *cmd = NULL;
 
+	const char *parts[3] = { "collect", "manifests", NULL };
+
 	if (asprintf(&name, "%s.json", machine) < 0)
 		return NULL;
-	manifest = share_path(o->share, "collect", "manifests", name);
+	parts[2] = name;
+	manifest = collect_share_path(o->share, parts, 3);
 	free(name);
 	if (!manifest)
 		return NULL;
@@ -269,27 +256,6 @@ static char *exe_dir(const char *exe)
 {
 	const char *s = strrchr(exe, '\\');
 	return s ? strndup(exe, (size_t)(s - exe)) : strdup("C:\\");
-}
-
-static int write_json(const char *path, cJSON *doc, struct ms_err *err)
-{
-	char *text = cJSON_Print(doc), *t2;
-	size_t n;
-	int rc;
-
-	if (!text)
-		return err_nomem(err);
-	/* with a final newline, as every text file should have */
-	n = strlen(text);
-	if (!(t2 = realloc(text, n + 2))) {
-		free(text);
-		return err_nomem(err);
-	}
-	t2[n] = '\n';
-	t2[n + 1] = '\0';
-	rc = fs_write_atomic(path, t2, n + 1, 0644, err);
-	free(t2);
-	return rc;
 }
 
 /* The machine of --notify "M=WINPATH" gets the notification export. */
@@ -324,29 +290,26 @@ static int cmp_machine(const void *a, const void *b)
 static int write_outputs(struct pctx *c, const char *out, struct ms_err *err)
 {
 	struct collect_plan_result *r = c->r;
-	cJSON *imp = NULL, *sched, *jobs;
-	char *dir = NULL, *path = NULL, *cmd = NULL, *wd = NULL;
-	size_t i;
+	struct import_job *ij = NULL;
+	char *dir = NULL, *path = NULL, *text = NULL, *wd = NULL, *fname = NULL;
+	size_t i, k;
 	int rc = -1;
 
-	if (asprintf(&dir, "%s/collect", out) < 0 ||
-	    !(r->manifest_dir = fs_join(dir, "manifests")) ||
-	    !(r->import_file = fs_join(dir, COLLECT_SCHEDULE ".json")))
+	if (asprintf(&dir, "%s/collect", out) < 0) {
+		dir = NULL;
+		goto nomem;
+	}
+	if (!(r->manifest_dir = fs_join(dir, "manifests")) ||
+	    !(r->import_file = fs_join(dir, COLLECT_SCHEDULE ".json")) ||
+	    !(wd = exe_dir(c->o->exe ? c->o->exe : COLLECT_DEFAULT_EXE)) ||
+	    (c->n && !(ij = calloc(c->n, sizeof(*ij)))))
 		goto nomem;
 	if (fs_mkdirs(r->manifest_dir, 0755, err) < 0)
 		goto done;
-	if (!(imp = cJSON_CreateObject()) ||
-	    !(sched = cJSON_CreateObject()) ||
-	    !cJSON_AddItemToArray(cJSON_AddArrayToObject(imp, "scheduleList"), sched) ||
-	    !cJSON_AddStringToObject(sched, "name", COLLECT_SCHEDULE) ||
-	    !(jobs = cJSON_AddArrayToObject(sched, "jobList")) ||
-	    !(wd = exe_dir(c->o->exe ? c->o->exe : COLLECT_DEFAULT_EXE)))
-		goto nomem;
 	qsort(c->m, c->n, sizeof(*c->m), cmp_machine);
 	for (i = 0; i < c->n; i++) {
 		struct pmachine *m = &c->m[i];
-		cJSON *doc, *job, *det, *f;
-		char *fname = NULL;
+		cJSON *doc, *f;
 		int wr;
 
 		/* every machine also sends the incumbent's default INI file:
@@ -362,57 +325,48 @@ static int write_outputs(struct pctx *c, const char *out, struct ms_err *err)
 			goto nomem;
 		if (!cJSON_AddStringToObject(doc, "mailshift", "collect-manifest") ||
 		    !cJSON_AddNumberToObject(doc, "version", 1) ||
-		    !cJSON_AddStringToObject(doc, "machine", m->name)) {
-			cJSON_Delete(doc);
-			goto nomem;
-		}
-		cJSON_AddItemReferenceToObject(doc, "files", m->files);
-		if (asprintf(&fname, "%s.json", m->name) < 0 ||
-		    !(path = fs_join(r->manifest_dir, fname))) {
-			free(fname);
-			cJSON_Delete(doc);
-			goto nomem;
-		}
-		free(fname);
-		wr = write_json(path, doc, err);
+		    !cJSON_AddStringToObject(doc, "machine", m->name) ||
+		    !cJSON_AddItemReferenceToObject(doc, "files", m->files))
+			text = NULL;
+		else
+			text = cJSON_Print(doc);
 		cJSON_Delete(doc);
+		if (!text || asprintf(&fname, "%s.json", m->name) < 0 ||
+		    !(path = fs_join(r->manifest_dir, fname)))
+			goto nomem;
+		wr = collect_write_json(path, text, 0, err);
+		free(text);
 		free(path);
-		path = NULL;
+		free(fname);
+		text = path = fname = NULL;
 		if (wr < 0)
 			goto done;
-		if (!(cmd = collect_command(c->o, m->name)) ||
-		    !(job = cJSON_CreateObject()) || !cJSON_AddItemToArray(jobs, job))
+		ij[i].schedule = COLLECT_SCHEDULE;
+		ij[i].machine = m->name;
+		ij[i].working_dir = wd;
+		ij[i].batch_user = m->batch_user;
+		if (asprintf((char **)&ij[i].name, "COLLECT-%s", m->name) < 0) {
+			ij[i].name = NULL;
 			goto nomem;
-		if (asprintf(&fname, "COLLECT-%s", m->name) < 0)
+		}
+		if (!(ij[i].command_line = collect_command(c->o, m->name)))
 			goto nomem;
-		f = cJSON_AddStringToObject(job, "name", fname);
-		free(fname);
-		if (!f || !cJSON_AddStringToObject(cJSON_AddObjectToObject(job, "jobType"),
-						   "description", "Windows") ||
-		    !cJSON_AddStringToObject(cJSON_AddObjectToObject(job, "primaryMachine"),
-					     "name", m->name) ||
-		    !(det = cJSON_AddObjectToObject(job, "details")) ||
-		    !cJSON_AddStringToObject(det, "commandLine", cmd) ||
-		    !cJSON_AddStringToObject(det, "workingDirectory", wd) ||
-		    (m->batch_user &&
-		     !cJSON_AddStringToObject(cJSON_AddObjectToObject(det, "batchUser"),
-					      "loginName", m->batch_user)))
-			goto nomem;
-		free(cmd);
-		cmd = NULL;
 	}
 	r->machines = c->n;
-	if (write_json(r->import_file, imp, err) < 0)
-		goto done;
-	rc = 0;
+	rc = collect_import_write(r->import_file, ij, c->n, err);
 	goto done;
 nomem:
 	rc = err_nomem(err);
 done:
-	cJSON_Delete(imp);
-	free(cmd);
+	for (k = 0; ij && k < c->n; k++) {
+		free((char *)ij[k].name);
+		free((char *)ij[k].command_line);
+	}
+	free(ij);
+	free(text);
 	free(wd);
 	free(path);
+	free(fname);
 	free(dir);
 	return rc;
 }
