@@ -139,9 +139,9 @@ static void usage(FILE *f)
 		"examples:\n"
 		"  %s --fleet /srv/fleet\n"
 		"  %s --fleet /srv/fleet --format html --out audit.html --fail-on none\n"
-		"  %s collect-plan --fleet /srv/fleet --share '\\\\srv\\fleet'\n"
-		"(docs/fleet.md: collecting the fleet through the scheduler)\n",
-		prog, prog, prog, prog, prog, prog, prog);
+		"(collect-plan --help, collect --help: collecting the fleet through\n"
+		"the scheduler, docs/fleet.md)\n",
+		prog, prog, prog, prog, prog, prog);
 }
 
 /* "mailshift-audit: unknown option '--flet' (did you mean --fleet?)" */
@@ -216,6 +216,38 @@ static int print_problems_exit(const struct audit *a, const char *fleet,
 	return rc;
 }
 
+static const char collect_plan_help[] =
+	"usage: mailshift-audit collect-plan --fleet DIR --share UNC [--out DIR]\n"
+	"                                    [--exe PATH] [--notify MACHINE=PATH]\n"
+	"Reads DIR/jobs and writes OUT/collect/manifests/MACHINE.json (the files each\n"
+	"machine's connector jobs need) and OUT/collect/MAILSHIFT_COLLECT.json, an\n"
+	"OpCon import file with one job per machine that runs collect.\n"
+	"  --share UNC      the share as the agents name it (the jobs' --out)\n"
+	"  --out DIR        the same share as this machine sees it (default DIR)\n"
+	"  --exe PATH       mailshift-audit.exe on the agents\n"
+	"                   (default " COLLECT_DEFAULT_EXE ")\n"
+	"  --notify M=PATH  machine M also sends the notification export PATH\n"
+	"exit: 0 written, 64 bad command line, 65 an export could not be read\n"
+	"      (the plan is written without its jobs), 66 no fleet folder\n"
+	"examples:\n"
+	"  mailshift-audit collect-plan --fleet /srv/fleet --share '\\\\files01\\fleet'\n"
+	"  mailshift-audit collect-plan --fleet . --share 'F:\\fleet' --out /mnt/fleet\n";
+
+static const char collect_help[] =
+	"usage: mailshift-audit collect --manifest FILE --out SHARE [--machine NAME]\n"
+	"                               [--root DIR]\n"
+	"Runs on the agent: copies the files of its manifest into\n"
+	"SHARE/machines/MACHINE/DRIVE/PATH (the machine's folder replaced whole) and\n"
+	"writes SHARE/collect/receipts/MACHINE.json (sizes and SHA-256 only).\n"
+	"  --machine NAME   the folder name (default %COMPUTERNAME%, else the host name)\n"
+	"  --root DIR       the drives as folders DIR/C, DIR/D (tests, disk images)\n"
+	"exit: 0 all copied, 1 some file missing, ambiguous, unreadable or\n"
+	"      unresolved (see the receipt), 64 bad command line, 65 not a\n"
+	"      manifest, 74 the share cannot be written\n"
+	"examples:\n"
+	"  mailshift-audit collect --manifest \\\\files01\\fleet\\collect\\manifests\\OPS01.json --out \\\\files01\\fleet\n"
+	"  mailshift-audit collect --manifest m.json --out /tmp/share --machine OPS01 --root /mnt/ops01\n";
+
 /* mailshift-audit collect-plan: manifests and the MAILSHIFT_COLLECT
  * schedule.  Exit 0, EX_DATAERR when an export could not be read (the
  * plan is still written, without its jobs), or the error's. */
@@ -243,7 +275,7 @@ static int cmd_collect_plan(int argc, char **argv)
 		case 'o': o.out_dir = optarg; break;
 		case 'e': o.exe = optarg; break;
 		case 'n': o.notify = optarg; break;
-		case 'h': usage(stdout); return EX_OK;
+		case 'h': fputs(collect_plan_help, stdout); return EX_OK;
 		default: return usage_error(argv, "f:s:o:e:n:h", lo);
 		}
 	}
@@ -291,7 +323,7 @@ static int cmd_collect(int argc, char **argv)
 		case 'o': o.share = optarg; break;
 		case 'M': o.machine = optarg; break;
 		case 'r': o.root = optarg; break;
-		case 'h': usage(stdout); return EX_OK;
+		case 'h': fputs(collect_help, stdout); return EX_OK;
 		default: return usage_error(argv, "m:o:M:r:h", lo);
 		}
 	}
