@@ -19,6 +19,9 @@ cp -a "$MS_TOP/samples/fleet/machines/." agents/
 mkdir -p "agents/FINSRV03/D/Mail Configs"
 cp agents/FINSRV03/D/Jobs/payroll/expenses.ini "agents/FINSRV03/D/Mail Configs/scan.ini"
 echo 'Password=not-in-any-manifest' >agents/FINSRV03/D/Jobs/payroll/not-named.ini
+# FINSRV03 also holds OpCon's notification settings export
+mkdir -p agents/FINSRV03/C/OpCon
+cp "$MS_TOP/samples/fleet/notify/opcon-notification-smtp.json" agents/FINSRV03/C/OpCon/notify.json
 cp -a "$MS_TOP/samples/fleet/jobs" fleet/
 cat >fleet/jobs/rest/scan-83.json <<'EOF'
 [ { "name": "SCAN-83", "schedule": { "name": "SCANNING" },
@@ -32,9 +35,10 @@ mkdir "$share"
 cp -a fleet/jobs "$share/"
 
 # 1. the plan
-"$audit" collect-plan --fleet "$share" --share "$share" >plan.out 2>plan.err
+"$audit" collect-plan --fleet "$share" --share "$share" --notify 'FINSRV03=C:\OpCon\notify.json' \
+	>plan.out 2>plan.err
 is "$?" 0 "collect-plan exits 0"
-like "$(cat plan.out)" '^3 machines, 16 files to collect \(1 unresolved\), from 16 connector jobs' \
+like "$(cat plan.out)" '^3 machines, 17 files to collect \(1 unresolved\), from 16 connector jobs' \
 	"collect-plan counts machines, files and jobs"
 man=$share/collect/manifests
 ok "one manifest per machine" test -f "$man/FINSRV03.json" -a -f "$man/WINAPP02.json"
@@ -84,7 +88,7 @@ for m in FINSRV03 WINAPP01 WINAPP02; do
 	echo $? >"collect-$m.rc"
 done
 is "$(cat collect-FINSRV03.rc)" 1 "collect exits 1 when a file is missing"
-like "$(cat collect-FINSRV03.out)" '^FINSRV03: 5 copied, 2 missing' "collect counts what it copied and missed"
+like "$(cat collect-FINSRV03.out)" '^FINSRV03: 6 copied, 2 missing' "collect counts what it copied and missed"
 rec=$share/collect/receipts/FINSRV03.json
 ok "collect writes its receipt to the share" test -f "$rec"
 is "$(jq -r '.files[] | select(.kind == "default-ini") | .status' "$rec")" missing \
@@ -94,12 +98,15 @@ is "$(jq -r '.files[] | select(.path == "D:\\MAILCO~1\\scan.ini") | .file' "$rec
 	"machines/FINSRV03/D/Mail Configs/scan.ini" "the 8.3 path resolved on the agent's own disk"
 same=0
 while IFS=$'\t' read -r file sha size; do
+	case $file in notify/*) continue;; esac
 	src=agents/${file#machines/}
 	[ "$sha" = "$(sha256sum <"$src" | cut -d' ' -f1)" ] || { same=1; diag "hash of $file"; }
 	[ "$size" = "$(wc -c <"$src")" ] || { same=1; diag "size of $file"; }
 	cmp -s "$src" "$share/$file" || { same=1; diag "bytes of $file"; }
 done < <(jq -r '.files[] | select(.status == "copied") | [.file, .sha256, .size] | @tsv' "$share"/collect/receipts/*.json)
 ok_rc $same "every copied file is byte for byte the agent's, with its SHA-256 and size in the receipt"
+ok "the notification export goes where the audit reads it" \
+	cmp -s agents/FINSRV03/C/OpCon/notify.json "$share/notify/FINSRV03-notify.json"
 ok "nothing outside the manifest is read" test ! -e "$share/machines/FINSRV03/D/Jobs/payroll/not-named.ini"
 leak=0
 for v in $(grep -rhoE '^(Password|OpConUserPassword|ClientSecret)=.+' agents | cut -d= -f2- | tr -d '\r'); do
@@ -111,7 +118,8 @@ is "$(jq -r '.files[] | select(.kind == "ini" and (.path | test("PROGRA~1"))) | 
 
 # 3. a second plan over the collected fleet adds the certificate files
 # the INI files name; the share gets certificates only, never a key
-"$audit" collect-plan --fleet "$share" --share "$share" >plan2.out 2>&1
+"$audit" collect-plan --fleet "$share" --share "$share" --notify 'FINSRV03=C:\OpCon\notify.json' \
+	>plan2.out 2>&1
 is "$(jq -r '.files[] | select(.kind == "certificate") | .path' "$fin")" \
 	'D:\Jobs\payroll\certs\payroll-app.pem' "the second plan adds the INI's certificate file"
 cat "$MS_TOP/tests/fixtures/dummy-key.pem" >/dev/null 2>&1 || true
@@ -138,6 +146,7 @@ verdicts hand.json | grep -v ARCHIVE-POLL >hand.v
 verdicts collected.json | grep -v ARCHIVE-POLL >collected.v
 diff hand.v collected.v | head -n 10 | sed 's/^/# /'
 ok "the audit of the collected fleet equals the audit of the hand-made one" cmp -s hand.v collected.v
+is "$(jq .summary.notify_basic_smtp collected.json)" 1 "the audit reads the collected notification export"
 is "$(wc -l <collected.v)" 15 "the audit read the other 15 connector jobs"
 like "$(verdicts collected.json | grep ARCHIVE-POLL)" 'ini-missing' "the ambiguous one: not collected"
 
