@@ -204,12 +204,23 @@ done:
 	return rc;
 }
 
+static void on_problem(const char *file, int line, const char *msg, void *ctx);
+
 static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 {
 	struct pctx *c = ctx;
+	const char *m = job->machine;
+	char msg[512];
 
 	if (!analysis_is_connector_job(job))
 		return 0;
+	/* the machine names a file and a folder in the share */
+	if (!*m || m[0] == '.' || strpbrk(m, "/\\:*?\"<>|") || strlen(m) > 255) {
+		snprintf(msg, sizeof(msg), "job %s/%s: machine '%s' cannot name a folder: "
+			 "not collected", job->schedule, job->name, m);
+		on_problem(job->source, job->line, msg, ctx);
+		return c->nomem ? err_nomem(err) : 0;
+	}
 	return plan_job(c, job, err);
 }
 

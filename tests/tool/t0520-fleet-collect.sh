@@ -72,6 +72,16 @@ is "$(jq -r '.scheduleList[0].jobList[0].details.commandLine' "$unc_out/collect/
 	'"C:\Program Files\mailshift\mailshift-audit.exe" collect --manifest "\\files01\fleet$\collect\manifests\FINSRV03.json" --out "\\files01\fleet$"' \
 	"a UNC share gives backslashed paths"
 
+mkdir -p nomachine/jobs
+cat >nomachine/jobs/j.json <<'EOF'
+[ { "name": "LOST", "schedule": { "name": "S" }, "jobType": { "description": "Windows" },
+    "details": { "commandLine": "smartemail.exe -inifile:C:\\x.ini" } } ]
+EOF
+"$audit" collect-plan --fleet nomachine --share "$share" --out nomachine >nm.out 2>&1
+is "$?" 65 "a connector job without a machine: exit 65"
+like "$(cat nm.out)" "nomachine/jobs/j.json:1: job S/LOST: machine '' cannot name a folder" \
+	"and the job is named, not collected"
+
 # 2. run each job's command line as written (the program's path is the
 # only change: our build instead of C:\Program Files), on its own disk
 run_job() { # run_job MACHINE [ARGS...]: the MAILSHIFT_COLLECT job of MACHINE

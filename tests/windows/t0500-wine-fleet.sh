@@ -131,6 +131,11 @@ like "$(cat collect-b.out)" '^DEMO02: 2 copied, 0 missing' "DEMO02: two copied, 
 is "$(jq -r '.files[] | select(.path | test("SMARTE~1")) | .file' "$share/collect/receipts/DEMO02.json")" \
 	"machines/DEMO02/C/$sma/reports.ini" "the 8.3 path resolved on the agent to the long name"
 ok "the collected fleet has the hand-made fleet's files, byte for byte" diff -r hand/machines "$share/machines"
+# again: on Windows the machine's folder is swapped by two renames
+on b "$(job_cmd "$imp" DEMO02)" >collect-b2.out 2>&1
+is "$?" 0 "DEMO02's collect job again: exit 0"
+ok "the machine's folder replaced, the same files" diff -r hand/machines/DEMO02 "$share/machines/DEMO02"
+is "$(ls -A "$share/machines" | grep -c '^\.')" 0 "no temporary folder left in machines\\"
 
 # the central audit of the collected fleet = the audit of the hand-made one
 "$audit" --fleet hand --format json --fail-on none >hand.json 2>/dev/null

@@ -227,8 +227,9 @@ static const char collect_plan_help[] =
 	"  --exe PATH       mailshift-audit.exe on the agents\n"
 	"                   (default " COLLECT_DEFAULT_EXE ")\n"
 	"  --notify M=PATH  machine M also sends the notification export PATH\n"
-	"exit: 0 written, 64 bad command line, 65 an export could not be read\n"
-	"      (the plan is written without its jobs), 66 no fleet folder\n"
+	"exit: 0 written, 64 bad command line, 65 an export could not be read or\n"
+	"      a job names no usable machine (the plan is written without those\n"
+	"      jobs), 66 no fleet folder\n"
 	"examples:\n"
 	"  mailshift-audit collect-plan --fleet /srv/fleet --share '\\\\files01\\fleet'\n"
 	"  mailshift-audit collect-plan --fleet . --share 'F:\\fleet' --out /mnt/fleet\n";
@@ -288,7 +289,7 @@ static int cmd_collect_plan(int argc, char **argv)
 		return err.code == MS_ERR_IO ? EX_NOINPUT : err_sysexit(&err);
 	}
 	for (i = 0; i < r.n_problems; i++)
-		fprintf(stderr, "%s: %s/jobs/%s\n", prog, o.fleet_dir, r.problems[i]);
+		fprintf(stderr, "%s: %s/%s\n", prog, o.fleet_dir, r.problems[i]);
 	printf("%zu machine%s, %zu file%s to collect (%zu unresolved), from %zu "
 	       "connector job%s\nmanifests: %s\nimport file: %s (schedule %s)\n",
 	       r.machines, r.machines == 1 ? "" : "s", r.files, r.files == 1 ? "" : "s",
