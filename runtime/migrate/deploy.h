@@ -7,8 +7,9 @@
  *                    bytes, the SHA-256 it had when collected, its Windows
  *                    path), the schedules MAILSHIFT_DEPLOY and
  *                    MAILSHIFT_DEPLOY_ROLLBACK (one job per machine) and
- *                    the run's command-line changes, each an OpCon import
- *                    file in the Deploy JSON shape, under
+ *                    the run's command-line changes (and their reverse),
+ *                    each an OpCon import file in the Deploy JSON shape,
+ *                    under
  *                    OUT/deploy/run-N/;
  *   deploy_run()     on the agent: each file replaced atomically only when
  *                    its bytes are still the collected ones (else
@@ -34,6 +35,7 @@
 #define DEPLOY_SCHEDULE "MAILSHIFT_DEPLOY"
 #define DEPLOY_ROLLBACK_SCHEDULE "MAILSHIFT_DEPLOY_ROLLBACK"
 #define DEPLOY_JOBS_FILE "MAILSHIFT_JOB_CHANGES.json"
+#define DEPLOY_JOBS_ROLLBACK_FILE "MAILSHIFT_JOB_CHANGES_ROLLBACK.json"
 #define DEPLOY_DEFAULT_EXE "C:\\Program Files\\mailshift\\mailshift-migrate.exe"
 #define DEPLOY_ORIG_SUFFIX ".mailshift-orig"
 #define DEPLOY_MAX_PACKET ((size_t)256 * 1024 * 1024)

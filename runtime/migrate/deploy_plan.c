@@ -254,38 +254,44 @@ done:
 	return rc;
 }
 
-/* The run's command-line changes (changes.json's "change" rows) as an
- * import file: each job with its new command line, in its own schedule. */
+/* The run's command-line changes (changes.json's "change" rows) as import
+ * files: each job with its new command line, in its own schedule, and the
+ * same jobs with their old ones for a rollback. */
 static int write_job_changes(struct dctx *c, const struct srun *r, struct ms_err *err)
 {
+	static const char *const files[2] = { DEPLOY_JOBS_FILE, DEPLOY_JOBS_ROLLBACK_FILE };
 	struct import_job *ij = NULL;
 	char *path = NULL;
 	size_t i, n = 0;
-	int rc = -1;
+	int k, rc = 0;
 
 	if (r->n_jobs && !(ij = calloc(r->n_jobs, sizeof(*ij))))
 		return err_nomem(err);
-	for (i = 0; i < r->n_jobs; i++) {
-		const struct sjob *j = &r->jobs[i];
-		const struct sitem *ini = j->ini_item > 0 && (size_t)j->ini_item <= r->n ?
-					  &r->items[j->ini_item - 1] : NULL;
+	for (k = 0; k < 2 && rc == 0; k++) {
+		for (i = 0, n = 0; i < r->n_jobs; i++) {
+			const struct sjob *j = &r->jobs[i];
+			const struct sitem *ini = j->ini_item > 0 && (size_t)j->ini_item <= r->n ?
+						  &r->items[j->ini_item - 1] : NULL;
 
-		/* as changes.json has them: only with the INI file applied,
-		 * and never a manual one (its command line holds a password) */
-		if (!ini || ini->state != MI_APPLIED || j->action != MJ_CHANGE || !j->new_cmd)
-			continue;
-		ij[n].schedule = j->schedule;
-		ij[n].name = j->job;
-		ij[n].machine = j->machine;
-		ij[n].command_line = j->new_cmd;
-		n++;
+			/* as changes.json has them: only with the INI file
+			 * applied, and never a manual one (its command line
+			 * holds a password) */
+			if (!ini || ini->state != MI_APPLIED || j->action != MJ_CHANGE ||
+			    !j->new_cmd || !j->old_cmd)
+				continue;
+			ij[n].schedule = j->schedule;
+			ij[n].name = j->job;
+			ij[n].machine = j->machine;
+			ij[n].command_line = k ? j->old_cmd : j->new_cmd;
+			n++;
+		}
+		if (!(path = fs_join(c->r->dir, files[k])))
+			rc = err_nomem(err);
+		else
+			rc = collect_import_write(path, ij, n, err);
+		free(path);
 	}
 	c->r->jobs = n;
-	if (!(path = fs_join(c->r->dir, DEPLOY_JOBS_FILE)))
-		rc = err_nomem(err);
-	else
-		rc = collect_import_write(path, ij, n, err);
-	free(path);
 	free(ij);
 	return rc;
 }

@@ -76,6 +76,11 @@ jq -r '.scheduleList[] | .name as $s | .jobList[] | [$s, .name, .primaryMachine.
 	"$dir/MAILSHIFT_JOB_CHANGES.json" | sort >changes.got
 ok "the job changes import file has changes.json's new command lines" cmp -s changes.want changes.got
 is "$(wc -l <changes.got)" 2 "both jobs"
+jq -r '.changes[] | select(.action == "change") | [.schedule, .job, .machine, .old] | @tsv' \
+	share/migrate/run-1/changes.json | sort >old.want
+jq -r '.scheduleList[] | .name as $s | .jobList[] | [$s, .name, .primaryMachine.name, .details.commandLine] | @tsv' \
+	"$dir/MAILSHIFT_JOB_CHANGES_ROLLBACK.json" | sort >old.got
+ok "the rollback job changes have the old command lines" cmp -s old.want old.got
 # the fleet as it will be: the import file as the jobs, the migrated INIs
 mkdir -p impfleet/jobs && cp -a share/machines impfleet/ && cp "$dir/MAILSHIFT_JOB_CHANGES.json" impfleet/jobs/
 "$audit" --fleet impfleet --format json --fail-on none >imp.json 2>/dev/null

@@ -87,7 +87,8 @@ static const struct command_help {
 	  "Writes OUT/deploy/run-N/: packets/MACHINE.json (each applied INI file's new\n"
 	  "bytes, the SHA-256 it had when collected, its Windows path), and the OpCon\n"
 	  "import files MAILSHIFT_DEPLOY.json, MAILSHIFT_DEPLOY_ROLLBACK.json (one job\n"
-	  "per machine) and MAILSHIFT_JOB_CHANGES.json (the new command lines).\n"
+	  "per machine), MAILSHIFT_JOB_CHANGES.json (the new command lines) and\n"
+	  "MAILSHIFT_JOB_CHANGES_ROLLBACK.json (the old ones).\n"
 	  "examples:\n"
 	  "  mailshift-migrate deploy-plan --fleet /srv/fleet --share '\\\\files01\\fleet'\n"
 	  "  mailshift-migrate deploy-plan --fleet . --share 'F:\\fleet' --run 2\n" },
@@ -295,11 +296,12 @@ static int cmd_deploy(const char *cmd, const struct migrate_opts *o)
 		for (i = 0; i < r.n_problems; i++)
 			fprintf(stderr, "mailshift-migrate: %s\n", r.problems[i]);
 		printf("run %d: %zu INI file%s for %zu machine%s, %zu job command line%s\n"
-		       "packets: %s/packets\nimport files: %s/%s.json, %s/%s.json, %s/%s\n",
+		       "packets: %s/packets\nimport files: %s/%s.json, %s/%s.json,\n"
+		       "  %s/%s, %s/%s\n",
 		       r.run, r.files, r.files == 1 ? "" : "s", r.machines,
 		       r.machines == 1 ? "" : "s", r.jobs, r.jobs == 1 ? "" : "s", r.dir,
 		       r.dir, DEPLOY_SCHEDULE, r.dir, DEPLOY_ROLLBACK_SCHEDULE, r.dir,
-		       DEPLOY_JOBS_FILE);
+		       DEPLOY_JOBS_FILE, r.dir, DEPLOY_JOBS_ROLLBACK_FILE);
 		rc = r.n_problems ? 1 : 0;
 		deploy_plan_result_release(&r);
 		return rc;
