@@ -260,21 +260,14 @@ static int collect_one(struct cctx *c, const cJSON *f, struct ms_err *err)
 	if (kind && strcmp(kind, "notify") == 0) {
 		/* the notification export goes where the audit reads it */
 		const char *base = strrchr(fp.rel, '/');
-		char *nd = fs_join(c->o->share, "notify");
 
-		if (!nd || asprintf(&shown, "notify/%s-%s", c->r->machine,
-				    base ? base + 1 : fp.rel) < 0) {
-			free(nd);
+		if (asprintf(&shown, "notify/%s-%s", c->r->machine,
+			     base ? base + 1 : fp.rel) < 0) {
 			shown = NULL;
 			goto nomem;
 		}
-		free(nd);
-		dest = fs_join(c->o->share, shown);
-		if (!dest || put_file(c->o->share, shown, data, len, err) < 0) {
-			if (!dest)
-				err_nomem(err);
+		if (put_file(c->o->share, shown, data, len, err) < 0)
 			goto done;
-		}
 	} else {
 		/* the drive folder as a capital letter, whatever the disk
 		 * image calls it ("c", "C$") */
