@@ -113,6 +113,14 @@ int fleet_resolve_ini(const char *dir, const char *machine,
 int fleet_resolve_path(const char *dir, const char *machine,
 		       const char *winpath, const char *working_dir,
 		       struct fleet_path *p, struct ms_err *err);
+/* The same lookup on a machine's own disk (mailshift-audit collect, on
+ * the agent): winpath absolute ("C:\\x\\y.ini", as p->windows_path of the
+ * two above gives it), root a folder whose entries are the drives ("C",
+ * "D", also "C$"), or NULL for the running system's own drives ("C:/").
+ * p->file is the file found, p->rel "C/ProgramData/..." with the names as
+ * stored (an 8.3 or wrongly cased name resolved to the long one). */
+int fleet_resolve_on_disk(const char *root, const char *winpath,
+			  struct fleet_path *p, struct ms_err *err);
 void fleet_path_release(struct fleet_path *p);
 const char *fleet_where_name(enum fleet_where w);
 

@@ -436,10 +436,11 @@ static int machine_folder(const char *dir, const char *machine,
  * as copied through the admin share), then each name.  *cur and *rel
  * follow.  Returns 0 when the last is found, 1 when a step failed (p
  * says why), or -1. */
-static int walk_components(char **comp, int ncomp, struct fleet_path *p,
-			   char **cur, char **rel, struct ms_err *err)
+static int walk_components(char **comp, int ncomp, int first,
+			   struct fleet_path *p, char **cur, char **rel,
+			   struct ms_err *err)
 {
-	for (int i = 0; i < ncomp; i++) {
+	for (int i = first; i < ncomp; i++) {
 		char *m = NULL, *why = NULL, *next, *nrel;
 		char drive[3] = { comp[0][0], '\0', '\0' };
 		int f = find_entry(*cur, i == 0 ? drive : comp[i], &m, &why, err);
@@ -514,7 +515,7 @@ int fleet_resolve_path(const char *dir, const char *machine,
 		goto nomem;
 	if (canonical_path(comp, ncomp, p, err) < 0 ||
 	    (rc = machine_folder(dir, machine, p, &cur, &rel, err)) != 0 ||
-	    (rc = walk_components(comp, ncomp, p, &cur, &rel, err)) != 0)
+	    (rc = walk_components(comp, ncomp, 0, p, &cur, &rel, err)) != 0)
 		goto done;
 	if (fleet_is_dir(cur)) {
 		rc = set_detail(p, FLEET_NOT_FOUND, "'%s' is a folder", rel) < 0 ?
@@ -551,4 +552,57 @@ int fleet_resolve_ini(const char *dir, const char *machine,
 	return fleet_resolve_path(dir, machine,
 				  inifile && *inifile ? inifile : FLEET_DEFAULT_INI,
 				  working_dir, p, err);
+}
+
+int fleet_resolve_on_disk(const char *root, const char *winpath,
+			  struct fleet_path *p, struct ms_err *err)
+{
+	char **comp = NULL, *cur = NULL, *rel = NULL;
+	int ncomp = 0, i, rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (!winpath || !is_drive_abs(winpath)) {
+		rc = set_str(&p->windows_path, winpath ? winpath : "") < 0 ||
+		     set_detail(p, FLEET_UNSUPPORTED, "'%s' is not an absolute path "
+				"with a drive letter", winpath ? winpath : "") < 0 ?
+		     err_nomem(err) : 0;
+		goto done;
+	}
+	if ((ncomp = path_components(winpath, &comp)) < 0) {
+		ncomp = 0;
+		rc = err_nomem(err);
+		goto done;
+	}
+	if (canonical_path(comp, ncomp, p, err) < 0)
+		goto done;
+	/* root: the drives are its folders; else this system's own "C:/" */
+	if (root ? !(cur = strdup(root)) || !(rel = strdup("")) :
+	    asprintf(&cur, "%c:/", p->windows_path[0]) < 0 ||
+	    asprintf(&rel, "%c", p->windows_path[0]) < 0) {
+		rc = err_nomem(err);
+		goto done;
+	}
+	if ((rc = walk_components(comp, ncomp, root ? 0 : 1, p, &cur, &rel, err)) != 0)
+		goto done;
+	if (fleet_is_dir(cur)) {
+		rc = set_detail(p, FLEET_NOT_FOUND, "'%s' is a folder", rel) < 0 ?
+		     err_nomem(err) : 0;
+		goto done;
+	}
+	p->where = FLEET_FOUND;
+	p->file = cur;
+	p->rel = rel;
+	cur = rel = NULL;
+	rc = 0;
+done:
+	if (rc > 0)
+		rc = 0;
+	for (i = 0; i < ncomp; i++)
+		free(comp[i]);
+	free(comp);
+	free(cur);
+	free(rel);
+	if (rc < 0)
+		fleet_path_release(p);
+	return rc;
 }

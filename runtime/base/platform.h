@@ -57,6 +57,27 @@ int platform_replace(const char *from, const char *to);
  * (from is then still there for the caller to remove). */
 int platform_move_new(const char *from, const char *to);
 
+/* Put the folder newdir in the place of the folder dir (fleet collection:
+ * a machine's folder rebuilt beside it, then swapped in).  Afterwards
+ * newdir's name holds what dir held (the caller removes it), or nothing
+ * when dir did not exist.  Linux: one atomic renameat2(RENAME_EXCHANGE),
+ * readers see the old folder or the new one; Windows (and file systems
+ * without it): two renames, between which dir is briefly absent.  0, or
+ * -1 with errno. */
+int platform_swap_dir(const char *newdir, const char *dir);
+
+/* This machine's name as OpCon knows the agent: %COMPUTERNAME% on
+ * Windows (GetComputerName), the host name up to the first dot on POSIX.
+ * 0, or -1 with errno. */
+int platform_host_name(char *buf, size_t size);
+
+/* The long form of an existing path that may hold 8.3 short names
+ * ("C:\\PROGRA~1\\x.ini" -> "C:\\Program Files\\x.ini"), as the file
+ * system itself knows them (Windows: GetLongPathName).  0 with *out
+ * malloc'd; 1 when the system cannot tell (POSIX has no short names, or
+ * the path does not exist); -1 with errno. */
+int platform_long_path(const char *path, char **out);
+
 /* mkdir(2) with mode (ignored on Windows, where the folder inherits its
  * parent's ACL).  0, or -1 with errno. */
 int platform_mkdir(const char *path, mode_t mode);

@@ -91,6 +91,48 @@ int platform_move_new(const char *from, const char *to)
 	return 0;
 }
 
+int platform_swap_dir(const char *newdir, const char *dir)
+{
+	char *side;
+	int rc;
+
+#ifdef RENAME_EXCHANGE
+	if (renameat2(AT_FDCWD, newdir, AT_FDCWD, dir, RENAME_EXCHANGE) == 0)
+		return 0;
+	if (errno == ENOENT && access(newdir, F_OK) == 0)
+		return rename(newdir, dir);     /* no dir yet */
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	if (rename(newdir, dir) == 0)           /* no dir yet, or an empty one */
+		return 0;
+	if (asprintf(&side, "%s.swap", newdir) < 0)
+		return -1;
+	rc = rename(dir, side) < 0 || rename(newdir, dir) < 0 ||
+	     rename(side, newdir) < 0 ? -1 : 0;
+	free(side);
+	return rc;
+}
+
+int platform_long_path(const char *path, char **out)
+{
+	(void)path;
+	*out = NULL;
+	return 1;
+}
+
+int platform_host_name(char *buf, size_t size)
+{
+	char *dot;
+
+	if (gethostname(buf, size) < 0)
+		return -1;
+	buf[size - 1] = '\0';
+	if ((dot = strchr(buf, '.')))
+		*dot = '\0';
+	return 0;
+}
+
 int platform_mkdir(const char *path, mode_t mode)
 {
 	return mkdir(path, mode);

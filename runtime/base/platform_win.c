@@ -157,6 +157,66 @@ int platform_move_new(const char *from, const char *to)
 	return move(from, to, MOVEFILE_WRITE_THROUGH, 0);
 }
 
+int platform_swap_dir(const char *newdir, const char *dir)
+{
+	char *side;
+	int rc;
+
+	/* MoveFileEx cannot replace a folder: move the old one aside first */
+	if (move(newdir, dir, MOVEFILE_WRITE_THROUGH, 0) == 0)
+		return 0;
+	if (asprintf(&side, "%s.swap", newdir) < 0)
+		return -1;
+	rc = move(dir, side, MOVEFILE_WRITE_THROUGH, 1) < 0 ||
+	     move(newdir, dir, MOVEFILE_WRITE_THROUGH, 1) < 0 ||
+	     move(side, newdir, MOVEFILE_WRITE_THROUGH, 1) < 0 ? -1 : 0;
+	free(side);
+	return rc;
+}
+
+int platform_long_path(const char *path, char **out)
+{
+	wchar_t *w = wide(path), *l = NULL;
+	DWORD n;
+	int m, rc = 1;
+
+	*out = NULL;
+	if (!w)
+		return errno == ENOMEM ? -1 : 1;
+	if ((n = GetLongPathNameW(w, NULL, 0)) == 0)
+		goto out;           /* not there, or no such name */
+	if (!(l = malloc((size_t)n * sizeof(*l)))) {
+		rc = -1;
+		goto out;
+	}
+	if (GetLongPathNameW(w, l, n) == 0 ||
+	    (m = WideCharToMultiByte(CP_ACP, 0, l, -1, NULL, 0, NULL, NULL)) <= 0)
+		goto out;
+	if (!(*out = malloc((size_t)m))) {
+		rc = -1;
+		goto out;
+	}
+	WideCharToMultiByte(CP_ACP, 0, l, -1, *out, m, NULL, NULL);
+	rc = 0;
+out:
+	free(w);
+	free(l);
+	if (rc < 0)
+		errno = ENOMEM;
+	return rc;
+}
+
+int platform_host_name(char *buf, size_t size)
+{
+	DWORD n = size > 0xffff ? 0xffff : (DWORD)size;
+
+	if (!GetComputerNameA(buf, &n)) {
+		set_errno_from(GetLastError());
+		return -1;
+	}
+	return 0;
+}
+
 int platform_mkdir(const char *path, mode_t mode)
 {
 	(void)mode;   /* the new folder inherits its parent's ACL */

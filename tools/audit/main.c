@@ -19,6 +19,7 @@
 
 #include "base/platform.h"
 #include "audit/analysis.h"
+#include "audit/collect.h"
 #include "base/fsutil.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -117,6 +118,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s --fleet DIR [--format text|json|csv|html] [--out FILE]\n"
 		"                       [--fail-on STATUS]... [--quiet]\n"
+		"       %s collect-plan --fleet DIR --share UNC [--out DIR] [--exe PATH]\n"
+		"                       [--notify MACHINE=PATH]\n"
+		"       %s collect --manifest FILE --out SHARE [--machine NAME] [--root DIR]\n"
 		"       %s help | --help | -V | --version\n"
 		"  --fleet DIR      fleet folder: jobs/, machines/, notify/\n"
 		"  --format F       report format (default text)\n"
@@ -134,8 +138,10 @@ static void usage(FILE *f)
 		"\n"
 		"examples:\n"
 		"  %s --fleet /srv/fleet\n"
-		"  %s --fleet /srv/fleet --format html --out audit.html --fail-on none\n",
-		prog, prog, prog, prog);
+		"  %s --fleet /srv/fleet --format html --out audit.html --fail-on none\n"
+		"(collect-plan --help, collect --help: collecting the fleet through\n"
+		"the scheduler, docs/fleet.md)\n",
+		prog, prog, prog, prog, prog, prog);
 }
 
 /* "mailshift-audit: unknown option '--flet' (did you mean --fleet?)" */
@@ -210,6 +216,142 @@ static int print_problems_exit(const struct audit *a, const char *fleet,
 	return rc;
 }
 
+static const char collect_plan_help[] =
+	"usage: mailshift-audit collect-plan --fleet DIR --share UNC [--out DIR]\n"
+	"                                    [--exe PATH] [--notify MACHINE=PATH]\n"
+	"Reads DIR/jobs and writes OUT/collect/manifests/MACHINE.json (the files each\n"
+	"machine's connector jobs need) and OUT/collect/MAILSHIFT_COLLECT.json, an\n"
+	"OpCon import file with one job per machine that runs collect.\n"
+	"  --share UNC      the share as the agents name it (the jobs' --out)\n"
+	"  --out DIR        the same share as this machine sees it (default DIR)\n"
+	"  --exe PATH       mailshift-audit.exe on the agents\n"
+	"                   (default " COLLECT_DEFAULT_EXE ")\n"
+	"  --notify M=PATH  machine M also sends the notification export PATH\n"
+	"exit: 0 written, 64 bad command line, 65 an export could not be read or\n"
+	"      a job names no usable machine (the plan is written without those\n"
+	"      jobs), 66 no fleet folder\n"
+	"examples:\n"
+	"  mailshift-audit collect-plan --fleet /srv/fleet --share '\\\\files01\\fleet'\n"
+	"  mailshift-audit collect-plan --fleet . --share 'F:\\fleet' --out /mnt/fleet\n";
+
+static const char collect_help[] =
+	"usage: mailshift-audit collect --manifest FILE --out SHARE [--machine NAME]\n"
+	"                               [--root DIR]\n"
+	"Runs on the agent: copies the files of its manifest into\n"
+	"SHARE/machines/MACHINE/DRIVE/PATH (the machine's folder replaced whole) and\n"
+	"writes SHARE/collect/receipts/MACHINE.json (sizes and SHA-256 only).\n"
+	"  --machine NAME   the folder name (default %COMPUTERNAME%, else the host name)\n"
+	"  --root DIR       the drives as folders DIR/C, DIR/D (tests, disk images)\n"
+	"exit: 0 all copied, 1 some file missing, ambiguous, unreadable or\n"
+	"      unresolved (see the receipt), 64 bad command line, 65 not a\n"
+	"      manifest, 74 the share cannot be written\n"
+	"examples:\n"
+	"  mailshift-audit collect --manifest \\\\files01\\fleet\\collect\\manifests\\OPS01.json --out \\\\files01\\fleet\n"
+	"  mailshift-audit collect --manifest m.json --out /tmp/share --machine OPS01 --root /mnt/ops01\n";
+
+/* mailshift-audit collect-plan: manifests and the MAILSHIFT_COLLECT
+ * schedule.  Exit 0, EX_DATAERR when an export could not be read (the
+ * plan is still written, without its jobs), or the error's. */
+static int cmd_collect_plan(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "fleet", required_argument, NULL, 'f' },
+		{ "share", required_argument, NULL, 's' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "exe", required_argument, NULL, 'e' },
+		{ "notify", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct collect_plan_opts o = { 0 };
+	struct collect_plan_result r;
+	struct ms_err err = MS_ERR_INIT;
+	size_t i;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "f:s:o:e:n:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': o.fleet_dir = optarg; break;
+		case 's': o.share = optarg; break;
+		case 'o': o.out_dir = optarg; break;
+		case 'e': o.exe = optarg; break;
+		case 'n': o.notify = optarg; break;
+		case 'h': fputs(collect_plan_help, stdout); return EX_OK;
+		default: return usage_error(argv, "f:s:o:e:n:h", lo);
+		}
+	}
+	if (optind < argc || !o.fleet_dir || !o.share) {
+		fprintf(stderr, "%s: collect-plan needs --fleet DIR and --share UNC\n", prog);
+		return EX_USAGE;
+	}
+	if (collect_plan(&o, &r, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return err.code == MS_ERR_IO ? EX_NOINPUT : err_sysexit(&err);
+	}
+	for (i = 0; i < r.n_problems; i++)
+		fprintf(stderr, "%s: %s/%s\n", prog, o.fleet_dir, r.problems[i]);
+	printf("%zu machine%s, %zu file%s to collect (%zu unresolved), from %zu "
+	       "connector job%s\nmanifests: %s\nimport file: %s (schedule %s)\n",
+	       r.machines, r.machines == 1 ? "" : "s", r.files, r.files == 1 ? "" : "s",
+	       r.unresolved, r.jobs, r.jobs == 1 ? "" : "s", r.manifest_dir,
+	       r.import_file, COLLECT_SCHEDULE);
+	c = r.n_problems ? EX_DATAERR : EX_OK;
+	collect_plan_result_release(&r);
+	return c;
+}
+
+/* mailshift-audit collect, on the agent.  Exit 0 everything copied, 1
+ * some file missing, ambiguous, unreadable or unresolved (the receipt
+ * says which), else the error's (nothing changed in the share). */
+static int cmd_collect(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "machine", required_argument, NULL, 'M' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct collect_opts o = { 0 };
+	struct collect_result r;
+	struct ms_err err = MS_ERR_INIT;
+	int c, s, rc = EX_OK;
+
+	while ((c = getopt_long(argc, argv, "m:o:M:r:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm': o.manifest = optarg; break;
+		case 'o': o.share = optarg; break;
+		case 'M': o.machine = optarg; break;
+		case 'r': o.root = optarg; break;
+		case 'h': fputs(collect_help, stdout); return EX_OK;
+		default: return usage_error(argv, "m:o:M:r:h", lo);
+		}
+	}
+	if (optind < argc || !o.manifest || !o.share) {
+		fprintf(stderr, "%s: collect needs --manifest FILE and --out SHARE\n", prog);
+		return EX_USAGE;
+	}
+	if (collect_run(&o, &r, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return err.code == MS_ERR_DATA ? EX_DATAERR :
+		       err.code == MS_ERR_IO ? EX_IOERR : err_sysexit(&err);
+	}
+	printf("%s:", r.machine);
+	for (s = 0; s < COLLECT_STATUS_COUNT; s++) {
+		printf("%s %zu %s", s ? "," : "", r.counts[s],
+		       collect_status_name((enum collect_status)s));
+		if (s != COLLECT_COPIED && r.counts[s])
+			rc = 1;
+	}
+	printf("\nreceipt: %s\n", r.receipt);
+	if (r.machine_differs)
+		fprintf(stderr, "%s: warning: the manifest was made for another machine "
+			"than %s\n", prog, r.machine);
+	collect_result_release(&r);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -238,6 +380,10 @@ int main(int argc, char **argv)
 		return EX_OK;
 	}
 	opterr = 0;   /* our own message, with the program's name */
+	if (argc >= 2 && strcmp(argv[1], "collect-plan") == 0)
+		return cmd_collect_plan(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "collect") == 0)
+		return cmd_collect(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "f:F:o:x:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': fleet = optarg; break;

@@ -10,16 +10,22 @@
 #include <unistd.h>
 
 #include "base/platform.h"
+#include "migrate/deploy.h"
 #include "migrate/migrate.h"
 #include "base/suggest.h"
 
 static const char usage[] =
 	"usage: mailshift-migrate plan|apply|status|rollback --fleet DIR [options]\n"
+	"       mailshift-migrate deploy-plan --fleet DIR --share UNC [options]\n"
+	"       mailshift-migrate deploy --packet FILE [--rollback]\n"
 	"       mailshift-migrate help [COMMAND] | COMMAND --help | -V | --version\n"
 	"  plan       decide every change and print it (writes only the state database)\n"
 	"  apply      carry out the open plan (resumes an interrupted apply)\n"
 	"  status     every item of a run and its state\n"
 	"  rollback   restore the original bytes of every file a run wrote\n"
+	"  deploy-plan  per machine a packet of a run's applied INI files, and the\n"
+	"             OpCon import files MAILSHIFT_DEPLOY(_ROLLBACK) and job changes\n"
+	"  deploy     on the agent: put a packet's files in place (--rollback: back)\n"
 	"options:\n"
 	"  --fleet DIR       the fleet folder (jobs/, machines/)\n"
 	"  --map FILE        mapping file (plan, apply)\n"
@@ -28,7 +34,15 @@ static const char usage[] =
 	"  --run N           the run to show or roll back (default: the latest)\n"
 	"  --force           rollback: restore files changed after the migration\n"
 	"  --out DIR         where apply writes changes.json and changes.csv\n"
-	"  --format F        text (default) or json (plan, status)\n";
+	"  --format F        text (default) or json (plan, status)\n"
+	"  --share UNC       deploy-plan: the share as the agents name it; --out DIR\n"
+	"                    is where this machine writes it (default: the fleet)\n"
+	"  --exe PATH        deploy-plan: mailshift-migrate.exe on the agents\n"
+	"  --packet FILE     deploy: the machine's packet\n"
+	"  --rollback        deploy: restore the originals (FILE.mailshift-orig)\n"
+	"  --receipt FILE    deploy: where the receipt goes (default: beside the\n"
+	"                    packets, receipts/MACHINE.json)\n"
+	"  --root DIR        deploy: drives as folders DIR/C, DIR/D (tests)\n";
 
 static const char exits[] =
 	"\n"
@@ -67,6 +81,27 @@ static const struct command_help {
 	  "examples:\n"
 	  "  mailshift-migrate status --fleet /srv/fleet\n"
 	  "  mailshift-migrate status --fleet /srv/fleet --run 2 --only schedule=Billing\n" },
+	{ "deploy-plan",
+	  "usage: mailshift-migrate deploy-plan --fleet DIR --share UNC [--out DIR]\n"
+	  "                                     [--state DB] [--run N] [--exe PATH]\n"
+	  "Writes OUT/deploy/run-N/: packets/MACHINE.json (each applied INI file's new\n"
+	  "bytes, the SHA-256 it had when collected, its Windows path), and the OpCon\n"
+	  "import files MAILSHIFT_DEPLOY.json, MAILSHIFT_DEPLOY_ROLLBACK.json (one job\n"
+	  "per machine), MAILSHIFT_JOB_CHANGES.json (the new command lines) and\n"
+	  "MAILSHIFT_JOB_CHANGES_ROLLBACK.json (the old ones).\n"
+	  "examples:\n"
+	  "  mailshift-migrate deploy-plan --fleet /srv/fleet --share '\\\\files01\\fleet'\n"
+	  "  mailshift-migrate deploy-plan --fleet . --share 'F:\\fleet' --run 2\n" },
+	{ "deploy",
+	  "usage: mailshift-migrate deploy --packet FILE [--rollback] [--receipt FILE]\n"
+	  "Runs on the agent: replaces each file of the packet atomically when it\n"
+	  "still has the collected bytes (else conflict: left alone), keeping\n"
+	  "FILE.mailshift-orig; --rollback puts the originals back.  Writes a receipt\n"
+	  "(hashes and sizes only) beside the packets.  Exit 0 all done, 1 some\n"
+	  "file in conflict, missing or failed.\n"
+	  "examples:\n"
+	  "  mailshift-migrate deploy --packet \\\\files01\\fleet\\deploy\\run-1\\packets\\OPS01.json\n"
+	  "  mailshift-migrate deploy --packet P.json --rollback\n" },
 	{ "rollback",
 	  "usage: mailshift-migrate rollback --fleet DIR [--state DB] [--run N] [--only SPEC]\n"
 	  "                                  [--force]\n"
@@ -161,10 +196,21 @@ static const struct option lo[] = {
 	{ "force", no_argument, NULL, 'F' },
 	{ "out", required_argument, NULL, 'O' },
 	{ "format", required_argument, NULL, 'J' },
+	{ "share", required_argument, NULL, 'S' },
+	{ "exe", required_argument, NULL, 'E' },
+	{ "packet", required_argument, NULL, 'P' },
+	{ "rollback", no_argument, NULL, 'R' },
+	{ "receipt", required_argument, NULL, 'C' },
+	{ "root", required_argument, NULL, 'T' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* The options of deploy-plan and deploy (struct migrate_opts has the
+ * others). */
+static struct deploy_plan_opts dpo;
+static struct deploy_opts dro;
 
 /* Options before and after the command word (cmd: NULL before it);
  * returns -1 to go on, else an exit code. */
@@ -182,6 +228,12 @@ static int parse_opts(int argc, char **argv, const char *optstring,
 		case 's': o->state_path = optarg; break;
 		case 'O': o->out_dir = optarg; break;
 		case 'F': o->force = 1; break;
+		case 'S': dpo.share = optarg; break;
+		case 'E': dpo.exe = optarg; break;
+		case 'P': dro.packet = optarg; break;
+		case 'R': dro.rollback = 1; break;
+		case 'C': dro.receipt = optarg; break;
+		case 'T': dro.root = optarg; break;
 		case 'J':
 			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
 				fprintf(stderr, "mailshift-migrate: unknown format '%s' (text or "
@@ -215,6 +267,84 @@ static int parse_opts(int argc, char **argv, const char *optstring,
 		}
 	}
 	return -1;
+}
+
+/* deploy-plan and deploy: exit 0, 1 when something was left out or is
+ * unsettled (conflict, missing, failed), else the error's. */
+static int cmd_deploy(const char *cmd, const struct migrate_opts *o)
+{
+	struct ms_err err = MS_ERR_INIT;
+	int s, rc = 0;
+
+	if (strcmp(cmd, "deploy-plan") == 0) {
+		struct deploy_plan_result r;
+		size_t i;
+
+		dpo.fleet_dir = o->fleet_dir;
+		dpo.state_path = o->state_path;
+		dpo.out_dir = o->out_dir;
+		dpo.run = o->run;
+		if (!dpo.fleet_dir || !dpo.share) {
+			fprintf(stderr, "mailshift-migrate: deploy-plan needs --fleet DIR and "
+				"--share UNC\n");
+			return EX_USAGE;
+		}
+		if (deploy_plan(&dpo, &r, &err) < 0) {
+			fprintf(stderr, "mailshift-migrate: %s\n", err.msg);
+			return err_sysexit(&err);
+		}
+		for (i = 0; i < r.n_problems; i++)
+			fprintf(stderr, "mailshift-migrate: %s\n", r.problems[i]);
+		printf("run %d: %zu INI file%s for %zu machine%s, %zu job command line%s\n"
+		       "packets: %s/packets\nimport files: %s/%s.json, %s/%s.json,\n"
+		       "  %s/%s, %s/%s\n",
+		       r.run, r.files, r.files == 1 ? "" : "s", r.machines,
+		       r.machines == 1 ? "" : "s", r.jobs, r.jobs == 1 ? "" : "s", r.dir,
+		       r.dir, DEPLOY_SCHEDULE, r.dir, DEPLOY_ROLLBACK_SCHEDULE, r.dir,
+		       DEPLOY_JOBS_FILE, r.dir, DEPLOY_JOBS_ROLLBACK_FILE);
+		rc = r.n_problems ? 1 : 0;
+		deploy_plan_result_release(&r);
+		return rc;
+	}
+	if (!dro.packet) {
+		fprintf(stderr, "mailshift-migrate: deploy needs --packet FILE\n");
+		return EX_USAGE;
+	}
+	{
+		struct deploy_result r;
+
+		if (deploy_run(&dro, &r, &err) < 0) {
+			fprintf(stderr, "mailshift-migrate: %s\n", err.msg);
+			return err.code == MS_ERR_DATA ? EX_DATAERR : err_sysexit(&err);
+		}
+		printf("%s:", r.machine);
+		for (s = 0; s < DEPLOY_STATE_COUNT; s++) {
+			printf("%s %zu %s", s ? "," : "", r.counts[s],
+			       deploy_state_name((enum deploy_state)s));
+			if (r.counts[s] && s != DEPLOY_DEPLOYED && s != DEPLOY_ROLLED_BACK)
+				rc = 1;
+		}
+		printf("\nreceipt: %s\n", r.receipt);
+		deploy_result_release(&r);
+	}
+	return rc;
+}
+
+/* status: the receipts of the run's deployment, per machine, after the
+ * items (nothing when the run was never deploy-planned). */
+static int print_deploy_status(const struct migrate_opts *o, int run,
+			       struct migrate_result *res, struct ms_err *err)
+{
+	char *text = NULL;
+	size_t unsettled = 0;
+
+	if (deploy_status(o->fleet_dir, o->out_dir, run, &text, &unsettled, err) < 0)
+		return -1;
+	if (text)
+		fputs(text, stdout);
+	free(text);
+	res->conflict += unsettled;   /* unsettled machines fail status */
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -268,6 +398,8 @@ int main(int argc, char **argv)
 	}
 	o.out = out;
 	o.out_ctx = stdout;
+	if (strcmp(cmd, "deploy-plan") == 0 || strcmp(cmd, "deploy") == 0)
+		return cmd_deploy(cmd, &o);
 	if (strcmp(cmd, "plan") == 0)
 		rc = migrate_plan(&o, &res, &err);
 	else if (strcmp(cmd, "apply") == 0)
@@ -278,6 +410,8 @@ int main(int argc, char **argv)
 		rc = migrate_rollback(&o, &res, &err);
 	else
 		return EX_USAGE;   /* find_command() knows no other */
+	if (rc == 0 && strcmp(cmd, "status") == 0 && !o.json && res.run > 0)
+		rc = print_deploy_status(&o, res.run, &res, &err);
 	fflush(stdout);
 	if (rc < 0) {
 		fprintf(stderr, "mailshift-migrate: %s\n", err.msg);
