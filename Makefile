@@ -4,7 +4,8 @@
 #                   in parallel where tests allow (tests/run-all); the Wine
 #                   tests too once `make windows` has built bin/win64
 #   make check-fast unit tests and the tool tests that need no server
-#   make demo       audit -> migrate -> verify -> connector on samples/
+#   make demo       audit -> migrate -> verify -> connector on samples/, then
+#                   the same job through mailshift.exe under Wine (if built)
 #   make bench      benchmarks with ratios against an in-run baseline
 #   make SANITIZE=address,undefined check
 #   make install PREFIX=/usr/local DESTDIR=   (programs, man pages, bash
