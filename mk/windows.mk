@@ -54,7 +54,10 @@ WIN_ALL_CFLAGS = $(WIN_CFLAGS) -std=c11 -D_GNU_SOURCE -D__USE_MINGW_ANSI_STDIO=1
 # -static: no DLL of ours or of the toolchain beside the .exe (libz.dll.a
 #   is there too).  -s: no symbols (size).  Binary mode for every file is
 #   set by platform_no_core_dumps (mingw-w64's binmode.o is an empty stub).
-WIN_ALL_LDFLAGS = -static -s $(WIN_LDFLAGS)
+# --wrap open, fopen: runtime/base/compat_win.c's, which say ENAMETOOLONG
+#   where the C runtime says ENOENT for a name too long (no #define: a
+#   macro named open would also rename mailbox ops' open member).
+WIN_ALL_LDFLAGS = -static -s -Wl,--wrap=open -Wl,--wrap=fopen $(WIN_LDFLAGS)
 WIN_ALL_LDLIBS  = $(WIN_PKG_LIBS) -lshell32 -lole32 -ladvapi32 -lcrypt32 \
                   -lbcrypt -lws2_32 -lpthread
 
