@@ -1,9 +1,11 @@
 # mailshift - one non-recursive Makefile.
 #   make            build bin/* (the first build installs missing packages)
 #   make check      every test (installs packages, starts the mail world),
-#                   in parallel where tests allow (tests/run-all)
+#                   in parallel where tests allow (tests/run-all); the Wine
+#                   tests too once `make windows` has built bin/win64
 #   make check-fast unit tests and the tool tests that need no server
-#   make demo       audit -> migrate -> verify -> connector on samples/
+#   make demo       audit -> migrate -> verify -> connector on samples/, then
+#                   the same job through mailshift.exe under Wine (if built)
 #   make bench      benchmarks with ratios against an in-run baseline
 #   make SANITIZE=address,undefined check
 #   make install PREFIX=/usr/local DESTDIR=   (programs, man pages, bash
@@ -118,9 +120,14 @@ $(BUILD)/tests/live/%: $(BUILD)/tests/live/%.o $(LIB)
 deps:
 	@$(DEPS)
 
+# The Wine tests (tests/windows) are part of it when bin/win64 is built
+# (make windows): mk/windows.mk brings the .exe files up to date and says
+# so in one line when they are not run (WIN_CHECK_*).
 check: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) sh tests/run-all
+	@$(WIN_CHECK_PREPARE)
+	@BUILD=$(BUILD) MS_WINDOWS_TESTS=$(WIN_CHECK_RUN) sh tests/run-all; rc=$$?; \
+		$(WIN_CHECK_NOTE); exit $$rc
 
 # no mail world, no package installer: unit tests and the quick tool tests
 check-fast: all

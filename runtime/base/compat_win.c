@@ -7,6 +7,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <windows.h>
 
 /* strndup, memmem and strcasestr have one body, base/compat.c's, which
@@ -79,4 +81,91 @@ int fchmod(int fd, mode_t mode)
 int geteuid(void)
 {
 	return 0;
+}
+
+/* UTF-16 units of n bytes of UTF-8 (what Windows' length limits count):
+ * one per character, two for one past U+FFFF (a 4-byte sequence). */
+static size_t utf16_units(const char *s, size_t n)
+{
+	size_t i, u = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c & 0xC0) != 0x80)
+			u += c >= 0xF0 ? 2 : 1;
+	}
+	return u;
+}
+
+/* RtlAreLongPathsEnabled (Windows 10 1607+): the manifest's longPathAware
+ * counts only when the machine allows long paths too. */
+static int long_paths_enabled(void)
+{
+	typedef BOOLEAN(WINAPI * fn_t)(void);
+	HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+	FARPROC p = nt ? GetProcAddress(nt, "RtlAreLongPathsEnabled") : NULL;
+	fn_t fn;
+
+	if (!p)
+		return 0;
+	memcpy(&fn, &p, sizeof(fn));
+	return fn() != 0;
+}
+
+int ms_win_path_errno(const char *path, int e)
+{
+	const char *p, *start;
+	char full[MAX_PATH + 1];
+	DWORD n;
+
+	if (e != ENOENT || !path)
+		return e;
+	for (p = start = path;; p++) {
+		if (*p == '\\' || *p == '/' || !*p) {
+			if (utf16_units(start, (size_t)(p - start)) > 255)
+				return ENAMETOOLONG;
+			if (!*p)
+				break;
+			start = p + 1;
+		}
+	}
+	/* the whole name, as Windows resolves it (a relative one too) */
+	n = GetFullPathNameA(path, sizeof(full), full, NULL);
+	if ((n >= sizeof(full) || utf16_units(path, strlen(path)) >= MAX_PATH) &&
+	    !long_paths_enabled())
+		return ENAMETOOLONG;
+	return e;
+}
+
+/* open() and fopen(), through the linker (mk/windows.mk: --wrap): the C
+ * runtime's, with ms_win_path_errno's errno on failure, so that every
+ * "cannot open '...'" says "File name too long" as on Linux. */
+int __real_open(const char *path, int flags, ...);
+FILE *__real_fopen(const char *path, const char *mode);
+
+int __wrap_open(const char *path, int flags, ...)
+{
+	int mode = 0, fd;
+
+	if (flags & O_CREAT) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	fd = __real_open(path, flags, mode);
+	if (fd < 0)
+		errno = ms_win_path_errno(path, errno);
+	return fd;
+}
+
+FILE *__wrap_fopen(const char *path, const char *mode)
+{
+	FILE *f = __real_fopen(path, mode);
+
+	if (!f)
+		errno = ms_win_path_errno(path, errno);
+	return f;
 }

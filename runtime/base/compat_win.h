@@ -20,6 +20,8 @@
  *   fchmod      succeeds and does nothing: NTFS has ACLs, not modes.
  *   geteuid     0, the owner mingw's stat() reports for every file, so the
  *               "owned by another user" checks compare like with like.
+ *   open, fopen the C runtime's, wrapped at link time (mk/windows.mk) so
+ *               that a name too long is ENAMETOOLONG, not ENOENT.
  */
 #ifndef MS_COMPAT_WIN_H
 #define MS_COMPAT_WIN_H
@@ -57,5 +59,11 @@ time_t timegm(struct tm *tm);
 int fsync(int fd);
 int fchmod(int fd, mode_t mode);
 int geteuid(void);
+/* errno E for a failed call on PATH, as Linux would set it: Windows' C
+ * runtime says ENOENT for a name too long (a part past 255 characters, or
+ * the whole past MAX_PATH where the machine does not allow long paths);
+ * that becomes ENAMETOOLONG.  Any other errno is returned unchanged.
+ * open() and fopen() apply it themselves (linked with --wrap). */
+int ms_win_path_errno(const char *path, int e);
 
 #endif

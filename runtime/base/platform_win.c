@@ -219,8 +219,12 @@ int platform_host_name(char *buf, size_t size)
 
 int platform_mkdir(const char *path, mode_t mode)
 {
+	int rc;
+
 	(void)mode;   /* the new folder inherits its parent's ACL */
-	return mkdir(path);
+	if ((rc = mkdir(path)) < 0)
+		errno = ms_win_path_errno(path, errno);   /* "too long", not "no such" */
+	return rc;
 }
 
 static int is_sep(char c)

@@ -1,8 +1,9 @@
 #!/bin/bash
-# mailshift-migrate.exe under Wine on a copy of samples/demo: plan, apply
-# and status print what the Linux build prints, and apply leaves the same
-# fleet behind, but for what is sealed (a random nonce, another machine
-# key) and the hashes of the files holding it.
+# mailshift-migrate.exe under Wine on a copy of samples/demo: plan, apply,
+# status and rollback print what the Linux build prints, apply leaves the
+# same fleet behind, but for what is sealed (a random nonce, another machine
+# key) and the hashes of the files holding it, and rollback restores every
+# file of the fleet byte for byte.
 . "$(dirname "$0")/../lib/test-lib.sh"
 . "$MS_TOP/tests/windows/wine-lib.sh"
 cd "$MS_TOP" || bail_out "cannot cd to $MS_TOP"
@@ -17,6 +18,7 @@ for side in linux win; do
 		    -e 's#@USER2@#carol@fabrikam.test#' -e 's#@PASS2@#pw2#' "$f" >"${f%.in}"
 		rm -f "$f"
 	done
+	cp -R "$T/$side/fleet" "$T/$side/before"
 	cat >"$T/$side/map.json" <<'EOM'
 {
   "transport": "imap",
@@ -59,5 +61,33 @@ ok "apply sealed the client secret in the Windows run" \
 	grep -rq 'ClientSecret=mssealed:v1:' "$T/win/fleet/machines"
 ok "the same files in both fleets" \
 	[ "$(cd "$T/linux/fleet" && find . -type f | sort)" = "$(cd "$T/win/fleet" && find . -type f | sort)" ]
+
+# rollback: every file apply wrote back to its original bytes (the Windows
+# run unseals the originals with the machine key, a DPAPI blob, of its own)
+pini="machines/DEMO01/C/ProgramData/OpConxps/SMArt Email/payroll.ini"
+fails "apply changed the payroll INI (so rollback has something to restore)" \
+	cmp -s "$T/win/before/$pini" "$T/win/fleet/$pini"
+for side in linux win; do
+	if [ $side = linux ]; then mig_l rollback --fleet fleet >"$T/rb.l" 2>&1; rl=$?
+	else mig_w rollback --fleet fleet >"$T/rb.w" 2>&1; rw=$?; fi
+done
+ok "migrate.exe rollback exits as on Linux ($rw, $rl)" [ "$rw" = "$rl" ]
+ok "migrate.exe rollback exits 0 (rc=$rw)" [ "$rw" = 0 ]
+[ "$rw" = 0 ] || sed 's/^/# /' "$T/rb.w"
+ok "migrate.exe rollback prints what the Linux build prints" cmp -s "$T/rb.l" "$T/rb.w"
+cmp -s "$T/rb.l" "$T/rb.w" || diff "$T/rb.l" "$T/rb.w" | head -n 10 | sed 's/^/# /'
+# the fleet's own files (not apply's and rollback's records: the database,
+# migrate/run-N*/) byte for byte as before apply
+fleet_files() { (cd "$1" && find . -type f ! -name '.mailshift-migrate.db*' ! -path './migrate/*' | sort); }
+ok "after rollback the fleet holds the files it held before apply" \
+	[ "$(fleet_files "$T/win/fleet")" = "$(fleet_files "$T/win/before")" ]
+same=0 n=0
+while IFS= read -r f; do
+	n=$((n + 1))
+	cmp -s "$T/win/before/$f" "$T/win/fleet/$f" || { same=1; echo "# differs: $f"; }
+done < <(fleet_files "$T/win/before")
+ok "migrate.exe rollback restores every one of the $n files byte for byte" [ $same = 0 ]
+ok "... the payroll INI among them (its BOM and line ends too)" \
+	cmp "$T/win/before/$pini" "$T/win/fleet/$pini"
 
 done_testing
