@@ -11,11 +11,10 @@
 
 #include "base/platform.h"
 #include "ini/cmdline.h"
+#include "ini/config.h"
 #include "connector/connector.h"
 #include "mail/explain.h"
 #include "base/log.h"
-
-#define DEFAULT_INI "SMArtEmail.ini"
 
 static const char usage[] =
 "usage: mailshift [-inifile:PATH] [-server:HOST] [-port:N] [--imap|--pop]\n"
@@ -32,7 +31,9 @@ static const char usage[] =
 "[ConfigurationN] rules and writes OpCon events into MSGINDirectory.\n"
 "\n"
 "  -inifile:PATH     the INI file (default $MAILSHIFT_INIFILE, else\n"
-"                    ./" DEFAULT_INI ")\n"
+"                    smartemail.exe's own: on Windows\n"
+"                    %PROGRAMDATA%\\OpConxps\\SMArt Email\\SMArtEmail.ini,\n"
+"                    elsewhere ./SMArtEmail.ini)\n"
 "  -server: -port: --imap --pop --ssl --tls1_1 --tls1_2\n"
 "                    override the INI's [Mail] keys\n"
 "  --delete          delete matched mail even with DeleteEmails=None\n"
@@ -152,6 +153,8 @@ int main(int argc, char **argv)
 	struct connector_run r = { 0 };
 	struct connector_summary sum;
 	struct ms_err err = MS_ERR_INIT;
+	/* the default INI's expanded name lives as long as the process */
+	static char *default_ini;
 	const char *ini;
 	int rc, dry;
 
@@ -178,8 +181,11 @@ int main(int argc, char **argv)
 		     o.verbose >= 2 ? LOG_LVL_TRACE : o.verbose ? LOG_LVL_DEBUG
 		     : LOG_LVL_WARN);
 	ini = o.inifile ? o.inifile : getenv("MAILSHIFT_INIFILE");
-	if (!ini)
-		ini = DEFAULT_INI;
+	if (!ini && !(ini = default_ini = config_expand_env(platform_default_ini()))) {
+		fputs("mailshift: out of memory\n", stderr);
+		cmdline_opts_release(&o);
+		return 2;
+	}
 
 	if (o.credentials) {
 		rc = 0;
@@ -245,9 +251,9 @@ int main(int argc, char **argv)
 		if (!o.inifile && !getenv("MAILSHIFT_INIFILE") &&
 		    access(ini, F_OK) != 0)
 			fprintf(stderr, "mailshift: no -inifile: given and MAILSHIFT_INIFILE "
-				"not set, so the INI is ./%s\n"
+				"not set, so the INI is %s\n"
 				"fix: give -inifile:PATH or set MAILSHIFT_INIFILE to the INI "
-				"file\n", DEFAULT_INI);
+				"file\n", ini);
 	}
 	if (!rc)
 		print_summary(&o, &sum);

@@ -146,4 +146,13 @@ int platform_key_file_size_ok(long long size, size_t len);
  * -1 with err. */
 int platform_machine_state_dir(char **dir, struct ms_err *err);
 
+/* The INI file the connector reads when no -inifile: and no
+ * MAILSHIFT_INIFILE name one, as a template for config_expand_env.
+ * Windows: the incumbent's own default,
+ * %PROGRAMDATA%\OpConxps\SMArt Email\SMArtEmail.ini, so that a job
+ * whose command line names no INI keeps reading the file it read before
+ * the cutover (migrate leaves such command lines without -inifile:).
+ * POSIX: SMArtEmail.ini in the current folder. */
+const char *platform_default_ini(void);
+
 #endif

@@ -342,6 +342,11 @@ int platform_machine_state_dir(char **dir, struct ms_err *err)
 	return 0;
 }
 
+const char *platform_default_ini(void)
+{
+	return "%PROGRAMDATA%\\OpConxps\\SMArt Email\\SMArtEmail.ini";
+}
+
 int platform_names_case_sensitive(void)
 {
 	return 0;
