@@ -37,38 +37,55 @@ _mailshift() {
 }
 
 _mailshift_audit() {
+	local i cmd=
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		collect-plan|collect) cmd=${COMP_WORDS[i]}; break ;;
+		esac
+	done
 	case ${COMP_WORDS[COMP_CWORD-1]} in
-	--fleet) _mailshift_paths -d; return ;;
-	--out) _mailshift_paths -f; return ;;
+	--fleet|--root) _mailshift_paths -d; return ;;
+	--out) [ -n "$cmd" ] && _mailshift_paths -d || _mailshift_paths -f; return ;;
+	--manifest) _mailshift_paths -f; return ;;
 	--format) _mailshift_words "text json csv html"; return ;;
 	--fail-on) _mailshift_words "needs-migration at-risk migrated unaffected broken none"
 		   return ;;
+	--share|--exe|--notify|--machine) return ;;
 	esac
-	_mailshift_words "--fleet --format --out --fail-on --quiet --help -V --version help"
+	case $cmd in
+	collect-plan) _mailshift_words "--fleet --share --out --exe --notify --help" ;;
+	collect) _mailshift_words "--manifest --out --machine --root --help" ;;
+	*) _mailshift_words "--fleet --format --out --fail-on --quiet collect-plan collect
+		--help -V --version help" ;;
+	esac
 }
 
 _mailshift_migrate() {
 	local i cmd=
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		plan|apply|status|rollback|help) cmd=${COMP_WORDS[i]}; break ;;
+		plan|apply|status|rollback|deploy-plan|deploy|help) cmd=${COMP_WORDS[i]}; break ;;
 		esac
 	done
 	case ${COMP_WORDS[COMP_CWORD-1]} in
 	--fleet|--out) _mailshift_paths -d; return ;;
-	--map|--state) _mailshift_paths -f; return ;;
+	--map|--state|--packet|--receipt) _mailshift_paths -f; return ;;
+	--share|--exe) return ;;
 	--format) _mailshift_words "text json"; return ;;
 	--only) _mailshift_words "machine= schedule= job="; compopt -o nospace 2>/dev/null
 		return ;;
 	--run) return ;;
 	esac
 	case $cmd in
-	'') _mailshift_words "plan apply status rollback help --help -V --version" ;;
-	help) _mailshift_words "plan apply status rollback" ;;
+	'') _mailshift_words "plan apply status rollback deploy-plan deploy help --help -V
+		--version" ;;
+	help) _mailshift_words "plan apply status rollback deploy-plan deploy" ;;
 	plan) _mailshift_words "--fleet --map --state --format --help" ;;
 	apply) _mailshift_words "--fleet --map --state --only --out --help" ;;
 	status) _mailshift_words "--fleet --state --run --only --format --help" ;;
 	rollback) _mailshift_words "--fleet --state --run --only --force --out --help" ;;
+	deploy-plan) _mailshift_words "--fleet --share --out --state --run --exe --help" ;;
+	deploy) _mailshift_words "--packet --rollback --receipt --help" ;;
 	esac
 }
 

@@ -22,6 +22,12 @@ is "$(bash -c ". '$comp/mailshift-migrate'; COMP_WORDS=(mailshift-migrate pl); C
 	_mailshift_migrate; echo \${COMPREPLY[*]}")" plan "completion: mailshift-migrate pl -> plan"
 is "$(bash -c ". '$comp/mailshift-audit'; COMP_WORDS=(mailshift-audit --format ''); COMP_CWORD=2;
 	_mailshift_audit; echo \${COMPREPLY[*]}")" "text json csv html" "completion: audit --format"
+is "$(bash -c ". '$comp/mailshift-migrate'; COMP_WORDS=(mailshift-migrate dep); COMP_CWORD=1;
+	_mailshift_migrate; echo \${COMPREPLY[*]}")" "deploy-plan deploy" "completion: mailshift-migrate dep"
+is "$(bash -c ". '$comp/mailshift-migrate'; COMP_WORDS=(mailshift-migrate deploy --r); COMP_CWORD=2;
+	_mailshift_migrate; echo \${COMPREPLY[*]}")" "--rollback --receipt" "completion: migrate deploy --r"
+is "$(bash -c ". '$comp/mailshift-audit'; COMP_WORDS=(mailshift-audit collect --m); COMP_CWORD=2;
+	_mailshift_audit; echo \${COMPREPLY[*]}")" "--manifest --machine" "completion: audit collect --m"
 is "$(bash -c ". '$comp/mailshift'; COMP_WORDS=(mailshift --dry); COMP_CWORD=1;
 	_mailshift; echo \${COMPREPLY[*]}")" "--dry-run" "completion: connector --dry"
 ok "README under share/doc" test -f "$root/usr/share/doc/mailshift/README.md"
