@@ -27,7 +27,7 @@
  * jobs in report order): bounded by the number of collected INI files,
  * not by the number of jobs.
  */
-#define SPILL_CACHE_KB 8192
+#define SPILL_CACHE_STR "2048"       /* KB of page cache, as PRAGMA cache_size */
 #define SPILL_ORDER "machine COLLATE NOCASE, schedule COLLATE NOCASE, " \
 		    "job COLLATE NOCASE, machine, schedule, job, source, line"
 #define SPILL_MAX_CODES 128
@@ -282,7 +282,9 @@ int audit_spill_open(struct audit_spill **out, struct ms_err *err)
 		audit_spill_free(s);
 		return -1;
 	}
-	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	if (sqlite3_exec(s->db, "PRAGMA cache_size=-" SPILL_CACHE_STR ";", NULL, NULL,
+			 NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
 			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT rowid FROM jobs WHERE machine = ?1 "

@@ -351,6 +351,244 @@ done:
 	return rc;
 }
 
+/*
+ * A captured job, checked and cut down before cJSON sees it: one pass
+ * over the text checks that it is valid JSON (as cJSON_Parse would refuse
+ * it otherwise) without building a tree, and copies only the members
+ * emit_job() reads into a smaller object.  The rest of a real REST job
+ * (frequencies, dependencies, documentation: 3-5 KB) is never allocated
+ * node by node.
+ */
+static const char *const job_keys[] = {
+	"name", "schedule", "scheduleName", "primaryMachine", "machine", "jobType",
+	"details", "windowsDetails", "commandLine", "workingDirectory", "batchUser",
+};
+/* and of "details" / "windowsDetails" (the first that is an object) */
+static const char *const detail_keys[] = {
+	"commandLine", "workingDirectory", "batchUser",
+};
+
+static const char *jv_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+static int jv_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* p at the opening quote: the byte after the closing one, NULL if bad
+ * (a control character, a bad escape, the end) */
+static const char *jv_string(const char *p, const char *e)
+{
+	for (p++; p < e; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '"')
+			return p + 1;
+		if (c < 0x20)
+			return NULL;
+		if (c != '\\')
+			continue;
+		if (++p >= e)
+			return NULL;
+		if (*p == 'u') {
+			if (e - p < 5 || !jv_hex(p[1]) || !jv_hex(p[2]) || !jv_hex(p[3]) ||
+			    !jv_hex(p[4]))
+				return NULL;
+			p += 4;
+		} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static const char *jv_value(const char *p, const char *e, int depth,
+			    struct buf *keep, struct ms_err *err);
+
+/* 0: skip the member named k (n bytes), 1: keep it, 2: keep the
+ * members of its object that emit_job() reads (level 0: the job, 1: its
+ * details). */
+static int jv_wanted(const char *k, size_t n, int level)
+{
+	const char *const *keys = level ? detail_keys : job_keys;
+	size_t i, nk = level ? sizeof(detail_keys) / sizeof(detail_keys[0]) :
+			       sizeof(job_keys) / sizeof(job_keys[0]);
+
+	for (i = 0; i < nk; i++)
+		if (strlen(keys[i]) == n && memcmp(keys[i], k, n) == 0)
+			return level == 0 && (strcmp(keys[i], "details") == 0 ||
+					      strcmp(keys[i], "windowsDetails") == 0) ? 2 : 1;
+	return 0;
+}
+
+/* A key with escapes, decoded ("na\u006de" is "name" to cJSON too). */
+static int jv_wanted_escaped(const char *k, size_t n, int level)
+{
+	cJSON *s = cJSON_ParseWithLength(k - 1, n + 2);
+	int w = cJSON_IsString(s) ?
+		jv_wanted(s->valuestring, strlen(s->valuestring), level) : 0;
+
+	cJSON_Delete(s);
+	return w;
+}
+
+/* An object at p; with keep, the members wanted at this level are
+ * appended to keep as an object of their own. */
+static const char *jv_object(const char *p, const char *e, int depth, int level,
+			     struct buf *keep, struct ms_err *err)
+{
+	int first = 1;
+
+	if (keep && buf_append(keep, "{", 1, err) < 0)
+		return NULL;
+	p = jv_ws(p + 1, e);
+	if (p < e && *p == '}')
+		return keep && buf_append(keep, "}", 1, err) < 0 ? NULL : p + 1;
+	for (;;) {
+		const char *k = p, *v;
+		int want = 0;
+
+		if (p >= e || *p != '"' || !(p = jv_string(p, e)))
+			return NULL;
+		if (keep)
+			want = memchr(k, '\\', (size_t)(p - k)) ?
+			       jv_wanted_escaped(k + 1, (size_t)(p - k - 2), level) :
+			       jv_wanted(k + 1, (size_t)(p - k - 2), level);
+		p = jv_ws(p, e);
+		if (p >= e || *p != ':')
+			return NULL;
+		v = p = jv_ws(p + 1, e);
+		if (want && ((!first && buf_append(keep, ",", 1, err) < 0) ||
+			     buf_append(keep, k, (size_t)(v - k), err) < 0))
+			return NULL;
+		if (want == 2 && p < e && *p == '{') {
+			/* a details object: only what emit_job() reads of it */
+			if (!(p = jv_object(p, e, depth + 1, 1, keep, err)))
+				return NULL;
+		} else {
+			if (!(p = jv_value(p, e, depth + 1, NULL, err)))
+				return NULL;
+			if (want && buf_append(keep, v, (size_t)(p - v), err) < 0)
+				return NULL;
+		}
+		first &= !want;
+		p = jv_ws(p, e);
+		if (p < e && *p == '}')
+			return keep && buf_append(keep, "}", 1, err) < 0 ? NULL : p + 1;
+		if (p >= e || *p != ',')
+			return NULL;
+		p = jv_ws(p + 1, e);
+	}
+}
+
+/* One value at p: the byte after it, NULL if invalid.  With keep (the
+ * job object itself), its wanted members are appended to keep. */
+static const char *jv_value(const char *p, const char *e, int depth,
+			    struct buf *keep, struct ms_err *err)
+{
+	if (p >= e || depth > JSON_MAX_KEY)
+		return NULL;
+	switch (*p) {
+	case '{':
+		return jv_object(p, e, depth, 0, keep, err);
+	case '[':
+		p = jv_ws(p + 1, e);
+		if (p < e && *p == ']')
+			return p + 1;
+		for (;;) {
+			if (!(p = jv_value(p, e, depth + 1, NULL, err)))
+				return NULL;
+			p = jv_ws(p, e);
+			if (p < e && *p == ']')
+				return p + 1;
+			if (p >= e || *p != ',')
+				return NULL;
+			p = jv_ws(p + 1, e);
+		}
+	case '"':
+		return jv_string(p, e);
+	case 't':
+		return e - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+	case 'f':
+		return e - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+	case 'n':
+		return e - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+	default: {
+		/* a number, as cJSON reads one: strtod over [-+0-9.eE] */
+		const char *q = p;
+		char tmp[64], *end;
+		size_t n;
+
+		while (q < e && strchr("-+0123456789.eE", *q) && *q)
+			q++;
+		n = (size_t)(q - p);
+		if (n == 0 || n >= sizeof(tmp))
+			return NULL;
+		memcpy(tmp, p, n);
+		tmp[n] = '\0';
+		(void)strtod(tmp, &end);
+		return end == tmp ? NULL : p + (end - tmp);
+	}
+	}
+}
+
+/* The job text [p, e) (a captured '{' ... '}'): the parsed object with
+ * the members emit_job() reads, NULL when the text is not valid JSON (or
+ * out of memory: err says so). */
+static cJSON *job_parse(const char *p, const char *e, struct buf *keep,
+			struct ms_err *err)
+{
+	buf_reset(keep);
+	p = jv_value(p, e, 0, keep, err);
+	if (!p || jv_ws(p, e) != e)
+		return NULL;
+	return cJSON_ParseWithLength(keep->data, keep->len);
+}
+
+/* The fast path for a job whose '{' was just read: when the whole job is
+ * valid JSON inside the read buffer (UTF-8, nothing peeked), check and
+ * cut it down right there, without copying it byte by byte, and step
+ * over it.  *job is NULL when it did not work out (the buffer ends inside
+ * the job, the job is not valid JSON, out of memory): nothing was
+ * consumed then, and the byte-by-byte path reads the job as ever (with
+ * its exact error messages). */
+static void jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr,
+			   cJSON **job)
+{
+	const char *start, *e, *p, *q;
+	int refilled = 0;
+
+	*job = NULL;
+	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	    r->cb_failed || r->rpos == 0 || r->raw[r->rpos - 1] != '{')
+		return;
+	for (;;) {
+		start = (const char *)r->raw + r->rpos - 1;
+		e = (const char *)r->raw + r->rlen;
+		buf_reset(keep);
+		if ((p = jv_value(start, e, 0, keep, lerr)) || refilled || r->rpos == 1 ||
+		    r->rlen < sizeof(r->raw) || lerr->code != MS_OK)
+			break;
+		/* the job may go on past the buffer: move it to the front and
+		 * read more, once */
+		memmove(r->raw, r->raw + r->rpos - 1, r->rlen - r->rpos + 1);
+		r->rlen -= r->rpos - 1;
+		r->rpos = 1;
+		r->rlen += fread(r->raw + r->rlen, 1, sizeof(r->raw) - r->rlen, r->f);
+		refilled = 1;
+	}
+	if (!p || !(*job = cJSON_ParseWithLength(keep->data, keep->len)))
+		return;
+	for (q = start; (q = memchr(q, '\n', (size_t)(p - q))); q++)
+		r->line++;
+	r->rpos = (size_t)(p - (const char *)r->raw);
+}
+
 struct jsched {
 	char name[JSON_MAX_KEY];
 	int have_name;
@@ -410,10 +648,12 @@ static int flush_pending(struct jr *r, struct jsched *s)
 /* An array of jobs whose '[' was read. */
 static int jr_jobs(struct jr *r, struct jsched *s)
 {
-	struct buf b;
+	struct buf b, keep;
+	struct ms_err lerr = MS_ERR_INIT;
 	int c, rc = -1;
 
 	buf_init(&b, JSON_MAX_JOB);
+	buf_init(&keep, JSON_MAX_JOB + 2);
 	if ((c = jr_ws(r)) == ']') {
 		rc = 0;
 		goto done;
@@ -433,9 +673,18 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 				goto done;
 			fleet_problem(r->h, r->rel, line, "job #%zu is not an object", r->jobs);
 		} else {
-			if (jr_value(r, c, &b) < 0)
+			err_clear(&lerr);
+			jr_job_inplace(r, &keep, &lerr, &j);
+			if (!j && lerr.code == MS_OK) {
+				if (jr_value(r, c, &b) < 0)
+					goto done;
+				j = job_parse(b.data, b.data + b.len, &keep, &lerr);
+			}
+			if (!j && lerr.code == MS_ERR_NOMEM) {
+				err_nomem(r->err);
+				r->cb_failed = 1;
 				goto done;
-			j = cJSON_ParseWithLength(b.data, b.len);
+			}
 			if (!j) {
 				jr_fail(r, "invalid JSON in job #%zu", r->jobs + 1);
 				goto done;
@@ -478,6 +727,7 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 	rc = 0;
 done:
 	buf_wipe(&b);
+	buf_wipe(&keep);
 	return rc;
 }
 

@@ -12,7 +12,7 @@ cd "$top" || exit 1
 audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 tmp=$T
 
-python3 bench/gen-fleet.py "$tmp/fleet" 3000 20 200 >/dev/null
+python3 bench/gen-fleet.py --thin "$tmp/fleet" 3000 20 200 >/dev/null
 
 $audit --fleet "$tmp/fleet" --format json --fail-on none >"$tmp/stdout.json" 2>"$tmp/err"
 ok "json to stdout: exit 0" [ $? = 0 ]
@@ -81,8 +81,8 @@ if grep -q __asan_init "$(command -v "$audit")" 2>/dev/null; then
 elif [ -n "${MAILSHIFT_VALGRIND:-}" ]; then
 	skip "under valgrind: its shadow memory, not ours, is the peak RSS (measured in make check)"
 elif [ -x /usr/bin/time ]; then
-	python3 bench/gen-fleet.py "$tmp/mid" 36000 20 200 >/dev/null
-	python3 bench/gen-fleet.py "$tmp/big" 72000 20 200 >/dev/null
+	python3 bench/gen-fleet.py --thin "$tmp/mid" 36000 20 200 >/dev/null
+	python3 bench/gen-fleet.py --thin "$tmp/big" 72000 20 200 >/dev/null
 	/usr/bin/time -f %M -o "$tmp/mid.kb" $audit --fleet "$tmp/mid" --format json \
 	    --out "$tmp/m.json" --fail-on none --quiet
 	/usr/bin/time -f %M -o "$tmp/big.kb" $audit --fleet "$tmp/big" --format json \

@@ -15,7 +15,7 @@ audit=${MAILSHIFT_BIN:-bin}/mailshift-audit
 tmp=$T
 jobs=${T0507_JOBS:-100000}
 
-python3 bench/gen-fleet.py "$tmp/fleet" "$jobs" 20 200 >/dev/null
+python3 bench/gen-fleet.py --thin "$tmp/fleet" "$jobs" 20 200 >/dev/null
 $audit --fleet "$tmp/fleet" --format html --out "$tmp/r.html" --fail-on none --quiet
 ok "$jobs jobs: the report is written" [ $? = 0 ]
 h="$tmp/r.html"

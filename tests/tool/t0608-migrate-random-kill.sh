@@ -12,7 +12,7 @@ migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 K=${R2_KILLS:-50}
 N=${R2_INIS:-200}
 tmp=$T
-python3 "$top/bench/gen-fleet.py" "$tmp/orig" "$N" 10 "$N" basic >/dev/null
+python3 "$top/bench/gen-fleet.py" --thin "$tmp/orig" "$N" 10 "$N" basic >/dev/null
 # env: references keep the rewritten bytes deterministic (literal secrets
 # are sealed with a fresh nonce on every write)
 cat >"$tmp/map.json" <<'EOM'

@@ -18,7 +18,7 @@ if ! command -v strace >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 |
 	exit 0
 fi
 tmp=$T
-python3 bench/gen-fleet.py "$tmp/orig" 300 15 300 basic >/dev/null
+python3 bench/gen-fleet.py --thin "$tmp/orig" 300 15 300 basic >/dev/null
 cp -a "$tmp/orig" "$tmp/fleet"
 nini=$(find "$tmp/fleet/machines" -name '*.ini' | wc -l)
 

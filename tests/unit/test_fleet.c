@@ -652,6 +652,75 @@ static void test_windows_path(void)
 	ok(fleet_windows_path("jobs/a.json", NULL) == NULL, "not under machines/: NULL");
 }
 
+/* The in-place JSON path and the SAX XML reader (issue 16): what they
+ * keep of a job, and that they refuse what cJSON and libxml2 refuse. */
+static void test_fast_paths(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct seen *s = calloc(1, sizeof(*s));
+	char dir[512], *big;
+	size_t n = 0, cap = 300 * 1024;
+	int k;
+
+	h.ctx = s;
+	/* a REST job with what a real one carries around the fields read; an
+	 * escaped key; details that are not an object; a bad literal and a
+	 * bad number in members nobody reads */
+	puts_("f/jobs/a-rest.json",
+	      "[{\"id\":1,\"documentation\":\"x\",\"frequencies\":[{\"name\":\"Daily\",\"n\":-1.5e3}],"
+	      "\"na\\u006de\":\"ESC\",\"schedule\":{\"id\":7,\"name\":\"S\"},\"primaryMachine\":"
+	      "{\"id\":2,\"name\":\"M\"},\"jobType\":{\"id\":0,\"description\":\"Windows\"},"
+	      "\"details\":{\"exitCodes\":[{\"value\":0}],\"commandLine\":\"smartemail.exe\","
+	      "\"workingDirectory\":\"D:\\\\w\",\"env\":[]}},\n"
+	      " {\"name\":\"STR\",\"details\":\"odd\",\"windowsDetails\":{\"commandLine\":\"w.exe\"}},\n"
+	      " {\"name\":\"OK\"},\n"
+	      " {\"name\":\"BAD\",\"disabled\":fals}]\n");
+	puts_("f/jobs/b-num.json", "[{\"name\":\"N\",\"x\":1.2.3}]");
+	/* jobs of 3 KB across the 64 KB read buffer, then one of 100 KB */
+	big = malloc(cap);
+	n += (size_t)snprintf(big + n, cap - n, "[");
+	for (k = 0; k < 40; k++) {
+		n += (size_t)snprintf(big + n, cap - n, "%s{\"name\":\"B%d\",\"doc\":\"", k ? ",\n" : "", k);
+		memset(big + n, 'd', 3000);
+		n += 3000;
+		n += (size_t)snprintf(big + n, cap - n, "\",\"details\":{\"commandLine\":\"c%d\"}}", k);
+	}
+	n += (size_t)snprintf(big + n, cap - n, ",\n{\"name\":\"HUGE\",\"doc\":\"");
+	memset(big + n, 'h', 100000);
+	n += 100000;
+	n += (size_t)snprintf(big + n, cap - n, "\",\"details\":{\"commandLine\":\"h\"}}]");
+	put("f/jobs/c-big.json", big, n);
+	free(big);
+	/* an empty <job/> is no job; a <job> with its fields is */
+	puts_("f/jobs/d-extract.xml",
+	      "<jobs>\n<job/>\n<job><jname>X1</jname><cmd_line><![CDATA[a \"b\"]]></cmd_line></job>\n"
+	      "</jobs>\n");
+	snprintf(dir, sizeof(dir), "%s/f", top);
+	ok(fleet_scan(dir, &h, &err) == 0, "fast paths: scan: %s", err.msg);
+	for (k = 0; k < s->n; k++)
+		printf("# job %s\n", s->jobs[k]);
+	for (k = 0; k < s->np; k++)
+		printf("# problem %s\n", s->problems[k]);
+	ok(has_job(s, "jobs/a-rest.json|S|ESC|M|Windows|smartemail.exe|D:\\w|1"),
+	   "a full REST job: the fields read, an escaped key decoded");
+	ok(has_job(s, "jobs/a-rest.json||STR|||w.exe|-|2"),
+	   "details that are not an object: windowsDetails");
+	ok(has_job(s, "jobs/a-rest.json||OK|") && !has_job(s, "jobs/a-rest.json||BAD"),
+	   "a bad literal in a member nobody reads still makes the job invalid");
+	ok(s->np >= 1 && strstr(s->problems[0], "jobs/a-rest.json:4: invalid JSON in job #4"),
+	   "... named with its number and line");
+	ok(s->np >= 2 && strstr(s->problems[1], "jobs/b-num.json:1: invalid JSON in job #1"),
+	   "a bad number too");
+	ok(has_job(s, "jobs/c-big.json||B0|||c0|-|1") && has_job(s, "jobs/c-big.json||B39|||c39|-|40") &&
+	   has_job(s, "jobs/c-big.json||HUGE|||h|-|41"),
+	   "jobs across the read buffer's end and one larger than it, with their lines");
+	ok(has_job(s, "jobs/d-extract.xml||X1|||a \"b\"|-|3") && !has_job(s, "jobs/d-extract.xml||||"),
+	   "XML: <job/> is no job; CDATA read");
+	is_int(s->np, 2, "two problems");
+	free(s);
+}
+
 int main(void)
 {
 	snprintf(top, sizeof(top), "%s/test_fleet.XXXXXX",
@@ -664,6 +733,7 @@ int main(void)
 	test_scan();
 	test_stream();
 	test_value_runs();
+	test_fast_paths();
 	test_async();
 	test_resolve();
 	test_inis_notify();
