@@ -42,6 +42,7 @@ export MAILSHIFT_HOME=
 for step in plan apply status; do
 	mig_l $step --fleet fleet --map map.json >"$T/$step.l" 2>&1; rl=$?
 	mig_w $step --fleet fleet --map map.json >"$T/$step.w" 2>&1; rw=$?
+	wine_unnoise "$T/$step.w"
 	ok "migrate.exe $step exits as on Linux ($rw, $rl)" [ $rw = $rl ]
 	ok "migrate.exe $step prints what the Linux build prints" cmp -s "$T/$step.l" "$T/$step.w"
 	cmp -s "$T/$step.l" "$T/$step.w" || diff "$T/$step.l" "$T/$step.w" | head -n 10 | sed 's/^/# /'
@@ -69,7 +70,7 @@ fails "apply changed the payroll INI (so rollback has something to restore)" \
 	cmp -s "$T/win/before/$pini" "$T/win/fleet/$pini"
 for side in linux win; do
 	if [ $side = linux ]; then mig_l rollback --fleet fleet >"$T/rb.l" 2>&1; rl=$?
-	else mig_w rollback --fleet fleet >"$T/rb.w" 2>&1; rw=$?; fi
+	else mig_w rollback --fleet fleet >"$T/rb.w" 2>&1; rw=$?; wine_unnoise "$T/rb.w"; fi
 done
 ok "migrate.exe rollback exits as on Linux ($rw, $rl)" [ "$rw" = "$rl" ]
 ok "migrate.exe rollback exits 0 (rc=$rw)" [ "$rw" = 0 ]
