@@ -310,6 +310,18 @@ int fs_mkdirs(const char *path, mode_t mode, struct ms_err *err)
 				break;
 		}
 	}
+	/* EEXIST also comes for a file of that name: say so now, not at
+	 * the first file written into it */
+	{
+		struct stat st;
+
+		if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			err_set(err, MS_ERR_IO, "cannot use '%s' as a directory: "
+				"it is a file", p);
+			free(p);
+			return -1;
+		}
+	}
 	free(p);
 	return 0;
 }

@@ -64,4 +64,11 @@ unlike "$out" '0 listed' "failed run: no summary of zeros"
 out=$("$bin/mailshift" -v "-inifile:$tmp/none.ini" 2>&1)
 unlike "$out" '0 listed' "failed run with -inifile: no summary"
 unlike "$out" 'MAILSHIFT_INIFILE' "an -inifile: that is missing is not about the default"
+# an MSGIN that is a file: said at once, naming it, before any server
+: >"$tmp/msgin-file"
+printf '[General]\nMSGINDirectory=%s\n[Mail]\nServer=127.0.0.1\nPort=9\nUser=a\nPassword=b\nEmailProtocol=IMAP\n[Configuration1]\nSubjectLineMask=x\nEvent=$JOB:ADD,a,b,c\n' \
+	"$tmp/msgin-file" >"$tmp/filemsgin.ini"
+out=$("$bin/mailshift" "-inifile:$tmp/filemsgin.ini" 2>&1); rc=$?
+is "$rc" 2 "MSGIN that is a file: exit 2"
+like "$out" "cannot use '$tmp/msgin-file' as a directory: it is a file" "MSGIN that is a file: the error names it"
 done_testing
