@@ -147,14 +147,21 @@ static void print_summary(const struct connector_opts *o,
 			"(first run)\n", sum->prior, sum->prior == 1 ? "" : "s");
 }
 
+/* the default INI's name, expanded (platform_default_ini) */
+static char *default_ini;
+
+static void free_default_ini(void)
+{
+	free(default_ini);
+	default_ini = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct connector_opts o;
 	struct connector_run r = { 0 };
 	struct connector_summary sum;
 	struct ms_err err = MS_ERR_INIT;
-	/* the default INI's expanded name lives as long as the process */
-	static char *default_ini;
 	const char *ini;
 	int rc, dry;
 
@@ -181,10 +188,15 @@ int main(int argc, char **argv)
 		     o.verbose >= 2 ? LOG_LVL_TRACE : o.verbose ? LOG_LVL_DEBUG
 		     : LOG_LVL_WARN);
 	ini = o.inifile ? o.inifile : getenv("MAILSHIFT_INIFILE");
-	if (!ini && !(ini = default_ini = config_expand_env(platform_default_ini()))) {
-		fputs("mailshift: out of memory\n", stderr);
-		cmdline_opts_release(&o);
-		return 2;
+	if (!ini) {
+		/* lives as long as the process: freed at exit */
+		if (!(default_ini = config_expand_env(platform_default_ini()))) {
+			fputs("mailshift: out of memory\n", stderr);
+			cmdline_opts_release(&o);
+			return 2;
+		}
+		atexit(free_default_ini);
+		ini = default_ini;
 	}
 
 	if (o.credentials) {

@@ -317,7 +317,8 @@ static int write_outputs(struct pctx *c, const char *out, struct ms_err *err)
 		goto nomem;
 	if (fs_mkdirs(r->manifest_dir, 0755, err) < 0)
 		goto done;
-	qsort(c->m, c->n, sizeof(*c->m), cmp_machine);
+	if (c->n)
+		qsort(c->m, c->n, sizeof(*c->m), cmp_machine);
 	for (i = 0; i < c->n; i++) {
 		struct pmachine *m = &c->m[i];
 		cJSON *doc, *f;
