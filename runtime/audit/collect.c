@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include <cJSON.h>
-#include <openssl/evp.h>
 
 #include "audit/fleet.h"
+#include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/platform.h"
@@ -40,19 +40,6 @@ void collect_result_release(struct collect_result *r)
 	free(r->machine);
 	free(r->receipt);
 	memset(r, 0, sizeof(*r));
-}
-
-/* SHA-256 as 64 lowercase hex digits (hex holds 65 bytes). */
-static void sha256_hex(const void *data, size_t len, char *hex)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-
-	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL))
-		n = 0;
-	for (i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	hex[2 * n] = '\0';
 }
 
 /* A machine name that is one plain folder name. */
@@ -284,7 +271,7 @@ static int collect_one(struct cctx *c, const cJSON *f, struct ms_err *err)
 			goto nomem;
 		}
 	}
-	sha256_hex(data, len, hex);
+	digest_sha256_hex(data, len, hex);
 	st = COLLECT_COPIED;
 	if (!cJSON_AddStringToObject(e, "file", shown) ||
 	    !cJSON_AddNumberToObject(e, "size", (double)len) ||

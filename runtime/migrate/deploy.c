@@ -23,6 +23,7 @@
 
 #include "audit/collect.h"
 #include "audit/fleet.h"
+#include "base/digest.h"
 #include "base/buf.h"
 #include "base/fleetdir.h"
 #include "base/fsutil.h"
@@ -102,7 +103,7 @@ static void decide(const struct deploy_opts *o, const char *file, const char *cu
 	size_t origlen = 0;
 	char h[65];
 
-	migrate_sha256_hex(cur, curlen, fo->before);
+	digest_sha256_hex(cur, curlen, fo->before);
 	strcpy(fo->after, fo->before);
 	if (asprintf(&origpath, "%s%s", file, DEPLOY_ORIG_SUFFIX) < 0) {
 		origpath = NULL;
@@ -141,7 +142,7 @@ static void decide(const struct deploy_opts *o, const char *file, const char *cu
 		fo->state = DEPLOY_FAILED;
 		goto out;
 	}
-	migrate_sha256_hex(orig, origlen, h);
+	digest_sha256_hex(orig, origlen, h);
 	if (strcmp(h, collected) != 0) {
 		fo->state = DEPLOY_CONFLICT;
 		fo->why = DEPLOY_ORIG_SUFFIX " is not the collected original: left alone";
@@ -187,7 +188,7 @@ static int deploy_one(const struct deploy_opts *o, const cJSON *f, cJSON *files,
 		fo.why = "malformed packet entry";
 		goto record;
 	}
-	migrate_sha256_hex(newb, newlen, h);
+	digest_sha256_hex(newb, newlen, h);
 	if (strcmp(h, newsha) != 0) {
 		fo.state = DEPLOY_FAILED;
 		fo.why = "the packet's bytes do not match its new_sha256";

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "audit/collect.h"
+#include "base/digest.h"
 #include "base/fleetdir.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
@@ -96,7 +97,7 @@ static int add_item(struct dctx *c, const struct sitem *it, struct ms_err *err)
 		     problem(c, err, "%s: left out: %s", it->path, lerr.msg);
 		goto done;
 	}
-	migrate_sha256_hex(data, len, hex);
+	digest_sha256_hex(data, len, hex);
 	if (strcmp(hex, it->new_sha) != 0) {
 		rc = problem(c, err, "%s: left out: changed in the fleet folder since "
 			     "apply (its hash is not the run's new hash)", it->path);

@@ -21,6 +21,7 @@
 
 #include "audit/fleet.h"
 #include "auth/seal.h"
+#include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/platform.h"
@@ -41,7 +42,7 @@ static int hash_file(const char *fleet, const char *rel, const char *kind,
 	rc = fs_read_file_mode(file, strcmp(kind, "ini") == 0 ? INI_MAX_FILE :
 			       EXPORT_MAX, &data, &len, mode, err);
 	if (rc == 0)
-		migrate_sha256_hex(data, len, hex);
+		digest_sha256_hex(data, len, hex);
 	mig_wipe_bytes(data, len);
 	free(file);
 	return rc;
@@ -93,7 +94,7 @@ static int seal_item(const struct migrate_map *map, struct sitem *it,
 	it->new = out;
 	it->new_len = outlen;
 	out = NULL;
-	migrate_sha256_hex(it->new, it->new_len, it->new_sha);
+	digest_sha256_hex(it->new, it->new_len, it->new_sha);
 	rc = 0;
 done:
 	free(out);

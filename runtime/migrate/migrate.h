@@ -148,8 +148,6 @@ int migrate_diff(const char *name, const char *a, size_t alen,
 		 const char *b, size_t blen, int kind, struct buf *out,
 		 struct ms_err *err);
 
-/* SHA-256 as 64 lowercase hex digits (hex must hold 65 bytes). */
-void migrate_sha256_hex(const void *data, size_t len, char *hex);
 
 /* The engine. */
 

@@ -13,8 +13,6 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "ini/cmdline.h"
 #include "audit/fleet.h"
@@ -26,17 +24,6 @@
 #include "auth/seal.h"
 #include "auth/secret.h"
 #include "ini/config.h"
-
-void migrate_sha256_hex(const void *data, size_t len, char *hex)
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	size_t i;
-
-	SHA256(data, len, md);
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	hex[64] = '\0';
-}
 
 const char *migrate_transport_name(enum migrate_transport t)
 {

@@ -16,6 +16,7 @@
 
 #include "audit/fleet.h"
 #include "auth/seal.h"
+#include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/paths.h"
@@ -290,10 +291,10 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 				goto done;
 			}
 			sqlite3_bind_blob64(st, 9, so, so_len, SQLITE_STATIC);
-			migrate_sha256_hex(it->orig, it->orig_len, hex);
+			digest_sha256_hex(it->orig, it->orig_len, hex);
 			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_blob64(st, 11, sn, sn_len, SQLITE_STATIC);
-			migrate_sha256_hex(it->new, it->new_len, hex);
+			digest_sha256_hex(it->new, it->new_len, hex);
 			sqlite3_bind_text(st, 12, hex, -1, SQLITE_TRANSIENT);
 		}
 		if (it->seal)
@@ -421,7 +422,7 @@ static int blob_open(struct mdb *d, sqlite3_stmt *st, int i, int run,
 		free(kf);
 		return -1;
 	}
-	migrate_sha256_hex(plain, *len, hex);
+	digest_sha256_hex(plain, *len, hex);
 	if (strcmp(hex, sha) != 0) {
 		mig_wipe_bytes((char *)plain, *len);
 		*len = 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit/analysis.h"
+#include "base/digest.h"
 #include "base/buf.h"
 #include "ini/config.h"
 #include "audit/fleet.h"
@@ -762,7 +763,7 @@ int main(void)
 {
 	char hex[65];
 
-	migrate_sha256_hex("abc", 3, hex);
+	digest_sha256_hex("abc", 3, hex);
 	is(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
 	   "sha256");
 	test_map();
