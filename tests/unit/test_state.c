@@ -111,6 +111,32 @@ int main(void)
 	   row.state == MSG_PRIOR, "and the batch after it");
 	ok(state_get(st, MB, "imap:5:4", "<m4>", FP1, &row, &err) == 0 &&
 	   row.state == MSG_PRIOR, "and the prior row before it");
+
+	/* lookups in a batch share one read transaction; a write ends it
+	 * first, so what is committed is on disk for another connection */
+	ok(state_batch_begin(st, &err) == 0, "a second batch");
+	ok(state_get(st, MB, "imap:5:4", "<m4>", FP1, &row, &err) == 0 &&
+	   state_get(st, MB, "imap:5:7", "<m7>", FP1, &row, &err) == 0 &&
+	   row.state == MSG_UNKNOWN, "lookups in the batch");
+	ok(state_done(st, MB, "imap:5:7", "<m7>", FP1, "R1", 1, 0, &err) == 0 &&
+	   state_get(st, MB, "imap:5:7", "<m7>", FP1, &row, &err) == 0 &&
+	   row.state == MSG_DONE, "a write after them, seen by the next lookup %s", err.msg);
+	ok(state_commit(st, &err) == 0, "committed %s", err.msg);
+	{
+		char cmd[1200], out[64] = "";
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd), "sqlite3 %s \"SELECT state FROM messages"
+			 " WHERE key='imap:5:7'\"", path);
+		p = popen(cmd, "r");
+		ok(p && fgets(out, sizeof(out), p) && atoi(out) == MSG_DONE,
+		   "another connection reads the committed row");
+		if (p)
+			pclose(p);
+	}
+	ok(state_get(st, MB, "imap:5:7", "<m7>", FP1, &row, &err) == 0 &&
+	   state_batch_end(st, &err) == 0, "a lookup after the commit, then the end %s",
+	   err.msg);
 	state_close(st);
 
 	/* a database of the first schema (no fingerprint column) gains the
