@@ -66,15 +66,16 @@ void run_note(struct run *run, enum connector_note n, const char *key,
 /* The fingerprint that ties a key to one message: its size and the header
  * block the server gave for it (the same bytes for the same message on
  * the same server, whatever its key). */
-static void fingerprint(const struct mailbox_item *it, char out[STATE_HASH_LEN + 1])
+static int fingerprint(const struct mailbox_item *it, char out[STATE_HASH_LEN + 1],
+		       struct ms_err *err)
 {
 	char size[32];
-	char hex[17], hex2[17];
 
 	snprintf(size, sizeof(size), "%zu", it->size);
-	run_hash_hex(size, it->headers ? it->headers : "", hex);
-	run_hash_hex(it->headers ? it->headers : "", size, hex2);
-	snprintf(out, STATE_HASH_LEN + 1, "%s%s", hex, hex2);
+	if (run_hash_hex(size, it->headers ? it->headers : "", out) ||
+	    run_hash_hex(it->headers ? it->headers : "", size, out + 16))
+		return err_nomem(err);
+	return 0;
 }
 
 /* IMAP keys change with UIDVALIDITY, Graph ids when mail moves: the only
@@ -134,9 +135,36 @@ static int older_generation(struct run *run, const char *family,
 
 enum verdict { V_NEW, V_RETRY, V_REEVAL, V_DONE };
 
-/* What the state says of a listed message (not in a dry run).  May settle
- * an interrupted run's work and choose a key of its own for mail listed
- * under a reused key (m->key then points into keybuf). */
+/* A listed message whose row (of this message) says it is finished:
+ * counted and noted, nothing to parse, write or fetch; 1 then, 0 when the
+ * row asks for more (classify()). */
+static int known_done(struct run *run, const char *key,
+		      const struct state_row *row)
+{
+	switch (row->state) {
+	case MSG_DONE:
+		if (row->deleted || (!row->matched && row->rules[0] &&
+				     strcmp(row->rules, run->rules_hash) != 0))
+			return 0;   /* a DELE to repeat, rules to apply again */
+		run->sum->skipped++;
+		run_note(run, NOTE_SKIPPED, key, NULL, NULL);
+		return 1;
+	case MSG_QUARANTINED:
+		run->sum->skipped++;
+		run->quarantined_seen++;
+		return 1;
+	case MSG_PRIOR:
+		run->sum->skipped++;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* What the state says of a listed message (not in a dry run), given its
+ * row from state_peek().  May settle an interrupted run's work and choose
+ * a key of its own for mail listed under a reused key (m->key then points
+ * into keybuf). */
 static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 		    size_t kbsz, enum verdict *v, struct state_row *row,
 		    struct ms_err *err)
@@ -144,7 +172,8 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 	const struct message *h = m->msg;
 
 	*v = V_DONE;
-	if (state_get(run->state, run->mailbox_id, m->key, h->message_id, m->fp,
+	if (row->same < 0 &&   /* a row from before fingerprints */
+	    state_get(run->state, run->mailbox_id, m->key, h->message_id, m->fp,
 		      row, err))
 		return -1;
 	if (row->state != MSG_UNKNOWN && !row->same) {
@@ -160,6 +189,8 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 			      m->fp, row, err))
 			return -1;
 	}
+	if (known_done(run, m->key, row))
+		return 0;
 	switch (row->state) {
 	case MSG_UNKNOWN: {
 		char fam[16], cur[512];
@@ -194,28 +225,17 @@ static int classify(struct run *run, struct msg_ctx *m, char *keybuf,
 			run->sum->recovered_matched++;
 		return run_finish_message(run, m->it, m->key, row->matched, err);
 	case MSG_DONE:
-		run->sum->skipped++;
 		if (row->deleted) {
 			/* recorded as deleted yet still here: a POP session
 			 * died before QUIT committed the DELE */
+			run->sum->skipped++;
 			return run_delete_message(run, m->it, m->key, err);
 		}
-		if (!row->matched && row->rules[0] &&
-		    strcmp(row->rules, run->rules_hash) != 0) {
-			run->sum->skipped--;
-			*v = V_REEVAL;     /* the rules changed since its rejection */
-			return 0;
-		}
-		run_note(run, NOTE_SKIPPED, m->key, NULL, h->subject);
+		*v = V_REEVAL;     /* the rules changed since its rejection */
 		return 0;
 	case MSG_FAILED:
 		*v = V_RETRY;
 		return 0;
-	case MSG_QUARANTINED:
-		run->sum->skipped++;
-		run->quarantined_seen++;
-		return 0;
-	case MSG_PRIOR:
 	default:
 		run->sum->skipped++;
 		return 0;
@@ -369,16 +389,27 @@ static int process_message(struct run *run, const struct mailbox_item *it,
 	m.it = it;
 	m.key = it->key;
 	m.msg = &hdr;
-	if (message_parse(&hdr, it->headers ? it->headers : "", it->headers_len,
-			  1, 0, err))
+	if (fingerprint(it, m.fp, err))
 		goto out;
-	fingerprint(it, m.fp);
-	m.received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
 	if (!run->r->dry_run) {
 		/* the same key twice in one listing: the first one delivered
 		 * before the second is judged against its record */
 		if (run_in_group(run, it->key) && run_group_deliver(run, err))
 			goto out;
+		/* a known message needs neither its headers parsed nor more
+		 * than this lookup: a steady-state poll is mostly these */
+		if (state_peek(run->state, run->mailbox_id, m.key, m.fp, &row, err))
+			goto out;
+		if (row.same == 1 && known_done(run, m.key, &row)) {
+			rc = 0;
+			goto out;
+		}
+	}
+	if (message_parse(&hdr, it->headers ? it->headers : "", it->headers_len,
+			  1, 0, err))
+		goto out;
+	m.received = it->received ? it->received : (hdr.has_date ? hdr.date : 0);
+	if (!run->r->dry_run) {
 		if (classify(run, &m, keybuf, sizeof(keybuf), &v, &row, err))
 			goto out;
 		if (v == V_DONE) {

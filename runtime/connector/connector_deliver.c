@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,24 +32,20 @@
 #include "mail/message.h"
 #include "base/platform.h"
 #include "ini/rules.h"
+#include "base/digest.h"
 #include "connector/state.h"
 
 /* ---- file names ------------------------------------------------------- */
 
-void run_hash_hex(const char *a, const char *b, char out[17])
+int run_hash_hex(const char *a, const char *b, char out[17])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char md[DIGEST_SHA256_LEN];
+	struct digest_part p[3] = { { a, strlen(a) }, { "\n", 1 }, { b, strlen(b) } };
 
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, a, strlen(a));
-	EVP_DigestUpdate(c, "\n", 1);
-	EVP_DigestUpdate(c, b, strlen(b));
-	EVP_DigestFinal_ex(c, md, &mdlen);
-	EVP_MD_CTX_free(c);
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	if (digest_sha256(p, 3, md))
+		return -1;
+	digest_hex(md, 8, out);
+	return 0;
 }
 
 char *run_staging_dir_for(const char *msgin)
@@ -254,7 +249,8 @@ int run_stage_events(struct run *run, const struct msg_ctx *m,
 	int rc = -1;
 
 	*out = NULL;
-	run_hash_hex(run->mailbox_id, m->seed, hash);
+	if (run_hash_hex(run->mailbox_id, m->seed, hash))
+		return err_nomem(err);
 	names = calloc(p->n ? p->n : 1, sizeof(*names));
 	if (!names)
 		return err_nomem(err);
@@ -544,8 +540,8 @@ int run_download(struct run *run, const char *seed,
 
 	if (fs_mkdirs(dir, 0750, err))
 		goto out;
-	run_hash_hex(run->mailbox_id, seed, hash);
-	if (asprintf(&name, "%s.eml", hash) < 0) {
+	if (run_hash_hex(run->mailbox_id, seed, hash) ||
+	    asprintf(&name, "%s.eml", hash) < 0) {
 		name = NULL;
 		err_nomem(err);
 		goto out;
@@ -610,7 +606,10 @@ static void failure_event(struct run *run, const struct msg_ctx *m,
 			     &ev, &e) ||
 	    run_pending_add(run, &p, "Audit", ev, &e))
 		goto out;
-	run_hash_hex(run->mailbox_id, m->seed, hash);
+	if (run_hash_hex(run->mailbox_id, m->seed, hash)) {
+		err_nomem(&e);
+		goto out;
+	}
 	snprintf(name, sizeof(name), "mailshift-%s-failed.txt", hash);
 	if (!(from = fs_join(run->staging, name)) ||
 	    !(to = fs_join(run->cfg.msgin_dir, name))) {

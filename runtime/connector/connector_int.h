@@ -106,9 +106,9 @@ struct ready {
 void run_note(struct run *run, enum connector_note n, const char *key,
 	      const char *section, const char *text);
 
-/* file names: 16 hex digits of SHA-256(a "\n" b); the staging folder
- * beside MSGIN (caller frees) */
-void run_hash_hex(const char *a, const char *b, char out[17]);
+/* file names: 16 hex digits of SHA-256(a "\n" b), -1 when OpenSSL cannot
+ * allocate; the staging folder beside MSGIN (caller frees) */
+int run_hash_hex(const char *a, const char *b, char out[17]);
 char *run_staging_dir_for(const char *msgin);
 
 /* [Audit] accept / reject / OpCon event log line (best effort) */

@@ -27,7 +27,8 @@ enum stmt_id {
 static const char *const sql_of[Q_MAX] = {
 	[Q_GET] =
 	"SELECT state, deleted, matched, attempts, coalesce(rules,''),"
-	" CASE WHEN coalesce(fingerprint,'')='' THEN message_id=?3"
+	" CASE WHEN coalesce(fingerprint,'')='' THEN"
+	"  CASE WHEN ?3 IS NULL THEN -1 ELSE coalesce(message_id=?3, 0) END"
 	" ELSE fingerprint=?4 END"
 	" FROM messages WHERE mailbox=?1 AND key=?2",
 	/* planned on the Message-ID index: never a scan of the mailbox */
@@ -331,9 +332,10 @@ static int read_begin(struct state *st, struct ms_err *err)
 	return 0;
 }
 
-int state_get(struct state *st, const char *mailbox, const char *key,
-	      const char *message_id, const char *fingerprint,
-	      struct state_row *row, struct ms_err *err)
+/* message_id NULL: not known yet (state_peek()), bound as SQL NULL */
+static int get_row(struct state *st, const char *mailbox, const char *key,
+		   const char *message_id, const char *fingerprint,
+		   struct state_row *row, struct ms_err *err)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -344,7 +346,10 @@ int state_get(struct state *st, const char *mailbox, const char *key,
 	s = q(st, Q_GET);
 	bind_text(s, 1, mailbox);
 	bind_text(s, 2, key);
-	bind_text(s, 3, message_id);
+	if (message_id)
+		bind_text(s, 3, message_id);
+	else
+		sqlite3_bind_null(s, 3);
 	bind_text(s, 4, fingerprint);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -361,6 +366,21 @@ int state_get(struct state *st, const char *mailbox, const char *key,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_err(st, err, "lookup failed");
 	return 0;
+}
+
+int state_get(struct state *st, const char *mailbox, const char *key,
+	      const char *message_id, const char *fingerprint,
+	      struct state_row *row, struct ms_err *err)
+{
+	return get_row(st, mailbox, key, message_id ? message_id : "", fingerprint,
+		       row, err);
+}
+
+int state_peek(struct state *st, const char *mailbox, const char *key,
+	       const char *fingerprint, struct state_row *row,
+	       struct ms_err *err)
+{
+	return get_row(st, mailbox, key, NULL, fingerprint, row, err);
 }
 
 int state_find_moved(struct state *st, const char *mailbox, const char *family,

@@ -67,7 +67,8 @@ struct state_row {
 				    * have events too, its RejectEvent) */
 	int same;                  /* the row is this message: its fingerprint
 				    * equals the one asked with (rows written
-				    * before fingerprints: same Message-ID) */
+				    * before fingerprints: same Message-ID);
+				    * -1: such a row, from state_peek() */
 	int attempts;              /* failed attempts so far */
 	char rules[STATE_HASH_LEN + 1];  /* rule set that judged it, "" */
 };
@@ -77,6 +78,11 @@ struct state_row {
 int state_get(struct state *st, const char *mailbox, const char *key,
 	      const char *message_id, const char *fingerprint,
 	      struct state_row *row, struct ms_err *err);
+/* The same before the headers are parsed (no Message-ID yet): every field
+ * is right, but a row written before fingerprints has `same` -1. */
+int state_peek(struct state *st, const char *mailbox, const char *key,
+	       const char *fingerprint, struct state_row *row,
+	       struct ms_err *err);
 
 /* A message whose key changed for a known reason (a new IMAP UIDVALIDITY,
  * a new Graph id): the state of a row of the same mailbox under an older

@@ -53,6 +53,11 @@ int main(void)
 	ok(state_get(st, MB, "imap:5:1", "<m1>", FP2, &row, &err) == 0 &&
 	   row.state == MSG_DELIVERED && row.same == 0,
 	   "same key, another fingerprint: another message");
+	ok(state_peek(st, MB, "imap:5:1", FP1, &row, &err) == 0 &&
+	   row.state == MSG_DELIVERED && row.same == 1 &&
+	   state_peek(st, MB, "imap:5:1", FP2, &row, &err) == 0 && row.same == 0 &&
+	   state_peek(st, MB, "imap:5:99", FP1, &row, &err) == 0 &&
+	   row.state == MSG_UNKNOWN, "a peek (no Message-ID) decides by fingerprint");
 
 	/* the fallback: only matched, delivered rows of an older generation
 	 * with the same fingerprint */
@@ -156,6 +161,9 @@ int main(void)
 		   "an old row with the same Message-ID is the same message");
 		ok(state_get(st, MB, "pop:u1", "<new>", FP1, &row, &err) == 0 &&
 		   row.same == 0, "with another Message-ID it is not");
+		ok(state_peek(st, MB, "pop:u1", FP1, &row, &err) == 0 &&
+		   row.state == MSG_DONE && row.same == -1,
+		   "peeked at without a Message-ID, it says: ask with one");
 		state_close(st);
 	} else {
 		ok(0, "sqlite3 command line tool available");
