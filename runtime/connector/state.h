@@ -32,6 +32,9 @@
  * connector delivers messages in groups), so before every commit the
  * pre-commit hook runs: the connector makes the staged files' directory
  * durable there, because a name must never be durable before its file.
+ * The lookups of a batch share one read transaction (one snapshot, no
+ * lock taken per lookup); it ends before anything is written, and a write
+ * begins a transaction of its own as above.
  *
  * Only one connector run may use a database at a time: state_open() takes
  * an exclusive lock and fails with MS_ERR_BUSY if another run holds it.
