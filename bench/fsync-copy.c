@@ -1,6 +1,6 @@
 /*
- * fsync-copy.c - B4's physical baselines, for each path read from stdin
- * (one a line):
+ * fsync-copy.c - B1's and B4's physical baselines, for each path read from
+ * stdin (one a line):
  *   fsync-copy       copy the file to PATH.bench-copy and fsync the copy
  *   fsync-copy -r    replace the file durably with its own bytes: write
  *                    PATH.bench-tmp, fsync it, rename it over PATH, fsync
@@ -8,15 +8,21 @@
  *   fsync-copy -R    the same, but each folder is fsynced once per batch of
  *                    256 files (after the renames), as a batched migrate
  *                    could do before committing the batch to its database
+ *   -j N             (with the first two) N files in flight at once, from N
+ *                    threads: the baseline of a tool that writes N at once
+ *                    is the same disk work with the same parallelism
  * Compiled by bench/run at bench time.  Prints the number of files.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define MAX_JOBS 64
 
 static int sync_dirs(char (*dirs)[4096], int *ndirs)
 {
@@ -33,67 +39,159 @@ static int sync_dirs(char (*dirs)[4096], int *ndirs)
 	return 0;
 }
 
+/* Copy (or durably replace) one file; folder fsyncs by the caller when
+ * batched.  data is the caller's buffer of size cap. */
+static int one_file(const char *path, int replace, int batched, char *data, size_t cap)
+{
+	char copy[4200];
+	ssize_t len, w;
+	int in, out;
+
+	if ((in = open(path, O_RDONLY)) < 0) {
+		perror(path);
+		return -1;
+	}
+	len = read(in, data, cap);
+	close(in);
+	snprintf(copy, sizeof(copy), replace ? "%s.bench-tmp" : "%s.bench-copy", path);
+	out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (len < 0 || out < 0 || (w = write(out, data, (size_t)len)) != len ||
+	    fsync(out) < 0) {
+		perror(copy);
+		return -1;
+	}
+	close(out);
+	if (replace) {
+		char dir[4096];
+		int d;
+
+		if (rename(copy, path) < 0) {
+			perror(path);
+			return -1;
+		}
+		if (batched)
+			return 0;
+		snprintf(dir, sizeof(dir), "%s", path);
+		if ((d = open(dirname(dir), O_RDONLY | O_DIRECTORY)) < 0 || fsync(d) < 0) {
+			perror(dir);
+			return -1;
+		}
+		close(d);
+	}
+	return 0;
+}
+
+/* -j: the paths, taken one by one by the threads */
+static char **paths;
+static size_t npaths, next_path;
+static int replace_mode, failed;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *worker(void *arg)
+{
+	char *data = malloc(1 << 20);
+
+	(void)arg;
+	if (!data)
+		return NULL;
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&lock);
+		i = next_path++;
+		pthread_mutex_unlock(&lock);
+		if (i >= npaths || failed)
+			break;
+		if (one_file(paths[i], replace_mode, 0, data, 1 << 20)) {
+			failed = 1;
+			break;
+		}
+	}
+	free(data);
+	return NULL;
+}
+
+static int run_parallel(int jobs)
+{
+	pthread_t t[MAX_JOBS];
+	char line[4096];
+	size_t cap = 0;
+
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!*line)
+			continue;
+		if (npaths == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if (!(paths = realloc(paths, cap * sizeof(*paths))))
+				return 1;
+		}
+		if (!(paths[npaths++] = strdup(line)))
+			return 1;
+	}
+	for (int k = 0; k < jobs; k++)
+		if (pthread_create(&t[k], NULL, worker, NULL) != 0) {
+			perror("pthread_create");
+			return 1;
+		}
+	for (int k = 0; k < jobs; k++)
+		pthread_join(t[k], NULL);
+	if (failed)
+		return 1;
+	printf("%zu\n", npaths);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	int replace = argc > 1 && (strcmp(argv[1], "-r") == 0 ||
-				   strcmp(argv[1], "-R") == 0);
-	int batched = argc > 1 && strcmp(argv[1], "-R") == 0;
 	static char dirs[256][4096];
-	int ndirs = 0, inbatch = 0;
 	static char data[1 << 20];
-	char path[4096], copy[4200];
+	int ndirs = 0, inbatch = 0, replace = 0, batched = 0, jobs = 1;
+	char path[4096];
 	long n = 0;
 
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "-r") == 0)
+			replace = 1;
+		else if (strcmp(argv[a], "-R") == 0)
+			replace = batched = 1;
+		else if (strcmp(argv[a], "-j") == 0 && a + 1 < argc)
+			jobs = atoi(argv[++a]);
+		else {
+			fprintf(stderr, "usage: fsync-copy [-r | -R] [-j N] <paths\n");
+			return 2;
+		}
+	}
+	if (jobs < 1 || jobs > MAX_JOBS || (jobs > 1 && batched)) {
+		fprintf(stderr, "fsync-copy: -j takes 1 to %d, and not with -R\n", MAX_JOBS);
+		return 2;
+	}
+	if (jobs > 1) {
+		replace_mode = replace;
+		return run_parallel(jobs);
+	}
 	while (fgets(path, sizeof(path), stdin)) {
-		ssize_t len, w;
-		int in, out;
-
 		path[strcspn(path, "\n")] = '\0';
 		if (!*path)
 			continue;
-		if ((in = open(path, O_RDONLY)) < 0) {
-			perror(path);
+		if (one_file(path, replace, batched, data, sizeof(data)))
 			return 1;
-		}
-		len = read(in, data, sizeof(data));
-		close(in);
-		snprintf(copy, sizeof(copy), replace ? "%s.bench-tmp" : "%s.bench-copy", path);
-		out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (len < 0 || out < 0 || (w = write(out, data, (size_t)len)) != len ||
-		    fsync(out) < 0) {
-			perror(copy);
-			return 1;
-		}
-		close(out);
-		if (replace) {
+		if (batched) {
 			char dir[4096];
-			int d;
+			const char *dn;
+			int k;
 
-			if (rename(copy, path) < 0) {
-				perror(path);
-				return 1;
-			}
 			snprintf(dir, sizeof(dir), "%s", path);
-			if (batched) {
-				const char *dn = dirname(dir);
-				int k;
-
-				for (k = 0; k < ndirs; k++)
-					if (strcmp(dirs[k], dn) == 0)
-						break;
-				if (k == ndirs)
-					snprintf(dirs[ndirs++], sizeof(dirs[0]), "%s", dn);
-				if (++inbatch == 256 && sync_dirs(dirs, &ndirs) < 0)
+			dn = dirname(dir);
+			for (k = 0; k < ndirs; k++)
+				if (strcmp(dirs[k], dn) == 0)
+					break;
+			if (k == ndirs)
+				snprintf(dirs[ndirs++], sizeof(dirs[0]), "%s", dn);
+			if (++inbatch == 256) {
+				if (sync_dirs(dirs, &ndirs) < 0)
 					return 1;
-				if (inbatch == 256)
-					inbatch = 0;
-			} else {
-				if ((d = open(dirname(dir), O_RDONLY | O_DIRECTORY)) < 0 ||
-				    fsync(d) < 0) {
-					perror(dir);
-					return 1;
-				}
-				close(d);
+				inbatch = 0;
 			}
 		}
 		n++;
