@@ -372,6 +372,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p = fs_join(path, d.names[i]);
 		char *r = fs_join(rel, d.names[i]);
+		int kind;
 
 		if (!p || !r) {
 			free(p);
@@ -379,9 +380,9 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 			rc = err_nomem(err);
 			break;
 		}
-		if (fleet_is_dir(p)) {
+		if ((kind = fleet_dirlist_dir(&d, i, p))) {
 			/* do not follow symlinked folders (loops) */
-			if (!fleet_is_symlink(p))
+			if (kind == 1)
 				rc = scan_tree(top, p, r, depth + 1, h, files, err);
 		} else if (fleet_ends_with_ci(d.names[i], ".json") ||
 			   fleet_ends_with_ci(d.names[i], ".xml")) {
@@ -417,11 +418,12 @@ static int ignored_tree(const char *path, const char *rel, int depth,
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p = fs_join(path, d.names[i]);
 		char *r = fs_join(rel, d.names[i]);
+		int kind;
 
 		if (!p || !r) {
 			rc = err_nomem(err);
-		} else if (fleet_is_dir(p)) {
-			if (!fleet_is_symlink(p))
+		} else if ((kind = fleet_dirlist_dir(&d, i, p))) {
+			if (kind == 1)
 				rc = ignored_tree(p, r, depth + 1, out, n, alloc, err);
 		} else if (!fleet_ends_with_ci(d.names[i], ".json") &&
 			   !fleet_ends_with_ci(d.names[i], ".xml")) {

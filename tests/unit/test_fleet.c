@@ -573,6 +573,26 @@ static void test_resolve(void)
 	resolve("WIN1", "\\\\fs01\\share\\x.ini", NULL, FLEET_UNSUPPORTED, NULL, "UNC path");
 	resolve("WIN1", "x.ini", NULL, FLEET_UNSUPPORTED, NULL, "relative without working directory");
 
+	/* the one-stat() path for a name spelled exactly (issue 16) decides
+	 * as the walk by components does */
+	{
+		char lnk[1100];
+
+		snprintf(lnk, sizeof(lnk), "%s/machines/WIN1/F", top);
+		ok(symlink("D", lnk) == 0, "a drive folder F linked to D");
+		snprintf(lnk, sizeof(lnk), "%s/machines/WIN1/E/Data/solo/gone.ini", top);
+		ok(symlink("nowhere.ini", lnk) == 0, "a dangling link gone.ini");
+	}
+	resolve("WIN1", "F:\\Jobs\\finance\\recon.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/F/Jobs/finance/recon.ini", "exact path through a linked folder");
+	resolve("WIN1", "E:\\Data\\solo\\gone.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/E/Data/solo/gone.ini", "a dangling link is found as the walk finds it");
+	puts_("C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini", "[Mail]\r\n");
+	resolve("..", NULL, NULL, FLEET_NOT_FOUND, NULL,
+		"machine '..' does not climb out of machines/");
+	resolve("WIN1", "D:\\Jobs\\Finance\\recon.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/D/Jobs/finance/recon.ini", "one name in another case: the walk");
+
 	memset(&p, 0, sizeof(p));
 	i = fleet_resolve_ini(top, "WIN1", "c:\\programdata\\opconxps\\smart email\\smartemail.ini",
 			      NULL, &p, &err);
@@ -599,13 +619,15 @@ static void test_inis_notify(void)
 
 	h.ctx = s;
 	i = (size_t)fleet_list_inis(top, &v, &n, &err);
-	ok(i == 0 && n == 9, "nine INI files listed (%zu)", n);
+	/* gone.ini (a dangling link) is listed; the linked folder F is not
+	 * followed */
+	ok(i == 0 && n == 10, "ten INI files listed (%zu)", n);
 	for (i = 0; i < n; i++)
 		printf("# %s %s %s\n", v[i].machine, v[i].windows_path, v[i].rel);
 	ok(n > 0 && strcmp(v[0].windows_path, "C:\\Program Files (x86)\\OpConxps\\a.ini") == 0,
 	   "sorted, Windows paths built from folders");
-	ok(n == 9 && strcmp(v[8].windows_path, "D:\\share\\s.ini") == 0 &&
-	   strcmp(v[8].machine, "WIN2") == 0, "D$ is drive D:");
+	ok(n == 10 && strcmp(v[9].windows_path, "D:\\share\\s.ini") == 0 &&
+	   strcmp(v[9].machine, "WIN2") == 0, "D$ is drive D:");
 	fleet_inis_free(v, n);
 
 	puts_("notify/opcon.json",
