@@ -592,6 +592,17 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 	return rc;
 }
 
+/* Jobs the reader could tell are no connector jobs without decoding
+ * them (fleet_handlers.other). */
+static int on_other(size_t n, void *ctx, struct ms_err *err)
+{
+	struct run *r = ctx;
+
+	(void)err;
+	r->a->other_jobs += n;
+	return 0;
+}
+
 static void on_file(const char *file, size_t files, void *ctx)
 {
 	struct run *r = ctx;
@@ -964,7 +975,7 @@ static int audit_inis(struct audit *a, struct fleet_ini *fi, size_t n,
 static int audit_notify(const struct analysis_opts *o, struct run *r,
 			struct ms_err *err)
 {
-	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL };
+	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL, NULL };
 	struct fleet_notify_slot *s = NULL;
 	struct audit *a = r->a;
 	size_t n = 0, i;
@@ -1125,6 +1136,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	h.file_done = on_file;
 	h.prepare = on_prepare;
 	h.release = prep_free;
+	h.other = on_other;
 	h.ctx = &r;
 	if (o->spill && audit_spill_open(&a->spill, err) < 0)
 		goto fail;

@@ -247,6 +247,17 @@ static void xs_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	    strcmp((const char *)localname, "job") == 0) {
 		struct fleet_job fj;
 
+		x->in_job = 0;
+		if (x->h->other &&
+		    !fleet_may_run_connector(x->f[XF_CMD].data ? x->f[XF_CMD].data : "",
+					     x->f[XF_CMD].len)) {
+			/* no connector job: counted, not handed over */
+			if (x->h->other(1, x->h->ctx, x->err) < 0)
+				xs_stop(x, -1);
+			x->cur = XF_NONE;
+			x->depth--;
+			return;
+		}
 		for (i = 0; i < XF_COUNT; i++)
 			trim_buf(&x->f[i]);
 #define FV(k) (x->f[k].len ? x->f[k].data : "")
@@ -263,7 +274,6 @@ static void xs_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 		fj.batch_user = FN(XF_WUID);
 #undef FV
 #undef FN
-		x->in_job = 0;
 		if (x->h->job && x->h->job(&fj, x->h->ctx, x->err) < 0)
 			xs_stop(x, -1);
 	}
@@ -521,7 +531,7 @@ int fleet_scan(const char *dir, const struct fleet_handlers *h,
 #define ASYNC_BATCH ((size_t)64 * 1024)
 #define ASYNC_BATCHES 8
 
-enum { EV_JOB = 1, EV_PROBLEM, EV_FILE_DONE };
+enum { EV_JOB = 1, EV_PROBLEM, EV_FILE_DONE, EV_OTHER };
 
 struct ascan {
 	pthread_mutex_t mu;
@@ -533,6 +543,7 @@ struct ascan {
 	int rc;                          /* its scan_tree() result */
 	struct ms_err rerr;              /* its error */
 	struct buf cur;                  /* the batch being filled (reader) */
+	size_t other_at;                 /* cur's last event when EV_OTHER, + 1 */
 	int oom;                         /* a batch could not grow */
 	const char *dir, *jobs;
 	const struct fleet_handlers *user;
@@ -552,6 +563,7 @@ static int ascan_push(struct ascan *a)
 		a->q[(a->head + a->count) % ASYNC_BATCHES] = a->cur;
 		a->count++;
 		buf_init(&a->cur, FLEET_MAX_JOB * 4);
+		a->other_at = 0;
 		pthread_cond_broadcast(&a->cv);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -585,6 +597,7 @@ static int ev_ptr(struct buf *b, void *p, struct ms_err *err)
  * fail; -1 when the consumer stopped. */
 static int ev_end(struct ascan *a, size_t start, int rc)
 {
+	a->other_at = 0;
 	if (rc < 0) {
 		a->cur.len = start;
 		a->oom = 1;
@@ -646,11 +659,36 @@ static void async_file_done(const char *file, size_t files, void *ctx)
 	(void)ev_end(a, start, rc);
 }
 
+/* Jobs that cannot run the connector: one event counts a run of them. */
+static int async_other(size_t n, void *ctx, struct ms_err *err)
+{
+	struct ascan *a = ctx;
+	struct ms_err lerr = MS_ERR_INIT;
+	size_t start = a->cur.len;
+	long num;
+	int rc;
+
+	if (a->other_at) {
+		memcpy(&num, a->cur.data + a->other_at, sizeof(num));
+		num += (long)n;
+		memcpy(a->cur.data + a->other_at, &num, sizeof(num));
+		return 0;
+	}
+	rc = ev_head(&a->cur, EV_OTHER, (long)n, &lerr);
+	if (ev_end(a, start, rc) < 0)
+		return err_set(err, MS_ERR_INTERNAL, "scan stopped");
+	if (a->oom)
+		return err_nomem(err);
+	if (a->cur.len)
+		a->other_at = start + 1;
+	return 0;
+}
+
 static void *async_reader(void *arg)
 {
 	struct ascan *a = arg;
 	struct fleet_handlers h = { async_job, async_problem, async_file_done, a,
-				   NULL, NULL };
+				   NULL, NULL, a->user->other ? async_other : NULL };
 	struct ms_err err = MS_ERR_INIT;
 	size_t files = 0;
 	int rc;
@@ -728,6 +766,11 @@ static int ascan_replay(const struct buf *b, size_t *pos,
 
 			if (h->problem)
 				h->problem(file, (int)num, msg, h->ctx);
+		} else if (kind == EV_OTHER) {
+			if (h->other && h->other((size_t)num, h->ctx, err) < 0) {
+				rc = -1;
+				break;
+			}
 		} else {
 			const char *file = ev_get_str(&p, end);
 
@@ -761,7 +804,8 @@ static void ascan_drop(const struct buf *b, size_t pos,
 			if (prep && h->release)
 				h->release(prep, h->ctx);
 		}
-		for (i = kind == EV_JOB ? 8 : kind == EV_PROBLEM ? 2 : 1; i > 0; i--)
+		for (i = kind == EV_JOB ? 8 : kind == EV_PROBLEM ? 2 :
+			 kind == EV_OTHER ? 0 : 1; i > 0; i--)
 			(void)ev_get_str(&p, end);
 	}
 }
@@ -844,6 +888,36 @@ int fleet_job_is_windows(const struct fleet_job *job)
 	const char *t = job->job_type;
 
 	return !t || !*t || strncasecmp(t, "win", 3) == 0 || strcasecmp(t, "w") == 0;
+}
+
+/* A needle's letters from s on, quotes and backslashes allowed between
+ * them (needle in lower case). */
+static int needle_at(const char *s, const char *e, const char *needle)
+{
+	for (; *needle; needle++, s++) {
+		while (s < e && (*s == '"' || *s == '\\'))
+			s++;
+		/* c | 0x20 is the needle's lower-case letter only for that
+		 * letter in either case */
+		if (s == e || (*s | 0x20) != *needle)
+			return 0;
+	}
+	return 1;
+}
+
+int fleet_may_run_connector(const char *text, size_t len)
+{
+	const char *s = text, *e = text + len;
+
+	for (; s < e; s++) {
+		int c = *s | 0x20;
+
+		if ((c == 's' && needle_at(s, e, "smarte")) ||
+		    (c == 'm' && needle_at(s, e, "mailsh")) ||
+		    (*s == '\\' && s + 1 < e && s[1] == 'u'))
+			return 1;
+	}
+	return 0;
 }
 
 /* Notification export. */

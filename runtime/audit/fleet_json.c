@@ -537,36 +537,32 @@ static const char *jv_value(const char *p, const char *e, int depth,
 	}
 }
 
-/* The job text [p, e) (a captured '{' ... '}'): the parsed object with
- * the members emit_job() reads, NULL when the text is not valid JSON (or
- * out of memory: err says so). */
-static cJSON *job_parse(const char *p, const char *e, struct buf *keep,
-			struct ms_err *err)
+/* The job text [p, e) (a captured '{' ... '}') checked and cut down to
+ * the members emit_job() reads, in keep: 1, or 0 when the text is not
+ * valid JSON (or out of memory: err says so). */
+static int job_cut(const char *p, const char *e, struct buf *keep,
+		   struct ms_err *err)
 {
 	buf_reset(keep);
 	p = jv_value(p, e, 0, keep, err);
-	if (!p || jv_ws(p, e) != e)
-		return NULL;
-	return cJSON_ParseWithLength(keep->data, keep->len);
+	return p && jv_ws(p, e) == e;
 }
 
 /* The fast path for a job whose '{' was just read: when the whole job is
  * valid JSON inside the read buffer (UTF-8, nothing peeked), check and
- * cut it down right there, without copying it byte by byte, and step
- * over it.  *job is NULL when it did not work out (the buffer ends inside
- * the job, the job is not valid JSON, out of memory): nothing was
+ * cut it down into keep right there, without copying it byte by byte,
+ * and step over it: 1.  0 when it did not work out (the buffer ends
+ * inside the job, the job is not valid JSON, out of memory): nothing was
  * consumed then, and the byte-by-byte path reads the job as ever (with
  * its exact error messages). */
-static void jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr,
-			   cJSON **job)
+static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 {
 	const char *start, *e, *p, *q;
 	int refilled = 0;
 
-	*job = NULL;
 	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
 	    r->cb_failed || r->rpos == 0 || r->raw[r->rpos - 1] != '{')
-		return;
+		return 0;
 	for (;;) {
 		start = (const char *)r->raw + r->rpos - 1;
 		e = (const char *)r->raw + r->rlen;
@@ -582,11 +578,12 @@ static void jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr,
 		r->rlen += fread(r->raw + r->rlen, 1, sizeof(r->raw) - r->rlen, r->f);
 		refilled = 1;
 	}
-	if (!p || !(*job = cJSON_ParseWithLength(keep->data, keep->len)))
-		return;
+	if (!p)
+		return 0;
 	for (q = start; (q = memchr(q, '\n', (size_t)(p - q))); q++)
 		r->line++;
 	r->rpos = (size_t)(p - (const char *)r->raw);
+	return 1;
 }
 
 struct jsched {
@@ -673,13 +670,28 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 				goto done;
 			fleet_problem(r->h, r->rel, line, "job #%zu is not an object", r->jobs);
 		} else {
+			int got;
+
 			err_clear(&lerr);
-			jr_job_inplace(r, &keep, &lerr, &j);
-			if (!j && lerr.code == MS_OK) {
+			got = jr_job_inplace(r, &keep, &lerr);
+			if (!got && lerr.code == MS_OK) {
 				if (jr_value(r, c, &b) < 0)
 					goto done;
-				j = job_parse(b.data, b.data + b.len, &keep, &lerr);
+				got = job_cut(b.data, b.data + b.len, &keep, &lerr);
 			}
+			if (got && r->h->other &&
+			    !fleet_may_run_connector(keep.data, keep.len)) {
+				/* no connector job: counted, never decoded */
+				r->jobs++;
+				if (r->h->other(1, r->h->ctx, r->err) < 0) {
+					r->cb_failed = 1;
+					goto done;
+				}
+				goto next;
+			}
+			j = got ? cJSON_ParseWithLength(keep.data, keep.len) : NULL;
+			if (got && !j)
+				err_nomem(&lerr);       /* keep is valid JSON */
 			if (!j && lerr.code == MS_ERR_NOMEM) {
 				err_nomem(r->err);
 				r->cb_failed = 1;
@@ -712,6 +724,7 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 					goto done;
 			}
 		}
+next:
 		c = jr_ws(r);
 		if (c == ']')
 			break;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit/analysis.h"
 #include "audit/fleet.h"
 #include "base/fsutil.h"
 #include "tap.h"
@@ -121,7 +122,7 @@ static void test_utf8(void)
 static void test_scan(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char *bad;
 	int i;
@@ -192,7 +193,7 @@ static void test_scan(void)
 static void test_stream(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t i, n = 1100 * 1024;
@@ -260,7 +261,7 @@ static void test_stream(void)
 static void test_value_runs(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	const char *head = "[{\"name\":\"W\",\"x\":[";
 	size_t cap = FLEET_MAX_JOB, n = 0, i, size = cap + 4096, jstart = 1;
@@ -384,7 +385,7 @@ static void rec_file(const char *file, size_t files, void *ctx)
 static void scan_both(const char *dir, int fail_at, struct rec *a, struct rec *b,
 		      int *rca, int *rcb, struct ms_err *ea, struct ms_err *eb)
 {
-	struct fleet_handlers h = { rec_job, rec_problem, rec_file, NULL, NULL, NULL };
+	struct fleet_handlers h = { rec_job, rec_problem, rec_file, NULL, NULL, NULL, NULL };
 
 	memset(a, 0, sizeof(*a));
 	memset(b, 0, sizeof(*b));
@@ -611,7 +612,7 @@ static void test_resolve(void)
 static void test_inis_notify(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { NULL, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { NULL, on_problem, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	struct fleet_ini *v;
 	struct fleet_notify_slot *ns;
@@ -647,6 +648,105 @@ static void test_inis_notify(void)
 	free(s);
 }
 
+/* fleet_handlers.other (issue 16): jobs that cannot run the connector
+ * are counted undecoded; every job analysis_is_connector_job() accepts
+ * still arrives, and problems are reported as without it. */
+struct cseen {
+	size_t jobs, connector, other;
+	struct seen s;
+};
+
+static int c_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
+{
+	struct cseen *c = ctx;
+
+	c->jobs++;
+	c->connector += analysis_is_connector_job(j) != 0;
+	return on_job(j, &c->s, err);
+}
+
+static void c_problem(const char *file, int line, const char *msg, void *ctx)
+{
+	on_problem(file, line, msg, &((struct cseen *)ctx)->s);
+}
+
+static int c_other(size_t n, void *ctx, struct ms_err *err)
+{
+	(void)err;
+	((struct cseen *)ctx)->other += n;
+	return 0;
+}
+
+static void test_connector_only(void)
+{
+	static const struct { const char *text; int want; } t[] = {
+		{ "smartemail.exe -inifile:a.ini", 1 },
+		{ "C:\\PROGRA~1\\SMARTE~1.EXE", 1 },
+		{ "cmd /c \"smart\"\"email.exe\"", 1 },
+		{ "\"D:\\x\\SMArtEmail\"", 1 },
+		{ "mailshift --imap", 1 },
+		{ "MAILSH~2.EXE", 1 },
+		{ "sm\\u0061rtemail", 1 },
+		{ "smart\\\\email", 1 },
+		{ "robocopy.exe C:\\a D:\\b", 0 },
+		{ "smart email.exe", 0 },
+		{ "smartmail mailsend", 0 },
+		{ "", 0 },
+	};
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { c_job, c_problem, NULL, NULL, NULL, NULL, NULL };
+	struct cseen *all = calloc(1, sizeof(*all)), *few = calloc(1, sizeof(*few)),
+		     *afew = calloc(1, sizeof(*afew));
+	char dir[512];
+	size_t i;
+	int k, same = 1;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ok(!fleet_may_run_connector(t[i].text, strlen(t[i].text)) == !t[i].want,
+		   "may run the connector: %s -> %d", t[i].text, t[i].want);
+
+	puts_("c/jobs/a.json",
+	      "[{\"name\":\"A1\",\"details\":{\"commandLine\":\"smartemail.exe\"}},\n"
+	      " {\"name\":\"A2\",\"details\":{\"commandLine\":\"robocopy.exe a b\"}},\n"
+	      " {\"name\":\"A3\",\"commandLine\":\"cmd /c \\\"smart\\\"\\\"email.exe\\\"\"},\n"
+	      " {\"name\":\"A4\",\"commandLine\":\"sm\\u0061rtemail.exe\"},\n"
+	      " {\"name\":\"A5\",\"commandLine\":\"C:\\\\PROGRA~1\\\\SMARTE~1.EXE\"},\n"
+	      " {\"name\":\"A6\"},\n"
+	      " {\"name\":\"A7\",\"jobType\":\"UNIX\",\"commandLine\":\"/bin/true\"},\n"
+	      " {\"name\":\"A8\",\"commandLine\":\"x.exe\",\"doc\":tru}]\n");
+	puts_("c/jobs/b.xml",
+	      "<jobs>\n<job><jname>X1</jname><cmd_line>sm&#97;rtemail.exe</cmd_line></job>\n"
+	      "<job><jname>X2</jname><cmd_line>robocopy.exe</cmd_line></job>\n"
+	      "<job><jname>X3</jname></job>\n"
+	      "<job><jname>X4</jname><cmd_line>mailshift</cmd_line></job>\n"
+	      "<job><jname>X5</jname><cmd_line>x</cmd_line></jobb>\n");
+	snprintf(dir, sizeof(dir), "%s/c", top);
+	h.ctx = all;
+	ok(fleet_scan(dir, &h, &err) == 0, "connector only: plain scan: %s", err.msg);
+	h.other = c_other;
+	h.ctx = few;
+	ok(fleet_scan(dir, &h, &err) == 0, "connector only: scan with other(): %s", err.msg);
+	h.ctx = afew;
+	ok(fleet_scan_async(dir, &h, &err) == 0, "connector only: async scan: %s", err.msg);
+	printf("# all %zu jobs %zu connector; few %zu+%zu other, %zu connector; async %zu+%zu, %zu\n",
+	       all->jobs, all->connector, few->jobs, few->other, few->connector,
+	       afew->jobs, afew->other, afew->connector);
+	ok(all->connector == 6 && all->other == 0, "six connector jobs without other()");
+	ok(few->jobs + few->other == all->jobs && few->connector == all->connector &&
+	   few->other >= 4, "with other(): the same connector jobs, the rest counted");
+	ok(afew->jobs == few->jobs && afew->other == few->other &&
+	   afew->connector == few->connector, "async: the same");
+	for (k = 0; k < all->s.np; k++)
+		same &= k < few->s.np && strcmp(all->s.problems[k], few->s.problems[k]) == 0 &&
+			k < afew->s.np && strcmp(all->s.problems[k], afew->s.problems[k]) == 0;
+	ok(all->s.np == 2 && few->s.np == 2 && afew->s.np == 2 && same,
+	   "the same problems, at the same lines: %s / %s", all->s.np ? all->s.problems[0] : "-",
+	   all->s.np > 1 ? all->s.problems[1] : "-");
+	free(all);
+	free(few);
+	free(afew);
+}
+
 static void cleanup(void)
 {
 	char cmd[512];
@@ -679,7 +779,7 @@ static void test_windows_path(void)
 static void test_fast_paths(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t n = 0, cap = 300 * 1024;
@@ -760,6 +860,7 @@ int main(void)
 	test_resolve();
 	test_inis_notify();
 	test_windows_path();
+	test_connector_only();
 	cleanup();
 	return done_testing();
 }
