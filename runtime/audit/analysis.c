@@ -511,6 +511,12 @@ struct run {
 	 * when it fails part way, those are marked export-incomplete */
 	char *cur_source;
 	size_t cur_jobs;
+	/* the INI inventory, listed by on_scanned() on the reader thread
+	 * once the exports are read (or after the scan, when it was not) */
+	int inv_listed, inv_rc;
+	struct fleet_ini *inv;
+	size_t n_inv;
+	struct ms_err inv_err;
 };
 
 static void prep_free(void *p, void *ctx)
@@ -600,6 +606,32 @@ static int on_other(size_t n, void *ctx, struct ms_err *err)
 
 	(void)err;
 	r->a->other_jobs += n;
+	return 0;
+}
+
+/* On the reader thread, idle once the exports are read: the INI
+ * inventory, which needs nothing the scan makes. */
+static void on_scanned(void *ctx)
+{
+	struct run *r = ctx;
+
+	r->inv_rc = fleet_list_inis(r->o->fleet_dir, &r->inv, &r->n_inv, &r->inv_err);
+	r->inv_listed = 1;
+}
+
+/* The inventory on_scanned() listed (listed now when it did not), taken
+ * over: -1 when it could not be listed. */
+static int take_inventory(struct run *r, struct fleet_ini **fi, size_t *n,
+			  struct ms_err *err)
+{
+	if (!r->inv_listed)
+		on_scanned(r);
+	*fi = r->inv;
+	*n = r->n_inv;
+	r->inv = NULL;
+	r->n_inv = 0;
+	if (r->inv_rc < 0)
+		return err_set(err, r->inv_err.code, "%s", r->inv_err.msg);
 	return 0;
 }
 
@@ -975,7 +1007,7 @@ static int audit_inis(struct audit *a, struct fleet_ini *fi, size_t n,
 static int audit_notify(const struct analysis_opts *o, struct run *r,
 			struct ms_err *err)
 {
-	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL, NULL };
+	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL, NULL, NULL };
 	struct fleet_notify_slot *s = NULL;
 	struct audit *a = r->a;
 	size_t n = 0, i;
@@ -1018,47 +1050,32 @@ static int audit_notify(const struct analysis_opts *o, struct run *r,
 }
 
 /* The work that waits for no verdict, done on a second thread while the
- * spill builds its index: drop the INI cache of the scan and list the
- * INI files of the fleet. */
-struct inis_work {
-	const char *dir;
-	struct ini_cache *cache;
-	struct fleet_ini *fi;
-	size_t n;
-	int rc;
-	struct ms_err err;
-};
-
-static void *inis_work_run(void *arg)
+ * spill builds its index: drop the INI cache of the scan.  The INI files
+ * of the fleet were listed when the exports were read (on_scanned()). */
+static void *cache_free_run(void *arg)
 {
-	struct inis_work *w = arg;
-
-	ini_cache_free(w->cache);
-	w->rc = fleet_list_inis(w->dir, &w->fi, &w->n, &w->err);
+	ini_cache_free(arg);
 	return NULL;
 }
 
-static int spill_finish_inis(const struct analysis_opts *o, struct audit *a,
-			     struct ini_cache *cache, struct ms_err *err)
+static int spill_finish_inis(struct run *r, struct ms_err *err)
 {
-	struct inis_work w;
+	struct fleet_ini *fi = NULL;
+	size_t n = 0;
 	pthread_t th;
 	int threaded, rc;
 
-	memset(&w, 0, sizeof(w));
-	w.dir = o->fleet_dir;
-	w.cache = cache;
-	threaded = pthread_create(&th, NULL, inis_work_run, &w) == 0;
+	threaded = pthread_create(&th, NULL, cache_free_run, &r->cache) == 0;
 	if (!threaded)
-		inis_work_run(&w);
-	rc = audit_spill_finish(a, err);
+		cache_free_run(&r->cache);
+	rc = audit_spill_finish(r->a, err);
 	if (threaded)
 		pthread_join(th, NULL);
-	if (rc < 0 || (w.rc < 0 && err_set(err, w.err.code, "%s", w.err.msg))) {
-		fleet_inis_free(w.fi, w.n);
+	if (rc < 0 || take_inventory(r, &fi, &n, err) < 0) {
+		fleet_inis_free(fi, n);
 		return -1;
 	}
-	return audit_inis(a, w.fi, w.n, err);
+	return audit_inis(r->a, fi, n, err);
 }
 
 int analysis_needs_action(const struct job_verdict *v)
@@ -1137,6 +1154,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	h.prepare = on_prepare;
 	h.release = prep_free;
 	h.other = on_other;
+	h.scanned = on_scanned;
 	h.ctx = &r;
 	if (o->spill && audit_spill_open(&a->spill, err) < 0)
 		goto fail;
@@ -1145,7 +1163,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	free(r.cur_source);
 	r.cur_source = NULL;
 	if (a->spill) {
-		if (spill_finish_inis(o, a, &r.cache, err) < 0 ||
+		if (spill_finish_inis(&r, err) < 0 ||
 		    audit_notify(o, &r, err) < 0)
 			goto fail;
 		return 0;
@@ -1154,7 +1172,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	if (a->n_jobs)
 		qsort(a->jobs, a->n_jobs, sizeof(*a->jobs), cmp_verdict);
 	if (merge_duplicates(a, err) < 0 || audit_shared_inis(a, err) < 0 ||
-	    fleet_list_inis(o->fleet_dir, &fi, &nfi, err) < 0 ||
+	    take_inventory(&r, &fi, &nfi, err) < 0 ||
 	    audit_inis(a, fi, nfi, err) < 0 || audit_notify(o, &r, err) < 0)
 		goto fail;
 	for (i = 0; i < a->n_jobs; i++) {
@@ -1170,6 +1188,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 fail:
 	free(r.cur_source);
 	ini_cache_free(&r.cache);
+	fleet_inis_free(r.inv, r.n_inv);
 	audit_release(a);
 	return -1;
 }

@@ -198,7 +198,7 @@ static void on_file(const char *file, size_t files, void *ctx)
 static void scan_twice(size_t fail_at, size_t *njobs)
 {
 	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL, NULL };
 	struct trace t1, t2;
 	int r1, r2;
 
