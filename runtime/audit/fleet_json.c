@@ -12,6 +12,9 @@
 #include <strings.h>
 
 #include <cJSON.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "base/buf.h"
 #include "base/fsutil.h"
@@ -76,10 +79,12 @@ struct jr {
 	const struct fleet_handlers *h;
 	const char *rel;
 	int enc;                   /* 0 UTF-8, 1 UTF-16LE, 2 UTF-16BE */
-	unsigned char raw[65536];
+	unsigned char raw[65536];  /* the text, always UTF-8 (jr_fill()) */
 	size_t rlen, rpos;
-	char pend[4];              /* UTF-8 bytes of a decoded code point */
-	int plen, ppos;
+	int eof;                   /* the file has nothing more for raw */
+	unsigned char h16[65536];  /* UTF-16: the file's bytes not yet in raw */
+	size_t hlen, hpos;
+	const char *bad16;         /* UTF-16: the fault raw stops before */
 	int peek;                  /* -2: nothing peeked */
 	int line;
 	int failed;                /* a problem was reported: stop */
@@ -87,17 +92,6 @@ struct jr {
 	size_t jobs;
 	struct ms_err *err;
 };
-
-static int jr_raw(struct jr *r)
-{
-	if (r->rpos == r->rlen) {
-		r->rlen = fread(r->raw, 1, sizeof(r->raw), r->f);
-		r->rpos = 0;
-		if (r->rlen == 0)
-			return -1;
-	}
-	return r->raw[r->rpos++];
-}
 
 static void jr_fail(struct jr *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -116,6 +110,85 @@ static void jr_fail(struct jr *r, const char *fmt, ...)
 	fleet_problem(r->h, r->rel, r->line, "%s", msg);
 }
 
+static int jr_byte16(struct jr *r)
+{
+	if (r->hpos == r->hlen) {
+		r->hlen = fread(r->h16, 1, sizeof(r->h16), r->f);
+		r->hpos = 0;
+		if (r->hlen == 0)
+			return -1;
+	}
+	return r->h16[r->hpos++];
+}
+
+/*
+ * Up to cap bytes of the file as UTF-8 into dst (UTF-16 decoded here, a
+ * buffer at a time, so that every reader below sees UTF-8 and the fast
+ * paths serve UTF-16 exports too): the count, 0 at the end.  A UTF-16
+ * fault stops the text right before it; the reader reports it when it
+ * gets there (jr_raw()), at the line it is on, as when the file was
+ * decoded a character at a time.
+ */
+static size_t jr_fill(struct jr *r, unsigned char *dst, size_t cap)
+{
+	size_t k = 0;
+
+	if (r->enc == 0) {
+		k = fread(dst, 1, cap, r->f);
+		r->eof = k < cap;
+		return k;
+	}
+	while (!r->bad16 && k + 4 <= cap) {
+		int a = jr_byte16(r), b;
+		unsigned long u, v;
+
+		if (a < 0) {
+			r->eof = 1;
+			break;
+		}
+		if ((b = jr_byte16(r)) < 0) {
+			r->bad16 = "odd length for UTF-16 text";
+			break;
+		}
+		u = r->enc == 1 ? (unsigned long)(a | b << 8) : (unsigned long)(a << 8 | b);
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			int x = jr_byte16(r), y = jr_byte16(r);
+			if (x < 0 || y < 0) {
+				r->bad16 = "invalid UTF-16: a truncated surrogate pair";
+				break;
+			}
+			v = r->enc == 1 ? (unsigned long)(x | y << 8) :
+					  (unsigned long)(x << 8 | y);
+			if (v < 0xDC00 || v > 0xDFFF) {
+				r->bad16 = "invalid UTF-16: an unpaired surrogate";
+				break;
+			}
+			u = 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00);
+		} else if (u >= 0xDC00 && u <= 0xDFFF) {
+			r->bad16 = "invalid UTF-16: an unpaired surrogate";
+			break;
+		}
+		k += utf8_encode((uint32_t)u, (char *)dst + k);
+	}
+	if (r->bad16)
+		r->eof = 1;
+	return k;
+}
+
+static int jr_raw(struct jr *r)
+{
+	if (r->rpos == r->rlen) {
+		r->rlen = r->eof ? 0 : jr_fill(r, r->raw, sizeof(r->raw));
+		r->rpos = 0;
+		if (r->rlen == 0) {
+			if (r->bad16)
+				jr_fail(r, "%s", r->bad16);
+			return -1;
+		}
+	}
+	return r->raw[r->rpos++];
+}
+
 /* Next byte of UTF-8 text, -1 at the end (or after a failure). */
 static int jr_get(struct jr *r)
 {
@@ -128,42 +201,7 @@ static int jr_get(struct jr *r)
 	}
 	if (r->failed || r->cb_failed)
 		return -1;
-	if (r->ppos < r->plen) {
-		c = (unsigned char)r->pend[r->ppos++];
-	} else if (r->enc == 0) {
-		c = jr_raw(r);
-	} else {
-		int a = jr_raw(r), b;
-		unsigned long u, v;
-
-		if (a < 0)
-			return -1;
-		if ((b = jr_raw(r)) < 0) {
-			jr_fail(r, "odd length for UTF-16 text");
-			return -1;
-		}
-		u = r->enc == 1 ? (unsigned long)(a | b << 8) : (unsigned long)(a << 8 | b);
-		if (u >= 0xD800 && u <= 0xDBFF) {
-			int x = jr_raw(r), y = jr_raw(r);
-			if (x < 0 || y < 0) {
-				jr_fail(r, "invalid UTF-16: a truncated surrogate pair");
-				return -1;
-			}
-			v = r->enc == 1 ? (unsigned long)(x | y << 8) :
-					  (unsigned long)(x << 8 | y);
-			if (v < 0xDC00 || v > 0xDFFF) {
-				jr_fail(r, "invalid UTF-16: an unpaired surrogate");
-				return -1;
-			}
-			u = 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00);
-		} else if (u >= 0xDC00 && u <= 0xDFFF) {
-			jr_fail(r, "invalid UTF-16: an unpaired surrogate");
-			return -1;
-		}
-		r->plen = (int)utf8_encode((uint32_t)u, r->pend);
-		r->ppos = 1;
-		c = (unsigned char)r->pend[0];
-	}
+	c = jr_raw(r);
 	if (c == '\n')
 		r->line++;
 	return c;
@@ -198,7 +236,7 @@ static int jr_string(struct jr *r, struct buf *b)
 
 		/* fast path: a run of plain bytes straight from the read buffer
 		 * (UTF-8 input, nothing peeked or pending) */
-		if (r->enc == 0 && r->peek == -2 && r->ppos >= r->plen &&
+		if (r->peek == -2 &&
 		    !r->failed && !r->cb_failed && r->rpos < r->rlen) {
 			const unsigned char *s0 = r->raw + r->rpos, *q = s0,
 					    *e = r->raw + r->rlen;
@@ -251,7 +289,7 @@ static void jr_value_run(struct jr *r, struct buf *b)
 	struct ms_err lerr = MS_ERR_INIT;
 	int lines = 0;
 
-	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	if (r->peek != -2 || r->failed ||
 	    r->cb_failed || r->rpos >= r->rlen)
 		return;
 	s0 = q = r->raw + r->rpos;
@@ -359,14 +397,22 @@ done:
  * (frequencies, dependencies, documentation: 3-5 KB) is never allocated
  * node by node.
  */
-static const char *const job_keys[] = {
-	"name", "schedule", "scheduleName", "primaryMachine", "machine", "jobType",
-	"details", "windowsDetails", "commandLine", "workingDirectory", "batchUser",
+struct jv_key {
+	const char *name;
+	unsigned char len;      /* strlen(name) */
+	unsigned char want;     /* for jv_wanted() */
+};
+#define JK(s, w) { s, sizeof(s) - 1, w }
+static const struct jv_key job_keys[] = {
+	JK("name", 1), JK("schedule", 1), JK("scheduleName", 1), JK("primaryMachine", 1),
+	JK("machine", 1), JK("jobType", 1), JK("details", 2), JK("windowsDetails", 2),
+	JK("commandLine", 1), JK("workingDirectory", 1), JK("batchUser", 1),
 };
 /* and of "details" / "windowsDetails" (the first that is an object) */
-static const char *const detail_keys[] = {
-	"commandLine", "workingDirectory", "batchUser",
+static const struct jv_key detail_keys[] = {
+	JK("commandLine", 1), JK("workingDirectory", 1), JK("batchUser", 1),
 };
+#undef JK
 
 static const char *jv_ws(const char *p, const char *e)
 {
@@ -385,7 +431,29 @@ static int jv_hex(char c)
 static const char *jv_string(const char *p, const char *e)
 {
 	for (p++; p < e; p++) {
-		unsigned char c = (unsigned char)*p;
+		unsigned char c;
+
+#ifdef __SSE2__
+		/* most of a real job is text: skip 16 bytes at a time that
+		 * hold no quote, no backslash and no control character */
+		while (e - p >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			__m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)),
+						     _mm_set1_epi8(0x1F));
+			int m = _mm_movemask_epi8(_mm_or_si128(
+				_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+					     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))), ctl));
+
+			if (m) {
+				p += __builtin_ctz((unsigned)m);
+				break;
+			}
+			p += 16;
+		}
+		if (p >= e)
+			break;
+#endif
+		c = (unsigned char)*p;
 
 		if (c == '"')
 			return p + 1;
@@ -415,14 +483,13 @@ static const char *jv_value(const char *p, const char *e, int depth,
  * details). */
 static int jv_wanted(const char *k, size_t n, int level)
 {
-	const char *const *keys = level ? detail_keys : job_keys;
+	const struct jv_key *keys = level ? detail_keys : job_keys;
 	size_t i, nk = level ? sizeof(detail_keys) / sizeof(detail_keys[0]) :
 			       sizeof(job_keys) / sizeof(job_keys[0]);
 
 	for (i = 0; i < nk; i++)
-		if (strlen(keys[i]) == n && memcmp(keys[i], k, n) == 0)
-			return level == 0 && (strcmp(keys[i], "details") == 0 ||
-					      strcmp(keys[i], "windowsDetails") == 0) ? 2 : 1;
+		if (keys[i].len == n && memcmp(keys[i].name, k, n) == 0)
+			return keys[i].want;
 	return 0;
 }
 
@@ -560,7 +627,7 @@ static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 	const char *start, *e, *p, *q;
 	int refilled = 0;
 
-	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	if (r->peek != -2 || r->failed ||
 	    r->cb_failed || r->rpos == 0 || r->raw[r->rpos - 1] != '{')
 		return 0;
 	for (;;) {
@@ -568,14 +635,14 @@ static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 		e = (const char *)r->raw + r->rlen;
 		buf_reset(keep);
 		if ((p = jv_value(start, e, 0, keep, lerr)) || refilled || r->rpos == 1 ||
-		    r->rlen < sizeof(r->raw) || lerr->code != MS_OK)
+		    r->eof || lerr->code != MS_OK)
 			break;
 		/* the job may go on past the buffer: move it to the front and
 		 * read more, once */
 		memmove(r->raw, r->raw + r->rpos - 1, r->rlen - r->rpos + 1);
 		r->rlen -= r->rpos - 1;
 		r->rpos = 1;
-		r->rlen += fread(r->raw + r->rlen, 1, sizeof(r->raw) - r->rlen, r->f);
+		r->rlen += jr_fill(r, r->raw + r->rlen, sizeof(r->raw) - r->rlen);
 		refilled = 1;
 	}
 	if (!p)
@@ -902,6 +969,14 @@ int fleet_scan_json(const char *path, const char *rel,
 		r->enc = 1;
 	} else if (n >= 3 && bom[0] == 0xEF && bom[1] == 0xBB && bom[2] == 0xBF) {
 		r->rpos = 3;
+	}
+	r->eof = n < sizeof(r->raw);
+	if (r->enc) {
+		/* what was read is UTF-16: decoded from h16 into raw */
+		memcpy(r->h16, r->raw + r->rpos, n - r->rpos);
+		r->hlen = n - r->rpos;
+		r->rlen = r->rpos = 0;
+		r->eof = 0;
 	}
 	c = jr_ws(r);
 	if (c < 0 && !r->failed) {

@@ -750,6 +750,62 @@ static void test_connector_only(void)
 	free(afew);
 }
 
+/* UTF-16 exports are decoded a buffer at a time (issue 16): jobs across
+ * the read buffers, and a fault reported at the line the reader is on. */
+static void test_utf16_stream(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { c_job, c_problem, NULL, NULL, NULL, NULL, c_other, NULL };
+	struct cseen *c = calloc(1, sizeof(*c));
+	size_t cap = 200 * 1024, n = 0, k, half = 0;
+	char *t = malloc(cap), dir[512];
+	unsigned char *u = malloc(2 * cap + 8);
+
+	n += (size_t)snprintf(t + n, cap - n, "[\r\n");
+	for (k = 0; k < 300; k++) {
+		if (k == 150)
+			half = n;
+		n += (size_t)snprintf(t + n, cap - n,
+				      "%s{\"name\":\"J%zu\",\"doc\":\"%0300d\",\"commandLine\":\"%s\"}\r\n",
+				      k ? "," : "", k, 0, k % 10 ? "x.exe" : "smartemail.exe");
+	}
+	n += (size_t)snprintf(t + n, cap - n, "]\r\n");
+	/* the whole file, then a lone low surrogate before job 150's line */
+	u[0] = 0xFF;
+	u[1] = 0xFE;
+	for (k = 0; k < n; k++) {
+		u[2 + 2 * k] = (unsigned char)t[k];
+		u[3 + 2 * k] = 0;
+	}
+	put("u/jobs/a-ok.json", u, 2 + 2 * n);
+	memmove(u + 2 + 2 * half + 2, u + 2 + 2 * half, 2 * (n - half));
+	u[2 + 2 * half] = 0x00;
+	u[3 + 2 * half] = 0xDC;
+	put("u/jobs/b-lone.json", u, 4 + 2 * n);
+	/* an odd byte at the end */
+	u[2 + 2 * half] = (unsigned char)t[half];
+	memmove(u + 2 + 2 * half, u + 2 + 2 * half + 2, 2 * (n - half));
+	u[2 + 2 * n] = ' ';
+	put("u/jobs/c-odd.json", u, 3 + 2 * n);
+	snprintf(dir, sizeof(dir), "%s/u", top);
+	h.ctx = c;
+	ok(fleet_scan(dir, &h, &err) == 0, "UTF-16 stream: scan: %s", err.msg);
+	printf("# %zu jobs, %zu other, %d problems\n", c->jobs, c->other, c->s.np);
+	for (k = 0; k < (size_t)c->s.np; k++)
+		printf("# %s\n", c->s.problems[k]);
+	ok(c->jobs + c->other == 300 + 150 + 300 && c->connector == 30 + 15 + 30,
+	   "every job before a fault read, across the read buffers");
+	ok(c->s.np == 2 && strcmp(c->s.problems[0], "jobs/b-lone.json:152: invalid UTF-16: an "
+				  "unpaired surrogate") == 0,
+	   "a lone surrogate: at its line");
+	ok(c->s.np == 2 && strcmp(c->s.problems[1], "jobs/c-odd.json:303: odd length for "
+				  "UTF-16 text") == 0,
+	   "an odd byte at the end: at the last line");
+	free(t);
+	free(u);
+	free(c);
+}
+
 static void cleanup(void)
 {
 	char cmd[512];
@@ -864,6 +920,7 @@ int main(void)
 	test_inis_notify();
 	test_windows_path();
 	test_connector_only();
+	test_utf16_stream();
 	cleanup();
 	return done_testing();
 }
