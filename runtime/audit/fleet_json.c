@@ -223,13 +223,14 @@ static void jr_eof(struct jr *r)
 }
 
 /* Copy (when b is not NULL) or skip a string whose opening quote was
- * read. */
+ * read.  The appends here and in jr_value() pass no error record (a
+ * failure is always "too big"): setting up a 1 KB one per call cost more
+ * than the append. */
 static int jr_string(struct jr *r, struct buf *b)
 {
-	struct ms_err lerr = MS_ERR_INIT;
 	int c;
 
-	if (b && buf_append(b, "\"", 1, &lerr) < 0)
+	if (b && buf_append(b, "\"", 1, NULL) < 0)
 		goto toobig;
 	for (;;) {
 		char ch;
@@ -244,7 +245,7 @@ static int jr_string(struct jr *r, struct buf *b)
 			while (q < e && *q >= 0x20 && *q != '"' && *q != '\\')
 				q++;
 			if (q > s0) {
-				if (b && buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)
+				if (b && buf_append(b, s0, (size_t)(q - s0), NULL) < 0)
 					goto toobig;
 				r->rpos += (size_t)(q - s0);
 				continue;
@@ -259,7 +260,7 @@ static int jr_string(struct jr *r, struct buf *b)
 			return -1;
 		}
 		ch = (char)c;
-		if (b && buf_append(b, &ch, 1, &lerr) < 0)
+		if (b && buf_append(b, &ch, 1, NULL) < 0)
 			goto toobig;
 		if (c == '"')
 			return 0;
@@ -269,7 +270,7 @@ static int jr_string(struct jr *r, struct buf *b)
 				return -1;
 			}
 			ch = (char)c;
-			if (b && buf_append(b, &ch, 1, &lerr) < 0)
+			if (b && buf_append(b, &ch, 1, NULL) < 0)
 				goto toobig;
 		}
 	}
@@ -286,7 +287,6 @@ toobig:
 static void jr_value_run(struct jr *r, struct buf *b)
 {
 	const unsigned char *s0, *q, *e;
-	struct ms_err lerr = MS_ERR_INIT;
 	int lines = 0;
 
 	if (r->peek != -2 || r->failed ||
@@ -300,7 +300,7 @@ static void jr_value_run(struct jr *r, struct buf *b)
 		lines += *q == '\n';
 	}
 	if (q == s0 || (b && (b->len + (size_t)(q - s0) > b->cap ||
-			      buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)))
+			      buf_append(b, s0, (size_t)(q - s0), NULL) < 0)))
 		return;
 	r->rpos += (size_t)(q - s0);
 	r->line += lines;
@@ -310,7 +310,6 @@ static void jr_value_run(struct jr *r, struct buf *b)
  * values are followed with a counter, not recursion. */
 static int jr_value(struct jr *r, int c, struct buf *b)
 {
-	struct ms_err lerr = MS_ERR_INIT;
 	char stack[JSON_MAX_KEY];
 	int depth = 0;
 
@@ -325,7 +324,7 @@ static int jr_value(struct jr *r, int c, struct buf *b)
 			if (jr_string(r, b) < 0)
 				return -1;
 		} else {
-			if (b && buf_append(b, &ch, 1, &lerr) < 0) {
+			if (b && buf_append(b, &ch, 1, NULL) < 0) {
 				jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
 				return -1;
 			}
@@ -354,7 +353,7 @@ static int jr_value(struct jr *r, int c, struct buf *b)
 					return 0;
 				}
 				ch = (char)p;
-				if (b && buf_append(b, &ch, 1, &lerr) < 0) {
+				if (b && buf_append(b, &ch, 1, NULL) < 0) {
 					jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
 					return -1;
 				}
