@@ -413,10 +413,12 @@ static const struct jv_key detail_keys[] = {
 };
 #undef JK
 
-static const char *jv_ws(const char *p, const char *e)
+/* Blanks; *nl counts the line breaks (in a valid job they can only be
+ * here: a string holds no control character) */
+static const char *jv_ws(const char *p, const char *e, size_t *nl)
 {
 	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
+		*nl += *p++ == '\n';
 	return p;
 }
 
@@ -474,7 +476,7 @@ static const char *jv_string(const char *p, const char *e)
 	return NULL;
 }
 
-static const char *jv_value(const char *p, const char *e, int depth,
+static const char *jv_value(const char *p, const char *e, size_t *nl, int depth,
 			    struct buf *keep, struct ms_err *err);
 
 /* 0: skip the member named k (n bytes), 1: keep it, 2: keep the
@@ -505,14 +507,14 @@ static int jv_wanted_escaped(const char *k, size_t n, int level)
 
 /* An object at p; with keep, the members wanted at this level are
  * appended to keep as an object of their own. */
-static const char *jv_object(const char *p, const char *e, int depth, int level,
+static const char *jv_object(const char *p, const char *e, size_t *nl, int depth, int level,
 			     struct buf *keep, struct ms_err *err)
 {
 	int first = 1;
 
 	if (keep && buf_append(keep, "{", 1, err) < 0)
 		return NULL;
-	p = jv_ws(p + 1, e);
+	p = jv_ws(p + 1, e, nl);
 	if (p < e && *p == '}')
 		return keep && buf_append(keep, "}", 1, err) < 0 ? NULL : p + 1;
 	for (;;) {
@@ -525,56 +527,56 @@ static const char *jv_object(const char *p, const char *e, int depth, int level,
 			want = memchr(k, '\\', (size_t)(p - k)) ?
 			       jv_wanted_escaped(k + 1, (size_t)(p - k - 2), level) :
 			       jv_wanted(k + 1, (size_t)(p - k - 2), level);
-		p = jv_ws(p, e);
+		p = jv_ws(p, e, nl);
 		if (p >= e || *p != ':')
 			return NULL;
-		v = p = jv_ws(p + 1, e);
+		v = p = jv_ws(p + 1, e, nl);
 		if (want && ((!first && buf_append(keep, ",", 1, err) < 0) ||
 			     buf_append(keep, k, (size_t)(v - k), err) < 0))
 			return NULL;
 		if (want == 2 && p < e && *p == '{') {
 			/* a details object: only what emit_job() reads of it */
-			if (!(p = jv_object(p, e, depth + 1, 1, keep, err)))
+			if (!(p = jv_object(p, e, nl, depth + 1, 1, keep, err)))
 				return NULL;
 		} else {
-			if (!(p = jv_value(p, e, depth + 1, NULL, err)))
+			if (!(p = jv_value(p, e, nl, depth + 1, NULL, err)))
 				return NULL;
 			if (want && buf_append(keep, v, (size_t)(p - v), err) < 0)
 				return NULL;
 		}
 		first &= !want;
-		p = jv_ws(p, e);
+		p = jv_ws(p, e, nl);
 		if (p < e && *p == '}')
 			return keep && buf_append(keep, "}", 1, err) < 0 ? NULL : p + 1;
 		if (p >= e || *p != ',')
 			return NULL;
-		p = jv_ws(p + 1, e);
+		p = jv_ws(p + 1, e, nl);
 	}
 }
 
 /* One value at p: the byte after it, NULL if invalid.  With keep (the
  * job object itself), its wanted members are appended to keep. */
-static const char *jv_value(const char *p, const char *e, int depth,
+static const char *jv_value(const char *p, const char *e, size_t *nl, int depth,
 			    struct buf *keep, struct ms_err *err)
 {
 	if (p >= e || depth > JSON_MAX_KEY)
 		return NULL;
 	switch (*p) {
 	case '{':
-		return jv_object(p, e, depth, 0, keep, err);
+		return jv_object(p, e, nl, depth, 0, keep, err);
 	case '[':
-		p = jv_ws(p + 1, e);
+		p = jv_ws(p + 1, e, nl);
 		if (p < e && *p == ']')
 			return p + 1;
 		for (;;) {
-			if (!(p = jv_value(p, e, depth + 1, NULL, err)))
+			if (!(p = jv_value(p, e, nl, depth + 1, NULL, err)))
 				return NULL;
-			p = jv_ws(p, e);
+			p = jv_ws(p, e, nl);
 			if (p < e && *p == ']')
 				return p + 1;
 			if (p >= e || *p != ',')
 				return NULL;
-			p = jv_ws(p + 1, e);
+			p = jv_ws(p + 1, e, nl);
 		}
 	case '"':
 		return jv_string(p, e);
@@ -609,9 +611,11 @@ static const char *jv_value(const char *p, const char *e, int depth,
 static int job_cut(const char *p, const char *e, struct buf *keep,
 		   struct ms_err *err)
 {
+	size_t lines = 0, *nl = &lines;    /* jr_value() counted them */
+
 	buf_reset(keep);
-	p = jv_value(p, e, 0, keep, err);
-	return p && jv_ws(p, e) == e;
+	p = jv_value(p, e, nl, 0, keep, err);
+	return p && jv_ws(p, e, nl) == e;
 }
 
 /* The fast path for a job whose '{' was just read: when the whole job is
@@ -623,7 +627,8 @@ static int job_cut(const char *p, const char *e, struct buf *keep,
  * its exact error messages). */
 static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 {
-	const char *start, *e, *p, *q;
+	const char *start, *e, *p;
+	size_t nl;
 	int refilled = 0;
 
 	if (r->peek != -2 || r->failed ||
@@ -633,7 +638,8 @@ static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 		start = (const char *)r->raw + r->rpos - 1;
 		e = (const char *)r->raw + r->rlen;
 		buf_reset(keep);
-		if ((p = jv_value(start, e, 0, keep, lerr)) || refilled || r->rpos == 1 ||
+		nl = 0;
+		if ((p = jv_value(start, e, &nl, 0, keep, lerr)) || refilled || r->rpos == 1 ||
 		    r->eof || lerr->code != MS_OK)
 			break;
 		/* the job may go on past the buffer: move it to the front and
@@ -646,8 +652,7 @@ static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 	}
 	if (!p)
 		return 0;
-	for (q = start; (q = memchr(q, '\n', (size_t)(p - q))); q++)
-		r->line++;
+	r->line += (int)nl;
 	r->rpos = (size_t)(p - (const char *)r->raw);
 	return 1;
 }
