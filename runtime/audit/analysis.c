@@ -511,6 +511,12 @@ struct run {
 	 * when it fails part way, those are marked export-incomplete */
 	char *cur_source;
 	size_t cur_jobs;
+	/* the INI inventory, listed by on_scanned() on the reader thread
+	 * once the exports are read (or after the scan, when it was not) */
+	int inv_listed, inv_rc;
+	struct fleet_ini *inv;
+	size_t n_inv;
+	struct ms_err inv_err;
 };
 
 static void prep_free(void *p, void *ctx)
@@ -590,6 +596,43 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 
 	prep_free(job->prepared, NULL);
 	return rc;
+}
+
+/* Jobs the reader could tell are no connector jobs without decoding
+ * them (fleet_handlers.other). */
+static int on_other(size_t n, void *ctx, struct ms_err *err)
+{
+	struct run *r = ctx;
+
+	(void)err;
+	r->a->other_jobs += n;
+	return 0;
+}
+
+/* On the reader thread, idle once the exports are read: the INI
+ * inventory, which needs nothing the scan makes. */
+static void on_scanned(void *ctx)
+{
+	struct run *r = ctx;
+
+	r->inv_rc = fleet_list_inis(r->o->fleet_dir, &r->inv, &r->n_inv, &r->inv_err);
+	r->inv_listed = 1;
+}
+
+/* The inventory on_scanned() listed (listed now when it did not), taken
+ * over: -1 when it could not be listed. */
+static int take_inventory(struct run *r, struct fleet_ini **fi, size_t *n,
+			  struct ms_err *err)
+{
+	if (!r->inv_listed)
+		on_scanned(r);
+	*fi = r->inv;
+	*n = r->n_inv;
+	r->inv = NULL;
+	r->n_inv = 0;
+	if (r->inv_rc < 0)
+		return err_set(err, r->inv_err.code, "%s", r->inv_err.msg);
+	return 0;
 }
 
 static void on_file(const char *file, size_t files, void *ctx)
@@ -766,82 +809,6 @@ static int merge_duplicates(struct audit *a, struct ms_err *err)
 	return 0;
 }
 
-static int cmp_index_by_ini(const void *x, const void *y, void *arg)
-{
-	const struct job_verdict *jobs = arg;
-	const struct job_verdict *a = &jobs[*(const size_t *)x];
-	const struct job_verdict *b = &jobs[*(const size_t *)y];
-	int c = strcmp(a->ini_file, b->ini_file);
-
-	if (c)
-		return c;
-	return (*(const size_t *)x > *(const size_t *)y) -
-	       (*(const size_t *)x < *(const size_t *)y);
-}
-
-
-/* shared-ini: jobs whose INI file is the same collected file. */
-int audit_shared_inis(struct audit *a, struct ms_err *err)
-{
-	size_t *idx, n = 0, i, j, k;
-	int rc = 0;
-
-	if (!(idx = malloc((a->n_jobs + 1) * sizeof(*idx))))
-		return err_nomem(err);
-	for (i = 0; i < a->n_jobs; i++)
-		if (a->jobs[i].ini_file)
-			idx[n++] = i;
-	qsort_r(idx, n, sizeof(*idx), cmp_index_by_ini, a->jobs);
-	for (i = 0; i < n && rc == 0; i = j) {
-		for (j = i + 1; j < n && strcmp(a->jobs[idx[j]].ini_file,
-						 a->jobs[idx[i]].ini_file) == 0; j++)
-			;
-		if (j - i < 2)
-			continue;
-		for (k = i; k < j && rc == 0; k++) {
-			struct job_verdict *v = &a->jobs[idx[k]];
-			struct ms_err lerr = MS_ERR_INIT;
-			struct buf b;
-			size_t m, shown = 0;
-			enum finding_severity sev = SEV_INFO;
-
-			buf_init(&b, 64 * 1024);
-			for (m = i; m < j; m++) {
-				const struct job_verdict *w = &a->jobs[idx[m]];
-				if (w->status == STATUS_NEEDS_MIGRATION ||
-				    w->status == STATUS_AT_RISK)
-					sev = SEV_WARNING;
-				if (m == k)
-					continue;
-				if (shown++ < SHARED_LIST_MAX &&
-				    ((shown > 1 && buf_append(&b, ", ", 2, &lerr) < 0) ||
-				     buf_appends(&b, w->schedule, &lerr) < 0 ||
-				     buf_append(&b, "/", 1, &lerr) < 0 ||
-				     buf_appends(&b, w->job, &lerr) < 0 ||
-				     buf_append(&b, " (", 2, &lerr) < 0 ||
-				     buf_appends(&b, w->machine, &lerr) < 0 ||
-				     buf_append(&b, ")", 1, &lerr) < 0))
-					break;
-			}
-			if (shown > SHARED_LIST_MAX)
-				buf_appendf(&b, &lerr, " and %zu more", shown - SHARED_LIST_MAX);
-			if (lerr.code != MS_OK) {
-				buf_release(&b);
-				rc = err_nomem(err);
-				break;
-			}
-			rc = verdict_add(v, "shared-ini", sev, err,
-					 "INI file shared with %zu other job%s: %s; changing it "
-					 "changes all of them", j - i - 1, j - i - 1 == 1 ? "" : "s",
-					 b.data ? b.data : "");
-			buf_release(&b);
-			analysis_sort_findings(v);
-		}
-	}
-	free(idx);
-	return rc;
-}
-
 static int cmp_strp(const void *x, const void *y)
 {
 	return strcmp(*(char *const *)x, *(char *const *)y);
@@ -964,7 +931,7 @@ static int audit_inis(struct audit *a, struct fleet_ini *fi, size_t n,
 static int audit_notify(const struct analysis_opts *o, struct run *r,
 			struct ms_err *err)
 {
-	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL };
+	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL, NULL, NULL };
 	struct fleet_notify_slot *s = NULL;
 	struct audit *a = r->a;
 	size_t n = 0, i;
@@ -1007,47 +974,32 @@ static int audit_notify(const struct analysis_opts *o, struct run *r,
 }
 
 /* The work that waits for no verdict, done on a second thread while the
- * spill builds its index: drop the INI cache of the scan and list the
- * INI files of the fleet. */
-struct inis_work {
-	const char *dir;
-	struct ini_cache *cache;
-	struct fleet_ini *fi;
-	size_t n;
-	int rc;
-	struct ms_err err;
-};
-
-static void *inis_work_run(void *arg)
+ * spill builds its index: drop the INI cache of the scan.  The INI files
+ * of the fleet were listed when the exports were read (on_scanned()). */
+static void *cache_free_run(void *arg)
 {
-	struct inis_work *w = arg;
-
-	ini_cache_free(w->cache);
-	w->rc = fleet_list_inis(w->dir, &w->fi, &w->n, &w->err);
+	ini_cache_free(arg);
 	return NULL;
 }
 
-static int spill_finish_inis(const struct analysis_opts *o, struct audit *a,
-			     struct ini_cache *cache, struct ms_err *err)
+static int spill_finish_inis(struct run *r, struct ms_err *err)
 {
-	struct inis_work w;
+	struct fleet_ini *fi = NULL;
+	size_t n = 0;
 	pthread_t th;
 	int threaded, rc;
 
-	memset(&w, 0, sizeof(w));
-	w.dir = o->fleet_dir;
-	w.cache = cache;
-	threaded = pthread_create(&th, NULL, inis_work_run, &w) == 0;
+	threaded = pthread_create(&th, NULL, cache_free_run, &r->cache) == 0;
 	if (!threaded)
-		inis_work_run(&w);
-	rc = audit_spill_finish(a, err);
+		cache_free_run(&r->cache);
+	rc = audit_spill_finish(r->a, err);
 	if (threaded)
 		pthread_join(th, NULL);
-	if (rc < 0 || (w.rc < 0 && err_set(err, w.err.code, "%s", w.err.msg))) {
-		fleet_inis_free(w.fi, w.n);
+	if (rc < 0 || take_inventory(r, &fi, &n, err) < 0) {
+		fleet_inis_free(fi, n);
 		return -1;
 	}
-	return audit_inis(a, w.fi, w.n, err);
+	return audit_inis(r->a, fi, n, err);
 }
 
 int analysis_needs_action(const struct job_verdict *v)
@@ -1125,6 +1077,8 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	h.file_done = on_file;
 	h.prepare = on_prepare;
 	h.release = prep_free;
+	h.other = on_other;
+	h.scanned = on_scanned;
 	h.ctx = &r;
 	if (o->spill && audit_spill_open(&a->spill, err) < 0)
 		goto fail;
@@ -1133,7 +1087,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	free(r.cur_source);
 	r.cur_source = NULL;
 	if (a->spill) {
-		if (spill_finish_inis(o, a, &r.cache, err) < 0 ||
+		if (spill_finish_inis(&r, err) < 0 ||
 		    audit_notify(o, &r, err) < 0)
 			goto fail;
 		return 0;
@@ -1142,7 +1096,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	if (a->n_jobs)
 		qsort(a->jobs, a->n_jobs, sizeof(*a->jobs), cmp_verdict);
 	if (merge_duplicates(a, err) < 0 || audit_shared_inis(a, err) < 0 ||
-	    fleet_list_inis(o->fleet_dir, &fi, &nfi, err) < 0 ||
+	    take_inventory(&r, &fi, &nfi, err) < 0 ||
 	    audit_inis(a, fi, nfi, err) < 0 || audit_notify(o, &r, err) < 0)
 		goto fail;
 	for (i = 0; i < a->n_jobs; i++) {
@@ -1158,6 +1112,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 fail:
 	free(r.cur_source);
 	ini_cache_free(&r.cache);
+	fleet_inis_free(r.inv, r.n_inv);
 	audit_release(a);
 	return -1;
 }

@@ -223,11 +223,12 @@ static void xs_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 static void xs_text(void *ctx, const xmlChar *ch, int len)
 {
 	struct xscan *x = ctx;
-	struct ms_err lerr = MS_ERR_INIT;
 
 	if (x->stop || !x->in_job || x->cur == XF_NONE || len <= 0)
 		return;
-	if (buf_append(&x->f[x->cur], ch, (size_t)len, &lerr) < 0) {
+	/* no error record: a 1 KB one set up at every call cost more than
+	 * the rest of this function */
+	if (buf_append(&x->f[x->cur], ch, (size_t)len, NULL) < 0) {
 		fleet_problem(x->h, x->rel, xmlSAX2GetLineNumber(x->ctxt),
 			      "<%s> is too long", xfield_names[x->cur]);
 		xs_stop(x, 1);
@@ -247,6 +248,17 @@ static void xs_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	    strcmp((const char *)localname, "job") == 0) {
 		struct fleet_job fj;
 
+		x->in_job = 0;
+		if (x->h->other &&
+		    !fleet_may_run_connector(x->f[XF_CMD].data ? x->f[XF_CMD].data : "",
+					     x->f[XF_CMD].len)) {
+			/* no connector job: counted, not handed over */
+			if (x->h->other(1, x->h->ctx, x->err) < 0)
+				xs_stop(x, -1);
+			x->cur = XF_NONE;
+			x->depth--;
+			return;
+		}
 		for (i = 0; i < XF_COUNT; i++)
 			trim_buf(&x->f[i]);
 #define FV(k) (x->f[k].len ? x->f[k].data : "")
@@ -263,7 +275,6 @@ static void xs_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 		fj.batch_user = FN(XF_WUID);
 #undef FV
 #undef FN
-		x->in_job = 0;
 		if (x->h->job && x->h->job(&fj, x->h->ctx, x->err) < 0)
 			xs_stop(x, -1);
 	}
@@ -372,6 +383,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p = fs_join(path, d.names[i]);
 		char *r = fs_join(rel, d.names[i]);
+		int kind;
 
 		if (!p || !r) {
 			free(p);
@@ -379,9 +391,9 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 			rc = err_nomem(err);
 			break;
 		}
-		if (fleet_is_dir(p)) {
+		if ((kind = fleet_dirlist_dir(&d, i, p))) {
 			/* do not follow symlinked folders (loops) */
-			if (!fleet_is_symlink(p))
+			if (kind == 1)
 				rc = scan_tree(top, p, r, depth + 1, h, files, err);
 		} else if (fleet_ends_with_ci(d.names[i], ".json") ||
 			   fleet_ends_with_ci(d.names[i], ".xml")) {
@@ -417,11 +429,12 @@ static int ignored_tree(const char *path, const char *rel, int depth,
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p = fs_join(path, d.names[i]);
 		char *r = fs_join(rel, d.names[i]);
+		int kind;
 
 		if (!p || !r) {
 			rc = err_nomem(err);
-		} else if (fleet_is_dir(p)) {
-			if (!fleet_is_symlink(p))
+		} else if ((kind = fleet_dirlist_dir(&d, i, p))) {
+			if (kind == 1)
 				rc = ignored_tree(p, r, depth + 1, out, n, alloc, err);
 		} else if (!fleet_ends_with_ci(d.names[i], ".json") &&
 			   !fleet_ends_with_ci(d.names[i], ".xml")) {
@@ -505,6 +518,8 @@ int fleet_scan(const char *dir, const struct fleet_handlers *h,
 		return -1;
 	rc = scan_tree(dir, jobs, "jobs", 0, h, &files, err);
 	free(jobs);
+	if (rc == 0 && h->scanned)
+		h->scanned(h->ctx);
 	return rc;
 }
 
@@ -519,7 +534,7 @@ int fleet_scan(const char *dir, const struct fleet_handlers *h,
 #define ASYNC_BATCH ((size_t)64 * 1024)
 #define ASYNC_BATCHES 8
 
-enum { EV_JOB = 1, EV_PROBLEM, EV_FILE_DONE };
+enum { EV_JOB = 1, EV_PROBLEM, EV_FILE_DONE, EV_OTHER };
 
 struct ascan {
 	pthread_mutex_t mu;
@@ -531,6 +546,7 @@ struct ascan {
 	int rc;                          /* its scan_tree() result */
 	struct ms_err rerr;              /* its error */
 	struct buf cur;                  /* the batch being filled (reader) */
+	size_t other_at;                 /* cur's last event when EV_OTHER, + 1 */
 	int oom;                         /* a batch could not grow */
 	const char *dir, *jobs;
 	const struct fleet_handlers *user;
@@ -550,6 +566,7 @@ static int ascan_push(struct ascan *a)
 		a->q[(a->head + a->count) % ASYNC_BATCHES] = a->cur;
 		a->count++;
 		buf_init(&a->cur, FLEET_MAX_JOB * 4);
+		a->other_at = 0;
 		pthread_cond_broadcast(&a->cv);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -583,6 +600,7 @@ static int ev_ptr(struct buf *b, void *p, struct ms_err *err)
  * fail; -1 when the consumer stopped. */
 static int ev_end(struct ascan *a, size_t start, int rc)
 {
+	a->other_at = 0;
 	if (rc < 0) {
 		a->cur.len = start;
 		a->oom = 1;
@@ -644,11 +662,36 @@ static void async_file_done(const char *file, size_t files, void *ctx)
 	(void)ev_end(a, start, rc);
 }
 
+/* Jobs that cannot run the connector: one event counts a run of them. */
+static int async_other(size_t n, void *ctx, struct ms_err *err)
+{
+	struct ascan *a = ctx;
+	struct ms_err lerr = MS_ERR_INIT;
+	size_t start = a->cur.len;
+	long num;
+	int rc;
+
+	if (a->other_at) {
+		memcpy(&num, a->cur.data + a->other_at, sizeof(num));
+		num += (long)n;
+		memcpy(a->cur.data + a->other_at, &num, sizeof(num));
+		return 0;
+	}
+	rc = ev_head(&a->cur, EV_OTHER, (long)n, &lerr);
+	if (ev_end(a, start, rc) < 0)
+		return err_set(err, MS_ERR_INTERNAL, "scan stopped");
+	if (a->oom)
+		return err_nomem(err);
+	if (a->cur.len)
+		a->other_at = start + 1;
+	return 0;
+}
+
 static void *async_reader(void *arg)
 {
 	struct ascan *a = arg;
 	struct fleet_handlers h = { async_job, async_problem, async_file_done, a,
-				   NULL, NULL };
+				   NULL, NULL, a->user->other ? async_other : NULL, NULL };
 	struct ms_err err = MS_ERR_INIT;
 	size_t files = 0;
 	int rc;
@@ -656,8 +699,10 @@ static void *async_reader(void *arg)
 	rc = scan_tree(a->dir, a->jobs, "jobs", 0, &h, &files, &err);
 	if (a->oom && rc == 0)
 		rc = err_nomem(&err);
-	if (a->cur.len)
-		(void)ascan_push(a);
+	if (a->cur.len && ascan_push(a) < 0 && rc == 0)
+		rc = err_set(&err, MS_ERR_INTERNAL, "scan stopped");
+	if (rc == 0 && a->user->scanned)
+		a->user->scanned(a->user->ctx);
 	pthread_mutex_lock(&a->mu);
 	a->done = 1;
 	a->rc = rc;
@@ -726,6 +771,11 @@ static int ascan_replay(const struct buf *b, size_t *pos,
 
 			if (h->problem)
 				h->problem(file, (int)num, msg, h->ctx);
+		} else if (kind == EV_OTHER) {
+			if (h->other && h->other((size_t)num, h->ctx, err) < 0) {
+				rc = -1;
+				break;
+			}
 		} else {
 			const char *file = ev_get_str(&p, end);
 
@@ -759,7 +809,8 @@ static void ascan_drop(const struct buf *b, size_t pos,
 			if (prep && h->release)
 				h->release(prep, h->ctx);
 		}
-		for (i = kind == EV_JOB ? 8 : kind == EV_PROBLEM ? 2 : 1; i > 0; i--)
+		for (i = kind == EV_JOB ? 8 : kind == EV_PROBLEM ? 2 :
+			 kind == EV_OTHER ? 0 : 1; i > 0; i--)
 			(void)ev_get_str(&p, end);
 	}
 }
@@ -790,6 +841,8 @@ int fleet_scan_async(const char *dir, const struct fleet_handlers *h,
 
 		/* no thread: the plain scan */
 		rc = scan_tree(dir, jobs, "jobs", 0, h, &files, err);
+		if (rc == 0 && h->scanned)
+			h->scanned(h->ctx);
 		goto out;
 	}
 	for (;;) {
@@ -842,6 +895,36 @@ int fleet_job_is_windows(const struct fleet_job *job)
 	const char *t = job->job_type;
 
 	return !t || !*t || strncasecmp(t, "win", 3) == 0 || strcasecmp(t, "w") == 0;
+}
+
+/* A needle's letters from s on, quotes and backslashes allowed between
+ * them (needle in lower case). */
+static int needle_at(const char *s, const char *e, const char *needle)
+{
+	for (; *needle; needle++, s++) {
+		while (s < e && (*s == '"' || *s == '\\'))
+			s++;
+		/* c | 0x20 is the needle's lower-case letter only for that
+		 * letter in either case */
+		if (s == e || (*s | 0x20) != *needle)
+			return 0;
+	}
+	return 1;
+}
+
+int fleet_may_run_connector(const char *text, size_t len)
+{
+	const char *s = text, *e = text + len;
+
+	for (; s < e; s++) {
+		int c = *s | 0x20;
+
+		if ((c == 's' && needle_at(s, e, "smarte")) ||
+		    (c == 'm' && needle_at(s, e, "mailsh")) ||
+		    (*s == '\\' && s + 1 < e && s[1] == 'u'))
+			return 1;
+	}
+	return 0;
 }
 
 /* Notification export. */

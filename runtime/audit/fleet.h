@@ -66,7 +66,30 @@ struct fleet_handlers {
 	 * both. */
 	void *(*prepare)(const struct fleet_job *job, void *ctx);
 	void (*release)(void *prepared, void *ctx);
+	/* May be NULL.  When set, a job that cannot run the connector is
+	 * not decoded and reaches neither prepare() nor job(): other() counts
+	 * it instead (n jobs at a time; returns 0 to go on, -1 with err
+	 * filled to stop the scan, as job()).  The test is
+	 * fleet_may_run_connector() on the job's text as the export holds it
+	 * (JSON) or on its decoded command line (XML), so every job that
+	 * analysis_is_connector_job() accepts still reaches job().  Malformed
+	 * jobs are reported through problem() as ever. */
+	int (*other)(size_t n, void *ctx, struct ms_err *err);
+	/* May be NULL: called once, after the last export was read and
+	 * handed over, when the scan has not failed.  fleet_scan_async()
+	 * calls it on its reader thread, which would otherwise sit idle
+	 * while job() finishes the last jobs on the caller's: so it must not
+	 * touch what the other handlers use; the caller may use what it made
+	 * once fleet_scan_async() has returned. */
+	void (*scanned)(void *ctx);
 };
+
+/* Could this text hold a command line that runs the connector?  0 only
+ * when it certainly does not: no "smarte" or "mailsh" in any case, not
+ * even with quotes or backslashes between the letters (a command line
+ * drops those: "smart""email.exe" runs smartemail.exe), and no JSON \u
+ * escape that could spell one. */
+int fleet_may_run_connector(const char *text, size_t len);
 
 /* Scan FLEET/jobs (files in byte order of their paths, so reports are
  * stable).  Fails only when the folder or its jobs/ folder cannot be read

@@ -12,6 +12,9 @@
 #include <strings.h>
 
 #include <cJSON.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "base/buf.h"
 #include "base/fsutil.h"
@@ -76,10 +79,12 @@ struct jr {
 	const struct fleet_handlers *h;
 	const char *rel;
 	int enc;                   /* 0 UTF-8, 1 UTF-16LE, 2 UTF-16BE */
-	unsigned char raw[65536];
+	unsigned char raw[65536];  /* the text, always UTF-8 (jr_fill()) */
 	size_t rlen, rpos;
-	char pend[4];              /* UTF-8 bytes of a decoded code point */
-	int plen, ppos;
+	int eof;                   /* the file has nothing more for raw */
+	unsigned char h16[65536];  /* UTF-16: the file's bytes not yet in raw */
+	size_t hlen, hpos;
+	const char *bad16;         /* UTF-16: the fault raw stops before */
 	int peek;                  /* -2: nothing peeked */
 	int line;
 	int failed;                /* a problem was reported: stop */
@@ -87,17 +92,6 @@ struct jr {
 	size_t jobs;
 	struct ms_err *err;
 };
-
-static int jr_raw(struct jr *r)
-{
-	if (r->rpos == r->rlen) {
-		r->rlen = fread(r->raw, 1, sizeof(r->raw), r->f);
-		r->rpos = 0;
-		if (r->rlen == 0)
-			return -1;
-	}
-	return r->raw[r->rpos++];
-}
 
 static void jr_fail(struct jr *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -116,6 +110,85 @@ static void jr_fail(struct jr *r, const char *fmt, ...)
 	fleet_problem(r->h, r->rel, r->line, "%s", msg);
 }
 
+static int jr_byte16(struct jr *r)
+{
+	if (r->hpos == r->hlen) {
+		r->hlen = fread(r->h16, 1, sizeof(r->h16), r->f);
+		r->hpos = 0;
+		if (r->hlen == 0)
+			return -1;
+	}
+	return r->h16[r->hpos++];
+}
+
+/*
+ * Up to cap bytes of the file as UTF-8 into dst (UTF-16 decoded here, a
+ * buffer at a time, so that every reader below sees UTF-8 and the fast
+ * paths serve UTF-16 exports too): the count, 0 at the end.  A UTF-16
+ * fault stops the text right before it; the reader reports it when it
+ * gets there (jr_raw()), at the line it is on, as when the file was
+ * decoded a character at a time.
+ */
+static size_t jr_fill(struct jr *r, unsigned char *dst, size_t cap)
+{
+	size_t k = 0;
+
+	if (r->enc == 0) {
+		k = fread(dst, 1, cap, r->f);
+		r->eof = k < cap;
+		return k;
+	}
+	while (!r->bad16 && k + 4 <= cap) {
+		int a = jr_byte16(r), b;
+		unsigned long u, v;
+
+		if (a < 0) {
+			r->eof = 1;
+			break;
+		}
+		if ((b = jr_byte16(r)) < 0) {
+			r->bad16 = "odd length for UTF-16 text";
+			break;
+		}
+		u = r->enc == 1 ? (unsigned long)(a | b << 8) : (unsigned long)(a << 8 | b);
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			int x = jr_byte16(r), y = jr_byte16(r);
+			if (x < 0 || y < 0) {
+				r->bad16 = "invalid UTF-16: a truncated surrogate pair";
+				break;
+			}
+			v = r->enc == 1 ? (unsigned long)(x | y << 8) :
+					  (unsigned long)(x << 8 | y);
+			if (v < 0xDC00 || v > 0xDFFF) {
+				r->bad16 = "invalid UTF-16: an unpaired surrogate";
+				break;
+			}
+			u = 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00);
+		} else if (u >= 0xDC00 && u <= 0xDFFF) {
+			r->bad16 = "invalid UTF-16: an unpaired surrogate";
+			break;
+		}
+		k += utf8_encode((uint32_t)u, (char *)dst + k);
+	}
+	if (r->bad16)
+		r->eof = 1;
+	return k;
+}
+
+static int jr_raw(struct jr *r)
+{
+	if (r->rpos == r->rlen) {
+		r->rlen = r->eof ? 0 : jr_fill(r, r->raw, sizeof(r->raw));
+		r->rpos = 0;
+		if (r->rlen == 0) {
+			if (r->bad16)
+				jr_fail(r, "%s", r->bad16);
+			return -1;
+		}
+	}
+	return r->raw[r->rpos++];
+}
+
 /* Next byte of UTF-8 text, -1 at the end (or after a failure). */
 static int jr_get(struct jr *r)
 {
@@ -128,42 +201,7 @@ static int jr_get(struct jr *r)
 	}
 	if (r->failed || r->cb_failed)
 		return -1;
-	if (r->ppos < r->plen) {
-		c = (unsigned char)r->pend[r->ppos++];
-	} else if (r->enc == 0) {
-		c = jr_raw(r);
-	} else {
-		int a = jr_raw(r), b;
-		unsigned long u, v;
-
-		if (a < 0)
-			return -1;
-		if ((b = jr_raw(r)) < 0) {
-			jr_fail(r, "odd length for UTF-16 text");
-			return -1;
-		}
-		u = r->enc == 1 ? (unsigned long)(a | b << 8) : (unsigned long)(a << 8 | b);
-		if (u >= 0xD800 && u <= 0xDBFF) {
-			int x = jr_raw(r), y = jr_raw(r);
-			if (x < 0 || y < 0) {
-				jr_fail(r, "invalid UTF-16: a truncated surrogate pair");
-				return -1;
-			}
-			v = r->enc == 1 ? (unsigned long)(x | y << 8) :
-					  (unsigned long)(x << 8 | y);
-			if (v < 0xDC00 || v > 0xDFFF) {
-				jr_fail(r, "invalid UTF-16: an unpaired surrogate");
-				return -1;
-			}
-			u = 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00);
-		} else if (u >= 0xDC00 && u <= 0xDFFF) {
-			jr_fail(r, "invalid UTF-16: an unpaired surrogate");
-			return -1;
-		}
-		r->plen = (int)utf8_encode((uint32_t)u, r->pend);
-		r->ppos = 1;
-		c = (unsigned char)r->pend[0];
-	}
+	c = jr_raw(r);
 	if (c == '\n')
 		r->line++;
 	return c;
@@ -185,20 +223,21 @@ static void jr_eof(struct jr *r)
 }
 
 /* Copy (when b is not NULL) or skip a string whose opening quote was
- * read. */
+ * read.  The appends here and in jr_value() pass no error record (a
+ * failure is always "too big"): setting up a 1 KB one per call cost more
+ * than the append. */
 static int jr_string(struct jr *r, struct buf *b)
 {
-	struct ms_err lerr = MS_ERR_INIT;
 	int c;
 
-	if (b && buf_append(b, "\"", 1, &lerr) < 0)
+	if (b && buf_append(b, "\"", 1, NULL) < 0)
 		goto toobig;
 	for (;;) {
 		char ch;
 
 		/* fast path: a run of plain bytes straight from the read buffer
 		 * (UTF-8 input, nothing peeked or pending) */
-		if (r->enc == 0 && r->peek == -2 && r->ppos >= r->plen &&
+		if (r->peek == -2 &&
 		    !r->failed && !r->cb_failed && r->rpos < r->rlen) {
 			const unsigned char *s0 = r->raw + r->rpos, *q = s0,
 					    *e = r->raw + r->rlen;
@@ -206,7 +245,7 @@ static int jr_string(struct jr *r, struct buf *b)
 			while (q < e && *q >= 0x20 && *q != '"' && *q != '\\')
 				q++;
 			if (q > s0) {
-				if (b && buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)
+				if (b && buf_append(b, s0, (size_t)(q - s0), NULL) < 0)
 					goto toobig;
 				r->rpos += (size_t)(q - s0);
 				continue;
@@ -221,7 +260,7 @@ static int jr_string(struct jr *r, struct buf *b)
 			return -1;
 		}
 		ch = (char)c;
-		if (b && buf_append(b, &ch, 1, &lerr) < 0)
+		if (b && buf_append(b, &ch, 1, NULL) < 0)
 			goto toobig;
 		if (c == '"')
 			return 0;
@@ -231,7 +270,7 @@ static int jr_string(struct jr *r, struct buf *b)
 				return -1;
 			}
 			ch = (char)c;
-			if (b && buf_append(b, &ch, 1, &lerr) < 0)
+			if (b && buf_append(b, &ch, 1, NULL) < 0)
 				goto toobig;
 		}
 	}
@@ -248,10 +287,9 @@ toobig:
 static void jr_value_run(struct jr *r, struct buf *b)
 {
 	const unsigned char *s0, *q, *e;
-	struct ms_err lerr = MS_ERR_INIT;
 	int lines = 0;
 
-	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	if (r->peek != -2 || r->failed ||
 	    r->cb_failed || r->rpos >= r->rlen)
 		return;
 	s0 = q = r->raw + r->rpos;
@@ -262,7 +300,7 @@ static void jr_value_run(struct jr *r, struct buf *b)
 		lines += *q == '\n';
 	}
 	if (q == s0 || (b && (b->len + (size_t)(q - s0) > b->cap ||
-			      buf_append(b, s0, (size_t)(q - s0), &lerr) < 0)))
+			      buf_append(b, s0, (size_t)(q - s0), NULL) < 0)))
 		return;
 	r->rpos += (size_t)(q - s0);
 	r->line += lines;
@@ -272,7 +310,6 @@ static void jr_value_run(struct jr *r, struct buf *b)
  * values are followed with a counter, not recursion. */
 static int jr_value(struct jr *r, int c, struct buf *b)
 {
-	struct ms_err lerr = MS_ERR_INIT;
 	char stack[JSON_MAX_KEY];
 	int depth = 0;
 
@@ -287,7 +324,7 @@ static int jr_value(struct jr *r, int c, struct buf *b)
 			if (jr_string(r, b) < 0)
 				return -1;
 		} else {
-			if (b && buf_append(b, &ch, 1, &lerr) < 0) {
+			if (b && buf_append(b, &ch, 1, NULL) < 0) {
 				jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
 				return -1;
 			}
@@ -316,7 +353,7 @@ static int jr_value(struct jr *r, int c, struct buf *b)
 					return 0;
 				}
 				ch = (char)p;
-				if (b && buf_append(b, &ch, 1, &lerr) < 0) {
+				if (b && buf_append(b, &ch, 1, NULL) < 0) {
 					jr_fail(r, "a job is larger than %zu bytes", JSON_MAX_JOB);
 					return -1;
 				}
@@ -359,19 +396,29 @@ done:
  * (frequencies, dependencies, documentation: 3-5 KB) is never allocated
  * node by node.
  */
-static const char *const job_keys[] = {
-	"name", "schedule", "scheduleName", "primaryMachine", "machine", "jobType",
-	"details", "windowsDetails", "commandLine", "workingDirectory", "batchUser",
+struct jv_key {
+	const char *name;
+	unsigned char len;      /* strlen(name) */
+	unsigned char want;     /* for jv_wanted() */
+};
+#define JK(s, w) { s, sizeof(s) - 1, w }
+static const struct jv_key job_keys[] = {
+	JK("name", 1), JK("schedule", 1), JK("scheduleName", 1), JK("primaryMachine", 1),
+	JK("machine", 1), JK("jobType", 1), JK("details", 2), JK("windowsDetails", 2),
+	JK("commandLine", 1), JK("workingDirectory", 1), JK("batchUser", 1),
 };
 /* and of "details" / "windowsDetails" (the first that is an object) */
-static const char *const detail_keys[] = {
-	"commandLine", "workingDirectory", "batchUser",
+static const struct jv_key detail_keys[] = {
+	JK("commandLine", 1), JK("workingDirectory", 1), JK("batchUser", 1),
 };
+#undef JK
 
-static const char *jv_ws(const char *p, const char *e)
+/* Blanks; *nl counts the line breaks (in a valid job they can only be
+ * here: a string holds no control character) */
+static const char *jv_ws(const char *p, const char *e, size_t *nl)
 {
 	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
+		*nl += *p++ == '\n';
 	return p;
 }
 
@@ -385,7 +432,29 @@ static int jv_hex(char c)
 static const char *jv_string(const char *p, const char *e)
 {
 	for (p++; p < e; p++) {
-		unsigned char c = (unsigned char)*p;
+		unsigned char c;
+
+#ifdef __SSE2__
+		/* most of a real job is text: skip 16 bytes at a time that
+		 * hold no quote, no backslash and no control character */
+		while (e - p >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			__m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)),
+						     _mm_set1_epi8(0x1F));
+			int m = _mm_movemask_epi8(_mm_or_si128(
+				_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+					     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))), ctl));
+
+			if (m) {
+				p += __builtin_ctz((unsigned)m);
+				break;
+			}
+			p += 16;
+		}
+		if (p >= e)
+			break;
+#endif
+		c = (unsigned char)*p;
 
 		if (c == '"')
 			return p + 1;
@@ -407,7 +476,7 @@ static const char *jv_string(const char *p, const char *e)
 	return NULL;
 }
 
-static const char *jv_value(const char *p, const char *e, int depth,
+static const char *jv_value(const char *p, const char *e, size_t *nl, int depth,
 			    struct buf *keep, struct ms_err *err);
 
 /* 0: skip the member named k (n bytes), 1: keep it, 2: keep the
@@ -415,14 +484,13 @@ static const char *jv_value(const char *p, const char *e, int depth,
  * details). */
 static int jv_wanted(const char *k, size_t n, int level)
 {
-	const char *const *keys = level ? detail_keys : job_keys;
+	const struct jv_key *keys = level ? detail_keys : job_keys;
 	size_t i, nk = level ? sizeof(detail_keys) / sizeof(detail_keys[0]) :
 			       sizeof(job_keys) / sizeof(job_keys[0]);
 
 	for (i = 0; i < nk; i++)
-		if (strlen(keys[i]) == n && memcmp(keys[i], k, n) == 0)
-			return level == 0 && (strcmp(keys[i], "details") == 0 ||
-					      strcmp(keys[i], "windowsDetails") == 0) ? 2 : 1;
+		if (keys[i].len == n && memcmp(keys[i].name, k, n) == 0)
+			return keys[i].want;
 	return 0;
 }
 
@@ -439,14 +507,14 @@ static int jv_wanted_escaped(const char *k, size_t n, int level)
 
 /* An object at p; with keep, the members wanted at this level are
  * appended to keep as an object of their own. */
-static const char *jv_object(const char *p, const char *e, int depth, int level,
+static const char *jv_object(const char *p, const char *e, size_t *nl, int depth, int level,
 			     struct buf *keep, struct ms_err *err)
 {
 	int first = 1;
 
 	if (keep && buf_append(keep, "{", 1, err) < 0)
 		return NULL;
-	p = jv_ws(p + 1, e);
+	p = jv_ws(p + 1, e, nl);
 	if (p < e && *p == '}')
 		return keep && buf_append(keep, "}", 1, err) < 0 ? NULL : p + 1;
 	for (;;) {
@@ -459,56 +527,56 @@ static const char *jv_object(const char *p, const char *e, int depth, int level,
 			want = memchr(k, '\\', (size_t)(p - k)) ?
 			       jv_wanted_escaped(k + 1, (size_t)(p - k - 2), level) :
 			       jv_wanted(k + 1, (size_t)(p - k - 2), level);
-		p = jv_ws(p, e);
+		p = jv_ws(p, e, nl);
 		if (p >= e || *p != ':')
 			return NULL;
-		v = p = jv_ws(p + 1, e);
+		v = p = jv_ws(p + 1, e, nl);
 		if (want && ((!first && buf_append(keep, ",", 1, err) < 0) ||
 			     buf_append(keep, k, (size_t)(v - k), err) < 0))
 			return NULL;
 		if (want == 2 && p < e && *p == '{') {
 			/* a details object: only what emit_job() reads of it */
-			if (!(p = jv_object(p, e, depth + 1, 1, keep, err)))
+			if (!(p = jv_object(p, e, nl, depth + 1, 1, keep, err)))
 				return NULL;
 		} else {
-			if (!(p = jv_value(p, e, depth + 1, NULL, err)))
+			if (!(p = jv_value(p, e, nl, depth + 1, NULL, err)))
 				return NULL;
 			if (want && buf_append(keep, v, (size_t)(p - v), err) < 0)
 				return NULL;
 		}
 		first &= !want;
-		p = jv_ws(p, e);
+		p = jv_ws(p, e, nl);
 		if (p < e && *p == '}')
 			return keep && buf_append(keep, "}", 1, err) < 0 ? NULL : p + 1;
 		if (p >= e || *p != ',')
 			return NULL;
-		p = jv_ws(p + 1, e);
+		p = jv_ws(p + 1, e, nl);
 	}
 }
 
 /* One value at p: the byte after it, NULL if invalid.  With keep (the
  * job object itself), its wanted members are appended to keep. */
-static const char *jv_value(const char *p, const char *e, int depth,
+static const char *jv_value(const char *p, const char *e, size_t *nl, int depth,
 			    struct buf *keep, struct ms_err *err)
 {
 	if (p >= e || depth > JSON_MAX_KEY)
 		return NULL;
 	switch (*p) {
 	case '{':
-		return jv_object(p, e, depth, 0, keep, err);
+		return jv_object(p, e, nl, depth, 0, keep, err);
 	case '[':
-		p = jv_ws(p + 1, e);
+		p = jv_ws(p + 1, e, nl);
 		if (p < e && *p == ']')
 			return p + 1;
 		for (;;) {
-			if (!(p = jv_value(p, e, depth + 1, NULL, err)))
+			if (!(p = jv_value(p, e, nl, depth + 1, NULL, err)))
 				return NULL;
-			p = jv_ws(p, e);
+			p = jv_ws(p, e, nl);
 			if (p < e && *p == ']')
 				return p + 1;
 			if (p >= e || *p != ',')
 				return NULL;
-			p = jv_ws(p + 1, e);
+			p = jv_ws(p + 1, e, nl);
 		}
 	case '"':
 		return jv_string(p, e);
@@ -537,56 +605,56 @@ static const char *jv_value(const char *p, const char *e, int depth,
 	}
 }
 
-/* The job text [p, e) (a captured '{' ... '}'): the parsed object with
- * the members emit_job() reads, NULL when the text is not valid JSON (or
- * out of memory: err says so). */
-static cJSON *job_parse(const char *p, const char *e, struct buf *keep,
-			struct ms_err *err)
+/* The job text [p, e) (a captured '{' ... '}') checked and cut down to
+ * the members emit_job() reads, in keep: 1, or 0 when the text is not
+ * valid JSON (or out of memory: err says so). */
+static int job_cut(const char *p, const char *e, struct buf *keep,
+		   struct ms_err *err)
 {
+	size_t lines = 0, *nl = &lines;    /* jr_value() counted them */
+
 	buf_reset(keep);
-	p = jv_value(p, e, 0, keep, err);
-	if (!p || jv_ws(p, e) != e)
-		return NULL;
-	return cJSON_ParseWithLength(keep->data, keep->len);
+	p = jv_value(p, e, nl, 0, keep, err);
+	return p && jv_ws(p, e, nl) == e;
 }
 
 /* The fast path for a job whose '{' was just read: when the whole job is
  * valid JSON inside the read buffer (UTF-8, nothing peeked), check and
- * cut it down right there, without copying it byte by byte, and step
- * over it.  *job is NULL when it did not work out (the buffer ends inside
- * the job, the job is not valid JSON, out of memory): nothing was
+ * cut it down into keep right there, without copying it byte by byte,
+ * and step over it: 1.  0 when it did not work out (the buffer ends
+ * inside the job, the job is not valid JSON, out of memory): nothing was
  * consumed then, and the byte-by-byte path reads the job as ever (with
  * its exact error messages). */
-static void jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr,
-			   cJSON **job)
+static int jr_job_inplace(struct jr *r, struct buf *keep, struct ms_err *lerr)
 {
-	const char *start, *e, *p, *q;
+	const char *start, *e, *p;
+	size_t nl;
 	int refilled = 0;
 
-	*job = NULL;
-	if (r->enc != 0 || r->peek != -2 || r->ppos < r->plen || r->failed ||
+	if (r->peek != -2 || r->failed ||
 	    r->cb_failed || r->rpos == 0 || r->raw[r->rpos - 1] != '{')
-		return;
+		return 0;
 	for (;;) {
 		start = (const char *)r->raw + r->rpos - 1;
 		e = (const char *)r->raw + r->rlen;
 		buf_reset(keep);
-		if ((p = jv_value(start, e, 0, keep, lerr)) || refilled || r->rpos == 1 ||
-		    r->rlen < sizeof(r->raw) || lerr->code != MS_OK)
+		nl = 0;
+		if ((p = jv_value(start, e, &nl, 0, keep, lerr)) || refilled || r->rpos == 1 ||
+		    r->eof || lerr->code != MS_OK)
 			break;
 		/* the job may go on past the buffer: move it to the front and
 		 * read more, once */
 		memmove(r->raw, r->raw + r->rpos - 1, r->rlen - r->rpos + 1);
 		r->rlen -= r->rpos - 1;
 		r->rpos = 1;
-		r->rlen += fread(r->raw + r->rlen, 1, sizeof(r->raw) - r->rlen, r->f);
+		r->rlen += jr_fill(r, r->raw + r->rlen, sizeof(r->raw) - r->rlen);
 		refilled = 1;
 	}
-	if (!p || !(*job = cJSON_ParseWithLength(keep->data, keep->len)))
-		return;
-	for (q = start; (q = memchr(q, '\n', (size_t)(p - q))); q++)
-		r->line++;
+	if (!p)
+		return 0;
+	r->line += (int)nl;
 	r->rpos = (size_t)(p - (const char *)r->raw);
+	return 1;
 }
 
 struct jsched {
@@ -673,13 +741,28 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 				goto done;
 			fleet_problem(r->h, r->rel, line, "job #%zu is not an object", r->jobs);
 		} else {
+			int got;
+
 			err_clear(&lerr);
-			jr_job_inplace(r, &keep, &lerr, &j);
-			if (!j && lerr.code == MS_OK) {
+			got = jr_job_inplace(r, &keep, &lerr);
+			if (!got && lerr.code == MS_OK) {
 				if (jr_value(r, c, &b) < 0)
 					goto done;
-				j = job_parse(b.data, b.data + b.len, &keep, &lerr);
+				got = job_cut(b.data, b.data + b.len, &keep, &lerr);
 			}
+			if (got && r->h->other &&
+			    !fleet_may_run_connector(keep.data, keep.len)) {
+				/* no connector job: counted, never decoded */
+				r->jobs++;
+				if (r->h->other(1, r->h->ctx, r->err) < 0) {
+					r->cb_failed = 1;
+					goto done;
+				}
+				goto next;
+			}
+			/* cJSON refuses what the check lets through in a \u
+			 * escape (a lone surrogate): invalid JSON, as ever */
+			j = got ? cJSON_ParseWithLength(keep.data, keep.len) : NULL;
 			if (!j && lerr.code == MS_ERR_NOMEM) {
 				err_nomem(r->err);
 				r->cb_failed = 1;
@@ -712,6 +795,7 @@ static int jr_jobs(struct jr *r, struct jsched *s)
 					goto done;
 			}
 		}
+next:
 		c = jr_ws(r);
 		if (c == ']')
 			break;
@@ -889,6 +973,14 @@ int fleet_scan_json(const char *path, const char *rel,
 		r->enc = 1;
 	} else if (n >= 3 && bom[0] == 0xEF && bom[1] == 0xBB && bom[2] == 0xBF) {
 		r->rpos = 3;
+	}
+	r->eof = n < sizeof(r->raw);
+	if (r->enc) {
+		/* what was read is UTF-16: decoded from h16 into raw */
+		memcpy(r->h16, r->raw + r->rpos, n - r->rpos);
+		r->hlen = n - r->rpos;
+		r->rlen = r->rpos = 0;
+		r->eof = 0;
 	}
 	c = jr_ws(r);
 	if (c < 0 && !r->failed) {

@@ -476,6 +476,56 @@ static int walk_components(char **comp, int ncomp, int first,
 	return 0;
 }
 
+/* The common case in one stat(): the machine, the drive and every name
+ * exactly as the job writes them.  An exact name always wins at each step
+ * of machine_folder() and walk_components(), so when that whole path is a
+ * file, the walk would end at exactly it.  Sets p->file and p->rel and
+ * returns 1 then; 0 when the walk must decide (a name differs in case or
+ * is an 8.3 one, the file is missing or a folder, names are not case
+ * sensitive here); -1 when out of memory. */
+static int exact_path(const char *dir, const char *machine, char **comp,
+		      int ncomp, struct fleet_path *p, struct ms_err *err)
+{
+	char drive[2] = { comp[0][0], '\0' };
+	char *cur, *rel = NULL, *next;
+	struct stat st;
+	int i;
+
+	if (!platform_names_case_sensitive() || !machine || !*machine ||
+	    strchr(machine, '/') || strcmp(machine, ".") == 0 ||
+	    strcmp(machine, "..") == 0 || ncomp < 2)
+		return 0;
+	if (!(cur = fs_join(dir, "machines")))
+		return err_nomem(err);
+	if (asprintf(&rel, "machines/%s", machine) < 0)
+		rel = NULL;
+	for (i = -1; i < ncomp && rel && cur; i++) {
+		const char *nm = i < 0 ? machine : i == 0 ? drive : comp[i];
+
+		next = fs_join(cur, nm);
+		free(cur);
+		cur = next;
+		if (i >= 0) {
+			next = fs_join(rel, nm);
+			free(rel);
+			rel = next;
+		}
+	}
+	if (!cur || !rel) {
+		free(cur);
+		free(rel);
+		return err_nomem(err);
+	}
+	if (stat(cur, &st) < 0 || S_ISDIR(st.st_mode)) {
+		free(cur);
+		free(rel);
+		return 0;
+	}
+	p->file = cur;
+	p->rel = rel;
+	return 1;
+}
+
 int fleet_resolve_path(const char *dir, const char *machine,
 		       const char *winpath, const char *working_dir,
 		       struct fleet_path *p, struct ms_err *err)
@@ -513,8 +563,14 @@ int fleet_resolve_path(const char *dir, const char *machine,
 	rc = -1;
 	if ((ncomp = path_components(abs, &comp)) < 0)
 		goto nomem;
-	if (canonical_path(comp, ncomp, p, err) < 0 ||
-	    (rc = machine_folder(dir, machine, p, &cur, &rel, err)) != 0 ||
+	if (canonical_path(comp, ncomp, p, err) < 0)
+		goto done;
+	if ((rc = exact_path(dir, machine, comp, ncomp, p, err)) != 0) {
+		if (rc > 0)
+			p->where = FLEET_FOUND;
+		goto done;
+	}
+	if ((rc = machine_folder(dir, machine, p, &cur, &rel, err)) != 0 ||
 	    (rc = walk_components(comp, ncomp, 0, p, &cur, &rel, err)) != 0)
 		goto done;
 	if (fleet_is_dir(cur)) {

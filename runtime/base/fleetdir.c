@@ -46,10 +46,16 @@ int fleet_dirlist_read(const char *path, struct fleet_dirlist *d, struct ms_err 
 	while ((de = readdir(dp))) {
 		if (de->d_name[0] == '.')
 			continue;
+		size_t len = strlen(de->d_name);
+
 		if (MEM_GROW(d->names, alloc, d->n + 1, NULL))
 			goto nomem;
-		if (!(d->names[d->n] = strdup(de->d_name)))
+		/* the entry's type (d_type) rides after the name's NUL, so it
+		 * follows the name through the sort (fleet_dirlist_dir()) */
+		if (!(d->names[d->n] = malloc(len + 2)))
 			goto nomem;
+		memcpy(d->names[d->n], de->d_name, len + 1);
+		d->names[d->n][len + 1] = (char)de->d_type;
 		d->n++;
 	}
 	closedir(dp);
@@ -60,6 +66,25 @@ nomem:
 	closedir(dp);
 	fleet_dirlist_free(d);
 	return err_nomem(err);
+}
+
+int fleet_dirlist_dir(const struct fleet_dirlist *d, size_t i, const char *path)
+{
+	const char *nm = d->names[i];
+
+	switch ((unsigned char)nm[strlen(nm) + 1]) {
+	case DT_DIR:
+		return 1;
+	case DT_UNKNOWN:
+		break;
+	case DT_LNK:
+		return fleet_is_dir(path) ? 2 : 0;
+	default:
+		return 0;
+	}
+	if (!fleet_is_dir(path))
+		return 0;
+	return fleet_is_symlink(path) ? 2 : 1;
 }
 
 int fleet_is_dir(const char *path)
@@ -140,6 +165,7 @@ static int inis_walk(const char *path, const char *rel, const char *machine,
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p = fs_join(path, d.names[i]), *r = fs_join(rel, d.names[i]);
 		char *w = NULL;
+		int kind;
 
 		if (!p || !r)
 			goto nomem;
@@ -154,8 +180,8 @@ static int inis_walk(const char *path, const char *rel, const char *machine,
 		}
 		if (!w)
 			goto nomem;
-		if (fleet_is_dir(p)) {
-			if (!fleet_is_symlink(p))
+		if ((kind = fleet_dirlist_dir(&d, i, p))) {
+			if (kind == 1)
 				rc = inis_walk(p, r, machine, w, depth + 1, l, err);
 		} else if (winpath && fleet_ends_with_ci(d.names[i], ".ini")) {
 			struct fleet_ini *fi;
@@ -220,7 +246,7 @@ int fleet_list_inis(const char *dir, struct fleet_ini **out, size_t *n,
 	for (i = 0; i < d.n && rc == 0; i++) {
 		char *p = fs_join(machines, d.names[i]), *r = NULL;
 
-		if (p && fleet_is_dir(p) && asprintf(&r, "machines/%s", d.names[i]) >= 0)
+		if (p && fleet_dirlist_dir(&d, i, p) && asprintf(&r, "machines/%s", d.names[i]) >= 0)
 			rc = inis_walk(p, r, d.names[i], NULL, 0, &l, err);
 		free(p);
 		free(r);

@@ -47,6 +47,11 @@ struct fleet_dirlist {
 int fleet_dirlist_read(const char *path, struct fleet_dirlist *d,
 		       struct ms_err *err);
 void fleet_dirlist_free(struct fleet_dirlist *d);
+/* Is entry i of d (path: its full path) a folder?  1 a folder, 2 a
+ * symbolic link to one, 0 not a folder.  From the listing's own entry
+ * type where the file system gives one (no stat() then), else as
+ * fleet_is_dir() and fleet_is_symlink() say. */
+int fleet_dirlist_dir(const struct fleet_dirlist *d, size_t i, const char *path);
 /* stat(): a folder (following links); lstat(): a symbolic link. */
 int fleet_is_dir(const char *path);
 int fleet_is_symlink(const char *path);

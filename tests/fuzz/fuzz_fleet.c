@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "audit/analysis.h"
 #include "audit/fleet.h"
 
 static char top[PATH_MAX];
@@ -71,6 +72,8 @@ struct trace {
 	size_t njobs;
 	size_t fail_at;                 /* fail this job (1-based), 0: never */
 	size_t prepared, consumed, released;    /* prepare() results */
+	int connector_only;             /* trace connector jobs only, count the rest */
+	size_t others;
 };
 
 static void tr_add(struct trace *t, const char *a, size_t n)
@@ -143,6 +146,10 @@ static int on_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
 	}
 	if (t->fail_at && t->njobs + 1 == t->fail_at)
 		return err_set(err, MS_ERR_NOMEM, "handler failed");
+	if (t->connector_only && !analysis_is_connector_job(j)) {
+		t->others++;
+		return 0;
+	}
 	tr_str(t, "job");
 	tr_str(t, j->source);
 	tr_num(t, j->line);
@@ -194,11 +201,49 @@ static void on_file(const char *file, size_t files, void *ctx)
 	tr_num(t, (long)files);
 }
 
+static int on_other(size_t n, void *ctx, struct ms_err *err)
+{
+	(void)err;
+	((struct trace *)ctx)->others += n;
+	return 0;
+}
+
+/* fleet_handlers.other: the connector jobs and the problems are those
+ * of a scan without it, and no job is lost from the count. */
+static void scan_other(void)
+{
+	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT, e3 = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL, NULL };
+	struct trace t[3];
+	int r1, r2, r3, i;
+
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 3; i++)
+		t[i].connector_only = 1;
+	h.ctx = &t[0];
+	r1 = fleet_scan(top, &h, &e1);
+	h.other = on_other;
+	h.ctx = &t[1];
+	r2 = fleet_scan(top, &h, &e2);
+	h.ctx = &t[2];
+	r3 = fleet_scan_async(top, &h, &e3);
+	if (r1 != r2 || r1 != r3 || strcmp(e1.msg, e2.msg) || strcmp(e1.msg, e3.msg))
+		fail("a scan with other() gives another result", e2.msg);
+	for (i = 1; i < 3; i++) {
+		if (t[i].len != t[0].len || (t[0].len && memcmp(t[0].s, t[i].s, t[0].len)))
+			fail("a scan with other() makes other calls", t[i].s);
+		if (t[i].njobs != t[0].njobs || t[i].others != t[0].others)
+			fail("a scan with other() counts other jobs", "");
+	}
+	for (i = 0; i < 3; i++)
+		free(t[i].s);
+}
+
 /* fleet_scan() then fleet_scan_async(): the same calls and result. */
 static void scan_twice(size_t fail_at, size_t *njobs)
 {
 	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL, NULL };
 	struct trace t1, t2;
 	int r1, r2;
 
@@ -269,6 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err_clear(&err);
 	if (which < 2) {
 		scan_twice(0, &njobs);
+		scan_other();
 		/* a handler failing at the last job (or the only one) */
 		if (njobs)
 			scan_twice(njobs, NULL);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit/analysis.h"
 #include "audit/fleet.h"
 #include "base/fsutil.h"
 #include "tap.h"
@@ -121,7 +122,7 @@ static void test_utf8(void)
 static void test_scan(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char *bad;
 	int i;
@@ -192,7 +193,7 @@ static void test_scan(void)
 static void test_stream(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t i, n = 1100 * 1024;
@@ -260,7 +261,7 @@ static void test_stream(void)
 static void test_value_runs(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	const char *head = "[{\"name\":\"W\",\"x\":[";
 	size_t cap = FLEET_MAX_JOB, n = 0, i, size = cap + 4096, jstart = 1;
@@ -384,7 +385,7 @@ static void rec_file(const char *file, size_t files, void *ctx)
 static void scan_both(const char *dir, int fail_at, struct rec *a, struct rec *b,
 		      int *rca, int *rcb, struct ms_err *ea, struct ms_err *eb)
 {
-	struct fleet_handlers h = { rec_job, rec_problem, rec_file, NULL, NULL, NULL };
+	struct fleet_handlers h = { rec_job, rec_problem, rec_file, NULL, NULL, NULL, NULL, NULL };
 
 	memset(a, 0, sizeof(*a));
 	memset(b, 0, sizeof(*b));
@@ -573,6 +574,26 @@ static void test_resolve(void)
 	resolve("WIN1", "\\\\fs01\\share\\x.ini", NULL, FLEET_UNSUPPORTED, NULL, "UNC path");
 	resolve("WIN1", "x.ini", NULL, FLEET_UNSUPPORTED, NULL, "relative without working directory");
 
+	/* the one-stat() path for a name spelled exactly (issue 16) decides
+	 * as the walk by components does */
+	{
+		char lnk[1100];
+
+		snprintf(lnk, sizeof(lnk), "%s/machines/WIN1/F", top);
+		ok(symlink("D", lnk) == 0, "a drive folder F linked to D");
+		snprintf(lnk, sizeof(lnk), "%s/machines/WIN1/E/Data/solo/gone.ini", top);
+		ok(symlink("nowhere.ini", lnk) == 0, "a dangling link gone.ini");
+	}
+	resolve("WIN1", "F:\\Jobs\\finance\\recon.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/F/Jobs/finance/recon.ini", "exact path through a linked folder");
+	resolve("WIN1", "E:\\Data\\solo\\gone.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/E/Data/solo/gone.ini", "a dangling link is found as the walk finds it");
+	puts_("C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini", "[Mail]\r\n");
+	resolve("..", NULL, NULL, FLEET_NOT_FOUND, NULL,
+		"machine '..' does not climb out of machines/");
+	resolve("WIN1", "D:\\Jobs\\Finance\\recon.ini", NULL, FLEET_FOUND,
+		"machines/WIN1/D/Jobs/finance/recon.ini", "one name in another case: the walk");
+
 	memset(&p, 0, sizeof(p));
 	i = fleet_resolve_ini(top, "WIN1", "c:\\programdata\\opconxps\\smart email\\smartemail.ini",
 			      NULL, &p, &err);
@@ -591,7 +612,7 @@ static void test_resolve(void)
 static void test_inis_notify(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { NULL, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { NULL, on_problem, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	struct fleet_ini *v;
 	struct fleet_notify_slot *ns;
@@ -599,13 +620,15 @@ static void test_inis_notify(void)
 
 	h.ctx = s;
 	i = (size_t)fleet_list_inis(top, &v, &n, &err);
-	ok(i == 0 && n == 9, "nine INI files listed (%zu)", n);
+	/* gone.ini (a dangling link) is listed; the linked folder F is not
+	 * followed */
+	ok(i == 0 && n == 10, "ten INI files listed (%zu)", n);
 	for (i = 0; i < n; i++)
 		printf("# %s %s %s\n", v[i].machine, v[i].windows_path, v[i].rel);
 	ok(n > 0 && strcmp(v[0].windows_path, "C:\\Program Files (x86)\\OpConxps\\a.ini") == 0,
 	   "sorted, Windows paths built from folders");
-	ok(n == 9 && strcmp(v[8].windows_path, "D:\\share\\s.ini") == 0 &&
-	   strcmp(v[8].machine, "WIN2") == 0, "D$ is drive D:");
+	ok(n == 10 && strcmp(v[9].windows_path, "D:\\share\\s.ini") == 0 &&
+	   strcmp(v[9].machine, "WIN2") == 0, "D$ is drive D:");
 	fleet_inis_free(v, n);
 
 	puts_("notify/opcon.json",
@@ -623,6 +646,164 @@ static void test_inis_notify(void)
 	ok(s->np == 1 && strstr(s->problems[0], "notify/bad.json"), "malformed notify export reported");
 	fleet_notify_free(ns, n);
 	free(s);
+}
+
+/* fleet_handlers.other (issue 16): jobs that cannot run the connector
+ * are counted undecoded; every job analysis_is_connector_job() accepts
+ * still arrives, and problems are reported as without it. */
+struct cseen {
+	size_t jobs, connector, other;
+	struct seen s;
+};
+
+static int c_job(const struct fleet_job *j, void *ctx, struct ms_err *err)
+{
+	struct cseen *c = ctx;
+
+	c->jobs++;
+	c->connector += analysis_is_connector_job(j) != 0;
+	return on_job(j, &c->s, err);
+}
+
+static void c_problem(const char *file, int line, const char *msg, void *ctx)
+{
+	on_problem(file, line, msg, &((struct cseen *)ctx)->s);
+}
+
+static int c_other(size_t n, void *ctx, struct ms_err *err)
+{
+	(void)err;
+	((struct cseen *)ctx)->other += n;
+	return 0;
+}
+
+static void test_connector_only(void)
+{
+	static const struct { const char *text; int want; } t[] = {
+		{ "smartemail.exe -inifile:a.ini", 1 },
+		{ "C:\\PROGRA~1\\SMARTE~1.EXE", 1 },
+		{ "cmd /c \"smart\"\"email.exe\"", 1 },
+		{ "\"D:\\x\\SMArtEmail\"", 1 },
+		{ "mailshift --imap", 1 },
+		{ "MAILSH~2.EXE", 1 },
+		{ "sm\\u0061rtemail", 1 },
+		{ "smart\\\\email", 1 },
+		{ "robocopy.exe C:\\a D:\\b", 0 },
+		{ "smart email.exe", 0 },
+		{ "smartmail mailsend", 0 },
+		{ "", 0 },
+	};
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { c_job, c_problem, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct cseen *all = calloc(1, sizeof(*all)), *few = calloc(1, sizeof(*few)),
+		     *afew = calloc(1, sizeof(*afew));
+	char dir[512];
+	size_t i;
+	int k, same = 1;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ok(!fleet_may_run_connector(t[i].text, strlen(t[i].text)) == !t[i].want,
+		   "may run the connector: %s -> %d", t[i].text, t[i].want);
+
+	puts_("c/jobs/a.json",
+	      "[{\"name\":\"A1\",\"details\":{\"commandLine\":\"smartemail.exe\"}},\n"
+	      " {\"name\":\"A2\",\"details\":{\"commandLine\":\"robocopy.exe a b\"}},\n"
+	      " {\"name\":\"A3\",\"commandLine\":\"cmd /c \\\"smart\\\"\\\"email.exe\\\"\"},\n"
+	      " {\"name\":\"A4\",\"commandLine\":\"sm\\u0061rtemail.exe\"},\n"
+	      " {\"name\":\"A5\",\"commandLine\":\"C:\\\\PROGRA~1\\\\SMARTE~1.EXE\"},\n"
+	      " {\"name\":\"A6\"},\n"
+	      " {\"name\":\"A7\",\"jobType\":\"UNIX\",\"commandLine\":\"/bin/true\"},\n"
+	      " {\"name\":\"A8\",\"commandLine\":\"x.exe\",\"doc\":tru}]\n");
+	puts_("c/jobs/b.xml",
+	      "<jobs>\n<job><jname>X1</jname><cmd_line>sm&#97;rtemail.exe</cmd_line></job>\n"
+	      "<job><jname>X2</jname><cmd_line>robocopy.exe</cmd_line></job>\n"
+	      "<job><jname>X3</jname></job>\n"
+	      "<job><jname>X4</jname><cmd_line>mailshift</cmd_line></job>\n"
+	      "<job><jname>X5</jname><cmd_line>x</cmd_line></jobb>\n");
+	/* a lone surrogate: the check lets it through, cJSON does not */
+	puts_("c/jobs/c.json", "[{\"name\":\"S\\ud800\",\"commandLine\":\"x.exe\"}]");
+	snprintf(dir, sizeof(dir), "%s/c", top);
+	h.ctx = all;
+	ok(fleet_scan(dir, &h, &err) == 0, "connector only: plain scan: %s", err.msg);
+	h.other = c_other;
+	h.ctx = few;
+	ok(fleet_scan(dir, &h, &err) == 0, "connector only: scan with other(): %s", err.msg);
+	h.ctx = afew;
+	ok(fleet_scan_async(dir, &h, &err) == 0, "connector only: async scan: %s", err.msg);
+	printf("# all %zu jobs %zu connector; few %zu+%zu other, %zu connector; async %zu+%zu, %zu\n",
+	       all->jobs, all->connector, few->jobs, few->other, few->connector,
+	       afew->jobs, afew->other, afew->connector);
+	ok(all->connector == 6 && all->other == 0, "six connector jobs without other()");
+	ok(few->jobs + few->other == all->jobs && few->connector == all->connector &&
+	   few->other >= 4, "with other(): the same connector jobs, the rest counted");
+	ok(afew->jobs == few->jobs && afew->other == few->other &&
+	   afew->connector == few->connector, "async: the same");
+	for (k = 0; k < all->s.np; k++)
+		same &= k < few->s.np && strcmp(all->s.problems[k], few->s.problems[k]) == 0 &&
+			k < afew->s.np && strcmp(all->s.problems[k], afew->s.problems[k]) == 0;
+	ok(all->s.np == 3 && few->s.np == 3 && afew->s.np == 3 && same,
+	   "the same problems, at the same lines: %s / %s / %s",
+	   all->s.np ? all->s.problems[0] : "-", all->s.np > 1 ? all->s.problems[1] : "-",
+	   all->s.np > 2 ? all->s.problems[2] : "-");
+	free(all);
+	free(few);
+	free(afew);
+}
+
+/* UTF-16 exports are decoded a buffer at a time (issue 16): jobs across
+ * the read buffers, and a fault reported at the line the reader is on. */
+static void test_utf16_stream(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { c_job, c_problem, NULL, NULL, NULL, NULL, c_other, NULL };
+	struct cseen *c = calloc(1, sizeof(*c));
+	size_t cap = 200 * 1024, n = 0, k, half = 0;
+	char *t = malloc(cap), dir[512];
+	unsigned char *u = malloc(2 * cap + 8);
+
+	n += (size_t)snprintf(t + n, cap - n, "[\r\n");
+	for (k = 0; k < 300; k++) {
+		if (k == 150)
+			half = n;
+		n += (size_t)snprintf(t + n, cap - n,
+				      "%s{\"name\":\"J%zu\",\"doc\":\"%0300d\",\"commandLine\":\"%s\"}\r\n",
+				      k ? "," : "", k, 0, k % 10 ? "x.exe" : "smartemail.exe");
+	}
+	n += (size_t)snprintf(t + n, cap - n, "]\r\n");
+	/* the whole file, then a lone low surrogate before job 150's line */
+	u[0] = 0xFF;
+	u[1] = 0xFE;
+	for (k = 0; k < n; k++) {
+		u[2 + 2 * k] = (unsigned char)t[k];
+		u[3 + 2 * k] = 0;
+	}
+	put("u/jobs/a-ok.json", u, 2 + 2 * n);
+	memmove(u + 2 + 2 * half + 2, u + 2 + 2 * half, 2 * (n - half));
+	u[2 + 2 * half] = 0x00;
+	u[3 + 2 * half] = 0xDC;
+	put("u/jobs/b-lone.json", u, 4 + 2 * n);
+	/* an odd byte at the end */
+	u[2 + 2 * half] = (unsigned char)t[half];
+	memmove(u + 2 + 2 * half, u + 2 + 2 * half + 2, 2 * (n - half));
+	u[2 + 2 * n] = ' ';
+	put("u/jobs/c-odd.json", u, 3 + 2 * n);
+	snprintf(dir, sizeof(dir), "%s/u", top);
+	h.ctx = c;
+	ok(fleet_scan(dir, &h, &err) == 0, "UTF-16 stream: scan: %s", err.msg);
+	printf("# %zu jobs, %zu other, %d problems\n", c->jobs, c->other, c->s.np);
+	for (k = 0; k < (size_t)c->s.np; k++)
+		printf("# %s\n", c->s.problems[k]);
+	ok(c->jobs + c->other == 300 + 150 + 300 && c->connector == 30 + 15 + 30,
+	   "every job before a fault read, across the read buffers");
+	ok(c->s.np == 2 && strcmp(c->s.problems[0], "jobs/b-lone.json:152: invalid UTF-16: an "
+				  "unpaired surrogate") == 0,
+	   "a lone surrogate: at its line");
+	ok(c->s.np == 2 && strcmp(c->s.problems[1], "jobs/c-odd.json:303: odd length for "
+				  "UTF-16 text") == 0,
+	   "an odd byte at the end: at the last line");
+	free(t);
+	free(u);
+	free(c);
 }
 
 static void cleanup(void)
@@ -657,7 +838,7 @@ static void test_windows_path(void)
 static void test_fast_paths(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t n = 0, cap = 300 * 1024;
@@ -738,6 +919,8 @@ int main(void)
 	test_resolve();
 	test_inis_notify();
 	test_windows_path();
+	test_connector_only();
+	test_utf16_stream();
 	cleanup();
 	return done_testing();
 }
