@@ -296,6 +296,36 @@ graph_max_concurrent() {
 }
 
 # client_assertion CLIENT_ID KEY_PEM CERT_PEM [PS256|RS256] [AUD] [LIFETIME]:
+# world_oauth_ini FILE MSGIN PROTO PORT USER CLIENT-ID CREDENTIAL [MAIL-LINES]
+# The [General], [Mail] and [OAuth] sections of an INI file that signs in to
+# the world with OAuth 2.0 (its token service, Graph and test CA, TLS
+# verified); CREDENTIAL is the [OAuth] line that proves the client
+# (ClientSecret=..., CertificateFile=...).  The caller appends its rules.
+world_oauth_ini() {
+	cat >"$1" <<EOF
+[General]
+MSGINDirectory=$2
+UseLastRunDate=False
+[Mail]
+User=$5
+Server=127.0.0.1
+Port=$4
+EmailProtocol=$3
+SecurityProtocol=TLS1_2
+AuthMethod=OAuth2
+SelfSignedCertificate=False
+CAFile=$WORLD_CA_FILE
+${8:-}
+[OAuth]
+Authority=$WORLD_TOKEN_URL
+TenantId=$WORLD_TENANT
+ClientId=$6
+$7
+GraphEndpoint=$WORLD_GRAPH_URL
+CAFile=$WORLD_CA_FILE
+EOF
+}
+
 # prints a certificate client assertion as Entra ID wants it (x5t#S256 for
 # PS256, x5t for RS256; aud = the contoso token URL unless AUD is given)
 client_assertion() {

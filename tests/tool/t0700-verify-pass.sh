@@ -13,32 +13,14 @@ export T0700_SECRET=$WORLD_APP_SECRET
 cat "$WORLD_CERT_APP_CERT" "$WORLD_CERT_APP_KEY" >"$T/cert.pem"
 
 ini() {	# ini NAME PROTO PORT USER CLIENT CREDENTIAL-LINE
-	cat >"$T/$1.ini" <<EOF
-[General]
-MSGINDirectory=$T/msgin-$1
-UseLastRunDate=False
-[Mail]
-User=$4
-Server=127.0.0.1
-Port=$3
-EmailProtocol=$2
-SecurityProtocol=TLS1_2
-AuthMethod=OAuth2
-SelfSignedCertificate=False
-CAFile=$WORLD_CA_FILE
-[OAuth]
-Authority=$WORLD_TOKEN_URL
-TenantId=$WORLD_TENANT
-ClientId=$5
-$6
-GraphEndpoint=$WORLD_GRAPH_URL
-CAFile=$WORLD_CA_FILE
+	world_oauth_ini "$T/$1.ini" "$T/msgin-$1" "$2" "$3" "$4" "$5" "$6"
+	cat >>"$T/$1.ini" <<'EOF'
 [Configuration1]
 SubjectLineMask=Nightly check*
-Event=\$JOB:ADD,now,Daily,[[SUBJECT]],opcon
+Event=$JOB:ADD,now,Daily,[[SUBJECT]],opcon
 [Configuration2]
 SubjectLineMask=Other*
-Event=\$CONSOLE:DISPLAY,[[SUBJECT]]
+Event=$CONSOLE:DISPLAY,[[SUBJECT]]
 EOF
 }
 ini imap IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_ALICE" "$WORLD_APP_ID" "ClientSecret=env:T0700_SECRET"

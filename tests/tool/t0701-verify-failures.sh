@@ -12,30 +12,11 @@ verify=${MAILSHIFT_BIN:-$MS_TOP/bin}/mailshift-verify
 export T0701_SECRET=$WORLD_APP_SECRET
 
 ini() {	# ini NAME PROTO PORT USER CREDENTIAL-LINE [EXTRA-MAIL-LINE]
-	cat >"$T/$1.ini" <<EOF
-[General]
-MSGINDirectory=$T/msgin
-UseLastRunDate=False
-[Mail]
-User=$4
-Server=127.0.0.1
-Port=$3
-EmailProtocol=$2
-SecurityProtocol=TLS1_2
-AuthMethod=OAuth2
-SelfSignedCertificate=False
-CAFile=$WORLD_CA_FILE
-$6
-[OAuth]
-Authority=$WORLD_TOKEN_URL
-TenantId=$WORLD_TENANT
-ClientId=$WORLD_APP_ID
-$5
-GraphEndpoint=$WORLD_GRAPH_URL
-CAFile=$WORLD_CA_FILE
+	world_oauth_ini "$T/$1.ini" "$T/msgin" "$2" "$3" "$4" "$WORLD_APP_ID" "$5" "${6:-}"
+	cat >>"$T/$1.ini" <<'EOF'
 [Configuration1]
 SubjectLineMask=Nightly check*
-Event=\$JOB:ADD,now,Daily,[[SUBJECT]],opcon
+Event=$JOB:ADD,now,Daily,[[SUBJECT]],opcon
 EOF
 }
 good="ClientSecret=env:T0701_SECRET"

@@ -13,29 +13,11 @@ export T0702_SECRET=$WORLD_APP_SECRET
 
 ini() {	# ini FILE PROTO PORT USER
 	mkdir -p "$(dirname "$1")"
-	cat >"$1" <<EOF
-[General]
-MSGINDirectory=$T/msgin
-UseLastRunDate=False
-[Mail]
-User=$4
-Server=127.0.0.1
-Port=$3
-EmailProtocol=$2
-SecurityProtocol=TLS1_2
-AuthMethod=OAuth2
-SelfSignedCertificate=False
-CAFile=$WORLD_CA_FILE
-[OAuth]
-Authority=$WORLD_TOKEN_URL
-TenantId=$WORLD_TENANT
-ClientId=$WORLD_APP_ID
-ClientSecret=env:T0702_SECRET
-GraphEndpoint=$WORLD_GRAPH_URL
-CAFile=$WORLD_CA_FILE
+	world_oauth_ini "$1" "$T/msgin" "$2" "$3" "$4" "$WORLD_APP_ID" "ClientSecret=env:T0702_SECRET"
+	cat >>"$1" <<'EOF'
 [Configuration1]
 SubjectLineMask=Nightly*
-Event=\$JOB:ADD,now,Daily,[[SUBJECT]],opcon
+Event=$JOB:ADD,now,Daily,[[SUBJECT]],opcon
 EOF
 }
 smtp="--smtp 127.0.0.1:$WORLD_SUBMISSION_PORT"
