@@ -64,6 +64,26 @@ static int set_reason(struct sitem *it, const char *fmt, ...)
 	return 0;
 }
 
+/* Whether the file of an item is still the one plan read: its identity
+ * (mig_seen) unchanged.  Then its hash is the original's and reading it
+ * again is not needed; *mode is its mode. */
+static int unchanged_since_plan(const char *fleet, const struct sitem *it,
+				mode_t *mode)
+{
+	char *file, now[MIG_SEEN_MAX];
+	struct stat st;
+	int same;
+
+	if (!it->seen || it->state != MI_PLANNED || !(file = fs_join(fleet, it->path)))
+		return 0;
+	same = stat(file, &st) == 0 && mig_file_id(&st, now, sizeof(now)) == 0 &&
+	       strcmp(now, it->seen) == 0;
+	free(file);
+	if (same)
+		*mode = st.st_mode & 07777;
+	return same;
+}
+
 /* Seal the literal client secret into the planned bytes. */
 static int seal_item(const struct migrate_map *map, struct sitem *it,
 		     struct ms_err *err)
@@ -636,7 +656,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		mig_outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
 	}
-	if (mdb_load_run(d, run, 1, &r, err) < 0)
+	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	if (f != 1) {
 		/* a run planned by plan and not started is applied, not resumed */
@@ -672,8 +692,13 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 			if (!it->match || (it->state != MI_PLANNED &&
 					   it->state != MI_APPLYING))
 				continue;
-			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
-				      &lerr);
+			if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
+				memcpy(cur, it->orig_sha, sizeof(cur));
+				h = 0;
+			} else {
+				h = hash_file(o->fleet_dir, it->path, it->kind, cur,
+					      &it->mode, &lerr);
+			}
 			if (h != 0) {
 				it->next = MI_FAILED;
 				set_reason(it, "%s", h > 0 ? "the file no longer exists" :
@@ -686,6 +711,11 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 				set_reason(it, "the file changed since the plan (its hash matches "
 					   "neither the original nor the new version)");
 			} else {
+				if (mdb_item_bytes(d, run, it, "new", &it->new, &it->new_len,
+						   err) < 0) {
+					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+					goto done;
+				}
 				if (it->state == MI_PLANNED && it->seal) {
 					if (seal_item(map, it, &lerr) < 0) {
 						it->next = MI_FAILED;
@@ -712,12 +742,16 @@ record:
 			struct ms_err lerr = MS_ERR_INIT;
 			if (!it->write)
 				continue;
-			if (write_item(&w, it, it->new, it->new_len, &lerr) < 0) {
+			if (write_item(&w, it, it->new ? it->new : "", it->new_len,
+				       &lerr) < 0) {
 				it->next = MI_FAILED;
 				set_reason(it, "%s", lerr.msg);
 			} else {
 				it->next = MI_APPLIED;
 			}
+			mig_wipe_bytes(it->new, it->new_len);
+			it->new = NULL;
+			it->new_len = 0;
 		}
 		/* 3: make the renames durable, one fsync per folder */
 		sync_dirs(&w, &r, b0, e);
@@ -866,7 +900,7 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		}
 		goto done;
 	}
-	if (mdb_load_run(d, run, 0, &r, err) < 0)
+	if (mdb_load_run(d, run, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);
 	res->run = run;
@@ -952,7 +986,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			goto done;
 		}
 	}
-	if (mdb_load_run(d, run, 1, &r, err) < 0)
+	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);
 	res->run = run;
@@ -968,7 +1002,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		struct sitem *it = &r.items[i];
 		struct ms_err lerr = MS_ERR_INIT;
 		char cur[65] = "";
-		int h;
+		int h, wr;
 
 		it->next = MI_NONE;
 		it->write = 0;
@@ -986,8 +1020,17 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
 				it->next = MI_ROLLED_BACK;
 			} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || o->force) {
-				if (write_item(&w, it, it->orig ? it->orig : "", it->orig_len,
-					       &lerr) < 0) {
+				if (mdb_item_bytes(d, run, it, "orig", &it->orig,
+						   &it->orig_len, err) < 0) {
+					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+					goto done;
+				}
+				wr = write_item(&w, it, it->orig ? it->orig : "", it->orig_len,
+						&lerr);
+				mig_wipe_bytes(it->orig, it->orig_len);
+				it->orig = NULL;
+				it->orig_len = 0;
+				if (wr < 0) {
 					it->next = MI_FAILED;
 					set_reason(it, "%s", lerr.msg);
 				} else {

@@ -54,6 +54,7 @@ struct mdb {
 	struct sqlite3 *db;
 	char *path;
 	struct seal_key *key;     /* the machine key, loaded when needed */
+	struct sqlite3_stmt *blob_get, *item_set;   /* prepared once, lazily */
 };
 
 /* The fleet scan. */
@@ -88,6 +89,7 @@ struct pitem {
 	char *orig, *new;
 	size_t orig_len, new_len;
 	char *seal;               /* "TENANT\nCLIENT" when sealing at apply */
+	char *seen;               /* the file as plan read it (see mig_seen) */
 };
 
 struct plan {
@@ -101,9 +103,10 @@ struct plan {
 struct sitem {
 	int seq;
 	char *kind, *path, *machine, *jobs, *reason, *seal;
+	char *seen;               /* items.seen, NULL when not recorded */
 	enum migrate_item_state state;
 	int written;
-	char *orig, *new;
+	char *orig, *new;         /* unsealed when written (mdb_item_bytes) */
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
 	int match;                /* --only */
@@ -145,9 +148,16 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 int mdb_next_run(struct mdb *d, int *run, int *replace, struct ms_err *err);
 int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
 		 struct ms_err *err);
-int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
-		 struct ms_err *err);
-/* Stores it->next (and it->new when with_new) as the item's state. */
+/* The run's items and jobs, without the file contents (mdb_item_bytes). */
+int mdb_load_run(struct mdb *d, int id, struct srun *r, struct ms_err *err);
+/* Column col ("orig" or "new") of an item, unsealed and checked against
+ * its hash; *out NULL when the item has none. */
+int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
+		   const char *col, char **out, size_t *len, struct ms_err *err);
+/* Refuses a missing or wrong machine key before anything changes. */
+int mdb_check_key(struct mdb *d, const struct srun *r, struct ms_err *err);
+/* Stores it->next (and it->new with its hash it->new_sha when with_new)
+ * as the item's state. */
 int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		 struct ms_err *err);
 void srun_release(struct srun *r);
@@ -157,6 +167,19 @@ void mig_mark_matches(const struct migrate_opts *o, struct srun *r);
 void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
 
 /* migrate_plan.c: the plan, and output for every command */
+/* A file's identity as plan read it, stored in items.seen: device, inode,
+ * size, mtime and ctime in nanoseconds.  Recorded only when both times
+ * are older than MIG_SEEN_SETTLED seconds at the stat before the read
+ * (a change in the same clock tick as the read would leave them as they
+ * were), and never on Windows (st_ctime is the creation time there, no
+ * inode).  Apply skips reading and hashing a planned file whose identity
+ * is unchanged: any write since, or a rename over it, changes ctime. */
+#define MIG_SEEN_MAX 128
+#define MIG_SEEN_SETTLED 2
+struct stat;
+int mig_file_id(const struct stat *st, char *buf, size_t sz);
+char *mig_seen(const char *path);
+
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 		const struct migrate_map *map, int print,
 		struct migrate_result *res, struct ms_err *err);
