@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -204,6 +205,8 @@ struct wctx {
 	char **dirs;              /* batch's folders, in order */
 	size_t n_dirs, alloc_dirs;
 	size_t writes;
+	struct wfile *files;      /* the batch's files to write */
+	size_t n_files, alloc_files;
 };
 
 static char *rel_dir(const char *path);
@@ -246,6 +249,7 @@ static void wctx_release(struct wctx *w)
 	for (i = 0; i < w->n_dirs; i++)
 		free(w->dirs[i]);
 	free(w->dirs);
+	free(w->files);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -367,37 +371,142 @@ static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 	return 0;
 }
 
-/* Write one file durably but for its folder's entry: the caller must
- * sync_dirs() before it records the item as done. */
-static int write_item(struct wctx *w, struct sitem *it, const char *data,
-		      size_t len, struct ms_err *err)
+/* One file of a batch to write: the item, its bytes, what came of it. */
+struct wfile {
+	struct sitem *it;
+	const char *data;
+	size_t len;
+	char *file;               /* absolute path */
+	int rc;
+	struct ms_err err;
+};
+
+/* How many files are written at once.  A durable write waits on its
+ * fsync, and a journaling file system commits the fsyncs in flight
+ * together (ext4's and NTFS's journals group them): measured on the B4
+ * fleet's disk, 4,000 INI files copied and fsynced took 2.7-5.8 s one at
+ * a time and 0.7 s eight at a time. */
+#define WRITERS 8
+
+struct writers {
+	struct wfile *f;
+	size_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *writer_main(void *arg)
 {
-	char *file = NULL;
+	struct writers *p = arg;
+
+	for (;;) {
+		struct wfile *f;
+
+		pthread_mutex_lock(&p->mu);
+		f = p->next < p->n ? &p->f[p->next++] : NULL;
+		pthread_mutex_unlock(&p->mu);
+		if (!f)
+			return NULL;
+		f->rc = fs_write_atomic_nodirsync(f->file, f->data, f->len, f->it->mode,
+						  &f->err);
+	}
+}
+
+/* Each file of f written by up to WRITERS threads (the calling one too;
+ * a thread that cannot be started leaves its share to the others). */
+static void write_parallel(struct wfile *f, size_t n)
+{
+	struct writers p = { f, n, 0, PTHREAD_MUTEX_INITIALIZER };
+	pthread_t th[WRITERS - 1];
+	size_t k, started = 0;
+
+	for (k = 0; k + 1 < WRITERS && k + 1 < n; k++)
+		if (pthread_create(&th[started], NULL, writer_main, &p) == 0)
+			started++;
+	writer_main(&p);
+	for (k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	pthread_mutex_destroy(&p.mu);
+}
+
+/* Write the files of a batch durably but for their folders' entries: the
+ * caller must sync_dirs() before it records them as done.  Each item's
+ * next state becomes done, or MI_FAILED with the reason.  With a test
+ * hook (after_write) the files are written one at a time, the hook
+ * called after each, so that a crash after the Nth write is exact. */
+static int write_files(struct wctx *w, struct wfile *f, size_t n,
+		       enum migrate_item_state done, struct ms_err *err)
+{
+	size_t k;
 	int rc = -1, added;
 
-	free(it->dir);
-	if (!(it->dir = rel_dir(it->path)))
-		return err_nomem(err);
-	if (clean_dir(w, it->dir, err) < 0)
-		return -1;
-	if (!(file = fs_join(w->o->fleet_dir, it->path)))
-		return err_nomem(err);
-	rc = fs_write_atomic_nodirsync(file, data, len, it->mode, err);
-	free(file);
-	if (rc < 0)
-		return -1;
-	if ((added = strset_add(&w->batch, it->dir)) < 0)
-		return err_nomem(err);
-	if (added) {
-		if (MEM_GROW(w->dirs, w->alloc_dirs, w->n_dirs + 1, err))
-			return -1;
-		if (!(w->dirs[w->n_dirs] = strdup(it->dir)))
-			return err_nomem(err);
-		w->n_dirs++;
+	for (k = 0; k < n; k++) {
+		f[k].file = NULL;
+		f[k].rc = -1;
+		memset(&f[k].err, 0, sizeof(f[k].err));
 	}
-	w->writes++;
-	if (w->o->after_write)
-		w->o->after_write(w->writes, w->o->hook_ctx);
+	for (k = 0; k < n; k++) {
+		struct sitem *it = f[k].it;
+
+		free(it->dir);
+		if (!(it->dir = rel_dir(it->path)) ||
+		    !(f[k].file = fs_join(w->o->fleet_dir, it->path))) {
+			err_nomem(err);
+			goto done;
+		}
+		if (clean_dir(w, it->dir, err) < 0)
+			goto done;
+	}
+	if (w->o->after_write) {
+		for (k = 0; k < n; k++) {
+			f[k].rc = fs_write_atomic_nodirsync(f[k].file, f[k].data, f[k].len,
+							    f[k].it->mode, &f[k].err);
+			if (f[k].rc == 0)
+				w->o->after_write(++w->writes, w->o->hook_ctx);
+		}
+	} else {
+		write_parallel(f, n);
+	}
+	for (k = 0; k < n; k++) {
+		struct sitem *it = f[k].it;
+
+		if (f[k].rc < 0) {
+			it->next = MI_FAILED;
+			set_reason(it, "%s", f[k].err.msg);
+			continue;
+		}
+		it->next = done;
+		if ((added = strset_add(&w->batch, it->dir)) < 0) {
+			err_nomem(err);
+			goto done;
+		}
+		if (added) {
+			if (MEM_GROW(w->dirs, w->alloc_dirs, w->n_dirs + 1, err))
+				goto done;
+			if (!(w->dirs[w->n_dirs] = strdup(it->dir))) {
+				err_nomem(err);
+				goto done;
+			}
+			w->n_dirs++;
+		}
+	}
+	rc = 0;
+done:
+	for (k = 0; k < n; k++)
+		free(f[k].file);
+	return rc;
+}
+
+/* Add an item to the batch's files to write (data borrowed until
+ * write_files()). */
+static int batch_add(struct wctx *w, struct sitem *it, const char *data,
+		     size_t len, struct ms_err *err)
+{
+	if (MEM_GROW(w->files, w->alloc_files, w->n_files + 1, err))
+		return -1;
+	w->files[w->n_files].it = it;
+	w->files[w->n_files].data = data ? data : "";
+	w->files[w->n_files].len = len;
+	w->n_files++;
 	return 0;
 }
 
@@ -736,22 +845,19 @@ record:
 		}
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
-		/* 2: write */
+		/* 2: write, several files at once */
+		w.n_files = 0;
+		for (i = b0; i < e; i++)
+			if (r.items[i].write &&
+			    batch_add(&w, &r.items[i], r.items[i].new, r.items[i].new_len,
+				      err) < 0)
+				goto done;
+		if (write_files(&w, w.files, w.n_files, MI_APPLIED, err) < 0)
+			goto done;
 		for (i = b0; i < e; i++) {
-			struct sitem *it = &r.items[i];
-			struct ms_err lerr = MS_ERR_INIT;
-			if (!it->write)
-				continue;
-			if (write_item(&w, it, it->new ? it->new : "", it->new_len,
-				       &lerr) < 0) {
-				it->next = MI_FAILED;
-				set_reason(it, "%s", lerr.msg);
-			} else {
-				it->next = MI_APPLIED;
-			}
-			mig_wipe_bytes(it->new, it->new_len);
-			it->new = NULL;
-			it->new_len = 0;
+			mig_wipe_bytes(r.items[i].new, r.items[i].new_len);
+			r.items[i].new = NULL;
+			r.items[i].new_len = 0;
 		}
 		/* 3: make the renames durable, one fsync per folder */
 		sync_dirs(&w, &r, b0, e);
@@ -950,7 +1056,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct mdb *d = NULL;
 	struct srun r;
 	struct wctx w;
-	size_t i, hi;
+	size_t i, hi, lo;
 	int run = 0, f, rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -981,6 +1087,12 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			run = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		if (run == 0) {
+			/* a rollback killed while writing its change list (after
+			 * its last commit) left temporary files there */
+			char *base = fs_join(o->fleet_dir, "migrate");
+			if (base)
+				clean_changelists(base);
+			free(base);
 			mig_outf(o, "nothing to roll back\n");
 			rc = 0;
 			goto done;
@@ -992,85 +1104,73 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (wctx_init(&w, o, &r, err) < 0)
 		goto done;
-	/* newest first: exports, then INI files, in reverse plan order; the
-	 * states are committed in batches, each after the folders of the
-	 * batch's restored files are fsynced (a file restored before a crash
-	 * has its original hash and is recognised next time) */
-	if (mdb_exec(d, "BEGIN;", err) < 0)
-		goto done;
-	for (i = r.n, hi = r.n; i-- > 0;) {
-		struct sitem *it = &r.items[i];
-		struct ms_err lerr = MS_ERR_INIT;
-		char cur[65] = "";
-		int h, wr;
+	/* newest first: exports, then INI files, in reverse plan order, in
+	 * batches: decide each item of the batch, restore its files, fsync
+	 * their folders, then commit the batch's states (a file restored
+	 * before a crash has its original hash and is recognised next time) */
+	for (hi = r.n; hi > 0; hi = lo) {
+		lo = (hi - 1) / BATCH * BATCH;
+		w.n_files = 0;
+		for (i = hi; i-- > lo;) {
+			struct sitem *it = &r.items[i];
+			struct ms_err lerr = MS_ERR_INIT;
+			char cur[65] = "";
+			int h;
 
-		it->next = MI_NONE;
-		it->write = 0;
-		if (!it->match)
-			goto batch;
-		if (it->state == MI_PLANNED && !it->written) {
-			it->next = MI_SKIPPED;
-			set_reason(it, "not applied before the rollback");
-		} else if (it->written && it->state != MI_ROLLED_BACK) {
-			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
-				      &lerr);
-			if (h < 0) {
-				it->next = MI_FAILED;
-				set_reason(it, "%s", lerr.msg);
-			} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
-				it->next = MI_ROLLED_BACK;
-			} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || o->force) {
-				if (mdb_item_bytes(d, run, it, "orig", &it->orig,
-						   &it->orig_len, err) < 0) {
-					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-					goto done;
-				}
-				wr = write_item(&w, it, it->orig ? it->orig : "", it->orig_len,
-						&lerr);
-				mig_wipe_bytes(it->orig, it->orig_len);
-				it->orig = NULL;
-				it->orig_len = 0;
-				if (wr < 0) {
+			it->next = MI_NONE;
+			it->write = 0;
+			if (!it->match)
+				continue;
+			if (it->state == MI_PLANNED && !it->written) {
+				it->next = MI_SKIPPED;
+				set_reason(it, "not applied before the rollback");
+			} else if (it->written && it->state != MI_ROLLED_BACK) {
+				h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
+					      &lerr);
+				if (h < 0) {
 					it->next = MI_FAILED;
 					set_reason(it, "%s", lerr.msg);
-				} else {
+				} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
 					it->next = MI_ROLLED_BACK;
+				} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) ||
+					   o->force) {
+					if (mdb_item_bytes(d, run, it, "orig", &it->orig,
+							   &it->orig_len, err) < 0 ||
+					    batch_add(&w, it, it->orig, it->orig_len, err) < 0)
+						goto done;
 					it->write = 1;
 					if (h == 0 && strcmp(cur, it->new_sha) != 0)
-						set_reason(it, "forced over a change made after the "
-							   "migration");
+						set_reason(it, "forced over a change made after "
+							   "the migration");
+				} else {
+					it->next = MI_CONFLICT;
+					set_reason(it, h > 0 ? "the file no longer exists (use "
+						   "--force to restore it)" : "the file changed "
+						   "after the migration (use --force to restore "
+						   "the original anyway)");
 				}
-			} else {
-				it->next = MI_CONFLICT;
-				set_reason(it, h > 0 ? "the file no longer exists (use --force to "
-					   "restore it)" : "the file changed after the migration "
-					   "(use --force to restore the original anyway)");
 			}
 		}
-		if (it->next != MI_NONE && mdb_set_item(d, run, it, 0, err) < 0) {
-			sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+		if (write_files(&w, w.files, w.n_files, MI_ROLLED_BACK, err) < 0)
 			goto done;
+		for (i = lo; i < hi; i++) {
+			mig_wipe_bytes(r.items[i].orig, r.items[i].orig_len);
+			r.items[i].orig = NULL;
+			r.items[i].orig_len = 0;
 		}
-batch:
-		if (i % BATCH != 0)
-			continue;
 		/* the batch's renames durable before its states are */
-		if (sync_dirs(&w, &r, i, hi) > 0) {
-			size_t k;
-			for (k = i; k < hi; k++)
-				if (r.items[k].write < 0 &&
-				    mdb_set_item(d, run, &r.items[k], 0, err) < 0) {
-					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-					goto done;
-				}
-		}
-		hi = i;
-		if (mdb_exec(d, "COMMIT;", err) < 0 ||
-		    (i && mdb_exec(d, "BEGIN;", err) < 0))
+		sync_dirs(&w, &r, lo, hi);
+		if (mdb_exec(d, "BEGIN;", err) < 0)
+			goto done;
+		for (i = lo; i < hi; i++)
+			if (r.items[i].next != MI_NONE &&
+			    mdb_set_item(d, run, &r.items[i], 0, err) < 0) {
+				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+				goto done;
+			}
+		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
 	}
-	if (!sqlite3_get_autocommit(d->db) && mdb_exec(d, "COMMIT;", err) < 0)
-		goto done;
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
 		if (!it->match || !it->written)
