@@ -537,25 +537,46 @@ static int batch_add(struct wctx *w, struct sitem *it, const char *data,
 	return 0;
 }
 
+/* A folder of the batch to fsync, and how that went. */
+struct dsync {
+	const char *fleet, *dir;
+	int rc;
+	struct ms_err err;
+};
+
+static void sync_one(void *ctx, size_t i)
+{
+	struct dsync *f = (struct dsync *)ctx + i;
+	char *abs = *f->dir ? fs_join(f->fleet, f->dir) : strdup(f->fleet);
+
+	f->rc = abs ? fs_fsync_dir(abs, &f->err) : err_nomem(&f->err);
+	free(abs);
+}
+
 /* fsync every folder the batch renamed a file in, once.  An item whose
  * folder cannot be synced is failed (with the folder's error) and marked
  * with write = -1; returns how many were. */
 static size_t sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 {
+	struct dsync *ds = calloc(w->n_dirs ? w->n_dirs : 1, sizeof(*ds));
 	size_t i, k, bad = 0;
 
+	for (k = 0; ds && k < w->n_dirs; k++) {
+		ds[k].fleet = w->o->fleet_dir;
+		ds[k].dir = w->dirs[k];
+	}
+	/* several at once, as the files were written */
+	if (ds)
+		pool_run(w->n_dirs, sync_one, ds);
 	for (k = 0; k < w->n_dirs; k++) {
 		struct ms_err lerr = MS_ERR_INIT;
-		char *abs = *w->dirs[k] ? fs_join(w->o->fleet_dir, w->dirs[k]) :
-			    strdup(w->o->fleet_dir);
 
-		if (abs && fs_fsync_dir(abs, &lerr) == 0) {
-			free(abs);
+		if (ds && ds[k].rc == 0)
 			continue;
-		}
-		if (!abs)
+		if (ds)
+			lerr = ds[k].err;
+		else
 			err_nomem(&lerr);
-		free(abs);
 		for (i = from; i < to; i++) {
 			struct sitem *it = &r->items[i];
 			if (it->write > 0 && it->dir && strcmp(it->dir, w->dirs[k]) == 0 &&
@@ -567,6 +588,7 @@ static size_t sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 			}
 		}
 	}
+	free(ds);
 	for (k = 0; k < w->n_dirs; k++)
 		free(w->dirs[k]);
 	w->n_dirs = 0;
