@@ -390,8 +390,6 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
 		if (it->orig && it->state == MI_PLANNED) {
 			if (blob_store(d, bl, run, seq, "orig", it->orig, it->orig_len,
-				       err) < 0 ||
-			    blob_store(d, bl, run, seq, "new", it->new, it->new_len,
 				       err) < 0)
 				goto done;
 			digest_sha256_hex(it->orig, it->orig_len, hex);
@@ -410,6 +408,16 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 			db_fail(d, err, "insert item");
 			goto done;
 		}
+	}
+	/* the new bytes after all the originals: a rollback reads the
+	 * originals alone, from pages next to each other */
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+
+		if (it->orig && it->state == MI_PLANNED &&
+		    blob_store(d, bl, run, (int)i + 1, "new", it->new, it->new_len,
+			       err) < 0)
+			goto done;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
