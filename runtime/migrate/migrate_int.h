@@ -166,6 +166,81 @@ int mig_job_matches(const struct migrate_opts *o, const struct sjob *j);
 void mig_mark_matches(const struct migrate_opts *o, struct srun *r);
 void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
 
+/* migrate_write.c: a run's files read and written for apply and rollback */
+
+/* A set of strings (folder and file paths), open addressing. */
+struct strset {
+	char **slot;
+	size_t cap, n;
+};
+
+/* What apply and rollback know while they write a run's files: the
+ * run's file paths, the folders already cleaned of stale temporary
+ * files, and the folders the current batch renamed files in (each is
+ * fsynced once before the batch's states are committed). */
+struct wctx {
+	const struct migrate_opts *o;
+	struct strset items;      /* fleet-relative paths of the run's items */
+	struct strset cleaned;    /* folders listed for stale temporary files */
+	struct strset batch;      /* folders with a rename not yet fsynced */
+	char **dirs;              /* batch's folders, in order */
+	size_t n_dirs, alloc_dirs;
+	size_t writes;
+	struct wfile *files;      /* the batch's files to write */
+	size_t n_files, alloc_files;
+};
+
+/* One file of a batch to write: the item, its bytes, what came of it. */
+struct wfile {
+	struct sitem *it;
+	const char *data;
+	size_t len;
+	char *file;               /* absolute path */
+	int rc;
+	struct ms_err err;
+};
+
+/* A file of a batch to hash: the result of mig_hash_file(). */
+struct hfile {
+	const char *fleet;
+	struct sitem *it;
+	int h;
+	char cur[65];
+	struct ms_err err;
+};
+
+/* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
+ * file's mode (0600 when it does not exist), kept when it is rewritten. */
+int mig_hash_file(const char *fleet, const char *rel, const char *kind,
+		  char *hex, mode_t *mode, struct ms_err *err);
+/* Each file of f hashed (h, cur, err as mig_hash_file), several at once. */
+void mig_hash_files(struct hfile *f, size_t n);
+/* it->next_reason from a format. */
+int mig_set_reason(struct sitem *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Also removes the temporary files a killed run left beside the run's
+ * files, in every folder of the run. */
+int mig_wctx_init(struct wctx *w, const struct migrate_opts *o,
+		  const struct srun *r, struct ms_err *err);
+void mig_wctx_release(struct wctx *w);
+/* Adds an item to w->files (data borrowed until mig_write_files()). */
+int mig_batch_add(struct wctx *w, struct sitem *it, const char *data,
+		  size_t len, struct ms_err *err);
+/* Writes f[0..n) durably but for their folders' entries, several at once
+ * (one at a time with a test hook); each item's next state becomes done
+ * or MI_FAILED with the reason.  The caller must mig_sync_dirs() before
+ * it records them. */
+int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
+		    enum migrate_item_state done, struct ms_err *err);
+/* fsyncs every folder the batch renamed a file in, once; an item of
+ * items[from..to) whose folder fails is failed (write = -1).  Returns
+ * how many were. */
+size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to);
+/* Removes the change-list temporary files of dead processes in a run's
+ * folder, or in every run folder under base. */
+void mig_clean_changelist_dir(const char *dir);
+void mig_clean_changelists(const char *base);
+
 /* migrate_plan.c: the plan, and output for every command */
 /* A file's identity as plan read it, stored in items.seen: device, inode,
  * size, mtime and ctime in nanoseconds.  Recorded only when both times
