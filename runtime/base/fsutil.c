@@ -128,7 +128,7 @@ static int write_all(int fd, const void *data, size_t len)
 static char *write_temp_ex(const char *path, const void *data, size_t len,
 			   mode_t mode, int exact_mode, int sync, struct ms_err *err)
 {
-	static unsigned counter;
+	static _Atomic unsigned counter;   /* migrate writes from several threads */
 	char *dir = dir_of(path), *tmp = NULL;
 	const char *base = platform_last_sep(path);
 	size_t n;

@@ -331,7 +331,7 @@ int deploy_plan(const struct deploy_plan_opts *o, struct deploy_plan_result *r,
 			o->run, d->path);
 		goto done;
 	}
-	if (mdb_load_run(d, run, 0, &sr, err) < 0)
+	if (mdb_load_run(d, run, &sr, err) < 0)
 		goto done;
 	r->run = run;
 	if (asprintf(&r->dir, "%s/deploy/run-%d", o->out_dir ? o->out_dir : o->fleet_dir,

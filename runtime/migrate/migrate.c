@@ -5,11 +5,9 @@
  */
 #include "migrate/migrate_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,44 +22,26 @@
 #include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
-#include "base/platform.h"
 #include "ini/ini.h"
 
-/* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
- * file's mode (0600 when it does not exist), kept when it is rewritten. */
-static int hash_file(const char *fleet, const char *rel, const char *kind,
-		     char *hex, mode_t *mode, struct ms_err *err)
+/* Whether the file of an item is still the one plan read: its identity
+ * (mig_seen) unchanged.  Then its hash is the original's and reading it
+ * again is not needed; *mode is its mode. */
+static int unchanged_since_plan(const char *fleet, const struct sitem *it,
+				mode_t *mode)
 {
-	char *file = fs_join(fleet, rel), *data = NULL;
-	size_t len = 0;
-	int rc;
+	char *file, now[MIG_SEEN_MAX];
+	struct stat st;
+	int same;
 
-	*mode = 0600;
-	if (!file)
-		return err_nomem(err);
-	rc = fs_read_file_mode(file, strcmp(kind, "ini") == 0 ? INI_MAX_FILE :
-			       EXPORT_MAX, &data, &len, mode, err);
-	if (rc == 0)
-		digest_sha256_hex(data, len, hex);
-	mig_wipe_bytes(data, len);
+	if (!it->seen || it->state != MI_PLANNED || !(file = fs_join(fleet, it->path)))
+		return 0;
+	same = stat(file, &st) == 0 && mig_file_id(&st, now, sizeof(now)) == 0 &&
+	       strcmp(now, it->seen) == 0;
 	free(file);
-	return rc;
-}
-
-static int set_reason(struct sitem *it, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int set_reason(struct sitem *it, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	free(it->next_reason);
-	va_start(ap, fmt);
-	n = vasprintf(&it->next_reason, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		it->next_reason = NULL;
-	return 0;
+	if (same)
+		*mode = st.st_mode & 07777;
+	return same;
 }
 
 /* Seal the literal client secret into the planned bytes. */
@@ -101,321 +81,6 @@ done:
 	free(sealed);
 	ini_free(ini);
 	return rc;
-}
-
-/* A set of strings (folder and file paths), open addressing. */
-struct strset {
-	char **slot;
-	size_t cap, n;
-};
-
-static size_t str_hash(const char *p)
-{
-	size_t h = 2166136261u;
-
-	for (; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h;
-}
-
-static void strset_free(struct strset *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->cap; i++)
-		free(s->slot[i]);
-	free(s->slot);
-	memset(s, 0, sizeof(*s));
-}
-
-static int strset_has(const struct strset *s, const char *k)
-{
-	size_t i;
-
-	if (!s->cap)
-		return 0;
-	for (i = str_hash(k) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-		if (strcmp(s->slot[i], k) == 0)
-			return 1;
-	return 0;
-}
-
-/* Add a copy of k: 1 when added, 0 when already there, -1 out of memory. */
-static int strset_add(struct strset *s, const char *k)
-{
-	size_t i;
-
-	if (strset_has(s, k))
-		return 0;
-	if ((s->n + 1) * 2 > s->cap) {
-		struct strset g = { NULL, s->cap ? s->cap * 2 : 64, 0 };
-		if (!(g.slot = calloc(g.cap, sizeof(*g.slot))))
-			return -1;
-		for (i = 0; i < s->cap; i++) {
-			size_t j;
-			if (!s->slot[i])
-				continue;
-			for (j = str_hash(s->slot[i]) & (g.cap - 1); g.slot[j];
-			     j = (j + 1) & (g.cap - 1))
-				;
-			g.slot[j] = s->slot[i];
-			g.n++;
-		}
-		free(s->slot);
-		*s = g;
-	}
-	for (i = str_hash(k) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-		;
-	if (!(s->slot[i] = strdup(k)))
-		return -1;
-	s->n++;
-	return 1;
-}
-
-/* What apply and rollback know while they write a run's files: the
- * run's file paths, the folders already cleaned of stale temporary
- * files, and the folders the current batch renamed files in (each is
- * fsynced once before the batch's states are committed). */
-struct wctx {
-	const struct migrate_opts *o;
-	struct strset items;      /* fleet-relative paths of the run's items */
-	struct strset cleaned;    /* folders listed for stale temporary files */
-	struct strset batch;      /* folders with a rename not yet fsynced */
-	char **dirs;              /* batch's folders, in order */
-	size_t n_dirs, alloc_dirs;
-	size_t writes;
-};
-
-static char *rel_dir(const char *path);
-static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err);
-
-/* Also removes the temporary files a killed run left beside any of the
- * run's files -- in every folder of the run, not only those this command
- * still writes to (a resumed run may have nothing left to write there). */
-static int wctx_init(struct wctx *w, const struct migrate_opts *o,
-		     const struct srun *r, struct ms_err *err)
-{
-	size_t i;
-
-	memset(w, 0, sizeof(*w));
-	w->o = o;
-	for (i = 0; i < r->n; i++)
-		if (strset_add(&w->items, r->items[i].path) < 0)
-			return err_nomem(err);
-	for (i = 0; i < r->n; i++) {
-		char *dir = rel_dir(r->items[i].path);
-		int rc;
-
-		if (!dir)
-			return err_nomem(err);
-		rc = clean_dir(w, dir, err);
-		free(dir);
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void wctx_release(struct wctx *w)
-{
-	size_t i;
-
-	strset_free(&w->items);
-	strset_free(&w->cleaned);
-	strset_free(&w->batch);
-	for (i = 0; i < w->n_dirs; i++)
-		free(w->dirs[i]);
-	free(w->dirs);
-	memset(w, 0, sizeof(*w));
-}
-
-/* The fleet-relative folder of a fleet-relative path ("" at the top). */
-static char *rel_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return strndup(path, slash ? (size_t)(slash - path) : 0);
-}
-
-/* A run killed while writing its change list leaves ".changes.json.tmp.
- * PID.N" (or .csv) in that run's folder; remove those of dead processes. */
-static void clean_changelist_dir(const char *dir)
-{
-	struct dirent *de;
-	DIR *dh = opendir(dir);
-
-	if (!dh)
-		return;
-	while ((de = readdir(dh)) != NULL) {
-		const char *nm = de->d_name, *t;
-		long pid;
-		char *p;
-
-		if (strncmp(nm, ".changes.json.tmp.", 18) == 0 ||
-		    strncmp(nm, ".deploy.json.tmp.", 17) == 0)
-			t = nm + (nm[1] == 'c' ? 18 : 17);
-		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0 ||
-			 strncmp(nm, ".deploy.csv.tmp.", 16) == 0)
-			t = nm + (nm[1] == 'c' ? 17 : 16);
-		else
-			continue;
-		pid = strtol(t, NULL, 10);
-		if (pid <= 0 || platform_pid_alive(pid))
-			continue;
-		if ((p = fs_join(dir, nm))) {
-			unlink(p);
-			free(p);
-		}
-	}
-	closedir(dh);
-}
-
-/* Every run folder under FLEET/migrate (a bounded listing: one per run). */
-static void clean_changelists(const char *base)
-{
-	struct dirent *de;
-	DIR *dh = opendir(base);
-
-	if (!dh)
-		return;
-	while ((de = readdir(dh)) != NULL) {
-		char *d;
-
-		if (strncmp(de->d_name, "run-", 4) != 0 || !(d = fs_join(base, de->d_name)))
-			continue;
-		clean_changelist_dir(d);
-		free(d);
-	}
-	closedir(dh);
-}
-
-/* A process killed inside an atomic write leaves ".NAME.tmp.PID.N" next
- * to the file (the file itself is intact).  Once per folder of the run,
- * remove those of dead processes whose NAME is one of the run's files in
- * that folder: one listing per folder, not per file. */
-static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
-{
-	struct dirent *de;
-	char *abs;
-	DIR *dh;
-	int added = strset_add(&w->cleaned, dir);
-
-	if (added < 0)
-		return err_nomem(err);
-	if (!added)
-		return 0;
-	if (!(abs = *dir ? fs_join(w->o->fleet_dir, dir) : strdup(w->o->fleet_dir)))
-		return err_nomem(err);
-	if (!(dh = opendir(abs))) {
-		free(abs);
-		return 0;         /* the write reports what is wrong */
-	}
-	while ((de = readdir(dh)) != NULL) {
-		const char *nm = de->d_name, *t, *q;
-		char *end, *rel = NULL, *p;
-		long pid;
-
-		if (nm[0] != '.')
-			continue;
-		/* ".NAME.tmp.PID.N": NAME may itself contain ".tmp." */
-		for (t = strstr(nm + 1, ".tmp."); t; t = strstr(t + 1, ".tmp.")) {
-			pid = strtol(t + 5, &end, 10);
-			if (pid <= 0 || *end != '.')
-				continue;
-			for (q = end + 1; *q >= '0' && *q <= '9'; q++)
-				;
-			if (q == end + 1 || *q)
-				continue;
-			if (platform_pid_alive(pid))
-				continue;
-			if (asprintf(&rel, "%s%s%.*s", dir, *dir ? "/" : "",
-				     (int)(t - nm - 1), nm + 1) < 0) {
-				rel = NULL;
-				break;
-			}
-			if (strset_has(&w->items, rel) && (p = fs_join(abs, nm))) {
-				unlink(p);
-				free(p);
-			}
-			free(rel);
-			rel = NULL;
-			break;
-		}
-	}
-	closedir(dh);
-	free(abs);
-	return 0;
-}
-
-/* Write one file durably but for its folder's entry: the caller must
- * sync_dirs() before it records the item as done. */
-static int write_item(struct wctx *w, struct sitem *it, const char *data,
-		      size_t len, struct ms_err *err)
-{
-	char *file = NULL;
-	int rc = -1, added;
-
-	free(it->dir);
-	if (!(it->dir = rel_dir(it->path)))
-		return err_nomem(err);
-	if (clean_dir(w, it->dir, err) < 0)
-		return -1;
-	if (!(file = fs_join(w->o->fleet_dir, it->path)))
-		return err_nomem(err);
-	rc = fs_write_atomic_nodirsync(file, data, len, it->mode, err);
-	free(file);
-	if (rc < 0)
-		return -1;
-	if ((added = strset_add(&w->batch, it->dir)) < 0)
-		return err_nomem(err);
-	if (added) {
-		if (MEM_GROW(w->dirs, w->alloc_dirs, w->n_dirs + 1, err))
-			return -1;
-		if (!(w->dirs[w->n_dirs] = strdup(it->dir)))
-			return err_nomem(err);
-		w->n_dirs++;
-	}
-	w->writes++;
-	if (w->o->after_write)
-		w->o->after_write(w->writes, w->o->hook_ctx);
-	return 0;
-}
-
-/* fsync every folder the batch renamed a file in, once.  An item whose
- * folder cannot be synced is failed (with the folder's error) and marked
- * with write = -1; returns how many were. */
-static size_t sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
-{
-	size_t i, k, bad = 0;
-
-	for (k = 0; k < w->n_dirs; k++) {
-		struct ms_err lerr = MS_ERR_INIT;
-		char *abs = *w->dirs[k] ? fs_join(w->o->fleet_dir, w->dirs[k]) :
-			    strdup(w->o->fleet_dir);
-
-		if (abs && fs_fsync_dir(abs, &lerr) == 0) {
-			free(abs);
-			continue;
-		}
-		if (!abs)
-			err_nomem(&lerr);
-		free(abs);
-		for (i = from; i < to; i++) {
-			struct sitem *it = &r->items[i];
-			if (it->write > 0 && it->dir && strcmp(it->dir, w->dirs[k]) == 0 &&
-			    it->next != MI_NONE && it->next != MI_FAILED) {
-				it->next = MI_FAILED;
-				set_reason(it, "%s", lerr.msg);
-				it->write = -1;
-				bad++;
-			}
-		}
-	}
-	for (k = 0; k < w->n_dirs; k++)
-		free(w->dirs[k]);
-	w->n_dirs = 0;
-	strset_free(&w->batch);
-	return bad;
 }
 
 static int csv_field(struct buf *b, const char *s, int last, struct ms_err *err)
@@ -551,12 +216,12 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 	if (fs_mkdirs(dir, 0755, err) < 0)
 		goto done;
 	if (o->out_dir) {
-		clean_changelist_dir(dir);
+		mig_clean_changelist_dir(dir);
 	} else {
 		char *base = fs_join(o->fleet_dir, "migrate");
 		if (!base)
 			goto nomem;
-		clean_changelists(base);
+		mig_clean_changelists(base);
 		free(base);
 	}
 	{
@@ -636,7 +301,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		mig_outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
 	}
-	if (mdb_load_run(d, run, 1, &r, err) < 0)
+	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	if (f != 1) {
 		/* a run planned by plan and not started is applied, not resumed */
@@ -648,7 +313,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	}
 	mig_mark_matches(o, &r);
 	res->run = run;
-	if (wctx_init(&w, o, &r, err) < 0)
+	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
 	/* Each batch: commit the bytes about to be written (state applying),
 	 * write every file (tmp, fsync, rename), fsync each folder once, then
@@ -672,24 +337,34 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 			if (!it->match || (it->state != MI_PLANNED &&
 					   it->state != MI_APPLYING))
 				continue;
-			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
-				      &lerr);
+			if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
+				memcpy(cur, it->orig_sha, sizeof(cur));
+				h = 0;
+			} else {
+				h = mig_hash_file(o->fleet_dir, it->path, it->kind, cur,
+					      &it->mode, &lerr);
+			}
 			if (h != 0) {
 				it->next = MI_FAILED;
-				set_reason(it, "%s", h > 0 ? "the file no longer exists" :
+				mig_set_reason(it, "%s", h > 0 ? "the file no longer exists" :
 					   lerr.msg);
 			} else if (strcmp(cur, it->new_sha) == 0) {
 				it->next = MI_APPLIED;   /* written before a crash */
 				it->written = 1;
 			} else if (strcmp(cur, it->orig_sha) != 0) {
 				it->next = MI_CONFLICT;
-				set_reason(it, "the file changed since the plan (its hash matches "
+				mig_set_reason(it, "the file changed since the plan (its hash matches "
 					   "neither the original nor the new version)");
 			} else {
+				if (mdb_item_bytes(d, run, it, "new", &it->new, &it->new_len,
+						   err) < 0) {
+					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+					goto done;
+				}
 				if (it->state == MI_PLANNED && it->seal) {
 					if (seal_item(map, it, &lerr) < 0) {
 						it->next = MI_FAILED;
-						set_reason(it, "%s", lerr.msg);
+						mig_set_reason(it, "%s", lerr.msg);
 						goto record;
 					}
 					with_new = 1;
@@ -706,21 +381,22 @@ record:
 		}
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
-		/* 2: write */
+		/* 2: write, several files at once */
+		w.n_files = 0;
+		for (i = b0; i < e; i++)
+			if (r.items[i].write &&
+			    mig_batch_add(&w, &r.items[i], r.items[i].new, r.items[i].new_len,
+				      err) < 0)
+				goto done;
+		if (mig_write_files(&w, w.files, w.n_files, MI_APPLIED, err) < 0)
+			goto done;
 		for (i = b0; i < e; i++) {
-			struct sitem *it = &r.items[i];
-			struct ms_err lerr = MS_ERR_INIT;
-			if (!it->write)
-				continue;
-			if (write_item(&w, it, it->new, it->new_len, &lerr) < 0) {
-				it->next = MI_FAILED;
-				set_reason(it, "%s", lerr.msg);
-			} else {
-				it->next = MI_APPLIED;
-			}
+			mig_wipe_bytes(r.items[i].new, r.items[i].new_len);
+			r.items[i].new = NULL;
+			r.items[i].new_len = 0;
 		}
 		/* 3: make the renames durable, one fsync per folder */
-		sync_dirs(&w, &r, b0, e);
+		mig_sync_dirs(&w, &r, b0, e);
 		/* 4: record */
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
@@ -767,7 +443,7 @@ record:
 	     res->manual);
 	rc = 0;
 done:
-	wctx_release(&w);
+	mig_wctx_release(&w);
 	srun_release(&r);
 	mdb_close(d);
 	migrate_map_free(map);
@@ -866,7 +542,7 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		}
 		goto done;
 	}
-	if (mdb_load_run(d, run, 0, &r, err) < 0)
+	if (mdb_load_run(d, run, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);
 	res->run = run;
@@ -916,7 +592,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct mdb *d = NULL;
 	struct srun r;
 	struct wctx w;
-	size_t i, hi;
+	struct hfile *hf = NULL;
+	size_t i, hi, lo;
 	int run = 0, f, rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -947,87 +624,107 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			run = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		if (run == 0) {
+			/* a rollback killed while writing its change list (after
+			 * its last commit) left temporary files there */
+			char *base = fs_join(o->fleet_dir, "migrate");
+			if (base)
+				mig_clean_changelists(base);
+			free(base);
 			mig_outf(o, "nothing to roll back\n");
 			rc = 0;
 			goto done;
 		}
 	}
-	if (mdb_load_run(d, run, 1, &r, err) < 0)
+	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);
 	res->run = run;
-	if (wctx_init(&w, o, &r, err) < 0)
+	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
-	/* newest first: exports, then INI files, in reverse plan order; the
-	 * states are committed in batches, each after the folders of the
-	 * batch's restored files are fsynced (a file restored before a crash
-	 * has its original hash and is recognised next time) */
-	if (mdb_exec(d, "BEGIN;", err) < 0)
+	if (!(hf = calloc(BATCH, sizeof(*hf)))) {
+		err_nomem(err);
 		goto done;
-	for (i = r.n, hi = r.n; i-- > 0;) {
-		struct sitem *it = &r.items[i];
-		struct ms_err lerr = MS_ERR_INIT;
-		char cur[65] = "";
-		int h;
+	}
+	/* newest first: exports, then INI files, in reverse plan order, in
+	 * batches: decide each item of the batch, restore its files, fsync
+	 * their folders, then commit the batch's states (a file restored
+	 * before a crash has its original hash and is recognised next time) */
+	for (hi = r.n; hi > 0; hi = lo) {
+		size_t nh = 0, k = 0;
 
-		it->next = MI_NONE;
-		it->write = 0;
-		if (!it->match)
-			goto batch;
-		if (it->state == MI_PLANNED && !it->written) {
-			it->next = MI_SKIPPED;
-			set_reason(it, "not applied before the rollback");
-		} else if (it->written && it->state != MI_ROLLED_BACK) {
-			h = hash_file(o->fleet_dir, it->path, it->kind, cur, &it->mode,
-				      &lerr);
-			if (h < 0) {
-				it->next = MI_FAILED;
-				set_reason(it, "%s", lerr.msg);
-			} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
-				it->next = MI_ROLLED_BACK;
-			} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || o->force) {
-				if (write_item(&w, it, it->orig ? it->orig : "", it->orig_len,
-					       &lerr) < 0) {
-					it->next = MI_FAILED;
-					set_reason(it, "%s", lerr.msg);
-				} else {
-					it->next = MI_ROLLED_BACK;
-					it->write = 1;
-					if (h == 0 && strcmp(cur, it->new_sha) != 0)
-						set_reason(it, "forced over a change made after the "
-							   "migration");
-				}
-			} else {
-				it->next = MI_CONFLICT;
-				set_reason(it, h > 0 ? "the file no longer exists (use --force to "
-					   "restore it)" : "the file changed after the migration "
-					   "(use --force to restore the original anyway)");
+		lo = (hi - 1) / BATCH * BATCH;
+		w.n_files = 0;
+		/* the files to look at, read and hashed several at once */
+		for (i = hi; i-- > lo;) {
+			struct sitem *it = &r.items[i];
+
+			if (it->match && it->written && it->state != MI_ROLLED_BACK) {
+				memset(&hf[nh], 0, sizeof(hf[nh]));
+				hf[nh].fleet = o->fleet_dir;
+				hf[nh++].it = it;
 			}
 		}
-		if (it->next != MI_NONE && mdb_set_item(d, run, it, 0, err) < 0) {
-			sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-			goto done;
-		}
-batch:
-		if (i % BATCH != 0)
-			continue;
-		/* the batch's renames durable before its states are */
-		if (sync_dirs(&w, &r, i, hi) > 0) {
-			size_t k;
-			for (k = i; k < hi; k++)
-				if (r.items[k].write < 0 &&
-				    mdb_set_item(d, run, &r.items[k], 0, err) < 0) {
-					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-					goto done;
+		mig_hash_files(hf, nh);
+		for (i = hi; i-- > lo;) {
+			struct sitem *it = &r.items[i];
+			const char *cur;
+			int h;
+
+			it->next = MI_NONE;
+			it->write = 0;
+			if (!it->match)
+				continue;
+			if (it->state == MI_PLANNED && !it->written) {
+				it->next = MI_SKIPPED;
+				mig_set_reason(it, "not applied before the rollback");
+			} else if (it->written && it->state != MI_ROLLED_BACK) {
+				h = hf[k].h;
+				cur = hf[k].cur;
+				if (h < 0) {
+					it->next = MI_FAILED;
+					mig_set_reason(it, "%s", hf[k].err.msg);
+				} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
+					it->next = MI_ROLLED_BACK;
+				} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) ||
+					   o->force) {
+					if (mdb_item_bytes(d, run, it, "orig", &it->orig,
+							   &it->orig_len, err) < 0 ||
+					    mig_batch_add(&w, it, it->orig, it->orig_len, err) < 0)
+						goto done;
+					it->write = 1;
+					if (h == 0 && strcmp(cur, it->new_sha) != 0)
+						mig_set_reason(it, "forced over a change made after "
+							   "the migration");
+				} else {
+					it->next = MI_CONFLICT;
+					mig_set_reason(it, h > 0 ? "the file no longer exists (use "
+						   "--force to restore it)" : "the file changed "
+						   "after the migration (use --force to restore "
+						   "the original anyway)");
 				}
+				k++;
+			}
 		}
-		hi = i;
-		if (mdb_exec(d, "COMMIT;", err) < 0 ||
-		    (i && mdb_exec(d, "BEGIN;", err) < 0))
+		if (mig_write_files(&w, w.files, w.n_files, MI_ROLLED_BACK, err) < 0)
+			goto done;
+		for (i = lo; i < hi; i++) {
+			mig_wipe_bytes(r.items[i].orig, r.items[i].orig_len);
+			r.items[i].orig = NULL;
+			r.items[i].orig_len = 0;
+		}
+		/* the batch's renames durable before its states are */
+		mig_sync_dirs(&w, &r, lo, hi);
+		if (mdb_exec(d, "BEGIN;", err) < 0)
+			goto done;
+		for (i = lo; i < hi; i++)
+			if (r.items[i].next != MI_NONE &&
+			    mdb_set_item(d, run, &r.items[i], 0, err) < 0) {
+				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
+				goto done;
+			}
+		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
 	}
-	if (!sqlite3_get_autocommit(d->db) && mdb_exec(d, "COMMIT;", err) < 0)
-		goto done;
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
 		if (!it->match || !it->written)
@@ -1057,7 +754,8 @@ batch:
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;
 done:
-	wctx_release(&w);
+	free(hf);
+	mig_wctx_release(&w);
 	srun_release(&r);
 	mdb_close(d);
 	return rc;

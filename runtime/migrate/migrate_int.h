@@ -54,6 +54,7 @@ struct mdb {
 	struct sqlite3 *db;
 	char *path;
 	struct seal_key *key;     /* the machine key, loaded when needed */
+	struct sqlite3_stmt *blob_get, *item_set;   /* prepared once, lazily */
 };
 
 /* The fleet scan. */
@@ -88,6 +89,7 @@ struct pitem {
 	char *orig, *new;
 	size_t orig_len, new_len;
 	char *seal;               /* "TENANT\nCLIENT" when sealing at apply */
+	char *seen;               /* the file as plan read it (see mig_seen) */
 };
 
 struct plan {
@@ -101,9 +103,10 @@ struct plan {
 struct sitem {
 	int seq;
 	char *kind, *path, *machine, *jobs, *reason, *seal;
+	char *seen;               /* items.seen, NULL when not recorded */
 	enum migrate_item_state state;
 	int written;
-	char *orig, *new;
+	char *orig, *new;         /* unsealed when written (mdb_item_bytes) */
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
 	int match;                /* --only */
@@ -145,9 +148,16 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 int mdb_next_run(struct mdb *d, int *run, int *replace, struct ms_err *err);
 int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
 		 struct ms_err *err);
-int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
-		 struct ms_err *err);
-/* Stores it->next (and it->new when with_new) as the item's state. */
+/* The run's items and jobs, without the file contents (mdb_item_bytes). */
+int mdb_load_run(struct mdb *d, int id, struct srun *r, struct ms_err *err);
+/* Column col ("orig" or "new") of an item, unsealed and checked against
+ * its hash; *out NULL when the item has none. */
+int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
+		   const char *col, char **out, size_t *len, struct ms_err *err);
+/* Refuses a missing or wrong machine key before anything changes. */
+int mdb_check_key(struct mdb *d, const struct srun *r, struct ms_err *err);
+/* Stores it->next (and it->new with its hash it->new_sha when with_new)
+ * as the item's state. */
 int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		 struct ms_err *err);
 void srun_release(struct srun *r);
@@ -156,7 +166,95 @@ int mig_job_matches(const struct migrate_opts *o, const struct sjob *j);
 void mig_mark_matches(const struct migrate_opts *o, struct srun *r);
 void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
 
+/* migrate_write.c: a run's files read and written for apply and rollback */
+
+/* A set of strings (folder and file paths), open addressing. */
+struct strset {
+	char **slot;
+	size_t cap, n;
+};
+
+/* What apply and rollback know while they write a run's files: the
+ * run's file paths, the folders already cleaned of stale temporary
+ * files, and the folders the current batch renamed files in (each is
+ * fsynced once before the batch's states are committed). */
+struct wctx {
+	const struct migrate_opts *o;
+	struct strset items;      /* fleet-relative paths of the run's items */
+	struct strset cleaned;    /* folders listed for stale temporary files */
+	struct strset batch;      /* folders with a rename not yet fsynced */
+	char **dirs;              /* batch's folders, in order */
+	size_t n_dirs, alloc_dirs;
+	size_t writes;
+	struct wfile *files;      /* the batch's files to write */
+	size_t n_files, alloc_files;
+};
+
+/* One file of a batch to write: the item, its bytes, what came of it. */
+struct wfile {
+	struct sitem *it;
+	const char *data;
+	size_t len;
+	char *file;               /* absolute path */
+	int rc;
+	struct ms_err err;
+};
+
+/* A file of a batch to hash: the result of mig_hash_file(). */
+struct hfile {
+	const char *fleet;
+	struct sitem *it;
+	int h;
+	char cur[65];
+	struct ms_err err;
+};
+
+/* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
+ * file's mode (0600 when it does not exist), kept when it is rewritten. */
+int mig_hash_file(const char *fleet, const char *rel, const char *kind,
+		  char *hex, mode_t *mode, struct ms_err *err);
+/* Each file of f hashed (h, cur, err as mig_hash_file), several at once. */
+void mig_hash_files(struct hfile *f, size_t n);
+/* it->next_reason from a format. */
+int mig_set_reason(struct sitem *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Also removes the temporary files a killed run left beside the run's
+ * files, in every folder of the run. */
+int mig_wctx_init(struct wctx *w, const struct migrate_opts *o,
+		  const struct srun *r, struct ms_err *err);
+void mig_wctx_release(struct wctx *w);
+/* Adds an item to w->files (data borrowed until mig_write_files()). */
+int mig_batch_add(struct wctx *w, struct sitem *it, const char *data,
+		  size_t len, struct ms_err *err);
+/* Writes f[0..n) durably but for their folders' entries, several at once
+ * (one at a time with a test hook); each item's next state becomes done
+ * or MI_FAILED with the reason.  The caller must mig_sync_dirs() before
+ * it records them. */
+int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
+		    enum migrate_item_state done, struct ms_err *err);
+/* fsyncs every folder the batch renamed a file in, once; an item of
+ * items[from..to) whose folder fails is failed (write = -1).  Returns
+ * how many were. */
+size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to);
+/* Removes the change-list temporary files of dead processes in a run's
+ * folder, or in every run folder under base. */
+void mig_clean_changelist_dir(const char *dir);
+void mig_clean_changelists(const char *base);
+
 /* migrate_plan.c: the plan, and output for every command */
+/* A file's identity as plan read it, stored in items.seen: device, inode,
+ * size, mtime and ctime in nanoseconds.  Recorded only when both times
+ * are older than MIG_SEEN_SETTLED seconds at the stat before the read
+ * (a change in the same clock tick as the read would leave them as they
+ * were), and never on Windows (st_ctime is the creation time there, no
+ * inode).  Apply skips reading and hashing a planned file whose identity
+ * is unchanged: any write since, or a rename over it, changes ctime. */
+#define MIG_SEEN_MAX 128
+#define MIG_SEEN_SETTLED 2
+struct stat;
+int mig_file_id(const struct stat *st, char *buf, size_t sz);
+char *mig_seen(const char *path);
+
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 		const struct migrate_map *map, int print,
 		struct migrate_result *res, struct ms_err *err);

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "audit/analysis.h"
 #include "audit/fleet.h"
@@ -38,6 +40,39 @@ void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
 		o->out(s, (size_t)n, o->out_ctx);
 		free(s);
 	}
+}
+
+/* See migrate_int.h.  Returns 0, or -1 when there is no such identity
+ * here (Windows). */
+int mig_file_id(const struct stat *st, char *buf, size_t sz)
+{
+#ifdef _WIN32
+	(void)st;
+	(void)buf;
+	(void)sz;
+	return -1;
+#else
+	snprintf(buf, sz, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_dev,
+		 (uintmax_t)st->st_ino, (intmax_t)st->st_size,
+		 (intmax_t)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
+		 (intmax_t)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec);
+	return 0;
+#endif
+}
+
+/* Called before the file is read: a change after this stat changes the
+ * identity, one before it is in what is read. */
+char *mig_seen(const char *path)
+{
+	char buf[MIG_SEEN_MAX];
+	struct stat st;
+	time_t now = time(NULL);
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_mtime > now - MIG_SEEN_SETTLED || st.st_ctime > now - MIG_SEEN_SETTLED ||
+	    mig_file_id(&st, buf, sizeof(buf)) < 0)
+		return NULL;
+	return strdup(buf);
 }
 
 static void mjobs_free(struct mjob *j, size_t n)
@@ -149,6 +184,7 @@ static void plan_free(struct plan *p)
 		mig_wipe_bytes(it->orig, it->orig_len);
 		mig_wipe_bytes(it->new, it->new_len);
 		free(it->seal);
+		free(it->seen);
 	}
 	free(p->items);
 	mjobs_free(p->s.jobs, p->s.n);
@@ -256,6 +292,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 		}
 	if (!(file = fs_join(o->fleet_dir, ini_file)))
 		return err_nomem(err);
+	it->seen = mig_seen(local ? local : file);
 	if (fs_read_file(local ? local : file, INI_MAX_FILE, &it->orig, &it->orig_len,
 			 &lerr) < 0) {
 		rc = skip(it, err, "cannot read: %s", lerr.msg);
@@ -452,6 +489,7 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			err_nomem(err);
 			goto done;
 		}
+		it->seen = mig_seen(file);
 		if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
 			rc = skip(it, err, "cannot read: %s", lerr.msg);
 		else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds,

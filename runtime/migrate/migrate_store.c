@@ -71,23 +71,59 @@ int migrate_result_exit(const struct migrate_result *r)
 }
 
 
+/* Schema 2 (PRAGMA user_version = 2).  The sealed file contents live in
+ * `blobs`, one row per item and column ("orig", "new"), apart from the
+ * `items` rows: an item's state changes twice per apply (applying, then
+ * applied) and once per rollback, and each change rewrites its row, which
+ * with the bytes inside was up to a 60 KB row and its overflow pages,
+ * journal first.  Schema 1 (user_version 0, the bytes in items.orig and
+ * items.new) is converted on open, in the transaction that opens it. */
+#define SCHEMA_VERSION 2
+
+#define ITEMS_COLUMNS \
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL," \
+	" path TEXT NOT NULL, machine TEXT NOT NULL, jobs TEXT NOT NULL," \
+	" state TEXT NOT NULL, reason TEXT, written INTEGER NOT NULL DEFAULT 0," \
+	" orig_sha TEXT, new_sha TEXT, seal TEXT, seen TEXT," \
+	" updated INTEGER NOT NULL, PRIMARY KEY (run, seq)"
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES ('schema', '1');"
 	"CREATE TABLE IF NOT EXISTS runs ("
 	" id INTEGER PRIMARY KEY, created INTEGER NOT NULL, fleet TEXT NOT NULL,"
 	" transport TEXT NOT NULL, state TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS items ("
-	" run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
-	" path TEXT NOT NULL, machine TEXT NOT NULL, jobs TEXT NOT NULL,"
-	" state TEXT NOT NULL, reason TEXT, written INTEGER NOT NULL DEFAULT 0,"
-	" orig BLOB, orig_sha TEXT, new BLOB, new_sha TEXT, seal TEXT,"
-	" updated INTEGER NOT NULL, PRIMARY KEY (run, seq));"
+	"CREATE TABLE IF NOT EXISTS items (" ITEMS_COLUMNS ");"
+	"CREATE TABLE IF NOT EXISTS blobs ("
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, col TEXT NOT NULL,"
+	" bytes BLOB NOT NULL, PRIMARY KEY (run, seq, col));"
 	"CREATE TABLE IF NOT EXISTS jobs ("
 	" run INTEGER NOT NULL, seq INTEGER NOT NULL, schedule TEXT NOT NULL,"
 	" job TEXT NOT NULL, machine TEXT NOT NULL, source TEXT NOT NULL,"
 	" ini_item INTEGER, export_item INTEGER, action TEXT NOT NULL,"
-	" old_cmd TEXT, new_cmd TEXT, note TEXT, PRIMARY KEY (run, seq));";
+	" old_cmd TEXT, new_cmd TEXT, note TEXT, PRIMARY KEY (run, seq));"
+	"INSERT OR REPLACE INTO meta VALUES ('schema', '2');"
+	"PRAGMA user_version = 2;";
+
+/* Schema 1 -> 2: the sealed bytes move to blobs as they are (the seal's
+ * associated data names run, item and column, not the table), and items
+ * is rebuilt without its two blob columns, so that a mailshift-migrate
+ * of schema 1 fails on this database ("no such column") instead of
+ * reading items without their originals. */
+static const char schema_1_to_2[] =
+	"CREATE TABLE blobs ("
+	" run INTEGER NOT NULL, seq INTEGER NOT NULL, col TEXT NOT NULL,"
+	" bytes BLOB NOT NULL, PRIMARY KEY (run, seq, col));"
+	"INSERT INTO blobs SELECT run, seq, 'orig', orig FROM items"
+	" WHERE orig IS NOT NULL;"
+	"INSERT INTO blobs SELECT run, seq, 'new', new FROM items"
+	" WHERE new IS NOT NULL;"
+	"CREATE TABLE items_2 (" ITEMS_COLUMNS ");"
+	"INSERT INTO items_2 (run, seq, kind, path, machine, jobs, state, reason,"
+	" written, orig_sha, new_sha, seal, updated)"
+	" SELECT run, seq, kind, path, machine, jobs, state, reason, written,"
+	" orig_sha, new_sha, seal, updated FROM items;"
+	"DROP TABLE items;"
+	"ALTER TABLE items_2 RENAME TO items;";
 
 static int db_fail(struct mdb *d, struct ms_err *err, const char *what)
 {
@@ -111,6 +147,8 @@ void mdb_close(struct mdb *d)
 {
 	if (!d)
 		return;
+	sqlite3_finalize(d->blob_get);
+	sqlite3_finalize(d->item_set);
 	sqldb_close(d->db);
 	seal_key_free(d->key);
 	free(d->path);
@@ -166,6 +204,48 @@ void mig_wipe_bytes(char *p, size_t len)
 	free(p);
 }
 
+/* The first column of the first row of sql as an integer (0 when there is
+ * no row). */
+static int query_int(struct mdb *d, const char *sql, int *out,
+		     struct ms_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*out = 0;
+	if (mdb_prepare(d, &st, sql, err) < 0)
+		return -1;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return db_fail(d, err, "query failed");
+	return 0;
+}
+
+/* Inside the opening transaction: refuse a newer schema, convert an older
+ * one (a database of schema 1 has user_version 0 and items.orig), create
+ * the tables of a new one. */
+static int schema_upgrade(struct mdb *d, struct ms_err *err)
+{
+	int version, old_items;
+
+	if (query_int(d, "PRAGMA user_version;", &version, err) < 0)
+		return -1;
+	if (version > SCHEMA_VERSION)
+		return err_set(err, MS_ERR_DATA, "state database '%s' has schema %d, "
+			       "written by a newer mailshift-migrate (this one knows "
+			       "schema %d)", d->path, version, SCHEMA_VERSION);
+	if (version == SCHEMA_VERSION)
+		return 0;     /* nothing written: a database opened is not changed */
+	if (query_int(d, "SELECT count(*) FROM pragma_table_info('items')"
+		      " WHERE name = 'orig';", &old_items, err) < 0 ||
+	    (old_items && mdb_exec(d, schema_1_to_2, err) < 0))
+		return -1;
+	return mdb_exec(d, schema, err);
+}
+
 /* Returns 0, -1, or 1 when create is 0 and there is no database yet. */
 static int db_open(struct mdb **out, const struct migrate_opts *o, int create,
 		   struct ms_err *err)
@@ -202,7 +282,7 @@ static int db_open(struct mdb **out, const struct migrate_opts *o, int create,
 	}
 	if (mdb_exec(d, "BEGIN EXCLUSIVE;", err) < 0)
 		goto fail;
-	if (mdb_exec(d, schema, err) < 0 || mdb_exec(d, "COMMIT;", err) < 0) {
+	if (schema_upgrade(d, err) < 0 || mdb_exec(d, "COMMIT;", err) < 0) {
 		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 		goto fail;
 	}
@@ -228,23 +308,50 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return strdup(t ? (const char *)t : "");
 }
 
-/* Long (about 125 lines): one transaction storing the run, its items
- * and its jobs; the binds follow the schema's columns. */
+/* Seal bytes and store them as column col of item seq (replacing what
+ * was there), with the prepared INSERT OR REPLACE INTO blobs of ins. */
+static int blob_store(struct mdb *d, sqlite3_stmt *ins, int run, int seq,
+		      const char *col, const char *data, size_t len,
+		      struct ms_err *err)
+{
+	unsigned char *sealed = NULL;
+	size_t sealed_len = 0;
+	int r;
+
+	if (blob_seal(d, run, seq, col, data, len, &sealed, &sealed_len, err) < 0)
+		return -1;
+	sqlite3_reset(ins);
+	sqlite3_bind_int(ins, 1, run);
+	sqlite3_bind_int(ins, 2, seq);
+	sqlite3_bind_text(ins, 3, col, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(ins, 4, sealed, sealed_len, SQLITE_STATIC);
+	r = sqlite3_step(ins);
+	sqlite3_clear_bindings(ins);
+	free(sealed);
+	if (r != SQLITE_DONE)
+		return db_fail(d, err, "store sealed bytes");
+	return 0;
+}
+
+#define BLOB_INSERT "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?)"
+
+/* Long (about 130 lines): one transaction storing the run, its items,
+ * their sealed bytes and its jobs; the binds follow the schema's columns. */
 int mdb_store_plan(struct mdb *d, int run, int replace,
 		      const struct migrate_opts *o, const struct migrate_map *map,
 		      const struct plan *p, struct ms_err *err)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *bl = NULL;
 	time_t now = o->now ? o->now : time(NULL);
-	char hex[65], sql[200];
+	char hex[65], sql[240];
 	size_t i;
 	int rc = -1;
 
 	if (mdb_exec(d, "BEGIN;", err) < 0)
 		return -1;
 	snprintf(sql, sizeof(sql), "DELETE FROM items WHERE run = %d;"
-		 "DELETE FROM jobs WHERE run = %d; DELETE FROM runs WHERE id = %d;",
-		 run, run, run);
+		 "DELETE FROM blobs WHERE run = %d; DELETE FROM jobs WHERE run = %d;"
+		 "DELETE FROM runs WHERE id = %d;", run, run, run, run);
 	if (replace && mdb_exec(d, sql, err) < 0)
 		goto done;
 	if (mdb_prepare(d, &st, "INSERT INTO runs VALUES (?, ?, ?, ?, 'open')", err) < 0)
@@ -261,19 +368,18 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (mdb_prepare(d, &st, "INSERT INTO items (run, seq, kind, path, machine, jobs,"
-		       " state, reason, orig, orig_sha, new, new_sha, seal, updated)"
-		       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err) < 0)
+		       " state, reason, orig_sha, new_sha, seal, seen, updated)"
+		       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err) < 0 ||
+	    mdb_prepare(d, &bl, BLOB_INSERT, err) < 0)
 		goto done;
 	for (i = 0; i < p->n; i++) {
 		const struct pitem *it = &p->items[i];
-		unsigned char *so = NULL, *sn = NULL;
-		size_t so_len = 0, sn_len = 0;
-		int r;
+		int r, seq = (int)i + 1;
 
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		sqlite3_bind_int(st, 1, run);
-		sqlite3_bind_int(st, 2, (int)i + 1);
+		sqlite3_bind_int(st, 2, seq);
 		sqlite3_bind_text(st, 3, it->kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, it->path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 5, it->machine ? it->machine : "", -1, SQLITE_STATIC);
@@ -283,31 +389,35 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 		if (it->reason)
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
 		if (it->orig && it->state == MI_PLANNED) {
-			if (blob_seal(d, run, (int)i + 1, "orig", it->orig, it->orig_len,
-				      &so, &so_len, err) < 0 ||
-			    blob_seal(d, run, (int)i + 1, "new", it->new, it->new_len,
-				      &sn, &sn_len, err) < 0) {
-				free(so);
+			if (blob_store(d, bl, run, seq, "orig", it->orig, it->orig_len,
+				       err) < 0)
 				goto done;
-			}
-			sqlite3_bind_blob64(st, 9, so, so_len, SQLITE_STATIC);
 			digest_sha256_hex(it->orig, it->orig_len, hex);
-			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_blob64(st, 11, sn, sn_len, SQLITE_STATIC);
+			sqlite3_bind_text(st, 9, hex, -1, SQLITE_TRANSIENT);
 			digest_sha256_hex(it->new, it->new_len, hex);
-			sqlite3_bind_text(st, 12, hex, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
+			if (it->seen)
+				sqlite3_bind_text(st, 12, it->seen, -1, SQLITE_STATIC);
 		}
 		if (it->seal)
-			sqlite3_bind_text(st, 13, it->seal, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 14, (sqlite3_int64)now);
+			sqlite3_bind_text(st, 11, it->seal, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 13, (sqlite3_int64)now);
 		r = sqlite3_step(st);
 		sqlite3_clear_bindings(st);
-		free(so);
-		free(sn);
 		if (r != SQLITE_DONE) {
 			db_fail(d, err, "insert item");
 			goto done;
 		}
+	}
+	/* the new bytes after all the originals: a rollback reads the
+	 * originals alone, from pages next to each other */
+	for (i = 0; i < p->n; i++) {
+		const struct pitem *it = &p->items[i];
+
+		if (it->orig && it->state == MI_PLANNED &&
+		    blob_store(d, bl, run, (int)i + 1, "new", it->new, it->new_len,
+			       err) < 0)
+			goto done;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -353,6 +463,7 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 	rc = mdb_exec(d, "COMMIT;", err);
 done:
 	sqlite3_finalize(st);
+	sqlite3_finalize(bl);
 	if (rc < 0)
 		sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 	return rc;
@@ -365,7 +476,7 @@ void srun_release(struct srun *r)
 	for (i = 0; i < r->n; i++) {
 		struct sitem *it = &r->items[i];
 		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
-		free(it->reason); free(it->seal);
+		free(it->reason); free(it->seal); free(it->seen);
 		mig_wipe_bytes(it->orig, it->orig_len); mig_wipe_bytes(it->new, it->new_len);
 		free(it->next_reason);
 		free(it->dir);
@@ -381,35 +492,53 @@ void srun_release(struct srun *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Unseal column i of an items row (NULL stays NULL) and check it against
- * its clear hash.  A wrong machine key is a configuration error naming
- * the key file. */
-static int blob_open(struct mdb *d, sqlite3_stmt *st, int i, int run,
-		     const struct sitem *it, const char *col, const char *sha,
-		     char **out, size_t *len, struct ms_err *err)
+/* The sealed bytes of column col ("orig" or "new") of an item, unsealed
+ * into *out (malloc'd, NULL when the item has none) and checked against
+ * their clear hash sha.  A wrong machine key is a configuration error
+ * naming the key file. */
+int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
+		   const char *col, char **out, size_t *len, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
-	const void *b = sqlite3_column_blob(st, i);
-	int n = sqlite3_column_bytes(st, i);
+	const char *sha = strcmp(col, "orig") == 0 ? it->orig_sha : it->new_sha;
+	const char *what = strcmp(col, "orig") == 0 ? "original" : "new";
 	unsigned char *plain = NULL;
 	char aad[96], hex[65], *kf = NULL;
-	const char *what = strcmp(col, "orig") == 0 ? "original" : "new";
+	const void *b;
+	int n, r;
 
 	*out = NULL;
 	*len = 0;
-	if (!b)
+	if (!d->blob_get && mdb_prepare(d, &d->blob_get, "SELECT bytes FROM blobs"
+					" WHERE run = ? AND seq = ? AND col = ?", err) < 0)
+		return -1;
+	sqlite3_reset(d->blob_get);
+	sqlite3_bind_int(d->blob_get, 1, run);
+	sqlite3_bind_int(d->blob_get, 2, it->seq);
+	sqlite3_bind_text(d->blob_get, 3, col, -1, SQLITE_STATIC);
+	r = sqlite3_step(d->blob_get);
+	if (r == SQLITE_DONE)
 		return 0;
-	if ((size_t)n < SEAL_BYTES_OVERHEAD ||
-	    memcmp(b, SEAL_BYTES_MAGIC, strlen(SEAL_BYTES_MAGIC)) != 0)
+	if (r != SQLITE_ROW)
+		return db_fail(d, err, "select sealed bytes");
+	b = sqlite3_column_blob(d->blob_get, 0);
+	n = sqlite3_column_bytes(d->blob_get, 0);
+	if (!b || (size_t)n < SEAL_BYTES_OVERHEAD ||
+	    memcmp(b, SEAL_BYTES_MAGIC, strlen(SEAL_BYTES_MAGIC)) != 0) {
+		sqlite3_reset(d->blob_get);
 		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
 			       "'%s' are not sealed (written by an older "
 			       "mailshift-migrate): roll run %d back with that version",
 			       d->path, what, it->path, run);
-	if (mdb_key(d, 0, err) < 0)
+	}
+	if (mdb_key(d, 0, err) < 0) {
+		sqlite3_reset(d->blob_get);
 		return -1;
+	}
 	blob_aad(aad, sizeof(aad), run, it->seq, col);
-	if (unseal_bytes(d->key, b, (size_t)n, aad, strlen(aad), &plain, len,
-			 &lerr) < 0) {
+	r = unseal_bytes(d->key, b, (size_t)n, aad, strlen(aad), &plain, len, &lerr);
+	sqlite3_reset(d->blob_get);
+	if (r < 0) {
 		if (lerr.code != MS_ERR_DATA)
 			return err_set(err, lerr.code, "%s", lerr.msg);
 		if (paths_key_file(&kf, err) < 0)
@@ -430,6 +559,28 @@ static int blob_open(struct mdb *d, sqlite3_stmt *st, int i, int run,
 			       "'%s' do not match their hash", d->path, what, it->path);
 	}
 	*out = (char *)plain;
+	return 0;
+}
+
+/* The bytes are read when an item is written, not when the run is
+ * loaded; so that a wrong or missing machine key is refused before
+ * anything changes, the command unseals one original of the run first. */
+int mdb_check_key(struct mdb *d, const struct srun *r, struct ms_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		char *b = NULL;
+		size_t len = 0;
+
+		if (!r->items[i].orig_sha[0])
+			continue;
+		if (mdb_item_bytes(d, r->id, &r->items[i], "orig", &b, &len, err) < 0)
+			return -1;
+		mig_wipe_bytes(b, len);
+		if (b)
+			return 0;
+	}
 	return 0;
 }
 
@@ -461,7 +612,7 @@ int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
 	return r;
 }
 
-int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
+int mdb_load_run(struct mdb *d, int id, struct srun *r,
 		    struct ms_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -478,11 +629,9 @@ int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 	sqlite3_finalize(st);
 	if (!r->state)
 		return err_nomem(err);
-	if (mdb_prepare(d, &st, with_bytes ?
-		       "SELECT seq, kind, path, machine, jobs, state, reason, seal, written,"
-		       " orig_sha, new_sha, orig, new FROM items WHERE run = ? ORDER BY seq" :
-		       "SELECT seq, kind, path, machine, jobs, state, reason, seal, written,"
-		       " orig_sha, new_sha FROM items WHERE run = ? ORDER BY seq", err) < 0)
+	if (mdb_prepare(d, &st, "SELECT seq, kind, path, machine, jobs, state, reason,"
+		       " seal, written, orig_sha, new_sha, seen FROM items WHERE run = ?"
+		       " ORDER BY seq", err) < 0)
 		return -1;
 	sqlite3_bind_int(st, 1, id);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -514,16 +663,10 @@ int mdb_load_run(struct mdb *d, int id, int with_bytes, struct srun *r,
 			snprintf(it->orig_sha, sizeof(it->orig_sha), "%s", t);
 		if ((t = sqlite3_column_text(st, 10)))
 			snprintf(it->new_sha, sizeof(it->new_sha), "%s", t);
+		if (sqlite3_column_type(st, 11) != SQLITE_NULL)
+			it->seen = col_text(st, 11);
 		if (!it->kind || !it->path || !it->machine || !it->jobs)
 			goto nomem;
-		if (with_bytes &&
-		    (blob_open(d, st, 11, id, it, "orig", it->orig_sha, &it->orig,
-			       &it->orig_len, err) < 0 ||
-		     blob_open(d, st, 12, id, it, "new", it->new_sha, &it->new,
-			       &it->new_len, err) < 0)) {
-			sqlite3_finalize(st);
-			return -1;
-		}
 	}
 	if (s != SQLITE_DONE) {
 		sqlite3_finalize(st);
@@ -612,38 +755,36 @@ int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		    struct ms_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	unsigned char *sn = NULL;
-	size_t sn_len = 0;
 	int r;
 
-	if (with_new && blob_seal(d, run, it->seq, "new", it->new, it->new_len, &sn,
-				  &sn_len, err) < 0)
-		return -1;
-	if (mdb_prepare(d, &st, with_new ?
-		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?,"
-		       " new = ?, new_sha = ? WHERE run = ? AND seq = ?" :
-		       "UPDATE items SET state = ?, reason = ?, written = ?, updated = ?"
-		       " WHERE run = ? AND seq = ?", err) < 0) {
-		free(sn);
-		return -1;
+	if (with_new) {
+		if (mdb_prepare(d, &st, BLOB_INSERT, err) < 0)
+			return -1;
+		r = blob_store(d, st, run, it->seq, "new", it->new, it->new_len, err);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r < 0)
+			return -1;
 	}
+	if (!d->item_set && mdb_prepare(d, &d->item_set, "UPDATE items SET state = ?,"
+					" reason = ?, written = ?, updated = ?,"
+					" new_sha = coalesce(?, new_sha)"
+					" WHERE run = ? AND seq = ?", err) < 0)
+		return -1;
+	st = d->item_set;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	sqlite3_bind_text(st, 1, migrate_item_state_name(it->next), -1, SQLITE_STATIC);
 	if (it->next_reason)
 		sqlite3_bind_text(st, 2, it->next_reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, it->written);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	if (with_new) {
-		sqlite3_bind_blob64(st, 5, sn, sn_len, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, it->new_sha, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 7, run);
-		sqlite3_bind_int(st, 8, it->seq);
-	} else {
-		sqlite3_bind_int(st, 5, run);
-		sqlite3_bind_int(st, 6, it->seq);
-	}
+	if (with_new)
+		sqlite3_bind_text(st, 5, it->new_sha, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, run);
+	sqlite3_bind_int(st, 7, it->seq);
 	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	free(sn);
+	sqlite3_reset(st);
 	if (r != SQLITE_DONE)
 		return db_fail(d, err, "update item");
 	it->state = it->next;

@@ -45,9 +45,9 @@ ok "the hashes are kept in clear" sh -c "
 	[ \"\$(sqlite3 $db \"SELECT orig_sha FROM items WHERE path = '$recon'\")\" = \
 	  \"\$(sha256sum orig/$recon | cut -d' ' -f1)\" ]"
 ok "the stored bytes are sealed blobs" sh -c "
-	[ \"\$(sqlite3 $db \"SELECT count(*) FROM items WHERE orig IS NOT NULL AND
-		substr(CAST(orig AS TEXT), 1, 4) <> 'MSB1'\")\" = 0 ] &&
-	[ \"\$(sqlite3 $db \"SELECT count(*) FROM items WHERE orig IS NOT NULL\")\" -gt 0 ]"
+	[ \"\$(sqlite3 $db \"SELECT count(*) FROM blobs WHERE
+		substr(CAST(bytes AS TEXT), 1, 4) <> 'MSB1'\")\" = 0 ] &&
+	[ \"\$(sqlite3 $db \"SELECT count(*) FROM blobs WHERE col = 'orig'\")\" -gt 0 ]"
 
 $migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
 ok "apply exits 1 (manual actions)" [ $? = 1 ]

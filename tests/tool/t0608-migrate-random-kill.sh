@@ -103,6 +103,7 @@ ok "rollback: a good share of the runs were really killed ($kills)" [ "$kills" -
 "$migrate" rollback --fleet "$tmp/fleet" >/dev/null 2>&1
 ok "a final rollback restores every file byte for byte" \
 	sh -c "cd '$tmp' && while read -r f; do cmp -s \"orig/\$f\" \"fleet/\$f\" || exit 1; done <files"
+find "$tmp/fleet" -name '.*.tmp.*' | sed "s/^/# left: /"
 ok "no temporary file left after rollback" [ -z "$(find "$tmp/fleet" -name '.*.tmp.*')" ]
 
 done_testing
