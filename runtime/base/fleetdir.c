@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "base/fsutil.h"
+#include "base/platform.h"
 #include "base/mem.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -50,12 +51,13 @@ int fleet_dirlist_read(const char *path, struct fleet_dirlist *d, struct ms_err 
 
 		if (MEM_GROW(d->names, alloc, d->n + 1, NULL))
 			goto nomem;
-		/* the entry's type (d_type) rides after the name's NUL, so it
-		 * follows the name through the sort (fleet_dirlist_dir()) */
+		/* the entry's type (platform_dirent_type) rides after the
+		 * name's NUL, so it follows the name through the sort
+		 * (fleet_dirlist_dir()) */
 		if (!(d->names[d->n] = malloc(len + 2)))
 			goto nomem;
 		memcpy(d->names[d->n], de->d_name, len + 1);
-		d->names[d->n][len + 1] = (char)de->d_type;
+		d->names[d->n][len + 1] = (char)platform_dirent_type(de);
 		d->n++;
 	}
 	closedir(dp);
@@ -72,12 +74,12 @@ int fleet_dirlist_dir(const struct fleet_dirlist *d, size_t i, const char *path)
 {
 	const char *nm = d->names[i];
 
-	switch ((unsigned char)nm[strlen(nm) + 1]) {
-	case DT_DIR:
+	switch ((enum platform_ent)nm[strlen(nm) + 1]) {
+	case PLATFORM_ENT_DIR:
 		return 1;
-	case DT_UNKNOWN:
+	case PLATFORM_ENT_UNKNOWN:
 		break;
-	case DT_LNK:
+	case PLATFORM_ENT_LINK:
 		return fleet_is_dir(path) ? 2 : 0;
 	default:
 		return 0;

@@ -78,6 +78,20 @@ int platform_host_name(char *buf, size_t size);
  * the path does not exist); -1 with errno. */
 int platform_long_path(const char *path, char **out);
 
+/* A file's identity as "dev ino size mtime.ns ctime.ns" in buf: equal
+ * identities mean no write and no rename over it in between (ctime moves
+ * with either, and nobody can set it).  0, or -1 when this system gives
+ * no such identity (Windows: stat has no nanoseconds and no ctime). */
+int platform_file_id(const struct stat *st, char *buf, size_t sz);
+
+/* What a folder listing says of an entry without a stat: its type where
+ * the system gives it (Linux d_type), PLATFORM_ENT_UNKNOWN elsewhere
+ * (Windows, some file systems): then stat it. */
+enum platform_ent { PLATFORM_ENT_UNKNOWN, PLATFORM_ENT_DIR, PLATFORM_ENT_LINK,
+		    PLATFORM_ENT_OTHER };
+struct dirent;
+enum platform_ent platform_dirent_type(const struct dirent *de);
+
 /* mkdir(2) with mode (ignored on Windows, where the folder inherits its
  * parent's ACL).  0, or -1 with errno. */
 int platform_mkdir(const char *path, mode_t mode);

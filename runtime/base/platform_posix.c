@@ -4,6 +4,7 @@
  */
 #include "base/platform.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -224,4 +226,32 @@ int platform_key_read(int fd, const char *path, unsigned char *key, size_t len,
 int platform_key_file_size_ok(long long size, size_t len)
 {
 	return size == (long long)len;
+}
+
+int platform_file_id(const struct stat *st, char *buf, size_t sz)
+{
+	snprintf(buf, sz, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_dev,
+		 (uintmax_t)st->st_ino, (intmax_t)st->st_size,
+		 (intmax_t)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
+		 (intmax_t)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec);
+	return 0;
+}
+
+enum platform_ent platform_dirent_type(const struct dirent *de)
+{
+#ifdef _DIRENT_HAVE_D_TYPE
+	switch (de->d_type) {
+	case DT_DIR:
+		return PLATFORM_ENT_DIR;
+	case DT_LNK:
+		return PLATFORM_ENT_LINK;
+	case DT_UNKNOWN:
+		return PLATFORM_ENT_UNKNOWN;
+	default:
+		return PLATFORM_ENT_OTHER;
+	}
+#else
+	(void)de;
+	return PLATFORM_ENT_UNKNOWN;
+#endif
 }

@@ -9,6 +9,7 @@
  */
 #include "base/platform.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
@@ -506,4 +507,18 @@ int platform_key_file_size_ok(long long size, size_t len)
 {
 	(void)len;
 	return size > 0 && size < KEY_BLOB_MAX;
+}
+
+int platform_file_id(const struct stat *st, char *buf, size_t sz)
+{
+	(void)st;
+	(void)buf;
+	(void)sz;
+	return -1;
+}
+
+enum platform_ent platform_dirent_type(const struct dirent *de)
+{
+	(void)de;   /* mingw's dirent has no type: stat */
+	return PLATFORM_ENT_UNKNOWN;
 }

@@ -19,6 +19,7 @@
 
 #include "audit/fleet.h"
 #include "auth/seal.h"
+#include "base/platform.h"
 #include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
@@ -36,7 +37,7 @@ static int unchanged_since_plan(const char *fleet, const struct sitem *it,
 
 	if (!it->seen || it->state != MI_PLANNED || !(file = fs_join(fleet, it->path)))
 		return 0;
-	same = stat(file, &st) == 0 && mig_file_id(&st, now, sizeof(now)) == 0 &&
+	same = stat(file, &st) == 0 && platform_file_id(&st, now, sizeof(now)) == 0 &&
 	       strcmp(now, it->seen) == 0;
 	free(file);
 	if (same)

@@ -251,8 +251,6 @@ void mig_clean_changelists(const char *base);
  * is unchanged: any write since, or a rename over it, changes ctime. */
 #define MIG_SEEN_MAX 128
 #define MIG_SEEN_SETTLED 2
-struct stat;
-int mig_file_id(const struct stat *st, char *buf, size_t sz);
 char *mig_seen(const char *path);
 
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,

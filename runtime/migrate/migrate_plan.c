@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -20,6 +19,7 @@
 #include "audit/fleet.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
+#include "base/platform.h"
 #include "ini/cmdline.h"
 #include "ini/ini.h"
 
@@ -42,24 +42,6 @@ void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
 	}
 }
 
-/* See migrate_int.h.  Returns 0, or -1 when there is no such identity
- * here (Windows). */
-int mig_file_id(const struct stat *st, char *buf, size_t sz)
-{
-#ifdef _WIN32
-	(void)st;
-	(void)buf;
-	(void)sz;
-	return -1;
-#else
-	snprintf(buf, sz, "%ju %ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_dev,
-		 (uintmax_t)st->st_ino, (intmax_t)st->st_size,
-		 (intmax_t)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
-		 (intmax_t)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec);
-	return 0;
-#endif
-}
-
 /* Called before the file is read: a change after this stat changes the
  * identity, one before it is in what is read. */
 char *mig_seen(const char *path)
@@ -70,7 +52,7 @@ char *mig_seen(const char *path)
 
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_mtime > now - MIG_SEEN_SETTLED || st.st_ctime > now - MIG_SEEN_SETTLED ||
-	    mig_file_id(&st, buf, sizeof(buf)) < 0)
+	    platform_file_id(&st, buf, sizeof(buf)) < 0)
 		return NULL;
 	return strdup(buf);
 }
