@@ -123,7 +123,7 @@ static int json_row(struct buf *js, size_t n, const char *const *names,
  * Long (about 130 lines): the two files of each pair are built side by
  * side from the same rows, so they cannot disagree. */
 static int write_changes(const struct migrate_opts *o, const struct srun *r,
-			 int rollback, struct ms_err *err)
+			 int rollback, size_t *writes, struct ms_err *err)
 {
 	static const char *const cnames[7] = { "schedule", "job", "machine", "action",
 					       "old", "new", "note" };
@@ -237,6 +237,10 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 				goto nomem;
 			if (fs_write_atomic(path, bufs[k]->data, bufs[k]->len, 0644, err) < 0)
 				goto done;
+			/* the test hook counts the packet's files too: a
+			 * crash between two of them is one to survive */
+			if (o->after_write)
+				o->after_write(++*writes, o->hook_ctx);
 		}
 	}
 	mig_outf(o, "change list: %s/changes.json, %s/changes.csv (%zu job%s)\n", dir, dir,
@@ -435,7 +439,8 @@ record:
 			}
 		}
 	}
-	if (run_finished(d, &r, err) < 0 || (r.n && write_changes(o, &r, 0, err) < 0))
+	if (run_finished(d, &r, err) < 0 ||
+	    (r.n && write_changes(o, &r, 0, &w.writes, err) < 0))
 		goto done;
 	mig_outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "
 	     "%zu still planned; %zu job command line%s to change, %zu for manual "
@@ -618,15 +623,20 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		}
 	} else {
 		sqlite3_stmt *st = NULL;
-		if (mdb_prepare(d, &st, "SELECT max(run) FROM items WHERE written = 1 AND"
-			       " state <> 'rolled-back'", err) < 0)
+		/* the latest run with a written item not rolled back, or
+		 * all rolled back but not marked (killed before its packet
+		 * was written whole) */
+		if (mdb_prepare(d, &st, "SELECT max(i.run) FROM items i JOIN runs r"
+			       " ON r.id = i.run WHERE i.written = 1 AND"
+			       " (i.state <> 'rolled-back' OR r.state <> 'rolled-back')",
+			       err) < 0)
 			goto done;
 		if (sqlite3_step(st) == SQLITE_ROW)
 			run = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 		if (run == 0) {
-			/* a rollback killed while writing its change list (after
-			 * its last commit) left temporary files there */
+			/* a rollback killed while writing its change list may
+			 * have left temporary files there */
 			char *base = fs_join(o->fleet_dir, "migrate");
 			if (base)
 				mig_clean_changelists(base);
@@ -738,10 +748,18 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	}
 	{
 		char sql[128];
-		int left = 0;
-		for (i = 0; i < r.n; i++)
+		int left = 0, any = 0;
+		for (i = 0; i < r.n; i++) {
 			if (r.items[i].written && r.items[i].state != MI_ROLLED_BACK)
 				left = 1;
+			if (r.items[i].state == MI_ROLLED_BACK)
+				any = 1;
+		}
+		/* the packet is written whole before the run is marked rolled
+		 * back: a rollback killed while writing it is found again by
+		 * the next one (the run not marked), which writes it again */
+		if (any && write_changes(o, &r, 1, &w.writes, err) < 0)
+			goto done;
 		if (!left) {
 			snprintf(sql, sizeof(sql), "UPDATE runs SET state = 'rolled-back' "
 				 "WHERE id = %d;", run);
@@ -749,8 +767,6 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				goto done;
 		}
 	}
-	if (res->rolled_back && write_changes(o, &r, 1, err) < 0)
-		goto done;
 	mig_outf(o, "summary: run %d: %zu rolled back, %zu conflict, %zu failed\n", run,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;

@@ -4,7 +4,8 @@
 # MAILSHIFT_MIGRATE_CRASH_AFTER=N dies with _exit after the Nth file
 # written): running the command again converges on exactly the files of
 # an uninterrupted run, with no half-written or temporary file, and
-# nothing written twice.  Also a real SIGKILL in the middle of apply.
+# nothing written twice.  Also a real SIGKILL in the middle of apply, and a
+# rollback killed between the files of its cutover packet.
 # The hook runs after the file's rename and before its folder is fsynced
 # (once per 256-file batch, before the batch's states are committed), so
 # every kill lands in that window: the item is still "applying" (or not
@@ -68,5 +69,27 @@ $migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
 ok "apply after SIGKILL converges" matches_golden fleet
 ok "a dead process's temporary file is cleaned up" [ -z "$(find fleet -name '.*.tmp.*')" ]
 ok "and reports nothing failed" grep -q "0 conflict, 0 failed, 0 still planned" apply.txt
+
+# a rollback killed between the files of its cutover packet (after its
+# last commit): the next rollback writes the packet whole, then marks the
+# run rolled back; the one after has nothing to do
+rm -rf ref && cp -a orig ref
+$migrate apply --fleet ref --map "$map" >/dev/null 2>&1
+$migrate rollback --fleet ref >/dev/null 2>&1
+ok "an uninterrupted rollback writes a packet of four files" \
+	[ "$(ls ref/migrate/run-1-rollback | wc -l)" = 4 ]
+for k in 1 2 3; do
+	rm -rf fleet && cp -a orig fleet
+	$migrate apply --fleet fleet --map "$map" >/dev/null 2>&1
+	MAILSHIFT_MIGRATE_CRASH_AFTER=$((items + k)) $migrate rollback --fleet fleet >/dev/null 2>&1
+	ok "rollback killed after packet file $k" [ $? = 99 ]
+	ok "  the packet is not whole then" \
+		[ "$(ls fleet/migrate/run-1-rollback 2>/dev/null | grep -c '^[a-z]*\.\(json\|csv\)$')" -lt 4 ]
+	$migrate rollback --fleet fleet >again.txt 2>&1
+	ok "  rollback again writes it whole" diff -r ref/migrate/run-1-rollback fleet/migrate/run-1-rollback
+	ok "  and the originals are back" same_tree fleet orig
+	$migrate rollback --fleet fleet >third.txt 2>&1
+	ok "  then there is nothing to roll back" grep -q '^nothing to roll back' third.txt
+done
 
 done_testing
