@@ -125,6 +125,29 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 /* Write a temporary sibling of path; returns its name (caller frees). */
+int fs_temp_name_parse(const char *entry, size_t *name_len, long *pid)
+{
+	const char *t, *q;
+	char *end;
+
+	if (entry[0] != '.')
+		return 0;
+	for (t = strstr(entry + 1, ".tmp."); t; t = strstr(t + 1, ".tmp.")) {
+		long p = strtol(t + 5, &end, 10);
+
+		if (p <= 0 || *end != '.')
+			continue;
+		for (q = end + 1; *q >= '0' && *q <= '9'; q++)
+			;
+		if (q == end + 1 || *q || t == entry + 1)
+			continue;
+		*name_len = (size_t)(t - entry - 1);
+		*pid = p;
+		return 1;
+	}
+	return 0;
+}
+
 static char *write_temp_ex(const char *path, const void *data, size_t len,
 			   mode_t mode, int exact_mode, int sync, struct ms_err *err)
 {

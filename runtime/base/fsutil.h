@@ -27,6 +27,11 @@ int fs_read_file_mode(const char *path, size_t cap, char **data, size_t *len,
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode, struct ms_err *err);
 
+/* Whether a folder entry is one of fs_write_atomic()'s temporary files
+ * (".NAME.tmp.PID.N"): 1 with the length of NAME (it starts at entry + 1)
+ * and the writer's PID, else 0.  NAME may itself hold ".tmp.". */
+int fs_temp_name_parse(const char *entry, size_t *name_len, long *pid);
+
 /* fs_write_atomic() without its last step, for a writer that replaces
  * many files: a temporary file in the same directory is written, given
  * exactly mode (no umask; the existing file is not stat()ed: pass the mode

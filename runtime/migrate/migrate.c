@@ -122,6 +122,10 @@ static int json_row(struct buf *js, size_t n, const char *const *names,
  * ones (action revert), and the restored original INI files to copy.
  * Long (about 130 lines): the two files of each pair are built side by
  * side from the same rows, so they cannot disagree. */
+const char *const mig_packet_files[MIG_PACKET_FILES] = {
+	"changes.json", "changes.csv", "deploy.json", "deploy.csv"
+};
+
 static int write_changes(const struct migrate_opts *o, const struct srun *r,
 			 int rollback, size_t *writes, struct ms_err *err)
 {
@@ -226,14 +230,12 @@ static int write_changes(const struct migrate_opts *o, const struct srun *r,
 		free(base);
 	}
 	{
-		static const char *const files[4] = { "changes.json", "changes.csv",
-						      "deploy.json", "deploy.csv" };
 		const struct buf *bufs[4] = { &js, &cs, &dj, &dc };
 		size_t k;
 
 		for (k = 0; k < 4; k++) {
 			free(path);
-			if (!(path = fs_join(dir, files[k])))
+			if (!(path = fs_join(dir, mig_packet_files[k])))
 				goto nomem;
 			if (fs_write_atomic(path, bufs[k]->data, bufs[k]->len, 0644, err) < 0)
 				goto done;

@@ -253,6 +253,10 @@ void mig_clean_changelists(const char *base);
 #define MIG_SEEN_SETTLED 2
 char *mig_seen(const char *path);
 
+/* The files of a run's cutover packet (FLEET/migrate/run-N[-rollback]). */
+#define MIG_PACKET_FILES 4
+extern const char *const mig_packet_files[MIG_PACKET_FILES];
+
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 		const struct migrate_map *map, int print,
 		struct migrate_result *res, struct ms_err *err);

@@ -175,8 +175,9 @@ static char *rel_dir(const char *path)
 	return strndup(path, slash ? (size_t)(slash - path) : 0);
 }
 
-/* A run killed while writing its change list leaves ".changes.json.tmp.
- * PID.N" (or .csv) in that run's folder; remove those of dead processes. */
+/* A run killed while writing its cutover packet leaves the temporary
+ * files of fs_write_atomic() in that run's folder; remove those of dead
+ * processes. */
 void mig_clean_changelist_dir(const char *dir)
 {
 	struct dirent *de;
@@ -185,22 +186,18 @@ void mig_clean_changelist_dir(const char *dir)
 	if (!dh)
 		return;
 	while ((de = readdir(dh)) != NULL) {
-		const char *nm = de->d_name, *t;
+		const char *nm = de->d_name;
+		size_t len, k;
 		long pid;
 		char *p;
 
-		if (strncmp(nm, ".changes.json.tmp.", 18) == 0 ||
-		    strncmp(nm, ".deploy.json.tmp.", 17) == 0)
-			t = nm + (nm[1] == 'c' ? 18 : 17);
-		else if (strncmp(nm, ".changes.csv.tmp.", 17) == 0 ||
-			 strncmp(nm, ".deploy.csv.tmp.", 16) == 0)
-			t = nm + (nm[1] == 'c' ? 17 : 16);
-		else
+		if (!fs_temp_name_parse(nm, &len, &pid) || platform_pid_alive(pid))
 			continue;
-		pid = strtol(t, NULL, 10);
-		if (pid <= 0 || platform_pid_alive(pid))
-			continue;
-		if ((p = fs_join(dir, nm))) {
+		for (k = 0; k < MIG_PACKET_FILES; k++)
+			if (strlen(mig_packet_files[k]) == len &&
+			    strncmp(nm + 1, mig_packet_files[k], len) == 0)
+				break;
+		if (k < MIG_PACKET_FILES && (p = fs_join(dir, nm))) {
 			unlink(p);
 			free(p);
 		}
@@ -249,36 +246,20 @@ static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 		return 0;         /* the write reports what is wrong */
 	}
 	while ((de = readdir(dh)) != NULL) {
-		const char *nm = de->d_name, *t, *q;
-		char *end, *rel = NULL, *p;
+		const char *nm = de->d_name;
+		char *rel = NULL, *p;
+		size_t len;
 		long pid;
 
-		if (nm[0] != '.')
+		if (!fs_temp_name_parse(nm, &len, &pid) || platform_pid_alive(pid))
 			continue;
-		/* ".NAME.tmp.PID.N": NAME may itself contain ".tmp." */
-		for (t = strstr(nm + 1, ".tmp."); t; t = strstr(t + 1, ".tmp.")) {
-			pid = strtol(t + 5, &end, 10);
-			if (pid <= 0 || *end != '.')
-				continue;
-			for (q = end + 1; *q >= '0' && *q <= '9'; q++)
-				;
-			if (q == end + 1 || *q)
-				continue;
-			if (platform_pid_alive(pid))
-				continue;
-			if (asprintf(&rel, "%s%s%.*s", dir, *dir ? "/" : "",
-				     (int)(t - nm - 1), nm + 1) < 0) {
-				rel = NULL;
-				break;
-			}
-			if (strset_has(&w->items, rel) && (p = fs_join(abs, nm))) {
-				unlink(p);
-				free(p);
-			}
-			free(rel);
-			rel = NULL;
-			break;
+		if (asprintf(&rel, "%s%s%.*s", dir, *dir ? "/" : "", (int)len, nm + 1) < 0)
+			continue;
+		if (strset_has(&w->items, rel) && (p = fs_join(abs, nm))) {
+			unlink(p);
+			free(p);
 		}
+		free(rel);
 	}
 	closedir(dh);
 	free(abs);

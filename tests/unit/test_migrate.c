@@ -766,6 +766,21 @@ int main(void)
 	digest_sha256_hex("abc", 3, hex);
 	is(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
 	   "sha256");
+	{
+		size_t len = 0;
+		long pid = 0;
+
+		ok(fs_temp_name_parse(".recon.ini.tmp.4194303.0", &len, &pid) == 1 &&
+		   len == 9 && pid == 4194303, "a temporary file of recon.ini by 4194303");
+		ok(fs_temp_name_parse(".a.tmp.b.tmp.12.3", &len, &pid) == 1 &&
+		   len == 7 && pid == 12, "a NAME holding .tmp. itself");
+		ok(!fs_temp_name_parse("recon.ini.tmp.1.0", &len, &pid) &&
+		   !fs_temp_name_parse(".recon.ini.tmp.1.", &len, &pid) &&
+		   !fs_temp_name_parse(".recon.ini.tmp.x.0", &len, &pid) &&
+		   !fs_temp_name_parse(".recon.ini.tmp.1.0x", &len, &pid) &&
+		   !fs_temp_name_parse("..tmp.1.0", &len, &pid),
+		   "not temporary files: no dot, no counter, no PID, junk, no NAME");
+	}
 	test_map();
 	test_transports();
 	test_notify_and_port();
