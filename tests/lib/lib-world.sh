@@ -300,8 +300,11 @@ graph_max_concurrent() {
 # The [General], [Mail] and [OAuth] sections of an INI file that signs in to
 # the world with OAuth 2.0 (its token service, Graph and test CA, TLS
 # verified); CREDENTIAL is the [OAuth] line that proves the client
-# (ClientSecret=..., CertificateFile=...).  The caller appends its rules.
+# (ClientSecret=..., CertificateFile=...).  WORLD_INI_CA names the CA file
+# as the program will read it (a Windows path under Wine).  The caller
+# appends its rules.
 world_oauth_ini() {
+	local ca=${WORLD_INI_CA:-$WORLD_CA_FILE}
 	cat >"$1" <<EOF
 [General]
 MSGINDirectory=$2
@@ -314,7 +317,7 @@ EmailProtocol=$3
 SecurityProtocol=TLS1_2
 AuthMethod=OAuth2
 SelfSignedCertificate=False
-CAFile=$WORLD_CA_FILE
+CAFile=$ca
 ${8:-}
 [OAuth]
 Authority=$WORLD_TOKEN_URL
@@ -322,7 +325,7 @@ TenantId=$WORLD_TENANT
 ClientId=$6
 $7
 GraphEndpoint=$WORLD_GRAPH_URL
-CAFile=$WORLD_CA_FILE
+CAFile=$ca
 EOF
 }
 

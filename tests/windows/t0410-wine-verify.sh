@@ -34,30 +34,13 @@ ini() {
 	wrong) cred="ClientSecret=Wrong-Canary-Secret-55" ;;
 	cert) cred="CertificateFile=$pem" ;;
 	esac
-	sed "s/\$/$eol/" >"$f" <<EOI
-[General]
-MSGINDirectory=${root}msgin
-UseLastRunDate=False
-[Mail]
-User=$5
-Server=127.0.0.1
-Port=$4
-EmailProtocol=$3
-SecurityProtocol=TLS1_2
-AuthMethod=OAuth2
-SelfSignedCertificate=False
-CAFile=$ca
-[OAuth]
-Authority=$WORLD_TOKEN_URL
-TenantId=$WORLD_TENANT
-ClientId=$6
-$cred
-GraphEndpoint=$WORLD_GRAPH_URL
-CAFile=$ca
+	WORLD_INI_CA=$ca world_oauth_ini "$f.lf" "${root}msgin" "$3" "$4" "$5" "$6" "$cred"
+	cat >>"$f.lf" <<'EOI'
 [Configuration1]
 SubjectLineMask=Nightly check*
-Event=\$JOB:ADD,now,Daily,[[SUBJECT]],opcon
+Event=$JOB:ADD,now,Daily,[[SUBJECT]],opcon
 EOI
+	sed "s/\$/$eol/" "$f.lf" >"$f" && rm -f "$f.lf"
 }
 for side in linux win; do
 	ini $side imap IMAP "$WORLD_IMAPS_PORT" "$WORLD_USER_ALICE" "$WORLD_APP_ID" secret
