@@ -190,12 +190,14 @@ wait_mailbox_count $U 2
 DELETE=None write_ini "$T/old.ini"
 "$BIN/mailshift" -inifile:"$T/old.ini" >/dev/null 2>"$T/err"; rc=$?
 is "$rc/$(ls "$T/msgin" | wc -l)" "0/4" "two messages, four events"
-sqlite3 "$T/old.ini.state.db" "UPDATE messages SET fingerprint=NULL" ||
-	echo "# sqlite3 failed"
+ok_rc "$(sqlite3 "$T/old.ini.state.db" "UPDATE messages SET fingerprint=NULL;
+	SELECT count(*) FROM messages WHERE fingerprint IS NULL" | grep -qx 2; echo $?)" \
+	"the rows' fingerprints erased, as a database of the first schema has none"
 "$BIN/mailshift" -inifile:"$T/old.ini" -v >"$T/out" 2>"$T/err"; rc=$?
 is "$(ls "$T/msgin" | wc -l)" 4 "rows without fingerprints: the same messages, no event again"
-sqlite3 "$T/old.ini.state.db" "UPDATE messages SET message_id='<someone-else@x>'
-	WHERE key=(SELECT min(key) FROM messages)" || echo "# sqlite3 failed"
+ok_rc "$(sqlite3 "$T/old.ini.state.db" "UPDATE messages SET message_id='<someone-else@x>'
+	WHERE key=(SELECT min(key) FROM messages); SELECT changes()" | grep -qx 1; echo $?)" \
+	"one row made to name another Message-ID"
 "$BIN/mailshift" -inifile:"$T/old.ini" >"$T/out" 2>"$T/err"; rc=$?
 is "$(ls "$T/msgin" | wc -l)" 6 "a row naming another Message-ID: that message is new again"
 ok_rc "$(grep -q 'now names another message' "$T/err"; echo $?)" "and the run says why"
