@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -607,6 +608,23 @@ static int session_matches(const struct mailbox_params *have,
 		same_str(have->folder, want->folder);
 }
 
+/* The mailbox's name in the state database: "imap://host:port/user/folder"
+ * ("graph" for the host of a Microsoft Graph mailbox). */
+static int name_mailbox(struct run *run, struct ms_err *err)
+{
+	const struct config *c = &run->cfg;
+	struct mailbox_params p = { 0 };
+
+	profile_mailbox_params(c, &p);
+	if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
+		     config_protocol_name(c->protocol), p.host ? p.host : "graph",
+		     p.port, p.user, p.folder) < 0) {
+		run->mailbox_id = NULL;
+		return err_nomem(err);
+	}
+	return 0;
+}
+
 static int open_mailbox(struct run *run, struct ms_err *err)
 {
 	const struct config *c = &run->cfg;
@@ -627,12 +645,6 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 	if (run->r->mailbox &&
 	    session_matches(mailbox_params_of(run->r->mailbox), &p,
 			    profile_uses_oauth(c))) {
-		if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
-			     config_protocol_name(c->protocol), p.host ? p.host : "graph",
-			     p.port, p.user, p.folder) < 0) {
-			run->mailbox_id = NULL;
-			return err_nomem(err);
-		}
 		run->mb = run->r->mailbox;
 		run->mb_borrowed = 1;
 		run->sum->reused_mailbox = 1;
@@ -656,13 +668,6 @@ static int open_mailbox(struct run *run, struct ms_err *err)
 					   &password, err))
 			return -1;
 		p.password = password;
-	}
-	if (asprintf(&run->mailbox_id, "%s://%s:%d/%s/%s",
-		     config_protocol_name(c->protocol), p.host ? p.host : "graph",
-		     p.port, p.user, p.folder) < 0) {
-		run->mailbox_id = NULL;
-		secret_free(password);
-		return err_nomem(err);
 	}
 	rc = mailbox_open(&run->mb, &p, err);
 	secret_free(password);
@@ -860,20 +865,27 @@ static void warn_config(const struct config *c, const char *ini_path)
 	}
 }
 
-/* MSGIN, the staging folder beside it and the state database, for a run
- * that writes (not a dry run); *state_path is the caller's to free. */
-static int open_state(struct run *run, char **state_path, struct ms_err *err)
+/* The state database's lock, for a run that writes (not a dry run), taken
+ * before anything else: a run that finds another one at work stops before
+ * it logs in.  *state_path is the caller's to free. */
+static int lock_state(struct run *run, char **state_path, struct ms_err *err)
 {
 	const struct connector_run *r = run->r;
 
 	if (!(*state_path = state_path_for(r->state_path, &run->cfg, r->ini_path)))
 		return err_nomem(err);
+	return state_lock(&run->state, *state_path, err);
+}
+
+/* Then MSGIN, the staging folder beside it and the database itself. */
+static int open_state(struct run *run, struct ms_err *err)
+{
 	if (fs_mkdirs(run->cfg.msgin_dir, 0750, err))
 		return -1;
 	if (!(run->staging = staging_for(run->cfg.msgin_dir)))
 		return err_nomem(err);
 	if (fs_mkdirs(run->staging, 0700, err) ||
-	    state_open(&run->state, *state_path, err))
+	    state_open_locked(run->state, err))
 		return -1;
 	state_set_precommit(run->state, run_sync_staging, run);
 	if (!(run->ready = calloc(GROUP_MAX, sizeof(*run->ready))))
@@ -882,9 +894,63 @@ static int open_state(struct run *run, char **state_path, struct ms_err *err)
 	return 0;
 }
 
+/* The state database is opened, and the mailbox's rows read into memory,
+ * while the login waits on the server: a steady-state poll's lookups are
+ * then answered from memory, and neither delays the other.  Until
+ * state_job_join() the database is the thread's alone; the token cache,
+ * which the login may use, has a connection of its own, so this needs
+ * SQLite built for threads (else, and when no thread can start, it is
+ * done in line, before the login, as it always was). */
+struct state_job {
+	struct run *run;
+	struct ms_err err;
+	int rc, threaded;
+	pthread_t th;
+};
+
+static void state_job_run(struct state_job *j)
+{
+	j->rc = open_state(j->run, &j->err) ||
+		state_preload(j->run->state, j->run->mailbox_id, STATE_PRELOAD_MAX,
+			      &j->err) ? -1 : 0;
+}
+
+static void *state_job_main(void *v)
+{
+	state_job_run(v);
+	return NULL;
+}
+
+static void state_job_start(struct state_job *j, struct run *run)
+{
+	memset(j, 0, sizeof(*j));
+	j->run = run;
+	j->err = (struct ms_err)MS_ERR_INIT;
+	j->threaded = state_thread_safe() &&
+		pthread_create(&j->th, NULL, state_job_main, j) == 0;
+	if (!j->threaded)
+		state_job_run(j);
+}
+
+/* 0, or -1 with the state's error in *err (it comes first: without the
+ * thread, the run would have stopped at it before logging in). */
+static int state_job_join(struct state_job *j, struct ms_err *err)
+{
+	if (j->threaded)
+		pthread_join(j->th, NULL);
+	j->threaded = 0;
+	if (!j->rc)
+		return 0;
+	if (err->code)
+		log_debug("%s", err->msg);   /* the login's, which waits its turn */
+	*err = j->err;
+	return -1;
+}
+
 int connector_run(const struct connector_run *r, struct connector_summary *sum,
 		  struct ms_err *err)
 {
+	struct state_job job;
 	struct run run = { 0 };
 	struct mailbox_item *items = NULL;
 	size_t n = 0;
@@ -920,12 +986,23 @@ int connector_run(const struct connector_run *r, struct connector_summary *sum,
 				   "[General] OpConUserPassword", r->ini_path,
 				   &run.opcon_password, err))
 		goto out;
-	if (!r->dry_run && open_state(&run, &state_path, err))
+	if (name_mailbox(&run, err))
 		goto out;
-	if (open_mailbox(&run, err)) {
+	if (!r->dry_run) {
+		if (lock_state(&run, &state_path, err))
+			goto out;
+		state_job_start(&job, &run);
+	}
+	rc = open_mailbox(&run, err);
+	if (!r->dry_run && state_job_join(&job, err)) {
+		rc = -1;
+		goto out;
+	}
+	if (rc) {
 		stage_error(&run, "logging in", err);
 		goto out;
 	}
+	rc = -1;
 	if (run.state && prepare_state(&run, err))
 		goto out;
 	if (mailbox_list(run.mb, &items, &n, err) ||

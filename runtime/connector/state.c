@@ -1,4 +1,5 @@
 #include "connector/state.h"
+#include "base/buf.h"
 #include "base/mem.h"
 
 #include <errno.h>
@@ -87,6 +88,20 @@ struct state {
 	int batch_rows;
 	state_precommit_fn precommit;
 	void *precommit_ctx;
+	/* state_preload(): one mailbox's rows, sorted by key */
+	char *known_mailbox;       /* NULL: nothing preloaded */
+	struct known *known;
+	size_t n_known;
+	char *known_keys;          /* the keys, NUL-separated */
+};
+
+/* A preloaded row as state_peek() answers it; stale once written. */
+struct known {
+	size_t key_off;            /* into known_keys */
+	char fp[STATE_HASH_LEN + 1];       /* "": written before fingerprints */
+	char rules[STATE_HASH_LEN + 1];
+	int state, attempts;
+	unsigned char deleted, matched, stale;
 };
 
 static const char schema[] =
@@ -114,6 +129,8 @@ static const char *const added_columns[][2] = {
 };
 
 static int batch_commit(struct state *st, struct ms_err *err);
+static void known_forget(struct state *st, const char *mailbox, const char *key);
+static void known_drop(struct state *st);
 
 static int db_err(struct state *st, struct ms_err *err, const char *what)
 {
@@ -158,7 +175,7 @@ static int upgrade_schema(struct state *st, struct ms_err *err)
 	return 0;
 }
 
-int state_open(struct state **out, const char *path, struct ms_err *err)
+int state_lock(struct state **out, const char *path, struct ms_err *err)
 {
 	struct state *st;
 	char *lockpath = NULL;
@@ -185,26 +202,6 @@ int state_open(struct state **out, const char *path, struct ms_err *err)
 			"state database '%s' is in use by another run", path);
 		goto fail;
 	}
-	/* 0600 before SQLite opens it; WAL so readers never block a run */
-	if (sqldb_open(&st->db, path, "state database", SQLDB_CREATE | SQLDB_WAL, err))
-		goto fail;
-	if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		db_err(st, err, "cannot create tables");
-		goto fail;
-	}
-	if (upgrade_schema(st, err))
-		goto fail;
-	/* a poll looks up every listed message: read the file mapped rather
-	 * than through SQLite's 2 MB page cache, which a mailbox of 10,000
-	 * messages (4 MB of rows) outgrows and then reads page by page */
-	if (exec(st, "PRAGMA mmap_size=1073741824", err))
-		goto fail;
-	for (int i = 0; i < Q_MAX; i++)
-		if (sqlite3_prepare_v3(st->db, sql_of[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &st->q[i], NULL) != SQLITE_OK) {
-			db_err(st, err, "cannot prepare statement");
-			goto fail;
-		}
 	free(lockpath);
 	*out = st;
 	return 0;
@@ -212,6 +209,40 @@ fail:
 	free(lockpath);
 	state_close(st);
 	return -1;
+}
+
+int state_open_locked(struct state *st, struct ms_err *err)
+{
+	/* 0600 before SQLite opens it; WAL so readers never block a run */
+	if (sqldb_open(&st->db, st->path, "state database",
+		       SQLDB_CREATE | SQLDB_WAL, err))
+		return -1;
+	if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(st, err, "cannot create tables");
+	if (upgrade_schema(st, err))
+		return -1;
+	/* a poll looks up every listed message: read the file mapped rather
+	 * than through SQLite's 2 MB page cache, which a mailbox of 10,000
+	 * messages (4 MB of rows) outgrows and then reads page by page */
+	if (exec(st, "PRAGMA mmap_size=1073741824", err))
+		return -1;
+	for (int i = 0; i < Q_MAX; i++)
+		if (sqlite3_prepare_v3(st->db, sql_of[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->q[i], NULL) != SQLITE_OK)
+			return db_err(st, err, "cannot prepare statement");
+	return 0;
+}
+
+int state_open(struct state **out, const char *path, struct ms_err *err)
+{
+	if (state_lock(out, path, err))
+		return -1;
+	if (state_open_locked(*out, err)) {
+		state_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 void state_close(struct state *st)
@@ -228,6 +259,7 @@ void state_close(struct state *st)
 		sqlite3_finalize(st->q[i]);
 	if (st->db)
 		sqlite3_close(st->db);
+	known_drop(st);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	free(st->path);
@@ -381,11 +413,159 @@ int state_get(struct state *st, const char *mailbox, const char *key,
 		       row, err);
 }
 
+/* ---- the preloaded rows ------------------------------------------------ */
+
+int state_thread_safe(void)
+{
+	return sqlite3_threadsafe() != 0;
+}
+
+static void known_drop(struct state *st)
+{
+	free(st->known_mailbox);
+	free(st->known);
+	free(st->known_keys);
+	st->known_mailbox = NULL;
+	st->known = NULL;
+	st->known_keys = NULL;
+	st->n_known = 0;
+}
+
+static struct known *known_find(struct state *st, const char *mailbox,
+				const char *key)
+{
+	size_t lo = 0, hi = st->n_known;
+
+	if (!st->known_mailbox || strcmp(st->known_mailbox, mailbox) != 0)
+		return NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, st->known_keys + st->known[mid].key_off);
+
+		if (c == 0)
+			return &st->known[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Every write of a row passes here first: from then on its lookups go to
+ * the database, which has the write. */
+static void known_forget(struct state *st, const char *mailbox, const char *key)
+{
+	struct known *k = known_find(st, mailbox, key);
+
+	if (k)
+		k->stale = 1;
+}
+
+static int copy_hash(char *dst, const unsigned char *src)
+{
+	size_t n = src ? strlen((const char *)src) : 0;
+
+	if (n > STATE_HASH_LEN)
+		return -1;
+	memcpy(dst, src ? (const char *)src : "", n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int state_preload(struct state *st, const char *mailbox, size_t cap,
+		  struct ms_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct buf keys;
+	size_t n = 0, alloc = 0;
+	int rc;
+
+	known_drop(st);
+	buf_init(&keys, BUF_DEFAULT_CAP);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT key, state, deleted, matched, attempts,"
+			       " rules, fingerprint FROM messages WHERE mailbox=?1"
+			       " ORDER BY key", -1, &s, NULL) != SQLITE_OK)
+		return db_err(st, err, "cannot prepare statement");
+	bind_text(s, 1, mailbox);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(s, 0);
+		struct known *k;
+
+		if (n == cap) {
+			/* a mailbox this big is looked up row by row */
+			rc = SQLITE_DONE;
+			n = 0;
+			break;
+		}
+		if (n == alloc && MEM_GROW(st->known, alloc, n + 1, err))
+			goto nomem;
+		k = &st->known[n];
+		memset(k, 0, sizeof(*k));
+		k->key_off = keys.len;
+		if (buf_append(&keys, key ? key : "", strlen(key ? key : "") + 1, err))
+			goto nomem;
+		/* BINARY collation is strcmp's order; a key out of it (or a
+		 * hash longer than ours) is left to the database */
+		if (n && strcmp(keys.data + st->known[n - 1].key_off,
+				keys.data + k->key_off) >= 0) {
+			rc = SQLITE_DONE;
+			n = 0;
+			break;
+		}
+		k->state = sqlite3_column_int(s, 1);
+		k->deleted = (unsigned char)(sqlite3_column_int(s, 2) != 0);
+		k->matched = (unsigned char)(sqlite3_column_int(s, 3) != 0);
+		k->attempts = sqlite3_column_int(s, 4);
+		if (copy_hash(k->rules, sqlite3_column_text(s, 5)) ||
+		    copy_hash(k->fp, sqlite3_column_text(s, 6)))
+			k->stale = 1;
+		n++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		buf_release(&keys);
+		known_drop(st);
+		return db_err(st, err, "cannot read the mailbox's rows");
+	}
+	if (n == 0) {
+		buf_release(&keys);
+		known_drop(st);
+		return 0;
+	}
+	if (!(st->known_mailbox = strdup(mailbox))) {
+		buf_release(&keys);
+		known_drop(st);
+		return err_nomem(err);
+	}
+	st->n_known = n;
+	st->known_keys = buf_detach(&keys, NULL);
+	return 0;
+nomem:
+	sqlite3_finalize(s);
+	buf_release(&keys);
+	known_drop(st);
+	return -1;
+}
+
 int state_peek(struct state *st, const char *mailbox, const char *key,
 	       const char *fingerprint, struct state_row *row,
 	       struct ms_err *err)
 {
-	return get_row(st, mailbox, key, NULL, fingerprint, row, err);
+	const struct known *k = known_find(st, mailbox, key);
+
+	if (!k || k->stale)
+		return get_row(st, mailbox, key, NULL, fingerprint, row, err);
+	/* what Q_GET answers with no Message-ID */
+	memset(row, 0, sizeof(*row));
+	row->state = (enum msg_state)k->state;
+	row->deleted = k->deleted;
+	row->matched = k->matched;
+	row->attempts = k->attempts;
+	memcpy(row->rules, k->rules, sizeof(row->rules));
+	row->same = !k->fp[0] ? -1 : strcmp(k->fp, fingerprint ? fingerprint : "") == 0;
+	return 0;
 }
 
 int state_find_moved(struct state *st, const char *mailbox, const char *family,
@@ -492,6 +672,7 @@ int state_stage(struct state *st, const char *mailbox, const char *key,
 
 	/* inside an open batch, or a transaction of its own: committed
 	 * below either way, before any of the files is renamed into MSGIN */
+	known_forget(st, mailbox, key);
 	if (!st->in_txn && (read_end(st, err) || exec(st, "BEGIN IMMEDIATE", err)))
 		return -1;
 	st->in_txn = 1;
@@ -536,6 +717,7 @@ int state_done(struct state *st, const char *mailbox, const char *key,
 {
 	sqlite3_stmt *s;
 
+	known_forget(st, mailbox, key);
 	if (write_begin(st, err))
 		return -1;
 	s = q(st, Q_DONE);
@@ -575,6 +757,7 @@ int state_set(struct state *st, const char *mailbox, const char *key,
 {
 	sqlite3_stmt *s;
 
+	known_forget(st, mailbox, key);
 	if (write_begin(st, err))
 		return -1;
 	s = q(st, Q_SET);
@@ -594,6 +777,7 @@ int state_prior(struct state *st, const char *mailbox, const char *key,
 {
 	sqlite3_stmt *s;
 
+	known_forget(st, mailbox, key);
 	if (write_begin(st, err))
 		return -1;
 	s = q(st, Q_PRIOR);
@@ -616,6 +800,7 @@ int state_fail(struct state *st, const char *mailbox, const char *key,
 
 	*attempts = 0;
 	*out = MSG_FAILED;
+	known_forget(st, mailbox, key);
 	if (write_begin(st, err))
 		return -1;
 	s = q(st, Q_FAIL);
@@ -687,6 +872,7 @@ int state_retry_quarantined(struct state *st, const char *mailbox, long *n,
 	int rc;
 
 	*n = 0;
+	known_drop(st);       /* rows of the whole mailbox change */
 	if (sqlite3_prepare_v2(st->db,
 			       "UPDATE messages SET state=4, attempts=0"
 			       " WHERE mailbox=?1 AND state=5", -1, &s, NULL) != SQLITE_OK)

@@ -57,6 +57,11 @@ enum msg_state {
 struct state;
 
 int state_open(struct state **st, const char *path, struct ms_err *err);
+/* state_open() in two steps: the lock (MS_ERR_BUSY as above), then the
+ * database, which may be opened on another thread (state_thread_safe()).
+ * After a failure of the second, state_close() the handle. */
+int state_lock(struct state **st, const char *path, struct ms_err *err);
+int state_open_locked(struct state *st, struct ms_err *err);
 /* Commits an open batch (errors ignored: nothing in it needs to last). */
 void state_close(struct state *st);
 
@@ -86,6 +91,21 @@ int state_get(struct state *st, const char *mailbox, const char *key,
 int state_peek(struct state *st, const char *mailbox, const char *key,
 	       const char *fingerprint, struct state_row *row,
 	       struct ms_err *err);
+/* Read the rows of one mailbox into memory in one pass (a run's first
+ * statement for it), so that state_peek() answers from memory: a steady-
+ * state poll of 10,000 known messages then costs no SQLite lookup.  A row
+ * written since (by this handle: the run holds the database's lock) and a
+ * key not loaded are looked up in the database as before.  A mailbox of
+ * more than `cap` rows is not loaded.  0 also when nothing was loaded. */
+int state_preload(struct state *st, const char *mailbox, size_t cap,
+		  struct ms_err *err);
+/* The rows state_preload() reads at most: ~100 bytes each in memory. */
+#define STATE_PRELOAD_MAX ((size_t)250000)
+
+/* 1 when SQLite was built for threads: a state database may then be
+ * opened on one thread and used on another while another thread uses
+ * another database. */
+int state_thread_safe(void);
 
 /* A message whose key changed for a known reason (a new IMAP UIDVALIDITY,
  * a new Graph id): the state of a row of the same mailbox under an older

@@ -202,4 +202,35 @@ ok_rc "$(sqlite3 "$T/old.ini.state.db" "UPDATE messages SET message_id='<someone
 is "$(ls "$T/msgin" | wc -l)" 6 "a row naming another Message-ID: that message is new again"
 ok_rc "$(grep -q 'now names another message' "$T/err"; echo $?)" "and the run says why"
 
+# --- 13. a run that finds another at work stops before it logs in -----------
+# The state database is opened while the login waits on the server; its lock
+# is taken first, so a second run of a busy INI never reaches the server.
+write_ini "$T/busy.ini"
+python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(5); s.settimeout(30)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+while True:
+    try:
+        c, _ = s.accept()
+    except OSError:
+        break
+    open(sys.argv[2], "a").write("connected\n"); c.close()' "$T/busy.port" "$T/busy.seen" &
+listener=$!
+i=0; while [ ! -s "$T/busy.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+sed "s/^Port=.*/Port=$(cat "$T/busy.port")/" "$T/busy.ini" >"$T/busy.tmp" && mv "$T/busy.tmp" "$T/busy.ini"
+flock "$T/busy.ini.state.db.lock" sleep 30 &
+holder=$!
+i=0; while flock -n "$T/busy.ini.state.db.lock" true && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+"$BIN/mailshift" -inifile:"$T/busy.ini" >/dev/null 2>"$T/err"; rc=$?
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+is $rc 2 "a run whose state database another run holds: exit 2"
+ok_rc "$(grep -q 'in use by another run' "$T/err"; echo $?)" "... saying so"
+is "$(cat "$T/busy.seen" 2>/dev/null | wc -l)" 0 "... before it connected to the server"
+python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()' \
+	"$(cat "$T/busy.port")"
+i=0; while [ ! -s "$T/busy.seen" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+is "$(cat "$T/busy.seen" 2>/dev/null | wc -l)" 1 "(the stand-in server does count connections)"
+kill $listener 2>/dev/null; wait $listener 2>/dev/null
+
 done_testing

@@ -144,6 +144,99 @@ int main(void)
 	   err.msg);
 	state_close(st);
 
+	/* the lock first, then the database (the connector opens it on a
+	 * thread while it logs in) */
+	snprintf(path, sizeof(path), "%s/p.db", dir);
+	ok(state_lock(&st, path, &err) == 0 && state_lock(&other, path, &err) == -1 &&
+	   err.code == MS_ERR_BUSY, "the lock alone refuses a second run");
+	err_clear(&err);
+	ok(state_open_locked(st, &err) == 0, "then the database opens %s", err.msg);
+
+	/* preloaded rows answer peeks as the database does, until written */
+	{
+		static const char *const keys[] = {
+			"imap:7:1", "imap:7:2", "imap:7:3", "imap:7:4", "imap:7:5",
+			"imap:7:6", "imap:7:9", "imap:8:1",
+		};
+		struct state_failure q = { "<q>", FP1, "S", "a@b", "bad", 1 };
+		struct state_row want[8][2], got;
+		int same_all = 1;
+		char cmd[1200];
+
+		ok(state_done(st, MB, "imap:7:1", "<a>", FP1, "R1", 1, 1, &err) == 0 &&
+		   state_stage(st, MB, "imap:7:2", "<b>", FP2, "R2", NULL, 0, 0, &err) == 0 &&
+		   state_prior(st, MB, "imap:7:3", "<c>", "", &err) == 0 &&
+		   state_fail(st, MB, "imap:7:4", &f, &attempts, &s, &err) == 0 &&
+		   state_fail(st, MB, "imap:7:5", &q, &attempts, &s, &err) == 0 &&
+		   s == MSG_QUARANTINED &&
+		   state_done(st, MB, "imap:7:6", "<d>", FP2, "R1", 0, 0, &err) == 0 &&
+		   state_done(st, "POP://h:995/u/INBOX", "imap:7:9", "<e>", FP1, "R1",
+			      1, 0, &err) == 0, "rows of every kind %s", err.msg);
+		for (size_t i = 0; i < 8; i++)
+			for (int j = 0; j < 2; j++)
+				state_peek(st, MB, keys[i], j ? FP2 : FP1, &want[i][j], &err);
+		ok(state_preload(st, MB, 100, &err) == 0, "preload %s", err.msg);
+		for (size_t i = 0; i < 8; i++)
+			for (int j = 0; j < 2; j++) {
+				ok(state_peek(st, MB, keys[i], j ? FP2 : FP1, &got, &err) == 0,
+				   "peek %s", keys[i]);
+				if (got.state != want[i][j].state ||
+				    got.deleted != want[i][j].deleted ||
+				    got.matched != want[i][j].matched ||
+				    got.same != want[i][j].same ||
+				    got.attempts != want[i][j].attempts ||
+				    strcmp(got.rules, want[i][j].rules) != 0) {
+					same_all = 0;
+					printf("# %s fp%d: state %d/%d same %d/%d\n", keys[i], j + 1,
+					     got.state, want[i][j].state, got.same,
+					     want[i][j].same);
+				}
+			}
+		ok(same_all, "every peek after the preload answers as before it");
+		ok(want[2][0].same == -1 && want[0][0].same == 1 && want[0][1].same == 0 &&
+		   want[6][0].state == MSG_UNKNOWN && want[4][0].state == MSG_QUARANTINED,
+		   "and the cases are the ones meant (no fingerprint, same, other, "
+		   "another mailbox's key, quarantined)");
+
+		/* answered from memory: a row changed behind the handle's back
+		 * (no run does that: the lock) is not seen ... */
+		snprintf(cmd, sizeof(cmd), "sqlite3 %s \"UPDATE messages SET state=1"
+			 " WHERE key IN ('imap:7:1','imap:7:6')\"", path);
+		ok(system(cmd) == 0 &&
+		   state_peek(st, MB, "imap:7:1", FP1, &got, &err) == 0 &&
+		   got.state == MSG_DONE, "a preloaded row is answered from memory");
+		/* ... but a row written through it is */
+		ok(state_set(st, MB, "imap:7:1", MSG_DELIVERED, 0, &err) == 0 &&
+		   state_peek(st, MB, "imap:7:1", FP1, &got, &err) == 0 &&
+		   got.state == MSG_DELIVERED && got.deleted == 1,
+		   "a row written since is read from the database");
+		ok(state_done(st, MB, "imap:7:2", "<b>", FP2, "R2", 1, 0, &err) == 0 &&
+		   state_peek(st, MB, "imap:7:2", FP2, &got, &err) == 0 &&
+		   got.state == MSG_DONE && got.matched == 1, "state_done too");
+		ok(state_done(st, MB, "imap:7:8", "<n>", FP1, "R2", 1, 0, &err) == 0 &&
+		   state_peek(st, MB, "imap:7:8", FP1, &got, &err) == 0 &&
+		   got.state == MSG_DONE && got.same == 1, "and a key not preloaded");
+		/* releasing the quarantine changes rows of the whole mailbox */
+		ok(state_retry_quarantined(st, MB, &n, &err) == 0 && n == 1 &&
+		   state_peek(st, MB, "imap:7:5", FP1, &got, &err) == 0 &&
+		   got.state == MSG_FAILED && got.attempts == 0 &&
+		   state_peek(st, MB, "imap:7:6", FP2, &got, &err) == 0 &&
+		   got.state == MSG_STAGED, "after --retry-failed every row is read again");
+		/* a mailbox over the cap is not loaded: lookups see the database */
+		snprintf(cmd, sizeof(cmd), "sqlite3 %s \"UPDATE messages SET state=2"
+			 " WHERE key='imap:7:6'\"", path);
+		ok(state_preload(st, MB, 3, &err) == 0 && system(cmd) == 0 &&
+		   state_peek(st, MB, "imap:7:6", FP2, &got, &err) == 0 &&
+		   got.state == MSG_DELIVERED, "over the cap nothing is preloaded");
+		snprintf(cmd, sizeof(cmd), "sqlite3 %s \"UPDATE messages SET state=3"
+			 " WHERE key='imap:7:6'\"", path);
+		ok(state_preload(st, MB, 100, &err) == 0 && system(cmd) == 0 &&
+		   state_preload(st, "IMAP://none", 100, &err) == 0 &&
+		   state_peek(st, MB, "imap:7:6", FP2, &got, &err) == 0 &&
+		   got.state == MSG_DONE, "preloading another mailbox forgets the first");
+	}
+	state_close(st);
+
 	/* a database of the first schema (no fingerprint column) gains the
 	 * new columns; its rows compare by Message-ID */
 	snprintf(path, sizeof(path), "sqlite3 %s/old.db \"CREATE TABLE messages ("
