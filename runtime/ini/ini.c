@@ -378,9 +378,18 @@ static int split_lines(struct ini *ini, char *text, size_t tlen,
 {
 	size_t i, start = 0, cur = 0, ends = 0;
 
-	/* room for every line at once: at most one per CR or LF, plus one */
-	for (i = 0; i < tlen; i++)
-		ends += text[i] == '\n' || text[i] == '\r';
+	/* room for every line at once: one per LF and per CR not followed
+	 * by an LF, plus one */
+	{
+		const char *q = text, *e = text + tlen;
+
+		while ((q = memchr(q, '\n', (size_t)(e - q))) != NULL) {
+			ends++;
+			q++;
+		}
+		for (q = text; (q = memchr(q, '\r', (size_t)(e - q))) != NULL; q++)
+			ends += q + 1 == e || q[1] != '\n';
+	}
 	if (ends >= (size_t)INT32_MAX / 2 ||
 	    MEM_GROW(ini->lines, ini->alloc, ends + 1, NULL) < 0)
 		return err_nomem(err);
