@@ -172,6 +172,7 @@ struct ini_entry {
 	int have_cfg;
 	int cp1252;                     /* saved as Windows-1252: read converted */
 	struct config cfg;
+	struct rules_memo rules;        /* cfg's rule findings, once known */
 	char *load_msg;                 /* config_load() failure, fleet-relative */
 };
 
@@ -225,6 +226,7 @@ static void ini_entry_free(struct ini_entry *e)
 	fleet_path_release(&e->fp);
 	if (e->have_cfg)
 		config_release(&e->cfg);
+	rules_memo_release(&e->rules);
 	free(e->load_msg);
 	free(e);
 }
@@ -479,8 +481,9 @@ static int job_eval(const struct analysis_opts *o, struct ini_cache *c,
 			goto done;
 		break;
 	}
-	if (analysis_config(o, have_cfg ? &ie->cfg : NULL, have_opts ? &opts : NULL,
-			    job->machine, v, err) < 0)
+	if (analysis_config_memo(o, have_cfg ? &ie->cfg : NULL,
+				 have_cfg ? &ie->rules : NULL,
+				 have_opts ? &opts : NULL, job->machine, v, err) < 0)
 		goto done;
 	analysis_sort_findings(v);
 	if (!have_cfg)

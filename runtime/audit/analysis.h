@@ -106,6 +106,23 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		    const struct connector_opts *opts, const char *machine,
 		    struct job_verdict *v, struct ms_err *err);
 
+/* The rule findings of one INI file ("rule-invalid"), kept with it in the
+ * audit's INI cache so that its rules are compiled once, not once per job
+ * that uses the file.  Zeroed: nothing kept yet.  Owns its messages. */
+struct rules_memo {
+	int set, broken;
+	struct finding *f;
+	size_t n;
+};
+void rules_memo_release(struct rules_memo *m);
+/* analysis_config() with the rule findings taken from memo when it has
+ * them, else worked out and kept there (memo may be NULL: not kept).
+ * memo belongs to cfg: the same INI file, unchanged. */
+int analysis_config_memo(const struct analysis_opts *o, const struct config *cfg,
+			 struct rules_memo *memo,
+			 const struct connector_opts *opts, const char *machine,
+			 struct job_verdict *v, struct ms_err *err);
+
 void job_verdict_release(struct job_verdict *v);
 
 /* Add a finding (message printf-style).  Returns 0 or -1 (out of memory). */

@@ -239,8 +239,8 @@ static int check_certificate(const struct analysis_opts *o,
 /* What the connector will leave out: every broken [ConfigurationN] (and
  * RejectEvent) as rule-invalid, named by line (the file is the job's INI);
  * every configuration broken makes the job broken. */
-static int check_rules(struct job_verdict *v, const struct config *cfg,
-		       int *broken, struct ms_err *err)
+static int check_rules_now(struct job_verdict *v, const struct config *cfg,
+			   int *broken, struct ms_err *err)
 {
 	struct ms_err rerr = MS_ERR_INIT;
 	struct rules *rs = NULL;
@@ -283,12 +283,73 @@ static int check_rules(struct job_verdict *v, const struct config *cfg,
 	return rc;
 }
 
+void rules_memo_release(struct rules_memo *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n; i++)
+		free(m->f[i].message);
+	free(m->f);
+	memset(m, 0, sizeof(*m));
+}
+
+/* check_rules_now(), or its findings again from memo (see rules_memo). */
+static int check_rules(struct job_verdict *v, const struct config *cfg,
+		       int *broken, struct rules_memo *memo, struct ms_err *err)
+{
+	size_t i, first = v->n_findings;
+	int br = 0;
+
+	if (memo && memo->set) {
+		for (i = 0; i < memo->n; i++)
+			if (verdict_add(v, memo->f[i].code, memo->f[i].severity, err,
+					"%s", memo->f[i].message) < 0)
+				return -1;
+		*broken |= memo->broken;
+		return 0;
+	}
+	if (check_rules_now(v, cfg, &br, err) < 0)
+		return -1;
+	*broken |= br;
+	if (memo && v->n_findings > first) {
+		memo->f = calloc(v->n_findings - first, sizeof(*memo->f));
+		if (!memo->f)
+			return err_nomem(err);
+		for (i = first; i < v->n_findings; i++) {
+			struct finding *f = &memo->f[memo->n];
+
+			f->code = v->findings[i].code;
+			f->severity = v->findings[i].severity;
+			if (!(f->message = strdup(v->findings[i].message))) {
+				rules_memo_release(memo);
+				return err_nomem(err);
+			}
+			memo->n++;
+		}
+	}
+	if (memo) {
+		memo->broken = br;
+		memo->set = 1;
+	}
+	return 0;
+}
+
 /* Long (about 195 lines): the checks of one job in the order the report
  * explains them, each a few lines on the effective settings that the
  * ones before computed; they read best as one list. */
 int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 		    const struct connector_opts *opts, const char *machine,
 		    struct job_verdict *v, struct ms_err *err)
+{
+	return analysis_config_memo(o, cfg, NULL, opts, machine, v, err);
+}
+
+int analysis_config_memo(const struct analysis_opts *o, const struct config *cfg,
+			 struct rules_memo *memo,
+			 const struct connector_opts *opts, const char *machine,
+			 struct job_verdict *v, struct ms_err *err)
 {
 	enum mail_protocol proto = PROTO_UNSET;
 	const char *server = NULL;
@@ -432,7 +493,7 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 				config_protocol_name(proto)) < 0)
 			return -1;
 	}
-	if (check_rules(v, cfg, &broken, err) < 0)
+	if (check_rules(v, cfg, &broken, memo, err) < 0)
 		return -1;
 	if (config_notify_problem(cfg) &&
 	    verdict_add(v, "notify-unconfigured", SEV_WARNING, err,

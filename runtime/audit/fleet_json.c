@@ -415,11 +415,45 @@ static const struct jv_key detail_keys[] = {
 
 /* Blanks; *nl counts the line breaks (in a valid job they can only be
  * here: a string holds no control character) */
-static const char *jv_ws(const char *p, const char *e, size_t *nl)
+static const char *jv_ws_run(const char *p, const char *e, size_t *nl)
 {
+	if (e - p >= 2 && *p == ' ' && (unsigned char)p[1] > ' ')
+		return p + 1;   /* the one blank after a ':' */
+#ifdef __SSE2__
+	/* indentation 16 bytes at a time: the first byte that is not
+	 * blank, and the LFs before it */
+	while (e - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i lf = _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'));
+		__m128i ws = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+				     _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))),
+			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')), lf));
+		unsigned m = (unsigned)_mm_movemask_epi8(ws);
+		unsigned l = (unsigned)_mm_movemask_epi8(lf);
+
+		if (m != 0xffff) {
+			unsigned k = (unsigned)__builtin_ctz(~m);
+
+			for (l &= (1u << k) - 1; l; l &= l - 1)
+				++*nl;  /* (no popcnt in the baseline ISA) */
+			return p + k;
+		}
+		for (; l; l &= l - 1)
+			++*nl;
+		p += 16;
+	}
+#endif
 	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
 		*nl += *p++ == '\n';
 	return p;
+}
+
+static inline const char *jv_ws(const char *p, const char *e, size_t *nl)
+{
+	if (p < e && (unsigned char)*p > ' ')
+		return p;       /* no blank: most calls */
+	return jv_ws_run(p, e, nl);
 }
 
 static int jv_hex(char c)
@@ -475,6 +509,13 @@ static const char *jv_string(const char *p, const char *e)
 	}
 	return NULL;
 }
+
+/* The bytes cJSON's number reader looks at: - + 0-9 . e E */
+static const unsigned char json_numch[256] = {
+	['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+};
 
 static const char *jv_value(const char *p, const char *e, size_t *nl, int depth,
 			    struct buf *keep, struct ms_err *err);
@@ -587,20 +628,48 @@ static const char *jv_value(const char *p, const char *e, size_t *nl, int depth,
 	case 'n':
 		return e - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
 	default: {
-		/* a number, as cJSON reads one: strtod over [-+0-9.eE] */
-		const char *q = p;
-		char tmp[64], *end;
+		/*
+		 * A number, as cJSON reads one: strtod (C locale) over the
+		 * run of [-+0-9.eE] (under 64 bytes), spelled out: a sign,
+		 * digits with at most one '.' (at least one digit), then an
+		 * exponent only when it has digits.  Returns where strtod
+		 * stops, without a copy and a call per number.
+		 */
+		const char *q = p, *m, *x;
 		size_t n;
 
-		while (q < e && strchr("-+0123456789.eE", *q) && *q)
+		while (q < e && json_numch[(unsigned char)*q])
 			q++;
 		n = (size_t)(q - p);
-		if (n == 0 || n >= sizeof(tmp))
+		if (n == 0 || n >= 64)
 			return NULL;
-		memcpy(tmp, p, n);
-		tmp[n] = '\0';
-		(void)strtod(tmp, &end);
-		return end == tmp ? NULL : p + (end - tmp);
+		m = p;
+		if (*m == '+' || *m == '-')
+			m++;
+		x = m;
+		while (m < q && *m >= '0' && *m <= '9')
+			m++;
+		n = (size_t)(m - x);
+		if (m < q && *m == '.') {
+			m++;
+			x = m;
+			while (m < q && *m >= '0' && *m <= '9')
+				m++;
+			n += (size_t)(m - x);
+		}
+		if (n == 0)
+			return NULL;
+		if (m < q && (*m == 'e' || *m == 'E')) {
+			x = m + 1;
+			if (x < q && (*x == '+' || *x == '-'))
+				x++;
+			if (x < q && *x >= '0' && *x <= '9') {
+				while (x < q && *x >= '0' && *x <= '9')
+					x++;
+				m = x;
+			}
+		}
+		return m;
 	}
 	}
 }

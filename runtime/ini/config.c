@@ -352,6 +352,28 @@ int config_known_section(const char *section)
 	return section && (in_list(names, section) || rule_number(section) >= 0);
 }
 
+/*
+ * suggest_consider_list(), skipping the names whose length alone puts
+ * them further from the mistyped one than suggest_result() accepts (the
+ * edit distance is at least the difference in length): the same answer
+ * without the distance of every known key for every unknown one.
+ */
+static void consider_list(struct suggest *s, const char *const *names)
+{
+	size_t n = strlen(s->name), limit = n / 3;
+
+	if (limit < 1)
+		limit = 1;
+	if (limit > 3)
+		limit = 3;
+	for (; *names; names++) {
+		size_t m = strlen(*names);
+
+		if ((m > n ? m - n : n - m) <= limit)
+			suggest_consider(s, *names);
+	}
+}
+
 const char *config_suggest(const char *section, const char *key)
 {
 	static const char *const sections[] = {
@@ -365,22 +387,22 @@ const char *config_suggest(const char *section, const char *key)
 		return NULL;
 	suggest_init(&s, key ? key : section);
 	if (!key)
-		suggest_consider_list(&s, sections);
+		consider_list(&s, sections);
 	else if (strcasecmp(section, "General") == 0)
-		suggest_consider_list(&s, general_keys);
+		consider_list(&s, general_keys);
 	else if (strcasecmp(section, "Mail") == 0)
-		suggest_consider_list(&s, mail_keys);
+		consider_list(&s, mail_keys);
 	else if (strcasecmp(section, "Audit") == 0)
-		suggest_consider_list(&s, audit_keys);
+		consider_list(&s, audit_keys);
 	else if (strcasecmp(section, "OAuth") == 0)
-		suggest_consider_list(&s, oauth_keys);
+		consider_list(&s, oauth_keys);
 	else if (strcasecmp(section, "Notify") == 0)
-		suggest_consider_list(&s, notify_keys);
+		consider_list(&s, notify_keys);
 	else if (strcasecmp(section, "State") == 0)
-		suggest_consider_list(&s, state_keys);
+		consider_list(&s, state_keys);
 	else if (rule_number(section) >= 0) {
-		suggest_consider_list(&s, rule_keys);
-		suggest_consider_list(&s, events);
+		consider_list(&s, rule_keys);
+		consider_list(&s, events);
 	}
 	return suggest_result(&s);
 }

@@ -137,10 +137,39 @@ static int add_problem(struct ini *ini, int line, enum ini_severity sev,
 
 void ini_line_clear(struct iline *l)
 {
-	free(l->text);
-	free(l->key);
-	free(l->value);
+	if (l->own_text)
+		free(l->text);
+	if (l->own_kv) {
+		free(l->key);
+		free(l->value);
+	}
 	memset(l, 0, sizeof(*l));
+}
+
+void ini_line_set_text(struct iline *l, char *t, size_t len)
+{
+	if (l->own_text)
+		free(l->text);
+	l->text = t;
+	l->len = len;
+	l->own_text = 1;
+}
+
+/* n bytes of s, NUL-terminated: in the parse's arena (sized for every
+ * key and value of the parse) when own is 0, else malloc'd. */
+static char *kv_copy(struct ini *ini, const char *s, size_t n, int own)
+{
+	char *p;
+
+	if (!own) {
+		p = ini->kv + ini->kv_used;
+		ini->kv_used += n + 1;
+	} else if (!(p = malloc(n + 1))) {
+		return NULL;
+	}
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
 }
 
 /*
@@ -153,9 +182,12 @@ int ini_classify(struct ini *ini, struct iline *l, int lineno)
 	const char *t = l->text;
 	size_t i = 0, j, len = l->len;
 
-	free(l->key);
-	free(l->value);
+	if (l->own_kv) {
+		free(l->key);
+		free(l->value);
+	}
 	l->key = l->value = NULL;
+	l->own_kv = 0;
 	while (i < len && ini_is_blank((unsigned char)t[i]))
 		i++;
 	if (i == len) {
@@ -229,10 +261,19 @@ int ini_classify(struct ini *ini, struct iline *l, int lineno)
 		l->key_end = ke;
 		l->val_off = vo;
 		l->val_len = ve - vo;
-		l->key = ms_strndup(t + i, ke - i);
-		l->value = ms_strndup(t + vo, ve - vo);
-		if (!l->key || !l->value)
+		/* both in the arena during the parse, both malloc'd after */
+		l->own_kv = ini->kv_cap - ini->kv_used < (ke - i) + (ve - vo) + 2;
+		l->key = kv_copy(ini, t + i, ke - i, l->own_kv);
+		l->value = kv_copy(ini, t + vo, ve - vo, l->own_kv);
+		if (!l->key || !l->value) {
+			if (l->own_kv) {
+				free(l->key);
+				free(l->value);
+			}
+			l->key = l->value = NULL;
+			l->own_kv = 0;
 			return -1;
+		}
 		if (ke == i && lineno > 0)
 			return add_problem(ini, lineno, INI_ERROR,
 					   "missing key name before '='");
@@ -240,14 +281,26 @@ int ini_classify(struct ini *ini, struct iline *l, int lineno)
 	}
 }
 
-struct ini *ini_new(const char *name)
+/* An empty INI without its index (the parse builds it once at the end). */
+static struct ini *ini_alloc(const char *name)
 {
 	struct ini *ini = calloc(1, sizeof(*ini));
 
 	if (!ini)
 		return NULL;
 	ini->name = strdup(name ? name : "<memory>");
-	if (!ini->name || add_sect(ini, "", 0) != 0 || ini_reindex(ini) < 0) {
+	if (!ini->name || add_sect(ini, "", 0) != 0) {
+		ini_free(ini);
+		return NULL;
+	}
+	return ini;
+}
+
+struct ini *ini_new(const char *name)
+{
+	struct ini *ini = ini_alloc(name);
+
+	if (ini && ini_reindex(ini) < 0) {
 		ini_free(ini);
 		return NULL;
 	}
@@ -271,27 +324,10 @@ void ini_free(struct ini *ini)
 	free(ini->probs);
 	free(ini->shash);
 	index_free(ini->index);
+	free(ini->store);
+	free(ini->kv);
 	free(ini->name);
 	free(ini);
-}
-
-struct keyref {
-	size_t sect;
-	const char *key;
-	size_t idx;
-};
-
-static int keyref_cmp(const void *a, const void *b)
-{
-	const struct keyref *x = a, *y = b;
-	int c;
-
-	if (x->sect != y->sect)
-		return x->sect < y->sect ? -1 : 1;
-	c = strcasecmp(x->key, y->key);
-	if (c)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 static int problem_cmp(const void *a, const void *b)
@@ -303,71 +339,129 @@ static int problem_cmp(const void *a, const void *b)
 	return (int)x->pub.severity - (int)y->pub.severity;
 }
 
-/* Record duplicate keys and sections as warnings. */
+/* Record duplicate keys and sections as warnings, from the index: its
+ * bykey order (section, key, line) puts a key's lines side by side. */
 static int find_duplicates(struct ini *ini)
 {
-	struct keyref *refs;
-	size_t i, n = 0, *first_hdr;
-	int rc = -1;
+	const struct kindex *x = ini->index;
+	size_t i;
 
-	first_hdr = calloc(ini->n_sects, sizeof(*first_hdr));
-	refs = malloc((ini->n ? ini->n : 1) * sizeof(*refs));
-	if (!first_hdr || !refs)
-		goto out;
 	for (i = 0; i < ini->n; i++) {
-		struct iline *l = &ini->lines[i];
+		const struct iline *l = &ini->lines[i];
 
-		if (l->kind == LK_SECTION) {
-			if (first_hdr[l->sect] && l->sect != 0) {
-				if (add_problem(ini, (int)i + 1, INI_WARNING,
-						"section [%s] appears again (first at line %zu); its keys merge",
-						ini->sects[l->sect].name,
-						first_hdr[l->sect]) < 0)
-					goto out;
-			} else if (!first_hdr[l->sect]) {
-				first_hdr[l->sect] = i + 1;
-			}
-		} else if (l->kind == LK_KEY && l->key[0]) {
-			refs[n].sect = l->sect;
-			refs[n].key = l->key;
-			refs[n].idx = i;
-			n++;
-		}
+		if (l->kind == LK_SECTION && l->sect != 0 &&
+		    x->first_hdr[l->sect] != i + 1 &&
+		    add_problem(ini, (int)i + 1, INI_WARNING,
+				"section [%s] appears again (first at line %zu); its keys merge",
+				ini->sects[l->sect].name, x->first_hdr[l->sect]) < 0)
+			return -1;
 	}
-	qsort(refs, n, sizeof(*refs), keyref_cmp);
-	for (i = 1; i < n; i++) {
-		if (refs[i].sect != refs[i - 1].sect ||
-		    strcasecmp(refs[i].key, refs[i - 1].key) != 0)
+	for (i = 1; i < x->nkeys; i++) {
+		const struct iline *a = &ini->lines[x->bykey[i - 1]];
+		const struct iline *b = &ini->lines[x->bykey[i]];
+
+		if (!a->key[0] || !b->key[0] || a->sect != b->sect ||
+		    strcasecmp(a->key, b->key) != 0)
 			continue;
-		if (add_problem(ini, (int)refs[i].idx + 1, INI_WARNING,
+		if (add_problem(ini, (int)x->bykey[i] + 1, INI_WARNING,
 				"duplicate key '%s' in [%s] (also at line %zu); the last one wins",
-				ini->lines[refs[i].idx].key,
-				ini->sects[refs[i].sect].name, refs[i - 1].idx + 1) < 0)
-			goto out;
+				b->key, ini->sects[b->sect].name, x->bykey[i - 1] + 1) < 0)
+			return -1;
 	}
-	rc = 0;
-out:
-	free(first_hdr);
-	free(refs);
-	return rc;
+	return 0;
 }
-int ini_parse(struct ini **out, const char *name, const char *data,
-	      size_t len, struct ms_err *err)
+
+/* Split text (tlen bytes, writable, text[tlen] readable) into lines that
+ * point into it: each line end is overwritten by a NUL. */
+static int split_lines(struct ini *ini, char *text, size_t tlen,
+		       struct ms_err *err)
+{
+	size_t i, start = 0, cur = 0, ends = 0;
+
+	/* room for every line at once: one per LF and per CR not followed
+	 * by an LF, plus one */
+	{
+		const char *q = text, *e = text + tlen;
+
+		while ((q = memchr(q, '\n', (size_t)(e - q))) != NULL) {
+			ends++;
+			q++;
+		}
+		for (q = text; (q = memchr(q, '\r', (size_t)(e - q))) != NULL; q++)
+			ends += q + 1 == e || q[1] != '\n';
+	}
+	if (ends >= (size_t)INT32_MAX / 2 ||
+	    MEM_GROW(ini->lines, ini->alloc, ends + 1, NULL) < 0)
+		return err_nomem(err);
+	/* every key and value fits: a key line of n bytes needs n + 1 */
+	if (tlen && !(ini->kv = malloc(tlen + 1)))
+		return err_nomem(err);
+	ini->kv_cap = tlen ? tlen + 1 : 0;
+	for (i = 0; i <= tlen; i++) {
+		enum eol e;
+		size_t end = i;
+		struct iline *l;
+
+		if (i == tlen) {
+			if (start == tlen)
+				break;
+			e = EOL_NONE;
+		} else if (text[i] == '\n') {
+			e = EOL_LF;
+		} else if (text[i] == '\r') {
+			if (i + 1 < tlen && text[i + 1] == '\n') {
+				e = EOL_CRLF;
+				i++;
+			} else {
+				e = EOL_CR;
+			}
+		} else {
+			continue;
+		}
+		l = &ini->lines[ini->n];
+		memset(l, 0, sizeof(*l));
+		ini->n++;
+		text[end] = '\0';
+		l->text = text + start;
+		l->len = end - start;
+		l->eol = e;
+		l->sect = cur;
+		if (ini_classify(ini, l, (int)ini->n) < 0)
+			return err_nomem(err);
+		if (l->kind == LK_SECTION)
+			cur = l->sect;
+		start = i + 1;
+	}
+	/* later edits malloc their keys and values */
+	ini->kv_cap = ini->kv_used;
+	return 0;
+}
+
+/*
+ * The parse.  own, when not NULL, is a malloc'd buffer holding data
+ * (NUL after len bytes) that the parse takes over: the lines of a UTF-8
+ * file then point into the very bytes that were read.  It is freed on
+ * failure.
+ */
+static int parse(struct ini **out, const char *name, char *own,
+		 const char *data, size_t len, struct ms_err *err)
 {
 	const unsigned char *u = (const unsigned char *)data;
 	struct buf text;
 	struct ini *ini;
-	size_t i, start;
-	size_t cur = 0;
+	char *t;
+	size_t i, tlen;
 	int be = 0, rc = -1;
 
 	*out = NULL;
 	buf_init(&text, BUF_DEFAULT_CAP);
 	if (!name)
 		name = "<memory>";
-	ini = ini_new(name);
-	if (!ini)
+	ini = ini_alloc(name);
+	if (!ini) {
+		free(own);
 		return err_nomem(err);
+	}
 
 	if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
 		ini->enc = INI_ENC_UTF8_BOM;
@@ -381,12 +475,16 @@ int ini_parse(struct ini **out, const char *name, const char *data,
 	} else if (ini_guess_utf16(u, len, &be)) {
 		ini->enc = be ? INI_ENC_UTF16BE : INI_ENC_UTF16LE;
 	}
-	if (ini->enc == INI_ENC_UTF16LE_BOM || ini->enc == INI_ENC_UTF16BE_BOM) {
-		if (ini_decode_utf16(name, u + 2, len - 2, be, &text, err) < 0)
+	if (ini->enc == INI_ENC_UTF16LE_BOM || ini->enc == INI_ENC_UTF16BE_BOM ||
+	    ini->enc == INI_ENC_UTF16LE || ini->enc == INI_ENC_UTF16BE) {
+		size_t skip = ini->enc == INI_ENC_UTF16LE_BOM ||
+			      ini->enc == INI_ENC_UTF16BE_BOM ? 2 : 0;
+
+		if (ini_decode_utf16(name, u + skip, len - skip, be, &text, err) < 0)
 			goto out;
-	} else if (ini->enc == INI_ENC_UTF16LE || ini->enc == INI_ENC_UTF16BE) {
-		if (ini_decode_utf16(name, u, len, be, &text, err) < 0)
-			goto out;
+		tlen = text.len;
+		ini->store = buf_detach(&text, NULL);
+		t = ini->store;
 	} else {
 		if (ini_check_utf8(name, data, len, err) < 0) {
 			if (ini_is_cp1252(data, len) &&
@@ -395,57 +493,28 @@ int ini_parse(struct ini **out, const char *name, const char *data,
 				       "mailshift-migrate converts it)");
 			goto out;
 		}
-		if (buf_append(&text, data, len, err) < 0)
-			goto out;
-	}
-
-	/* split into lines */
-	start = 0;
-	for (i = 0; i <= text.len; i++) {
-		enum eol e;
-		size_t end = i;
-		struct iline *l;
-
-		if (i == text.len) {
-			if (start == text.len)
-				break;
-			e = EOL_NONE;
-		} else if (text.data[i] == '\n') {
-			e = EOL_LF;
-		} else if (text.data[i] == '\r') {
-			if (i + 1 < text.len && text.data[i + 1] == '\n') {
-				e = EOL_CRLF;
-				i++;
-			} else {
-				e = EOL_CR;
-			}
+		tlen = len;
+		if (own) {
+			t = own + (data - own);
+			ini->store = own;
+			own = NULL;
 		} else {
-			continue;
+			if (!(ini->store = malloc(len + 1))) {
+				err_nomem(err);
+				goto out;
+			}
+			memcpy(ini->store, data, len);
+			ini->store[len] = '\0';
+			t = ini->store;
 		}
-		if (ini->n >= (size_t)INT32_MAX / 2 || MEM_GROW(ini->lines, ini->alloc, ini->n + 1, NULL) < 0) {
-			err_nomem(err);
-			goto out;
-		}
-		l = &ini->lines[ini->n];
-		memset(l, 0, sizeof(*l));
-		ini->n++;
-		l->text = ms_strndup(text.data + start, end - start);
-		if (!l->text) {
-			err_nomem(err);
-			goto out;
-		}
-		l->len = end - start;
-		l->eol = e;
-		l->sect = cur;
-		if (ini_classify(ini, l, (int)ini->n) < 0) {
-			err_nomem(err);
-			goto out;
-		}
-		if (l->kind == LK_SECTION)
-			cur = l->sect;
-		start = i + 1;
 	}
-	if (find_duplicates(ini) < 0) {
+	if (!ini->store) {
+		t = (char *)"";         /* empty: no line, nothing written */
+		tlen = 0;
+	}
+	if (split_lines(ini, t, tlen, err) < 0)
+		goto out;
+	if (ini_reindex(ini) < 0 || find_duplicates(ini) < 0) {
 		err_nomem(err);
 		goto out;
 	}
@@ -454,31 +523,31 @@ int ini_parse(struct ini **out, const char *name, const char *data,
 		qsort(ini->probs, ini->n_probs, sizeof(*ini->probs), problem_cmp);
 	for (i = 0; i < ini->n_probs; i++)
 		ini->probs[i].pub.msg = ini->probs[i].msg;
-	if (ini_reindex(ini) < 0) {
-		err_nomem(err);
-		goto out;
-	}
 	*out = ini;
 	ini = NULL;
 	rc = 0;
 out:
+	free(own);
 	buf_wipe(&text);
 	ini_free(ini);
 	return rc;
+}
+
+int ini_parse(struct ini **out, const char *name, const char *data,
+	      size_t len, struct ms_err *err)
+{
+	return parse(out, name, NULL, data, len, err);
 }
 
 int ini_load(struct ini **out, const char *path, struct ms_err *err)
 {
 	char *data = NULL;
 	size_t len = 0;
-	int rc;
 
 	*out = NULL;
 	if (fs_read_file(path, INI_MAX_FILE, &data, &len, err) < 0)
 		return -1;
-	rc = ini_parse(out, path, data, len, err);
-	free(data);
-	return rc;
+	return parse(out, path, data, data, len, err);
 }
 
 /* ---- queries ---- */
@@ -531,14 +600,7 @@ size_t ini_line_count(const struct ini *ini)
 
 static void index_free(struct kindex *x)
 {
-	if (!x)
-		return;
-	free(x->bykey);
-	free(x->bysect);
-	free(x->first_hdr);
-	free(x->has_keys);
-	free(x->visible);
-	free(x);
+	free(x);        /* one block: the struct and its arrays */
 }
 
 static int bykey_cmp(const void *a, const void *b, void *arg)
@@ -556,43 +618,40 @@ static int bykey_cmp(const void *a, const void *b, void *arg)
 	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
-static int bysect_cmp(const void *a, const void *b, void *arg)
-{
-	const struct iline *lines = arg;
-	const struct iline *x = &lines[*(const size_t *)a];
-	const struct iline *y = &lines[*(const size_t *)b];
-
-	if (x->sect != y->sect)
-		return x->sect < y->sect ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
-}
-
 int ini_reindex(struct ini *ini)
 {
 	struct kindex *x;
-	size_t i, ns = ini->n_sects ? ini->n_sects : 1;
+	size_t i, ns = ini->n_sects ? ini->n_sects : 1, nl = ini->n ? ini->n : 1;
+	size_t *start;
+	char *p;
 
 	index_free(ini->index);
 	ini->index = NULL;
-	x = calloc(1, sizeof(*x));
-	if (!x)
+	/* one block: bykey, bysect (nl each), first_hdr, visible, start (ns
+	 * each), then has_keys; start is scratch for the sort by section */
+	if (nl > (SIZE_MAX - sizeof(*x)) / sizeof(size_t) / 2 - 3 * ns - 1)
 		return -1;
-	x->bykey = malloc((ini->n ? ini->n : 1) * sizeof(size_t));
-	x->bysect = malloc((ini->n ? ini->n : 1) * sizeof(size_t));
-	x->first_hdr = calloc(ns, sizeof(size_t));
-	x->has_keys = calloc(ns, 1);
-	x->visible = malloc(ns * sizeof(size_t));
-	if (!x->bykey || !x->bysect || !x->first_hdr || !x->has_keys || !x->visible) {
-		index_free(x);
+	p = malloc(sizeof(*x) + (2 * nl + 3 * ns) * sizeof(size_t) + ns);
+	if (!p)
 		return -1;
-	}
+	x = (struct kindex *)(void *)p;
+	memset(x, 0, sizeof(*x));
+	x->bykey = (size_t *)(void *)(p + sizeof(*x));
+	x->bysect = x->bykey + nl;
+	x->first_hdr = x->bysect + nl;
+	x->visible = x->first_hdr + ns;
+	start = x->visible + ns;
+	x->has_keys = (unsigned char *)(start + ns);
+	memset(x->first_hdr, 0, ns * sizeof(size_t));
+	memset(start, 0, ns * sizeof(size_t));
+	memset(x->has_keys, 0, ns);
 	for (i = 0; i < ini->n; i++) {
 		const struct iline *l = &ini->lines[i];
 
 		if (l->kind == LK_KEY) {
-			x->bykey[x->nkeys] = x->bysect[x->nkeys] = i;
-			x->nkeys++;
+			x->bykey[x->nkeys++] = i;
 			x->has_keys[l->sect] = 1;
+			start[l->sect]++;
 		} else if (l->kind == LK_SECTION && !x->first_hdr[l->sect]) {
 			x->first_hdr[l->sect] = i + 1;
 		}
@@ -600,9 +659,31 @@ int ini_reindex(struct ini *ini)
 	for (i = 0; i < ini->n_sects; i++)
 		if (x->first_hdr[i] || (i == 0 && x->has_keys[0]))
 			x->visible[x->n_visible++] = i;
-	if (x->nkeys) {
-		qsort_r(x->bykey, x->nkeys, sizeof(size_t), bykey_cmp, ini->lines);
-		qsort_r(x->bysect, x->nkeys, sizeof(size_t), bysect_cmp, ini->lines);
+	/* bysect: key lines by (section, line), a counting sort */
+	{
+		size_t sum = 0;
+
+		for (i = 0; i < ns; i++) {
+			size_t c = start[i];
+
+			start[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < x->nkeys; i++)
+			x->bysect[start[ini->lines[x->bykey[i]].sect]++] = x->bykey[i];
+	}
+	/* bykey: (section, key, line); from the section order each run of a
+	 * section is sorted on its own */
+	memcpy(x->bykey, x->bysect, x->nkeys * sizeof(size_t));
+	for (i = 0; i < x->nkeys;) {
+		size_t j = i + 1, s = ini->lines[x->bykey[i]].sect;
+
+		while (j < x->nkeys && ini->lines[x->bykey[j]].sect == s)
+			j++;
+		if (j - i > 1)
+			qsort_r(x->bykey + i, j - i, sizeof(size_t), bykey_cmp,
+				ini->lines);
+		i = j;
 	}
 	ini->index = x;
 	return 0;

@@ -86,6 +86,7 @@ static int insert_line(struct ini *ini, size_t pos, char *text, size_t sect,
 	l = &ini->lines[pos];
 	memset(l, 0, sizeof(*l));
 	l->text = text;
+	l->own_text = 1;
 	l->len = strlen(text);
 	l->sect = sect;
 	l->eol = dom;
@@ -258,9 +259,7 @@ int ini_set(struct ini *ini, const char *section, const char *key,
 		memcpy(t + l->val_off + vlen, l->text + l->val_off + l->val_len,
 		       l->len - l->val_off - l->val_len);
 		t[n] = '\0';
-		free(l->text);
-		l->text = t;
-		l->len = n;
+		ini_line_set_text(l, t, n);
 		if (ini_classify(ini, l, 0) < 0)
 			return err_nomem(err);
 		return 0;
@@ -327,9 +326,7 @@ int ini_comment_out(struct ini *ini, const char *section, const char *key)
 			return finish(ini, -1, NULL);
 		memcpy(t, "# ", 2);
 		memcpy(t + 2, l->text, l->len + 1);
-		free(l->text);
-		l->text = t;
-		l->len += 2;
+		ini_line_set_text(l, t, l->len + 2);
 		if (ini_classify(ini, l, 0) < 0)
 			return finish(ini, -1, NULL);
 		n++;

@@ -40,6 +40,18 @@ int ini_check_utf8(const char *name, const char *p, size_t n,
 	uint32_t cp;
 
 	while (i < n) {
+		/* plain ASCII (no NUL, no high bit) 8 bytes at a time */
+		while (n - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p + i, 8);
+			if ((w & 0x8080808080808080ULL) ||
+			    ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		if (p[i] == '\0')
 			return err_set_line(err, MS_ERR_CONFIG, count_line(p, i),
 					    "%s:%d: NUL byte in the file", name,
@@ -156,7 +168,9 @@ int ini_guess_utf16(const unsigned char *p, size_t n, int *be)
 	size_t i, z_even = 0, z_odd = 0, half, syn_le, syn_be;
 	int ok_le, ok_be;
 
-	if (n < 2)
+	/* no zero byte: no syntax unit of either order (each holds one)
+	 * and no share of zero bytes, so neither rule can say UTF-16 */
+	if (n < 2 || !memchr(p, 0, n))
 		return 0;
 	ok_le = utf16_scan(p, n, 0, &syn_le);
 	ok_be = utf16_scan(p, n, 1, &syn_be);

@@ -19,11 +19,19 @@
 enum eol { EOL_NONE = 0, EOL_LF, EOL_CRLF, EOL_CR };
 enum line_kind { LK_BLANK, LK_COMMENT, LK_SECTION, LK_KEY, LK_OTHER };
 
+/*
+ * A parsed line's text points into the file's text (ini->store, each line
+ * end overwritten by a NUL) and its key and value into one arena
+ * (ini->kv): one allocation each per file, not per line.  A line an edit
+ * made or changed owns its text (own_text) or key and value (own_kv),
+ * malloc'd; ini_line_clear() frees only what a line owns.
+ */
 struct iline {
 	char *text;             /* UTF-8, NUL-terminated, no line end */
 	size_t len;
 	enum eol eol;
 	enum line_kind kind;
+	unsigned char own_text, own_kv;
 	size_t sect;            /* section the line belongs to (header: its own) */
 	char *key, *value;      /* LK_KEY: trimmed copies */
 	size_t key_start, key_end, eq, val_off, val_len;
@@ -65,6 +73,9 @@ struct ini {
 	struct kindex *index;
 	struct iproblem *probs;
 	size_t n_probs, alloc_probs;
+	char *store;            /* the parse's text, lines point into it */
+	char *kv;               /* the parse's keys and values */
+	size_t kv_used, kv_cap; /* kv_cap 0 once the parse is over */
 };
 
 /* Line ends as bytes, by enum eol. */
@@ -79,6 +90,8 @@ static inline int ini_is_blank(int c)
 /* Work out what l->text is (see ini.c); -1 only when out of memory. */
 int ini_classify(struct ini *ini, struct iline *l, int lineno);
 void ini_line_clear(struct iline *l);
+/* Give l the malloc'd text t (len bytes), freeing the old one if owned. */
+void ini_line_set_text(struct iline *l, char *t, size_t len);
 /* Section index of name (case-insensitive), -1 if none. */
 long ini_find_sect(const struct ini *ini, const char *name);
 /* Index of the last key line of (section, key) by the index, -1 if none. */

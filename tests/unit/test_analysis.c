@@ -617,6 +617,64 @@ static void test_spill_order(void)
 	free(c);
 }
 
+/* Jobs sharing an INI file with broken rules: its rules are compiled
+ * once (rules_memo) and every job gets the same rule findings and status
+ * as the first. */
+static void test_rules_memo(void)
+{
+	static const char *const names[] = { "J1", "J2", "J3", "J4", "J5" };
+	struct ms_err err = MS_ERR_INIT;
+	struct audit a;
+	char dir[512];
+	size_t i, k;
+
+	put("memo/machines/M1/D/badrule.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[Configuration1]\r\nAllowedTimeFrame=0800-2460\r\nEvent=$CONSOLE:DISPLAY,x\r\n"
+	    "[Configuration2]\r\nSubjectLineMask=^x$\r\nEvent=$CONSOLE:DISPLAY,[[1]]\r\n"
+	    "[Configuration3]\r\nEvent=$CONSOLE:DISPLAY,ok\r\n");
+	put("memo/machines/M1/D/allbad.ini",
+	    "[Mail]\r\nUser=a\r\nServer=mail.contoso.local\r\nEmailProtocol=IMAP\r\n"
+	    "SecurityProtocol=TLS1_2\r\nSelfSignedCertificate=False\r\n"
+	    "[Configuration1]\r\nEvent=CONSOLE:DISPLAY,x\r\n");
+#define MJOB(n, ini) "{\"name\":\"" n "\",\"schedule\":{\"name\":\"S\"},\"primaryMachine\":" \
+	"{\"name\":\"M1\"},\"details\":{\"commandLine\":\"smartemail.exe -inifile:D:\\\\" ini "\"}}"
+	put("memo/jobs/j.json", "[" MJOB("J1", "badrule.ini") "," MJOB("J2", "badrule.ini") ","
+	    MJOB("J3", "badrule.ini") "," MJOB("J4", "allbad.ini") "," MJOB("J5", "allbad.ini") "]");
+#undef MJOB
+	snprintf(dir, sizeof(dir), "%s/memo", top);
+	ao.fleet_dir = dir;
+	ok(audit_run(&ao, &a, &err) == 0, "memo: audit runs: %s", err.msg);
+	is_int(a.n_jobs, 5, "memo: five jobs");
+	for (i = 0; i < a.n_jobs && i < 5; i++) {
+		const struct job_verdict *v = &a.jobs[i], *first = &a.jobs[i < 3 ? 0 : 3];
+		size_t nr = 0, same = 1, j;
+
+		ok(strcmp(v->job, names[i]) == 0, "memo: job %s in order", names[i]);
+		for (k = 0; k < v->n_findings; k++) {
+			if (strcmp(v->findings[k].code, "rule-invalid") != 0)
+				continue;
+			nr++;
+			for (j = 0; j < first->n_findings; j++)
+				if (strcmp(first->findings[j].code, "rule-invalid") == 0 &&
+				    first->findings[j].severity == v->findings[k].severity &&
+				    strcmp(first->findings[j].message, v->findings[k].message) == 0)
+					break;
+			same &= j < first->n_findings;
+		}
+		if (i < 3)
+			ok(nr == 2 && same && v->status == STATUS_UNAFFECTED,
+			   "memo: %s has the two rule warnings of badrule.ini, still runs", names[i]);
+		else
+			ok(nr == 1 && same && v->status == STATUS_BROKEN &&
+			   find(v, "rule-invalid")->severity == SEV_ERROR,
+			   "memo: %s has allbad.ini's rule error and is broken", names[i]);
+	}
+	audit_release(&a);
+	ao.fleet_dir = top;
+}
+
 int main(void)
 {
 	char cmd[512];
@@ -634,6 +692,7 @@ int main(void)
 	test_audit();
 	test_spill();
 	test_spill_order();
+	test_rules_memo();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", top);

@@ -902,6 +902,63 @@ static void test_fast_paths(void)
 	free(s);
 }
 
+/* Numbers as cJSON reads them (strtod over [-+0-9.eE]) and long runs of
+ * blanks and line breaks (read 16 bytes at a time): the same jobs, the
+ * same errors, at the same lines. */
+static void test_numbers_blanks(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct seen *s = calloc(1, sizeof(*s));
+	char dir[512];
+	int k;
+
+	h.ctx = s;
+	puts_("n/jobs/good.json",
+	      "[{\"name\":\"G1\",\"a\":[0,-0,1.5,-2.25e10,3E+2,4e-1,.5,+1,7.,-.5e1,1e999]},\n"
+	      "                                        \r\n"
+	      "\t \r\n\n\n                                  \n"
+	      "  {\"name\":\"G2\",   \"b\"  :   12   ,\r\n                     \"c\":  [ 1 ,  2 ]  }  ,"
+	      "                                                 \n"
+	      "{\"name\":\"G3\"}]\n");
+	puts_("n/jobs/e1.json", "[{\"name\":\"E\",\"x\":1e}]");
+	puts_("n/jobs/e2.json", "[{\"name\":\"E\",\"x\":-}]");
+	puts_("n/jobs/e3.json", "[{\"name\":\"E\",\"x\":e5}]");
+	puts_("n/jobs/e4.json", "[{\"name\":\"E\",\"x\":1e+}]");
+	puts_("n/jobs/e5.json", "[{\"name\":\"E\",\"x\":.}]");
+	puts_("n/jobs/e6.json", "[{\"name\":\"E\",\"x\":1234567890123456789012345678901234567890"
+	      "123456789012345678901234}]");
+	puts_("n/jobs/e7.json", "[{\"name\":\"OK\"},\n\n                                       \n"
+	      "                   \r\n   {\"name\":\"E\",\"x\":--1}]");
+	snprintf(dir, sizeof(dir), "%s/n", top);
+	ok(fleet_scan(dir, &h, &err) == 0, "numbers: scan: %s", err.msg);
+	for (k = 0; k < s->np; k++)
+		printf("# problem %s\n", s->problems[k]);
+	ok(has_job(s, "jobs/good.json||G1|") && has_job(s, "jobs/good.json||G2|") &&
+	   has_job(s, "jobs/good.json||G3|"), "numbers cJSON reads, blanks between tokens");
+	ok(has_job(s, "jobs/good.json||G2|||-|-|7") && has_job(s, "jobs/good.json||G3|||-|-|9"),
+	   "line numbers after runs of blanks and line breaks");
+	for (k = 1; k <= 6; k++) {
+		char want[64];
+		int i, found = 0;
+
+		snprintf(want, sizeof(want), "jobs/e%d.json:1: invalid JSON in job #1", k);
+		for (i = 0; i < s->np; i++)
+			found |= strstr(s->problems[i], want) != NULL;
+		ok(found, "not a number: %s", want);
+	}
+	{
+		int i, found = 0;
+
+		for (i = 0; i < s->np; i++)
+			found |= strstr(s->problems[i], "jobs/e7.json:5: invalid JSON in job #2") != NULL;
+		ok(found && has_job(s, "jobs/e7.json||OK|"),
+		   "a bad number after blank lines: its line");
+	}
+	is_int(s->np, 7, "seven problems");
+	free(s);
+}
+
 int main(void)
 {
 	snprintf(top, sizeof(top), "%s/test_fleet.XXXXXX",
@@ -915,6 +972,7 @@ int main(void)
 	test_stream();
 	test_value_runs();
 	test_fast_paths();
+	test_numbers_blanks();
 	test_async();
 	test_resolve();
 	test_inis_notify();
