@@ -291,6 +291,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	struct wctx w;
 	size_t i, b0;
 	int run = 0, f, rc = -1;
+	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
@@ -299,12 +300,17 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		return -1;
 	if ((f = mdb_find_run(d, 0, 1, &run, err)) < 0)
 		goto done;
+	mig_lap(res, MIGRATE_PH_OPEN, &t);
 	if (f == 1) {
 		struct migrate_result pr;
 		memset(&pr, 0, sizeof(pr));
 		if (mig_do_plan(o, d, map, 0, &pr, err) < 0)
 			goto done;
 		run = pr.run;
+		for (i = 0; i < MIGRATE_PHASES; i++)
+			res->phase[i] += pr.phase[i];
+		res->commits += pr.commits;
+		t = mig_now();
 		mig_outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
 	}
@@ -322,6 +328,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	/* Each batch: commit the bytes about to be written (state applying),
 	 * write every file (tmp, fsync, rename), fsync each folder once, then
 	 * commit the applied states.  An item is only recorded applied once
@@ -386,8 +393,11 @@ record:
 				goto done;
 			}
 		}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
+		res->commits++;
+		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 		/* 2: write, several files at once */
 		w.n_files = 0;
 		for (i = b0; i < e; i++)
@@ -402,8 +412,10 @@ record:
 			r.items[i].new = NULL;
 			r.items[i].new_len = 0;
 		}
+		mig_lap(res, MIGRATE_PH_WRITE, &t);
 		/* 3: make the renames durable, one fsync per folder */
 		mig_sync_dirs(&w, &r, b0, e);
+		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
 		/* 4: record */
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
@@ -412,8 +424,11 @@ record:
 				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 				goto done;
 			}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
+		res->commits++;
+		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 	}
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
@@ -444,6 +459,7 @@ record:
 	if (run_finished(d, &r, err) < 0 ||
 	    (r.n && write_changes(o, &r, 0, &w.writes, err) < 0))
 		goto done;
+	mig_lap(res, MIGRATE_PH_PACKET, &t);
 	mig_outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "
 	     "%zu still planned; %zu job command line%s to change, %zu for manual "
 	     "action\n", run, res->applied, res->skipped, res->conflict, res->failed,
@@ -603,6 +619,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct hfile *hf = NULL;
 	size_t i, hi, lo;
 	int run = 0, f, rc = -1;
+	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
@@ -648,12 +665,14 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			goto done;
 		}
 	}
+	mig_lap(res, MIGRATE_PH_OPEN, &t);
 	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	if (!(hf = calloc(BATCH, sizeof(*hf)))) {
 		err_nomem(err);
 		goto done;
@@ -678,6 +697,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			}
 		}
 		mig_hash_files(hf, nh);
+		mig_lap(res, MIGRATE_PH_SCAN, &t);
 		for (i = hi; i-- > lo;) {
 			struct sitem *it = &r.items[i];
 			const char *cur;
@@ -718,6 +738,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				k++;
 			}
 		}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mig_write_files(&w, w.files, w.n_files, MI_ROLLED_BACK, err) < 0)
 			goto done;
 		for (i = lo; i < hi; i++) {
@@ -725,8 +746,10 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			r.items[i].orig = NULL;
 			r.items[i].orig_len = 0;
 		}
+		mig_lap(res, MIGRATE_PH_WRITE, &t);
 		/* the batch's renames durable before its states are */
 		mig_sync_dirs(&w, &r, lo, hi);
+		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
 		for (i = lo; i < hi; i++)
@@ -735,8 +758,11 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 				goto done;
 			}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
+		res->commits++;
+		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 	}
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
@@ -769,6 +795,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				goto done;
 		}
 	}
+	mig_lap(res, MIGRATE_PH_PACKET, &t);
 	mig_outf(o, "summary: run %d: %zu rolled back, %zu conflict, %zu failed\n", run,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "audit/analysis.h"
+#include "audit/fleet.h"
 #include "migrate/migrate.h"
 
 struct sqlite3;
@@ -60,6 +61,9 @@ struct mdb {
 /* The fleet scan. */
 
 struct mjob {
+	struct fleet_job job;     /* a copy of the scanned job until evaluated */
+	int eval_rc;              /* analysis_job() of a worker thread */
+	struct ms_err eval_err;
 	struct job_verdict v;
 	char *raw_cmd;            /* may hold a literal password: wiped */
 	char *user_opt;           /* -user: of the command line */
@@ -165,6 +169,10 @@ void mig_wipe_bytes(char *p, size_t len);
 int mig_job_matches(const struct migrate_opts *o, const struct sjob *j);
 void mig_mark_matches(const struct migrate_opts *o, struct srun *r);
 void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
+/* The monotonic clock in seconds; mig_lap() adds the time since *t to
+ * res->phase[ph] and sets *t to now. */
+double mig_now(void);
+void mig_lap(struct migrate_result *res, enum migrate_phase ph, double *t);
 
 /* migrate_write.c: a run's files read and written for apply and rollback */
 
@@ -213,6 +221,9 @@ struct hfile {
  * file's mode (0600 when it does not exist), kept when it is rewritten. */
 int mig_hash_file(const char *fleet, const char *rel, const char *kind,
 		  char *hex, mode_t *mode, struct ms_err *err);
+/* fn(ctx, i) for each i < n from several threads at once (WORKERS, see
+ * migrate_write.c); fn touches nothing shared but its own i. */
+void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
 /* Each file of f hashed (h, cur, err as mig_hash_file), several at once. */
 void mig_hash_files(struct hfile *f, size_t n);
 /* it->next_reason from a format. */

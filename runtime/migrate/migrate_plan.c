@@ -57,11 +57,36 @@ char *mig_seen(const char *path)
 	return strdup(buf);
 }
 
+/* The strings of a job copied from the scan (fleet_job's are the
+ * scan's until the handler returns). */
+static void fjob_release(struct fleet_job *j)
+{
+	free((char *)j->source);
+	free((char *)j->schedule);
+	free((char *)j->name);
+	free((char *)j->machine);
+	free((char *)j->job_type);
+	mem_wipe_free((char *)j->command_line);
+	free((char *)j->working_dir);
+	free((char *)j->batch_user);
+	memset(j, 0, sizeof(*j));
+}
+
+static char *dup_or_null(const char *s, int *bad)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*bad = 1;
+	return d;
+}
+
 static void mjobs_free(struct mjob *j, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		fjob_release(&j[i].job);
 		job_verdict_release(&j[i].v);
 		mem_wipe_free(j[i].raw_cmd);
 		mem_wipe_free(j[i].user_opt);
@@ -71,10 +96,15 @@ static void mjobs_free(struct mjob *j, size_t n)
 	free(j);
 }
 
+/* The scan only collects the connector jobs: they are evaluated (INI
+ * file found, read and judged) afterwards by several threads at once
+ * (eval_one), which is most of the plan's work and, on a cold fleet,
+ * one small random read per INI file. */
 static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 {
 	struct scan *s = ctx;
 	struct mjob *m;
+	int bad = 0;
 
 	if (!analysis_is_connector_job(job))
 		return 0;
@@ -82,15 +112,47 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 		return -1;
 	m = &s->jobs[s->n];
 	memset(m, 0, sizeof(*m));
-	if (analysis_job(s->ao, job, &m->v, err) < 0)
-		return -1;
 	s->n++;
+	m->job.source = dup_or_null(job->source, &bad);
+	m->job.line = job->line;
+	m->job.schedule = dup_or_null(job->schedule, &bad);
+	m->job.name = dup_or_null(job->name, &bad);
+	m->job.machine = dup_or_null(job->machine, &bad);
+	m->job.job_type = dup_or_null(job->job_type, &bad);
+	m->job.command_line = dup_or_null(job->command_line, &bad);
+	m->job.working_dir = dup_or_null(job->working_dir, &bad);
+	m->job.batch_user = dup_or_null(job->batch_user, &bad);
+	return bad ? err_nomem(err) : 0;
+}
+
+/* Non-connector jobs are not decoded (fleet_handlers.other). */
+static int on_other(size_t n, void *ctx, struct ms_err *err)
+{
+	(void)n;
+	(void)ctx;
+	(void)err;
+	return 0;
+}
+
+/* One job evaluated, on a worker thread: touches only its own mjob. */
+static void eval_one(void *ctx, size_t i)
+{
+	struct scan *s = ctx;
+	struct mjob *m = &s->jobs[i];
+	const struct fleet_job *job = &m->job;
+	struct ms_err *err = &m->eval_err;
+
+	m->eval_rc = -1;
+	if (analysis_job(s->ao, job, &m->v, err) < 0)
+		return;
 	/* exports spell one machine "winapp01" here and "WINAPP01" there:
 	 * Windows names are case-insensitive, so one case, everywhere */
 	for (char *c = m->v.machine; c && *c; c++)
 		*c = (char)toupper((unsigned char)*c);
-	if (!(m->raw_cmd = strdup(job->command_line)))
-		return err_nomem(err);
+	if (!(m->raw_cmd = strdup(job->command_line))) {
+		err_nomem(err);
+		return;
+	}
 	{
 		struct ms_err lerr = MS_ERR_INIT;
 		struct cmdline_job cj;
@@ -105,13 +167,14 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 			    !(m->user_opt = strdup(co.user))) {
 				cmdline_opts_release(&co);
 				cmdline_job_release(&cj);
-				return err_nomem(err);
+				err_nomem(err);
+				return;
 			}
 			cmdline_opts_release(&co);
 			cmdline_job_release(&cj);
 		}
 	}
-	return 0;
+	m->eval_rc = 0;
 }
 
 static int cmp_mjob(const void *x, const void *y)
@@ -132,6 +195,7 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 {
 	struct analysis_opts ao;
 	struct fleet_handlers h;
+	size_t i;
 
 	memset(&ao, 0, sizeof(ao));
 	ao.fleet_dir = o->fleet_dir;
@@ -140,17 +204,27 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 	s->ao = &ao;
 	memset(&h, 0, sizeof(h));
 	h.job = on_job;
+	h.other = on_other;
 	h.problem = NULL;
 	h.ctx = s;
-	if (fleet_scan(o->fleet_dir, &h, err) < 0) {
-		mjobs_free(s->jobs, s->n);
-		memset(s, 0, sizeof(*s));
-		return -1;
+	if (fleet_scan_async(o->fleet_dir, &h, err) < 0)
+		goto fail;
+	mig_pool_run(s->n, eval_one, s);
+	for (i = 0; i < s->n; i++) {
+		if (s->jobs[i].eval_rc < 0) {
+			*err = s->jobs[i].eval_err;
+			goto fail;
+		}
+		fjob_release(&s->jobs[i].job);
 	}
 	s->ao = NULL;
 	if (s->n)
 		qsort(s->jobs, s->n, sizeof(*s->jobs), cmp_mjob);
 	return 0;
+fail:
+	mjobs_free(s->jobs, s->n);
+	memset(s, 0, sizeof(*s));
+	return -1;
 }
 
 static void plan_free(struct plan *p)
@@ -791,13 +865,21 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 	int run = 0, replace = 0, rc = -1;
 	size_t i;
 
+	double t = mig_now();
+
 	if (mdb_next_run(d, &run, &replace, err) < 0)
 		return -1;
 	memset(&p, 0, sizeof(p));
-	if (mdb_key(d, 1, err) < 0 || build_plan(o, map, &p, err) < 0)
+	if (mdb_key(d, 1, err) < 0)
 		goto done;
+	mig_lap(res, MIGRATE_PH_OPEN, &t);
+	if (build_plan(o, map, &p, err) < 0)
+		goto done;
+	mig_lap(res, MIGRATE_PH_SCAN, &t);
 	if (mdb_store_plan(d, run, replace, o, map, &p, err) < 0)
 		goto done;
+	res->commits++;
+	mig_lap(res, MIGRATE_PH_STORE, &t);
 	res->run = run;
 	for (i = 0; i < p.n; i++) {
 		res->items++;

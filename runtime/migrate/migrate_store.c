@@ -64,6 +64,32 @@ int migrate_job_action_parse(const char *name, enum migrate_job_action *a)
 	return -1;
 }
 
+static const char *const phase_names[MIGRATE_PHASES] = {
+	"open", "scan", "store", "load", "decide", "commit", "write",
+	"dirsync", "packet",
+};
+
+const char *migrate_phase_name(enum migrate_phase p)
+{
+	return p < MIGRATE_PHASES ? phase_names[p] : "";
+}
+
+double mig_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void mig_lap(struct migrate_result *res, enum migrate_phase ph, double *t)
+{
+	double now = mig_now();
+
+	res->phase[ph] += now - *t;
+	*t = now;
+}
+
 int migrate_result_exit(const struct migrate_result *r)
 {
 	return r->skipped || r->failed || r->conflict || r->broken ||

@@ -301,7 +301,7 @@ static void *pool_main(void *arg)
 /* fn(ctx, i) for each i < n, from up to WORKERS threads (the calling one
  * too; a thread that cannot be started leaves its share to the others).
  * fn touches nothing shared but its own i. */
-static void pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
+void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 {
 	struct pool p = { n, 0, fn, ctx, PTHREAD_MUTEX_INITIALIZER };
 	pthread_t th[WORKERS - 1];
@@ -369,7 +369,7 @@ int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 				w->o->after_write(++w->writes, w->o->hook_ctx);
 		}
 	} else {
-		pool_run(n, write_one, f);
+		mig_pool_run(n, write_one, f);
 	}
 	for (k = 0; k < n; k++) {
 		struct sitem *it = f[k].it;
@@ -445,7 +445,7 @@ size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 	}
 	/* several at once, as the files were written */
 	if (ds)
-		pool_run(w->n_dirs, sync_one, ds);
+		mig_pool_run(w->n_dirs, sync_one, ds);
 	for (k = 0; k < w->n_dirs; k++) {
 		struct ms_err lerr = MS_ERR_INIT;
 
@@ -477,5 +477,5 @@ size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 /* Read and hash the files of f (mig_hash_file) several at once. */
 void mig_hash_files(struct hfile *f, size_t n)
 {
-	pool_run(n, hash_one, f);
+	mig_pool_run(n, hash_one, f);
 }
