@@ -55,7 +55,7 @@ struct mdb {
 	struct sqlite3 *db;
 	char *path;
 	struct seal_key *key;     /* the machine key, loaded when needed */
-	struct sqlite3_stmt *blob_get, *item_set;   /* prepared once, lazily */
+	struct sqlite3_stmt *blob_get, *blob_put, *item_set;   /* prepared once, lazily */
 };
 
 /* The fleet scan. */
@@ -94,6 +94,8 @@ struct pitem {
 	size_t orig_len, new_len;
 	char *seal;               /* "TENANT\nCLIENT" when sealing at apply */
 	char *seen;               /* the file as plan read it (see mig_seen) */
+	char *edit;               /* what makes new from orig (mig_remake) */
+	size_t edit_len;
 };
 
 struct plan {
@@ -110,6 +112,10 @@ struct sitem {
 	char *seen;               /* items.seen, NULL when not recorded */
 	enum migrate_item_state state;
 	int written;
+	int have_orig, have_new, have_edit;  /* the blobs stored (schema 3:
+				   * orig may be missing until the item is
+				   * applying, new is stored only by plan and
+				   * when a secret is sealed into it) */
 	char *orig, *new;         /* unsealed when written (mdb_item_bytes) */
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
@@ -146,9 +152,14 @@ int mdb_prepare(struct mdb *d, struct sqlite3_stmt **st, const char *sql,
 		struct ms_err *err);
 /* The machine key, loaded (created when create) on first use. */
 int mdb_key(struct mdb *d, int create, struct ms_err *err);
+/* blobs: store the sealed originals and new bytes too (plan); without,
+ * only the rows (apply: mdb_store_orig() per item before it is written). */
 int mdb_store_plan(struct mdb *d, int run, int replace,
 		   const struct migrate_opts *o, const struct migrate_map *map,
-		   const struct plan *p, struct ms_err *err);
+		   const struct plan *p, int blobs, struct ms_err *err);
+/* Stores an item's original bytes, sealed (it->have_orig = 1). */
+int mdb_store_orig(struct mdb *d, int run, struct sitem *it, const char *data,
+		   size_t len, struct ms_err *err);
 int mdb_next_run(struct mdb *d, int *run, int *replace, struct ms_err *err);
 int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
 		 struct ms_err *err);
@@ -268,9 +279,22 @@ char *mig_seen(const char *path);
 #define MIG_PACKET_FILES 4
 extern const char *const mig_packet_files[MIG_PACKET_FILES];
 
+/* Plan and store a run.  With keep, the plan is stored without the
+ * sealed bytes (apply stores each original in the transaction that marks
+ * its item applying) and handed to the caller in *keep (mig_plan_free()
+ * and free() it); without, the originals and the new bytes are stored. */
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
-		const struct migrate_map *map, int print,
+		const struct migrate_map *map, int print, struct plan **keep,
 		struct migrate_result *res, struct ms_err *err);
+void mig_plan_free(struct plan *p);
+/* An item's new bytes made again from its original and its edit (the
+ * blob "edit": for an INI file the mailbox that chose the tenant and the
+ * one written as [OAuth] Mailbox; for an export the old and new command
+ * lines of its jobs), with the mapping file: what plan made, as long as
+ * the mapping file still says the same (the caller checks new_sha). */
+int mig_remake(const struct migrate_map *map, const char *kind, const char *path,
+	       const char *orig, size_t orig_len, const char *edit,
+	       size_t edit_len, char **out, size_t *outlen, struct ms_err *err);
 void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 char *mig_jobs_shown(const char *jobs);

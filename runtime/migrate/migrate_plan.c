@@ -227,7 +227,7 @@ fail:
 	return -1;
 }
 
-static void plan_free(struct plan *p)
+void mig_plan_free(struct plan *p)
 {
 	size_t i;
 
@@ -241,6 +241,7 @@ static void plan_free(struct plan *p)
 		mig_wipe_bytes(it->new, it->new_len);
 		free(it->seal);
 		free(it->seen);
+		mig_wipe_bytes(it->edit, it->edit_len);
 	}
 	free(p->items);
 	mjobs_free(p->s.jobs, p->s.n);
@@ -320,6 +321,124 @@ fail:
 	return err->code ? -1 : err_nomem(err);
 }
 
+/* The settings an INI file gets from its tenant (plan_ini, mig_remake). */
+static void target_fill(const struct migrate_map *map,
+			const struct migrate_tenant_view *tv,
+			const char *written_mailbox, struct migrate_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->transport = migrate_map_transport(map);
+	t->authority = tv->authority;
+	t->tenant_id = tv->tenant_id;
+	t->client_id = tv->client_id;
+	t->client_secret = tv->secret_literal ? MIGRATE_SEALED_PLACEHOLDER :
+			   tv->client_secret;
+	t->certificate_file = tv->certificate_file;
+	t->mailbox = written_mailbox;
+	t->graph_endpoint = tv->graph_endpoint;
+	t->ca_file = tv->ca_file;
+	t->server = tv->server;
+	t->port = tv->port;
+	t->notify = tv->notify;
+}
+
+/* An item's edit: NUL-terminated strings one after the other, the first
+ * the kind.  It may hold literal passwords (an export's old command
+ * lines): stored sealed, wiped when freed. */
+static int edit_add(struct buf *b, const char *str, struct ms_err *err)
+{
+	return buf_append(b, str, strlen(str) + 1, err);
+}
+
+static int edit_strings(struct pitem *it, const char *first, ...)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct buf b;
+	const char *str;
+	va_list ap;
+	int rc = 0;
+
+	buf_init(&b, (size_t)1 << 20);
+	va_start(ap, first);
+	for (str = first; str && rc == 0; str = va_arg(ap, const char *))
+		rc = edit_add(&b, str, &lerr);
+	va_end(ap);
+	if (rc < 0) {
+		mem_wipe(b.data, b.len);
+		buf_release(&b);
+		return -1;
+	}
+	it->edit_len = b.len;
+	it->edit = buf_detach(&b, NULL);
+	return it->edit ? 0 : -1;
+}
+
+/* The strings of an edit, in order: NULL after the last. */
+static const char *edit_next(const char *edit, size_t len, size_t *pos)
+{
+	const char *s = edit + *pos, *nul;
+
+	if (*pos >= len || !(nul = memchr(s, '\0', len - *pos)))
+		return NULL;
+	*pos += (size_t)(nul - s) + 1;
+	return s;
+}
+
+int mig_remake(const struct migrate_map *map, const char *kind, const char *path,
+	       const char *orig, size_t orig_len, const char *edit,
+	       size_t edit_len, char **out, size_t *outlen, struct ms_err *err)
+{
+	const char *k, *a, *b;
+	size_t pos = 0, n = 0, alloc = 0, replaced = 0;
+	const char **olds = NULL, **news = NULL;
+	int rc;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!(k = edit_next(edit, edit_len, &pos)) || strcmp(k, kind) != 0)
+		return err_set(err, MS_ERR_DATA, "its edit is not one of a %s file", kind);
+	if (strcmp(kind, "ini") == 0) {
+		struct migrate_tenant_view tv;
+		struct migrate_target t;
+
+		if (!(a = edit_next(edit, edit_len, &pos)) ||
+		    !(b = edit_next(edit, edit_len, &pos)))
+			return err_set(err, MS_ERR_DATA, "its edit is cut short");
+		if (migrate_map_find(map, a, &tv) < 0)
+			return err_set(err, MS_ERR_DATA, "no tenant in the mapping file "
+				       "for its mailbox any more");
+		target_fill(map, &tv, *b ? b : NULL, &t);
+		return migrate_rewrite_ini(path, orig, orig_len, &t, out, outlen, err);
+	}
+	while ((a = edit_next(edit, edit_len, &pos))) {
+		if (!(b = edit_next(edit, edit_len, &pos))) {
+			rc = err_set(err, MS_ERR_DATA, "its edit is cut short");
+			goto done;
+		}
+		if (n == alloc) {
+			const char **no, **nn;
+			alloc = alloc ? alloc * 2 : 16;
+			no = realloc(olds, alloc * sizeof(*olds));
+			if (no)
+				olds = no;
+			nn = no ? realloc(news, alloc * sizeof(*news)) : NULL;
+			if (!nn) {
+				rc = err_nomem(err);
+				goto done;
+			}
+			news = nn;
+		}
+		olds[n] = a;
+		news[n++] = b;
+	}
+	rc = migrate_rewrite_export(path, orig, orig_len, olds, news, n, out, outlen,
+				    &replaced, err);
+done:
+	free(olds);
+	free(news);
+	return rc;
+}
+
 static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 		    struct plan *p, const char *ini_file, int seq,
 		    const struct jref *g, size_t ng, struct ms_err *err)
@@ -395,20 +514,10 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 			goto done;
 		}
 	}
-	memset(&t, 0, sizeof(t));
-	t.transport = migrate_map_transport(map);
-	t.authority = tv.authority;
-	t.tenant_id = tv.tenant_id;
-	t.client_id = tv.client_id;
-	t.client_secret = tv.secret_literal ? MIGRATE_SEALED_PLACEHOLDER :
-			  tv.client_secret;
-	t.certificate_file = tv.certificate_file;
-	t.mailbox = written_mailbox;
-	t.graph_endpoint = tv.graph_endpoint;
-	t.ca_file = tv.ca_file;
-	t.server = tv.server;
-	t.port = tv.port;
-	t.notify = tv.notify;
+	target_fill(map, &tv, written_mailbox, &t);
+	if (edit_strings(it, "ini", mailbox, written_mailbox ? written_mailbox : "",
+			 (const char *)NULL) < 0)
+		goto nomem;
 	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
 				&it->new_len, &lerr) < 0) {
 		if (lerr.code == MS_ERR_NOMEM)
@@ -513,7 +622,7 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		const char *source = refs[lo].key;
 		struct pitem *it;
 		char *file;
-		struct buf jl;
+		struct buf jl, ed;
 		int seq;
 
 		for (hi = lo; hi < n && strcmp(refs[hi].key, source) == 0; hi++)
@@ -528,16 +637,22 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			goto done;
 		}
 		buf_init(&jl, BUF_DEFAULT_CAP);
+		buf_init(&ed, (size_t)1 << 30);
+		edit_add(&ed, "export", &lerr);
 		for (i = lo; i < hi; i++) {
 			struct mjob *j = &p->s.jobs[refs[i].i];
 			j->export_item = seq;
 			olds[m] = j->raw_cmd;
 			news[m++] = j->new_cmd;
+			edit_add(&ed, j->raw_cmd, &lerr);
+			edit_add(&ed, j->new_cmd, &lerr);
 			buf_appendf(&jl, &lerr, "%s%s/%s (%s)", jl.len ? ", " : "",
 				    j->v.schedule, j->v.job, j->v.machine);
 		}
 		it->jobs = buf_detach(&jl, NULL);
-		if (!it->jobs || lerr.code) {
+		it->edit_len = ed.len;
+		it->edit = buf_detach(&ed, NULL);
+		if (!it->jobs || !it->edit || lerr.code) {
 			err_nomem(err);
 			goto done;
 		}
@@ -858,7 +973,7 @@ static void print_plan(const struct migrate_opts *o, int run,
 
 /* plan: returns the run id stored through *run. */
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
-		   const struct migrate_map *map, int print,
+		   const struct migrate_map *map, int print, struct plan **keep,
 		   struct migrate_result *res, struct ms_err *err)
 {
 	struct plan p;
@@ -876,7 +991,7 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 	if (build_plan(o, map, &p, err) < 0)
 		goto done;
 	mig_lap(res, MIGRATE_PH_SCAN, &t);
-	if (mdb_store_plan(d, run, replace, o, map, &p, err) < 0)
+	if (mdb_store_plan(d, run, replace, o, map, &p, !keep, err) < 0)
 		goto done;
 	res->commits++;
 	mig_lap(res, MIGRATE_PH_STORE, &t);
@@ -889,7 +1004,13 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 		print_plan(o, run, map, &p, res, err);
 	rc = 0;
 done:
-	plan_free(&p);
+	if (keep && rc == 0 && (*keep = malloc(sizeof(p)))) {
+		**keep = p;
+		return 0;
+	}
+	if (keep && rc == 0)
+		rc = err_nomem(err);
+	mig_plan_free(&p);
 	return rc;
 }
 
@@ -903,7 +1024,7 @@ int migrate_plan(const struct migrate_opts *o, struct migrate_result *res,
 	memset(res, 0, sizeof(*res));
 	if (mdb_open_all(o, 1, &d, &map, err) < 0)
 		return -1;
-	rc = mig_do_plan(o, d, map, 1, res, err);
+	rc = mig_do_plan(o, d, map, 1, NULL, res, err);
 	res->manual_expected = 1;   /* a plan that leaves only hand work is complete */
 	mdb_close(d);
 	migrate_map_free(map);
