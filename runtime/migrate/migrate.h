@@ -176,7 +176,8 @@ struct migrate_opts {
 /* The phases of migrate_result.phase, and their names (migrate_phase_name). */
 enum migrate_phase {
 	MIGRATE_PH_OPEN,              /* state database, mapping file, key */
-	MIGRATE_PH_SCAN,              /* plan: the fleet audited, edits made */
+	MIGRATE_PH_SCAN,              /* plan: the fleet audited; rollback: hashing */
+	MIGRATE_PH_EDIT,              /* plan: the files read and rewritten */
 	MIGRATE_PH_STORE,             /* plan: run, items, sealed bytes stored */
 	MIGRATE_PH_LOAD,              /* the run read back, stale temporaries */
 	MIGRATE_PH_DECIDE,            /* per batch: stat/hash, unseal, seal, rows */

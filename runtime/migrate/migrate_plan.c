@@ -440,22 +440,19 @@ done:
 }
 
 static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
-		    struct plan *p, const char *ini_file, int seq,
+		    struct plan *p, struct pitem *it, const char *ini_file, int seq,
 		    const struct jref *g, size_t ng, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
 	struct migrate_tenant_view tv;
 	struct migrate_target t;
 	struct ini *ini = NULL;
-	struct pitem *it;
 	const char *local = NULL;
 	char *user = NULL, *file = NULL;
 	const char *mailbox = NULL, *written_mailbox = NULL;
 	size_t i;
 	int rc = -1, was_cp1252 = 0;
 
-	if (!(it = plan_add(p, err)))
-		return -1;
 	it->kind = "ini";
 	it->state = MI_PLANNED;
 	if (!(it->path = strdup(ini_file)) || job_list(p, g, ng, seq, it, err) < 0)
@@ -684,16 +681,46 @@ done:
 	return rc;
 }
 
+/* The INI items of a plan, made on worker threads (ini_one): group k
+ * is item k of the plan, its jobs refs[lo..hi). */
+struct igroup {
+	size_t lo, hi;
+	int rc;
+	struct ms_err err;
+};
+
+struct ini_work {
+	const struct migrate_opts *o;
+	const struct migrate_map *map;
+	struct plan *p;
+	const struct jref *refs;
+	struct igroup *groups;
+};
+
+/* Touches only item k and the jobs of its group. */
+static void ini_one(void *ctx, size_t k)
+{
+	struct ini_work *w = ctx;
+	struct igroup *g = &w->groups[k];
+
+	g->rc = plan_ini(w->o, w->map, w->p, &w->p->items[k], w->refs[g->lo].key,
+			 (int)k + 1, w->refs + g->lo, g->hi - g->lo, &g->err);
+}
+
 static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
-		      struct plan *p, struct ms_err *err)
+		      struct plan *p, struct migrate_result *res,
+		      struct ms_err *err)
 {
 	struct jref *refs = NULL;
-	size_t n = 0, i, lo, hi;
+	struct igroup *groups = NULL;
+	size_t n = 0, i, lo, hi, ng = 0, ng_alloc = 0;
+	double t = mig_now();
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
 	if (scan_fleet(o, &p->s, err) < 0)
 		return -1;
+	mig_lap(res, MIGRATE_PH_SCAN, &t);
 	if (p->s.n && !(refs = calloc(p->s.n, sizeof(*refs))))
 		return err_nomem(err);
 	for (i = 0; i < p->s.n; i++)
@@ -704,22 +731,39 @@ static int build_plan(const struct migrate_opts *o, const struct migrate_map *ma
 	if (n)
 		qsort(refs, n, sizeof(*refs), cmp_jref);
 	/* one item per INI file that one of its jobs needs changed, with all
-	 * of that file's jobs */
+	 * of that file's jobs: the items first, then each made (read and
+	 * rewritten) by several threads at once */
 	for (lo = 0; lo < n; lo = hi) {
 		int change = 0;
 
 		for (hi = lo; hi < n && strcmp(refs[hi].key, refs[lo].key) == 0; hi++)
 			if (needs_ini_change(&p->s.jobs[refs[hi].i]))
 				change = 1;
-		if (change && plan_ini(o, map, p, refs[lo].key, (int)p->n + 1, refs + lo,
-				       hi - lo, err) < 0)
+		if (!change)
+			continue;
+		if (MEM_GROW(groups, ng_alloc, ng + 1, err) || !plan_add(p, err))
 			goto done;
+		memset(&groups[ng], 0, sizeof(groups[ng]));
+		groups[ng].lo = lo;
+		groups[ng++].hi = hi;
+	}
+	{
+		struct ini_work iw = { o, map, p, refs, groups };
+
+		mig_pool_run(ng, ini_one, &iw);
+		for (i = 0; i < ng; i++)
+			if (groups[i].rc < 0) {
+				*err = groups[i].err;
+				goto done;
+			}
 	}
 	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, err) < 0)
 		goto done;
 	rc = 0;
 done:
+	free(groups);
 	free(refs);
+	mig_lap(res, MIGRATE_PH_EDIT, &t);
 	return rc;
 }
 
@@ -988,9 +1032,9 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 	if (mdb_key(d, 1, err) < 0)
 		goto done;
 	mig_lap(res, MIGRATE_PH_OPEN, &t);
-	if (build_plan(o, map, &p, err) < 0)
+	if (build_plan(o, map, &p, res, err) < 0)
 		goto done;
-	mig_lap(res, MIGRATE_PH_SCAN, &t);
+	t = mig_now();
 	if (mdb_store_plan(d, run, replace, o, map, &p, !keep, err) < 0)
 		goto done;
 	res->commits++;

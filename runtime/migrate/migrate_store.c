@@ -65,7 +65,7 @@ int migrate_job_action_parse(const char *name, enum migrate_job_action *a)
 }
 
 static const char *const phase_names[MIGRATE_PHASES] = {
-	"open", "scan", "store", "load", "decide", "commit", "write",
+	"open", "scan", "edit", "store", "load", "decide", "commit", "write",
 	"dirsync", "packet",
 };
 
