@@ -591,17 +591,87 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 	return 0;
 }
 
+/* One export item: its file read and its jobs' command lines replaced
+ * (on a worker thread: touches only the item, reads its jobs). */
+struct egroup {
+	size_t lo, hi, item;
+	int rc;
+	struct ms_err err;
+};
+
+struct export_work {
+	const struct migrate_opts *o;
+	struct plan *p;
+	const struct jref *refs;
+	struct egroup *groups;
+};
+
+static void export_one(void *ctx, size_t k)
+{
+	struct export_work *w = ctx;
+	struct egroup *g = &w->groups[k];
+	struct pitem *it = &w->p->items[g->item];
+	struct ms_err lerr = MS_ERR_INIT, *err = &g->err;
+	const char *source = w->refs[g->lo].key;
+	const char **olds = NULL, **news = NULL;
+	size_t m = 0, replaced = 0, i;
+	char *file = NULL;
+	struct buf ed;
+
+	g->rc = -1;
+	if (!(olds = calloc(g->hi - g->lo, sizeof(*olds))) ||
+	    !(news = calloc(g->hi - g->lo, sizeof(*news)))) {
+		err_nomem(err);
+		goto done;
+	}
+	buf_init(&ed, (size_t)1 << 30);
+	edit_add(&ed, "export", &lerr);
+	for (i = g->lo; i < g->hi; i++) {
+		const struct mjob *j = &w->p->s.jobs[w->refs[i].i];
+		olds[m] = j->raw_cmd;
+		news[m++] = j->new_cmd;
+		edit_add(&ed, j->raw_cmd, &lerr);
+		edit_add(&ed, j->new_cmd, &lerr);
+	}
+	it->edit_len = ed.len;
+	if (!(it->edit = buf_detach(&ed, NULL)) || lerr.code) {
+		err_nomem(err);
+		goto done;
+	}
+	if (!(file = fs_join(w->o->fleet_dir, source))) {
+		err_nomem(err);
+		goto done;
+	}
+	it->seen = mig_seen(file);
+	if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
+		g->rc = skip(it, err, "cannot read: %s", lerr.msg);
+	else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds, news, m,
+					&it->new, &it->new_len, &replaced, &lerr) < 0)
+		g->rc = lerr.code == MS_ERR_NOMEM ? err_nomem(err) :
+			skip(it, err, "%s", lerr.msg);
+	else if (replaced == 0)
+		g->rc = skip(it, err, "the command lines were not found in the export: "
+			     "use the change list");
+	else
+		g->rc = 0;
+done:
+	free(file);
+	free(olds);
+	free(news);
+}
+
+/* One item per export file with a job whose command line changes: the
+ * items first (in source order, so seq numbers are as ever), then each
+ * read and rewritten by several threads at once. */
 static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			struct ms_err *err)
 {
 	struct jref *refs = NULL;
-	const char **olds = NULL, **news = NULL;
-	size_t n = 0, i, lo, hi;
+	struct egroup *groups = NULL;
+	size_t n = 0, i, lo, hi, ng = 0, ng_alloc = 0;
 	int rc = -1;
 
-	if (p->s.n && (!(refs = calloc(p->s.n, sizeof(*refs))) ||
-		       !(olds = calloc(p->s.n, sizeof(*olds))) ||
-		       !(news = calloc(p->s.n, sizeof(*news))))) {
+	if (p->s.n && !(refs = calloc(p->s.n, sizeof(*refs)))) {
 		err_nomem(err);
 		goto done;
 	}
@@ -615,18 +685,20 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		qsort(refs, n, sizeof(*refs), cmp_jref);
 	for (lo = 0; lo < n; lo = hi) {
 		struct ms_err lerr = MS_ERR_INIT;
-		size_t m = 0, replaced = 0;
 		const char *source = refs[lo].key;
 		struct pitem *it;
-		char *file;
-		struct buf jl, ed;
+		struct buf jl;
 		int seq;
 
 		for (hi = lo; hi < n && strcmp(refs[hi].key, source) == 0; hi++)
 			;
-		if (!(it = plan_add(p, err)))
+		if (MEM_GROW(groups, ng_alloc, ng + 1, err) || !(it = plan_add(p, err)))
 			goto done;
 		seq = (int)p->n;
+		memset(&groups[ng], 0, sizeof(groups[ng]));
+		groups[ng].lo = lo;
+		groups[ng].hi = hi;
+		groups[ng++].item = p->n - 1;
 		it->kind = "export";
 		it->state = MI_PLANNED;
 		if (!(it->path = strdup(source)) || !(it->machine = strdup(""))) {
@@ -634,49 +706,31 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			goto done;
 		}
 		buf_init(&jl, BUF_DEFAULT_CAP);
-		buf_init(&ed, (size_t)1 << 30);
-		edit_add(&ed, "export", &lerr);
 		for (i = lo; i < hi; i++) {
 			struct mjob *j = &p->s.jobs[refs[i].i];
 			j->export_item = seq;
-			olds[m] = j->raw_cmd;
-			news[m++] = j->new_cmd;
-			edit_add(&ed, j->raw_cmd, &lerr);
-			edit_add(&ed, j->new_cmd, &lerr);
 			buf_appendf(&jl, &lerr, "%s%s/%s (%s)", jl.len ? ", " : "",
 				    j->v.schedule, j->v.job, j->v.machine);
 		}
 		it->jobs = buf_detach(&jl, NULL);
-		it->edit_len = ed.len;
-		it->edit = buf_detach(&ed, NULL);
-		if (!it->jobs || !it->edit || lerr.code) {
+		if (!it->jobs || lerr.code) {
 			err_nomem(err);
 			goto done;
 		}
-		if (!(file = fs_join(o->fleet_dir, source))) {
-			err_nomem(err);
-			goto done;
-		}
-		it->seen = mig_seen(file);
-		if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
-			rc = skip(it, err, "cannot read: %s", lerr.msg);
-		else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds,
-						news, m, &it->new, &it->new_len,
-						&replaced, &lerr) < 0)
-			rc = skip(it, err, "%s", lerr.msg);
-		else if (replaced == 0)
-			rc = skip(it, err, "the command lines were not found in the export: "
-				  "use the change list");
-		else
-			rc = 0;
-		free(file);
-		if (rc < 0)
-			goto done;
+	}
+	{
+		struct export_work ew = { o, p, refs, groups };
+
+		mig_pool_run(ng, export_one, &ew);
+		for (i = 0; i < ng; i++)
+			if (groups[i].rc < 0) {
+				*err = groups[i].err;
+				goto done;
+			}
 	}
 	rc = 0;
 done:
-	free(olds);
-	free(news);
+	free(groups);
 	free(refs);
 	return rc;
 }
