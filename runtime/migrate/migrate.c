@@ -773,6 +773,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		}
 	}
 	mig_lap(res, MIGRATE_PH_OPEN, &t);
+	mdb_prefetch(d);
 	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);

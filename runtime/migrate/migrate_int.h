@@ -169,6 +169,10 @@ int mdb_load_run(struct mdb *d, int id, struct srun *r, struct ms_err *err);
  * its hash; *out NULL when the item has none. */
 int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 		   const char *col, char **out, size_t *len, struct ms_err *err);
+/* Asks the system to read the whole database file in the background
+ * (rollback unseals the originals one page after the other: on a cold
+ * cache each would be a read waiting on the disk). */
+void mdb_prefetch(struct mdb *d);
 /* Refuses a missing or wrong machine key before anything changes. */
 int mdb_check_key(struct mdb *d, const struct srun *r, struct ms_err *err);
 /* Stores it->next (and it->new with its hash it->new_sha when with_new)

@@ -6,11 +6,13 @@
 #include "migrate/migrate_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -517,6 +519,20 @@ int mdb_store_orig(struct mdb *d, int run, struct sitem *it, const char *data,
 		return -1;
 	it->have_orig = 1;
 	return 0;
+}
+
+void mdb_prefetch(struct mdb *d)
+{
+#ifdef POSIX_FADV_WILLNEED
+	int fd = open(d->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+#else
+	(void)d;
+#endif
 }
 
 void srun_release(struct srun *r)
