@@ -714,6 +714,28 @@ done:
 	return rc;
 }
 
+/* The originals of a rollback batch unsealed and checked on the pool's
+ * threads (mdb_unseal reads only the key): each file's rc and err. */
+struct unseal_work {
+	const struct mdb *d;
+	int run;
+	struct wfile *files;
+};
+
+static void unseal_one(void *ctx, size_t i)
+{
+	struct unseal_work *u = ctx;
+	struct wfile *f = &u->files[i];
+	struct sitem *it = f->it;
+
+	memset(&f->err, 0, sizeof(f->err));
+	f->rc = mdb_unseal(u->d, u->run, it, "orig", it->sealed, it->sealed_len,
+			   &it->orig, &it->orig_len, &f->err);
+	free(it->sealed);
+	it->sealed = NULL;
+	it->sealed_len = 0;
+}
+
 /* Long (about 150 lines) for the same reason as migrate_apply(): the
  * order of hashing, writing and committing is the guarantee. */
 int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
@@ -828,17 +850,19 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 					it->next = MI_ROLLED_BACK;
 				} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) ||
 					   o->force) {
-					if (mdb_item_bytes(d, run, it, "orig", &it->orig,
-							   &it->orig_len, err) < 0)
+					if (it->have_orig &&
+					    mdb_item_sealed(d, run, it, "orig", &it->sealed,
+							    &it->sealed_len, err) < 0)
 						goto done;
-					if (!it->have_orig) {
+					if (!it->sealed) {
 						/* never: written = 1 comes with the original */
 						it->next = MI_FAILED;
 						mig_set_reason(it, "no original bytes stored");
 						k++;
 						continue;
 					}
-					if (mig_batch_add(&w, it, it->orig, it->orig_len, err) < 0)
+					/* unsealed below, several at once */
+					if (mig_batch_add(&w, it, NULL, 0, err) < 0)
 						goto done;
 					it->write = 1;
 					if (h == 0 && strcmp(cur, it->new_sha) != 0)
@@ -852,6 +876,21 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 						   "the original anyway)");
 				}
 				k++;
+			}
+		}
+		{
+			struct unseal_work uw = { d, run, w.files };
+
+			mig_pool_run(w.n_files, unseal_one, &uw);
+			for (k = 0; k < w.n_files; k++) {
+				struct sitem *it = w.files[k].it;
+
+				if (w.files[k].rc < 0) {
+					*err = w.files[k].err;
+					goto done;
+				}
+				w.files[k].data = it->orig ? it->orig : "";
+				w.files[k].len = it->orig_len;
 			}
 		}
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);

@@ -117,6 +117,8 @@ struct sitem {
 				   * applying, new is stored only by plan and
 				   * when a secret is sealed into it) */
 	char *orig, *new;         /* unsealed when written (mdb_item_bytes) */
+	unsigned char *sealed;    /* rollback: the original still sealed */
+	size_t sealed_len;
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
 	int match;                /* --only */
@@ -169,6 +171,15 @@ int mdb_load_run(struct mdb *d, int id, struct srun *r, struct ms_err *err);
  * its hash; *out NULL when the item has none. */
 int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 		   const char *col, char **out, size_t *len, struct ms_err *err);
+/* mdb_item_bytes() in two steps: the sealed bytes copied out of the
+ * database (one thread: the connection), then unsealed and checked
+ * against their hash (any thread: reads only d->key and d->path). */
+int mdb_item_sealed(struct mdb *d, int run, const struct sitem *it,
+		    const char *col, unsigned char **sealed, size_t *n,
+		    struct ms_err *err);
+int mdb_unseal(const struct mdb *d, int run, const struct sitem *it,
+	       const char *col, const unsigned char *sealed, size_t n, char **out,
+	       size_t *len, struct ms_err *err);
 /* Asks the system to read the whole database file in the background
  * (rollback unseals the originals one page after the other: on a cold
  * cache each would be a read waiting on the disk). */

@@ -544,6 +544,7 @@ void srun_release(struct srun *r)
 		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
 		free(it->reason); free(it->seal); free(it->seen);
 		mig_wipe_bytes(it->orig, it->orig_len); mig_wipe_bytes(it->new, it->new_len);
+		free(it->sealed);
 		free(it->next_reason);
 		free(it->dir);
 	}
@@ -562,21 +563,19 @@ void srun_release(struct srun *r)
  * into *out (malloc'd, NULL when the item has none) and checked against
  * their clear hash sha.  A wrong machine key is a configuration error
  * naming the key file. */
-int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
-		   const char *col, char **out, size_t *len, struct ms_err *err)
+/* The sealed bytes of column col of an item, copied (*sealed NULL when
+ * the item has none), with the machine key loaded for mdb_unseal(). */
+int mdb_item_sealed(struct mdb *d, int run, const struct sitem *it,
+		    const char *col, unsigned char **sealed, size_t *n,
+		    struct ms_err *err)
 {
-	struct ms_err lerr = MS_ERR_INIT;
-	const char *sha = strcmp(col, "orig") == 0 ? it->orig_sha :
-			  strcmp(col, "new") == 0 ? it->new_sha : NULL;
 	const char *what = strcmp(col, "orig") == 0 ? "original" :
 			   strcmp(col, "new") == 0 ? "new" : col;
-	unsigned char *plain = NULL;
-	char aad[96], hex[65], *kf = NULL;
 	const void *b;
-	int n, r;
+	int r, len;
 
-	*out = NULL;
-	*len = 0;
+	*sealed = NULL;
+	*n = 0;
 	if (!d->blob_get && mdb_prepare(d, &d->blob_get, "SELECT bytes FROM blobs"
 					" WHERE run = ? AND seq = ? AND col = ?", err) < 0)
 		return -1;
@@ -590,8 +589,8 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 	if (r != SQLITE_ROW)
 		return db_fail(d, err, "select sealed bytes");
 	b = sqlite3_column_blob(d->blob_get, 0);
-	n = sqlite3_column_bytes(d->blob_get, 0);
-	if (!b || (size_t)n < SEAL_BYTES_OVERHEAD ||
+	len = sqlite3_column_bytes(d->blob_get, 0);
+	if (!b || (size_t)len < SEAL_BYTES_OVERHEAD ||
 	    memcmp(b, SEAL_BYTES_MAGIC, strlen(SEAL_BYTES_MAGIC)) != 0) {
 		sqlite3_reset(d->blob_get);
 		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
@@ -599,13 +598,33 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 			       "mailshift-migrate): roll run %d back with that version",
 			       d->path, what, it->path, run);
 	}
-	if (mdb_key(d, 0, err) < 0) {
+	if (mdb_key(d, 0, err) < 0 || !(*sealed = malloc((size_t)len))) {
 		sqlite3_reset(d->blob_get);
-		return -1;
+		return err->code ? -1 : err_nomem(err);
 	}
-	blob_aad(aad, sizeof(aad), run, it->seq, col);
-	r = unseal_bytes(d->key, b, (size_t)n, aad, strlen(aad), &plain, len, &lerr);
+	memcpy(*sealed, b, (size_t)len);
+	*n = (size_t)len;
 	sqlite3_reset(d->blob_get);
+	return 0;
+}
+
+int mdb_unseal(const struct mdb *d, int run, const struct sitem *it,
+	       const char *col, const unsigned char *sealed, size_t n, char **out,
+	       size_t *len, struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	const char *sha = strcmp(col, "orig") == 0 ? it->orig_sha :
+			  strcmp(col, "new") == 0 ? it->new_sha : NULL;
+	const char *what = strcmp(col, "orig") == 0 ? "original" :
+			   strcmp(col, "new") == 0 ? "new" : col;
+	unsigned char *plain = NULL;
+	char aad[96], hex[65], *kf = NULL;
+	int r;
+
+	*out = NULL;
+	*len = 0;
+	blob_aad(aad, sizeof(aad), run, it->seq, col);
+	r = unseal_bytes(d->key, sealed, n, aad, strlen(aad), &plain, len, &lerr);
 	if (r < 0) {
 		if (lerr.code != MS_ERR_DATA)
 			return err_set(err, lerr.code, "%s", lerr.msg);
@@ -629,6 +648,24 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 	}
 	*out = (char *)plain;
 	return 0;
+}
+
+int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
+		   const char *col, char **out, size_t *len, struct ms_err *err)
+{
+	unsigned char *sealed = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (mdb_item_sealed(d, run, it, col, &sealed, &n, err) < 0)
+		return -1;
+	if (!sealed)
+		return 0;
+	rc = mdb_unseal(d, run, it, col, sealed, n, out, len, err);
+	free(sealed);
+	return rc;
 }
 
 /* The bytes are read when an item is written, not when the run is
