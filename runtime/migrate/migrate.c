@@ -278,8 +278,90 @@ static int run_finished(struct mdb *d, struct srun *r, struct ms_err *err)
 	return mdb_exec(d, sql, err);
 }
 
-/* Long (about 160 lines) on purpose: the exactly-once order of apply
- * (commit the new bytes as "applying", write, fsync the folders, commit
+/* The bytes apply writes for an item whose new bytes are not stored (and
+ * its original, when that is not stored either).  From the plan this
+ * apply made (kept: the bytes move from it to the item), or else made
+ * again (mig_remake) from the original (stored, or the file, which has
+ * its hash) and the item's edit with the mapping file, and checked
+ * against the run's new hash.  Returns 0, -1 on error, 1 when they
+ * cannot be made (the item's next reason set). */
+static int item_bytes(const struct migrate_opts *o, const struct migrate_map *map,
+		      struct mdb *d, int run, struct plan *kept, struct sitem *it,
+		      struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	char *edit = NULL, *file = NULL, hex[65];
+	size_t edit_len = 0;
+	int rc = 1;
+
+	if (kept) {
+		struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
+				   &kept->items[it->seq - 1] : NULL;
+		if (!pi || strcmp(pi->path, it->path) != 0 || !pi->new || !pi->orig)
+			return mig_set_reason(it, "not in the plan this apply made"), 1;
+		it->new = pi->new;
+		it->new_len = pi->new_len;
+		pi->new = NULL;
+		it->orig = pi->orig;
+		it->orig_len = pi->orig_len;
+		pi->orig = NULL;
+		return 0;
+	}
+	if (!it->have_edit)
+		return mig_set_reason(it, "the state database has neither its new bytes "
+				      "nor what makes them"), 1;
+	if (it->have_orig) {
+		if (mdb_item_bytes(d, run, it, "orig", &it->orig, &it->orig_len, err) < 0)
+			return -1;
+	} else {
+		if (!(file = fs_join(o->fleet_dir, it->path)))
+			return err_nomem(err);
+		if (fs_read_file(file, strcmp(it->kind, "ini") == 0 ? INI_MAX_FILE :
+				 EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0) {
+			mig_set_reason(it, "%s", lerr.msg);
+			goto done;
+		}
+		digest_sha256_hex(it->orig, it->orig_len, hex);
+		if (strcmp(hex, it->orig_sha) != 0) {
+			mig_set_reason(it, "the file changed while it was read");
+			goto done;
+		}
+	}
+	if (mdb_item_bytes(d, run, it, "edit", &edit, &edit_len, err) < 0) {
+		rc = -1;
+		goto done;
+	}
+	if (mig_remake(map, it->kind, it->path, it->orig, it->orig_len, edit,
+		       edit_len, &it->new, &it->new_len, &lerr) < 0) {
+		if (lerr.code == MS_ERR_NOMEM) {
+			rc = err_nomem(err);
+			goto done;
+		}
+		mig_set_reason(it, "its new bytes cannot be made again: %s", lerr.msg);
+		goto done;
+	}
+	digest_sha256_hex(it->new, it->new_len, hex);
+	if (strcmp(hex, it->new_sha) != 0) {
+		mig_set_reason(it, "its new bytes made again differ from the plan's (the "
+			       "mapping file changed since?): roll the run back and plan "
+			       "again");
+		goto done;
+	}
+	rc = 0;
+done:
+	mig_wipe_bytes(edit, edit_len);
+	free(file);
+	if (rc != 0) {
+		mig_wipe_bytes(it->orig, it->orig_len);
+		mig_wipe_bytes(it->new, it->new_len);
+		it->orig = it->new = NULL;
+		it->orig_len = it->new_len = 0;
+	}
+	return rc;
+}
+
+/* Long (about 190 lines) on purpose: the exactly-once order of apply
+ * (commit the original as "applying", write, fsync the folders, commit
  * "applied", batch by batch) is the guarantee of migrate.h and is read
  * and reviewed as one sequence. */
 int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
@@ -287,10 +369,12 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 {
 	struct migrate_map *map = NULL;
 	struct mdb *d = NULL;
+	struct plan *kept = NULL;
 	struct srun r;
 	struct wctx w;
 	size_t i, b0;
-	int run = 0, f, rc = -1;
+	int run = 0, f, rc = -1, own = 0;
+	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
@@ -299,12 +383,19 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		return -1;
 	if ((f = mdb_find_run(d, 0, 1, &run, err)) < 0)
 		goto done;
+	mig_lap(res, MIGRATE_PH_OPEN, &t);
 	if (f == 1) {
 		struct migrate_result pr;
 		memset(&pr, 0, sizeof(pr));
-		if (mig_do_plan(o, d, map, 0, &pr, err) < 0)
+		/* planned here: stored without its bytes, which stay at hand */
+		if (mig_do_plan(o, d, map, 0, &kept, &pr, err) < 0)
 			goto done;
+		own = 1;
 		run = pr.run;
+		for (i = 0; i < MIGRATE_PHASES; i++)
+			res->phase[i] += pr.phase[i];
+		res->commits += pr.commits;
+		t = mig_now();
 		mig_outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
 	}
@@ -322,17 +413,20 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
-	/* Each batch: commit the bytes about to be written (state applying),
-	 * write every file (tmp, fsync, rename), fsync each folder once, then
-	 * commit the applied states.  An item is only recorded applied once
-	 * its bytes and its folder entry are durable; a crash before that
-	 * leaves it applying, and the next apply finds the new hash. */
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
+	/* Each batch: record the originals of the files about to be written
+	 * (state applying), write every file (tmp, fsync, rename), fsync each
+	 * folder once, then record the applied states -- in the transaction
+	 * of the next batch's applying states (or the last one): one commit
+	 * per batch.  An item is only recorded applied once its bytes and its
+	 * folder entry are durable; a crash before that leaves it applying
+	 * (its original stored), and the next apply finds the new hash. */
+	if (mdb_exec(d, "BEGIN;", err) < 0)
+		goto done;
 	for (b0 = 0; b0 < r.n; b0 += BATCH) {
 		size_t e = b0 + BATCH < r.n ? b0 + BATCH : r.n;
 
-		/* 1: decide, and commit the bytes about to be written */
-		if (mdb_exec(d, "BEGIN;", err) < 0)
-			goto done;
+		/* 1: decide, and record the originals about to be overwritten */
 		for (i = b0; i < e; i++) {
 			struct sitem *it = &r.items[i];
 			struct ms_err lerr = MS_ERR_INIT;
@@ -363,11 +457,23 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 				mig_set_reason(it, "the file changed since the plan (its hash matches "
 					   "neither the original nor the new version)");
 			} else {
-				if (mdb_item_bytes(d, run, it, "new", &it->new, &it->new_len,
-						   err) < 0) {
-					sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-					goto done;
+				if (it->have_new && it->have_orig) {
+					if (mdb_item_bytes(d, run, it, "new", &it->new,
+							   &it->new_len, err) < 0)
+						goto fail;
+				} else if ((h = item_bytes(o, map, d, run, own ? kept : NULL,
+							   it, err)) != 0) {
+					if (h < 0)
+						goto fail;
+					it->next = MI_FAILED;
+					goto record;
 				}
+				if (!it->have_orig &&
+				    mdb_store_orig(d, run, it, it->orig, it->orig_len, err) < 0)
+					goto fail;
+				mig_wipe_bytes(it->orig, it->orig_len);
+				it->orig = NULL;
+				it->orig_len = 0;
 				if (it->state == MI_PLANNED && it->seal) {
 					if (seal_item(map, it, &lerr) < 0) {
 						it->next = MI_FAILED;
@@ -381,13 +487,14 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 				it->write = 1;
 			}
 record:
-			if (mdb_set_item(d, run, it, with_new, err) < 0) {
-				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-				goto done;
-			}
+			if (mdb_set_item(d, run, it, with_new, err) < 0)
+				goto fail;
 		}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
+		res->commits++;
+		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 		/* 2: write, several files at once */
 		w.n_files = 0;
 		for (i = b0; i < e; i++)
@@ -402,18 +509,26 @@ record:
 			r.items[i].new = NULL;
 			r.items[i].new_len = 0;
 		}
+		mig_lap(res, MIGRATE_PH_WRITE, &t);
 		/* 3: make the renames durable, one fsync per folder */
 		mig_sync_dirs(&w, &r, b0, e);
-		/* 4: record */
+		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
+		/* 4: record, committed with the next batch */
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
 		for (i = b0; i < e; i++)
-			if (r.items[i].write && mdb_set_item(d, run, &r.items[i], 0, err) < 0) {
-				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
-				goto done;
-			}
-		if (mdb_exec(d, "COMMIT;", err) < 0)
-			goto done;
+			if (r.items[i].write && mdb_set_item(d, run, &r.items[i], 0, err) < 0)
+				goto fail;
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
+	}
+	if (mdb_exec(d, "COMMIT;", err) < 0)
+		goto done;
+	res->commits++;
+	mig_lap(res, MIGRATE_PH_COMMIT, &t);
+	if (kept) {
+		mig_plan_free(kept);
+		free(kept);
+		kept = NULL;
 	}
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
@@ -444,13 +559,21 @@ record:
 	if (run_finished(d, &r, err) < 0 ||
 	    (r.n && write_changes(o, &r, 0, &w.writes, err) < 0))
 		goto done;
+	mig_lap(res, MIGRATE_PH_PACKET, &t);
 	mig_outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "
 	     "%zu still planned; %zu job command line%s to change, %zu for manual "
 	     "action\n", run, res->applied, res->skipped, res->conflict, res->failed,
 	     res->planned, res->jobs_changed, res->jobs_changed == 1 ? "" : "s",
 	     res->manual);
 	rc = 0;
+	goto done;
+fail:
+	sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 done:
+	if (kept) {
+		mig_plan_free(kept);
+		free(kept);
+	}
 	mig_wctx_release(&w);
 	srun_release(&r);
 	mdb_close(d);
@@ -591,6 +714,28 @@ done:
 	return rc;
 }
 
+/* The originals of a rollback batch unsealed and checked on the pool's
+ * threads (mdb_unseal reads only the key): each file's rc and err. */
+struct unseal_work {
+	const struct mdb *d;
+	int run;
+	struct wfile *files;
+};
+
+static void unseal_one(void *ctx, size_t i)
+{
+	struct unseal_work *u = ctx;
+	struct wfile *f = &u->files[i];
+	struct sitem *it = f->it;
+
+	memset(&f->err, 0, sizeof(f->err));
+	f->rc = mdb_unseal(u->d, u->run, it, "orig", it->sealed, it->sealed_len,
+			   &it->orig, &it->orig_len, &f->err);
+	free(it->sealed);
+	it->sealed = NULL;
+	it->sealed_len = 0;
+}
+
 /* Long (about 150 lines) for the same reason as migrate_apply(): the
  * order of hashing, writing and committing is the guarantee. */
 int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
@@ -603,6 +748,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct hfile *hf = NULL;
 	size_t i, hi, lo;
 	int run = 0, f, rc = -1;
+	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
@@ -648,12 +794,15 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			goto done;
 		}
 	}
+	mig_lap(res, MIGRATE_PH_OPEN, &t);
+	mdb_prefetch(d);
 	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
 	mig_mark_matches(o, &r);
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	if (!(hf = calloc(BATCH, sizeof(*hf)))) {
 		err_nomem(err);
 		goto done;
@@ -678,6 +827,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			}
 		}
 		mig_hash_files(hf, nh);
+		mig_lap(res, MIGRATE_PH_SCAN, &t);
 		for (i = hi; i-- > lo;) {
 			struct sitem *it = &r.items[i];
 			const char *cur;
@@ -700,9 +850,19 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 					it->next = MI_ROLLED_BACK;
 				} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) ||
 					   o->force) {
-					if (mdb_item_bytes(d, run, it, "orig", &it->orig,
-							   &it->orig_len, err) < 0 ||
-					    mig_batch_add(&w, it, it->orig, it->orig_len, err) < 0)
+					if (it->have_orig &&
+					    mdb_item_sealed(d, run, it, "orig", &it->sealed,
+							    &it->sealed_len, err) < 0)
+						goto done;
+					if (!it->sealed) {
+						/* never: written = 1 comes with the original */
+						it->next = MI_FAILED;
+						mig_set_reason(it, "no original bytes stored");
+						k++;
+						continue;
+					}
+					/* unsealed below, several at once */
+					if (mig_batch_add(&w, it, NULL, 0, err) < 0)
 						goto done;
 					it->write = 1;
 					if (h == 0 && strcmp(cur, it->new_sha) != 0)
@@ -718,6 +878,22 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				k++;
 			}
 		}
+		{
+			struct unseal_work uw = { d, run, w.files };
+
+			mig_pool_run(w.n_files, unseal_one, &uw);
+			for (k = 0; k < w.n_files; k++) {
+				struct sitem *it = w.files[k].it;
+
+				if (w.files[k].rc < 0) {
+					*err = w.files[k].err;
+					goto done;
+				}
+				w.files[k].data = it->orig ? it->orig : "";
+				w.files[k].len = it->orig_len;
+			}
+		}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mig_write_files(&w, w.files, w.n_files, MI_ROLLED_BACK, err) < 0)
 			goto done;
 		for (i = lo; i < hi; i++) {
@@ -725,8 +901,10 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 			r.items[i].orig = NULL;
 			r.items[i].orig_len = 0;
 		}
+		mig_lap(res, MIGRATE_PH_WRITE, &t);
 		/* the batch's renames durable before its states are */
 		mig_sync_dirs(&w, &r, lo, hi);
+		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
 		for (i = lo; i < hi; i++)
@@ -735,8 +913,11 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 				goto done;
 			}
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mdb_exec(d, "COMMIT;", err) < 0)
 			goto done;
+		res->commits++;
+		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 	}
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
@@ -769,6 +950,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				goto done;
 		}
 	}
+	mig_lap(res, MIGRATE_PH_PACKET, &t);
 	mig_outf(o, "summary: run %d: %zu rolled back, %zu conflict, %zu failed\n", run,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;

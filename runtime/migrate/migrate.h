@@ -173,6 +173,22 @@ struct migrate_opts {
 	void *out_ctx;
 };
 
+/* The phases of migrate_result.phase, and their names (migrate_phase_name). */
+enum migrate_phase {
+	MIGRATE_PH_OPEN,              /* state database, mapping file, key */
+	MIGRATE_PH_SCAN,              /* plan: the fleet audited; rollback: hashing */
+	MIGRATE_PH_EDIT,              /* plan: the files read and rewritten */
+	MIGRATE_PH_STORE,             /* plan: run, items, sealed bytes stored */
+	MIGRATE_PH_LOAD,              /* the run read back, stale temporaries */
+	MIGRATE_PH_DECIDE,            /* per batch: stat/hash, unseal, seal, rows */
+	MIGRATE_PH_COMMIT,            /* per batch: the COMMITs */
+	MIGRATE_PH_WRITE,             /* per batch: files written and fsynced */
+	MIGRATE_PH_DIRSYNC,           /* per batch: folders fsynced */
+	MIGRATE_PH_PACKET,            /* the cutover packet, the run's state */
+	MIGRATE_PHASES
+};
+const char *migrate_phase_name(enum migrate_phase p);
+
 struct migrate_result {
 	int run;
 	size_t items;                 /* items considered */
@@ -180,7 +196,13 @@ struct migrate_result {
 	size_t jobs_changed, manual;
 	size_t broken;                /* plan: broken jobs left alone */
 	int manual_expected;          /* plan: manual actions alone are no failure */
+	/* Where the time went (seconds, monotonic clock), per phase of plan,
+	 * apply and rollback: mailshift-migrate prints them on stderr with
+	 * MAILSHIFT_MIGRATE_TIMES=1 (docs/bench.md, B4). */
+	double phase[MIGRATE_PHASES];
+	size_t commits;               /* state transactions committed */
 };
+
 
 /* Exit-worthy summary: 1 when some item was skipped, failed or is in
  * conflict, a job is broken, or a job needs manual action (except after

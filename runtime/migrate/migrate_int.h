@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "audit/analysis.h"
+#include "audit/fleet.h"
 #include "migrate/migrate.h"
 
 struct sqlite3;
@@ -54,12 +55,15 @@ struct mdb {
 	struct sqlite3 *db;
 	char *path;
 	struct seal_key *key;     /* the machine key, loaded when needed */
-	struct sqlite3_stmt *blob_get, *item_set;   /* prepared once, lazily */
+	struct sqlite3_stmt *blob_get, *blob_put, *item_set;   /* prepared once, lazily */
 };
 
 /* The fleet scan. */
 
 struct mjob {
+	struct fleet_job job;     /* a copy of the scanned job until evaluated */
+	int eval_rc;              /* analysis_job() of a worker thread */
+	struct ms_err eval_err;
 	struct job_verdict v;
 	char *raw_cmd;            /* may hold a literal password: wiped */
 	char *user_opt;           /* -user: of the command line */
@@ -90,6 +94,8 @@ struct pitem {
 	size_t orig_len, new_len;
 	char *seal;               /* "TENANT\nCLIENT" when sealing at apply */
 	char *seen;               /* the file as plan read it (see mig_seen) */
+	char *edit;               /* what makes new from orig (mig_remake) */
+	size_t edit_len;
 };
 
 struct plan {
@@ -106,7 +112,13 @@ struct sitem {
 	char *seen;               /* items.seen, NULL when not recorded */
 	enum migrate_item_state state;
 	int written;
+	int have_orig, have_new, have_edit;  /* the blobs stored (schema 3:
+				   * orig may be missing until the item is
+				   * applying, new is stored only by plan and
+				   * when a secret is sealed into it) */
 	char *orig, *new;         /* unsealed when written (mdb_item_bytes) */
+	unsigned char *sealed;    /* rollback: the original still sealed */
+	size_t sealed_len;
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
 	int match;                /* --only */
@@ -142,9 +154,14 @@ int mdb_prepare(struct mdb *d, struct sqlite3_stmt **st, const char *sql,
 		struct ms_err *err);
 /* The machine key, loaded (created when create) on first use. */
 int mdb_key(struct mdb *d, int create, struct ms_err *err);
+/* blobs: store the sealed originals and new bytes too (plan); without,
+ * only the rows (apply: mdb_store_orig() per item before it is written). */
 int mdb_store_plan(struct mdb *d, int run, int replace,
 		   const struct migrate_opts *o, const struct migrate_map *map,
-		   const struct plan *p, struct ms_err *err);
+		   const struct plan *p, int blobs, struct ms_err *err);
+/* Stores an item's original bytes, sealed (it->have_orig = 1). */
+int mdb_store_orig(struct mdb *d, int run, struct sitem *it, const char *data,
+		   size_t len, struct ms_err *err);
 int mdb_next_run(struct mdb *d, int *run, int *replace, struct ms_err *err);
 int mdb_find_run(struct mdb *d, int id, int open_only, int *out,
 		 struct ms_err *err);
@@ -154,6 +171,19 @@ int mdb_load_run(struct mdb *d, int id, struct srun *r, struct ms_err *err);
  * its hash; *out NULL when the item has none. */
 int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 		   const char *col, char **out, size_t *len, struct ms_err *err);
+/* mdb_item_bytes() in two steps: the sealed bytes copied out of the
+ * database (one thread: the connection), then unsealed and checked
+ * against their hash (any thread: reads only d->key and d->path). */
+int mdb_item_sealed(struct mdb *d, int run, const struct sitem *it,
+		    const char *col, unsigned char **sealed, size_t *n,
+		    struct ms_err *err);
+int mdb_unseal(const struct mdb *d, int run, const struct sitem *it,
+	       const char *col, const unsigned char *sealed, size_t n, char **out,
+	       size_t *len, struct ms_err *err);
+/* Asks the system to read the whole database file in the background
+ * (rollback unseals the originals one page after the other: on a cold
+ * cache each would be a read waiting on the disk). */
+void mdb_prefetch(struct mdb *d);
 /* Refuses a missing or wrong machine key before anything changes. */
 int mdb_check_key(struct mdb *d, const struct srun *r, struct ms_err *err);
 /* Stores it->next (and it->new with its hash it->new_sha when with_new)
@@ -165,6 +195,10 @@ void mig_wipe_bytes(char *p, size_t len);
 int mig_job_matches(const struct migrate_opts *o, const struct sjob *j);
 void mig_mark_matches(const struct migrate_opts *o, struct srun *r);
 void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
+/* The monotonic clock in seconds; mig_lap() adds the time since *t to
+ * res->phase[ph] and sets *t to now. */
+double mig_now(void);
+void mig_lap(struct migrate_result *res, enum migrate_phase ph, double *t);
 
 /* migrate_write.c: a run's files read and written for apply and rollback */
 
@@ -213,6 +247,9 @@ struct hfile {
  * file's mode (0600 when it does not exist), kept when it is rewritten. */
 int mig_hash_file(const char *fleet, const char *rel, const char *kind,
 		  char *hex, mode_t *mode, struct ms_err *err);
+/* fn(ctx, i) for each i < n from several threads at once (WORKERS, see
+ * migrate_write.c); fn touches nothing shared but its own i. */
+void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
 /* Each file of f hashed (h, cur, err as mig_hash_file), several at once. */
 void mig_hash_files(struct hfile *f, size_t n);
 /* it->next_reason from a format. */
@@ -257,9 +294,22 @@ char *mig_seen(const char *path);
 #define MIG_PACKET_FILES 4
 extern const char *const mig_packet_files[MIG_PACKET_FILES];
 
+/* Plan and store a run.  With keep, the plan is stored without the
+ * sealed bytes (apply stores each original in the transaction that marks
+ * its item applying) and handed to the caller in *keep (mig_plan_free()
+ * and free() it); without, the originals and the new bytes are stored. */
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
-		const struct migrate_map *map, int print,
+		const struct migrate_map *map, int print, struct plan **keep,
 		struct migrate_result *res, struct ms_err *err);
+void mig_plan_free(struct plan *p);
+/* An item's new bytes made again from its original and its edit (the
+ * blob "edit": for an INI file the mailbox that chose the tenant and the
+ * one written as [OAuth] Mailbox; for an export the old and new command
+ * lines of its jobs), with the mapping file: what plan made, as long as
+ * the mapping file still says the same (the caller checks new_sha). */
+int mig_remake(const struct migrate_map *map, const char *kind, const char *path,
+	       const char *orig, size_t orig_len, const char *edit,
+	       size_t edit_len, char **out, size_t *outlen, struct ms_err *err);
 void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 char *mig_jobs_shown(const char *jobs);

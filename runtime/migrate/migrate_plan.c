@@ -57,11 +57,36 @@ char *mig_seen(const char *path)
 	return strdup(buf);
 }
 
+/* The strings of a job copied from the scan (fleet_job's are the
+ * scan's until the handler returns). */
+static void fjob_release(struct fleet_job *j)
+{
+	free((char *)j->source);
+	free((char *)j->schedule);
+	free((char *)j->name);
+	free((char *)j->machine);
+	free((char *)j->job_type);
+	mem_wipe_free((char *)j->command_line);
+	free((char *)j->working_dir);
+	free((char *)j->batch_user);
+	memset(j, 0, sizeof(*j));
+}
+
+static char *dup_or_null(const char *s, int *bad)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*bad = 1;
+	return d;
+}
+
 static void mjobs_free(struct mjob *j, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		fjob_release(&j[i].job);
 		job_verdict_release(&j[i].v);
 		mem_wipe_free(j[i].raw_cmd);
 		mem_wipe_free(j[i].user_opt);
@@ -71,10 +96,15 @@ static void mjobs_free(struct mjob *j, size_t n)
 	free(j);
 }
 
+/* The scan only collects the connector jobs: they are evaluated (INI
+ * file found, read and judged) afterwards by several threads at once
+ * (eval_one), which is most of the plan's work and, on a cold fleet,
+ * one small random read per INI file. */
 static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 {
 	struct scan *s = ctx;
 	struct mjob *m;
+	int bad = 0;
 
 	if (!analysis_is_connector_job(job))
 		return 0;
@@ -82,15 +112,47 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 		return -1;
 	m = &s->jobs[s->n];
 	memset(m, 0, sizeof(*m));
-	if (analysis_job(s->ao, job, &m->v, err) < 0)
-		return -1;
 	s->n++;
+	m->job.source = dup_or_null(job->source, &bad);
+	m->job.line = job->line;
+	m->job.schedule = dup_or_null(job->schedule, &bad);
+	m->job.name = dup_or_null(job->name, &bad);
+	m->job.machine = dup_or_null(job->machine, &bad);
+	m->job.job_type = dup_or_null(job->job_type, &bad);
+	m->job.command_line = dup_or_null(job->command_line, &bad);
+	m->job.working_dir = dup_or_null(job->working_dir, &bad);
+	m->job.batch_user = dup_or_null(job->batch_user, &bad);
+	return bad ? err_nomem(err) : 0;
+}
+
+/* Non-connector jobs are not decoded (fleet_handlers.other). */
+static int on_other(size_t n, void *ctx, struct ms_err *err)
+{
+	(void)n;
+	(void)ctx;
+	(void)err;
+	return 0;
+}
+
+/* One job evaluated, on a worker thread: touches only its own mjob. */
+static void eval_one(void *ctx, size_t i)
+{
+	struct scan *s = ctx;
+	struct mjob *m = &s->jobs[i];
+	const struct fleet_job *job = &m->job;
+	struct ms_err *err = &m->eval_err;
+
+	m->eval_rc = -1;
+	if (analysis_job(s->ao, job, &m->v, err) < 0)
+		return;
 	/* exports spell one machine "winapp01" here and "WINAPP01" there:
 	 * Windows names are case-insensitive, so one case, everywhere */
 	for (char *c = m->v.machine; c && *c; c++)
 		*c = (char)toupper((unsigned char)*c);
-	if (!(m->raw_cmd = strdup(job->command_line)))
-		return err_nomem(err);
+	if (!(m->raw_cmd = strdup(job->command_line))) {
+		err_nomem(err);
+		return;
+	}
 	{
 		struct ms_err lerr = MS_ERR_INIT;
 		struct cmdline_job cj;
@@ -105,13 +167,14 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 			    !(m->user_opt = strdup(co.user))) {
 				cmdline_opts_release(&co);
 				cmdline_job_release(&cj);
-				return err_nomem(err);
+				err_nomem(err);
+				return;
 			}
 			cmdline_opts_release(&co);
 			cmdline_job_release(&cj);
 		}
 	}
-	return 0;
+	m->eval_rc = 0;
 }
 
 static int cmp_mjob(const void *x, const void *y)
@@ -132,6 +195,7 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 {
 	struct analysis_opts ao;
 	struct fleet_handlers h;
+	size_t i;
 
 	memset(&ao, 0, sizeof(ao));
 	ao.fleet_dir = o->fleet_dir;
@@ -140,20 +204,30 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 	s->ao = &ao;
 	memset(&h, 0, sizeof(h));
 	h.job = on_job;
+	h.other = on_other;
 	h.problem = NULL;
 	h.ctx = s;
-	if (fleet_scan(o->fleet_dir, &h, err) < 0) {
-		mjobs_free(s->jobs, s->n);
-		memset(s, 0, sizeof(*s));
-		return -1;
+	if (fleet_scan_async(o->fleet_dir, &h, err) < 0)
+		goto fail;
+	mig_pool_run(s->n, eval_one, s);
+	for (i = 0; i < s->n; i++) {
+		if (s->jobs[i].eval_rc < 0) {
+			*err = s->jobs[i].eval_err;
+			goto fail;
+		}
+		fjob_release(&s->jobs[i].job);
 	}
 	s->ao = NULL;
 	if (s->n)
 		qsort(s->jobs, s->n, sizeof(*s->jobs), cmp_mjob);
 	return 0;
+fail:
+	mjobs_free(s->jobs, s->n);
+	memset(s, 0, sizeof(*s));
+	return -1;
 }
 
-static void plan_free(struct plan *p)
+void mig_plan_free(struct plan *p)
 {
 	size_t i;
 
@@ -167,6 +241,7 @@ static void plan_free(struct plan *p)
 		mig_wipe_bytes(it->new, it->new_len);
 		free(it->seal);
 		free(it->seen);
+		mig_wipe_bytes(it->edit, it->edit_len);
 	}
 	free(p->items);
 	mjobs_free(p->s.jobs, p->s.n);
@@ -246,23 +321,138 @@ fail:
 	return err->code ? -1 : err_nomem(err);
 }
 
+/* The settings an INI file gets from its tenant (plan_ini, mig_remake). */
+static void target_fill(const struct migrate_map *map,
+			const struct migrate_tenant_view *tv,
+			const char *written_mailbox, struct migrate_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->transport = migrate_map_transport(map);
+	t->authority = tv->authority;
+	t->tenant_id = tv->tenant_id;
+	t->client_id = tv->client_id;
+	t->client_secret = tv->secret_literal ? MIGRATE_SEALED_PLACEHOLDER :
+			   tv->client_secret;
+	t->certificate_file = tv->certificate_file;
+	t->mailbox = written_mailbox;
+	t->graph_endpoint = tv->graph_endpoint;
+	t->ca_file = tv->ca_file;
+	t->server = tv->server;
+	t->port = tv->port;
+	t->notify = tv->notify;
+}
+
+/* An item's edit: NUL-terminated strings one after the other, the first
+ * the kind.  It may hold literal passwords (an export's old command
+ * lines): stored sealed, wiped when freed. */
+static int edit_add(struct buf *b, const char *str, struct ms_err *err)
+{
+	return buf_append(b, str, strlen(str) + 1, err);
+}
+
+static int edit_strings(struct pitem *it, const char *first, ...)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct buf b;
+	const char *str;
+	va_list ap;
+	int rc = 0;
+
+	buf_init(&b, (size_t)1 << 20);
+	va_start(ap, first);
+	for (str = first; str && rc == 0; str = va_arg(ap, const char *))
+		rc = edit_add(&b, str, &lerr);
+	va_end(ap);
+	if (rc < 0) {
+		mem_wipe(b.data, b.len);
+		buf_release(&b);
+		return -1;
+	}
+	it->edit_len = b.len;
+	it->edit = buf_detach(&b, NULL);
+	return it->edit ? 0 : -1;
+}
+
+/* The strings of an edit, in order: NULL after the last. */
+static const char *edit_next(const char *edit, size_t len, size_t *pos)
+{
+	const char *s = edit + *pos, *nul;
+
+	if (*pos >= len || !(nul = memchr(s, '\0', len - *pos)))
+		return NULL;
+	*pos += (size_t)(nul - s) + 1;
+	return s;
+}
+
+int mig_remake(const struct migrate_map *map, const char *kind, const char *path,
+	       const char *orig, size_t orig_len, const char *edit,
+	       size_t edit_len, char **out, size_t *outlen, struct ms_err *err)
+{
+	const char *k, *a, *b;
+	size_t pos = 0, n = 0, alloc = 0, replaced = 0;
+	const char **olds = NULL, **news = NULL;
+	int rc;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!(k = edit_next(edit, edit_len, &pos)) || strcmp(k, kind) != 0)
+		return err_set(err, MS_ERR_DATA, "its edit is not one of a %s file", kind);
+	if (strcmp(kind, "ini") == 0) {
+		struct migrate_tenant_view tv;
+		struct migrate_target t;
+
+		if (!(a = edit_next(edit, edit_len, &pos)) ||
+		    !(b = edit_next(edit, edit_len, &pos)))
+			return err_set(err, MS_ERR_DATA, "its edit is cut short");
+		if (migrate_map_find(map, a, &tv) < 0)
+			return err_set(err, MS_ERR_DATA, "no tenant in the mapping file "
+				       "for its mailbox any more");
+		target_fill(map, &tv, *b ? b : NULL, &t);
+		return migrate_rewrite_ini(path, orig, orig_len, &t, out, outlen, err);
+	}
+	while ((a = edit_next(edit, edit_len, &pos))) {
+		if (!(b = edit_next(edit, edit_len, &pos))) {
+			rc = err_set(err, MS_ERR_DATA, "its edit is cut short");
+			goto done;
+		}
+		if (n == alloc) {
+			const char **no, **nn;
+			alloc = alloc ? alloc * 2 : 16;
+			no = realloc(olds, alloc * sizeof(*olds));
+			if (no)
+				olds = no;
+			nn = no ? realloc(news, alloc * sizeof(*news)) : NULL;
+			if (!nn) {
+				rc = err_nomem(err);
+				goto done;
+			}
+			news = nn;
+		}
+		olds[n] = a;
+		news[n++] = b;
+	}
+	rc = migrate_rewrite_export(path, orig, orig_len, olds, news, n, out, outlen,
+				    &replaced, err);
+done:
+	free(olds);
+	free(news);
+	return rc;
+}
+
 static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
-		    struct plan *p, const char *ini_file, int seq,
+		    struct plan *p, struct pitem *it, const char *ini_file, int seq,
 		    const struct jref *g, size_t ng, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
 	struct migrate_tenant_view tv;
 	struct migrate_target t;
 	struct ini *ini = NULL;
-	struct pitem *it;
 	const char *local = NULL;
 	char *user = NULL, *file = NULL;
 	const char *mailbox = NULL, *written_mailbox = NULL;
 	size_t i;
 	int rc = -1, was_cp1252 = 0;
 
-	if (!(it = plan_add(p, err)))
-		return -1;
 	it->kind = "ini";
 	it->state = MI_PLANNED;
 	if (!(it->path = strdup(ini_file)) || job_list(p, g, ng, seq, it, err) < 0)
@@ -321,20 +511,10 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 			goto done;
 		}
 	}
-	memset(&t, 0, sizeof(t));
-	t.transport = migrate_map_transport(map);
-	t.authority = tv.authority;
-	t.tenant_id = tv.tenant_id;
-	t.client_id = tv.client_id;
-	t.client_secret = tv.secret_literal ? MIGRATE_SEALED_PLACEHOLDER :
-			  tv.client_secret;
-	t.certificate_file = tv.certificate_file;
-	t.mailbox = written_mailbox;
-	t.graph_endpoint = tv.graph_endpoint;
-	t.ca_file = tv.ca_file;
-	t.server = tv.server;
-	t.port = tv.port;
-	t.notify = tv.notify;
+	target_fill(map, &tv, written_mailbox, &t);
+	if (edit_strings(it, "ini", mailbox, written_mailbox ? written_mailbox : "",
+			 (const char *)NULL) < 0)
+		goto nomem;
 	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
 				&it->new_len, &lerr) < 0) {
 		if (lerr.code == MS_ERR_NOMEM)
@@ -411,17 +591,87 @@ static int plan_jobs(const struct migrate_map *map, struct plan *p,
 	return 0;
 }
 
+/* One export item: its file read and its jobs' command lines replaced
+ * (on a worker thread: touches only the item, reads its jobs). */
+struct egroup {
+	size_t lo, hi, item;
+	int rc;
+	struct ms_err err;
+};
+
+struct export_work {
+	const struct migrate_opts *o;
+	struct plan *p;
+	const struct jref *refs;
+	struct egroup *groups;
+};
+
+static void export_one(void *ctx, size_t k)
+{
+	struct export_work *w = ctx;
+	struct egroup *g = &w->groups[k];
+	struct pitem *it = &w->p->items[g->item];
+	struct ms_err lerr = MS_ERR_INIT, *err = &g->err;
+	const char *source = w->refs[g->lo].key;
+	const char **olds = NULL, **news = NULL;
+	size_t m = 0, replaced = 0, i;
+	char *file = NULL;
+	struct buf ed;
+
+	g->rc = -1;
+	if (!(olds = calloc(g->hi - g->lo, sizeof(*olds))) ||
+	    !(news = calloc(g->hi - g->lo, sizeof(*news)))) {
+		err_nomem(err);
+		goto done;
+	}
+	buf_init(&ed, (size_t)1 << 30);
+	edit_add(&ed, "export", &lerr);
+	for (i = g->lo; i < g->hi; i++) {
+		const struct mjob *j = &w->p->s.jobs[w->refs[i].i];
+		olds[m] = j->raw_cmd;
+		news[m++] = j->new_cmd;
+		edit_add(&ed, j->raw_cmd, &lerr);
+		edit_add(&ed, j->new_cmd, &lerr);
+	}
+	it->edit_len = ed.len;
+	if (!(it->edit = buf_detach(&ed, NULL)) || lerr.code) {
+		err_nomem(err);
+		goto done;
+	}
+	if (!(file = fs_join(w->o->fleet_dir, source))) {
+		err_nomem(err);
+		goto done;
+	}
+	it->seen = mig_seen(file);
+	if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
+		g->rc = skip(it, err, "cannot read: %s", lerr.msg);
+	else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds, news, m,
+					&it->new, &it->new_len, &replaced, &lerr) < 0)
+		g->rc = lerr.code == MS_ERR_NOMEM ? err_nomem(err) :
+			skip(it, err, "%s", lerr.msg);
+	else if (replaced == 0)
+		g->rc = skip(it, err, "the command lines were not found in the export: "
+			     "use the change list");
+	else
+		g->rc = 0;
+done:
+	free(file);
+	free(olds);
+	free(news);
+}
+
+/* One item per export file with a job whose command line changes: the
+ * items first (in source order, so seq numbers are as ever), then each
+ * read and rewritten by several threads at once. */
 static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			struct ms_err *err)
 {
 	struct jref *refs = NULL;
-	const char **olds = NULL, **news = NULL;
-	size_t n = 0, i, lo, hi;
+	struct egroup *groups = NULL;
+	size_t n = 0, i, lo, hi, ng = 0, ng_alloc = 0;
 	int rc = -1;
 
-	if (p->s.n && (!(refs = calloc(p->s.n, sizeof(*refs))) ||
-		       !(olds = calloc(p->s.n, sizeof(*olds))) ||
-		       !(news = calloc(p->s.n, sizeof(*news))))) {
+	if (p->s.n && !(refs = calloc(p->s.n, sizeof(*refs)))) {
 		err_nomem(err);
 		goto done;
 	}
@@ -435,18 +685,20 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		qsort(refs, n, sizeof(*refs), cmp_jref);
 	for (lo = 0; lo < n; lo = hi) {
 		struct ms_err lerr = MS_ERR_INIT;
-		size_t m = 0, replaced = 0;
 		const char *source = refs[lo].key;
 		struct pitem *it;
-		char *file;
 		struct buf jl;
 		int seq;
 
 		for (hi = lo; hi < n && strcmp(refs[hi].key, source) == 0; hi++)
 			;
-		if (!(it = plan_add(p, err)))
+		if (MEM_GROW(groups, ng_alloc, ng + 1, err) || !(it = plan_add(p, err)))
 			goto done;
 		seq = (int)p->n;
+		memset(&groups[ng], 0, sizeof(groups[ng]));
+		groups[ng].lo = lo;
+		groups[ng].hi = hi;
+		groups[ng++].item = p->n - 1;
 		it->kind = "export";
 		it->state = MI_PLANNED;
 		if (!(it->path = strdup(source)) || !(it->machine = strdup(""))) {
@@ -457,8 +709,6 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		for (i = lo; i < hi; i++) {
 			struct mjob *j = &p->s.jobs[refs[i].i];
 			j->export_item = seq;
-			olds[m] = j->raw_cmd;
-			news[m++] = j->new_cmd;
 			buf_appendf(&jl, &lerr, "%s%s/%s (%s)", jl.len ? ", " : "",
 				    j->v.schedule, j->v.job, j->v.machine);
 		}
@@ -467,44 +717,64 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			err_nomem(err);
 			goto done;
 		}
-		if (!(file = fs_join(o->fleet_dir, source))) {
-			err_nomem(err);
-			goto done;
-		}
-		it->seen = mig_seen(file);
-		if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
-			rc = skip(it, err, "cannot read: %s", lerr.msg);
-		else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds,
-						news, m, &it->new, &it->new_len,
-						&replaced, &lerr) < 0)
-			rc = skip(it, err, "%s", lerr.msg);
-		else if (replaced == 0)
-			rc = skip(it, err, "the command lines were not found in the export: "
-				  "use the change list");
-		else
-			rc = 0;
-		free(file);
-		if (rc < 0)
-			goto done;
+	}
+	{
+		struct export_work ew = { o, p, refs, groups };
+
+		mig_pool_run(ng, export_one, &ew);
+		for (i = 0; i < ng; i++)
+			if (groups[i].rc < 0) {
+				*err = groups[i].err;
+				goto done;
+			}
 	}
 	rc = 0;
 done:
-	free(olds);
-	free(news);
+	free(groups);
 	free(refs);
 	return rc;
 }
 
+/* The INI items of a plan, made on worker threads (ini_one): group k
+ * is item k of the plan, its jobs refs[lo..hi). */
+struct igroup {
+	size_t lo, hi;
+	int rc;
+	struct ms_err err;
+};
+
+struct ini_work {
+	const struct migrate_opts *o;
+	const struct migrate_map *map;
+	struct plan *p;
+	const struct jref *refs;
+	struct igroup *groups;
+};
+
+/* Touches only item k and the jobs of its group. */
+static void ini_one(void *ctx, size_t k)
+{
+	struct ini_work *w = ctx;
+	struct igroup *g = &w->groups[k];
+
+	g->rc = plan_ini(w->o, w->map, w->p, &w->p->items[k], w->refs[g->lo].key,
+			 (int)k + 1, w->refs + g->lo, g->hi - g->lo, &g->err);
+}
+
 static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
-		      struct plan *p, struct ms_err *err)
+		      struct plan *p, struct migrate_result *res,
+		      struct ms_err *err)
 {
 	struct jref *refs = NULL;
-	size_t n = 0, i, lo, hi;
+	struct igroup *groups = NULL;
+	size_t n = 0, i, lo, hi, ng = 0, ng_alloc = 0;
+	double t = mig_now();
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
 	if (scan_fleet(o, &p->s, err) < 0)
 		return -1;
+	mig_lap(res, MIGRATE_PH_SCAN, &t);
 	if (p->s.n && !(refs = calloc(p->s.n, sizeof(*refs))))
 		return err_nomem(err);
 	for (i = 0; i < p->s.n; i++)
@@ -515,22 +785,39 @@ static int build_plan(const struct migrate_opts *o, const struct migrate_map *ma
 	if (n)
 		qsort(refs, n, sizeof(*refs), cmp_jref);
 	/* one item per INI file that one of its jobs needs changed, with all
-	 * of that file's jobs */
+	 * of that file's jobs: the items first, then each made (read and
+	 * rewritten) by several threads at once */
 	for (lo = 0; lo < n; lo = hi) {
 		int change = 0;
 
 		for (hi = lo; hi < n && strcmp(refs[hi].key, refs[lo].key) == 0; hi++)
 			if (needs_ini_change(&p->s.jobs[refs[hi].i]))
 				change = 1;
-		if (change && plan_ini(o, map, p, refs[lo].key, (int)p->n + 1, refs + lo,
-				       hi - lo, err) < 0)
+		if (!change)
+			continue;
+		if (MEM_GROW(groups, ng_alloc, ng + 1, err) || !plan_add(p, err))
 			goto done;
+		memset(&groups[ng], 0, sizeof(groups[ng]));
+		groups[ng].lo = lo;
+		groups[ng++].hi = hi;
+	}
+	{
+		struct ini_work iw = { o, map, p, refs, groups };
+
+		mig_pool_run(ng, ini_one, &iw);
+		for (i = 0; i < ng; i++)
+			if (groups[i].rc < 0) {
+				*err = groups[i].err;
+				goto done;
+			}
 	}
 	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, err) < 0)
 		goto done;
 	rc = 0;
 done:
+	free(groups);
 	free(refs);
+	mig_lap(res, MIGRATE_PH_EDIT, &t);
 	return rc;
 }
 
@@ -784,20 +1071,28 @@ static void print_plan(const struct migrate_opts *o, int run,
 
 /* plan: returns the run id stored through *run. */
 int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
-		   const struct migrate_map *map, int print,
+		   const struct migrate_map *map, int print, struct plan **keep,
 		   struct migrate_result *res, struct ms_err *err)
 {
 	struct plan p;
 	int run = 0, replace = 0, rc = -1;
 	size_t i;
 
+	double t = mig_now();
+
 	if (mdb_next_run(d, &run, &replace, err) < 0)
 		return -1;
 	memset(&p, 0, sizeof(p));
-	if (mdb_key(d, 1, err) < 0 || build_plan(o, map, &p, err) < 0)
+	if (mdb_key(d, 1, err) < 0)
 		goto done;
-	if (mdb_store_plan(d, run, replace, o, map, &p, err) < 0)
+	mig_lap(res, MIGRATE_PH_OPEN, &t);
+	if (build_plan(o, map, &p, res, err) < 0)
 		goto done;
+	t = mig_now();
+	if (mdb_store_plan(d, run, replace, o, map, &p, !keep, err) < 0)
+		goto done;
+	res->commits++;
+	mig_lap(res, MIGRATE_PH_STORE, &t);
 	res->run = run;
 	for (i = 0; i < p.n; i++) {
 		res->items++;
@@ -807,7 +1102,13 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 		print_plan(o, run, map, &p, res, err);
 	rc = 0;
 done:
-	plan_free(&p);
+	if (keep && rc == 0 && (*keep = malloc(sizeof(p)))) {
+		**keep = p;
+		return 0;
+	}
+	if (keep && rc == 0)
+		rc = err_nomem(err);
+	mig_plan_free(&p);
 	return rc;
 }
 
@@ -821,7 +1122,7 @@ int migrate_plan(const struct migrate_opts *o, struct migrate_result *res,
 	memset(res, 0, sizeof(*res));
 	if (mdb_open_all(o, 1, &d, &map, err) < 0)
 		return -1;
-	rc = mig_do_plan(o, d, map, 1, res, err);
+	rc = mig_do_plan(o, d, map, 1, NULL, res, err);
 	res->manual_expected = 1;   /* a plan that leaves only hand work is complete */
 	mdb_close(d);
 	migrate_map_free(map);

@@ -6,11 +6,13 @@
 #include "migrate/migrate_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -64,6 +66,32 @@ int migrate_job_action_parse(const char *name, enum migrate_job_action *a)
 	return -1;
 }
 
+static const char *const phase_names[MIGRATE_PHASES] = {
+	"open", "scan", "edit", "store", "load", "decide", "commit", "write",
+	"dirsync", "packet",
+};
+
+const char *migrate_phase_name(enum migrate_phase p)
+{
+	return p < MIGRATE_PHASES ? phase_names[p] : "";
+}
+
+double mig_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void mig_lap(struct migrate_result *res, enum migrate_phase ph, double *t)
+{
+	double now = mig_now();
+
+	res->phase[ph] += now - *t;
+	*t = now;
+}
+
 int migrate_result_exit(const struct migrate_result *r)
 {
 	return r->skipped || r->failed || r->conflict || r->broken ||
@@ -71,14 +99,23 @@ int migrate_result_exit(const struct migrate_result *r)
 }
 
 
-/* Schema 2 (PRAGMA user_version = 2).  The sealed file contents live in
+/* Schema 3 (PRAGMA user_version = 3; the tables of schema 2).  The sealed file contents live in
  * `blobs`, one row per item and column ("orig", "new"), apart from the
  * `items` rows: an item's state changes twice per apply (applying, then
  * applied) and once per rollback, and each change rewrites its row, which
  * with the bytes inside was up to a 60 KB row and its overflow pages,
  * journal first.  Schema 1 (user_version 0, the bytes in items.orig and
  * items.new) is converted on open, in the transaction that opens it. */
-#define SCHEMA_VERSION 2
+/* Schema 3 differs from 2 in what may be missing, not in its tables: an
+ * item's sealed bytes may be absent while it is planned.  apply stores an
+ * item's original in the transaction that marks it applying (before its
+ * file is written: written = 1 never without an original) and its new
+ * bytes only when they are not a function of the original and the
+ * mapping file (a literal client secret sealed now, with a fresh nonce);
+ * it recomputes the others, checked against new_sha.  A schema-2
+ * mailshift-migrate would write an empty file for a missing "new": it
+ * refuses schema 3.  2 -> 3 changes nothing but the version. */
+#define SCHEMA_VERSION 3
 
 #define ITEMS_COLUMNS \
 	" run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL," \
@@ -101,8 +138,8 @@ static const char schema[] =
 	" job TEXT NOT NULL, machine TEXT NOT NULL, source TEXT NOT NULL,"
 	" ini_item INTEGER, export_item INTEGER, action TEXT NOT NULL,"
 	" old_cmd TEXT, new_cmd TEXT, note TEXT, PRIMARY KEY (run, seq));"
-	"INSERT OR REPLACE INTO meta VALUES ('schema', '2');"
-	"PRAGMA user_version = 2;";
+	"INSERT OR REPLACE INTO meta VALUES ('schema', '3');"
+	"PRAGMA user_version = 3;";
 
 /* Schema 1 -> 2: the sealed bytes move to blobs as they are (the seal's
  * associated data names run, item and column, not the table), and items
@@ -148,6 +185,7 @@ void mdb_close(struct mdb *d)
 	if (!d)
 		return;
 	sqlite3_finalize(d->blob_get);
+	sqlite3_finalize(d->blob_put);
 	sqlite3_finalize(d->item_set);
 	sqldb_close(d->db);
 	seal_key_free(d->key);
@@ -339,7 +377,7 @@ static int blob_store(struct mdb *d, sqlite3_stmt *ins, int run, int seq,
  * their sealed bytes and its jobs; the binds follow the schema's columns. */
 int mdb_store_plan(struct mdb *d, int run, int replace,
 		      const struct migrate_opts *o, const struct migrate_map *map,
-		      const struct plan *p, struct ms_err *err)
+		      const struct plan *p, int blobs, struct ms_err *err)
 {
 	sqlite3_stmt *st = NULL, *bl = NULL;
 	time_t now = o->now ? o->now : time(NULL);
@@ -389,8 +427,10 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 		if (it->reason)
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
 		if (it->orig && it->state == MI_PLANNED) {
-			if (blob_store(d, bl, run, seq, "orig", it->orig, it->orig_len,
-				       err) < 0)
+			if ((blobs && blob_store(d, bl, run, seq, "orig", it->orig,
+						 it->orig_len, err) < 0) ||
+			    (it->edit && blob_store(d, bl, run, seq, "edit", it->edit,
+						    it->edit_len, err) < 0))
 				goto done;
 			digest_sha256_hex(it->orig, it->orig_len, hex);
 			sqlite3_bind_text(st, 9, hex, -1, SQLITE_TRANSIENT);
@@ -411,7 +451,7 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 	}
 	/* the new bytes after all the originals: a rollback reads the
 	 * originals alone, from pages next to each other */
-	for (i = 0; i < p->n; i++) {
+	for (i = 0; blobs && i < p->n; i++) {
 		const struct pitem *it = &p->items[i];
 
 		if (it->orig && it->state == MI_PLANNED &&
@@ -469,6 +509,32 @@ done:
 	return rc;
 }
 
+int mdb_store_orig(struct mdb *d, int run, struct sitem *it, const char *data,
+		   size_t len, struct ms_err *err)
+{
+	if (!d->blob_put && mdb_prepare(d, &d->blob_put, BLOB_INSERT, err) < 0)
+		return -1;
+	if (mdb_key(d, 0, err) < 0 ||
+	    blob_store(d, d->blob_put, run, it->seq, "orig", data, len, err) < 0)
+		return -1;
+	it->have_orig = 1;
+	return 0;
+}
+
+void mdb_prefetch(struct mdb *d)
+{
+#ifdef POSIX_FADV_WILLNEED
+	int fd = open(d->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+#else
+	(void)d;
+#endif
+}
+
 void srun_release(struct srun *r)
 {
 	size_t i;
@@ -478,6 +544,7 @@ void srun_release(struct srun *r)
 		free(it->kind); free(it->path); free(it->machine); free(it->jobs);
 		free(it->reason); free(it->seal); free(it->seen);
 		mig_wipe_bytes(it->orig, it->orig_len); mig_wipe_bytes(it->new, it->new_len);
+		free(it->sealed);
 		free(it->next_reason);
 		free(it->dir);
 	}
@@ -496,19 +563,19 @@ void srun_release(struct srun *r)
  * into *out (malloc'd, NULL when the item has none) and checked against
  * their clear hash sha.  A wrong machine key is a configuration error
  * naming the key file. */
-int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
-		   const char *col, char **out, size_t *len, struct ms_err *err)
+/* The sealed bytes of column col of an item, copied (*sealed NULL when
+ * the item has none), with the machine key loaded for mdb_unseal(). */
+int mdb_item_sealed(struct mdb *d, int run, const struct sitem *it,
+		    const char *col, unsigned char **sealed, size_t *n,
+		    struct ms_err *err)
 {
-	struct ms_err lerr = MS_ERR_INIT;
-	const char *sha = strcmp(col, "orig") == 0 ? it->orig_sha : it->new_sha;
-	const char *what = strcmp(col, "orig") == 0 ? "original" : "new";
-	unsigned char *plain = NULL;
-	char aad[96], hex[65], *kf = NULL;
+	const char *what = strcmp(col, "orig") == 0 ? "original" :
+			   strcmp(col, "new") == 0 ? "new" : col;
 	const void *b;
-	int n, r;
+	int r, len;
 
-	*out = NULL;
-	*len = 0;
+	*sealed = NULL;
+	*n = 0;
 	if (!d->blob_get && mdb_prepare(d, &d->blob_get, "SELECT bytes FROM blobs"
 					" WHERE run = ? AND seq = ? AND col = ?", err) < 0)
 		return -1;
@@ -522,8 +589,8 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 	if (r != SQLITE_ROW)
 		return db_fail(d, err, "select sealed bytes");
 	b = sqlite3_column_blob(d->blob_get, 0);
-	n = sqlite3_column_bytes(d->blob_get, 0);
-	if (!b || (size_t)n < SEAL_BYTES_OVERHEAD ||
+	len = sqlite3_column_bytes(d->blob_get, 0);
+	if (!b || (size_t)len < SEAL_BYTES_OVERHEAD ||
 	    memcmp(b, SEAL_BYTES_MAGIC, strlen(SEAL_BYTES_MAGIC)) != 0) {
 		sqlite3_reset(d->blob_get);
 		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
@@ -531,13 +598,33 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 			       "mailshift-migrate): roll run %d back with that version",
 			       d->path, what, it->path, run);
 	}
-	if (mdb_key(d, 0, err) < 0) {
+	if (mdb_key(d, 0, err) < 0 || !(*sealed = malloc((size_t)len))) {
 		sqlite3_reset(d->blob_get);
-		return -1;
+		return err->code ? -1 : err_nomem(err);
 	}
-	blob_aad(aad, sizeof(aad), run, it->seq, col);
-	r = unseal_bytes(d->key, b, (size_t)n, aad, strlen(aad), &plain, len, &lerr);
+	memcpy(*sealed, b, (size_t)len);
+	*n = (size_t)len;
 	sqlite3_reset(d->blob_get);
+	return 0;
+}
+
+int mdb_unseal(const struct mdb *d, int run, const struct sitem *it,
+	       const char *col, const unsigned char *sealed, size_t n, char **out,
+	       size_t *len, struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	const char *sha = strcmp(col, "orig") == 0 ? it->orig_sha :
+			  strcmp(col, "new") == 0 ? it->new_sha : NULL;
+	const char *what = strcmp(col, "orig") == 0 ? "original" :
+			   strcmp(col, "new") == 0 ? "new" : col;
+	unsigned char *plain = NULL;
+	char aad[96], hex[65], *kf = NULL;
+	int r;
+
+	*out = NULL;
+	*len = 0;
+	blob_aad(aad, sizeof(aad), run, it->seq, col);
+	r = unseal_bytes(d->key, sealed, n, aad, strlen(aad), &plain, len, &lerr);
 	if (r < 0) {
 		if (lerr.code != MS_ERR_DATA)
 			return err_set(err, lerr.code, "%s", lerr.msg);
@@ -551,8 +638,9 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 		free(kf);
 		return -1;
 	}
-	digest_sha256_hex(plain, *len, hex);
-	if (strcmp(hex, sha) != 0) {
+	if (sha)
+		digest_sha256_hex(plain, *len, hex);
+	if (sha && strcmp(hex, sha) != 0) {
 		mig_wipe_bytes((char *)plain, *len);
 		*len = 0;
 		return err_set(err, MS_ERR_DATA, "state database '%s': the %s bytes of "
@@ -560,6 +648,24 @@ int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
 	}
 	*out = (char *)plain;
 	return 0;
+}
+
+int mdb_item_bytes(struct mdb *d, int run, const struct sitem *it,
+		   const char *col, char **out, size_t *len, struct ms_err *err)
+{
+	unsigned char *sealed = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (mdb_item_sealed(d, run, it, col, &sealed, &n, err) < 0)
+		return -1;
+	if (!sealed)
+		return 0;
+	rc = mdb_unseal(d, run, it, col, sealed, n, out, len, err);
+	free(sealed);
+	return rc;
 }
 
 /* The bytes are read when an item is written, not when the run is
@@ -630,8 +736,14 @@ int mdb_load_run(struct mdb *d, int id, struct srun *r,
 	if (!r->state)
 		return err_nomem(err);
 	if (mdb_prepare(d, &st, "SELECT seq, kind, path, machine, jobs, state, reason,"
-		       " seal, written, orig_sha, new_sha, seen FROM items WHERE run = ?"
-		       " ORDER BY seq", err) < 0)
+		       " seal, written, orig_sha, new_sha, seen,"
+		       " EXISTS (SELECT 1 FROM blobs b WHERE b.run = items.run AND"
+		       " b.seq = items.seq AND b.col = 'orig'),"
+		       " EXISTS (SELECT 1 FROM blobs b WHERE b.run = items.run AND"
+		       " b.seq = items.seq AND b.col = 'new'),"
+		       " EXISTS (SELECT 1 FROM blobs b WHERE b.run = items.run AND"
+		       " b.seq = items.seq AND b.col = 'edit')"
+		       " FROM items WHERE run = ? ORDER BY seq", err) < 0)
 		return -1;
 	sqlite3_bind_int(st, 1, id);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -665,6 +777,9 @@ int mdb_load_run(struct mdb *d, int id, struct srun *r,
 			snprintf(it->new_sha, sizeof(it->new_sha), "%s", t);
 		if (sqlite3_column_type(st, 11) != SQLITE_NULL)
 			it->seen = col_text(st, 11);
+		it->have_orig = sqlite3_column_int(st, 12);
+		it->have_new = sqlite3_column_int(st, 13);
+		it->have_edit = sqlite3_column_int(st, 14);
 		if (!it->kind || !it->path || !it->machine || !it->jobs)
 			goto nomem;
 	}
@@ -765,6 +880,7 @@ int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		st = NULL;
 		if (r < 0)
 			return -1;
+		it->have_new = 1;
 	}
 	if (!d->item_set && mdb_prepare(d, &d->item_set, "UPDATE items SET state = ?,"
 					" reason = ?, written = ?, updated = ?,"

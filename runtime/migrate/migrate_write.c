@@ -125,6 +125,21 @@ static int strset_add(struct strset *s, const char *k)
 
 static char *rel_dir(const char *path);
 static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err);
+static void clean_listing(const struct wctx *w, const char *dir);
+
+/* The folders of a run listed on the pool's threads (clean_listing reads
+ * only w->o and w->items). */
+struct clean_work {
+	const struct wctx *w;
+	char **dirs;
+};
+
+static void clean_one(void *ctx, size_t i)
+{
+	struct clean_work *c = ctx;
+
+	clean_listing(c->w, c->dirs[i]);
+}
 
 /* Also removes the temporary files a killed run left beside any of the
  * run's files -- in every folder of the run, not only those this command
@@ -139,18 +154,33 @@ int mig_wctx_init(struct wctx *w, const struct migrate_opts *o,
 	for (i = 0; i < r->n; i++)
 		if (strset_add(&w->items, r->items[i].path) < 0)
 			return err_nomem(err);
-	for (i = 0; i < r->n; i++) {
-		char *dir = rel_dir(r->items[i].path);
-		int rc;
+	{
+		/* one listing per folder, several at once: on a cold cache
+		 * each waits on the disk */
+		struct clean_work c = { w, NULL };
+		size_t n = 0, k;
+		int rc = 0;
 
-		if (!dir)
+		if (r->n && !(c.dirs = calloc(r->n, sizeof(*c.dirs))))
 			return err_nomem(err);
-		rc = clean_dir(w, dir, err);
-		free(dir);
-		if (rc < 0)
-			return -1;
+		for (i = 0; i < r->n && rc == 0; i++) {
+			char *dir = rel_dir(r->items[i].path);
+			int added = dir ? strset_add(&w->cleaned, dir) : -1;
+
+			if (added < 0)
+				rc = err_nomem(err);
+			if (added > 0)
+				c.dirs[n++] = dir;
+			else
+				free(dir);
+		}
+		if (rc == 0)
+			mig_pool_run(n, clean_one, &c);
+		for (k = 0; k < n; k++)
+			free(c.dirs[k]);
+		free(c.dirs);
+		return rc;
 	}
-	return 0;
 }
 
 void mig_wctx_release(struct wctx *w)
@@ -230,20 +260,28 @@ void mig_clean_changelists(const char *base)
  * that folder: one listing per folder, not per file. */
 static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 {
-	struct dirent *de;
-	char *abs;
-	DIR *dh;
 	int added = strset_add(&w->cleaned, dir);
 
 	if (added < 0)
 		return err_nomem(err);
-	if (!added)
-		return 0;
+	if (added)
+		clean_listing(w, dir);
+	return 0;
+}
+
+/* The listing of one folder (a folder that cannot be listed is left to
+ * the write, which reports what is wrong; out of memory skips a name). */
+static void clean_listing(const struct wctx *w, const char *dir)
+{
+	struct dirent *de;
+	char *abs;
+	DIR *dh;
+
 	if (!(abs = *dir ? fs_join(w->o->fleet_dir, dir) : strdup(w->o->fleet_dir)))
-		return err_nomem(err);
+		return;
 	if (!(dh = opendir(abs))) {
 		free(abs);
-		return 0;         /* the write reports what is wrong */
+		return;
 	}
 	while ((de = readdir(dh)) != NULL) {
 		const char *nm = de->d_name;
@@ -263,7 +301,6 @@ static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 	}
 	closedir(dh);
 	free(abs);
-	return 0;
 }
 
 
@@ -301,7 +338,7 @@ static void *pool_main(void *arg)
 /* fn(ctx, i) for each i < n, from up to WORKERS threads (the calling one
  * too; a thread that cannot be started leaves its share to the others).
  * fn touches nothing shared but its own i. */
-static void pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
+void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 {
 	struct pool p = { n, 0, fn, ctx, PTHREAD_MUTEX_INITIALIZER };
 	pthread_t th[WORKERS - 1];
@@ -369,7 +406,7 @@ int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 				w->o->after_write(++w->writes, w->o->hook_ctx);
 		}
 	} else {
-		pool_run(n, write_one, f);
+		mig_pool_run(n, write_one, f);
 	}
 	for (k = 0; k < n; k++) {
 		struct sitem *it = f[k].it;
@@ -445,7 +482,7 @@ size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 	}
 	/* several at once, as the files were written */
 	if (ds)
-		pool_run(w->n_dirs, sync_one, ds);
+		mig_pool_run(w->n_dirs, sync_one, ds);
 	for (k = 0; k < w->n_dirs; k++) {
 		struct ms_err lerr = MS_ERR_INIT;
 
@@ -477,5 +514,5 @@ size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 /* Read and hash the files of f (mig_hash_file) several at once. */
 void mig_hash_files(struct hfile *f, size_t n)
 {
-	pool_run(n, hash_one, f);
+	mig_pool_run(n, hash_one, f);
 }

@@ -53,7 +53,11 @@ EOS
 }
 
 # a run in every state: part applied (--only), one file written by an
-# apply of one job killed right after it (applying), the rest planned
+# apply of one job killed right after it (applying), the rest planned.
+# Planned by plan, which stores every item's original and new bytes, as
+# the older binaries did (an apply that plans stores an item's original
+# only when it marks it applying: schema 3)
+$migrate plan --fleet fleet --map "$map" >/dev/null 2>&1
 $migrate apply --fleet fleet --map "$map" --only machine=FINSRV03 >/dev/null 2>&1
 MAILSHIFT_MIGRATE_CRASH_AFTER=1 $migrate apply --fleet fleet --map "$map" --only job=RECON-MAIL-IN \
     >/dev/null 2>&1
@@ -63,7 +67,7 @@ $migrate status --fleet fleet --format json >status2.json 2>&1
 ok "the run has applied, applying and planned items" sh -c "
 	grep -q '^applied' status2.txt && grep -q '^applying' status2.txt &&
 	grep -q '^planned' status2.txt"
-nblobs=$(sqlite3 $db "SELECT count(*) FROM blobs")
+nblobs=$(sqlite3 $db "SELECT count(*) FROM blobs WHERE col IN ('orig', 'new')")
 to_schema_1 $db
 ok "the database is of schema 1 now" sh -c "
 	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 0 ] &&
@@ -76,8 +80,8 @@ ok "status of the schema-1 database exits as before (1: items open)" [ $? = 1 ]
 ok "status reads the same run, byte for byte" cmp -s status1.txt status2.txt
 $migrate status --fleet fleet --format json >status1.json 2>&1
 ok "and the same JSON" cmp -s status1.json status2.json
-ok "the database was converted to schema 2" sh -c "
-	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 2 ] &&
+ok "the database was converted to schema 3" sh -c "
+	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 3 ] &&
 	[ \"\$(sqlite3 $db 'SELECT count(*) FROM blobs')\" = $nblobs ] &&
 	[ \"\$(sqlite3 $db \"SELECT count(*) FROM pragma_table_info('items') WHERE name IN ('orig', 'new')\")\" = 0 ]"
 ok "the sealed bytes moved as they were" sh -c "
@@ -102,12 +106,33 @@ $migrate rollback --fleet fleet >rollback2.txt 2>&1
 ok "rollback of a schema-1 run exits 0" [ $? = 0 ]
 ok "and restores every file byte for byte" same_tree fleet orig
 
+# schema 2 (the tables of schema 3, every item's bytes stored): converted
+# by setting the version alone, in the transaction that opens it
+rm -rf fleet && cp -a orig fleet
+$migrate plan --fleet fleet --map "$map" >/dev/null 2>&1
+MAILSHIFT_MIGRATE_CRASH_AFTER=2 $migrate apply --fleet fleet --map "$map" >/dev/null 2>&1
+ok "an apply killed after two writes" [ $? = 99 ]
+sqlite3 $db "UPDATE meta SET value = '2' WHERE key = 'schema'; PRAGMA user_version = 2"
+sqlite3 $db .dump | grep -v -e user_version -e "'schema'" >schema2.dump
+$migrate status --fleet fleet >status-s2.txt 2>&1
+ok "status of a schema-2 database reads its run" grep -q '^applying' status-s2.txt
+ok "the database was converted to schema 3" sh -c "
+	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 3 ] &&
+	[ \"\$(sqlite3 $db \"SELECT value FROM meta WHERE key = 'schema'\")\" = 3 ]"
+ok "and nothing else changed" sh -c "sqlite3 $db .dump | grep -v -e user_version -e \"'schema'\" | cmp -s - schema2.dump"
+$migrate apply --fleet fleet --map "$map" >apply-s2.txt 2>&1
+ok "apply resumes the schema-2 run" grep -q '^resuming run 1' apply-s2.txt
+ok "and finishes it" grep -q "0 conflict, 0 failed, 0 still planned" apply-s2.txt
+ok "the fleet is the golden applied state" matches_golden fleet
+$migrate rollback --fleet fleet >/dev/null 2>&1
+ok "rollback restores every file byte for byte" same_tree fleet orig
+
 # a newer schema is refused, and left as it is
-sqlite3 $db 'PRAGMA user_version = 3'
+sqlite3 $db 'PRAGMA user_version = 4'
 cp $db db-newer
 $migrate status --fleet fleet >newer.txt 2>newer.err
 ok "a database of a newer schema exits EX_DATAERR" [ $? = 65 ]
-ok "naming the schemas" grep -q "has schema 3, written by a newer mailshift-migrate" newer.err
+ok "naming the schemas" grep -q "has schema 4, written by a newer mailshift-migrate" newer.err
 ok "and is not changed" cmp -s db-newer $db
 
 done_testing

@@ -413,6 +413,19 @@ int main(int argc, char **argv)
 	if (rc == 0 && strcmp(cmd, "status") == 0 && !o.json && res.run > 0)
 		rc = print_deploy_status(&o, res.run, &res, &err);
 	fflush(stdout);
+	if ((env = getenv("MAILSHIFT_MIGRATE_TIMES")) && *env && strcmp(env, "0")) {
+		/* where the time went (docs/bench.md, B4) */
+		double total = 0;
+		size_t k;
+
+		fprintf(stderr, "mailshift-migrate: %s times:", cmd);
+		for (k = 0; k < MIGRATE_PHASES; k++) {
+			total += res.phase[k];
+			fprintf(stderr, " %s %.3f", migrate_phase_name((enum migrate_phase)k),
+				res.phase[k]);
+		}
+		fprintf(stderr, "; total %.3f s, %zu commits\n", total, res.commits);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "mailshift-migrate: %s\n", err.msg);
 		return err_sysexit(&err);
