@@ -491,10 +491,8 @@ record:
 				goto fail;
 		}
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
-		if (mdb_exec(d, "COMMIT;", err) < 0)
+		if (mig_commit(d, res, &t, err) < 0)
 			goto done;
-		res->commits++;
-		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 		/* 2: write, several files at once */
 		w.n_files = 0;
 		for (i = b0; i < e; i++)
@@ -521,10 +519,8 @@ record:
 				goto fail;
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 	}
-	if (mdb_exec(d, "COMMIT;", err) < 0)
+	if (mig_commit(d, res, &t, err) < 0)
 		goto done;
-	res->commits++;
-	mig_lap(res, MIGRATE_PH_COMMIT, &t);
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);
@@ -914,10 +910,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 				goto done;
 			}
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
-		if (mdb_exec(d, "COMMIT;", err) < 0)
+		if (mig_commit(d, res, &t, err) < 0)
 			goto done;
-		res->commits++;
-		mig_lap(res, MIGRATE_PH_COMMIT, &t);
 	}
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];

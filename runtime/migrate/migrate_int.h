@@ -199,6 +199,10 @@ void mig_count_state(struct migrate_result *res, enum migrate_item_state s);
  * res->phase[ph] and sets *t to now. */
 double mig_now(void);
 void mig_lap(struct migrate_result *res, enum migrate_phase ph, double *t);
+/* COMMIT one batch's transaction, counted in res->commits, its time in
+ * the commit phase. */
+int mig_commit(struct mdb *d, struct migrate_result *res, double *t,
+	       struct ms_err *err);
 
 /* migrate_write.c: a run's files read and written for apply and rollback */
 

@@ -92,6 +92,16 @@ void mig_lap(struct migrate_result *res, enum migrate_phase ph, double *t)
 	*t = now;
 }
 
+int mig_commit(struct mdb *d, struct migrate_result *res, double *t,
+	       struct ms_err *err)
+{
+	if (mdb_exec(d, "COMMIT;", err) < 0)
+		return -1;
+	res->commits++;
+	mig_lap(res, MIGRATE_PH_COMMIT, t);
+	return 0;
+}
+
 int migrate_result_exit(const struct migrate_result *r)
 {
 	return r->skipped || r->failed || r->conflict || r->broken ||
