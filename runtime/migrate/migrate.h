@@ -120,6 +120,12 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			const struct migrate_target *t, char **out,
 			size_t *outlen, struct ms_err *err);
 
+/* The same edit on a file already parsed (ini_parse_any) and checked
+ * (ini_check), which it changes; the caller frees it. */
+struct ini;
+int migrate_rewrite_ini_parsed(struct ini *ini, const struct migrate_target *t,
+			       char **out, size_t *outlen, struct ms_err *err);
+
 /* Rewrite a job command line: the connector executable replaced by
  * connector (when non-NULL), -server:, -port:, --imap, --pop and --msal
  * removed; every other byte kept.  *flags gets MIGRATE_CMD_* bits. */

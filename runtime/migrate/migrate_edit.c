@@ -112,9 +112,6 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			size_t *outlen, struct ms_err *err)
 {
 	struct ini *ini = NULL;
-	enum migrate_transport tr = t->transport;
-	const char *proto, *sp;
-	char port[16];
 	int rc = -1, was_cp1252 = 0;
 
 	*out = NULL;
@@ -122,8 +119,21 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 	/* an ANSI file comes out as UTF-8 with a BOM: the connector reads it */
 	if (ini_parse_any(&ini, name, data, len, &was_cp1252, err) < 0)
 		return -1;
-	if (ini_check(ini, err) < 0)
-		goto done;
+	if (ini_check(ini, err) == 0)
+		rc = migrate_rewrite_ini_parsed(ini, t, out, outlen, err);
+	ini_free(ini);
+	return rc;
+}
+
+int migrate_rewrite_ini_parsed(struct ini *ini, const struct migrate_target *t,
+			       char **out, size_t *outlen, struct ms_err *err)
+{
+	enum migrate_transport tr = t->transport;
+	const char *proto, *sp;
+	char port[16];
+
+	*out = NULL;
+	*outlen = 0;
 	if (tr == MT_KEEP) {
 		proto = ini_get(ini, "Mail", "EmailProtocol");
 		if (proto && (strcasecmp(proto, "POP") == 0 ||
@@ -135,11 +145,11 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 			tr = MT_IMAP;	/* IMAP, MSAL or unset */
 	}
 	if (ensure(ini, "Mail", "AuthMethod", "OAuth2", err) < 0)
-		goto done;
+		return -1;
 	switch (tr) {
 	case MT_GRAPH:
 		if (ensure(ini, "Mail", "EmailProtocol", "GRAPH", err) < 0)
-			goto done;
+			return -1;
 		break;
 	default:
 		proto = ini_get(ini, "Mail", "EmailProtocol");
@@ -149,18 +159,18 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 		    !(tr == MT_IMAP && proto && strcasecmp(proto, "IMAP") == 0) &&
 		    ini_set(ini, "Mail", "EmailProtocol", tr == MT_POP ? "POP" : "IMAP",
 			    err) < 0)
-			goto done;
+			return -1;
 		if (t->server ? !same_host(ini_get(ini, "Mail", "Server"), t->server) &&
 		    ini_set(ini, "Mail", "Server", t->server, err) < 0 :
 		    !is_exo_host(ini_get(ini, "Mail", "Server")) &&
 		    ini_set(ini, "Mail", "Server", "outlook.office365.com", err) < 0)
-			goto done;
+			return -1;
 		snprintf(port, sizeof(port), "%d", t->port > 0 ? t->port :
 			 tr == MT_POP ? 995 : 993);
 		if (ensure(ini, "Mail", "Port", port, err) < 0)
-			goto done;
+			return -1;
 		if (t->ca_file && ensure(ini, "Mail", "CAFile", t->ca_file, err) < 0)
-			goto done;
+			return -1;
 		sp = ini_get(ini, "Mail", "SecurityProtocol");
 		if (sp && !config_is_unset(sp) &&
 		    strcasecmp(sp, "TLS1_2") && strcasecmp(sp, "TLS1_3") &&
@@ -168,35 +178,35 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 		    strcasecmp(sp, "TLSv1.2") && strcasecmp(sp, "TLS13") &&
 		    strcasecmp(sp, "TLS1.3") && strcasecmp(sp, "TLSv1.3") &&
 		    ini_set(ini, "Mail", "SecurityProtocol", "TLS1_2", err) < 0)
-			goto done;
+			return -1;
 		if (ini_get(ini, "Mail", "StartTLS") &&
 		    ensure(ini, "Mail", "StartTLS", "False", err) < 0)
-			goto done;
+			return -1;
 		/* the mapping's own port means TLS from the first byte: with
 		 * SecurityProtocol empty the connector would choose STARTTLS
 		 * on a port other than 993/995 (mailbox_tls_choose()) */
 		if (t->port > 0 && t->port != 993 && t->port != 995 &&
 		    config_is_unset(ini_get(ini, "Mail", "SecurityProtocol")) &&
 		    ini_set(ini, "Mail", "SecurityProtocol", "TLS1_2", err) < 0)
-			goto done;
+			return -1;
 		break;
 	}
 	if (ensure(ini, "Mail", "SelfSignedCertificate", "False", err) < 0)
-		goto done;
+		return -1;
 	sp = ini_get(ini, "Mail", "Password");
 	if (sp && sp[0] && ini_set(ini, "Mail", "Password", "", err) < 0)
-		goto done;
+		return -1;
 	if ((t->authority && ensure(ini, "OAuth", "Authority", t->authority, err) < 0) ||
 	    ensure(ini, "OAuth", "TenantId", t->tenant_id, err) < 0 ||
 	    ensure(ini, "OAuth", "ClientId", t->client_id, err) < 0)
-		goto done;
+		return -1;
 	if (t->client_secret) {
 		if (ensure(ini, "OAuth", "ClientSecret", t->client_secret, err) < 0)
-			goto done;
+			return -1;
 		ini_remove(ini, "OAuth", "CertificateFile");
 	} else {
 		if (ensure(ini, "OAuth", "CertificateFile", t->certificate_file, err) < 0)
-			goto done;
+			return -1;
 		ini_remove(ini, "OAuth", "ClientSecret");
 	}
 	if (ensure(ini, "OAuth", "Flow", "ClientCredentials", err) < 0 ||
@@ -204,13 +214,10 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 	    (t->graph_endpoint &&
 	     ensure(ini, "OAuth", "GraphEndpoint", t->graph_endpoint, err) < 0) ||
 	    (t->ca_file && ensure(ini, "OAuth", "CAFile", t->ca_file, err) < 0))
-		goto done;
+		return -1;
 	if (add_notify(ini, t->notify, err) < 0)
-		goto done;
-	rc = ini_serialize(ini, out, outlen, err);
-done:
-	ini_free(ini);
-	return rc;
+		return -1;
+	return ini_serialize(ini, out, outlen, err);
 }
 
 /* Command lines. */
@@ -508,11 +515,17 @@ static long find_change(const char *v, const char *const *olds, size_t n)
 /* End of a JSON string starting at s[i] == '"': index of the closing quote. */
 static size_t json_string_end(const char *s, size_t len, size_t i)
 {
-	for (i++; i < len; i++) {
-		if (s[i] == '\\')
-			i++;
-		else if (s[i] == '"')
-			return i;
+	/* memchr to each quote, then past any escape before it: an export
+	 * is tens of MB of mostly plain strings */
+	for (i++; i < len;) {
+		const char *q = memchr(s + i, '"', len - i);
+		const char *bs = memchr(s + i, '\\', (size_t)((q ? q : s + len) - (s + i)));
+
+		if (bs) {
+			i = (size_t)(bs - s) + 2;
+			continue;
+		}
+		return q ? (size_t)(q - s) : len;
 	}
 	return len;
 }
@@ -528,10 +541,11 @@ static int rewrite_json(const char *s, size_t len, const char *const *olds,
 	buf_init(&v, CMDLINE_MAX * 8);
 	while (i < len) {
 		size_t e, j;
-		if (s[i] != '"') {
-			i++;
-			continue;
-		}
+		const char *q = memchr(s + i, '"', len - i);
+
+		if (!q)
+			break;
+		i = (size_t)(q - s);
 		e = json_string_end(s, len, i);
 		if (e >= len)
 			break;

@@ -515,8 +515,8 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	if (edit_strings(it, "ini", mailbox, written_mailbox ? written_mailbox : "",
 			 (const char *)NULL) < 0)
 		goto nomem;
-	if (migrate_rewrite_ini(ini_file, it->orig, it->orig_len, &t, &it->new,
-				&it->new_len, &lerr) < 0) {
+	/* parsed once: the file read and checked above is the one edited */
+	if (migrate_rewrite_ini_parsed(ini, &t, &it->new, &it->new_len, &lerr) < 0) {
 		if (lerr.code == MS_ERR_NOMEM)
 			goto nomem;
 		rc = skip(it, err, "%s", lerr.msg);
