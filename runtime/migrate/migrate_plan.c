@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,23 +97,59 @@ static void mjobs_free(struct mjob *j, size_t n)
 	free(j);
 }
 
-/* The scan only collects the connector jobs: they are evaluated (INI
- * file found, read and judged) afterwards by several threads at once
- * (eval_one), which is most of the plan's work and, on a cold fleet,
- * one small random read per INI file. */
+/* The connector jobs are evaluated (the INI file found, read and judged:
+ * on a cold fleet one small random read per INI file, most of the plan's
+ * work) while the scan goes on: the scan's reader thread reads the
+ * exports, the caller's thread copies each connector job into a block
+ * that does not move (on_job), and EVAL_WORKERS threads evaluate them as
+ * they come, so that the reads of the INI files overlap those of the
+ * exports instead of following them. */
+#define EVAL_BLOCK 1024
+#define EVAL_WORKERS 8   /* as mig_pool_run: each cold read waits on the disk */
+
+struct evalq {
+	const struct analysis_opts *ao;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct mjob **blocks;     /* grown by on_job only, under mu */
+	size_t n_blocks, alloc_blocks;
+	size_t n;                 /* jobs copied (under mu) */
+	size_t next;              /* the next one to evaluate (under mu) */
+	int closed;               /* no more jobs come (under mu) */
+};
+
+static struct mjob *evalq_at(const struct evalq *q, size_t i)
+{
+	return &q->blocks[i / EVAL_BLOCK][i % EVAL_BLOCK];
+}
+
 static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 {
-	struct scan *s = ctx;
+	struct evalq *q = ctx;
 	struct mjob *m;
 	int bad = 0;
 
 	if (!analysis_is_connector_job(job))
 		return 0;
-	if (MEM_GROW(s->jobs, s->alloc, s->n + 1, err))
-		return -1;
-	m = &s->jobs[s->n];
-	memset(m, 0, sizeof(*m));
-	s->n++;
+	if (q->n % EVAL_BLOCK == 0) {
+		struct mjob *blk = calloc(EVAL_BLOCK, sizeof(*blk));
+		int rc = 0;
+
+		if (!blk)
+			return err_nomem(err);
+		pthread_mutex_lock(&q->mu);
+		if (MEM_GROW(q->blocks, q->alloc_blocks, q->n_blocks + 1, err))
+			rc = -1;
+		else
+			q->blocks[q->n_blocks++] = blk;
+		pthread_mutex_unlock(&q->mu);
+		if (rc < 0) {
+			free(blk);
+			return -1;
+		}
+	}
+	/* not seen by the workers before q->n counts it */
+	m = evalq_at(q, q->n);
 	m->job.source = dup_or_null(job->source, &bad);
 	m->job.line = job->line;
 	m->job.schedule = dup_or_null(job->schedule, &bad);
@@ -122,6 +159,10 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 	m->job.command_line = dup_or_null(job->command_line, &bad);
 	m->job.working_dir = dup_or_null(job->working_dir, &bad);
 	m->job.batch_user = dup_or_null(job->batch_user, &bad);
+	pthread_mutex_lock(&q->mu);
+	q->n++;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
 	return bad ? err_nomem(err) : 0;
 }
 
@@ -135,15 +176,13 @@ static int on_other(size_t n, void *ctx, struct ms_err *err)
 }
 
 /* One job evaluated, on a worker thread: touches only its own mjob. */
-static void eval_one(void *ctx, size_t i)
+static void eval_job(const struct analysis_opts *ao, struct mjob *m)
 {
-	struct scan *s = ctx;
-	struct mjob *m = &s->jobs[i];
 	const struct fleet_job *job = &m->job;
 	struct ms_err *err = &m->eval_err;
 
 	m->eval_rc = -1;
-	if (analysis_job(s->ao, job, &m->v, err) < 0)
+	if (analysis_job(ao, job, &m->v, err) < 0)
 		return;
 	/* exports spell one machine "winapp01" here and "WINAPP01" there:
 	 * Windows names are case-insensitive, so one case, everywhere */
@@ -177,6 +216,34 @@ static void eval_one(void *ctx, size_t i)
 	m->eval_rc = 0;
 }
 
+static void *eval_main(void *arg)
+{
+	struct evalq *q = arg;
+
+	for (;;) {
+		struct mjob *m;
+
+		pthread_mutex_lock(&q->mu);
+		while (q->next == q->n && !q->closed)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->next == q->n) {
+			pthread_mutex_unlock(&q->mu);
+			return NULL;
+		}
+		m = evalq_at(q, q->next++);
+		pthread_mutex_unlock(&q->mu);
+		eval_job(q->ao, m);
+	}
+}
+
+/* The jobs no worker took (none could be started), several at once. */
+static void eval_left(void *ctx, size_t i)
+{
+	struct evalq *q = ctx;
+
+	eval_job(q->ao, evalq_at(q, q->next + i));
+}
+
 static int cmp_mjob(const void *x, const void *y)
 {
 	const struct job_verdict *a = &((const struct mjob *)x)->v;
@@ -195,36 +262,69 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 {
 	struct analysis_opts ao;
 	struct fleet_handlers h;
-	size_t i;
+	struct evalq q;
+	pthread_t th[EVAL_WORKERS];
+	size_t i, started = 0;
+	int rc;
 
 	memset(&ao, 0, sizeof(ao));
 	ao.fleet_dir = o->fleet_dir;
 	ao.now = o->now;
 	memset(s, 0, sizeof(*s));
-	s->ao = &ao;
+	memset(&q, 0, sizeof(q));
+	q.ao = &ao;
+	pthread_mutex_init(&q.mu, NULL);
+	pthread_cond_init(&q.cv, NULL);
 	memset(&h, 0, sizeof(h));
 	h.job = on_job;
 	h.other = on_other;
 	h.problem = NULL;
-	h.ctx = s;
-	if (fleet_scan_async(o->fleet_dir, &h, err) < 0)
-		goto fail;
-	mig_pool_run(s->n, eval_one, s);
-	for (i = 0; i < s->n; i++) {
+	h.ctx = &q;
+	for (i = 0; i < EVAL_WORKERS; i++)
+		if (pthread_create(&th[started], NULL, eval_main, &q) == 0)
+			started++;
+	rc = fleet_scan_async(o->fleet_dir, &h, err);
+	pthread_mutex_lock(&q.mu);
+	q.closed = 1;
+	pthread_cond_broadcast(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (rc == 0 && q.next < q.n)
+		mig_pool_run(q.n - q.next, eval_left, &q);
+	pthread_cond_destroy(&q.cv);
+	pthread_mutex_destroy(&q.mu);
+	/* one array, to be sorted */
+	if (q.n && !(s->jobs = malloc(q.n * sizeof(*s->jobs))) && rc == 0)
+		rc = err_nomem(err);
+	for (i = 0; i < q.n_blocks; i++) {
+		size_t k = q.n - i * EVAL_BLOCK < EVAL_BLOCK ? q.n - i * EVAL_BLOCK : EVAL_BLOCK;
+
+		if (s->jobs) {
+			memcpy(s->jobs + i * EVAL_BLOCK, q.blocks[i], k * sizeof(*s->jobs));
+			free(q.blocks[i]);
+		} else {
+			mjobs_free(q.blocks[i], k);
+		}
+	}
+	free(q.blocks);
+	s->n = s->alloc = s->jobs ? q.n : 0;
+	for (i = 0; rc == 0 && i < s->n; i++) {
 		if (s->jobs[i].eval_rc < 0) {
 			*err = s->jobs[i].eval_err;
-			goto fail;
+			rc = -1;
+			break;
 		}
 		fjob_release(&s->jobs[i].job);
 	}
-	s->ao = NULL;
+	if (rc < 0) {
+		mjobs_free(s->jobs, s->n);
+		memset(s, 0, sizeof(*s));
+		return -1;
+	}
 	if (s->n)
 		qsort(s->jobs, s->n, sizeof(*s->jobs), cmp_mjob);
 	return 0;
-fail:
-	mjobs_free(s->jobs, s->n);
-	memset(s, 0, sizeof(*s));
-	return -1;
 }
 
 void mig_plan_free(struct plan *p)
