@@ -96,6 +96,8 @@ struct pitem {
 	char *seen;               /* the file as plan read it (see mig_seen) */
 	char *edit;               /* what makes new from orig (mig_remake) */
 	size_t edit_len;
+	char orig_sha[65], new_sha[65];  /* hex SHA-256 of orig and new, made
+				   * on the pool with them (planned items) */
 };
 
 struct plan {

@@ -18,6 +18,7 @@
 
 #include "audit/analysis.h"
 #include "audit/fleet.h"
+#include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
 #include "base/platform.h"
@@ -484,6 +485,16 @@ static const char *edit_next(const char *edit, size_t len, size_t *pos)
 	return s;
 }
 
+/* A planned item's hashes, made on the worker thread that made its bytes
+ * (mdb_store_plan records them; ~200 MB of SHA-256 for a 10,000-file
+ * fleet, no longer one thread's work after the pool). */
+static int item_hashes(struct pitem *it)
+{
+	digest_sha256_hex(it->orig, it->orig_len, it->orig_sha);
+	digest_sha256_hex(it->new, it->new_len, it->new_sha);
+	return 0;
+}
+
 int mig_remake(const struct migrate_map *map, const char *kind, const char *path,
 	       const char *orig, size_t orig_len, const char *edit,
 	       size_t edit_len, char **out, size_t *outlen, struct ms_err *err)
@@ -630,7 +641,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	if (it->new_len == it->orig_len && memcmp(it->new, it->orig, it->new_len) == 0)
 		rc = skip(it, err, "already migrated");
 	else
-		rc = 0;
+		rc = item_hashes(it);
 	goto done;
 nomem:
 	rc = err_nomem(err);
@@ -753,7 +764,7 @@ static void export_one(void *ctx, size_t k)
 		g->rc = skip(it, err, "the command lines were not found in the export: "
 			     "use the change list");
 	else
-		g->rc = 0;
+		g->rc = item_hashes(it);
 done:
 	free(file);
 	free(olds);

@@ -391,7 +391,7 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 {
 	sqlite3_stmt *st = NULL, *bl = NULL;
 	time_t now = o->now ? o->now : time(NULL);
-	char hex[65], sql[240];
+	char sql[240];
 	size_t i;
 	int rc = -1;
 
@@ -442,10 +442,8 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 			    (it->edit && blob_store(d, bl, run, seq, "edit", it->edit,
 						    it->edit_len, err) < 0))
 				goto done;
-			digest_sha256_hex(it->orig, it->orig_len, hex);
-			sqlite3_bind_text(st, 9, hex, -1, SQLITE_TRANSIENT);
-			digest_sha256_hex(it->new, it->new_len, hex);
-			sqlite3_bind_text(st, 10, hex, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 9, it->orig_sha, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 10, it->new_sha, -1, SQLITE_STATIC);
 			if (it->seen)
 				sqlite3_bind_text(st, 12, it->seen, -1, SQLITE_STATIC);
 		}
