@@ -287,7 +287,7 @@ static int run_finished(struct mdb *d, struct srun *r, struct ms_err *err)
  * cannot be made (the item's next reason set). */
 static int item_bytes(const struct migrate_opts *o, const struct migrate_map *map,
 		      struct mdb *d, int run, struct plan *kept, struct sitem *it,
-		      struct ms_err *err)
+		      size_t *remade, struct ms_err *err)
 {
 	struct ms_err lerr = MS_ERR_INIT;
 	char *edit = NULL, *file = NULL, hex[65];
@@ -297,15 +297,18 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 	if (kept) {
 		struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
 				   &kept->items[it->seq - 1] : NULL;
-		if (!pi || strcmp(pi->path, it->path) != 0 || !pi->new || !pi->orig)
+		if (!pi || strcmp(pi->path, it->path) != 0)
 			return mig_set_reason(it, "not in the plan this apply made"), 1;
-		it->new = pi->new;
-		it->new_len = pi->new_len;
-		pi->new = NULL;
-		it->orig = pi->orig;
-		it->orig_len = pi->orig_len;
-		pi->orig = NULL;
-		return 0;
+		if (pi->new && pi->orig) {
+			it->new = pi->new;
+			it->new_len = pi->new_len;
+			pi->new = NULL;
+			it->orig = pi->orig;
+			it->orig_len = pi->orig_len;
+			pi->orig = NULL;
+			return 0;
+		}
+		/* let go to keep memory bounded (mig_do_plan): made again */
 	}
 	if (!it->have_edit)
 		return mig_set_reason(it, "the state database has neither its new bytes "
@@ -347,6 +350,7 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 			       "again");
 		goto done;
 	}
+	(*remade)++;
 	rc = 0;
 done:
 	mig_wipe_bytes(edit, edit_len);
@@ -462,7 +466,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 							   &it->new_len, err) < 0)
 						goto fail;
 				} else if ((h = item_bytes(o, map, d, run, own ? kept : NULL,
-							   it, err)) != 0) {
+							   it, &res->remade, err)) != 0) {
 					if (h < 0)
 						goto fail;
 					it->next = MI_FAILED;

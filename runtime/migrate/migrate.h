@@ -159,6 +159,11 @@ int migrate_diff(const char *name, const char *a, size_t alen,
 
 typedef void (*migrate_out_fn)(const char *text, size_t len, void *ctx);
 
+/* The plan bytes an apply keeps by default: a 10,000-file fleet's
+ * (~210 MB) fit, a fleet ten times that size is made again batch by
+ * batch instead of holding gigabytes. */
+#define MIGRATE_KEEP_DEFAULT ((size_t)512 << 20)
+
 struct migrate_opts {
 	const char *fleet_dir;
 	const char *map_path;         /* plan, apply */
@@ -171,6 +176,11 @@ struct migrate_opts {
 	int force;                    /* rollback over conflicts */
 	int json;                     /* plan, status: print one JSON document */
 	time_t now;                   /* 0 = time(NULL) */
+	/* apply that plans: how many bytes of the plan (originals and new
+	 * files) it keeps in memory for its writes; an item beyond is made
+	 * again from its file when its batch comes.  0: MIGRATE_KEEP_DEFAULT
+	 * (1 keeps nothing: every item is bigger). */
+	size_t keep_bytes;
 	/* Test hook: called after every file written by apply/rollback
 	 * (n counts them). */
 	void (*after_write)(size_t n, void *ctx);
@@ -207,6 +217,7 @@ struct migrate_result {
 	 * MAILSHIFT_MIGRATE_TIMES=1 (docs/bench.md, B4). */
 	double phase[MIGRATE_PHASES];
 	size_t commits;               /* state transactions committed */
+	size_t remade;                /* apply: new bytes made again, not kept */
 };
 
 

@@ -104,6 +104,10 @@ struct plan {
 	struct pitem *items;
 	size_t n, alloc;
 	struct scan s;
+	/* an apply that plans keeps at most keep_max bytes of the planned
+	 * items (held: so far, added to by the pool's threads); beyond, an
+	 * item keeps its hashes and edit, not its bytes */
+	size_t keep_max, held;
 };
 
 /* Runs and items as stored. */

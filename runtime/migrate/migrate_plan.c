@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,11 +488,22 @@ static const char *edit_next(const char *edit, size_t len, size_t *pos)
 
 /* A planned item's hashes, made on the worker thread that made its bytes
  * (mdb_store_plan records them; ~200 MB of SHA-256 for a 10,000-file
- * fleet, no longer one thread's work after the pool). */
-static int item_hashes(struct pitem *it)
+ * fleet, no longer one thread's work after the pool).  Then its bytes are
+ * let go if the plan keeps no more (p->keep_max): an apply makes them
+ * again from the file and the edit when the item's batch comes
+ * (item_bytes), so that memory stays bounded however big the fleet. */
+static int item_hashes(struct plan *p, struct pitem *it)
 {
+	size_t need = it->orig_len + it->new_len;
+
 	digest_sha256_hex(it->orig, it->orig_len, it->orig_sha);
 	digest_sha256_hex(it->new, it->new_len, it->new_sha);
+	if (__atomic_add_fetch(&p->held, need, __ATOMIC_RELAXED) > p->keep_max) {
+		mig_wipe_bytes(it->orig, it->orig_len);
+		mig_wipe_bytes(it->new, it->new_len);
+		it->orig = it->new = NULL;
+		it->orig_len = it->new_len = 0;
+	}
 	return 0;
 }
 
@@ -641,7 +653,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	if (it->new_len == it->orig_len && memcmp(it->new, it->orig, it->new_len) == 0)
 		rc = skip(it, err, "already migrated");
 	else
-		rc = item_hashes(it);
+		rc = item_hashes(p, it);
 	goto done;
 nomem:
 	rc = err_nomem(err);
@@ -764,7 +776,7 @@ static void export_one(void *ctx, size_t k)
 		g->rc = skip(it, err, "the command lines were not found in the export: "
 			     "use the change list");
 	else
-		g->rc = item_hashes(it);
+		g->rc = item_hashes(w->p, it);
 done:
 	free(file);
 	free(olds);
@@ -873,7 +885,7 @@ static void ini_one(void *ctx, size_t k)
 }
 
 static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
-		      struct plan *p, struct migrate_result *res,
+		      struct plan *p, size_t keep_max, struct migrate_result *res,
 		      struct ms_err *err)
 {
 	struct jref *refs = NULL;
@@ -883,6 +895,7 @@ static int build_plan(const struct migrate_opts *o, const struct migrate_map *ma
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
+	p->keep_max = keep_max;
 	if (scan_fleet(o, &p->s, err) < 0)
 		return -1;
 	mig_lap(res, MIGRATE_PH_SCAN, &t);
@@ -1197,7 +1210,9 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 	if (mdb_key(d, 1, err) < 0)
 		goto done;
 	mig_lap(res, MIGRATE_PH_OPEN, &t);
-	if (build_plan(o, map, &p, res, err) < 0)
+	/* plan prints every diff and stores every byte: all kept */
+	if (build_plan(o, map, &p, !keep ? SIZE_MAX : o->keep_bytes ? o->keep_bytes :
+		       MIGRATE_KEEP_DEFAULT, res, err) < 0)
 		goto done;
 	t = mig_now();
 	if (mdb_store_plan(d, run, replace, o, map, &p, !keep, err) < 0)

@@ -436,7 +436,14 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 				  SQLITE_STATIC);
 		if (it->reason)
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
-		if (it->orig && it->state == MI_PLANNED) {
+		/* an apply that plans may have let the bytes go (struct plan),
+		 * never a plan, which stores them */
+		if (it->state == MI_PLANNED && it->orig_sha[0]) {
+			if (blobs && !it->orig) {
+				err_set(err, MS_ERR_INTERNAL, "the bytes of '%s' are not at hand",
+					it->path);
+				goto done;
+			}
 			if ((blobs && blob_store(d, bl, run, seq, "orig", it->orig,
 						 it->orig_len, err) < 0) ||
 			    (it->edit && blob_store(d, bl, run, seq, "edit", it->edit,

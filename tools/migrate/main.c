@@ -386,6 +386,11 @@ int main(int argc, char **argv)
 	}
 	if ((env = getenv("MAILSHIFT_MIGRATE_CRASH_AFTER")) && *env)
 		hooks.crash_after = strtoul(env, NULL, 10);
+	if ((env = getenv("MAILSHIFT_MIGRATE_KEEP_MB")) && *env) {
+		/* apply: how much of its plan it holds for the writes (README) */
+		unsigned long mb = strtoul(env, NULL, 10);
+		o.keep_bytes = mb ? (size_t)mb << 20 : 1;
+	}
 	if ((env = getenv("MAILSHIFT_MIGRATE_PAUSE")) && *env)
 		hooks.pause = (unsigned)strtoul(env, NULL, 10);
 	if (hooks.crash_after || hooks.pause) {
@@ -424,7 +429,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, " %s %.3f", migrate_phase_name((enum migrate_phase)k),
 				res.phase[k]);
 		}
-		fprintf(stderr, "; total %.3f s, %zu commits\n", total, res.commits);
+		fprintf(stderr, "; total %.3f s, %zu commits, %zu remade\n", total,
+			res.commits, res.remade);
 	}
 	if (rc < 0) {
 		fprintf(stderr, "mailshift-migrate: %s\n", err.msg);
