@@ -105,8 +105,8 @@ struct plan {
 	size_t n, alloc;
 	struct scan s;
 	/* an apply that plans keeps at most keep_max bytes of the planned
-	 * items (held: so far, added to by the pool's threads); beyond, an
-	 * item keeps its hashes and edit, not its bytes */
+	 * items (held: those kept, counted by the pool's threads); an item
+	 * that does not fit keeps its hashes and edit, not its bytes */
 	size_t keep_max, held;
 };
 

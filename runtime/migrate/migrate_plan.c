@@ -161,11 +161,16 @@ static int on_job(const struct fleet_job *job, void *ctx, struct ms_err *err)
 	m->job.command_line = dup_or_null(job->command_line, &bad);
 	m->job.working_dir = dup_or_null(job->working_dir, &bad);
 	m->job.batch_user = dup_or_null(job->batch_user, &bad);
+	if (bad) {
+		/* never handed to a worker: the scan stops */
+		fjob_release(&m->job);
+		return err_nomem(err);
+	}
 	pthread_mutex_lock(&q->mu);
 	q->n++;
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
-	return bad ? err_nomem(err) : 0;
+	return 0;
 }
 
 /* Non-connector jobs are not decoded (fleet_handlers.other). */
@@ -492,19 +497,19 @@ static const char *edit_next(const char *edit, size_t len, size_t *pos)
  * let go if the plan keeps no more (p->keep_max): an apply makes them
  * again from the file and the edit when the item's batch comes
  * (item_bytes), so that memory stays bounded however big the fleet. */
-static int item_hashes(struct plan *p, struct pitem *it)
+static void item_hashes(struct plan *p, struct pitem *it)
 {
 	size_t need = it->orig_len + it->new_len;
 
 	digest_sha256_hex(it->orig, it->orig_len, it->orig_sha);
 	digest_sha256_hex(it->new, it->new_len, it->new_sha);
 	if (__atomic_add_fetch(&p->held, need, __ATOMIC_RELAXED) > p->keep_max) {
+		__atomic_sub_fetch(&p->held, need, __ATOMIC_RELAXED);
 		mig_wipe_bytes(it->orig, it->orig_len);
 		mig_wipe_bytes(it->new, it->new_len);
 		it->orig = it->new = NULL;
 		it->orig_len = it->new_len = 0;
 	}
-	return 0;
 }
 
 int mig_remake(const struct migrate_map *map, const char *kind, const char *path,
@@ -652,8 +657,10 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 	}
 	if (it->new_len == it->orig_len && memcmp(it->new, it->orig, it->new_len) == 0)
 		rc = skip(it, err, "already migrated");
-	else
-		rc = item_hashes(p, it);
+	else {
+		item_hashes(p, it);
+		rc = 0;
+	}
 	goto done;
 nomem:
 	rc = err_nomem(err);
@@ -775,8 +782,10 @@ static void export_one(void *ctx, size_t k)
 	else if (replaced == 0)
 		g->rc = skip(it, err, "the command lines were not found in the export: "
 			     "use the change list");
-	else
-		g->rc = item_hashes(w->p, it);
+	else {
+		item_hashes(w->p, it);
+		g->rc = 0;
+	}
 done:
 	free(file);
 	free(olds);
