@@ -5,11 +5,12 @@
  *   fsync-copy -r    replace the file durably with its own bytes: write
  *                    PATH.bench-tmp, fsync it, rename it over PATH, fsync
  *                    the folder (what an atomic, durable rewrite costs)
- *   fsync-copy -R    the same, but each folder is fsynced once per batch of
- *                    256 files (after the renames), as a batched migrate
- *                    could do before committing the batch to its database
- *   -j N             (with the first two) N files in flight at once, from N
- *                    threads: the baseline of a tool that writes N at once
+ *   fsync-copy -R    the same, but each folder is fsynced once per batch
+ *                    (after the batch's renames), as migrate does before it
+ *                    commits a batch to its database
+ *   -b N             the batch of -R: N files (default 256)
+ *   -j N             N files (and, with -R, folders) in flight at once, from
+ *                    N threads: the baseline of a tool that writes N at once
  *                    is the same disk work with the same parallelism
  * Compiled by bench/run at bench time.  Prints the number of files.
  */
@@ -81,10 +82,11 @@ static int one_file(const char *path, int replace, int batched, char *data, size
 	return 0;
 }
 
-/* -j: the paths, taken one by one by the threads */
-static char **paths;
-static size_t npaths, next_path;
-static int replace_mode, failed;
+/* -j: the paths of a batch, taken one by one by the threads; with -R
+ * then the batch's folders, the same way */
+static char **paths, **dirs_p;
+static size_t npaths, next_path, batch_end, ndirs_p, next_dir;
+static int replace_mode, batched_mode, failed;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *worker(void *arg)
@@ -98,11 +100,11 @@ static void *worker(void *arg)
 		size_t i;
 
 		pthread_mutex_lock(&lock);
-		i = next_path++;
+		i = next_path < batch_end ? next_path++ : batch_end;
 		pthread_mutex_unlock(&lock);
-		if (i >= npaths || failed)
+		if (i >= batch_end || failed)
 			break;
-		if (one_file(paths[i], replace_mode, 0, data, 1 << 20)) {
+		if (one_file(paths[i], replace_mode, batched_mode, data, 1 << 20)) {
 			failed = 1;
 			break;
 		}
@@ -111,11 +113,79 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int run_parallel(int jobs)
+static void *dir_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		size_t i;
+		int d;
+
+		pthread_mutex_lock(&lock);
+		i = next_dir < ndirs_p ? next_dir++ : ndirs_p;
+		pthread_mutex_unlock(&lock);
+		if (i >= ndirs_p || failed)
+			break;
+		if ((d = open(dirs_p[i], O_RDONLY | O_DIRECTORY)) < 0 || fsync(d) < 0) {
+			perror(dirs_p[i]);
+			failed = 1;
+			break;
+		}
+		close(d);
+	}
+	return NULL;
+}
+
+static int spawn(void *(*fn)(void *), int jobs)
 {
 	pthread_t t[MAX_JOBS];
+
+	for (int k = 0; k < jobs; k++)
+		if (pthread_create(&t[k], NULL, fn, NULL) != 0) {
+			perror("pthread_create");
+			return 1;
+		}
+	for (int k = 0; k < jobs; k++)
+		pthread_join(t[k], NULL);
+	return failed;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The distinct folders of paths[lo, hi) into dirs_p. */
+static int batch_dirs(size_t lo, size_t hi)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < ndirs_p; k++)
+		free(dirs_p[k]);
+	ndirs_p = next_dir = 0;
+	for (k = lo; k < hi; k++) {
+		char *d = strdup(paths[k]);
+
+		if (!d)
+			return 1;
+		dirs_p[n++] = strdup(dirname(d));
+		free(d);
+		if (!dirs_p[n - 1])
+			return 1;
+	}
+	qsort(dirs_p, n, sizeof(*dirs_p), cmp_str);
+	for (k = 0; k < n; k++) {
+		if (ndirs_p && strcmp(dirs_p[ndirs_p - 1], dirs_p[k]) == 0)
+			free(dirs_p[k]);
+		else
+			dirs_p[ndirs_p++] = dirs_p[k];
+	}
+	return 0;
+}
+
+static int run_parallel(int jobs, size_t batch)
+{
 	char line[4096];
-	size_t cap = 0;
+	size_t cap = 0, lo;
 
 	while (fgets(line, sizeof(line), stdin)) {
 		line[strcspn(line, "\n")] = '\0';
@@ -129,15 +199,18 @@ static int run_parallel(int jobs)
 		if (!(paths[npaths++] = strdup(line)))
 			return 1;
 	}
-	for (int k = 0; k < jobs; k++)
-		if (pthread_create(&t[k], NULL, worker, NULL) != 0) {
-			perror("pthread_create");
-			return 1;
-		}
-	for (int k = 0; k < jobs; k++)
-		pthread_join(t[k], NULL);
-	if (failed)
+	if (!batched_mode)
+		batch = npaths ? npaths : 1;
+	if (!(dirs_p = calloc(batch, sizeof(*dirs_p))))
 		return 1;
+	for (lo = 0; lo < npaths; lo += batch) {
+		next_path = lo;
+		batch_end = lo + batch < npaths ? lo + batch : npaths;
+		if (spawn(worker, jobs))
+			return 1;
+		if (batched_mode && (batch_dirs(lo, batch_end) || spawn(dir_worker, jobs)))
+			return 1;
+	}
 	printf("%zu\n", npaths);
 	return 0;
 }
@@ -146,7 +219,7 @@ int main(int argc, char **argv)
 {
 	static char dirs[256][4096];
 	static char data[1 << 20];
-	int ndirs = 0, inbatch = 0, replace = 0, batched = 0, jobs = 1;
+	int ndirs = 0, inbatch = 0, replace = 0, batched = 0, jobs = 1, batch = 256;
 	char path[4096];
 	long n = 0;
 
@@ -157,18 +230,21 @@ int main(int argc, char **argv)
 			replace = batched = 1;
 		else if (strcmp(argv[a], "-j") == 0 && a + 1 < argc)
 			jobs = atoi(argv[++a]);
+		else if (strcmp(argv[a], "-b") == 0 && a + 1 < argc)
+			batch = atoi(argv[++a]);
 		else {
-			fprintf(stderr, "usage: fsync-copy [-r | -R] [-j N] <paths\n");
+			fprintf(stderr, "usage: fsync-copy [-r | -R [-b N]] [-j N] <paths\n");
 			return 2;
 		}
 	}
-	if (jobs < 1 || jobs > MAX_JOBS || (jobs > 1 && batched)) {
-		fprintf(stderr, "fsync-copy: -j takes 1 to %d, and not with -R\n", MAX_JOBS);
+	if (jobs < 1 || jobs > MAX_JOBS || batch < 1) {
+		fprintf(stderr, "fsync-copy: -j takes 1 to %d, -b at least 1\n", MAX_JOBS);
 		return 2;
 	}
-	if (jobs > 1) {
+	if (jobs > 1 || batch != 256) {
 		replace_mode = replace;
-		return run_parallel(jobs);
+		batched_mode = batched;
+		return run_parallel(jobs, (size_t)batch);
 	}
 	while (fgets(path, sizeof(path), stdin)) {
 		path[strcspn(path, "\n")] = '\0';
