@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -710,26 +711,135 @@ done:
 	return rc;
 }
 
-/* The originals of a rollback batch unsealed and checked on the pool's
- * threads (mdb_unseal reads only the key): each file's rc and err. */
-struct unseal_work {
+/* A rollback batch's file, on the pool's threads (mig_write_files_prep):
+ * read and hashed, decided, its original unsealed and checked (reads
+ * only d->key) -- then written by the same task. */
+struct rb_prep {
 	const struct mdb *d;
-	int run;
-	struct wfile *files;
+	int run, force;
+	const char *fleet;
 };
 
-static void unseal_one(void *ctx, size_t i)
+static int rollback_prep(void *ctx, struct wfile *f)
 {
-	struct unseal_work *u = ctx;
-	struct wfile *f = &u->files[i];
+	struct rb_prep *u = ctx;
 	struct sitem *it = f->it;
+	struct ms_err lerr = MS_ERR_INIT;
+	char cur[65] = "";
+	int h, rc = 1;
 
-	memset(&f->err, 0, sizeof(f->err));
-	f->rc = mdb_unseal(u->d, u->run, it, "orig", it->sealed, it->sealed_len,
-			   &it->orig, &it->orig_len, &f->err);
+	h = mig_hash_file(u->fleet, it->path, it->kind, cur, &it->mode, &lerr);
+	if (h < 0) {
+		it->next = MI_FAILED;
+		mig_set_reason(it, "%s", lerr.msg);
+	} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
+		it->next = MI_ROLLED_BACK;   /* restored before a crash */
+	} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || u->force) {
+		if (!it->sealed) {
+			/* never: written = 1 comes with the original */
+			it->next = MI_FAILED;
+			mig_set_reason(it, "no original bytes stored");
+		} else if (mdb_unseal(u->d, u->run, it, "orig", it->sealed,
+				      it->sealed_len, &it->orig, &it->orig_len,
+				      &f->err) < 0) {
+			rc = -1;
+		} else {
+			it->write = 1;
+			if (h != 0 || strcmp(cur, it->new_sha) != 0)
+				mig_set_reason(it, "forced over a change made after the "
+					       "migration");
+			f->data = it->orig ? it->orig : "";
+			f->len = it->orig_len;
+			rc = 0;
+		}
+	} else {
+		it->next = MI_CONFLICT;
+		mig_set_reason(it, h > 0 ? "the file no longer exists (use --force to "
+			       "restore it)" : "the file changed after the migration "
+			       "(use --force to restore the original anyway)");
+	}
 	free(it->sealed);
 	it->sealed = NULL;
 	it->sealed_len = 0;
+	return rc;
+}
+
+/* A rollback batch written on a thread of its own (its files on the
+ * pool, then its folders fsynced) while the main thread reads the next
+ * batch's sealed originals out of the database. */
+struct rb_batch {
+	struct wctx *w;
+	struct srun *r;
+	struct wfile *f;
+	size_t n, lo, hi;
+	struct rb_prep *u;
+	int rc;
+	struct ms_err err;
+	pthread_t th;
+	int started;
+};
+
+static void *rb_batch_main(void *arg)
+{
+	struct rb_batch *b = arg;
+
+	b->rc = mig_write_files_prep(b->w, b->f, b->n, MI_ROLLED_BACK, rollback_prep,
+				     b->u, &b->err);
+	if (b->rc == 0)
+		mig_sync_dirs(b->w, b->r, b->lo, b->hi);
+	return NULL;
+}
+
+/* Starts b on its thread (or runs it here when no thread can be made). */
+static void rb_batch_start(struct rb_batch *b)
+{
+	memset(&b->err, 0, sizeof(b->err));
+	b->started = pthread_create(&b->th, NULL, rb_batch_main, b) == 0;
+	if (!b->started)
+		rb_batch_main(b);
+}
+
+static void rb_batch_join(struct rb_batch *b)
+{
+	if (b->started)
+		pthread_join(b->th, NULL);
+	b->started = 0;
+}
+
+/* A rollback batch items[lo..hi) decided as far as the database tells
+ * (main thread: the connection): the items to restore put in f (*n),
+ * each with its original still sealed; the others' next state set. */
+static int rollback_batch_prepare(struct mdb *d, int run, struct srun *r,
+				  size_t lo, size_t hi, struct wfile *f, size_t *n,
+				  struct ms_err *err)
+{
+	size_t i;
+
+	*n = 0;
+	for (i = hi; i-- > lo;) {
+		struct sitem *it = &r->items[i];
+
+		it->next = MI_NONE;
+		it->write = 0;
+		if (!it->match)
+			continue;
+		if (it->state == MI_PLANNED && !it->written) {
+			it->next = MI_SKIPPED;
+			mig_set_reason(it, "not applied before the rollback");
+		} else if (it->written && it->state != MI_ROLLED_BACK) {
+			/* read even when the file turns out restored already
+			 * (a resumed rollback): one ordered pass */
+			if (it->have_orig &&
+			    mdb_item_sealed(d, run, it, "orig", &it->sealed,
+					    &it->sealed_len, err) < 0)
+				return -1;
+			memset(&f[*n], 0, sizeof(f[*n]));
+			f[*n].it = it;
+			f[*n].data = "";
+			(*n)++;
+		}
+	}
+	return 0;
 }
 
 /* Long (about 150 lines) for the same reason as migrate_apply(): the
@@ -741,9 +851,10 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct mdb *d = NULL;
 	struct srun r;
 	struct wctx w;
-	struct hfile *hf = NULL;
-	size_t i, hi, lo;
-	int run = 0, f, rc = -1;
+	struct wfile *fb[2] = { NULL, NULL };
+	struct rb_prep up;
+	size_t i, hi, lo, nlo, nf = 0, nnf;
+	int run = 0, f, rc = -1, cur;
 	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
@@ -798,109 +909,54 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
+	up.d = d;
+	up.run = run;
+	up.force = o->force;
+	up.fleet = o->fleet_dir;
 	mig_lap(res, MIGRATE_PH_LOAD, &t);
-	if (!(hf = calloc(BATCH, sizeof(*hf)))) {
+	if (!(fb[0] = calloc(BATCH, sizeof(*fb[0]))) ||
+	    !(fb[1] = calloc(BATCH, sizeof(*fb[1])))) {
 		err_nomem(err);
 		goto done;
 	}
 	/* newest first: exports, then INI files, in reverse plan order, in
 	 * batches: decide each item of the batch, restore its files, fsync
 	 * their folders, then commit the batch's states (a file restored
-	 * before a crash has its original hash and is recognised next time) */
-	for (hi = r.n; hi > 0; hi = lo) {
-		size_t nh = 0, k = 0;
+	 * before a crash has its original hash and is recognised next time).
+	 * A batch is written (files, then folders) on a thread of its own
+	 * while this one reads the next batch's originals from the database;
+	 * its states are committed once it is joined, before the next batch
+	 * writes anything. */
+	hi = r.n;
+	lo = hi ? (hi - 1) / BATCH * BATCH : 0;
+	if (hi && rollback_batch_prepare(d, run, &r, lo, hi, fb[0], &nf, err) < 0)
+		goto done;
+	mig_lap(res, MIGRATE_PH_DECIDE, &t);
+	for (cur = 0; hi > 0; hi = lo, lo = nlo, nf = nnf, cur ^= 1) {
+		struct rb_batch b = { &w, &r, fb[cur], nf, lo, hi, &up, 0, MS_ERR_INIT,
+				      0, 0 };
+		int prc = 0;
 
-		lo = (hi - 1) / BATCH * BATCH;
-		w.n_files = 0;
-		/* the files to look at, read and hashed several at once */
-		for (i = hi; i-- > lo;) {
-			struct sitem *it = &r.items[i];
-
-			if (it->match && it->written && it->state != MI_ROLLED_BACK) {
-				memset(&hf[nh], 0, sizeof(hf[nh]));
-				hf[nh].fleet = o->fleet_dir;
-				hf[nh++].it = it;
-			}
-		}
-		mig_hash_files(hf, nh);
-		mig_lap(res, MIGRATE_PH_SCAN, &t);
-		for (i = hi; i-- > lo;) {
-			struct sitem *it = &r.items[i];
-			const char *cur;
-			int h;
-
-			it->next = MI_NONE;
-			it->write = 0;
-			if (!it->match)
-				continue;
-			if (it->state == MI_PLANNED && !it->written) {
-				it->next = MI_SKIPPED;
-				mig_set_reason(it, "not applied before the rollback");
-			} else if (it->written && it->state != MI_ROLLED_BACK) {
-				h = hf[k].h;
-				cur = hf[k].cur;
-				if (h < 0) {
-					it->next = MI_FAILED;
-					mig_set_reason(it, "%s", hf[k].err.msg);
-				} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
-					it->next = MI_ROLLED_BACK;
-				} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) ||
-					   o->force) {
-					if (it->have_orig &&
-					    mdb_item_sealed(d, run, it, "orig", &it->sealed,
-							    &it->sealed_len, err) < 0)
-						goto done;
-					if (!it->sealed) {
-						/* never: written = 1 comes with the original */
-						it->next = MI_FAILED;
-						mig_set_reason(it, "no original bytes stored");
-						k++;
-						continue;
-					}
-					/* unsealed below, several at once */
-					if (mig_batch_add(&w, it, NULL, 0, err) < 0)
-						goto done;
-					it->write = 1;
-					if (h == 0 && strcmp(cur, it->new_sha) != 0)
-						mig_set_reason(it, "forced over a change made after "
-							   "the migration");
-				} else {
-					it->next = MI_CONFLICT;
-					mig_set_reason(it, h > 0 ? "the file no longer exists (use "
-						   "--force to restore it)" : "the file changed "
-						   "after the migration (use --force to restore "
-						   "the original anyway)");
-				}
-				k++;
-			}
-		}
-		{
-			struct unseal_work uw = { d, run, w.files };
-
-			mig_pool_run(w.n_files, unseal_one, &uw);
-			for (k = 0; k < w.n_files; k++) {
-				struct sitem *it = w.files[k].it;
-
-				if (w.files[k].rc < 0) {
-					*err = w.files[k].err;
-					goto done;
-				}
-				w.files[k].data = it->orig ? it->orig : "";
-				w.files[k].len = it->orig_len;
-			}
-		}
+		nlo = lo ? (lo - 1) / BATCH * BATCH : 0;
+		nnf = 0;
+		rb_batch_start(&b);
+		if (lo > 0)
+			prc = rollback_batch_prepare(d, run, &r, nlo, lo, fb[cur ^ 1], &nnf,
+						     err);
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
-		if (mig_write_files(&w, w.files, w.n_files, MI_ROLLED_BACK, err) < 0)
-			goto done;
+		rb_batch_join(&b);
 		for (i = lo; i < hi; i++) {
 			mig_wipe_bytes(r.items[i].orig, r.items[i].orig_len);
 			r.items[i].orig = NULL;
 			r.items[i].orig_len = 0;
 		}
 		mig_lap(res, MIGRATE_PH_WRITE, &t);
-		/* the batch's renames durable before its states are */
-		mig_sync_dirs(&w, &r, lo, hi);
-		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
+		if (b.rc < 0) {
+			*err = b.err;
+			goto done;
+		}
+		if (prc < 0)
+			goto done;
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
 		for (i = lo; i < hi; i++)
@@ -949,7 +1005,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;
 done:
-	free(hf);
+	free(fb[0]);
+	free(fb[1]);
 	mig_wctx_release(&w);
 	srun_release(&r);
 	mdb_close(d);

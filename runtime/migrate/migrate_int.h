@@ -235,6 +235,7 @@ struct wfile {
 	size_t len;
 	char *file;               /* absolute path */
 	int rc;
+	int skip, stop;           /* mig_write_files_prep(): prep left it, failed */
 	struct ms_err err;
 };
 
@@ -273,6 +274,17 @@ int mig_batch_add(struct wctx *w, struct sitem *it, const char *data,
  * it records them. */
 int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 		    enum migrate_item_state done, struct ms_err *err);
+/* mig_write_files() with each file's bytes made on the writing thread
+ * just before it is written, by the same task (reading a file and
+ * writing another wait on the disk together): prep(ctx, f) sets f->data
+ * and f->len and returns 0 to write the file, 1 to leave it (it sets
+ * f->it->next itself), -1 to fail the batch with f->err (no file is
+ * written after; those written before are durable but not recorded).
+ * prep runs on several threads at once: it touches only f and f->it. */
+int mig_write_files_prep(struct wctx *w, struct wfile *f, size_t n,
+			 enum migrate_item_state done,
+			 int (*prep)(void *ctx, struct wfile *f), void *ctx,
+			 struct ms_err *err);
 /* fsyncs every folder the batch renamed a file in, once; an item of
  * items[from..to) whose folder fails is failed (write = -1).  Returns
  * how many were. */

@@ -353,12 +353,40 @@ void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 	pthread_mutex_destroy(&p.mu);
 }
 
-static void write_one(void *ctx, size_t i)
-{
-	struct wfile *f = (struct wfile *)ctx + i;
+/* A batch's files on the pool: each one's bytes made (prep, optional)
+ * and written by the same task, so that reading one file and writing
+ * another wait on the disk together. */
+struct wjob {
+	struct wfile *f;
+	int (*prep)(void *ctx, struct wfile *f);
+	void *ctx;
+	int stop;                 /* a prep failed: write nothing more */
+};
 
+/* One file: made, then written (unless prep left it or another failed). */
+static int prep_write(struct wjob *j, struct wfile *f)
+{
+	int r = j->prep ? j->prep(j->ctx, f) : 0;
+
+	if (r < 0) {
+		f->stop = 1;
+		__atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if (r > 0 || __atomic_load_n(&j->stop, __ATOMIC_RELAXED)) {
+		f->skip = 1;
+		return 1;
+	}
 	f->rc = fs_write_atomic_nodirsync(f->file, f->data, f->len, f->it->mode,
 					  &f->err);
+	return f->rc;
+}
+
+static void write_one(void *ctx, size_t i)
+{
+	struct wjob *j = ctx;
+
+	prep_write(j, j->f + i);
 }
 
 
@@ -378,12 +406,22 @@ static void hash_one(void *ctx, size_t i)
 int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 		       enum migrate_item_state done, struct ms_err *err)
 {
+	return mig_write_files_prep(w, f, n, done, NULL, NULL, err);
+}
+
+int mig_write_files_prep(struct wctx *w, struct wfile *f, size_t n,
+			 enum migrate_item_state done,
+			 int (*prep)(void *ctx, struct wfile *f), void *ctx,
+			 struct ms_err *err)
+{
+	struct wjob j = { f, prep, ctx, 0 };
 	size_t k;
 	int rc = -1, added;
 
 	for (k = 0; k < n; k++) {
 		f[k].file = NULL;
 		f[k].rc = -1;
+		f[k].skip = f[k].stop = 0;
 		memset(&f[k].err, 0, sizeof(f[k].err));
 	}
 	for (k = 0; k < n; k++) {
@@ -399,18 +437,22 @@ int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 			goto done;
 	}
 	if (w->o->after_write) {
-		for (k = 0; k < n; k++) {
-			f[k].rc = fs_write_atomic_nodirsync(f[k].file, f[k].data, f[k].len,
-							    f[k].it->mode, &f[k].err);
-			if (f[k].rc == 0)
+		for (k = 0; k < n && !j.stop; k++)
+			if (prep_write(&j, &f[k]) == 0)
 				w->o->after_write(++w->writes, w->o->hook_ctx);
-		}
 	} else {
-		mig_pool_run(n, write_one, f);
+		mig_pool_run(n, write_one, &j);
 	}
+	for (k = 0; k < n; k++)
+		if (f[k].stop) {
+			*err = f[k].err;
+			goto done;
+		}
 	for (k = 0; k < n; k++) {
 		struct sitem *it = f[k].it;
 
+		if (f[k].skip)
+			continue;
 		if (f[k].rc < 0) {
 			it->next = MI_FAILED;
 			mig_set_reason(it, "%s", f[k].err.msg);
