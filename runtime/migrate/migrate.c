@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +360,81 @@ done:
 	return rc;
 }
 
+/* Step 1 of an apply batch items[b0..e) (main thread: the connection,
+ * in the open transaction): decide each item, store the originals about
+ * to be overwritten, record the items to write as applying (it->write). */
+static int apply_decide(const struct migrate_opts *o, const struct migrate_map *map,
+			struct mdb *d, int run, struct plan *kept, struct srun *r,
+			size_t b0, size_t e, struct ms_err *err)
+{
+	size_t i;
+
+	for (i = b0; i < e; i++) {
+		struct sitem *it = &r->items[i];
+		struct ms_err lerr = MS_ERR_INIT;
+		char cur[65] = "";
+		int h, with_new = 0;
+
+		it->next = MI_NONE;
+		it->write = 0;
+		if (!it->match || (it->state != MI_PLANNED &&
+				   it->state != MI_APPLYING))
+			continue;
+		if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
+			memcpy(cur, it->orig_sha, sizeof(cur));
+			h = 0;
+		} else {
+			h = mig_hash_file(o->fleet_dir, it->path, it->kind, cur,
+				      &it->mode, &lerr);
+		}
+		if (h != 0) {
+			it->next = MI_FAILED;
+			mig_set_reason(it, "%s", h > 0 ? "the file no longer exists" :
+				   lerr.msg);
+		} else if (strcmp(cur, it->new_sha) == 0) {
+			it->next = MI_APPLIED;   /* written before a crash */
+			it->written = 1;
+		} else if (strcmp(cur, it->orig_sha) != 0) {
+			it->next = MI_CONFLICT;
+			mig_set_reason(it, "the file changed since the plan (its hash matches "
+				   "neither the original nor the new version)");
+		} else {
+			if (it->have_new && it->have_orig) {
+				if (mdb_item_bytes(d, run, it, "new", &it->new,
+						   &it->new_len, err) < 0)
+					return -1;
+			} else if ((h = item_bytes(o, map, d, run, kept,
+						   it, err)) != 0) {
+				if (h < 0)
+					return -1;
+				it->next = MI_FAILED;
+				goto record;
+			}
+			if (!it->have_orig &&
+			    mdb_store_orig(d, run, it, it->orig, it->orig_len, err) < 0)
+				return -1;
+			mig_wipe_bytes(it->orig, it->orig_len);
+			it->orig = NULL;
+			it->orig_len = 0;
+			if (it->state == MI_PLANNED && it->seal) {
+				if (seal_item(map, it, &lerr) < 0) {
+					it->next = MI_FAILED;
+					mig_set_reason(it, "%s", lerr.msg);
+					goto record;
+				}
+				with_new = 1;
+			}
+			it->next = MI_APPLYING;
+			it->written = 1;
+			it->write = 1;
+		}
+record:
+		if (mdb_set_item(d, run, it, with_new, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Long (about 190 lines) on purpose: the exactly-once order of apply
  * (commit the original as "applying", write, fsync the folders, commit
  * "applied", batch by batch) is the guarantee of migrate.h and is read
@@ -424,97 +498,62 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	 * (its original stored), and the next apply finds the new hash. */
 	if (mdb_exec(d, "BEGIN;", err) < 0)
 		goto done;
+	/* A batch is written (files, then folders) on a thread of its own
+	 * while this one decides the next batch and stores its originals,
+	 * in the transaction that also records this batch's applied states
+	 * once it is joined: the next batch's applying states are committed
+	 * before any of its files is written, this batch's applied states
+	 * after its files and folders are durable. */
+	if (r.n && apply_decide(o, map, d, run, own ? kept : NULL, &r, 0,
+				r.n < BATCH ? r.n : BATCH, err) < 0)
+		goto fail;
+	mig_lap(res, MIGRATE_PH_DECIDE, &t);
 	for (b0 = 0; b0 < r.n; b0 += BATCH) {
 		size_t e = b0 + BATCH < r.n ? b0 + BATCH : r.n;
+		size_t ne = e + BATCH < r.n ? e + BATCH : r.n;
+		struct wbatch b;
+		int drc = 0;
 
-		/* 1: decide, and record the originals about to be overwritten */
-		for (i = b0; i < e; i++) {
-			struct sitem *it = &r.items[i];
-			struct ms_err lerr = MS_ERR_INIT;
-			char cur[65] = "";
-			int h, with_new = 0;
-
-			it->next = MI_NONE;
-			it->write = 0;
-			if (!it->match || (it->state != MI_PLANNED &&
-					   it->state != MI_APPLYING))
-				continue;
-			if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
-				memcpy(cur, it->orig_sha, sizeof(cur));
-				h = 0;
-			} else {
-				h = mig_hash_file(o->fleet_dir, it->path, it->kind, cur,
-					      &it->mode, &lerr);
-			}
-			if (h != 0) {
-				it->next = MI_FAILED;
-				mig_set_reason(it, "%s", h > 0 ? "the file no longer exists" :
-					   lerr.msg);
-			} else if (strcmp(cur, it->new_sha) == 0) {
-				it->next = MI_APPLIED;   /* written before a crash */
-				it->written = 1;
-			} else if (strcmp(cur, it->orig_sha) != 0) {
-				it->next = MI_CONFLICT;
-				mig_set_reason(it, "the file changed since the plan (its hash matches "
-					   "neither the original nor the new version)");
-			} else {
-				if (it->have_new && it->have_orig) {
-					if (mdb_item_bytes(d, run, it, "new", &it->new,
-							   &it->new_len, err) < 0)
-						goto fail;
-				} else if ((h = item_bytes(o, map, d, run, own ? kept : NULL,
-							   it, err)) != 0) {
-					if (h < 0)
-						goto fail;
-					it->next = MI_FAILED;
-					goto record;
-				}
-				if (!it->have_orig &&
-				    mdb_store_orig(d, run, it, it->orig, it->orig_len, err) < 0)
-					goto fail;
-				mig_wipe_bytes(it->orig, it->orig_len);
-				it->orig = NULL;
-				it->orig_len = 0;
-				if (it->state == MI_PLANNED && it->seal) {
-					if (seal_item(map, it, &lerr) < 0) {
-						it->next = MI_FAILED;
-						mig_set_reason(it, "%s", lerr.msg);
-						goto record;
-					}
-					with_new = 1;
-				}
-				it->next = MI_APPLYING;
-				it->written = 1;
-				it->write = 1;
-			}
-record:
-			if (mdb_set_item(d, run, it, with_new, err) < 0)
-				goto fail;
-		}
-		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mig_commit(d, res, &t, err) < 0)
 			goto done;
-		/* 2: write, several files at once */
+		/* 2: write, several files at once, and 3: fsync their
+		 * folders, on the batch's thread */
 		w.n_files = 0;
 		for (i = b0; i < e; i++)
 			if (r.items[i].write &&
 			    mig_batch_add(&w, &r.items[i], r.items[i].new, r.items[i].new_len,
 				      err) < 0)
 				goto done;
-		if (mig_write_files(&w, w.files, w.n_files, MI_APPLIED, err) < 0)
-			goto done;
+		memset(&b, 0, sizeof(b));
+		b.w = &w;
+		b.r = &r;
+		b.f = w.files;
+		b.n = w.n_files;
+		b.lo = b0;
+		b.hi = e;
+		b.done = MI_APPLIED;
+		mig_batch_start(&b);
+		/* 1 of the next batch, meanwhile */
+		if (mdb_exec(d, "BEGIN;", err) < 0)
+			drc = -1;
+		else if (e < r.n)
+			drc = apply_decide(o, map, d, run, own ? kept : NULL, &r, e, ne,
+					   err);
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
+		mig_batch_join(&b);
 		for (i = b0; i < e; i++) {
 			mig_wipe_bytes(r.items[i].new, r.items[i].new_len);
 			r.items[i].new = NULL;
 			r.items[i].new_len = 0;
 		}
 		mig_lap(res, MIGRATE_PH_WRITE, &t);
-		/* 3: make the renames durable, one fsync per folder */
-		mig_sync_dirs(&w, &r, b0, e);
-		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
-		/* 4: record, committed with the next batch */
-		if (mdb_exec(d, "BEGIN;", err) < 0)
-			goto done;
+		if (b.rc < 0) {
+			*err = b.err;
+			goto fail;
+		}
+		if (drc < 0)
+			goto fail;
+		/* 4: record, committed with the next batch's applying states */
 		for (i = b0; i < e; i++)
 			if (r.items[i].write && mdb_set_item(d, run, &r.items[i], 0, err) < 0)
 				goto fail;
@@ -553,6 +592,10 @@ record:
 			}
 		}
 	}
+	/* the run's folders listed for stale temporary files (started by
+	 * mig_wctx_init, alongside the writes) */
+	mig_wctx_wait(&w);
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	if (run_finished(d, &r, err) < 0 ||
 	    (r.n && write_changes(o, &r, 0, &w.writes, err) < 0))
 		goto done;
@@ -764,48 +807,6 @@ static int rollback_prep(void *ctx, struct wfile *f)
 	return rc;
 }
 
-/* A rollback batch written on a thread of its own (its files on the
- * pool, then its folders fsynced) while the main thread reads the next
- * batch's sealed originals out of the database. */
-struct rb_batch {
-	struct wctx *w;
-	struct srun *r;
-	struct wfile *f;
-	size_t n, lo, hi;
-	struct rb_prep *u;
-	int rc;
-	struct ms_err err;
-	pthread_t th;
-	int started;
-};
-
-static void *rb_batch_main(void *arg)
-{
-	struct rb_batch *b = arg;
-
-	b->rc = mig_write_files_prep(b->w, b->f, b->n, MI_ROLLED_BACK, rollback_prep,
-				     b->u, &b->err);
-	if (b->rc == 0)
-		mig_sync_dirs(b->w, b->r, b->lo, b->hi);
-	return NULL;
-}
-
-/* Starts b on its thread (or runs it here when no thread can be made). */
-static void rb_batch_start(struct rb_batch *b)
-{
-	memset(&b->err, 0, sizeof(b->err));
-	b->started = pthread_create(&b->th, NULL, rb_batch_main, b) == 0;
-	if (!b->started)
-		rb_batch_main(b);
-}
-
-static void rb_batch_join(struct rb_batch *b)
-{
-	if (b->started)
-		pthread_join(b->th, NULL);
-	b->started = 0;
-}
-
 /* A rollback batch items[lo..hi) decided as far as the database tells
  * (main thread: the connection): the items to restore put in f (*n),
  * each with its original still sealed; the others' next state set. */
@@ -933,18 +934,27 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		goto done;
 	mig_lap(res, MIGRATE_PH_DECIDE, &t);
 	for (cur = 0; hi > 0; hi = lo, lo = nlo, nf = nnf, cur ^= 1) {
-		struct rb_batch b = { &w, &r, fb[cur], nf, lo, hi, &up, 0, MS_ERR_INIT,
-				      0, 0 };
+		struct wbatch b;
 		int prc = 0;
 
 		nlo = lo ? (lo - 1) / BATCH * BATCH : 0;
 		nnf = 0;
-		rb_batch_start(&b);
+		memset(&b, 0, sizeof(b));
+		b.w = &w;
+		b.r = &r;
+		b.f = fb[cur];
+		b.n = nf;
+		b.lo = lo;
+		b.hi = hi;
+		b.done = MI_ROLLED_BACK;
+		b.prep = rollback_prep;
+		b.ctx = &up;
+		mig_batch_start(&b);
 		if (lo > 0)
 			prc = rollback_batch_prepare(d, run, &r, nlo, lo, fb[cur ^ 1], &nnf,
 						     err);
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
-		rb_batch_join(&b);
+		mig_batch_join(&b);
 		for (i = lo; i < hi; i++) {
 			mig_wipe_bytes(r.items[i].orig, r.items[i].orig_len);
 			r.items[i].orig = NULL;
@@ -969,6 +979,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		if (mig_commit(d, res, &t, err) < 0)
 			goto done;
 	}
+	mig_wctx_wait(&w);
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
 		if (!it->match || !it->written)

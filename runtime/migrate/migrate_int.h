@@ -5,6 +5,7 @@
 #ifndef MS_MIGRATE_INT_H
 #define MS_MIGRATE_INT_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "audit/analysis.h"
@@ -226,6 +227,7 @@ struct wctx {
 	size_t writes;
 	struct wfile *files;      /* the batch's files to write */
 	size_t n_files, alloc_files;
+	struct wlist *lister;     /* the run's folders being listed */
 };
 
 /* One file of a batch to write: the item, its bytes, what came of it. */
@@ -261,9 +263,12 @@ void mig_hash_files(struct hfile *f, size_t n);
 int mig_set_reason(struct sitem *it, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Also removes the temporary files a killed run left beside the run's
- * files, in every folder of the run. */
+ * files, in every folder of the run (on a thread of its own: see
+ * mig_wctx_wait()). */
 int mig_wctx_init(struct wctx *w, const struct migrate_opts *o,
 		  const struct srun *r, struct ms_err *err);
+/* Waits for the listing mig_wctx_init() started (mig_wctx_release() too). */
+void mig_wctx_wait(struct wctx *w);
 void mig_wctx_release(struct wctx *w);
 /* Adds an item to w->files (data borrowed until mig_write_files()). */
 int mig_batch_add(struct wctx *w, struct sitem *it, const char *data,
@@ -289,6 +294,26 @@ int mig_write_files_prep(struct wctx *w, struct wfile *f, size_t n,
  * items[from..to) whose folder fails is failed (write = -1).  Returns
  * how many were. */
 size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to);
+/* A batch written on a thread of its own -- its files
+ * (mig_write_files_prep with done, prep and ctx), then the folders of
+ * r->items[lo..hi) fsynced (mig_sync_dirs) -- while the caller's thread
+ * prepares the next batch (touching neither w nor these items).  After
+ * mig_batch_join(): rc, err as mig_write_files_prep's. */
+struct wbatch {
+	struct wctx *w;
+	struct srun *r;
+	struct wfile *f;
+	size_t n, lo, hi;
+	enum migrate_item_state done;
+	int (*prep)(void *ctx, struct wfile *f);
+	void *ctx;
+	int rc;
+	struct ms_err err;
+	pthread_t th;
+	int started;
+};
+void mig_batch_start(struct wbatch *b);
+void mig_batch_join(struct wbatch *b);
 /* Removes the change-list temporary files of dead processes in a run's
  * folder, or in every run folder under base. */
 void mig_clean_changelist_dir(const char *dir);
