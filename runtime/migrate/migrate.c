@@ -447,7 +447,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	struct plan *kept = NULL;
 	struct srun r;
 	struct wctx w;
-	size_t i, b0;
+	size_t i, b0, bs = o->batch ? o->batch : BATCH;
 	int run = 0, f, rc = -1, own = 0;
 	double t = mig_now();
 
@@ -505,12 +505,12 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	 * before any of its files is written, this batch's applied states
 	 * after its files and folders are durable. */
 	if (r.n && apply_decide(o, map, d, run, own ? kept : NULL, &r, 0,
-				r.n < BATCH ? r.n : BATCH, err) < 0)
+				r.n < bs ? r.n : bs, err) < 0)
 		goto fail;
 	mig_lap(res, MIGRATE_PH_DECIDE, &t);
-	for (b0 = 0; b0 < r.n; b0 += BATCH) {
-		size_t e = b0 + BATCH < r.n ? b0 + BATCH : r.n;
-		size_t ne = e + BATCH < r.n ? e + BATCH : r.n;
+	for (b0 = 0; b0 < r.n; b0 += bs) {
+		size_t e = b0 + bs < r.n ? b0 + bs : r.n;
+		size_t ne = e + bs < r.n ? e + bs : r.n;
 		struct wbatch b;
 		int drc = 0;
 
@@ -854,7 +854,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct wctx w;
 	struct wfile *fb[2] = { NULL, NULL };
 	struct rb_prep up;
-	size_t i, hi, lo, nlo, nf = 0, nnf;
+	size_t i, hi, lo, nlo, nf = 0, nnf, bs = o->batch ? o->batch : BATCH;
 	int run = 0, f, rc = -1, cur;
 	double t = mig_now();
 
@@ -915,8 +915,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	up.force = o->force;
 	up.fleet = o->fleet_dir;
 	mig_lap(res, MIGRATE_PH_LOAD, &t);
-	if (!(fb[0] = calloc(BATCH, sizeof(*fb[0]))) ||
-	    !(fb[1] = calloc(BATCH, sizeof(*fb[1])))) {
+	if (!(fb[0] = calloc(bs, sizeof(*fb[0]))) ||
+	    !(fb[1] = calloc(bs, sizeof(*fb[1])))) {
 		err_nomem(err);
 		goto done;
 	}
@@ -929,7 +929,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	 * its states are committed once it is joined, before the next batch
 	 * writes anything. */
 	hi = r.n;
-	lo = hi ? (hi - 1) / BATCH * BATCH : 0;
+	lo = hi ? (hi - 1) / bs * bs : 0;
 	if (hi && rollback_batch_prepare(d, run, &r, lo, hi, fb[0], &nf, err) < 0)
 		goto done;
 	mig_lap(res, MIGRATE_PH_DECIDE, &t);
@@ -937,7 +937,7 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		struct wbatch b;
 		int prc = 0;
 
-		nlo = lo ? (lo - 1) / BATCH * BATCH : 0;
+		nlo = lo ? (lo - 1) / bs * bs : 0;
 		nnf = 0;
 		memset(&b, 0, sizeof(b));
 		b.w = &w;

@@ -165,6 +165,7 @@ struct migrate_opts {
 	int force;                    /* rollback over conflicts */
 	int json;                     /* plan, status: print one JSON document */
 	time_t now;                   /* 0 = time(NULL) */
+	size_t batch;                 /* files per batch of apply/rollback, 0 = 1024 */
 	/* Test hook: called after every file written by apply/rollback
 	 * (n counts them). */
 	void (*after_write)(size_t n, void *ctx);

@@ -47,7 +47,13 @@ int migrate_item_state_parse(const char *name, enum migrate_item_state *s);
 int migrate_job_action_parse(const char *name, enum migrate_job_action *a);
 
 #define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
-#define BATCH 256
+/* Files per batch of apply and rollback (migrate_opts.batch overrides):
+ * one commit and one fsync per folder per batch; each batch is written
+ * while the next is prepared, with a pause between the two for the
+ * folder fsyncs and the commit.  Measured on the B4 fleet (cold
+ * rollback, alternating rounds at load 5-6): 256 -> 1024 took 4.4-8.7 s
+ * to 3.5-5.7 s (47 -> 12 commits), for ~65 MB more memory. */
+#define BATCH 1024
 
 /* The state database (migrate_store.c).  Held with an exclusive lock
  * from mdb_open_all() to mdb_close(). */

@@ -7,7 +7,7 @@
 # nothing written twice.  Also a real SIGKILL in the middle of apply, and a
 # rollback killed between the files of its cutover packet.
 # The hook runs after the file's rename and before its folder is fsynced
-# (once per 256-file batch, before the batch's states are committed), so
+# (once per batch of 1024 files, before the batch's states are committed), so
 # every kill lands in that window: the item is still "applying" (or not
 # yet rolled back) and the rerun recognises the file by its hash.
 set -u
@@ -92,7 +92,8 @@ for k in 1 2 3; do
 	ok "  then there is nothing to roll back" grep -q '^nothing to roll back' third.txt
 done
 
-# Several batches (256 files each): batch k is written on a thread of its
+# Several batches (256 files each here: MAILSHIFT_MIGRATE_BATCH, a test
+# hook; 1024 by default): batch k is written on a thread of its
 # own while the main thread decides batch k+1 and stores its originals in
 # an open transaction (rollback: reads them).  A kill in the middle of
 # batch 2 (write 300) leaves batch 1 recorded, batch 2 applying and batch
@@ -105,6 +106,7 @@ cat >"$tmp/map-env.json" <<'EOM'
                  "clientId": "0b8e4f21-9a3c-4d7e-b5f2-6c1a9e8d3b47",
                  "clientSecret": "env:MAILSHIFT_CONTOSO_SECRET" } ] }
 EOM
+export MAILSHIFT_MIGRATE_BATCH=256
 rm -rf mref && cp -a many mref
 $migrate apply --fleet mref --map map-env.json >/dev/null 2>&1
 ok "an uninterrupted apply of 800 INI files changes them" sh -c "! diff -rq -x .mailshift-migrate.db -x migrate many mref >/dev/null"

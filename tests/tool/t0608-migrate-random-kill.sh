@@ -12,6 +12,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 K=${R2_KILLS:-50}
 N=${R2_INIS:-300}
+export MAILSHIFT_MIGRATE_BATCH=256   # test hook: 1024 files by default
 tmp=$T
 python3 "$top/bench/gen-fleet.py" --thin "$tmp/orig" "$N" 10 "$N" basic >/dev/null
 # env: references keep the rewritten bytes deterministic (literal secrets

@@ -386,6 +386,9 @@ int main(int argc, char **argv)
 	}
 	if ((env = getenv("MAILSHIFT_MIGRATE_CRASH_AFTER")) && *env)
 		hooks.crash_after = strtoul(env, NULL, 10);
+	/* test hook: smaller batches, so that small fleets have several */
+	if ((env = getenv("MAILSHIFT_MIGRATE_BATCH")) && *env)
+		o.batch = strtoul(env, NULL, 10);
 	if ((env = getenv("MAILSHIFT_MIGRATE_PAUSE")) && *env)
 		hooks.pause = (unsigned)strtoul(env, NULL, 10);
 	if (hooks.crash_after || hooks.pause) {
