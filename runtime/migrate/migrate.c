@@ -788,7 +788,7 @@ static int rollback_prep(void *ctx, struct wfile *f)
 			rc = -1;
 		} else {
 			it->write = 1;
-			if (h != 0 || strcmp(cur, it->new_sha) != 0)
+			if (h == 0 && strcmp(cur, it->new_sha) != 0)
 				mig_set_reason(it, "forced over a change made after the "
 					       "migration");
 			f->data = it->orig ? it->orig : "";
