@@ -364,6 +364,81 @@ done:
 	return rc;
 }
 
+/* Step 1 of an apply batch items[b0..e) (main thread: the connection,
+ * in the open transaction): decide each item, store the originals about
+ * to be overwritten, record the items to write as applying (it->write). */
+static int apply_decide(const struct migrate_opts *o, const struct migrate_map *map,
+			struct mdb *d, int run, struct plan *kept, struct srun *r,
+			size_t b0, size_t e, size_t *remade, struct ms_err *err)
+{
+	size_t i;
+
+	for (i = b0; i < e; i++) {
+		struct sitem *it = &r->items[i];
+		struct ms_err lerr = MS_ERR_INIT;
+		char cur[65] = "";
+		int h, with_new = 0;
+
+		it->next = MI_NONE;
+		it->write = 0;
+		if (!it->match || (it->state != MI_PLANNED &&
+				   it->state != MI_APPLYING))
+			continue;
+		if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
+			memcpy(cur, it->orig_sha, sizeof(cur));
+			h = 0;
+		} else {
+			h = mig_hash_file(o->fleet_dir, it->path, it->kind, cur,
+				      &it->mode, &lerr);
+		}
+		if (h != 0) {
+			it->next = MI_FAILED;
+			mig_set_reason(it, "%s", h > 0 ? "the file no longer exists" :
+				   lerr.msg);
+		} else if (strcmp(cur, it->new_sha) == 0) {
+			it->next = MI_APPLIED;   /* written before a crash */
+			it->written = 1;
+		} else if (strcmp(cur, it->orig_sha) != 0) {
+			it->next = MI_CONFLICT;
+			mig_set_reason(it, "the file changed since the plan (its hash matches "
+				   "neither the original nor the new version)");
+		} else {
+			if (it->have_new && it->have_orig) {
+				if (mdb_item_bytes(d, run, it, "new", &it->new,
+						   &it->new_len, err) < 0)
+					return -1;
+			} else if ((h = item_bytes(o, map, d, run, kept,
+						   it, remade, err)) != 0) {
+				if (h < 0)
+					return -1;
+				it->next = MI_FAILED;
+				goto record;
+			}
+			if (!it->have_orig &&
+			    mdb_store_orig(d, run, it, it->orig, it->orig_len, err) < 0)
+				return -1;
+			mig_wipe_bytes(it->orig, it->orig_len);
+			it->orig = NULL;
+			it->orig_len = 0;
+			if (it->state == MI_PLANNED && it->seal) {
+				if (seal_item(map, it, &lerr) < 0) {
+					it->next = MI_FAILED;
+					mig_set_reason(it, "%s", lerr.msg);
+					goto record;
+				}
+				with_new = 1;
+			}
+			it->next = MI_APPLYING;
+			it->written = 1;
+			it->write = 1;
+		}
+record:
+		if (mdb_set_item(d, run, it, with_new, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Long (about 190 lines) on purpose: the exactly-once order of apply
  * (commit the original as "applying", write, fsync the folders, commit
  * "applied", batch by batch) is the guarantee of migrate.h and is read
@@ -376,7 +451,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	struct plan *kept = NULL;
 	struct srun r;
 	struct wctx w;
-	size_t i, b0;
+	size_t i, b0, bs = o->batch ? o->batch : BATCH;
 	int run = 0, f, rc = -1, own = 0;
 	double t = mig_now();
 
@@ -427,97 +502,62 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	 * (its original stored), and the next apply finds the new hash. */
 	if (mdb_exec(d, "BEGIN;", err) < 0)
 		goto done;
-	for (b0 = 0; b0 < r.n; b0 += BATCH) {
-		size_t e = b0 + BATCH < r.n ? b0 + BATCH : r.n;
+	/* A batch is written (files, then folders) on a thread of its own
+	 * while this one decides the next batch and stores its originals,
+	 * in the transaction that also records this batch's applied states
+	 * once it is joined: the next batch's applying states are committed
+	 * before any of its files is written, this batch's applied states
+	 * after its files and folders are durable. */
+	if (r.n && apply_decide(o, map, d, run, own ? kept : NULL, &r, 0,
+				r.n < bs ? r.n : bs, &res->remade, err) < 0)
+		goto fail;
+	mig_lap(res, MIGRATE_PH_DECIDE, &t);
+	for (b0 = 0; b0 < r.n; b0 += bs) {
+		size_t e = b0 + bs < r.n ? b0 + bs : r.n;
+		size_t ne = e + bs < r.n ? e + bs : r.n;
+		struct wbatch b;
+		int drc = 0;
 
-		/* 1: decide, and record the originals about to be overwritten */
-		for (i = b0; i < e; i++) {
-			struct sitem *it = &r.items[i];
-			struct ms_err lerr = MS_ERR_INIT;
-			char cur[65] = "";
-			int h, with_new = 0;
-
-			it->next = MI_NONE;
-			it->write = 0;
-			if (!it->match || (it->state != MI_PLANNED &&
-					   it->state != MI_APPLYING))
-				continue;
-			if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
-				memcpy(cur, it->orig_sha, sizeof(cur));
-				h = 0;
-			} else {
-				h = mig_hash_file(o->fleet_dir, it->path, it->kind, cur,
-					      &it->mode, &lerr);
-			}
-			if (h != 0) {
-				it->next = MI_FAILED;
-				mig_set_reason(it, "%s", h > 0 ? "the file no longer exists" :
-					   lerr.msg);
-			} else if (strcmp(cur, it->new_sha) == 0) {
-				it->next = MI_APPLIED;   /* written before a crash */
-				it->written = 1;
-			} else if (strcmp(cur, it->orig_sha) != 0) {
-				it->next = MI_CONFLICT;
-				mig_set_reason(it, "the file changed since the plan (its hash matches "
-					   "neither the original nor the new version)");
-			} else {
-				if (it->have_new && it->have_orig) {
-					if (mdb_item_bytes(d, run, it, "new", &it->new,
-							   &it->new_len, err) < 0)
-						goto fail;
-				} else if ((h = item_bytes(o, map, d, run, own ? kept : NULL,
-							   it, &res->remade, err)) != 0) {
-					if (h < 0)
-						goto fail;
-					it->next = MI_FAILED;
-					goto record;
-				}
-				if (!it->have_orig &&
-				    mdb_store_orig(d, run, it, it->orig, it->orig_len, err) < 0)
-					goto fail;
-				mig_wipe_bytes(it->orig, it->orig_len);
-				it->orig = NULL;
-				it->orig_len = 0;
-				if (it->state == MI_PLANNED && it->seal) {
-					if (seal_item(map, it, &lerr) < 0) {
-						it->next = MI_FAILED;
-						mig_set_reason(it, "%s", lerr.msg);
-						goto record;
-					}
-					with_new = 1;
-				}
-				it->next = MI_APPLYING;
-				it->written = 1;
-				it->write = 1;
-			}
-record:
-			if (mdb_set_item(d, run, it, with_new, err) < 0)
-				goto fail;
-		}
-		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		if (mig_commit(d, res, &t, err) < 0)
 			goto done;
-		/* 2: write, several files at once */
+		/* 2: write, several files at once, and 3: fsync their
+		 * folders, on the batch's thread */
 		w.n_files = 0;
 		for (i = b0; i < e; i++)
 			if (r.items[i].write &&
 			    mig_batch_add(&w, &r.items[i], r.items[i].new, r.items[i].new_len,
 				      err) < 0)
 				goto done;
-		if (mig_write_files(&w, w.files, w.n_files, MI_APPLIED, err) < 0)
-			goto done;
+		memset(&b, 0, sizeof(b));
+		b.w = &w;
+		b.r = &r;
+		b.f = w.files;
+		b.n = w.n_files;
+		b.lo = b0;
+		b.hi = e;
+		b.done = MI_APPLIED;
+		mig_batch_start(&b);
+		/* 1 of the next batch, meanwhile */
+		if (mdb_exec(d, "BEGIN;", err) < 0)
+			drc = -1;
+		else if (e < r.n)
+			drc = apply_decide(o, map, d, run, own ? kept : NULL, &r, e, ne,
+					   &res->remade, err);
+		mig_lap(res, MIGRATE_PH_DECIDE, &t);
+		mig_batch_join(&b);
 		for (i = b0; i < e; i++) {
 			mig_wipe_bytes(r.items[i].new, r.items[i].new_len);
 			r.items[i].new = NULL;
 			r.items[i].new_len = 0;
 		}
 		mig_lap(res, MIGRATE_PH_WRITE, &t);
-		/* 3: make the renames durable, one fsync per folder */
-		mig_sync_dirs(&w, &r, b0, e);
-		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
-		/* 4: record, committed with the next batch */
-		if (mdb_exec(d, "BEGIN;", err) < 0)
-			goto done;
+		if (b.rc < 0) {
+			*err = b.err;
+			goto fail;
+		}
+		if (drc < 0)
+			goto fail;
+		/* 4: record, committed with the next batch's applying states */
 		for (i = b0; i < e; i++)
 			if (r.items[i].write && mdb_set_item(d, run, &r.items[i], 0, err) < 0)
 				goto fail;
@@ -556,6 +596,10 @@ record:
 			}
 		}
 	}
+	/* the run's folders listed for stale temporary files (started by
+	 * mig_wctx_init, alongside the writes) */
+	mig_wctx_wait(&w);
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	if (run_finished(d, &r, err) < 0 ||
 	    (r.n && write_changes(o, &r, 0, &w.writes, err) < 0))
 		goto done;
@@ -714,26 +758,93 @@ done:
 	return rc;
 }
 
-/* The originals of a rollback batch unsealed and checked on the pool's
- * threads (mdb_unseal reads only the key): each file's rc and err. */
-struct unseal_work {
+/* A rollback batch's file, on the pool's threads (mig_write_files_prep):
+ * read and hashed, decided, its original unsealed and checked (reads
+ * only d->key) -- then written by the same task. */
+struct rb_prep {
 	const struct mdb *d;
-	int run;
-	struct wfile *files;
+	int run, force;
+	const char *fleet;
 };
 
-static void unseal_one(void *ctx, size_t i)
+static int rollback_prep(void *ctx, struct wfile *f)
 {
-	struct unseal_work *u = ctx;
-	struct wfile *f = &u->files[i];
+	struct rb_prep *u = ctx;
 	struct sitem *it = f->it;
+	struct ms_err lerr = MS_ERR_INIT;
+	char cur[65] = "";
+	int h, rc = 1;
 
-	memset(&f->err, 0, sizeof(f->err));
-	f->rc = mdb_unseal(u->d, u->run, it, "orig", it->sealed, it->sealed_len,
-			   &it->orig, &it->orig_len, &f->err);
+	h = mig_hash_file(u->fleet, it->path, it->kind, cur, &it->mode, &lerr);
+	if (h < 0) {
+		it->next = MI_FAILED;
+		mig_set_reason(it, "%s", lerr.msg);
+	} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
+		it->next = MI_ROLLED_BACK;   /* restored before a crash */
+	} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) || u->force) {
+		if (!it->sealed) {
+			/* never: written = 1 comes with the original */
+			it->next = MI_FAILED;
+			mig_set_reason(it, "no original bytes stored");
+		} else if (mdb_unseal(u->d, u->run, it, "orig", it->sealed,
+				      it->sealed_len, &it->orig, &it->orig_len,
+				      &f->err) < 0) {
+			rc = -1;
+		} else {
+			it->write = 1;
+			if (h == 0 && strcmp(cur, it->new_sha) != 0)
+				mig_set_reason(it, "forced over a change made after the "
+					       "migration");
+			f->data = it->orig ? it->orig : "";
+			f->len = it->orig_len;
+			rc = 0;
+		}
+	} else {
+		it->next = MI_CONFLICT;
+		mig_set_reason(it, h > 0 ? "the file no longer exists (use --force to "
+			       "restore it)" : "the file changed after the migration "
+			       "(use --force to restore the original anyway)");
+	}
 	free(it->sealed);
 	it->sealed = NULL;
 	it->sealed_len = 0;
+	return rc;
+}
+
+/* A rollback batch items[lo..hi) decided as far as the database tells
+ * (main thread: the connection): the items to restore put in f (*n),
+ * each with its original still sealed; the others' next state set. */
+static int rollback_batch_prepare(struct mdb *d, int run, struct srun *r,
+				  size_t lo, size_t hi, struct wfile *f, size_t *n,
+				  struct ms_err *err)
+{
+	size_t i;
+
+	*n = 0;
+	for (i = hi; i-- > lo;) {
+		struct sitem *it = &r->items[i];
+
+		it->next = MI_NONE;
+		it->write = 0;
+		if (!it->match)
+			continue;
+		if (it->state == MI_PLANNED && !it->written) {
+			it->next = MI_SKIPPED;
+			mig_set_reason(it, "not applied before the rollback");
+		} else if (it->written && it->state != MI_ROLLED_BACK) {
+			/* read even when the file turns out restored already
+			 * (a resumed rollback): one ordered pass */
+			if (it->have_orig &&
+			    mdb_item_sealed(d, run, it, "orig", &it->sealed,
+					    &it->sealed_len, err) < 0)
+				return -1;
+			memset(&f[*n], 0, sizeof(f[*n]));
+			f[*n].it = it;
+			f[*n].data = "";
+			(*n)++;
+		}
+	}
+	return 0;
 }
 
 /* Long (about 150 lines) for the same reason as migrate_apply(): the
@@ -745,9 +856,10 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	struct mdb *d = NULL;
 	struct srun r;
 	struct wctx w;
-	struct hfile *hf = NULL;
-	size_t i, hi, lo;
-	int run = 0, f, rc = -1;
+	struct wfile *fb[2] = { NULL, NULL };
+	struct rb_prep up;
+	size_t i, hi, lo, nlo, nf = 0, nnf, bs = o->batch ? o->batch : BATCH;
+	int run = 0, f, rc = -1, cur;
 	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
@@ -802,109 +914,63 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
+	up.d = d;
+	up.run = run;
+	up.force = o->force;
+	up.fleet = o->fleet_dir;
 	mig_lap(res, MIGRATE_PH_LOAD, &t);
-	if (!(hf = calloc(BATCH, sizeof(*hf)))) {
+	if (!(fb[0] = calloc(bs, sizeof(*fb[0]))) ||
+	    !(fb[1] = calloc(bs, sizeof(*fb[1])))) {
 		err_nomem(err);
 		goto done;
 	}
 	/* newest first: exports, then INI files, in reverse plan order, in
 	 * batches: decide each item of the batch, restore its files, fsync
 	 * their folders, then commit the batch's states (a file restored
-	 * before a crash has its original hash and is recognised next time) */
-	for (hi = r.n; hi > 0; hi = lo) {
-		size_t nh = 0, k = 0;
+	 * before a crash has its original hash and is recognised next time).
+	 * A batch is written (files, then folders) on a thread of its own
+	 * while this one reads the next batch's originals from the database;
+	 * its states are committed once it is joined, before the next batch
+	 * writes anything. */
+	hi = r.n;
+	lo = hi ? (hi - 1) / bs * bs : 0;
+	if (hi && rollback_batch_prepare(d, run, &r, lo, hi, fb[0], &nf, err) < 0)
+		goto done;
+	mig_lap(res, MIGRATE_PH_DECIDE, &t);
+	for (cur = 0; hi > 0; hi = lo, lo = nlo, nf = nnf, cur ^= 1) {
+		struct wbatch b;
+		int prc = 0;
 
-		lo = (hi - 1) / BATCH * BATCH;
-		w.n_files = 0;
-		/* the files to look at, read and hashed several at once */
-		for (i = hi; i-- > lo;) {
-			struct sitem *it = &r.items[i];
-
-			if (it->match && it->written && it->state != MI_ROLLED_BACK) {
-				memset(&hf[nh], 0, sizeof(hf[nh]));
-				hf[nh].fleet = o->fleet_dir;
-				hf[nh++].it = it;
-			}
-		}
-		mig_hash_files(hf, nh);
-		mig_lap(res, MIGRATE_PH_SCAN, &t);
-		for (i = hi; i-- > lo;) {
-			struct sitem *it = &r.items[i];
-			const char *cur;
-			int h;
-
-			it->next = MI_NONE;
-			it->write = 0;
-			if (!it->match)
-				continue;
-			if (it->state == MI_PLANNED && !it->written) {
-				it->next = MI_SKIPPED;
-				mig_set_reason(it, "not applied before the rollback");
-			} else if (it->written && it->state != MI_ROLLED_BACK) {
-				h = hf[k].h;
-				cur = hf[k].cur;
-				if (h < 0) {
-					it->next = MI_FAILED;
-					mig_set_reason(it, "%s", hf[k].err.msg);
-				} else if (h == 0 && strcmp(cur, it->orig_sha) == 0) {
-					it->next = MI_ROLLED_BACK;
-				} else if ((h == 0 && strcmp(cur, it->new_sha) == 0) ||
-					   o->force) {
-					if (it->have_orig &&
-					    mdb_item_sealed(d, run, it, "orig", &it->sealed,
-							    &it->sealed_len, err) < 0)
-						goto done;
-					if (!it->sealed) {
-						/* never: written = 1 comes with the original */
-						it->next = MI_FAILED;
-						mig_set_reason(it, "no original bytes stored");
-						k++;
-						continue;
-					}
-					/* unsealed below, several at once */
-					if (mig_batch_add(&w, it, NULL, 0, err) < 0)
-						goto done;
-					it->write = 1;
-					if (h == 0 && strcmp(cur, it->new_sha) != 0)
-						mig_set_reason(it, "forced over a change made after "
-							   "the migration");
-				} else {
-					it->next = MI_CONFLICT;
-					mig_set_reason(it, h > 0 ? "the file no longer exists (use "
-						   "--force to restore it)" : "the file changed "
-						   "after the migration (use --force to restore "
-						   "the original anyway)");
-				}
-				k++;
-			}
-		}
-		{
-			struct unseal_work uw = { d, run, w.files };
-
-			mig_pool_run(w.n_files, unseal_one, &uw);
-			for (k = 0; k < w.n_files; k++) {
-				struct sitem *it = w.files[k].it;
-
-				if (w.files[k].rc < 0) {
-					*err = w.files[k].err;
-					goto done;
-				}
-				w.files[k].data = it->orig ? it->orig : "";
-				w.files[k].len = it->orig_len;
-			}
-		}
+		nlo = lo ? (lo - 1) / bs * bs : 0;
+		nnf = 0;
+		memset(&b, 0, sizeof(b));
+		b.w = &w;
+		b.r = &r;
+		b.f = fb[cur];
+		b.n = nf;
+		b.lo = lo;
+		b.hi = hi;
+		b.done = MI_ROLLED_BACK;
+		b.prep = rollback_prep;
+		b.ctx = &up;
+		mig_batch_start(&b);
+		if (lo > 0)
+			prc = rollback_batch_prepare(d, run, &r, nlo, lo, fb[cur ^ 1], &nnf,
+						     err);
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
-		if (mig_write_files(&w, w.files, w.n_files, MI_ROLLED_BACK, err) < 0)
-			goto done;
+		mig_batch_join(&b);
 		for (i = lo; i < hi; i++) {
 			mig_wipe_bytes(r.items[i].orig, r.items[i].orig_len);
 			r.items[i].orig = NULL;
 			r.items[i].orig_len = 0;
 		}
 		mig_lap(res, MIGRATE_PH_WRITE, &t);
-		/* the batch's renames durable before its states are */
-		mig_sync_dirs(&w, &r, lo, hi);
-		mig_lap(res, MIGRATE_PH_DIRSYNC, &t);
+		if (b.rc < 0) {
+			*err = b.err;
+			goto done;
+		}
+		if (prc < 0)
+			goto done;
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			goto done;
 		for (i = lo; i < hi; i++)
@@ -917,6 +983,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 		if (mig_commit(d, res, &t, err) < 0)
 			goto done;
 	}
+	mig_wctx_wait(&w);
+	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	for (i = 0; i < r.n; i++) {
 		struct sitem *it = &r.items[i];
 		if (!it->match || !it->written)
@@ -953,7 +1021,8 @@ int migrate_rollback(const struct migrate_opts *o, struct migrate_result *res,
 	     res->rolled_back, res->conflict, res->failed);
 	rc = 0;
 done:
-	free(hf);
+	free(fb[0]);
+	free(fb[1]);
 	mig_wctx_release(&w);
 	srun_release(&r);
 	mdb_close(d);

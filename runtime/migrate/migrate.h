@@ -160,7 +160,7 @@ int migrate_diff(const char *name, const char *a, size_t alen,
 typedef void (*migrate_out_fn)(const char *text, size_t len, void *ctx);
 
 /* The plan bytes an apply keeps by default: a 10,000-file fleet's
- * (~210 MB) fit, a fleet ten times that size is made again batch by
+ * (~240 MB) fit, a fleet ten times that size is made again batch by
  * batch instead of holding gigabytes. */
 #define MIGRATE_KEEP_DEFAULT ((size_t)512 << 20)
 
@@ -181,6 +181,7 @@ struct migrate_opts {
 	 * again from its file when its batch comes.  0: MIGRATE_KEEP_DEFAULT
 	 * (1 keeps nothing: every item is bigger). */
 	size_t keep_bytes;
+	size_t batch;                 /* files per batch of apply/rollback, 0 = 1024 */
 	/* Test hook: called after every file written by apply/rollback
 	 * (n counts them). */
 	void (*after_write)(size_t n, void *ctx);

@@ -536,15 +536,27 @@ int mdb_store_orig(struct mdb *d, int run, struct sitem *it, const char *data,
 	return 0;
 }
 
+/* In chunks: Linux reads ahead at most a few megabytes for one
+ * POSIX_FADV_WILLNEED over a whole file (measured: 8 MB of a 119 MB
+ * database, the rest read page by page as SQLite asked for it, each
+ * waiting behind the writes' fsyncs); 4 MB at a time, it queues all of
+ * it (~10 ms to ask). */
+#define PREFETCH_CHUNK ((off_t)4 << 20)
+
 void mdb_prefetch(struct mdb *d)
 {
 #ifdef POSIX_FADV_WILLNEED
 	int fd = open(d->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	off_t off;
 
-	if (fd >= 0) {
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-		close(fd);
-	}
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0)
+		for (off = 0; off < st.st_size; off += PREFETCH_CHUNK)
+			if (posix_fadvise(fd, off, PREFETCH_CHUNK, POSIX_FADV_WILLNEED) != 0)
+				break;
+	close(fd);
 #else
 	(void)d;
 #endif

@@ -128,25 +128,41 @@ static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err);
 static void clean_listing(const struct wctx *w, const char *dir);
 
 /* The folders of a run listed on the pool's threads (clean_listing reads
- * only w->o and w->items). */
-struct clean_work {
+ * only w->o and w->items), the whole on a thread of its own. */
+struct wlist {
 	const struct wctx *w;
 	char **dirs;
+	size_t n;
+	pthread_t th;
+	int started;
 };
 
 static void clean_one(void *ctx, size_t i)
 {
-	struct clean_work *c = ctx;
+	struct wlist *c = ctx;
 
 	clean_listing(c->w, c->dirs[i]);
 }
 
+static void *list_main(void *arg)
+{
+	struct wlist *c = arg;
+
+	mig_pool_run(c->n, clean_one, c);
+	return NULL;
+}
+
 /* Also removes the temporary files a killed run left beside any of the
  * run's files -- in every folder of the run, not only those this command
- * still writes to (a resumed run may have nothing left to write there). */
+ * still writes to (a resumed run may have nothing left to write there).
+ * The folders are listed on a thread of their own while the caller goes
+ * on writing (mig_wctx_wait()): a name removed is that of a dead
+ * process's temporary file, never one of ours (our process is alive), so
+ * the listing and our writes may meet in a folder in either order. */
 int mig_wctx_init(struct wctx *w, const struct migrate_opts *o,
 		     const struct srun *r, struct ms_err *err)
 {
+	struct wlist *c;
 	size_t i;
 
 	memset(w, 0, sizeof(*w));
@@ -154,39 +170,56 @@ int mig_wctx_init(struct wctx *w, const struct migrate_opts *o,
 	for (i = 0; i < r->n; i++)
 		if (strset_add(&w->items, r->items[i].path) < 0)
 			return err_nomem(err);
-	{
-		/* one listing per folder, several at once: on a cold cache
-		 * each waits on the disk */
-		struct clean_work c = { w, NULL };
-		size_t n = 0, k;
-		int rc = 0;
-
-		if (r->n && !(c.dirs = calloc(r->n, sizeof(*c.dirs))))
-			return err_nomem(err);
-		for (i = 0; i < r->n && rc == 0; i++) {
-			char *dir = rel_dir(r->items[i].path);
-			int added = dir ? strset_add(&w->cleaned, dir) : -1;
-
-			if (added < 0)
-				rc = err_nomem(err);
-			if (added > 0)
-				c.dirs[n++] = dir;
-			else
-				free(dir);
-		}
-		if (rc == 0)
-			mig_pool_run(n, clean_one, &c);
-		for (k = 0; k < n; k++)
-			free(c.dirs[k]);
-		free(c.dirs);
-		return rc;
+	/* one listing per folder, several at once: on a cold cache each
+	 * waits on the disk.  w->cleaned holds every folder of the run from
+	 * here on: clean_dir() only reads it while the listing runs. */
+	if (!(c = calloc(1, sizeof(*c))) ||
+	    (r->n && !(c->dirs = calloc(r->n, sizeof(*c->dirs))))) {
+		free(c);
+		return err_nomem(err);
 	}
+	c->w = w;
+	w->lister = c;
+	for (i = 0; i < r->n; i++) {
+		char *dir = rel_dir(r->items[i].path);
+		int added = dir ? strset_add(&w->cleaned, dir) : -1;
+
+		if (added < 0) {
+			free(dir);
+			return err_nomem(err);
+		}
+		if (added > 0)
+			c->dirs[c->n++] = dir;
+		else
+			free(dir);
+	}
+	c->started = pthread_create(&c->th, NULL, list_main, c) == 0;
+	if (!c->started)
+		list_main(c);
+	return 0;
+}
+
+void mig_wctx_wait(struct wctx *w)
+{
+	struct wlist *c = w->lister;
+	size_t k;
+
+	if (!c)
+		return;
+	if (c->started)
+		pthread_join(c->th, NULL);
+	for (k = 0; k < c->n; k++)
+		free(c->dirs[k]);
+	free(c->dirs);
+	free(c);
+	w->lister = NULL;
 }
 
 void mig_wctx_release(struct wctx *w)
 {
 	size_t i;
 
+	mig_wctx_wait(w);
 	strset_free(&w->items);
 	strset_free(&w->cleaned);
 	strset_free(&w->batch);
@@ -353,12 +386,40 @@ void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 	pthread_mutex_destroy(&p.mu);
 }
 
-static void write_one(void *ctx, size_t i)
-{
-	struct wfile *f = (struct wfile *)ctx + i;
+/* A batch's files on the pool: each one's bytes made (prep, optional)
+ * and written by the same task, so that reading one file and writing
+ * another wait on the disk together. */
+struct wjob {
+	struct wfile *f;
+	int (*prep)(void *ctx, struct wfile *f);
+	void *ctx;
+	int stop;                 /* a prep failed: write nothing more */
+};
 
+/* One file: made, then written (unless prep left it or another failed). */
+static int prep_write(struct wjob *j, struct wfile *f)
+{
+	int r = j->prep ? j->prep(j->ctx, f) : 0;
+
+	if (r < 0) {
+		f->stop = 1;
+		__atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if (r > 0 || __atomic_load_n(&j->stop, __ATOMIC_RELAXED)) {
+		f->skip = 1;
+		return 1;
+	}
 	f->rc = fs_write_atomic_nodirsync(f->file, f->data, f->len, f->it->mode,
 					  &f->err);
+	return f->rc;
+}
+
+static void write_one(void *ctx, size_t i)
+{
+	struct wjob *j = ctx;
+
+	prep_write(j, j->f + i);
 }
 
 
@@ -378,12 +439,22 @@ static void hash_one(void *ctx, size_t i)
 int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 		       enum migrate_item_state done, struct ms_err *err)
 {
+	return mig_write_files_prep(w, f, n, done, NULL, NULL, err);
+}
+
+int mig_write_files_prep(struct wctx *w, struct wfile *f, size_t n,
+			 enum migrate_item_state done,
+			 int (*prep)(void *ctx, struct wfile *f), void *ctx,
+			 struct ms_err *err)
+{
+	struct wjob j = { f, prep, ctx, 0 };
 	size_t k;
 	int rc = -1, added;
 
 	for (k = 0; k < n; k++) {
 		f[k].file = NULL;
 		f[k].rc = -1;
+		f[k].skip = f[k].stop = 0;
 		memset(&f[k].err, 0, sizeof(f[k].err));
 	}
 	for (k = 0; k < n; k++) {
@@ -399,18 +470,22 @@ int mig_write_files(struct wctx *w, struct wfile *f, size_t n,
 			goto done;
 	}
 	if (w->o->after_write) {
-		for (k = 0; k < n; k++) {
-			f[k].rc = fs_write_atomic_nodirsync(f[k].file, f[k].data, f[k].len,
-							    f[k].it->mode, &f[k].err);
-			if (f[k].rc == 0)
+		for (k = 0; k < n && !j.stop; k++)
+			if (prep_write(&j, &f[k]) == 0)
 				w->o->after_write(++w->writes, w->o->hook_ctx);
-		}
 	} else {
-		mig_pool_run(n, write_one, f);
+		mig_pool_run(n, write_one, &j);
 	}
+	for (k = 0; k < n; k++)
+		if (f[k].stop) {
+			*err = f[k].err;
+			goto done;
+		}
 	for (k = 0; k < n; k++) {
 		struct sitem *it = f[k].it;
 
+		if (f[k].skip)
+			continue;
 		if (f[k].rc < 0) {
 			it->next = MI_FAILED;
 			mig_set_reason(it, "%s", f[k].err.msg);
@@ -515,4 +590,33 @@ size_t mig_sync_dirs(struct wctx *w, struct srun *r, size_t from, size_t to)
 void mig_hash_files(struct hfile *f, size_t n)
 {
 	mig_pool_run(n, hash_one, f);
+}
+
+static void *batch_main(void *arg)
+{
+	struct wbatch *b = arg;
+
+	b->rc = mig_write_files_prep(b->w, b->f, b->n, b->done, b->prep, b->ctx,
+				     &b->err);
+	if (b->rc == 0)
+		mig_sync_dirs(b->w, b->r, b->lo, b->hi);
+	return NULL;
+}
+
+/* Starts b on a thread of its own (or runs it here when no thread can
+ * be made). */
+void mig_batch_start(struct wbatch *b)
+{
+	memset(&b->err, 0, sizeof(b->err));
+	b->rc = -1;
+	b->started = pthread_create(&b->th, NULL, batch_main, b) == 0;
+	if (!b->started)
+		batch_main(b);
+}
+
+void mig_batch_join(struct wbatch *b)
+{
+	if (b->started)
+		pthread_join(b->th, NULL);
+	b->started = 0;
 }

@@ -7,7 +7,7 @@
 # nothing written twice.  Also a real SIGKILL in the middle of apply, and a
 # rollback killed between the files of its cutover packet.
 # The hook runs after the file's rename and before its folder is fsynced
-# (once per 256-file batch, before the batch's states are committed), so
+# (once per batch of 1024 files, before the batch's states are committed), so
 # every kill lands in that window: the item is still "applying" (or not
 # yet rolled back) and the rerun recognises the file by its hash.
 set -u
@@ -90,6 +90,51 @@ for k in 1 2 3; do
 	ok "  and the originals are back" same_tree fleet orig
 	$migrate rollback --fleet fleet >third.txt 2>&1
 	ok "  then there is nothing to roll back" grep -q '^nothing to roll back' third.txt
+done
+
+# Several batches (256 files each here: MAILSHIFT_MIGRATE_BATCH, a test
+# hook; 1024 by default): batch k is written on a thread of its
+# own while the main thread decides batch k+1 and stores its originals in
+# an open transaction (rollback: reads them).  A kill in the middle of
+# batch 2 (write 300) leaves batch 1 recorded, batch 2 applying and batch
+# 3's transaction uncommitted; one during the last batch (write 700) has
+# no next batch.  With and without a plan first.
+python3 "$top/bench/gen-fleet.py" --thin "$tmp/many" 800 20 800 basic >/dev/null
+cat >"$tmp/map-env.json" <<'EOM'
+{ "transport": "imap",
+  "tenants": [ { "domains": ["contoso.com"], "tenantId": "7f3c9a2e-5b1d-4e8a-9c6f-2d4b8e1a7c35",
+                 "clientId": "0b8e4f21-9a3c-4d7e-b5f2-6c1a9e8d3b47",
+                 "clientSecret": "env:MAILSHIFT_CONTOSO_SECRET" } ] }
+EOM
+export MAILSHIFT_MIGRATE_BATCH=256
+rm -rf mref && cp -a many mref
+$migrate apply --fleet mref --map map-env.json >/dev/null 2>&1
+ok "an uninterrupted apply of 800 INI files changes them" sh -c "! diff -rq -x .mailshift-migrate.db -x migrate many mref >/dev/null"
+for kill in 300 700; do
+	for plan in 0 1; do
+		rm -rf fleet && cp -a many fleet
+		[ $plan = 1 ] && $migrate plan --fleet fleet --map map-env.json >/dev/null 2>&1
+		MAILSHIFT_MIGRATE_CRASH_AFTER=$kill $migrate apply --fleet fleet --map map-env.json >/dev/null 2>&1
+		ok "apply of 3+ batches killed after write $kill (plan first: $plan)" [ $? = 99 ]
+		$migrate status --fleet fleet >status.txt 2>&1
+		ok "  the batches before it recorded applied, none after" \
+			[ "$(grep -c '^applied' status.txt)" = $((kill / 256 * 256)) ]
+		$migrate apply --fleet fleet --map map-env.json >apply.txt 2>&1
+		ok "  apply again finishes the run" grep -q " 0 conflict, 0 failed, 0 still planned" apply.txt
+		ok "  and converges on the uninterrupted result" \
+			diff -r -x .mailshift-migrate.db -x migrate mref fleet
+		MAILSHIFT_MIGRATE_CRASH_AFTER=$kill $migrate rollback --fleet fleet >/dev/null 2>&1
+		ok "  rollback killed after write $kill" [ $? = 99 ]
+		$migrate status --fleet fleet >status.txt 2>&1
+		# (rollback's batches count from the last item: their bounds
+		# are not those of apply)
+		n=$(grep -c '^rolled-back' status.txt)
+		ok "  some batches recorded rolled back ($n), not the one killed" \
+			[ "$n" -gt 0 -a "$n" -lt $kill ]
+		$migrate rollback --fleet fleet >rb.txt 2>&1
+		ok "  rollback again restores every original" same_tree fleet many
+		ok "  no temporary file left" [ -z "$(find fleet -name '.*.tmp.*')" ]
+	done
 done
 
 done_testing

@@ -1,7 +1,8 @@
 #!/bin/bash
 # test-tier: slow (100 killed runs)
 # R2: SIGKILL at 50 random moments during apply and during rollback of a
-# generated fleet of 200 INI files.  After every kill each INI file holds
+# generated fleet of 300 INI files (two batches: one written while the
+# next is decided).  After every kill each INI file holds
 # either its original bytes or exactly the bytes of an uninterrupted run
 # (never a half-written file); reruns converge on the uninterrupted result,
 # and rollback ends byte-identical to the originals.  R2_KILLS, R2_INIS.
@@ -10,7 +11,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
 K=${R2_KILLS:-50}
-N=${R2_INIS:-200}
+N=${R2_INIS:-300}
+export MAILSHIFT_MIGRATE_BATCH=256   # test hook: 1024 files by default
 tmp=$T
 python3 "$top/bench/gen-fleet.py" --thin "$tmp/orig" "$N" 10 "$N" basic >/dev/null
 # env: references keep the rewritten bytes deterministic (literal secrets

@@ -391,6 +391,9 @@ int main(int argc, char **argv)
 		unsigned long mb = strtoul(env, NULL, 10);
 		o.keep_bytes = mb ? (size_t)mb << 20 : 1;
 	}
+	/* test hook: smaller batches, so that small fleets have several */
+	if ((env = getenv("MAILSHIFT_MIGRATE_BATCH")) && *env)
+		o.batch = strtoul(env, NULL, 10);
 	if ((env = getenv("MAILSHIFT_MIGRATE_PAUSE")) && *env)
 		hooks.pause = (unsigned)strtoul(env, NULL, 10);
 	if (hooks.crash_after || hooks.pause) {
