@@ -434,7 +434,19 @@ static int render_text(const struct audit *a, const struct report_opts *o,
 
 static int jw_str(struct buf *b, const char *s, struct ms_err *err)
 {
-	return escape_json(b, s, 0, err);
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!s)
+		return put(b, "null", 4, err);
+	/* most strings are printable ASCII without '"' or '\\', which
+	 * escape_json() copies unchanged: copy them in one go */
+	while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		p++;
+	if (*p)
+		return escape_json(b, s, 0, err);
+	return put(b, "\"", 1, err) < 0 ||
+	       put(b, s, (size_t)(p - (const unsigned char *)s), err) < 0 ||
+	       put(b, "\"", 1, err) < 0 ? -1 : 0;
 }
 
 /* "key": value pairs; first says whether a comma is needed. */
