@@ -204,6 +204,7 @@ out:
 struct ini_cache {
 	struct ini_entry **slots;
 	size_t n, alloc;
+	struct rules_masks *masks;      /* shared by the entries' rules memos */
 };
 
 uint64_t analysis_fnv1a(const char *s, size_t n)
@@ -240,6 +241,7 @@ static void ini_cache_free(struct ini_cache *c)
 	for (i = 0; i < c->alloc; i++)
 		ini_entry_free(c->slots[i]);
 	free(c->slots);
+	rules_masks_free(c->masks);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -261,6 +263,7 @@ static int ini_cache_grow(struct ini_cache *c)
 
 	nc.alloc = c->alloc ? c->alloc * 2 : 1024;
 	nc.n = 0;
+	nc.masks = c->masks;
 	if (!(nc.slots = calloc(nc.alloc, sizeof(*nc.slots))))
 		return -1;
 	for (i = 0; i < c->alloc; i++)
@@ -318,6 +321,12 @@ static int ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
 	}
 	e->key = key;
 	e->keylen = keylen;
+	if (c) {
+		/* without it (out of memory), each file's masks are compiled */
+		if (!c->masks)
+			c->masks = rules_masks_new();
+		e->rules.masks = c->masks;
+	}
 	if (fleet_resolve_ini(o->fleet_dir, machine, inifile, working_dir, &e->fp,
 			      err) < 0)
 		goto fail;

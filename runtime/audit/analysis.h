@@ -108,11 +108,15 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 
 /* The rule findings of one INI file ("rule-invalid"), kept with it in the
  * audit's INI cache so that its rules are compiled once, not once per job
- * that uses the file.  Zeroed: nothing kept yet.  Owns its messages. */
+ * that uses the file.  Zeroed: nothing kept yet.  Owns its messages.
+ * masks (borrowed, may be NULL): the compiled masks the INI files of one
+ * audit share (rules_compile_memo()); rules_memo_release() keeps it. */
+struct rules_masks;
 struct rules_memo {
 	int set, broken;
 	struct finding *f;
 	size_t n;
+	struct rules_masks *masks;
 };
 void rules_memo_release(struct rules_memo *m);
 /* analysis_config() with the rule findings taken from memo when it has
