@@ -171,10 +171,20 @@ struct ini_entry {
 	struct fleet_path fp;
 	int have_cfg;
 	int cp1252;                     /* saved as Windows-1252: read converted */
+	int evicted;                    /* cfg released (INI_CACHE_LOADED): load again */
 	struct config cfg;
 	struct rules_memo rules;        /* cfg's rule findings, once known */
 	char *load_msg;                 /* config_load() failure, fleet-relative */
 };
+
+/* At most this many entries keep their struct config (~4 KB each, about
+ * 100 allocations; analysis_opts.ini_loaded_max): the oldest loaded is
+ * released when another is loaded, and loaded again if a later job uses
+ * it (the rest of the entry, its rule findings included, stays).  Most
+ * INI files serve one job; keeping every config of a 10,000-file fleet
+ * grew the heap by ~30 MB (a page fault per 4 KB), and freeing them all
+ * was part of the serial tail after the scan. */
+#define INI_CACHE_LOADED 1024
 
 /* An INI file the connector refuses because it is Windows-1252 ("ANSI")
  * is still read, converted, so the audit judges the rest of it too. */
@@ -205,6 +215,9 @@ struct ini_cache {
 	struct ini_entry **slots;
 	size_t n, alloc;
 	struct rules_masks *masks;      /* shared by the entries' rules memos */
+	/* the entries holding a config, oldest first from ring[head] */
+	struct ini_entry **ring;
+	size_t ring_cap, ring_n, head;
 };
 
 uint64_t analysis_fnv1a(const char *s, size_t n)
@@ -241,6 +254,7 @@ static void ini_cache_free(struct ini_cache *c)
 	for (i = 0; i < c->alloc; i++)
 		ini_entry_free(c->slots[i]);
 	free(c->slots);
+	free(c->ring);
 	rules_masks_free(c->masks);
 	memset(c, 0, sizeof(*c));
 }
@@ -261,19 +275,66 @@ static int ini_cache_grow(struct ini_cache *c)
 	struct ini_cache nc;
 	size_t i;
 
+	memset(&nc, 0, sizeof(nc));
 	nc.alloc = c->alloc ? c->alloc * 2 : 1024;
-	nc.n = 0;
-	nc.masks = c->masks;
 	if (!(nc.slots = calloc(nc.alloc, sizeof(*nc.slots))))
 		return -1;
 	for (i = 0; i < c->alloc; i++)
 		if (c->slots[i])
 			*ini_cache_slot(&nc, c->slots[i]->key, c->slots[i]->keylen) =
 			    c->slots[i];
-	nc.n = c->n;
 	free(c->slots);
-	*c = nc;
+	c->slots = nc.slots;    /* the rest of *c stays */
+	c->alloc = nc.alloc;
 	return 0;
+}
+
+/* Read e's INI file into e->cfg (again, when it was evicted): the same
+ * outcome each time, the failure message kept in e->load_msg. */
+static int ini_entry_load(struct ini_entry *e, struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+
+	e->evicted = 0;
+	if (e->fp.where != FLEET_FOUND)
+		return 0;
+	if (config_load(&e->cfg, e->fp.file, &lerr) < 0 && load_cp1252(e) < 0) {
+		if (lerr.code == MS_ERR_NOMEM)
+			return err_nomem(err);
+		if (!e->load_msg &&
+		    !(e->load_msg = relative_message(lerr.msg, e->fp.file, e->fp.rel)))
+			return err_nomem(err);
+	} else {
+		e->have_cfg = 1;
+	}
+	return 0;
+}
+
+/* e has just been loaded: keep its config among the max newest,
+ * releasing the oldest's.  (Without memory for the ring, every config
+ * is kept, as when nothing was ever released.) */
+static void ini_cache_loaded(struct ini_cache *c, struct ini_entry *e,
+			     size_t max)
+{
+	struct ini_entry *old;
+
+	if (!e->have_cfg)
+		return;         /* nothing held */
+	if (!c->ring) {
+		if (!(c->ring = calloc(max ? max : INI_CACHE_LOADED, sizeof(*c->ring))))
+			return;
+		c->ring_cap = max ? max : INI_CACHE_LOADED;
+	}
+	if (c->ring_n < c->ring_cap) {
+		c->ring[c->ring_n++] = e;
+		return;
+	}
+	old = c->ring[c->head];
+	config_release(&old->cfg);
+	old->have_cfg = 0;
+	old->evicted = 1;
+	c->ring[c->head] = e;
+	c->head = (c->head + 1) % c->ring_cap;
 }
 
 /* Resolve and load the INI file of a job (once per distinct lookup when c
@@ -284,7 +345,6 @@ static int ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
 		      const char *working_dir, struct ini_entry **out,
 		      struct ms_err *err)
 {
-	struct ms_err lerr = MS_ERR_INIT;
 	struct ini_entry *e = NULL, **slot = NULL;
 	char *key = NULL;
 	size_t lm = strlen(machine ? machine : ""), li = strlen(inifile ? inifile : ""),
@@ -311,6 +371,11 @@ static int ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
 		slot = ini_cache_slot(c, key, keylen);
 		if (*slot) {
 			free(key);
+			if ((*slot)->evicted) {
+				if (ini_entry_load(*slot, err) < 0)
+					return -1;
+				ini_cache_loaded(c, *slot, o->ini_loaded_max);
+			}
 			*out = *slot;
 			return 0;
 		}
@@ -330,24 +395,12 @@ static int ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
 	if (fleet_resolve_ini(o->fleet_dir, machine, inifile, working_dir, &e->fp,
 			      err) < 0)
 		goto fail;
-	if (e->fp.where == FLEET_FOUND) {
-		if (config_load(&e->cfg, e->fp.file, &lerr) < 0 && load_cp1252(e) < 0) {
-			if (lerr.code == MS_ERR_NOMEM) {
-				err_nomem(err);
-				goto fail;
-			}
-			if (!(e->load_msg = relative_message(lerr.msg, e->fp.file,
-							     e->fp.rel))) {
-				err_nomem(err);
-				goto fail;
-			}
-		} else {
-			e->have_cfg = 1;
-		}
-	}
+	if (ini_entry_load(e, err) < 0)
+		goto fail;
 	if (c) {
 		*slot = e;
 		c->n++;
+		ini_cache_loaded(c, e, o->ini_loaded_max);
 	}
 	*out = e;
 	return 0;

@@ -83,6 +83,10 @@ struct analysis_opts {
 	 * private file in SQLITE_TMPDIR/TMPDIR (about 1.3 KB a job), deleted
 	 * by audit_release(). */
 	int spill;
+	/* audit_run(): how many INI files' parsed settings are kept at once
+	 * for the jobs that use them (the oldest is read again if a later
+	 * job uses it); 0 = 1024 */
+	size_t ini_loaded_max;
 	/* audit_run(): called after each export file (may be NULL) */
 	void (*progress)(size_t files, size_t jobs, void *ctx);
 	void *progress_ctx;
