@@ -576,9 +576,12 @@ struct run {
 	 * when it fails part way, those are marked export-incomplete */
 	char *cur_source;
 	size_t cur_jobs;
-	/* the INI inventory, listed by on_scanned() on the reader thread
-	 * once the exports are read (or after the scan, when it was not) */
+	/* the INI inventory, listed on a thread of its own that on_scanned()
+	 * starts once the exports are read (or after the scan, when it was
+	 * not), while the scan's last jobs and the spill's index are done */
 	int inv_listed, inv_rc;
+	int inv_threaded;
+	pthread_t inv_th;
 	struct fleet_ini *inv;
 	size_t n_inv;
 	struct ms_err inv_err;
@@ -674,14 +677,36 @@ static int on_other(size_t n, void *ctx, struct ms_err *err)
 	return 0;
 }
 
-/* On the reader thread, idle once the exports are read: the INI
- * inventory, which needs nothing the scan makes. */
-static void on_scanned(void *ctx)
+/* The INI inventory, which needs nothing the scan makes. */
+static void *list_inventory(void *ctx)
 {
 	struct run *r = ctx;
 
 	r->inv_rc = fleet_list_inis(r->o->fleet_dir, &r->inv, &r->n_inv, &r->inv_err);
 	r->inv_listed = 1;
+	return NULL;
+}
+
+/* On the reader thread once the exports are read: the inventory on a
+ * thread of its own (~70 ms for 10,000 INI files), so that the scan
+ * ends without waiting for it (the listing on the reader thread kept the
+ * evaluating thread idle until it was done). */
+static void on_scanned(void *ctx)
+{
+	struct run *r = ctx;
+
+	r->inv_threaded = pthread_create(&r->inv_th, NULL, list_inventory, r) == 0;
+	if (!r->inv_threaded)
+		list_inventory(r);
+}
+
+/* Wait for the inventory thread, if any. */
+static void inventory_join(struct run *r)
+{
+	if (r->inv_threaded) {
+		pthread_join(r->inv_th, NULL);
+		r->inv_threaded = 0;
+	}
 }
 
 /* The inventory on_scanned() listed (listed now when it did not), taken
@@ -689,8 +714,9 @@ static void on_scanned(void *ctx)
 static int take_inventory(struct run *r, struct fleet_ini **fi, size_t *n,
 			  struct ms_err *err)
 {
+	inventory_join(r);
 	if (!r->inv_listed)
-		on_scanned(r);
+		list_inventory(r);
 	*fi = r->inv;
 	*n = r->n_inv;
 	r->inv = NULL;
@@ -1040,7 +1066,7 @@ static int audit_notify(const struct analysis_opts *o, struct run *r,
 
 /* The work that waits for no verdict, done on a second thread while the
  * spill builds its index: drop the INI cache of the scan.  The INI files
- * of the fleet were listed when the exports were read (on_scanned()). */
+ * of the fleet are listed on another (on_scanned()). */
 static void *cache_free_run(void *arg)
 {
 	ini_cache_free(arg);
@@ -1175,6 +1201,7 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	}
 	return 0;
 fail:
+	inventory_join(&r);
 	free(r.cur_source);
 	ini_cache_free(&r.cache);
 	fleet_inis_free(r.inv, r.n_inv);
