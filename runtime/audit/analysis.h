@@ -83,6 +83,10 @@ struct analysis_opts {
 	 * private file in SQLITE_TMPDIR/TMPDIR (about 1.3 KB a job), deleted
 	 * by audit_release(). */
 	int spill;
+	/* audit_run(): how many INI files' parsed settings are kept at once
+	 * for the jobs that use them (the oldest is read again if a later
+	 * job uses it); 0 = 1024 */
+	size_t ini_loaded_max;
 	/* audit_run(): called after each export file (may be NULL) */
 	void (*progress)(size_t files, size_t jobs, void *ctx);
 	void *progress_ctx;
@@ -108,11 +112,15 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
 
 /* The rule findings of one INI file ("rule-invalid"), kept with it in the
  * audit's INI cache so that its rules are compiled once, not once per job
- * that uses the file.  Zeroed: nothing kept yet.  Owns its messages. */
+ * that uses the file.  Zeroed: nothing kept yet.  Owns its messages.
+ * masks (borrowed, may be NULL): the compiled masks the INI files of one
+ * audit share (rules_compile_memo()); rules_memo_release() keeps it. */
+struct rules_masks;
 struct rules_memo {
 	int set, broken;
 	struct finding *f;
 	size_t n;
+	struct rules_masks *masks;
 };
 void rules_memo_release(struct rules_memo *m);
 /* analysis_config() with the rule findings taken from memo when it has

@@ -240,7 +240,8 @@ static int check_certificate(const struct analysis_opts *o,
  * RejectEvent) as rule-invalid, named by line (the file is the job's INI);
  * every configuration broken makes the job broken. */
 static int check_rules_now(struct job_verdict *v, const struct config *cfg,
-			   int *broken, struct ms_err *err)
+			   struct rules_masks *masks, int *broken,
+			   struct ms_err *err)
 {
 	struct ms_err rerr = MS_ERR_INIT;
 	struct rules *rs = NULL;
@@ -249,7 +250,7 @@ static int check_rules_now(struct job_verdict *v, const struct config *cfg,
 
 	if (!cfg->n_rules)
 		return 0;
-	if (rules_compile(&rs, cfg, &rerr) < 0) {
+	if (rules_compile_memo(&rs, cfg, masks, &rerr) < 0) {
 		if (rerr.code == MS_ERR_NOMEM)
 			return err_nomem(err);
 		const char *at = plen ? strstr(rerr.msg, cfg->path) : NULL;
@@ -285,6 +286,7 @@ static int check_rules_now(struct job_verdict *v, const struct config *cfg,
 
 void rules_memo_release(struct rules_memo *m)
 {
+	struct rules_masks *masks;
 	size_t i;
 
 	if (!m)
@@ -292,7 +294,9 @@ void rules_memo_release(struct rules_memo *m)
 	for (i = 0; i < m->n; i++)
 		free(m->f[i].message);
 	free(m->f);
+	masks = m->masks;
 	memset(m, 0, sizeof(*m));
+	m->masks = masks;
 }
 
 /* check_rules_now(), or its findings again from memo (see rules_memo). */
@@ -310,7 +314,7 @@ static int check_rules(struct job_verdict *v, const struct config *cfg,
 		*broken |= memo->broken;
 		return 0;
 	}
-	if (check_rules_now(v, cfg, &br, err) < 0)
+	if (check_rules_now(v, cfg, memo ? memo->masks : NULL, &br, err) < 0)
 		return -1;
 	*broken |= br;
 	if (memo && v->n_findings > first) {

@@ -270,8 +270,7 @@ int audit_spill_open(struct audit_spill **out, struct ms_err *err)
 		"ini_file TEXT, ini_local TEXT, protocol INT, server TEXT, "
 		"port INT, tls INT, tls_verify INT, auth INT, microsoft INT, "
 		"status INT, findings BLOB, tls_mode INT);"
-		"CREATE INDEX jobs_key ON jobs(machine COLLATE NOCASE, "
-		"schedule, job);"
+		"CREATE INDEX jobs_order ON jobs(" SPILL_ORDER ");"
 		"BEGIN;";
 	struct audit_spill *s;
 
@@ -287,8 +286,11 @@ int audit_spill_open(struct audit_spill **out, struct ms_err *err)
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,"
 			       "?,?,?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK ||
+	    /* the same job: the report-order index finds it by its first
+	     * three columns (case ignored), then names must match exactly */
 	    sqlite3_prepare_v2(s->db, "SELECT rowid FROM jobs WHERE machine = ?1 "
-			       "COLLATE NOCASE AND schedule = ?2 AND job = ?3",
+			       "COLLATE NOCASE AND schedule = ?2 COLLATE NOCASE AND "
+			       "job = ?3 COLLATE NOCASE AND schedule = ?2 AND job = ?3",
 			       -1, &s->find, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "UPDATE jobs SET source = source || CASE line "
 			       "WHEN 0 THEN '' ELSE ':' || line END || ', ' || ?2, "
@@ -425,12 +427,13 @@ done:
 	return rc;
 }
 
-/* After the scan: the report order. */
+/* After the scan.  The report-order index was kept up during the scan
+ * (it finds the same job from another export, too), where the
+ * evaluating thread waits for the reader anyway; built here, it sorted
+ * every row on one thread after the scan. */
 int audit_spill_finish(struct audit *a, struct ms_err *err)
 {
-	static const char sql[] =
-		"COMMIT;"
-		"CREATE INDEX jobs_order ON jobs(" SPILL_ORDER ");";
+	static const char sql[] = "COMMIT;";
 	struct audit_spill *s = a->spill;
 	sqlite3_stmt *st = NULL;
 

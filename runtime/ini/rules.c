@@ -12,6 +12,7 @@
 #include "mail/message.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ struct rule {
 	struct mask *subject;   /* NULL: matches every subject */
 	struct mask *qualifier; /* NULL: none */
 	struct mask *attachment;/* NULL: none */
+	unsigned borrowed;      /* BORROWED_*: masks that belong to a
+				 * struct rules_masks */
 	int process_body;
 	int process_attachments;
 	char **events;          /* [Tokens] already substituted */
@@ -37,6 +40,10 @@ struct rule {
 	size_t n_senders;
 	int start_min, end_min; /* end 1440 = "2400" */
 };
+
+#define BORROWED_SUBJECT    1u
+#define BORROWED_QUALIFIER  2u
+#define BORROWED_ATTACHMENT 4u
 
 struct rules {
 	struct rule *r;
@@ -213,9 +220,12 @@ static void rule_release(struct rule *r)
 	size_t i;
 
 	free(r->section);
-	mask_free(r->subject);
-	mask_free(r->qualifier);
-	mask_free(r->attachment);
+	if (!(r->borrowed & BORROWED_SUBJECT))
+		mask_free(r->subject);
+	if (!(r->borrowed & BORROWED_QUALIFIER))
+		mask_free(r->qualifier);
+	if (!(r->borrowed & BORROWED_ATTACHMENT))
+		mask_free(r->attachment);
 	for (i = 0; i < r->n_events; i++)
 		free(r->events[i]);
 	free(r->events);
@@ -254,23 +264,117 @@ static int with_tokens(const char *value, const struct subst_var *vars,
 	return event_substitute_vars(value, vars, n_vars, out, err);
 }
 
-static int compile_mask(struct mask **m, const char *raw,
+/* One pattern of a struct rules_masks: its mask, or the message
+ * mask_compile() refused it with. */
+struct mask_memo {
+	char *pattern;
+	struct mask *m;
+	char *msg;
+};
+
+struct rules_masks {
+	struct mask_memo *slots;        /* open addressing, alloc a power of 2 */
+	size_t n, alloc;
+};
+
+struct rules_masks *rules_masks_new(void)
+{
+	struct rules_masks *mm = calloc(1, sizeof(*mm));
+
+	if (mm && !(mm->slots = calloc(mm->alloc = 2 * RULES_MASKS_MAX,
+				       sizeof(*mm->slots)))) {
+		free(mm);
+		mm = NULL;
+	}
+	return mm;
+}
+
+void rules_masks_free(struct rules_masks *mm)
+{
+	size_t i;
+
+	if (!mm)
+		return;
+	for (i = 0; i < mm->alloc; i++) {
+		free(mm->slots[i].pattern);
+		mask_free(mm->slots[i].m);
+		free(mm->slots[i].msg);
+	}
+	free(mm->slots);
+	free(mm);
+}
+
+static struct mask_memo *mask_memo_slot(struct rules_masks *mm, const char *pat)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)pat; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	}
+	for (i = (size_t)h & (mm->alloc - 1);
+	     mm->slots[i].pattern && strcmp(mm->slots[i].pattern, pat) != 0;
+	     i = (i + 1) & (mm->alloc - 1))
+		;
+	return &mm->slots[i];
+}
+
+/* mask_compile(), once per pattern when mm is not NULL: *borrowed says
+ * whether *m belongs to mm. */
+static int compile_pattern(struct mask **m, const char *pat,
+			   struct rules_masks *mm, int *borrowed,
+			   struct ms_err *err)
+{
+	struct ms_err lerr = MS_ERR_INIT;
+	struct mask_memo *e;
+
+	*borrowed = 0;
+	if (!mm)
+		return mask_compile(m, pat, err);
+	e = mask_memo_slot(mm, pat);
+	if (e->pattern) {
+		*m = e->m;
+		*borrowed = e->m != NULL;
+		return e->m ? 0 : err_set(err, MS_ERR_CONFIG, "%s", e->msg);
+	}
+	if (mask_compile(m, pat, &lerr) < 0) {
+		if (lerr.code == MS_ERR_CONFIG && mm->n < RULES_MASKS_MAX &&
+		    (e->msg = strdup(lerr.msg)) && !(e->pattern = strdup(pat))) {
+			free(e->msg);
+			e->msg = NULL;
+		}
+		mm->n += e->pattern != NULL;
+		return err_set(err, lerr.code, "%s", lerr.msg);
+	}
+	if (mm->n < RULES_MASKS_MAX && (e->pattern = strdup(pat))) {
+		e->m = *m;
+		mm->n++;
+		*borrowed = 1;
+	}
+	return 0;
+}
+
+/* The mask of a rule value ([Tokens] substituted); NULL when unset.
+ * *borrowed: it belongs to mm. */
+static int compile_mask(struct mask **m, int *borrowed, const char *raw,
 			const struct subst_var *vars, size_t n_vars,
-			struct ms_err *err)
+			struct rules_masks *mm, struct ms_err *err)
 {
 	char *pat = NULL;
 	int rc;
 
 	*m = NULL;
+	*borrowed = 0;
 	if (with_tokens(raw, vars, n_vars, &pat, err))
 		return -1;
 	if (!pat)
 		return 0;
-	rc = mask_compile(m, pat, err);
+	rc = compile_pattern(m, pat, mm, borrowed, err);
 	free(pat);
 	return rc;
 }
-
 
 /* What a template may name, besides OpCon's own [[$...]] tokens. */
 struct token_scope {
@@ -375,12 +479,13 @@ static int check_event_syntax(const char *tmpl, struct ms_err *err)
 
 static int compile_rule(struct rule *r, const struct config_rule *cr,
 			const struct subst_var *vars, size_t n_vars,
-			struct ms_err *err)
+			struct rules_masks *mm, struct ms_err *err)
 {
 	const char *key = NULL;
 	char *tmp = NULL, where[240];
 	struct token_scope sc;
 	size_t i;
+	int bs = 0, bq = 0, ba = 0;
 
 	r->line = cr->line;
 	if (cr->error)          /* config.c found it broken already */
@@ -391,17 +496,23 @@ static int compile_rule(struct rule *r, const struct config_rule *cr,
 	r->process_attachments = cr->process_attachments;
 
 	key = "SubjectLineMask";
-	if (compile_mask(&r->subject, cr->subject_mask, vars, n_vars, err))
+	if (compile_mask(&r->subject, &bs, cr->subject_mask, vars, n_vars, mm,
+			 err))
 		goto fail;
+	r->borrowed |= bs ? BORROWED_SUBJECT : 0;
 	if (!r->subject)
 		log_debug("[%s] SubjectLineMask unset: every subject matches",
 			  r->section);
 	key = "QualifyingSubjectLine";
-	if (compile_mask(&r->qualifier, cr->qualifying_subject, vars, n_vars, err))
+	if (compile_mask(&r->qualifier, &bq, cr->qualifying_subject, vars, n_vars,
+			 mm, err))
 		goto fail;
+	r->borrowed |= bq ? BORROWED_QUALIFIER : 0;
 	key = "AttachmentMask";
-	if (compile_mask(&r->attachment, cr->attachment_mask, vars, n_vars, err))
+	if (compile_mask(&r->attachment, &ba, cr->attachment_mask, vars, n_vars,
+			 mm, err))
 		goto fail;
+	r->borrowed |= ba ? BORROWED_ATTACHMENT : 0;
 
 	key = "AllowedSenders";
 	if (with_tokens(cr->allowed_senders, vars, n_vars, &tmp, err) ||
@@ -498,6 +609,12 @@ static int add_warning(struct rules *rs, const char *path, int line,
 int rules_compile(struct rules **out, const struct config *cfg,
 		  struct ms_err *err)
 {
+	return rules_compile_memo(out, cfg, NULL, err);
+}
+
+int rules_compile_memo(struct rules **out, const struct config *cfg,
+		       struct rules_masks *mm, struct ms_err *err)
+{
 	struct subst_var *vars = NULL;
 	struct rules *rs = NULL;
 	size_t i;
@@ -529,7 +646,7 @@ int rules_compile(struct rules **out, const struct config *cfg,
 
 		rs->n++;
 		if (compile_rule(&rs->r[rs->n - 1], &cfg->rules[i], vars,
-				 cfg->n_tokens, &rerr) == 0)
+				 cfg->n_tokens, mm, &rerr) == 0)
 			continue;
 		rule_release(&rs->r[rs->n - 1]);
 		memset(&rs->r[rs->n - 1], 0, sizeof(rs->r[0]));

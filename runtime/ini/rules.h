@@ -113,6 +113,20 @@ int rules_compile(struct rules **out, const struct config *cfg,
 		  struct ms_err *err);
 void rules_free(struct rules *rs);
 
+/* Compiled masks kept across rules_compile_memo() calls, for a caller
+ * that checks many INI files sharing a few masks (the audit): each
+ * distinct pattern is compiled once (at most RULES_MASKS_MAX of them
+ * are kept; the others are compiled each time).  One thread at a time. */
+struct rules_masks;
+#define RULES_MASKS_MAX 1024
+struct rules_masks *rules_masks_new(void);
+void rules_masks_free(struct rules_masks *mm);
+/* rules_compile() with the masks (and a pattern's failure, with the same
+ * message) taken from mm; the rules borrow them, so free rs before mm.
+ * mm NULL: exactly rules_compile(). */
+int rules_compile_memo(struct rules **out, const struct config *cfg,
+		       struct rules_masks *mm, struct ms_err *err);
+
 /* Configurations left out as broken. */
 size_t rules_skipped(const struct rules *rs);
 /* The warnings of rules_compile(), borrowed from rs. */

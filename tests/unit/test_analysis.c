@@ -552,6 +552,28 @@ static void test_spill(void)
 			x = y = NULL;
 		}
 		is_int(same, 3, "text, JSON and CSV reports of both audits are identical");
+		/* one INI file's settings kept at a time: each is read again
+		 * when a later job uses it, with the same report */
+		{
+			struct audit e;
+
+			ao.ini_loaded_max = 1;
+			err_clear(&err);
+			ok(audit_run(&ao, &e, &err) == 0, "one INI kept at a time: %s", err.msg);
+			ao.ini_loaded_max = 0;
+			for (f = REPORT_TEXT, same = 0; f <= REPORT_CSV; f++) {
+				ro.format = (enum report_format)f;
+				if (report_render(&m, &ro, &x, &xl, &err) == 0 &&
+				    report_render(&e, &ro, &y, &yl, &err) == 0 &&
+				    xl == yl && memcmp(x, y, xl) == 0)
+					same++;
+				free(x);
+				free(y);
+				x = y = NULL;
+			}
+			is_int(same, 3, "one INI kept at a time: the same reports");
+			audit_release(&e);
+		}
 		ro.format = REPORT_HTML;
 		err_clear(&err);
 		ok(report_render(&d, &ro, &x, &xl, &err) < 0 && x == NULL,

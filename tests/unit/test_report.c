@@ -8,6 +8,8 @@
 #include <cJSON.h>
 
 #include "audit/report.h"
+#include "base/buf.h"
+#include "base/escape.h"
 #include "tap.h"
 
 static struct finding fnd[1];
@@ -77,6 +79,55 @@ static void test_json(void)
 	ok(cJSON_GetArraySize(cJSON_GetObjectItem(root, "errors")) == 0, "empty arrays");
 	cJSON_Delete(root);
 	free(s);
+}
+
+
+/* The JSON writer's fast path for plain ASCII writes exactly what
+ * escape_json() does: every byte 1..127, each escaped byte at every
+ * position of a 16-byte block, and non-ASCII (left to escape_json()). */
+static void test_json_escape_same(void)
+{
+	static char msgs[3 * 40][48];
+	static struct finding many[3 * 40];
+	struct job_verdict saved = job;
+	char all[128], *s;
+	size_t i, k, n = 0, found = 0;
+	int c;
+
+	for (c = 1; c < 128; c++)
+		all[c - 1] = (char)c;
+	all[127] = '\0';
+	for (k = 0; k < 40; k++) {
+		static const char special[] = "\"\\\x1f";
+		for (i = 0; i < 3; i++) {
+			memset(msgs[n], 'a', 40);
+			msgs[n][40] = '\0';
+			msgs[n][k] = special[i];
+			many[n].code = "x";
+			many[n].severity = SEV_INFO;
+			many[n].message = msgs[n];
+			n++;
+		}
+	}
+	many[0].message = all;
+	many[1].message = "D:\\Jobs\\grp0\\mail0.ini \"quoted\" \xC3\xA9 \xFF end";
+	job.findings = many;
+	job.n_findings = n;
+	job.command_line = all;
+	s = render(REPORT_JSON);
+	for (i = 0; s && i < n; i++) {
+		struct ms_err err = MS_ERR_INIT;
+		struct buf b;
+
+		buf_init(&b, BUF_DEFAULT_CAP);
+		if (escape_json(&b, many[i].message, 0, &err) == 0 && b.data &&
+		    strstr(s, b.data))
+			found++;
+		buf_release(&b);
+	}
+	is_int(found, n, "JSON strings written exactly as escape_json() writes them");
+	free(s);
+	job = saved;
 }
 
 static void test_csv(void)
@@ -258,6 +309,7 @@ int main(void)
 
 	setup();
 	test_json();
+	test_json_escape_same();
 	test_csv();
 	test_html();
 	test_html_groups();

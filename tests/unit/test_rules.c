@@ -706,6 +706,85 @@ static void test_need_body(void)
 	message_release(&m);
 }
 
+
+/* rules_compile_memo(): the same rules, warnings and messages as
+ * rules_compile(), a broken mask refused the same way the second time,
+ * the masks shared (and still usable) while the memo lives, and past
+ * RULES_MASKS_MAX patterns each compiled for its own rules. */
+static void test_masks_memo(void)
+{
+	char *ev[] = { S("$CONSOLE:DISPLAY,[[1]]") };
+	struct config_rule r[3];
+	struct config cfg;
+	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT;
+	struct rules *a = NULL, *b = NULL, *c = NULL;
+	struct rules_masks *mm = rules_masks_new();
+	struct rule_result res;
+	struct message m;
+	char pat[64];
+	size_t i;
+	int same = 1;
+
+	ok(mm != NULL, "masks memo made");
+	rule(&r[0], "Configuration1", "COMPLETE: (\\w+)", ev, 1);
+	rule(&r[1], "Configuration2", "JOB (\\w+", ev, 1);
+	r[1].line = 42;
+	rule(&r[2], "Configuration3", "COMPLETE: (\\w+)", ev, 1);
+	r[2].qualifying_subject = S("(?<x");
+	r[2].attachment_mask = S("\\.pdf$");
+	base_config(&cfg, r, 3);
+	ok(rules_compile(&a, &cfg, &e1) == 0, "without the memo: compiles");
+	ok(rules_compile_memo(&b, &cfg, mm, &e2) == 0, "with the memo: compiles");
+	ok(rules_compile_memo(&c, &cfg, mm, &e2) == 0, "with the memo, again");
+	ok(a && b && c && rules_warning_count(a) == 2 && rules_warning_count(b) == 2 &&
+	   rules_warning_count(c) == 2 && rules_skipped(c) == 2,
+	   "the same two configurations skipped");
+	for (i = 0; a && b && c && i < rules_warning_count(a); i++) {
+		is(rules_warning(b, i), rules_warning(a, i), "memo: warning %zu the same", i);
+		is(rules_warning(c, i), rules_warning(a, i), "memo, again: warning %zu the same", i);
+	}
+	rules_free(b);
+	b = NULL;
+	/* c's mask is the memo's: it still matches after b is gone */
+	if (load(&m, "plain.eml", 0) == 0) {
+		ok(rules_evaluate(a, &m, NOON, &res, &e2) == 0, "evaluates");
+		same = res.n_rules == 1;
+		rules_result_release(&res);
+		ok(rules_evaluate(c, &m, NOON, &res, &e2) == 0, "evaluates with borrowed masks");
+		same = same && res.n_rules == 1;
+		rules_result_release(&res);
+		ok(same, "one configuration evaluated, either way");
+	}
+	message_release(&m);
+	rules_free(c);
+	rules_free(a);
+
+	/* every configuration broken: the same error */
+	base_config(&cfg, &r[1], 1);
+	err_clear(&e1);
+	err_clear(&e2);
+	ok(rules_compile(&a, &cfg, &e1) == -1 && rules_compile_memo(&b, &cfg, mm, &e2) == -1,
+	   "all broken: refused with and without the memo");
+	is(e2.msg, e1.msg, "all broken: the same message");
+	is_int(e2.line, e1.line, "all broken: the same line");
+
+	/* more patterns than the memo keeps */
+	same = 1;
+	for (i = 0; i < RULES_MASKS_MAX + 10; i++) {
+		snprintf(pat, sizeof(pat), "^Job%zu (\\w+)$", i);
+		rule(&r[0], "Configuration1", pat, ev, 1);
+		base_config(&cfg, r, 1);
+		err_clear(&e2);
+		if (rules_compile_memo(&b, &cfg, mm, &e2) != 0 || rules_warning_count(b))
+			same = 0;
+		rules_free(b);
+		b = NULL;
+	}
+	ok(same, "past RULES_MASKS_MAX patterns: each compiles");
+	rules_masks_free(mm);
+	rules_masks_free(NULL);
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -720,6 +799,7 @@ int main(void)
 	test_attachments();
 	test_reasons_and_hostile();
 	test_need_body();
+	test_masks_memo();
 	message_library_shutdown();
 	return done_testing();
 }
