@@ -28,7 +28,9 @@
  * it is hardening, not a precondition).  Being every program's first
  * call, it also sets up what the rest assumes of the process: on Windows
  * binary mode for every file and the standard streams (no "\n" ->
- * "\r\n"), no error dialog boxes, a UTF-8 console. */
+ * "\r\n"), no error dialog boxes, a UTF-8 console; elsewhere the local
+ * time zone named in TZ when it is unset, so that it is read once and not
+ * again at every mktime(). */
 int platform_no_core_dumps(void);
 
 /* Make every file written on the file system that holds dir durable, with

@@ -439,13 +439,6 @@ int main(int argc, char **argv)
 		ao.progress = progress;
 		ao.progress_ctx = &shown;
 	}
-#ifndef _WIN32
-	/* With TZ unset, glibc stats /etc/localtime again on every mktime()
-	 * (once per INI file, for [General] LastRunDate: 10,000 system calls
-	 * in a big fleet); the same zone named in TZ is read once. */
-	if (!getenv("TZ"))
-		setenv("TZ", ":/etc/localtime", 0);
-#endif
 	rc = audit_run(&ao, &a, &err);
 	if (shown)
 		fprintf(stderr, "\r\033[K");
