@@ -47,6 +47,15 @@ int migrate_item_state_parse(const char *name, enum migrate_item_state *s);
 int migrate_job_action_parse(const char *name, enum migrate_job_action *a);
 
 #define EXPORT_MAX ((size_t)1024 * 1024 * 1024)
+/* How many files are read or written at once (the pool, the plan's
+ * evaluating threads).  A durable write waits on its fsync, and a
+ * journaling file system commits the fsyncs in flight together (ext4's
+ * and NTFS's journals group them): measured on the B4 fleet's disk, 4,000
+ * INI files copied and fsynced took 2.7-5.8 s one at a time and 0.7 s
+ * eight at a time.  Reading files not in the page cache waits on the
+ * disk the same way. */
+#define WORKERS 8
+
 /* Files per batch of apply and rollback (migrate_opts.batch overrides):
  * one commit and one fsync per folder per batch; each batch is written
  * while the next is prepared, with a pause between the two for the
@@ -83,7 +92,6 @@ struct mjob {
 };
 
 struct scan {
-	const struct analysis_opts *ao;
 	struct mjob *jobs;
 	size_t n, alloc;
 };
@@ -266,8 +274,8 @@ struct hfile {
  * file's mode (0600 when it does not exist), kept when it is rewritten. */
 int mig_hash_file(const char *fleet, const char *rel, const char *kind,
 		  char *hex, mode_t *mode, struct ms_err *err);
-/* fn(ctx, i) for each i < n from several threads at once (WORKERS, see
- * migrate_write.c); fn touches nothing shared but its own i. */
+/* fn(ctx, i) for each i < n from several threads at once (WORKERS);
+ * fn touches nothing shared but its own i. */
 void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
 /* Each file of f hashed (h, cur, err as mig_hash_file), several at once. */
 void mig_hash_files(struct hfile *f, size_t n);

@@ -103,11 +103,10 @@ static void mjobs_free(struct mjob *j, size_t n)
  * on a cold fleet one small random read per INI file, most of the plan's
  * work) while the scan goes on: the scan's reader thread reads the
  * exports, the caller's thread copies each connector job into a block
- * that does not move (on_job), and EVAL_WORKERS threads evaluate them as
+ * that does not move (on_job), and WORKERS threads evaluate them as
  * they come, so that the reads of the INI files overlap those of the
  * exports instead of following them. */
 #define EVAL_BLOCK 1024
-#define EVAL_WORKERS 8   /* as mig_pool_run: each cold read waits on the disk */
 
 struct evalq {
 	const struct analysis_opts *ao;
@@ -270,7 +269,7 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 	struct analysis_opts ao;
 	struct fleet_handlers h;
 	struct evalq q;
-	pthread_t th[EVAL_WORKERS];
+	pthread_t th[WORKERS];
 	size_t i, started = 0;
 	int rc;
 
@@ -287,7 +286,7 @@ static int scan_fleet(const struct migrate_opts *o, struct scan *s,
 	h.other = on_other;
 	h.problem = NULL;
 	h.ctx = &q;
-	for (i = 0; i < EVAL_WORKERS; i++)
+	for (i = 0; i < WORKERS; i++)
 		if (pthread_create(&th[started], NULL, eval_main, &q) == 0)
 			started++;
 	rc = fleet_scan_async(o->fleet_dir, &h, err);

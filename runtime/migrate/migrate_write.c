@@ -337,13 +337,6 @@ static void clean_listing(const struct wctx *w, const char *dir)
 }
 
 
-/* How many files are read or written at once.  A durable write waits on
- * its fsync, and a journaling file system commits the fsyncs in flight
- * together (ext4's and NTFS's journals group them): measured on the B4
- * fleet's disk, 4,000 INI files copied and fsynced took 2.7-5.8 s one at
- * a time and 0.7 s eight at a time.  Reading files not in the page cache
- * waits on the disk the same way. */
-#define WORKERS 8
 
 struct pool {
 	size_t n, next;
