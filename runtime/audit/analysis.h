@@ -85,7 +85,7 @@ struct analysis_opts {
 	int spill;
 	/* audit_run(): how many INI files' parsed settings are kept at once
 	 * for the jobs that use them (the oldest is read again if a later
-	 * job uses it); 0 = 16384 (INI_CACHE_LOADED) */
+	 * job uses it); 0 = 1024 */
 	size_t ini_loaded_max;
 	/* audit_run(): called after each export file (may be NULL) */
 	void (*progress)(size_t files, size_t jobs, void *ctx);

@@ -62,14 +62,11 @@ struct ini_entry {
 /* At most this many entries keep their struct config (~4 KB each, about
  * 100 allocations; analysis_opts.ini_loaded_max): the oldest loaded is
  * released when another is loaded, and loaded again if a later job uses
- * it (the rest of the entry, its rule findings included, stays).  The
- * limit bounds memory on a fleet of very many INI files; it must not be
- * below the INI files a fleet's jobs share, or they are read again and
- * again: jobs that share one come from different exports, far apart, so
- * with 1,024 kept the B3 1M fleet (80,000 connector jobs on 10,000 INI
- * files) read each ~8 times and took 8.6 s instead of 5.3 s.  16,384
- * configs are at most ~64 MB. */
-#define INI_CACHE_LOADED 16384
+ * it (the rest of the entry, its rule findings included, stays).  Most
+ * INI files serve one job; keeping every config of a 10,000-file fleet
+ * grew the heap by ~30 MB (a page fault per 4 KB), and freeing them all
+ * was part of the serial tail after the scan. */
+#define INI_CACHE_LOADED 1024
 
 struct ini_cache {
 	struct ini_entry **slots;
