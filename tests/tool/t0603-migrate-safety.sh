@@ -6,12 +6,7 @@
 # secret is sealed and never appears in output, files or the database.
 set -u
 . "$(dirname "$0")/../lib/test-lib.sh"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-tmp=$T
-same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
-map=$top/samples/map.json
+. "$(dirname "$0")/../lib/migrate-lib.sh"
 cp -a samples/fleet "$tmp/orig"
 cd "$tmp" || exit 1
 recon=machines/WINAPP01/D/Jobs/finance/recon.ini

@@ -7,13 +7,8 @@
 # right key it restores every file byte for byte.
 set -u
 . "$(dirname "$0")/../lib/test-lib.sh"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-tmp=$T
+. "$(dirname "$0")/../lib/migrate-lib.sh"
 unset MAILSHIFT_KEY_FILE
-same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
-map=$top/samples/map.json
 recon=machines/WINAPP01/D/Jobs/finance/recon.ini
 export_file=jobs/rest/winapp01-jobs.json
 ini_canary=CanaryIni-Pw-4kQ7

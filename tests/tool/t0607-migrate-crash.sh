@@ -12,18 +12,7 @@
 # yet rolled back) and the rerun recognises the file by its hash.
 set -u
 . "$(dirname "$0")/../lib/test-lib.sh"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-golden=$top/tests/golden/migrate
-tmp=$T
-same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
-matches_golden() { # the fleet in $1 is the golden applied state
-	(cd "$golden/applied" && find . -type f) | while read -r f; do
-		cmp -s "$golden/applied/$f" "$1/$f" || exit 1
-	done
-}
-map=$top/samples/map.json
+. "$(dirname "$0")/../lib/migrate-lib.sh"
 cp -a samples/fleet "$tmp/orig"
 cd "$tmp" || exit 1
 items=$(ls -R "$golden/applied" | grep -c '\.\(ini\|INI\|json\|xml\)$')

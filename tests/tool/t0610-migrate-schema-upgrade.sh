@@ -10,24 +10,13 @@
 # database, and a database of a newer schema is refused.
 set -u
 . "$(dirname "$0")/../lib/test-lib.sh"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-golden=$top/tests/golden/migrate
+. "$(dirname "$0")/../lib/migrate-lib.sh"
 if ! command -v sqlite3 >/dev/null 2>&1; then
 	# scripts/deps installs it: a missing shell is a broken machine,
 	# not a reason to count this test as passed
 	bail_out "needs the sqlite3 shell (Debian package sqlite3)"
 fi
-tmp=$T
-map=$top/samples/map.json
 db=fleet/.mailshift-migrate.db
-same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
-matches_golden() {
-	(cd "$golden/applied" && find . -type f) | while read -r f; do
-		cmp -s "$golden/applied/$f" "$1/$f" || exit 1
-	done
-}
 cp -a samples/fleet "$tmp/orig"
 cd "$tmp" || exit 1
 cp -a orig fleet

@@ -6,17 +6,7 @@
 # the fleet comes out the same, byte for byte, and rolls back the same.
 set -u
 . "$(dirname "$0")/../lib/test-lib.sh"
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top" || exit 1
-migrate=${MAILSHIFT_BIN:-$top/bin}/mailshift-migrate
-golden=$top/tests/golden/migrate
-map=$top/samples/map.json
-same_tree() { diff -r -x .mailshift-migrate.db -x migrate "$1" "$2" >/dev/null; }
-matches_golden() {
-	(cd "$golden/applied" && find . -type f) | while read -r f; do
-		cmp -s "$golden/applied/$f" "$1/$f" || exit 1
-	done
-}
+. "$(dirname "$0")/../lib/migrate-lib.sh"
 cp -a samples/fleet "$T/orig"
 cd "$T" || exit 1
 
