@@ -495,7 +495,7 @@ static const char *edit_next(const char *edit, size_t len, size_t *pos)
  * fleet, no longer one thread's work after the pool).  Then its bytes are
  * let go if the plan keeps no more (p->keep_max): an apply makes them
  * again from the file and the edit when the item's batch comes
- * (item_bytes), so that memory stays bounded however big the fleet. */
+ * (item_bytes), so that the bytes held do not grow with the fleet. */
 static void item_hashes(struct plan *p, struct pitem *it)
 {
 	size_t need = it->orig_len + it->new_len;
