@@ -378,5 +378,10 @@ void mig_jstr(struct buf *b, const char *s, struct ms_err *err);
 void mig_jkv(struct buf *b, int first, const char *key, const char *val,
 	     struct ms_err *err);
 void mig_jout(const struct migrate_opts *o, struct buf *b, struct ms_err *err);
+/* plan's output: every change (text with diffs, or o->json: one JSON
+ * document); counts manual actions and broken jobs into res. */
+void mig_print_plan(const struct migrate_opts *o, int run,
+		    const struct migrate_map *map, const struct plan *p,
+		    struct migrate_result *res, struct ms_err *err);
 
 #endif
