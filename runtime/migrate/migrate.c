@@ -313,6 +313,13 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 	if (!it->have_edit)
 		return mig_set_reason(it, "the state database has neither its new bytes "
 				      "nor what makes them"), 1;
+	if (!it->orig_sha[0] && !it->seen) {
+		if (!(file = fs_join(o->fleet_dir, it->path)))
+			return err_nomem(err);
+		it->seen = mig_seen(file);
+		free(file);
+		file = NULL;
+	}
 	if (it->have_orig) {
 		if (mdb_item_bytes(d, run, it, "orig", &it->orig, &it->orig_len, err) < 0)
 			return -1;
@@ -325,7 +332,9 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 			goto done;
 		}
 		digest_sha256_hex(it->orig, it->orig_len, hex);
-		if (strcmp(hex, it->orig_sha) != 0) {
+		if (!it->orig_sha[0]) {
+			memcpy(it->orig_sha, hex, sizeof(hex));   /* deferred: made now */
+		} else if (strcmp(hex, it->orig_sha) != 0) {
 			mig_set_reason(it, "the file changed while it was read");
 			goto done;
 		}
@@ -344,7 +353,16 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 		goto done;
 	}
 	digest_sha256_hex(it->new, it->new_len, hex);
-	if (strcmp(hex, it->new_sha) != 0) {
+	if (!it->new_sha[0]) {
+		/* a deferred export made for the first time (schema 4) */
+		if (it->new_len == it->orig_len &&
+		    memcmp(it->new, it->orig, it->new_len) == 0) {
+			it->next = MI_SKIPPED;
+			mig_set_reason(it, "%s", MIG_EXPORT_NOT_FOUND);
+			goto done;
+		}
+		memcpy(it->new_sha, hex, sizeof(hex));
+	} else if (strcmp(hex, it->new_sha) != 0) {
 		mig_set_reason(it, "its new bytes made again differ from the plan's (the "
 			       "mapping file changed since?): roll the run back and plan "
 			       "again");
@@ -364,12 +382,41 @@ done:
 	return rc;
 }
 
+/* A deferred export's hashes and identity from the plan this apply
+ * made (mig_deferred, waited for here).  Returns 0, -1 on error, 1 when
+ * it was not made (its next state and reason set). */
+static int deferred_take(struct plan *kept, struct mig_deferred *df,
+			 struct sitem *it, struct ms_err *err)
+{
+	struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
+			   &kept->items[it->seq - 1] : NULL;
+
+	mig_deferred_join(df);
+	if (!pi || strcmp(pi->path, it->path) != 0)
+		return mig_set_reason(it, "not in the plan this apply made"), 1;
+	if (pi->make_rc < 0)
+		return err_nomem(err);
+	if (pi->state != MI_PLANNED) {
+		it->next = MI_SKIPPED;
+		return mig_set_reason(it, "%s", pi->reason ? pi->reason : ""), 1;
+	}
+	memcpy(it->orig_sha, pi->orig_sha, sizeof(it->orig_sha));
+	memcpy(it->new_sha, pi->new_sha, sizeof(it->new_sha));
+	if (pi->seen && !it->seen && !(it->seen = strdup(pi->seen)))
+		return err_nomem(err);
+	return 0;
+}
+
 /* Step 1 of an apply batch items[b0..e) (main thread: the connection,
  * in the open transaction): decide each item, store the originals about
- * to be overwritten, record the items to write as applying (it->write). */
+ * to be overwritten, record the items to write as applying (it->write).
+ * An export stored without its hashes (schema 4: deferred) gets them
+ * first, from the plan this apply made or made now from its file and its
+ * edit, and they are recorded with its next state. */
 static int apply_decide(const struct migrate_opts *o, const struct migrate_map *map,
-			struct mdb *d, int run, struct plan *kept, struct srun *r,
-			size_t b0, size_t e, size_t *remade, struct ms_err *err)
+			struct mdb *d, int run, struct plan *kept,
+			struct mig_deferred *df, struct srun *r, size_t b0, size_t e,
+			size_t *remade, struct ms_err *err)
 {
 	size_t i;
 
@@ -384,6 +431,18 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 		if (!it->match || (it->state != MI_PLANNED &&
 				   it->state != MI_APPLYING))
 			continue;
+		if (it->state == MI_PLANNED && !it->orig_sha[0]) {
+			h = kept ? deferred_take(kept, df, it, err) :
+			    item_bytes(o, map, d, run, NULL, it, remade, err);
+			if (h < 0)
+				return -1;
+			if (h > 0) {
+				if (it->next == MI_NONE)
+					it->next = MI_FAILED;
+				goto record;
+			}
+			it->set_hashes = 1;
+		}
 		if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
 			memcpy(cur, it->orig_sha, sizeof(cur));
 			h = 0;
@@ -403,7 +462,9 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 			mig_set_reason(it, "the file changed since the plan (its hash matches "
 				   "neither the original nor the new version)");
 		} else {
-			if (it->have_new && it->have_orig) {
+			if (it->new && it->orig) {
+				/* made above: a deferred export of a resumed apply */
+			} else if (it->have_new && it->have_orig) {
 				if (mdb_item_bytes(d, run, it, "new", &it->new,
 						   &it->new_len, err) < 0)
 					return -1;
@@ -411,7 +472,8 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 						   it, remade, err)) != 0) {
 				if (h < 0)
 					return -1;
-				it->next = MI_FAILED;
+				if (it->next == MI_NONE)
+					it->next = MI_FAILED;
 				goto record;
 			}
 			if (!it->have_orig &&
@@ -433,6 +495,12 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 			it->write = 1;
 		}
 record:
+		if (!it->write) {
+			mig_wipe_bytes(it->orig, it->orig_len);
+			mig_wipe_bytes(it->new, it->new_len);
+			it->orig = it->new = NULL;
+			it->orig_len = it->new_len = 0;
+		}
 		if (mdb_set_item(d, run, it, with_new, err) < 0)
 			return -1;
 	}
@@ -449,6 +517,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	struct migrate_map *map = NULL;
 	struct mdb *d = NULL;
 	struct plan *kept = NULL;
+	struct mig_deferred df;
 	struct srun r;
 	struct wctx w;
 	size_t i, b0, bs = o->batch ? o->batch : BATCH;
@@ -458,6 +527,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
 	memset(&w, 0, sizeof(w));
+	memset(&df, 0, sizeof(df));
 	if (mdb_open_all(o, 1, &d, &map, err) < 0)
 		return -1;
 	if ((f = mdb_find_run(d, 0, 1, &run, err)) < 0)
@@ -477,6 +547,9 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		t = mig_now();
 		mig_outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
+		/* its exports made while the INI files are written */
+		if (mig_deferred_start(&df, o, map, kept, err) < 0)
+			goto done;
 	}
 	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
@@ -508,7 +581,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	 * once it is joined: the next batch's applying states are committed
 	 * before any of its files is written, this batch's applied states
 	 * after its files and folders are durable. */
-	if (r.n && apply_decide(o, map, d, run, own ? kept : NULL, &r, 0,
+	if (r.n && apply_decide(o, map, d, run, own ? kept : NULL, &df, &r, 0,
 				r.n < bs ? r.n : bs, &res->remade, err) < 0)
 		goto fail;
 	mig_lap(res, MIGRATE_PH_DECIDE, &t);
@@ -541,8 +614,8 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		if (mdb_exec(d, "BEGIN;", err) < 0)
 			drc = -1;
 		else if (e < r.n)
-			drc = apply_decide(o, map, d, run, own ? kept : NULL, &r, e, ne,
-					   &res->remade, err);
+			drc = apply_decide(o, map, d, run, own ? kept : NULL, &df, &r,
+					   e, ne, &res->remade, err);
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		mig_batch_join(&b);
 		for (i = b0; i < e; i++) {
@@ -565,6 +638,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	}
 	if (mig_commit(d, res, &t, err) < 0)
 		goto done;
+	mig_deferred_release(&df);
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);
@@ -614,6 +688,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 fail:
 	sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 done:
+	mig_deferred_release(&df);
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);

@@ -113,6 +113,10 @@ struct pitem {
 	size_t edit_len;
 	char orig_sha[65], new_sha[65];  /* hex SHA-256 of orig and new, made
 				   * on the pool with them (planned items) */
+	int deferred;             /* an export an apply that plans makes while
+				   * it writes the INI files (mig_deferred):
+				   * stored with its edit, no hashes */
+	int make_rc;              /* mig_deferred's: -1 out of memory */
 };
 
 struct plan {
@@ -143,6 +147,8 @@ struct sitem {
 	size_t orig_len, new_len;
 	char orig_sha[65], new_sha[65];
 	int match;                /* --only */
+	int set_hashes;           /* orig_sha, new_sha, seen made by this apply
+				   * (a deferred export): mdb_set_item stores them */
 	/* apply/rollback work */
 	enum migrate_item_state next;   /* new state, MI_NONE: unchanged */
 	char *next_reason;
@@ -363,6 +369,27 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 		const struct migrate_map *map, int print, struct plan **keep,
 		struct migrate_result *res, struct ms_err *err);
 void mig_plan_free(struct plan *p);
+/* Why an export is skipped when its jobs' command lines are not in it. */
+#define MIG_EXPORT_NOT_FOUND \
+	"the command lines were not found in the export: use the change list"
+/* The deferred export items of an apply's plan made on a thread of its
+ * own (with the pool) while apply writes the INI files: each one's bytes,
+ * hashes and identity, or its state skipped with the reason, or make_rc
+ * -1 (out of memory).  Touch those items only after mig_deferred_join();
+ * mig_deferred_release() before the plan is freed. */
+struct mig_deferred {
+	const struct migrate_opts *o;
+	const struct migrate_map *map;
+	struct plan *p;
+	size_t *idx, n;
+	pthread_t th;
+	int started, joined;
+};
+int mig_deferred_start(struct mig_deferred *df, const struct migrate_opts *o,
+		       const struct migrate_map *map, struct plan *p,
+		       struct ms_err *err);
+void mig_deferred_join(struct mig_deferred *df);
+void mig_deferred_release(struct mig_deferred *df);
 /* An item's new bytes made again from its original and its edit (the
  * blob "edit": for an INI file the mailbox that chose the tenant and the
  * one written as [OAuth] Mailbox; for an export the old and new command

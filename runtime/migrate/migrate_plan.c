@@ -745,7 +745,6 @@ static void export_one(void *ctx, size_t k)
 	const char **olds = NULL, **news = NULL;
 	size_t m = 0, replaced = 0, i;
 	char *file = NULL;
-	struct buf ed;
 
 	g->rc = -1;
 	if (!(olds = calloc(g->hi - g->lo, sizeof(*olds))) ||
@@ -753,19 +752,10 @@ static void export_one(void *ctx, size_t k)
 		err_nomem(err);
 		goto done;
 	}
-	buf_init(&ed, (size_t)1 << 30);
-	edit_add(&ed, "export", &lerr);
 	for (i = g->lo; i < g->hi; i++) {
 		const struct mjob *j = &w->p->s.jobs[w->refs[i].i];
 		olds[m] = j->raw_cmd;
 		news[m++] = j->new_cmd;
-		edit_add(&ed, j->raw_cmd, &lerr);
-		edit_add(&ed, j->new_cmd, &lerr);
-	}
-	it->edit_len = ed.len;
-	if (!(it->edit = buf_detach(&ed, NULL)) || lerr.code) {
-		err_nomem(err);
-		goto done;
 	}
 	if (!(file = fs_join(w->o->fleet_dir, source))) {
 		err_nomem(err);
@@ -779,8 +769,7 @@ static void export_one(void *ctx, size_t k)
 		g->rc = lerr.code == MS_ERR_NOMEM ? err_nomem(err) :
 			skip(it, err, "%s", lerr.msg);
 	else if (replaced == 0)
-		g->rc = skip(it, err, "the command lines were not found in the export: "
-			     "use the change list");
+		g->rc = skip(it, err, MIG_EXPORT_NOT_FOUND);
 	else {
 		item_hashes(w->p, it);
 		g->rc = 0;
@@ -792,9 +781,9 @@ done:
 }
 
 /* One item per export file with a job whose command line changes: the
- * items first (in source order, so seq numbers are as ever), then each
+ * items first (each with its edit) (in source order, so seq numbers are as ever), then each
  * read and rewritten by several threads at once. */
-static int plan_exports(const struct migrate_opts *o, struct plan *p,
+static int plan_exports(const struct migrate_opts *o, struct plan *p, int defer,
 			struct ms_err *err)
 {
 	struct jref *refs = NULL;
@@ -818,7 +807,7 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 		struct ms_err lerr = MS_ERR_INIT;
 		const char *source = refs[lo].key;
 		struct pitem *it;
-		struct buf jl;
+		struct buf jl, ed;
 		int seq;
 
 		for (hi = lo; hi < n && strcmp(refs[hi].key, source) == 0; hi++)
@@ -837,19 +826,26 @@ static int plan_exports(const struct migrate_opts *o, struct plan *p,
 			goto done;
 		}
 		buf_init(&jl, BUF_DEFAULT_CAP);
+		buf_init(&ed, (size_t)1 << 30);
+		edit_add(&ed, "export", &lerr);
 		for (i = lo; i < hi; i++) {
 			struct mjob *j = &p->s.jobs[refs[i].i];
 			j->export_item = seq;
 			buf_appendf(&jl, &lerr, "%s%s/%s (%s)", jl.len ? ", " : "",
 				    j->v.schedule, j->v.job, j->v.machine);
+			edit_add(&ed, j->raw_cmd, &lerr);
+			edit_add(&ed, j->new_cmd, &lerr);
 		}
 		it->jobs = buf_detach(&jl, NULL);
-		if (!it->jobs || lerr.code) {
+		it->edit_len = ed.len;
+		it->edit = buf_detach(&ed, NULL);
+		it->deferred = defer;
+		if (!it->jobs || !it->edit || lerr.code) {
 			err_nomem(err);
 			goto done;
 		}
 	}
-	{
+	if (!defer) {
 		struct export_work ew = { o, p, refs, groups };
 
 		mig_pool_run(ng, export_one, &ew);
@@ -892,9 +888,107 @@ static void ini_one(void *ctx, size_t k)
 			 (int)k + 1, w->refs + g->lo, g->hi - g->lo, &g->err);
 }
 
+/* The export items an apply that plans left to make (pitem.deferred):
+ * each file read, its command lines replaced by its edit (mig_remake, as
+ * an apply that resumes makes them), both hashed and its identity taken
+ * (item_hashes: the bytes kept as far as keep_max allows).  On a thread
+ * of its own with the pool, while apply writes the INI files: it touches
+ * only the deferred items (and p->held, atomically). */
+struct deferred_work {
+	const struct migrate_opts *o;
+	const struct migrate_map *map;
+	struct plan *p;
+	size_t *idx;
+};
+
+static void deferred_one(void *ctx, size_t k)
+{
+	struct deferred_work *w = ctx;
+	struct pitem *it = &w->p->items[w->idx[k]];
+	struct ms_err lerr = MS_ERR_INIT, err = MS_ERR_INIT;
+	char *file = fs_join(w->o->fleet_dir, it->path);
+
+	if (!file) {
+		it->make_rc = -1;
+		return;
+	}
+	it->seen = mig_seen(file);
+	if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
+		it->make_rc = skip(it, &err, "cannot read: %s", lerr.msg);
+	else if (mig_remake(w->map, it->kind, it->path, it->orig, it->orig_len,
+			    it->edit, it->edit_len, &it->new, &it->new_len, &lerr) < 0)
+		it->make_rc = lerr.code == MS_ERR_NOMEM ? -1 :
+			      skip(it, &err, "%s", lerr.msg);
+	else if (it->new_len == it->orig_len &&
+		 memcmp(it->new, it->orig, it->new_len) == 0)
+		it->make_rc = skip(it, &err, MIG_EXPORT_NOT_FOUND);
+	else
+		item_hashes(w->p, it);
+	if (it->state != MI_PLANNED || it->make_rc < 0) {
+		mig_wipe_bytes(it->orig, it->orig_len);
+		mig_wipe_bytes(it->new, it->new_len);
+		it->orig = it->new = NULL;
+		it->orig_len = it->new_len = 0;
+	}
+	free(file);
+}
+
+static void *deferred_main(void *arg)
+{
+	struct mig_deferred *df = arg;
+	struct deferred_work w = { df->o, df->map, df->p, df->idx };
+
+	mig_pool_run(df->n, deferred_one, &w);
+	return NULL;
+}
+
+int mig_deferred_start(struct mig_deferred *df, const struct migrate_opts *o,
+		       const struct migrate_map *map, struct plan *p,
+		       struct ms_err *err)
+{
+	size_t i;
+
+	memset(df, 0, sizeof(*df));
+	df->o = o;
+	df->map = map;
+	df->p = p;
+	for (i = 0; i < p->n; i++)
+		if (p->items[i].deferred && p->items[i].state == MI_PLANNED)
+			df->n++;
+	if (!df->n)
+		return 0;
+	if (!(df->idx = calloc(df->n, sizeof(*df->idx))))
+		return err_nomem(err);
+	df->n = 0;
+	for (i = 0; i < p->n; i++)
+		if (p->items[i].deferred && p->items[i].state == MI_PLANNED)
+			df->idx[df->n++] = i;
+	if (pthread_create(&df->th, NULL, deferred_main, df) == 0)
+		df->started = 1;
+	else
+		deferred_main(df);   /* no thread: made now, on this one */
+	df->joined = !df->started;
+	return 0;
+}
+
+void mig_deferred_join(struct mig_deferred *df)
+{
+	if (df->started && !df->joined)
+		pthread_join(df->th, NULL);
+	df->joined = 1;
+}
+
+void mig_deferred_release(struct mig_deferred *df)
+{
+	mig_deferred_join(df);
+	free(df->idx);
+	df->idx = NULL;
+	df->n = 0;
+}
+
 static int build_plan(const struct migrate_opts *o, const struct migrate_map *map,
-		      struct plan *p, size_t keep_max, struct migrate_result *res,
-		      struct ms_err *err)
+		      struct plan *p, size_t keep_max, int defer,
+		      struct migrate_result *res, struct ms_err *err)
 {
 	struct jref *refs = NULL;
 	struct igroup *groups = NULL;
@@ -943,7 +1037,7 @@ static int build_plan(const struct migrate_opts *o, const struct migrate_map *ma
 				goto done;
 			}
 	}
-	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, err) < 0)
+	if (plan_jobs(map, p, err) < 0 || plan_exports(o, p, defer, err) < 0)
 		goto done;
 	rc = 0;
 done:
@@ -972,7 +1066,7 @@ int mig_do_plan(const struct migrate_opts *o, struct mdb *d,
 	mig_lap(res, MIGRATE_PH_OPEN, &t);
 	/* plan prints every diff and stores every byte: all kept */
 	if (build_plan(o, map, &p, !keep ? SIZE_MAX : o->keep_bytes ? o->keep_bytes :
-		       MIGRATE_KEEP_DEFAULT, res, err) < 0)
+		       MIGRATE_KEEP_DEFAULT, keep != NULL, res, err) < 0)
 		goto done;
 	t = mig_now();
 	if (mdb_store_plan(d, run, replace, o, map, &p, !keep, err) < 0)

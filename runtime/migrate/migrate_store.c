@@ -124,8 +124,14 @@ int migrate_result_exit(const struct migrate_result *r)
  * mapping file (a literal client secret sealed now, with a fresh nonce);
  * it recomputes the others, checked against new_sha.  A schema-2
  * mailshift-migrate would write an empty file for a missing "new": it
- * refuses schema 3.  2 -> 3 changes nothing but the version. */
-#define SCHEMA_VERSION 3
+ * refuses schema 3.  2 -> 3 changes nothing but the version.
+ * Schema 4 (the same tables): an export item an apply plans is stored with
+ * its edit and without its hashes (orig_sha, new_sha and seen NULL: it is
+ * made while the INI files are written), and gets them in the
+ * transaction that marks it applying, before it is written.  A schema-3
+ * mailshift-migrate would take the missing hash for a changed file: it
+ * refuses schema 4.  3 -> 4 changes nothing but the version. */
+#define SCHEMA_VERSION 4
 
 #define ITEMS_COLUMNS \
 	" run INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL," \
@@ -148,8 +154,8 @@ static const char schema[] =
 	" job TEXT NOT NULL, machine TEXT NOT NULL, source TEXT NOT NULL,"
 	" ini_item INTEGER, export_item INTEGER, action TEXT NOT NULL,"
 	" old_cmd TEXT, new_cmd TEXT, note TEXT, PRIMARY KEY (run, seq));"
-	"INSERT OR REPLACE INTO meta VALUES ('schema', '3');"
-	"PRAGMA user_version = 3;";
+	"INSERT OR REPLACE INTO meta VALUES ('schema', '4');"
+	"PRAGMA user_version = 4;";
 
 /* Schema 1 -> 2: the sealed bytes move to blobs as they are (the seal's
  * associated data names run, item and column, not the table), and items
@@ -438,19 +444,23 @@ int mdb_store_plan(struct mdb *d, int run, int replace,
 			sqlite3_bind_text(st, 8, it->reason, -1, SQLITE_STATIC);
 		/* an apply that plans may have let the bytes go (struct plan),
 		 * never a plan, which stores them */
-		if (it->state == MI_PLANNED && it->orig_sha[0]) {
-			if (blobs && !it->orig) {
+		if (it->state == MI_PLANNED && (it->orig_sha[0] || it->deferred)) {
+			/* a deferred item (schema 4) has its edit, no hashes yet */
+			int made = it->orig_sha[0] != '\0';
+			if (blobs && made && !it->orig) {
 				err_set(err, MS_ERR_INTERNAL, "the bytes of '%s' are not at hand",
 					it->path);
 				goto done;
 			}
-			if ((blobs && blob_store(d, bl, run, seq, "orig", it->orig,
-						 it->orig_len, err) < 0) ||
+			if ((blobs && made && blob_store(d, bl, run, seq, "orig", it->orig,
+							 it->orig_len, err) < 0) ||
 			    (it->edit && blob_store(d, bl, run, seq, "edit", it->edit,
 						    it->edit_len, err) < 0))
 				goto done;
-			sqlite3_bind_text(st, 9, it->orig_sha, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 10, it->new_sha, -1, SQLITE_STATIC);
+			if (made) {
+				sqlite3_bind_text(st, 9, it->orig_sha, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 10, it->new_sha, -1, SQLITE_STATIC);
+			}
 			if (it->seen)
 				sqlite3_bind_text(st, 12, it->seen, -1, SQLITE_STATIC);
 		}
@@ -911,7 +921,9 @@ int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 	}
 	if (!d->item_set && mdb_prepare(d, &d->item_set, "UPDATE items SET state = ?,"
 					" reason = ?, written = ?, updated = ?,"
-					" new_sha = coalesce(?, new_sha)"
+					" new_sha = coalesce(?, new_sha),"
+					" orig_sha = coalesce(?, orig_sha),"
+					" seen = coalesce(?, seen)"
 					" WHERE run = ? AND seq = ?", err) < 0)
 		return -1;
 	st = d->item_set;
@@ -922,10 +934,15 @@ int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		sqlite3_bind_text(st, 2, it->next_reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, it->written);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	if (with_new)
+	if (with_new || it->set_hashes)
 		sqlite3_bind_text(st, 5, it->new_sha, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, run);
-	sqlite3_bind_int(st, 7, it->seq);
+	if (it->set_hashes) {
+		sqlite3_bind_text(st, 6, it->orig_sha, -1, SQLITE_STATIC);
+		if (it->seen)
+			sqlite3_bind_text(st, 7, it->seen, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int(st, 8, run);
+	sqlite3_bind_int(st, 9, it->seq);
 	r = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (r != SQLITE_DONE)

@@ -45,7 +45,8 @@ EOS
 # apply of one job killed right after it (applying), the rest planned.
 # Planned by plan, which stores every item's original and new bytes, as
 # the older binaries did (an apply that plans stores an item's original
-# only when it marks it applying: schema 3)
+# only when it marks it applying: schema 3; and an export's hashes, since
+# schema 4)
 $migrate plan --fleet fleet --map "$map" >/dev/null 2>&1
 $migrate apply --fleet fleet --map "$map" --only machine=FINSRV03 >/dev/null 2>&1
 MAILSHIFT_MIGRATE_CRASH_AFTER=1 $migrate apply --fleet fleet --map "$map" --only job=RECON-MAIL-IN \
@@ -69,8 +70,8 @@ ok "status of the schema-1 database exits as before (1: items open)" [ $? = 1 ]
 ok "status reads the same run, byte for byte" cmp -s status1.txt status2.txt
 $migrate status --fleet fleet --format json >status1.json 2>&1
 ok "and the same JSON" cmp -s status1.json status2.json
-ok "the database was converted to schema 3" sh -c "
-	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 3 ] &&
+ok "the database was converted to schema 4" sh -c "
+	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 4 ] &&
 	[ \"\$(sqlite3 $db 'SELECT count(*) FROM blobs')\" = $nblobs ] &&
 	[ \"\$(sqlite3 $db \"SELECT count(*) FROM pragma_table_info('items') WHERE name IN ('orig', 'new')\")\" = 0 ]"
 ok "the sealed bytes moved as they were" sh -c "
@@ -95,8 +96,9 @@ $migrate rollback --fleet fleet >rollback2.txt 2>&1
 ok "rollback of a schema-1 run exits 0" [ $? = 0 ]
 ok "and restores every file byte for byte" same_tree fleet orig
 
-# schema 2 (the tables of schema 3, every item's bytes stored): converted
-# by setting the version alone, in the transaction that opens it
+# schema 2 (the tables of schema 4, every item's bytes stored): converted
+# by setting the version alone, in the transaction that opens it (and so
+# is schema 3, which differs from 2 and 4 only in what may be missing)
 rm -rf fleet && cp -a orig fleet
 $migrate plan --fleet fleet --map "$map" >/dev/null 2>&1
 MAILSHIFT_MIGRATE_CRASH_AFTER=2 $migrate apply --fleet fleet --map "$map" >/dev/null 2>&1
@@ -105,9 +107,9 @@ sqlite3 $db "UPDATE meta SET value = '2' WHERE key = 'schema'; PRAGMA user_versi
 sqlite3 $db .dump | grep -v -e user_version -e "'schema'" >schema2.dump
 $migrate status --fleet fleet >status-s2.txt 2>&1
 ok "status of a schema-2 database reads its run" grep -q '^applying' status-s2.txt
-ok "the database was converted to schema 3" sh -c "
-	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 3 ] &&
-	[ \"\$(sqlite3 $db \"SELECT value FROM meta WHERE key = 'schema'\")\" = 3 ]"
+ok "the database was converted to schema 4" sh -c "
+	[ \"\$(sqlite3 $db 'PRAGMA user_version')\" = 4 ] &&
+	[ \"\$(sqlite3 $db \"SELECT value FROM meta WHERE key = 'schema'\")\" = 4 ]"
 ok "and nothing else changed" sh -c "sqlite3 $db .dump | grep -v -e user_version -e \"'schema'\" | cmp -s - schema2.dump"
 $migrate apply --fleet fleet --map "$map" >apply-s2.txt 2>&1
 ok "apply resumes the schema-2 run" grep -q '^resuming run 1' apply-s2.txt
@@ -117,11 +119,11 @@ $migrate rollback --fleet fleet >/dev/null 2>&1
 ok "rollback restores every file byte for byte" same_tree fleet orig
 
 # a newer schema is refused, and left as it is
-sqlite3 $db 'PRAGMA user_version = 4'
+sqlite3 $db 'PRAGMA user_version = 5'
 cp $db db-newer
 $migrate status --fleet fleet >newer.txt 2>newer.err
 ok "a database of a newer schema exits EX_DATAERR" [ $? = 65 ]
-ok "naming the schemas" grep -q "has schema 4, written by a newer mailshift-migrate" newer.err
+ok "naming the schemas" grep -q "has schema 5, written by a newer mailshift-migrate" newer.err
 ok "and is not changed" cmp -s db-newer $db
 
 done_testing
