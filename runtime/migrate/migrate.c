@@ -547,8 +547,9 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		t = mig_now();
 		mig_outf(o, "planned run %d: %zu item%s\n", run, pr.items,
 		     pr.items == 1 ? "" : "s");
-		/* its exports made while the INI files are written */
-		if (mig_deferred_start(&df, o, map, kept, err) < 0)
+		/* its exports are made while the INI files are written
+		 * (started once the first batch is decided) */
+		if (mig_deferred_init(&df, o, map, kept, err) < 0)
 			goto done;
 	}
 	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
@@ -585,6 +586,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 				r.n < bs ? r.n : bs, &res->remade, err) < 0)
 		goto fail;
 	mig_lap(res, MIGRATE_PH_DECIDE, &t);
+	mig_deferred_start(&df);
 	for (b0 = 0; b0 < r.n; b0 += bs) {
 		size_t e = b0 + bs < r.n ? b0 + bs : r.n;
 		size_t ne = e + bs < r.n ? e + bs : r.n;

@@ -375,19 +375,22 @@ void mig_plan_free(struct plan *p);
 /* The deferred export items of an apply's plan made on a thread of its
  * own (with the pool) while apply writes the INI files: each one's bytes,
  * hashes and identity, or its state skipped with the reason, or make_rc
- * -1 (out of memory).  Touch those items only after mig_deferred_join();
- * mig_deferred_release() before the plan is freed. */
+ * -1 (out of memory).  init lists them, start starts the thread, join
+ * waits for it (or, not started, makes them on the caller's thread);
+ * touch those items only after join, and release before the plan is
+ * freed.  A zeroed struct is one with nothing to make. */
 struct mig_deferred {
 	const struct migrate_opts *o;
 	const struct migrate_map *map;
 	struct plan *p;
 	size_t *idx, n;
 	pthread_t th;
-	int started, joined;
+	int started, done;
 };
-int mig_deferred_start(struct mig_deferred *df, const struct migrate_opts *o,
-		       const struct migrate_map *map, struct plan *p,
-		       struct ms_err *err);
+int mig_deferred_init(struct mig_deferred *df, const struct migrate_opts *o,
+		      const struct migrate_map *map, struct plan *p,
+		      struct ms_err *err);
+void mig_deferred_start(struct mig_deferred *df);
 void mig_deferred_join(struct mig_deferred *df);
 void mig_deferred_release(struct mig_deferred *df);
 /* An item's new bytes made again from its original and its edit (the

@@ -942,9 +942,9 @@ static void *deferred_main(void *arg)
 	return NULL;
 }
 
-int mig_deferred_start(struct mig_deferred *df, const struct migrate_opts *o,
-		       const struct migrate_map *map, struct plan *p,
-		       struct ms_err *err)
+int mig_deferred_init(struct mig_deferred *df, const struct migrate_opts *o,
+		      const struct migrate_map *map, struct plan *p,
+		      struct ms_err *err)
 {
 	size_t i;
 
@@ -955,27 +955,36 @@ int mig_deferred_start(struct mig_deferred *df, const struct migrate_opts *o,
 	for (i = 0; i < p->n; i++)
 		if (p->items[i].deferred && p->items[i].state == MI_PLANNED)
 			df->n++;
-	if (!df->n)
+	if (!df->n) {
+		df->done = 1;
 		return 0;
+	}
 	if (!(df->idx = calloc(df->n, sizeof(*df->idx))))
 		return err_nomem(err);
 	df->n = 0;
 	for (i = 0; i < p->n; i++)
 		if (p->items[i].deferred && p->items[i].state == MI_PLANNED)
 			df->idx[df->n++] = i;
+	return 0;
+}
+
+void mig_deferred_start(struct mig_deferred *df)
+{
+	if (df->done || df->started)
+		return;
 	if (pthread_create(&df->th, NULL, deferred_main, df) == 0)
 		df->started = 1;
-	else
-		deferred_main(df);   /* no thread: made now, on this one */
-	df->joined = !df->started;
-	return 0;
 }
 
 void mig_deferred_join(struct mig_deferred *df)
 {
-	if (df->started && !df->joined)
+	if (df->done)
+		return;
+	if (df->started)
 		pthread_join(df->th, NULL);
-	df->joined = 1;
+	else if (df->p)
+		deferred_main(df);   /* not started (or no thread): made here */
+	df->done = 1;
 }
 
 void mig_deferred_release(struct mig_deferred *df)
