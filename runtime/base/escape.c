@@ -123,3 +123,21 @@ int escape_json(struct buf *b, const char *s, unsigned flags,
 		return -1;
 	return buf_append(b, "\"", 1, err);
 }
+
+int escape_csv(struct buf *b, const char *s, struct ms_err *err)
+{
+	const char *p, *q;
+
+	s = s ? s : "";
+	if (buf_append(b, "\"", 1, err) < 0 ||
+	    (s[0] && strchr("=+-@\t\r", s[0]) && buf_append(b, "'", 1, err) < 0))
+		return -1;
+	/* a quote is doubled: copy up to and including it, then one more */
+	for (p = s; (q = strchr(p, '"')); p = q + 1)
+		if (buf_append(b, p, (size_t)(q - p) + 1, err) < 0 ||
+		    buf_append(b, "\"", 1, err) < 0)
+			return -1;
+	if (buf_append(b, p, strlen(p), err) < 0)
+		return -1;
+	return buf_append(b, "\"", 1, err);
+}

@@ -1,7 +1,7 @@
 /*
  * escape.h - the one escaper for markup the reports write: HTML text and
- * attribute values, XML text and attribute values, and JSON strings that
- * may sit inside an HTML <script> element.
+ * attribute values, XML text and attribute values, JSON strings that may
+ * sit inside an HTML <script> element, and CSV cells.
  *
  * Everything that came from a fleet or a server is hostile: invalid UTF-8
  * becomes U+FFFD, and so do the control characters XML 1.0 forbids (odd
@@ -41,5 +41,10 @@ int escape_xml_attr(struct buf *b, const char *s, struct ms_err *err);
 #define ESC_JSON_SCRIPT 1u
 int escape_json(struct buf *b, const char *s, unsigned flags,
 		struct ms_err *err);
+
+/* A quoted CSV cell (RFC 4180: a quote doubled); a cell a spreadsheet
+ * would run as a formula (starting with = + - @ TAB or CR) gets a
+ * leading apostrophe.  The caller writes the separator or line end. */
+int escape_csv(struct buf *b, const char *s, struct ms_err *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "base/platform.h"
 #include "base/digest.h"
 #include "base/fsutil.h"
+#include "base/escape.h"
 #include "base/mem.h"
 #include "ini/ini.h"
 
@@ -84,15 +85,13 @@ done:
 	return rc;
 }
 
+/* One cell of changes.csv / deploy.csv (escape_csv: a cell that would run
+ * as a formula in a spreadsheet is defused), then CRLF or a comma. */
 static int csv_field(struct buf *b, const char *s, int last, struct ms_err *err)
 {
-	if (buf_appends(b, "\"", err) < 0)
+	if (escape_csv(b, s, err) < 0)
 		return -1;
-	for (; *s; s++)
-		if (buf_append(b, s, 1, err) < 0 ||
-		    (*s == '"' && buf_append(b, s, 1, err) < 0))
-			return -1;
-	return buf_appends(b, last ? "\"\r\n" : "\",", err);
+	return buf_appends(b, last ? "\r\n" : ",", err);
 }
 
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "audit/analysis.h"
+#include "base/escape.h"
 #include "base/mem.h"
 #include "ini/cmdline.h"
 
@@ -41,22 +42,11 @@ char *mig_jobs_shown(const char *jobs)
 }
 
 /* JSON for plan and status --format json: one document, written whole
- * once it is complete.  Strings escaped per RFC 8259 (control characters
- * as \u00XX; other bytes as they are: the inputs are UTF-8). */
+ * once it is complete.  Strings by the one JSON escaper (escape_json:
+ * RFC 8259, invalid UTF-8 as U+FFFD); NULL as "". */
 void mig_jstr(struct buf *b, const char *s, struct ms_err *err)
 {
-	buf_append(b, "\"", 1, err);
-	for (s = s ? s : ""; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			buf_appendf(b, err, "\\%c", c);
-		else if (c < 0x20)
-			buf_appendf(b, err, "\\u%04x", c);
-		else
-			buf_append(b, s, 1, err);
-	}
-	buf_append(b, "\"", 1, err);
+	escape_json(b, s ? s : "", 0, err);
 }
 
 /* "key": "value" with a leading comma unless first */

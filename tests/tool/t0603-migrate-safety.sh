@@ -151,4 +151,20 @@ ok "the same-size edit is a conflict" grep -q "^conflict .*recon.ini: the file c
 ok "and is left alone" cmp -s edited.ini "fleet/$recon"
 ok "the unchanged files are applied" grep -q "^applied .*ap.ini" apply3.txt
 
+# a job named like a spreadsheet formula (an export is hostile input): the
+# change list's CSV holds the name defused by a leading apostrophe (a
+# spreadsheet would run it), its JSON the name as it is
+rm -rf fleet && cp -a orig fleet
+sed -i 's/"name": "RECON-MAIL-IN"/"name": "=HYPERLINK(\\"http:\/\/127.0.0.1\/x\\",\\"y\\")"/' \
+    fleet/jobs/rest/winapp01-jobs.json
+ok "the job is renamed to a formula" grep -q '"name": "=HYPERLINK' fleet/jobs/rest/winapp01-jobs.json
+$migrate apply --fleet fleet --map "$map" >apply-formula.txt 2>&1
+csv=fleet/migrate/run-1/changes.csv
+ok "the change list's CSV has the job" grep -q 'HYPERLINK' $csv
+ok "  defused: a leading apostrophe, quotes doubled" \
+	grep -q "\"'=HYPERLINK(\"\"http://127.0.0.1/x\"\",\"\"y\"\")\"" $csv
+ok "  no cell starts with the formula" sh -c "! grep -q '\"=HYPERLINK' $csv"
+ok "the JSON has the name as it is" grep -q '"=HYPERLINK(\\"http://127.0.0.1/x\\",\\"y\\")"' \
+	fleet/migrate/run-1/changes.json
+
 done_testing

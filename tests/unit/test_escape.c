@@ -33,6 +33,14 @@ static const char *json(const char *s, unsigned flags)
 	return escape_json(&out, s, flags, &err) == 0 ? out.data : "(error)";
 }
 
+static const char *csv(const char *s)
+{
+	struct ms_err err = MS_ERR_INIT;
+
+	buf_reset(&out);
+	return escape_csv(&out, s, &err) == 0 ? out.data : "(error)";
+}
+
 int main(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -68,6 +76,18 @@ int main(void)
 	   "json: UTF-8 kept, invalid byte replaced");
 	is(json(NULL, 0), "null", "json: NULL is null");
 	is(json("", 0), "\"\"", "json: empty string");
+
+	is(csv("plain, with a comma"), "\"plain, with a comma\"", "csv: a cell is quoted");
+	is(csv("say \"hi\"\r\nbye"), "\"say \"\"hi\"\"\r\nbye\"",
+	   "csv: quotes doubled, line breaks kept inside the quotes");
+	is(csv("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"",
+	   "csv: a formula gets a leading apostrophe");
+	is(csv("+1"), "\"'+1\"", "csv: + defused");
+	is(csv("-2+3"), "\"'-2+3\"", "csv: - defused");
+	is(csv("@SUM(A1)"), "\"'@SUM(A1)\"", "csv: @ defused");
+	is(csv("\tx"), "\"'\tx\"", "csv: a leading TAB defused");
+	is(csv("a=b"), "\"a=b\"", "csv: = not at the start is data");
+	is(csv(NULL), "\"\"", "csv: NULL is an empty cell");
 
 	buf_init(&small, 8);
 	ok(escape_html(&small, "<<<<", &err) < 0 && err.code == MS_ERR_TOOBIG,
