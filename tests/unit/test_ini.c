@@ -686,6 +686,57 @@ static void test_readback_refused(void)
 	free(path);
 }
 
+/* Every text of up to 7 bytes of 'k', '=', CR and LF: as many lines as
+ * line ends (CRLF one, a lone CR one, LF one, plus an unterminated last
+ * line) and the same bytes back (each line's end and text kept). */
+static void test_split_exhaustive(void)
+{
+	static const char alpha[] = { 'k', '=', '\r', '\n' };
+	char text[8];
+	int len, bad_count = 0, bad_bytes = 0, bad_parse = 0, total = 0;
+
+	for (len = 0; len <= 7; len++) {
+		long code, ncodes = 1L << (2 * len);
+
+		for (code = 0; code < ncodes; code++) {
+			struct ms_err err = MS_ERR_INIT;
+			struct ini *ini = NULL;
+			char *out = NULL;
+			size_t olen = 0, want = 0;
+			int i, start = 0;
+
+			for (i = 0; i < len; i++)
+				text[i] = alpha[(code >> (2 * i)) & 3];
+			/* the reference: byte by byte */
+			for (i = 0; i < len; i++) {
+				if (text[i] == '\n' || text[i] == '\r') {
+					if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n')
+						i++;
+					want++;
+					start = i + 1;
+				}
+			}
+			if (start < len)
+				want++;
+			total++;
+			if (ini_parse(&ini, "x.ini", text, (size_t)len, &err) < 0) {
+				bad_parse++;
+				continue;
+			}
+			if (ini_line_count(ini) != want)
+				bad_count++;
+			if (ini_serialize(ini, &out, &olen, &err) < 0 ||
+			    olen != (size_t)len || memcmp(out, text, olen) != 0)
+				bad_bytes++;
+			free(out);
+			ini_free(ini);
+		}
+	}
+	is_int(bad_parse, 0, "%d short texts of k, =, CR, LF all parse", total);
+	is_int(bad_count, 0, "each has as many lines as line ends");
+	is_int(bad_bytes, 0, "each serializes to the same bytes");
+}
+
 int main(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -699,6 +750,7 @@ int main(void)
 	test_invalid_encoding();
 	test_edits();
 	test_line_end_corners();
+	test_split_exhaustive();
 	test_save();
 	test_utf16_nobom();
 	test_utf16_reproducer();
