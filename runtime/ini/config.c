@@ -85,6 +85,10 @@ struct ctx {
 	const struct ini *ini;
 	const char *path;
 	struct ms_err *err;
+	/* the section of the last get(): its name as passed (the same
+	 * string for a run of keys of one section) and its number */
+	const char *sect;
+	long sect_index;
 };
 
 struct enum_name {
@@ -507,7 +511,13 @@ static int find_unknown_keys(struct config *cfg, const struct ini *ini,
 
 static const char *get(struct ctx *c, const char *sect, const char *key)
 {
-	const char *v = ini_get(c->ini, sect, key);
+	const char *v;
+
+	if (sect != c->sect) {
+		c->sect = sect;
+		c->sect_index = ini_section_index(c->ini, sect);
+	}
+	v = ini_get_in(c->ini, c->sect_index, key);
 
 	return config_is_unset(v) ? NULL : v;
 }
@@ -1068,6 +1078,8 @@ int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
 	c.ini = ini;
 	c.path = path;
 	c.err = err;
+	c.sect = NULL;
+	c.sect_index = -1;
 	cfg->path = strdup(path);
 	if (!cfg->path) {
 		err_nomem(err);

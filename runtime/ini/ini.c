@@ -697,12 +697,10 @@ int ini_reindex(struct ini *ini)
 	return 0;
 }
 
-/* Index of the last key line of (s, key), -1 if none. */
-long ini_find_key(const struct ini *ini, const char *section,
-		  const char *key)
+/* Index of the last key line of (section s, key), -1 if none. */
+static long find_key_in(const struct ini *ini, long s, const char *key)
 {
 	const struct kindex *x = ini->index;
-	long s = ini_find_sect(ini, section);
 	size_t lo = 0, hi;
 
 	if (s < 0 || !key || !x)
@@ -729,6 +727,25 @@ long ini_find_key(const struct ini *ini, const char *section,
 			return -1;
 	}
 	return (long)x->bykey[lo - 1];
+}
+
+/* Index of the last key line of (s, key), -1 if none. */
+long ini_find_key(const struct ini *ini, const char *section,
+		  const char *key)
+{
+	return find_key_in(ini, ini_find_sect(ini, section), key);
+}
+
+long ini_section_index(const struct ini *ini, const char *section)
+{
+	return ini_find_sect(ini, section);
+}
+
+const char *ini_get_in(const struct ini *ini, long section_index, const char *key)
+{
+	long i = find_key_in(ini, section_index, key);
+
+	return i < 0 ? NULL : ini->lines[i].value;
 }
 
 const char *ini_get(const struct ini *ini, const char *section, const char *key)

@@ -159,6 +159,16 @@ static void test_lookups(void)
 	ok(ini_get(ini, "General", "Nope") == NULL, "absent key is NULL");
 	ok(ini_get(ini, "Nope", "Server") == NULL, "absent section is NULL");
 	is_int(ini_get_line(ini, "Mail", "Port"), 19, "ini_get_line");
+	{
+		long g = ini_section_index(ini, "GENERAL"), m = ini_section_index(ini, "mail");
+
+		ok(g >= 0 && m >= 0 && g != m, "section numbers, case ignored");
+		is(ini_get_in(ini, g, "opconuser"), "svc_opcon", "ini_get_in, as ini_get");
+		is(ini_get_in(ini, m, "Server"), "127.0.0.1", "ini_get_in in another section");
+		ok(ini_get_in(ini, g, "Server") == NULL, "a key of another section is not found");
+		is_int(ini_section_index(ini, "Nope"), -1, "no such section: -1");
+		ok(ini_get_in(ini, -1, "Server") == NULL, "ini_get_in(-1) is NULL");
+	}
 	is_int(ini_section_count(ini), 6, "sections: \"\", General, MAIL, Audit, Configuration2, Configuration1");
 	is(ini_section_name(ini, 0), "", "\"\" listed first when it has keys");
 	is(ini_section_name(ini, 1), "General", "header spaces trimmed from name");
