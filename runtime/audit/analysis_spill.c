@@ -81,7 +81,7 @@ struct audit_spill {
 	/* the jobs spilled so far, as hashes of what s->find compares
 	 * (machine with ASCII case folded, schedule, job): a job whose hash
 	 * is not here was not read before, and is not looked up */
-	uint64_t *seen;                 /* open addressing, 0 = free */
+	uint32_t *seen;                 /* open addressing, 0 = free */
 	size_t n_seen, alloc_seen;
 	int seen_off;                   /* out of memory once: always look up */
 };
@@ -332,10 +332,11 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-/* FNV-1a of the job's identity as s->find matches it: equal for any two
- * jobs it finds equal (SQLite's NOCASE folds ASCII letters only); never
- * 0, the free slot. */
-static uint64_t seen_hash(const struct job_verdict *v)
+/* FNV-1a of the job's identity as s->find matches it, folded to 32 bits:
+ * equal for any two jobs it finds equal (SQLite's NOCASE folds ASCII
+ * letters only); never 0, the free slot.  Two jobs with the same hash
+ * are only looked up. */
+static uint32_t seen_hash(const struct job_verdict *v)
 {
 	uint64_t h = 1469598103934665603ULL;
 	const unsigned char *p;
@@ -353,21 +354,22 @@ static uint64_t seen_hash(const struct job_verdict *v)
 		h ^= 0x100u + i;        /* the end of a part */
 		h *= 1099511628211ULL;
 	}
-	return h ? h : 1;
+	h ^= h >> 32;
+	return (uint32_t)h ? (uint32_t)h : 1;
 }
 
 /* Was a job with v's hash spilled before?  Adds it when not (always 1,
  * "look it up", once the set could not grow). */
 static int seen_before(struct audit_spill *s, const struct job_verdict *v)
 {
-	uint64_t h = seen_hash(v);
+	uint32_t h = seen_hash(v);
 	size_t i;
 
 	if (s->seen_off)
 		return 1;
 	if ((s->n_seen + 1) * 2 > s->alloc_seen) {
 		size_t na = s->alloc_seen ? s->alloc_seen * 2 : 4096, k;
-		uint64_t *ns = calloc(na, sizeof(*ns));
+		uint32_t *ns = calloc(na, sizeof(*ns));
 
 		if (!ns) {
 			s->seen_off = 1;
