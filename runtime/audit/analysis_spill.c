@@ -78,6 +78,12 @@ struct audit_spill {
 	size_t n_groups, alloc_groups;
 	char **sources;                 /* export files named by members */
 	size_t n_sources, alloc_sources;
+	/* the jobs spilled so far, as hashes of what s->find compares
+	 * (machine with ASCII case folded, schedule, job): a job whose hash
+	 * is not here was not read before, and is not looked up */
+	uint32_t *seen;                 /* open addressing, 0 = free */
+	size_t n_seen, alloc_seen;
+	int seen_off;                   /* out of memory once: always look up */
 };
 
 /* SQLite's NOCASE: ASCII letters folded, bytes compared unsigned. */
@@ -259,6 +265,7 @@ void audit_spill_free(struct audit_spill *s)
 	for (i = 0; i < s->n_sources; i++)
 		free(s->sources[i]);
 	free(s->sources);
+	free(s->seen);
 	free(s);
 }
 
@@ -325,6 +332,68 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
+/* FNV-1a of the job's identity as s->find matches it, folded to 32 bits:
+ * equal for any two jobs it finds equal (SQLite's NOCASE folds ASCII
+ * letters only); never 0, the free slot.  Two jobs with the same hash
+ * are only looked up. */
+static uint32_t seen_hash(const struct job_verdict *v)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const unsigned char *p;
+	const char *parts[3];
+	size_t i;
+
+	parts[0] = v->machine;
+	parts[1] = v->schedule;
+	parts[2] = v->job;
+	for (i = 0; i < 3; i++) {
+		for (p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++) {
+			h ^= i == 0 && *p >= 'A' && *p <= 'Z' ? *p + 32u : *p;
+			h *= 1099511628211ULL;
+		}
+		h ^= 0x100u + i;        /* the end of a part */
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 32;
+	return (uint32_t)h ? (uint32_t)h : 1;
+}
+
+/* Was a job with v's hash spilled before?  Adds it when not (always 1,
+ * "look it up", once the set could not grow). */
+static int seen_before(struct audit_spill *s, const struct job_verdict *v)
+{
+	uint32_t h = seen_hash(v);
+	size_t i;
+
+	if (s->seen_off)
+		return 1;
+	if ((s->n_seen + 1) * 2 > s->alloc_seen) {
+		size_t na = s->alloc_seen ? s->alloc_seen * 2 : 4096, k;
+		uint32_t *ns = calloc(na, sizeof(*ns));
+
+		if (!ns) {
+			s->seen_off = 1;
+			return 1;
+		}
+		for (k = 0; k < s->alloc_seen; k++) {
+			if (!s->seen[k])
+				continue;
+			for (i = (size_t)s->seen[k] & (na - 1); ns[i]; i = (i + 1) & (na - 1))
+				;
+			ns[i] = s->seen[k];
+		}
+		free(s->seen);
+		s->seen = ns;
+		s->alloc_seen = na;
+	}
+	for (i = (size_t)h & (s->alloc_seen - 1); s->seen[i]; i = (i + 1) & (s->alloc_seen - 1))
+		if (s->seen[i] == h)
+			return 1;
+	s->seen[i] = h;
+	s->n_seen++;
+	return 0;
+}
+
 /* Findings as one blob: code index, severity, message, NUL. */
 /* The same job (machine, schedule and job name; Windows machine names
  * ignore case, schedule and job names do not) read again from another
@@ -337,6 +406,8 @@ static int spill_merge(struct audit_spill *s, const struct job_verdict *v,
 	char *src = NULL;
 	int r;
 
+	if (!seen_before(s, v))
+		return 0;       /* most jobs: no lookup */
 	bind_text(s->find, 1, v->machine);
 	bind_text(s->find, 2, v->schedule);
 	bind_text(s->find, 3, v->job);

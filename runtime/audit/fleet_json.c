@@ -139,8 +139,32 @@ static size_t jr_fill(struct jr *r, unsigned char *dst, size_t cap)
 		return k;
 	}
 	while (!r->bad16 && k + 4 <= cap) {
-		int a = jr_byte16(r), b;
+		int a, b;
 		unsigned long u, v;
+
+#ifdef __SSE2__
+		/* eight code units at a time while they are all ASCII (most of
+		 * an export): each is its low byte, as utf8_encode() would
+		 * write it */
+		while (k + 8 <= cap && r->hlen - r->hpos >= 16) {
+			__m128i w = _mm_loadu_si128((const __m128i *)(const void *)
+						    (r->h16 + r->hpos));
+
+			if (r->enc != 1)        /* big-endian: the low byte second */
+				w = _mm_or_si128(_mm_srli_epi16(w, 8), _mm_slli_epi16(w, 8));
+			if (_mm_movemask_epi8(_mm_cmpeq_epi8(
+				_mm_and_si128(w, _mm_set1_epi16((short)0xFF80)),
+				_mm_setzero_si128())) != 0xFFFF)
+				break;
+			_mm_storel_epi64((__m128i *)(void *)(dst + k),
+					 _mm_packus_epi16(w, w));
+			k += 8;
+			r->hpos += 16;
+		}
+		if (k + 4 > cap)
+			break;
+#endif
+		a = jr_byte16(r);
 
 		if (a < 0) {
 			r->eof = 1;

@@ -85,6 +85,10 @@ struct ctx {
 	const struct ini *ini;
 	const char *path;
 	struct ms_err *err;
+	/* the section of the last get(): its name as passed (the same
+	 * string for a run of keys of one section) and its number */
+	const char *sect;
+	long sect_index;
 };
 
 struct enum_name {
@@ -94,9 +98,30 @@ struct enum_name {
 
 /* ---- shared helpers ---- */
 
+/* strcasecmp() as the C locale has it (ASCII letters folded, bytes
+ * compared unsigned; no tool sets a locale), inline: known key names are
+ * compared with every key of every file, most of them differing at the
+ * first letters, where a call to the C library's costs more than the
+ * comparison. */
+static inline int name_casecmp(const char *a, const char *b)
+{
+	const unsigned char *p = (const unsigned char *)a,
+			    *q = (const unsigned char *)b;
+	int x, y;
+
+	for (;; p++, q++) {
+		x = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
+		y = *q >= 'A' && *q <= 'Z' ? *q + 32 : *q;
+		if (x != y || !x)
+			return x - y;
+	}
+}
+
 int config_is_unset(const char *s)
 {
-	return !s || !*s || strcasecmp(s, "N/A") == 0 || strcasecmp(s, "N\\A") == 0;
+	return !s || !*s || ((*s == 'N' || *s == 'n') &&
+			     (name_casecmp(s, "N/A") == 0 ||
+			      name_casecmp(s, "N\\A") == 0));
 }
 
 int config_parse_bool(const char *s, int *out)
@@ -108,11 +133,11 @@ int config_parse_bool(const char *s, int *out)
 	if (!s)
 		return -1;
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
+		if (name_casecmp(s, yes[i]) == 0) {
 			*out = 1;
 			return 0;
 		}
-		if (strcasecmp(s, no[i]) == 0) {
+		if (name_casecmp(s, no[i]) == 0) {
 			*out = 0;
 			return 0;
 		}
@@ -275,7 +300,7 @@ static const char *const state_keys[] = { "StateDatabase", "MaxAttempts", NULL }
 static int in_list(const char *const *list, const char *key)
 {
 	for (; *list; list++)
-		if (strcasecmp(*list, key) == 0)
+		if (name_casecmp(*list, key) == 0)
 			return 1;
 	return 0;
 }
@@ -324,19 +349,19 @@ int config_known_key(const char *section, const char *key)
 {
 	if (!section || !key)
 		return 0;
-	if (strcasecmp(section, "General") == 0)
+	if (name_casecmp(section, "General") == 0)
 		return in_list(general_keys, key);
-	if (strcasecmp(section, "Mail") == 0)
+	if (name_casecmp(section, "Mail") == 0)
 		return in_list(mail_keys, key);
-	if (strcasecmp(section, "Audit") == 0)
+	if (name_casecmp(section, "Audit") == 0)
 		return in_list(audit_keys, key);
-	if (strcasecmp(section, "Tokens") == 0)
+	if (name_casecmp(section, "Tokens") == 0)
 		return 1;
-	if (strcasecmp(section, "OAuth") == 0)
+	if (name_casecmp(section, "OAuth") == 0)
 		return in_list(oauth_keys, key);
-	if (strcasecmp(section, "Notify") == 0)
+	if (name_casecmp(section, "Notify") == 0)
 		return in_list(notify_keys, key);
-	if (strcasecmp(section, "State") == 0)
+	if (name_casecmp(section, "State") == 0)
 		return in_list(state_keys, key);
 	if (rule_number(section) >= 0)
 		return in_list(rule_keys, key) || event_number(key) > 0;
@@ -388,17 +413,17 @@ const char *config_suggest(const char *section, const char *key)
 	suggest_init(&s, key ? key : section);
 	if (!key)
 		consider_list(&s, sections);
-	else if (strcasecmp(section, "General") == 0)
+	else if (name_casecmp(section, "General") == 0)
 		consider_list(&s, general_keys);
-	else if (strcasecmp(section, "Mail") == 0)
+	else if (name_casecmp(section, "Mail") == 0)
 		consider_list(&s, mail_keys);
-	else if (strcasecmp(section, "Audit") == 0)
+	else if (name_casecmp(section, "Audit") == 0)
 		consider_list(&s, audit_keys);
-	else if (strcasecmp(section, "OAuth") == 0)
+	else if (name_casecmp(section, "OAuth") == 0)
 		consider_list(&s, oauth_keys);
-	else if (strcasecmp(section, "Notify") == 0)
+	else if (name_casecmp(section, "Notify") == 0)
 		consider_list(&s, notify_keys);
-	else if (strcasecmp(section, "State") == 0)
+	else if (name_casecmp(section, "State") == 0)
 		consider_list(&s, state_keys);
 	else if (rule_number(section) >= 0) {
 		consider_list(&s, rule_keys);
@@ -486,7 +511,13 @@ static int find_unknown_keys(struct config *cfg, const struct ini *ini,
 
 static const char *get(struct ctx *c, const char *sect, const char *key)
 {
-	const char *v = ini_get(c->ini, sect, key);
+	const char *v;
+
+	if (sect != c->sect) {
+		c->sect = sect;
+		c->sect_index = ini_section_index(c->ini, sect);
+	}
+	v = ini_get_in(c->ini, c->sect_index, key);
 
 	return config_is_unset(v) ? NULL : v;
 }
@@ -579,7 +610,7 @@ static int get_enum(struct ctx *c, const char *sect, const char *key,
 	if (!v)
 		return 0;
 	for (; names->name; names++) {
-		if (strcasecmp(names->name, v) == 0) {
+		if (name_casecmp(names->name, v) == 0) {
 			*out = names->value;
 			return 0;
 		}
@@ -1047,6 +1078,8 @@ int config_from_ini(struct config *cfg, const struct ini *ini, const char *path,
 	c.ini = ini;
 	c.path = path;
 	c.err = err;
+	c.sect = NULL;
+	c.sect_index = -1;
 	cfg->path = strdup(path);
 	if (!cfg->path) {
 		err_nomem(err);

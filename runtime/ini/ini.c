@@ -35,7 +35,8 @@ static size_t name_hash(const char *s)
 	size_t h = 5381;
 
 	for (; *s; s++)
-		h = (h * 33) ^ (size_t)tolower((unsigned char)*s);
+		h = (h * 33) ^ (size_t)(*s >= 'A' && *s <= 'Z' ? *s + 32 :
+					(unsigned char)*s);
 	return h;
 }
 
@@ -397,26 +398,33 @@ static int split_lines(struct ini *ini, char *text, size_t tlen,
 	if (tlen && !(ini->kv = malloc(tlen + 1)))
 		return err_nomem(err);
 	ini->kv_cap = tlen ? tlen + 1 : 0;
+	/* each line's end found with memchr: the next LF, then a CR before
+	 * it (a lone CR ends a line of its own; CRLF is the common end) */
 	for (i = 0; i <= tlen; i++) {
 		enum eol e;
-		size_t end = i;
+		size_t end;
 		struct iline *l;
+		const char *lf = memchr(text + i, '\n', tlen - i),
+			   *cr = memchr(text + i, '\r', (size_t)((lf ? lf : text + tlen) -
+								(text + i)));
 
-		if (i == tlen) {
+		if (cr) {
+			i = (size_t)(cr - text);
+			if (cr + 1 == lf) {
+				e = EOL_CRLF;
+				end = i++;
+			} else {
+				e = EOL_CR;
+				end = i;
+			}
+		} else if (lf) {
+			e = EOL_LF;
+			end = i = (size_t)(lf - text);
+		} else {
 			if (start == tlen)
 				break;
 			e = EOL_NONE;
-		} else if (text[i] == '\n') {
-			e = EOL_LF;
-		} else if (text[i] == '\r') {
-			if (i + 1 < tlen && text[i + 1] == '\n') {
-				e = EOL_CRLF;
-				i++;
-			} else {
-				e = EOL_CR;
-			}
-		} else {
-			continue;
+			end = i = tlen;
 		}
 		l = &ini->lines[ini->n];
 		memset(l, 0, sizeof(*l));
@@ -689,12 +697,10 @@ int ini_reindex(struct ini *ini)
 	return 0;
 }
 
-/* Index of the last key line of (s, key), -1 if none. */
-long ini_find_key(const struct ini *ini, const char *section,
-		  const char *key)
+/* Index of the last key line of (section s, key), -1 if none. */
+static long find_key_in(const struct ini *ini, long s, const char *key)
 {
 	const struct kindex *x = ini->index;
-	long s = ini_find_sect(ini, section);
 	size_t lo = 0, hi;
 
 	if (s < 0 || !key || !x)
@@ -721,6 +727,25 @@ long ini_find_key(const struct ini *ini, const char *section,
 			return -1;
 	}
 	return (long)x->bykey[lo - 1];
+}
+
+/* Index of the last key line of (s, key), -1 if none. */
+long ini_find_key(const struct ini *ini, const char *section,
+		  const char *key)
+{
+	return find_key_in(ini, ini_find_sect(ini, section), key);
+}
+
+long ini_section_index(const struct ini *ini, const char *section)
+{
+	return ini_find_sect(ini, section);
+}
+
+const char *ini_get_in(const struct ini *ini, long section_index, const char *key)
+{
+	long i = find_key_in(ini, section_index, key);
+
+	return i < 0 ? NULL : ini->lines[i].value;
 }
 
 const char *ini_get(const struct ini *ini, const char *section, const char *key)

@@ -104,6 +104,12 @@ size_t ini_line_count(const struct ini *ini);
 const char *ini_get(const struct ini *ini, const char *section, const char *key);
 /* 1-based line of the key ini_get() would use, 0 if absent. */
 int ini_get_line(const struct ini *ini, const char *section, const char *key);
+/* The same lookup in two steps, for a reader that asks for many keys of
+ * one section (config.c): the section's number (-1 when the file has no
+ * such section), valid until the next edit, then ini_get() within it
+ * (NULL for -1). */
+long ini_section_index(const struct ini *ini, const char *section);
+const char *ini_get_in(const struct ini *ini, long section_index, const char *key);
 /* Is there a header (or, for "", a key) for this section? */
 int ini_has_section(const struct ini *ini, const char *section);
 

@@ -159,6 +159,16 @@ static void test_lookups(void)
 	ok(ini_get(ini, "General", "Nope") == NULL, "absent key is NULL");
 	ok(ini_get(ini, "Nope", "Server") == NULL, "absent section is NULL");
 	is_int(ini_get_line(ini, "Mail", "Port"), 19, "ini_get_line");
+	{
+		long g = ini_section_index(ini, "GENERAL"), m = ini_section_index(ini, "mail");
+
+		ok(g >= 0 && m >= 0 && g != m, "section numbers, case ignored");
+		is(ini_get_in(ini, g, "opconuser"), "svc_opcon", "ini_get_in, as ini_get");
+		is(ini_get_in(ini, m, "Server"), "127.0.0.1", "ini_get_in in another section");
+		ok(ini_get_in(ini, g, "Server") == NULL, "a key of another section is not found");
+		is_int(ini_section_index(ini, "Nope"), -1, "no such section: -1");
+		ok(ini_get_in(ini, -1, "Server") == NULL, "ini_get_in(-1) is NULL");
+	}
 	is_int(ini_section_count(ini), 6, "sections: \"\", General, MAIL, Audit, Configuration2, Configuration1");
 	is(ini_section_name(ini, 0), "", "\"\" listed first when it has keys");
 	is(ini_section_name(ini, 1), "General", "header spaces trimmed from name");
@@ -686,6 +696,57 @@ static void test_readback_refused(void)
 	free(path);
 }
 
+/* Every text of up to 7 bytes of 'k', '=', CR and LF: as many lines as
+ * line ends (CRLF one, a lone CR one, LF one, plus an unterminated last
+ * line) and the same bytes back (each line's end and text kept). */
+static void test_split_exhaustive(void)
+{
+	static const char alpha[] = { 'k', '=', '\r', '\n' };
+	char text[8];
+	int len, bad_count = 0, bad_bytes = 0, bad_parse = 0, total = 0;
+
+	for (len = 0; len <= 7; len++) {
+		long code, ncodes = 1L << (2 * len);
+
+		for (code = 0; code < ncodes; code++) {
+			struct ms_err err = MS_ERR_INIT;
+			struct ini *ini = NULL;
+			char *out = NULL;
+			size_t olen = 0, want = 0;
+			int i, start = 0;
+
+			for (i = 0; i < len; i++)
+				text[i] = alpha[(code >> (2 * i)) & 3];
+			/* the reference: byte by byte */
+			for (i = 0; i < len; i++) {
+				if (text[i] == '\n' || text[i] == '\r') {
+					if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n')
+						i++;
+					want++;
+					start = i + 1;
+				}
+			}
+			if (start < len)
+				want++;
+			total++;
+			if (ini_parse(&ini, "x.ini", text, (size_t)len, &err) < 0) {
+				bad_parse++;
+				continue;
+			}
+			if (ini_line_count(ini) != want)
+				bad_count++;
+			if (ini_serialize(ini, &out, &olen, &err) < 0 ||
+			    olen != (size_t)len || memcmp(out, text, olen) != 0)
+				bad_bytes++;
+			free(out);
+			ini_free(ini);
+		}
+	}
+	is_int(bad_parse, 0, "%d short texts of k, =, CR, LF all parse", total);
+	is_int(bad_count, 0, "each has as many lines as line ends");
+	is_int(bad_bytes, 0, "each serializes to the same bytes");
+}
+
 int main(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -699,6 +760,7 @@ int main(void)
 	test_invalid_encoding();
 	test_edits();
 	test_line_end_corners();
+	test_split_exhaustive();
 	test_save();
 	test_utf16_nobom();
 	test_utf16_reproducer();
