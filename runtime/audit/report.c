@@ -754,26 +754,13 @@ static int render_json(const struct audit *a, const struct report_opts *o,
 	return puts_(b, "\n}\n", err);
 }
 
-/* CSV (RFC 4180 quoting; cells a spreadsheet would run as a formula get a
- * leading apostrophe). */
-
+/* CSV: each cell by escape_csv (RFC 4180 quoting; a cell a spreadsheet
+ * would run as a formula gets a leading apostrophe). */
 static int csv_cell(struct buf *b, const char *s, int last, struct ms_err *err)
 {
-	const char *p, *q;
-
-	s = nz(s);
-	if (puts_(b, "\"", err) < 0)
+	if (escape_csv(b, s, err) < 0)
 		return -1;
-	if (strchr("=+-@\t\r", s[0]) && s[0] && puts_(b, "'", err) < 0)
-		return -1;
-	/* a quote is doubled: copy up to and including it, then one more */
-	for (p = s; (q = strchr(p, '"')); p = q + 1)
-		if (put(b, p, (size_t)(q - p) + 1, err) < 0 ||
-		    put(b, "\"", 1, err) < 0)
-			return -1;
-	if (puts_(b, p, err) < 0)
-		return -1;
-	return puts_(b, last ? "\"\n" : "\",", err);
+	return puts_(b, last ? "\n" : ",", err);
 }
 
 static int csv_each(const struct job_verdict *v, void *ctx, struct ms_err *err)
