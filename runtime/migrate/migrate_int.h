@@ -377,8 +377,9 @@ void mig_plan_free(struct plan *p);
  * hashes and identity, or its state skipped with the reason, or make_rc
  * -1 (out of memory).  init lists them, start starts the thread, join
  * waits for it (or, not started, makes them on the caller's thread);
- * touch those items only after join, and release before the plan is
- * freed.  A zeroed struct is one with nothing to make. */
+ * touch those items only after join, and release (which waits for a
+ * started thread, makes nothing) before the plan is freed.  A zeroed
+ * struct is one with nothing to make. */
 struct mig_deferred {
 	const struct migrate_opts *o;
 	const struct migrate_map *map;

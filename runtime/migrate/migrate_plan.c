@@ -781,8 +781,9 @@ done:
 }
 
 /* One item per export file with a job whose command line changes: the
- * items first (each with its edit) (in source order, so seq numbers are as ever), then each
- * read and rewritten by several threads at once. */
+ * items first, each with its edit (in source order, so seq numbers are as
+ * ever), then each read and rewritten by several threads at once -- or,
+ * with defer (an apply that plans), left to mig_deferred. */
 static int plan_exports(const struct migrate_opts *o, struct plan *p, int defer,
 			struct ms_err *err)
 {
@@ -959,8 +960,11 @@ int mig_deferred_init(struct mig_deferred *df, const struct migrate_opts *o,
 		df->done = 1;
 		return 0;
 	}
-	if (!(df->idx = calloc(df->n, sizeof(*df->idx))))
+	if (!(df->idx = calloc(df->n, sizeof(*df->idx)))) {
+		df->n = 0;
+		df->done = 1;
 		return err_nomem(err);
+	}
 	df->n = 0;
 	for (i = 0; i < p->n; i++)
 		if (p->items[i].deferred && p->items[i].state == MI_PLANNED)
@@ -989,7 +993,9 @@ void mig_deferred_join(struct mig_deferred *df)
 
 void mig_deferred_release(struct mig_deferred *df)
 {
-	mig_deferred_join(df);
+	if (df->started && !df->done)
+		pthread_join(df->th, NULL);   /* never made here: nobody waits */
+	df->done = 1;
 	free(df->idx);
 	df->idx = NULL;
 	df->n = 0;
