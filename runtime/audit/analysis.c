@@ -470,14 +470,38 @@ static void on_file(const char *file, size_t files, void *ctx)
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
-/* The problem of an export, or NULL. */
+/* Whether file is one of a job's sources: "F", "F:LINE", or one of the
+ * ", "-separated list of a job merged from several exports
+ * (add_source(), the spill's merge). */
+static int names_source(const char *sources, const char *file)
+{
+	size_t n = strlen(file);
+	const char *p;
+
+	for (p = sources; n && (p = strstr(p, file)); p++) {
+		const char *e = p + n;
+
+		if (p != sources && (p - sources < 2 || p[-2] != ',' || p[-1] != ' '))
+			continue;
+		if (*e == ':' && e[1] >= '0' && e[1] <= '9')
+			for (e++; *e >= '0' && *e <= '9'; e++)
+				;
+		if (!*e || (e[0] == ',' && e[1] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
+/* The problem of one of a job's exports (a merged job's too), or NULL:
+ * the one rule by which the in-memory and the spilled audit mark a job
+ * export-incomplete. */
 const struct audit_problem *audit_problem_of(const struct audit *a,
 					      const char *source)
 {
 	size_t i;
 
 	for (i = 0; source && i < a->n_problems; i++)
-		if (strcmp(a->problems[i].file, source) == 0)
+		if (names_source(source, a->problems[i].file))
 			return &a->problems[i];
 	return NULL;
 }
@@ -526,16 +550,27 @@ static void on_problem(const char *file, int line, const char *msg, void *ctx)
 	}
 	a->n_problems++;
 	/* every problem of an export ends its reading: the jobs read from it
-	 * so far are kept, and marked (in memory here; spilled ones when
-	 * they are read back, audit_spill_each()) */
+	 * so far are kept, counted here, and marked once they are merged
+	 * (mark_incomplete(); spilled ones when they are read back,
+	 * audit_spill_each()) */
 	if (r->cur_source && strcmp(r->cur_source, file) == 0) {
-		size_t i;
-
 		a->incomplete_jobs += r->cur_jobs;
-		for (i = 0; !a->spill && i < r->cur_jobs && i < a->n_jobs; i++)
-			audit_mark_incomplete(&a->jobs[a->n_jobs - 1 - i], p, NULL);
 		r->cur_jobs = 0;
 	}
+}
+
+/* The in-memory verdicts marked as the spilled ones are when read back:
+ * after the merge and the shared-INI findings, each job one of whose
+ * exports could not be read to its end (a job read from it and from
+ * another is one job, marked). */
+static void mark_incomplete(struct audit *a)
+{
+	const struct audit_problem *p;
+	size_t i;
+
+	for (i = 0; a->n_problems && i < a->n_jobs; i++)
+		if ((p = audit_problem_of(a, a->jobs[i].source)))
+			audit_mark_incomplete(&a->jobs[i], p, NULL);
 }
 
 static int cmp_verdict(const void *x, const void *y)
@@ -919,8 +954,10 @@ int audit_run(const struct analysis_opts *o, struct audit *a,
 	audit_ini_cache_free(&r.cache);
 	if (a->n_jobs)
 		qsort(a->jobs, a->n_jobs, sizeof(*a->jobs), cmp_verdict);
-	if (merge_duplicates(a, err) < 0 || audit_shared_inis(a, err) < 0 ||
-	    take_inventory(&r, &fi, &nfi, err) < 0 ||
+	if (merge_duplicates(a, err) < 0 || audit_shared_inis(a, err) < 0)
+		goto fail;
+	mark_incomplete(a);
+	if (take_inventory(&r, &fi, &nfi, err) < 0 ||
 	    audit_inis(a, fi, nfi, err) < 0 || audit_notify(o, &r, err) < 0)
 		goto fail;
 	for (i = 0; i < a->n_jobs; i++) {

@@ -58,6 +58,34 @@ like "$(cat "$tmp/j")" '"incomplete_jobs": 1' "JSON: one incomplete job"
 "$audit" --fleet "$tmp/trunc" --format csv 2>/dev/null >"$tmp/c"
 like "$(cat "$tmp/c")" 'export-incomplete' "CSV (spilled verdicts): marked too"
 
+# 3b. the same job in a whole export and in one cut short is one job, and
+# it is marked export-incomplete in every format: the spilled verdicts
+# (text, JSON, CSV) and the in-memory ones (HTML) apply one rule, after the
+# merge, whichever export's name sorts first
+for cut in a0 z9; do
+	d=$tmp/dup-$cut
+	fleet "$d"
+	{ echo '['; job GOOD "$exe"; echo ']'; } >"$d/jobs/m.json"
+	{ echo '['; job GOOD "$exe"; echo ','; job LOST "$exe"; } >"$d/jobs/$cut.json"
+	head -c -20 "$d/jobs/$cut.json" >"$tmp/t" && mv "$tmp/t" "$d/jobs/$cut.json"
+	"$audit" --fleet "$d" --format json 2>/dev/null >"$tmp/dj"
+	good=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+j = [j for j in d["jobs"] if j["job"] == "GOOD"]
+print(len(j), j[0]["source"] if j else "", " ".join(f["code"] for f in j[0]["findings"]) if j else "")
+' "$tmp/dj")
+	like "$good" '^1 ' "cut $cut.json: GOOD is one job in the JSON"
+	like "$good" "jobs/m.json:2" "  with both sources"
+	like "$good" "jobs/$cut.json:2" "  (the cut one too)"
+	like "$good" 'export-incomplete' "  JSON (spilled): marked"
+	"$audit" --fleet "$d" 2>/dev/null >"$tmp/dt"
+	like "$(cat "$tmp/dt")" "warning export-incomplete: read from jobs/$cut.json" "  text (spilled): marked"
+	"$audit" --fleet "$d" --format html --out "$tmp/d.html" >/dev/null 2>&1
+	like "$(cat "$tmp/d.html")" ">export-incomplete</a> read from jobs/$cut.json" "  HTML (in memory): marked"
+	is "$(grep -o '>export-incomplete</a> read from' "$tmp/d.html" | wc -l)" 1 "  HTML: once"
+done
+
 # 4. a migrated job with a password in its command line needs action
 fleet "$tmp/mig"
 { echo '['; job CLEAN "$exe"; echo ','; job LEAKY "$exe -password:hunter2"; echo ']'; } \
