@@ -16,6 +16,7 @@
 #include "base/mem.h"
 #include "transport/mailbox/mailbox.h"
 #include "base/sqldb.h"
+#include "base/utf8.h"
 
 /*
  * Spilled verdicts (analysis_opts.spill): one row per connector job in a
@@ -86,29 +87,15 @@ struct audit_spill {
 	int seen_off;                   /* out of memory once: always look up */
 };
 
-/* SQLite's NOCASE: ASCII letters folded, bytes compared unsigned. */
-static int nocase_cmp(const char *a, const char *b)
-{
-	const unsigned char *p = (const unsigned char *)a,
-			    *q = (const unsigned char *)b;
-	int x, y;
-
-	for (;; p++, q++) {
-		x = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
-		y = *q >= 'A' && *q <= 'Z' ? *q + 32 : *q;
-		if (x != y || !x)
-			return x - y;
-	}
-}
-
-/* SPILL_ORDER, then the rowid (an index's last key). */
+/* SPILL_ORDER (SQLite's NOCASE: ascii_casecmp), then the rowid (an
+ * index's last key). */
 static int gkey_cmp(const struct gkey *a, const struct gkey *b)
 {
 	int c;
 
-	if ((c = nocase_cmp(a->machine, b->machine)) ||
-	    (c = nocase_cmp(a->schedule, b->schedule)) ||
-	    (c = nocase_cmp(a->job, b->job)) ||
+	if ((c = ascii_casecmp(a->machine, b->machine)) ||
+	    (c = ascii_casecmp(a->schedule, b->schedule)) ||
+	    (c = ascii_casecmp(a->job, b->job)) ||
 	    (c = strcmp(a->machine, b->machine)) ||
 	    (c = strcmp(a->schedule, b->schedule)) ||
 	    (c = strcmp(a->job, b->job)) ||

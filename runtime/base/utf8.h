@@ -1,5 +1,6 @@
 /*
- * utf8.h - the one UTF-8 decoder and encoder.
+ * utf8.h - the one UTF-8 decoder and encoder, and the one ASCII
+ * case-insensitive comparison.
  *
  * Valid means RFC 3629: no overlong forms (C0, C1, E0 80..9F, F0 80..8F),
  * no UTF-16 surrogates (ED A0..BF), nothing above U+10FFFF (F4 90.., F5..),
@@ -27,5 +28,22 @@ size_t utf8_encode(uint32_t cp, char *o);
 
 /* Is every byte of p[0..n) part of a valid sequence? */
 int utf8_valid(const char *p, size_t n);
+
+/* strcasecmp() as the C locale has it and as SQLite's NOCASE collates:
+ * ASCII letters folded, bytes compared unsigned.  Inline: it is called
+ * for every key of every INI file (config.c) and every spilled job. */
+static inline int ascii_casecmp(const char *a, const char *b)
+{
+	const unsigned char *p = (const unsigned char *)a,
+			    *q = (const unsigned char *)b;
+	int x, y;
+
+	for (;; p++, q++) {
+		x = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
+		y = *q >= 'A' && *q <= 'Z' ? *q + 32 : *q;
+		if (x != y || !x)
+			return x - y;
+	}
+}
 
 #endif

@@ -78,6 +78,7 @@
 
 #include "ini/ini.h"
 #include "base/suggest.h"
+#include "base/utf8.h"
 #include "base/mem.h"
 
 struct ctx {
@@ -98,30 +99,15 @@ struct enum_name {
 
 /* ---- shared helpers ---- */
 
-/* strcasecmp() as the C locale has it (ASCII letters folded, bytes
- * compared unsigned; no tool sets a locale), inline: known key names are
- * compared with every key of every file, most of them differing at the
- * first letters, where a call to the C library's costs more than the
- * comparison. */
-static inline int name_casecmp(const char *a, const char *b)
-{
-	const unsigned char *p = (const unsigned char *)a,
-			    *q = (const unsigned char *)b;
-	int x, y;
-
-	for (;; p++, q++) {
-		x = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
-		y = *q >= 'A' && *q <= 'Z' ? *q + 32 : *q;
-		if (x != y || !x)
-			return x - y;
-	}
-}
+/* (Known names are compared with ascii_casecmp(), base/utf8.h: the C
+ * locale's strcasecmp inline -- no tool sets a locale -- cheaper than a
+ * call where most names differ at their first letters.) */
 
 int config_is_unset(const char *s)
 {
 	return !s || !*s || ((*s == 'N' || *s == 'n') &&
-			     (name_casecmp(s, "N/A") == 0 ||
-			      name_casecmp(s, "N\\A") == 0));
+			     (ascii_casecmp(s, "N/A") == 0 ||
+			      ascii_casecmp(s, "N\\A") == 0));
 }
 
 int config_parse_bool(const char *s, int *out)
@@ -133,11 +119,11 @@ int config_parse_bool(const char *s, int *out)
 	if (!s)
 		return -1;
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (name_casecmp(s, yes[i]) == 0) {
+		if (ascii_casecmp(s, yes[i]) == 0) {
 			*out = 1;
 			return 0;
 		}
-		if (name_casecmp(s, no[i]) == 0) {
+		if (ascii_casecmp(s, no[i]) == 0) {
 			*out = 0;
 			return 0;
 		}
@@ -300,7 +286,7 @@ static const char *const state_keys[] = { "StateDatabase", "MaxAttempts", NULL }
 static int in_list(const char *const *list, const char *key)
 {
 	for (; *list; list++)
-		if (name_casecmp(*list, key) == 0)
+		if (ascii_casecmp(*list, key) == 0)
 			return 1;
 	return 0;
 }
@@ -349,19 +335,19 @@ int config_known_key(const char *section, const char *key)
 {
 	if (!section || !key)
 		return 0;
-	if (name_casecmp(section, "General") == 0)
+	if (ascii_casecmp(section, "General") == 0)
 		return in_list(general_keys, key);
-	if (name_casecmp(section, "Mail") == 0)
+	if (ascii_casecmp(section, "Mail") == 0)
 		return in_list(mail_keys, key);
-	if (name_casecmp(section, "Audit") == 0)
+	if (ascii_casecmp(section, "Audit") == 0)
 		return in_list(audit_keys, key);
-	if (name_casecmp(section, "Tokens") == 0)
+	if (ascii_casecmp(section, "Tokens") == 0)
 		return 1;
-	if (name_casecmp(section, "OAuth") == 0)
+	if (ascii_casecmp(section, "OAuth") == 0)
 		return in_list(oauth_keys, key);
-	if (name_casecmp(section, "Notify") == 0)
+	if (ascii_casecmp(section, "Notify") == 0)
 		return in_list(notify_keys, key);
-	if (name_casecmp(section, "State") == 0)
+	if (ascii_casecmp(section, "State") == 0)
 		return in_list(state_keys, key);
 	if (rule_number(section) >= 0)
 		return in_list(rule_keys, key) || event_number(key) > 0;
@@ -413,17 +399,17 @@ const char *config_suggest(const char *section, const char *key)
 	suggest_init(&s, key ? key : section);
 	if (!key)
 		consider_list(&s, sections);
-	else if (name_casecmp(section, "General") == 0)
+	else if (ascii_casecmp(section, "General") == 0)
 		consider_list(&s, general_keys);
-	else if (name_casecmp(section, "Mail") == 0)
+	else if (ascii_casecmp(section, "Mail") == 0)
 		consider_list(&s, mail_keys);
-	else if (name_casecmp(section, "Audit") == 0)
+	else if (ascii_casecmp(section, "Audit") == 0)
 		consider_list(&s, audit_keys);
-	else if (name_casecmp(section, "OAuth") == 0)
+	else if (ascii_casecmp(section, "OAuth") == 0)
 		consider_list(&s, oauth_keys);
-	else if (name_casecmp(section, "Notify") == 0)
+	else if (ascii_casecmp(section, "Notify") == 0)
 		consider_list(&s, notify_keys);
-	else if (name_casecmp(section, "State") == 0)
+	else if (ascii_casecmp(section, "State") == 0)
 		consider_list(&s, state_keys);
 	else if (rule_number(section) >= 0) {
 		consider_list(&s, rule_keys);
@@ -610,7 +596,7 @@ static int get_enum(struct ctx *c, const char *sect, const char *key,
 	if (!v)
 		return 0;
 	for (; names->name; names++) {
-		if (name_casecmp(names->name, v) == 0) {
+		if (ascii_casecmp(names->name, v) == 0) {
 			*out = names->value;
 			return 0;
 		}
