@@ -753,6 +753,8 @@ static size_t secret_prefix(const char *text)
 	const char *const *names = secret_options;
 	size_t i;
 
+	if (text[0] != '-')
+		return 0;       /* every secret option starts with one */
 	for (i = 0; i < N_SECRET_OPTIONS; i++) {
 		size_t n = strlen(names[i]);
 		if (strncasecmp(text, names[i], n) == 0 &&
@@ -778,7 +780,6 @@ static int value_is_property(const char *v)
  * command of "cmd /c \"...\"") are not tokens of their own. */
 static char *redact_scan(char *s)
 {
-	const char *const *names = secret_options;
 	struct ms_err err = MS_ERR_INIT;
 	struct buf b;
 	size_t i = 0, len, k;
@@ -788,23 +789,27 @@ static char *redact_scan(char *s)
 	len = strlen(s);
 	buf_init(&b, len * 2 + 64);
 	while (i < len) {
-		size_t n = 0, vs, ve;
+		size_t n = 0, vs, ve, at = i;
+		const char *dash;
 		char *val;
 		int prop;
 
-		for (k = 0; k < N_SECRET_OPTIONS && !n; k++) {
-			size_t m = strlen(names[k]);
-			if ((i == 0 || is_blank(s[i - 1]) || s[i - 1] == '"') &&
-			    strncasecmp(s + i, names[k], m) == 0 &&
-			    (s[i + m] == ':' || s[i + m] == '='))
-				n = m + 1;
+		/* the next secret option starting a word (each starts with a
+		 * '-'), the bytes before it copied as they are */
+		while ((dash = memchr(s + at, '-', len - at))) {
+			at = (size_t)(dash - s);
+			if ((at == 0 || is_blank(s[at - 1]) || s[at - 1] == '"') &&
+			    (n = secret_prefix(s + at)))
+				break;
+			at++;
 		}
-		if (!n) {
-			if (buf_append(&b, s + i, 1, &err) < 0)
-				goto fail;
-			i++;
-			continue;
-		}
+		if (!n)
+			at = len;
+		if (at > i && buf_append(&b, s + i, at - i, &err) < 0)
+			goto fail;
+		if (!n)
+			break;
+		i = at;
 		vs = i + n;
 		if (s[vs] == '"') {
 			const char *q = strchr(s + vs + 1, '"');
