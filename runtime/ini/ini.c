@@ -706,13 +706,40 @@ int ini_reindex(struct ini *ini)
 	return 0;
 }
 
+/* The index, rebuilt first when an edit batch left it stale (the
+ * handle's own user asks: a handle is not thread-safe); NULL when out of
+ * memory. */
+static const struct kindex *index_of(const struct ini *ini)
+{
+	if (ini->stale) {
+		struct ini *w = (struct ini *)ini;   /* the index is a cache */
+
+		if (ini_reindex(w) == 0)
+			w->stale = 0;
+	}
+	return ini->index;
+}
+
 /* Index of the last key line of (section s, key), -1 if none. */
 static long find_key_in(const struct ini *ini, long s, const char *key)
 {
 	const struct kindex *x = ini->index;
 	size_t lo = 0, hi;
 
-	if (s < 0 || !key || !x)
+	if (s < 0 || !key)
+		return -1;
+	if (ini->stale) {
+		/* in an edit batch: the last such line, as the index finds it */
+		for (lo = ini->n; lo-- > 0;) {
+			const struct iline *l = &ini->lines[lo];
+
+			if (l->kind == LK_KEY && l->sect == (size_t)s &&
+			    strcasecmp(l->key, key) == 0)
+				return (long)lo;
+		}
+		return -1;
+	}
+	if (!x)
 		return -1;
 	hi = x->nkeys;
 	/* first element greater than (s, key) */
@@ -774,35 +801,52 @@ int ini_get_line(const struct ini *ini, const char *section, const char *key)
 int ini_has_section(const struct ini *ini, const char *section)
 {
 	long s = ini_find_sect(ini, section);
+	const struct kindex *x;
+	size_t i;
 
-	if (s < 0 || !ini->index)
+	if (s < 0)
 		return 0;
-	return ini->index->first_hdr[s] > 0 || ini->index->has_keys[s];
+	if (ini->stale) {
+		/* in an edit batch: a header or a key line of s */
+		for (i = 0; i < ini->n; i++)
+			if (ini->lines[i].sect == (size_t)s &&
+			    (ini->lines[i].kind == LK_SECTION || ini->lines[i].kind == LK_KEY))
+				return 1;
+		return 0;
+	}
+	x = ini->index;
+	return x && (x->first_hdr[s] > 0 || x->has_keys[s]);
 }
 
 size_t ini_section_count(const struct ini *ini)
 {
-	return ini->index ? ini->index->n_visible : 0;
+	const struct kindex *x = index_of(ini);
+
+	return x ? x->n_visible : 0;
 }
 
 const char *ini_section_name(const struct ini *ini, size_t i)
 {
-	if (!ini->index || i >= ini->index->n_visible)
+	const struct kindex *x = index_of(ini);
+
+	if (!x || i >= x->n_visible)
 		return NULL;
-	return ini->sects[ini->index->visible[i]].name;
+	return ini->sects[x->visible[i]].name;
 }
 
 int ini_section_line(const struct ini *ini, size_t i)
 {
-	if (!ini->index || i >= ini->index->n_visible)
+	const struct kindex *x = index_of(ini);
+
+	if (!x || i >= x->n_visible)
 		return 0;
-	return (int)ini->index->first_hdr[ini->index->visible[i]];
+	return (int)x->first_hdr[x->visible[i]];
 }
 
 int ini_foreach_key(const struct ini *ini, const char *section,
 		    ini_key_fn fn, void *ctx)
 {
-	const struct kindex *x = ini->index;
+	const struct kindex *x = index_of(ini);
 	long s = ini_find_sect(ini, section);
 	size_t lo = 0, hi, i;
 	int rc;

@@ -164,6 +164,13 @@ int ini_add_comment(struct ini *ini, const char *section, const char *text,
 		    struct ms_err *err);
 /* Add an empty section header at the end of the file if it is absent. */
 int ini_add_section(struct ini *ini, const char *section, struct ms_err *err);
+/* A run of edits: between these two the index is rebuilt once, at
+ * ini_edit_end(), instead of after each edit that adds or removes lines;
+ * key lookups meanwhile scan the lines (an INI file is small), and what
+ * lists sections rebuilds it first.  ini_edit_end() fails only when out of
+ * memory rebuilding it (then lookups find nothing, as after such an edit). */
+void ini_edit_begin(struct ini *ini);
+int ini_edit_end(struct ini *ini, struct ms_err *err);
 
 /* The bytes of the file in its original encoding, BOM and line ends.
  * *data is malloc'd (NUL-terminated for convenience), owned by the caller.

@@ -214,13 +214,34 @@ static void fix_eols(struct ini *ini)
 	}
 }
 
-/* End of an edit that added or removed lines: rebuild the index. */
+/* End of an edit that added or removed lines: rebuild the index (in a
+ * batch, once at its end). */
 static int finish(struct ini *ini, int rc, struct ms_err *err)
 {
 	fix_eols(ini);
+	if (ini->batch) {
+		ini->stale = 1;
+		return rc;
+	}
 	if (ini_reindex(ini) < 0)
 		return err_nomem(err);
 	return rc;
+}
+
+void ini_edit_begin(struct ini *ini)
+{
+	ini->batch = 1;
+}
+
+int ini_edit_end(struct ini *ini, struct ms_err *err)
+{
+	ini->batch = 0;
+	if (!ini->stale)
+		return 0;
+	ini->stale = 0;
+	if (ini_reindex(ini) < 0)
+		return err_nomem(err);
+	return 0;
 }
 
 int ini_add_section(struct ini *ini, const char *section, struct ms_err *err)
@@ -310,7 +331,7 @@ int ini_remove(struct ini *ini, const char *section, const char *key)
 		delete_line(ini, (size_t)i);
 		n++;
 	}
-	return finish(ini, n, NULL);
+	return n ? finish(ini, n, NULL) : 0;
 }
 
 int ini_comment_out(struct ini *ini, const char *section, const char *key)

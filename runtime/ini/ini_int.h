@@ -71,6 +71,9 @@ struct ini {
 	size_t *shash;          /* open addressing: section index + 1, 0 = free */
 	size_t shash_cap;
 	struct kindex *index;
+	int batch;              /* between ini_edit_begin() and ini_edit_end() */
+	int stale;              /* lines added or removed since the index was
+				 * built (in a batch): lookups scan the lines */
 	struct iproblem *probs;
 	size_t n_probs, alloc_probs;
 	char *store;            /* the parse's text, lines point into it */

@@ -125,15 +125,14 @@ int migrate_rewrite_ini(const char *name, const char *data, size_t len,
 	return rc;
 }
 
-int migrate_rewrite_ini_parsed(struct ini *ini, const struct migrate_target *t,
-			       char **out, size_t *outlen, struct ms_err *err)
+/* The edits of migrate_rewrite_ini_parsed(), in one edit batch. */
+static int rewrite_ini_edits(struct ini *ini, const struct migrate_target *t,
+			     struct ms_err *err)
 {
 	enum migrate_transport tr = t->transport;
 	const char *proto, *sp;
 	char port[16];
 
-	*out = NULL;
-	*outlen = 0;
 	if (tr == MT_KEEP) {
 		proto = ini_get(ini, "Mail", "EmailProtocol");
 		if (proto && (strcasecmp(proto, "POP") == 0 ||
@@ -215,7 +214,20 @@ int migrate_rewrite_ini_parsed(struct ini *ini, const struct migrate_target *t,
 	     ensure(ini, "OAuth", "GraphEndpoint", t->graph_endpoint, err) < 0) ||
 	    (t->ca_file && ensure(ini, "OAuth", "CAFile", t->ca_file, err) < 0))
 		return -1;
-	if (add_notify(ini, t->notify, err) < 0)
+	return add_notify(ini, t->notify, err);
+}
+
+int migrate_rewrite_ini_parsed(struct ini *ini, const struct migrate_target *t,
+			       char **out, size_t *outlen, struct ms_err *err)
+{
+	int rc;
+
+	*out = NULL;
+	*outlen = 0;
+	/* the index rebuilt once for all the edits, not after each */
+	ini_edit_begin(ini);
+	rc = rewrite_ini_edits(ini, t, err);
+	if (ini_edit_end(ini, rc < 0 ? NULL : err) < 0 || rc < 0)
 		return -1;
 	return ini_serialize(ini, out, outlen, err);
 }

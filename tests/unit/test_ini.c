@@ -776,6 +776,116 @@ static void test_split_cr_only(void)
 	free(text);
 }
 
+/* One edit of the script test_edit_batch() runs; -1 when it failed. */
+static int batch_step(struct ini *ini, int k)
+{
+	struct ms_err err = MS_ERR_INIT;
+
+	switch (k) {
+	case 0: return ini_set(ini, "Mail", "Server", "outlook.office365.com", &err);
+	case 1: return ini_set(ini, "OAuth", "TenantId", "t-1", &err);
+	case 2: return ini_set(ini, "oauth", "ClientId", "c-1", &err);
+	case 3: return ini_remove(ini, "Mail", "Password");
+	case 4: return ini_set(ini, "Mail", "Password", "", &err);
+	case 5: return ini_set(ini, "Notify", "Transport", "Graph", &err);
+	case 6: return ini_remove(ini, "OAuth", "ClientId");
+	case 7: return ini_set(ini, NULL, "owner", "ops", &err);
+	case 8: return ini_comment_out(ini, "General", "DownloadFolder");
+	case 9: return ini_add_comment(ini, "OAuth", "migrated", &err);
+	case 10: return ini_add_section(ini, "Empty", &err);
+	default: return ini_set(ini, "OAuth", "ClientId", "c-2", &err);
+	}
+}
+
+/* What a reader sees of the sections and keys the script touches. */
+static void batch_view(const struct ini *ini, struct buf *b)
+{
+	static const char *const keys[][2] = {
+		{ "Mail", "Server" }, { "MAIL", "password" }, { "OAuth", "TenantId" },
+		{ "OAuth", "ClientId" }, { "Notify", "Transport" }, { "", "owner" },
+		{ "General", "DownloadFolder" }, { "Empty", "x" }, { "Mail", "User" },
+	};
+	struct ms_err err = MS_ERR_INIT;
+	size_t i;
+
+	b->len = 0;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = ini_get(ini, keys[i][0], keys[i][1]);
+
+		buf_appendf(b, &err, "%s/%s=%s@%d;", keys[i][0], keys[i][1], v ? v : "(none)",
+			    ini_get_line(ini, keys[i][0], keys[i][1]));
+	}
+	buf_appendf(b, &err, "has OAuth %d Empty %d Nope %d;", ini_has_section(ini, "oauth"),
+		    ini_has_section(ini, "Empty"), ini_has_section(ini, "Nope"));
+	for (i = 0; i < ini_section_count(ini); i++)
+		buf_appendf(b, &err, "[%s]@%d", ini_section_name(ini, i), ini_section_line(ini, i));
+}
+
+/* The same edits one by one and in a batch (ini_edit_begin): the same
+ * lookups after every step, the same bytes at the end. */
+static void test_edit_batch(void)
+{
+	static const char *const files[] = {
+		"samples/ini/example1-crlf-bom.ini", "samples/ini/example3-utf16le-bom-crlf.ini",
+		"samples/ini/variant-odd-spacing.ini", "samples/ini/example2-crlf-no-final-newline.ini",
+		/* duplicate keys and sections: the last one is the one read */
+		"=[Mail]\nServer=a\nserver=b\n[oauth]\nClientId=x\n[Mail]\nSERVER=c\nPassword=p\n"
+		"[OAuth]\nclientid=y\n",
+	};
+	struct ms_err err = MS_ERR_INIT;
+	size_t f;
+
+	for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		struct ini *one = NULL, *bat = NULL;
+		const char *name = files[f][0] == '=' ? "duplicate keys" : files[f];
+		struct buf v1, v2;
+		char *d1 = NULL, *d2 = NULL;
+		size_t l1 = 0, l2 = 0;
+		int k, same = 1;
+
+		buf_init(&v1, BUF_DEFAULT_CAP);
+		buf_init(&v2, BUF_DEFAULT_CAP);
+		if (files[f][0] != '=') {
+			one = load(files[f]);
+			bat = load(files[f]);
+		} else if (ini_parse(&one, "dup.ini", files[f] + 1, strlen(files[f] + 1), &err) < 0 ||
+			   ini_parse(&bat, "dup.ini", files[f] + 1, strlen(files[f] + 1), &err) < 0) {
+			printf("# %s\n", err.msg);
+		}
+		if (!one || !bat) {
+			ok(0, "%s loads", name);
+			goto next;
+		}
+		ini_edit_begin(bat);
+		for (k = 0; k < 12; k++) {
+			int r1 = batch_step(one, k), r2 = batch_step(bat, k);
+
+			batch_view(one, &v1);
+			batch_view(bat, &v2);
+			if (r1 != r2 || v1.len != v2.len || memcmp(v1.data, v2.data, v1.len)) {
+				printf("# step %d: %d %.*s\n#  vs %d %.*s\n", k, r1, (int)v1.len,
+				       v1.data, r2, (int)v2.len, v2.data);
+				same = 0;
+			}
+		}
+		ok(same, "%s: lookups in a batch are those of single edits", name);
+		ok(ini_edit_end(bat, &err) == 0, "%s: the batch ends", name);
+		batch_view(one, &v1);
+		batch_view(bat, &v2);
+		ok(v1.len == v2.len && memcmp(v1.data, v2.data, v1.len) == 0,
+		   "%s: and after it", name);
+		ok(ini_serialize(one, &d1, &l1, &err) == 0 && ini_serialize(bat, &d2, &l2, &err) == 0 &&
+		   l1 == l2 && memcmp(d1, d2, l1) == 0, "%s: the same bytes", name);
+		free(d1);
+		free(d2);
+	next:
+		buf_wipe(&v1);
+		buf_wipe(&v2);
+		ini_free(one);
+		ini_free(bat);
+	}
+}
+
 int main(void)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -791,6 +901,7 @@ int main(void)
 	test_line_end_corners();
 	test_split_exhaustive();
 	test_split_cr_only();
+	test_edit_batch();
 	test_save();
 	test_utf16_nobom();
 	test_utf16_reproducer();
