@@ -720,26 +720,31 @@ static const struct kindex *index_of(const struct ini *ini)
 	return ini->index;
 }
 
+long ini_find_key_scan(const struct ini *ini, long s, const char *key)
+{
+	size_t i;
+
+	if (s < 0 || !key)
+		return -1;
+	for (i = ini->n; i-- > 0;) {
+		const struct iline *l = &ini->lines[i];
+
+		if (l->kind == LK_KEY && l->sect == (size_t)s &&
+		    strcasecmp(l->key, key) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
 /* Index of the last key line of (section s, key), -1 if none. */
 static long find_key_in(const struct ini *ini, long s, const char *key)
 {
 	const struct kindex *x = ini->index;
 	size_t lo = 0, hi;
 
-	if (s < 0 || !key)
-		return -1;
-	if (ini->stale) {
-		/* in an edit batch: the last such line, as the index finds it */
-		for (lo = ini->n; lo-- > 0;) {
-			const struct iline *l = &ini->lines[lo];
-
-			if (l->kind == LK_KEY && l->sect == (size_t)s &&
-			    strcasecmp(l->key, key) == 0)
-				return (long)lo;
-		}
-		return -1;
-	}
-	if (!x)
+	if (ini->stale)
+		return ini_find_key_scan(ini, s, key);   /* in an edit batch */
+	if (s < 0 || !key || !x)
 		return -1;
 	hi = x->nkeys;
 	/* first element greater than (s, key) */

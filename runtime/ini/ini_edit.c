@@ -18,19 +18,7 @@
 static long find_key_scan(const struct ini *ini, const char *section,
 			  const char *key)
 {
-	long s = ini_find_sect(ini, section);
-	size_t i;
-
-	if (s < 0 || !key)
-		return -1;
-	for (i = ini->n; i-- > 0;) {
-		const struct iline *l = &ini->lines[i];
-
-		if (l->kind == LK_KEY && l->sect == (size_t)s &&
-		    strcasecmp(l->key, key) == 0)
-			return (long)i;
-	}
-	return -1;
+	return ini_find_key_scan(ini, ini_find_sect(ini, section), key);
 }
 /* ---- edits ---- */
 

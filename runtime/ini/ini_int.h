@@ -99,6 +99,9 @@ void ini_line_set_text(struct iline *l, char *t, size_t len);
 long ini_find_sect(const struct ini *ini, const char *name);
 /* Index of the last key line of (section, key) by the index, -1 if none. */
 long ini_find_key(const struct ini *ini, const char *section, const char *key);
+/* The same by a scan of the lines, by section index s (an edit in
+ * progress, or an edit batch: the index is stale). */
+long ini_find_key_scan(const struct ini *ini, long s, const char *key);
 /* Rebuild the lookup index; -1 when out of memory (ini->index NULL). */
 int ini_reindex(struct ini *ini);
 /* Line end used by most lines (CRLF for no lines). */
