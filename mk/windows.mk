@@ -158,7 +158,9 @@ $(WIN_BUILD)/res/%.rc: packaging/windows/version.rc.in packaging/windows/mailshi
 		-e 's/@VERSION@/$(VERSION)/g' -e 's/@WINVERSION_COMMAS@/$(WIN_VERSION4)/g' \
 		-e 's|@MANIFEST@|$*.manifest|g' packaging/windows/version.rc.in >$@
 
-$(WIN_BUILD)/res/%.res.o: $(WIN_BUILD)/res/%.rc
+# after the toolchain is installed (the prefix runs scripts/deps-windows):
+# on a fresh machine make -j2 windows would otherwise run windres first
+$(WIN_BUILD)/res/%.res.o: $(WIN_BUILD)/res/%.rc | $(WIN_BUILD)/prefix
 	$(WIN_WINDRES) -I$(WIN_BUILD)/res -O coff -o $@ $<
 
 $(WIN_BIN)/mailshift.exe: $(WIN_BUILD)/runtime/main.o $(WIN_BUILD)/res/mailshift.res.o $(WIN_LIB)
