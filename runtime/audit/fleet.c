@@ -522,8 +522,6 @@ int fleet_scan(const char *dir, const struct fleet_handlers *h,
 		return -1;
 	rc = scan_tree(dir, jobs, "jobs", 0, h, &files, err);
 	free(jobs);
-	if (rc == 0 && h->scanned)
-		h->scanned(h->ctx);
 	return rc;
 }
 
@@ -695,7 +693,7 @@ static void *async_reader(void *arg)
 {
 	struct ascan *a = arg;
 	struct fleet_handlers h = { async_job, async_problem, async_file_done, a,
-				   NULL, NULL, a->user->other ? async_other : NULL, NULL };
+				   NULL, NULL, a->user->other ? async_other : NULL };
 	struct ms_err err = MS_ERR_INIT;
 	size_t files = 0;
 	int rc;
@@ -705,8 +703,6 @@ static void *async_reader(void *arg)
 		rc = err_nomem(&err);
 	if (a->cur.len && ascan_push(a) < 0 && rc == 0)
 		rc = err_set(&err, MS_ERR_INTERNAL, "scan stopped");
-	if (rc == 0 && a->user->scanned)
-		a->user->scanned(a->user->ctx);
 	pthread_mutex_lock(&a->mu);
 	a->done = 1;
 	a->rc = rc;
@@ -845,8 +841,6 @@ int fleet_scan_async(const char *dir, const struct fleet_handlers *h,
 
 		/* no thread: the plain scan */
 		rc = scan_tree(dir, jobs, "jobs", 0, h, &files, err);
-		if (rc == 0 && h->scanned)
-			h->scanned(h->ctx);
 		goto out;
 	}
 	for (;;) {

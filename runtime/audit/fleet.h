@@ -75,13 +75,6 @@ struct fleet_handlers {
 	 * analysis_is_connector_job() accepts still reaches job().  Malformed
 	 * jobs are reported through problem() as ever. */
 	int (*other)(size_t n, void *ctx, struct ms_err *err);
-	/* May be NULL: called once, after the last export was read and
-	 * handed over, when the scan has not failed.  fleet_scan_async()
-	 * calls it on its reader thread, which would otherwise sit idle
-	 * while job() finishes the last jobs on the caller's: so it must not
-	 * touch what the other handlers use; the caller may use what it made
-	 * once fleet_scan_async() has returned. */
-	void (*scanned)(void *ctx);
 };
 
 /* Could this text hold a command line that runs the connector?  0 only
