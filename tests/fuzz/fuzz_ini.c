@@ -16,6 +16,11 @@
  *     order: only there can the edit of a value tip the detection.  Any
  *     other BOM-less UTF-16 file (such as one that is mostly CJK text)
  *     must survive every edit.
+ *   - an edit script made of the input's own keys (sets, removals,
+ *     comments, new keys and sections, other spellings of a section)
+ *     gives the same lookups after every step and the same bytes at the
+ *     end whether it runs edit by edit or inside ini_edit_begin() /
+ *     ini_edit_end() (the batch looks keys up by scanning the lines).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -220,6 +225,127 @@ done:
 	ini_free(b);
 }
 
+/* The edit script of check_batch(): step k on ini, over the keys in s;
+ * its result (-1 failed, else the edit's count or 0). */
+#define BATCH_KEYS 4
+
+static int batch_step(struct ini *ini, const struct snap *s, size_t k,
+		      const char *value, char *upper)
+{
+	struct ms_err err = {0};
+	const struct kv *v = s->n ? &s->v[k / 8 % s->n] : NULL;
+	const char *sec = v ? v->section : "";
+	const char *key = v && v->key[0] ? v->key : "K";
+
+	switch (k % 8) {
+	case 0: return ini_set(ini, sec, key, value, &err);
+	case 1: return ini_remove(ini, sec, key);
+	case 2: return ini_set(ini, sec, "FuzzNewKey", value, &err);
+	case 3: return ini_comment_out(ini, sec, "FuzzNewKey");
+	case 4: return ini_add_comment(ini, sec, value, &err);
+	case 5: return ini_add_section(ini, "FuzzBatch", &err);
+	case 6: return ini_set(ini, "fuzzbatch", key, value, &err);
+	default: {
+		/* the section under another spelling */
+		size_t i;
+
+		for (i = 0; sec[i] && i + 1 < 64; i++)
+			upper[i] = (char)(sec[i] >= 'a' && sec[i] <= 'z' ? sec[i] - 32 : sec[i]);
+		upper[i] = '\0';
+		return ini_set(ini, upper, key, value, &err);
+	}
+	}
+}
+
+/* What a reader sees: every listed key's value and line (of the first
+ * BATCH_KEYS of s and the script's own), the sections and their lines. */
+static int batch_same(const struct ini *a, const struct ini *b, const struct snap *s)
+{
+	static const char *const own[][2] = {
+		{ "FuzzBatch", "K" }, { "fuzzbatch", "FuzzNewKey" },
+	};
+	size_t i;
+
+	for (i = 0; i < s->n + 2; i++) {
+		const char *sec = i < s->n ? s->v[i].section : own[i - s->n][0];
+		const char *key = i < s->n ? s->v[i].key : own[i - s->n][1];
+		const char *x = ini_get(a, sec, key), *y = ini_get(b, sec, key);
+
+		if ((!x) != (!y) || (x && strcmp(x, y)) ||
+		    ini_get_line(a, sec, key) != ini_get_line(b, sec, key) ||
+		    (ini_get(a, sec, "FuzzNewKey") != NULL) != (ini_get(b, sec, "FuzzNewKey") != NULL) ||
+		    ini_has_section(a, sec) != ini_has_section(b, sec))
+			return 0;
+	}
+	if (ini_has_section(a, "FUZZBATCH") != ini_has_section(b, "FUZZBATCH") ||
+	    ini_section_count(a) != ini_section_count(b))
+		return 0;
+	for (i = 0; i < ini_section_count(a); i++)
+		if (strcmp(ini_section_name(a, i), ini_section_name(b, i)) ||
+		    ini_section_line(a, i) != ini_section_line(b, i))
+			return 0;
+	return 1;
+}
+
+/* The same edit script edit by edit and in a batch. */
+static void check_batch(const uint8_t *data, size_t size, const char *value)
+{
+	struct ms_err e1 = {0}, e2 = {0};
+	struct ini *one = NULL, *bat = NULL;
+	struct snap s;
+	char up1[64], up2[64], *d1 = NULL, *d2 = NULL;
+	size_t l1 = 0, l2 = 0, k;
+	int r1, r2;
+
+	if (ini_parse(&one, "fuzz", (const char *)data, size, &e1) != 0 ||
+	    ini_parse(&bat, "fuzz", (const char *)data, size, &e2) != 0)
+		abort();
+	snap_take(one, &s);
+	if (s.n > BATCH_KEYS) {
+		for (k = BATCH_KEYS; k < s.n; k++) {
+			free(s.v[k].section);
+			free(s.v[k].key);
+			free(s.v[k].value);
+		}
+		s.n = BATCH_KEYS;
+	}
+	ini_edit_begin(bat);
+	for (k = 0; k < 8 * (s.n ? s.n : 1); k++) {
+		r1 = batch_step(one, &s, k, value, up1);
+		r2 = batch_step(bat, &s, k, value, up2);
+		if (r1 != r2 || !batch_same(one, bat, &s)) {
+			fprintf(stderr, "batch differs at step %zu (%zu %% 8): %d vs %d\n",
+				k, k % 8, r1, r2);
+			abort();
+		}
+	}
+	if (ini_edit_end(bat, &e2) != 0) {
+		if (e2.code != MS_ERR_NOMEM)
+			abort();
+		goto done;
+	}
+	if (!batch_same(one, bat, &s)) {
+		fprintf(stderr, "batch differs after ini_edit_end()\n");
+		abort();
+	}
+	e1 = (struct ms_err){0};
+	e2 = (struct ms_err){0};
+	r1 = ini_serialize(one, &d1, &l1, &e1);
+	r2 = ini_serialize(bat, &d2, &l2, &e2);
+	if (r1 != r2 || e1.code != e2.code ||
+	    (r1 == 0 && (l1 != l2 || memcmp(d1, d2, l1) != 0))) {
+		fprintf(stderr, "batch serializes differently: %d/%zu vs %d/%zu\n",
+			r1, l1, r2, l2);
+		abort();
+	}
+done:
+	snap_free(&s);
+	free(d1);
+	free(d2);
+	ini_free(one);
+	ini_free(bat);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ms_err err = {0};
@@ -267,6 +393,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* A new section. */
 	check_set(data, size, "FuzzNewSection", "Key", value);
+	check_batch(data, size, value);
 
 	ini_free(ini);
 	return 0;
