@@ -790,7 +790,7 @@ static int audit_inis(struct audit *a, struct fleet_ini *fi, size_t n,
 static int audit_notify(const struct analysis_opts *o, struct run *r,
 			struct ms_err *err)
 {
-	struct fleet_handlers h = { NULL, on_problem, NULL, r, NULL, NULL, NULL };
+	struct fleet_handlers h = { .problem = on_problem, .ctx = r };
 	struct fleet_notify_slot *s = NULL;
 	struct audit *a = r->a;
 	size_t n = 0, i;

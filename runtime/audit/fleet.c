@@ -692,8 +692,9 @@ static int async_other(size_t n, void *ctx, struct ms_err *err)
 static void *async_reader(void *arg)
 {
 	struct ascan *a = arg;
-	struct fleet_handlers h = { async_job, async_problem, async_file_done, a,
-				   NULL, NULL, a->user->other ? async_other : NULL };
+	struct fleet_handlers h = { .job = async_job, .problem = async_problem,
+				   .file_done = async_file_done, .ctx = a,
+				   .other = a->user->other ? async_other : NULL };
 	struct ms_err err = MS_ERR_INIT;
 	size_t files = 0;
 	int rc;

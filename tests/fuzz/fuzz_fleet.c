@@ -213,7 +213,7 @@ static int on_other(size_t n, void *ctx, struct ms_err *err)
 static void scan_other(void)
 {
 	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT, e3 = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem, .file_done = on_file };
 	struct trace t[3];
 	int r1, r2, r3, i;
 
@@ -243,7 +243,7 @@ static void scan_other(void)
 static void scan_twice(size_t fail_at, size_t *njobs)
 {
 	struct ms_err e1 = MS_ERR_INIT, e2 = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem, .file_done = on_file };
 	struct trace t1, t2;
 	int r1, r2;
 

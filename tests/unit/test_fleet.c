@@ -122,7 +122,7 @@ static void test_utf8(void)
 static void test_scan(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, on_file, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem, .file_done = on_file };
 	struct seen *s = calloc(1, sizeof(*s));
 	char *bad;
 	int i;
@@ -193,7 +193,7 @@ static void test_scan(void)
 static void test_stream(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t i, n = 1100 * 1024;
@@ -261,7 +261,7 @@ static void test_stream(void)
 static void test_value_runs(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem };
 	struct seen *s = calloc(1, sizeof(*s));
 	const char *head = "[{\"name\":\"W\",\"x\":[";
 	size_t cap = FLEET_MAX_JOB, n = 0, i, size = cap + 4096, jstart = 1;
@@ -385,7 +385,7 @@ static void rec_file(const char *file, size_t files, void *ctx)
 static void scan_both(const char *dir, int fail_at, struct rec *a, struct rec *b,
 		      int *rca, int *rcb, struct ms_err *ea, struct ms_err *eb)
 {
-	struct fleet_handlers h = { rec_job, rec_problem, rec_file, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = rec_job, .problem = rec_problem, .file_done = rec_file };
 
 	memset(a, 0, sizeof(*a));
 	memset(b, 0, sizeof(*b));
@@ -612,7 +612,7 @@ static void test_resolve(void)
 static void test_inis_notify(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { NULL, on_problem, NULL, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .problem = on_problem };
 	struct seen *s = calloc(1, sizeof(*s));
 	struct fleet_ini *v;
 	struct fleet_notify_slot *ns;
@@ -694,7 +694,7 @@ static void test_connector_only(void)
 		{ "", 0 },
 	};
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { c_job, c_problem, NULL, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = c_job, .problem = c_problem };
 	struct cseen *all = calloc(1, sizeof(*all)), *few = calloc(1, sizeof(*few)),
 		     *afew = calloc(1, sizeof(*afew));
 	char dir[512];
@@ -755,7 +755,7 @@ static void test_connector_only(void)
 static void test_utf16_stream(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { c_job, c_problem, NULL, NULL, NULL, NULL, c_other };
+	struct fleet_handlers h = { .job = c_job, .problem = c_problem, .other = c_other };
 	struct cseen *c = calloc(1, sizeof(*c));
 	size_t cap = 200 * 1024, n = 0, k, half = 0;
 	char *t = malloc(cap), dir[512];
@@ -838,7 +838,7 @@ static void test_windows_path(void)
 static void test_fast_paths(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512], *big;
 	size_t n = 0, cap = 300 * 1024;
@@ -908,7 +908,7 @@ static void test_fast_paths(void)
 static void test_numbers_blanks(void)
 {
 	struct ms_err err = MS_ERR_INIT;
-	struct fleet_handlers h = { on_job, on_problem, NULL, NULL, NULL, NULL, NULL };
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem };
 	struct seen *s = calloc(1, sizeof(*s));
 	char dir[512];
 	int k;
