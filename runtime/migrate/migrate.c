@@ -675,8 +675,12 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	 * mig_wctx_init, alongside the writes) */
 	mig_wctx_wait(&w);
 	mig_lap(res, MIGRATE_PH_LOAD, &t);
-	if (run_finished(d, &r, err) < 0 ||
-	    (r.n && write_changes(o, &r, 0, &w.writes, err) < 0))
+	/* the packet before the run is marked done: a run killed between
+	 * its packet's files stays open, and the next apply resumes it and
+	 * writes the packet whole (a new run would have nothing to write and
+	 * leave the half packet, and its temporary files, as they are) */
+	if ((r.n && write_changes(o, &r, 0, &w.writes, err) < 0) ||
+	    run_finished(d, &r, err) < 0)
 		goto done;
 	mig_lap(res, MIGRATE_PH_PACKET, &t);
 	mig_outf(o, "summary: run %d: %zu applied, %zu skipped, %zu conflict, %zu failed, "

@@ -81,6 +81,25 @@ for k in 1 2 3; do
 	ok "  then there is nothing to roll back" grep -q '^nothing to roll back' third.txt
 done
 
+# an apply killed between the files of its cutover packet (every INI
+# file written and recorded): the run stays open, the next apply resumes
+# it and writes the packet whole -- a run marked done first would leave
+# the half packet, and a dead process's temporary files beside it, for
+# good (the next apply plans a new run with nothing to write)
+for k in 1 2 3; do
+	rm -rf fleet && cp -a orig fleet
+	MAILSHIFT_MIGRATE_CRASH_AFTER=$((items + k)) $migrate apply --fleet fleet --map "$map" >/dev/null 2>&1
+	ok "apply killed after packet file $k" [ $? = 99 ]
+	ok "  the packet is not whole then" \
+		[ "$(ls fleet/migrate/run-1 2>/dev/null | grep -c '^[a-z]*\.\(json\|csv\)$')" -lt 4 ]
+	printf 'half' >fleet/migrate/run-1/.deploy.csv.tmp.4194303.0
+	$migrate apply --fleet fleet --map "$map" >again.txt 2>&1
+	ok "  apply again resumes the run" grep -q '^resuming run 1' again.txt
+	ok "  and writes the packet whole" diff -r ref/migrate/run-1 fleet/migrate/run-1
+	ok "  with no temporary file left" [ -z "$(find fleet -name '.*.tmp.*')" ]
+	ok "  converged on the golden files" matches_golden fleet
+done
+
 # Several batches (256 files each here: MAILSHIFT_MIGRATE_BATCH, a test
 # hook; 1024 by default): batch k is written on a thread of its
 # own while the main thread decides batch k+1 and stores its originals in
