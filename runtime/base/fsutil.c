@@ -1,5 +1,6 @@
 #include "base/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -124,7 +125,6 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* Write a temporary sibling of path; returns its name (caller frees). */
 int fs_temp_name_parse(const char *entry, size_t *name_len, long *pid)
 {
 	const char *t, *q;
@@ -148,35 +148,53 @@ int fs_temp_name_parse(const char *entry, size_t *name_len, long *pid)
 	return 0;
 }
 
+/* Create the temporary sibling of path (".NAME.tmp.PID.N", never an
+ * existing file) with mode (the umask applies); its name through *tmp
+ * (caller frees).  Returns the open descriptor, or -1. */
+static int open_temp(const char *path, mode_t mode, char **tmp, struct ms_err *err)
+{
+	static _Atomic unsigned counter;   /* migrate writes from several threads */
+	char *dir = dir_of(path);
+	const char *base = platform_last_sep(path);
+	size_t n;
+	int fd, tries = 0;
+
+	*tmp = NULL;
+	base = base ? base + 1 : path;
+	if (!dir)
+		return err_nomem(err);
+	n = strlen(dir) + strlen(base) + 64;
+	if (!(*tmp = malloc(n))) {
+		free(dir);
+		return err_nomem(err);
+	}
+	/* a name taken is left alone and the next one tried: a process killed
+	 * while writing leaves its temporary file, and a later process given
+	 * the same PID (Windows hands PIDs out again soon) would otherwise
+	 * fail on it until a cleaner removes it, which it does not while
+	 * that PID is alive (it is ours) */
+	do {
+		snprintf(*tmp, n, "%s/.%s.tmp.%ld.%u", dir, base, (long)getpid(),
+			 counter++);
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	} while (fd < 0 && errno == EEXIST && ++tries < 1000);
+	free(dir);
+	if (fd < 0) {
+		err_set(err, MS_ERR_IO, "cannot create '%s': %s", *tmp, strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
 static char *write_temp_ex(const char *path, const void *data, size_t len,
 			   mode_t mode, int exact_mode, int sync, struct ms_err *err)
 {
-	static _Atomic unsigned counter;   /* migrate writes from several threads */
-	char *dir = dir_of(path), *tmp = NULL;
-	const char *base = platform_last_sep(path);
-	size_t n;
-	int fd, e;
+	char *tmp;
+	int fd = open_temp(path, mode, &tmp, err), e;
 
-	base = base ? base + 1 : path;
-	if (!dir) {
-		err_nomem(err);
+	if (fd < 0)
 		return NULL;
-	}
-	n = strlen(dir) + strlen(base) + 64;
-	tmp = malloc(n);
-	if (!tmp) {
-		free(dir);
-		err_nomem(err);
-		return NULL;
-	}
-	snprintf(tmp, n, "%s/.%s.tmp.%ld.%u", dir, base, (long)getpid(), counter++);
-	free(dir);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) {
-		err_set(err, MS_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-		free(tmp);
-		return NULL;
-	}
 	if (write_all(fd, data, len) < 0 ||
 	    (exact_mode && fchmod(fd, mode) < 0) || (sync && fsync(fd) < 0)) {
 		e = errno;
@@ -370,4 +388,94 @@ int fs_exists(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0;
+}
+
+int fs_atomic_open(struct fs_atomic *a, const char *path, mode_t mode,
+		   struct ms_err *err)
+{
+	struct stat st;
+	int fd;
+
+	memset(a, 0, sizeof(*a));
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 07777;
+	if (!(a->path = strdup(path)))
+		return err_nomem(err);
+	if ((fd = open_temp(path, mode, &a->tmp, err)) < 0) {
+		free(a->path);
+		a->path = NULL;
+		return -1;
+	}
+	/* open(2) applied the umask: the mode we meant */
+	(void)fchmod(fd, mode);
+	if (!(a->fp = fdopen(fd, "w"))) {
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", a->tmp, strerror(errno));
+		close(fd);
+		fs_atomic_abort(a);
+		return -1;
+	}
+	return 0;
+}
+
+int fs_atomic_commit(struct fs_atomic *a, struct ms_err *err)
+{
+	FILE *fp = a->fp;
+	char *tmp = a->tmp;
+	int rc;
+
+	a->fp = NULL;
+	if (fflush(fp) != 0 || fsync(fileno(fp)) < 0) {
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", a->path, strerror(errno));
+		fclose(fp);
+		fs_atomic_abort(a);
+		return -1;
+	}
+	if (fclose(fp) != 0) {
+		err_set(err, MS_ERR_IO, "cannot write '%s': %s", a->path, strerror(errno));
+		fs_atomic_abort(a);
+		return -1;
+	}
+	a->tmp = NULL;
+	rc = replace_with_temp(tmp, a->path, err) < 0 ? -1 : fsync_dir_of(a->path, err);
+	free(a->path);
+	a->path = NULL;
+	return rc;
+}
+
+void fs_atomic_abort(struct fs_atomic *a)
+{
+	if (a->fp)
+		fclose(a->fp);
+	if (a->tmp)
+		unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	memset(a, 0, sizeof(*a));
+}
+
+size_t fs_clean_dead_temps(const char *dir,
+			   int (*want)(const char *name, size_t len, void *ctx),
+			   void *ctx)
+{
+	struct dirent *de;
+	size_t removed = 0;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return 0;
+	while ((de = readdir(dh)) != NULL) {
+		const char *nm = de->d_name;
+		size_t len;
+		long pid;
+		char *p;
+
+		if (!fs_temp_name_parse(nm, &len, &pid) || platform_pid_alive(pid) ||
+		    (want && !want(nm + 1, len, ctx)) || !(p = fs_join(dir, nm)))
+			continue;
+		if (unlink(p) == 0)
+			removed++;
+		free(p);
+	}
+	closedir(dh);
+	return removed;
 }

@@ -6,6 +6,7 @@
 #define MS_FSUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "base/err.h"
 
@@ -31,6 +32,31 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
  * (".NAME.tmp.PID.N"): 1 with the length of NAME (it starts at entry + 1)
  * and the writer's PID, else 0.  NAME may itself hold ".tmp.". */
 int fs_temp_name_parse(const char *entry, size_t *name_len, long *pid);
+
+/* Remove from dir the temporary files of fs_write_atomic() and its kin
+ * (fs_temp_name_parse()) that a process killed while writing left: those
+ * whose writer is no longer alive and, when want is not NULL, whose NAME
+ * (not NUL-terminated: len bytes) want accepts.  One listing of dir; a
+ * folder that cannot be listed is left alone.  Returns how many it
+ * removed. */
+size_t fs_clean_dead_temps(const char *dir,
+			   int (*want)(const char *name, size_t len, void *ctx),
+			   void *ctx);
+
+/* A file written as a stream, then put in place as fs_write_atomic()
+ * puts its bytes: fs_atomic_open() creates the temporary file (the mode
+ * of an existing path kept, else mode) and gives it as a->fp;
+ * fs_atomic_commit() flushes, fsyncs and renames it over path, then
+ * fsyncs the folder; fs_atomic_abort() removes it, path untouched.  Both
+ * release a; after a failed open there is nothing to release. */
+struct fs_atomic {
+	FILE *fp;
+	char *path, *tmp;
+};
+int fs_atomic_open(struct fs_atomic *a, const char *path, mode_t mode,
+		   struct ms_err *err);
+int fs_atomic_commit(struct fs_atomic *a, struct ms_err *err);
+void fs_atomic_abort(struct fs_atomic *a);
 
 /* fs_write_atomic() without its last step, for a writer that replaces
  * many files: a temporary file in the same directory is written, given

@@ -11,7 +11,6 @@
  */
 #include "connector/connector.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -491,30 +490,11 @@ out:
 /* ---- setup ------------------------------------------------------------- */
 
 /* Remove temporary files that a killed run left in the staging folder
- * (".NAME.tmp.PID.N" from fs_write_atomic) when PID is gone. */
+ * (".NAME.tmp.PID.N" from fs_write_atomic) when PID is gone: every one
+ * there is a connector's. */
 static void clean_staging(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		const char *t = strstr(e->d_name, ".tmp.");
-		long pid;
-		char *path;
-
-		if (e->d_name[0] != '.' || !t)
-			continue;
-		pid = strtol(t + 5, NULL, 10);
-		if (pid <= 0 || !platform_pid_alive(pid)) {
-			if ((path = fs_join(dir, e->d_name))) {
-				unlink(path);
-				free(path);
-			}
-		}
-	}
-	closedir(d);
+	fs_clean_dead_temps(dir, NULL, NULL);
 }
 
 static int apply_overrides(struct run *run, struct ms_err *err)

@@ -20,7 +20,6 @@
 #include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/mem.h"
-#include "base/platform.h"
 #include "ini/ini.h"
 
 /* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
@@ -238,34 +237,23 @@ static char *rel_dir(const char *path)
 	return strndup(path, slash ? (size_t)(slash - path) : 0);
 }
 
+static int is_packet_file(const char *name, size_t len, void *ctx)
+{
+	size_t k;
+
+	for (k = 0; k < MIG_PACKET_FILES; k++)
+		if (strlen(mig_packet_files[k]) == len &&
+		    memcmp(name, mig_packet_files[k], len) == 0)
+			return 1;
+	return 0;
+}
+
 /* A run killed while writing its cutover packet leaves the temporary
  * files of fs_write_atomic() in that run's folder; remove those of dead
  * processes. */
 void mig_clean_changelist_dir(const char *dir)
 {
-	struct dirent *de;
-	DIR *dh = opendir(dir);
-
-	if (!dh)
-		return;
-	while ((de = readdir(dh)) != NULL) {
-		const char *nm = de->d_name;
-		size_t len, k;
-		long pid;
-		char *p;
-
-		if (!fs_temp_name_parse(nm, &len, &pid) || platform_pid_alive(pid))
-			continue;
-		for (k = 0; k < MIG_PACKET_FILES; k++)
-			if (strlen(mig_packet_files[k]) == len &&
-			    strncmp(nm + 1, mig_packet_files[k], len) == 0)
-				break;
-		if (k < MIG_PACKET_FILES && (p = fs_join(dir, nm))) {
-			unlink(p);
-			free(p);
-		}
-	}
-	closedir(dh);
+	fs_clean_dead_temps(dir, is_packet_file, NULL);
 }
 
 /* Every run folder under FLEET/migrate (a bounded listing: one per run). */
@@ -302,37 +290,34 @@ static int clean_dir(struct wctx *w, const char *dir, struct ms_err *err)
 	return 0;
 }
 
+struct listing {
+	const struct wctx *w;
+	const char *dir;
+};
+
+/* Whether NAME, in the folder being listed, is one of the run's files. */
+static int is_item(const char *name, size_t len, void *ctx)
+{
+	const struct listing *l = ctx;
+	char *rel = NULL;
+	int r;
+
+	if (asprintf(&rel, "%s%s%.*s", l->dir, *l->dir ? "/" : "", (int)len, name) < 0)
+		return 0;
+	r = strset_has(&l->w->items, rel);
+	free(rel);
+	return r;
+}
+
 /* The listing of one folder (a folder that cannot be listed is left to
  * the write, which reports what is wrong; out of memory skips a name). */
 static void clean_listing(const struct wctx *w, const char *dir)
 {
-	struct dirent *de;
-	char *abs;
-	DIR *dh;
+	struct listing l = { w, dir };
+	char *abs = *dir ? fs_join(w->o->fleet_dir, dir) : strdup(w->o->fleet_dir);
 
-	if (!(abs = *dir ? fs_join(w->o->fleet_dir, dir) : strdup(w->o->fleet_dir)))
-		return;
-	if (!(dh = opendir(abs))) {
-		free(abs);
-		return;
-	}
-	while ((de = readdir(dh)) != NULL) {
-		const char *nm = de->d_name;
-		char *rel = NULL, *p;
-		size_t len;
-		long pid;
-
-		if (!fs_temp_name_parse(nm, &len, &pid) || platform_pid_alive(pid))
-			continue;
-		if (asprintf(&rel, "%s%s%.*s", dir, *dir ? "/" : "", (int)len, nm + 1) < 0)
-			continue;
-		if (strset_has(&w->items, rel) && (p = fs_join(abs, nm))) {
-			unlink(p);
-			free(p);
-		}
-		free(rel);
-	}
-	closedir(dh);
+	if (abs)
+		fs_clean_dead_temps(abs, is_item, &l);
 	free(abs);
 }
 

@@ -49,11 +49,19 @@ ok "no literal password or incumbent ciphertext in any report" sh -c '
 		-e "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo=" "$1"/samples.*' sh "$tmp"
 ok "the redacted password is shown as ***" grep -q -- "-password:\*\*\*" "$tmp/samples.txt"
 
+# what an audit killed while writing out.json leaves, and what is not its
+printf 'half' >"$tmp/.out.json.tmp.4194303.0"
+printf 'busy' >"$tmp/.out.json.tmp.$$.0"
+printf 'half' >"$tmp/.other.json.tmp.4194303.0"
 $audit --fleet samples/fleet --format json --out "$tmp/out.json" >"$tmp/out.stdout"
 rc=$?
 ok "--out: exit 1 as well" [ "$rc" = 1 ]
 ok "--out: same bytes as stdout" cmp -s "$tmp/out.json" "$tmp/samples.json"
 ok "--out: summary and report path on stdout" grep -q "report written to $tmp/out.json" "$tmp/out.stdout"
+ok "--out: a dead audit's temporary file of out.json removed" [ ! -e "$tmp/.out.json.tmp.4194303.0" ]
+ok "--out: a live process's and another file's kept" \
+	[ -e "$tmp/.out.json.tmp.$$.0" -a -e "$tmp/.other.json.tmp.4194303.0" ]
+rm -f "$tmp/.out.json.tmp.$$.0" "$tmp/.other.json.tmp.4194303.0"
 ok "--out: no temporary file left" [ "$(ls -A "$tmp" | grep -c '^\.out')" = 0 ]
 $audit --fleet samples/fleet --out "$tmp/no/such/dir/r.txt" >/dev/null 2>"$tmp/err"
 ok "--out into a missing folder: EX_CANTCREAT" [ $? = 73 ]

@@ -759,6 +759,108 @@ static void test_fs_batch(void)
 	rmdir(dir);
 }
 
+static int name_is(const char *name, size_t len, void *want)
+{
+	return strlen(want) == len && memcmp(name, want, len) == 0;
+}
+
+static int touch_in(const char *dir, const char *name, const char *text)
+{
+	char *p = fs_join(dir, name);
+	FILE *f = p ? fopen(p, "w") : NULL;
+	int rc = f && fputs(text, f) >= 0 ? 0 : -1;
+
+	if (f && fclose(f) != 0)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+	char *p = fs_join(dir, name);
+	int r = p && fs_exists(p);
+
+	free(p);
+	return r;
+}
+
+/* The dead writers' temporary files found and removed by name; a file
+ * written as a stream put in place (or not at all) whole. */
+static void test_fs_temps(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char dir[] = "/tmp/test_fstemps.XXXXXX", live[64], *path = NULL, *data = NULL;
+	struct fs_atomic fa;
+	struct stat st;
+	size_t len = 0;
+
+	if (!mkdtemp(dir) || !(path = fs_join(dir, "r.json"))) {
+		ok(0, "temporary folder");
+		free(path);
+		return;
+	}
+	snprintf(live, sizeof(live), ".r.json.tmp.%ld.0", (long)getpid());
+	ok(touch_in(dir, "r.json", "old") == 0 &&
+	   touch_in(dir, ".r.json.tmp.4194303.0", "half") == 0 &&
+	   touch_in(dir, live, "ours") == 0 &&
+	   touch_in(dir, ".other.json.tmp.4194303.1", "half") == 0 &&
+	   touch_in(dir, ".r.json.tmp.x.0", "not ours") == 0, "files made");
+	ok(fs_clean_dead_temps(dir, name_is, "r.json") == 1 &&
+	   !exists_in(dir, ".r.json.tmp.4194303.0"),
+	   "a dead writer's temporary file of r.json removed");
+	ok(exists_in(dir, live) && exists_in(dir, ".other.json.tmp.4194303.1") &&
+	   exists_in(dir, ".r.json.tmp.x.0") && exists_in(dir, "r.json"),
+	   "a live writer's, another name's, a foreign name and the file kept");
+	ok(fs_clean_dead_temps(dir, NULL, NULL) == 1 &&
+	   !exists_in(dir, ".other.json.tmp.4194303.1") && exists_in(dir, live),
+	   "without a filter: every dead writer's, never a live one's");
+	ok(fs_clean_dead_temps("/nonexistent/mailshift", NULL, NULL) == 0,
+	   "a folder that cannot be listed: nothing removed");
+
+	chmod(path, 0600);
+	ok(fs_atomic_open(&fa, path, 0644, &err) == 0 && fputs("partial", fa.fp) >= 0,
+	   "a stream opened beside r.json (past a file of the same PID's name)");
+	fs_atomic_abort(&fa);
+	ok(fs_read_file(path, 64, &data, &len, &err) == 0 && strcmp(data, "old") == 0,
+	   "aborted: r.json untouched");
+	free(data);
+	data = NULL;
+	ok(fs_clean_dead_temps(dir, name_is, "r.json") == 0 && exists_in(dir, live),
+	   "and no temporary file of ours left behind");
+	ok(fs_atomic_open(&fa, path, 0644, &err) == 0 && fputs("new", fa.fp) >= 0 &&
+	   fs_atomic_commit(&fa, &err) == 0, "a stream committed over r.json");
+	ok(fs_read_file(path, 64, &data, &len, &err) == 0 && strcmp(data, "new") == 0 &&
+	   stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
+	   "r.json holds the new bytes and keeps its mode");
+	free(data);
+	data = NULL;
+	free(path);
+	path = fs_join(dir, "n.csv");
+	ok(path && fs_atomic_open(&fa, path, 0640, &err) == 0 &&
+	   fs_atomic_commit(&fa, &err) == 0 && stat(path, &st) == 0 &&
+	   (st.st_mode & 07777) == 0640 && st.st_size == 0,
+	   "a new file made empty with exactly the mode asked");
+	ok(fs_atomic_open(&fa, "/nonexistent/mailshift/r.json", 0644, &err) < 0 &&
+	   err.code == MS_ERR_IO && strstr(err.msg, "/nonexistent/mailshift/"),
+	   "a folder that does not exist: an error naming it");
+	if (path)
+		unlink(path);
+	free(path);
+	path = NULL;
+	{
+		const char *names[] = { "r.json", live, ".r.json.tmp.x.0" };
+		size_t i;
+
+		for (i = 0; i < 3; i++)
+			if ((path = fs_join(dir, names[i]))) {
+				unlink(path);
+				free(path);
+			}
+	}
+	ok(rmdir(dir) == 0, "nothing else left in the folder");
+}
+
 int main(void)
 {
 	char hex[65];
@@ -781,6 +883,7 @@ int main(void)
 		   !fs_temp_name_parse("..tmp.1.0", &len, &pid),
 		   "not temporary files: no dot, no counter, no PID, junk, no NAME");
 	}
+	test_fs_temps();
 	test_map();
 	test_transports();
 	test_notify_and_port();

@@ -37,80 +37,35 @@ static void progress(size_t files, size_t jobs, void *ctx)
 	*(int *)ctx = 1;
 }
 
+static int is_name(const char *name, size_t len, void *base)
+{
+	return strlen(base) == len && memcmp(name, base, len) == 0;
+}
+
 /* Stream the report into a temporary file next to path, then rename it
  * over path (the old report, if any, stays whole until then; the mode of
- * an existing file is kept). */
+ * an existing file is kept).  The temporary files of an audit killed
+ * while writing this report are removed first. */
 static int write_report_atomic(const struct audit *a,
 			       const struct report_opts *ro, const char *path,
 			       struct ms_err *err)
 {
-	struct stat st;
-	mode_t mode = 0644;
-	char *tmp = NULL, *dir = NULL, *slash;
-	FILE *fp = NULL;
-	int fd = -1, rc = -1;
+	const char *sep = platform_last_sep(path);
+	char *dir = sep ? strndup(path, sep == path ? 1 : (size_t)(sep - path)) :
+			  strdup(".");
+	struct fs_atomic fa;
 
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 07777;
-	/* DIR/.NAME.tmp.XXXXXX, as fs_write_atomic() names its own */
-	if (!(dir = strdup(path)))
+	if (!dir)
 		return err_nomem(err);
-	slash = (char *)platform_last_sep(dir);
-	if (asprintf(&tmp, "%.*s%s.%s.tmp.XXXXXX", slash ? (int)(slash - dir) : 0,
-		     dir, slash ? "/" : "", slash ? slash + 1 : dir) < 0) {
-		free(dir);
-		return err_nomem(err);
-	}
+	fs_clean_dead_temps(dir, is_name, (void *)(sep ? sep + 1 : path));
 	free(dir);
-	dir = NULL;
-	if ((fd = mkstemp(tmp)) < 0) {
-		err_set(err, MS_ERR_IO, "cannot create a temporary file for '%s': %s",
-			path, strerror(errno));
-		free(tmp);
+	if (fs_atomic_open(&fa, path, 0644, err) < 0)
+		return -1;
+	if (report_write(a, ro, fa.fp, err) < 0) {
+		fs_atomic_abort(&fa);
 		return -1;
 	}
-	(void)fchmod(fd, mode);
-	if (!(fp = fdopen(fd, "w"))) {
-		err_set(err, MS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-		close(fd);
-		goto done;
-	}
-	if (report_write(a, ro, fp, err) < 0)
-		goto done;
-	if (fflush(fp) != 0 || fsync(fileno(fp)) < 0) {
-		err_set(err, MS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (fclose(fp) != 0) {
-		fp = NULL;
-		err_set(err, MS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-		goto done;
-	}
-	fp = NULL;
-	if (platform_replace(tmp, path) < 0) {
-		err_set(err, MS_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	free(tmp);
-	tmp = NULL;
-	if (!(dir = strdup(path))) {
-		err_nomem(err);
-		goto done;
-	}
-	if ((slash = (char *)platform_last_sep(dir)))
-		slash[slash == dir ? 1 : 0] = '\0';
-	else
-		strcpy(dir, ".");
-	rc = fs_fsync_dir(dir, err);
-done:
-	if (fp)
-		fclose(fp);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
-	return rc;
+	return fs_atomic_commit(&fa, err);
 }
 
 static void usage(FILE *f)
