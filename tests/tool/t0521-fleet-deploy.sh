@@ -98,8 +98,18 @@ run_deploy() { # the generated job's command line, as written, on the agent's di
 	shift
 	"$migrate" "$@" --root "$T/agents/DEMO01"
 }
+# what a deploy killed while writing ap.ini or its original left, and a
+# file of another name
+apdir=$(dirname "agents/DEMO01/$ap"); apbase=$(basename "$ap")
+printf 'half' >"$apdir/.$apbase.tmp.4194303.0"
+printf 'half' >"$apdir/.$apbase.mailshift-orig.tmp.4194303.1"
+printf 'half' >"$apdir/.other.ini.tmp.4194303.0"
 run_deploy MAILSHIFT_DEPLOY >deploy.out 2>&1
 is "$?" 1 "deploy exits 1 with a conflict"
+ok "a dead deploy's temporary files of ap.ini and its original removed" \
+	[ ! -e "$apdir/.$apbase.tmp.4194303.0" -a ! -e "$apdir/.$apbase.mailshift-orig.tmp.4194303.1" ]
+ok "another name's kept" [ -e "$apdir/.other.ini.tmp.4194303.0" ]
+rm -f "$apdir/.other.ini.tmp.4194303.0"
 like "$(cat deploy.out)" '^DEMO01: 1 deployed, 0 rolled-back, 1 conflict' "deploy counts deployed and conflict"
 ok "the deployed file has the migrated bytes" cmp -s ap.new "agents/DEMO01/$ap"
 ok "its original is kept beside it" cmp -s "before-deploy/DEMO01/$ap" "agents/DEMO01/$ap.mailshift-orig"
