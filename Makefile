@@ -21,7 +21,11 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 CC        ?= cc
 PKGS      := libcurl libxml-2.0 libcjson openssl sqlite3 gmime-3.0 libpcre2-8
-BUILD     := build
+# A sanitizer build keeps its objects apart (build-address-undefined/):
+# make cannot tell an object compiled without -fsanitize from one compiled
+# with it, so a shared folder would link the plain objects, uninstrumented.
+comma     := ,
+BUILD     := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 # the package installer (tests replace it with a stand-in)
 DEPS      ?= sh scripts/deps
 
