@@ -458,6 +458,7 @@ size_t fs_clean_dead_temps(const char *dir,
 			   void *ctx)
 {
 	struct dirent *de;
+	struct stat st;
 	size_t removed = 0;
 	DIR *dh = opendir(dir);
 
@@ -469,10 +470,13 @@ size_t fs_clean_dead_temps(const char *dir,
 		long pid;
 		char *p;
 
-		if (!fs_temp_name_parse(nm, &len, &pid) || platform_pid_alive(pid) ||
+		if (!fs_temp_name_parse(nm, &len, &pid) ||
 		    (want && !want(nm + 1, len, ctx)) || !(p = fs_join(dir, nm)))
 			continue;
-		if (unlink(p) == 0)
+		/* its writer's PID: alive, and started before the file's
+		 * last write, it may still be writing it */
+		if (stat(p, &st) == 0 && !platform_pid_may_own(pid, st.st_mtime) &&
+		    unlink(p) == 0)
 			removed++;
 		free(p);
 	}

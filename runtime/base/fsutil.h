@@ -35,7 +35,9 @@ int fs_temp_name_parse(const char *entry, size_t *name_len, long *pid);
 
 /* Remove from dir the temporary files of fs_write_atomic() and its kin
  * (fs_temp_name_parse()) that a process killed while writing left: those
- * whose writer is no longer alive and, when want is not NULL, whose NAME
+ * whose writer is surely gone (platform_pid_may_own(): no process has its
+ * PID, or the one that has it now started after the file was last
+ * written) and, when want is not NULL, whose NAME
  * (not NUL-terminated: len bytes) want accepts.  One listing of dir; a
  * folder that cannot be listed is left alone.  Returns how many it
  * removed. */

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Keep this process from ever writing a core dump or being attached to
  * by another user's debugger: a core of the connector or a tool would hold
@@ -116,10 +117,13 @@ const char *platform_last_sep(const char *path);
 int platform_lock_try(int fd);
 void platform_unlock(int fd);
 
-/* Is process pid possibly alive?  0 only when it surely is not (so its
- * temporary files may go); a live process, or one we may not ask about,
- * is 1. */
-int platform_pid_alive(long pid);
+/* May process pid, alive now, be the one that last wrote a file at
+ * mtime?  0 only when it surely is not: no such process, or the process
+ * that now has that PID started after mtime (the PID came round again:
+ * Windows hands PIDs out again soon, Linux after pid_max, 32768 on
+ * many machines), so a temporary file it names may go.  A process we may
+ * not ask about, or whose start we cannot tell, is 1. */
+int platform_pid_may_own(long pid, time_t mtime);
 
 /* The permission bits of st that say who else may use the file (what
  * "readable by others" checks look at).  POSIX: st_mode & 0777.  Windows:

@@ -171,9 +171,52 @@ void platform_unlock(int fd)
 	flock(fd, LOCK_UN);
 }
 
-int platform_pid_alive(long pid)
+/* When process pid started (seconds since the epoch, to a second or so:
+ * the boot time plus its start in clock ticks after boot), or -1 when it
+ * cannot be told (no /proc). */
+static long long pid_started(long pid)
 {
-	return !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+	char path[64], buf[1024], *p;
+	unsigned long long ticks = 0;
+	long long btime = -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (hz <= 0 || !(f = fopen(path, "re")))
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the name in parentheses may hold anything: fields from the last ')';
+	 * the state is field 3, the start time field 22 */
+	if (!(p = strrchr(buf, ')')))
+		return -1;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+		return -1;
+	if (!(f = fopen("/proc/stat", "re")))
+		return -1;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	return btime < 0 ? -1 : btime + (long long)(ticks / (unsigned long long)hz);
+}
+
+int platform_pid_may_own(long pid, time_t mtime)
+{
+	long long started;
+
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return 0;
+	/* two seconds of slack: the start is rounded down to the second and
+	 * the boot time may have moved with the clock */
+	started = pid_started(pid);
+	return started < 0 || started <= (long long)mtime + 2;
 }
 
 unsigned platform_file_mode(const struct stat *st)

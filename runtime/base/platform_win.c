@@ -296,18 +296,31 @@ void platform_unlock(int fd)
 	UnlockFileEx(h, 0, 1, 0, &o);
 }
 
-int platform_pid_alive(long pid)
+int platform_pid_may_own(long pid, time_t mtime)
 {
+	FILETIME created, exited, kernel, user;
 	HANDLE h;
 	DWORD code = 0;
 	int alive;
 
-	if (pid <= 0 || pid > (long)0xFFFFFFFFu)
+	/* (long is 32 bits here: every positive one is a DWORD; the bound
+	 * "pid > (long)0xFFFFFFFFu" this had was "pid > -1", every PID
+	 * "dead", and the cleaners removed live writers' files) */
+	if (pid <= 0)
 		return 0;
 	h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
 	if (!h)
 		return GetLastError() != ERROR_INVALID_PARAMETER;  /* = no such process */
 	alive = !GetExitCodeProcess(h, &code) || code == STILL_ACTIVE;
+	if (alive && GetProcessTimes(h, &created, &exited, &kernel, &user)) {
+		/* 100 ns units since 1601 -> seconds since 1970; two seconds
+		 * of slack, as on POSIX */
+		ULONGLONG t = ((ULONGLONG)created.dwHighDateTime << 32) |
+			      created.dwLowDateTime;
+		long long started = (long long)(t / 10000000ULL) - 11644473600LL;
+
+		alive = started <= (long long)mtime + 2;
+	}
 	CloseHandle(h);
 	return alive;
 }

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "audit/analysis.h"
 #include "base/digest.h"
@@ -19,6 +21,7 @@
 #include "ini/config.h"
 #include "audit/fleet.h"
 #include "base/fsutil.h"
+#include "base/platform.h"
 #include "ini/ini.h"
 #include "migrate/migrate.h"
 #include "auth/seal.h"
@@ -817,6 +820,24 @@ static void test_fs_temps(void)
 	   "without a filter: every dead writer's, never a live one's");
 	ok(fs_clean_dead_temps("/nonexistent/mailshift", NULL, NULL) == 0,
 	   "a folder that cannot be listed: nothing removed");
+	/* a PID come round again: ours, on a file last written before we
+	 * started */
+	ok(platform_pid_may_own((long)getpid(), time(NULL)) == 1 &&
+	   platform_pid_may_own((long)getpid(), time(NULL) - 3600) == 0 &&
+	   platform_pid_may_own(4194303, time(NULL)) == 0,
+	   "a PID may own a file written after its process started, not before");
+	{
+		char old[64], *p;
+		struct utimbuf ut = { time(NULL) - 3600, time(NULL) - 3600 };
+
+		snprintf(old, sizeof(old), ".r.json.tmp.%ld.7", (long)getpid());
+		p = fs_join(dir, old);
+		ok(p && touch_in(dir, old, "half") == 0 && utime(p, &ut) == 0 &&
+		   fs_clean_dead_temps(dir, name_is, "r.json") == 1 &&
+		   !exists_in(dir, old) && exists_in(dir, live),
+		   "a file an hour old named by a PID now ours removed, our fresh one kept");
+		free(p);
+	}
 
 	chmod(path, 0600);
 	ok(fs_atomic_open(&fa, path, 0644, &err) == 0 && fputs("partial", fa.fp) >= 0,

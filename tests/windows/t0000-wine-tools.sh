@@ -65,6 +65,26 @@ winrun mailshift-audit --fleet samples/fleet --format json --out "$out" --quiet 
 is "$rc1 $rc2" "0 0" "audit.exe --out twice: the second replaces the first (rc=$rc1, $rc2)"
 ok "audit.exe --out wrote the golden JSON" cmp -s "$golden/samples.json" "$T/report.json"
 ok "audit.exe --out leaves no temporary file" [ "$(ls -A "$T" | grep -c '^\.')" = 0 ]
+# temporary files of report.json named by every PID Wine hands out here
+# (4 to 2048): written an hour ago (killed audits': all removed, those
+# named by a process running now too, which started after them: its PID
+# came round again), and just now (removed but for those of processes
+# running now, which may still be writing them: Wine's services, and the
+# audit itself, which then writes under the next free name)
+for pid in $(seq 4 4 2048); do
+	: >"$T/.report.json.tmp.$pid.1"
+	: >"$T/.report.json.tmp.$pid.0"
+done
+touch -d '1 hour ago' "$T"/.report.json.tmp.*.1
+winrun mailshift-audit --fleet samples/fleet --format json --out "$out" --quiet --fail-on none; rc=$?
+ok "audit.exe --out past temporary files of every PID (rc=$rc)" [ $rc = 0 ]
+ok "  still the golden JSON" cmp -s "$golden/samples.json" "$T/report.json"
+is "$(ls -A "$T" | grep -c '^\.report\.json\.tmp\.[0-9]*\.1$')" 0 \
+	"  every hour-old one removed, PIDs running now included (GetProcessTimes)"
+kept=$(ls -A "$T" | grep -c '^\.report\.json\.tmp\.[0-9]*\.0$')
+ok "  the fresh ones of running processes kept, the others removed ($kept kept)" \
+	[ "$kept" -ge 1 -a "$kept" -le 20 ]
+rm -f "$T"/.report.json.tmp.*
 winrun mailshift-audit --fleet "$(winpath "$T/no-such-fleet")" >/dev/null 2>"$T/err"; rc=$?
 ok "audit.exe: a missing fleet folder exits 66 as on Linux (rc=$rc)" [ $rc = 66 ]
 
