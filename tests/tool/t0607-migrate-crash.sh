@@ -92,6 +92,9 @@ for k in 1 2 3; do
 	ok "apply killed after packet file $k" [ $? = 99 ]
 	ok "  the packet is not whole then" \
 		[ "$(ls fleet/migrate/run-1 2>/dev/null | grep -c '^[a-z]*\.\(json\|csv\)$')" -lt 4 ]
+	$migrate status --fleet fleet >status.txt 2>&1
+	ok "  status says the run is open and why" sh -c \
+		"grep -q '^run 1: open' status.txt && grep -q '^note: every file of run 1 is settled' status.txt"
 	printf 'half' >fleet/migrate/run-1/.deploy.csv.tmp.4194303.0
 	$migrate apply --fleet fleet --map "$map" >again.txt 2>&1
 	ok "  apply again resumes the run" grep -q '^resuming run 1' again.txt
