@@ -483,3 +483,28 @@ size_t fs_clean_dead_temps(const char *dir,
 	closedir(dh);
 	return removed;
 }
+
+struct name_or_suffixed {
+	const char *base, *suffix;
+};
+
+static int is_name_or_suffixed(const char *name, size_t len, void *ctx)
+{
+	const struct name_or_suffixed *w = ctx;
+	size_t bl = strlen(w->base), sl = w->suffix ? strlen(w->suffix) : 0;
+
+	if (len < bl || memcmp(name, w->base, bl) != 0)
+		return 0;
+	return len == bl || (sl && len == bl + sl && memcmp(name + bl, w->suffix, sl) == 0);
+}
+
+size_t fs_clean_dead_temps_of(const char *path, const char *suffix)
+{
+	const char *sep = platform_last_sep(path);
+	struct name_or_suffixed w = { sep ? sep + 1 : path, suffix };
+	char *dir = dir_of(path);
+	size_t n = dir ? fs_clean_dead_temps(dir, is_name_or_suffixed, &w) : 0;
+
+	free(dir);
+	return n;
+}

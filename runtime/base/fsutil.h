@@ -45,6 +45,10 @@ size_t fs_clean_dead_temps(const char *dir,
 			   int (*want)(const char *name, size_t len, void *ctx),
 			   void *ctx);
 
+/* fs_clean_dead_temps() for one file: in path's folder, those of path's
+ * name and, when suffix is not NULL, of its name followed by suffix. */
+size_t fs_clean_dead_temps_of(const char *path, const char *suffix);
+
 /* A file written as a stream, then put in place as fs_write_atomic()
  * puts its bytes: fs_atomic_open() creates the temporary file (the mode
  * of an existing path kept, else mode) and gives it as a->fp;

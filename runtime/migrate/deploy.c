@@ -93,28 +93,6 @@ static int replace_file(const char *path, const char *data, size_t len,
 	return fs_write_atomic(path, data, len, 0644, err);
 }
 
-/* Whether NAME is the file's own (base) or its original's. */
-static int file_or_orig(const char *name, size_t len, void *base)
-{
-	size_t bl = strlen(base), sl = strlen(DEPLOY_ORIG_SUFFIX);
-
-	return (len == bl || len == bl + sl) && memcmp(name, base, bl) == 0 &&
-	       (len == bl || memcmp(name + bl, DEPLOY_ORIG_SUFFIX, sl) == 0);
-}
-
-/* The temporary files a deploy killed while writing file (or its
- * original) left beside it. */
-static void clean_leftovers(const char *file)
-{
-	const char *sep = platform_last_sep(file);
-	char *dir = sep ? strndup(file, sep == file ? 1 : (size_t)(sep - file)) :
-			  strdup(".");
-
-	if (dir)
-		fs_clean_dead_temps(dir, file_or_orig, (void *)(sep ? sep + 1 : file));
-	free(dir);
-}
-
 /* Deploy (or roll back) one file whose current bytes are cur. */
 static void decide(const struct deploy_opts *o, const char *file, const char *cur,
 		   size_t curlen, const char *collected, const char *newsha,
@@ -223,7 +201,8 @@ static int deploy_one(const struct deploy_opts *o, const cJSON *f, cJSON *files,
 		fo.why = fp.detail ? fp.detail : "not found";
 		goto record;
 	}
-	clean_leftovers(fp.file);
+	/* what a deploy killed while writing it (or its original) left */
+	fs_clean_dead_temps_of(fp.file, DEPLOY_ORIG_SUFFIX);
 	if (fs_read_file(fp.file, INI_MAX, &cur, &curlen, &lerr) < 0) {
 		fo.state = DEPLOY_FAILED;
 		snprintf(fo.whybuf, sizeof(fo.whybuf), "%s", lerr.msg);

@@ -37,11 +37,6 @@ static void progress(size_t files, size_t jobs, void *ctx)
 	*(int *)ctx = 1;
 }
 
-static int is_name(const char *name, size_t len, void *base)
-{
-	return strlen(base) == len && memcmp(name, base, len) == 0;
-}
-
 /* Stream the report into a temporary file next to path, then rename it
  * over path (the old report, if any, stays whole until then; the mode of
  * an existing file is kept).  The temporary files of an audit killed
@@ -50,15 +45,9 @@ static int write_report_atomic(const struct audit *a,
 			       const struct report_opts *ro, const char *path,
 			       struct ms_err *err)
 {
-	const char *sep = platform_last_sep(path);
-	char *dir = sep ? strndup(path, sep == path ? 1 : (size_t)(sep - path)) :
-			  strdup(".");
 	struct fs_atomic fa;
 
-	if (!dir)
-		return err_nomem(err);
-	fs_clean_dead_temps(dir, is_name, (void *)(sep ? sep + 1 : path));
-	free(dir);
+	fs_clean_dead_temps_of(path, NULL);
 	if (fs_atomic_open(&fa, path, 0644, err) < 0)
 		return -1;
 	if (report_write(a, ro, fa.fp, err) < 0) {
