@@ -95,6 +95,9 @@ for k in 1 2 3; do
 	$migrate status --fleet fleet >status.txt 2>&1
 	ok "  status says the run is open and why" sh -c \
 		"grep -q '^run 1: open' status.txt && grep -q '^note: every file of run 1 is settled' status.txt"
+	$migrate plan --fleet fleet --map "$map" >replan.txt 2>&1
+	ok "  plan refuses to replace it, and says why (EX_DATAERR)" sh -c \
+		"[ $? = 65 ] && grep -q 'run 1 is applied but not closed' replan.txt"
 	printf 'half' >fleet/migrate/run-1/.deploy.csv.tmp.4194303.0
 	$migrate apply --fleet fleet --map "$map" >again.txt 2>&1
 	ok "  apply again resumes the run" grep -q '^resuming run 1' again.txt
