@@ -263,23 +263,11 @@ done:
 	return rc;
 }
 
-/* No item of the run is still to be written (planned or applying). */
-static int run_settled(const struct srun *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (r->items[i].state == MI_PLANNED ||
-		    r->items[i].state == MI_APPLYING)
-			return 0;
-	return 1;
-}
-
 static int run_finished(struct mdb *d, struct srun *r, struct ms_err *err)
 {
 	char sql[128];
 
-	if (!run_settled(r))
+	if (!srun_settled(r))
 		return 0;
 	snprintf(sql, sizeof(sql), "UPDATE runs SET state = 'done' WHERE id = %d;",
 		 r->id);
@@ -815,9 +803,7 @@ int migrate_status(const struct migrate_opts *o, struct migrate_result *res,
 		goto done;
 	}
 	mig_outf(o, "run %d: %s\n", run, r.state);
-	for (i = 0; i < r.n && !r.items[i].written; i++)
-		;
-	if (strcmp(r.state, "open") == 0 && i < r.n && run_settled(&r))
+	if (srun_unclosed(&r))
 		mig_outf(o, "note: every file of run %d is settled, but its change and deploy lists "
 			 "are not written (an apply stopped while writing them): apply again "
 			 "writes them and closes the run\n", run);

@@ -218,6 +218,12 @@ int mdb_check_key(struct mdb *d, const struct srun *r, struct ms_err *err);
 int mdb_set_item(struct mdb *d, int run, struct sitem *it, int with_new,
 		 struct ms_err *err);
 void srun_release(struct srun *r);
+/* No item of the run still to be written (planned or applying). */
+int srun_settled(const struct srun *r);
+/* Every file written that will be, but the run still open: an apply
+ * stopped while writing its change and deploy lists (apply again writes
+ * them and closes it). */
+int srun_unclosed(const struct srun *r);
 void mig_wipe_bytes(char *p, size_t len);
 int mig_job_matches(const struct migrate_opts *o, const struct sjob *j);
 void mig_mark_matches(const struct migrate_opts *o, struct srun *r);

@@ -572,6 +572,29 @@ void mdb_prefetch(struct mdb *d)
 #endif
 }
 
+int srun_settled(const struct srun *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->items[i].state == MI_PLANNED ||
+		    r->items[i].state == MI_APPLYING)
+			return 0;
+	return 1;
+}
+
+int srun_unclosed(const struct srun *r)
+{
+	size_t i;
+
+	if (!r->state || strcmp(r->state, "open") != 0 || !srun_settled(r))
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if (r->items[i].written)
+			return 1;
+	return 0;
+}
+
 void srun_release(struct srun *r)
 {
 	size_t i;
@@ -993,24 +1016,30 @@ int mdb_next_run(struct mdb *d, int *run_out, int *replace, struct ms_err *err)
 	if (r == 0) {
 		/* an open run may be replanned only when nothing of it started */
 		sqlite3_stmt *st = NULL;
-		int started = 0, unsettled = 0, written = 0;
-		/* started: written or past planned; unsettled: still to write */
-		if (mdb_prepare(d, &st, "SELECT coalesce(sum(written = 1 OR state NOT IN"
-			       " ('planned', 'skipped')), 0), coalesce(sum(state IN"
-			       " ('planned', 'applying')), 0), coalesce(sum(written = 1), 0)"
-			       " FROM items WHERE run = ?", err) < 0)
+		struct srun orun;
+		int started = 0, unclosed;
+		if (mdb_prepare(d, &st, "SELECT count(*) FROM items WHERE run = ? AND"
+			       " (written = 1 OR state NOT IN ('planned', 'skipped'))",
+			       err) < 0)
 			return -1;
 		sqlite3_bind_int(st, 1, open_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_step(st) == SQLITE_ROW)
 			started = sqlite3_column_int(st, 0);
-			unsettled = sqlite3_column_int(st, 1);
-			written = sqlite3_column_int(st, 2);
-		}
 		sqlite3_finalize(st);
-		if (written && !unsettled)   /* an apply stopped writing its lists */
-			return err_set(err, MS_ERR_DATA, "run %d is applied but not closed "
-				       "(its change and deploy lists were not written): apply "
-				       "again writes them, or rollback undoes it", open_id);
+		if (started) {
+			/* refused either way: which words, by srun_unclosed() */
+			if (mdb_load_run(d, open_id, &orun, err) < 0) {
+				srun_release(&orun);
+				return -1;
+			}
+			unclosed = srun_unclosed(&orun);
+			srun_release(&orun);
+			if (unclosed)
+				return err_set(err, MS_ERR_DATA, "run %d is applied but not "
+					       "closed (its change and deploy lists were not "
+					       "written): apply again writes them, or rollback "
+					       "undoes it", open_id);
+		}
 		if (started)
 			return err_set(err, MS_ERR_DATA, "run %d is partly applied: finish it "
 				       "with apply or undo it with rollback", open_id);
