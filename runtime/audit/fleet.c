@@ -1,8 +1,8 @@
 /*
- * fleet.c - the fleet scan: the walk of FLEET/jobs, XML exports through
- * libxml2's streaming reader, the background reader of fleet_scan_async()
- * and the notification export.  JSON exports are fleet_json.c, Windows
- * paths fleet_paths.c, the machines/ tree base/fleetdir.c.
+ * fleet.c - the fleet scan: the walk of FLEET/jobs, the background
+ * reader of fleet_scan_async() and the notification export.  JSON
+ * exports are fleet_json.c, XML exports fleet_xml.c, Windows paths
+ * fleet_paths.c, the machines/ tree base/fleetdir.c.
  */
 #include "audit/fleet_int.h"
 
@@ -21,8 +21,6 @@
 
 #include <cJSON.h>
 #include <libxml/parser.h>
-#include <libxml/SAX2.h>
-#include <libxml/xmlreader.h>
 
 #include "base/buf.h"
 #include "base/fsutil.h"
@@ -110,260 +108,6 @@ bad:
 	return err_set(err, MS_ERR_DATA, "invalid UTF-16 at byte %zu", i);
 }
 
-/* XML exports (Schedule Extract). */
-
-enum xfield { XF_NONE = -1, XF_SKD, XF_JNAME, XF_PM, XF_TYPE, XF_CMD, XF_WD,
-	      XF_WUID, XF_COUNT };
-static const char *const xfield_names[XF_COUNT] = {
-	"skdname", "jname", "pmname", "jobtype", "cmd_line", "working_dir", "wuid"
-};
-
-struct xerr {
-	int set;
-	int line;
-	char msg[512];
-};
-
-static void xml_error(void *arg, const xmlError *e)
-{
-	struct xerr *x = arg;
-
-	if (x->set || !e || e->level < XML_ERR_ERROR)
-		return;
-	x->set = 1;
-	x->line = e->line;
-	snprintf(x->msg, sizeof(x->msg), "%s", e->message ? e->message : "XML error");
-	/* libxml2 messages end with a newline */
-	x->msg[strcspn(x->msg, "\r\n")] = '\0';
-}
-
-#define XML_MAX_FIELD (64 * 1024)
-
-/* Pretty-printed exports put line breaks and indentation around values. */
-static void trim_buf(struct buf *b)
-{
-	size_t s = 0;
-
-	while (b->len && isspace((unsigned char)b->data[b->len - 1]))
-		b->data[--b->len] = '\0';
-	while (s < b->len && isspace((unsigned char)b->data[s]))
-		s++;
-	if (s) {
-		memmove(b->data, b->data + s, b->len - s + 1);
-		b->len -= s;
-	}
-}
-
-/* The Schedule Extract reader: libxml2's SAX interface with a push
- * parser fed 64 KB at a time (the text reader built and freed a node for
- * every element and text: a fifth of an audit's CPU on a realistic
- * fleet).  The same parser, so the same errors and lines. */
-#define XML_CHUNK 65536
-
-struct xscan {
-	struct xerr xe;         /* the first error, as the parser reports it */
-	xmlParserCtxtPtr ctxt;
-	const struct fleet_handlers *h;
-	const char *rel;
-	struct ms_err *err;
-	struct buf f[XF_COUNT];
-	enum xfield cur;
-	int in_job, job_line, saw_root, depth, job_depth;
-	int stop;               /* 1 a problem was reported, -1 the handler failed */
-};
-
-/* libxml2 hands structured errors the SAX user data */
-static void xs_error(void *ctx, const xmlError *e)
-{
-	xml_error(&((struct xscan *)ctx)->xe, e);
-}
-
-static void xs_stop(struct xscan *x, int how)
-{
-	x->stop = how;
-	xmlStopParser(x->ctxt);
-}
-
-static void xs_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-		     const xmlChar *uri, int nns, const xmlChar **ns, int nattr,
-		     int ndef, const xmlChar **attrs)
-{
-	struct xscan *x = ctx;
-	const char *name = (const char *)localname;
-	int i;
-
-	(void)prefix; (void)uri; (void)nns; (void)ns; (void)nattr; (void)ndef; (void)attrs;
-	if (x->stop)
-		return;
-	x->depth++;
-	if (!x->saw_root) {
-		x->saw_root = 1;
-		if (strcmp(name, "jobs") && strcmp(name, "msg") && strcmp(name, "job")) {
-			fleet_problem(x->h, x->rel, xmlSAX2GetLineNumber(x->ctxt),
-				      "not a Schedule Extract export: root element <%s>", name);
-			xs_stop(x, 1);
-			return;
-		}
-	}
-	/* an empty <job/> is no job (the parser stands on its "/>") */
-	if (strcmp(name, "job") == 0 && !x->in_job &&
-	    !(x->ctxt->input && x->ctxt->input->cur && x->ctxt->input->cur[0] == '/')) {
-		x->in_job = 1;
-		x->job_depth = x->depth;
-		x->job_line = xmlSAX2GetLineNumber(x->ctxt);
-		for (i = 0; i < XF_COUNT; i++)
-			buf_reset(&x->f[i]);
-		x->cur = XF_NONE;
-		return;
-	}
-	x->cur = XF_NONE;
-	if (x->in_job)
-		for (i = 0; i < XF_COUNT; i++)
-			if (name[0] == xfield_names[i][0] &&
-			    strcmp(name, xfield_names[i]) == 0)
-				x->cur = (enum xfield)i;
-}
-
-static void xs_text(void *ctx, const xmlChar *ch, int len)
-{
-	struct xscan *x = ctx;
-
-	if (x->stop || !x->in_job || x->cur == XF_NONE || len <= 0)
-		return;
-	/* no error record: a 1 KB one set up at every call cost more than
-	 * the rest of this function */
-	if (buf_append(&x->f[x->cur], ch, (size_t)len, NULL) < 0) {
-		fleet_problem(x->h, x->rel, xmlSAX2GetLineNumber(x->ctxt),
-			      "<%s> is too long", xfield_names[x->cur]);
-		xs_stop(x, 1);
-	}
-}
-
-static void xs_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-		   const xmlChar *uri)
-{
-	struct xscan *x = ctx;
-	int i;
-
-	(void)prefix; (void)uri;
-	if (x->stop)
-		return;
-	if (x->in_job && x->depth == x->job_depth &&
-	    strcmp((const char *)localname, "job") == 0) {
-		struct fleet_job fj;
-
-		x->in_job = 0;
-		if (x->h->other &&
-		    !fleet_may_run_connector(x->f[XF_CMD].data ? x->f[XF_CMD].data : "",
-					     x->f[XF_CMD].len)) {
-			/* no connector job: counted, not handed over */
-			if (x->h->other(1, x->h->ctx, x->err) < 0)
-				xs_stop(x, -1);
-			x->cur = XF_NONE;
-			x->depth--;
-			return;
-		}
-		for (i = 0; i < XF_COUNT; i++)
-			trim_buf(&x->f[i]);
-#define FV(k) (x->f[k].len ? x->f[k].data : "")
-#define FN(k) (x->f[k].len ? x->f[k].data : NULL)
-		memset(&fj, 0, sizeof(fj));
-		fj.source = x->rel;
-		fj.line = x->job_line;
-		fj.schedule = FV(XF_SKD);
-		fj.name = FV(XF_JNAME);
-		fj.machine = FV(XF_PM);
-		fj.job_type = FV(XF_TYPE);
-		fj.command_line = FN(XF_CMD);
-		fj.working_dir = FN(XF_WD);
-		fj.batch_user = FN(XF_WUID);
-#undef FV
-#undef FN
-		if (x->h->job && x->h->job(&fj, x->h->ctx, x->err) < 0)
-			xs_stop(x, -1);
-	}
-	x->cur = XF_NONE;
-	x->depth--;
-}
-
-static int scan_xml(const char *path, const char *rel,
-		    const struct fleet_handlers *h, struct ms_err *err)
-{
-	struct xscan *x;
-	xmlSAXHandler sax;
-	FILE *fp;
-	size_t n;
-	int i, rc = 0, perr = 0;
-
-	if (!(fp = fopen(path, "rb"))) {
-		fleet_problem(h, rel, 0, "cannot open XML export");
-		return 0;
-	}
-	if (!(x = calloc(1, sizeof(*x)))) {
-		fclose(fp);
-		return err_nomem(err);
-	}
-	memset(&sax, 0, sizeof(sax));
-	sax.initialized = XML_SAX2_MAGIC;
-	sax.startElementNs = xs_start;
-	sax.endElementNs = xs_end;
-	sax.characters = xs_text;
-	sax.ignorableWhitespace = xs_text;
-	sax.cdataBlock = xs_text;
-	sax.serror = (xmlStructuredErrorFunc)xs_error;
-	x->h = h;
-	x->rel = rel;
-	x->err = err;
-	x->cur = XF_NONE;
-	for (i = 0; i < XF_COUNT; i++)
-		buf_init(&x->f[i], XML_MAX_FIELD);
-	{
-		char *b = malloc(XML_CHUNK);
-
-		if (!b) {
-			rc = err_nomem(err);
-			goto out;
-		}
-		n = fread(b, 1, 4, fp);
-		x->ctxt = xmlCreatePushParserCtxt(&sax, x, b, (int)n, NULL);
-		if (!x->ctxt) {
-			free(b);
-			fleet_problem(h, rel, 0, "cannot open XML export");
-			goto out;
-		}
-		/* NOCDATA drops cdataBlock: CDATA then comes as text */
-		xmlCtxtUseOptions(x->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA);
-		while (!x->stop && (n = fread(b, 1, XML_CHUNK, fp)) > 0)
-			if (xmlParseChunk(x->ctxt, b, (int)n, 0) != 0 && !x->stop)
-				break;
-		if (!x->stop)
-			xmlParseChunk(x->ctxt, b, 0, 1);
-		free(b);
-	}
-	perr = !x->ctxt->wellFormed || x->xe.set;
-	if (x->stop < 0) {
-		rc = -1;
-	} else if (x->stop == 0 && perr) {
-		fleet_problem(h, rel, x->xe.line ? x->xe.line : xmlSAX2GetLineNumber(x->ctxt),
-			      "invalid XML: %s", x->xe.set ? x->xe.msg : "parse error");
-	} else if (x->stop == 0 && !x->saw_root) {
-		fleet_problem(h, rel, 0, "empty XML export");
-	}
-out:
-	if (x->ctxt) {
-		if (x->ctxt->myDoc)
-			xmlFreeDoc(x->ctxt->myDoc);
-		xmlFreeParserCtxt(x->ctxt);
-	}
-	if (ferror(fp) && rc == 0)
-		fleet_problem(h, rel, 0, "cannot read '%s'", path);
-	fclose(fp);
-	for (i = 0; i < XF_COUNT; i++)
-		buf_wipe(&x->f[i]);
-	free(x);
-	return rc;
-}
-
 static int scan_tree(const char *top, const char *path, const char *rel,
 		     int depth, const struct fleet_handlers *h, size_t *files,
 		     struct ms_err *err)
@@ -401,7 +145,7 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 				rc = scan_tree(top, p, r, depth + 1, h, files, err);
 		} else if (fleet_ends_with_ci(d.names[i], ".json") ||
 			   fleet_ends_with_ci(d.names[i], ".xml")) {
-			rc = fleet_ends_with_ci(d.names[i], ".xml") ? scan_xml(p, r, h, err) :
+			rc = fleet_ends_with_ci(d.names[i], ".xml") ? fleet_scan_xml(p, r, h, err) :
 								fleet_scan_json(p, r, h, err);
 			++*files;
 			if (rc == 0 && h->file_done)
