@@ -125,6 +125,14 @@ void platform_unlock(int fd);
  * not ask about, or whose start we cannot tell, is 1. */
 int platform_pid_may_own(long pid, time_t mtime);
 
+/* Ask the system to start reading the file at path into its cache
+ * while the caller is busy with the ones before it (the fleet scan reads
+ * exports one after the other; alone, a cold disk serves one file at a
+ * time).  Linux: posix_fadvise(WILLNEED), which queues the reads and
+ * returns.  The file's size in bytes, or -1 when it is not there or
+ * nothing was asked (Windows has no such hint for a file not open). */
+long long platform_prefetch(const char *path);
+
 /* The permission bits of st that say who else may use the file (what
  * "readable by others" checks look at).  POSIX: st_mode & 0777.  Windows:
  * 0600, since st_mode there reflects only the read-only attribute, never

@@ -304,3 +304,18 @@ enum platform_ent platform_dirent_type(const struct dirent *de)
 	return PLATFORM_ENT_UNKNOWN;
 #endif
 }
+
+long long platform_prefetch(const char *path)
+{
+	struct stat st;
+	long long size = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED) == 0)
+		size = (long long)st.st_size;
+	close(fd);
+	return size;
+}

@@ -535,3 +535,9 @@ enum platform_ent platform_dirent_type(const struct dirent *de)
 	(void)de;   /* mingw's dirent has no type: stat */
 	return PLATFORM_ENT_UNKNOWN;
 }
+
+long long platform_prefetch(const char *path)
+{
+	(void)path;
+	return -1;      /* no read-ahead hint for a file not open */
+}

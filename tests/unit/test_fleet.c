@@ -10,6 +10,7 @@
 #include "audit/analysis.h"
 #include "audit/fleet.h"
 #include "base/fsutil.h"
+#include "base/platform.h"
 #include "tap.h"
 
 static char top[256];
@@ -405,6 +406,45 @@ static int prep_ok(const struct rec *b)
 {
 	return b->prepared > 0 && b->bad_prep == 0 &&
 	       b->prepared == b->consumed + b->released;
+}
+
+/* The exports of a folder are asked for ahead of the reader, a window
+ * at a time (platform_prefetch): more files than the window, every one
+ * read once, in order. */
+static void test_prefetch(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem, .file_done = on_file };
+	struct seen *s = calloc(1, sizeof(*s));
+	char rel[64], text[256], dir[512], path[600];
+	int k, in_order = 1;
+
+	h.ctx = s;
+	for (k = 0; k < 150; k++) {
+		snprintf(rel, sizeof(rel), "p/jobs/e%03d.%s", k, k % 3 ? "json" : "xml");
+		if (k % 3)
+			snprintf(text, sizeof(text), "[{\"name\":\"P%03d\"}]", k);
+		else
+			snprintf(text, sizeof(text), "<jobs><job><jname>P%03d</jname></job></jobs>", k);
+		puts_(rel, text);
+	}
+	puts_("p/jobs/notes.txt", "not an export");
+	snprintf(dir, sizeof(dir), "%s/p", top);
+	ok(fleet_scan(dir, &h, &err) == 0, "prefetch: scan: %s", err.msg);
+	is_int(s->files, 150, "150 exports read, past the prefetch window of 64");
+	for (k = 0; k < s->n && k < 64; k++) {
+		snprintf(text, sizeof(text), "jobs/e%03d.%s||P%03d|", k, k % 3 ? "json" : "xml", k);
+		in_order &= strncmp(s->jobs[k], text, strlen(text)) == 0;
+	}
+	ok(s->n == 64 && in_order, "each once, in order");
+	is_int(s->np, 0, "no problem");
+	snprintf(path, sizeof(path), "%s/p/jobs/notes.txt", top);
+	ok(platform_prefetch(path) == 13, "platform_prefetch: the file's size");
+	snprintf(path, sizeof(path), "%s/p/jobs/none.json", top);
+	ok(platform_prefetch(path) == -1, "platform_prefetch: -1 for no file");
+	snprintf(path, sizeof(path), "%s/p/jobs", top);
+	ok(platform_prefetch(path) == -1, "platform_prefetch: -1 for a folder");
+	free(s);
 }
 
 static void test_async(void)
@@ -974,6 +1014,7 @@ int main(void)
 	test_fast_paths();
 	test_numbers_blanks();
 	test_async();
+	test_prefetch();
 	test_resolve();
 	test_inis_notify();
 	test_windows_path();
