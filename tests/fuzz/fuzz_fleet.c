@@ -10,7 +10,11 @@
  *     the export it came from and has a line >= 0;
  *   - fleet_to_utf8() gives a NUL-terminated buffer of the length it says;
  *   - fleet_scan_async() makes the same calls, in the same order, with the
- *     same arguments as fleet_scan(), also when the job handler fails.
+ *     same arguments as fleet_scan(), also when the job handler fails;
+ *   - an XML export read by the subset scanner (with libxml2 behind it)
+ *     makes the same calls as one read by libxml2 alone, and what the
+ *     scanner hands over by itself, before it gives up, is a beginning of
+ *     them.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -23,6 +27,7 @@
 #include "base/err.h"
 #include "audit/analysis.h"
 #include "audit/fleet.h"
+#include "audit/fleet_int.h"
 
 static char top[PATH_MAX];
 static const char *files[] = { "jobs/export.json", "jobs/export.xml",
@@ -270,6 +275,41 @@ static void scan_twice(size_t fail_at, size_t *njobs)
 	free(t2.s);
 }
 
+/* The XML export read three ways (fleet_xml.c): libxml2 alone, the
+ * subset scanner with libxml2 behind it, the scanner alone. */
+static void scan_xml_ways(void)
+{
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem };
+	char p[PATH_MAX + 32];
+	struct trace t[3];
+	int r[3], i, other;
+
+	snprintf(p, sizeof(p), "%s/%s", top, files[1]);
+	for (other = 0; other <= 1; other++) {
+		memset(t, 0, sizeof(t));
+		h.other = other ? on_other : NULL;
+		for (i = 0; i < 3; i++) {
+			struct ms_err e = MS_ERR_INIT;
+
+			h.ctx = &t[i];
+			r[i] = fleet_scan_xml_as(p, files[1], &h, i == 0 ? FLEET_XML_LIBXML2 :
+						 i == 1 ? FLEET_XML_AUTO : FLEET_XML_SUBSET,
+						 NULL, &e);
+		}
+		if (r[0] != r[1] || t[0].len != t[1].len ||
+		    (t[0].len && memcmp(t[0].s, t[1].s, t[0].len)) || t[0].others != t[1].others)
+			fail("the subset scanner and libxml2 read an export differently", t[1].s);
+		/* the scanner alone: all of it when it read to the end, else
+		 * a beginning of it (what it handed over before giving up) */
+		if (t[2].len > t[0].len || (t[2].len && memcmp(t[0].s, t[2].s, t[2].len)) ||
+		    (r[2] == 0 && (t[2].len != t[0].len || t[2].others != t[0].others)) ||
+		    t[2].others > t[0].others)
+			fail("the subset scanner hands over what libxml2 does not", t[2].s);
+		for (i = 0; i < 3; i++)
+			free(t[i].s);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ms_err err = MS_ERR_INIT;
@@ -318,6 +358,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* a handler failing at the last job (or the only one) */
 		if (njobs)
 			scan_twice(njobs, NULL);
+		if (which == 1)
+			scan_xml_ways();
 	} else {
 		if (fleet_read_notify(top, &h, &slots, &nslots, &err) != 0)
 			fail("fleet_read_notify failed", err.msg);
