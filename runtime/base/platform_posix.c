@@ -309,7 +309,9 @@ long long platform_prefetch(const char *path)
 {
 	struct stat st;
 	long long size = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named like an export must not hold the scan
+	 * here (for a regular file it changes nothing) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return -1;

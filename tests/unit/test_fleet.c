@@ -444,6 +444,10 @@ static void test_prefetch(void)
 	ok(platform_prefetch(path) == -1, "platform_prefetch: -1 for no file");
 	snprintf(path, sizeof(path), "%s/p/jobs", top);
 	ok(platform_prefetch(path) == -1, "platform_prefetch: -1 for a folder");
+	snprintf(path, sizeof(path), "%s/p/fifo.json", top);
+	ok(mkfifo(path, 0600) == 0 && platform_prefetch(path) == -1,
+	   "platform_prefetch: -1 for a FIFO, at once (no writer to wait for)");
+	unlink(path);
 	free(s);
 }
 
