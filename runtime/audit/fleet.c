@@ -109,6 +109,21 @@ bad:
 	return err_set(err, MS_ERR_DATA, "invalid UTF-16 at byte %zu", i);
 }
 
+/* 1 (and the problem reported) when path is there but is no regular
+ * file: a FIFO would hold its reader for ever waiting for a writer, a
+ * device read without end.  A path that cannot be stat'ed is left to its
+ * reader, which says why it cannot open it. */
+static int not_a_file(const char *path, const char *rel,
+		      const struct fleet_handlers *h)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+		return 0;
+	fleet_problem(h, rel, 0, "not a regular file (a FIFO, a device?): not read");
+	return 1;
+}
+
 static int is_export(const char *name)
 {
 	return fleet_ends_with_ci(name, ".json") || fleet_ends_with_ci(name, ".xml");
@@ -197,8 +212,9 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 			if (kind == 1)
 				rc = scan_tree(top, p, r, depth + 1, h, files, err);
 		} else if (is_export(d.names[i])) {
-			rc = fleet_ends_with_ci(d.names[i], ".xml") ? fleet_scan_xml(p, r, h, err) :
-								fleet_scan_json(p, r, h, err);
+			if (!not_a_file(p, r, h))
+				rc = fleet_ends_with_ci(d.names[i], ".xml") ?
+				     fleet_scan_xml(p, r, h, err) : fleet_scan_json(p, r, h, err);
 			++*files;
 			if (rc == 0 && h->file_done)
 				h->file_done(r, *files, h->ctx);
@@ -887,7 +903,7 @@ int fleet_read_notify(const char *dir, const struct fleet_handlers *h,
 		r = fs_join("notify", d.names[i]);
 		if (!p || !r)
 			rc = err_nomem(err);
-		else
+		else if (!not_a_file(p, r, h))
 			rc = notify_file(p, r, h, out, n, &alloc, err);
 		free(p);
 		free(r);

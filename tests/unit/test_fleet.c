@@ -451,6 +451,44 @@ static void test_prefetch(void)
 	free(s);
 }
 
+/* A FIFO named like an export (or a notification export) is reported
+ * and not read: opening it would wait for ever for a writer. */
+static void test_fifo_exports(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	struct fleet_handlers h = { .job = on_job, .problem = on_problem, .file_done = on_file };
+	struct fleet_notify_slot *ns = NULL;
+	struct seen *s = calloc(1, sizeof(*s));
+	char dir[512], path[600];
+	const char *fifos[] = { "q/jobs/b-pipe.json", "q/jobs/c-pipe.xml", "q/notify/pipe.json" };
+	size_t n = 0, k;
+	int made = 1, rc;
+
+	h.ctx = s;
+	puts_("q/jobs/a.json", "[{\"name\":\"Q1\"}]");
+	puts_("q/notify/ok.json", "{\"SMTPSERVER1\":\"relay\"}");
+	for (k = 0; k < 3; k++) {
+		snprintf(path, sizeof(path), "%s/%s", top, fifos[k]);
+		made &= mkfifo(path, 0600) == 0;
+	}
+	snprintf(dir, sizeof(dir), "%s/q", top);
+	alarm(30);      /* a reader waiting on a FIFO fails the test, not hangs it */
+	rc = fleet_scan(dir, &h, &err);
+	ok(made && rc == 0 && has_job(s, "jobs/a.json||Q1|"), "FIFOs in jobs/: the scan ends, "
+	   "the export beside them read");
+	ok(s->np == 2 && strstr(s->problems[0], "jobs/b-pipe.json:0: not a regular file") &&
+	   strstr(s->problems[1], "jobs/c-pipe.xml:0: not a regular file"),
+	   "each FIFO reported, by name");
+	s->np = 0;
+	rc = fleet_read_notify(dir, &h, &ns, &n, &err);
+	alarm(0);
+	ok(rc == 0 && n == 1 && s->np == 1 &&
+	   strstr(s->problems[0], "notify/pipe.json:0: not a regular file"),
+	   "a FIFO in notify/: reported, the other notification export read");
+	fleet_notify_free(ns, n);
+	free(s);
+}
+
 static void test_async(void)
 {
 	struct ms_err ea = MS_ERR_INIT, eb = MS_ERR_INIT;
@@ -1019,6 +1057,7 @@ int main(void)
 	test_numbers_blanks();
 	test_async();
 	test_prefetch();
+	test_fifo_exports();
 	test_resolve();
 	test_inis_notify();
 	test_windows_path();
