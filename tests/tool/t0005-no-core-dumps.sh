@@ -1,9 +1,11 @@
 #!/bin/bash
 # None of the four programs can dump core (a core would hold the mailbox,
 # OpCon and client secrets in clear): each is started as nobody on a FIFO
-# it blocks reading (verify: on a server that never answers), and /proc shows it non-dumpable (its files there are
-# root's, not nobody's) with a core size limit of 0.  A plain process run
-# the same way shows the check can fail.
+# it blocks reading (verify: on a server that never answers; the audit,
+# which reads no FIFO in a fleet, writing a report larger than a pipe
+# holds to a pipe nobody reads), and /proc shows it non-dumpable (its
+# files there are root's, not nobody's) with a core size limit of 0.  A
+# plain process run the same way shows the check can fail.
 set -u
 . "$(dirname "$0")/../lib/test-lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,8 +17,16 @@ if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || [ -n "${MAILSH
 fi
 chmod 0755 "$tmp"
 mkdir -p "$tmp/fleet/jobs"
-mkfifo "$tmp/in.ini" "$tmp/map.json" "$tmp/fleet/jobs/a.json"
-chmod 0666 "$tmp/in.ini" "$tmp/map.json" "$tmp/fleet/jobs/a.json"
+mkfifo "$tmp/in.ini" "$tmp/map.json" "$tmp/out.fifo"
+chmod 0666 "$tmp/in.ini" "$tmp/map.json" "$tmp/out.fifo"
+# 600 connector jobs whose INI files are missing: a text report of ~140 KB
+python3 -c 'import json; print(json.dumps([{"name": "J%d" % i, "primaryMachine": "M",
+    "jobType": "Windows", "details": {"commandLine": "smartemail.exe -inifile:C:\\x%d.ini" % i}}
+    for i in range(600)]))' >"$tmp/fleet/jobs/a.json"
+chmod -R a+rX "$tmp/fleet"
+# the pipe the audit writes it to, held open here and never read: the
+# audit blocks once it is full (64 KB)
+exec 9<>"$tmp/out.fifo"
 nobody=$(id -u nobody)
 
 check() {	# check NAME PROGRAM ARGS...: run as nobody, inspect, stop
@@ -25,7 +35,7 @@ check() {	# check NAME PROGRAM ARGS...: run as nobody, inspect, stop
 	cp "$prog" "$tmp/" || return 1
 	# started with cores allowed: the program itself must forbid them
 	(ulimit -c unlimited 2>/dev/null; exec setpriv --reuid=nobody --regid=nogroup \
-		--clear-groups "$tmp/$(basename "$prog")" "$@") >/dev/null 2>&1 &
+		--clear-groups "$tmp/$(basename "$prog")" "$@") >"${OUT:-/dev/null}" 2>/dev/null &
 	pid=$!
 	i=0
 	while [ $i -lt 50 ] && [ "$(stat -c %u "/proc/$pid" 2>/dev/null)" != "$nobody" ]; do
@@ -41,7 +51,7 @@ check() {	# check NAME PROGRAM ARGS...: run as nobody, inspect, stop
 }
 
 ok "mailshift" check mailshift "$BIN/mailshift" -inifile:"$tmp/in.ini" --dry-run
-ok "mailshift-audit" check audit "$BIN/mailshift-audit" --fleet "$tmp/fleet"
+OUT=$tmp/out.fifo ok "mailshift-audit" check audit "$BIN/mailshift-audit" --fleet "$tmp/fleet"
 ok "mailshift-migrate" check migrate "$BIN/mailshift-migrate" plan --fleet "$tmp/fleet" --map "$tmp/map.json"
 # verify refuses a FIFO for its INI: it waits on a server that never greets
 python3 -c 'import socket, sys, time
