@@ -135,6 +135,14 @@ static int ini_entry_load(struct ini_entry *e, struct ms_err *err)
 	e->evicted = 0;
 	if (e->fp.where != FLEET_FOUND)
 		return 0;
+	if (fleet_not_a_file(e->fp.file)) {
+		/* a FIFO would hold the audit for ever */
+		err_set(&lerr, MS_ERR_IO, "%s: %s", e->fp.file, FLEET_NOT_A_FILE);
+		if (!e->load_msg &&
+		    !(e->load_msg = relative_message(lerr.msg, e->fp.file, e->fp.rel)))
+			return err_nomem(err);
+		return 0;
+	}
 	if (config_load(&e->cfg, e->fp.file, &lerr) < 0 && load_cp1252(e) < 0) {
 		if (lerr.code == MS_ERR_NOMEM)
 			return err_nomem(err);

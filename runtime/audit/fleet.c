@@ -109,18 +109,14 @@ bad:
 	return err_set(err, MS_ERR_DATA, "invalid UTF-16 at byte %zu", i);
 }
 
-/* 1 (and the problem reported) when path is there but is no regular
- * file: a FIFO would hold its reader for ever waiting for a writer, a
- * device read without end.  A path that cannot be stat'ed is left to its
- * reader, which says why it cannot open it. */
+/* 1 (and the problem reported) when path is there but no regular file
+ * (fleet_not_a_file()). */
 static int not_a_file(const char *path, const char *rel,
 		      const struct fleet_handlers *h)
 {
-	struct stat st;
-
-	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+	if (!fleet_not_a_file(path))
 		return 0;
-	fleet_problem(h, rel, 0, "not a regular file (a FIFO, a device?): not read");
+	fleet_problem(h, rel, 0, "%s", FLEET_NOT_A_FILE);
 	return 1;
 }
 

@@ -96,6 +96,13 @@ int fleet_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int fleet_not_a_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
 int fleet_is_symlink(const char *path)
 {
 	struct stat st;

@@ -55,6 +55,14 @@ int fleet_dirlist_dir(const struct fleet_dirlist *d, size_t i, const char *path)
 /* stat(): a folder (following links); lstat(): a symbolic link. */
 int fleet_is_dir(const char *path);
 int fleet_is_symlink(const char *path);
+/* Is path there and no regular file: a FIFO (which would hold its
+ * reader for ever, waiting for a writer) or a device (read without
+ * end)?  1 if so, and it is not to be read; 0 for a regular file and
+ * for a path that cannot be stat'ed (its reader says why it cannot open
+ * it).  FLEET_NOT_A_FILE is what a fleet reader says of it, after its
+ * name. */
+int fleet_not_a_file(const char *path);
+#define FLEET_NOT_A_FILE "not a regular file (a FIFO, a device?): not read"
 /* Does name end with suffix, ignoring ASCII case (".INI", ".Json")? */
 int fleet_ends_with_ci(const char *name, const char *suffix);
 

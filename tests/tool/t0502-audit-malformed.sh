@@ -45,4 +45,24 @@ for f in samples/fleet/jobs/rest/winapp01-jobs.json samples/fleet/jobs/extract/f
 done
 ok "no crash on $i truncated exports" [ "$crashed" = 0 ]
 
+# FIFOs named like an export, a notification export and INI files (one a
+# job's, one no job's): each would hold a reader for ever waiting for a
+# writer; the audit names each and ends
+rm -rf "$tmp/p"
+mkdir -p "$tmp/p/jobs" "$tmp/p/notify" "$tmp/p/machines/M/C"
+printf '[{"name":"J","primaryMachine":"M","jobType":"Windows","details":{"commandLine":"smartemail.exe -inifile:C:\\\\x.ini"}}]' >"$tmp/p/jobs/a.json"
+mkfifo "$tmp/p/jobs/pipe.json" "$tmp/p/notify/pipe.json" "$tmp/p/machines/M/C/x.ini" \
+	"$tmp/p/machines/M/C/orphan.ini"
+timeout 60 $audit --fleet "$tmp/p" --format json >"$tmp/p.json" 2>"$tmp/p.err"
+rc=$?
+is "$rc" 65 "FIFOs in the fleet: the audit ends, the report incomplete (not a hang: 124)"
+ok "the FIFO export named" grep -q "jobs/pipe.json: not a regular file (a FIFO, a device?): not read" "$tmp/p.err"
+ok "the FIFO notification export named" grep -q "notify/pipe.json: not a regular file" "$tmp/p.err"
+ok "the job whose INI file is a FIFO: ini-invalid, named" node -e '
+	const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+	const j = r.jobs.find(j => j.job === "J");
+	const f = j && j.findings.find(f => f.code === "ini-invalid");
+	if (!f || !/machines\/M\/C\/x\.ini: not a regular file/.test(f.message)) process.exit(1);
+' "$tmp/p.json"
+
 done_testing
