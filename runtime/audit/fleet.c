@@ -208,7 +208,8 @@ static int scan_tree(const char *top, const char *path, const char *rel,
 			if (kind == 1)
 				rc = scan_tree(top, p, r, depth + 1, h, files, err);
 		} else if (is_export(d.names[i])) {
-			if (!not_a_file(p, r, h))
+			/* the read-ahead found it a regular file already */
+			if ((pf.size && pf.size[i] > 0) || !not_a_file(p, r, h))
 				rc = fleet_ends_with_ci(d.names[i], ".xml") ?
 				     fleet_scan_xml(p, r, h, err) : fleet_scan_json(p, r, h, err);
 			++*files;

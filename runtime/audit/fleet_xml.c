@@ -763,8 +763,6 @@ int fleet_scan_xml_as(const char *path, const char *rel,
 		x->cur = XF_NONE;
 	}
 	rc = libxml2_scan(x, fp, path);
-	if (handed && how == FLEET_XML_LIBXML2)
-		*handed = x->handed;
 out:
 	fclose(fp);
 	for (i = 0; i < XF_COUNT; i++)
