@@ -73,6 +73,7 @@ struct job_verdict {
 	size_t n_findings;
 };
 
+struct rules_masks;
 struct analysis_opts {
 	const char *fleet_dir;          /* to resolve files on machines */
 	time_t now;                     /* 0 = time(NULL) */
@@ -90,6 +91,11 @@ struct analysis_opts {
 	/* audit_run(): called after each export file (may be NULL) */
 	void (*progress)(size_t files, size_t jobs, void *ctx);
 	void *progress_ctx;
+	/* analysis_job() (no INI cache): the compiled masks the INI files
+	 * of its jobs share (rules_masks_new(), the caller's; one thread's
+	 * at a time), so that a pattern many files hold is compiled once;
+	 * NULL: each file's are compiled.  audit_run() has its cache's. */
+	struct rules_masks *masks;
 };
 
 /* Evaluate one job of a fleet.  A job that cannot be evaluated is not an
@@ -115,7 +121,6 @@ int analysis_config(const struct analysis_opts *o, const struct config *cfg,
  * that uses the file.  Zeroed: nothing kept yet.  Owns its messages.
  * masks (borrowed, may be NULL): the compiled masks the INI files of one
  * audit share (rules_compile_memo()); rules_memo_release() keeps it. */
-struct rules_masks;
 struct rules_memo {
 	int set, broken;
 	struct finding *f;

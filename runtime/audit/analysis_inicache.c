@@ -234,6 +234,8 @@ int audit_ini_lookup(struct ini_cache *c, const struct analysis_opts *o,
 		if (!c->masks)
 			c->masks = rules_masks_new();
 		e->rules.masks = c->masks;
+	} else {
+		e->rules.masks = o->masks;
 	}
 	if (fleet_resolve_ini(o->fleet_dir, machine, inifile, working_dir, &e->fp,
 			      err) < 0)

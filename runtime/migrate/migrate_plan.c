@@ -25,6 +25,7 @@
 #include "base/platform.h"
 #include "ini/cmdline.h"
 #include "ini/ini.h"
+#include "ini/rules.h"
 
 void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -222,10 +223,14 @@ static void eval_job(const struct analysis_opts *ao, struct mjob *m)
 	m->eval_rc = 0;
 }
 
+/* Each worker compiles the masks its INI files share once (ao.masks,
+ * its own: a memo is one thread's). */
 static void *eval_main(void *arg)
 {
 	struct evalq *q = arg;
+	struct analysis_opts ao = *q->ao;
 
+	ao.masks = rules_masks_new();
 	for (;;) {
 		struct mjob *m;
 
@@ -234,12 +239,14 @@ static void *eval_main(void *arg)
 			pthread_cond_wait(&q->cv, &q->mu);
 		if (q->next == q->n) {
 			pthread_mutex_unlock(&q->mu);
-			return NULL;
+			break;
 		}
 		m = evalq_at(q, q->next++);
 		pthread_mutex_unlock(&q->mu);
-		eval_job(q->ao, m);
+		eval_job(&ao, m);
 	}
+	rules_masks_free(ao.masks);
+	return NULL;
 }
 
 /* The jobs no worker took (none could be started), several at once. */
