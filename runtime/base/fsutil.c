@@ -257,10 +257,30 @@ static int write_renamed(const char *path, const void *data, size_t len,
 	return replace_with_temp(tmp, path, err);
 }
 
+char *fs_stage_write(const char *path, const void *data, size_t len, mode_t mode,
+		     struct ms_err *err)
+{
+	return write_temp_ex(path, data, len, mode & 07777, 1, 1, err);
+}
+
+int fs_stage_commit(char *tmp, const char *path, struct ms_err *err)
+{
+	return replace_with_temp(tmp, path, err);
+}
+
+void fs_stage_discard(char *tmp)
+{
+	if (tmp)
+		unlink(tmp);
+	free(tmp);
+}
+
 int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
 			      mode_t mode, struct ms_err *err)
 {
-	return write_renamed(path, data, len, mode, 1, err);
+	char *tmp = fs_stage_write(path, data, len, mode, err);
+
+	return tmp ? fs_stage_commit(tmp, path, err) : -1;
 }
 
 int fs_write_unsynced(const char *path, const void *data, size_t len,

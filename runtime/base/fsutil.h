@@ -74,9 +74,23 @@ void fs_atomic_abort(struct fs_atomic *a);
 int fs_write_atomic_nodirsync(const char *path, const void *data, size_t len,
 			      mode_t mode, struct ms_err *err);
 
-/* The same, without any fsync: written and renamed into place, durable
- * only once the caller has made the file system durable (platform_sync_fs)
- * or fsynced the file (fs_fsync_file) and its directory.  For a writer of
+/* fs_write_atomic_nodirsync() in two steps, for a writer that writes a
+ * file's bytes before it knows it will put them in place:
+ * fs_stage_write() writes the temporary sibling of path (exactly mode,
+ * fsynced) and returns its name (malloc'd; NULL and err on failure), which
+ * changes nothing a reader of path or of its folder's files sees but that
+ * name; fs_stage_commit() renames it over path (on failure it is removed
+ * and err names path); fs_stage_discard() removes it (tmp may be NULL).
+ * Both free tmp.  A process killed between the two leaves the temporary
+ * file to fs_clean_dead_temps(). */
+char *fs_stage_write(const char *path, const void *data, size_t len, mode_t mode,
+		     struct ms_err *err);
+int fs_stage_commit(char *tmp, const char *path, struct ms_err *err);
+void fs_stage_discard(char *tmp);
+
+/* fs_write_atomic_nodirsync() without any fsync: written and renamed into
+ * place, durable only once the caller has made the file system durable
+ * (platform_sync_fs) or fsynced the file (fs_fsync_file) and its directory.  For a writer of
  * many small files that makes them durable together. */
 int fs_write_unsynced(const char *path, const void *data, size_t len,
 		      mode_t mode, struct ms_err *err);

@@ -302,6 +302,8 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 			it->orig = pi->orig;
 			it->orig_len = pi->orig_len;
 			pi->orig = NULL;
+			it->staged = pi->staged;     /* the same bytes, written ahead */
+			pi->staged = NULL;
 			return 0;
 		}
 		/* let go to keep memory bounded (mig_do_plan): made again */
@@ -312,7 +314,7 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 	if (!it->orig_sha[0] && !it->seen) {
 		if (!(file = fs_join(o->fleet_dir, it->path)))
 			return err_nomem(err);
-		it->seen = mig_seen(file);
+		it->seen = mig_seen(file, NULL);
 		free(file);
 		file = NULL;
 	}
@@ -401,6 +403,38 @@ static int deferred_take(struct plan *kept, struct mig_deferred *df,
 	if (pi->seen && !it->seen && !(it->seen = strdup(pi->seen)))
 		return err_nomem(err);
 	return 0;
+}
+
+/* An apply that plans has its plan's new bytes at hand as soon as its run
+ * is stored: they are written ahead (mig_stage_add), in plan order, while
+ * it decides and writes its batches -- every INI file of the run (--only
+ * filters) with its bytes kept and no secret still to seal into them
+ * (sealing makes other bytes), and each export as mig_deferred makes it.
+ * The batches put them in place (see migrate_int.h). */
+static void stage_plan(const struct migrate_opts *o, struct wctx *w,
+		       const struct srun *r, struct plan *kept,
+		       struct mig_deferred *df)
+{
+	size_t i;
+
+	mig_stage_start(w);
+	if (!w->stage)
+		return;
+	df->stage = w->stage;
+	for (i = 0; i < r->n; i++) {
+		const struct sitem *it = &r->items[i];
+		struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
+				   &kept->items[it->seq - 1] : NULL;
+
+		if (!it->match || it->state != MI_PLANNED || !pi ||
+		    strcmp(pi->path, it->path) != 0 || pi->state != MI_PLANNED)
+			continue;
+		if (pi->deferred)
+			pi->stage_ok = 1;
+		else if (pi->new && pi->orig && !pi->seal)
+			pi->staged = mig_stage_add(w->stage, o->fleet_dir, pi->path,
+						   pi->new, pi->new_len, pi->mode);
+	}
 }
 
 /* Step 1 of an apply batch items[b0..e) (main thread: the connection,
@@ -492,6 +526,8 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 		}
 record:
 		if (!it->write) {
+			mig_stage_drop(it->staged);
+			it->staged = NULL;
 			mig_wipe_bytes(it->orig, it->orig_len);
 			mig_wipe_bytes(it->new, it->new_len);
 			it->orig = it->new = NULL;
@@ -562,6 +598,8 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
+	if (own)
+		stage_plan(o, &w, &r, kept, &df);
 	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	/* Each batch: record the originals of the files about to be written
 	 * (state applying), write every file (tmp, fsync, rename), fsync each
@@ -637,6 +675,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	if (mig_commit(d, res, &t, err) < 0)
 		goto done;
 	mig_deferred_release(&df);
+	mig_stage_stop(&w);
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);
@@ -691,6 +730,7 @@ fail:
 	sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 done:
 	mig_deferred_release(&df);
+	mig_stage_stop(&w);       /* before the bytes it borrowed are freed */
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);

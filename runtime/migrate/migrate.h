@@ -12,7 +12,11 @@
  *
  * so after a crash or kill -9 at any point, apply again finishes the run
  * and never writes a file twice (a file that already has the new hash is
- * simply marked applied).  rollback restores the original bytes; a file
+ * simply marked applied).  "File written" is its rename into place: an
+ * apply that plans writes the new bytes ahead as temporary files beside
+ * the files (nothing a reader of them sees) and renames each only in its
+ * turn; a temporary file not renamed is removed, by this apply or (killed)
+ * by the next apply or rollback of the run.  rollback restores the original bytes; a file
  * whose hash matches neither side was changed by someone else: conflict,
  * left alone unless forced.  The state database is held with an exclusive
  * lock for the whole command, so a second migrate process gets "in use"

@@ -117,6 +117,10 @@ struct pitem {
 				   * it writes the INI files (mig_deferred):
 				   * stored with its edit, no hashes */
 	int make_rc;              /* mig_deferred's: -1 out of memory */
+	mode_t mode;              /* the file's mode when plan read it */
+	int stage_ok;             /* apply: its new bytes may be written ahead
+				   * (mig_stage_add) once made */
+	struct mig_staged *staged;  /* written ahead (NULL: not) */
 };
 
 struct plan {
@@ -155,6 +159,8 @@ struct sitem {
 	int write;                /* 1 = write new, 2 = write orig */
 	mode_t mode;              /* the file's mode when hashed */
 	char *dir;                /* its folder (fleet-relative) once written */
+	struct mig_staged *staged;  /* its new bytes written ahead (apply that
+				   * plans), from the plan's item */
 };
 
 struct sjob {
@@ -260,6 +266,7 @@ struct wctx {
 	struct wfile *files;      /* the batch's files to write */
 	size_t n_files, alloc_files;
 	struct wlist *lister;     /* the run's folders being listed */
+	struct mig_stage *stage;  /* files written ahead (mig_stage_start) */
 };
 
 /* One file of a batch to write: the item, its bytes, what came of it. */
@@ -281,6 +288,43 @@ struct hfile {
 	char cur[65];
 	struct ms_err err;
 };
+
+/* Files written ahead.  An apply that plans knows each file's new bytes
+ * long before the batch that puts it in place: WORKERS threads write them
+ * ahead, in plan order, as temporary files beside the files they replace
+ * (fs_stage_write: written, fsynced, nothing a reader of the fleet's files
+ * sees), while apply stores its run, decides its batches and puts earlier
+ * files in place.  A batch then only renames a file written ahead over
+ * its file (fs_stage_commit), after its state applying is committed as
+ * ever: the order of migrate.h is unchanged, only when the bytes reach
+ * the disk is.  A file not written ahead when its batch comes is written
+ * by the batch (the entry taken: never written ahead after), and so is
+ * one whose mode changed since.  Every temporary file not put in place is
+ * removed (mig_stage_drop, mig_stage_stop); a process killed leaves them
+ * to the cleaning of the run's folders by the next apply or rollback of
+ * the run, which is stored before the first one is written.
+ * mig_stage_add() borrows data until the entry is taken or the stage
+ * stopped; it returns NULL (nothing written ahead) when out of memory. */
+struct mig_stage;
+struct mig_staged;
+/* Starts w->stage (left NULL when no thread can be started: nothing is
+ * written ahead then). */
+void mig_stage_start(struct wctx *w);
+struct mig_staged *mig_stage_add(struct mig_stage *s, const char *fleet,
+				 const char *rel, const char *data, size_t len,
+				 mode_t mode);
+/* The temporary file holding the entry's bytes, to rename (the caller
+ * owns it), or NULL: not written ahead, and never to be after this.  Only
+ * when they are the very bytes to write (data, len: the buffer the entry
+ * borrowed) with the mode to give them; otherwise the temporary file is
+ * removed.  Waits while the entry is being written.  e may be NULL. */
+char *mig_stage_take(struct mig_staged *e, const char *data, size_t len,
+		     mode_t mode);
+/* The entry's temporary file removed, if any (the file not written). */
+void mig_stage_drop(struct mig_staged *e);
+/* Waits for the writes in progress, removes every temporary file not
+ * taken, releases the entries; w->stage is NULL after. */
+void mig_stage_stop(struct wctx *w);
 
 /* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
  * file's mode (0600 when it does not exist), kept when it is rewritten. */
@@ -358,10 +402,12 @@ void mig_clean_changelists(const char *base);
  * (a change in the same clock tick as the read would leave them as they
  * were), and never on Windows (st_ctime is the creation time there, no
  * inode).  Apply skips reading and hashing a planned file whose identity
- * is unchanged: any write since, or a rename over it, changes ctime. */
+ * is unchanged: any write since, or a rename over it, changes ctime.
+ * *mode (may be NULL) gets the file's mode from the same stat (0 when it
+ * cannot be stat()ed). */
 #define MIG_SEEN_MAX 128
 #define MIG_SEEN_SETTLED 2
-char *mig_seen(const char *path);
+char *mig_seen(const char *path, mode_t *mode);
 
 /* The files of a run's cutover packet (FLEET/migrate/run-N[-rollback]). */
 #define MIG_PACKET_FILES 4
@@ -391,6 +437,8 @@ struct mig_deferred {
 	const struct migrate_map *map;
 	struct plan *p;
 	size_t *idx, n;
+	struct mig_stage *stage;  /* each export made is written ahead there
+				   * (its stage_ok set), unless NULL */
 	pthread_t th;
 	int started, done;
 };

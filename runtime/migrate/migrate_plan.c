@@ -48,13 +48,19 @@ void mig_outf(const struct migrate_opts *o, const char *fmt, ...)
 
 /* Called before the file is read: a change after this stat changes the
  * identity, one before it is in what is read. */
-char *mig_seen(const char *path)
+char *mig_seen(const char *path, mode_t *mode)
 {
 	char buf[MIG_SEEN_MAX];
 	struct stat st;
 	time_t now = time(NULL);
 
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	if (mode)
+		*mode = 0;
+	if (stat(path, &st) < 0)
+		return NULL;
+	if (mode)
+		*mode = st.st_mode & 07777;
+	if (!S_ISREG(st.st_mode) ||
 	    st.st_mtime > now - MIG_SEEN_SETTLED || st.st_ctime > now - MIG_SEEN_SETTLED ||
 	    platform_file_id(&st, buf, sizeof(buf)) < 0)
 		return NULL;
@@ -598,7 +604,7 @@ static int plan_ini(const struct migrate_opts *o, const struct migrate_map *map,
 		}
 	if (!(file = fs_join(o->fleet_dir, ini_file)))
 		return err_nomem(err);
-	it->seen = mig_seen(local ? local : file);
+	it->seen = mig_seen(local ? local : file, &it->mode);
 	if (fs_read_file(local ? local : file, INI_MAX_FILE, &it->orig, &it->orig_len,
 			 &lerr) < 0) {
 		rc = skip(it, err, "cannot read: %s", lerr.msg);
@@ -768,7 +774,7 @@ static void export_one(void *ctx, size_t k)
 		err_nomem(err);
 		goto done;
 	}
-	it->seen = mig_seen(file);
+	it->seen = mig_seen(file, &it->mode);
 	if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
 		g->rc = skip(it, err, "cannot read: %s", lerr.msg);
 	else if (migrate_rewrite_export(source, it->orig, it->orig_len, olds, news, m,
@@ -907,6 +913,7 @@ struct deferred_work {
 	const struct migrate_map *map;
 	struct plan *p;
 	size_t *idx;
+	struct mig_stage *stage;
 };
 
 static void deferred_one(void *ctx, size_t k)
@@ -920,7 +927,7 @@ static void deferred_one(void *ctx, size_t k)
 		it->make_rc = -1;
 		return;
 	}
-	it->seen = mig_seen(file);
+	it->seen = mig_seen(file, &it->mode);
 	if (fs_read_file(file, EXPORT_MAX, &it->orig, &it->orig_len, &lerr) < 0)
 		it->make_rc = skip(it, &err, "cannot read: %s", lerr.msg);
 	else if (mig_remake(w->map, it->kind, it->path, it->orig, it->orig_len,
@@ -932,6 +939,10 @@ static void deferred_one(void *ctx, size_t k)
 		it->make_rc = skip(it, &err, MIG_EXPORT_NOT_FOUND);
 	else
 		item_hashes(w->p, it);
+	/* written ahead of its batch (unless item_hashes let its bytes go) */
+	if (it->state == MI_PLANNED && it->make_rc == 0 && it->stage_ok && it->new)
+		it->staged = mig_stage_add(w->stage, w->o->fleet_dir, it->path,
+					   it->new, it->new_len, it->mode);
 	if (it->state != MI_PLANNED || it->make_rc < 0) {
 		mig_wipe_bytes(it->orig, it->orig_len);
 		mig_wipe_bytes(it->new, it->new_len);
@@ -944,7 +955,7 @@ static void deferred_one(void *ctx, size_t k)
 static void *deferred_main(void *arg)
 {
 	struct mig_deferred *df = arg;
-	struct deferred_work w = { df->o, df->map, df->p, df->idx };
+	struct deferred_work w = { df->o, df->map, df->p, df->idx, df->stage };
 
 	mig_pool_run(df->n, deferred_one, &w);
 	return NULL;

@@ -219,6 +219,7 @@ void mig_wctx_release(struct wctx *w)
 	size_t i;
 
 	mig_wctx_wait(w);
+	mig_stage_stop(w);
 	strset_free(&w->items);
 	strset_free(&w->cleaned);
 	strset_free(&w->batch);
@@ -364,6 +365,169 @@ void mig_pool_run(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 	pthread_mutex_destroy(&p.mu);
 }
 
+/* ---- files written ahead (migrate_int.h) ---- */
+
+enum { STG_QUEUED, STG_BUSY, STG_DONE, STG_FAILED, STG_TAKEN };
+
+struct mig_staged {
+	struct mig_stage *s;
+	char *file;               /* absolute path */
+	const char *data;         /* borrowed */
+	size_t len;
+	mode_t mode;
+	char *tmp;                /* its temporary file, once STG_DONE */
+	int state;                /* under s->mu */
+	struct mig_staged *next;  /* the queue, in the order added */
+	struct mig_staged *all;   /* every entry, for mig_stage_stop() */
+};
+
+struct mig_stage {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;        /* an entry queued or written, or stop */
+	struct mig_staged *head, *tail, *all;
+	int stop;
+	pthread_t th[WORKERS];
+	size_t n_th;
+};
+
+static void *stage_main(void *arg)
+{
+	struct mig_stage *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct ms_err err = MS_ERR_INIT;
+		struct mig_staged *e;
+		char *tmp;
+
+		while (!s->head && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop)
+			break;
+		e = s->head;
+		if (!(s->head = e->next))
+			s->tail = NULL;
+		if (e->state != STG_QUEUED)
+			continue;        /* taken first: its batch writes it */
+		e->state = STG_BUSY;
+		pthread_mutex_unlock(&s->mu);
+		/* a failure is the batch's to meet and report */
+		tmp = fs_stage_write(e->file, e->data, e->len, e->mode, &err);
+		pthread_mutex_lock(&s->mu);
+		e->tmp = tmp;
+		e->state = tmp ? STG_DONE : STG_FAILED;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+void mig_stage_start(struct wctx *w)
+{
+	struct mig_stage *s = calloc(1, sizeof(*s));
+	size_t k;
+
+	w->stage = NULL;
+	if (!s)
+		return;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	for (k = 0; k < WORKERS; k++)
+		if (pthread_create(&s->th[s->n_th], NULL, stage_main, s) == 0)
+			s->n_th++;
+	if (!s->n_th) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return;
+	}
+	w->stage = s;
+}
+
+struct mig_staged *mig_stage_add(struct mig_stage *s, const char *fleet,
+				 const char *rel, const char *data, size_t len,
+				 mode_t mode)
+{
+	struct mig_staged *e;
+
+	if (!s || !(e = calloc(1, sizeof(*e))))
+		return NULL;
+	if (!(e->file = fs_join(fleet, rel))) {
+		free(e);
+		return NULL;
+	}
+	e->s = s;
+	e->data = data;
+	e->len = len;
+	e->mode = mode;
+	pthread_mutex_lock(&s->mu);
+	e->all = s->all;
+	s->all = e;
+	if (s->tail)
+		s->tail->next = e;
+	else
+		s->head = e;
+	s->tail = e;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return e;
+}
+
+char *mig_stage_take(struct mig_staged *e, const char *data, size_t len,
+		     mode_t mode)
+{
+	char *tmp = NULL;
+
+	if (!e)
+		return NULL;
+	pthread_mutex_lock(&e->s->mu);
+	while (e->state == STG_BUSY)
+		pthread_cond_wait(&e->s->cv, &e->s->mu);
+	if (e->state == STG_DONE) {
+		tmp = e->tmp;
+		e->tmp = NULL;
+	}
+	e->state = STG_TAKEN;
+	pthread_mutex_unlock(&e->s->mu);
+	if (tmp && (e->data != data || e->len != len || e->mode != mode)) {
+		fs_stage_discard(tmp);
+		tmp = NULL;
+	}
+	return tmp;
+}
+
+void mig_stage_drop(struct mig_staged *e)
+{
+	if (e)
+		fs_stage_discard(mig_stage_take(e, e->data, e->len, e->mode));
+}
+
+void mig_stage_stop(struct wctx *w)
+{
+	struct mig_stage *s = w->stage;
+	struct mig_staged *e;
+	size_t k;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (k = 0; k < s->n_th; k++)
+		pthread_join(s->th[k], NULL);
+	while ((e = s->all)) {
+		s->all = e->all;
+		fs_stage_discard(e->tmp);
+		free(e->file);
+		free(e);
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	w->stage = NULL;
+}
+
 /* A batch's files on the pool: each one's bytes made (prep, optional)
  * and written by the same task, so that reading one file and writing
  * another wait on the disk together. */
@@ -387,6 +551,15 @@ static int prep_write(struct wjob *j, struct wfile *f)
 	if (r > 0 || __atomic_load_n(&j->stop, __ATOMIC_RELAXED)) {
 		f->skip = 1;
 		return 1;
+	}
+	if (f->it->staged) {
+		char *tmp = mig_stage_take(f->it->staged, f->data, f->len, f->it->mode);
+
+		f->it->staged = NULL;
+		if (tmp) {
+			f->rc = fs_stage_commit(tmp, f->file, &f->err);
+			return f->rc;
+		}
 	}
 	f->rc = fs_write_atomic_nodirsync(f->file, f->data, f->len, f->it->mode,
 					  &f->err);

@@ -41,17 +41,18 @@ while [ "$i" -le "$items" ]; do
 	i=$((i + 1))
 done
 
-# a real SIGKILL while apply sleeps after its first write
+# a real SIGKILL while apply sleeps after its first write (the files it
+# writes ahead, ".NAME.tmp.PID.N", are not put in place: not counted)
 rm -rf fleet && cp -a orig fleet
 MAILSHIFT_MIGRATE_PAUSE=5 $migrate apply --fleet fleet --map "$map" >/dev/null 2>&1 &
 pid=$!
 k=0
-while [ $k -lt 100 ] && ! grep -rq 'MAILSHIFT_CONTOSO_SECRET' fleet/machines 2>/dev/null; do
+while [ $k -lt 100 ] && ! grep -rq --exclude='.*' 'MAILSHIFT_CONTOSO_SECRET' fleet/machines 2>/dev/null; do
 	sleep 0.1; k=$((k + 1))
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-ok "SIGKILL landed during apply" [ "$(grep -rl 'MAILSHIFT_CONTOSO_SECRET' fleet/machines | wc -l)" = 1 ]
+ok "SIGKILL landed during apply" [ "$(grep -rl --exclude='.*' 'MAILSHIFT_CONTOSO_SECRET' fleet/machines | wc -l)" = 1 ]
 # what a process killed inside its atomic write leaves behind
 printf 'half' >"fleet/machines/WINAPP01/D/Jobs/finance/.recon.ini.tmp.4194303.0"
 $migrate apply --fleet fleet --map "$map" >apply.txt 2>&1

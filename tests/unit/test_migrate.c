@@ -24,6 +24,7 @@
 #include "base/platform.h"
 #include "ini/ini.h"
 #include "migrate/migrate.h"
+#include "migrate/migrate_int.h"
 #include "auth/seal.h"
 #include "tap.h"
 
@@ -762,6 +763,164 @@ static void test_fs_batch(void)
 	rmdir(dir);
 }
 
+/* How many temporary files (".NAME.tmp.PID.N") dir holds. */
+static int count_temps(const char *dir)
+{
+	struct dirent *de;
+	size_t len;
+	long pid;
+	int n = 0;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return -1;
+	while ((de = readdir(dh)))
+		n += fs_temp_name_parse(de->d_name, &len, &pid);
+	closedir(dh);
+	return n;
+}
+
+static int holds(const char *dir, const char *name, const char *text)
+{
+	char *p = fs_join(dir, name), *data = NULL;
+	size_t len = 0;
+	struct ms_err err = MS_ERR_INIT;
+	int r = p && fs_read_file(p, 1024, &data, &len, &err) == 0 &&
+		len == strlen(text) && memcmp(data, text, len) == 0;
+
+	free(data);
+	free(p);
+	return r;
+}
+
+/* A file written ahead (fs_stage_*): nothing a reader sees changes until
+ * it is put in place; removed instead, nothing is left. */
+static void test_fs_stage(void)
+{
+	struct ms_err err = MS_ERR_INIT;
+	char dir[] = "/tmp/test_stage.XXXXXX", *path = NULL, *tmp = NULL;
+	struct stat st;
+
+	if (!mkdtemp(dir) || !(path = fs_join(dir, "a.ini")) ||
+	    fs_write_atomic_nodirsync(path, "old\n", 4, 0640, &err) < 0) {
+		ok(0, "temporary folder");
+		free(path);
+		return;
+	}
+	tmp = fs_stage_write(path, "new\n", 4, 0600, &err);
+	ok(tmp && holds(dir, "a.ini", "old\n") && count_temps(dir) == 1,
+	   "fs_stage_write: a temporary file beside a.ini, a.ini untouched");
+	ok(tmp && stat(tmp, &st) == 0 && (st.st_mode & 07777) == 0600 && st.st_size == 4,
+	   "the temporary file has the bytes and exactly the mode asked");
+	ok(tmp && fs_stage_commit(tmp, path, &err) == 0 && holds(dir, "a.ini", "new\n") &&
+	   count_temps(dir) == 0 && stat(path, &st) == 0 && (st.st_mode & 07777) == 0600,
+	   "fs_stage_commit puts it in place, nothing left beside");
+	tmp = fs_stage_write(path, "third\n", 6, 0600, &err);
+	ok(tmp != NULL, "written ahead again");
+	fs_stage_discard(tmp);
+	ok(holds(dir, "a.ini", "new\n") && count_temps(dir) == 0,
+	   "fs_stage_discard removes it, a.ini untouched");
+	fs_stage_discard(NULL);
+	free(path);
+	path = fs_join(dir, "missing/b.ini");
+	err_clear(&err);
+	ok(path && !fs_stage_write(path, "x", 1, 0600, &err) && err.code == MS_ERR_IO,
+	   "a folder that does not exist: NULL and an error");
+	free(path);
+	path = fs_join(dir, "a.ini");
+	if (path)
+		unlink(path);
+	free(path);
+	ok(rmdir(dir) == 0, "nothing else left in the folder");
+}
+
+/* The stage of an apply (mig_stage_*): files written ahead in order,
+ * each put in place only with the very bytes and mode its batch writes,
+ * every one not put in place removed. */
+static void test_stage(void)
+{
+	static const char *names[] = { "a.ini", "b.ini", "c.ini", "d.ini", "e.ini" };
+	static const char *news[] = { "A\n", "B\n", "C\n", "D\n", "E\n" };
+	struct migrate_opts o;
+	struct wctx w;
+	struct mig_staged *e[5];
+	struct ms_err err = MS_ERR_INIT;
+	char dir[] = "/tmp/test_stage2.XXXXXX", *tmp, *path;
+	char other[] = "A\n";
+	int k, waited = 0, dtmp;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "temporary folder");
+		return;
+	}
+	for (k = 0; k < 5; k++) {
+		path = fs_join(dir, names[k]);
+		if (!path || fs_write_atomic_nodirsync(path, "old\n", 4, 0640, &err) < 0)
+			ok(0, "file %s", names[k]);
+		free(path);
+	}
+	memset(&o, 0, sizeof(o));
+	memset(&w, 0, sizeof(w));
+	o.fleet_dir = dir;
+	w.o = &o;
+	ok(!mig_stage_add(NULL, dir, "a.ini", "x", 1, 0640) && !mig_stage_take(NULL, "x", 1, 0) &&
+	   (mig_stage_drop(NULL), 1), "no stage: nothing written ahead, nothing to take");
+	mig_stage_start(&w);
+	ok(w.stage != NULL, "a stage started");
+	for (k = 0; k < 3; k++)
+		e[k] = mig_stage_add(w.stage, dir, names[k], news[k], 2, 0640);
+	ok(e[0] && e[1] && e[2], "three files added");
+	while (count_temps(dir) < 3 && waited++ < 500)
+		usleep(10000);
+	is_int(count_temps(dir), 3, "all three written ahead");
+	ok(holds(dir, "a.ini", "old\n") && holds(dir, "b.ini", "old\n") &&
+	   holds(dir, "c.ini", "old\n"), "and none of the files changed");
+	tmp = mig_stage_take(e[0], news[0], 2, 0640);
+	path = fs_join(dir, "a.ini");
+	ok(tmp && path && fs_stage_commit(tmp, path, &err) == 0 && holds(dir, "a.ini", "A\n"),
+	   "taken with its bytes and mode: put in place");
+	free(path);
+	ok(!mig_stage_take(e[0], news[0], 2, 0640), "an entry is taken once");
+	ok(!mig_stage_take(e[1], other, 2, 0640) && count_temps(dir) == 1,
+	   "other bytes (not the buffer written ahead): its temporary file removed");
+	ok(!mig_stage_take(e[2], news[2], 2, 0600) && count_temps(dir) == 0,
+	   "another mode: removed too");
+	ok(holds(dir, "b.ini", "old\n") && holds(dir, "c.ini", "old\n"),
+	   "the files not put in place are untouched");
+	/* taken at once: either already written ahead (then put in place)
+	 * or never written ahead after */
+	e[3] = mig_stage_add(w.stage, dir, names[3], news[3], 2, 0640);
+	tmp = mig_stage_take(e[3], news[3], 2, 0640);
+	dtmp = tmp != NULL;
+	path = fs_join(dir, "d.ini");
+	if (tmp && path)
+		fs_stage_commit(tmp, path, &err);
+	free(path);
+	e[4] = mig_stage_add(w.stage, dir, names[4], news[4], 2, 0640);
+	mig_stage_drop(e[4]);
+	usleep(50000);
+	ok(count_temps(dir) == 0 && holds(dir, "e.ini", "old\n"),
+	   "dropped: nothing written ahead is left of it");
+	ok(dtmp ? holds(dir, "d.ini", "D\n") : holds(dir, "d.ini", "old\n"),
+	   "taken at once: put in place only if it had been written ahead");
+	for (k = 0; k < 2; k++)
+		e[k] = mig_stage_add(w.stage, dir, names[k + 1], news[k + 1], 2, 0640);
+	waited = 0;
+	while (count_temps(dir) < 2 && waited++ < 500)
+		usleep(10000);
+	mig_stage_stop(&w);
+	ok(!w.stage && count_temps(dir) == 0, "stopped: every temporary file not taken removed");
+	ok(holds(dir, "b.ini", "old\n") && holds(dir, "c.ini", "old\n"),
+	   "and their files untouched");
+	for (k = 0; k < 5; k++) {
+		path = fs_join(dir, names[k]);
+		if (path)
+			unlink(path);
+		free(path);
+	}
+	ok(rmdir(dir) == 0, "nothing else left in the folder");
+}
+
 static int name_is(const char *name, size_t len, void *want)
 {
 	return strlen(want) == len && memcmp(name, want, len) == 0;
@@ -924,5 +1083,7 @@ int main(void)
 			"fleet-recon-graph.ini", MT_GRAPH);
 	test_seal_bytes();
 	test_fs_batch();
+	test_fs_stage();
+	test_stage();
 	return done_testing();
 }

@@ -49,15 +49,19 @@ for step in plan apply status; do
 done
 # the same fleet after apply, but for sealed values and their files' hashes
 norm() { sed -e 's/mssealed:v1:[A-Za-z0-9+\/=]*/mssealed:v1:X/g' -e 's/[0-9a-f]\{64\}/HASH/g'; }
-for side in linux win; do
-	(cd "$T/$side/fleet" && find . -type f ! -name '*.db' | sort) | while IFS= read -r f; do
-		mkdir -p "$(dirname "$T/norm-$side/$f")"
-		norm <"$T/$side/fleet/$f" >"$T/norm-$side/$f"
+# same_norm DIR: $T/linux/DIR and $T/win/DIR hold the same files, normalized
+same_norm() {
+	for side in linux win; do
+		rm -rf "$T/norm-$side"
+		(cd "$T/$side/$1" && find . -type f ! -name '*.db' | sort) | while IFS= read -r f; do
+			mkdir -p "$(dirname "$T/norm-$side/$f")"
+			norm <"$T/$side/$1/$f" >"$T/norm-$side/$f"
+		done
 	done
-done
-diff -r "$T/norm-linux" "$T/norm-win" | head -n 10 | sed 's/^/# /'
-same=0; diff -r -q "$T/norm-linux" "$T/norm-win" >/dev/null || same=1
-ok "apply leaves the fleet the Linux build leaves (sealed values and hashes aside)" [ $same = 0 ]
+	diff -r "$T/norm-linux" "$T/norm-win" | head -n 10 | sed 's/^/# /'
+	diff -r -q "$T/norm-linux" "$T/norm-win" >/dev/null
+}
+ok "apply leaves the fleet the Linux build leaves (sealed values and hashes aside)" same_norm fleet
 ok "apply sealed the client secret in the Windows run" \
 	grep -rq 'ClientSecret=mssealed:v1:' "$T/win/fleet/machines"
 ok "the same files in both fleets" \
@@ -90,5 +94,24 @@ done < <(fleet_files "$T/win/before")
 ok "migrate.exe rollback restores every one of the $n files byte for byte" [ $same = 0 ]
 ok "... the payroll INI among them (its BOM and line ends too)" \
 	cmp "$T/win/before/$pini" "$T/win/fleet/$pini"
+
+# an apply that plans (no plan first) writes the files of its run ahead of
+# their batches and renames them into place (MoveFileEx on Windows): the
+# fleet it leaves is the Linux build's, with no temporary file beside
+for side in linux win; do
+	rm -rf "$T/$side/ahead"
+	cp -R "$T/$side/before" "$T/$side/ahead"
+done
+(cd "$T/linux" && MAILSHIFT_HOME=$T/home-linux "$BIN/mailshift-migrate" apply --fleet ahead \
+    --map map.json >"$T/ahead.l" 2>&1); rl=$?
+(cd "$T/win" && MAILSHIFT_HOME='' winrun mailshift-migrate apply --fleet ahead \
+    --map map.json >"$T/ahead.w" 2>&1); rw=$?
+wine_unnoise "$T/ahead.w"
+ok "migrate.exe apply that plans exits as on Linux ($rw, $rl)" [ $rw = $rl ]
+ok "  and prints what the Linux build prints" cmp -s "$T/ahead.l" "$T/ahead.w"
+cmp -s "$T/ahead.l" "$T/ahead.w" || diff "$T/ahead.l" "$T/ahead.w" | head -n 10 | sed 's/^/# /'
+ok "  it leaves the fleet the Linux build leaves" same_norm ahead
+fails "  it changed the payroll INI" cmp -s "$T/win/before/$pini" "$T/win/ahead/$pini"
+is "$(find "$T/win/ahead" -name '.*.tmp.*' | wc -l)" 0 "  no temporary file left beside the files"
 
 done_testing
