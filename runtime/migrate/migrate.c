@@ -407,34 +407,50 @@ static int deferred_take(struct plan *kept, struct mig_deferred *df,
 
 /* An apply that plans has its plan's new bytes at hand as soon as its run
  * is stored: they are written ahead (mig_stage_add), in plan order, while
- * it decides and writes its batches -- every INI file of the run (--only
- * filters) with its bytes kept and no secret still to seal into them
- * (sealing makes other bytes), and each export as mig_deferred makes it.
- * The batches put them in place (see migrate_int.h). */
-static void stage_plan(const struct migrate_opts *o, struct wctx *w,
-		       const struct srun *r, struct plan *kept,
-		       struct mig_deferred *df)
+ * it decides and writes its batches -- every INI file of the run with its
+ * bytes kept and no secret still to seal into them (sealing makes other
+ * bytes), and each export as mig_deferred makes it.  The batches put them
+ * in place (see migrate_int.h).  With --only filters, r (the run loaded,
+ * its matches marked) says which items apply; without, every planned item
+ * does, and this runs as soon as the run is stored, before it is loaded.
+ * Returns the stage, or NULL (nothing written ahead). */
+static void stage_item(const struct migrate_opts *o, struct mig_stage *s,
+		       struct pitem *pi)
 {
+	if (pi->state != MI_PLANNED)
+		return;
+	if (pi->deferred)
+		pi->stage_ok = 1;
+	else if (pi->new && pi->orig && !pi->seal)
+		pi->staged = mig_stage_add(s, o->fleet_dir, pi->path, pi->new,
+					   pi->new_len, pi->mode);
+}
+
+static struct mig_stage *stage_plan(const struct migrate_opts *o,
+				    const struct srun *r, struct plan *kept,
+				    struct mig_deferred *df)
+{
+	struct mig_stage *s = mig_stage_start();
 	size_t i;
 
-	mig_stage_start(w);
-	if (!w->stage)
-		return;
-	df->stage = w->stage;
+	if (!s)
+		return NULL;
+	df->stage = s;
+	if (!r) {
+		for (i = 0; i < kept->n; i++)
+			stage_item(o, s, &kept->items[i]);
+		return s;
+	}
 	for (i = 0; i < r->n; i++) {
 		const struct sitem *it = &r->items[i];
 		struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
 				   &kept->items[it->seq - 1] : NULL;
 
-		if (!it->match || it->state != MI_PLANNED || !pi ||
-		    strcmp(pi->path, it->path) != 0 || pi->state != MI_PLANNED)
-			continue;
-		if (pi->deferred)
-			pi->stage_ok = 1;
-		else if (pi->new && pi->orig && !pi->seal)
-			pi->staged = mig_stage_add(w->stage, o->fleet_dir, pi->path,
-						   pi->new, pi->new_len, pi->mode);
+		if (it->match && it->state == MI_PLANNED && pi &&
+		    strcmp(pi->path, it->path) == 0)
+			stage_item(o, s, pi);
 	}
+	return s;
 }
 
 /* Step 1 of an apply batch items[b0..e) (main thread: the connection,
@@ -550,10 +566,12 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	struct mdb *d = NULL;
 	struct plan *kept = NULL;
 	struct mig_deferred df;
+	struct mig_stage *stage = NULL;
 	struct srun r;
 	struct wctx w;
 	size_t i, b0, bs = o->batch ? o->batch : BATCH;
 	int run = 0, f, rc = -1, own = 0;
+	int filtered = o->only_machine || o->only_schedule || o->only_job;
 	double t = mig_now();
 
 	memset(res, 0, sizeof(*res));
@@ -583,6 +601,8 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		 * (started once the first batch is decided) */
 		if (mig_deferred_init(&df, o, map, kept, err) < 0)
 			goto done;
+		if (!filtered)
+			stage = stage_plan(o, NULL, kept, &df);
 	}
 	if (mdb_load_run(d, run, &r, err) < 0 || mdb_check_key(d, &r, err) < 0)
 		goto done;
@@ -598,8 +618,8 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	res->run = run;
 	if (mig_wctx_init(&w, o, &r, err) < 0)
 		goto done;
-	if (own)
-		stage_plan(o, &w, &r, kept, &df);
+	if (own && filtered)
+		stage = stage_plan(o, &r, kept, &df);
 	mig_lap(res, MIGRATE_PH_LOAD, &t);
 	/* Each batch: record the originals of the files about to be written
 	 * (state applying), write every file (tmp, fsync, rename), fsync each
@@ -675,7 +695,7 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 	if (mig_commit(d, res, &t, err) < 0)
 		goto done;
 	mig_deferred_release(&df);
-	mig_stage_stop(&w);
+	mig_stage_stop(&stage);
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);
@@ -730,7 +750,7 @@ fail:
 	sqlite3_exec(d->db, "ROLLBACK;", NULL, NULL, NULL);
 done:
 	mig_deferred_release(&df);
-	mig_stage_stop(&w);       /* before the bytes it borrowed are freed */
+	mig_stage_stop(&stage);   /* before the bytes it borrowed are freed */
 	if (kept) {
 		mig_plan_free(kept);
 		free(kept);

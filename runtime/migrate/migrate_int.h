@@ -266,7 +266,6 @@ struct wctx {
 	struct wfile *files;      /* the batch's files to write */
 	size_t n_files, alloc_files;
 	struct wlist *lister;     /* the run's folders being listed */
-	struct mig_stage *stage;  /* files written ahead (mig_stage_start) */
 };
 
 /* One file of a batch to write: the item, its bytes, what came of it. */
@@ -307,9 +306,8 @@ struct hfile {
  * stopped; it returns NULL (nothing written ahead) when out of memory. */
 struct mig_stage;
 struct mig_staged;
-/* Starts w->stage (left NULL when no thread can be started: nothing is
- * written ahead then). */
-void mig_stage_start(struct wctx *w);
+/* NULL when no thread can be started (nothing is written ahead then). */
+struct mig_stage *mig_stage_start(void);
 struct mig_staged *mig_stage_add(struct mig_stage *s, const char *fleet,
 				 const char *rel, const char *data, size_t len,
 				 mode_t mode);
@@ -323,8 +321,8 @@ char *mig_stage_take(struct mig_staged *e, const char *data, size_t len,
 /* The entry's temporary file removed, if any (the file not written). */
 void mig_stage_drop(struct mig_staged *e);
 /* Waits for the writes in progress, removes every temporary file not
- * taken, releases the entries; w->stage is NULL after. */
-void mig_stage_stop(struct wctx *w);
+ * taken, releases the entries; *s is NULL after (may be already). */
+void mig_stage_stop(struct mig_stage **s);
 
 /* Read a fleet file and hash it; 1 when it does not exist.  *mode is the
  * file's mode (0600 when it does not exist), kept when it is rewritten. */

@@ -219,7 +219,6 @@ void mig_wctx_release(struct wctx *w)
 	size_t i;
 
 	mig_wctx_wait(w);
-	mig_stage_stop(w);
 	strset_free(&w->items);
 	strset_free(&w->cleaned);
 	strset_free(&w->batch);
@@ -422,14 +421,13 @@ static void *stage_main(void *arg)
 	return NULL;
 }
 
-void mig_stage_start(struct wctx *w)
+struct mig_stage *mig_stage_start(void)
 {
 	struct mig_stage *s = calloc(1, sizeof(*s));
 	size_t k;
 
-	w->stage = NULL;
 	if (!s)
-		return;
+		return NULL;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	for (k = 0; k < WORKERS; k++)
@@ -439,9 +437,9 @@ void mig_stage_start(struct wctx *w)
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
-		return;
+		return NULL;
 	}
-	w->stage = s;
+	return s;
 }
 
 struct mig_staged *mig_stage_add(struct mig_stage *s, const char *fleet,
@@ -502,9 +500,9 @@ void mig_stage_drop(struct mig_staged *e)
 		fs_stage_discard(mig_stage_take(e, e->data, e->len, e->mode));
 }
 
-void mig_stage_stop(struct wctx *w)
+void mig_stage_stop(struct mig_stage **sp)
 {
-	struct mig_stage *s = w->stage;
+	struct mig_stage *s = *sp;
 	struct mig_staged *e;
 	size_t k;
 
@@ -525,7 +523,7 @@ void mig_stage_stop(struct wctx *w)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
-	w->stage = NULL;
+	*sp = NULL;
 }
 
 /* A batch's files on the pool: each one's bytes made (prep, optional)

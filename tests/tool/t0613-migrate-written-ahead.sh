@@ -73,6 +73,25 @@ ok "  which keeps the change made by hand" cmp -s changed.ini "fleet/$recon"
 is "$(temps fleet)" 0 "  and nothing written ahead is left"
 ok "  the other INI files are migrated" sh -c "grep -q '^\[OAuth\]' fleet/$ap"
 
+# --only: only the files it applies are written ahead
+smart="machines/WINAPP01/C/ProgramData/OpConxps/SMArt Email/SMArtEmail.ini"
+smart_written() { ! cmp -s "orig/$smart" "fleet/$smart"; }
+rm -rf fleet && cp -a orig fleet
+MAILSHIFT_MIGRATE_BATCH=1 MAILSHIFT_MIGRATE_PAUSE=10 $migrate apply --fleet fleet \
+    --map "$map" --only machine=WINAPP01 >/dev/null 2>&1 &
+pid=$!
+ok "--only machine=WINAPP01: its first file is put in place" wait_for smart_written
+ok "  its last INI file is written ahead" wait_for ahead_of "$recon"
+ok "  nothing is written ahead beside FINSRV03's files" \
+	[ -z "$(find fleet/machines/FINSRV03 fleet/jobs/extract -name '.*.tmp.*')" ]
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+$migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
+ok "  an apply without --only then finishes the run" \
+	grep -q "0 conflict, 0 failed, 0 still planned" apply.txt
+ok "  on the golden files" matches_golden fleet
+is "$(temps fleet)" 0 "  with no temporary file left"
+
 # an apply of a plan made before (resumed or not) has no plan's bytes at
 # hand, so it writes nothing ahead: with the same pause, no temporary file
 # beside the files still to come

@@ -841,8 +841,7 @@ static void test_stage(void)
 {
 	static const char *names[] = { "a.ini", "b.ini", "c.ini", "d.ini", "e.ini" };
 	static const char *news[] = { "A\n", "B\n", "C\n", "D\n", "E\n" };
-	struct migrate_opts o;
-	struct wctx w;
+	struct mig_stage *st;
 	struct mig_staged *e[5];
 	struct ms_err err = MS_ERR_INIT;
 	char dir[] = "/tmp/test_stage2.XXXXXX", *tmp, *path;
@@ -859,16 +858,12 @@ static void test_stage(void)
 			ok(0, "file %s", names[k]);
 		free(path);
 	}
-	memset(&o, 0, sizeof(o));
-	memset(&w, 0, sizeof(w));
-	o.fleet_dir = dir;
-	w.o = &o;
 	ok(!mig_stage_add(NULL, dir, "a.ini", "x", 1, 0640) && !mig_stage_take(NULL, "x", 1, 0) &&
 	   (mig_stage_drop(NULL), 1), "no stage: nothing written ahead, nothing to take");
-	mig_stage_start(&w);
-	ok(w.stage != NULL, "a stage started");
+	st = mig_stage_start();
+	ok(st != NULL, "a stage started");
 	for (k = 0; k < 3; k++)
-		e[k] = mig_stage_add(w.stage, dir, names[k], news[k], 2, 0640);
+		e[k] = mig_stage_add(st, dir, names[k], news[k], 2, 0640);
 	ok(e[0] && e[1] && e[2], "three files added");
 	while (count_temps(dir) < 3 && waited++ < 500)
 		usleep(10000);
@@ -889,14 +884,14 @@ static void test_stage(void)
 	   "the files not put in place are untouched");
 	/* taken at once: either already written ahead (then put in place)
 	 * or never written ahead after */
-	e[3] = mig_stage_add(w.stage, dir, names[3], news[3], 2, 0640);
+	e[3] = mig_stage_add(st, dir, names[3], news[3], 2, 0640);
 	tmp = mig_stage_take(e[3], news[3], 2, 0640);
 	dtmp = tmp != NULL;
 	path = fs_join(dir, "d.ini");
 	if (tmp && path)
 		fs_stage_commit(tmp, path, &err);
 	free(path);
-	e[4] = mig_stage_add(w.stage, dir, names[4], news[4], 2, 0640);
+	e[4] = mig_stage_add(st, dir, names[4], news[4], 2, 0640);
 	mig_stage_drop(e[4]);
 	usleep(50000);
 	ok(count_temps(dir) == 0 && holds(dir, "e.ini", "old\n"),
@@ -904,12 +899,12 @@ static void test_stage(void)
 	ok(dtmp ? holds(dir, "d.ini", "D\n") : holds(dir, "d.ini", "old\n"),
 	   "taken at once: put in place only if it had been written ahead");
 	for (k = 0; k < 2; k++)
-		e[k] = mig_stage_add(w.stage, dir, names[k + 1], news[k + 1], 2, 0640);
+		e[k] = mig_stage_add(st, dir, names[k + 1], news[k + 1], 2, 0640);
 	waited = 0;
 	while (count_temps(dir) < 2 && waited++ < 500)
 		usleep(10000);
-	mig_stage_stop(&w);
-	ok(!w.stage && count_temps(dir) == 0, "stopped: every temporary file not taken removed");
+	mig_stage_stop(&st);
+	ok(!st && count_temps(dir) == 0, "stopped: every temporary file not taken removed");
 	ok(holds(dir, "b.ini", "old\n") && holds(dir, "c.ini", "old\n"),
 	   "and their files untouched");
 	for (k = 0; k < 5; k++) {
