@@ -302,8 +302,6 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 			it->orig = pi->orig;
 			it->orig_len = pi->orig_len;
 			pi->orig = NULL;
-			it->staged = pi->staged;     /* the same bytes, written ahead */
-			pi->staged = NULL;
 			return 0;
 		}
 		/* let go to keep memory bounded (mig_do_plan): made again */
@@ -430,7 +428,7 @@ static struct mig_stage *stage_plan(const struct migrate_opts *o,
 				    const struct srun *r, struct plan *kept,
 				    struct mig_deferred *df)
 {
-	struct mig_stage *s = mig_stage_start();
+	struct mig_stage *s = mig_stage_start(0);
 	size_t i;
 
 	if (!s)
@@ -488,6 +486,14 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 				goto record;
 			}
 			it->set_hashes = 1;
+		}
+		/* what was written ahead of it, dropped below unless written
+		 * (an export's: once its making is joined above) */
+		if (kept && it->seq >= 1 && (size_t)it->seq <= kept->n &&
+		    kept->items[it->seq - 1].staged &&
+		    strcmp(kept->items[it->seq - 1].path, it->path) == 0) {
+			it->staged = kept->items[it->seq - 1].staged;
+			kept->items[it->seq - 1].staged = NULL;
 		}
 		if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
 			memcpy(cur, it->orig_sha, sizeof(cur));

@@ -306,8 +306,12 @@ struct hfile {
  * stopped; it returns NULL (nothing written ahead) when out of memory. */
 struct mig_stage;
 struct mig_staged;
-/* NULL when no thread can be started (nothing is written ahead then). */
-struct mig_stage *mig_stage_start(void);
+/* At most limit bytes are written ahead and not taken at once (one file
+ * at least; 0: MIG_STAGE_AHEAD), so that a fleet's disk needs at most that
+ * much more room than for writing batch by batch.  NULL when no thread can
+ * be started (nothing is written ahead then). */
+#define MIG_STAGE_AHEAD ((size_t)64 << 20)
+struct mig_stage *mig_stage_start(size_t limit);
 struct mig_staged *mig_stage_add(struct mig_stage *s, const char *fleet,
 				 const char *rel, const char *data, size_t len,
 				 mode_t mode);

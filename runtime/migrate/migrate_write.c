@@ -382,8 +382,10 @@ struct mig_staged {
 
 struct mig_stage {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;        /* an entry queued or written, or stop */
+	pthread_cond_t cv;        /* an entry queued, written or taken, or stop */
 	struct mig_staged *head, *tail, *all;
+	size_t ahead, limit;      /* bytes written ahead and not taken yet
+				   * (being written included), and their bound */
 	int stop;
 	pthread_t th[WORKERS];
 	size_t n_th;
@@ -399,35 +401,44 @@ static void *stage_main(void *arg)
 		struct mig_staged *e;
 		char *tmp;
 
-		while (!s->head && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
+		/* entries taken first: their batches write them */
+		while ((e = s->head) && e->state != STG_QUEUED)
+			if (!(s->head = e->next))
+				s->tail = NULL;
 		if (s->stop)
 			break;
-		e = s->head;
+		/* at most limit bytes ahead (one entry at least), so that the
+		 * disk holds at most that much more than without writing ahead */
+		if (!e || (s->ahead && s->ahead + e->len > s->limit)) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
 		if (!(s->head = e->next))
 			s->tail = NULL;
-		if (e->state != STG_QUEUED)
-			continue;        /* taken first: its batch writes it */
 		e->state = STG_BUSY;
+		s->ahead += e->len;
 		pthread_mutex_unlock(&s->mu);
 		/* a failure is the batch's to meet and report */
 		tmp = fs_stage_write(e->file, e->data, e->len, e->mode, &err);
 		pthread_mutex_lock(&s->mu);
 		e->tmp = tmp;
 		e->state = tmp ? STG_DONE : STG_FAILED;
+		if (!tmp)
+			s->ahead -= e->len;
 		pthread_cond_broadcast(&s->cv);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
-struct mig_stage *mig_stage_start(void)
+struct mig_stage *mig_stage_start(size_t limit)
 {
 	struct mig_stage *s = calloc(1, sizeof(*s));
 	size_t k;
 
 	if (!s)
 		return NULL;
+	s->limit = limit ? limit : MIG_STAGE_AHEAD;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	for (k = 0; k < WORKERS; k++)
@@ -484,8 +495,10 @@ char *mig_stage_take(struct mig_staged *e, const char *data, size_t len,
 	if (e->state == STG_DONE) {
 		tmp = e->tmp;
 		e->tmp = NULL;
+		e->s->ahead -= e->len;
 	}
 	e->state = STG_TAKEN;
+	pthread_cond_broadcast(&e->s->cv);
 	pthread_mutex_unlock(&e->s->mu);
 	if (tmp && (e->data != data || e->len != len || e->mode != mode)) {
 		fs_stage_discard(tmp);

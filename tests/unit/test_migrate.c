@@ -860,7 +860,7 @@ static void test_stage(void)
 	}
 	ok(!mig_stage_add(NULL, dir, "a.ini", "x", 1, 0640) && !mig_stage_take(NULL, "x", 1, 0) &&
 	   (mig_stage_drop(NULL), 1), "no stage: nothing written ahead, nothing to take");
-	st = mig_stage_start();
+	st = mig_stage_start(0);
 	ok(st != NULL, "a stage started");
 	for (k = 0; k < 3; k++)
 		e[k] = mig_stage_add(st, dir, names[k], news[k], 2, 0640);
@@ -907,6 +907,30 @@ static void test_stage(void)
 	ok(!st && count_temps(dir) == 0, "stopped: every temporary file not taken removed");
 	ok(holds(dir, "b.ini", "old\n") && holds(dir, "c.ini", "old\n"),
 	   "and their files untouched");
+	/* bounded: 25 bytes ahead at most, files of 10 */
+	{
+		static const char ten[3][11] = { "0123456789", "abcdefghij", "ABCDEFGHIJ" };
+
+		st = mig_stage_start(25);
+		for (k = 0; k < 3; k++)
+			e[k] = mig_stage_add(st, dir, names[k], ten[k], 10, 0640);
+		waited = 0;
+		while (count_temps(dir) < 2 && waited++ < 500)
+			usleep(10000);
+		usleep(100000);
+		is_int(count_temps(dir), 2, "at most 25 bytes ahead: two files of 10, not three");
+		tmp = mig_stage_take(e[0], ten[0], 10, 0640);
+		dtmp = tmp != NULL;
+		fs_stage_discard(tmp);
+		waited = 0;
+		while (count_temps(dir) < 2 && waited++ < 500)
+			usleep(10000);
+		ok(dtmp && count_temps(dir) == 2 && (tmp = mig_stage_take(e[2], ten[2], 10, 0640)),
+		   "one taken: the third is written ahead");
+		fs_stage_discard(tmp);
+		mig_stage_stop(&st);
+		is_int(count_temps(dir), 0, "stopped: nothing left");
+	}
 	for (k = 0; k < 5; k++) {
 		path = fs_join(dir, names[k]);
 		if (path)
