@@ -90,8 +90,9 @@ void fs_stage_discard(char *tmp);
 
 /* fs_write_atomic_nodirsync() without any fsync: written and renamed into
  * place, durable only once the caller has made the file system durable
- * (platform_sync_fs) or fsynced the file (fs_fsync_file) and its directory.  For a writer of
- * many small files that makes them durable together. */
+ * (platform_sync_fs) or fsynced the file (fs_fsync_file) and its
+ * directory.  For a writer of many small files that makes them durable
+ * together. */
 int fs_write_unsynced(const char *path, const void *data, size_t len,
 		      mode_t mode, struct ms_err *err);
 /* fsync one existing file. */

@@ -403,15 +403,8 @@ static int deferred_take(struct plan *kept, struct mig_deferred *df,
 	return 0;
 }
 
-/* An apply that plans has its plan's new bytes at hand as soon as its run
- * is stored: they are written ahead (mig_stage_add), in plan order, while
- * it decides and writes its batches -- every INI file of the run with its
- * bytes kept and no secret still to seal into them (sealing makes other
- * bytes), and each export as mig_deferred makes it.  The batches put them
- * in place (see migrate_int.h).  With --only filters, r (the run loaded,
- * its matches marked) says which items apply; without, every planned item
- * does, and this runs as soon as the run is stored, before it is loaded.
- * Returns the stage, or NULL (nothing written ahead). */
+/* One planned item of an apply's own plan written ahead (an export: once
+ * mig_deferred makes it). */
 static void stage_item(const struct migrate_opts *o, struct mig_stage *s,
 		       struct pitem *pi)
 {
@@ -424,6 +417,15 @@ static void stage_item(const struct migrate_opts *o, struct mig_stage *s,
 					   pi->new_len, pi->mode);
 }
 
+/* An apply that plans has its plan's new bytes at hand as soon as its run
+ * is stored: they are written ahead (mig_stage_add), in plan order, while
+ * it decides and writes its batches -- every INI file of the run with its
+ * bytes kept and no secret still to seal into them (sealing makes other
+ * bytes), and each export as mig_deferred makes it.  The batches put them
+ * in place (see migrate_int.h).  With --only filters, r (the run loaded,
+ * its matches marked) says which items apply; without, every planned item
+ * does, and this runs as soon as the run is stored, before it is loaded.
+ * Returns the stage, or NULL (nothing written ahead). */
 static struct mig_stage *stage_plan(const struct migrate_opts *o,
 				    const struct srun *r, struct plan *kept,
 				    struct mig_deferred *df)
@@ -681,6 +683,10 @@ int migrate_apply(const struct migrate_opts *o, struct migrate_result *res,
 		mig_lap(res, MIGRATE_PH_DECIDE, &t);
 		mig_batch_join(&b);
 		for (i = b0; i < e; i++) {
+			/* every file written took what was written ahead of
+			 * it; none may be left to read the bytes freed here */
+			mig_stage_drop(r.items[i].staged);
+			r.items[i].staged = NULL;
 			mig_wipe_bytes(r.items[i].new, r.items[i].new_len);
 			r.items[i].new = NULL;
 			r.items[i].new_len = 0;

@@ -16,12 +16,13 @@
  * apply that plans writes the new bytes ahead as temporary files beside
  * the files (nothing a reader of them sees) and renames each only in its
  * turn; a temporary file not renamed is removed, by this apply or (killed)
- * by the next apply or rollback of the run.  rollback restores the original bytes; a file
- * whose hash matches neither side was changed by someone else: conflict,
- * left alone unless forced.  The state database is held with an exclusive
- * lock for the whole command, so a second migrate process gets "in use"
- * (MS_ERR_BUSY).  plan and apply create the database (0600); status and
- * rollback report "no runs yet" / "nothing to roll back" without one.
+ * by the next apply or rollback of the run.  rollback restores the
+ * original bytes; a file whose hash matches neither side was changed by
+ * someone else: conflict, left alone unless forced.  The state database
+ * is held with an exclusive lock for the whole command, so a second
+ * migrate process gets "in use" (MS_ERR_BUSY).  plan and apply create the
+ * database (0600); status and rollback report "no runs yet" / "nothing to
+ * roll back" without one.
  *
  * Literal client secrets from the mapping file are sealed (seal.h) at
  * apply time; plans show "<sealed at apply>".  Secrets never reach plan
