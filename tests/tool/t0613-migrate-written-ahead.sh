@@ -41,8 +41,7 @@ pid=$!
 ok "the first file is put in place" wait_for first_written
 ok "the last INI file of the run is written ahead meanwhile" wait_for ahead_of "$recon"
 n=$(temps fleet)
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
+{ kill -9 $pid; wait $pid; } 2>/dev/null   # (the shell's "Killed" too)
 ok "files written ahead of their batches were there ($n)" [ "$n" -ge 2 ]
 ok "and the files they replace are untouched" sh -c "cmp -s orig/$recon fleet/$recon && cmp -s orig/$ap fleet/$ap"
 ok "only the first file changed" [ "$(diff -rq -x '.*' orig fleet | wc -l)" = 1 ]
@@ -84,8 +83,7 @@ ok "--only machine=WINAPP01: its first file is put in place" wait_for smart_writ
 ok "  its last INI file is written ahead" wait_for ahead_of "$recon"
 ok "  nothing is written ahead beside FINSRV03's files" \
 	[ -z "$(find fleet/machines/FINSRV03 fleet/jobs/extract -name '.*.tmp.*')" ]
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
+{ kill -9 $pid; wait $pid; } 2>/dev/null   # (the shell's "Killed" too)
 $migrate apply --fleet fleet --map "$map" >apply.txt 2>&1
 ok "  an apply without --only then finishes the run" \
 	grep -q "0 conflict, 0 failed, 0 still planned" apply.txt
@@ -103,7 +101,6 @@ pid=$!
 ok "applying a stored plan: the first file is put in place" wait_for first_written
 sleep 1
 is "$(temps fleet)" 0 "  and nothing is written ahead"
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
+{ kill -9 $pid; wait $pid; } 2>/dev/null   # (the shell's "Killed" too)
 
 done_testing
