@@ -274,6 +274,16 @@ static int run_finished(struct mdb *d, struct srun *r, struct ms_err *err)
 	return mdb_exec(d, sql, err);
 }
 
+/* The item of the plan this apply made (kept, may be NULL) that the run's
+ * item it is: by its sequence number, checked by its path; NULL when none. */
+static struct pitem *kept_item(struct plan *kept, const struct sitem *it)
+{
+	struct pitem *pi = kept && it->seq >= 1 && (size_t)it->seq <= kept->n ?
+			   &kept->items[it->seq - 1] : NULL;
+
+	return pi && strcmp(pi->path, it->path) == 0 ? pi : NULL;
+}
+
 /* The bytes apply writes for an item whose new bytes are not stored (and
  * its original, when that is not stored either).  From the plan this
  * apply made (kept: the bytes move from it to the item), or else made
@@ -291,9 +301,8 @@ static int item_bytes(const struct migrate_opts *o, const struct migrate_map *ma
 	int rc = 1;
 
 	if (kept) {
-		struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
-				   &kept->items[it->seq - 1] : NULL;
-		if (!pi || strcmp(pi->path, it->path) != 0)
+		struct pitem *pi = kept_item(kept, it);
+		if (!pi)
 			return mig_set_reason(it, "not in the plan this apply made"), 1;
 		if (pi->new && pi->orig) {
 			it->new = pi->new;
@@ -384,11 +393,10 @@ done:
 static int deferred_take(struct plan *kept, struct mig_deferred *df,
 			 struct sitem *it, struct ms_err *err)
 {
-	struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
-			   &kept->items[it->seq - 1] : NULL;
+	struct pitem *pi = kept_item(kept, it);
 
 	mig_deferred_join(df);
-	if (!pi || strcmp(pi->path, it->path) != 0)
+	if (!pi)
 		return mig_set_reason(it, "not in the plan this apply made"), 1;
 	if (pi->make_rc < 0)
 		return err_nomem(err);
@@ -443,11 +451,9 @@ static struct mig_stage *stage_plan(const struct migrate_opts *o,
 	}
 	for (i = 0; i < r->n; i++) {
 		const struct sitem *it = &r->items[i];
-		struct pitem *pi = it->seq >= 1 && (size_t)it->seq <= kept->n ?
-				   &kept->items[it->seq - 1] : NULL;
+		struct pitem *pi = kept_item(kept, it);
 
-		if (it->match && it->state == MI_PLANNED && pi &&
-		    strcmp(pi->path, it->path) == 0)
+		if (it->match && it->state == MI_PLANNED && pi)
 			stage_item(o, s, pi);
 	}
 	return s;
@@ -469,6 +475,7 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 	for (i = b0; i < e; i++) {
 		struct sitem *it = &r->items[i];
 		struct ms_err lerr = MS_ERR_INIT;
+		struct pitem *pi;
 		char cur[65] = "";
 		int h, with_new = 0;
 
@@ -491,11 +498,9 @@ static int apply_decide(const struct migrate_opts *o, const struct migrate_map *
 		}
 		/* what was written ahead of it, dropped below unless written
 		 * (an export's: once its making is joined above) */
-		if (kept && it->seq >= 1 && (size_t)it->seq <= kept->n &&
-		    kept->items[it->seq - 1].staged &&
-		    strcmp(kept->items[it->seq - 1].path, it->path) == 0) {
-			it->staged = kept->items[it->seq - 1].staged;
-			kept->items[it->seq - 1].staged = NULL;
+		if ((pi = kept_item(kept, it)) && pi->staged) {
+			it->staged = pi->staged;
+			pi->staged = NULL;
 		}
 		if (unchanged_since_plan(o->fleet_dir, it, &it->mode)) {
 			memcpy(cur, it->orig_sha, sizeof(cur));
